@@ -1,0 +1,109 @@
+//! Admins, the meta table (key check value) and the privacyIDEA-style system config.
+
+use crate::{Result, Store};
+use sqlx::Row;
+
+impl Store {
+    /// The password hash of admin `name`.
+    pub async fn admin_hash(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT password_hash FROM admin WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Creates or replaces admin `name`.
+    pub async fn admin_upsert(&self, name: &str, hash: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO admin (name, password_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
+        )
+        .bind(name)
+        .bind(hash)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Creates admin `name` only if no admin exists at all; true when it was created.
+    pub async fn admin_create_first(&self, name: &str, hash: &str, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO admin (name, password_hash, created_at) SELECT $1, $2, $3 \
+             WHERE NOT EXISTS (SELECT 1 FROM admin)",
+        )
+        .bind(name)
+        .bind(hash)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A value of the meta table.
+    pub async fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Sets a meta value unless it exists; returns the stored value.
+    pub async fn meta_init(&self, key: &str, value: &str) -> Result<String> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        self.meta_get(key).await?.ok_or(crate::StoreError::NotFound("meta value"))
+    }
+
+    /// All system config entries as (key, value, type, description).
+    pub async fn config_all(&self) -> Result<Vec<(String, String, String, String)>> {
+        let rows = sqlx::query("SELECT key, value, ctype, description FROM config ORDER BY key")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
+    /// One config value.
+    pub async fn config_get(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM config WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Sets a config value; true when it was inserted, false when updated.
+    pub async fn config_set(&self, key: &str, value: &str, ctype: &str, description: &str) -> Result<bool> {
+        let existed = sqlx::query(
+            "UPDATE config SET value = $2, ctype = $3, description = $4 WHERE key = $1",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(ctype)
+        .bind(description)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0;
+        if !existed {
+            sqlx::query(
+                "INSERT INTO config (key, value, ctype, description) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .bind(ctype)
+            .bind(description)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(!existed)
+    }
+
+    /// Deletes a config value; true when it existed.
+    pub async fn config_delete(&self, key: &str) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM config WHERE key = $1").bind(key).execute(&self.pool).await?.rows_affected();
+        Ok(n > 0)
+    }
+}

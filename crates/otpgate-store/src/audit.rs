@@ -1,0 +1,158 @@
+//! The audit log: one row per API call, never containing secrets.
+
+use crate::{Result, Store, flag};
+use sqlx::Row;
+
+/// One audit entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Row id (0 when inserting).
+    pub id: i64,
+    /// Time (Unix ms).
+    pub ts: i64,
+    /// `POST /validate/check` etc.
+    pub action: String,
+    /// The call succeeded (for validate: the user was authenticated).
+    pub success: bool,
+    /// ACCEPT / REJECT / CHALLENGE for authentication calls.
+    pub authentication: String,
+    /// Token serial(s).
+    pub serial: String,
+    /// Token type.
+    pub token_type: String,
+    /// User login.
+    pub user: String,
+    /// Realm.
+    pub realm: String,
+    /// Resolver.
+    pub resolver: String,
+    /// Administrator who made the call.
+    pub administrator: String,
+    /// Extra detail of the action (e.g. the gateway that delivered).
+    pub action_detail: String,
+    /// Outcome message.
+    pub info: String,
+    /// Client IP.
+    pub client: String,
+    /// Policies that applied.
+    pub policies: String,
+    /// Duration in ms.
+    pub duration_ms: i64,
+}
+
+/// Filters of the audit list. String filters accept `*` wildcards.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Column name → pattern.
+    pub columns: Vec<(&'static str, String)>,
+    /// Only entries with this success value.
+    pub success: Option<bool>,
+    /// Only entries at or after this time (ms).
+    pub since_ms: Option<i64>,
+}
+
+const COLS: &str = "id, ts, action, success, authentication, serial, token_type, user_name, realm, resolver, \
+    administrator, action_detail, info, client, policies, duration_ms";
+
+/// The columns a filter may name (privacyIDEA's names → ours).
+pub const FILTER_COLUMNS: &[(&str, &str)] = &[
+    ("action", "action"),
+    ("serial", "serial"),
+    ("token_type", "token_type"),
+    ("user", "user_name"),
+    ("realm", "realm"),
+    ("resolver", "resolver"),
+    ("administrator", "administrator"),
+    ("action_detail", "action_detail"),
+    ("info", "info"),
+    ("client", "client"),
+    ("policies", "policies"),
+    ("authentication", "authentication"),
+];
+
+impl Store {
+    /// Appends an entry.
+    pub async fn audit_insert(&self, e: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (ts, action, success, authentication, serial, token_type, user_name, realm, resolver, \
+             administrator, action_detail, info, client, policies, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(e.ts)
+        .bind(&e.action)
+        .bind(i64::from(e.success))
+        .bind(&e.authentication)
+        .bind(&e.serial)
+        .bind(&e.token_type)
+        .bind(&e.user)
+        .bind(&e.realm)
+        .bind(&e.resolver)
+        .bind(&e.administrator)
+        .bind(&e.action_detail)
+        .bind(&e.info)
+        .bind(&e.client)
+        .bind(&e.policies)
+        .bind(e.duration_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A page of entries, newest first, and the total count.
+    pub async fn audit_list(&self, f: &AuditFilter, page: i64, page_size: i64) -> Result<(Vec<AuditEntry>, i64)> {
+        let mut wh = vec!["1 = 1".to_owned()];
+        let mut binds: Vec<String> = Vec::new();
+        for (col, pat) in &f.columns {
+            // Column names come from FILTER_COLUMNS, never from the request.
+            if let Some((_, real)) = FILTER_COLUMNS.iter().find(|(k, _)| k == col) {
+                binds.push(pat.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_").replace('*', "%"));
+                wh.push(format!("{real} LIKE ${} ESCAPE '\\'", binds.len()));
+            }
+        }
+        if let Some(s) = f.success {
+            wh.push(format!("success = {}", i64::from(s)));
+        }
+        if let Some(t) = f.since_ms {
+            wh.push(format!("ts >= {t}"));
+        }
+        let where_sql = wh.join(" AND ");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM audit WHERE {where_sql}")));
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let total: i64 = q.fetch_one(&self.pool).await?.try_get(0)?;
+        let size = page_size.clamp(1, 1000);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM audit WHERE {where_sql} ORDER BY id DESC LIMIT {size} OFFSET {}",
+            (page.max(1) - 1) * size
+        )));
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let entries = rows
+            .iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get(0)?,
+                    ts: r.try_get(1)?,
+                    action: r.try_get(2)?,
+                    success: flag(r.try_get(3)?),
+                    authentication: r.try_get(4)?,
+                    serial: r.try_get(5)?,
+                    token_type: r.try_get(6)?,
+                    user: r.try_get(7)?,
+                    realm: r.try_get(8)?,
+                    resolver: r.try_get(9)?,
+                    administrator: r.try_get(10)?,
+                    action_detail: r.try_get(11)?,
+                    info: r.try_get(12)?,
+                    client: r.try_get(13)?,
+                    policies: r.try_get(14)?,
+                    duration_ms: r.try_get(15)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((entries, total))
+    }
+}

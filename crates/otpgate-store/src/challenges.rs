@@ -1,0 +1,179 @@
+//! Challenges: one row per token and transaction. Consumption is a single conditional DELETE,
+//! so a transaction id and OTP are accepted at most once, cluster-wide.
+
+use crate::{Result, Store, flag};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A stored challenge.
+#[derive(Debug, Clone)]
+pub struct ChallengeRow {
+    /// Row id.
+    pub id: i64,
+    /// The 20-digit transaction id shared by all tokens of one request.
+    pub transaction_id: String,
+    /// Token row id.
+    pub token_id: i64,
+    /// Token serial.
+    pub serial: String,
+    /// The HOTP counter whose OTP was sent.
+    pub otp_counter: i64,
+    /// The client's `challenge` parameter.
+    pub challenge: String,
+    /// privacyIDEA's session marker (`''`, `enrollment`).
+    pub session: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Expiry (ms); valid while `now < expires_at`.
+    pub expires_at: i64,
+    /// Wrong answers so far.
+    pub received_count: i64,
+    /// privacyIDEA's `otp_valid` (never set for SMS).
+    pub otp_valid: bool,
+}
+
+const COLS: &str = "id, transaction_id, token_id, serial, otp_counter, challenge, session, created_at, expires_at, \
+    received_count, otp_valid";
+
+fn row(r: &AnyRow) -> Result<ChallengeRow> {
+    Ok(ChallengeRow {
+        id: r.try_get(0)?,
+        transaction_id: r.try_get(1)?,
+        token_id: r.try_get(2)?,
+        serial: r.try_get(3)?,
+        otp_counter: r.try_get(4)?,
+        challenge: r.try_get(5)?,
+        session: r.try_get(6)?,
+        created_at: r.try_get(7)?,
+        expires_at: r.try_get(8)?,
+        received_count: r.try_get(9)?,
+        otp_valid: flag(r.try_get(10)?),
+    })
+}
+
+impl Store {
+    /// Stores a challenge; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn challenge_insert(
+        &self,
+        transaction_id: &str,
+        token_id: i64,
+        serial: &str,
+        otp_counter: i64,
+        challenge: &str,
+        session: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<i64> {
+        let r = sqlx::query(
+            "INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, challenge, session, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(transaction_id)
+        .bind(token_id)
+        .bind(serial)
+        .bind(otp_counter)
+        .bind(challenge)
+        .bind(session)
+        .bind(created_at)
+        .bind(expires_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(r.try_get(0)?)
+    }
+
+    /// The live (unexpired) challenges of a transaction.
+    pub async fn challenges_live_by_tid(&self, tid: &str, now_ms: i64) -> Result<Vec<ChallengeRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM challenge WHERE transaction_id = $1 AND created_at <= $2 AND expires_at > $2 ORDER BY id"
+        ));
+        let rows = sqlx::query(sql).bind(tid).bind(now_ms).fetch_all(&self.pool).await?;
+        rows.iter().map(row).collect()
+    }
+
+    /// All challenges of a transaction, expired or not.
+    pub async fn challenges_by_tid(&self, tid: &str) -> Result<Vec<ChallengeRow>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM challenge WHERE transaction_id = $1 ORDER BY id"));
+        let rows = sqlx::query(sql).bind(tid).fetch_all(&self.pool).await?;
+        rows.iter().map(row).collect()
+    }
+
+    /// The live challenges of a token, newest first.
+    pub async fn challenges_live_by_token(&self, token_id: i64, now_ms: i64) -> Result<Vec<ChallengeRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM challenge WHERE token_id = $1 AND created_at <= $2 AND expires_at > $2 ORDER BY id DESC"
+        ));
+        let rows = sqlx::query(sql).bind(token_id).bind(now_ms).fetch_all(&self.pool).await?;
+        rows.iter().map(row).collect()
+    }
+
+    /// All challenges of one token, or of all tokens (admin listing), newest first.
+    pub async fn challenges_list(&self, serial: Option<&str>) -> Result<Vec<ChallengeRow>> {
+        let rows = match serial {
+            Some(s) => {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM challenge WHERE serial = $1 ORDER BY id DESC"));
+                sqlx::query(sql).bind(s).fetch_all(&self.pool).await?
+            }
+            None => {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM challenge ORDER BY id DESC"));
+                sqlx::query(sql).fetch_all(&self.pool).await?
+            }
+        };
+        rows.iter().map(row).collect()
+    }
+
+    /// Consumes a challenge if it is still live and, when `require_count` is given, the
+    /// token's counter still equals the challenge's (no newer challenge replaced it). One
+    /// conditional statement: true for exactly one caller.
+    pub async fn challenge_consume(&self, id: i64, now_ms: i64, require_count: Option<(i64, i64)>) -> Result<bool> {
+        let n = match require_count {
+            None => sqlx::query("DELETE FROM challenge WHERE id = $1 AND expires_at > $2")
+                .bind(id)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            Some((token_id, count)) => sqlx::query(
+                "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 \
+                 AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND count = $4)",
+            )
+            .bind(id)
+            .bind(now_ms)
+            .bind(token_id)
+            .bind(count)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+        };
+        Ok(n == 1)
+    }
+
+    /// Deletes every challenge of a transaction (after one of them was answered).
+    pub async fn challenge_delete_tid(&self, tid: &str) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM challenge WHERE transaction_id = $1").bind(tid).execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Counts a wrong answer to a challenge.
+    pub async fn challenge_inc_received(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE challenge SET received_count = received_count + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the expired challenges of a token.
+    pub async fn challenge_purge_expired(&self, token_id: i64, now_ms: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM challenge WHERE token_id = $1 AND expires_at <= $2")
+            .bind(token_id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Deletes all expired challenges (housekeeping).
+    pub async fn challenge_purge_all_expired(&self, now_ms: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM challenge WHERE expires_at <= $1").bind(now_ms).execute(&self.pool).await?.rows_affected())
+    }
+}

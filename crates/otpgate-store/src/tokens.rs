@@ -1,0 +1,416 @@
+//! Tokens, their info and owners. Counter and fail-counter changes are single conditional
+//! statements.
+
+use crate::{Result, Store, StoreError, flag};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
+
+/// A token with its info and owner.
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    /// Row id.
+    pub id: i64,
+    /// Unique serial.
+    pub serial: String,
+    /// `sms`.
+    pub tokentype: String,
+    /// Free text.
+    pub description: String,
+    /// The sealed HOTP key.
+    pub key_enc: String,
+    /// Argon2id hash of the OTP PIN.
+    pub pin_hash: String,
+    /// OTP digits.
+    pub otplen: i64,
+    /// Enabled.
+    pub active: bool,
+    /// Revoked.
+    pub revoked: bool,
+    /// Locked.
+    pub locked: bool,
+    /// Failed attempts.
+    pub failcount: i64,
+    /// Lockout threshold.
+    pub maxfail: i64,
+    /// HOTP counter.
+    pub count: i64,
+    /// Look-ahead window.
+    pub count_window: i64,
+    /// Resync window.
+    pub sync_window: i64,
+    /// privacyIDEA's rollout state.
+    pub rollout_state: String,
+    /// Token info key/values.
+    pub info: BTreeMap<String, String>,
+    /// The owner, if assigned.
+    pub owner: Option<TokenOwner>,
+}
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// Resolver name.
+    pub resolver: String,
+    /// Stable user id within the resolver.
+    pub user_id: String,
+    /// Realm name.
+    pub realm: String,
+}
+
+/// A token to insert.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Unique serial.
+    pub serial: String,
+    /// Token type.
+    pub tokentype: String,
+    /// Free text.
+    pub description: String,
+    /// Sealed key.
+    pub key_enc: String,
+    /// PIN hash.
+    pub pin_hash: String,
+    /// Digits.
+    pub otplen: i64,
+    /// Lockout threshold.
+    pub maxfail: i64,
+    /// Look-ahead window.
+    pub count_window: i64,
+    /// Resync window.
+    pub sync_window: i64,
+    /// Rollout state.
+    pub rollout_state: String,
+    /// Token info.
+    pub info: BTreeMap<String, String>,
+    /// Owner.
+    pub owner: Option<TokenOwner>,
+}
+
+/// Filters of the token list (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    /// Exact serial, or a pattern with `*`.
+    pub serial: Option<String>,
+    /// Token type.
+    pub tokentype: Option<String>,
+    /// Owner.
+    pub owner: Option<TokenOwner>,
+    /// Owner realm.
+    pub realm: Option<String>,
+    /// Enabled state.
+    pub active: Option<bool>,
+    /// Assigned to a user or not.
+    pub assigned: Option<bool>,
+    /// Token info key and value (value may contain `*`).
+    pub info: Option<(String, String)>,
+    /// Description pattern.
+    pub description: Option<String>,
+}
+
+const TOKEN_COLS: &str = "t.id, t.serial, t.tokentype, t.description, t.key_enc, t.pin_hash, t.otplen, t.active, \
+    t.revoked, t.locked, t.failcount, t.maxfail, t.count, t.count_window, t.sync_window, t.rollout_state, \
+    o.resolver, o.user_id, o.realm";
+
+fn token_row(r: &AnyRow) -> Result<TokenRow> {
+    let resolver: Option<String> = r.try_get(16)?;
+    let owner = match resolver {
+        Some(resolver) => Some(TokenOwner { resolver, user_id: r.try_get(17)?, realm: r.try_get(18)? }),
+        None => None,
+    };
+    Ok(TokenRow {
+        id: r.try_get(0)?,
+        serial: r.try_get(1)?,
+        tokentype: r.try_get(2)?,
+        description: r.try_get(3)?,
+        key_enc: r.try_get(4)?,
+        pin_hash: r.try_get(5)?,
+        otplen: r.try_get(6)?,
+        active: flag(r.try_get(7)?),
+        revoked: flag(r.try_get(8)?),
+        locked: flag(r.try_get(9)?),
+        failcount: r.try_get(10)?,
+        maxfail: r.try_get(11)?,
+        count: r.try_get(12)?,
+        count_window: r.try_get(13)?,
+        sync_window: r.try_get(14)?,
+        rollout_state: r.try_get(15)?,
+        info: BTreeMap::new(),
+        owner,
+    })
+}
+
+/// SQL LIKE pattern from privacyIDEA's `*` wildcard, escaping LIKE's own metacharacters.
+fn like_pattern(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '%' | '_' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '*' => out.push('%'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Store {
+    async fn attach_info(&self, mut tokens: Vec<TokenRow>) -> Result<Vec<TokenRow>> {
+        if tokens.is_empty() {
+            return Ok(tokens);
+        }
+        let ids: Vec<String> = tokens.iter().map(|t| t.id.to_string()).collect();
+        // Ids are integers from the database, so inlining them is safe.
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT token_id, key, value FROM tokeninfo WHERE token_id IN ({}) ORDER BY token_id, key",
+            ids.join(",")
+        ));
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        for r in &rows {
+            let id: i64 = r.try_get(0)?;
+            if let Some(t) = tokens.iter_mut().find(|t| t.id == id) {
+                t.info.insert(r.try_get(1)?, r.try_get(2)?);
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// Inserts a token with its info and owner; a conflict if the serial exists.
+    pub async fn token_insert(&self, t: &NewToken, now_ms: i64) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO token (serial, tokentype, description, key_enc, pin_hash, otplen, maxfail, count_window, \
+             sync_window, rollout_state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (serial) DO NOTHING RETURNING id",
+        )
+        .bind(&t.serial)
+        .bind(&t.tokentype)
+        .bind(&t.description)
+        .bind(&t.key_enc)
+        .bind(&t.pin_hash)
+        .bind(t.otplen)
+        .bind(t.maxfail)
+        .bind(t.count_window)
+        .bind(t.sync_window)
+        .bind(&t.rollout_state)
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::Conflict(format!("A token with the serial {} already exists.", t.serial)));
+        };
+        let id: i64 = row.try_get(0)?;
+        for (k, v) in &t.info {
+            sqlx::query("INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(o) = &t.owner {
+            sqlx::query("INSERT INTO tokenowner (token_id, resolver, user_id, realm) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(&o.resolver)
+                .bind(&o.user_id)
+                .bind(&o.realm)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// One token by serial, with info and owner.
+    pub async fn token_by_serial(&self, serial: &str) -> Result<Option<TokenRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLS} FROM token t LEFT JOIN tokenowner o ON o.token_id = t.id WHERE t.serial = $1"
+        ));
+        let row = sqlx::query(sql).bind(serial).fetch_optional(&self.pool).await?;
+        let tokens = row.as_ref().map(token_row).transpose()?.into_iter().collect();
+        Ok(self.attach_info(tokens).await?.pop())
+    }
+
+    /// All tokens of a user, ordered by serial.
+    pub async fn tokens_of_user(&self, owner: &TokenOwner) -> Result<Vec<TokenRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLS} FROM token t JOIN tokenowner o ON o.token_id = t.id \
+             WHERE o.realm = $1 AND o.resolver = $2 AND o.user_id = $3 ORDER BY t.tokentype, t.id"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(&owner.realm)
+            .bind(&owner.resolver)
+            .bind(&owner.user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let tokens = rows.iter().map(token_row).collect::<Result<Vec<_>>>()?;
+        self.attach_info(tokens).await
+    }
+
+    /// A page of tokens matching `f` (page counts from 1) and the total count.
+    pub async fn token_list(&self, f: &TokenFilter, page: i64, pagesize: i64, order: &str) -> Result<(Vec<TokenRow>, i64)> {
+        let mut wh: Vec<String> = vec!["1 = 1".into()];
+        let mut binds: Vec<String> = Vec::new();
+        let push = |cond: &str, val: String, binds: &mut Vec<String>| {
+            binds.push(val);
+            cond.replace('?', &format!("${}", binds.len()))
+        };
+        if let Some(s) = &f.serial {
+            wh.push(push("t.serial LIKE ? ESCAPE '\\'", like_pattern(s), &mut binds));
+        }
+        if let Some(s) = &f.tokentype {
+            wh.push(push("LOWER(t.tokentype) = LOWER(?)", s.clone(), &mut binds));
+        }
+        if let Some(s) = &f.description {
+            wh.push(push("t.description LIKE ? ESCAPE '\\'", like_pattern(s), &mut binds));
+        }
+        if let Some(o) = &f.owner {
+            wh.push(push("o.realm = ?", o.realm.clone(), &mut binds));
+            wh.push(push("o.resolver = ?", o.resolver.clone(), &mut binds));
+            wh.push(push("o.user_id = ?", o.user_id.clone(), &mut binds));
+        }
+        if let Some(r) = &f.realm {
+            wh.push(push("o.realm = ?", r.clone(), &mut binds));
+        }
+        if let Some((k, v)) = &f.info {
+            let kc = push("i.key = ?", k.clone(), &mut binds);
+            let vc = push("i.value LIKE ? ESCAPE '\\'", like_pattern(v), &mut binds);
+            wh.push(format!("EXISTS (SELECT 1 FROM tokeninfo i WHERE i.token_id = t.id AND {kc} AND {vc})"));
+        }
+        if let Some(a) = f.active {
+            wh.push(format!("t.active = {}", i64::from(a)));
+        }
+        if let Some(a) = f.assigned {
+            wh.push(if a { "o.token_id IS NOT NULL".into() } else { "o.token_id IS NULL".into() });
+        }
+        let where_sql = wh.join(" AND ");
+        let count_sql = sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM token t LEFT JOIN tokenowner o ON o.token_id = t.id WHERE {where_sql}"
+        ));
+        let mut q = sqlx::query(count_sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let total: i64 = q.fetch_one(&self.pool).await?.try_get(0)?;
+        let list_sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLS} FROM token t LEFT JOIN tokenowner o ON o.token_id = t.id WHERE {where_sql} \
+             ORDER BY {order} LIMIT {} OFFSET {}",
+            pagesize.max(1),
+            (page.max(1) - 1) * pagesize.max(1)
+        ));
+        let mut q = sqlx::query(list_sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let tokens = rows.iter().map(token_row).collect::<Result<Vec<_>>>()?;
+        Ok((self.attach_info(tokens).await?, total))
+    }
+
+    /// Deletes a token (and its info, owner and challenges); true when it existed.
+    pub async fn token_delete(&self, id: i64) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM token WHERE id = $1").bind(id).execute(&self.pool).await?.rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Enables or disables a token; true when the state changed.
+    pub async fn token_set_active(&self, id: i64, active: bool) -> Result<bool> {
+        let n = sqlx::query("UPDATE token SET active = $2 WHERE id = $1 AND active <> $2")
+            .bind(id)
+            .bind(i64::from(active))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Resets the fail counter and removes the `failcounter_exceeded` info.
+    pub async fn token_reset_failcount(&self, id: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE token SET failcount = 0 WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = 'failcounter_exceeded'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the PIN hash.
+    pub async fn token_set_pin(&self, id: i64, pin_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE token SET pin_hash = $2 WHERE id = $1").bind(id).bind(pin_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Sets the lockout threshold.
+    pub async fn token_set_maxfail(&self, id: i64, maxfail: i64) -> Result<()> {
+        sqlx::query("UPDATE token SET maxfail = $2 WHERE id = $1").bind(id).bind(maxfail).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Sets the look-ahead window.
+    pub async fn token_set_count_window(&self, id: i64, w: i64) -> Result<()> {
+        sqlx::query("UPDATE token SET count_window = $2 WHERE id = $1").bind(id).bind(w).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Sets the description.
+    pub async fn token_set_description(&self, id: i64, d: &str) -> Result<()> {
+        sqlx::query("UPDATE token SET description = $2 WHERE id = $1").bind(id).bind(d).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Sets one token info value.
+    pub async fn token_set_info(&self, id: i64, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (token_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Advances the HOTP counter by one for a token that may send a challenge (active, not
+    /// revoked, not locked out) and returns the new counter; None when the token is unfit.
+    pub async fn token_next_counter(&self, id: i64) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "UPDATE token SET count = count + 1 WHERE id = $1 AND active = 1 AND revoked = 0 AND failcount < maxfail \
+             RETURNING count",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+    }
+
+    /// Counts one failed attempt unless the counter is already at its maximum; returns the new
+    /// fail counter and the maximum, or None when it was already saturated.
+    pub async fn token_inc_failcount(&self, id: i64) -> Result<Option<(i64, i64)>> {
+        let row = sqlx::query(
+            "UPDATE token SET failcount = failcount + 1 WHERE id = $1 AND failcount < maxfail RETURNING failcount, maxfail",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// Records a successful authentication: the fail counter goes to 0 and the HOTP counter
+    /// moves to at least `min_count` (never backwards).
+    pub async fn token_auth_success(&self, id: i64, min_count: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE token SET failcount = 0, count = CASE WHEN count < $2 THEN $2 ELSE count END WHERE id = $1",
+        )
+        .bind(id)
+        .bind(min_count)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
