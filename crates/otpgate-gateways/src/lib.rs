@@ -1,1 +1,229 @@
-//! placeholder
+//! otpgate's SMS gateway providers: the only crate that talks to SMS networks.
+//!
+//! A gateway is a stored definition (name, provider module, options, headers). [`Registry`]
+//! turns a definition into a provider, keeps one HTTP client per gateway (rebuilt when the
+//! definition changes) and sends messages. Providers are a closed set chosen at run time, so
+//! they are an enum, not trait objects.
+
+mod catalogue;
+mod http;
+mod sink;
+
+pub use catalogue::{ProviderKind, providers_description, validate_definition};
+pub use sink::DEFAULT_SINK_FILE;
+
+use otpgate_core::Clock;
+use otpgate_core::phone::PhoneRewrite;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// A gateway definition with decrypted option values, as the providers need it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct GatewayDef {
+    /// Row id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// The provider module as stored (dotted privacyIDEA name or short name).
+    pub module: String,
+    /// Options (parameters and free options), plaintext.
+    pub options: BTreeMap<String, String>,
+    /// HTTP headers, plaintext.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for GatewayDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Option values may be passwords or API keys: only the keys are shown.
+        f.debug_struct("GatewayDef")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("module", &self.module)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Why a message could not be delivered. `Display` is safe to show to clients and to log:
+/// it never contains the message, the phone number, credentials or the gateway's reply body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The definition is incomplete or invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The gateway answered with a status other than 200, 201 or 202.
+    #[error("SMS could not be sent: {0}")]
+    Status(u16),
+    /// `RETURN_SUCCESS` was not found in the reply.
+    #[error("We received a none success reply from the SMS Gateway.")]
+    NotSuccess,
+    /// `RETURN_FAIL` was found in the reply.
+    #[error("We received the predefined error from the SMS Gateway.")]
+    PredefinedFail,
+    /// No answer within `TIMEOUT`.
+    #[error("the SMS gateway did not answer within {0} s")]
+    Timeout(String),
+    /// Connection, TLS or proxy failure.
+    #[error("the SMS gateway could not be reached: {0}")]
+    Connect(String),
+    /// Writing to the sink failed.
+    #[error("the sink file could not be written: {0}")]
+    Io(String),
+}
+
+/// A successful delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The gateway that delivered.
+    pub gateway: String,
+}
+
+enum Provider {
+    Http(http::HttpProvider),
+    Sink(sink::SinkProvider),
+}
+
+struct Cached {
+    fingerprint: u64,
+    provider: Arc<Provider>,
+}
+
+/// Builds providers from definitions and sends messages through them.
+pub struct Registry {
+    cache: Mutex<HashMap<i64, Cached>>,
+    data_dir: PathBuf,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("data_dir", &self.data_dir).finish()
+    }
+}
+
+fn fingerprint(def: &GatewayDef) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    def.hash(&mut h);
+    h.finish()
+}
+
+/// Makes sure rustls has its one crypto provider (ring) before any client is built.
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Registry {
+    /// A registry whose sink files default to `data_dir`.
+    pub fn new(data_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
+        install_crypto_provider();
+        Self { cache: Mutex::new(HashMap::new()), data_dir, clock }
+    }
+
+    fn provider(&self, def: &GatewayDef) -> Result<Arc<Provider>, SendError> {
+        let fp = fingerprint(def);
+        if let Ok(cache) = self.cache.lock()
+            && let Some(c) = cache.get(&def.id)
+            && c.fingerprint == fp
+        {
+            return Ok(c.provider.clone());
+        }
+        let kind = ProviderKind::parse(&def.module)
+            .ok_or_else(|| SendError::Config(format!("Unknown SMS provider module {}.", def.module)))?;
+        let provider = Arc::new(match kind {
+            ProviderKind::Http => Provider::Http(http::HttpProvider::new(def)?),
+            ProviderKind::Sink => Provider::Sink(sink::SinkProvider::new(def, &self.data_dir)),
+        });
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(def.id, Cached { fingerprint: fp, provider: provider.clone() });
+        }
+        Ok(provider)
+    }
+
+    /// Sends `text` to `phone` through the gateway `def`.
+    pub async fn send(&self, def: &GatewayDef, phone: &str, text: &str) -> Result<Delivery, SendError> {
+        let provider = self.provider(def)?;
+        let phone = match def.options.get("REGEXP").filter(|r| !r.is_empty()) {
+            Some(spec) => match PhoneRewrite::parse(spec) {
+                Ok(rw) => rw.apply(phone),
+                Err(e) => {
+                    tracing::warn!(gateway = %def.name, error = %e, "REGEXP ignored");
+                    phone.to_owned()
+                }
+            },
+            None => phone.to_owned(),
+        };
+        tracing::debug!(
+            gateway = %def.name,
+            phone = %otpgate_core::phone::redact(&phone),
+            text = %redact_digits(text),
+            "submitting SMS"
+        );
+        let result = match provider.as_ref() {
+            Provider::Http(p) => p.send(&phone, text).await,
+            Provider::Sink(p) => p.send(self.clock.now(), &def.name, &phone, text).await,
+        };
+        match &result {
+            Ok(()) => tracing::debug!(gateway = %def.name, "SMS accepted by the gateway"),
+            Err(e) => tracing::debug!(gateway = %def.name, error = %e, "SMS not accepted by the gateway"),
+        }
+        result.map(|()| Delivery { gateway: def.name.clone() })
+    }
+
+    /// Drops the cached provider of a gateway (after it was changed or deleted).
+    pub fn forget(&self, id: i64) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(&id);
+        }
+    }
+}
+
+/// Replaces every run of 4 or more digits by asterisks, so OTPs do not reach the logs.
+pub fn redact_digits(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= 4 {
+            out.extend(run.chars().map(|_| '*'));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_are_redacted() {
+        assert_eq!(redact_digits("Your OTP is 123456."), "Your OTP is ******.");
+        assert_eq!(redact_digits("at 12:30"), "at 12:30");
+    }
+
+    #[test]
+    fn debug_hides_option_values() {
+        let def = GatewayDef {
+            id: 1,
+            name: "gw".into(),
+            module: "http".into(),
+            options: BTreeMap::from([("PASSWORD".to_owned(), "hunter2".to_owned())]),
+            headers: BTreeMap::new(),
+        };
+        assert!(!format!("{def:?}").contains("hunter2"));
+    }
+}

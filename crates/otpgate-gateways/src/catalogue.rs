@@ -1,0 +1,154 @@
+//! The provider catalogue: module names, parameters and their descriptions (served by
+//! `GET /smsgateway/providers`), and validation of a definition when it is saved.
+
+use crate::GatewayDef;
+use serde_json::{Map, Value, json};
+
+/// The providers this build can send through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// privacyIDEA's HttpSMSProvider.
+    Http,
+    /// Appends each message to a JSON-lines file, for trying otpgate without an SMS account.
+    Sink,
+}
+
+const HTTP_MODULE: &str = "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider";
+
+impl ProviderKind {
+    /// Every provider, in catalogue order.
+    pub const ALL: [ProviderKind; 2] = [ProviderKind::Http, ProviderKind::Sink];
+
+    /// Accepts privacyIDEA's dotted module names and otpgate's short names.
+    pub fn parse(module: &str) -> Option<Self> {
+        match module.trim() {
+            HTTP_MODULE | "http" | "HttpSMSProvider" => Some(Self::Http),
+            "sink" | "otpgate.sink" => Some(Self::Sink),
+            _ => None,
+        }
+    }
+
+    /// The name under which the provider is listed.
+    pub fn module_name(self) -> &'static str {
+        match self {
+            Self::Http => HTTP_MODULE,
+            Self::Sink => "sink",
+        }
+    }
+
+    /// Fixed parameters: (name, required, description, allowed values, secret).
+    fn parameters(self) -> &'static [(&'static str, bool, &'static str, &'static [&'static str], bool)] {
+        match self {
+            Self::Http => &[
+                ("URL", true, "The base URL of the HTTP Gateway", &[], false),
+                ("HTTP_METHOD", true, "Should the HTTP Gateway be connected via an HTTP GET or POST request.", &["GET", "POST"], false),
+                ("RETURN_SUCCESS", false, "Specify a substring, that indicates, that the SMS was delivered successfully.", &[], false),
+                ("RETURN_FAIL", false, "Specify a substring, that indicates, that the SMS failed to be delivered.", &[], false),
+                ("USERNAME", false, "Username in case of basic authentication.", &[], false),
+                ("PASSWORD", false, "Password in case of basic authentication.", &[], true),
+                ("CHECK_SSL", true, "Should the SSL certificate be verified.", &["yes", "no"], false),
+                ("SEND_DATA_AS_JSON", true, "Should the data in a POST Request be sent as JSON.", &["yes", "no"], false),
+                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
+                ("PROXY", false, "An optional proxy string. DEPRECATED. Do not use this anymore. Rather use HTTP_PROXY for http connections and HTTPS_PROXY for https connection. The PROXY option will be removed in future.", &[], false),
+                ("HTTP_PROXY", false, "Proxy setting for HTTP connections.", &[], false),
+                ("HTTPS_PROXY", false, "Proxy setting for HTTPS connections.", &[], false),
+                ("TIMEOUT", false, "The timeout in seconds.", &[], false),
+                ("PARAMETER", false, "A JSON object of fixed fields sent unchanged with every request (no tag substitution). An option may not have the name of one of its keys.", &[], false),
+                ("SMS_PHONENUMBER_KEY", false, "Legacy: if set, the phone number is also sent in a field of this name.", &[], false),
+                ("SMS_TEXT_KEY", false, "Legacy: if set, the SMS text is also sent in a field of this name.", &[], false),
+            ],
+            Self::Sink => &[
+                ("FILE", false, "The file the messages are appended to as JSON lines. Default: sink-sms.jsonl in the data directory.", &[], false),
+                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
+            ],
+        }
+    }
+
+    /// Whether free options (sent as request fields) are allowed.
+    pub fn options_allowed(self) -> bool {
+        matches!(self, Self::Http)
+    }
+
+    /// Whether HTTP headers are allowed.
+    pub fn headers_allowed(self) -> bool {
+        matches!(self, Self::Http)
+    }
+
+    /// True if `key` is one of the provider's fixed parameters.
+    pub fn is_parameter(self, key: &str) -> bool {
+        self.parameters().iter().any(|p| p.0 == key)
+    }
+}
+
+const REGEXP_DESCRIPTION: &str = "Regular expression to modify the phone number to make it compatible with the provider. For example to remove pluses and slashes enter something like '/[\\+/]//'.";
+
+/// The body of `GET /smsgateway/providers`.
+pub fn providers_description() -> Value {
+    let mut out = Map::new();
+    for kind in ProviderKind::ALL {
+        let mut params = Map::new();
+        for (name, required, description, values, secret) in kind.parameters() {
+            let mut p = Map::new();
+            p.insert("description".into(), json!(description));
+            if *required {
+                p.insert("required".into(), json!(true));
+            }
+            if !values.is_empty() {
+                p.insert("values".into(), json!(values));
+            }
+            if *secret {
+                p.insert("secret".into(), json!(true));
+            }
+            params.insert((*name).into(), Value::Object(p));
+        }
+        out.insert(
+            kind.module_name().into(),
+            json!({"options_allowed": kind.options_allowed(), "headers_allowed": kind.headers_allowed(), "parameters": params}),
+        );
+    }
+    Value::Object(out)
+}
+
+/// Checks a definition before it is saved; the message names the offending key.
+pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
+    let kind = ProviderKind::parse(&def.module).ok_or_else(|| {
+        format!(
+            "Unknown SMS provider module {:?}. Known: {}.",
+            def.module,
+            ProviderKind::ALL.iter().map(|k| k.module_name()).collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    if !kind.headers_allowed() && !def.headers.is_empty() {
+        return Err(format!("The provider {} does not take headers.", kind.module_name()));
+    }
+    if !kind.options_allowed()
+        && let Some(k) = def.options.keys().find(|k| !kind.is_parameter(k))
+    {
+        return Err(format!("The provider {} does not take the option {k}.", kind.module_name()));
+    }
+    if let Some(spec) = def.options.get("REGEXP").filter(|s| !s.is_empty()) {
+        otpgate_core::phone::PhoneRewrite::parse(spec).map_err(|e| format!("REGEXP: {e}"))?;
+    }
+    match kind {
+        ProviderKind::Http => crate::http::validate(def),
+        ProviderKind::Sink => Ok(()),
+    }?;
+    Ok(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_catalogue() {
+        assert_eq!(ProviderKind::parse(HTTP_MODULE), Some(ProviderKind::Http));
+        assert_eq!(ProviderKind::parse("http"), Some(ProviderKind::Http));
+        assert_eq!(ProviderKind::parse("nope"), None);
+        let d = providers_description();
+        assert_eq!(d[HTTP_MODULE]["parameters"]["URL"]["required"], true);
+        assert_eq!(d[HTTP_MODULE]["parameters"]["PASSWORD"]["secret"], true);
+        assert_eq!(d[HTTP_MODULE]["options_allowed"], true);
+        assert_eq!(d["sink"]["headers_allowed"], false);
+    }
+}

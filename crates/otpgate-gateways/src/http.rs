@@ -1,0 +1,385 @@
+//! privacyIDEA's HttpSMSProvider: GET or POST (form or JSON) to an SMS gateway's HTTP API.
+//!
+//! Fields are the gateway's free options with `{otp}` (the whole SMS text) and `{phone}`
+//! replaced, plus the fixed `PARAMETER` object. Success means HTTP 200/201/202 and, when set,
+//! `RETURN_SUCCESS` in the reply (or, when only `RETURN_FAIL` is set, its absence).
+
+use crate::catalogue::ProviderKind;
+use crate::{GatewayDef, SendError};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, Method, Proxy, Url};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Default `TIMEOUT` in seconds, as privacyIDEA.
+const DEFAULT_TIMEOUT: f64 = 3.0;
+/// Upper bound of `TIMEOUT`: a login must not hang on a gateway.
+const MAX_TIMEOUT: f64 = 120.0;
+
+pub(crate) struct HttpProvider {
+    client: Client,
+    url: Option<Url>,
+    method: Method,
+    auth: Option<(String, String)>,
+    return_success: Option<String>,
+    return_fail: Option<String>,
+    json: bool,
+    timeout_label: String,
+    templates: Vec<(String, Template)>,
+    fixed: Vec<(String, Value)>,
+    phone_key: Option<String>,
+    text_key: Option<String>,
+    headers: HeaderMap,
+}
+
+/// An option value: JSON when the whole value parses as JSON (tags are substituted inside
+/// its strings, properly escaped), plain text otherwise.
+enum Template {
+    Json(Value),
+    Text(String),
+}
+
+fn fill(s: &str, text: &str, phone: &str) -> String {
+    s.replace("{otp}", text).replace("{phone}", phone)
+}
+
+fn fill_json(v: &Value, text: &str, phone: &str) -> Value {
+    match v {
+        Value::String(s) => Value::String(fill(s, text, phone)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill_json(x, text, phone)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), fill_json(x, text, phone))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn yes_no(def: &GatewayDef, key: &str, default: bool) -> Result<bool, String> {
+    match def.options.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) if ["yes", "true", "1", "on"].contains(&v.as_str()) => Ok(true),
+        Some(v) if ["no", "false", "0", "off"].contains(&v.as_str()) => Ok(false),
+        Some(_) => Err(format!("{key} must be yes or no.")),
+    }
+}
+
+fn timeout(def: &GatewayDef) -> Result<f64, String> {
+    match def.options.get("TIMEOUT").map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(t) => match t.parse::<f64>() {
+            Ok(v) if v > 0.0 && v <= MAX_TIMEOUT => Ok(v),
+            _ => Err(format!("TIMEOUT must be a number of seconds between 0 and {MAX_TIMEOUT}.")),
+        },
+    }
+}
+
+fn method(def: &GatewayDef) -> Result<Method, String> {
+    match def.options.get("HTTP_METHOD").map(|m| m.trim().to_ascii_uppercase()).as_deref() {
+        None | Some("") | Some("GET") => Ok(Method::GET),
+        Some("POST") => Ok(Method::POST),
+        Some(_) => Err("HTTP_METHOD must be GET or POST.".into()),
+    }
+}
+
+fn fixed_parameters(def: &GatewayDef) -> Result<Vec<(String, Value)>, String> {
+    match def.options.get("PARAMETER").map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        None => Ok(vec![]),
+        Some(p) => match serde_json::from_str::<Value>(p) {
+            Ok(Value::Object(o)) => Ok(o.into_iter().collect()),
+            _ => Err("PARAMETER must be a JSON object of fixed fields.".into()),
+        },
+    }
+}
+
+fn proxy(def: &GatewayDef, key: &str) -> Result<Option<Proxy>, String> {
+    let Some(p) = def.options.get(key).map(|p| p.trim()).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || format!("{key} is not a valid proxy URL.");
+    let url = Url::parse(p).map_err(|_| bad())?;
+    let build = match key {
+        "HTTP_PROXY" => Proxy::http,
+        "HTTPS_PROXY" => Proxy::https,
+        _ => Proxy::all,
+    };
+    Ok(Some(build(url.as_str()).map_err(|_| bad())?))
+}
+
+/// Checks an HTTP gateway definition (called when it is saved).
+pub(crate) fn validate(def: &GatewayDef) -> Result<(), String> {
+    let url = def.options.get("URL").map(|u| u.trim()).filter(|u| !u.is_empty()).ok_or("The parameter URL is required.")?;
+    let parsed = Url::parse(url).map_err(|_| "URL is not a valid URL.".to_owned())?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("URL must start with http:// or https://.".into());
+    }
+    method(def)?;
+    timeout(def)?;
+    yes_no(def, "CHECK_SSL", true)?;
+    yes_no(def, "SEND_DATA_AS_JSON", false)?;
+    for key in ["PROXY", "HTTP_PROXY", "HTTPS_PROXY"] {
+        proxy(def, key)?;
+    }
+    let fixed = fixed_parameters(def)?;
+    if let Some(k) = def.options.keys().find(|k| !ProviderKind::Http.is_parameter(k) && fixed.iter().any(|(f, _)| f == *k)) {
+        return Err(format!(
+            "The key {k} is set both as a fixed PARAMETER and as an option. A fixed parameter and an option may not share a name."
+        ));
+    }
+    for (k, v) in &def.headers {
+        HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("The header name {k} is not valid."))?;
+        HeaderValue::from_str(v).map_err(|_| format!("The value of header {k} is not valid."))?;
+    }
+    Ok(())
+}
+
+impl HttpProvider {
+    pub(crate) fn new(def: &GatewayDef) -> Result<Self, SendError> {
+        // reqwest panics when building a client without a rustls provider: make that impossible.
+        crate::install_crypto_provider();
+        let cfg = |e: String| SendError::Config(e);
+        let mut url = match def.options.get("URL").map(|u| u.trim()).filter(|u| !u.is_empty()) {
+            Some(u) => Some(Url::parse(u).map_err(|_| cfg("URL is not a valid URL.".into()))?),
+            None => None,
+        };
+        let username = def.options.get("USERNAME");
+        let password = def.options.get("PASSWORD");
+        let mut auth = match (username, password) {
+            (Some(u), Some(p)) if !u.is_empty() => Some((u.clone(), p.clone())),
+            _ => None,
+        };
+        // Credentials in the URL (http://user:pw@host/) are used when USERNAME and PASSWORD
+        // are both absent; they are always removed from the URL so they never reach a log.
+        if let Some(u) = url.as_mut()
+            && !u.username().is_empty()
+        {
+            if username.is_none() && password.is_none() {
+                auth = Some((percent_decode(u.username()), percent_decode(u.password().unwrap_or_default())));
+            }
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+        }
+        let verify = yes_no(def, "CHECK_SSL", true).map_err(cfg)?;
+        let secs = timeout(def).map_err(cfg)?;
+        let mut builder = Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs_f64(secs))
+            .connect_timeout(Duration::from_secs_f64(secs))
+            .tls_danger_accept_invalid_certs(!verify)
+            .pool_idle_timeout(Duration::from_secs(30));
+        let http_proxy = proxy(def, "HTTP_PROXY").map_err(cfg)?;
+        let https_proxy = proxy(def, "HTTPS_PROXY").map_err(cfg)?;
+        let legacy = proxy(def, "PROXY").map_err(cfg)?;
+        let have_new = http_proxy.is_some() || https_proxy.is_some();
+        for p in [http_proxy, https_proxy].into_iter().flatten() {
+            builder = builder.proxy(p);
+        }
+        if !have_new && let Some(p) = legacy {
+            builder = builder.proxy(p);
+        }
+        let client = builder.build().map_err(|_| cfg("The HTTP client could not be built.".into()))?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in &def.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| cfg(format!("The header name {k} is not valid.")))?;
+            let value = HeaderValue::from_str(v).map_err(|_| cfg(format!("The value of header {k} is not valid.")))?;
+            headers.insert(name, value);
+        }
+        let templates = def
+            .options
+            .iter()
+            .filter(|(k, _)| !ProviderKind::Http.is_parameter(k))
+            .map(|(k, v)| {
+                let t = match serde_json::from_str::<Value>(v) {
+                    Ok(j) => Template::Json(j),
+                    Err(_) => Template::Text(v.clone()),
+                };
+                (k.clone(), t)
+            })
+            .collect();
+        let nonempty = |k: &str| def.options.get(k).filter(|v| !v.is_empty()).cloned();
+        Ok(Self {
+            client,
+            url,
+            method: method(def).map_err(cfg)?,
+            auth,
+            return_success: nonempty("RETURN_SUCCESS"),
+            return_fail: nonempty("RETURN_FAIL"),
+            json: yes_no(def, "SEND_DATA_AS_JSON", false).map_err(cfg)?,
+            timeout_label: format!("{secs}"),
+            templates,
+            fixed: fixed_parameters(def).map_err(cfg)?,
+            phone_key: nonempty("SMS_PHONENUMBER_KEY"),
+            text_key: nonempty("SMS_TEXT_KEY"),
+            headers,
+        })
+    }
+
+    fn fields(&self, phone: &str, text: &str) -> Vec<(String, Value)> {
+        let mut out: Vec<(String, Value)> = Vec::new();
+        if let Some(k) = &self.phone_key {
+            out.push((k.clone(), Value::String(phone.to_owned())));
+        }
+        if let Some(k) = &self.text_key {
+            out.push((k.clone(), Value::String(text.to_owned())));
+        }
+        out.extend(self.fixed.iter().cloned());
+        for (k, t) in &self.templates {
+            let v = match t {
+                Template::Json(j) => fill_json(j, text, phone),
+                Template::Text(s) => Value::String(fill(s, text, phone)),
+            };
+            out.push((k.clone(), v));
+        }
+        out
+    }
+
+    pub(crate) async fn send(&self, phone: &str, text: &str) -> Result<(), SendError> {
+        let url = self.url.clone().ok_or_else(|| SendError::Config("No URL specified in the provider config.".into()))?;
+        let fields = self.fields(phone, text);
+        let mut req = self.client.request(self.method.clone(), url).headers(self.headers.clone());
+        if let Some((u, p)) = &self.auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        req = if self.method == Method::POST && self.json {
+            req.json(&Value::Object(fields.into_iter().collect()))
+        } else {
+            let pairs = flatten(fields);
+            if self.method == Method::POST { req.form(&pairs) } else { req.query(&pairs) }
+        };
+        let resp = req.send().await.map_err(|e| self.classify(&e))?;
+        let status = resp.status().as_u16();
+        if ![200, 201, 202].contains(&status) {
+            return Err(SendError::Status(status));
+        }
+        let body = resp.text().await.map_err(|e| self.classify(&e))?;
+        if let Some(ok) = &self.return_success {
+            return if body.contains(ok.as_str()) { Ok(()) } else { Err(SendError::NotSuccess) };
+        }
+        if let Some(fail) = &self.return_fail
+            && body.contains(fail.as_str())
+        {
+            return Err(SendError::PredefinedFail);
+        }
+        Ok(())
+    }
+
+    /// A reason without the URL (its query may hold API keys) or any payload.
+    fn classify(&self, e: &reqwest::Error) -> SendError {
+        if e.is_timeout() {
+            return SendError::Timeout(self.timeout_label.clone());
+        }
+        let mut reason = if e.is_connect() { "connection failed".to_owned() } else { "request failed".to_owned() };
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            let msg = s.to_string();
+            if msg.contains("certificate") || msg.contains("Connection refused") || msg.contains("dns") || msg.contains("proxy") {
+                reason = msg;
+            }
+            src = s.source();
+        }
+        SendError::Connect(reason)
+    }
+}
+
+/// Form and query fields: arrays become repeated keys, objects are sent as JSON text.
+fn flatten(fields: Vec<(String, Value)>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in fields {
+        match v {
+            Value::Array(items) => out.extend(items.into_iter().map(|i| (k.clone(), scalar(i)))),
+            other => out.push((k, scalar(other))),
+        }
+    }
+    out
+}
+
+fn scalar(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%'
+            && let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|c| hex(*c)), bytes.get(i + 2).and_then(|c| hex(*c)))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn def(opts: &[(&str, &str)]) -> GatewayDef {
+        GatewayDef {
+            id: 1,
+            name: "gw".into(),
+            module: "http".into(),
+            options: opts.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            headers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        assert!(validate(&def(&[("URL", "http://x/")])).is_ok());
+        assert!(validate(&def(&[])).unwrap_err().contains("URL"));
+        assert!(validate(&def(&[("URL", "ftp://x/")])).is_err());
+        assert!(validate(&def(&[("URL", "http://x/"), ("HTTP_METHOD", "post")])).is_ok(), "case-insensitive");
+        assert!(validate(&def(&[("URL", "http://x/"), ("HTTP_METHOD", "PUT")])).is_err());
+        assert!(validate(&def(&[("URL", "http://x/"), ("TIMEOUT", "abc")])).unwrap_err().contains("TIMEOUT"));
+        assert!(validate(&def(&[("URL", "http://x/"), ("CHECK_SSL", "maybe")])).is_err());
+        let clash = validate(&def(&[("URL", "http://x/"), ("PARAMETER", r#"{"from":"me"}"#), ("from", "{phone}")]));
+        assert!(clash.unwrap_err().contains("from"));
+        assert!(validate(&def(&[("URL", "http://x/"), ("PARAMETER", "[1]")])).is_err());
+    }
+
+    #[test]
+    fn fields_substitute_tags_and_keep_json_types() {
+        let p = HttpProvider::new(&def(&[
+            ("URL", "http://x/"),
+            ("text", "Code: {otp}"),
+            ("to", "{phone}"),
+            ("list", r#"["{phone}"]"#),
+            ("n", "42"),
+            ("PARAMETER", r#"{"from":"otpgate"}"#),
+        ]))
+        .unwrap();
+        let f: BTreeMap<String, Value> = p.fields("+49151", "Code: \"1\"").into_iter().collect();
+        assert_eq!(f["text"], Value::String("Code: Code: \"1\"".into()));
+        assert_eq!(f["to"], Value::String("+49151".into()));
+        assert_eq!(f["list"], serde_json::json!(["+49151"]));
+        assert_eq!(f["n"], serde_json::json!(42));
+        assert_eq!(f["from"], Value::String("otpgate".into()));
+        assert!(!f.contains_key("URL"));
+    }
+
+    #[test]
+    fn url_credentials_become_basic_auth_and_leave_the_url() {
+        let p = HttpProvider::new(&def(&[("URL", "http://us%40r:p%3Aw@host/send")])).unwrap();
+        assert_eq!(p.auth, Some(("us@r".to_owned(), "p:w".to_owned())));
+        assert_eq!(p.url.unwrap().as_str(), "http://host/send");
+    }
+
+    #[test]
+    fn flatten_repeats_list_keys() {
+        let f = flatten(vec![("to".into(), serde_json::json!(["a", "b"])), ("o".into(), serde_json::json!({"x":1}))]);
+        assert_eq!(f, vec![("to".into(), "a".into()), ("to".into(), "b".into()), ("o".into(), r#"{"x":1}"#.into())]);
+    }
+}
