@@ -82,7 +82,7 @@ pub struct Delivery {
 }
 
 enum Provider {
-    Http(http::HttpProvider),
+    Http(Box<http::HttpProvider>),
     Sink(sink::SinkProvider),
 }
 
@@ -134,7 +134,7 @@ impl Registry {
         let kind = ProviderKind::parse(&def.module)
             .ok_or_else(|| SendError::Config(format!("Unknown SMS provider module {}.", def.module)))?;
         let provider = Arc::new(match kind {
-            ProviderKind::Http => Provider::Http(http::HttpProvider::new(def)?),
+            ProviderKind::Http => Provider::Http(Box::new(http::HttpProvider::new(def)?)),
             ProviderKind::Sink => Provider::Sink(sink::SinkProvider::new(def, &self.data_dir)),
         });
         if let Ok(mut cache) = self.cache.lock() {

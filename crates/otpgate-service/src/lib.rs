@@ -1,1 +1,148 @@
-//! placeholder
+//! otpgate's use cases: validation (the two-step SMS login), token, gateway, user and policy
+//! administration, admin authentication and audit. No HTTP: the binary maps requests onto
+//! these functions and their results onto privacyIDEA's envelopes.
+
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod gateways;
+pub mod params;
+pub mod policy;
+pub mod settings;
+pub mod tokens;
+pub mod users;
+pub mod validate;
+
+pub use error::ServiceError;
+pub use params::Params;
+
+use otpgate_core::pin::PinParams;
+use otpgate_core::secret::KeyRing;
+use otpgate_core::{Clock, RandomSource};
+use otpgate_gateways::Registry;
+use otpgate_store::Store;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Result alias of the service layer.
+pub type Result<T> = std::result::Result<T, ServiceError>;
+
+/// Everything a use case needs, built once at start-up. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+/// What the services are built from.
+pub struct Deps {
+    /// The database.
+    pub store: Store,
+    /// The encryption keys for secrets at rest.
+    pub keys: KeyRing,
+    /// The JWT signing secret.
+    pub jwt_secret: Vec<u8>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The random source.
+    pub rng: Arc<dyn RandomSource>,
+    /// Argon2id parameters for new PIN and password hashes.
+    pub pin_params: PinParams,
+    /// How many Argon2 computations may run at once.
+    pub kdf_concurrency: usize,
+    /// The data directory (default sink file location).
+    pub data_dir: std::path::PathBuf,
+}
+
+struct Inner {
+    store: Store,
+    keys: KeyRing,
+    jwt_secret: Vec<u8>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn RandomSource>,
+    pin_params: PinParams,
+    kdf: Semaphore,
+    registry: Registry,
+    passwd: users::PasswdCache,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("keys", &self.keys).field("pin_params", &self.pin_params).finish()
+    }
+}
+
+impl Services {
+    /// Builds the services.
+    pub fn new(d: Deps) -> Self {
+        let registry = Registry::new(d.data_dir, d.clock.clone());
+        Self {
+            inner: Arc::new(Inner {
+                store: d.store,
+                keys: d.keys,
+                jwt_secret: d.jwt_secret,
+                clock: d.clock,
+                rng: d.rng,
+                pin_params: d.pin_params,
+                kdf: Semaphore::new(d.kdf_concurrency.max(1)),
+                registry,
+                passwd: users::PasswdCache::default(),
+            }),
+        }
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub(crate) fn rng(&self) -> &dyn RandomSource {
+        self.inner.rng.as_ref()
+    }
+
+    pub(crate) fn keys(&self) -> &KeyRing {
+        &self.inner.keys
+    }
+
+    pub(crate) fn passwd_cache(&self) -> &users::PasswdCache {
+        &self.inner.passwd
+    }
+
+    pub(crate) fn jwt_secret(&self) -> &[u8] {
+        &self.inner.jwt_secret
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// Hashes a PIN or password with Argon2id off the async runtime, bounded in concurrency.
+    pub async fn hash_secret(&self, secret: &str) -> Result<String> {
+        let _permit = self.inner.kdf.acquire().await.map_err(|_| ServiceError::Internal("kdf pool closed".into()))?;
+        let params = self.inner.pin_params;
+        let secret = zeroize::Zeroizing::new(secret.to_owned());
+        tokio::task::spawn_blocking(move || params.hash(&secret))
+            .await
+            .map_err(|_| ServiceError::Internal("hash task failed".into()))?
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// Verifies a PIN or password against an Argon2id hash, off the async runtime.
+    pub async fn verify_secret(&self, secret: &str, hash: &str) -> Result<bool> {
+        let _permit = self.inner.kdf.acquire().await.map_err(|_| ServiceError::Internal("kdf pool closed".into()))?;
+        let secret = zeroize::Zeroizing::new(secret.to_owned());
+        let hash = hash.to_owned();
+        tokio::task::spawn_blocking(move || otpgate_core::pin::verify(&secret, &hash))
+            .await
+            .map_err(|_| ServiceError::Internal("verify task failed".into()))
+    }
+
+    /// True when the database answers.
+    pub async fn healthy(&self) -> bool {
+        self.inner.store.ping().await
+    }
+}

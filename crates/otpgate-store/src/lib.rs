@@ -6,7 +6,7 @@
 //! statement, so it stays correct under concurrency and across nodes.
 
 mod admin;
-mod audit;
+pub mod audit;
 mod challenges;
 mod gateways;
 mod policies;

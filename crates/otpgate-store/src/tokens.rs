@@ -223,6 +223,62 @@ impl Store {
         Ok(id)
     }
 
+    /// Re-initialises an existing token (privacyIDEA's `/token/init` on a known serial): new
+    /// key and settings, counters reset, challenges dropped, the given info replaced, and the
+    /// owner set when it had none.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn token_reinit(
+        &self,
+        id: i64,
+        key_enc: &str,
+        pin_hash: Option<&str>,
+        otplen: i64,
+        description: &str,
+        info: &BTreeMap<String, String>,
+        drop_info: &[&str],
+        owner: Option<&TokenOwner>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE token SET key_enc = $2, otplen = $3, description = $4, count = 0, failcount = 0, \
+             rollout_state = 'enrolled' WHERE id = $1",
+        )
+        .bind(id)
+        .bind(key_enc)
+        .bind(otplen)
+        .bind(description)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(h) = pin_hash {
+            sqlx::query("UPDATE token SET pin_hash = $2 WHERE id = $1").bind(id).bind(h).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM challenge WHERE token_id = $1").bind(id).execute(&mut *tx).await?;
+        for k in drop_info.iter().copied().chain(info.keys().map(String::as_str)) {
+            sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = $2").bind(id).bind(k).execute(&mut *tx).await?;
+        }
+        for (k, v) in info {
+            sqlx::query("INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(o) = owner {
+            sqlx::query(
+                "INSERT INTO tokenowner (token_id, resolver, user_id, realm) VALUES ($1, $2, $3, $4) ON CONFLICT (token_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(&o.resolver)
+            .bind(&o.user_id)
+            .bind(&o.realm)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// One token by serial, with info and owner.
     pub async fn token_by_serial(&self, serial: &str) -> Result<Option<TokenRow>> {
         let sql = sqlx::AssertSqlSafe(format!(

@@ -1,0 +1,102 @@
+//! The service error: each variant is one of privacyIDEA's error classes, so the HTTP layer
+//! maps it to the right code, message and status in one place.
+
+use otpgate_store::StoreError;
+
+/// Why a call could not be carried out. Messages never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A missing or invalid parameter (privacyIDEA ParameterError, 905).
+    #[error("ERR905: {0}")]
+    Parameter(String),
+    /// An unknown user (UserError, 904).
+    #[error("ERR904: {0}")]
+    User(String),
+    /// A token administration error (TokenAdminError, 301).
+    #[error("ERR301: {0}")]
+    TokenAdmin(String),
+    /// All of a user's tokens are revoked (1007).
+    #[error("ERR1007: This action is not possible, since the token is locked")]
+    TokenLocked,
+    /// A configuration error (ConfigAdminError, 302).
+    #[error("ERR302: {0}")]
+    ConfigAdmin(String),
+    /// Something addressed by the request does not exist (ResourceNotFoundError, 601).
+    #[error("{0}")]
+    NotFound(String),
+    /// A policy forbids the action (PolicyError, 303).
+    #[error("{0}")]
+    Policy(String),
+    /// Authentication of the caller failed (AuthError, 4031–4306).
+    #[error("{message}")]
+    Auth {
+        /// privacyIDEA's code.
+        code: i64,
+        /// The message.
+        message: String,
+    },
+    /// `exception=1` was given and the SMS could not be sent: privacyIDEA answers 500.
+    #[error("The SMS could not be sent.")]
+    SendFailed,
+    /// The database is unavailable.
+    #[error("The service is temporarily unavailable.")]
+    Unavailable,
+    /// A bug or an unexpected failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return ServiceError::Unavailable;
+        }
+        match e {
+            StoreError::Conflict(m) => ServiceError::Parameter(m),
+            StoreError::NotFound(what) => ServiceError::NotFound(format!("The requested {what} could not be found.")),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<otpgate_core::CoreError> for ServiceError {
+    fn from(e: otpgate_core::CoreError) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+impl ServiceError {
+    /// privacyIDEA's numeric error code.
+    pub fn code(&self) -> i64 {
+        match self {
+            ServiceError::Parameter(_) => 905,
+            ServiceError::User(_) => 904,
+            ServiceError::TokenAdmin(_) => 301,
+            ServiceError::TokenLocked => 1007,
+            ServiceError::ConfigAdmin(_) => 302,
+            ServiceError::NotFound(_) => 601,
+            ServiceError::Policy(_) => 303,
+            ServiceError::Auth { code, .. } => *code,
+            ServiceError::Unavailable => -503,
+            ServiceError::SendFailed | ServiceError::Internal(_) => -500,
+        }
+    }
+
+    /// The HTTP status privacyIDEA uses for this class.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ServiceError::Auth { .. } => 401,
+            ServiceError::Policy(_) => 403,
+            ServiceError::NotFound(_) => 404,
+            ServiceError::Unavailable => 503,
+            ServiceError::SendFailed | ServiceError::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+
+    /// A missing parameter.
+    pub fn missing(name: &str) -> Self {
+        ServiceError::Parameter(format!("Missing parameter: {name}"))
+    }
+}

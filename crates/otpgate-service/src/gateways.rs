@@ -1,0 +1,219 @@
+//! The central SMS gateway registry (`/smsgateway`): definitions with replace-all updates,
+//! secrets encrypted at rest and censored on read, and sending through a named gateway.
+
+use crate::{Params, Result, ServiceError, Services};
+use otpgate_gateways::{Delivery, GatewayDef, SendError, validate_definition};
+use otpgate_store::GatewayRow;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// What privacyIDEA shows instead of a secret value, and accepts to keep it unchanged.
+pub const CENSORED: &str = "__CENSORED__";
+
+fn aad(gateway: &str, otype: &str, key: &str) -> String {
+    format!("smsgateway:{gateway}:{otype}:{key}")
+}
+
+/// privacyIDEA's default: option keys containing PASSWORD or SECRET are secret; otpgate also
+/// treats an `Authorization` header as secret.
+fn secret_by_default(otype: &str, key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    match otype {
+        "header" => k == "AUTHORIZATION",
+        _ => k.contains("PASSWORD") || k.contains("SECRET"),
+    }
+}
+
+impl Services {
+    fn gateway_json(&self, g: &GatewayRow) -> Value {
+        let mut options = Map::new();
+        let mut headers = Map::new();
+        let mut secret_options = Vec::new();
+        let mut secret_headers = Vec::new();
+        for o in &g.options {
+            let value = if o.encrypted { json!(CENSORED) } else { json!(o.value) };
+            match o.otype.as_str() {
+                "header" => {
+                    headers.insert(o.key.clone(), value);
+                    if o.encrypted {
+                        secret_headers.push(o.key.clone());
+                    }
+                }
+                _ => {
+                    options.insert(o.key.clone(), value);
+                    if o.encrypted {
+                        secret_options.push(o.key.clone());
+                    }
+                }
+            }
+        }
+        json!({
+            "id": g.id, "name": g.name, "providermodule": g.providermodule,
+            "description": if g.description.is_empty() { Value::Null } else { json!(g.description) },
+            "options": options, "headers": headers, "secret_options": secret_options, "secret_headers": secret_headers,
+        })
+    }
+
+    /// `GET /smsgateway/[<id>]`: a list; an unknown id gives an empty list, a non-numeric id
+    /// all gateways (privacyIDEA's quirk).
+    pub async fn list_gateways(&self, id: Option<&str>) -> Result<Value> {
+        let wanted = id.and_then(|i| i.trim().parse::<i64>().ok());
+        let list: Vec<Value> = self
+            .store()
+            .gateway_list()
+            .await?
+            .iter()
+            .filter(|g| wanted.is_none_or(|w| w == g.id))
+            .map(|g| self.gateway_json(g))
+            .collect();
+        Ok(Value::Array(list))
+    }
+
+    /// Decrypts a stored gateway into the providers' definition.
+    fn gateway_def(&self, g: &GatewayRow) -> Result<GatewayDef> {
+        let mut options = BTreeMap::new();
+        let mut headers = BTreeMap::new();
+        for o in &g.options {
+            let value = if o.encrypted {
+                self.keys()
+                    .open_str(&o.value, &aad(&g.name, &o.otype, &o.key))
+                    .map_err(|_| ServiceError::Internal(format!("The secret {} of gateway {} cannot be decrypted.", o.key, g.name)))?
+                    .to_string()
+            } else {
+                o.value.clone()
+            };
+            match o.otype.as_str() {
+                "header" => headers.insert(o.key.clone(), value),
+                _ => options.insert(o.key.clone(), value),
+            };
+        }
+        Ok(GatewayDef { id: g.id, name: g.name.clone(), module: g.providermodule.clone(), options, headers })
+    }
+
+    /// `POST /smsgateway`: creates or replaces (keyed by name) a gateway; returns its id.
+    pub async fn save_gateway(&self, params: &Params) -> Result<Value> {
+        let name = params.get_nonblank("name").ok_or_else(|| ServiceError::missing("name"))?.to_owned();
+        let module = params.get_nonblank("module").ok_or_else(|| ServiceError::missing("module"))?.to_owned();
+        if name.len() > 255 {
+            return Err(ServiceError::Parameter("The gateway name is longer than 255 characters.".into()));
+        }
+        let existing = self.store().gateway_by_name(&name).await?;
+        let old = match &existing {
+            Some(g) => Some(self.gateway_def(g)?),
+            None => None,
+        };
+        let mut def = GatewayDef { id: 0, name: name.clone(), module: module.clone(), options: BTreeMap::new(), headers: BTreeMap::new() };
+        let mut secret = BTreeMap::new();
+        for (k, v) in params.iter() {
+            let (otype, key) = if let Some(key) = k.strip_prefix("option.") {
+                ("option", key)
+            } else if let Some(key) = k.strip_prefix("header.") {
+                ("header", key)
+            } else {
+                continue;
+            };
+            if key.is_empty() || key.len() > 255 {
+                return Err(ServiceError::Parameter(format!("Invalid {otype} name {key:?}.")));
+            }
+            let value = if v == CENSORED {
+                let kept = old.as_ref().and_then(|o| if otype == "header" { o.headers.get(key) } else { o.options.get(key) });
+                kept.cloned().ok_or_else(|| ServiceError::Parameter(format!("{otype} {key} has no stored value to keep.")))?
+            } else {
+                v.clone()
+            };
+            let is_secret = match params.get(&format!("secret.{otype}.{key}")) {
+                Some(flag) => crate::params::is_true(flag),
+                None => secret_by_default(otype, key) || existing.as_ref().is_some_and(|g| g.options.iter().any(|o| o.otype == otype && o.key == key && o.encrypted)),
+            };
+            secret.insert((otype, key.to_owned()), is_secret);
+            if otype == "header" {
+                def.headers.insert(key.to_owned(), value);
+            } else {
+                def.options.insert(key.to_owned(), value);
+            }
+        }
+        validate_definition(&def).map_err(ServiceError::Parameter)?;
+        let mut rows = Vec::new();
+        for (otype, map) in [("option", &def.options), ("header", &def.headers)] {
+            for (k, v) in map {
+                let enc = secret.get(&(otype, k.clone())).copied().unwrap_or(false);
+                let stored = if enc { self.keys().seal_str(self.rng(), v, &aad(&name, otype, k))? } else { v.clone() };
+                rows.push((k.clone(), stored, otype.to_owned(), enc));
+            }
+        }
+        let description = params.get("description").unwrap_or_default();
+        let id = self.store().gateway_upsert(&name, &module, description, &rows).await?;
+        self.registry().forget(id);
+        Ok(json!(id))
+    }
+
+    /// `DELETE /smsgateway/<name>`: the deleted id.
+    pub async fn delete_gateway(&self, name: &str) -> Result<Value> {
+        match self.store().gateway_delete(name).await? {
+            Some(id) => {
+                self.registry().forget(id);
+                Ok(json!(id))
+            }
+            None => Err(ServiceError::NotFound("The requested SMSGateway could not be found.".into())),
+        }
+    }
+
+    /// `DELETE /smsgateway/option/<gwid>/<option.K|header.K|K>`: the option row id.
+    pub async fn delete_gateway_option(&self, gw_id: &str, key: &str) -> Result<Value> {
+        let id: i64 = gw_id.trim().parse().map_err(|_| ServiceError::NotFound("The requested SMSGateway could not be found.".into()))?;
+        let (otype, k) = match key.split_once('.') {
+            Some(("option", k)) => ("option", k),
+            Some(("header", k)) => ("header", k),
+            _ => ("option", key),
+        };
+        match self.store().gateway_delete_option(id, k, otype).await? {
+            Some(oid) => {
+                self.registry().forget(id);
+                Ok(json!(oid))
+            }
+            None => Err(ServiceError::NotFound("The requested SMSGatewayOption could not be found.".into())),
+        }
+    }
+
+    /// The names of gateways using the `sink` provider (the server warns about them).
+    pub async fn sink_gateways(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store()
+            .gateway_list()
+            .await?
+            .into_iter()
+            .filter(|g| otpgate_gateways::ProviderKind::parse(&g.providermodule) == Some(otpgate_gateways::ProviderKind::Sink))
+            .map(|g| g.name)
+            .collect())
+    }
+
+    /// Sends `text` to `phone` through the gateway named `name`.
+    pub async fn send_sms(&self, name: &str, phone: &str, text: &str) -> std::result::Result<Delivery, SmsFailure> {
+        let row = match self.store().gateway_by_name(name).await {
+            Ok(Some(g)) => g,
+            Ok(None) => return Err(SmsFailure::Send(SendError::Config(format!("The SMS gateway {name} does not exist.")))),
+            Err(e) => return Err(SmsFailure::Service(e.into())),
+        };
+        let def = self.gateway_def(&row).map_err(SmsFailure::Service)?;
+        self.registry().send(&def, phone, text).await.map_err(SmsFailure::Send)
+    }
+}
+
+/// Why an SMS was not sent: the gateway refused, or the server could not even try.
+#[derive(Debug)]
+pub enum SmsFailure {
+    /// The provider failed (reason safe to show).
+    Send(SendError),
+    /// A service error (database down, undecryptable secret).
+    Service(ServiceError),
+}
+
+impl std::fmt::Display for SmsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SmsFailure::Send(e) => write!(f, "{e}"),
+            SmsFailure::Service(ServiceError::Internal(m)) => write!(f, "{m}"),
+            SmsFailure::Service(e) => write!(f, "{e}"),
+        }
+    }
+}

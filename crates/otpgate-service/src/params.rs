@@ -1,0 +1,69 @@
+//! Request parameters as privacyIDEA merges them: query string, form, JSON body and path,
+//! later sources winning. Values are strings; JSON numbers and booleans are converted.
+
+use crate::ServiceError;
+use std::collections::BTreeMap;
+
+/// The merged parameters of one call.
+#[derive(Debug, Clone, Default)]
+pub struct Params(BTreeMap<String, String>);
+
+impl Params {
+    /// Empty parameters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a parameter (a later value replaces an earlier one).
+    pub fn insert(&mut self, k: impl Into<String>, v: impl Into<String>) {
+        self.0.insert(k.into(), v.into());
+    }
+
+    /// The raw value.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    /// The value, trimmed, treating blank as absent.
+    pub fn get_nonblank(&self, k: &str) -> Option<&str> {
+        self.get(k).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// A required value.
+    pub fn required(&self, k: &str) -> Result<&str, ServiceError> {
+        self.get(k).ok_or_else(|| ServiceError::missing(k))
+    }
+
+    /// privacyIDEA's truthiness: `1`, `true`, `yes`, `on` (any case).
+    pub fn flag(&self, k: &str) -> bool {
+        self.get(k).is_some_and(is_true)
+    }
+
+    /// An integer parameter; a non-number is a parameter error naming the key.
+    pub fn int(&self, k: &str) -> Result<Option<i64>, ServiceError> {
+        match self.get_nonblank(k) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| ServiceError::Parameter(format!("{k} must be an integer."))),
+        }
+    }
+
+    /// All parameters.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+
+    /// True if the key is present.
+    pub fn contains(&self, k: &str) -> bool {
+        self.0.contains_key(k)
+    }
+
+    /// Removes a key (internal keys clients must not inject).
+    pub fn remove(&mut self, k: &str) {
+        self.0.remove(k);
+    }
+}
+
+/// privacyIDEA's truthiness of config and parameter values.
+pub fn is_true(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+}

@@ -1,0 +1,142 @@
+//! privacyIDEA's system config (`/system/setConfig`): the `sms.*` keys and token defaults,
+//! read into a typed [`SystemConfig`] with privacyIDEA's defaults.
+
+use crate::params::is_true;
+use crate::{Result, ServiceError, Services};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The hard maximum of the challenge validity (SPEC §5).
+pub const MAX_CHALLENGE_VALIDITY_SECS: i64 = 600;
+
+/// The effective system configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemConfig {
+    /// Default gateway name of SMS tokens.
+    pub sms_identifier: Option<String>,
+    /// Challenge validity in seconds (`sms.providerTimeout`, default 300, capped at 600).
+    pub challenge_validity_secs: i64,
+    /// Keep one OTP per challenge (`sms.concurrent_challenges`).
+    pub concurrent_challenges: bool,
+    /// PIN before OTP (`PrependPin`).
+    pub prepend_pin: bool,
+    /// Split `user@realm` (`splitAtSign`).
+    pub split_at_sign: bool,
+    /// Count a failure when no PIN matched (`IncFailCountOnFalsePin`).
+    pub inc_fail_on_false_pin: bool,
+    /// Default lockout threshold.
+    pub default_max_fail: i64,
+    /// Default OTP length.
+    pub default_otp_len: i64,
+    /// Default look-ahead window.
+    pub default_count_window: i64,
+    /// Default resync window.
+    pub default_sync_window: i64,
+}
+
+fn bool_or(m: &BTreeMap<String, String>, k: &str, default: bool) -> bool {
+    m.get(k).map(|v| is_true(v)).unwrap_or(default)
+}
+
+fn int_or(m: &BTreeMap<String, String>, k: &str, default: i64) -> i64 {
+    m.get(k).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+}
+
+impl SystemConfig {
+    /// Builds the typed view from raw key/values.
+    pub fn from_map(m: &BTreeMap<String, String>) -> Self {
+        Self {
+            sms_identifier: m.get("sms.identifier").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+            challenge_validity_secs: int_or(m, "sms.providerTimeout", 300).clamp(1, MAX_CHALLENGE_VALIDITY_SECS),
+            concurrent_challenges: bool_or(m, "sms.concurrent_challenges", false),
+            prepend_pin: bool_or(m, "PrependPin", true),
+            split_at_sign: bool_or(m, "splitAtSign", true),
+            inc_fail_on_false_pin: bool_or(m, "IncFailCountOnFalsePin", true),
+            default_max_fail: int_or(m, "DefaultMaxFailCount", 10).max(1),
+            default_otp_len: if int_or(m, "DefaultOtpLen", 6) == 8 { 8 } else { 6 },
+            default_count_window: int_or(m, "DefaultCountWindow", 10).clamp(1, 1000),
+            default_sync_window: int_or(m, "DefaultSyncWindow", 1000).max(1),
+        }
+    }
+}
+
+const BOOL_KEYS: &[&str] =
+    &["sms.concurrent_challenges", "PrependPin", "splitAtSign", "IncFailCountOnFalsePin", "ResetFailcounterOnPIN", "AutoResync"];
+const INT_KEYS: &[&str] =
+    &["sms.providerTimeout", "DefaultMaxFailCount", "DefaultOtpLen", "DefaultCountWindow", "DefaultSyncWindow", "failcounter_clear_timeout"];
+
+fn check_value(key: &str, value: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 255 {
+        return Err(ServiceError::Parameter("A config key must be 1 to 255 characters long.".into()));
+    }
+    if value.len() > 2000 {
+        return Err(ServiceError::Parameter(format!("The value of {key} is longer than 2000 characters.")));
+    }
+    if BOOL_KEYS.contains(&key) && !matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "false" | "1" | "0" | "yes" | "no") {
+        return Err(ServiceError::Parameter(format!("{key} must be True or False.")));
+    }
+    if INT_KEYS.contains(&key) && value.trim().parse::<i64>().map(|v| v < 0).unwrap_or(true) {
+        return Err(ServiceError::Parameter(format!("{key} must be a non-negative integer.")));
+    }
+    if key == "DefaultOtpLen" && !matches!(value.trim(), "6" | "8") {
+        return Err(ServiceError::Parameter("DefaultOtpLen must be 6 or 8.".into()));
+    }
+    Ok(())
+}
+
+impl Services {
+    /// All stored config key/values.
+    pub async fn config_map(&self) -> Result<BTreeMap<String, String>> {
+        Ok(self.store().config_all().await?.into_iter().map(|(k, v, _, _)| (k, v)).collect())
+    }
+
+    /// The effective system configuration.
+    pub async fn system_config(&self) -> Result<SystemConfig> {
+        Ok(SystemConfig::from_map(&self.config_map().await?))
+    }
+
+    /// `POST /system/setConfig`: sets every given key; answers `{key: "insert"|"update"}`.
+    pub async fn set_config(&self, pairs: &[(String, String)]) -> Result<Value> {
+        if pairs.is_empty() {
+            return Err(ServiceError::Parameter("No config key given.".into()));
+        }
+        for (k, v) in pairs {
+            check_value(k, v)?;
+        }
+        let mut out = Map::new();
+        for (k, v) in pairs {
+            let inserted = self.store().config_set(k, v, "", "").await?;
+            out.insert(k.clone(), Value::String(if inserted { "insert" } else { "update" }.into()));
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// `DELETE /system/<key>`: true when the key existed.
+    pub async fn delete_config(&self, key: &str) -> Result<bool> {
+        Ok(self.store().config_delete(key).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_caps() {
+        let c = SystemConfig::from_map(&BTreeMap::new());
+        assert_eq!(c.challenge_validity_secs, 300);
+        assert!(c.prepend_pin && c.split_at_sign && c.inc_fail_on_false_pin && !c.concurrent_challenges);
+        assert_eq!((c.default_max_fail, c.default_otp_len), (10, 6));
+        let m = BTreeMap::from([("sms.providerTimeout".to_owned(), "9000".to_owned())]);
+        assert_eq!(SystemConfig::from_map(&m).challenge_validity_secs, 600);
+    }
+
+    #[test]
+    fn typed_keys_are_checked() {
+        assert!(check_value("DefaultMaxFailCount", "x").is_err());
+        assert!(check_value("DefaultOtpLen", "7").is_err());
+        assert!(check_value("PrependPin", "maybe").is_err());
+        assert!(check_value("PrependPin", "False").is_ok());
+        assert!(check_value("custom.key", "anything").is_ok());
+    }
+}

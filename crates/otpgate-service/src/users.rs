@@ -1,0 +1,487 @@
+//! Users, resolvers and realms.
+//!
+//! Two resolver types: `passwdresolver` reads privacyIDEA's passwd-style file (the GECOS
+//! field is `Given Surname,field2,mobile,phone,email`), `internalresolver` is otpgate's
+//! editable user store in the database (`/user/` create, update, delete).
+
+use crate::{Params, Result, ServiceError, Services};
+use otpgate_store::{InternalUserRow, RealmRow, ResolverRow};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// The resolver types otpgate supports.
+pub const RESOLVER_TYPES: &[&str] = &["passwdresolver", "internalresolver"];
+
+/// A resolved user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Login name.
+    pub login: String,
+    /// Realm the user was found in.
+    pub realm: String,
+    /// Resolver name.
+    pub resolver: String,
+    /// Resolver type.
+    pub resolver_type: String,
+    /// Stable id within the resolver.
+    pub uid: String,
+    /// Given name.
+    pub givenname: String,
+    /// Surname.
+    pub surname: String,
+    /// Email.
+    pub email: String,
+    /// Mobile numbers (the first one receives SMS).
+    pub mobile: Vec<String>,
+    /// Phone.
+    pub phone: String,
+    /// Description (passwd: the whole GECOS field).
+    pub description: String,
+    /// Password hash of internal users.
+    pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User").field("login", &self.login).field("realm", &self.realm).field("resolver", &self.resolver).finish()
+    }
+}
+
+impl User {
+    /// privacyIDEA's JSON of a user (`GET /user/`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "username": self.login, "userid": self.uid, "givenname": self.givenname, "surname": self.surname,
+            "email": self.email, "mobile": self.mobile.first().cloned().unwrap_or_default(), "phone": self.phone,
+            "description": self.description, "realm": self.realm, "resolver": self.resolver,
+            "editable": self.resolver_type == "internalresolver",
+        })
+    }
+}
+
+/// One parsed passwd line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswdEntry {
+    /// Login.
+    pub login: String,
+    /// Numeric uid (the stable user id).
+    pub uid: String,
+    /// GECOS field.
+    pub gecos: String,
+}
+
+/// Parses privacyIDEA's passwd file format; malformed lines are skipped.
+pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let login = f.first()?.trim();
+            if login.is_empty() {
+                return None;
+            }
+            Some(PasswdEntry {
+                login: login.to_owned(),
+                uid: f.get(2).map(|s| s.trim().to_owned()).unwrap_or_default(),
+                gecos: f.get(4).map(|s| (*s).to_owned()).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn passwd_user(e: &PasswdEntry, realm: &str, resolver: &str) -> User {
+    let g: Vec<&str> = e.gecos.split(',').collect();
+    let name = g.first().copied().unwrap_or_default().trim();
+    let (given, sur) = name.split_once(' ').unwrap_or((name, ""));
+    let field = |i: usize| g.get(i).map(|s| s.trim().to_owned()).unwrap_or_default();
+    let mobile = field(2);
+    User {
+        login: e.login.clone(),
+        realm: realm.to_owned(),
+        resolver: resolver.to_owned(),
+        resolver_type: "passwdresolver".into(),
+        uid: e.uid.clone(),
+        givenname: given.trim().to_owned(),
+        surname: sur.trim().to_owned(),
+        email: field(4),
+        mobile: if mobile.is_empty() { vec![] } else { vec![mobile] },
+        phone: field(3),
+        description: e.gecos.clone(),
+        password_hash: None,
+    }
+}
+
+fn internal_user(u: &InternalUserRow, realm: &str, resolver: &str) -> User {
+    User {
+        login: u.username.clone(),
+        realm: realm.to_owned(),
+        resolver: resolver.to_owned(),
+        resolver_type: "internalresolver".into(),
+        uid: u.id.to_string(),
+        givenname: u.givenname.clone(),
+        surname: u.surname.clone(),
+        email: u.email.clone(),
+        mobile: if u.mobile.is_empty() { vec![] } else { vec![u.mobile.clone()] },
+        phone: u.phone.clone(),
+        description: u.description.clone(),
+        password_hash: Some(u.password_hash.clone()).filter(|h| !h.is_empty()),
+    }
+}
+
+/// A cache of parsed passwd files, re-read when the file's size or mtime changes.
+#[derive(Debug, Default)]
+pub struct PasswdCache {
+    files: Mutex<HashMap<PathBuf, CachedFile>>,
+}
+
+/// A parsed file with the modification time and size it was read at.
+type CachedFile = (SystemTime, u64, Arc<Vec<PasswdEntry>>);
+
+impl PasswdCache {
+    async fn load(&self, path: &Path) -> Result<Arc<Vec<PasswdEntry>>> {
+        let meta = tokio::fs::metadata(path).await.map_err(|e| {
+            ServiceError::ConfigAdmin(format!("The passwd file of a resolver cannot be read: {}", e.kind()))
+        })?;
+        let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+        if let Ok(files) = self.files.lock()
+            && let Some((m, l, entries)) = files.get(path)
+            && (*m, *l) == stamp
+        {
+            return Ok(entries.clone());
+        }
+        let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+            ServiceError::ConfigAdmin(format!("The passwd file of a resolver cannot be read: {}", e.kind()))
+        })?;
+        let entries = Arc::new(parse_passwd(&text));
+        if let Ok(mut files) = self.files.lock() {
+            files.insert(path.to_owned(), (stamp.0, stamp.1, entries.clone()));
+        }
+        Ok(entries)
+    }
+}
+
+fn resolver_file(r: &ResolverRow) -> Option<PathBuf> {
+    serde_json::from_str::<Value>(&r.config).ok()?.get("fileName")?.as_str().map(PathBuf::from)
+}
+
+fn realm_json(r: &RealmRow, types: &HashMap<String, String>) -> Value {
+    let resolvers: Vec<Value> = r
+        .resolvers
+        .iter()
+        .map(|(name, prio)| json!({"name": name, "priority": prio, "type": types.get(name).cloned().unwrap_or_default(), "node": ""}))
+        .collect();
+    json!({"default": r.is_default, "id": r.id, "resolver": resolvers})
+}
+
+impl Services {
+    async fn users_of_resolver(&self, r: &ResolverRow, realm: &str) -> Result<Vec<User>> {
+        match r.rtype.as_str() {
+            "passwdresolver" => {
+                let path = resolver_file(r).ok_or_else(|| ServiceError::ConfigAdmin(format!("Resolver {} has no fileName.", r.name)))?;
+                let entries = self.passwd_cache().load(&path).await?;
+                Ok(entries.iter().map(|e| passwd_user(e, realm, &r.name)).collect())
+            }
+            "internalresolver" => {
+                Ok(self.store().iuser_list(r.id).await?.iter().map(|u| internal_user(u, realm, &r.name)).collect())
+            }
+            _ => Ok(vec![]),
+        }
+    }
+
+    async fn find_in_resolver(&self, r: &ResolverRow, realm: &str, login: &str) -> Result<Option<User>> {
+        match r.rtype.as_str() {
+            "internalresolver" => Ok(self.store().iuser_by_name(r.id, login).await?.map(|u| internal_user(&u, realm, &r.name))),
+            _ => Ok(self.users_of_resolver(r, realm).await?.into_iter().find(|u| u.login == login)),
+        }
+    }
+
+    /// The name of the default realm.
+    pub async fn default_realm(&self) -> Result<Option<String>> {
+        Ok(self.store().realm_list().await?.into_iter().find(|r| r.is_default).map(|r| r.name))
+    }
+
+    /// Splits `login` and picks the realm like privacyIDEA: an explicit realm wins; otherwise
+    /// `user@realm` is split when `splitAtSign` is on and the realm exists; otherwise the
+    /// default realm. Returns (login, realm).
+    pub async fn user_realm(&self, login: &str, realm: Option<&str>) -> Result<(String, String)> {
+        let realms = self.store().realm_list().await?;
+        let default = realms.iter().find(|r| r.is_default).map(|r| r.name.clone()).unwrap_or_default();
+        if let Some(r) = realm.map(str::trim).filter(|r| !r.is_empty()) {
+            let login = match login.rsplit_once('@') {
+                Some((l, at)) if at == r && self.system_config().await?.split_at_sign => l,
+                _ => login,
+            };
+            return Ok((login.to_owned(), r.to_owned()));
+        }
+        if self.system_config().await?.split_at_sign
+            && let Some((l, r)) = login.rsplit_once('@')
+            && realms.iter().any(|x| x.name == r)
+        {
+            return Ok((l.to_owned(), r.to_owned()));
+        }
+        Ok((login.to_owned(), default))
+    }
+
+    /// Finds a user in a realm (resolvers in priority order).
+    pub async fn find_user(&self, login: &str, realm: &str) -> Result<Option<User>> {
+        let Some(r) = self.store().realm_list().await?.into_iter().find(|r| r.name == realm) else {
+            return Ok(None);
+        };
+        let mut resolvers = r.resolvers.clone();
+        resolvers.sort_by_key(|(_, p)| p.unwrap_or(i64::MAX));
+        for (name, _) in resolvers {
+            if let Some(res) = self.store().resolver_get(&name).await?
+                && let Some(u) = self.find_in_resolver(&res, realm, login).await?
+            {
+                return Ok(Some(u));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The user a token belongs to (looked up by resolver and id).
+    pub async fn user_by_id(&self, resolver: &str, uid: &str, realm: &str) -> Result<Option<User>> {
+        let Some(r) = self.store().resolver_get(resolver).await? else { return Ok(None) };
+        match r.rtype.as_str() {
+            "internalresolver" => {
+                let Ok(id) = uid.parse::<i64>() else { return Ok(None) };
+                Ok(self.store().iuser_by_id(r.id, id).await?.map(|u| internal_user(&u, realm, &r.name)))
+            }
+            _ => Ok(self.users_of_resolver(&r, realm).await?.into_iter().find(|u| u.uid == uid)),
+        }
+    }
+
+    /// Checks a user's own password (for `otppin=userstore` and user logins).
+    pub async fn check_user_password(&self, user: &User, password: &str) -> Result<bool> {
+        match &user.password_hash {
+            Some(h) => self.verify_secret(password, h).await,
+            None => Ok(false),
+        }
+    }
+
+    /// `GET /user/`: users of a realm (default realm when none given).
+    pub async fn list_users(&self, params: &Params) -> Result<Value> {
+        let realm = match params.get_nonblank("realm") {
+            Some(r) => r.to_owned(),
+            None => self.default_realm().await?.unwrap_or_default(),
+        };
+        let Some(r) = self.store().realm_list().await?.into_iter().find(|x| x.name == realm) else {
+            return Ok(json!([]));
+        };
+        let pattern = params.get_nonblank("username").map(wildcard).transpose()?;
+        let only_resolver = params.get_nonblank("resolver");
+        let mut out = Vec::new();
+        for (name, _) in &r.resolvers {
+            if only_resolver.is_some_and(|o| o != name) {
+                continue;
+            }
+            if let Some(res) = self.store().resolver_get(name).await? {
+                for u in self.users_of_resolver(&res, &realm).await? {
+                    if pattern.as_ref().is_none_or(|p| p.is_match(&u.login)) {
+                        out.push(u.to_json());
+                    }
+                }
+            }
+        }
+        Ok(Value::Array(out))
+    }
+
+    /// `POST /user/` (create) and `PUT /user/` (update) in an internal resolver.
+    pub async fn save_user(&self, params: &Params, create: bool) -> Result<Value> {
+        let login = params.get_nonblank("user").or(params.get_nonblank("username")).ok_or_else(|| ServiceError::missing("user"))?;
+        let resolver_name = params.get_nonblank("resolver").ok_or_else(|| ServiceError::missing("resolver"))?;
+        let res = self.store().resolver_get(resolver_name).await?.ok_or_else(|| {
+            ServiceError::Parameter(format!("The resolver {resolver_name} does not exist."))
+        })?;
+        if res.rtype != "internalresolver" {
+            return Err(ServiceError::Parameter(format!("The resolver {resolver_name} is not editable.")));
+        }
+        if login.len() > 255 || login.contains(['@', '%', '*', ':']) {
+            return Err(ServiceError::Parameter("The user name may not contain @ % * or :.".into()));
+        }
+        let existing = self.store().iuser_by_name(res.id, login).await?;
+        let base = match (&existing, create) {
+            (Some(_), true) => return Err(ServiceError::Parameter(format!("The username {login} already exists."))),
+            (None, false) => return Err(ServiceError::User(format!("User <{login}> does not exist."))),
+            (Some(u), false) => u.clone(),
+            (None, true) => InternalUserRow { username: login.to_owned(), ..Default::default() },
+        };
+        let pick = |k: &str, old: &str| params.get(k).map(|v| v.trim().to_owned()).unwrap_or_else(|| old.to_owned());
+        let password_hash = match params.get("password") {
+            Some(p) if !p.is_empty() => self.hash_secret(p).await?,
+            _ => base.password_hash.clone(),
+        };
+        let row = InternalUserRow {
+            id: base.id,
+            username: login.to_owned(),
+            password_hash,
+            givenname: pick("givenname", &base.givenname),
+            surname: pick("surname", &base.surname),
+            email: pick("email", &base.email),
+            mobile: pick("mobile", &base.mobile),
+            phone: pick("phone", &base.phone),
+            description: pick("description", &base.description),
+        };
+        if create {
+            Ok(json!(self.store().iuser_create(res.id, &row).await?))
+        } else {
+            self.store().iuser_update(res.id, &row).await?;
+            Ok(json!(true))
+        }
+    }
+
+    /// `DELETE /user/<resolver>/<username>`.
+    pub async fn delete_user(&self, resolver: &str, login: &str) -> Result<Value> {
+        let res = self.store().resolver_get(resolver).await?.ok_or_else(|| {
+            ServiceError::Parameter(format!("The resolver {resolver} does not exist."))
+        })?;
+        if res.rtype != "internalresolver" {
+            return Err(ServiceError::Parameter(format!("The resolver {resolver} is not editable.")));
+        }
+        if self.store().iuser_delete(res.id, login).await? {
+            Ok(json!(true))
+        } else {
+            Err(ServiceError::User(format!("User <{login}> does not exist.")))
+        }
+    }
+
+    /// `POST /resolver/<name>`.
+    pub async fn save_resolver(&self, name: &str, params: &Params) -> Result<Value> {
+        if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            return Err(ServiceError::Parameter(format!("Invalid resolver name {name:?}.")));
+        }
+        let rtype = params.get_nonblank("type").ok_or_else(|| ServiceError::missing("type"))?;
+        let config = match rtype {
+            "passwdresolver" => {
+                let file = params.get_nonblank("fileName").ok_or_else(|| ServiceError::missing("fileName"))?;
+                if tokio::fs::metadata(file).await.is_err() {
+                    return Err(ServiceError::Parameter(format!("The file {file} does not exist or cannot be read.")));
+                }
+                json!({"fileName": file})
+            }
+            "internalresolver" => json!({}),
+            other => {
+                return Err(ServiceError::Parameter(format!(
+                    "Unknown resolver type {other}. Supported: {}.",
+                    RESOLVER_TYPES.join(", ")
+                )));
+            }
+        };
+        if let Some(old) = self.store().resolver_get(name).await?
+            && old.rtype != rtype
+        {
+            return Err(ServiceError::Parameter(format!("The resolver {name} already exists with type {}.", old.rtype)));
+        }
+        Ok(json!(self.store().resolver_upsert(name, rtype, &config.to_string()).await?))
+    }
+
+    /// `GET /resolver/[<name>]`.
+    pub async fn list_resolvers(&self, name: Option<&str>, rtype: Option<&str>) -> Result<Value> {
+        let mut out = Map::new();
+        for r in self.store().resolver_list().await? {
+            if name.is_some_and(|n| n != r.name) || rtype.is_some_and(|t| t != r.rtype) {
+                continue;
+            }
+            let data: Value = serde_json::from_str(&r.config).unwrap_or_else(|_| json!({}));
+            out.insert(r.name.clone(), json!({"resolvername": r.name, "type": r.rtype, "data": data, "censor_keys": []}));
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// `DELETE /resolver/<name>`: the id, or -1 when unknown (as privacyIDEA).
+    pub async fn delete_resolver(&self, name: &str) -> Result<Value> {
+        Ok(json!(self.store().resolver_delete(name).await?.unwrap_or(-1)))
+    }
+
+    /// `POST /realm/<name>` with `resolvers=a,b` and optional `priority.<resolver>`.
+    pub async fn save_realm(&self, name: &str, params: &Params) -> Result<Value> {
+        if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            return Err(ServiceError::Parameter(format!("Invalid realm name {name:?}.")));
+        }
+        let wanted = params.get("resolvers").or(params.get("resolver")).unwrap_or_default();
+        let mut added = Vec::new();
+        let mut failed = Vec::new();
+        let mut ids = Vec::new();
+        for r in wanted.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            match self.store().resolver_get(r).await? {
+                Some(res) => {
+                    let prio = params.int(&format!("priority.{r}"))?;
+                    ids.push((res.id, prio));
+                    added.push(r.to_owned());
+                }
+                None => failed.push(r.to_owned()),
+            }
+        }
+        self.store().realm_set(&name.to_lowercase(), &ids).await?;
+        Ok(json!({"added": added, "failed": failed}))
+    }
+
+    /// `GET /realm/` (or only the default realm).
+    pub async fn list_realms(&self, only_default: bool) -> Result<Value> {
+        let types: HashMap<String, String> =
+            self.store().resolver_list().await?.into_iter().map(|r| (r.name, r.rtype)).collect();
+        let mut out = Map::new();
+        for r in self.store().realm_list().await? {
+            if !only_default || r.is_default {
+                out.insert(r.name.clone(), realm_json(&r, &types));
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// `DELETE /realm/<name>`.
+    pub async fn delete_realm(&self, name: &str) -> Result<Value> {
+        match self.store().realm_delete(name).await? {
+            Some(id) => Ok(json!(id)),
+            None => Err(ServiceError::NotFound("The requested Realm could not be found.".into())),
+        }
+    }
+
+    /// `POST /defaultrealm/<name>`.
+    pub async fn set_default_realm(&self, name: &str) -> Result<Value> {
+        match self.store().realm_set_default(name).await? {
+            Some(id) => Ok(json!(id)),
+            None => Err(ServiceError::NotFound("The requested Realm could not be found.".into())),
+        }
+    }
+
+    /// `DELETE /defaultrealm`.
+    pub async fn clear_default_realm(&self) -> Result<Value> {
+        self.store().realm_clear_default().await?;
+        Ok(json!(true))
+    }
+}
+
+/// A `*` wildcard pattern as a regex (an unusable pattern is a parameter error).
+pub fn wildcard(p: &str) -> Result<regex::Regex> {
+    let escaped = regex::escape(p).replace(r"\*", ".*");
+    regex::Regex::new(&format!("^{escaped}$")).map_err(|_| ServiceError::Parameter("The search pattern is too long.".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_gecos_fields() {
+        let e = parse_passwd("# c\nalice:x:1000:1000:Alice Smith,,+4915100000001,+4930,alice@example.com:/home/alice:/bin/bash\nbad\n\n");
+        assert_eq!(e.len(), 2);
+        let u = passwd_user(&e[0], "realm1", "res");
+        assert_eq!((u.givenname.as_str(), u.surname.as_str()), ("Alice", "Smith"));
+        assert_eq!(u.mobile, vec!["+4915100000001".to_owned()]);
+        assert_eq!((u.phone.as_str(), u.email.as_str(), u.uid.as_str()), ("+4930", "alice@example.com", "1000"));
+        let short = passwd_user(&e[1], "r", "res");
+        assert!(short.mobile.is_empty() && short.uid.is_empty());
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("al*").unwrap().is_match("alice"));
+        assert!(!wildcard("al*").unwrap().is_match("bob"));
+        assert!(wildcard("a.c").unwrap().is_match("a.c") && !wildcard("a.c").unwrap().is_match("abc"));
+    }
+}
