@@ -36,7 +36,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self { ms: Arc::new(AtomicI64::new(start.timestamp_millis())) }
+        Self {
+            ms: Arc::new(AtomicI64::new(start.timestamp_millis())),
+        }
     }
 
     /// Moves the clock forward (or backward for a negative duration).

@@ -47,7 +47,8 @@ impl HashLib {
 }
 
 fn mac<M: Mac + KeyInit>(key: &[u8], counter: u64) -> Result<Vec<u8>, CoreError> {
-    let mut m = <M as KeyInit>::new_from_slice(key).map_err(|_| CoreError::InvalidKey("hmac key"))?;
+    let mut m =
+        <M as KeyInit>::new_from_slice(key).map_err(|_| CoreError::InvalidKey("hmac key"))?;
     m.update(&counter.to_be_bytes());
     Ok(m.finalize().into_bytes().to_vec())
 }
@@ -60,14 +61,23 @@ pub fn hotp(key: &[u8], counter: u64, digits: u32, hash: HashLib) -> Result<Stri
         HashLib::Sha512 => mac::<Hmac<sha2::Sha512>>(key, counter)?,
     };
     // Dynamic truncation (RFC 4226 §5.3).
-    let last = digest.last().copied().ok_or(CoreError::InvalidKey("empty digest"))?;
+    let last = digest
+        .last()
+        .copied()
+        .ok_or(CoreError::InvalidKey("empty digest"))?;
     let offset = usize::from(last & 0x0f);
-    let window = digest.get(offset..offset + 4).ok_or(CoreError::InvalidKey("digest too short"))?;
+    let window = digest
+        .get(offset..offset + 4)
+        .ok_or(CoreError::InvalidKey("digest too short"))?;
     let mut four = [0u8; 4];
     four.copy_from_slice(window);
     let bin = u32::from_be_bytes(four) & 0x7fff_ffff;
     let modulus = 10u64.pow(digits);
-    Ok(format!("{:0width$}", u64::from(bin) % modulus, width = digits as usize))
+    Ok(format!(
+        "{:0width$}",
+        u64::from(bin) % modulus,
+        width = digits as usize
+    ))
 }
 
 /// Compares a submitted OTP with the expected one in constant time (for equal lengths).
@@ -106,11 +116,15 @@ mod tests {
     #[test]
     fn rfc4226_appendix_d() {
         let expected = [
-            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",
-            "520489",
+            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583",
+            "399871", "520489",
         ];
         for (c, e) in expected.iter().enumerate() {
-            assert_eq!(hotp(KEY, c as u64, 6, HashLib::Sha1).unwrap(), *e, "counter {c}");
+            assert_eq!(
+                hotp(KEY, c as u64, 6, HashLib::Sha1).unwrap(),
+                *e,
+                "counter {c}"
+            );
         }
     }
 
@@ -131,9 +145,18 @@ mod tests {
 
     #[test]
     fn find_counter_window() {
-        assert_eq!(find_counter(KEY, "969429", 1, 10, 6, HashLib::Sha1).unwrap(), Some(3));
-        assert_eq!(find_counter(KEY, "969429", 4, 10, 6, HashLib::Sha1).unwrap(), None);
-        assert_eq!(find_counter(KEY, "96942", 0, 10, 6, HashLib::Sha1).unwrap(), None);
+        assert_eq!(
+            find_counter(KEY, "969429", 1, 10, 6, HashLib::Sha1).unwrap(),
+            Some(3)
+        );
+        assert_eq!(
+            find_counter(KEY, "969429", 4, 10, 6, HashLib::Sha1).unwrap(),
+            None
+        );
+        assert_eq!(
+            find_counter(KEY, "96942", 0, 10, 6, HashLib::Sha1).unwrap(),
+            None
+        );
     }
 
     #[test]

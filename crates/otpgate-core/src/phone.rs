@@ -26,15 +26,23 @@ impl PhoneRewrite {
     /// `^/(.*)/(.*)/$`, so a `/` can stand in the pattern but not in the replacement. The
     /// replacement's Python-style group references (`\1`, `\g<name>`) are translated.
     pub fn parse(spec: &str) -> Result<Self, RewriteError> {
-        let inner = spec.strip_prefix('/').and_then(|s| s.strip_suffix('/')).ok_or(RewriteError::Shape)?;
+        let inner = spec
+            .strip_prefix('/')
+            .and_then(|s| s.strip_suffix('/'))
+            .ok_or(RewriteError::Shape)?;
         let (pat, repl) = inner.rsplit_once('/').ok_or(RewriteError::Shape)?;
         let re = Regex::new(pat).map_err(|e| RewriteError::Pattern(first_line(&e.to_string())))?;
-        Ok(Self { re, replacement: translate_replacement(repl) })
+        Ok(Self {
+            re,
+            replacement: translate_replacement(repl),
+        })
     }
 
     /// Applies the rule to every match in `phone` (Python's `re.sub`).
     pub fn apply(&self, phone: &str) -> String {
-        self.re.replace_all(phone, self.replacement.as_str()).into_owned()
+        self.re
+            .replace_all(phone, self.replacement.as_str())
+            .into_owned()
     }
 }
 
@@ -121,8 +129,14 @@ mod tests {
     #[test]
     fn bad_specs() {
         assert_eq!(PhoneRewrite::parse("abc").unwrap_err(), RewriteError::Shape);
-        assert_eq!(PhoneRewrite::parse("/abc").unwrap_err(), RewriteError::Shape);
-        assert!(matches!(PhoneRewrite::parse("/([/x/").unwrap_err(), RewriteError::Pattern(_)));
+        assert_eq!(
+            PhoneRewrite::parse("/abc").unwrap_err(),
+            RewriteError::Shape
+        );
+        assert!(matches!(
+            PhoneRewrite::parse("/([/x/").unwrap_err(),
+            RewriteError::Pattern(_)
+        ));
     }
 
     #[test]

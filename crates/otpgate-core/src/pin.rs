@@ -21,7 +21,11 @@ pub struct PinParams {
 impl Default for PinParams {
     /// OWASP's Argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
     fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -29,7 +33,11 @@ impl PinParams {
     /// The cheapest parameters Argon2 accepts; for tests and benchmarks that measure the server
     /// rather than the hash.
     pub fn minimal() -> Self {
-        Self { memory_kib: 8, iterations: 1, parallelism: 1 }
+        Self {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 
     fn argon2(&self) -> Result<Argon2<'static>, CoreError> {
@@ -38,9 +46,17 @@ impl PinParams {
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
+    /// Checks that Argon2 accepts these parameters.
+    pub fn check(&self) -> Result<(), CoreError> {
+        self.argon2().map(|_| ())
+    }
+
     /// Hashes `pin` with a fresh salt into a PHC string.
     pub fn hash(&self, pin: &str) -> Result<String, CoreError> {
-        let hash = self.argon2()?.hash_password(pin.as_bytes()).map_err(|e| CoreError::PinHash(e.to_string()))?;
+        let hash = self
+            .argon2()?
+            .hash_password(pin.as_bytes())
+            .map_err(|e| CoreError::PinHash(e.to_string()))?;
         Ok(hash.to_string())
     }
 }
@@ -51,7 +67,9 @@ pub fn verify(pin: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
-    Argon2::default().verify_password(pin.as_bytes(), &parsed).is_ok()
+    Argon2::default()
+        .verify_password(pin.as_bytes(), &parsed)
+        .is_ok()
 }
 
 #[cfg(test)]

@@ -21,7 +21,10 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing").field("ids", &self.keys.keys()).field("active", &self.active).finish()
+        f.debug_struct("KeyRing")
+            .field("ids", &self.keys.keys())
+            .field("active", &self.active)
+            .finish()
     }
 }
 
@@ -30,7 +33,10 @@ impl KeyRing {
     pub fn single(id: &str, key: [u8; 32]) -> Self {
         let mut keys = BTreeMap::new();
         keys.insert(id.to_owned(), Zeroizing::new(key));
-        Self { keys, active: id.to_owned() }
+        Self {
+            keys,
+            active: id.to_owned(),
+        }
     }
 
     /// Parses the key file format: one `id:base64key` per line, `#` comments; the last key
@@ -38,10 +44,23 @@ impl KeyRing {
     pub fn parse(text: &str) -> Result<Self, CoreError> {
         let mut keys = BTreeMap::new();
         let mut active = None;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            let (id, b64) = line.split_once(':').ok_or(CoreError::InvalidKey("expected id:base64key"))?;
-            let raw = Zeroizing::new(STANDARD.decode(b64.trim()).map_err(|_| CoreError::InvalidKey("key is not base64"))?);
-            let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| CoreError::InvalidKey("key must be 32 bytes"))?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (id, b64) = line
+                .split_once(':')
+                .ok_or(CoreError::InvalidKey("expected id:base64key"))?;
+            let raw = Zeroizing::new(
+                STANDARD
+                    .decode(b64.trim())
+                    .map_err(|_| CoreError::InvalidKey("key is not base64"))?,
+            );
+            let key: [u8; 32] = raw
+                .as_slice()
+                .try_into()
+                .map_err(|_| CoreError::InvalidKey("key must be 32 bytes"))?;
             let id = id.trim();
             if id.is_empty() || id.contains(':') {
                 return Err(CoreError::InvalidKey("empty key id"));
@@ -68,13 +87,28 @@ impl KeyRing {
     }
 
     /// Encrypts `plaintext`, bound to `aad`.
-    pub fn seal(&self, rng: &dyn RandomSource, plaintext: &[u8], aad: &str) -> Result<String, CoreError> {
-        let key = self.keys.get(&self.active).ok_or(CoreError::InvalidKey("active key missing"))?;
-        let cipher = Aes256Gcm::new_from_slice(key.as_slice()).map_err(|_| CoreError::InvalidKey("aes key"))?;
+    pub fn seal(
+        &self,
+        rng: &dyn RandomSource,
+        plaintext: &[u8],
+        aad: &str,
+    ) -> Result<String, CoreError> {
+        let key = self
+            .keys
+            .get(&self.active)
+            .ok_or(CoreError::InvalidKey("active key missing"))?;
+        let cipher = Aes256Gcm::new_from_slice(key.as_slice())
+            .map_err(|_| CoreError::InvalidKey("aes key"))?;
         let mut nonce = [0u8; 12];
         rng.fill(&mut nonce)?;
         let ct = cipher
-            .encrypt(&Nonce::try_from(&nonce[..]).map_err(|_| CoreError::InvalidKey("nonce"))?, Payload { msg: plaintext, aad: aad.as_bytes() })
+            .encrypt(
+                &Nonce::try_from(&nonce[..]).map_err(|_| CoreError::InvalidKey("nonce"))?,
+                Payload {
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| CoreError::InvalidKey("encryption failed"))?;
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ct);
@@ -87,25 +121,46 @@ impl KeyRing {
         let (Some("v1"), Some(id), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(CoreError::Decrypt("unknown format"));
         };
-        let key = self.keys.get(id).ok_or(CoreError::Decrypt("unknown key id"))?;
-        let blob = STANDARD.decode(b64).map_err(|_| CoreError::Decrypt("not base64"))?;
-        let (nonce, ct) = blob.split_at_checked(12).ok_or(CoreError::Decrypt("too short"))?;
-        let cipher = Aes256Gcm::new_from_slice(key.as_slice()).map_err(|_| CoreError::InvalidKey("aes key"))?;
+        let key = self
+            .keys
+            .get(id)
+            .ok_or(CoreError::Decrypt("unknown key id"))?;
+        let blob = STANDARD
+            .decode(b64)
+            .map_err(|_| CoreError::Decrypt("not base64"))?;
+        let (nonce, ct) = blob
+            .split_at_checked(12)
+            .ok_or(CoreError::Decrypt("too short"))?;
+        let cipher = Aes256Gcm::new_from_slice(key.as_slice())
+            .map_err(|_| CoreError::InvalidKey("aes key"))?;
         cipher
-            .decrypt(&Nonce::try_from(nonce).map_err(|_| CoreError::Decrypt("nonce"))?, Payload { msg: ct, aad: aad.as_bytes() })
+            .decrypt(
+                &Nonce::try_from(nonce).map_err(|_| CoreError::Decrypt("nonce"))?,
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| CoreError::Decrypt("authentication failed"))
     }
 
     /// Convenience: seal a UTF-8 string.
-    pub fn seal_str(&self, rng: &dyn RandomSource, plaintext: &str, aad: &str) -> Result<String, CoreError> {
+    pub fn seal_str(
+        &self,
+        rng: &dyn RandomSource,
+        plaintext: &str,
+        aad: &str,
+    ) -> Result<String, CoreError> {
         self.seal(rng, plaintext.as_bytes(), aad)
     }
 
     /// Convenience: open to a UTF-8 string.
     pub fn open_str(&self, sealed: &str, aad: &str) -> Result<Zeroizing<String>, CoreError> {
         let bytes = self.open(sealed, aad)?;
-        String::from_utf8(bytes.to_vec()).map(Zeroizing::new).map_err(|_| CoreError::Decrypt("not UTF-8"))
+        String::from_utf8(bytes.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| CoreError::Decrypt("not UTF-8"))
     }
 }
 
@@ -128,7 +183,10 @@ mod tests {
         let r = ring();
         let s = r.seal(&OsRandom, b"top secret", "token.key:PISM1").unwrap();
         assert!(s.starts_with("v1:k1:"));
-        assert_eq!(r.open(&s, "token.key:PISM1").unwrap().as_slice(), b"top secret");
+        assert_eq!(
+            r.open(&s, "token.key:PISM1").unwrap().as_slice(),
+            b"top secret"
+        );
         assert!(r.open(&s, "token.key:PISM2").is_err());
     }
 
@@ -137,11 +195,17 @@ mod tests {
         let a = ring();
         let b = ring();
         let s = a.seal(&OsRandom, b"x", "aad").unwrap();
-        assert_eq!(b.open(&s, "aad").unwrap_err(), CoreError::Decrypt("authentication failed"));
-        let file = "k1:".to_owned() + &STANDARD.encode([7u8; 32]) + "\nk2:" + &STANDARD.encode([9u8; 32]);
+        assert_eq!(
+            b.open(&s, "aad").unwrap_err(),
+            CoreError::Decrypt("authentication failed")
+        );
+        let file =
+            "k1:".to_owned() + &STANDARD.encode([7u8; 32]) + "\nk2:" + &STANDARD.encode([9u8; 32]);
         let rotated = KeyRing::parse(&file).unwrap();
         assert_eq!(rotated.active_id(), "k2");
-        let old = KeyRing::single("k1", [7u8; 32]).seal(&OsRandom, b"old", "aad").unwrap();
+        let old = KeyRing::single("k1", [7u8; 32])
+            .seal(&OsRandom, b"old", "aad")
+            .unwrap();
         assert_eq!(rotated.open(&old, "aad").unwrap().as_slice(), b"old");
     }
 
@@ -150,7 +214,15 @@ mod tests {
         assert!(KeyRing::parse("").is_err());
         assert!(KeyRing::parse("k1:short").is_err());
         let r = ring();
-        for s in ["", "v1", "v1:k1", "v1:k1:!!!", "v1:k1:AAAA", "v2:k1:AAAA", "v1:zz:AAAA"] {
+        for s in [
+            "",
+            "v1",
+            "v1:k1",
+            "v1:k1:!!!",
+            "v1:k1:AAAA",
+            "v2:k1:AAAA",
+            "v1:zz:AAAA",
+        ] {
             assert!(r.open(s, "aad").is_err(), "{s}");
         }
     }

@@ -11,7 +11,10 @@ pub type Tags = BTreeMap<&'static str, String>;
 /// (used for texts with spaces) is removed.
 pub fn unescape_policy_text(s: &str) -> String {
     let t = s.trim();
-    let t = t.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).unwrap_or(t);
+    let t = t
+        .strip_prefix('\'')
+        .and_then(|x| x.strip_suffix('\''))
+        .unwrap_or(t);
     t.replace("\\,", ",")
 }
 
@@ -19,8 +22,14 @@ pub fn unescape_policy_text(s: &str) -> String {
 /// An unknown tag or a stray brace is an error (the SMS is then not sent, as in privacyIDEA).
 pub fn render_sms_text(template: &str, tags: &Tags) -> Result<String, CoreError> {
     let legacy = template
-        .replace("<otp>", tags.get("otp").map(String::as_str).unwrap_or_default())
-        .replace("<serial>", tags.get("serial").map(String::as_str).unwrap_or_default());
+        .replace(
+            "<otp>",
+            tags.get("otp").map(String::as_str).unwrap_or_default(),
+        )
+        .replace(
+            "<serial>",
+            tags.get("serial").map(String::as_str).unwrap_or_default(),
+        );
     format(&legacy, tags, true)
 }
 
@@ -54,7 +63,9 @@ fn format(template: &str, tags: &Tags, strict: bool) -> Result<String, CoreError
                 }
                 if !closed {
                     if strict {
-                        return Err(CoreError::Template("single '{' encountered in format string".into()));
+                        return Err(CoreError::Template(
+                            "single '{' encountered in format string".into(),
+                        ));
                     }
                     out.push('{');
                     out.push_str(&field);
@@ -64,11 +75,17 @@ fn format(template: &str, tags: &Tags, strict: bool) -> Result<String, CoreError
                 let name = field.split(['!', ':']).next().unwrap_or_default().trim();
                 match tags.get(name) {
                     Some(v) => out.push_str(v),
-                    None if strict => return Err(CoreError::Template(format!("unknown tag {{{name}}}"))),
+                    None if strict => {
+                        return Err(CoreError::Template(format!("unknown tag {{{name}}}")));
+                    }
                     None => {}
                 }
             }
-            '}' if strict => return Err(CoreError::Template("single '}' encountered in format string".into())),
+            '}' if strict => {
+                return Err(CoreError::Template(
+                    "single '}' encountered in format string".into(),
+                ));
+            }
             other => out.push(other),
         }
     }
@@ -91,9 +108,18 @@ mod tests {
     #[test]
     fn sms_text_like_privacyidea() {
         assert_eq!(render_sms_text("<otp>", &tags()).unwrap(), "123456");
-        assert_eq!(render_sms_text(&unescape_policy_text("'Your <otp>'"), &tags()).unwrap(), "Your 123456");
-        assert_eq!(render_sms_text("{user} has the OTP: {otp}", &tags()).unwrap(), "Cornelius has the OTP: 123456");
-        assert_eq!(render_sms_text("{{literal}} {otp}", &tags()).unwrap(), "{literal} 123456");
+        assert_eq!(
+            render_sms_text(&unescape_policy_text("'Your <otp>'"), &tags()).unwrap(),
+            "Your 123456"
+        );
+        assert_eq!(
+            render_sms_text("{user} has the OTP: {otp}", &tags()).unwrap(),
+            "Cornelius has the OTP: 123456"
+        );
+        assert_eq!(
+            render_sms_text("{{literal}} {otp}", &tags()).unwrap(),
+            "{literal} 123456"
+        );
         assert!(render_sms_text("{nope}", &tags()).is_err());
         assert!(render_sms_text("a { b", &tags()).is_err());
         assert!(render_sms_text("a } b", &tags()).is_err());
@@ -101,9 +127,15 @@ mod tests {
 
     #[test]
     fn prompt_unknown_tags_vanish() {
-        assert_eq!(render_prompt("This {tag} should disappear", &tags()), "This  should disappear");
+        assert_eq!(
+            render_prompt("This {tag} should disappear", &tags()),
+            "This  should disappear"
+        );
         let t = unescape_policy_text(r"Hello {user}\, please enter the otp sent to {phone}");
-        assert_eq!(render_prompt(&t, &tags()), "Hello Cornelius, please enter the otp sent to 123456");
+        assert_eq!(
+            render_prompt(&t, &tags()),
+            "Hello Cornelius, please enter the otp sent to 123456"
+        );
         assert_eq!(render_prompt("open { brace", &tags()), "open { brace");
     }
 }

@@ -37,28 +37,120 @@ impl ProviderKind {
     }
 
     /// Fixed parameters: (name, required, description, allowed values, secret).
-    fn parameters(self) -> &'static [(&'static str, bool, &'static str, &'static [&'static str], bool)] {
+    fn parameters(
+        self,
+    ) -> &'static [(
+        &'static str,
+        bool,
+        &'static str,
+        &'static [&'static str],
+        bool,
+    )] {
         match self {
             Self::Http => &[
                 ("URL", true, "The base URL of the HTTP Gateway", &[], false),
-                ("HTTP_METHOD", true, "Should the HTTP Gateway be connected via an HTTP GET or POST request.", &["GET", "POST"], false),
-                ("RETURN_SUCCESS", false, "Specify a substring, that indicates, that the SMS was delivered successfully.", &[], false),
-                ("RETURN_FAIL", false, "Specify a substring, that indicates, that the SMS failed to be delivered.", &[], false),
-                ("USERNAME", false, "Username in case of basic authentication.", &[], false),
-                ("PASSWORD", false, "Password in case of basic authentication.", &[], true),
-                ("CHECK_SSL", true, "Should the SSL certificate be verified.", &["yes", "no"], false),
-                ("SEND_DATA_AS_JSON", true, "Should the data in a POST Request be sent as JSON.", &["yes", "no"], false),
+                (
+                    "HTTP_METHOD",
+                    true,
+                    "Should the HTTP Gateway be connected via an HTTP GET or POST request.",
+                    &["GET", "POST"],
+                    false,
+                ),
+                (
+                    "RETURN_SUCCESS",
+                    false,
+                    "Specify a substring, that indicates, that the SMS was delivered successfully.",
+                    &[],
+                    false,
+                ),
+                (
+                    "RETURN_FAIL",
+                    false,
+                    "Specify a substring, that indicates, that the SMS failed to be delivered.",
+                    &[],
+                    false,
+                ),
+                (
+                    "USERNAME",
+                    false,
+                    "Username in case of basic authentication.",
+                    &[],
+                    false,
+                ),
+                (
+                    "PASSWORD",
+                    false,
+                    "Password in case of basic authentication.",
+                    &[],
+                    true,
+                ),
+                (
+                    "CHECK_SSL",
+                    true,
+                    "Should the SSL certificate be verified.",
+                    &["yes", "no"],
+                    false,
+                ),
+                (
+                    "SEND_DATA_AS_JSON",
+                    true,
+                    "Should the data in a POST Request be sent as JSON.",
+                    &["yes", "no"],
+                    false,
+                ),
                 ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
-                ("PROXY", false, "An optional proxy string. DEPRECATED. Do not use this anymore. Rather use HTTP_PROXY for http connections and HTTPS_PROXY for https connection. The PROXY option will be removed in future.", &[], false),
-                ("HTTP_PROXY", false, "Proxy setting for HTTP connections.", &[], false),
-                ("HTTPS_PROXY", false, "Proxy setting for HTTPS connections.", &[], false),
+                (
+                    "PROXY",
+                    false,
+                    "An optional proxy string. DEPRECATED. Do not use this anymore. Rather use HTTP_PROXY for http connections and HTTPS_PROXY for https connection. The PROXY option will be removed in future.",
+                    &[],
+                    false,
+                ),
+                (
+                    "HTTP_PROXY",
+                    false,
+                    "Proxy setting for HTTP connections.",
+                    &[],
+                    false,
+                ),
+                (
+                    "HTTPS_PROXY",
+                    false,
+                    "Proxy setting for HTTPS connections.",
+                    &[],
+                    false,
+                ),
                 ("TIMEOUT", false, "The timeout in seconds.", &[], false),
-                ("PARAMETER", false, "A JSON object of fixed fields sent unchanged with every request (no tag substitution). An option may not have the name of one of its keys.", &[], false),
-                ("SMS_PHONENUMBER_KEY", false, "Legacy: if set, the phone number is also sent in a field of this name.", &[], false),
-                ("SMS_TEXT_KEY", false, "Legacy: if set, the SMS text is also sent in a field of this name.", &[], false),
+                (
+                    "PARAMETER",
+                    false,
+                    "A JSON object of fixed fields sent unchanged with every request (no tag substitution). An option may not have the name of one of its keys.",
+                    &[],
+                    false,
+                ),
+                (
+                    "SMS_PHONENUMBER_KEY",
+                    false,
+                    "Legacy: if set, the phone number is also sent in a field of this name.",
+                    &[],
+                    false,
+                ),
+                (
+                    "SMS_TEXT_KEY",
+                    false,
+                    "Legacy: if set, the SMS text is also sent in a field of this name.",
+                    &[],
+                    false,
+                ),
             ],
             Self::Sink => &[
-                ("FILE", false, "The file the messages are appended to as JSON lines. Default: sink-sms.jsonl in the data directory.", &[], false),
+                (
+                    "FILE",
+                    false,
+                    "The file the messages are appended to as JSON lines. Default: sink-sms.jsonl in the data directory.",
+                    &[],
+                    false,
+                ),
                 ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
             ],
         }
@@ -115,16 +207,26 @@ pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
         format!(
             "Unknown SMS provider module {:?}. Known: {}.",
             def.module,
-            ProviderKind::ALL.iter().map(|k| k.module_name()).collect::<Vec<_>>().join(", ")
+            ProviderKind::ALL
+                .iter()
+                .map(|k| k.module_name())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })?;
     if !kind.headers_allowed() && !def.headers.is_empty() {
-        return Err(format!("The provider {} does not take headers.", kind.module_name()));
+        return Err(format!(
+            "The provider {} does not take headers.",
+            kind.module_name()
+        ));
     }
     if !kind.options_allowed()
         && let Some(k) = def.options.keys().find(|k| !kind.is_parameter(k))
     {
-        return Err(format!("The provider {} does not take the option {k}.", kind.module_name()));
+        return Err(format!(
+            "The provider {} does not take the option {k}.",
+            kind.module_name()
+        ));
     }
     if let Some(spec) = def.options.get("REGEXP").filter(|s| !s.is_empty()) {
         otpgate_core::phone::PhoneRewrite::parse(spec).map_err(|e| format!("REGEXP: {e}"))?;

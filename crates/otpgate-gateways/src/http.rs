@@ -47,7 +47,11 @@ fn fill_json(v: &Value, text: &str, phone: &str) -> Value {
     match v {
         Value::String(s) => Value::String(fill(s, text, phone)),
         Value::Array(a) => Value::Array(a.iter().map(|x| fill_json(x, text, phone)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), fill_json(x, text, phone))).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), fill_json(x, text, phone)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -63,17 +67,29 @@ fn yes_no(def: &GatewayDef, key: &str, default: bool) -> Result<bool, String> {
 }
 
 fn timeout(def: &GatewayDef) -> Result<f64, String> {
-    match def.options.get("TIMEOUT").map(|t| t.trim()).filter(|t| !t.is_empty()) {
+    match def
+        .options
+        .get("TIMEOUT")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
         None => Ok(DEFAULT_TIMEOUT),
         Some(t) => match t.parse::<f64>() {
             Ok(v) if v > 0.0 && v <= MAX_TIMEOUT => Ok(v),
-            _ => Err(format!("TIMEOUT must be a number of seconds between 0 and {MAX_TIMEOUT}.")),
+            _ => Err(format!(
+                "TIMEOUT must be a number of seconds between 0 and {MAX_TIMEOUT}."
+            )),
         },
     }
 }
 
 fn method(def: &GatewayDef) -> Result<Method, String> {
-    match def.options.get("HTTP_METHOD").map(|m| m.trim().to_ascii_uppercase()).as_deref() {
+    match def
+        .options
+        .get("HTTP_METHOD")
+        .map(|m| m.trim().to_ascii_uppercase())
+        .as_deref()
+    {
         None | Some("") | Some("GET") => Ok(Method::GET),
         Some("POST") => Ok(Method::POST),
         Some(_) => Err("HTTP_METHOD must be GET or POST.".into()),
@@ -81,7 +97,12 @@ fn method(def: &GatewayDef) -> Result<Method, String> {
 }
 
 fn fixed_parameters(def: &GatewayDef) -> Result<Vec<(String, Value)>, String> {
-    match def.options.get("PARAMETER").map(|p| p.trim()).filter(|p| !p.is_empty()) {
+    match def
+        .options
+        .get("PARAMETER")
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    {
         None => Ok(vec![]),
         Some(p) => match serde_json::from_str::<Value>(p) {
             Ok(Value::Object(o)) => Ok(o.into_iter().collect()),
@@ -91,7 +112,12 @@ fn fixed_parameters(def: &GatewayDef) -> Result<Vec<(String, Value)>, String> {
 }
 
 fn proxy(def: &GatewayDef, key: &str) -> Result<Option<Proxy>, String> {
-    let Some(p) = def.options.get(key).map(|p| p.trim()).filter(|p| !p.is_empty()) else {
+    let Some(p) = def
+        .options
+        .get(key)
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    else {
         return Ok(None);
     };
     let bad = || format!("{key} is not a valid proxy URL.");
@@ -106,7 +132,12 @@ fn proxy(def: &GatewayDef, key: &str) -> Result<Option<Proxy>, String> {
 
 /// Checks an HTTP gateway definition (called when it is saved).
 pub(crate) fn validate(def: &GatewayDef) -> Result<(), String> {
-    let url = def.options.get("URL").map(|u| u.trim()).filter(|u| !u.is_empty()).ok_or("The parameter URL is required.")?;
+    let url = def
+        .options
+        .get("URL")
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .ok_or("The parameter URL is required.")?;
     let parsed = Url::parse(url).map_err(|_| "URL is not a valid URL.".to_owned())?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err("URL must start with http:// or https://.".into());
@@ -119,13 +150,18 @@ pub(crate) fn validate(def: &GatewayDef) -> Result<(), String> {
         proxy(def, key)?;
     }
     let fixed = fixed_parameters(def)?;
-    if let Some(k) = def.options.keys().find(|k| !ProviderKind::Http.is_parameter(k) && fixed.iter().any(|(f, _)| f == *k)) {
+    if let Some(k) = def
+        .options
+        .keys()
+        .find(|k| !ProviderKind::Http.is_parameter(k) && fixed.iter().any(|(f, _)| f == *k))
+    {
         return Err(format!(
             "The key {k} is set both as a fixed PARAMETER and as an option. A fixed parameter and an option may not share a name."
         ));
     }
     for (k, v) in &def.headers {
-        HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("The header name {k} is not valid."))?;
+        HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("The header name {k} is not valid."))?;
         HeaderValue::from_str(v).map_err(|_| format!("The value of header {k} is not valid."))?;
     }
     Ok(())
@@ -136,7 +172,12 @@ impl HttpProvider {
         // reqwest panics when building a client without a rustls provider: make that impossible.
         crate::install_crypto_provider();
         let cfg = |e: String| SendError::Config(e);
-        let mut url = match def.options.get("URL").map(|u| u.trim()).filter(|u| !u.is_empty()) {
+        let mut url = match def
+            .options
+            .get("URL")
+            .map(|u| u.trim())
+            .filter(|u| !u.is_empty())
+        {
             Some(u) => Some(Url::parse(u).map_err(|_| cfg("URL is not a valid URL.".into()))?),
             None => None,
         };
@@ -152,7 +193,10 @@ impl HttpProvider {
             && !u.username().is_empty()
         {
             if username.is_none() && password.is_none() {
-                auth = Some((percent_decode(u.username()), percent_decode(u.password().unwrap_or_default())));
+                auth = Some((
+                    percent_decode(u.username()),
+                    percent_decode(u.password().unwrap_or_default()),
+                ));
             }
             let _ = u.set_username("");
             let _ = u.set_password(None);
@@ -175,11 +219,15 @@ impl HttpProvider {
         if !have_new && let Some(p) = legacy {
             builder = builder.proxy(p);
         }
-        let client = builder.build().map_err(|_| cfg("The HTTP client could not be built.".into()))?;
+        let client = builder
+            .build()
+            .map_err(|_| cfg("The HTTP client could not be built.".into()))?;
         let mut headers = HeaderMap::new();
         for (k, v) in &def.headers {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| cfg(format!("The header name {k} is not valid.")))?;
-            let value = HeaderValue::from_str(v).map_err(|_| cfg(format!("The value of header {k} is not valid.")))?;
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| cfg(format!("The header name {k} is not valid.")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| cfg(format!("The value of header {k} is not valid.")))?;
             headers.insert(name, value);
         }
         let templates = def
@@ -232,9 +280,15 @@ impl HttpProvider {
     }
 
     pub(crate) async fn send(&self, phone: &str, text: &str) -> Result<(), SendError> {
-        let url = self.url.clone().ok_or_else(|| SendError::Config("No URL specified in the provider config.".into()))?;
+        let url = self
+            .url
+            .clone()
+            .ok_or_else(|| SendError::Config("No URL specified in the provider config.".into()))?;
         let fields = self.fields(phone, text);
-        let mut req = self.client.request(self.method.clone(), url).headers(self.headers.clone());
+        let mut req = self
+            .client
+            .request(self.method.clone(), url)
+            .headers(self.headers.clone());
         if let Some((u, p)) = &self.auth {
             req = req.basic_auth(u, Some(p));
         }
@@ -242,7 +296,11 @@ impl HttpProvider {
             req.json(&Value::Object(fields.into_iter().collect()))
         } else {
             let pairs = flatten(fields);
-            if self.method == Method::POST { req.form(&pairs) } else { req.query(&pairs) }
+            if self.method == Method::POST {
+                req.form(&pairs)
+            } else {
+                req.query(&pairs)
+            }
         };
         let resp = req.send().await.map_err(|e| self.classify(&e))?;
         let status = resp.status().as_u16();
@@ -251,7 +309,11 @@ impl HttpProvider {
         }
         let body = resp.text().await.map_err(|e| self.classify(&e))?;
         if let Some(ok) = &self.return_success {
-            return if body.contains(ok.as_str()) { Ok(()) } else { Err(SendError::NotSuccess) };
+            return if body.contains(ok.as_str()) {
+                Ok(())
+            } else {
+                Err(SendError::NotSuccess)
+            };
         }
         if let Some(fail) = &self.return_fail
             && body.contains(fail.as_str())
@@ -266,11 +328,19 @@ impl HttpProvider {
         if e.is_timeout() {
             return SendError::Timeout(self.timeout_label.clone());
         }
-        let mut reason = if e.is_connect() { "connection failed".to_owned() } else { "request failed".to_owned() };
+        let mut reason = if e.is_connect() {
+            "connection failed".to_owned()
+        } else {
+            "request failed".to_owned()
+        };
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
             let msg = s.to_string();
-            if msg.contains("certificate") || msg.contains("Connection refused") || msg.contains("dns") || msg.contains("proxy") {
+            if msg.contains("certificate")
+                || msg.contains("Connection refused")
+                || msg.contains("dns")
+                || msg.contains("proxy")
+            {
                 reason = msg;
             }
             src = s.source();
@@ -305,7 +375,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%'
-            && let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|c| hex(*c)), bytes.get(i + 2).and_then(|c| hex(*c)))
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|c| hex(*c)),
+                bytes.get(i + 2).and_then(|c| hex(*c)),
+            )
         {
             out.push(h * 16 + l);
             i += 3;
@@ -331,7 +404,10 @@ mod tests {
             id: 1,
             name: "gw".into(),
             module: "http".into(),
-            options: opts.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            options: opts
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             headers: BTreeMap::new(),
         }
     }
@@ -341,11 +417,22 @@ mod tests {
         assert!(validate(&def(&[("URL", "http://x/")])).is_ok());
         assert!(validate(&def(&[])).unwrap_err().contains("URL"));
         assert!(validate(&def(&[("URL", "ftp://x/")])).is_err());
-        assert!(validate(&def(&[("URL", "http://x/"), ("HTTP_METHOD", "post")])).is_ok(), "case-insensitive");
+        assert!(
+            validate(&def(&[("URL", "http://x/"), ("HTTP_METHOD", "post")])).is_ok(),
+            "case-insensitive"
+        );
         assert!(validate(&def(&[("URL", "http://x/"), ("HTTP_METHOD", "PUT")])).is_err());
-        assert!(validate(&def(&[("URL", "http://x/"), ("TIMEOUT", "abc")])).unwrap_err().contains("TIMEOUT"));
+        assert!(
+            validate(&def(&[("URL", "http://x/"), ("TIMEOUT", "abc")]))
+                .unwrap_err()
+                .contains("TIMEOUT")
+        );
         assert!(validate(&def(&[("URL", "http://x/"), ("CHECK_SSL", "maybe")])).is_err());
-        let clash = validate(&def(&[("URL", "http://x/"), ("PARAMETER", r#"{"from":"me"}"#), ("from", "{phone}")]));
+        let clash = validate(&def(&[
+            ("URL", "http://x/"),
+            ("PARAMETER", r#"{"from":"me"}"#),
+            ("from", "{phone}"),
+        ]));
         assert!(clash.unwrap_err().contains("from"));
         assert!(validate(&def(&[("URL", "http://x/"), ("PARAMETER", "[1]")])).is_err());
     }
@@ -379,7 +466,17 @@ mod tests {
 
     #[test]
     fn flatten_repeats_list_keys() {
-        let f = flatten(vec![("to".into(), serde_json::json!(["a", "b"])), ("o".into(), serde_json::json!({"x":1}))]);
-        assert_eq!(f, vec![("to".into(), "a".into()), ("to".into(), "b".into()), ("o".into(), r#"{"x":1}"#.into())]);
+        let f = flatten(vec![
+            ("to".into(), serde_json::json!(["a", "b"])),
+            ("o".into(), serde_json::json!({"x":1})),
+        ]);
+        assert_eq!(
+            f,
+            vec![
+                ("to".into(), "a".into()),
+                ("to".into(), "b".into()),
+                ("o".into(), r#"{"x":1}"#.into())
+            ]
+        );
     }
 }

@@ -100,7 +100,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("data_dir", &self.data_dir).finish()
+        f.debug_struct("Registry")
+            .field("data_dir", &self.data_dir)
+            .finish()
     }
 }
 
@@ -120,7 +122,11 @@ impl Registry {
     /// A registry whose sink files default to `data_dir`.
     pub fn new(data_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
         install_crypto_provider();
-        Self { cache: Mutex::new(HashMap::new()), data_dir, clock }
+        Self {
+            cache: Mutex::new(HashMap::new()),
+            data_dir,
+            clock,
+        }
     }
 
     fn provider(&self, def: &GatewayDef) -> Result<Arc<Provider>, SendError> {
@@ -131,20 +137,32 @@ impl Registry {
         {
             return Ok(c.provider.clone());
         }
-        let kind = ProviderKind::parse(&def.module)
-            .ok_or_else(|| SendError::Config(format!("Unknown SMS provider module {}.", def.module)))?;
+        let kind = ProviderKind::parse(&def.module).ok_or_else(|| {
+            SendError::Config(format!("Unknown SMS provider module {}.", def.module))
+        })?;
         let provider = Arc::new(match kind {
             ProviderKind::Http => Provider::Http(Box::new(http::HttpProvider::new(def)?)),
             ProviderKind::Sink => Provider::Sink(sink::SinkProvider::new(def, &self.data_dir)),
         });
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(def.id, Cached { fingerprint: fp, provider: provider.clone() });
+            cache.insert(
+                def.id,
+                Cached {
+                    fingerprint: fp,
+                    provider: provider.clone(),
+                },
+            );
         }
         Ok(provider)
     }
 
     /// Sends `text` to `phone` through the gateway `def`.
-    pub async fn send(&self, def: &GatewayDef, phone: &str, text: &str) -> Result<Delivery, SendError> {
+    pub async fn send(
+        &self,
+        def: &GatewayDef,
+        phone: &str,
+        text: &str,
+    ) -> Result<Delivery, SendError> {
         let provider = self.provider(def)?;
         let phone = match def.options.get("REGEXP").filter(|r| !r.is_empty()) {
             Some(spec) => match PhoneRewrite::parse(spec) {
@@ -168,9 +186,13 @@ impl Registry {
         };
         match &result {
             Ok(()) => tracing::debug!(gateway = %def.name, "SMS accepted by the gateway"),
-            Err(e) => tracing::debug!(gateway = %def.name, error = %e, "SMS not accepted by the gateway"),
+            Err(e) => {
+                tracing::debug!(gateway = %def.name, error = %e, "SMS not accepted by the gateway")
+            }
         }
-        result.map(|()| Delivery { gateway: def.name.clone() })
+        result.map(|()| Delivery {
+            gateway: def.name.clone(),
+        })
     }
 
     /// Drops the cached provider of a gateway (after it was changed or deleted).

@@ -19,10 +19,19 @@ impl SinkProvider {
             Some(f) => PathBuf::from(f.trim()),
             None => data_dir.join(DEFAULT_SINK_FILE),
         };
-        Self { path, lock: tokio::sync::Mutex::new(()) }
+        Self {
+            path,
+            lock: tokio::sync::Mutex::new(()),
+        }
     }
 
-    pub(crate) async fn send(&self, now: chrono::DateTime<chrono::Utc>, gateway: &str, phone: &str, text: &str) -> Result<(), SendError> {
+    pub(crate) async fn send(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        gateway: &str,
+        phone: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
         let line = serde_json::json!({
             "time": now.to_rfc3339(),
             "gateway": gateway,
@@ -38,7 +47,11 @@ impl SinkProvider {
             .open(&self.path)
             .await
             .map_err(|e| SendError::Io(e.kind().to_string()))?;
-        f.write_all(&bytes).await.map_err(|e| SendError::Io(e.kind().to_string()))?;
-        f.flush().await.map_err(|e| SendError::Io(e.kind().to_string()))
+        f.write_all(&bytes)
+            .await
+            .map_err(|e| SendError::Io(e.kind().to_string()))?;
+        f.flush()
+            .await
+            .map_err(|e| SendError::Io(e.kind().to_string()))
     }
 }

@@ -8,12 +8,30 @@ use serde_json::{Value, json};
 
 /// The columns privacyIDEA reports in `auditcolumns`.
 const COLUMNS: &[&str] = &[
-    "number", "action", "success", "authentication", "serial", "date", "startdate", "duration", "token_type", "user",
-    "realm", "administrator", "action_detail", "info", "privacyidea_server", "client", "policies", "resolver",
+    "number",
+    "action",
+    "success",
+    "authentication",
+    "serial",
+    "date",
+    "startdate",
+    "duration",
+    "token_type",
+    "user",
+    "realm",
+    "administrator",
+    "action_detail",
+    "info",
+    "privacyidea_server",
+    "client",
+    "policies",
+    "resolver",
 ];
 
 fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+        .unwrap_or_default()
 }
 
 impl Services {

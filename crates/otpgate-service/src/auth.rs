@@ -11,10 +11,35 @@ pub const JWT_VALIDITY_SECS: i64 = 3600;
 
 /// The admin rights otpgate knows; all are granted when no admin policy restricts them.
 pub const ADMIN_RIGHTS: &[&str] = &[
-    "enrollSMS", "enable", "disable", "delete", "reset", "setpin", "set", "tokenlist", "triggerchallenge",
-    "smsgateway_read", "smsgateway_write", "configread", "configwrite", "policyread", "policywrite", "policydelete",
-    "resolverread", "resolverwrite", "resolverdelete", "mresolverread", "realmread", "realmwrite", "realmdelete",
-    "userlist", "adduser", "updateuser", "deleteuser", "auditlog", "getchallenges",
+    "enrollSMS",
+    "enable",
+    "disable",
+    "delete",
+    "reset",
+    "setpin",
+    "set",
+    "tokenlist",
+    "triggerchallenge",
+    "smsgateway_read",
+    "smsgateway_write",
+    "configread",
+    "configwrite",
+    "policyread",
+    "policywrite",
+    "policydelete",
+    "resolverread",
+    "resolverwrite",
+    "resolverdelete",
+    "mresolverread",
+    "realmread",
+    "realmwrite",
+    "realmdelete",
+    "userlist",
+    "adduser",
+    "updateuser",
+    "deleteuser",
+    "auditlog",
+    "getchallenges",
 ];
 
 /// The caller of an authenticated request.
@@ -29,12 +54,20 @@ pub struct Identity {
 }
 
 fn auth_err(code: i64, message: impl Into<String>) -> ServiceError {
-    ServiceError::Auth { code, message: message.into() }
+    ServiceError::Auth {
+        code,
+        message: message.into(),
+    }
 }
 
 impl Services {
     fn issue_jwt(&self, username: &str, realm: &str, role: &str) -> Result<String> {
-        let nonce: String = self.rng().bytes(20)?.iter().map(|b| format!("{b:02x}")).collect();
+        let nonce: String = self
+            .rng()
+            .bytes(20)?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let claims = json!({
             "username": username, "realm": realm, "nonce": nonce, "role": role, "authtype": "password",
             "exp": self.clock().now().timestamp() + JWT_VALIDITY_SECS, "rights": ADMIN_RIGHTS,
@@ -44,8 +77,12 @@ impl Services {
 
     /// `POST /auth`.
     pub async fn login(&self, params: &Params) -> Result<Value> {
-        let username = params.get_nonblank("username").ok_or_else(|| auth_err(4032, "Authentication failure. Missing Username"))?;
-        let password = params.get("password").ok_or_else(|| auth_err(4031, "Authentication failed."))?;
+        let username = params
+            .get_nonblank("username")
+            .ok_or_else(|| auth_err(4032, "Authentication failure. Missing Username"))?;
+        let password = params
+            .get("password")
+            .ok_or_else(|| auth_err(4031, "Authentication failed."))?;
         let realm_param = params.get_nonblank("realm");
         if realm_param.is_none()
             && let Some(hash) = self.store().admin_hash(username).await?
@@ -57,8 +94,18 @@ impl Services {
             return Err(auth_err(4031, "Authentication failed."));
         }
         let (login, realm) = self.user_realm(username, realm_param).await?;
-        if !self.store().realm_list().await?.iter().any(|r| r.name == realm) && !realm.is_empty() {
-            return Err(auth_err(4031, format!("Authentication failure. Unknown realm: {realm}.")));
+        if !self
+            .store()
+            .realm_list()
+            .await?
+            .iter()
+            .any(|r| r.name == realm)
+            && !realm.is_empty()
+        {
+            return Err(auth_err(
+                4031,
+                format!("Authentication failure. Unknown realm: {realm}."),
+            ));
         }
         if let Some(user) = self.find_user(&login, &realm).await?
             && self.check_user_password(&user, password).await?
@@ -74,7 +121,12 @@ impl Services {
         let token = header
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| auth_err(4033, "Authentication failure. Missing Authorization header."))?;
+            .ok_or_else(|| {
+                auth_err(
+                    4033,
+                    "Authentication failure. Missing Authorization header.",
+                )
+            })?;
         let claims = jwt::verify(token, self.jwt_secret(), self.clock().now().timestamp()).map_err(|e| match e {
             CoreError::Jwt(JwtError::Expired) => auth_err(4305, "Authentication failure. Your token has expired."),
             CoreError::Jwt(JwtError::BadSignature) => {
@@ -82,8 +134,18 @@ impl Services {
             }
             _ => auth_err(4304, "Authentication failure. Error decoding the Authorization token: Invalid token"),
         })?;
-        let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok(Identity { username: s("username"), realm: s("realm"), role: s("role") })
+        let s = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Ok(Identity {
+            username: s("username"),
+            realm: s("realm"),
+            role: s("role"),
+        })
     }
 
     /// Checks the JWT and that it belongs to an admin.
@@ -101,21 +163,34 @@ impl Services {
     /// Creates or replaces an admin (CLI `admin add`).
     pub async fn add_admin(&self, name: &str, password: &str) -> Result<()> {
         if name.trim().is_empty() || name.contains(['@', ':']) {
-            return Err(ServiceError::Parameter("An admin name must be non-empty and contain no @ or :.".into()));
+            return Err(ServiceError::Parameter(
+                "An admin name must be non-empty and contain no @ or :.".into(),
+            ));
         }
         if password.is_empty() {
-            return Err(ServiceError::Parameter("The admin password must not be empty.".into()));
+            return Err(ServiceError::Parameter(
+                "The admin password must not be empty.".into(),
+            ));
         }
         let hash = self.hash_secret(password).await?;
-        self.store().admin_upsert(name, &hash, self.clock().now_ms()).await?;
+        self.store()
+            .admin_upsert(name, &hash, self.clock().now_ms())
+            .await?;
         Ok(())
     }
 
     /// Creates `admin` with a random password if no admin exists; returns the password.
     pub async fn create_initial_admin(&self) -> Result<Option<String>> {
-        let password = self.rng().pick(b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", 24)?;
+        let password = self.rng().pick(
+            b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789",
+            24,
+        )?;
         let hash = self.hash_secret(&password).await?;
-        Ok(self.store().admin_create_first("admin", &hash, self.clock().now_ms()).await?.then_some(password))
+        Ok(self
+            .store()
+            .admin_create_first("admin", &hash, self.clock().now_ms())
+            .await?
+            .then_some(password))
     }
 }
 

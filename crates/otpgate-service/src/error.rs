@@ -54,7 +54,9 @@ impl From<StoreError> for ServiceError {
         }
         match e {
             StoreError::Conflict(m) => ServiceError::Parameter(m),
-            StoreError::NotFound(what) => ServiceError::NotFound(format!("The requested {what} could not be found.")),
+            StoreError::NotFound(what) => {
+                ServiceError::NotFound(format!("The requested {what} could not be found."))
+            }
             other => ServiceError::Internal(other.to_string()),
         }
     }

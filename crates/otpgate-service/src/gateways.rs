@@ -31,7 +31,11 @@ impl Services {
         let mut secret_options = Vec::new();
         let mut secret_headers = Vec::new();
         for o in &g.options {
-            let value = if o.encrypted { json!(CENSORED) } else { json!(o.value) };
+            let value = if o.encrypted {
+                json!(CENSORED)
+            } else {
+                json!(o.value)
+            };
             match o.otype.as_str() {
                 "header" => {
                     headers.insert(o.key.clone(), value);
@@ -77,7 +81,12 @@ impl Services {
             let value = if o.encrypted {
                 self.keys()
                     .open_str(&o.value, &aad(&g.name, &o.otype, &o.key))
-                    .map_err(|_| ServiceError::Internal(format!("The secret {} of gateway {} cannot be decrypted.", o.key, g.name)))?
+                    .map_err(|_| {
+                        ServiceError::Internal(format!(
+                            "The secret {} of gateway {} cannot be decrypted.",
+                            o.key, g.name
+                        ))
+                    })?
                     .to_string()
             } else {
                 o.value.clone()
@@ -87,22 +96,42 @@ impl Services {
                 _ => options.insert(o.key.clone(), value),
             };
         }
-        Ok(GatewayDef { id: g.id, name: g.name.clone(), module: g.providermodule.clone(), options, headers })
+        Ok(GatewayDef {
+            id: g.id,
+            name: g.name.clone(),
+            module: g.providermodule.clone(),
+            options,
+            headers,
+        })
     }
 
     /// `POST /smsgateway`: creates or replaces (keyed by name) a gateway; returns its id.
     pub async fn save_gateway(&self, params: &Params) -> Result<Value> {
-        let name = params.get_nonblank("name").ok_or_else(|| ServiceError::missing("name"))?.to_owned();
-        let module = params.get_nonblank("module").ok_or_else(|| ServiceError::missing("module"))?.to_owned();
+        let name = params
+            .get_nonblank("name")
+            .ok_or_else(|| ServiceError::missing("name"))?
+            .to_owned();
+        let module = params
+            .get_nonblank("module")
+            .ok_or_else(|| ServiceError::missing("module"))?
+            .to_owned();
         if name.len() > 255 {
-            return Err(ServiceError::Parameter("The gateway name is longer than 255 characters.".into()));
+            return Err(ServiceError::Parameter(
+                "The gateway name is longer than 255 characters.".into(),
+            ));
         }
         let existing = self.store().gateway_by_name(&name).await?;
         let old = match &existing {
             Some(g) => Some(self.gateway_def(g)?),
             None => None,
         };
-        let mut def = GatewayDef { id: 0, name: name.clone(), module: module.clone(), options: BTreeMap::new(), headers: BTreeMap::new() };
+        let mut def = GatewayDef {
+            id: 0,
+            name: name.clone(),
+            module: module.clone(),
+            options: BTreeMap::new(),
+            headers: BTreeMap::new(),
+        };
         let mut secret = BTreeMap::new();
         for (k, v) in params.iter() {
             let (otype, key) = if let Some(key) = k.strip_prefix("option.") {
@@ -113,17 +142,34 @@ impl Services {
                 continue;
             };
             if key.is_empty() || key.len() > 255 {
-                return Err(ServiceError::Parameter(format!("Invalid {otype} name {key:?}.")));
+                return Err(ServiceError::Parameter(format!(
+                    "Invalid {otype} name {key:?}."
+                )));
             }
             let value = if v == CENSORED {
-                let kept = old.as_ref().and_then(|o| if otype == "header" { o.headers.get(key) } else { o.options.get(key) });
-                kept.cloned().ok_or_else(|| ServiceError::Parameter(format!("{otype} {key} has no stored value to keep.")))?
+                let kept = old.as_ref().and_then(|o| {
+                    if otype == "header" {
+                        o.headers.get(key)
+                    } else {
+                        o.options.get(key)
+                    }
+                });
+                kept.cloned().ok_or_else(|| {
+                    ServiceError::Parameter(format!("{otype} {key} has no stored value to keep."))
+                })?
             } else {
                 v.clone()
             };
             let is_secret = match params.get(&format!("secret.{otype}.{key}")) {
                 Some(flag) => crate::params::is_true(flag),
-                None => secret_by_default(otype, key) || existing.as_ref().is_some_and(|g| g.options.iter().any(|o| o.otype == otype && o.key == key && o.encrypted)),
+                None => {
+                    secret_by_default(otype, key)
+                        || existing.as_ref().is_some_and(|g| {
+                            g.options
+                                .iter()
+                                .any(|o| o.otype == otype && o.key == key && o.encrypted)
+                        })
+                }
             };
             secret.insert((otype, key.to_owned()), is_secret);
             if otype == "header" {
@@ -137,12 +183,19 @@ impl Services {
         for (otype, map) in [("option", &def.options), ("header", &def.headers)] {
             for (k, v) in map {
                 let enc = secret.get(&(otype, k.clone())).copied().unwrap_or(false);
-                let stored = if enc { self.keys().seal_str(self.rng(), v, &aad(&name, otype, k))? } else { v.clone() };
+                let stored = if enc {
+                    self.keys().seal_str(self.rng(), v, &aad(&name, otype, k))?
+                } else {
+                    v.clone()
+                };
                 rows.push((k.clone(), stored, otype.to_owned(), enc));
             }
         }
         let description = params.get("description").unwrap_or_default();
-        let id = self.store().gateway_upsert(&name, &module, description, &rows).await?;
+        let id = self
+            .store()
+            .gateway_upsert(&name, &module, description, &rows)
+            .await?;
         self.registry().forget(id);
         Ok(json!(id))
     }
@@ -154,13 +207,17 @@ impl Services {
                 self.registry().forget(id);
                 Ok(json!(id))
             }
-            None => Err(ServiceError::NotFound("The requested SMSGateway could not be found.".into())),
+            None => Err(ServiceError::NotFound(
+                "The requested SMSGateway could not be found.".into(),
+            )),
         }
     }
 
     /// `DELETE /smsgateway/option/<gwid>/<option.K|header.K|K>`: the option row id.
     pub async fn delete_gateway_option(&self, gw_id: &str, key: &str) -> Result<Value> {
-        let id: i64 = gw_id.trim().parse().map_err(|_| ServiceError::NotFound("The requested SMSGateway could not be found.".into()))?;
+        let id: i64 = gw_id.trim().parse().map_err(|_| {
+            ServiceError::NotFound("The requested SMSGateway could not be found.".into())
+        })?;
         let (otype, k) = match key.split_once('.') {
             Some(("option", k)) => ("option", k),
             Some(("header", k)) => ("header", k),
@@ -171,7 +228,9 @@ impl Services {
                 self.registry().forget(id);
                 Ok(json!(oid))
             }
-            None => Err(ServiceError::NotFound("The requested SMSGatewayOption could not be found.".into())),
+            None => Err(ServiceError::NotFound(
+                "The requested SMSGatewayOption could not be found.".into(),
+            )),
         }
     }
 
@@ -182,20 +241,35 @@ impl Services {
             .gateway_list()
             .await?
             .into_iter()
-            .filter(|g| otpgate_gateways::ProviderKind::parse(&g.providermodule) == Some(otpgate_gateways::ProviderKind::Sink))
+            .filter(|g| {
+                otpgate_gateways::ProviderKind::parse(&g.providermodule)
+                    == Some(otpgate_gateways::ProviderKind::Sink)
+            })
             .map(|g| g.name)
             .collect())
     }
 
     /// Sends `text` to `phone` through the gateway named `name`.
-    pub async fn send_sms(&self, name: &str, phone: &str, text: &str) -> std::result::Result<Delivery, SmsFailure> {
+    pub async fn send_sms(
+        &self,
+        name: &str,
+        phone: &str,
+        text: &str,
+    ) -> std::result::Result<Delivery, SmsFailure> {
         let row = match self.store().gateway_by_name(name).await {
             Ok(Some(g)) => g,
-            Ok(None) => return Err(SmsFailure::Send(SendError::Config(format!("The SMS gateway {name} does not exist.")))),
+            Ok(None) => {
+                return Err(SmsFailure::Send(SendError::Config(format!(
+                    "The SMS gateway {name} does not exist."
+                ))));
+            }
             Err(e) => return Err(SmsFailure::Service(e.into())),
         };
         let def = self.gateway_def(&row).map_err(SmsFailure::Service)?;
-        self.registry().send(&def, phone, text).await.map_err(SmsFailure::Send)
+        self.registry()
+            .send(&def, phone, text)
+            .await
+            .map_err(SmsFailure::Send)
     }
 }
 

@@ -67,7 +67,10 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("keys", &self.keys).field("pin_params", &self.pin_params).finish()
+        f.debug_struct("Services")
+            .field("keys", &self.keys)
+            .field("pin_params", &self.pin_params)
+            .finish()
     }
 }
 
@@ -122,7 +125,12 @@ impl Services {
 
     /// Hashes a PIN or password with Argon2id off the async runtime, bounded in concurrency.
     pub async fn hash_secret(&self, secret: &str) -> Result<String> {
-        let _permit = self.inner.kdf.acquire().await.map_err(|_| ServiceError::Internal("kdf pool closed".into()))?;
+        let _permit = self
+            .inner
+            .kdf
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Internal("kdf pool closed".into()))?;
         let params = self.inner.pin_params;
         let secret = zeroize::Zeroizing::new(secret.to_owned());
         tokio::task::spawn_blocking(move || params.hash(&secret))
@@ -133,7 +141,12 @@ impl Services {
 
     /// Verifies a PIN or password against an Argon2id hash, off the async runtime.
     pub async fn verify_secret(&self, secret: &str, hash: &str) -> Result<bool> {
-        let _permit = self.inner.kdf.acquire().await.map_err(|_| ServiceError::Internal("kdf pool closed".into()))?;
+        let _permit = self
+            .inner
+            .kdf
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Internal("kdf pool closed".into()))?;
         let secret = zeroize::Zeroizing::new(secret.to_owned());
         let hash = hash.to_owned();
         tokio::task::spawn_blocking(move || otpgate_core::pin::verify(&secret, &hash))

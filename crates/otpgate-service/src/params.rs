@@ -43,7 +43,10 @@ impl Params {
     pub fn int(&self, k: &str) -> Result<Option<i64>, ServiceError> {
         match self.get_nonblank(k) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| ServiceError::Parameter(format!("{k} must be an integer."))),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| ServiceError::Parameter(format!("{k} must be an integer."))),
         }
     }
 
@@ -65,5 +68,8 @@ impl Params {
 
 /// privacyIDEA's truthiness of config and parameter values.
 pub fn is_true(v: &str) -> bool {
-    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
 }

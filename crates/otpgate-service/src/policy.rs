@@ -9,8 +9,16 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// The scopes privacyIDEA knows.
-pub const SCOPES: &[&str] =
-    &["admin", "user", "authentication", "authorization", "enrollment", "webui", "register", "container"];
+pub const SCOPES: &[&str] = &[
+    "admin",
+    "user",
+    "authentication",
+    "authorization",
+    "enrollment",
+    "webui",
+    "register",
+    "container",
+];
 
 /// A parsed action value: a flag (`name`) or a value (`name=value`, kept raw).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +53,9 @@ pub fn parse_actions(s: &str) -> BTreeMap<String, ActionValue> {
             continue;
         }
         match p.split_once('=') {
-            Some((k, v)) => out.insert(k.trim().to_owned(), ActionValue::Value(v.trim().to_owned())),
+            Some((k, v)) => {
+                out.insert(k.trim().to_owned(), ActionValue::Value(v.trim().to_owned()))
+            }
             None => out.insert(p.trim_start_matches('!').to_owned(), ActionValue::Flag),
         };
     }
@@ -53,7 +63,11 @@ pub fn parse_actions(s: &str) -> BTreeMap<String, ActionValue> {
 }
 
 fn list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn client_matches(entries: &[String], ip: Option<IpAddr>) -> bool {
@@ -87,16 +101,26 @@ pub fn net_contains(net: &str, ip: IpAddr) -> bool {
         Some((a, b)) => (a, b.parse::<u32>().ok()),
         None => (net, None),
     };
-    let Ok(base) = addr.trim().parse::<IpAddr>() else { return false };
+    let Ok(base) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
     match (base, ip) {
         (IpAddr::V4(b), IpAddr::V4(i)) => {
             let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(b) & mask == u32::from(i) & mask
         }
         (IpAddr::V6(b), IpAddr::V6(i)) => {
             let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(b) & mask == u128::from(i) & mask
         }
         _ => false,
@@ -139,7 +163,11 @@ impl Policies {
         Self { rows }
     }
 
-    fn matching<'s>(&'s self, scope: &'s str, ctx: &'s PolicyContext<'_>) -> impl Iterator<Item = &'s PolicyRow> + 's {
+    fn matching<'s>(
+        &'s self,
+        scope: &'s str,
+        ctx: &'s PolicyContext<'_>,
+    ) -> impl Iterator<Item = &'s PolicyRow> + 's {
         self.rows.iter().filter(move |p| {
             p.active
                 && p.scope == scope
@@ -151,10 +179,17 @@ impl Policies {
     }
 
     /// The value of `action` in `scope` for `ctx`, with the names of the deciding policies.
-    pub fn action(&self, scope: &str, action: &str, ctx: &PolicyContext<'_>) -> Result<Option<(ActionValue, Vec<String>)>> {
+    pub fn action(
+        &self,
+        scope: &str,
+        action: &str,
+        ctx: &PolicyContext<'_>,
+    ) -> Result<Option<(ActionValue, Vec<String>)>> {
         let mut best: Option<(i64, ActionValue, Vec<String>)> = None;
         for p in self.matching(scope, ctx) {
-            let Some(v) = parse_actions(&p.action).remove(action) else { continue };
+            let Some(v) = parse_actions(&p.action).remove(action) else {
+                continue;
+            };
             match &mut best {
                 Some((prio, val, names)) if *prio == p.priority => {
                     if *val != v {
@@ -172,9 +207,16 @@ impl Policies {
     }
 
     /// The text value of an action, unescaped (`\,` → `,`, surrounding quotes removed).
-    pub fn text(&self, scope: &str, action: &str, ctx: &PolicyContext<'_>) -> Result<Option<String>> {
+    pub fn text(
+        &self,
+        scope: &str,
+        action: &str,
+        ctx: &PolicyContext<'_>,
+    ) -> Result<Option<String>> {
         Ok(match self.action(scope, action, ctx)? {
-            Some((ActionValue::Value(v), _)) => Some(otpgate_core::template::unescape_policy_text(&v)),
+            Some((ActionValue::Value(v), _)) => {
+                Some(otpgate_core::template::unescape_policy_text(&v))
+            }
             _ => None,
         })
     }
@@ -191,7 +233,11 @@ impl Policies {
     /// privacyIDEA's `check_base_action` for admins: with no active admin policy everything is
     /// allowed; otherwise a matching admin policy must contain the action.
     pub fn admin_allows(&self, admin: &str, action: &str) -> bool {
-        let admin_policies: Vec<&PolicyRow> = self.rows.iter().filter(|p| p.active && p.scope == "admin").collect();
+        let admin_policies: Vec<&PolicyRow> = self
+            .rows
+            .iter()
+            .filter(|p| p.active && p.scope == "admin")
+            .collect();
         if admin_policies.is_empty() {
             return true;
         }
@@ -207,7 +253,9 @@ impl Policies {
             .iter()
             .filter(|p| p.active && p.scope == "admin" && field_matches(&p.adminuser, Some(admin)))
             .filter_map(|p| match parse_actions(&p.action).remove(action) {
-                Some(ActionValue::Value(v)) => Some(otpgate_core::template::unescape_policy_text(&v)),
+                Some(ActionValue::Value(v)) => {
+                    Some(otpgate_core::template::unescape_policy_text(&v))
+                }
                 _ => None,
             })
             .collect()
@@ -246,7 +294,9 @@ impl Services {
         if self.policies().await?.admin_allows(admin, action) {
             Ok(())
         } else {
-            Err(ServiceError::Policy(format!("Admin actions are defined, but the action {action} is not allowed!")))
+            Err(ServiceError::Policy(format!(
+                "Admin actions are defined, but the action {action} is not allowed!"
+            )))
         }
     }
 
@@ -254,7 +304,9 @@ impl Services {
     pub async fn set_policy(&self, name: &str, params: &crate::Params) -> Result<Value> {
         let valid_name = !name.is_empty()
             && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '));
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '));
         if !valid_name {
             return Err(ServiceError::Parameter(format!(
                 "The name of the policy may only contain the characters a-zA-Z0-9_. and -: {name:?}"
@@ -262,11 +314,15 @@ impl Services {
         }
         let scope = params.required("scope")?.trim().to_owned();
         if !SCOPES.contains(&scope.as_str()) {
-            return Err(ServiceError::Parameter(format!("Invalid scope '{scope}' in policy '{name}'!")));
+            return Err(ServiceError::Parameter(format!(
+                "Invalid scope '{scope}' in policy '{name}'!"
+            )));
         }
         let priority = params.int("priority")?.unwrap_or(1);
         if priority < 0 {
-            return Err(ServiceError::Parameter("priority must not be negative.".into()));
+            return Err(ServiceError::Parameter(
+                "priority must not be negative.".into(),
+            ));
         }
         let get = |k: &str| params.get(k).unwrap_or_default().to_owned();
         let row = PolicyRow {
@@ -281,7 +337,10 @@ impl Services {
             adminrealm: get("adminrealm"),
             adminuser: get("adminuser"),
             priority,
-            active: params.get("active").map(crate::params::is_true).unwrap_or(true),
+            active: params
+                .get("active")
+                .map(crate::params::is_true)
+                .unwrap_or(true),
             description: get("description"),
         };
         let id = self.store().policy_upsert(&row).await?;
@@ -307,23 +366,62 @@ mod tests {
 
     #[test]
     fn action_parsing_with_escapes_and_quotes() {
-        let a = parse_actions(r"smstext='Hello {user}\, your OTP: {otp}', smsautosend, otppin=userstore");
-        assert_eq!(a["smstext"], ActionValue::Value(r"'Hello {user}\, your OTP: {otp}'".into()));
+        let a = parse_actions(
+            r"smstext='Hello {user}\, your OTP: {otp}', smsautosend, otppin=userstore",
+        );
+        assert_eq!(
+            a["smstext"],
+            ActionValue::Value(r"'Hello {user}\, your OTP: {otp}'".into())
+        );
         assert_eq!(a["smsautosend"], ActionValue::Flag);
         assert_eq!(a["otppin"], ActionValue::Value("userstore".into()));
     }
 
     #[test]
     fn priority_realm_and_conflicts() {
-        let ps = Policies::new(vec![pol("a", "smstext=one", 2, ""), pol("b", "smstext=two", 1, "realm1")]);
-        let ctx = PolicyContext { realm: Some("realm1"), ..Default::default() };
-        assert_eq!(ps.text("authentication", "smstext", &ctx).unwrap().as_deref(), Some("two"));
-        let other = PolicyContext { realm: Some("realm2"), ..Default::default() };
-        assert_eq!(ps.text("authentication", "smstext", &other).unwrap().as_deref(), Some("one"));
-        let clash = Policies::new(vec![pol("a", "smstext=one", 1, ""), pol("b", "smstext=two", 1, "")]);
-        assert!(matches!(clash.text("authentication", "smstext", &ctx), Err(ServiceError::Policy(_))));
-        let same = Policies::new(vec![pol("a", "smstext=one", 1, ""), pol("b", "smstext=one", 1, "")]);
-        assert_eq!(same.action("authentication", "smstext", &ctx).unwrap().unwrap().1, vec!["a", "b"]);
+        let ps = Policies::new(vec![
+            pol("a", "smstext=one", 2, ""),
+            pol("b", "smstext=two", 1, "realm1"),
+        ]);
+        let ctx = PolicyContext {
+            realm: Some("realm1"),
+            ..Default::default()
+        };
+        assert_eq!(
+            ps.text("authentication", "smstext", &ctx)
+                .unwrap()
+                .as_deref(),
+            Some("two")
+        );
+        let other = PolicyContext {
+            realm: Some("realm2"),
+            ..Default::default()
+        };
+        assert_eq!(
+            ps.text("authentication", "smstext", &other)
+                .unwrap()
+                .as_deref(),
+            Some("one")
+        );
+        let clash = Policies::new(vec![
+            pol("a", "smstext=one", 1, ""),
+            pol("b", "smstext=two", 1, ""),
+        ]);
+        assert!(matches!(
+            clash.text("authentication", "smstext", &ctx),
+            Err(ServiceError::Policy(_))
+        ));
+        let same = Policies::new(vec![
+            pol("a", "smstext=one", 1, ""),
+            pol("b", "smstext=one", 1, ""),
+        ]);
+        assert_eq!(
+            same.action("authentication", "smstext", &ctx)
+                .unwrap()
+                .unwrap()
+                .1,
+            vec!["a", "b"]
+        );
     }
 
     #[test]
@@ -342,8 +440,14 @@ mod tests {
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
         assert!(net_contains("10.0.0.0/8", ip));
         assert!(!net_contains("192.168.0.0/16", ip));
-        assert!(client_matches(&["10.0.0.0/8".into(), "!10.1.2.3".into()], Some("10.9.9.9".parse().unwrap())));
-        assert!(!client_matches(&["10.0.0.0/8".into(), "!10.1.2.3".into()], Some(ip)));
+        assert!(client_matches(
+            &["10.0.0.0/8".into(), "!10.1.2.3".into()],
+            Some("10.9.9.9".parse().unwrap())
+        ));
+        assert!(!client_matches(
+            &["10.0.0.0/8".into(), "!10.1.2.3".into()],
+            Some(ip)
+        ));
         assert!(!client_matches(&["10.0.0.0/8".into()], None));
     }
 }

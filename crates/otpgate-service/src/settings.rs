@@ -39,47 +39,84 @@ fn bool_or(m: &BTreeMap<String, String>, k: &str, default: bool) -> bool {
 }
 
 fn int_or(m: &BTreeMap<String, String>, k: &str, default: i64) -> i64 {
-    m.get(k).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    m.get(k)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 impl SystemConfig {
     /// Builds the typed view from raw key/values.
     pub fn from_map(m: &BTreeMap<String, String>) -> Self {
         Self {
-            sms_identifier: m.get("sms.identifier").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
-            challenge_validity_secs: int_or(m, "sms.providerTimeout", 300).clamp(1, MAX_CHALLENGE_VALIDITY_SECS),
+            sms_identifier: m
+                .get("sms.identifier")
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+            challenge_validity_secs: int_or(m, "sms.providerTimeout", 300)
+                .clamp(1, MAX_CHALLENGE_VALIDITY_SECS),
             concurrent_challenges: bool_or(m, "sms.concurrent_challenges", false),
             prepend_pin: bool_or(m, "PrependPin", true),
             split_at_sign: bool_or(m, "splitAtSign", true),
             inc_fail_on_false_pin: bool_or(m, "IncFailCountOnFalsePin", true),
             default_max_fail: int_or(m, "DefaultMaxFailCount", 10).max(1),
-            default_otp_len: if int_or(m, "DefaultOtpLen", 6) == 8 { 8 } else { 6 },
+            default_otp_len: if int_or(m, "DefaultOtpLen", 6) == 8 {
+                8
+            } else {
+                6
+            },
             default_count_window: int_or(m, "DefaultCountWindow", 10).clamp(1, 1000),
             default_sync_window: int_or(m, "DefaultSyncWindow", 1000).max(1),
         }
     }
 }
 
-const BOOL_KEYS: &[&str] =
-    &["sms.concurrent_challenges", "PrependPin", "splitAtSign", "IncFailCountOnFalsePin", "ResetFailcounterOnPIN", "AutoResync"];
-const INT_KEYS: &[&str] =
-    &["sms.providerTimeout", "DefaultMaxFailCount", "DefaultOtpLen", "DefaultCountWindow", "DefaultSyncWindow", "failcounter_clear_timeout"];
+const BOOL_KEYS: &[&str] = &[
+    "sms.concurrent_challenges",
+    "PrependPin",
+    "splitAtSign",
+    "IncFailCountOnFalsePin",
+    "ResetFailcounterOnPIN",
+    "AutoResync",
+];
+const INT_KEYS: &[&str] = &[
+    "sms.providerTimeout",
+    "DefaultMaxFailCount",
+    "DefaultOtpLen",
+    "DefaultCountWindow",
+    "DefaultSyncWindow",
+    "failcounter_clear_timeout",
+];
 
 fn check_value(key: &str, value: &str) -> Result<()> {
     if key.is_empty() || key.len() > 255 {
-        return Err(ServiceError::Parameter("A config key must be 1 to 255 characters long.".into()));
+        return Err(ServiceError::Parameter(
+            "A config key must be 1 to 255 characters long.".into(),
+        ));
     }
     if value.len() > 2000 {
-        return Err(ServiceError::Parameter(format!("The value of {key} is longer than 2000 characters.")));
+        return Err(ServiceError::Parameter(format!(
+            "The value of {key} is longer than 2000 characters."
+        )));
     }
-    if BOOL_KEYS.contains(&key) && !matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "false" | "1" | "0" | "yes" | "no") {
-        return Err(ServiceError::Parameter(format!("{key} must be True or False.")));
+    if BOOL_KEYS.contains(&key)
+        && !matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "true" | "false" | "1" | "0" | "yes" | "no"
+        )
+    {
+        return Err(ServiceError::Parameter(format!(
+            "{key} must be True or False."
+        )));
     }
     if INT_KEYS.contains(&key) && value.trim().parse::<i64>().map(|v| v < 0).unwrap_or(true) {
-        return Err(ServiceError::Parameter(format!("{key} must be a non-negative integer.")));
+        return Err(ServiceError::Parameter(format!(
+            "{key} must be a non-negative integer."
+        )));
     }
     if key == "DefaultOtpLen" && !matches!(value.trim(), "6" | "8") {
-        return Err(ServiceError::Parameter("DefaultOtpLen must be 6 or 8.".into()));
+        return Err(ServiceError::Parameter(
+            "DefaultOtpLen must be 6 or 8.".into(),
+        ));
     }
     Ok(())
 }
@@ -87,7 +124,13 @@ fn check_value(key: &str, value: &str) -> Result<()> {
 impl Services {
     /// All stored config key/values.
     pub async fn config_map(&self) -> Result<BTreeMap<String, String>> {
-        Ok(self.store().config_all().await?.into_iter().map(|(k, v, _, _)| (k, v)).collect())
+        Ok(self
+            .store()
+            .config_all()
+            .await?
+            .into_iter()
+            .map(|(k, v, _, _)| (k, v))
+            .collect())
     }
 
     /// The effective system configuration.
@@ -106,7 +149,10 @@ impl Services {
         let mut out = Map::new();
         for (k, v) in pairs {
             let inserted = self.store().config_set(k, v, "", "").await?;
-            out.insert(k.clone(), Value::String(if inserted { "insert" } else { "update" }.into()));
+            out.insert(
+                k.clone(),
+                Value::String(if inserted { "insert" } else { "update" }.into()),
+            );
         }
         Ok(Value::Object(out))
     }
@@ -125,7 +171,9 @@ mod tests {
     fn defaults_and_caps() {
         let c = SystemConfig::from_map(&BTreeMap::new());
         assert_eq!(c.challenge_validity_secs, 300);
-        assert!(c.prepend_pin && c.split_at_sign && c.inc_fail_on_false_pin && !c.concurrent_challenges);
+        assert!(
+            c.prepend_pin && c.split_at_sign && c.inc_fail_on_false_pin && !c.concurrent_challenges
+        );
         assert_eq!((c.default_max_fail, c.default_otp_len), (10, 6));
         let m = BTreeMap::from([("sms.providerTimeout".to_owned(), "9000".to_owned())]);
         assert_eq!(SystemConfig::from_map(&m).challenge_validity_secs, 600);

@@ -15,10 +15,23 @@ pub fn key_aad(serial: &str) -> String {
     format!("token.key:{serial}")
 }
 
-const SORTABLE: &[&str] = &["serial", "id", "tokentype", "description", "failcount", "count", "active", "maxfail", "otplen"];
+const SORTABLE: &[&str] = &[
+    "serial",
+    "id",
+    "tokentype",
+    "description",
+    "failcount",
+    "count",
+    "active",
+    "maxfail",
+    "otplen",
+];
 
 fn valid_serial(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 40 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+    !s.is_empty()
+        && s.len() <= 40
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }
 
 fn not_found(serial: &str) -> ServiceError {
@@ -28,17 +41,28 @@ fn not_found(serial: &str) -> ServiceError {
 impl Services {
     /// Resolves `user`/`realm` parameters to a user; errors as privacyIDEA's token API does.
     async fn param_user(&self, params: &Params) -> Result<Option<User>> {
-        let Some(login) = params.get_nonblank("user") else { return Ok(None) };
+        let Some(login) = params.get_nonblank("user") else {
+            return Ok(None);
+        };
         let (login, realm) = self.user_realm(login, params.get_nonblank("realm")).await?;
         match self.find_user(&login, &realm).await? {
             Some(u) => Ok(Some(u)),
-            None => Err(ServiceError::User("The user can not be found in any resolver in this realm!".into())),
+            None => Err(ServiceError::User(
+                "The user can not be found in any resolver in this realm!".into(),
+            )),
         }
     }
 
     /// The tokens a call addresses: one serial (path or parameter) or all tokens of a user.
-    async fn addressed_tokens(&self, serial: Option<&str>, params: &Params) -> Result<Vec<TokenRow>> {
-        let serial = serial.map(str::trim).filter(|s| !s.is_empty()).or(params.get_nonblank("serial"));
+    async fn addressed_tokens(
+        &self,
+        serial: Option<&str>,
+        params: &Params,
+    ) -> Result<Vec<TokenRow>> {
+        let serial = serial
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .or(params.get_nonblank("serial"));
         if let Some(s) = serial {
             return match self.store().token_by_serial(s).await? {
                 Some(t) => Ok(vec![t]),
@@ -47,13 +71,23 @@ impl Services {
         }
         match self.param_user(params).await? {
             Some(u) => Ok(self.store().tokens_of_user(&owner_of(&u)).await?),
-            None => Err(ServiceError::Parameter("Missing parameter: 'serial' or 'serials'".into())),
+            None => Err(ServiceError::Parameter(
+                "Missing parameter: 'serial' or 'serials'".into(),
+            )),
         }
     }
 
     /// `POST /token/init` for SMS tokens.
-    pub async fn init_token(&self, params: &Params, admin: &str, audit: &mut AuditEntry) -> Result<Value> {
-        let ttype = params.get_nonblank("type").unwrap_or("hotp").to_ascii_lowercase();
+    pub async fn init_token(
+        &self,
+        params: &Params,
+        admin: &str,
+        audit: &mut AuditEntry,
+    ) -> Result<Value> {
+        let ttype = params
+            .get_nonblank("type")
+            .unwrap_or("hotp")
+            .to_ascii_lowercase();
         if ttype != "sms" {
             return Err(ServiceError::Parameter(format!(
                 "Unsupported token type {ttype}: otpgate serves SMS tokens (type=sms)."
@@ -63,17 +97,22 @@ impl Services {
         let dynamic = params.flag("dynamic_phone");
         let phone = params.get_nonblank("phone");
         if dynamic && phone.is_some() {
-            return Err(ServiceError::Parameter("The parameters phone and dynamic_phone exclude each other.".into()));
+            return Err(ServiceError::Parameter(
+                "The parameters phone and dynamic_phone exclude each other.".into(),
+            ));
         }
         if !dynamic && phone.is_none() {
             return Err(ServiceError::missing("phone"));
         }
         if phone.is_some_and(|p| p.len() > 64 || p.chars().any(char::is_control)) {
-            return Err(ServiceError::Parameter("The phone number is not valid.".into()));
+            return Err(ServiceError::Parameter(
+                "The phone number is not valid.".into(),
+            ));
         }
         let cfg = self.system_config().await?;
         let hashlib = match params.get_nonblank("hashlib") {
-            Some(h) => HashLib::parse(h).map_err(|_| ServiceError::Parameter(format!("Unsupported hashlib {h}.")))?,
+            Some(h) => HashLib::parse(h)
+                .map_err(|_| ServiceError::Parameter(format!("Unsupported hashlib {h}.")))?,
             None => HashLib::Sha1,
         };
         let otplen = match params.int("otplen")? {
@@ -84,19 +123,30 @@ impl Services {
         let identifier = params.get_nonblank("sms.identifier");
         if let Some(id) = identifier {
             let allowed = self.policies().await?.admin_values(admin, "sms_gateways");
-            if !allowed.iter().flat_map(|v| v.split_whitespace()).any(|g| g == id) {
-                return Err(ServiceError::Policy("The requested sms.identifier is not allowed to be enrolled.".into()));
+            if !allowed
+                .iter()
+                .flat_map(|v| v.split_whitespace())
+                .any(|g| g == id)
+            {
+                return Err(ServiceError::Policy(
+                    "The requested sms.identifier is not allowed to be enrolled.".into(),
+                ));
             }
             if self.store().gateway_by_name(id).await?.is_none() {
-                return Err(ServiceError::Parameter(format!("The SMS gateway {id} does not exist.")));
+                return Err(ServiceError::Parameter(format!(
+                    "The SMS gateway {id} does not exist."
+                )));
             }
         }
         let user = self.param_user(params).await?;
         let key = match params.get_nonblank("otpkey") {
             Some(hex) if !params.flag("genkey") => {
-                let k = decode_hex(hex).ok_or_else(|| ServiceError::Parameter("otpkey must be hexadecimal.".into()))?;
+                let k = decode_hex(hex)
+                    .ok_or_else(|| ServiceError::Parameter("otpkey must be hexadecimal.".into()))?;
                 if k.len() < 16 || k.len() > 128 {
-                    return Err(ServiceError::Parameter("otpkey must be 16 to 128 bytes long.".into()));
+                    return Err(ServiceError::Parameter(
+                        "otpkey must be 16 to 128 bytes long.".into(),
+                    ));
                 }
                 zeroize::Zeroizing::new(k)
             }
@@ -108,7 +158,10 @@ impl Services {
             None => format!("PISM{}", self.rng().pick(b"0123456789ABCDEF", 8)?),
         };
         audit.serial = serial.clone();
-        let now = self.clock().now().to_rfc3339_opts(SecondsFormat::Secs, false);
+        let now = self
+            .clock()
+            .now()
+            .to_rfc3339_opts(SecondsFormat::Secs, false);
         let mut info = BTreeMap::from([
             ("hashlib".to_owned(), hashlib.as_str().to_owned()),
             ("tokenkind".to_owned(), "software".to_owned()),
@@ -136,7 +189,9 @@ impl Services {
         }
         let description = params.get("description").unwrap_or_default();
         if description.len() > 80 {
-            return Err(ServiceError::Parameter("The description is longer than 80 characters.".into()));
+            return Err(ServiceError::Parameter(
+                "The description is longer than 80 characters.".into(),
+            ));
         }
         if let Some(existing) = self.store().token_by_serial(&serial).await? {
             if existing.tokentype != "sms" {
@@ -148,10 +203,21 @@ impl Services {
             if let (Some(old), Some(new)) = (&existing.owner, &owner)
                 && old != new
             {
-                return Err(ServiceError::TokenAdmin("This token is already assigned to another user.".into()));
+                return Err(ServiceError::TokenAdmin(
+                    "This token is already assigned to another user.".into(),
+                ));
             }
             self.store()
-                .token_reinit(existing.id, &key_enc, pin_hash.as_deref(), otplen, description, &info, &["phone", "dynamic_phone"], owner.as_ref())
+                .token_reinit(
+                    existing.id,
+                    &key_enc,
+                    pin_hash.as_deref(),
+                    otplen,
+                    description,
+                    &info,
+                    &["phone", "dynamic_phone"],
+                    owner.as_ref(),
+                )
                 .await?;
         } else {
             let pin_hash = match pin_hash {
@@ -178,15 +244,28 @@ impl Services {
         Ok(json!({"serial": serial, "rollout_state": "enrolled"}))
     }
 
-    async fn token_json(&self, t: &TokenRow, names: &mut BTreeMap<(String, String, String), String>) -> Result<Value> {
+    async fn token_json(
+        &self,
+        t: &TokenRow,
+        names: &mut BTreeMap<(String, String, String), String>,
+    ) -> Result<Value> {
         let (username, resolver, user_id, realm) = match &t.owner {
             Some(o) => {
                 let k = (o.resolver.clone(), o.user_id.clone(), o.realm.clone());
                 if !names.contains_key(&k) {
-                    let login = self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?.map(|u| u.login).unwrap_or_default();
+                    let login = self
+                        .user_by_id(&o.resolver, &o.user_id, &o.realm)
+                        .await?
+                        .map(|u| u.login)
+                        .unwrap_or_default();
                     names.insert(k.clone(), login);
                 }
-                (names.get(&k).cloned().unwrap_or_default(), o.resolver.clone(), o.user_id.clone(), o.realm.clone())
+                (
+                    names.get(&k).cloned().unwrap_or_default(),
+                    o.resolver.clone(),
+                    o.user_id.clone(),
+                    o.realm.clone(),
+                )
             }
             None => Default::default(),
         };
@@ -213,7 +292,10 @@ impl Services {
             assigned: params.get_nonblank("assigned").map(crate::params::is_true),
             ..Default::default()
         };
-        if let (Some(k), Some(v)) = (params.get_nonblank("infokey"), params.get_nonblank("infovalue")) {
+        if let (Some(k), Some(v)) = (
+            params.get_nonblank("infokey"),
+            params.get_nonblank("infovalue"),
+        ) {
             f.info = Some((k.to_owned(), v.to_owned()));
         }
         if params.get_nonblank("user").is_some() {
@@ -222,7 +304,9 @@ impl Services {
                 Ok(None) => {}
                 Err(ServiceError::User(_)) => {
                     let login = params.get_nonblank("user").unwrap_or_default();
-                    return Err(ServiceError::User(format!("User <{login}> does not exist.")));
+                    return Err(ServiceError::User(format!(
+                        "User <{login}> does not exist."
+                    )));
                 }
                 Err(e) => return Err(e),
             }
@@ -232,9 +316,22 @@ impl Services {
         let page = params.int("page")?.unwrap_or(1).max(1);
         let pagesize = params.int("pagesize")?.unwrap_or(15).clamp(1, 1000);
         let sortby = params.get_nonblank("sortby").unwrap_or("serial");
-        let col = SORTABLE.iter().find(|c| **c == sortby).ok_or_else(|| ServiceError::Parameter(format!("Invalid sortby {sortby}.")))?;
-        let dir = if params.get_nonblank("sortdir").is_some_and(|d| d.eq_ignore_ascii_case("desc")) { "DESC" } else { "ASC" };
-        let (rows, count) = self.store().token_list(&f, page, pagesize, &format!("t.{col} {dir}, t.id {dir}")).await?;
+        let col = SORTABLE
+            .iter()
+            .find(|c| **c == sortby)
+            .ok_or_else(|| ServiceError::Parameter(format!("Invalid sortby {sortby}.")))?;
+        let dir = if params
+            .get_nonblank("sortdir")
+            .is_some_and(|d| d.eq_ignore_ascii_case("desc"))
+        {
+            "DESC"
+        } else {
+            "ASC"
+        };
+        let (rows, count) = self
+            .store()
+            .token_list(&f, page, pagesize, &format!("t.{col} {dir}, t.id {dir}"))
+            .await?;
         let mut names = BTreeMap::new();
         let mut tokens = Vec::with_capacity(rows.len());
         for t in &rows {
@@ -248,7 +345,13 @@ impl Services {
     }
 
     /// `POST /token/enable|disable[/<serial>]`: how many tokens changed state.
-    pub async fn set_tokens_active(&self, serial: Option<&str>, params: &Params, active: bool, audit: &mut AuditEntry) -> Result<Value> {
+    pub async fn set_tokens_active(
+        &self,
+        serial: Option<&str>,
+        params: &Params,
+        active: bool,
+        audit: &mut AuditEntry,
+    ) -> Result<Value> {
         let tokens = self.addressed_tokens(serial, params).await?;
         note_tokens(audit, &tokens);
         let mut n = 0;
@@ -259,7 +362,12 @@ impl Services {
     }
 
     /// `POST /token/reset[/<serial>]`: fail counters to 0.
-    pub async fn reset_tokens(&self, serial: Option<&str>, params: &Params, audit: &mut AuditEntry) -> Result<Value> {
+    pub async fn reset_tokens(
+        &self,
+        serial: Option<&str>,
+        params: &Params,
+        audit: &mut AuditEntry,
+    ) -> Result<Value> {
         let tokens = self.addressed_tokens(serial, params).await?;
         note_tokens(audit, &tokens);
         for t in &tokens {
@@ -269,10 +377,17 @@ impl Services {
     }
 
     /// `POST /token/setpin[/<serial>]` with `otppin`: how many PINs were set.
-    pub async fn set_token_pin(&self, serial: Option<&str>, params: &Params, audit: &mut AuditEntry) -> Result<Value> {
+    pub async fn set_token_pin(
+        &self,
+        serial: Option<&str>,
+        params: &Params,
+        audit: &mut AuditEntry,
+    ) -> Result<Value> {
         let tokens = self.addressed_tokens(serial, params).await?;
         note_tokens(audit, &tokens);
-        let Some(pin) = params.get("otppin") else { return Ok(json!(0)) };
+        let Some(pin) = params.get("otppin") else {
+            return Ok(json!(0));
+        };
         let hash = self.hash_secret(pin).await?;
         for t in &tokens {
             self.store().token_set_pin(t.id, &hash).await?;
@@ -281,17 +396,28 @@ impl Services {
     }
 
     /// `POST /token/set[/<serial>]`: `max_failcount`, `count_window`, `description`.
-    pub async fn set_token_attributes(&self, serial: Option<&str>, params: &Params, audit: &mut AuditEntry) -> Result<Value> {
+    pub async fn set_token_attributes(
+        &self,
+        serial: Option<&str>,
+        params: &Params,
+        audit: &mut AuditEntry,
+    ) -> Result<Value> {
         let tokens = self.addressed_tokens(serial, params).await?;
         note_tokens(audit, &tokens);
         let maxfail = params.int("max_failcount")?;
         let window = params.int("count_window")?;
-        if maxfail.is_some_and(|m| !(1..=1_000_000).contains(&m)) || window.is_some_and(|w| !(1..=1000).contains(&w)) {
-            return Err(ServiceError::Parameter("max_failcount must be 1..1000000 and count_window 1..1000.".into()));
+        if maxfail.is_some_and(|m| !(1..=1_000_000).contains(&m))
+            || window.is_some_and(|w| !(1..=1000).contains(&w))
+        {
+            return Err(ServiceError::Parameter(
+                "max_failcount must be 1..1000000 and count_window 1..1000.".into(),
+            ));
         }
         let description = params.get("description");
         if description.is_some_and(|d| d.len() > 80) {
-            return Err(ServiceError::Parameter("The description is longer than 80 characters.".into()));
+            return Err(ServiceError::Parameter(
+                "The description is longer than 80 characters.".into(),
+            ));
         }
         let mut n = 0;
         for t in &tokens {
@@ -312,7 +438,12 @@ impl Services {
     }
 
     /// `DELETE /token/<serial>`: how many tokens were deleted.
-    pub async fn delete_tokens(&self, serial: Option<&str>, params: &Params, audit: &mut AuditEntry) -> Result<Value> {
+    pub async fn delete_tokens(
+        &self,
+        serial: Option<&str>,
+        params: &Params,
+        audit: &mut AuditEntry,
+    ) -> Result<Value> {
         let tokens = self.addressed_tokens(serial, params).await?;
         note_tokens(audit, &tokens);
         let mut n = 0;
@@ -324,9 +455,13 @@ impl Services {
 
     /// `GET /token/challenges/[<serial>]`.
     pub async fn list_challenges(&self, serial: Option<&str>, params: &Params) -> Result<Value> {
-        let serial = serial.filter(|s| !s.is_empty()).or(params.get_nonblank("serial"));
+        let serial = serial
+            .filter(|s| !s.is_empty())
+            .or(params.get_nonblank("serial"));
         let fmt = |ms: i64| {
-            chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()).unwrap_or_default()
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+                .unwrap_or_default()
         };
         let rows = self.store().challenges_list(serial).await?;
         let list: Vec<Value> = rows
@@ -339,17 +474,27 @@ impl Services {
                 })
             })
             .collect();
-        Ok(json!({"challenges": list, "count": rows.len(), "current": 1, "prev": null, "next": null}))
+        Ok(
+            json!({"challenges": list, "count": rows.len(), "current": 1, "prev": null, "next": null}),
+        )
     }
 }
 
 /// The owner record of a user.
 pub fn owner_of(u: &User) -> TokenOwner {
-    TokenOwner { resolver: u.resolver.clone(), user_id: u.uid.clone(), realm: u.realm.clone() }
+    TokenOwner {
+        resolver: u.resolver.clone(),
+        user_id: u.uid.clone(),
+        realm: u.realm.clone(),
+    }
 }
 
 fn note_tokens(audit: &mut AuditEntry, tokens: &[TokenRow]) {
-    audit.serial = tokens.iter().map(|t| t.serial.as_str()).collect::<Vec<_>>().join(",");
+    audit.serial = tokens
+        .iter()
+        .map(|t| t.serial.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     if let Some(t) = tokens.first() {
         audit.token_type = t.tokentype.clone();
     }
@@ -360,7 +505,10 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
 }
 
 #[cfg(test)]

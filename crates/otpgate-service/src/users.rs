@@ -46,7 +46,11 @@ pub struct User {
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User").field("login", &self.login).field("realm", &self.realm).field("resolver", &self.resolver).finish()
+        f.debug_struct("User")
+            .field("login", &self.login)
+            .field("realm", &self.realm)
+            .field("resolver", &self.resolver)
+            .finish()
     }
 }
 
@@ -108,7 +112,11 @@ fn passwd_user(e: &PasswdEntry, realm: &str, resolver: &str) -> User {
         givenname: given.trim().to_owned(),
         surname: sur.trim().to_owned(),
         email: field(4),
-        mobile: if mobile.is_empty() { vec![] } else { vec![mobile] },
+        mobile: if mobile.is_empty() {
+            vec![]
+        } else {
+            vec![mobile]
+        },
         phone: field(3),
         description: e.gecos.clone(),
         password_hash: None,
@@ -125,7 +133,11 @@ fn internal_user(u: &InternalUserRow, realm: &str, resolver: &str) -> User {
         givenname: u.givenname.clone(),
         surname: u.surname.clone(),
         email: u.email.clone(),
-        mobile: if u.mobile.is_empty() { vec![] } else { vec![u.mobile.clone()] },
+        mobile: if u.mobile.is_empty() {
+            vec![]
+        } else {
+            vec![u.mobile.clone()]
+        },
         phone: u.phone.clone(),
         description: u.description.clone(),
         password_hash: Some(u.password_hash.clone()).filter(|h| !h.is_empty()),
@@ -144,9 +156,15 @@ type CachedFile = (SystemTime, u64, Arc<Vec<PasswdEntry>>);
 impl PasswdCache {
     async fn load(&self, path: &Path) -> Result<Arc<Vec<PasswdEntry>>> {
         let meta = tokio::fs::metadata(path).await.map_err(|e| {
-            ServiceError::ConfigAdmin(format!("The passwd file of a resolver cannot be read: {}", e.kind()))
+            ServiceError::ConfigAdmin(format!(
+                "The passwd file of a resolver cannot be read: {}",
+                e.kind()
+            ))
         })?;
-        let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+        let stamp = (
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            meta.len(),
+        );
         if let Ok(files) = self.files.lock()
             && let Some((m, l, entries)) = files.get(path)
             && (*m, *l) == stamp
@@ -154,7 +172,10 @@ impl PasswdCache {
             return Ok(entries.clone());
         }
         let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-            ServiceError::ConfigAdmin(format!("The passwd file of a resolver cannot be read: {}", e.kind()))
+            ServiceError::ConfigAdmin(format!(
+                "The passwd file of a resolver cannot be read: {}",
+                e.kind()
+            ))
         })?;
         let entries = Arc::new(parse_passwd(&text));
         if let Ok(mut files) = self.files.lock() {
@@ -165,7 +186,11 @@ impl PasswdCache {
 }
 
 fn resolver_file(r: &ResolverRow) -> Option<PathBuf> {
-    serde_json::from_str::<Value>(&r.config).ok()?.get("fileName")?.as_str().map(PathBuf::from)
+    serde_json::from_str::<Value>(&r.config)
+        .ok()?
+        .get("fileName")?
+        .as_str()
+        .map(PathBuf::from)
 }
 
 fn realm_json(r: &RealmRow, types: &HashMap<String, String>) -> Value {
@@ -181,27 +206,55 @@ impl Services {
     async fn users_of_resolver(&self, r: &ResolverRow, realm: &str) -> Result<Vec<User>> {
         match r.rtype.as_str() {
             "passwdresolver" => {
-                let path = resolver_file(r).ok_or_else(|| ServiceError::ConfigAdmin(format!("Resolver {} has no fileName.", r.name)))?;
+                let path = resolver_file(r).ok_or_else(|| {
+                    ServiceError::ConfigAdmin(format!("Resolver {} has no fileName.", r.name))
+                })?;
                 let entries = self.passwd_cache().load(&path).await?;
-                Ok(entries.iter().map(|e| passwd_user(e, realm, &r.name)).collect())
+                Ok(entries
+                    .iter()
+                    .map(|e| passwd_user(e, realm, &r.name))
+                    .collect())
             }
-            "internalresolver" => {
-                Ok(self.store().iuser_list(r.id).await?.iter().map(|u| internal_user(u, realm, &r.name)).collect())
-            }
+            "internalresolver" => Ok(self
+                .store()
+                .iuser_list(r.id)
+                .await?
+                .iter()
+                .map(|u| internal_user(u, realm, &r.name))
+                .collect()),
             _ => Ok(vec![]),
         }
     }
 
-    async fn find_in_resolver(&self, r: &ResolverRow, realm: &str, login: &str) -> Result<Option<User>> {
+    async fn find_in_resolver(
+        &self,
+        r: &ResolverRow,
+        realm: &str,
+        login: &str,
+    ) -> Result<Option<User>> {
         match r.rtype.as_str() {
-            "internalresolver" => Ok(self.store().iuser_by_name(r.id, login).await?.map(|u| internal_user(&u, realm, &r.name))),
-            _ => Ok(self.users_of_resolver(r, realm).await?.into_iter().find(|u| u.login == login)),
+            "internalresolver" => Ok(self
+                .store()
+                .iuser_by_name(r.id, login)
+                .await?
+                .map(|u| internal_user(&u, realm, &r.name))),
+            _ => Ok(self
+                .users_of_resolver(r, realm)
+                .await?
+                .into_iter()
+                .find(|u| u.login == login)),
         }
     }
 
     /// The name of the default realm.
     pub async fn default_realm(&self) -> Result<Option<String>> {
-        Ok(self.store().realm_list().await?.into_iter().find(|r| r.is_default).map(|r| r.name))
+        Ok(self
+            .store()
+            .realm_list()
+            .await?
+            .into_iter()
+            .find(|r| r.is_default)
+            .map(|r| r.name))
     }
 
     /// Splits `login` and picks the realm like privacyIDEA: an explicit realm wins; otherwise
@@ -209,7 +262,11 @@ impl Services {
     /// default realm. Returns (login, realm).
     pub async fn user_realm(&self, login: &str, realm: Option<&str>) -> Result<(String, String)> {
         let realms = self.store().realm_list().await?;
-        let default = realms.iter().find(|r| r.is_default).map(|r| r.name.clone()).unwrap_or_default();
+        let default = realms
+            .iter()
+            .find(|r| r.is_default)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
         if let Some(r) = realm.map(str::trim).filter(|r| !r.is_empty()) {
             let login = match login.rsplit_once('@') {
                 Some((l, at)) if at == r && self.system_config().await?.split_at_sign => l,
@@ -228,7 +285,13 @@ impl Services {
 
     /// Finds a user in a realm (resolvers in priority order).
     pub async fn find_user(&self, login: &str, realm: &str) -> Result<Option<User>> {
-        let Some(r) = self.store().realm_list().await?.into_iter().find(|r| r.name == realm) else {
+        let Some(r) = self
+            .store()
+            .realm_list()
+            .await?
+            .into_iter()
+            .find(|r| r.name == realm)
+        else {
             return Ok(None);
         };
         let mut resolvers = r.resolvers.clone();
@@ -245,13 +308,25 @@ impl Services {
 
     /// The user a token belongs to (looked up by resolver and id).
     pub async fn user_by_id(&self, resolver: &str, uid: &str, realm: &str) -> Result<Option<User>> {
-        let Some(r) = self.store().resolver_get(resolver).await? else { return Ok(None) };
+        let Some(r) = self.store().resolver_get(resolver).await? else {
+            return Ok(None);
+        };
         match r.rtype.as_str() {
             "internalresolver" => {
-                let Ok(id) = uid.parse::<i64>() else { return Ok(None) };
-                Ok(self.store().iuser_by_id(r.id, id).await?.map(|u| internal_user(&u, realm, &r.name)))
+                let Ok(id) = uid.parse::<i64>() else {
+                    return Ok(None);
+                };
+                Ok(self
+                    .store()
+                    .iuser_by_id(r.id, id)
+                    .await?
+                    .map(|u| internal_user(&u, realm, &r.name)))
             }
-            _ => Ok(self.users_of_resolver(&r, realm).await?.into_iter().find(|u| u.uid == uid)),
+            _ => Ok(self
+                .users_of_resolver(&r, realm)
+                .await?
+                .into_iter()
+                .find(|u| u.uid == uid)),
         }
     }
 
@@ -269,7 +344,13 @@ impl Services {
             Some(r) => r.to_owned(),
             None => self.default_realm().await?.unwrap_or_default(),
         };
-        let Some(r) = self.store().realm_list().await?.into_iter().find(|x| x.name == realm) else {
+        let Some(r) = self
+            .store()
+            .realm_list()
+            .await?
+            .into_iter()
+            .find(|x| x.name == realm)
+        else {
             return Ok(json!([]));
         };
         let pattern = params.get_nonblank("username").map(wildcard).transpose()?;
@@ -292,25 +373,54 @@ impl Services {
 
     /// `POST /user/` (create) and `PUT /user/` (update) in an internal resolver.
     pub async fn save_user(&self, params: &Params, create: bool) -> Result<Value> {
-        let login = params.get_nonblank("user").or(params.get_nonblank("username")).ok_or_else(|| ServiceError::missing("user"))?;
-        let resolver_name = params.get_nonblank("resolver").ok_or_else(|| ServiceError::missing("resolver"))?;
-        let res = self.store().resolver_get(resolver_name).await?.ok_or_else(|| {
-            ServiceError::Parameter(format!("The resolver {resolver_name} does not exist."))
-        })?;
+        let login = params
+            .get_nonblank("user")
+            .or(params.get_nonblank("username"))
+            .ok_or_else(|| ServiceError::missing("user"))?;
+        let resolver_name = params
+            .get_nonblank("resolver")
+            .ok_or_else(|| ServiceError::missing("resolver"))?;
+        let res = self
+            .store()
+            .resolver_get(resolver_name)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Parameter(format!("The resolver {resolver_name} does not exist."))
+            })?;
         if res.rtype != "internalresolver" {
-            return Err(ServiceError::Parameter(format!("The resolver {resolver_name} is not editable.")));
+            return Err(ServiceError::Parameter(format!(
+                "The resolver {resolver_name} is not editable."
+            )));
         }
         if login.len() > 255 || login.contains(['@', '%', '*', ':']) {
-            return Err(ServiceError::Parameter("The user name may not contain @ % * or :.".into()));
+            return Err(ServiceError::Parameter(
+                "The user name may not contain @ % * or :.".into(),
+            ));
         }
         let existing = self.store().iuser_by_name(res.id, login).await?;
         let base = match (&existing, create) {
-            (Some(_), true) => return Err(ServiceError::Parameter(format!("The username {login} already exists."))),
-            (None, false) => return Err(ServiceError::User(format!("User <{login}> does not exist."))),
+            (Some(_), true) => {
+                return Err(ServiceError::Parameter(format!(
+                    "The username {login} already exists."
+                )));
+            }
+            (None, false) => {
+                return Err(ServiceError::User(format!(
+                    "User <{login}> does not exist."
+                )));
+            }
             (Some(u), false) => u.clone(),
-            (None, true) => InternalUserRow { username: login.to_owned(), ..Default::default() },
+            (None, true) => InternalUserRow {
+                username: login.to_owned(),
+                ..Default::default()
+            },
         };
-        let pick = |k: &str, old: &str| params.get(k).map(|v| v.trim().to_owned()).unwrap_or_else(|| old.to_owned());
+        let pick = |k: &str, old: &str| {
+            params
+                .get(k)
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| old.to_owned())
+        };
         let password_hash = match params.get("password") {
             Some(p) if !p.is_empty() => self.hash_secret(p).await?,
             _ => base.password_hash.clone(),
@@ -340,26 +450,43 @@ impl Services {
             ServiceError::Parameter(format!("The resolver {resolver} does not exist."))
         })?;
         if res.rtype != "internalresolver" {
-            return Err(ServiceError::Parameter(format!("The resolver {resolver} is not editable.")));
+            return Err(ServiceError::Parameter(format!(
+                "The resolver {resolver} is not editable."
+            )));
         }
         if self.store().iuser_delete(res.id, login).await? {
             Ok(json!(true))
         } else {
-            Err(ServiceError::User(format!("User <{login}> does not exist.")))
+            Err(ServiceError::User(format!(
+                "User <{login}> does not exist."
+            )))
         }
     }
 
     /// `POST /resolver/<name>`.
     pub async fn save_resolver(&self, name: &str, params: &Params) -> Result<Value> {
-        if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
-            return Err(ServiceError::Parameter(format!("Invalid resolver name {name:?}.")));
+        if name.is_empty()
+            || name.len() > 255
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(ServiceError::Parameter(format!(
+                "Invalid resolver name {name:?}."
+            )));
         }
-        let rtype = params.get_nonblank("type").ok_or_else(|| ServiceError::missing("type"))?;
+        let rtype = params
+            .get_nonblank("type")
+            .ok_or_else(|| ServiceError::missing("type"))?;
         let config = match rtype {
             "passwdresolver" => {
-                let file = params.get_nonblank("fileName").ok_or_else(|| ServiceError::missing("fileName"))?;
+                let file = params
+                    .get_nonblank("fileName")
+                    .ok_or_else(|| ServiceError::missing("fileName"))?;
                 if tokio::fs::metadata(file).await.is_err() {
-                    return Err(ServiceError::Parameter(format!("The file {file} does not exist or cannot be read.")));
+                    return Err(ServiceError::Parameter(format!(
+                        "The file {file} does not exist or cannot be read."
+                    )));
                 }
                 json!({"fileName": file})
             }
@@ -374,9 +501,16 @@ impl Services {
         if let Some(old) = self.store().resolver_get(name).await?
             && old.rtype != rtype
         {
-            return Err(ServiceError::Parameter(format!("The resolver {name} already exists with type {}.", old.rtype)));
+            return Err(ServiceError::Parameter(format!(
+                "The resolver {name} already exists with type {}.",
+                old.rtype
+            )));
         }
-        Ok(json!(self.store().resolver_upsert(name, rtype, &config.to_string()).await?))
+        Ok(json!(
+            self.store()
+                .resolver_upsert(name, rtype, &config.to_string())
+                .await?
+        ))
     }
 
     /// `GET /resolver/[<name>]`.
@@ -387,22 +521,37 @@ impl Services {
                 continue;
             }
             let data: Value = serde_json::from_str(&r.config).unwrap_or_else(|_| json!({}));
-            out.insert(r.name.clone(), json!({"resolvername": r.name, "type": r.rtype, "data": data, "censor_keys": []}));
+            out.insert(
+                r.name.clone(),
+                json!({"resolvername": r.name, "type": r.rtype, "data": data, "censor_keys": []}),
+            );
         }
         Ok(Value::Object(out))
     }
 
     /// `DELETE /resolver/<name>`: the id, or -1 when unknown (as privacyIDEA).
     pub async fn delete_resolver(&self, name: &str) -> Result<Value> {
-        Ok(json!(self.store().resolver_delete(name).await?.unwrap_or(-1)))
+        Ok(json!(
+            self.store().resolver_delete(name).await?.unwrap_or(-1)
+        ))
     }
 
     /// `POST /realm/<name>` with `resolvers=a,b` and optional `priority.<resolver>`.
     pub async fn save_realm(&self, name: &str, params: &Params) -> Result<Value> {
-        if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
-            return Err(ServiceError::Parameter(format!("Invalid realm name {name:?}.")));
+        if name.is_empty()
+            || name.len() > 255
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(ServiceError::Parameter(format!(
+                "Invalid realm name {name:?}."
+            )));
         }
-        let wanted = params.get("resolvers").or(params.get("resolver")).unwrap_or_default();
+        let wanted = params
+            .get("resolvers")
+            .or(params.get("resolver"))
+            .unwrap_or_default();
         let mut added = Vec::new();
         let mut failed = Vec::new();
         let mut ids = Vec::new();
@@ -422,8 +571,13 @@ impl Services {
 
     /// `GET /realm/` (or only the default realm).
     pub async fn list_realms(&self, only_default: bool) -> Result<Value> {
-        let types: HashMap<String, String> =
-            self.store().resolver_list().await?.into_iter().map(|r| (r.name, r.rtype)).collect();
+        let types: HashMap<String, String> = self
+            .store()
+            .resolver_list()
+            .await?
+            .into_iter()
+            .map(|r| (r.name, r.rtype))
+            .collect();
         let mut out = Map::new();
         for r in self.store().realm_list().await? {
             if !only_default || r.is_default {
@@ -437,7 +591,9 @@ impl Services {
     pub async fn delete_realm(&self, name: &str) -> Result<Value> {
         match self.store().realm_delete(name).await? {
             Some(id) => Ok(json!(id)),
-            None => Err(ServiceError::NotFound("The requested Realm could not be found.".into())),
+            None => Err(ServiceError::NotFound(
+                "The requested Realm could not be found.".into(),
+            )),
         }
     }
 
@@ -445,7 +601,9 @@ impl Services {
     pub async fn set_default_realm(&self, name: &str) -> Result<Value> {
         match self.store().realm_set_default(name).await? {
             Some(id) => Ok(json!(id)),
-            None => Err(ServiceError::NotFound("The requested Realm could not be found.".into())),
+            None => Err(ServiceError::NotFound(
+                "The requested Realm could not be found.".into(),
+            )),
         }
     }
 
@@ -459,7 +617,8 @@ impl Services {
 /// A `*` wildcard pattern as a regex (an unusable pattern is a parameter error).
 pub fn wildcard(p: &str) -> Result<regex::Regex> {
     let escaped = regex::escape(p).replace(r"\*", ".*");
-    regex::Regex::new(&format!("^{escaped}$")).map_err(|_| ServiceError::Parameter("The search pattern is too long.".into()))
+    regex::Regex::new(&format!("^{escaped}$"))
+        .map_err(|_| ServiceError::Parameter("The search pattern is too long.".into()))
 }
 
 #[cfg(test)]
@@ -468,12 +627,20 @@ mod tests {
 
     #[test]
     fn passwd_gecos_fields() {
-        let e = parse_passwd("# c\nalice:x:1000:1000:Alice Smith,,+4915100000001,+4930,alice@example.com:/home/alice:/bin/bash\nbad\n\n");
+        let e = parse_passwd(
+            "# c\nalice:x:1000:1000:Alice Smith,,+4915100000001,+4930,alice@example.com:/home/alice:/bin/bash\nbad\n\n",
+        );
         assert_eq!(e.len(), 2);
         let u = passwd_user(&e[0], "realm1", "res");
-        assert_eq!((u.givenname.as_str(), u.surname.as_str()), ("Alice", "Smith"));
+        assert_eq!(
+            (u.givenname.as_str(), u.surname.as_str()),
+            ("Alice", "Smith")
+        );
         assert_eq!(u.mobile, vec!["+4915100000001".to_owned()]);
-        assert_eq!((u.phone.as_str(), u.email.as_str(), u.uid.as_str()), ("+4930", "alice@example.com", "1000"));
+        assert_eq!(
+            (u.phone.as_str(), u.email.as_str(), u.uid.as_str()),
+            ("+4930", "alice@example.com", "1000")
+        );
         let short = passwd_user(&e[1], "r", "res");
         assert!(short.mobile.is_empty() && short.uid.is_empty());
     }
@@ -482,6 +649,8 @@ mod tests {
     fn wildcards() {
         assert!(wildcard("al*").unwrap().is_match("alice"));
         assert!(!wildcard("al*").unwrap().is_match("bob"));
-        assert!(wildcard("a.c").unwrap().is_match("a.c") && !wildcard("a.c").unwrap().is_match("abc"));
+        assert!(
+            wildcard("a.c").unwrap().is_match("a.c") && !wildcard("a.c").unwrap().is_match("abc")
+        );
     }
 }

@@ -65,11 +65,19 @@ impl AuthResponse {
     fn reject(message: impl Into<String>) -> Self {
         let mut detail = Map::new();
         detail.insert("message".into(), json!(message.into()));
-        Self { value: json!(false), authentication: Authentication::Reject, detail }
+        Self {
+            value: json!(false),
+            authentication: Authentication::Reject,
+            detail,
+        }
     }
 
     fn accept(detail: Map<String, Value>) -> Self {
-        Self { value: json!(true), authentication: Authentication::Accept, detail }
+        Self {
+            value: json!(true),
+            authentication: Authentication::Accept,
+            detail,
+        }
     }
 
     /// The transaction id of a challenge answer.
@@ -115,8 +123,10 @@ struct Live {
 
 impl Live {
     fn otp(&self, counter: i64) -> Result<String> {
-        let c = u64::try_from(counter).map_err(|_| ServiceError::Internal("negative counter".into()))?;
-        let digits = u32::try_from(self.row.otplen).map_err(|_| ServiceError::Internal("bad otplen".into()))?;
+        let c = u64::try_from(counter)
+            .map_err(|_| ServiceError::Internal("negative counter".into()))?;
+        let digits = u32::try_from(self.row.otplen)
+            .map_err(|_| ServiceError::Internal("bad otplen".into()))?;
         Ok(hotp::hotp(&self.key, c, digits, self.hash)?)
     }
 }
@@ -146,7 +156,12 @@ fn unique_join(messages: &[String]) -> String {
 
 fn local_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).naive_local().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .naive_local()
+                .format("%Y-%m-%d %H:%M:%S%.6f")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -174,8 +189,19 @@ impl Services {
         let key = self
             .keys()
             .open(&row.key_enc, &key_aad(&row.serial))
-            .map_err(|_| ServiceError::Internal(format!("The key of token {} cannot be decrypted.", row.serial)))?;
-        let hash = HashLib::parse(row.info.get("hashlib").map(String::as_str).unwrap_or("sha1")).unwrap_or_default();
+            .map_err(|_| {
+                ServiceError::Internal(format!(
+                    "The key of token {} cannot be decrypted.",
+                    row.serial
+                ))
+            })?;
+        let hash = HashLib::parse(
+            row.info
+                .get("hashlib")
+                .map(String::as_str)
+                .unwrap_or("sha1"),
+        )
+        .unwrap_or_default();
         Ok(Live { row, key, hash })
     }
 
@@ -184,13 +210,19 @@ impl Services {
             && n >= max
         {
             let stamp = self.clock().now().format("%Y-%m-%dT%H:%M%z").to_string();
-            self.store().token_set_info(t.id, "failcounter_exceeded", &stamp).await?;
+            self.store()
+                .token_set_info(t.id, "failcounter_exceeded", &stamp)
+                .await?;
         }
         Ok(())
     }
 
     async fn pin_matches(&self, t: &TokenRow, pin: &str, ctx: &Ctx<'_>) -> Result<bool> {
-        match ctx.policies.text("authentication", "otppin", &ctx.pctx())?.as_deref() {
+        match ctx
+            .policies
+            .text("authentication", "otppin", &ctx.pctx())?
+            .as_deref()
+        {
             Some("userstore") => match ctx.user {
                 Some(u) => self.check_user_password(u, pin).await,
                 None => Ok(false),
@@ -203,9 +235,15 @@ impl Services {
     /// `/validate/check`.
     pub async fn check(&self, req: CheckRequest, audit: &mut AuditEntry) -> Result<AuthResponse> {
         let user_param = req.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
-        let serial_param = req.serial.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let serial_param = req
+            .serial
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         if user_param.is_none() && serial_param.is_none() {
-            return Err(ServiceError::Parameter("You need to specify a serial, user or credential_id.".into()));
+            return Err(ServiceError::Parameter(
+                "You need to specify a serial, user or credential_id.".into(),
+            ));
         }
         if user_param.is_some_and(|u| u.contains('%')) {
             return Err(ServiceError::Parameter("Invalid user.".into()));
@@ -213,7 +251,10 @@ impl Services {
         if serial_param.is_some_and(|s| s.contains('*')) {
             return Err(ServiceError::Parameter("Invalid serial number.".into()));
         }
-        let pass = req.pass.clone().ok_or_else(|| ServiceError::missing("pass"))?;
+        let pass = req
+            .pass
+            .clone()
+            .ok_or_else(|| ServiceError::missing("pass"))?;
         let cfg = self.system_config().await?;
         let policies = self.policies().await?;
 
@@ -223,34 +264,46 @@ impl Services {
                 audit.user = login.clone();
                 audit.realm = realm.clone();
                 let Some(user) = self.find_user(&login, &realm).await? else {
-                    let ctx = PolicyContext { realm: Some(&realm), user: Some(&login), client: req.client, ..Default::default() };
-                    if let Some((_, names)) = policies.action("authentication", "passOnNoUser", &ctx)? {
-                        let msg = format!("user does not exist, accepted due to '{}'", names.join(", "));
+                    let ctx = PolicyContext {
+                        realm: Some(&realm),
+                        user: Some(&login),
+                        client: req.client,
+                        ..Default::default()
+                    };
+                    if let Some((_, names)) =
+                        policies.action("authentication", "passOnNoUser", &ctx)?
+                    {
+                        let msg = format!(
+                            "user does not exist, accepted due to '{}'",
+                            names.join(", ")
+                        );
                         audit.policies = names.join(",");
                         audit.info = msg.clone();
                         let mut d = Map::new();
                         d.insert("message".into(), json!(msg));
                         return Ok(AuthResponse::accept(d));
                     }
-                    return Err(ServiceError::User(format!("User <{login}@{realm}> does not exist.")));
+                    return Err(ServiceError::User(format!(
+                        "User <{login}@{realm}> does not exist."
+                    )));
                 };
                 audit.resolver = user.resolver.clone();
                 let mut tokens = self.store().tokens_of_user(&owner_of(&user)).await?;
                 if let Some(s) = serial_param {
                     tokens.retain(|t| t.serial == s);
                     if tokens.is_empty() {
-                        return Err(ServiceError::Parameter("Given serial does not belong to given user!".into()));
+                        return Err(ServiceError::Parameter(
+                            "Given serial does not belong to given user!".into(),
+                        ));
                     }
                 }
                 (Some(user), tokens)
             }
             None => {
                 let s = serial_param.unwrap_or_default();
-                let t = self
-                    .store()
-                    .token_by_serial(s)
-                    .await?
-                    .ok_or_else(|| ServiceError::NotFound("The requested token could not be found.".into()))?;
+                let t = self.store().token_by_serial(s).await?.ok_or_else(|| {
+                    ServiceError::NotFound("The requested token could not be found.".into())
+                })?;
                 let user = match &t.owner {
                     Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?,
                     None => None,
@@ -263,10 +316,21 @@ impl Services {
                 (user, vec![t])
             }
         };
-        let ctx = Ctx { user: user.as_ref(), policies, cfg, client: req.client };
-        let tokens: Vec<TokenRow> = tokens.into_iter().filter(|t| t.tokentype == "sms").collect();
+        let ctx = Ctx {
+            user: user.as_ref(),
+            policies,
+            cfg,
+            client: req.client,
+        };
+        let tokens: Vec<TokenRow> = tokens
+            .into_iter()
+            .filter(|t| t.tokentype == "sms")
+            .collect();
         if tokens.is_empty() {
-            if let Some((_, names)) = ctx.policies.action("authentication", "passOnNoToken", &ctx.pctx())? {
+            if let Some((_, names)) =
+                ctx.policies
+                    .action("authentication", "passOnNoToken", &ctx.pctx())?
+            {
                 let msg = format!("user has no token, accepted due to '{}'", names.join(", "));
                 audit.policies = names.join(",");
                 let mut d = Map::new();
@@ -280,18 +344,37 @@ impl Services {
         }
         let tokens: Vec<TokenRow> = tokens.into_iter().filter(|t| !t.revoked).collect();
         audit.token_type = "sms".into();
-        audit.serial = tokens.iter().map(|t| t.serial.as_str()).collect::<Vec<_>>().join(",");
-        let (usable, unfit): (Vec<TokenRow>, Vec<TokenRow>) = tokens.into_iter().partition(|t| unfit_reason(t).is_none());
+        audit.serial = tokens
+            .iter()
+            .map(|t| t.serial.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let (usable, unfit): (Vec<TokenRow>, Vec<TokenRow>) =
+            tokens.into_iter().partition(|t| unfit_reason(t).is_none());
         if usable.is_empty() {
-            let msgs: Vec<String> = unfit.iter().filter_map(unfit_reason).map(str::to_owned).collect();
+            let msgs: Vec<String> = unfit
+                .iter()
+                .filter_map(unfit_reason)
+                .map(str::to_owned)
+                .collect();
             return Ok(AuthResponse::reject(unique_join(&msgs)));
         }
-        let usable: Vec<Live> = usable.into_iter().map(|t| self.live(t)).collect::<Result<_>>()?;
+        let usable: Vec<Live> = usable
+            .into_iter()
+            .map(|t| self.live(t))
+            .collect::<Result<_>>()?;
 
         if req.otponly && serial_param.is_some() {
-            return self.answer_any_live_challenge(&usable, &pass, &ctx, audit).await;
+            return self
+                .answer_any_live_challenge(&usable, &pass, &ctx, audit)
+                .await;
         }
-        if let Some(tid) = req.transaction_id.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(tid) = req
+            .transaction_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             let rows: Vec<ChallengeRow> = self
                 .store()
                 .challenges_by_tid(tid)
@@ -300,7 +383,9 @@ impl Services {
                 .filter(|c| usable.iter().any(|t| t.row.id == c.token_id))
                 .collect();
             if !rows.is_empty() {
-                return self.answer_challenge(tid, &usable, &rows, &pass, &ctx, audit).await;
+                return self
+                    .answer_challenge(tid, &usable, &rows, &pass, &ctx, audit)
+                    .await;
             }
         }
 
@@ -312,18 +397,38 @@ impl Services {
             }
         }
         if !pin_tokens.is_empty() {
-            return self.create_challenges(&pin_tokens, &ctx, req.challenge.as_deref(), req.exception, audit).await;
+            return self
+                .create_challenges(
+                    &pin_tokens,
+                    &ctx,
+                    req.challenge.as_deref(),
+                    req.exception,
+                    audit,
+                )
+                .await;
         }
 
         // PIN + OTP in one pass.
         let mut wrong_otp: Vec<&Live> = Vec::new();
         for t in &usable {
             let otplen = usize::try_from(t.row.otplen).unwrap_or(6);
-            let Some(split) = pass.len().checked_sub(otplen).filter(|s| pass.is_char_boundary(*s)) else { continue };
+            let Some(split) = pass
+                .len()
+                .checked_sub(otplen)
+                .filter(|s| pass.is_char_boundary(*s))
+            else {
+                continue;
+            };
             let (pin, otp) = if ctx.cfg.prepend_pin {
-                (pass.get(..split).unwrap_or_default(), pass.get(split..).unwrap_or_default())
+                (
+                    pass.get(..split).unwrap_or_default(),
+                    pass.get(split..).unwrap_or_default(),
+                )
             } else {
-                (pass.get(otplen..).unwrap_or_default(), pass.get(..otplen).unwrap_or_default())
+                (
+                    pass.get(otplen..).unwrap_or_default(),
+                    pass.get(..otplen).unwrap_or_default(),
+                )
             };
             if !self.pin_matches(&t.row, pin, &ctx).await? {
                 continue;
@@ -349,9 +454,18 @@ impl Services {
                 self.count_failure(&w.row).await?;
             }
             let otplen = usize::try_from(t.row.otplen).unwrap_or(6);
-            let otp = if ctx.cfg.prepend_pin { pass.get(pass.len().saturating_sub(otplen)..) } else { pass.get(..otplen) };
-            let previous = t.row.count >= 1 && otp.is_some_and(|o| t.otp(t.row.count - 1).is_ok_and(|p| hotp::otp_eq(o, &p)));
-            let msg = if previous { "wrong otp value. previous otp used again" } else { "wrong otp value" };
+            let otp = if ctx.cfg.prepend_pin {
+                pass.get(pass.len().saturating_sub(otplen)..)
+            } else {
+                pass.get(..otplen)
+            };
+            let previous = t.row.count >= 1
+                && otp.is_some_and(|o| t.otp(t.row.count - 1).is_ok_and(|p| hotp::otp_eq(o, &p)));
+            let msg = if previous {
+                "wrong otp value. previous otp used again"
+            } else {
+                "wrong otp value"
+            };
             audit.serial = t.row.serial.clone();
             let mut r = AuthResponse::reject(msg);
             r.detail.insert("serial".into(), json!(t.row.serial));
@@ -369,7 +483,12 @@ impl Services {
 
     /// A live challenge of `t` whose OTP is `otp`. Without `sms.concurrent_challenges` only the
     /// newest challenge counts (a newer SMS invalidates older ones, as in privacyIDEA).
-    async fn matching_live_challenge(&self, t: &Live, otp: &str, cfg: &SystemConfig) -> Result<Option<ChallengeRow>> {
+    async fn matching_live_challenge(
+        &self,
+        t: &Live,
+        otp: &str,
+        cfg: &SystemConfig,
+    ) -> Result<Option<ChallengeRow>> {
         let now = self.clock().now_ms();
         for c in self.store().challenges_live_by_token(t.row.id, now).await? {
             if !cfg.concurrent_challenges && c.otp_counter != t.row.count {
@@ -384,19 +503,33 @@ impl Services {
 
     async fn consume(&self, t: &Live, c: &ChallengeRow, cfg: &SystemConfig) -> Result<bool> {
         let now = self.clock().now_ms();
-        let guard = if cfg.concurrent_challenges { None } else { Some((t.row.id, c.otp_counter)) };
+        let guard = if cfg.concurrent_challenges {
+            None
+        } else {
+            Some((t.row.id, c.otp_counter))
+        };
         if !self.store().challenge_consume(c.id, now, guard).await? {
             return Ok(false);
         }
-        self.store().token_auth_success(t.row.id, c.otp_counter + 1).await?;
+        self.store()
+            .token_auth_success(t.row.id, c.otp_counter + 1)
+            .await?;
         Ok(true)
     }
 
     async fn after_success(&self, t: &Live, ctx: &Ctx<'_>, audit: &mut AuditEntry) -> Result<()> {
         audit.success = true;
-        if ctx.policies.flag("authentication", "smsautosend", &ctx.pctx())? {
+        if ctx
+            .policies
+            .flag("authentication", "smsautosend", &ctx.pctx())?
+        {
             // The next OTP goes out now, with its own challenge (so it also expires).
-            let fresh = self.store().token_by_serial(&t.row.serial).await?.map(|r| self.live(r)).transpose()?;
+            let fresh = self
+                .store()
+                .token_by_serial(&t.row.serial)
+                .await?
+                .map(|r| self.live(r))
+                .transpose()?;
             if let Some(fresh) = fresh {
                 let tid = self.rng().digits(20)?;
                 if let Err(e) = self.challenge_one(&fresh, &tid, ctx, None).await {
@@ -408,7 +541,13 @@ impl Services {
         Ok(())
     }
 
-    async fn answer_any_live_challenge(&self, usable: &[Live], otp: &str, ctx: &Ctx<'_>, audit: &mut AuditEntry) -> Result<AuthResponse> {
+    async fn answer_any_live_challenge(
+        &self,
+        usable: &[Live],
+        otp: &str,
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<AuthResponse> {
         for t in usable {
             if let Some(c) = self.matching_live_challenge(t, otp, &ctx.cfg).await?
                 && self.consume(t, &c, &ctx.cfg).await?
@@ -441,13 +580,19 @@ impl Services {
         let now = self.clock().now_ms();
         let mut involved: Vec<&Live> = Vec::new();
         for c in rows {
-            let Some(t) = usable.iter().find(|t| t.row.id == c.token_id) else { continue };
+            let Some(t) = usable.iter().find(|t| t.row.id == c.token_id) else {
+                continue;
+            };
             if !involved.iter().any(|x| x.row.id == t.row.id) {
                 involved.push(t);
             }
             let live = c.created_at <= now && now < c.expires_at;
             let current = ctx.cfg.concurrent_challenges || c.otp_counter == t.row.count;
-            if live && current && hotp::otp_eq(otp, &t.otp(c.otp_counter)?) && self.consume(t, c, &ctx.cfg).await? {
+            if live
+                && current
+                && hotp::otp_eq(otp, &t.otp(c.otp_counter)?)
+                && self.consume(t, c, &ctx.cfg).await?
+            {
                 self.store().challenge_delete_tid(tid).await?;
                 self.after_success(t, ctx, audit).await?;
                 audit.serial = t.row.serial.clone();
@@ -471,23 +616,39 @@ impl Services {
             r.detail.insert("type".into(), json!("sms"));
             Ok(r)
         } else {
-            Ok(AuthResponse::reject(format!("Response did not match for {} tokens.", involved.len())))
+            Ok(AuthResponse::reject(format!(
+                "Response did not match for {} tokens.",
+                involved.len()
+            )))
         }
     }
 
     /// Sends one token's SMS and stores its challenge; returns the multi_challenge entry.
-    async fn challenge_one(&self, t: &Live, tid: &str, ctx: &Ctx<'_>, challenge: Option<&str>) -> std::result::Result<String, SmsFailure> {
+    async fn challenge_one(
+        &self,
+        t: &Live,
+        tid: &str,
+        ctx: &Ctx<'_>,
+        challenge: Option<&str>,
+    ) -> std::result::Result<String, SmsFailure> {
         let svc = |e: ServiceError| SmsFailure::Service(e);
         let phone = match t.row.info.get("phone").filter(|p| !p.is_empty()) {
             Some(p) => p.clone(),
             None => {
                 let owner = match &t.row.owner {
-                    Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await.map_err(svc)?,
+                    Some(o) => self
+                        .user_by_id(&o.resolver, &o.user_id, &o.realm)
+                        .await
+                        .map_err(svc)?,
                     None => None,
                 };
                 owner
                     .and_then(|u| u.mobile.first().cloned())
-                    .ok_or_else(|| SmsFailure::Send(otpgate_gateways::SendError::Config("The token has no phone number.".into())))?
+                    .ok_or_else(|| {
+                        SmsFailure::Send(otpgate_gateways::SendError::Config(
+                            "The token has no phone number.".into(),
+                        ))
+                    })?
             }
         };
         let gateway = t
@@ -496,13 +657,21 @@ impl Services {
             .get("sms.identifier")
             .cloned()
             .or_else(|| ctx.cfg.sms_identifier.clone())
-            .ok_or_else(|| SmsFailure::Send(otpgate_gateways::SendError::Config("No SMS gateway is configured (sms.identifier).".into())))?;
+            .ok_or_else(|| {
+                SmsFailure::Send(otpgate_gateways::SendError::Config(
+                    "No SMS gateway is configured (sms.identifier).".into(),
+                ))
+            })?;
         let counter = self
             .store()
             .token_next_counter(t.row.id)
             .await
             .map_err(|e| svc(e.into()))?
-            .ok_or_else(|| SmsFailure::Service(ServiceError::Parameter("Token is not fit for a challenge.".into())))?;
+            .ok_or_else(|| {
+                SmsFailure::Service(ServiceError::Parameter(
+                    "Token is not fit for a challenge.".into(),
+                ))
+            })?;
         let otp = t.otp(counter).map_err(svc)?;
         let template = ctx
             .policies
@@ -512,13 +681,25 @@ impl Services {
         let mut tags = self.tags(t, ctx, &phone);
         tags.insert("otp", otp.to_string());
         tags.insert("challenge", challenge.unwrap_or_default().to_owned());
-        let text = template::render_sms_text(&template, &tags)
-            .map_err(|e| SmsFailure::Send(otpgate_gateways::SendError::Config(format!("The SMS text cannot be rendered: {e}"))))?;
+        let text = template::render_sms_text(&template, &tags).map_err(|e| {
+            SmsFailure::Send(otpgate_gateways::SendError::Config(format!(
+                "The SMS text cannot be rendered: {e}"
+            )))
+        })?;
         let delivery = self.send_sms(&gateway, &phone, &text).await?;
         let now = self.clock().now_ms();
         let expires = now + ctx.cfg.challenge_validity_secs * 1000;
         self.store()
-            .challenge_insert(tid, t.row.id, &t.row.serial, counter, challenge.unwrap_or_default(), "", now, expires)
+            .challenge_insert(
+                tid,
+                t.row.id,
+                &t.row.serial,
+                counter,
+                challenge.unwrap_or_default(),
+                "",
+                now,
+                expires,
+            )
             .await
             .map_err(|e| svc(e.into()))?;
         Ok(delivery.gateway)
@@ -543,7 +724,17 @@ impl Services {
         tags.insert("phone", phone.to_owned());
         tags.insert("phone_redacted", otpgate_core::phone::redact(phone));
         tags.insert("tokendescription", t.row.description.clone());
-        for empty in ["admin", "realm", "action", "url", "client_ip", "ua_browser", "ua_string", "pin", "registrationcode"] {
+        for empty in [
+            "admin",
+            "realm",
+            "action",
+            "url",
+            "client_ip",
+            "ua_browser",
+            "ua_string",
+            "pin",
+            "registrationcode",
+        ] {
             tags.insert(empty, String::new());
         }
         if let Some(ip) = ctx.client {
@@ -561,7 +752,11 @@ impl Services {
         audit: &mut AuditEntry,
     ) -> Result<AuthResponse> {
         let tid = self.rng().digits(20)?;
-        let increase = ctx.policies.flag("authentication", "increase_failcounter_on_challenge", &ctx.pctx())?;
+        let increase = ctx.policies.flag(
+            "authentication",
+            "increase_failcounter_on_challenge",
+            &ctx.pctx(),
+        )?;
         let prompt_template = ctx
             .policies
             .text("authentication", "sms_challenge_text", &ctx.pctx())?
@@ -579,8 +774,10 @@ impl Services {
             match self.challenge_one(t, &tid, ctx, challenge).await {
                 Ok(gateway) => {
                     let phone = t.row.info.get("phone").cloned().unwrap_or_default();
-                    let message = template::render_prompt(&prompt_template, &self.tags(t, ctx, &phone));
-                    let valid_until = local_time(self.clock().now_ms() + ctx.cfg.challenge_validity_secs * 1000);
+                    let message =
+                        template::render_prompt(&prompt_template, &self.tags(t, ctx, &phone));
+                    let valid_until =
+                        local_time(self.clock().now_ms() + ctx.cfg.challenge_validity_secs * 1000);
                     let attributes = json!({"state": if i == 0 { Value::Null } else { json!(tid) }, "valid_until": valid_until});
                     multi.push(json!({
                         "attributes": attributes, "client_mode": "interactive", "message": message,
@@ -591,7 +788,9 @@ impl Services {
                     delivered.push(format!("{} via {gateway}", t.row.serial));
                     last = Some((attributes, t.row.serial.clone()));
                 }
-                Err(SmsFailure::Service(ServiceError::Unavailable)) => return Err(ServiceError::Unavailable),
+                Err(SmsFailure::Service(ServiceError::Unavailable)) => {
+                    return Err(ServiceError::Unavailable);
+                }
                 Err(e) => {
                     tracing::warn!(serial = %t.row.serial, reason = %e, "SMS could not be sent");
                     if exception {
@@ -613,7 +812,11 @@ impl Services {
         }
         audit.info = unique_join(&messages);
         let Some((attributes, serial)) = last else {
-            return Ok(AuthResponse { value: json!(false), authentication: Authentication::Reject, detail: d });
+            return Ok(AuthResponse {
+                value: json!(false),
+                authentication: Authentication::Reject,
+                detail: d,
+            });
         };
         let preferred = ctx
             .policies
@@ -626,32 +829,44 @@ impl Services {
         d.insert("transaction_id".into(), json!(tid));
         d.insert("type".into(), json!("sms"));
         audit.authentication = "CHALLENGE".into();
-        Ok(AuthResponse { value: json!(false), authentication: Authentication::Challenge, detail: d })
+        Ok(AuthResponse {
+            value: json!(false),
+            authentication: Authentication::Challenge,
+            detail: d,
+        })
     }
 
     /// `/validate/triggerchallenge` (admin): a challenge for every fit token, without a PIN.
-    pub async fn trigger_challenge(&self, params: &crate::Params, audit: &mut AuditEntry) -> Result<AuthResponse> {
+    pub async fn trigger_challenge(
+        &self,
+        params: &crate::Params,
+        audit: &mut AuditEntry,
+    ) -> Result<AuthResponse> {
         let user_param = params.get_nonblank("user");
         let serial_param = params.get_nonblank("serial");
         if user_param.is_none() && serial_param.is_none() {
-            return Err(ServiceError::Parameter("You need to specify a serial, user or credential_id.".into()));
+            return Err(ServiceError::Parameter(
+                "You need to specify a serial, user or credential_id.".into(),
+            ));
         }
         let cfg = self.system_config().await?;
         let policies = self.policies().await?;
         let (user, mut tokens) = match user_param {
             Some(login) => {
                 let (login, realm) = self.user_realm(login, params.get_nonblank("realm")).await?;
-                let user = self
-                    .find_user(&login, &realm)
-                    .await?
-                    .ok_or_else(|| ServiceError::User(format!("User <{login}@{realm}> does not exist.")))?;
+                let user = self.find_user(&login, &realm).await?.ok_or_else(|| {
+                    ServiceError::User(format!("User <{login}@{realm}> does not exist."))
+                })?;
                 audit.user = user.login.clone();
                 audit.realm = user.realm.clone();
                 let tokens = self.store().tokens_of_user(&owner_of(&user)).await?;
                 (Some(user), tokens)
             }
             None => {
-                let t = self.store().token_by_serial(serial_param.unwrap_or_default()).await?;
+                let t = self
+                    .store()
+                    .token_by_serial(serial_param.unwrap_or_default())
+                    .await?;
                 let user = match t.as_ref().and_then(|t| t.owner.clone()) {
                     Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?,
                     None => None,
@@ -662,13 +877,33 @@ impl Services {
         if let Some(s) = serial_param {
             tokens.retain(|t| t.serial == s);
         }
-        let tokens: Vec<TokenRow> = tokens.into_iter().filter(|t| t.tokentype == "sms" && !t.revoked && t.active).collect();
-        audit.serial = tokens.iter().map(|t| t.serial.as_str()).collect::<Vec<_>>().join(",");
-        let (fit, locked): (Vec<TokenRow>, Vec<TokenRow>) = tokens.into_iter().partition(|t| unfit_reason(t).is_none());
-        let ctx = Ctx { user: user.as_ref(), policies, cfg, client: None };
-        let live: Vec<Live> = fit.into_iter().map(|t| self.live(t)).collect::<Result<_>>()?;
+        let tokens: Vec<TokenRow> = tokens
+            .into_iter()
+            .filter(|t| t.tokentype == "sms" && !t.revoked && t.active)
+            .collect();
+        audit.serial = tokens
+            .iter()
+            .map(|t| t.serial.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let (fit, locked): (Vec<TokenRow>, Vec<TokenRow>) =
+            tokens.into_iter().partition(|t| unfit_reason(t).is_none());
+        let ctx = Ctx {
+            user: user.as_ref(),
+            policies,
+            cfg,
+            client: None,
+        };
+        let live: Vec<Live> = fit
+            .into_iter()
+            .map(|t| self.live(t))
+            .collect::<Result<_>>()?;
         if live.is_empty() {
-            let msgs: Vec<String> = locked.iter().filter_map(unfit_reason).map(str::to_owned).collect();
+            let msgs: Vec<String> = locked
+                .iter()
+                .filter_map(unfit_reason)
+                .map(str::to_owned)
+                .collect();
             let mut d = Map::new();
             if !msgs.is_empty() {
                 d.insert("message".into(), json!(unique_join(&msgs)));
@@ -676,11 +911,27 @@ impl Services {
             d.insert("messages".into(), json!(msgs));
             d.insert("multi_challenge".into(), json!([]));
             d.insert("transaction_ids".into(), json!([]));
-            return Ok(AuthResponse { value: json!(0), authentication: Authentication::Reject, detail: d });
+            return Ok(AuthResponse {
+                value: json!(0),
+                authentication: Authentication::Reject,
+                detail: d,
+            });
         }
         let refs: Vec<&Live> = live.iter().collect();
-        let mut r = self.create_challenges(&refs, &ctx, params.get("challenge"), params.flag("exception"), audit).await?;
-        let n = r.detail.get("multi_challenge").and_then(Value::as_array).map_or(0, Vec::len);
+        let mut r = self
+            .create_challenges(
+                &refs,
+                &ctx,
+                params.get("challenge"),
+                params.flag("exception"),
+                audit,
+            )
+            .await?;
+        let n = r
+            .detail
+            .get("multi_challenge")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         r.value = json!(n);
         audit.success = n > 0;
         Ok(r)
@@ -689,10 +940,16 @@ impl Services {
     /// `/validate/polltransaction`: SMS challenges are never "answered" out of band, so a
     /// transaction is always `pending` (as in privacyIDEA).
     pub async fn poll_transaction(&self, tid: Option<&str>) -> Result<AuthResponse> {
-        tid.map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| ServiceError::missing("transaction_id"))?;
+        tid.map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ServiceError::missing("transaction_id"))?;
         let mut d = Map::new();
         d.insert("challenge_status".into(), json!("pending"));
-        Ok(AuthResponse { value: json!(false), authentication: Authentication::Reject, detail: d })
+        Ok(AuthResponse {
+            value: json!(false),
+            authentication: Authentication::Reject,
+            detail: d,
+        })
     }
 }
 

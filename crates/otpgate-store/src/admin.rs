@@ -43,7 +43,10 @@ impl Store {
 
     /// A value of the meta table.
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
     }
 
@@ -54,7 +57,9 @@ impl Store {
             .bind(value)
             .execute(&self.pool)
             .await?;
-        self.meta_get(key).await?.ok_or(crate::StoreError::NotFound("meta value"))
+        self.meta_get(key)
+            .await?
+            .ok_or(crate::StoreError::NotFound("meta value"))
     }
 
     /// All system config entries as (key, value, type, description).
@@ -69,12 +74,21 @@ impl Store {
 
     /// One config value.
     pub async fn config_get(&self, key: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM config WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT value FROM config WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
     }
 
     /// Sets a config value; true when it was inserted, false when updated.
-    pub async fn config_set(&self, key: &str, value: &str, ctype: &str, description: &str) -> Result<bool> {
+    pub async fn config_set(
+        &self,
+        key: &str,
+        value: &str,
+        ctype: &str,
+        description: &str,
+    ) -> Result<bool> {
         let existed = sqlx::query(
             "UPDATE config SET value = $2, ctype = $3, description = $4 WHERE key = $1",
         )
@@ -103,7 +117,11 @@ impl Store {
 
     /// Deletes a config value; true when it existed.
     pub async fn config_delete(&self, key: &str) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM config WHERE key = $1").bind(key).execute(&self.pool).await?.rows_affected();
+        let n = sqlx::query("DELETE FROM config WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(n > 0)
     }
 }

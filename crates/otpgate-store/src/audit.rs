@@ -99,13 +99,23 @@ impl Store {
     }
 
     /// A page of entries, newest first, and the total count.
-    pub async fn audit_list(&self, f: &AuditFilter, page: i64, page_size: i64) -> Result<(Vec<AuditEntry>, i64)> {
+    pub async fn audit_list(
+        &self,
+        f: &AuditFilter,
+        page: i64,
+        page_size: i64,
+    ) -> Result<(Vec<AuditEntry>, i64)> {
         let mut wh = vec!["1 = 1".to_owned()];
         let mut binds: Vec<String> = Vec::new();
         for (col, pat) in &f.columns {
             // Column names come from FILTER_COLUMNS, never from the request.
             if let Some((_, real)) = FILTER_COLUMNS.iter().find(|(k, _)| k == col) {
-                binds.push(pat.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_").replace('*', "%"));
+                binds.push(
+                    pat.replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                        .replace('*', "%"),
+                );
                 wh.push(format!("{real} LIKE ${} ESCAPE '\\'", binds.len()));
             }
         }
@@ -116,7 +126,9 @@ impl Store {
             wh.push(format!("ts >= {t}"));
         }
         let where_sql = wh.join(" AND ");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM audit WHERE {where_sql}")));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM audit WHERE {where_sql}"
+        )));
         for b in &binds {
             q = q.bind(b.clone());
         }

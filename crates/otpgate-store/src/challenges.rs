@@ -83,27 +83,45 @@ impl Store {
     }
 
     /// The live (unexpired) challenges of a transaction.
-    pub async fn challenges_live_by_tid(&self, tid: &str, now_ms: i64) -> Result<Vec<ChallengeRow>> {
+    pub async fn challenges_live_by_tid(
+        &self,
+        tid: &str,
+        now_ms: i64,
+    ) -> Result<Vec<ChallengeRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM challenge WHERE transaction_id = $1 AND created_at <= $2 AND expires_at > $2 ORDER BY id"
         ));
-        let rows = sqlx::query(sql).bind(tid).bind(now_ms).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sql)
+            .bind(tid)
+            .bind(now_ms)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(row).collect()
     }
 
     /// All challenges of a transaction, expired or not.
     pub async fn challenges_by_tid(&self, tid: &str) -> Result<Vec<ChallengeRow>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM challenge WHERE transaction_id = $1 ORDER BY id"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM challenge WHERE transaction_id = $1 ORDER BY id"
+        ));
         let rows = sqlx::query(sql).bind(tid).fetch_all(&self.pool).await?;
         rows.iter().map(row).collect()
     }
 
     /// The live challenges of a token, newest first.
-    pub async fn challenges_live_by_token(&self, token_id: i64, now_ms: i64) -> Result<Vec<ChallengeRow>> {
+    pub async fn challenges_live_by_token(
+        &self,
+        token_id: i64,
+        now_ms: i64,
+    ) -> Result<Vec<ChallengeRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM challenge WHERE token_id = $1 AND created_at <= $2 AND expires_at > $2 ORDER BY id DESC"
         ));
-        let rows = sqlx::query(sql).bind(token_id).bind(now_ms).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sql)
+            .bind(token_id)
+            .bind(now_ms)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(row).collect()
     }
 
@@ -111,11 +129,14 @@ impl Store {
     pub async fn challenges_list(&self, serial: Option<&str>) -> Result<Vec<ChallengeRow>> {
         let rows = match serial {
             Some(s) => {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM challenge WHERE serial = $1 ORDER BY id DESC"));
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLS} FROM challenge WHERE serial = $1 ORDER BY id DESC"
+                ));
                 sqlx::query(sql).bind(s).fetch_all(&self.pool).await?
             }
             None => {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM challenge ORDER BY id DESC"));
+                let sql =
+                    sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM challenge ORDER BY id DESC"));
                 sqlx::query(sql).fetch_all(&self.pool).await?
             }
         };
@@ -125,7 +146,12 @@ impl Store {
     /// Consumes a challenge if it is still live and, when `require_count` is given, the
     /// token's counter still equals the challenge's (no newer challenge replaced it). One
     /// conditional statement: true for exactly one caller.
-    pub async fn challenge_consume(&self, id: i64, now_ms: i64, require_count: Option<(i64, i64)>) -> Result<bool> {
+    pub async fn challenge_consume(
+        &self,
+        id: i64,
+        now_ms: i64,
+        require_count: Option<(i64, i64)>,
+    ) -> Result<bool> {
         let n = match require_count {
             None => sqlx::query("DELETE FROM challenge WHERE id = $1 AND expires_at > $2")
                 .bind(id)
@@ -150,7 +176,13 @@ impl Store {
 
     /// Deletes every challenge of a transaction (after one of them was answered).
     pub async fn challenge_delete_tid(&self, tid: &str) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM challenge WHERE transaction_id = $1").bind(tid).execute(&self.pool).await?.rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM challenge WHERE transaction_id = $1")
+                .bind(tid)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Counts a wrong answer to a challenge.
@@ -164,16 +196,22 @@ impl Store {
 
     /// Deletes the expired challenges of a token.
     pub async fn challenge_purge_expired(&self, token_id: i64, now_ms: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM challenge WHERE token_id = $1 AND expires_at <= $2")
-            .bind(token_id)
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM challenge WHERE token_id = $1 AND expires_at <= $2")
+                .bind(token_id)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Deletes all expired challenges (housekeeping).
     pub async fn challenge_purge_all_expired(&self, now_ms: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM challenge WHERE expires_at <= $1").bind(now_ms).execute(&self.pool).await?.rows_affected())
+        Ok(sqlx::query("DELETE FROM challenge WHERE expires_at <= $1")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }

@@ -55,7 +55,10 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
-        sqlx::query("DELETE FROM smsgateway_option WHERE gateway_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM smsgateway_option WHERE gateway_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         for (k, v, t, enc) in options {
             sqlx::query(
                 "INSERT INTO smsgateway_option (gateway_id, key, value, otype, encrypted) VALUES ($1, $2, $3, $4, $5)",
@@ -72,7 +75,11 @@ impl Store {
         Ok(id)
     }
 
-    async fn gateways_where(&self, cond: &'static str, bind: Option<String>) -> Result<Vec<GatewayRow>> {
+    async fn gateways_where(
+        &self,
+        cond: &'static str,
+        bind: Option<String>,
+    ) -> Result<Vec<GatewayRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT g.id, g.name, g.providermodule, g.description, o.id, o.key, o.value, o.otype, o.encrypted \
              FROM smsgateway g LEFT JOIN smsgateway_option o ON o.gateway_id = g.id WHERE {cond} ORDER BY g.id, o.id"
@@ -115,17 +122,28 @@ impl Store {
 
     /// One gateway by name.
     pub async fn gateway_by_name(&self, name: &str) -> Result<Option<GatewayRow>> {
-        Ok(self.gateways_where("g.name = $1", Some(name.to_owned())).await?.pop())
+        Ok(self
+            .gateways_where("g.name = $1", Some(name.to_owned()))
+            .await?
+            .pop())
     }
 
     /// Deletes a gateway by name; returns its id.
     pub async fn gateway_delete(&self, name: &str) -> Result<Option<i64>> {
-        let row = sqlx::query("DELETE FROM smsgateway WHERE name = $1 RETURNING id").bind(name).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("DELETE FROM smsgateway WHERE name = $1 RETURNING id")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
     }
 
     /// Deletes one option or header of a gateway; returns the option's row id.
-    pub async fn gateway_delete_option(&self, gateway_id: i64, key: &str, otype: &str) -> Result<Option<i64>> {
+    pub async fn gateway_delete_option(
+        &self,
+        gateway_id: i64,
+        key: &str,
+        otype: &str,
+    ) -> Result<Option<i64>> {
         let row = sqlx::query(
             "DELETE FROM smsgateway_option WHERE gateway_id = $1 AND key = $2 AND otype = $3 RETURNING id",
         )

@@ -48,7 +48,10 @@ impl StoreError {
         matches!(
             self,
             StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
             )
         )
     }
@@ -93,9 +96,13 @@ impl Store {
             .await?;
         if !memory {
             // WAL lets readers proceed while one writer commits; it persists in the file.
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
         }
-        Migrator::with_migrations(sqlite_migrations()).run(&pool).await?;
+        Migrator::with_migrations(sqlite_migrations())
+            .run(&pool)
+            .await?;
         Ok(Self { pool })
     }
 

@@ -35,8 +35,7 @@ pub struct PolicyRow {
     pub description: String,
 }
 
-const COLS: &str =
-    "id, name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description";
+const COLS: &str = "id, name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description";
 
 fn row(r: &AnyRow) -> Result<PolicyRow> {
     Ok(PolicyRow {
@@ -93,7 +92,10 @@ impl Store {
 
     /// Deletes a policy; returns its id.
     pub async fn policy_delete(&self, name: &str) -> Result<Option<i64>> {
-        let r = sqlx::query("DELETE FROM policy WHERE name = $1 RETURNING id").bind(name).fetch_optional(&self.pool).await?;
+        let r = sqlx::query("DELETE FROM policy WHERE name = $1 RETURNING id")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
     }
 

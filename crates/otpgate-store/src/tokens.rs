@@ -115,7 +115,11 @@ const TOKEN_COLS: &str = "t.id, t.serial, t.tokentype, t.description, t.key_enc,
 fn token_row(r: &AnyRow) -> Result<TokenRow> {
     let resolver: Option<String> = r.try_get(16)?;
     let owner = match resolver {
-        Some(resolver) => Some(TokenOwner { resolver, user_id: r.try_get(17)?, realm: r.try_get(18)? }),
+        Some(resolver) => Some(TokenOwner {
+            resolver,
+            user_id: r.try_get(17)?,
+            realm: r.try_get(18)?,
+        }),
         None => None,
     };
     Ok(TokenRow {
@@ -199,7 +203,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
-            return Err(StoreError::Conflict(format!("A token with the serial {} already exists.", t.serial)));
+            return Err(StoreError::Conflict(format!(
+                "A token with the serial {} already exists.",
+                t.serial
+            )));
         };
         let id: i64 = row.try_get(0)?;
         for (k, v) in &t.info {
@@ -250,11 +257,26 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if let Some(h) = pin_hash {
-            sqlx::query("UPDATE token SET pin_hash = $2 WHERE id = $1").bind(id).bind(h).execute(&mut *tx).await?;
+            sqlx::query("UPDATE token SET pin_hash = $2 WHERE id = $1")
+                .bind(id)
+                .bind(h)
+                .execute(&mut *tx)
+                .await?;
         }
-        sqlx::query("DELETE FROM challenge WHERE token_id = $1").bind(id).execute(&mut *tx).await?;
-        for k in drop_info.iter().copied().chain(info.keys().map(String::as_str)) {
-            sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = $2").bind(id).bind(k).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM challenge WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for k in drop_info
+            .iter()
+            .copied()
+            .chain(info.keys().map(String::as_str))
+        {
+            sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = $2")
+                .bind(id)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
         }
         for (k, v) in info {
             sqlx::query("INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, $3)")
@@ -284,8 +306,16 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLS} FROM token t LEFT JOIN tokenowner o ON o.token_id = t.id WHERE t.serial = $1"
         ));
-        let row = sqlx::query(sql).bind(serial).fetch_optional(&self.pool).await?;
-        let tokens = row.as_ref().map(token_row).transpose()?.into_iter().collect();
+        let row = sqlx::query(sql)
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        let tokens = row
+            .as_ref()
+            .map(token_row)
+            .transpose()?
+            .into_iter()
+            .collect();
         Ok(self.attach_info(tokens).await?.pop())
     }
 
@@ -306,7 +336,13 @@ impl Store {
     }
 
     /// A page of tokens matching `f` (page counts from 1) and the total count.
-    pub async fn token_list(&self, f: &TokenFilter, page: i64, pagesize: i64, order: &str) -> Result<(Vec<TokenRow>, i64)> {
+    pub async fn token_list(
+        &self,
+        f: &TokenFilter,
+        page: i64,
+        pagesize: i64,
+        order: &str,
+    ) -> Result<(Vec<TokenRow>, i64)> {
         let mut wh: Vec<String> = vec!["1 = 1".into()];
         let mut binds: Vec<String> = Vec::new();
         let push = |cond: &str, val: String, binds: &mut Vec<String>| {
@@ -314,13 +350,21 @@ impl Store {
             cond.replace('?', &format!("${}", binds.len()))
         };
         if let Some(s) = &f.serial {
-            wh.push(push("t.serial LIKE ? ESCAPE '\\'", like_pattern(s), &mut binds));
+            wh.push(push(
+                "t.serial LIKE ? ESCAPE '\\'",
+                like_pattern(s),
+                &mut binds,
+            ));
         }
         if let Some(s) = &f.tokentype {
             wh.push(push("LOWER(t.tokentype) = LOWER(?)", s.clone(), &mut binds));
         }
         if let Some(s) = &f.description {
-            wh.push(push("t.description LIKE ? ESCAPE '\\'", like_pattern(s), &mut binds));
+            wh.push(push(
+                "t.description LIKE ? ESCAPE '\\'",
+                like_pattern(s),
+                &mut binds,
+            ));
         }
         if let Some(o) = &f.owner {
             wh.push(push("o.realm = ?", o.realm.clone(), &mut binds));
@@ -333,13 +377,19 @@ impl Store {
         if let Some((k, v)) = &f.info {
             let kc = push("i.key = ?", k.clone(), &mut binds);
             let vc = push("i.value LIKE ? ESCAPE '\\'", like_pattern(v), &mut binds);
-            wh.push(format!("EXISTS (SELECT 1 FROM tokeninfo i WHERE i.token_id = t.id AND {kc} AND {vc})"));
+            wh.push(format!(
+                "EXISTS (SELECT 1 FROM tokeninfo i WHERE i.token_id = t.id AND {kc} AND {vc})"
+            ));
         }
         if let Some(a) = f.active {
             wh.push(format!("t.active = {}", i64::from(a)));
         }
         if let Some(a) = f.assigned {
-            wh.push(if a { "o.token_id IS NOT NULL".into() } else { "o.token_id IS NULL".into() });
+            wh.push(if a {
+                "o.token_id IS NOT NULL".into()
+            } else {
+                "o.token_id IS NULL".into()
+            });
         }
         let where_sql = wh.join(" AND ");
         let count_sql = sqlx::AssertSqlSafe(format!(
@@ -367,7 +417,11 @@ impl Store {
 
     /// Deletes a token (and its info, owner and challenges); true when it existed.
     pub async fn token_delete(&self, id: i64) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM token WHERE id = $1").bind(id).execute(&self.pool).await?.rows_affected();
+        let n = sqlx::query("DELETE FROM token WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(n > 0)
     }
 
@@ -385,7 +439,10 @@ impl Store {
     /// Resets the fail counter and removes the `failcounter_exceeded` info.
     pub async fn token_reset_failcount(&self, id: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE token SET failcount = 0 WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE token SET failcount = 0 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = 'failcounter_exceeded'")
             .bind(id)
             .execute(&mut *tx)
@@ -396,25 +453,41 @@ impl Store {
 
     /// Replaces the PIN hash.
     pub async fn token_set_pin(&self, id: i64, pin_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE token SET pin_hash = $2 WHERE id = $1").bind(id).bind(pin_hash).execute(&self.pool).await?;
+        sqlx::query("UPDATE token SET pin_hash = $2 WHERE id = $1")
+            .bind(id)
+            .bind(pin_hash)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Sets the lockout threshold.
     pub async fn token_set_maxfail(&self, id: i64, maxfail: i64) -> Result<()> {
-        sqlx::query("UPDATE token SET maxfail = $2 WHERE id = $1").bind(id).bind(maxfail).execute(&self.pool).await?;
+        sqlx::query("UPDATE token SET maxfail = $2 WHERE id = $1")
+            .bind(id)
+            .bind(maxfail)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Sets the look-ahead window.
     pub async fn token_set_count_window(&self, id: i64, w: i64) -> Result<()> {
-        sqlx::query("UPDATE token SET count_window = $2 WHERE id = $1").bind(id).bind(w).execute(&self.pool).await?;
+        sqlx::query("UPDATE token SET count_window = $2 WHERE id = $1")
+            .bind(id)
+            .bind(w)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Sets the description.
     pub async fn token_set_description(&self, id: i64, d: &str) -> Result<()> {
-        sqlx::query("UPDATE token SET description = $2 WHERE id = $1").bind(id).bind(d).execute(&self.pool).await?;
+        sqlx::query("UPDATE token SET description = $2 WHERE id = $1")
+            .bind(id)
+            .bind(d)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

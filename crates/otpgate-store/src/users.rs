@@ -54,7 +54,12 @@ pub struct InternalUserRow {
 }
 
 fn resolver_row(r: &AnyRow) -> Result<ResolverRow> {
-    Ok(ResolverRow { id: r.try_get(0)?, name: r.try_get(1)?, rtype: r.try_get(2)?, config: r.try_get(3)? })
+    Ok(ResolverRow {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        rtype: r.try_get(2)?,
+        config: r.try_get(3)?,
+    })
 }
 
 fn iuser_row(r: &AnyRow) -> Result<InternalUserRow> {
@@ -71,7 +76,8 @@ fn iuser_row(r: &AnyRow) -> Result<InternalUserRow> {
     })
 }
 
-const IUSER_COLS: &str = "id, username, password_hash, givenname, surname, email, mobile, phone, description";
+const IUSER_COLS: &str =
+    "id, username, password_hash, givenname, surname, email, mobile, phone, description";
 
 impl Store {
     /// Creates or updates a resolver; returns its id.
@@ -90,7 +96,9 @@ impl Store {
 
     /// All resolvers by name.
     pub async fn resolver_list(&self) -> Result<Vec<ResolverRow>> {
-        let rows = sqlx::query("SELECT id, name, rtype, config FROM resolver ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, name, rtype, config FROM resolver ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(resolver_row).collect()
     }
 
@@ -118,7 +126,10 @@ impl Store {
                 "This resolver {name} is still contained in realm {realm}."
             )));
         }
-        let row = sqlx::query("DELETE FROM resolver WHERE name = $1 RETURNING id").bind(name).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("DELETE FROM resolver WHERE name = $1 RETURNING id")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
     }
 
@@ -133,14 +144,19 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
-        sqlx::query("DELETE FROM realm_resolver WHERE realm_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM realm_resolver WHERE realm_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         for (rid, prio) in resolvers {
-            sqlx::query("INSERT INTO realm_resolver (realm_id, resolver_id, priority) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(*rid)
-                .bind(*prio)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO realm_resolver (realm_id, resolver_id, priority) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(*rid)
+            .bind(*prio)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query("UPDATE realm SET is_default = 1 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM realm WHERE is_default = 1)")
             .bind(id)
@@ -163,7 +179,12 @@ impl Store {
         for r in &rows {
             let id: i64 = r.try_get(0)?;
             if out.last().map(|x| x.id) != Some(id) {
-                out.push(RealmRow { id, name: r.try_get(1)?, is_default: flag(r.try_get(2)?), resolvers: vec![] });
+                out.push(RealmRow {
+                    id,
+                    name: r.try_get(1)?,
+                    is_default: flag(r.try_get(2)?),
+                    resolvers: vec![],
+                });
             }
             let resolver: Option<String> = r.try_get(3)?;
             if let (Some(last), Some(res)) = (out.last_mut(), resolver) {
@@ -175,7 +196,10 @@ impl Store {
 
     /// Deletes a realm; returns its id.
     pub async fn realm_delete(&self, name: &str) -> Result<Option<i64>> {
-        let row = sqlx::query("DELETE FROM realm WHERE name = $1 RETURNING id").bind(name).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("DELETE FROM realm WHERE name = $1 RETURNING id")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
     }
 
@@ -186,7 +210,10 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        let row = sqlx::query("SELECT id FROM realm WHERE name = $1").bind(name).fetch_optional(&mut *tx).await?;
+        let row = sqlx::query("SELECT id FROM realm WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
         match row {
             Some(r) => {
                 tx.commit().await?;
@@ -198,7 +225,9 @@ impl Store {
 
     /// Clears the default realm.
     pub async fn realm_clear_default(&self) -> Result<()> {
-        sqlx::query("UPDATE realm SET is_default = 0").execute(&self.pool).await?;
+        sqlx::query("UPDATE realm SET is_default = 0")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -221,7 +250,10 @@ impl Store {
         .await?;
         match row {
             Some(r) => Ok(r.try_get(0)?),
-            None => Err(StoreError::Conflict(format!("The username {} already exists.", u.username))),
+            None => Err(StoreError::Conflict(format!(
+                "The username {} already exists.",
+                u.username
+            ))),
         }
     }
 
@@ -259,22 +291,43 @@ impl Store {
 
     /// All users of an internal resolver.
     pub async fn iuser_list(&self, resolver_id: i64) -> Result<Vec<InternalUserRow>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {IUSER_COLS} FROM internal_user WHERE resolver_id = $1 ORDER BY username"));
-        let rows = sqlx::query(sql).bind(resolver_id).fetch_all(&self.pool).await?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IUSER_COLS} FROM internal_user WHERE resolver_id = $1 ORDER BY username"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(resolver_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(iuser_row).collect()
     }
 
     /// One internal user by login name.
-    pub async fn iuser_by_name(&self, resolver_id: i64, username: &str) -> Result<Option<InternalUserRow>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {IUSER_COLS} FROM internal_user WHERE resolver_id = $1 AND username = $2"));
-        let row = sqlx::query(sql).bind(resolver_id).bind(username).fetch_optional(&self.pool).await?;
+    pub async fn iuser_by_name(
+        &self,
+        resolver_id: i64,
+        username: &str,
+    ) -> Result<Option<InternalUserRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IUSER_COLS} FROM internal_user WHERE resolver_id = $1 AND username = $2"
+        ));
+        let row = sqlx::query(sql)
+            .bind(resolver_id)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(iuser_row).transpose()
     }
 
     /// One internal user by id.
     pub async fn iuser_by_id(&self, resolver_id: i64, id: i64) -> Result<Option<InternalUserRow>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {IUSER_COLS} FROM internal_user WHERE resolver_id = $1 AND id = $2"));
-        let row = sqlx::query(sql).bind(resolver_id).bind(id).fetch_optional(&self.pool).await?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IUSER_COLS} FROM internal_user WHERE resolver_id = $1 AND id = $2"
+        ));
+        let row = sqlx::query(sql)
+            .bind(resolver_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(iuser_row).transpose()
     }
 }

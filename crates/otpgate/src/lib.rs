@@ -1,1 +1,10 @@
-//! lib
+//! The `otpgate` binary's library: configuration, data-directory bootstrap, wiring and the
+//! HTTP API (privacyIDEA-compatible). `main.rs` is only the CLI; integration tests start the
+//! same [`app::App`] on a port-0 socket.
+
+pub mod app;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod metrics;

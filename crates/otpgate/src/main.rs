@@ -1,1 +1,96 @@
-fn main() {}
+//! `otpgate` command line entry point.
+
+use anyhow::Context;
+use clap::Parser;
+use otpgate::cli::{AdminCommand, Cli, Command};
+use otpgate::config::Config;
+use otpgate::{app, bootstrap};
+use std::io::BufRead;
+use std::process::ExitCode;
+
+fn init_tracing(c: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&c.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if c.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.resolve_config()?;
+    let problems = config.validate();
+    if let Command::CheckConfig = cli.command {
+        if problems.is_empty() {
+            println!("configuration OK");
+            return Ok(ExitCode::SUCCESS);
+        }
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(p) = problems.first() {
+        anyhow::bail!("invalid configuration: {p}");
+    }
+    init_tracing(&config);
+    match cli.command {
+        Command::Serve { .. } => {
+            let loaded = bootstrap::load(config).await?;
+            bootstrap::initial_admin(&loaded.services, &loaded.config.server.data_dir).await?;
+            let listener = tokio::net::TcpListener::bind(loaded.config.server.listen)
+                .await
+                .with_context(|| format!("binding {}", loaded.config.server.listen))?;
+            let app = app::App::new(loaded.services, loaded.config);
+            app.warn_about_sinks().await;
+            tracing::info!(listen = %listener.local_addr()?, "otpgate serving");
+            app::serve(listener, app, app::shutdown_signal()).await?;
+            tracing::info!("otpgate stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Add {
+                    name,
+                    password_stdin,
+                },
+        } => {
+            if !password_stdin {
+                anyhow::bail!("give the password on standard input with --password-stdin");
+            }
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let password = line.trim_end_matches(['\n', '\r']);
+            let loaded = bootstrap::load(config).await?;
+            loaded
+                .services
+                .add_admin(&name, password)
+                .await
+                .context("saving the admin")?;
+            println!("admin {name} saved");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => Ok(ExitCode::SUCCESS),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    otpgate_gateways::install_crypto_provider();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

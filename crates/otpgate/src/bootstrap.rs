@@ -1,0 +1,149 @@
+//! First start and every start: the data directory (0700), the encryption key ring and JWT
+//! secret (0600), the database with its schema, the key check value that proves the keys
+//! open this database's secrets, and the initial admin.
+
+use crate::config::Config;
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use otpgate_core::secret::{KEY_CHECK_AAD, KEY_CHECK_PLAINTEXT, KeyRing};
+use otpgate_core::{Clock, OsRandom, RandomSource, SystemClock};
+use otpgate_service::{Deps, Services};
+use otpgate_store::Store;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The key ring file in the data directory.
+pub const KEY_FILE: &str = "encryption.keys";
+/// The JWT signing secret file in the data directory.
+pub const JWT_FILE: &str = "jwt.secret";
+/// Where the generated first admin password is written.
+pub const INITIAL_ADMIN_FILE: &str = "initial-admin-password";
+
+/// Writes `contents` to a new file with mode 0600 (fails if it exists).
+pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all().ok();
+    Ok(())
+}
+
+fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        fs::create_dir_all(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("setting mode 0700 on {}", dir.display()))?;
+    }
+    if !dir.is_dir() {
+        bail!("data directory {} is not a directory", dir.display());
+    }
+    Ok(())
+}
+
+fn load_or_create(
+    path: &Path,
+    make: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
+    if !path.exists() {
+        write_private(path, &make()?)?;
+    }
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(file = %path.display(), "key file is readable by group or others; chmod 600 it");
+    }
+    fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Everything loaded from the data directory and the database.
+pub struct Loaded {
+    /// The services.
+    pub services: Services,
+    /// The configuration in effect.
+    pub config: Config,
+}
+
+/// Prepares the data directory, keys and database and builds the services.
+pub async fn load(config: Config) -> anyhow::Result<Loaded> {
+    let dir = config.server.data_dir.clone();
+    ensure_data_dir(&dir)?;
+    let rng: Arc<dyn RandomSource> = Arc::new(OsRandom);
+    let key_text = load_or_create(&dir.join(KEY_FILE), || {
+        Ok(KeyRing::generate_file(rng.as_ref())?.into_bytes())
+    })?;
+    let keys = KeyRing::parse(&String::from_utf8_lossy(&key_text))
+        .with_context(|| format!("parsing the key file {}", dir.join(KEY_FILE).display()))?;
+    let jwt_text = load_or_create(&dir.join(JWT_FILE), || {
+        Ok(STANDARD.encode(rng.bytes(32)?).into_bytes())
+    })?;
+    let jwt_secret = STANDARD
+        .decode(String::from_utf8_lossy(&jwt_text).trim())
+        .with_context(|| format!("{} must hold a base64 secret", dir.join(JWT_FILE).display()))?;
+    if jwt_secret.len() < 32 {
+        bail!(
+            "{} must hold at least 32 random bytes",
+            dir.join(JWT_FILE).display()
+        );
+    }
+    let url = config.database_url();
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| "opening the database".to_owned())?;
+    check_keys(&store, &keys, rng.as_ref()).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let kdf = match config.security.kdf_concurrency {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    };
+    let services = Services::new(Deps {
+        store,
+        keys,
+        jwt_secret,
+        clock,
+        rng,
+        pin_params: config.security.pin_hash,
+        kdf_concurrency: kdf,
+        data_dir: dir,
+    });
+    Ok(Loaded { services, config })
+}
+
+/// Stores a key check value at first start; refuses keys that cannot open it later.
+async fn check_keys(store: &Store, keys: &KeyRing, rng: &dyn RandomSource) -> anyhow::Result<()> {
+    let sealed = keys.seal(rng, KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD)?;
+    let stored = store.meta_init("keycheck", &sealed).await?;
+    match keys.open(&stored, KEY_CHECK_AAD) {
+        Ok(p) if p.as_slice() == KEY_CHECK_PLAINTEXT => Ok(()),
+        _ => bail!(
+            "the encryption keys in {KEY_FILE} cannot decrypt this database's secrets: the data directory's key file \
+             does not belong to this database (restore the original key file, or give every node the same key file)"
+        ),
+    }
+}
+
+/// Creates the first admin if none exists, prints the password once and writes it to
+/// `<data-dir>/initial-admin-password` (0600).
+pub async fn initial_admin(services: &Services, dir: &Path) -> anyhow::Result<()> {
+    if let Some(pw) = services.create_initial_admin().await? {
+        let file = dir.join(INITIAL_ADMIN_FILE);
+        let _ = fs::remove_file(&file);
+        write_private(&file, format!("{pw}\n").as_bytes())?;
+        println!("Created admin user 'admin' with password: {pw}");
+        println!(
+            "(also written to {}; change it with `otpgate admin add admin --password-stdin`)",
+            file.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The command line (SPEC §4): `serve`, `admin add NAME --password-stdin`, `check-config`,
+//! with the global `--config`, `--data-dir` and `--database-url` and their `OTPGATE_*`
+//! environment equivalents.
+
+use crate::config::Config;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// otpgate: a privacyIDEA-compatible SMS one-time-password server.
+#[derive(Debug, Parser)]
+#[command(name = "otpgate", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "OTPGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./otpgate-data).
+    #[arg(long, global = true, env = "OTPGATE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (default: SQLite file in the data directory).
+    #[arg(long, global = true, env = "OTPGATE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (default 127.0.0.1:5000).
+    Serve {
+        /// Listen address.
+        #[arg(long, env = "OTPGATE_LISTEN", value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Manage administrators.
+    Admin {
+        /// The admin command.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Validate the configuration and exit.
+    CheckConfig,
+}
+
+/// Admin commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create or replace an admin; the password is the first line of standard input.
+    Add {
+        /// The admin's login name.
+        name: String,
+        /// Read the password from standard input (the only way: it never appears in `ps`).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+impl Cli {
+    /// The configuration: the file (or defaults), then flags and environment on top.
+    pub fn resolve_config(&self) -> Result<Config, crate::config::ConfigError> {
+        let mut c = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(d) = &self.data_dir {
+            c.server.data_dir = d.clone();
+        }
+        if let Some(u) = &self.database_url {
+            c.server.database_url = u.clone();
+        }
+        if let Command::Serve { listen: Some(l) } = &self.command {
+            c.server.listen = *l;
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,224 @@
+//! The configuration file (TOML, strict): process settings only. Runtime settings (gateways,
+//! realms, policies, `sms.*`) live in the database and are managed through the API.
+
+use otpgate_core::pin::PinParams;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version of the file; only `1` exists.
+    #[serde(default = "one")]
+    pub version: u32,
+    /// HTTP listener and storage.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Hashing and limits.
+    #[serde(default)]
+    pub security: SecurityConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            version: 1,
+            server: ServerConfig::default(),
+            security: SecurityConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Data directory (keys, SQLite database, sink file).
+    pub data_dir: PathBuf,
+    /// Database URL; empty = SQLite file `otpgate.sqlite` in the data directory.
+    pub database_url: String,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered with 503.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            data_dir: PathBuf::from("./otpgate-data"),
+            database_url: String::new(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Argon2id parameters of new PIN and password hashes.
+    pub pin_hash: PinParams,
+    /// Argon2 computations at once; 0 = number of CPUs.
+    pub kdf_concurrency: usize,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace` or a tracing filter; `RUST_LOG` overrides.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// A configuration problem, reported all at once by `check-config`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (line, column, unknown key).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Parses a file's text.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Every problem of the values.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        if self.version != 1 {
+            errs.push(ConfigError::Invalid(format!(
+                "version must be 1, not {}",
+                self.version
+            )));
+        }
+        let p = self.security.pin_hash;
+        if p.check().is_err() {
+            errs.push(ConfigError::Invalid("security.pin_hash: invalid Argon2 parameters (memory_kib >= 8 * parallelism, iterations >= 1)".into()));
+        }
+        if self.server.max_body_bytes < 1024 {
+            errs.push(ConfigError::Invalid(
+                "server.max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.server.request_timeout_secs == 0 {
+            errs.push(ConfigError::Invalid(
+                "server.request_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            errs.push(ConfigError::Invalid(format!(
+                "log.format must be text or json, not {:?}",
+                self.log.format
+            )));
+        }
+        if !self.server.database_url.is_empty() && !self.server.database_url.starts_with("sqlite:")
+        {
+            errs.push(ConfigError::Invalid(
+                "server.database_url: this build supports sqlite: URLs".into(),
+            ));
+        }
+        errs
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        if self.server.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("otpgate.sqlite").display()
+            )
+        } else {
+            self.server.database_url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses_and_validates() {
+        let text = include_str!("../../../config.example.toml");
+        let c = Config::parse(text, Path::new("config.example.toml")).unwrap();
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        assert_eq!(c.server.listen, SocketAddr::from(([127, 0, 0, 1], 5000)));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = Config::parse(
+            "[server]\nlisten = \"127.0.0.1:1\"\nlistn = 1\n",
+            Path::new("x"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("listn"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_all_reported() {
+        let mut c = Config {
+            version: 2,
+            ..Default::default()
+        };
+        c.log.format = "xml".into();
+        c.security.pin_hash.iterations = 0;
+        assert_eq!(c.validate().len(), 3);
+    }
+}

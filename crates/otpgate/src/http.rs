@@ -1,0 +1,233 @@
+//! The HTTP API: privacyIDEA's paths, parameters and envelopes, plus `/healthz` and
+//! `/metrics`. Handlers are thin: extract parameters, call one service, wrap the result.
+
+mod admin;
+mod envelope;
+mod extract;
+mod token;
+mod validate;
+
+pub use envelope::ApiError;
+pub use extract::Pi;
+
+use crate::app::App;
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use otpgate_service::audit::AuditEntry;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The audit entry of one request, filled by the handler and written by the middleware.
+#[derive(Clone, Default, Debug)]
+pub struct AuditSlot(pub Arc<Mutex<AuditEntry>>);
+
+/// The whole router.
+pub fn router(app: App) -> Router {
+    let api = Router::new()
+        .route("/auth", post(admin::auth))
+        .route(
+            "/validate/check",
+            get(validate::check).post(validate::check),
+        )
+        .route(
+            "/validate/radiuscheck",
+            get(validate::radiuscheck).post(validate::radiuscheck),
+        )
+        .route(
+            "/validate/triggerchallenge",
+            get(validate::triggerchallenge).post(validate::triggerchallenge),
+        )
+        .route("/validate/polltransaction", get(validate::polltransaction))
+        .route(
+            "/validate/polltransaction/{tid}",
+            get(validate::polltransaction_path),
+        )
+        .route("/token/init", post(token::init))
+        .route("/token/", get(token::list))
+        .route("/token", get(token::list))
+        .route("/token/{serial}", delete(token::delete_one))
+        .route("/token/enable", post(token::enable))
+        .route("/token/enable/{serial}", post(token::enable_one))
+        .route("/token/disable", post(token::disable))
+        .route("/token/disable/{serial}", post(token::disable_one))
+        .route("/token/reset", post(token::reset))
+        .route("/token/reset/{serial}", post(token::reset_one))
+        .route("/token/setpin", post(token::setpin))
+        .route("/token/setpin/{serial}", post(token::setpin_one))
+        .route("/token/set", post(token::set))
+        .route("/token/set/{serial}", post(token::set_one))
+        .route("/token/challenges/", get(token::challenges))
+        .route("/token/challenges/{serial}", get(token::challenges_one))
+        .route(
+            "/smsgateway",
+            get(admin::gateways).post(admin::save_gateway),
+        )
+        .route(
+            "/smsgateway/",
+            get(admin::gateways).post(admin::save_gateway),
+        )
+        .route("/smsgateway/providers", get(admin::providers))
+        .route(
+            "/smsgateway/{id}",
+            get(admin::gateway).delete(admin::delete_gateway),
+        )
+        .route(
+            "/smsgateway/option/{gwid}/{key}",
+            delete(admin::delete_gateway_option),
+        )
+        .route("/system/setConfig", post(admin::set_config))
+        .route("/system/", get(admin::get_config))
+        .route("/system", get(admin::get_config))
+        .route(
+            "/system/{key}",
+            get(admin::get_config_key).delete(admin::delete_config),
+        )
+        .route("/resolver/", get(admin::resolvers))
+        .route("/resolver", get(admin::resolvers))
+        .route(
+            "/resolver/{name}",
+            get(admin::resolver)
+                .post(admin::save_resolver)
+                .delete(admin::delete_resolver),
+        )
+        .route("/realm/", get(admin::realms))
+        .route("/realm", get(admin::realms))
+        .route(
+            "/realm/{name}",
+            post(admin::save_realm).delete(admin::delete_realm),
+        )
+        .route(
+            "/defaultrealm",
+            get(admin::default_realm).delete(admin::clear_default_realm),
+        )
+        .route("/defaultrealm/", get(admin::default_realm))
+        .route("/defaultrealm/{name}", post(admin::set_default_realm))
+        .route(
+            "/user/",
+            get(admin::users)
+                .post(admin::create_user)
+                .put(admin::update_user),
+        )
+        .route(
+            "/user",
+            get(admin::users)
+                .post(admin::create_user)
+                .put(admin::update_user),
+        )
+        .route("/user/{resolver}/{name}", delete(admin::delete_user))
+        .route("/policy/", get(admin::policies))
+        .route("/policy", get(admin::policies))
+        .route(
+            "/policy/{name}",
+            get(admin::policy)
+                .post(admin::save_policy)
+                .delete(admin::delete_policy),
+        )
+        .route("/policy/enable/{name}", post(admin::enable_policy))
+        .route("/policy/disable/{name}", post(admin::disable_policy))
+        .route("/audit/", get(admin::audit))
+        .route("/audit", get(admin::audit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            audit_and_limits,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(api)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("the request handler panicked").into_response()
+        }))
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::status(
+        StatusCode::NOT_FOUND,
+        -404,
+        "The requested URL was not found on the server.",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        -405,
+        "The method is not allowed for the requested URL.",
+    )
+}
+
+async fn healthz(State(app): State<App>) -> Response {
+    if app.services.healthy().await {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+    }
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let mut r = app.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+/// Per request: an audit slot, the request timeout, the audit row afterwards, and metrics.
+async fn audit_and_limits(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let start_ms = app.services.clock().now_ms();
+    let slot = AuditSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let action = format!(
+        "{} {}",
+        req.method(),
+        route.as_deref().unwrap_or_else(|| req.uri().path())
+    );
+    let client = extract::client_ip(&req);
+    let timeout = Duration::from_secs(app.config.server.request_timeout_secs);
+    let response = match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -503,
+            "The request took too long.",
+        )
+        .into_response(),
+    };
+    let status = response.status();
+    app.metrics.add(
+        "otpgate_http_requests_total",
+        &[
+            ("route", route.as_deref().unwrap_or("unmatched")),
+            ("status", status.as_str()),
+        ],
+        1,
+    );
+    if route.is_some() {
+        let mut entry = slot.0.lock().map(|e| e.clone()).unwrap_or_default();
+        entry.ts = start_ms;
+        entry.action = action;
+        entry.client = client.map(|c| c.to_string()).unwrap_or_default();
+        entry.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        if !entry.action.contains("/validate/") && !entry.action.starts_with("POST /auth") {
+            entry.success = status.is_success();
+        }
+        if entry.info.is_empty() && !status.is_success() {
+            entry.info = format!("HTTP {}", status.as_u16());
+        }
+        app.services.write_audit(&entry).await;
+    }
+    response
+}

@@ -1,0 +1,151 @@
+//! privacyIDEA's parameter merging: query string, then the body (form or JSON — JSON also
+//! when undeclared but it parses), later sources winning. Path parameters are passed to the
+//! services separately by the handlers.
+
+use super::{ApiError, AuditSlot};
+use crate::app::App;
+use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use otpgate_service::Params;
+use otpgate_service::audit::AuditEntry;
+use serde_json::Value;
+use std::net::{IpAddr, SocketAddr};
+
+/// The merged parameters, headers, client address and audit slot of a request.
+#[derive(Debug)]
+pub struct Pi {
+    /// Merged parameters.
+    pub params: Params,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The peer address.
+    pub client: Option<IpAddr>,
+    audit: AuditSlot,
+}
+
+/// The peer address of a request (from the connection).
+pub fn client_ip(req: &Request) -> Option<IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn json_to_param(v: Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        Value::Bool(b) => Some(if b { "True".into() } else { "False".into() }),
+        other => Some(other.to_string()),
+    }
+}
+
+fn merge_form(params: &mut Params, bytes: &[u8]) {
+    for (k, v) in form_urlencoded::parse(bytes) {
+        params.insert(k.into_owned(), v.into_owned());
+    }
+}
+
+impl FromRequest<App> for Pi {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let client = client_ip(&req);
+        let audit = req
+            .extensions()
+            .get::<AuditSlot>()
+            .cloned()
+            .unwrap_or_default();
+        let (parts, body) = req.into_parts();
+        let mut params = Params::new();
+        if let Some(q) = parts.uri.query() {
+            merge_form(&mut params, q.as_bytes());
+        }
+        let limit = app.config.server.max_body_bytes;
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            ApiError::status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                -413,
+                format!("The request body is larger than {limit} bytes."),
+            )
+        })?;
+        let ctype = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !bytes.is_empty() {
+            if ctype.starts_with("multipart/") {
+                return Err(ApiError::parameter(
+                    "multipart request bodies are not supported; send form or JSON data.",
+                ));
+            }
+            let declared_json = ctype.starts_with("application/json") || ctype.ends_with("+json");
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(Value::Object(map)) => {
+                    for (k, v) in map {
+                        if let Some(v) = json_to_param(v) {
+                            params.insert(k, v);
+                        }
+                    }
+                }
+                Ok(_) if declared_json => {
+                    return Err(ApiError::parameter("The JSON body must be an object."));
+                }
+                Err(_) if declared_json => {
+                    return Err(ApiError::parameter("The request body is not valid JSON."));
+                }
+                _ => merge_form(&mut params, &bytes),
+            }
+        }
+        Ok(Pi {
+            params,
+            headers: parts.headers,
+            client,
+            audit,
+        })
+    }
+}
+
+impl Pi {
+    /// The raw JWT: `PI-Authorization`, else `Authorization`.
+    pub fn token(&self) -> Option<&str> {
+        self.headers
+            .get("PI-Authorization")
+            .or_else(|| self.headers.get(header::AUTHORIZATION))
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The `nonce` parameter, echoed in answers.
+    pub fn nonce(&self) -> Option<&str> {
+        self.params.get("nonce")
+    }
+
+    /// Updates the request's audit entry.
+    pub fn audit(&self, f: impl FnOnce(&mut AuditEntry)) {
+        if let Ok(mut e) = self.audit.0.lock() {
+            f(&mut e);
+        }
+    }
+
+    /// Records the fields a service filled in.
+    pub fn record(&self, filled: AuditEntry) {
+        self.audit(|e| {
+            let administrator = std::mem::take(&mut e.administrator);
+            *e = filled;
+            if e.administrator.is_empty() {
+                e.administrator = administrator;
+            }
+        });
+    }
+
+    /// Authenticates an admin and checks an admin right.
+    pub async fn admin(&self, app: &App, right: &str) -> Result<String, ApiError> {
+        let id = app.services.authenticate_admin(self.token())?;
+        self.audit(|e| e.administrator = id.username.clone());
+        app.services
+            .require_admin_right(&id.username, right)
+            .await?;
+        Ok(id.username)
+    }
+}

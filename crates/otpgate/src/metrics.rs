@@ -1,0 +1,79 @@
+//! Prometheus metrics in text format, without labels that could carry personal data: only
+//! route templates, status classes and outcome names.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Counters keyed by metric name and label set.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+}
+
+const HELP: &[(&str, &str)] = &[
+    (
+        "otpgate_http_requests_total",
+        "HTTP requests by route template and status code.",
+    ),
+    (
+        "otpgate_auth_total",
+        "Authentication answers by endpoint and result (ACCEPT, REJECT, CHALLENGE, error).",
+    ),
+    (
+        "otpgate_sms_total",
+        "SMS sends for challenges by result (sent, failed).",
+    ),
+];
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Adds `n` to a counter.
+    pub fn add(&self, name: &'static str, labels: &[(&str, &str)], n: u64) {
+        let l = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Ok(mut c) = self.counters.lock() {
+            *c.entry((name, l)).or_default() += n;
+        }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let Ok(c) = self.counters.lock() else {
+            return out;
+        };
+        for (name, help) in HELP {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+            for ((n, labels), v) in c.iter().filter(|((n, _), _)| n == name) {
+                out.push_str(&format!("{n}{{{labels}}} {v}\n"));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let m = Metrics::default();
+        m.add("otpgate_sms_total", &[("result", "sent")], 2);
+        m.add("otpgate_sms_total", &[("result", "sent")], 1);
+        let text = m.render();
+        assert!(
+            text.contains("otpgate_sms_total{result=\"sent\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE otpgate_auth_total counter"));
+    }
+}
