@@ -74,6 +74,11 @@ pub struct Loaded {
 
 /// Prepares the data directory, keys and database and builds the services.
 pub async fn load(config: Config) -> anyhow::Result<Loaded> {
+    load_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// As [`load`], with the clock given (tests pass a manual clock).
+pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Loaded> {
     let dir = config.server.data_dir.clone();
     ensure_data_dir(&dir)?;
     let rng: Arc<dyn RandomSource> = Arc::new(OsRandom);
@@ -99,7 +104,6 @@ pub async fn load(config: Config) -> anyhow::Result<Loaded> {
         .await
         .with_context(|| "opening the database".to_owned())?;
     check_keys(&store, &keys, rng.as_ref()).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let kdf = match config.security.kdf_concurrency {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())

@@ -1,1 +1,18 @@
+//! otpgate's integration tests: one test binary. The server under test is the real router on
+//! a real socket (port 0) or the real binary; SMS gateways are real local servers.
 
+// Test code asserts with unwrap, panics on failure and indexes JSON freely.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::type_complexity
+)]
+
+mod support;
+
+mod admin;
+mod cli;
+mod gateways;
+mod validate;

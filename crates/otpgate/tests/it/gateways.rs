@@ -1,0 +1,583 @@
+//! `/smsgateway` and the HTTP provider against real local servers: every parameter, the
+//! failure answers, TLS verification, proxies and secrets at rest.
+
+use crate::support::*;
+use serde_json::json;
+
+const HTTP: &str = "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider";
+const PHONE: &str = "+4915100000001";
+
+/// A server with alice, a token and a gateway `gw` built from `options`.
+async fn with_gateway(options: &[(&str, &str)]) -> Server {
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    let mut form = vec![("name", "gw"), ("module", HTTP)];
+    form.extend_from_slice(options);
+    s.ok("/smsgateway", &form).await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    s
+}
+
+async fn login(s: &Server) -> serde_json::Value {
+    s.check(&[("user", "alice"), ("pass", "1234")]).await.1
+}
+
+fn challenged(b: &serde_json::Value) -> bool {
+    b["result"]["authentication"] == "CHALLENGE"
+}
+
+#[tokio::test]
+async fn gateway_crud_like_privacyidea() {
+    let s = Server::start().await;
+    assert_eq!(
+        s.aget("/smsgateway/", &[]).await.1["result"]["value"],
+        json!([])
+    );
+    let id = s
+        .ok(
+            "/smsgateway",
+            &[
+                ("name", "myGW"),
+                ("module", HTTP),
+                ("description", "d"),
+                ("option.URL", "http://example.com/"),
+                ("option.text", "{otp}"),
+                ("header.X-Api", "abc"),
+            ],
+        )
+        .await;
+    assert_eq!(id, 1);
+    let (_, b) = s.aget("/smsgateway/1", &[]).await;
+    let g = &b["result"]["value"][0];
+    assert_eq!(g["name"], "myGW");
+    assert_eq!(g["providermodule"], HTTP);
+    assert_eq!(
+        g["options"],
+        json!({"URL": "http://example.com/", "text": "{otp}"})
+    );
+    assert_eq!(g["headers"], json!({"X-Api": "abc"}));
+    assert_eq!(
+        s.aget("/smsgateway/99", &[]).await.1["result"]["value"],
+        json!([])
+    );
+    // Replace-all: options and headers not sent are removed, the description too.
+    assert_eq!(
+        s.ok(
+            "/smsgateway",
+            &[
+                ("name", "myGW"),
+                ("module", "http"),
+                ("option.URL", "http://example.com/")
+            ]
+        )
+        .await,
+        1
+    );
+    let g = s.aget("/smsgateway/", &[]).await.1["result"]["value"][0].clone();
+    assert_eq!(g["options"], json!({"URL": "http://example.com/"}));
+    assert_eq!(g["headers"], json!({}));
+    assert_eq!(g["description"], json!(null));
+    // Option deletes.
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "myGW"),
+            ("module", HTTP),
+            ("option.URL", "http://example.com/"),
+            ("option.x", "1"),
+            ("header.h1", "v"),
+        ],
+    )
+    .await;
+    let (st, _) = s.adelete("/smsgateway/option/1/option.x").await;
+    assert_eq!(st, 200);
+    let (st, b) = s.adelete("/smsgateway/option/1/option.h1").await;
+    assert_eq!(
+        (st, code(&b), error(&b)),
+        (
+            404,
+            601,
+            "The requested SMSGatewayOption could not be found."
+        )
+    );
+    assert_eq!(s.adelete("/smsgateway/option/1/header.h1").await.0, 200);
+    assert_eq!(
+        s.adelete("/smsgateway/option/1/URL").await.0,
+        200,
+        "a bare key is an option"
+    );
+    // Delete by name.
+    let (st, b) = s.adelete("/smsgateway/myGW").await;
+    assert_eq!((st, value(&b).clone()), (200, json!(1)));
+    let (st, b) = s.adelete("/smsgateway/myGW").await;
+    assert_eq!(
+        (st, code(&b), error(&b)),
+        (404, 601, "The requested SMSGateway could not be found.")
+    );
+}
+
+#[tokio::test]
+async fn gateway_input_errors_name_the_problem() {
+    let s = Server::start().await;
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("name", "g"), ("option.URL", "http://x/")],
+            "ERR905: Missing parameter: module",
+        ),
+        (
+            vec![("module", HTTP), ("option.URL", "http://x/")],
+            "ERR905: Missing parameter: name",
+        ),
+        (
+            vec![
+                ("name", "g"),
+                ("module", "privacyidea.lib.smsprovider.Nope.Nope"),
+            ],
+            "Unknown SMS provider module",
+        ),
+        (vec![("name", "g"), ("module", HTTP)], "URL is required"),
+        (
+            vec![
+                ("name", "g"),
+                ("module", HTTP),
+                ("option.URL", "http://x/"),
+                ("option.TIMEOUT", "soon"),
+            ],
+            "TIMEOUT",
+        ),
+        (
+            vec![
+                ("name", "g"),
+                ("module", HTTP),
+                ("option.URL", "http://x/"),
+                ("option.HTTP_METHOD", "PUT"),
+            ],
+            "HTTP_METHOD",
+        ),
+        (
+            vec![
+                ("name", "g"),
+                ("module", HTTP),
+                ("option.URL", "http://x/"),
+                ("option.PARAMETER", r#"{"from":"otpgate"}"#),
+                ("option.from", "{phone}"),
+            ],
+            "The key from is set both as a fixed PARAMETER and as an option",
+        ),
+        (
+            vec![("name", "g"), ("module", "sink"), ("header.X", "1")],
+            "does not take headers",
+        ),
+        (
+            vec![
+                ("name", "g"),
+                ("module", HTTP),
+                ("option.URL", "http://x/"),
+                ("option.REGEXP", "/([/x/"),
+            ],
+            "REGEXP",
+        ),
+    ];
+    for (form, expected) in cases {
+        let (st, b) = s.apost("/smsgateway", &form).await;
+        assert_eq!((st, code(&b)), (400, 905), "{form:?}: {b}");
+        assert!(error(&b).contains(expected), "{form:?}: {}", error(&b));
+    }
+    assert_eq!(
+        s.aget("/smsgateway/", &[]).await.1["result"]["value"],
+        json!([]),
+        "nothing was saved"
+    );
+}
+
+#[tokio::test]
+async fn providers_list_parameters() {
+    let s = Server::start().await;
+    let (_, b) = s.aget("/smsgateway/providers", &[]).await;
+    let p = &b["result"]["value"][HTTP];
+    assert_eq!(p["options_allowed"], true);
+    assert_eq!(p["headers_allowed"], true);
+    assert_eq!(p["parameters"]["URL"]["required"], true);
+    assert_eq!(
+        p["parameters"]["HTTP_METHOD"]["values"],
+        json!(["GET", "POST"])
+    );
+    assert_eq!(p["parameters"]["PASSWORD"]["secret"], true);
+    assert_eq!(b["result"]["value"]["sink"]["options_allowed"], false);
+}
+
+#[tokio::test]
+async fn post_form_with_basic_auth_headers_and_regexp() {
+    let gw = Gateway::start_with_basic(Some(("user", "p@ss:word"))).await;
+    let s = with_gateway(&[
+        ("option.URL", &gw.url("/send")),
+        ("option.HTTP_METHOD", "post"),
+        ("option.USERNAME", "user"),
+        ("option.PASSWORD", "p@ss:word"),
+        ("option.RETURN_SUCCESS", "ID"),
+        ("option.REGEXP", r"/^\+49/0049/"),
+        ("option.to", "{phone}"),
+        ("option.body", "Code {otp}"),
+        ("option.list", r#"["{phone}", "x"]"#),
+        ("header.X-Api-Key", "k1"),
+    ])
+    .await;
+    assert!(challenged(&login(&s).await));
+    let r = gw.last();
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.form["to"], vec!["004915100000001"]);
+    assert!(r.form["body"][0].starts_with("Code "));
+    assert_eq!(
+        r.form["list"],
+        vec!["004915100000001", "x"],
+        "a JSON list becomes repeated keys"
+    );
+    assert_eq!(r.headers["x-api-key"], "k1");
+    assert!(
+        !r.form.contains_key("URL") && !r.form.contains_key("PASSWORD"),
+        "parameters are not sent as fields"
+    );
+    // Wrong credentials: the gateway answers 401.
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", HTTP),
+            ("option.URL", &gw.url("/send")),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.USERNAME", "user"),
+            ("option.PASSWORD", "wrong"),
+            ("option.to", "{phone}"),
+        ],
+    )
+    .await;
+    let b = login(&s).await;
+    assert_eq!(
+        msg(&b),
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+    assert!(b["detail"]["sms_error"].as_str().unwrap().contains("401"));
+}
+
+#[tokio::test]
+async fn credentials_in_the_url_become_basic_auth() {
+    let gw = Gateway::start_with_basic(Some(("u", "pw"))).await;
+    let url = format!("http://u:pw@{}/send", gw.addr);
+    let s = with_gateway(&[
+        ("option.URL", &url),
+        ("option.phone", "{phone}"),
+        ("option.text", "{otp}"),
+    ])
+    .await;
+    assert!(challenged(&login(&s).await));
+    assert_eq!(gw.last().method, "GET");
+    assert_eq!(gw.last().query["phone"], vec![PHONE]);
+}
+
+#[tokio::test]
+async fn json_body_and_fixed_parameters() {
+    let gw = Gateway::start().await;
+    let s = with_gateway(&[
+        ("option.URL", &gw.url("/api/v2/sms")),
+        ("option.HTTP_METHOD", "POST"),
+        ("option.SEND_DATA_AS_JSON", "yes"),
+        ("option.RETURN_SUCCESS", "ID"),
+        ("option.to", r#"["{phone}"]"#),
+        ("option.text", "Your OTP: {otp}"),
+        ("option.PARAMETER", r#"{"from": "otpgate", "priority": 1}"#),
+        (
+            "option.receivers",
+            r#"[{"phone":"{phone}","message":"{otp}"}]"#,
+        ),
+    ])
+    .await;
+    s.ok(
+        "/policy/t",
+        &[
+            ("scope", "authentication"),
+            ("action", r#"smstext='say "{otp}"'"#),
+        ],
+    )
+    .await;
+    assert!(challenged(&login(&s).await));
+    let j = gw.last().json.expect("a JSON body");
+    assert_eq!(j["to"], json!([PHONE]));
+    assert!(
+        j["text"].as_str().unwrap().starts_with("Your OTP: say \""),
+        "{j}"
+    );
+    assert_eq!(
+        (j["from"].clone(), j["priority"].clone()),
+        (json!("otpgate"), json!(1))
+    );
+    assert_eq!(j["receivers"][0]["phone"], PHONE);
+    assert!(
+        j["receivers"][0]["message"].as_str().unwrap().contains('"'),
+        "quotes in the text stay inside the JSON string"
+    );
+}
+
+#[tokio::test]
+async fn return_success_return_fail_and_status_codes() {
+    let gw = Gateway::start().await;
+    let s = with_gateway(&[
+        ("option.URL", &gw.url("/s")),
+        ("option.RETURN_FAIL", "REJECTED"),
+        ("option.to", "{phone}"),
+    ])
+    .await;
+    gw.set_mode(Mode::Ok("status: REJECTED"));
+    let b = login(&s).await;
+    assert!(
+        b["detail"]["sms_error"]
+            .as_str()
+            .unwrap()
+            .contains("predefined error"),
+        "{b}"
+    );
+    gw.set_mode(Mode::Ok("queued"));
+    assert!(challenged(&login(&s).await));
+    gw.set_mode(Mode::Status(202));
+    assert!(challenged(&login(&s).await), "201/202 count as success");
+    gw.set_mode(Mode::Status(204));
+    assert!(!challenged(&login(&s).await));
+}
+
+#[tokio::test]
+async fn timeout_turns_a_hanging_gateway_into_a_send_failure() {
+    let gw = Gateway::start().await;
+    gw.set_mode(Mode::Hang);
+    let s = with_gateway(&[
+        ("option.URL", &gw.url("/s")),
+        ("option.TIMEOUT", "0.3"),
+        ("option.to", "{phone}"),
+    ])
+    .await;
+    let b = login(&s).await;
+    assert_eq!(
+        msg(&b),
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+    assert!(
+        b["detail"]["sms_error"].as_str().unwrap().contains("0.3 s"),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_gateway_is_a_send_failure() {
+    let s = with_gateway(&[
+        ("option.URL", "http://127.0.0.1:9/s"),
+        ("option.to", "{phone}"),
+    ])
+    .await;
+    let b = login(&s).await;
+    assert_eq!(
+        msg(&b),
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+}
+
+#[tokio::test]
+async fn https_certificate_is_verified_unless_check_ssl_is_no() {
+    let tls = RawServer::start(true).await;
+    let url = format!("https://127.0.0.1:{}/sms", tls.addr.port());
+    let s = with_gateway(&[
+        ("option.URL", &url),
+        ("option.RETURN_SUCCESS", "ID"),
+        ("option.to", "{phone}"),
+    ])
+    .await;
+    let b = login(&s).await;
+    assert!(
+        !challenged(&b),
+        "self-signed certificate refused by default: {b}"
+    );
+    assert!(
+        b["detail"]["sms_error"]
+            .as_str()
+            .unwrap()
+            .contains("certificate"),
+        "{b}"
+    );
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", HTTP),
+            ("option.URL", &url),
+            ("option.CHECK_SSL", "no"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.to", "{phone}"),
+        ],
+    )
+    .await;
+    assert!(challenged(&login(&s).await));
+    assert!(
+        tls.heads().iter().any(|h| h.starts_with("GET /sms?")),
+        "{:?}",
+        tls.heads()
+    );
+}
+
+#[tokio::test]
+async fn requests_go_through_the_configured_proxy() {
+    let proxy = RawServer::start(false).await;
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.addr.port());
+    // The gateway host does not exist: only the proxy can answer.
+    for key in ["option.HTTP_PROXY", "option.PROXY"] {
+        let s = with_gateway(&[
+            ("option.URL", "http://sms-gateway.invalid/send"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.to", "{phone}"),
+            (key, &proxy_url),
+        ])
+        .await;
+        let b = login(&s).await;
+        assert!(challenged(&b), "{key}: {b}");
+        assert!(
+            proxy
+                .heads()
+                .last()
+                .unwrap()
+                .starts_with("GET http://sms-gateway.invalid/send?"),
+            "{:?}",
+            proxy.heads()
+        );
+    }
+    // HTTPS_PROXY does not apply to an http:// URL.
+    let s = with_gateway(&[
+        ("option.URL", "http://sms-gateway.invalid/send"),
+        ("option.to", "{phone}"),
+        ("option.HTTPS_PROXY", &proxy_url),
+    ])
+    .await;
+    assert!(!challenged(&login(&s).await));
+}
+
+#[tokio::test]
+async fn secrets_are_encrypted_at_rest_censored_and_kept() {
+    let gw = Gateway::start_with_basic(Some(("u", "s3cr3t-pass"))).await;
+    let s = with_gateway(&[
+        ("option.URL", &gw.url("/s")),
+        ("option.USERNAME", "u"),
+        ("option.PASSWORD", "s3cr3t-pass"),
+        ("header.Authorization", "Bearer tok-123"),
+        ("option.to", "{phone}"),
+    ])
+    .await;
+    let g = s.aget("/smsgateway/", &[]).await.1["result"]["value"][0].clone();
+    assert_eq!(g["options"]["PASSWORD"], "__CENSORED__");
+    assert_eq!(g["headers"]["Authorization"], "__CENSORED__");
+    assert_eq!(g["secret_options"], json!(["PASSWORD"]));
+    assert_eq!(g["secret_headers"], json!(["Authorization"]));
+    let db = std::fs::read(s.dir.path().join("data/otpgate.sqlite")).unwrap();
+    let wal = std::fs::read(s.dir.path().join("data/otpgate.sqlite-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        let hay = String::from_utf8_lossy(bytes);
+        assert!(
+            !hay.contains("s3cr3t-pass") && !hay.contains("tok-123"),
+            "plaintext secret in the database"
+        );
+    }
+    // Sending __CENSORED__ back keeps the stored value.
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", HTTP),
+            ("option.URL", &gw.url("/s")),
+            ("option.USERNAME", "u"),
+            ("option.PASSWORD", "__CENSORED__"),
+            ("header.Authorization", "__CENSORED__"),
+            ("option.to", "{phone}"),
+        ],
+    )
+    .await;
+    // The gateway demands basic auth, but the Authorization header option overrides it: send only basic auth.
+    s.adelete(&format!(
+        "/smsgateway/option/{}/header.Authorization",
+        g["id"]
+    ))
+    .await;
+    assert!(challenged(&login(&s).await));
+    // An explicit secret flag on any option.
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", HTTP),
+            ("option.URL", &gw.url("/s")),
+            ("option.apikey", "k"),
+            ("secret.option.apikey", "1"),
+        ],
+    )
+    .await;
+    let g = s.aget("/smsgateway/", &[]).await.1["result"]["value"][0].clone();
+    assert_eq!(g["options"]["apikey"], "__CENSORED__");
+}
+
+#[tokio::test]
+async fn sink_provider_writes_json_lines_to_the_data_dir() {
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    s.ok("/smsgateway", &[("name", "gw"), ("module", "sink")])
+        .await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    let b = login(&s).await;
+    assert!(challenged(&b));
+    let text = std::fs::read_to_string(s.dir.path().join("data/sink-sms.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (line["gateway"].as_str(), line["phone"].as_str()),
+        (Some("gw"), Some(PHONE))
+    );
+    let tid = b["detail"]["transaction_id"].as_str().unwrap();
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", tid),
+            ("pass", line["text"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(value(&b), true);
+}
+
+#[tokio::test]
+async fn gateway_rights_follow_admin_policies() {
+    let s = Server::start().await;
+    s.ok(
+        "/policy/adm",
+        &[
+            ("scope", "admin"),
+            ("action", "smsgateway_read, policywrite"),
+        ],
+    )
+    .await;
+    assert_eq!(s.aget("/smsgateway/", &[]).await.0, 200);
+    let (st, b) = s
+        .apost("/smsgateway", &[("name", "g"), ("module", "sink")])
+        .await;
+    assert_eq!(
+        (st, code(&b), error(&b)),
+        (
+            403,
+            303,
+            "Admin actions are defined, but the action smsgateway_write is not allowed!"
+        )
+    );
+    s.ok(
+        "/policy/adm",
+        &[
+            ("scope", "admin"),
+            ("action", "smsgateway_read, smsgateway_write, policywrite"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        s.apost("/smsgateway", &[("name", "g"), ("module", "sink")])
+            .await
+            .0,
+        200
+    );
+}

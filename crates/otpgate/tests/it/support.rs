@@ -1,0 +1,609 @@
+//! Test support: a server on port 0 with a manual clock, a real local HTTP SMS gateway that
+//! records what it receives, a raw HTTP/HTTPS responder (for TLS and proxy tests), and a
+//! small JSON client.
+
+#![allow(dead_code)]
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Duration;
+use otpgate::app::{self, App};
+use otpgate::bootstrap;
+use otpgate::config::Config;
+use otpgate_core::pin::PinParams;
+use otpgate_core::{Clock, ManualClock};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const ADMIN_PW: &str = "admin-test-password";
+
+/// A running otpgate on port 0.
+pub struct Server {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub app: App,
+    pub dir: tempfile::TempDir,
+    token: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut c = Config::default();
+    c.server.data_dir = dir.join("data");
+    c.security.pin_hash = PinParams::minimal();
+    c
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Server {
+        otpgate_gateways::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        // The manual clock starts at the real time so local-time answers look sensible.
+        let clock = ManualClock::new(otpgate_core::SystemClock.now());
+        let loaded = bootstrap::load_with_clock(config, Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        loaded.services.add_admin("admin", ADMIN_PW).await.unwrap();
+        let app = App::new(loaded.services, loaded.config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(app::serve(listener, app.clone(), async move {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let base = format!("http://{addr}");
+        let mut s = Server {
+            base,
+            client,
+            clock,
+            app,
+            dir,
+            token: String::new(),
+            stop: Some(tx),
+            task: Some(task),
+        };
+        let (st, body) = s
+            .post("/auth", &[("username", "admin"), ("password", ADMIN_PW)])
+            .await;
+        assert_eq!(st, 200, "{body}");
+        s.token = body["result"]["value"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        s
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    async fn send(&self, rb: reqwest::RequestBuilder) -> (u16, Value) {
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, body)
+    }
+
+    /// Anonymous form POST.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        self.send(self.client.post(self.url(path)).form(form)).await
+    }
+
+    /// Anonymous GET with a query.
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+        self.send(self.client.get(self.url(path)).query(query))
+            .await
+    }
+
+    /// Admin form POST.
+    pub async fn apost(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header("Authorization", &self.token)
+                .form(form),
+        )
+        .await
+    }
+
+    /// Admin GET.
+    pub async fn aget(&self, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+        self.send(
+            self.client
+                .get(self.url(path))
+                .header("Authorization", &self.token)
+                .query(query),
+        )
+        .await
+    }
+
+    /// Admin DELETE.
+    pub async fn adelete(&self, path: &str) -> (u16, Value) {
+        self.send(
+            self.client
+                .delete(self.url(path))
+                .header("Authorization", &self.token),
+        )
+        .await
+    }
+
+    /// Admin JSON POST.
+    pub async fn apost_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header("Authorization", &self.token)
+                .json(body),
+        )
+        .await
+    }
+
+    /// An admin call that must succeed; returns `result.value`.
+    pub async fn ok(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let (st, body) = self.apost(path, form).await;
+        assert_eq!(st, 200, "POST {path} {form:?} -> {body}");
+        assert_eq!(body["result"]["status"], true, "{body}");
+        body["result"]["value"].clone()
+    }
+
+    /// `/validate/check` with form fields.
+    pub async fn check(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        self.post("/validate/check", form).await
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(Duration::seconds(secs));
+    }
+
+    /// A passwd file in the data dir with the given lines; returns its path.
+    pub fn passwd_file(&self, lines: &[&str]) -> String {
+        let p = self
+            .dir
+            .path()
+            .join(format!("users-{}.passwd", lines.len()));
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        p.display().to_string()
+    }
+
+    /// Standard set-up: internal resolver `local` with alice, bob (same realm `realm1`,
+    /// default), an HTTP gateway `gw` pointing at `gw_url` as the system default.
+    pub async fn setup(&self, gw_url: &str) {
+        self.ok("/resolver/local", &[("type", "internalresolver")])
+            .await;
+        self.ok("/realm/realm1", &[("resolvers", "local")]).await;
+        for (u, m) in [
+            ("alice", "+4915100000001"),
+            ("bob", "+4915100000002"),
+            ("carol", "+4915100000003"),
+        ] {
+            self.ok(
+                "/user/",
+                &[
+                    ("user", u),
+                    ("resolver", "local"),
+                    ("mobile", m),
+                    ("givenname", &capitalize(u)),
+                    ("surname", "Test"),
+                    ("password", &format!("{u}-pw")),
+                ],
+            )
+            .await;
+        }
+        self.ok(
+            "/smsgateway",
+            &[
+                ("name", "gw"),
+                (
+                    "module",
+                    "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider",
+                ),
+                ("option.URL", gw_url),
+                ("option.HTTP_METHOD", "POST"),
+                ("option.RETURN_SUCCESS", "ID"),
+                ("option.text", "{otp}"),
+                ("option.phone", "{phone}"),
+            ],
+        )
+        .await;
+        self.ok("/system/setConfig", &[("sms.identifier", "gw")])
+            .await;
+    }
+
+    /// Enrols an SMS token; returns its serial.
+    pub async fn enroll(&self, user: &str, serial: &str, pin: &str, phone: &str) -> String {
+        let v = self
+            .apost(
+                "/token/init",
+                &[
+                    ("type", "sms"),
+                    ("user", user),
+                    ("serial", serial),
+                    ("pin", pin),
+                    ("phone", phone),
+                ],
+            )
+            .await;
+        assert_eq!(v.0, 200, "{}", v.1);
+        v.1["detail"]["serial"].as_str().unwrap().to_owned()
+    }
+
+    /// A token as listed by `/token/`.
+    pub async fn token_info(&self, serial: &str) -> Value {
+        let (_, b) = self.aget("/token/", &[("serial", serial)]).await;
+        b["result"]["value"]["tokens"][0].clone()
+    }
+}
+
+pub fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// What the gateway answers.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// 200 with this body.
+    Ok(&'static str),
+    /// This status with body "error".
+    Status(u16),
+    /// Never answers (until the test ends).
+    Hang,
+}
+
+/// One request as the gateway saw it.
+#[derive(Clone, Debug, Default)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, Vec<String>>,
+    pub form: BTreeMap<String, Vec<String>>,
+    pub json: Option<Value>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Received {
+    /// The first value of a field from query, form or JSON body.
+    pub fn field(&self, k: &str) -> Option<String> {
+        if let Some(j) = &self.json {
+            return j.get(k).map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            });
+        }
+        self.form
+            .get(k)
+            .or(self.query.get(k))
+            .and_then(|v| v.first().cloned())
+    }
+}
+
+#[derive(Clone)]
+struct GwState {
+    mode: Arc<Mutex<Mode>>,
+    received: Arc<Mutex<Vec<Received>>>,
+    basic: Option<String>,
+}
+
+/// A real HTTP SMS gateway on port 0.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    mode: Arc<Mutex<Mode>>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+fn parse_pairs(s: &str) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(s.as_bytes()) {
+        m.entry(k.into_owned()).or_default().push(v.into_owned());
+    }
+    m
+}
+
+async fn gw_handler(State(st): State<GwState>, req: Request) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let headers: BTreeMap<String, String> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let ctype = headers.get("content-type").cloned().unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let rec = Received {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parse_pairs(parts.uri.query().unwrap_or_default()),
+        form: if ctype.starts_with("application/x-www-form-urlencoded") {
+            parse_pairs(&text)
+        } else {
+            BTreeMap::new()
+        },
+        json: if ctype.starts_with("application/json") {
+            serde_json::from_str(&text).ok()
+        } else {
+            None
+        },
+        headers: headers.clone(),
+    };
+    if let Some(expected) = &st.basic
+        && headers.get("authorization") != Some(expected)
+    {
+        return (StatusCode::UNAUTHORIZED, "unauthorized").into_response();
+    }
+    let mode = st.mode.lock().unwrap().clone();
+    st.received.lock().unwrap().push(rec);
+    match mode {
+        Mode::Ok(body) => (StatusCode::OK, body).into_response(),
+        Mode::Status(s) => (StatusCode::from_u16(s).unwrap(), "error").into_response(),
+        Mode::Hang => {
+            std::future::pending::<()>().await;
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+impl Gateway {
+    pub async fn start() -> Gateway {
+        Self::start_with_basic(None).await
+    }
+
+    /// A gateway that requires `Authorization: Basic base64(user:pass)`.
+    pub async fn start_with_basic(basic: Option<(&str, &str)>) -> Gateway {
+        use base64::Engine;
+        let basic = basic.map(|(u, p)| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        });
+        let mode = Arc::new(Mutex::new(Mode::Ok("ID 12345")));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let st = GwState {
+            mode: mode.clone(),
+            received: received.clone(),
+            basic,
+        };
+        let router = axum::Router::new().fallback(gw_handler).with_state(st);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Gateway {
+            addr,
+            mode,
+            received,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn set_mode(&self, m: Mode) {
+        *self.mode.lock().unwrap() = m;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    pub fn last(&self) -> Received {
+        self.received
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the gateway received nothing")
+    }
+
+    /// The OTP (first run of 6 or 8 digits) of the newest message to `phone`.
+    pub fn last_otp(&self, phone: &str) -> String {
+        let msgs = self.received();
+        let m = msgs
+            .iter()
+            .rev()
+            .find(|r| r.field("phone").as_deref() == Some(phone))
+            .expect("no SMS to this phone");
+        otp_in(&m.field("text").unwrap())
+    }
+}
+
+/// The first run of 6 or 8 digits in a text.
+pub fn otp_in(text: &str) -> String {
+    let re = regex_lite(text);
+    re.unwrap_or_else(|| panic!("no OTP in {text:?}"))
+}
+
+fn regex_lite(text: &str) -> Option<String> {
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            if run.len() == 6 || run.len() == 8 {
+                return Some(run);
+            }
+            run.clear();
+        }
+    }
+    None
+}
+
+/// A raw HTTP/1.1 responder (optionally over TLS with a self-signed certificate): records
+/// each request's head and answers `200 ID 42`. Used as an HTTPS gateway and as a proxy.
+pub struct RawServer {
+    pub addr: SocketAddr,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl RawServer {
+    pub async fn start(tls: bool) -> RawServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let acceptor = if tls {
+            let ck = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+            ])
+            .unwrap();
+            let key = tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
+                ck.signing_key.serialize_der().into(),
+            );
+            let cfg = tokio_rustls::rustls::ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(vec![ck.cert.der().clone()], key)
+                .unwrap();
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+        } else {
+            None
+        };
+        let h = heads.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let h = h.clone();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match acceptor {
+                        Some(a) => {
+                            if let Ok(s) = a.accept(sock).await {
+                                answer(s, h).await;
+                            }
+                        }
+                        None => answer(sock, h).await,
+                    }
+                });
+            }
+        });
+        RawServer { addr, heads }
+    }
+
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut s: S,
+    heads: Arc<Mutex<Vec<String>>>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Ok(n) = s.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let Ok(n) = s.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            heads.lock().unwrap().push(head);
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nID 42",
+                )
+                .await;
+            let _ = s.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// `detail.message` of a validate answer.
+pub fn msg(body: &Value) -> &str {
+    body["detail"]["message"].as_str().unwrap_or_default()
+}
+
+/// `result.value`.
+pub fn value(body: &Value) -> &Value {
+    &body["result"]["value"]
+}
+
+/// `result.error.code`.
+pub fn code(body: &Value) -> i64 {
+    body["result"]["error"]["code"].as_i64().unwrap_or_default()
+}
+
+/// `result.error.message`.
+pub fn error(body: &Value) -> &str {
+    body["result"]["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+}

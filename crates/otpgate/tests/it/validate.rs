@@ -1,0 +1,884 @@
+//! The two-step SMS login against a real local HTTP gateway: every path of
+//! `/validate/check`, expiry and lockout with the manual clock, several tokens, concurrent
+//! challenges, texts and policies, send failures, triggerchallenge and polltransaction.
+
+use crate::support::*;
+use otpgate_core::Clock;
+use serde_json::json;
+
+const PHONE: &str = "+4915100000001";
+
+async fn ready() -> (Server, Gateway) {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    (s, gw)
+}
+
+async fn step1(s: &Server) -> String {
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    b["detail"]["transaction_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn pin_only_sends_sms_and_answers_a_challenge_like_privacyidea() {
+    let (s, gw) = ready().await;
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(st, 200);
+    assert_eq!(b["jsonrpc"], "2.0");
+    assert_eq!(b["id"], 2);
+    assert_eq!(
+        b["result"],
+        json!({"status": true, "value": false, "authentication": "CHALLENGE"})
+    );
+    let d = &b["detail"];
+    let tid = d["transaction_id"].as_str().unwrap();
+    assert_eq!(tid.len(), 20);
+    assert!(tid.bytes().all(|c| c.is_ascii_digit()));
+    assert_eq!(d["transaction_ids"], json!([tid]));
+    assert_eq!(d["message"], "Enter the OTP from the SMS:");
+    assert_eq!(d["messages"], json!(["Enter the OTP from the SMS:"]));
+    assert_eq!(d["serial"], "SMS1");
+    assert_eq!(d["type"], "sms");
+    assert_eq!(d["client_mode"], "interactive");
+    assert_eq!(d["preferred_client_mode"], "interactive");
+    assert!(d["threadid"].is_number());
+    assert_eq!(d["attributes"]["state"], json!(null));
+    let mc = &d["multi_challenge"][0];
+    assert_eq!(mc["transaction_id"], tid);
+    assert_eq!(
+        (
+            mc["serial"].as_str(),
+            mc["type"].as_str(),
+            mc["client_mode"].as_str()
+        ),
+        (Some("SMS1"), Some("sms"), Some("interactive"))
+    );
+    assert_eq!(mc["message"], "Enter the OTP from the SMS:");
+    // valid_until: local naive time with microseconds, 300 s ahead.
+    let vu = mc["attributes"]["valid_until"].as_str().unwrap();
+    let parsed = chrono::NaiveDateTime::parse_from_str(vu, "%Y-%m-%d %H:%M:%S%.6f").unwrap();
+    let expected =
+        s.clock.now().with_timezone(&chrono::Local).naive_local() + chrono::Duration::seconds(300);
+    assert!((parsed - expected).num_seconds().abs() <= 1, "{vu}");
+    // The gateway got exactly one POST with the phone and a 6-digit OTP.
+    let r = gw.last();
+    assert_eq!(gw.count(), 1);
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/sms"));
+    assert_eq!(r.field("phone").as_deref(), Some(PHONE));
+    assert_eq!(r.field("text").unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn transaction_id_and_otp_is_accepted_once() {
+    let (s, gw) = ready().await;
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    let (st, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        b["result"],
+        json!({"status": true, "value": true, "authentication": "ACCEPT"})
+    );
+    assert_eq!(msg(&b), "Found matching challenge");
+    assert_eq!(b["detail"]["serial"], "SMS1");
+    // Replay: the challenge is gone.
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&b), false);
+    assert_eq!(msg(&b), "wrong otp pin");
+    assert!(b["detail"].get("serial").is_none());
+}
+
+#[tokio::test]
+async fn wrong_otp_then_right_otp_on_the_same_challenge() {
+    let (s, gw) = ready().await;
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    let wrong = if otp == "000000" { "111111" } else { "000000" };
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", wrong)])
+        .await;
+    assert_eq!(b["result"]["authentication"], "REJECT");
+    assert_eq!(msg(&b), "Response did not match the challenge.");
+    assert_eq!(
+        (b["detail"]["serial"].as_str(), b["detail"]["type"].as_str()),
+        (Some("SMS1"), Some("sms"))
+    );
+    assert_eq!(s.token_info("SMS1").await["failcount"], 1);
+    // The `state` alias of transaction_id works too.
+    let (_, b) = s
+        .check(&[("user", "alice"), ("state", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    assert_eq!(
+        s.token_info("SMS1").await["failcount"],
+        0,
+        "success resets the fail counter"
+    );
+}
+
+#[tokio::test]
+async fn pin_plus_otp_accepts_the_live_challenge_and_detects_replay() {
+    let (s, gw) = ready().await;
+    step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", &format!("1234{otp}"))])
+        .await;
+    assert_eq!(b["result"]["authentication"], "ACCEPT", "{b}");
+    assert_eq!(
+        b["detail"],
+        json!({"message": "matching 1 tokens", "serial": "SMS1", "type": "sms", "otplen": 6, "threadid": b["detail"]["threadid"]})
+    );
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", &format!("1234{otp}"))])
+        .await;
+    assert_eq!(msg(&b), "wrong otp value. previous otp used again");
+    assert_eq!(b["detail"]["otplen"], 6);
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234000000")]).await;
+    assert_eq!(msg(&b), "wrong otp value");
+    assert_eq!(s.token_info("SMS1").await["failcount"], 2);
+}
+
+#[tokio::test]
+async fn an_sms_otp_dies_with_its_challenge_in_both_paths() {
+    let (s, gw) = ready().await;
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    s.advance(301);
+    // First late try: privacyIDEA's answer for an expired challenge, then it is purged.
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(msg(&b), "Response did not match the challenge.");
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(msg(&b), "wrong otp pin");
+    // PIN+OTP with the expired OTP (privacyIDEA would accept it: issue #496, a deviation).
+    let tid2 = step1(&s).await;
+    let otp2 = gw.last_otp(PHONE);
+    s.advance(299);
+    let (_, ok) = s
+        .check(&[("user", "alice"), ("pass", &format!("1234{otp2}"))])
+        .await;
+    assert_eq!(value(&ok), true, "still live after 299 s: {ok}");
+    let _ = tid2;
+    step1(&s).await;
+    let otp3 = gw.last_otp(PHONE);
+    s.advance(300);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", &format!("1234{otp3}"))])
+        .await;
+    assert_eq!(value(&b), false);
+    assert_eq!(msg(&b), "wrong otp value");
+}
+
+#[tokio::test]
+async fn challenge_validity_follows_sms_provider_timeout_capped_at_600() {
+    let (s, gw) = ready().await;
+    s.ok("/system/setConfig", &[("sms.providerTimeout", "60")])
+        .await;
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    s.advance(61);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&b), false);
+    s.ok("/system/setConfig", &[("sms.providerTimeout", "3600")])
+        .await;
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    s.advance(601);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&b), false, "600 s is the hard maximum");
+}
+
+#[tokio::test]
+async fn wrong_pin_counts_and_lockout_stops_sms() {
+    let (s, gw) = ready().await;
+    assert_eq!(s.ok("/token/set/SMS1", &[("max_failcount", "3")]).await, 1);
+    for _ in 0..3 {
+        let (_, b) = s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+        assert_eq!(msg(&b), "wrong otp pin");
+    }
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    assert_eq!(msg(&b), "Failcounter exceeded");
+    let sent = gw.count();
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(msg(&b), "Failcounter exceeded");
+    assert_eq!(b["result"]["authentication"], "REJECT");
+    assert_eq!(gw.count(), sent, "a locked token sends no SMS");
+    let t = s.token_info("SMS1").await;
+    assert_eq!(t["failcount"], 3);
+    assert!(
+        t["info"]["failcounter_exceeded"]
+            .as_str()
+            .is_some_and(|v| v.contains('T')),
+        "{t}"
+    );
+    assert_eq!(s.ok("/token/reset/SMS1", &[]).await, 1);
+    assert!(
+        s.token_info("SMS1").await["info"]
+            .get("failcounter_exceeded")
+            .is_none()
+    );
+    let tid = step1(&s).await;
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(value(&b), true);
+}
+
+#[tokio::test]
+async fn lockout_also_blocks_answers_to_a_live_challenge() {
+    let (s, gw) = ready().await;
+    s.ok("/token/set/SMS1", &[("max_failcount", "2")]).await;
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    for _ in 0..2 {
+        s.check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", "999999"),
+        ])
+        .await;
+    }
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(msg(&b), "Failcounter exceeded");
+    assert_eq!(value(&b), false);
+}
+
+#[tokio::test]
+async fn disabled_token_user_without_tokens_and_triggerless_answers() {
+    let (s, gw) = ready().await;
+    assert_eq!(s.ok("/token/disable/SMS1", &[]).await, 1);
+    for pass in ["1234", "nope", "1234123456"] {
+        let (_, b) = s.check(&[("user", "alice"), ("pass", pass)]).await;
+        assert_eq!(msg(&b), "Token is disabled");
+    }
+    assert_eq!(gw.count(), 0);
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "x")]).await;
+    assert_eq!(msg(&b), "The user has no tokens assigned");
+    assert_eq!(b["result"]["authentication"], "REJECT");
+}
+
+#[tokio::test]
+async fn two_tokens_share_one_transaction_and_either_may_answer() {
+    let (s, gw) = ready().await;
+    s.enroll("alice", "SMS2", "1234", "+4915100000009").await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let d = &b["detail"];
+    let tid = d["transaction_id"].as_str().unwrap();
+    assert_eq!(d["multi_challenge"].as_array().unwrap().len(), 2);
+    assert_eq!(d["transaction_ids"], json!([tid, tid]));
+    assert_eq!(d["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(d["message"], "Enter the OTP from the SMS:");
+    assert_eq!(d["multi_challenge"][1]["attributes"]["state"], tid);
+    assert_eq!(d["serial"], "SMS2");
+    assert_eq!(gw.count(), 2);
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", tid),
+            ("pass", "000000"),
+        ])
+        .await;
+    assert_eq!(msg(&b), "Response did not match for 2 tokens.");
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", tid),
+            ("pass", &gw.last_otp("+4915100000009")),
+        ])
+        .await;
+    assert_eq!(value(&b), true);
+    assert_eq!(b["detail"]["serial"], "SMS2");
+    // All challenges of the transaction are gone.
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(value(&b), false);
+}
+
+#[tokio::test]
+async fn a_newer_challenge_invalidates_the_older_unless_concurrent() {
+    let (s, gw) = ready().await;
+    let tid1 = step1(&s).await;
+    let otp1 = gw.last_otp(PHONE);
+    let tid2 = step1(&s).await;
+    let otp2 = gw.last_otp(PHONE);
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid1),
+            ("pass", &otp1),
+        ])
+        .await;
+    assert_eq!(msg(&b), "Response did not match the challenge.");
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid2),
+            ("pass", &otp2),
+        ])
+        .await;
+    assert_eq!(value(&b), true);
+
+    s.ok(
+        "/system/setConfig",
+        &[("sms.concurrent_challenges", "True")],
+    )
+    .await;
+    let tid1 = step1(&s).await;
+    let otp1 = gw.last_otp(PHONE);
+    let tid2 = step1(&s).await;
+    let otp2 = gw.last_otp(PHONE);
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid1),
+            ("pass", &otp1),
+        ])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid2),
+            ("pass", &otp2),
+        ])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+}
+
+#[tokio::test]
+async fn concurrent_answers_to_one_challenge_accept_exactly_once() {
+    let (s, gw) = ready().await;
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (client, url, tid, otp) = (
+            s.client.clone(),
+            s.url("/validate/check"),
+            tid.clone(),
+            otp.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .form(&[
+                    ("user", "alice"),
+                    ("transaction_id", tid.as_str()),
+                    ("pass", otp.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()["result"]["value"] == true
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += usize::from(t.await.unwrap());
+    }
+    assert_eq!(accepted, 1);
+}
+
+#[tokio::test]
+async fn rfc_vectors_through_triggerchallenge_like_privacyidea() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "alice"),
+                ("serial", "PISMV"),
+                ("otpkey", "3132333435363738393031323334353637383930"),
+                ("phone", PHONE),
+                ("pin", "pin"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (_, b) = s
+        .apost("/validate/triggerchallenge", &[("serial", "PISMV")])
+        .await;
+    assert_eq!(b["result"]["value"], 1);
+    assert_eq!(b["result"]["authentication"], "CHALLENGE");
+    assert_eq!(b["detail"]["messages"][0], "Enter the OTP from the SMS:");
+    assert_eq!(gw.last().field("text").as_deref(), Some("287082"));
+    let tid = b["detail"]["transaction_id"].as_str().unwrap();
+    let (_, b) = s
+        .check(&[
+            ("serial", "PISMV"),
+            ("transaction_id", tid),
+            ("pass", "287082"),
+        ])
+        .await;
+    assert_eq!(value(&b), true);
+    let (_, b) = s
+        .apost("/validate/triggerchallenge", &[("user", "alice")])
+        .await;
+    assert_eq!(gw.last().field("text").as_deref(), Some("969429"));
+    let tid = b["detail"]["transaction_id"].as_str().unwrap();
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", tid),
+            ("pass", "969429"),
+        ])
+        .await;
+    assert_eq!(value(&b), true);
+}
+
+#[tokio::test]
+async fn triggerchallenge_edge_cases_and_rights() {
+    let (s, _gw) = ready().await;
+    let (st, b) = s
+        .post("/validate/triggerchallenge", &[("serial", "SMS1")])
+        .await;
+    assert_eq!((st, code(&b)), (401, 4033));
+    let (st, b) = s.apost("/validate/triggerchallenge", &[]).await;
+    assert_eq!((st, code(&b)), (400, 905));
+    let (_, b) = s
+        .apost("/validate/triggerchallenge", &[("serial", "NOSUCH")])
+        .await;
+    assert_eq!(
+        b["result"],
+        json!({"status": true, "value": 0, "authentication": "REJECT"})
+    );
+    assert_eq!(b["detail"]["transaction_ids"], json!([]));
+    s.ok("/token/disable/SMS1", &[]).await;
+    let (_, b) = s
+        .apost("/validate/triggerchallenge", &[("user", "alice")])
+        .await;
+    assert_eq!(b["result"]["value"], 0);
+    assert!(b["detail"].get("message").is_none());
+    s.ok("/token/enable/SMS1", &[]).await;
+    s.ok("/token/set/SMS1", &[("max_failcount", "1")]).await;
+    s.check(&[("user", "alice"), ("pass", "bad")]).await;
+    let (_, b) = s
+        .apost("/validate/triggerchallenge", &[("user", "alice")])
+        .await;
+    assert_eq!(b["detail"]["messages"], json!(["Failcounter exceeded"]));
+}
+
+#[tokio::test]
+async fn smstext_and_challenge_text_policies_with_tags() {
+    let (s, gw) = ready().await;
+    s.ok(
+        "/policy/text",
+        &[
+            ("scope", "authentication"),
+            ("action", "smstext='{user} has the OTP: {otp}'"),
+            ("realm", "realm1"),
+        ],
+    )
+    .await;
+    s.ok("/policy/prompt", &[("scope", "authentication"), ("action", r"sms_challenge_text=Hello {user}\, enter the OTP sent to {phone_redacted} {nosuchtag}")]).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let text = gw.last().field("text").unwrap();
+    assert!(
+        text.starts_with("Alice has the OTP: ") && otp_in(&text).len() == 6,
+        "{text}"
+    );
+    assert_eq!(msg(&b), "Hello Alice, enter the OTP sent to ****-******01 ");
+    // A legacy text with <otp> and quotes.
+    s.ok(
+        "/policy/text",
+        &[
+            ("scope", "authentication"),
+            ("action", "smstext='Your <otp>'"),
+        ],
+    )
+    .await;
+    s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert!(gw.last().field("text").unwrap().starts_with("Your "));
+    // An unknown tag in the SMS text: the SMS cannot be sent.
+    s.ok(
+        "/policy/text",
+        &[
+            ("scope", "authentication"),
+            ("action", "smstext={nosuchtag} {otp}"),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(
+        msg(&b),
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+}
+
+#[tokio::test]
+async fn smsautosend_sends_the_next_otp_which_works_as_pin_plus_otp() {
+    let (s, gw) = ready().await;
+    s.ok(
+        "/policy/auto",
+        &[("scope", "authentication"), ("action", "smsautosend")],
+    )
+    .await;
+    let tid = step1(&s).await;
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(value(&b), true);
+    assert_eq!(gw.count(), 2, "the next OTP was sent");
+    let next = gw.last_otp(PHONE);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", &format!("1234{next}"))])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+}
+
+#[tokio::test]
+async fn send_failures_answer_like_privacyidea_and_say_why() {
+    let (s, gw) = ready().await;
+    for mode in [
+        Mode::Ok("ERR gateway refused"),
+        Mode::Status(500),
+        Mode::Status(401),
+    ] {
+        gw.set_mode(mode.clone());
+        let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+        assert_eq!(st, 200, "{mode:?}");
+        assert_eq!(
+            b["result"],
+            json!({"status": true, "value": false, "authentication": "REJECT"})
+        );
+        assert_eq!(
+            msg(&b),
+            "The PIN was correct, but the SMS could not be sent!"
+        );
+        assert_eq!(
+            b["detail"]["messages"],
+            json!(["The PIN was correct, but the SMS could not be sent!"])
+        );
+        assert_eq!(b["detail"]["multi_challenge"], json!([]));
+        assert_eq!(b["detail"]["transaction_ids"], json!([]));
+        assert!(b["detail"].get("transaction_id").is_none());
+        let why = b["detail"]["sms_error"].as_str().unwrap();
+        assert!(why.contains("SMS1"), "{why}");
+        assert!(
+            !why.contains(PHONE) && !why.contains("127.0.0.1"),
+            "no phone or URL in {why}"
+        );
+        let (st, b) = s
+            .check(&[("user", "alice"), ("pass", "1234"), ("exception", "1")])
+            .await;
+        assert_eq!((st, code(&b)), (500, -500), "{b}");
+    }
+    gw.set_mode(Mode::Status(500));
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert!(b["detail"]["sms_error"].as_str().unwrap().contains("500"));
+    // No challenge was stored: nothing to answer.
+    gw.set_mode(Mode::Ok("ID 1"));
+    let tid = step1(&s).await;
+    assert_eq!(
+        s.aget("/token/challenges/SMS1", &[]).await.1["result"]["value"]["count"],
+        1
+    );
+    let _ = tid;
+}
+
+#[tokio::test]
+async fn no_gateway_configured_is_a_send_failure() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.adelete("/system/sms.identifier").await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(
+        msg(&b),
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+    assert!(
+        b["detail"]["sms_error"]
+            .as_str()
+            .unwrap()
+            .contains("sms.identifier")
+    );
+}
+
+#[tokio::test]
+async fn input_errors_use_privacyidea_codes() {
+    let (s, _gw) = ready().await;
+    s.enroll("bob", "SMSBOB", "b", "+491").await;
+    let cases: Vec<(Vec<(&str, &str)>, u16, i64, &str)> = vec![
+        (
+            vec![("pass", "x")],
+            400,
+            905,
+            "ERR905: You need to specify a serial, user or credential_id.",
+        ),
+        (
+            vec![("user", "  "), ("pass", "x")],
+            400,
+            905,
+            "ERR905: You need to specify a serial, user or credential_id.",
+        ),
+        (
+            vec![("user", "nosuchuser"), ("pass", "x")],
+            400,
+            904,
+            "ERR904: User <nosuchuser@realm1> does not exist.",
+        ),
+        (
+            vec![("user", "alice"), ("realm", "nosuchrealm"), ("pass", "x")],
+            400,
+            904,
+            "ERR904: User <alice@nosuchrealm> does not exist.",
+        ),
+        (
+            vec![("user", "ali%"), ("pass", "x")],
+            400,
+            905,
+            "ERR905: Invalid user.",
+        ),
+        (
+            vec![("serial", "SMS*"), ("pass", "x")],
+            400,
+            905,
+            "ERR905: Invalid serial number.",
+        ),
+        (
+            vec![("serial", "NOSUCH"), ("pass", "x")],
+            404,
+            601,
+            "The requested token could not be found.",
+        ),
+        (
+            vec![("user", "bob"), ("serial", "SMS1"), ("pass", "x")],
+            400,
+            905,
+            "ERR905: Given serial does not belong to given user!",
+        ),
+        (
+            vec![("user", "alice")],
+            400,
+            905,
+            "ERR905: Missing parameter: pass",
+        ),
+    ];
+    for (form, status, c, m) in cases {
+        let (st, b) = s.check(&form).await;
+        assert_eq!((st, code(&b), error(&b)), (status, c, m), "{form:?}: {b}");
+        assert_eq!(b["result"]["status"], false);
+        assert_eq!(b["id"], 1);
+        assert!(b.get("versionnumber").is_none());
+    }
+}
+
+#[tokio::test]
+async fn get_json_user_at_realm_serial_only_and_radiuscheck() {
+    let (s, gw) = ready().await;
+    let (_, b) = s
+        .get("/validate/check", &[("user", "alice"), ("pass", "1234")])
+        .await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE");
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let (_, b) = s
+        .apost_json(
+            "/validate/check",
+            &json!({"user": "alice@realm1", "transaction_id": tid, "pass": gw.last_otp(PHONE)}),
+        )
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    let (_, b) = s.check(&[("serial", "SMS1"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let (_, b) = s
+        .check(&[
+            ("serial", "SMS1"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(value(&b), true);
+    // radiuscheck: 400 and empty for a challenge or reject, 204 for accept.
+    let r = s
+        .client
+        .post(s.url("/validate/radiuscheck"))
+        .form(&[("user", "alice"), ("pass", "1234")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().is_empty());
+    let otp = gw.last_otp(PHONE);
+    let r = s
+        .client
+        .post(s.url("/validate/radiuscheck"))
+        .form(&[("user", "alice"), ("pass", &format!("1234{otp}"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // A nonce is echoed.
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", "x"), ("nonce", "abc")])
+        .await;
+    assert_eq!(b["nonce"], "abc");
+}
+
+#[tokio::test]
+async fn polltransaction_is_pending_for_sms() {
+    let (s, _gw) = ready().await;
+    let tid = step1(&s).await;
+    for (st, b) in [
+        s.get("/validate/polltransaction", &[("transaction_id", &tid)])
+            .await,
+        s.get(&format!("/validate/polltransaction/{tid}"), &[])
+            .await,
+    ] {
+        assert_eq!(st, 200);
+        assert_eq!(
+            b["result"],
+            json!({"status": true, "value": false, "authentication": "REJECT"})
+        );
+        assert_eq!(b["detail"]["challenge_status"], "pending");
+    }
+    let (st, b) = s.get("/validate/polltransaction", &[]).await;
+    assert_eq!(
+        (st, error(&b)),
+        (400, "ERR905: Missing parameter: transaction_id")
+    );
+}
+
+#[tokio::test]
+async fn dynamic_phone_uses_the_users_mobile_from_a_passwd_file() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    let file = s.passwd_file(&["dora:x:1000:1000:Dora Explorer,,+4917600000042,+4930123,dora@example.com:/home/dora:/bin/sh"]);
+    s.ok(
+        "/resolver/files",
+        &[("type", "passwdresolver"), ("fileName", &file)],
+    )
+    .await;
+    s.ok("/realm/corp", &[("resolvers", "files")]).await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", "http"),
+            ("option.URL", &gw.url("/s")),
+            ("option.to", "{phone}"),
+            ("option.msg", "{otp}"),
+        ],
+    )
+    .await;
+    s.ok("/system/setConfig", &[("sms.identifier", "gw")]).await;
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "dora"),
+                ("dynamic_phone", "1"),
+                ("pin", "p"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert!(b["detail"]["serial"].as_str().unwrap().starts_with("PISM"));
+    assert!(
+        b["detail"].get("otpkey").is_none(),
+        "the seed is never returned"
+    );
+    let (_, b) = s.check(&[("user", "dora"), ("pass", "p")]).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    let r = gw.last();
+    assert_eq!(r.method, "GET");
+    assert_eq!(r.field("to").as_deref(), Some("+4917600000042"));
+}
+
+#[tokio::test]
+async fn sha256_eight_digit_tokens() {
+    let (s, gw) = ready().await;
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "bob"),
+                ("serial", "S8"),
+                ("pin", "p"),
+                ("phone", "+492"),
+                ("otplen", "8"),
+                ("hashlib", "sha256"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "p")]).await;
+    let otp = gw.last_otp("+492");
+    assert_eq!(otp.len(), 8);
+    let (_, b2) = s
+        .check(&[
+            ("user", "bob"),
+            (
+                "transaction_id",
+                b["detail"]["transaction_id"].as_str().unwrap(),
+            ),
+            ("pass", &otp),
+        ])
+        .await;
+    assert_eq!(value(&b2), true);
+    let t = s.token_info("S8").await;
+    assert_eq!(
+        (t["otplen"].as_i64(), t["info"]["hashlib"].as_str()),
+        (Some(8), Some("sha256"))
+    );
+}
+
+#[tokio::test]
+async fn otppin_userstore_and_passthrough_policies() {
+    let (s, gw) = ready().await;
+    s.ok(
+        "/policy/up",
+        &[("scope", "authentication"), ("action", "otppin=userstore")],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(msg(&b), "wrong otp pin");
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "alice-pw")]).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    let _ = gw;
+    s.ok(
+        "/policy/pass",
+        &[("scope", "authentication"), ("action", "passOnNoToken")],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "x")]).await;
+    assert_eq!(value(&b), true);
+    assert_eq!(msg(&b), "user has no token, accepted due to 'pass'");
+}
