@@ -44,6 +44,7 @@ impl SinkProvider {
         let mut f = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&self.path)
             .await
             .map_err(|e| SendError::Io(e.kind().to_string()))?;

@@ -154,6 +154,14 @@ impl Services {
             .map_err(|_| ServiceError::Internal("verify task failed".into()))
     }
 
+    /// Deletes expired challenges (housekeeping; answers never depend on it).
+    pub async fn purge_expired_challenges(&self) -> Result<u64> {
+        Ok(self
+            .store()
+            .challenge_purge_all_expired(self.clock().now_ms())
+            .await?)
+    }
+
     /// True when the database answers.
     pub async fn healthy(&self) -> bool {
         self.inner.store.ping().await

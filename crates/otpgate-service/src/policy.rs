@@ -262,6 +262,10 @@ impl Policies {
     }
 }
 
+fn policy_not_found() -> ServiceError {
+    ServiceError::NotFound("The requested policy could not be found.".into())
+}
+
 /// A policy in privacyIDEA's JSON shape.
 pub fn policy_json(p: &PolicyRow) -> Value {
     let actions: Map<String, Value> = parse_actions(&p.action)
@@ -298,6 +302,35 @@ impl Services {
                 "Admin actions are defined, but the action {action} is not allowed!"
             )))
         }
+    }
+
+    /// `GET /policy/[<name>]`: policies in privacyIDEA's shape, optionally by name or scope.
+    pub async fn list_policies(&self, name: Option<&str>, scope: Option<&str>) -> Result<Value> {
+        let rows = self.store().policy_list().await?;
+        Ok(Value::Array(
+            rows.iter()
+                .filter(|p| name.is_none_or(|n| n == p.name) && scope.is_none_or(|s| s == p.scope))
+                .map(policy_json)
+                .collect(),
+        ))
+    }
+
+    /// `DELETE /policy/<name>`: the deleted id.
+    pub async fn delete_policy(&self, name: &str) -> Result<Value> {
+        self.store()
+            .policy_delete(name)
+            .await?
+            .map(|id| json!(id))
+            .ok_or_else(policy_not_found)
+    }
+
+    /// `POST /policy/enable|disable/<name>`: the policy id.
+    pub async fn set_policy_active(&self, name: &str, active: bool) -> Result<Value> {
+        self.store()
+            .policy_set_active(name, active)
+            .await?
+            .map(|id| json!(id))
+            .ok_or_else(policy_not_found)
     }
 
     /// `POST /policy/<name>`.

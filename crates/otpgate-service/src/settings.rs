@@ -32,6 +32,8 @@ pub struct SystemConfig {
     pub default_count_window: i64,
     /// Default resync window.
     pub default_sync_window: i64,
+    /// Minutes after which a lockout is lifted (`failcounter_clear_timeout`, 0 = never).
+    pub failcounter_clear_minutes: i64,
 }
 
 fn bool_or(m: &BTreeMap<String, String>, k: &str, default: bool) -> bool {
@@ -66,6 +68,7 @@ impl SystemConfig {
             },
             default_count_window: int_or(m, "DefaultCountWindow", 10).clamp(1, 1000),
             default_sync_window: int_or(m, "DefaultSyncWindow", 1000).max(1),
+            failcounter_clear_minutes: int_or(m, "failcounter_clear_timeout", 0).max(0),
         }
     }
 }

@@ -205,6 +205,29 @@ impl Services {
         Ok(Live { row, key, hash })
     }
 
+    /// privacyIDEA's `failcounter_clear_timeout`: a lockout older than the configured minutes
+    /// is lifted (lazily, when the token is next used). One conditional statement, so two
+    /// nodes cannot both lift it and lose a failure counted in between.
+    async fn clear_expired_lockout(&self, t: &mut TokenRow, cfg: &SystemConfig) -> Result<()> {
+        if cfg.failcounter_clear_minutes <= 0 || t.failcount < t.maxfail {
+            return Ok(());
+        }
+        let Some(since) = t
+            .info
+            .get("failcounter_exceeded")
+            .and_then(|v| chrono::DateTime::parse_from_str(v, "%Y-%m-%dT%H:%M%z").ok())
+        else {
+            return Ok(());
+        };
+        if self.clock().now() >= since + chrono::Duration::minutes(cfg.failcounter_clear_minutes)
+            && self.store().token_clear_lockout(t.id, t.failcount).await?
+        {
+            t.failcount = 0;
+            t.info.remove("failcounter_exceeded");
+        }
+        Ok(())
+    }
+
     async fn count_failure(&self, t: &TokenRow) -> Result<()> {
         if let Some((n, max)) = self.store().token_inc_failcount(t.id).await?
             && n >= max
@@ -342,7 +365,10 @@ impl Services {
         if tokens.iter().all(|t| t.revoked) {
             return Err(ServiceError::TokenLocked);
         }
-        let tokens: Vec<TokenRow> = tokens.into_iter().filter(|t| !t.revoked).collect();
+        let mut tokens: Vec<TokenRow> = tokens.into_iter().filter(|t| !t.revoked).collect();
+        for t in &mut tokens {
+            self.clear_expired_lockout(t, &ctx.cfg).await?;
+        }
         audit.token_type = "sms".into();
         audit.serial = tokens
             .iter()
@@ -623,14 +649,15 @@ impl Services {
         }
     }
 
-    /// Sends one token's SMS and stores its challenge; returns the multi_challenge entry.
+    /// Sends one token's SMS and stores its challenge; returns the gateway that delivered and
+    /// the number the SMS went to.
     async fn challenge_one(
         &self,
         t: &Live,
         tid: &str,
         ctx: &Ctx<'_>,
         challenge: Option<&str>,
-    ) -> std::result::Result<String, SmsFailure> {
+    ) -> std::result::Result<(String, String), SmsFailure> {
         let svc = |e: ServiceError| SmsFailure::Service(e);
         let phone = match t.row.info.get("phone").filter(|p| !p.is_empty()) {
             Some(p) => p.clone(),
@@ -702,7 +729,7 @@ impl Services {
             )
             .await
             .map_err(|e| svc(e.into()))?;
-        Ok(delivery.gateway)
+        Ok((delivery.gateway, phone))
     }
 
     fn tags(&self, t: &Live, ctx: &Ctx<'_>, phone: &str) -> Tags {
@@ -772,8 +799,7 @@ impl Services {
                 self.count_failure(&t.row).await?;
             }
             match self.challenge_one(t, &tid, ctx, challenge).await {
-                Ok(gateway) => {
-                    let phone = t.row.info.get("phone").cloned().unwrap_or_default();
+                Ok((gateway, phone)) => {
                     let message =
                         template::render_prompt(&prompt_template, &self.tags(t, ctx, &phone));
                     let valid_until =
@@ -877,7 +903,7 @@ impl Services {
         if let Some(s) = serial_param {
             tokens.retain(|t| t.serial == s);
         }
-        let tokens: Vec<TokenRow> = tokens
+        let mut tokens: Vec<TokenRow> = tokens
             .into_iter()
             .filter(|t| t.tokentype == "sms" && !t.revoked && t.active)
             .collect();
@@ -886,6 +912,9 @@ impl Services {
             .map(|t| t.serial.as_str())
             .collect::<Vec<_>>()
             .join(",");
+        for t in &mut tokens {
+            self.clear_expired_lockout(t, &cfg).await?;
+        }
         let (fit, locked): (Vec<TokenRow>, Vec<TokenRow>) =
             tokens.into_iter().partition(|t| unfit_reason(t).is_none());
         let ctx = Ctx {

@@ -451,6 +451,28 @@ impl Store {
         Ok(())
     }
 
+    /// Lifts a lockout if the fail counter is still `failcount` (nobody counted a failure
+    /// since it was read); true when it was lifted.
+    pub async fn token_clear_lockout(&self, id: i64, failcount: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE token SET failcount = 0 WHERE id = $1 AND failcount = $2")
+            .bind(id)
+            .bind(failcount)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 1 {
+            sqlx::query(
+                "DELETE FROM tokeninfo WHERE token_id = $1 AND key = 'failcounter_exceeded'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     /// Replaces the PIN hash.
     pub async fn token_set_pin(&self, id: i64, pin_hash: &str) -> Result<()> {
         sqlx::query("UPDATE token SET pin_hash = $2 WHERE id = $1")

@@ -50,14 +50,29 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = crate::http::router(app.clone());
+    let housekeeping = tokio::spawn(housekeeping(app.services.clone()));
     let result = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;
+    housekeeping.abort();
     app.services.store().close().await;
     result
+}
+
+/// Every minute: delete expired challenges so the table stays small.
+async fn housekeeping(services: Services) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match services.purge_expired_challenges().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "expired challenges purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired challenges failed"),
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -104,6 +104,7 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
         .await
         .with_context(|| "opening the database".to_owned())?;
     check_keys(&store, &keys, rng.as_ref()).await?;
+    restrict_database_files(&dir);
     let kdf = match config.security.kdf_concurrency {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -121,6 +122,18 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
         data_dir: dir,
     });
     Ok(Loaded { services, config })
+}
+
+/// The SQLite files hold sealed secrets and the audit log: owner-only, like the key files.
+fn restrict_database_files(dir: &Path) {
+    for f in ["otpgate.sqlite", "otpgate.sqlite-wal", "otpgate.sqlite-shm"] {
+        let p = dir.join(f);
+        if p.exists()
+            && let Err(e) = fs::set_permissions(&p, fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(file = %p.display(), error = %e, "could not restrict database file permissions");
+        }
+    }
 }
 
 /// Stores a key check value at first start; refuses keys that cannot open it later.

@@ -104,6 +104,7 @@ CREATE TABLE challenge (
 );
 CREATE INDEX challenge_tid ON challenge (transaction_id);
 CREATE INDEX challenge_token ON challenge (token_id, expires_at);
+CREATE INDEX challenge_expiry ON challenge (expires_at);
 
 CREATE TABLE smsgateway (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -350,34 +350,16 @@ pub async fn delete_user(
     ))
 }
 
-async fn policy_list(
-    app: &App,
-    name: Option<&str>,
-    scope: Option<&str>,
-) -> Result<Value, ApiError> {
-    let rows = app
-        .services
-        .store()
-        .policy_list()
-        .await
-        .map_err(otpgate_service::ServiceError::from)?;
-    Ok(Value::Array(
-        rows.iter()
-            .filter(|p| name.is_none_or(|n| n == p.name) && scope.is_none_or(|s| s == p.scope))
-            .map(otpgate_service::policy::policy_json)
-            .collect(),
-    ))
-}
-
 /// `GET /policy/`.
 pub async fn policies(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "policyread").await?;
-    let v = policy_list(
-        &app,
-        pi.params.get_nonblank("name"),
-        pi.params.get_nonblank("scope"),
-    )
-    .await?;
+    let v = app
+        .services
+        .list_policies(
+            pi.params.get_nonblank("name"),
+            pi.params.get_nonblank("scope"),
+        )
+        .await?;
     Ok(envelope::ok(v, None, pi.nonce()))
 }
 
@@ -389,7 +371,7 @@ pub async fn policy(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "policyread").await?;
     Ok(envelope::ok(
-        policy_list(&app, Some(&name), None).await?,
+        app.services.list_policies(Some(&name), None).await?,
         None,
         pi.nonce(),
     ))
@@ -410,11 +392,6 @@ pub async fn save_policy(
     ))
 }
 
-fn policy_not_found() -> ApiError {
-    otpgate_service::ServiceError::NotFound("The requested policy could not be found.".into())
-        .into()
-}
-
 /// `DELETE /policy/<name>`.
 pub async fn delete_policy(
     State(app): State<App>,
@@ -423,14 +400,8 @@ pub async fn delete_policy(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "policydelete").await?;
     pi.audit(|e| e.action_detail = format!("policy {name}"));
-    let id = app
-        .services
-        .store()
-        .policy_delete(&name)
-        .await
-        .map_err(otpgate_service::ServiceError::from)?;
     Ok(envelope::ok(
-        json!(id.ok_or_else(policy_not_found)?),
+        app.services.delete_policy(&name).await?,
         None,
         pi.nonce(),
     ))
@@ -443,14 +414,8 @@ async fn set_policy_active(
     active: bool,
 ) -> Result<Response, ApiError> {
     pi.admin(app, "policywrite").await?;
-    let id = app
-        .services
-        .store()
-        .policy_set_active(name, active)
-        .await
-        .map_err(otpgate_service::ServiceError::from)?;
     Ok(envelope::ok(
-        json!(id.ok_or_else(policy_not_found)?),
+        app.services.set_policy_active(name, active).await?,
         None,
         pi.nonce(),
     ))
