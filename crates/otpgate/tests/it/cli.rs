@@ -42,12 +42,20 @@ impl Drop for Running {
 
 /// Starts `serve` and waits (bounded) until /healthz answers.
 async fn serve(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Running {
+    serve_logging_to(data_dir, extra_env, Stdio::null()).await
+}
+
+async fn serve_logging_to(
+    data_dir: &std::path::Path,
+    extra_env: &[(&str, &str)],
+    stderr: Stdio,
+) -> Running {
     let port = free_port();
     let mut cmd = bin();
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("OTPGATE_DATA_DIR", data_dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -240,4 +248,139 @@ async fn a_foreign_key_file_is_refused_with_a_clear_message() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn trace_logs_of_a_whole_login_contain_no_secrets() {
+    use crate::support::{Gateway, otp_in};
+    let gw = Gateway::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let log_path = tmp.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut run = serve_logging_to(&data, &[("RUST_LOG", "trace")], Stdio::from(log)).await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let c = client();
+    let admin_pw = std::fs::read_to_string(data.join("initial-admin-password"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let auth: serde_json::Value = c
+        .post(format!("{base}/auth"))
+        .form(&[("username", "admin"), ("password", admin_pw.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = auth["result"]["value"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let phone = "+4915187654321";
+    let calls: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("/resolver/local", vec![("type", "internalresolver".into())]),
+        ("/realm/home", vec![("resolvers", "local".into())]),
+        (
+            "/user/",
+            vec![
+                ("user", "alice".into()),
+                ("resolver", "local".into()),
+                ("mobile", phone.into()),
+                ("password", "user-pw-4711".into()),
+            ],
+        ),
+        (
+            "/smsgateway",
+            vec![
+                ("name", "gw".into()),
+                ("module", "http".into()),
+                ("option.URL", gw.url("/sms")),
+                ("option.text", "Code {otp}".into()),
+                ("option.phone", "{phone}".into()),
+                ("option.USERNAME", "u".into()),
+                ("option.PASSWORD", "gateway-pw-0815".into()),
+            ],
+        ),
+        ("/system/setConfig", vec![("sms.identifier", "gw".into())]),
+        (
+            "/token/init",
+            vec![
+                ("type", "sms".into()),
+                ("user", "alice".into()),
+                ("dynamic_phone", "1".into()),
+                ("pin", "pin-5150".into()),
+            ],
+        ),
+    ];
+    for (path, form) in calls {
+        let r = c
+            .post(format!("{base}{path}"))
+            .header("Authorization", &jwt)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let check = |form: Vec<(&'static str, String)>| {
+        let c = c.clone();
+        let url = format!("{base}/validate/check");
+        async move {
+            c.post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let b = check(vec![("user", "alice".into()), ("pass", "pin-5150".into())]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp1 = otp_in(&gw.last().field("text").unwrap());
+    assert_eq!(
+        check(vec![
+            ("user", "alice".into()),
+            ("transaction_id", tid),
+            ("pass", otp1.clone())
+        ])
+        .await["result"]["value"],
+        true
+    );
+    check(vec![("user", "alice".into()), ("pass", "pin-5150".into())]).await;
+    let otp2 = otp_in(&gw.last().field("text").unwrap());
+    assert_eq!(
+        check(vec![
+            ("user", "alice".into()),
+            ("pass", format!("pin-5150{otp2}"))
+        ])
+        .await["result"]["value"],
+        true
+    );
+    check(vec![
+        ("user", "alice".into()),
+        ("pass", "wrong-pin-1".into()),
+    ])
+    .await;
+    sigterm(&run.child);
+    assert_eq!(run.child.wait().unwrap().code(), Some(0));
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("submitting SMS"), "debug logging was on");
+    for secret in [
+        admin_pw.as_str(),
+        "user-pw-4711",
+        "gateway-pw-0815",
+        "pin-5150",
+        "wrong-pin-1",
+        &otp1,
+        &otp2,
+        phone,
+        &phone[1..],
+        jwt.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the log: {secret}");
+    }
 }

@@ -886,7 +886,8 @@ async fn otppin_userstore_and_passthrough_policies() {
 #[tokio::test]
 async fn failcounter_clear_timeout_lifts_a_lockout_after_the_configured_minutes() {
     let (s, gw) = ready().await;
-    s.ok("/system/setConfig", &[("failcounter_clear_timeout", "5")]).await;
+    s.ok("/system/setConfig", &[("failcounter_clear_timeout", "5")])
+        .await;
     s.ok("/token/set/SMS1", &[("max_failcount", "2")]).await;
     for _ in 0..2 {
         s.check(&[("user", "alice"), ("pass", "bad")]).await;
@@ -898,15 +899,38 @@ async fn failcounter_clear_timeout_lifts_a_lockout_after_the_configured_minutes(
     assert_eq!(msg(&b), "Failcounter exceeded", "not yet");
     s.advance(61);
     let tid = step1(&s).await;
-    let (_, b) = s.check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &gw.last_otp(PHONE))]).await;
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
     assert_eq!(value(&b), true);
 }
 
 #[tokio::test]
 async fn the_prompt_shows_the_number_the_sms_went_to() {
     let (s, _gw) = ready().await;
-    s.apost("/token/init", &[("type", "sms"), ("user", "bob"), ("serial", "DYN"), ("pin", "p"), ("dynamic_phone", "1")]).await;
-    s.ok("/policy/prompt", &[("scope", "authentication"), ("action", "sms_challenge_text=Sent to {phone_redacted}")]).await;
+    s.apost(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("user", "bob"),
+            ("serial", "DYN"),
+            ("pin", "p"),
+            ("dynamic_phone", "1"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/policy/prompt",
+        &[
+            ("scope", "authentication"),
+            ("action", "sms_challenge_text=Sent to {phone_redacted}"),
+        ],
+    )
+    .await;
     let (_, b) = s.check(&[("user", "bob"), ("pass", "p")]).await;
     assert_eq!(msg(&b), "Sent to ****-******02");
 }
@@ -918,5 +942,8 @@ async fn expired_challenges_are_purged() {
     step1(&s).await;
     s.advance(301);
     assert_eq!(s.app.services.purge_expired_challenges().await.unwrap(), 2);
-    assert_eq!(s.aget("/token/challenges/", &[]).await.1["result"]["value"]["count"], 0);
+    assert_eq!(
+        s.aget("/token/challenges/", &[]).await.1["result"]["value"]["count"],
+        0
+    );
 }
