@@ -419,21 +419,16 @@ impl Services {
                 "The description is longer than 80 characters.".into(),
             ));
         }
-        let mut n = 0;
         for t in &tokens {
-            if let Some(m) = maxfail {
-                self.store().token_set_maxfail(t.id, m).await?;
-                n += 1;
-            }
-            if let Some(w) = window {
-                self.store().token_set_count_window(t.id, w).await?;
-                n += 1;
-            }
-            if let Some(d) = description {
-                self.store().token_set_description(t.id, d).await?;
-                n += 1;
-            }
+            self.store()
+                .token_set_attributes(t.id, maxfail, window, description)
+                .await?;
         }
+        let per_token = [maxfail.is_some(), window.is_some(), description.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
+        let n = per_token * tokens.len();
         Ok(json!(n))
     }
 

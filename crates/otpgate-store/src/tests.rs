@@ -78,7 +78,9 @@ async fn token_round_trip_and_duplicate_serial() {
 async fn fail_counter_saturates_and_never_loses_increments() {
     let (s, _d) = store().await;
     let id = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
-    s.token_set_maxfail(id, 50).await.unwrap();
+    s.token_set_attributes(id, Some(50), None, None)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..80 {
         let s = s.clone();

@@ -483,33 +483,25 @@ impl Store {
         Ok(())
     }
 
-    /// Sets the lockout threshold.
-    pub async fn token_set_maxfail(&self, id: i64, maxfail: i64) -> Result<()> {
-        sqlx::query("UPDATE token SET maxfail = $2 WHERE id = $1")
-            .bind(id)
-            .bind(maxfail)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Sets the look-ahead window.
-    pub async fn token_set_count_window(&self, id: i64, w: i64) -> Result<()> {
-        sqlx::query("UPDATE token SET count_window = $2 WHERE id = $1")
-            .bind(id)
-            .bind(w)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Sets the description.
-    pub async fn token_set_description(&self, id: i64, d: &str) -> Result<()> {
-        sqlx::query("UPDATE token SET description = $2 WHERE id = $1")
-            .bind(id)
-            .bind(d)
-            .execute(&self.pool)
-            .await?;
+    /// Sets the given attributes (lockout threshold, look-ahead window, description) in one
+    /// statement; absent ones keep their value.
+    pub async fn token_set_attributes(
+        &self,
+        id: i64,
+        maxfail: Option<i64>,
+        count_window: Option<i64>,
+        description: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE token SET maxfail = COALESCE($2, maxfail), count_window = COALESCE($3, count_window), \
+             description = COALESCE($4, description) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(maxfail)
+        .bind(count_window)
+        .bind(description)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

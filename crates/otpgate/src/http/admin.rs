@@ -29,11 +29,7 @@ pub async fn auth(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> 
 /// `GET /smsgateway/`.
 pub async fn gateways(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "smsgateway_read").await?;
-    Ok(envelope::ok(
-        app.services.list_gateways(None).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_gateways(None).await?))
 }
 
 /// `GET /smsgateway/<id>`.
@@ -43,21 +39,13 @@ pub async fn gateway(
     pi: Pi,
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "smsgateway_read").await?;
-    Ok(envelope::ok(
-        app.services.list_gateways(Some(&id)).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_gateways(Some(&id)).await?))
 }
 
 /// `GET /smsgateway/providers`.
 pub async fn providers(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "smsgateway_read").await?;
-    Ok(envelope::ok(
-        otpgate_gateways::providers_description(),
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(otpgate_gateways::providers_description()))
 }
 
 /// `POST /smsgateway`.
@@ -65,11 +53,7 @@ pub async fn save_gateway(State(app): State<App>, pi: Pi) -> Result<Response, Ap
     pi.admin(&app, "smsgateway_write").await?;
     let name = pi.params.get("name").unwrap_or_default().to_owned();
     pi.audit(|e| e.action_detail = format!("gateway {name}"));
-    Ok(envelope::ok(
-        app.services.save_gateway(&pi.params).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.save_gateway(&pi.params).await?))
 }
 
 /// `DELETE /smsgateway/<name>`.
@@ -80,11 +64,7 @@ pub async fn delete_gateway(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "smsgateway_write").await?;
     pi.audit(|e| e.action_detail = format!("gateway {name}"));
-    Ok(envelope::ok(
-        app.services.delete_gateway(&name).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.delete_gateway(&name).await?))
 }
 
 /// `DELETE /smsgateway/option/<gwid>/<key>`.
@@ -94,11 +74,7 @@ pub async fn delete_gateway_option(
     pi: Pi,
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "smsgateway_write").await?;
-    Ok(envelope::ok(
-        app.services.delete_gateway_option(&gwid, &key).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.delete_gateway_option(&gwid, &key).await?))
 }
 
 /// `POST /system/setConfig`.
@@ -117,11 +93,7 @@ pub async fn set_config(State(app): State<App>, pi: Pi) -> Result<Response, ApiE
             .collect::<Vec<_>>()
             .join(",")
     });
-    Ok(envelope::ok(
-        app.services.set_config(&pairs).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.set_config(&pairs).await?))
 }
 
 /// `GET /system/`: every stored key.
@@ -134,7 +106,7 @@ pub async fn get_config(State(app): State<App>, pi: Pi) -> Result<Response, ApiE
         .into_iter()
         .map(|(k, v)| (k, json!(v)))
         .collect();
-    Ok(envelope::ok(Value::Object(map), None, pi.nonce()))
+    Ok(pi.reply(Value::Object(map)))
 }
 
 /// `GET /system/<key>`: the value or null.
@@ -150,7 +122,7 @@ pub async fn get_config_key(
         .await?
         .remove(&key)
         .map_or(Value::Null, Value::String);
-    Ok(envelope::ok(v, None, pi.nonce()))
+    Ok(pi.reply(v))
 }
 
 /// `DELETE /system/<key>`.
@@ -160,22 +132,16 @@ pub async fn delete_config(
     pi: Pi,
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "configwrite").await?;
-    Ok(envelope::ok(
-        json!(app.services.delete_config(&key).await?),
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(json!(app.services.delete_config(&key).await?)))
 }
 
 /// `GET /resolver/`.
 pub async fn resolvers(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "resolverread").await?;
-    Ok(envelope::ok(
+    Ok(pi.reply(
         app.services
             .list_resolvers(None, pi.params.get_nonblank("type"))
             .await?,
-        None,
-        pi.nonce(),
     ))
 }
 
@@ -186,11 +152,7 @@ pub async fn resolver(
     pi: Pi,
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "resolverread").await?;
-    Ok(envelope::ok(
-        app.services.list_resolvers(Some(&name), None).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_resolvers(Some(&name), None).await?))
 }
 
 /// `POST /resolver/<name>`.
@@ -201,11 +163,7 @@ pub async fn save_resolver(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "resolverwrite").await?;
     pi.audit(|e| e.resolver = name.clone());
-    Ok(envelope::ok(
-        app.services.save_resolver(&name, &pi.params).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.save_resolver(&name, &pi.params).await?))
 }
 
 /// `DELETE /resolver/<name>`.
@@ -216,21 +174,13 @@ pub async fn delete_resolver(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "resolverdelete").await?;
     pi.audit(|e| e.resolver = name.clone());
-    Ok(envelope::ok(
-        app.services.delete_resolver(&name).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.delete_resolver(&name).await?))
 }
 
 /// `GET /realm/`.
 pub async fn realms(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "realmread").await?;
-    Ok(envelope::ok(
-        app.services.list_realms(false).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_realms(false).await?))
 }
 
 /// `POST /realm/<name>`.
@@ -241,11 +191,7 @@ pub async fn save_realm(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "realmwrite").await?;
     pi.audit(|e| e.realm = name.clone());
-    Ok(envelope::ok(
-        app.services.save_realm(&name, &pi.params).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.save_realm(&name, &pi.params).await?))
 }
 
 /// `DELETE /realm/<name>`.
@@ -256,21 +202,13 @@ pub async fn delete_realm(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "realmdelete").await?;
     pi.audit(|e| e.realm = name.clone());
-    Ok(envelope::ok(
-        app.services.delete_realm(&name).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.delete_realm(&name).await?))
 }
 
 /// `GET /defaultrealm`.
 pub async fn default_realm(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "realmread").await?;
-    Ok(envelope::ok(
-        app.services.list_realms(true).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_realms(true).await?))
 }
 
 /// `POST /defaultrealm/<name>`.
@@ -281,31 +219,19 @@ pub async fn set_default_realm(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "realmwrite").await?;
     pi.audit(|e| e.realm = name.clone());
-    Ok(envelope::ok(
-        app.services.set_default_realm(&name).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.set_default_realm(&name).await?))
 }
 
 /// `DELETE /defaultrealm`.
 pub async fn clear_default_realm(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "realmwrite").await?;
-    Ok(envelope::ok(
-        app.services.clear_default_realm().await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.clear_default_realm().await?))
 }
 
 /// `GET /user/`.
 pub async fn users(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "userlist").await?;
-    Ok(envelope::ok(
-        app.services.list_users(&pi.params).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_users(&pi.params).await?))
 }
 
 /// `POST /user/`.
@@ -313,11 +239,7 @@ pub async fn create_user(State(app): State<App>, pi: Pi) -> Result<Response, Api
     pi.admin(&app, "adduser").await?;
     let u = pi.params.get("user").unwrap_or_default().to_owned();
     pi.audit(|e| e.user = u);
-    Ok(envelope::ok(
-        app.services.save_user(&pi.params, true).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.save_user(&pi.params, true).await?))
 }
 
 /// `PUT /user/`.
@@ -325,11 +247,7 @@ pub async fn update_user(State(app): State<App>, pi: Pi) -> Result<Response, Api
     pi.admin(&app, "updateuser").await?;
     let u = pi.params.get("user").unwrap_or_default().to_owned();
     pi.audit(|e| e.user = u);
-    Ok(envelope::ok(
-        app.services.save_user(&pi.params, false).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.save_user(&pi.params, false).await?))
 }
 
 /// `DELETE /user/<resolver>/<name>`.
@@ -343,11 +261,7 @@ pub async fn delete_user(
         e.user = name.clone();
         e.resolver = resolver.clone();
     });
-    Ok(envelope::ok(
-        app.services.delete_user(&resolver, &name).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.delete_user(&resolver, &name).await?))
 }
 
 /// `GET /policy/`.
@@ -360,7 +274,7 @@ pub async fn policies(State(app): State<App>, pi: Pi) -> Result<Response, ApiErr
             pi.params.get_nonblank("scope"),
         )
         .await?;
-    Ok(envelope::ok(v, None, pi.nonce()))
+    Ok(pi.reply(v))
 }
 
 /// `GET /policy/<name>`.
@@ -370,11 +284,7 @@ pub async fn policy(
     pi: Pi,
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "policyread").await?;
-    Ok(envelope::ok(
-        app.services.list_policies(Some(&name), None).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_policies(Some(&name), None).await?))
 }
 
 /// `POST /policy/<name>`.
@@ -385,11 +295,7 @@ pub async fn save_policy(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "policywrite").await?;
     pi.audit(|e| e.action_detail = format!("policy {name}"));
-    Ok(envelope::ok(
-        app.services.set_policy(&name, &pi.params).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.set_policy(&name, &pi.params).await?))
 }
 
 /// `DELETE /policy/<name>`.
@@ -400,11 +306,7 @@ pub async fn delete_policy(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "policydelete").await?;
     pi.audit(|e| e.action_detail = format!("policy {name}"));
-    Ok(envelope::ok(
-        app.services.delete_policy(&name).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.delete_policy(&name).await?))
 }
 
 async fn set_policy_active(
@@ -414,11 +316,7 @@ async fn set_policy_active(
     active: bool,
 ) -> Result<Response, ApiError> {
     pi.admin(app, "policywrite").await?;
-    Ok(envelope::ok(
-        app.services.set_policy_active(name, active).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.set_policy_active(name, active).await?))
 }
 
 /// `POST /policy/enable/<name>`.
@@ -442,9 +340,5 @@ pub async fn disable_policy(
 /// `GET /audit/`.
 pub async fn audit(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "auditlog").await?;
-    Ok(envelope::ok(
-        app.services.list_audit(&pi.params).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_audit(&pi.params).await?))
 }

@@ -116,6 +116,11 @@ impl Pi {
             .and_then(|v| v.to_str().ok())
     }
 
+    /// A success envelope with `value` (and the echoed nonce).
+    pub fn reply(&self, value: Value) -> axum::response::Response {
+        super::envelope::ok(value, None, self.nonce())
+    }
+
     /// The `nonce` parameter, echoed in answers.
     pub fn nonce(&self) -> Option<&str> {
         self.params.get("nonce")

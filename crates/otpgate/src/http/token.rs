@@ -24,11 +24,7 @@ pub async fn init(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> 
 /// `GET /token/`.
 pub async fn list(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "tokenlist").await?;
-    Ok(envelope::ok(
-        app.services.list_tokens(&pi.params).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_tokens(&pi.params).await?))
 }
 
 #[derive(Clone, Copy)]
@@ -67,7 +63,7 @@ async fn run(
         Action::Delete => s.delete_tokens(serial, p, &mut audit).await,
     };
     pi.record(audit);
-    Ok(envelope::ok(r?, None, pi.nonce()))
+    Ok(pi.reply(r?))
 }
 
 /// `POST /token/enable` (tokens of `user`, or `serial`).
@@ -142,11 +138,7 @@ pub async fn delete_one(
 /// `GET /token/challenges/`.
 pub async fn challenges(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     pi.admin(&app, "getchallenges").await?;
-    Ok(envelope::ok(
-        app.services.list_challenges(None, &pi.params).await?,
-        None,
-        pi.nonce(),
-    ))
+    Ok(pi.reply(app.services.list_challenges(None, &pi.params).await?))
 }
 
 /// `GET /token/challenges/<serial>`.
@@ -156,11 +148,9 @@ pub async fn challenges_one(
     pi: Pi,
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "getchallenges").await?;
-    Ok(envelope::ok(
+    Ok(pi.reply(
         app.services
             .list_challenges(Some(&serial), &pi.params)
             .await?,
-        None,
-        pi.nonce(),
     ))
 }
