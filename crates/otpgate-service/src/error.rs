@@ -54,6 +54,7 @@ impl From<StoreError> for ServiceError {
         }
         match e {
             StoreError::Conflict(m) => ServiceError::Parameter(m),
+            StoreError::InUse(m) => ServiceError::ConfigAdmin(m),
             StoreError::NotFound(what) => {
                 ServiceError::NotFound(format!("The requested {what} could not be found."))
             }

@@ -15,6 +15,18 @@ pub fn key_aad(serial: &str) -> String {
     format!("token.key:{serial}")
 }
 
+/// Token info keys set by the server (privacyIDEA's `readonly_info_keys`).
+const READONLY_INFO: &[&str] = &[
+    "assignment_date",
+    "phone",
+    "tokenkind",
+    "hashlib",
+    "creation_date",
+    "count_auth_success",
+    "count_auth",
+    "last_auth",
+];
+
 const SORTABLE: &[&str] = &[
     "serial",
     "id",
@@ -58,23 +70,49 @@ impl Services {
         &self,
         serial: Option<&str>,
         params: &Params,
+        audit: &mut AuditEntry,
     ) -> Result<Vec<TokenRow>> {
         let serial = serial
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .or(params.get_nonblank("serial"));
-        if let Some(s) = serial {
-            return match self.store().token_by_serial(s).await? {
-                Some(t) => Ok(vec![t]),
-                None => Err(not_found(s)),
-            };
+        let tokens = match serial {
+            Some(s) => match self.store().token_by_serial(s).await? {
+                Some(t) => vec![t],
+                None => return Err(not_found(s)),
+            },
+            None => match self.param_user(params).await? {
+                Some(u) => self.store().tokens_of_user(&owner_of(&u)).await?,
+                None => {
+                    return Err(ServiceError::Parameter(
+                        "Missing parameter: 'serial' or 'serials'".into(),
+                    ));
+                }
+            },
+        };
+        self.note_tokens(audit, &tokens).await?;
+        Ok(tokens)
+    }
+
+    /// Records serials, type and (like privacyIDEA) the owner of the first token in the audit.
+    async fn note_tokens(&self, audit: &mut AuditEntry, tokens: &[TokenRow]) -> Result<()> {
+        audit.serial = tokens
+            .iter()
+            .map(|t| t.serial.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let Some(t) = tokens.first() else {
+            return Ok(());
+        };
+        audit.token_type = t.tokentype.clone();
+        if let Some(o) = &t.owner {
+            audit.realm = o.realm.clone();
+            audit.resolver = o.resolver.clone();
+            if let Some(u) = self.user_by_id(&o.resolver, &o.user_id, &o.realm).await? {
+                audit.user = u.login;
+            }
         }
-        match self.param_user(params).await? {
-            Some(u) => Ok(self.store().tokens_of_user(&owner_of(&u)).await?),
-            None => Err(ServiceError::Parameter(
-                "Missing parameter: 'serial' or 'serials'".into(),
-            )),
-        }
+        Ok(())
     }
 
     /// `POST /token/init` for SMS tokens.
@@ -270,6 +308,11 @@ impl Services {
             None => Default::default(),
         };
         let info: Map<String, Value> = t.info.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let readonly: Vec<&str> = READONLY_INFO
+            .iter()
+            .copied()
+            .filter(|k| t.info.contains_key(*k))
+            .collect();
         Ok(json!({
             "id": t.id, "serial": t.serial, "tokentype": t.tokentype, "description": t.description,
             "active": t.active, "revoked": t.revoked, "locked": t.locked, "failcount": t.failcount, "maxfail": t.maxfail,
@@ -278,6 +321,7 @@ impl Services {
             "username": username, "user_id": user_id, "resolver": resolver, "user_realm": realm,
             "realms": if realm.is_empty() { json!([]) } else { json!([realm]) },
             "tokengroup": [], "container_serial": "", "user_editable": false,
+            "readonly_info_keys": readonly.clone(), "undeletable_info_keys": readonly, "settable_info_keys": ["phone", "hashlib"],
         }))
     }
 
@@ -338,7 +382,7 @@ impl Services {
             tokens.push(self.token_json(t, &mut names).await?);
         }
         Ok(json!({
-            "tokens": tokens, "count": count, "current": page,
+            "tokens": tokens, "count": count,
             "prev": if page > 1 { json!(page - 1) } else { Value::Null },
             "next": if page * pagesize < count { json!(page + 1) } else { Value::Null },
         }))
@@ -352,8 +396,7 @@ impl Services {
         active: bool,
         audit: &mut AuditEntry,
     ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params).await?;
-        note_tokens(audit, &tokens);
+        let tokens = self.addressed_tokens(serial, params, audit).await?;
         let mut n = 0;
         for t in &tokens {
             n += i64::from(self.store().token_set_active(t.id, active).await?);
@@ -368,8 +411,7 @@ impl Services {
         params: &Params,
         audit: &mut AuditEntry,
     ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params).await?;
-        note_tokens(audit, &tokens);
+        let tokens = self.addressed_tokens(serial, params, audit).await?;
         for t in &tokens {
             self.store().token_reset_failcount(t.id).await?;
         }
@@ -383,8 +425,7 @@ impl Services {
         params: &Params,
         audit: &mut AuditEntry,
     ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params).await?;
-        note_tokens(audit, &tokens);
+        let tokens = self.addressed_tokens(serial, params, audit).await?;
         let Some(pin) = params.get("otppin") else {
             return Ok(json!(0));
         };
@@ -402,8 +443,7 @@ impl Services {
         params: &Params,
         audit: &mut AuditEntry,
     ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params).await?;
-        note_tokens(audit, &tokens);
+        let tokens = self.addressed_tokens(serial, params, audit).await?;
         let maxfail = params.int("max_failcount")?;
         let window = params.int("count_window")?;
         if maxfail.is_some_and(|m| !(1..=1_000_000).contains(&m))
@@ -439,8 +479,7 @@ impl Services {
         params: &Params,
         audit: &mut AuditEntry,
     ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params).await?;
-        note_tokens(audit, &tokens);
+        let tokens = self.addressed_tokens(serial, params, audit).await?;
         let mut n = 0;
         for t in &tokens {
             n += i64::from(self.store().token_delete(t.id).await?);
@@ -481,17 +520,6 @@ pub fn owner_of(u: &User) -> TokenOwner {
         resolver: u.resolver.clone(),
         user_id: u.uid.clone(),
         realm: u.realm.clone(),
-    }
-}
-
-fn note_tokens(audit: &mut AuditEntry, tokens: &[TokenRow]) {
-    audit.serial = tokens
-        .iter()
-        .map(|t| t.serial.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    if let Some(t) = tokens.first() {
-        audit.token_type = t.tokentype.clone();
     }
 }
 

@@ -12,7 +12,7 @@
 
 use crate::audit::AuditEntry;
 use crate::gateways::SmsFailure;
-use crate::policy::{Policies, PolicyContext};
+use crate::policy::{ActionValue, Policies, PolicyContext};
 use crate::settings::SystemConfig;
 use crate::tokens::{key_aad, owner_of};
 use crate::users::User;
@@ -22,6 +22,7 @@ use otpgate_core::template::{self, Tags};
 use otpgate_store::{ChallengeRow, TokenRow};
 use serde_json::{Map, Value, json};
 use std::net::IpAddr;
+use std::sync::Mutex;
 
 /// The prompt of an SMS challenge.
 pub const DEFAULT_PROMPT: &str = "Enter the OTP from the SMS:";
@@ -154,6 +155,22 @@ fn unique_join(messages: &[String]) -> String {
     seen.join(", ")
 }
 
+/// Adds the names of the policies that decided something to the audit entry.
+fn note_policies(audit: &mut AuditEntry, used: &Mutex<Vec<String>>) {
+    let Ok(used) = used.lock() else { return };
+    let mut all: Vec<&str> = audit
+        .policies
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .collect();
+    for n in used.iter() {
+        if !all.contains(&n.as_str()) {
+            all.push(n);
+        }
+    }
+    audit.policies = all.join(",");
+}
+
 fn local_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| {
@@ -171,9 +188,49 @@ struct Ctx<'a> {
     policies: Policies,
     cfg: SystemConfig,
     client: Option<IpAddr>,
+    /// Names of the policies that decided something, for the audit log.
+    used: &'a Mutex<Vec<String>>,
 }
 
 impl Ctx<'_> {
+    fn note(&self, names: &[String]) {
+        if let Ok(mut u) = self.used.lock() {
+            for n in names {
+                if !u.contains(n) {
+                    u.push(n.clone());
+                }
+            }
+        }
+    }
+
+    /// An authentication-scope action, noting the deciding policies.
+    fn action(&self, action: &str) -> Result<Option<(ActionValue, Vec<String>)>> {
+        let r = self
+            .policies
+            .action("authentication", action, &self.pctx())?;
+        if let Some((_, names)) = &r {
+            self.note(names);
+        }
+        Ok(r)
+    }
+
+    /// The unescaped text value of an authentication-scope action.
+    fn text(&self, action: &str) -> Result<Option<String>> {
+        Ok(match self.action(action)? {
+            Some((ActionValue::Value(v), _)) => Some(template::unescape_policy_text(&v)),
+            _ => None,
+        })
+    }
+
+    /// Whether a boolean authentication-scope action is set.
+    fn flag(&self, action: &str) -> Result<bool> {
+        Ok(match self.action(action)? {
+            Some((ActionValue::Flag, _)) => true,
+            Some((ActionValue::Value(v), _)) => crate::params::is_true(&v),
+            None => false,
+        })
+    }
+
     fn pctx(&self) -> PolicyContext<'_> {
         PolicyContext {
             realm: self.user.map(|u| u.realm.as_str()),
@@ -228,6 +285,16 @@ impl Services {
         Ok(())
     }
 
+    /// privacyIDEA's `count_auth`, `count_auth_success` and `last_auth` token info.
+    async fn record_auth(&self, t: &TokenRow, success: bool) -> Result<()> {
+        let now = self
+            .clock()
+            .now()
+            .format("%Y-%m-%d %H:%M:%S%.6f%z")
+            .to_string();
+        Ok(self.store().token_count_auth(t.id, success, &now).await?)
+    }
+
     async fn count_failure(&self, t: &TokenRow) -> Result<()> {
         if let Some((n, max)) = self.store().token_inc_failcount(t.id).await?
             && n >= max
@@ -241,11 +308,7 @@ impl Services {
     }
 
     async fn pin_matches(&self, t: &TokenRow, pin: &str, ctx: &Ctx<'_>) -> Result<bool> {
-        match ctx
-            .policies
-            .text("authentication", "otppin", &ctx.pctx())?
-            .as_deref()
-        {
+        match ctx.text("otppin")?.as_deref() {
             Some("userstore") => match ctx.user {
                 Some(u) => self.check_user_password(u, pin).await,
                 None => Ok(false),
@@ -257,6 +320,18 @@ impl Services {
 
     /// `/validate/check`.
     pub async fn check(&self, req: CheckRequest, audit: &mut AuditEntry) -> Result<AuthResponse> {
+        let used = Mutex::new(Vec::new());
+        let r = self.check_with(req, audit, &used).await;
+        note_policies(audit, &used);
+        r
+    }
+
+    async fn check_with(
+        &self,
+        req: CheckRequest,
+        audit: &mut AuditEntry,
+        used: &Mutex<Vec<String>>,
+    ) -> Result<AuthResponse> {
         let user_param = req.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
         let serial_param = req
             .serial
@@ -344,16 +419,14 @@ impl Services {
             policies,
             cfg,
             client: req.client,
+            used,
         };
         let tokens: Vec<TokenRow> = tokens
             .into_iter()
             .filter(|t| t.tokentype == "sms")
             .collect();
         if tokens.is_empty() {
-            if let Some((_, names)) =
-                ctx.policies
-                    .action("authentication", "passOnNoToken", &ctx.pctx())?
-            {
+            if let Some((_, names)) = ctx.action("passOnNoToken")? {
                 let msg = format!("user has no token, accepted due to '{}'", names.join(", "));
                 audit.policies = names.join(",");
                 let mut d = Map::new();
@@ -478,6 +551,7 @@ impl Services {
         if let Some(t) = wrong_otp.first() {
             for w in &wrong_otp {
                 self.count_failure(&w.row).await?;
+                self.record_auth(&w.row, false).await?;
             }
             let otplen = usize::try_from(t.row.otplen).unwrap_or(6);
             let otp = if ctx.cfg.prepend_pin {
@@ -540,15 +614,13 @@ impl Services {
         self.store()
             .token_auth_success(t.row.id, c.otp_counter + 1)
             .await?;
+        self.record_auth(&t.row, true).await?;
         Ok(true)
     }
 
     async fn after_success(&self, t: &Live, ctx: &Ctx<'_>, audit: &mut AuditEntry) -> Result<()> {
         audit.success = true;
-        if ctx
-            .policies
-            .flag("authentication", "smsautosend", &ctx.pctx())?
-        {
+        if ctx.flag("smsautosend")? {
             // The next OTP goes out now, with its own challenge (so it also expires).
             let fresh = self
                 .store()
@@ -590,6 +662,7 @@ impl Services {
         }
         for t in usable {
             self.count_failure(&t.row).await?;
+            self.record_auth(&t.row, false).await?;
         }
         Ok(AuthResponse::reject("wrong otp value"))
     }
@@ -631,6 +704,7 @@ impl Services {
         }
         for t in &involved {
             self.count_failure(&t.row).await?;
+            self.record_auth(&t.row, false).await?;
             self.store().challenge_purge_expired(t.row.id, now).await?;
         }
         for c in rows {
@@ -701,8 +775,7 @@ impl Services {
             })?;
         let otp = t.otp(counter).map_err(svc)?;
         let template = ctx
-            .policies
-            .text("authentication", "smstext", &ctx.pctx())
+            .text("smstext")
             .map_err(svc)?
             .unwrap_or_else(|| "<otp>".to_owned());
         let mut tags = self.tags(t, ctx, &phone);
@@ -779,14 +852,9 @@ impl Services {
         audit: &mut AuditEntry,
     ) -> Result<AuthResponse> {
         let tid = self.rng().digits(20)?;
-        let increase = ctx.policies.flag(
-            "authentication",
-            "increase_failcounter_on_challenge",
-            &ctx.pctx(),
-        )?;
+        let increase = ctx.flag("increase_failcounter_on_challenge")?;
         let prompt_template = ctx
-            .policies
-            .text("authentication", "sms_challenge_text", &ctx.pctx())?
+            .text("sms_challenge_text")?
             .unwrap_or_else(|| DEFAULT_PROMPT.to_owned());
         let mut multi = Vec::new();
         let mut messages = Vec::new();
@@ -845,8 +913,7 @@ impl Services {
             });
         };
         let preferred = ctx
-            .policies
-            .text("authentication", "preferred_client_mode", &ctx.pctx())?
+            .text("preferred_client_mode")?
             .unwrap_or_else(|| "interactive".to_owned());
         d.insert("attributes".into(), attributes);
         d.insert("client_mode".into(), json!("interactive"));
@@ -867,6 +934,18 @@ impl Services {
         &self,
         params: &crate::Params,
         audit: &mut AuditEntry,
+    ) -> Result<AuthResponse> {
+        let used = Mutex::new(Vec::new());
+        let r = self.trigger_with(params, audit, &used).await;
+        note_policies(audit, &used);
+        r
+    }
+
+    async fn trigger_with(
+        &self,
+        params: &crate::Params,
+        audit: &mut AuditEntry,
+        used: &Mutex<Vec<String>>,
     ) -> Result<AuthResponse> {
         let user_param = params.get_nonblank("user");
         let serial_param = params.get_nonblank("serial");
@@ -922,6 +1001,7 @@ impl Services {
             policies,
             cfg,
             client: None,
+            used,
         };
         let live: Vec<Live> = fit
             .into_iter()

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// A row that must exist does not.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The row is still referenced (e.g. a resolver by a realm).
+    #[error("{0}")]
+    InUse(String),
     /// A uniqueness or reference rule was violated.
     #[error("{0}")]
     Conflict(String),

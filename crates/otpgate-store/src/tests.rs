@@ -223,7 +223,7 @@ async fn realms_default_and_resolver_in_use() {
     );
     assert!(matches!(
         s.resolver_delete("res").await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::InUse(_))
     ));
     s.realm_set_default("b").await.unwrap();
     assert!(

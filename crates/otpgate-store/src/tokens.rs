@@ -505,6 +505,30 @@ impl Store {
         Ok(())
     }
 
+    /// Counts an authentication attempt in the token info (`count_auth`, and on success
+    /// `count_auth_success` and `last_auth`), each counter with one atomic upsert.
+    pub async fn token_count_auth(&self, id: i64, success: bool, last_auth: &str) -> Result<()> {
+        let keys: &[&str] = if success {
+            &["count_auth", "count_auth_success"]
+        } else {
+            &["count_auth"]
+        };
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, '1') ON CONFLICT (token_id, key) \
+                 DO UPDATE SET value = CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT)",
+            )
+            .bind(id)
+            .bind(*key)
+            .execute(&self.pool)
+            .await?;
+        }
+        if success {
+            self.token_set_info(id, "last_auth", last_auth).await?;
+        }
+        Ok(())
+    }
+
     /// Sets one token info value.
     pub async fn token_set_info(&self, id: i64, key: &str, value: &str) -> Result<()> {
         sqlx::query(

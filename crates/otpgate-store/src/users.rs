@@ -122,8 +122,8 @@ impl Store {
         .await?;
         if let Some(r) = used.first() {
             let realm: String = r.try_get(0)?;
-            return Err(StoreError::Conflict(format!(
-                "This resolver {name} is still contained in realm {realm}."
+            return Err(StoreError::InUse(format!(
+                "The resolver '{name}' is still contained in realm '{realm}'."
             )));
         }
         let row = sqlx::query("DELETE FROM resolver WHERE name = $1 RETURNING id")

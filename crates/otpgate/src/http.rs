@@ -96,6 +96,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/realm/", get(admin::realms))
         .route("/realm", get(admin::realms))
+        .route("/realm/superuser", get(admin::superuser_realms))
         .route(
             "/realm/{name}",
             post(admin::save_realm).delete(admin::delete_realm),
@@ -190,10 +191,14 @@ async fn audit_and_limits(State(app): State<App>, mut req: Request, next: Next) 
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
+    // privacyIDEA's route notation: `/token/reset/<serial>`.
+    let template = route
+        .as_deref()
+        .map(|r| r.replace('{', "<").replace('}', ">"));
     let action = format!(
         "{} {}",
         req.method(),
-        route.as_deref().unwrap_or_else(|| req.uri().path())
+        template.as_deref().unwrap_or_else(|| req.uri().path())
     );
     let client = extract::client_ip(&req);
     let timeout = Duration::from_secs(app.config.server.request_timeout_secs);

@@ -20,6 +20,9 @@ CREATE TABLE config (
     description TEXT NOT NULL DEFAULT ''
 );
 
+-- privacyIDEA's set-up writes these defaults; GET /system/ shows them.
+INSERT INTO config (key, value) VALUES ('PrependPin', 'True'), ('splitAtSign', 'True'), ('IncFailCountOnFalsePin', 'True');
+
 CREATE TABLE resolver (
     id     INTEGER PRIMARY KEY AUTOINCREMENT,
     name   TEXT NOT NULL UNIQUE,

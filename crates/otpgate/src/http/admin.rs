@@ -183,6 +183,12 @@ pub async fn realms(State(app): State<App>, pi: Pi) -> Result<Response, ApiError
     Ok(pi.reply(app.services.list_realms(false).await?))
 }
 
+/// `GET /realm/superuser`: otpgate has no superuser realms (admins are local).
+pub async fn superuser_realms(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    pi.admin(&app, "realmread").await?;
+    Ok(pi.reply(json!([])))
+}
+
 /// `POST /realm/<name>`.
 pub async fn save_realm(
     State(app): State<App>,

@@ -3,7 +3,7 @@
 use super::{ApiError, Pi, envelope};
 use crate::app::App;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use otpgate_service::Params;
 use otpgate_service::audit::AuditEntry;
@@ -104,7 +104,12 @@ pub async fn radiuscheck(State(app): State<App>, mut pi: Pi) -> Response {
         Ok(r) if r.authentication == Authentication::Accept => {
             StatusCode::NO_CONTENT.into_response()
         }
-        _ => StatusCode::BAD_REQUEST.into_response(),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "",
+        )
+            .into_response(),
     }
 }
 

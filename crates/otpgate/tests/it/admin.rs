@@ -187,6 +187,16 @@ async fn token_lifecycle_and_list() {
     );
     assert_eq!(t["info"]["phone"], "+491");
     assert_eq!(t["info"]["tokenkind"], "software");
+    assert_eq!(
+        t["readonly_info_keys"],
+        json!([
+            "assignment_date",
+            "phone",
+            "tokenkind",
+            "hashlib",
+            "creation_date"
+        ])
+    );
     assert!(t["info"].get("otpkey").is_none());
     // Filters and paging.
     assert_eq!(
@@ -519,7 +529,14 @@ async fn resolvers_realms_and_users() {
     let (st, b) = s.apost("/defaultrealm/nosuch", &[]).await;
     assert_eq!((st, code(&b)), (404, 601));
     let (st, b) = s.adelete("/resolver/resolver1").await;
-    assert_eq!((st, code(&b)), (400, 905), "still in realm1: {b}");
+    assert_eq!(
+        (st, error(&b)),
+        (
+            400,
+            "ERR302: The resolver 'resolver1' is still contained in realm 'realm1'."
+        )
+    );
+    assert_eq!(value(&s.aget("/realm/superuser", &[]).await.1), &json!([]));
     assert_eq!(s.adelete("/realm/realm1").await.0, 200);
     let (st, b) = s.adelete("/realm/realm1").await;
     assert_eq!(
