@@ -384,3 +384,124 @@ async fn trace_logs_of_a_whole_login_contain_no_secrets() {
         assert!(!logs.contains(secret), "a secret reached the log: {secret}");
     }
 }
+
+#[tokio::test]
+async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
+    use crate::support::{Gateway, Mode};
+    let gw = Gateway::start().await;
+    gw.set_mode(Mode::Hang);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let db = tmp.path().join("elsewhere.sqlite");
+    let port = free_port();
+    let mut child = bin()
+        .arg("serve")
+        .env("OTPGATE_DATA_DIR", &data)
+        .env("OTPGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "OTPGATE_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", db.display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let c = client();
+    let mut healthy = false;
+    for _ in 0..200 {
+        if c.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "OTPGATE_LISTEN was honoured");
+    assert!(db.exists(), "OTPGATE_DATABASE_URL was honoured");
+    assert!(!data.join("otpgate.sqlite").exists());
+    let pw = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+    let auth: serde_json::Value = c
+        .post(format!("{base}/auth"))
+        .form(&[("username", "admin"), ("password", pw.trim())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = auth["result"]["value"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let setup: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("/resolver/local", vec![("type", "internalresolver".into())]),
+        ("/realm/home", vec![("resolvers", "local".into())]),
+        (
+            "/user/",
+            vec![("user", "alice".into()), ("resolver", "local".into())],
+        ),
+        (
+            "/smsgateway",
+            vec![
+                ("name", "gw".into()),
+                ("module", "http".into()),
+                ("option.URL", gw.url("/s")),
+                ("option.TIMEOUT", "2".into()),
+            ],
+        ),
+        ("/system/setConfig", vec![("sms.identifier", "gw".into())]),
+        (
+            "/token/init",
+            vec![
+                ("type", "sms".into()),
+                ("user", "alice".into()),
+                ("phone", "+491".into()),
+                ("pin", "p".into()),
+            ],
+        ),
+    ];
+    for (path, form) in setup {
+        let r = c
+            .post(format!("{base}{path}"))
+            .header("Authorization", &jwt)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let login = tokio::spawn({
+        let c = c.clone();
+        let url = format!("{base}/validate/check");
+        async move {
+            c.post(url)
+                .form(&[("user", "alice"), ("pass", "p")])
+                .send()
+                .await
+        }
+    });
+    // Wait until the login is in flight: the gateway has the request and does not answer.
+    for _ in 0..200 {
+        if gw.count() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(gw.count(), 1);
+    sigterm(&child);
+    let r = login
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered, not cut off");
+    assert_eq!(r.status(), 200);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        b["detail"]["message"],
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
