@@ -24,6 +24,9 @@ use otpgate_store::Store;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+/// The AAD of sealed RADIUS `State` values.
+const STATE_AAD: &str = "radius.state";
+
 /// Result alias of the service layer.
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -160,6 +163,24 @@ impl Services {
             .store()
             .challenge_purge_all_expired(self.clock().now_ms())
             .await?)
+    }
+
+    /// Seals a transaction id into an opaque, tamper-proof RADIUS `State` (AES-GCM with the
+    /// key ring, so any node of a cluster can open it).
+    pub fn seal_state(&self, transaction_id: &str) -> Result<Vec<u8>> {
+        Ok(self
+            .keys()
+            .seal_str(self.rng(), transaction_id, STATE_AAD)?
+            .into_bytes())
+    }
+
+    /// Opens a RADIUS `State` made by [`Services::seal_state`]; None if it is not one.
+    pub fn open_state(&self, state: &[u8]) -> Option<String> {
+        let text = std::str::from_utf8(state).ok()?;
+        self.keys()
+            .open_str(text, STATE_AAD)
+            .ok()
+            .map(|t| t.to_string())
     }
 
     /// True when the database answers.

@@ -7,7 +7,7 @@ use otpgate_service::Services;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 
 /// Shared state of all requests. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -18,6 +18,8 @@ pub struct App {
     pub config: Arc<Config>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Counters of the RADIUS server.
+    pub radius_stats: Arc<otpgate_radius::server::Stats>,
 }
 
 impl App {
@@ -27,6 +29,7 @@ impl App {
             services,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            radius_stats: Arc::new(otpgate_radius::server::Stats::default()),
         }
     }
 
@@ -49,6 +52,73 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_all(listener, None, app, shutdown).await
+}
+
+/// Serves the HTTP API and, when a socket is given, RADIUS, until `shutdown` resolves; then
+/// both drain what is in flight.
+pub async fn serve_all(
+    listener: TcpListener,
+    radius: Option<UdpSocket>,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let radius_task = match radius {
+        Some(socket) => {
+            let clients = radius_clients(&app.config)?;
+            let handler = crate::radius_glue::RadiusHandler { app: app.clone() };
+            let stats = app.radius_stats.clone();
+            let stop = wait(stop_rx.clone());
+            Some(tokio::spawn(otpgate_radius::server::serve(
+                socket, clients, handler, stats, stop,
+            )))
+        }
+        None => None,
+    };
+    let http = serve_http(listener, app.clone(), wait(stop_rx)).await;
+    if let Some(t) = radius_task {
+        t.await.map_err(std::io::Error::other)??;
+    }
+    app.services.store().close().await;
+    http
+}
+
+/// The RADIUS clients of the configuration, with their secrets loaded.
+pub fn radius_clients(config: &Config) -> std::io::Result<Vec<otpgate_radius::server::Client>> {
+    config
+        .radius
+        .clients
+        .iter()
+        .map(|c| {
+            let network = otpgate_radius::server::Network::parse(&c.address).ok_or_else(|| {
+                std::io::Error::other(format!("radius client address {:?} is invalid", c.address))
+            })?;
+            let secret = c
+                .load_secret()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok(otpgate_radius::server::Client {
+                network,
+                secret,
+                require_message_authenticator: c.require_message_authenticator,
+                realm: c.realm.clone(),
+            })
+        })
+        .collect()
+}
+
+async fn serve_http(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let router = crate::http::router(app.clone());
     let housekeeping = tokio::spawn(housekeeping(app.services.clone()));
     let result = axum::serve(
@@ -58,7 +128,6 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     housekeeping.abort();
-    app.services.store().close().await;
     result
 }
 

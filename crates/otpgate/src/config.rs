@@ -22,6 +22,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The built-in RADIUS server (off unless `listen` is set).
+    #[serde(default)]
+    pub radius: RadiusConfig,
 }
 
 fn one() -> u32 {
@@ -35,6 +38,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             security: SecurityConfig::default(),
             log: LogConfig::default(),
+            radius: RadiusConfig::default(),
         }
     }
 }
@@ -93,6 +97,71 @@ impl Default for LogConfig {
             level: "info".into(),
             format: "text".into(),
         }
+    }
+}
+
+/// `[radius]`: the built-in RADIUS server.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RadiusConfig {
+    /// UDP listen address, e.g. `0.0.0.0:1812`; unset = RADIUS off.
+    pub listen: Option<SocketAddr>,
+    /// The NASes allowed to send requests.
+    pub clients: Vec<RadiusClientConfig>,
+}
+
+/// `[[radius.clients]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusClientConfig {
+    /// An IP address or a CIDR range.
+    pub address: String,
+    /// The shared secret (or use `secret_file`).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// A file whose first line is the shared secret.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// The realm of this client's users (default: the default realm).
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// Drop requests without a valid Message-Authenticator (Blast-RADIUS mitigation).
+    #[serde(default = "yes")]
+    pub require_message_authenticator: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl RadiusClientConfig {
+    /// The shared secret, from `secret` or the first line of `secret_file`.
+    pub fn load_secret(&self) -> Result<Vec<u8>, ConfigError> {
+        let secret = match (&self.secret, &self.secret_file) {
+            (Some(s), None) => s.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|source| ConfigError::Read {
+                    path: f.clone(),
+                    source,
+                })?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "radius client {}: give exactly one of secret and secret_file",
+                    self.address
+                )));
+            }
+        };
+        if secret.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "radius client {}: the secret is empty",
+                self.address
+            )));
+        }
+        Ok(secret.into_bytes())
     }
 }
 
@@ -167,6 +236,22 @@ impl Config {
                 self.log.format
             )));
         }
+        if self.radius.listen.is_some() && self.radius.clients.is_empty() {
+            errs.push(ConfigError::Invalid(
+                "radius.listen is set but no [[radius.clients]] is configured".into(),
+            ));
+        }
+        for c in &self.radius.clients {
+            if otpgate_radius::server::Network::parse(&c.address).is_none() {
+                errs.push(ConfigError::Invalid(format!(
+                    "radius client address {:?} is not an IP or CIDR",
+                    c.address
+                )));
+            }
+            if let Err(e) = c.load_secret() {
+                errs.push(e);
+            }
+        }
         if !self.server.database_url.is_empty() && !self.server.database_url.starts_with("sqlite:")
         {
             errs.push(ConfigError::Invalid(
@@ -199,6 +284,28 @@ mod tests {
         let c = Config::parse(text, Path::new("config.example.toml")).unwrap();
         assert!(c.validate().is_empty(), "{:?}", c.validate());
         assert_eq!(c.server.listen, SocketAddr::from(([127, 0, 0, 1], 5000)));
+    }
+
+    #[test]
+    fn radius_section() {
+        let c = Config::parse(
+            "[radius]\nlisten = \"127.0.0.1:1812\"\n[[radius.clients]]\naddress = \"10.0.0.0/8\"\nsecret = \"s\"\nrealm = \"vpn\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert!(c.validate().is_empty());
+        assert!(
+            c.radius.clients[0].require_message_authenticator,
+            "on by default"
+        );
+        let bad = Config::parse("[radius]\nlisten = \"127.0.0.1:1812\"\n", Path::new("x")).unwrap();
+        assert_eq!(bad.validate().len(), 1);
+        let bad = Config::parse(
+            "[[radius.clients]]\naddress = \"nope\"\nsecret = \"s\"\nsecret_file = \"/x\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(bad.validate().len(), 2);
     }
 
     #[test]

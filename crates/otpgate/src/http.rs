@@ -173,7 +173,8 @@ async fn healthz(State(app): State<App>) -> Response {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let mut r = app.metrics.render().into_response();
+    let text = app.metrics.render() + &crate::metrics::render_radius(&app.radius_stats);
+    let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

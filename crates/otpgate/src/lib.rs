@@ -8,3 +8,4 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod radius_glue;

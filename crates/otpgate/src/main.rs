@@ -46,10 +46,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(loaded.config.server.listen)
                 .await
                 .with_context(|| format!("binding {}", loaded.config.server.listen))?;
+            let radius = match loaded.config.radius.listen {
+                Some(addr) => {
+                    let socket = tokio::net::UdpSocket::bind(addr)
+                        .await
+                        .with_context(|| format!("binding RADIUS on {addr}"))?;
+                    tracing::info!(listen = %socket.local_addr()?, clients = loaded.config.radius.clients.len(), "RADIUS serving");
+                    Some(socket)
+                }
+                None => None,
+            };
             let app = app::App::new(loaded.services, loaded.config);
             app.warn_about_sinks().await;
             tracing::info!(listen = %listener.local_addr()?, "otpgate serving");
-            app::serve(listener, app, app::shutdown_signal()).await?;
+            app::serve_all(listener, radius, app, app::shutdown_signal()).await?;
             tracing::info!("otpgate stopped");
             Ok(ExitCode::SUCCESS)
         }

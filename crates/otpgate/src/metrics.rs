@@ -60,6 +60,29 @@ impl Metrics {
     }
 }
 
+/// The RADIUS server's counters in text exposition.
+pub fn render_radius(stats: &otpgate_radius::server::Stats) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::from(
+        "# HELP otpgate_radius_packets_total RADIUS packets by outcome (answers sent and packets dropped).\n# TYPE otpgate_radius_packets_total counter\n",
+    );
+    for (label, c) in [
+        ("accept", &stats.accepts),
+        ("reject", &stats.rejects),
+        ("challenge", &stats.challenges),
+        ("dropped_unknown_client", &stats.unknown_client),
+        ("dropped_malformed", &stats.malformed),
+        ("dropped_bad_authenticator", &stats.bad_authenticator),
+        ("duplicate", &stats.duplicates),
+    ] {
+        out.push_str(&format!(
+            "otpgate_radius_packets_total{{outcome=\"{label}\"}} {}\n",
+            c.load(Relaxed)
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

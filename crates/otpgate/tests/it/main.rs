@@ -15,4 +15,5 @@ mod support;
 mod admin;
 mod cli;
 mod gateways;
+mod radius;
 mod validate;

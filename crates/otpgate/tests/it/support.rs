@@ -26,6 +26,8 @@ pub const ADMIN_PW: &str = "admin-test-password";
 /// A running otpgate on port 0.
 pub struct Server {
     pub base: String,
+    /// The RADIUS address when the config has RADIUS clients.
+    pub radius: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub app: App,
@@ -69,14 +71,21 @@ impl Server {
         let app = App::new(loaded.services, loaded.config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let udp = if app.config.radius.clients.is_empty() {
+            None
+        } else {
+            Some(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap())
+        };
+        let radius = udp.as_ref().map(|u| u.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(app::serve(listener, app.clone(), async move {
+        let task = tokio::spawn(app::serve_all(listener, udp, app.clone(), async move {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let base = format!("http://{addr}");
         let mut s = Server {
             base,
+            radius,
             client,
             clock,
             app,
