@@ -280,6 +280,8 @@ pub enum SmsFailure {
     Send(SendError),
     /// A service error (database down, undecryptable secret).
     Service(ServiceError),
+    /// The token became unfit (locked or disabled) while the request ran: no SMS.
+    Unfit(&'static str),
 }
 
 impl std::fmt::Display for SmsFailure {
@@ -288,6 +290,7 @@ impl std::fmt::Display for SmsFailure {
             SmsFailure::Send(e) => write!(f, "{e}"),
             SmsFailure::Service(ServiceError::Internal(m)) => write!(f, "{m}"),
             SmsFailure::Service(e) => write!(f, "{e}"),
+            SmsFailure::Unfit(why) => f.write_str(why),
         }
     }
 }

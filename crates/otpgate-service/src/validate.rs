@@ -120,6 +120,8 @@ struct Live {
     row: TokenRow,
     key: zeroize::Zeroizing<Vec<u8>>,
     hash: HashLib,
+    /// The fail counter and its maximum after this attempt was reserved (see `reserve`).
+    fails: (i64, i64),
 }
 
 impl Live {
@@ -143,6 +145,14 @@ fn unfit_reason(t: &TokenRow) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The tokens of `all` that are not in `these`.
+fn others<'a>(all: &[&'a Live], these: &[&Live]) -> Vec<&'a Live> {
+    all.iter()
+        .copied()
+        .filter(|t| !these.iter().any(|x| x.row.id == t.row.id))
+        .collect()
 }
 
 fn unique_join(messages: &[String]) -> String {
@@ -259,7 +269,12 @@ impl Services {
                 .unwrap_or("sha1"),
         )
         .unwrap_or_default();
-        Ok(Live { row, key, hash })
+        Ok(Live {
+            row,
+            key,
+            hash,
+            fails: (0, 0),
+        })
     }
 
     /// privacyIDEA's `failcounter_clear_timeout`: a lockout older than the configured minutes
@@ -293,6 +308,47 @@ impl Services {
             .format("%Y-%m-%d %H:%M:%S%.6f%z")
             .to_string();
         Ok(self.store().token_count_auth(t.id, success, &now).await?)
+    }
+
+    /// Counts this attempt against every token's fail counter *before* any PIN or OTP is
+    /// checked, one conditional UPDATE per token. Parallel guesses therefore get no more
+    /// answers than the lockout allows, and a token at its maximum takes no part. Attempts that
+    /// turn out not to be failures are given back ([`Services::release`]).
+    async fn reserve(&self, tokens: Vec<TokenRow>) -> Result<Vec<Live>> {
+        let mut out = Vec::with_capacity(tokens.len());
+        for row in tokens {
+            if let Some(fails) = self.store().token_inc_failcount(row.id).await? {
+                let mut live = self.live(row)?;
+                live.fails = fails;
+                out.push(live);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives reserved attempts back (they were no failures).
+    async fn release(&self, tokens: &[&Live]) -> Result<()> {
+        for t in tokens {
+            self.store().token_release_failcount(t.row.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps reserved attempts as failures: notes a reached lockout and, for OTP attempts,
+    /// privacyIDEA's `count_auth`.
+    async fn keep(&self, tokens: &[&Live], otp_attempt: bool) -> Result<()> {
+        for t in tokens {
+            if t.fails.0 >= t.fails.1 {
+                let stamp = self.clock().now().format("%Y-%m-%dT%H:%M%z").to_string();
+                self.store()
+                    .token_set_info(t.row.id, "failcounter_exceeded", &stamp)
+                    .await?;
+            }
+            if otp_attempt {
+                self.record_auth(&t.row, false).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn count_failure(&self, t: &TokenRow) -> Result<()> {
@@ -458,10 +514,11 @@ impl Services {
                 .collect();
             return Ok(AuthResponse::reject(unique_join(&msgs)));
         }
-        let usable: Vec<Live> = usable
-            .into_iter()
-            .map(|t| self.live(t))
-            .collect::<Result<_>>()?;
+        let usable = self.reserve(usable).await?;
+        if usable.is_empty() {
+            return Ok(AuthResponse::reject("Failcounter exceeded"));
+        }
+        let all: Vec<&Live> = usable.iter().collect();
 
         if req.otponly && serial_param.is_some() {
             return self
@@ -496,6 +553,7 @@ impl Services {
             }
         }
         if !pin_tokens.is_empty() {
+            self.release(&all).await?;
             return self
                 .create_challenges(
                     &pin_tokens,
@@ -535,6 +593,7 @@ impl Services {
             if let Some(c) = self.matching_live_challenge(t, otp, &ctx.cfg).await?
                 && self.consume(t, &c, &ctx.cfg).await?
             {
+                self.release(&others(&all, &[t])).await?;
                 self.store().challenge_delete_tid(&c.transaction_id).await?;
                 self.after_success(t, &ctx, audit).await?;
                 audit.serial = t.row.serial.clone();
@@ -549,10 +608,8 @@ impl Services {
             wrong_otp.push(t);
         }
         if let Some(t) = wrong_otp.first() {
-            for w in &wrong_otp {
-                self.count_failure(&w.row).await?;
-                self.record_auth(&w.row, false).await?;
-            }
+            self.keep(&wrong_otp, true).await?;
+            self.release(&others(&all, &wrong_otp)).await?;
             let otplen = usize::try_from(t.row.otplen).unwrap_or(6);
             let otp = if ctx.cfg.prepend_pin {
                 pass.get(pass.len().saturating_sub(otplen)..)
@@ -574,9 +631,9 @@ impl Services {
             return Ok(r);
         }
         if ctx.cfg.inc_fail_on_false_pin {
-            for t in &usable {
-                self.count_failure(&t.row).await?;
-            }
+            self.keep(&all, false).await?;
+        } else {
+            self.release(&all).await?;
         }
         Ok(AuthResponse::reject("wrong otp pin"))
     }
@@ -603,12 +660,16 @@ impl Services {
 
     async fn consume(&self, t: &Live, c: &ChallengeRow, cfg: &SystemConfig) -> Result<bool> {
         let now = self.clock().now_ms();
-        let guard = if cfg.concurrent_challenges {
+        let required_count = if cfg.concurrent_challenges {
             None
         } else {
-            Some((t.row.id, c.otp_counter))
+            Some(c.otp_counter)
         };
-        if !self.store().challenge_consume(c.id, now, guard).await? {
+        if !self
+            .store()
+            .challenge_consume(c.id, now, t.row.id, required_count)
+            .await?
+        {
             return Ok(false);
         }
         self.store()
@@ -646,10 +707,12 @@ impl Services {
         ctx: &Ctx<'_>,
         audit: &mut AuditEntry,
     ) -> Result<AuthResponse> {
+        let all: Vec<&Live> = usable.iter().collect();
         for t in usable {
             if let Some(c) = self.matching_live_challenge(t, otp, &ctx.cfg).await?
                 && self.consume(t, &c, &ctx.cfg).await?
             {
+                self.release(&others(&all, &[t])).await?;
                 self.store().challenge_delete_tid(&c.transaction_id).await?;
                 self.after_success(t, ctx, audit).await?;
                 let mut d = Map::new();
@@ -660,10 +723,7 @@ impl Services {
                 return Ok(AuthResponse::accept(d));
             }
         }
-        for t in usable {
-            self.count_failure(&t.row).await?;
-            self.record_auth(&t.row, false).await?;
-        }
+        self.keep(&all, true).await?;
         Ok(AuthResponse::reject("wrong otp value"))
     }
 
@@ -692,6 +752,8 @@ impl Services {
                 && hotp::otp_eq(otp, &t.otp(c.otp_counter)?)
                 && self.consume(t, c, &ctx.cfg).await?
             {
+                self.release(&others(&usable.iter().collect::<Vec<_>>(), &[t]))
+                    .await?;
                 self.store().challenge_delete_tid(tid).await?;
                 self.after_success(t, ctx, audit).await?;
                 audit.serial = t.row.serial.clone();
@@ -702,9 +764,10 @@ impl Services {
                 return Ok(AuthResponse::accept(d));
             }
         }
+        self.keep(&involved, true).await?;
+        self.release(&others(&usable.iter().collect::<Vec<_>>(), &involved))
+            .await?;
         for t in &involved {
-            self.count_failure(&t.row).await?;
-            self.record_auth(&t.row, false).await?;
             self.store().challenge_purge_expired(t.row.id, now).await?;
         }
         for c in rows {
@@ -768,11 +831,7 @@ impl Services {
             .token_next_counter(t.row.id)
             .await
             .map_err(|e| svc(e.into()))?
-            .ok_or_else(|| {
-                SmsFailure::Service(ServiceError::Parameter(
-                    "Token is not fit for a challenge.".into(),
-                ))
-            })?;
+            .ok_or(SmsFailure::Unfit("Failcounter exceeded"))?;
         let otp = t.otp(counter).map_err(svc)?;
         let template = ctx
             .text("smstext")
@@ -786,10 +845,13 @@ impl Services {
                 "The SMS text cannot be rendered: {e}"
             )))
         })?;
-        let delivery = self.send_sms(&gateway, &phone, &text).await?;
+        // The challenge is stored before the SMS goes out: an answer that arrives while the
+        // gateway is still confirming finds it, and a request cut off mid-send leaves no SMS
+        // without its challenge. A failed send removes it again.
         let now = self.clock().now_ms();
         let expires = now + ctx.cfg.challenge_validity_secs * 1000;
-        self.store()
+        let challenge_id = self
+            .store()
             .challenge_insert(
                 tid,
                 t.row.id,
@@ -802,7 +864,16 @@ impl Services {
             )
             .await
             .map_err(|e| svc(e.into()))?;
-        Ok((delivery.gateway, phone))
+        match self.send_sms(&gateway, &phone, &text).await {
+            Ok(delivery) => Ok((delivery.gateway, phone)),
+            Err(e) => {
+                self.store()
+                    .challenge_delete(challenge_id)
+                    .await
+                    .map_err(|e| svc(e.into()))?;
+                Err(e)
+            }
+        }
     }
 
     fn tags(&self, t: &Live, ctx: &Ctx<'_>, phone: &str) -> Tags {
@@ -885,6 +956,7 @@ impl Services {
                 Err(SmsFailure::Service(ServiceError::Unavailable)) => {
                     return Err(ServiceError::Unavailable);
                 }
+                Err(SmsFailure::Unfit(why)) => messages.push(why.to_owned()),
                 Err(e) => {
                     tracing::warn!(serial = %t.row.serial, reason = %e, "SMS could not be sent");
                     if exception {

@@ -143,35 +143,37 @@ impl Store {
         rows.iter().map(row).collect()
     }
 
-    /// Consumes a challenge if it is still live and, when `require_count` is given, the
-    /// token's counter still equals the challenge's (no newer challenge replaced it). One
-    /// conditional statement: true for exactly one caller.
+    /// Consumes a challenge if it is still live, its token is active and, when
+    /// `required_count` is given, the token's counter still equals it (no newer challenge
+    /// replaced it). One conditional statement: true for exactly one caller.
     pub async fn challenge_consume(
         &self,
         id: i64,
         now_ms: i64,
-        require_count: Option<(i64, i64)>,
+        token_id: i64,
+        required_count: Option<i64>,
     ) -> Result<bool> {
-        let n = match require_count {
-            None => sqlx::query("DELETE FROM challenge WHERE id = $1 AND expires_at > $2")
-                .bind(id)
-                .bind(now_ms)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
-            Some((token_id, count)) => sqlx::query(
-                "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 \
-                 AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND count = $4)",
-            )
-            .bind(id)
-            .bind(now_ms)
-            .bind(token_id)
-            .bind(count)
-            .execute(&self.pool)
-            .await?
-            .rows_affected(),
-        };
+        let n = sqlx::query(
+            "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 \
+             AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4))",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .bind(token_id)
+        .bind(required_count.unwrap_or(-1))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(n == 1)
+    }
+
+    /// Deletes one challenge (its SMS could not be sent).
+    pub async fn challenge_delete(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM challenge WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Deletes every challenge of a transaction (after one of them was answered).

@@ -120,7 +120,7 @@ async fn challenge_is_consumed_exactly_once_under_concurrency() {
     for _ in 0..16 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.challenge_consume(cid, 10, Some((tok, 1))).await.unwrap()
+            s.challenge_consume(cid, 10, tok, Some(1)).await.unwrap()
         }));
     }
     let mut wins = 0;
@@ -140,7 +140,7 @@ async fn challenge_consumption_respects_expiry_and_newer_challenges() {
         .await
         .unwrap();
     assert!(
-        !s.challenge_consume(old, 1000, None).await.unwrap(),
+        !s.challenge_consume(old, 1000, tok, None).await.unwrap(),
         "expired at expires_at"
     );
     let c2 = s.token_next_counter(tok).await.unwrap().unwrap();
@@ -150,13 +150,11 @@ async fn challenge_consumption_respects_expiry_and_newer_challenges() {
         .unwrap();
     let c3 = s.token_next_counter(tok).await.unwrap().unwrap();
     assert!(
-        !s.challenge_consume(newer, 10, Some((tok, c2)))
-            .await
-            .unwrap(),
+        !s.challenge_consume(newer, 10, tok, Some(c2)).await.unwrap(),
         "counter moved on to {c3}"
     );
     assert!(
-        s.challenge_consume(newer, 10, None).await.unwrap(),
+        s.challenge_consume(newer, 10, tok, None).await.unwrap(),
         "concurrent mode ignores the counter"
     );
 }

@@ -568,6 +568,15 @@ impl Store {
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
+    /// Gives back one counted attempt (it turned out to be no failure).
+    pub async fn token_release_failcount(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE token SET failcount = failcount - 1 WHERE id = $1 AND failcount > 0")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Records a successful authentication: the fail counter goes to 0 and the HOTP counter
     /// moves to at least `min_count` (never backwards).
     pub async fn token_auth_success(&self, id: i64, min_count: i64) -> Result<()> {

@@ -947,3 +947,91 @@ async fn expired_challenges_are_purged() {
         0
     );
 }
+
+#[tokio::test]
+async fn parallel_otp_guesses_get_no_more_answers_than_the_lockout_allows() {
+    let (s, gw) = ready().await;
+    s.ok("/token/set/SMS1", &[("max_failcount", "5")]).await;
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    let mut tasks = Vec::new();
+    for i in 0..40u32 {
+        let (client, url, tid) = (s.client.clone(), s.url("/validate/check"), tid.clone());
+        let guess = format!("{:06}", (otp.parse::<u32>().unwrap() + 1 + i) % 1_000_000);
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .form(&[
+                    ("user", "alice"),
+                    ("transaction_id", tid.as_str()),
+                    ("pass", guess.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()["detail"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }));
+    }
+    let mut compared = 0;
+    for t in tasks {
+        let m = t.await.unwrap();
+        if m == "Response did not match the challenge." {
+            compared += 1;
+        } else {
+            assert_eq!(m, "Failcounter exceeded");
+        }
+    }
+    assert_eq!(compared, 5, "exactly maxfail guesses were compared");
+    assert_eq!(s.token_info("SMS1").await["failcount"], 5);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(
+        msg(&b),
+        "Failcounter exceeded",
+        "the right OTP after the lockout does not get in"
+    );
+}
+
+#[tokio::test]
+async fn parallel_pin_guesses_reveal_nothing_once_locked() {
+    let (s, gw) = ready().await;
+    s.ok("/token/set/SMS1", &[("max_failcount", "3")]).await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let (client, url) = (s.client.clone(), s.url("/validate/check"));
+        let pin = if i == 12 {
+            "1234".to_owned()
+        } else {
+            format!("guess{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .form(&[("user", "alice"), ("pass", pin.as_str())])
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()
+        }));
+    }
+    let mut wrong = 0;
+    for t in tasks {
+        let b = t.await.unwrap();
+        let m = msg(&b).to_owned();
+        assert!(
+            m != "The PIN was correct, but the SMS could not be sent!",
+            "no PIN oracle: {b}"
+        );
+        if m == "wrong otp pin" {
+            wrong += 1;
+        }
+    }
+    assert!(wrong <= 3, "{wrong} PIN guesses were answered");
+    assert!(gw.count() <= 1);
+    let t = s.token_info("SMS1").await;
+    assert!(t["failcount"].as_i64().unwrap() <= 3, "{t}");
+}
