@@ -233,7 +233,15 @@ pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
     }
     match kind {
         ProviderKind::Http => crate::http::validate(def),
-        ProviderKind::Sink => Ok(()),
+        ProviderKind::Sink => match def
+            .options
+            .get("FILE")
+            .map(|f| f.trim())
+            .filter(|f| !f.is_empty())
+        {
+            Some(name) => crate::sink::check_file_name(name),
+            None => Ok(()),
+        },
     }?;
     Ok(kind)
 }

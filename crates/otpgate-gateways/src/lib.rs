@@ -142,7 +142,7 @@ impl Registry {
         })?;
         let provider = Arc::new(match kind {
             ProviderKind::Http => Provider::Http(Box::new(http::HttpProvider::new(def)?)),
-            ProviderKind::Sink => Provider::Sink(sink::SinkProvider::new(def, &self.data_dir)),
+            ProviderKind::Sink => Provider::Sink(sink::SinkProvider::new(def, &self.data_dir)?),
         });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(

@@ -1,6 +1,7 @@
 //! The audit log: one entry per API call (the HTTP layer fills in action, client, duration
 //! and admin; the services add user, realm, serial and outcome). Never a secret.
 
+use crate::params::MAX_PAGE;
 use crate::{Params, Result, Services};
 pub use otpgate_store::AuditEntry;
 use otpgate_store::AuditFilter;
@@ -53,7 +54,7 @@ impl Services {
         if let Some(s) = params.get_nonblank("success") {
             filter.success = Some(crate::params::is_true(s));
         }
-        let page = params.int("page")?.unwrap_or(1).max(1);
+        let page = params.int("page")?.unwrap_or(1).clamp(1, MAX_PAGE);
         let size = params.int("page_size")?.unwrap_or(15).clamp(1, 1000);
         let (rows, count) = self.store().audit_list(&filter, page, size).await?;
         let data: Vec<Value> = rows
@@ -71,7 +72,7 @@ impl Services {
         Ok(json!({
             "auditcolumns": COLUMNS, "auditdata": data, "count": count, "current": page,
             "prev": if page > 1 { json!(page - 1) } else { Value::Null },
-            "next": if page * size < count { json!(page + 1) } else { Value::Null },
+            "next": if page.saturating_mul(size) < count { json!(page + 1) } else { Value::Null },
         }))
     }
 }

@@ -16,10 +16,16 @@ fn aad(gateway: &str, otype: &str, key: &str) -> String {
 
 /// privacyIDEA's default: option keys containing PASSWORD or SECRET are secret; otpgate also
 /// treats an `Authorization` header as secret.
-fn secret_by_default(otype: &str, key: &str) -> bool {
+fn secret_by_default(otype: &str, key: &str, value: &str) -> bool {
     let k = key.to_ascii_uppercase();
     match otype {
         "header" => k == "AUTHORIZATION",
+        // A URL with credentials (`https://user:pw@host/`) is a secret too.
+        _ if k == "URL" => value.split_once("://").is_some_and(|(_, rest)| {
+            rest.split(['/', '?', '#'])
+                .next()
+                .is_some_and(|authority| authority.contains('@'))
+        }),
         _ => k.contains("PASSWORD") || k.contains("SECRET"),
     }
 }
@@ -146,7 +152,8 @@ impl Services {
                     "Invalid {otype} name {key:?}."
                 )));
             }
-            let value = if v == CENSORED {
+            let kept_secret = v == CENSORED;
+            let value = if kept_secret {
                 let kept = old.as_ref().and_then(|o| {
                     if otype == "header" {
                         o.headers.get(key)
@@ -160,17 +167,20 @@ impl Services {
             } else {
                 v.clone()
             };
-            let is_secret = match params.get(&format!("secret.{otype}.{key}")) {
-                Some(flag) => crate::params::is_true(flag),
-                None => {
-                    secret_by_default(otype, key)
-                        || existing.as_ref().is_some_and(|g| {
-                            g.options
-                                .iter()
-                                .any(|o| o.otype == otype && o.key == key && o.encrypted)
-                        })
-                }
-            };
+            // A value kept through __CENSORED__ stays secret: declassifying it would need the
+            // caller to know it.
+            let is_secret = kept_secret
+                || match params.get(&format!("secret.{otype}.{key}")) {
+                    Some(flag) => crate::params::is_true(flag),
+                    None => {
+                        secret_by_default(otype, key, &value)
+                            || existing.as_ref().is_some_and(|g| {
+                                g.options
+                                    .iter()
+                                    .any(|o| o.otype == otype && o.key == key && o.encrypted)
+                            })
+                    }
+                };
             secret.insert((otype, key.to_owned()), is_secret);
             if otype == "header" {
                 def.headers.insert(key.to_owned(), value);

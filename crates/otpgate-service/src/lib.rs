@@ -66,6 +66,7 @@ struct Inner {
     kdf: Semaphore,
     registry: Registry,
     passwd: users::PasswdCache,
+    data_dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Inner {
@@ -80,7 +81,7 @@ impl std::fmt::Debug for Inner {
 impl Services {
     /// Builds the services.
     pub fn new(d: Deps) -> Self {
-        let registry = Registry::new(d.data_dir, d.clock.clone());
+        let registry = Registry::new(d.data_dir.clone(), d.clock.clone());
         Self {
             inner: Arc::new(Inner {
                 store: d.store,
@@ -92,6 +93,7 @@ impl Services {
                 kdf: Semaphore::new(d.kdf_concurrency.max(1)),
                 registry,
                 passwd: users::PasswdCache::default(),
+                data_dir: d.data_dir,
             }),
         }
     }
@@ -116,6 +118,10 @@ impl Services {
 
     pub(crate) fn passwd_cache(&self) -> &users::PasswdCache {
         &self.inner.passwd
+    }
+
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        &self.inner.data_dir
     }
 
     pub(crate) fn jwt_secret(&self) -> &[u8] {

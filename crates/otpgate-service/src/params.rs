@@ -66,6 +66,9 @@ impl Params {
     }
 }
 
+/// The highest page number a listing accepts (larger ones are clamped).
+pub const MAX_PAGE: i64 = 1_000_000;
+
 /// privacyIDEA's truthiness of config and parameter values.
 pub fn is_true(v: &str) -> bool {
     matches!(

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 /// The hard maximum of the challenge validity (SPEC §5).
 pub const MAX_CHALLENGE_VALIDITY_SECS: i64 = 600;
 
+/// The longest `failcounter_clear_timeout`: one year in minutes.
+pub const MAX_CLEAR_MINUTES: i64 = 525_600;
+
 /// The effective system configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemConfig {
@@ -68,7 +71,8 @@ impl SystemConfig {
             },
             default_count_window: int_or(m, "DefaultCountWindow", 10).clamp(1, 1000),
             default_sync_window: int_or(m, "DefaultSyncWindow", 1000).max(1),
-            failcounter_clear_minutes: int_or(m, "failcounter_clear_timeout", 0).max(0),
+            failcounter_clear_minutes: int_or(m, "failcounter_clear_timeout", 0)
+                .clamp(0, MAX_CLEAR_MINUTES),
         }
     }
 }
@@ -104,7 +108,7 @@ fn check_value(key: &str, value: &str) -> Result<()> {
     if BOOL_KEYS.contains(&key)
         && !matches!(
             value.trim().to_ascii_lowercase().as_str(),
-            "true" | "false" | "1" | "0" | "yes" | "no"
+            "true" | "false" | "1" | "0" | "yes" | "no" | "on" | "off"
         )
     {
         return Err(ServiceError::Parameter(format!(
@@ -114,6 +118,16 @@ fn check_value(key: &str, value: &str) -> Result<()> {
     if INT_KEYS.contains(&key) && value.trim().parse::<i64>().map(|v| v < 0).unwrap_or(true) {
         return Err(ServiceError::Parameter(format!(
             "{key} must be a non-negative integer."
+        )));
+    }
+    if key == "failcounter_clear_timeout"
+        && value
+            .trim()
+            .parse::<i64>()
+            .is_ok_and(|v| v > MAX_CLEAR_MINUTES)
+    {
+        return Err(ServiceError::Parameter(format!(
+            "failcounter_clear_timeout must be at most {MAX_CLEAR_MINUTES} minutes."
         )));
     }
     if key == "DefaultOtpLen" && !matches!(value.trim(), "6" | "8") {
@@ -135,6 +149,9 @@ impl Services {
             .map(|(k, v, _, _)| (k, v))
             .collect())
     }
+
+    /// The longest `failcounter_clear_timeout`: one year in minutes.
+    pub const MAX_CLEAR_MINUTES: i64 = 525_600;
 
     /// The effective system configuration.
     pub async fn system_config(&self) -> Result<SystemConfig> {

@@ -2,6 +2,7 @@
 //! and attributes, delete, and list challenges.
 
 use crate::audit::AuditEntry;
+use crate::params::MAX_PAGE;
 use crate::users::User;
 use crate::{Params, Result, ServiceError, Services};
 use chrono::SecondsFormat;
@@ -357,7 +358,7 @@ impl Services {
         } else if let Some(r) = params.get_nonblank("realm") {
             f.realm = Some(r.to_owned());
         }
-        let page = params.int("page")?.unwrap_or(1).max(1);
+        let page = params.int("page")?.unwrap_or(1).clamp(1, MAX_PAGE);
         let pagesize = params.int("pagesize")?.unwrap_or(15).clamp(1, 1000);
         let sortby = params.get_nonblank("sortby").unwrap_or("serial");
         let col = SORTABLE
@@ -384,7 +385,7 @@ impl Services {
         Ok(json!({
             "tokens": tokens, "count": count,
             "prev": if page > 1 { json!(page - 1) } else { Value::Null },
-            "next": if page * pagesize < count { json!(page + 1) } else { Value::Null },
+            "next": if page.saturating_mul(pagesize) < count { json!(page + 1) } else { Value::Null },
         }))
     }
 

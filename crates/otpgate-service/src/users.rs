@@ -144,6 +144,39 @@ fn internal_user(u: &InternalUserRow, realm: &str, resolver: &str) -> User {
     }
 }
 
+/// The largest passwd file otpgate reads.
+const MAX_PASSWD_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Checks a passwd file: a regular file of sensible size, outside otpgate's data directory
+/// (which holds the key files: a resolver must never turn them into user names). Returns the
+/// canonical path.
+pub async fn checked_passwd_path(
+    file: &Path,
+    data_dir: &Path,
+) -> std::result::Result<PathBuf, String> {
+    let p = tokio::fs::canonicalize(file)
+        .await
+        .map_err(|e| format!("The file {} cannot be read: {}.", file.display(), e.kind()))?;
+    let meta = tokio::fs::metadata(&p)
+        .await
+        .map_err(|e| format!("The file {} cannot be read: {}.", file.display(), e.kind()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file.", file.display()));
+    }
+    if meta.len() > MAX_PASSWD_BYTES {
+        return Err(format!(
+            "{} is larger than {MAX_PASSWD_BYTES} bytes.",
+            file.display()
+        ));
+    }
+    if let Ok(data) = tokio::fs::canonicalize(data_dir).await
+        && p.starts_with(&data)
+    {
+        return Err("A passwd file may not be inside otpgate's data directory.".into());
+    }
+    Ok(p)
+}
+
 /// A cache of parsed passwd files, re-read when the file's size or mtime changes.
 #[derive(Debug, Default)]
 pub struct PasswdCache {
@@ -154,7 +187,10 @@ pub struct PasswdCache {
 type CachedFile = (SystemTime, u64, Arc<Vec<PasswdEntry>>);
 
 impl PasswdCache {
-    async fn load(&self, path: &Path) -> Result<Arc<Vec<PasswdEntry>>> {
+    async fn load(&self, path: &Path, data_dir: &Path) -> Result<Arc<Vec<PasswdEntry>>> {
+        let path = &checked_passwd_path(path, data_dir).await.map_err(|e| {
+            ServiceError::ConfigAdmin(format!("The passwd file of a resolver cannot be used: {e}"))
+        })?;
         let meta = tokio::fs::metadata(path).await.map_err(|e| {
             ServiceError::ConfigAdmin(format!(
                 "The passwd file of a resolver cannot be read: {}",
@@ -209,7 +245,7 @@ impl Services {
                 let path = resolver_file(r).ok_or_else(|| {
                     ServiceError::ConfigAdmin(format!("Resolver {} has no fileName.", r.name))
                 })?;
-                let entries = self.passwd_cache().load(&path).await?;
+                let entries = self.passwd_cache().load(&path, self.data_dir()).await?;
                 Ok(entries
                     .iter()
                     .map(|e| passwd_user(e, realm, &r.name))
@@ -267,18 +303,26 @@ impl Services {
             .find(|r| r.is_default)
             .map(|r| r.name.clone())
             .unwrap_or_default();
-        if let Some(r) = realm.map(str::trim).filter(|r| !r.is_empty()) {
+        if let Some(r) = realm
+            .map(|r| r.trim().to_lowercase())
+            .filter(|r| !r.is_empty())
+        {
+            let r = r.as_str();
             let login = match login.rsplit_once('@') {
-                Some((l, at)) if at == r && self.system_config().await?.split_at_sign => l,
+                Some((l, at))
+                    if at.eq_ignore_ascii_case(r) && self.system_config().await?.split_at_sign =>
+                {
+                    l
+                }
                 _ => login,
             };
             return Ok((login.to_owned(), r.to_owned()));
         }
         if self.system_config().await?.split_at_sign
             && let Some((l, r)) = login.rsplit_once('@')
-            && realms.iter().any(|x| x.name == r)
+            && realms.iter().any(|x| x.name.eq_ignore_ascii_case(r))
         {
-            return Ok((l.to_owned(), r.to_owned()));
+            return Ok((l.to_owned(), r.to_lowercase()));
         }
         Ok((login.to_owned(), default))
     }
@@ -341,7 +385,7 @@ impl Services {
     /// `GET /user/`: users of a realm (default realm when none given).
     pub async fn list_users(&self, params: &Params) -> Result<Value> {
         let realm = match params.get_nonblank("realm") {
-            Some(r) => r.to_owned(),
+            Some(r) => r.to_lowercase(),
             None => self.default_realm().await?.unwrap_or_default(),
         };
         let Some(r) = self
@@ -483,11 +527,9 @@ impl Services {
                 let file = params
                     .get_nonblank("fileName")
                     .ok_or_else(|| ServiceError::missing("fileName"))?;
-                if tokio::fs::metadata(file).await.is_err() {
-                    return Err(ServiceError::Parameter(format!(
-                        "The file {file} does not exist or cannot be read."
-                    )));
-                }
+                checked_passwd_path(Path::new(file), self.data_dir())
+                    .await
+                    .map_err(ServiceError::Parameter)?;
                 json!({"fileName": file})
             }
             "internalresolver" => json!({}),
@@ -555,7 +597,13 @@ impl Services {
         let mut added = Vec::new();
         let mut failed = Vec::new();
         let mut ids = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
         for r in wanted.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            if !names.contains(&r) {
+                names.push(r);
+            }
+        }
+        for r in names {
             match self.store().resolver_get(r).await? {
                 Some(res) => {
                     let prio = params.int(&format!("priority.{r}"))?;
@@ -587,9 +635,9 @@ impl Services {
         Ok(Value::Object(out))
     }
 
-    /// `DELETE /realm/<name>`.
+    /// `DELETE /realm/<name>` (realm names are case-insensitive).
     pub async fn delete_realm(&self, name: &str) -> Result<Value> {
-        match self.store().realm_delete(name).await? {
+        match self.store().realm_delete(&name.to_lowercase()).await? {
             Some(id) => Ok(json!(id)),
             None => Err(ServiceError::NotFound(
                 "The requested Realm could not be found.".into(),
@@ -599,7 +647,7 @@ impl Services {
 
     /// `POST /defaultrealm/<name>`.
     pub async fn set_default_realm(&self, name: &str) -> Result<Value> {
-        match self.store().realm_set_default(name).await? {
+        match self.store().realm_set_default(&name.to_lowercase()).await? {
             Some(id) => Ok(json!(id)),
             None => Err(ServiceError::NotFound(
                 "The requested Realm could not be found.".into(),

@@ -291,7 +291,9 @@ impl Services {
         else {
             return Ok(());
         };
-        if self.clock().now() >= since + chrono::Duration::minutes(cfg.failcounter_clear_minutes)
+        let lifted_at =
+            since.checked_add_signed(chrono::Duration::minutes(cfg.failcounter_clear_minutes));
+        if lifted_at.is_some_and(|at| self.clock().now() >= at)
             && self.store().token_clear_lockout(t.id, t.failcount).await?
         {
             t.failcount = 0;

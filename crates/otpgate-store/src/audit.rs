@@ -136,7 +136,7 @@ impl Store {
         let size = page_size.clamp(1, 1000);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM audit WHERE {where_sql} ORDER BY id DESC LIMIT {size} OFFSET {}",
-            (page.max(1) - 1) * size
+            (page.max(1) - 1).saturating_mul(size)
         )));
         for b in &binds {
             q = q.bind(b.clone());

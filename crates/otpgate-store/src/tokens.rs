@@ -404,7 +404,7 @@ impl Store {
             "SELECT {TOKEN_COLS} FROM token t LEFT JOIN tokenowner o ON o.token_id = t.id WHERE {where_sql} \
              ORDER BY {order} LIMIT {} OFFSET {}",
             pagesize.max(1),
-            (page.max(1) - 1) * pagesize.max(1)
+            (page.max(1) - 1).saturating_mul(pagesize.max(1))
         ));
         let mut q = sqlx::query(list_sql);
         for b in &binds {

@@ -792,3 +792,104 @@ async fn graceful_shutdown_finishes() {
     s.check(&[("user", "x"), ("pass", "y")]).await;
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn hostile_admin_input_is_refused_or_bounded() {
+    let s = Server::start().await;
+    let data = s.dir.path().join("data");
+    // A resolver may not read otpgate's own files (they would become user names) or devices.
+    for file in [
+        data.join("jwt.secret").display().to_string(),
+        data.join("encryption.keys").display().to_string(),
+        "/dev/zero".into(),
+    ] {
+        let (st, b) = s
+            .apost(
+                "/resolver/leak",
+                &[("type", "passwdresolver"), ("fileName", &file)],
+            )
+            .await;
+        assert_eq!((st, code(&b)), (400, 905), "{file}: {b}");
+    }
+    // A sink may not write outside the data directory or over otpgate's own files.
+    for file in [
+        "../escape.jsonl",
+        "/tmp/x.jsonl",
+        "encryption.keys",
+        "otpgate.sqlite",
+        ".hidden",
+    ] {
+        let (st, b) = s
+            .apost(
+                "/smsgateway",
+                &[("name", "sink"), ("module", "sink"), ("option.FILE", file)],
+            )
+            .await;
+        assert_eq!((st, code(&b)), (400, 905), "{file}: {b}");
+    }
+    assert_eq!(
+        s.ok(
+            "/smsgateway",
+            &[
+                ("name", "sink"),
+                ("module", "sink"),
+                ("option.FILE", "demo-sms.jsonl")
+            ]
+        )
+        .await,
+        1
+    );
+    // Huge page numbers, duplicate resolvers, an out-of-range lockout timeout.
+    assert_eq!(
+        s.aget(
+            "/token/",
+            &[("page", "9223372036854775807"), ("pagesize", "15")]
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        s.aget(
+            "/audit/",
+            &[("page", "9223372036854775807"), ("page_size", "1000")]
+        )
+        .await
+        .0,
+        200
+    );
+    s.ok("/resolver/local", &[("type", "internalresolver")])
+        .await;
+    assert_eq!(
+        s.ok("/realm/Home", &[("resolvers", "local,local")]).await,
+        json!({"added": ["local"], "failed": []})
+    );
+    let (st, b) = s
+        .apost(
+            "/system/setConfig",
+            &[("failcounter_clear_timeout", "200000000000")],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905));
+    assert_eq!(
+        s.ok("/system/setConfig", &[("sms.concurrent_challenges", "on")])
+            .await,
+        json!({"sms.concurrent_challenges": "insert"})
+    );
+    // Realm names are case-insensitive.
+    s.ok("/user/", &[("user", "alice"), ("resolver", "local")])
+        .await;
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "alice"),
+                ("realm", "HOME"),
+                ("phone", "+491"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(s.apost("/defaultrealm/HoMe", &[]).await.0, 200);
+}

@@ -581,3 +581,42 @@ async fn gateway_rights_follow_admin_policies() {
         200
     );
 }
+
+#[tokio::test]
+async fn censored_secrets_cannot_be_declassified_and_url_credentials_are_secret() {
+    let s = Server::start().await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", HTTP),
+            ("option.URL", "https://user:pw-123@sms.example.com/send"),
+            ("option.PASSWORD", "pass-456"),
+        ],
+    )
+    .await;
+    let g = s.aget("/smsgateway/", &[]).await.1["result"]["value"][0].clone();
+    assert_eq!(g["options"]["URL"], "__CENSORED__");
+    assert_eq!(g["options"]["PASSWORD"], "__CENSORED__");
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", HTTP),
+            ("option.URL", "__CENSORED__"),
+            ("option.PASSWORD", "__CENSORED__"),
+            ("secret.option.PASSWORD", "0"),
+            ("secret.option.URL", "0"),
+        ],
+    )
+    .await;
+    let g = s.aget("/smsgateway/", &[]).await.1["result"]["value"][0].clone();
+    assert_eq!(
+        (
+            g["options"]["URL"].as_str(),
+            g["options"]["PASSWORD"].as_str()
+        ),
+        (Some("__CENSORED__"), Some("__CENSORED__"))
+    );
+    assert!(!g.to_string().contains("pw-123") && !g.to_string().contains("pass-456"));
+}
