@@ -505,3 +505,197 @@ async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
     );
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// Runs FreeRADIUS's `radclient` with the given attribute lines; returns its output. It runs
+/// on a blocking thread so the in-process SMS gateway keeps answering meanwhile.
+async fn radclient(port: u16, secret: &str, attributes: &str) -> String {
+    let (secret, attributes) = (secret.to_owned(), attributes.to_owned());
+    tokio::task::spawn_blocking(move || radclient_blocking(port, &secret, &attributes))
+        .await
+        .unwrap()
+}
+
+fn radclient_blocking(port: u16, secret: &str, attributes: &str) -> String {
+    let mut child = Command::new("radclient")
+        .args([
+            "-x",
+            "-r",
+            "1",
+            "-t",
+            "1",
+            &format!("127.0.0.1:{port}"),
+            "auth",
+            secret,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("radclient is installed (Debian's freeradius-utils; scripts/test installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(attributes.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test]
+async fn radclient_completes_the_sms_challenge_flow_against_otpgate_serve() {
+    use crate::support::{Gateway, otp_in};
+    let gw = Gateway::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let radius_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret_file = tmp.path().join("nas.secret");
+    std::fs::write(&secret_file, "radclient-shared-secret\n").unwrap();
+    let config = tmp.path().join("otpgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[radius]\nlisten = \"127.0.0.1:{radius_port}\"\n[[radius.clients]]\naddress = \"127.0.0.0/8\"\nsecret_file = \"{}\"\n",
+            secret_file.display()
+        ),
+    )
+    .unwrap();
+    let log_path = tmp.path().join("stderr.log");
+    let run = serve_logging_to(
+        &data,
+        &[
+            ("OTPGATE_CONFIG", config.to_str().unwrap()),
+            ("RUST_LOG", "debug"),
+        ],
+        Stdio::from(std::fs::File::create(&log_path).unwrap()),
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let c = client();
+    let pw = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+    let auth: serde_json::Value = c
+        .post(format!("{base}/auth"))
+        .form(&[("username", "admin"), ("password", pw.trim())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = auth["result"]["value"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let setup: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("/resolver/local", vec![("type", "internalresolver".into())]),
+        ("/realm/home", vec![("resolvers", "local".into())]),
+        (
+            "/user/",
+            vec![("user", "alice".into()), ("resolver", "local".into())],
+        ),
+        (
+            "/smsgateway",
+            vec![
+                ("name", "gw".into()),
+                ("module", "http".into()),
+                ("option.URL", gw.url("/s")),
+                ("option.text", "{otp}".into()),
+            ],
+        ),
+        ("/system/setConfig", vec![("sms.identifier", "gw".into())]),
+        (
+            "/token/init",
+            vec![
+                ("type", "sms".into()),
+                ("user", "alice".into()),
+                ("phone", "+491".into()),
+                ("pin", "1234".into()),
+            ],
+        ),
+    ];
+    for (path, form) in setup {
+        let r = c
+            .post(format!("{base}{path}"))
+            .header("Authorization", &jwt)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let secret = "radclient-shared-secret";
+    // Step 1: the PIN → Access-Challenge with State and the prompt.
+    let out = radclient(
+        radius_port,
+        secret,
+        "User-Name = \"alice\"\nUser-Password = \"1234\"\nMessage-Authenticator = 0x00\n",
+    )
+    .await;
+    assert!(out.contains("Received Access-Challenge"), "{out}");
+    assert!(
+        out.contains("Reply-Message = \"Enter the OTP from the SMS:\""),
+        "{out}"
+    );
+    let state = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("State = "))
+        .expect("a State")
+        .to_owned();
+    // Step 2: State + the OTP from the SMS → Access-Accept.
+    let otp = otp_in(&gw.last().field("text").unwrap());
+    let out = radclient(
+        radius_port,
+        secret,
+        &format!(
+            "User-Name = \"alice\"\nUser-Password = \"{otp}\"\nState = {state}\nMessage-Authenticator = 0x00\n"
+        ),
+    ).await;
+    assert!(out.contains("Received Access-Accept"), "{out}");
+    // PIN+OTP in one request after a fresh SMS.
+    radclient(
+        radius_port,
+        secret,
+        "User-Name = \"alice\"\nUser-Password = \"1234\"\nMessage-Authenticator = 0x00\n",
+    )
+    .await;
+    let otp = otp_in(&gw.last().field("text").unwrap());
+    let out = radclient(
+        radius_port,
+        secret,
+        &format!(
+            "User-Name = \"alice\"\nUser-Password = \"1234{otp}\"\nMessage-Authenticator = 0x00\n"
+        ),
+    )
+    .await;
+    assert!(out.contains("Received Access-Accept"), "{out}");
+    // A wrong PIN: Access-Reject with the reason.
+    let out = radclient(
+        radius_port,
+        secret,
+        "User-Name = \"alice\"\nUser-Password = \"nope\"\nMessage-Authenticator = 0x00\n",
+    )
+    .await;
+    assert!(
+        out.contains("Received Access-Reject") && out.contains("wrong otp pin"),
+        "{out}"
+    );
+    // A wrong secret and a request without Message-Authenticator are dropped: no reply.
+    let out = radclient(
+        radius_port,
+        "not-the-secret",
+        "User-Name = \"alice\"\nUser-Password = \"1234\"\nMessage-Authenticator = 0x00\n",
+    )
+    .await;
+    assert!(out.contains("No reply from server"), "{out}");
+    let out = radclient(
+        radius_port,
+        secret,
+        "User-Name = \"alice\"\nUser-Password = \"1234\"\n",
+    )
+    .await;
+    assert!(out.contains("No reply from server"), "{out}");
+}
