@@ -31,7 +31,7 @@ impl Store {
     pub async fn admin_create_first(&self, name: &str, hash: &str, now_ms: i64) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO admin (name, password_hash, created_at) SELECT $1, $2, $3 \
-             WHERE NOT EXISTS (SELECT 1 FROM admin)",
+             WHERE NOT EXISTS (SELECT 1 FROM admin) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(hash)

@@ -13,6 +13,9 @@ mod policies;
 mod tokens;
 mod users;
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod testdb;
+
 pub use audit::{AuditEntry, AuditFilter};
 pub use challenges::ChallengeRow;
 pub use gateways::{GatewayOptionRow, GatewayRow};
@@ -63,50 +66,136 @@ impl StoreError {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The database engines otpgate runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (the default, one node).
+    Sqlite,
+    /// PostgreSQL (any number of nodes).
+    Postgres,
+}
+
+impl Backend {
+    /// The engine of a database URL.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Pool size (SQLite in memory always uses 1).
+    pub max_connections: u32,
+    /// How long to keep retrying while the database is not reachable yet (start-up order in
+    /// clusters and containers).
+    pub wait: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            wait: Duration::ZERO,
+        }
+    }
+}
+
 /// The database handle shared by all services. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
 }
 
-fn sqlite_migrations() -> Vec<Migration> {
+fn migrations(backend: Backend) -> Vec<Migration> {
+    let sql = match backend {
+        Backend::Sqlite => include_str!("../migrations/sqlite/0001_init.sql"),
+        Backend::Postgres => include_str!("../migrations/postgres/0001_init.sql"),
+    };
     vec![Migration::new(
         1,
         "init".into(),
         MigrationType::Simple,
-        include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
+        sql.into_sql_str(),
         false,
     )]
 }
 
-impl Store {
-    /// Connects to `url` (`sqlite://path?mode=rwc` or `sqlite::memory:`) and applies the schema.
-    pub async fn connect(url: &str) -> Result<Self> {
-        install_default_drivers();
-        let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let is_sqlite = url.starts_with("sqlite:");
-        if !is_sqlite {
-            return Err(StoreError::Conflict(format!(
-                "unsupported database URL scheme in {:?}: this build supports sqlite: URLs",
-                url.split(':').next().unwrap_or_default()
-            )));
+/// The URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if at > scheme.len() + 3 => {
+            let userinfo = &rest[..at - scheme.len() - 3];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{}", &url[at + 1..])
         }
-        let pool = AnyPoolOptions::new()
-            // An in-memory SQLite database exists once per connection.
-            .max_connections(if memory { 1 } else { 8 })
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await?;
-        if !memory {
+        _ => url.to_owned(),
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://…`) with the
+    /// default options and applies the schema.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &ConnectOptions::default()).await
+    }
+
+    /// Connects, retrying for `opts.wait` while the database is unreachable, and applies the
+    /// schema.
+    pub async fn connect_with(url: &str, opts: &ConnectOptions) -> Result<Self> {
+        install_default_drivers();
+        let backend = Backend::of_url(url).ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "unsupported database URL {:?}: use sqlite:// or postgres://",
+                redact_url(url)
+            ))
+        })?;
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let deadline = tokio::time::Instant::now() + opts.wait;
+        let mut backoff = Duration::from_millis(100);
+        let pool = loop {
+            let attempt = AnyPoolOptions::new()
+                // An in-memory SQLite database exists once per connection.
+                .max_connections(if memory {
+                    1
+                } else {
+                    opts.max_connections.max(1)
+                })
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await;
+            match attempt {
+                Ok(pool) => break pool,
+                Err(e) if tokio::time::Instant::now() + backoff < deadline && transient(&e) => {
+                    tracing::warn!(url = %redact_url(url), error = %e, "database not reachable yet; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if backend == Backend::Sqlite && !memory {
             // WAL lets readers proceed while one writer commits; it persists in the file.
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
                 .await?;
         }
-        Migrator::with_migrations(sqlite_migrations())
+        Migrator::with_migrations(migrations(backend))
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, backend })
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// True when the database answers a trivial query.
@@ -118,6 +207,13 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Errors worth retrying at start-up (the server is not up yet).
+fn transient(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+        || e.as_database_error()
+            .is_some_and(|d| d.code().is_some_and(|c| c == "57P03"))
 }
 
 /// Converts the 0/1 integers used for booleans.

@@ -1,16 +1,20 @@
-//! Store tests on a real SQLite file with a connection pool, so concurrent statements really
-//! race each other.
+//! Store tests on a real SQLite file with a connection pool and, when `TEST_POSTGRES_URL` is
+//! set, on a fresh PostgreSQL database too, so concurrent statements really race each other
+//! on both engines.
 
 use super::*;
 use std::collections::BTreeMap;
 
-async fn store() -> (Store, tempfile::TempDir) {
+/// Runs a test body once per engine.
+async fn for_each_store<F, Fut>(f: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("t.sqlite").display()
-    );
-    (Store::connect(&url).await.unwrap(), dir)
+    for s in testdb::stores(dir.path()).await.unwrap() {
+        f(s).await;
+    }
 }
 
 fn new_token(serial: &str) -> NewToken {
@@ -36,235 +40,251 @@ fn new_token(serial: &str) -> NewToken {
 
 #[tokio::test]
 async fn token_round_trip_and_duplicate_serial() {
-    let (s, _d) = store().await;
-    let id = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
-    let t = s.token_by_serial("PISM1").await.unwrap().unwrap();
-    assert_eq!(t.id, id);
-    assert_eq!(t.info.get("phone").map(String::as_str), Some("+49"));
-    assert_eq!(t.owner.as_ref().unwrap().realm, "realm1");
-    assert!(matches!(
-        s.token_insert(&new_token("PISM1"), 0).await,
-        Err(StoreError::Conflict(_))
-    ));
-    let (list, total) = s
-        .token_list(
-            &TokenFilter {
-                serial: Some("PISM*".into()),
-                ..Default::default()
-            },
-            1,
-            15,
-            "t.id",
-        )
-        .await
-        .unwrap();
-    assert_eq!((list.len(), total), (1, 1));
-    let (list, _) = s
-        .token_list(
-            &TokenFilter {
-                serial: Some("PIS_1".into()),
-                ..Default::default()
-            },
-            1,
-            15,
-            "t.id",
-        )
-        .await
-        .unwrap();
-    assert!(list.is_empty(), "LIKE metacharacters are escaped");
+    for_each_store(|s| async move {
+        let id = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        let t = s.token_by_serial("PISM1").await.unwrap().unwrap();
+        assert_eq!(t.id, id);
+        assert_eq!(t.info.get("phone").map(String::as_str), Some("+49"));
+        assert_eq!(t.owner.as_ref().unwrap().realm, "realm1");
+        assert!(matches!(
+            s.token_insert(&new_token("PISM1"), 0).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let (list, total) = s
+            .token_list(
+                &TokenFilter {
+                    serial: Some("PISM*".into()),
+                    ..Default::default()
+                },
+                1,
+                15,
+                "t.id",
+            )
+            .await
+            .unwrap();
+        assert_eq!((list.len(), total), (1, 1));
+        let (list, _) = s
+            .token_list(
+                &TokenFilter {
+                    serial: Some("PIS_1".into()),
+                    ..Default::default()
+                },
+                1,
+                15,
+                "t.id",
+            )
+            .await
+            .unwrap();
+        assert!(list.is_empty(), "LIKE metacharacters are escaped");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn fail_counter_saturates_and_never_loses_increments() {
-    let (s, _d) = store().await;
-    let id = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
-    s.token_set_attributes(id, Some(50), None, None)
-        .await
-        .unwrap();
-    let mut tasks = Vec::new();
-    for _ in 0..80 {
-        let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.token_inc_failcount(id).await.unwrap()
-        }));
-    }
-    let mut counted = 0;
-    for t in tasks {
-        if t.await.unwrap().is_some() {
-            counted += 1;
+    for_each_store(|s| async move {
+        let id = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        s.token_set_attributes(id, Some(50), None, None)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..80 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.token_inc_failcount(id).await.unwrap()
+            }));
         }
-    }
-    assert_eq!(counted, 50);
-    assert_eq!(
-        s.token_by_serial("PISM1").await.unwrap().unwrap().failcount,
-        50
-    );
-    assert_eq!(
-        s.token_next_counter(id).await.unwrap(),
-        None,
-        "a locked token sends no challenge"
-    );
+        let mut counted = 0;
+        for t in tasks {
+            if t.await.unwrap().is_some() {
+                counted += 1;
+            }
+        }
+        assert_eq!(counted, 50);
+        assert_eq!(
+            s.token_by_serial("PISM1").await.unwrap().unwrap().failcount,
+            50
+        );
+        assert_eq!(
+            s.token_next_counter(id).await.unwrap(),
+            None,
+            "a locked token sends no challenge"
+        );
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn challenge_is_consumed_exactly_once_under_concurrency() {
-    let (s, _d) = store().await;
-    let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
-    let c = s.token_next_counter(tok).await.unwrap().unwrap();
-    assert_eq!(c, 1);
-    let cid = s
-        .challenge_insert("123", tok, "PISM1", c, "", "", 0, 1000)
-        .await
-        .unwrap();
-    let mut tasks = Vec::new();
-    for _ in 0..16 {
-        let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.challenge_consume(cid, 10, tok, Some(1)).await.unwrap()
-        }));
-    }
-    let mut wins = 0;
-    for t in tasks {
-        wins += usize::from(t.await.unwrap());
-    }
-    assert_eq!(wins, 1);
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        let c = s.token_next_counter(tok).await.unwrap().unwrap();
+        assert_eq!(c, 1);
+        let cid = s
+            .challenge_insert("123", tok, "PISM1", c, "", "", 0, 1000)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.challenge_consume(cid, 10, tok, Some(1)).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn challenge_consumption_respects_expiry_and_newer_challenges() {
-    let (s, _d) = store().await;
-    let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
-    let c1 = s.token_next_counter(tok).await.unwrap().unwrap();
-    let old = s
-        .challenge_insert("1", tok, "PISM1", c1, "", "", 0, 1000)
-        .await
-        .unwrap();
-    assert!(
-        !s.challenge_consume(old, 1000, tok, None).await.unwrap(),
-        "expired at expires_at"
-    );
-    let c2 = s.token_next_counter(tok).await.unwrap().unwrap();
-    let newer = s
-        .challenge_insert("2", tok, "PISM1", c2, "", "", 0, 5000)
-        .await
-        .unwrap();
-    let c3 = s.token_next_counter(tok).await.unwrap().unwrap();
-    assert!(
-        !s.challenge_consume(newer, 10, tok, Some(c2)).await.unwrap(),
-        "counter moved on to {c3}"
-    );
-    assert!(
-        s.challenge_consume(newer, 10, tok, None).await.unwrap(),
-        "concurrent mode ignores the counter"
-    );
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        let c1 = s.token_next_counter(tok).await.unwrap().unwrap();
+        let old = s
+            .challenge_insert("1", tok, "PISM1", c1, "", "", 0, 1000)
+            .await
+            .unwrap();
+        assert!(
+            !s.challenge_consume(old, 1000, tok, None).await.unwrap(),
+            "expired at expires_at"
+        );
+        let c2 = s.token_next_counter(tok).await.unwrap().unwrap();
+        let newer = s
+            .challenge_insert("2", tok, "PISM1", c2, "", "", 0, 5000)
+            .await
+            .unwrap();
+        let c3 = s.token_next_counter(tok).await.unwrap().unwrap();
+        assert!(
+            !s.challenge_consume(newer, 10, tok, Some(c2)).await.unwrap(),
+            "counter moved on to {c3}"
+        );
+        assert!(
+            s.challenge_consume(newer, 10, tok, None).await.unwrap(),
+            "concurrent mode ignores the counter"
+        );
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn counter_never_goes_backwards() {
-    let (s, _d) = store().await;
-    let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
-    s.token_auth_success(tok, 5).await.unwrap();
-    s.token_auth_success(tok, 2).await.unwrap();
-    assert_eq!(s.token_by_serial("PISM1").await.unwrap().unwrap().count, 5);
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        s.token_auth_success(tok, 5).await.unwrap();
+        s.token_auth_success(tok, 2).await.unwrap();
+        assert_eq!(s.token_by_serial("PISM1").await.unwrap().unwrap().count, 5);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn gateways_replace_all_and_option_delete() {
-    let (s, _d) = store().await;
-    let opts = vec![
-        (
-            "URL".to_owned(),
-            "http://x".to_owned(),
-            "option".to_owned(),
-            false,
-        ),
-        ("h1".to_owned(), "v".to_owned(), "header".to_owned(), false),
-    ];
-    let id = s.gateway_upsert("gw", "http", "d", &opts).await.unwrap();
-    let id2 = s
-        .gateway_upsert("gw", "http", "", &opts[..1])
-        .await
-        .unwrap();
-    assert_eq!(id, id2);
-    let g = s.gateway_by_name("gw").await.unwrap().unwrap();
-    assert_eq!(g.options.len(), 1);
-    assert_eq!(g.description, "");
-    assert!(
-        s.gateway_delete_option(id, "URL", "header")
+    for_each_store(|s| async move {
+        let opts = vec![
+            (
+                "URL".to_owned(),
+                "http://x".to_owned(),
+                "option".to_owned(),
+                false,
+            ),
+            ("h1".to_owned(), "v".to_owned(), "header".to_owned(), false),
+        ];
+        let id = s.gateway_upsert("gw", "http", "d", &opts).await.unwrap();
+        let id2 = s
+            .gateway_upsert("gw", "http", "", &opts[..1])
             .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        s.gateway_delete_option(id, "URL", "option")
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert_eq!(s.gateway_delete("gw").await.unwrap(), Some(id));
-    assert_eq!(s.gateway_delete("gw").await.unwrap(), None);
+            .unwrap();
+        assert_eq!(id, id2);
+        let g = s.gateway_by_name("gw").await.unwrap().unwrap();
+        assert_eq!(g.options.len(), 1);
+        assert_eq!(g.description, "");
+        assert!(
+            s.gateway_delete_option(id, "URL", "header")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.gateway_delete_option(id, "URL", "option")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(s.gateway_delete("gw").await.unwrap(), Some(id));
+        assert_eq!(s.gateway_delete("gw").await.unwrap(), None);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn realms_default_and_resolver_in_use() {
-    let (s, _d) = store().await;
-    let r = s
-        .resolver_upsert("res", "passwdresolver", "{}")
-        .await
-        .unwrap();
-    s.realm_set("a", &[(r, None)]).await.unwrap();
-    s.realm_set("b", &[(r, Some(2))]).await.unwrap();
-    let realms = s.realm_list().await.unwrap();
-    assert!(
-        realms.iter().find(|x| x.name == "a").unwrap().is_default,
-        "first realm is the default"
-    );
-    assert!(matches!(
-        s.resolver_delete("res").await,
-        Err(StoreError::InUse(_))
-    ));
-    s.realm_set_default("b").await.unwrap();
-    assert!(
-        s.realm_list()
+    for_each_store(|s| async move {
+        let r = s
+            .resolver_upsert("res", "passwdresolver", "{}")
             .await
-            .unwrap()
-            .iter()
-            .find(|x| x.name == "b")
-            .unwrap()
-            .is_default
-    );
-    assert_eq!(s.realm_set_default("nope").await.unwrap(), None);
+            .unwrap();
+        s.realm_set("a", &[(r, None)]).await.unwrap();
+        s.realm_set("b", &[(r, Some(2))]).await.unwrap();
+        let realms = s.realm_list().await.unwrap();
+        assert!(
+            realms.iter().find(|x| x.name == "a").unwrap().is_default,
+            "first realm is the default"
+        );
+        assert!(matches!(
+            s.resolver_delete("res").await,
+            Err(StoreError::InUse(_))
+        ));
+        s.realm_set_default("b").await.unwrap();
+        assert!(
+            s.realm_list()
+                .await
+                .unwrap()
+                .iter()
+                .find(|x| x.name == "b")
+                .unwrap()
+                .is_default
+        );
+        assert_eq!(s.realm_set_default("nope").await.unwrap(), None);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn config_insert_update_delete_and_audit_filter() {
-    let (s, _d) = store().await;
-    assert!(s.config_set("k", "1", "", "").await.unwrap());
-    assert!(!s.config_set("k", "2", "", "").await.unwrap());
-    assert_eq!(s.config_get("k").await.unwrap().as_deref(), Some("2"));
-    assert!(s.config_delete("k").await.unwrap());
-    for (i, a) in ["POST /validate/check", "GET /token/"].iter().enumerate() {
-        s.audit_insert(&AuditEntry {
-            ts: i as i64,
-            action: (*a).into(),
-            user: "alice".into(),
+    for_each_store(|s| async move {
+        assert!(s.config_set("k", "1", "", "").await.unwrap());
+        assert!(!s.config_set("k", "2", "", "").await.unwrap());
+        assert_eq!(s.config_get("k").await.unwrap().as_deref(), Some("2"));
+        assert!(s.config_delete("k").await.unwrap());
+        for (i, a) in ["POST /validate/check", "GET /token/"].iter().enumerate() {
+            s.audit_insert(&AuditEntry {
+                ts: i as i64,
+                action: (*a).into(),
+                user: "alice".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        }
+        let f = AuditFilter {
+            columns: vec![("action", "*validate*".into())],
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    }
-    let f = AuditFilter {
-        columns: vec![("action", "*validate*".into())],
-        ..Default::default()
-    };
-    let (rows, total) = s.audit_list(&f, 1, 10).await.unwrap();
-    assert_eq!((rows.len(), total), (1, 1));
-    let f = AuditFilter {
-        columns: vec![("user", "ali*".into())],
-        ..Default::default()
-    };
-    assert_eq!(
-        s.audit_list(&f, 2, 1).await.unwrap().0[0].action,
-        "POST /validate/check"
-    );
+        };
+        let (rows, total) = s.audit_list(&f, 1, 10).await.unwrap();
+        assert_eq!((rows.len(), total), (1, 1));
+        let f = AuditFilter {
+            columns: vec![("user", "ali*".into())],
+            ..Default::default()
+        };
+        assert_eq!(
+            s.audit_list(&f, 2, 1).await.unwrap().0[0].action,
+            "POST /validate/check"
+        );
+    })
+    .await;
 }
