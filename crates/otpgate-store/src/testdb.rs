@@ -3,8 +3,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); `scripts/test` sets it.
 
 use crate::{Result, Store};
-use sqlx::Connection;
 use sqlx::AnyConnection;
+use sqlx::Connection;
 use sqlx::any::install_default_drivers;
 
 /// The environment variable naming the PostgreSQL server for tests.

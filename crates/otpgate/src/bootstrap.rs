@@ -100,11 +100,17 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
         );
     }
     let url = config.database_url();
-    let store = Store::connect(&url)
+    let opts = otpgate_store::ConnectOptions {
+        max_connections: config.server.database_max_connections,
+        wait: std::time::Duration::from_secs(config.server.database_wait_secs),
+    };
+    let store = Store::connect_with(&url, &opts)
         .await
-        .with_context(|| "opening the database".to_owned())?;
+        .with_context(|| format!("opening the database {}", otpgate_store::redact_url(&url)))?;
     check_keys(&store, &keys, rng.as_ref()).await?;
-    restrict_database_files(&dir);
+    if store.backend() == otpgate_store::Backend::Sqlite {
+        restrict_database_files(&dir);
+    }
     let kdf = match config.security.kdf_concurrency {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())

@@ -53,6 +53,10 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Database URL; empty = SQLite file `otpgate.sqlite` in the data directory.
     pub database_url: String,
+    /// Connections in the database pool (PostgreSQL; SQLite files use the same).
+    pub database_max_connections: u32,
+    /// Seconds to keep retrying at start-up while the database is not reachable yet.
+    pub database_wait_secs: u64,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
     /// Seconds a request may take before it is answered with 503.
@@ -65,6 +69,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             data_dir: PathBuf::from("./otpgate-data"),
             database_url: String::new(),
+            database_max_connections: 10,
+            database_wait_secs: 30,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
         }
@@ -252,10 +258,16 @@ impl Config {
                 errs.push(e);
             }
         }
-        if !self.server.database_url.is_empty() && !self.server.database_url.starts_with("sqlite:")
+        if !self.server.database_url.is_empty()
+            && otpgate_store::Backend::of_url(&self.server.database_url).is_none()
         {
             errs.push(ConfigError::Invalid(
-                "server.database_url: this build supports sqlite: URLs".into(),
+                "server.database_url must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        if self.server.database_max_connections == 0 {
+            errs.push(ConfigError::Invalid(
+                "server.database_max_connections must be at least 1".into(),
             ));
         }
         errs

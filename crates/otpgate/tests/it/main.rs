@@ -14,6 +14,7 @@ mod support;
 
 mod admin;
 mod cli;
+mod cluster;
 mod gateways;
 mod radius;
 mod validate;

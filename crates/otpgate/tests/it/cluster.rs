@@ -1,0 +1,194 @@
+//! Two real otpgate nodes on one PostgreSQL database (`TEST_POSTGRES_URL`, set by
+//! `scripts/test`): a challenge created on one node is answered on the other, an OTP is
+//! accepted exactly once cluster-wide, counters never lose an increment, and a node with
+//! other keys refuses to start.
+
+use crate::support::*;
+use otpgate_store::testdb;
+use std::sync::Arc;
+
+/// The PostgreSQL admin URL; None (test skipped) only outside CI.
+fn postgres() -> Option<String> {
+    match std::env::var(testdb::ENV) {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").is_ok() => {
+            panic!("CI must set {} (scripts/test does)", testdb::ENV)
+        }
+        Err(_) => {
+            eprintln!("skipped: {} is not set", testdb::ENV);
+            None
+        }
+    }
+}
+
+struct Cluster {
+    a: Server,
+    b: Server,
+    gw: Gateway,
+    url: String,
+}
+
+async fn cluster() -> Option<Cluster> {
+    let admin = postgres()?;
+    let url = testdb::fresh_postgres(&admin).await.unwrap();
+    let gw = Gateway::start().await;
+    let u = url.clone();
+    let a = Server::start_with(move |c| c.server.database_url = u).await;
+    // The second node shares the first one's key files, as every node of a cluster must.
+    let (u, keys) = (url.clone(), a.dir.path().join("data"));
+    let b = Server::start_with(move |c| {
+        c.server.database_url = u;
+        c.server.data_dir = keys;
+    })
+    .await;
+    a.setup(&gw.url("/sms")).await;
+    a.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    Some(Cluster { a, b, gw, url })
+}
+
+#[tokio::test]
+async fn a_challenge_from_node_a_is_answered_on_node_b_once() {
+    let Some(c) = cluster().await else { return };
+    let (_, b) = c.a.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = c.gw.last_otp("+4915100000001");
+    let (_, r) =
+        c.b.check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+            .await;
+    assert_eq!(value(&r), true, "{r}");
+    let (_, r) =
+        c.a.check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+            .await;
+    assert_eq!(value(&r), false);
+    // An admin JWT of one node works on the other (shared jwt.secret), and the audit is shared.
+    let r =
+        c.b.client
+            .get(c.b.url("/audit/"))
+            .header("Authorization", c.a.token())
+            .query(&[("action", "*validate*")])
+            .send()
+            .await
+            .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(value(&body)["count"], 3);
+}
+
+#[tokio::test]
+async fn one_transaction_raced_across_both_nodes_is_accepted_once() {
+    let Some(c) = cluster().await else { return };
+    let (_, b) = c.a.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = c.gw.last_otp("+4915100000001");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let node = if i % 2 == 0 { &c.a } else { &c.b };
+        let (client, url, tid, otp) = (
+            node.client.clone(),
+            node.url("/validate/check"),
+            tid.clone(),
+            otp.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .form(&[
+                    ("user", "alice"),
+                    ("transaction_id", tid.as_str()),
+                    ("pass", otp.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()["result"]["value"] == true
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += usize::from(t.await.unwrap());
+    }
+    assert_eq!(accepted, 1);
+}
+
+#[tokio::test]
+async fn parallel_pin_requests_on_both_nodes_lose_no_counter_step() {
+    let Some(c) = cluster().await else { return };
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let node = if i % 2 == 0 { &c.a } else { &c.b };
+        let (client, url) = (node.client.clone(), node.url("/validate/check"));
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .form(&[("user", "alice"), ("pass", "1234")])
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()
+        }));
+    }
+    let mut challenges = 0;
+    for t in tasks {
+        let b = t.await.unwrap();
+        assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+        challenges += 1;
+    }
+    let t = c.a.token_info("SMS1").await;
+    assert_eq!(
+        t["count"], challenges,
+        "every challenge moved the HOTP counter exactly once"
+    );
+    let otps: std::collections::BTreeSet<String> =
+        c.gw.received()
+            .iter()
+            .filter_map(|r| r.field("text"))
+            .collect();
+    assert_eq!(
+        otps.len(),
+        challenges as usize,
+        "every SMS carried a different OTP"
+    );
+    assert_eq!(t["failcount"], 0, "correct PINs count no failure");
+}
+
+#[tokio::test]
+async fn the_fail_counter_loses_no_increment_across_nodes() {
+    let Some(c) = cluster().await else { return };
+    c.a.ok("/token/set/SMS1", &[("max_failcount", "100")]).await;
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let node = if i % 2 == 0 { &c.a } else { &c.b };
+        let (client, url) = (node.client.clone(), node.url("/validate/check"));
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .form(&[("user", "alice"), ("pass", format!("wrong{i}").as_str())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(c.b.token_info("SMS1").await["failcount"], 30);
+}
+
+#[tokio::test]
+async fn a_node_whose_keys_cannot_open_the_database_refuses_to_start() {
+    let Some(c) = cluster().await else { return };
+    let other = tempfile::tempdir().unwrap();
+    let mut config = test_config(other.path());
+    config.server.database_url = c.url.clone();
+    let clock =
+        otpgate_core::ManualClock::new(chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap());
+    let err = otpgate::bootstrap::load_with_clock(config, Arc::new(clock))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("cannot decrypt this database's secrets"),
+        "{err:#}"
+    );
+}
