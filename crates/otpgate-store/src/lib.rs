@@ -8,6 +8,7 @@
 mod admin;
 pub mod audit;
 mod challenges;
+mod copy;
 mod gateways;
 mod policies;
 mod tokens;
@@ -18,6 +19,7 @@ pub mod testdb;
 
 pub use audit::{AuditEntry, AuditFilter};
 pub use challenges::ChallengeRow;
+pub use copy::CopyReport;
 pub use gateways::{GatewayOptionRow, GatewayRow};
 pub use policies::PolicyRow;
 pub use tokens::{NewToken, TokenFilter, TokenOwner, TokenRow};
@@ -51,15 +53,28 @@ pub enum StoreError {
 impl StoreError {
     /// True when the database itself is unavailable (not a logic error).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Database(
                 sqlx::Error::PoolTimedOut
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-            )
-        )
+                | sqlx::Error::Io(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_),
+            ) => true,
+            // PostgreSQL: connection exceptions (08…), the server shutting down (57P01–57P03),
+            // the database gone (3D000); SQLite: busy or locked beyond the busy timeout (5, 6).
+            StoreError::Database(e) => {
+                e.as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| {
+                        c.starts_with("08")
+                            || matches!(
+                                c.as_ref(),
+                                "57P01" | "57P02" | "57P03" | "3D000" | "5" | "6"
+                            )
+                    })
+            }
+            _ => false,
+        }
     }
 }
 

@@ -42,6 +42,16 @@ pub enum Command {
     },
     /// Validate the configuration and exit.
     CheckConfig,
+    /// Create or upgrade the database schema and exit (every node also does it at start).
+    Migrate,
+    /// Copy the whole database (e.g. the SQLite default) into an empty database at URL
+    /// (e.g. PostgreSQL, for several nodes). Ids, secrets and the key check are kept, so the
+    /// nodes need this data directory's key files.
+    CopyDb {
+        /// The target database URL.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 /// Admin commands.

@@ -89,6 +89,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => Ok(ExitCode::SUCCESS),
+        Command::Migrate => {
+            let loaded = bootstrap::load(config).await?;
+            println!(
+                "database schema is up to date ({:?} at {})",
+                loaded.services.store().backend(),
+                otpgate_store::redact_url(&loaded.config.database_url())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CopyDb { to } => {
+            let loaded = bootstrap::load(config).await?;
+            let opts = otpgate_store::ConnectOptions {
+                max_connections: 2,
+                wait: std::time::Duration::from_secs(loaded.config.server.database_wait_secs),
+            };
+            let target = otpgate_store::Store::connect_with(&to, &opts)
+                .await
+                .with_context(|| {
+                    format!(
+                        "opening the target database {}",
+                        otpgate_store::redact_url(&to)
+                    )
+                })?;
+            let report = loaded
+                .services
+                .store()
+                .copy_into(&target)
+                .await
+                .context("copying the database")?;
+            for (table, rows) in report {
+                println!("{table}: {rows}");
+            }
+            println!("copied into {}", otpgate_store::redact_url(&to));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -699,3 +699,131 @@ async fn radclient_completes_the_sms_challenge_flow_against_otpgate_serve() {
     .await;
     assert!(out.contains("No reply from server"), "{out}");
 }
+
+#[tokio::test]
+async fn copy_db_moves_a_sqlite_site_to_postgresql_and_logins_continue() {
+    use crate::support::{ADMIN_PW, Gateway, Server};
+    let Ok(admin_url) = std::env::var(otpgate_store::testdb::ENV) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set {}",
+            otpgate_store::testdb::ENV
+        );
+        eprintln!("skipped: {} is not set", otpgate_store::testdb::ENV);
+        return;
+    };
+    let gw = Gateway::start().await;
+    let mut s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    s.stop().await;
+    let data = s.dir.path().join("data");
+    let pg = otpgate_store::testdb::fresh_postgres(&admin_url)
+        .await
+        .unwrap();
+    let out = bin()
+        .args(["--data-dir", data.to_str().unwrap(), "copy-db", "--to", &pg])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("token: 1")
+            && stdout.contains("smsgateway: 1")
+            && stdout.contains("admin: 1"),
+        "{stdout}"
+    );
+    let again = bin()
+        .args(["--data-dir", data.to_str().unwrap(), "copy-db", "--to", &pg])
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success() && String::from_utf8_lossy(&again.stderr).contains("not empty")
+    );
+    let migrate = bin()
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--database-url",
+            &pg,
+            "migrate",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert!(String::from_utf8_lossy(&migrate.stdout).contains("Postgres"));
+    // A node on PostgreSQL with the same key files carries on: admin, token, PIN and fail counter.
+    let run = serve(&data, &[("OTPGATE_DATABASE_URL", pg.as_str())]).await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let c = client();
+    let auth: serde_json::Value = c
+        .post(format!("{base}/auth"))
+        .form(&[("username", "admin"), ("password", ADMIN_PW)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = auth["result"]["value"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tokens: serde_json::Value = c
+        .get(format!("{base}/token/"))
+        .header("Authorization", &jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["result"]["value"]["tokens"][0]["failcount"], 1);
+    let b: serde_json::Value = c
+        .post(format!("{base}/validate/check"))
+        .form(&[("user", "alice"), ("pass", "1234")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tid = b["detail"]["transaction_id"]
+        .as_str()
+        .expect("a challenge")
+        .to_owned();
+    let otp = gw.last_otp("+4915100000001");
+    let b: serde_json::Value = c
+        .post(format!("{base}/validate/check"))
+        .form(&[
+            ("user", "alice"),
+            ("transaction_id", tid.as_str()),
+            ("pass", otp.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["result"]["value"], true, "{b}");
+    // New rows get ids past the copied ones.
+    let r = c
+        .post(format!("{base}/smsgateway"))
+        .header("Authorization", &jwt)
+        .form(&[("name", "second"), ("module", "sink")])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["result"]["value"], 2, "{body}");
+}

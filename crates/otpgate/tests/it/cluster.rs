@@ -192,3 +192,34 @@ async fn a_node_whose_keys_cannot_open_the_database_refuses_to_start() {
         "{err:#}"
     );
 }
+
+#[tokio::test]
+async fn losing_the_database_answers_503_in_the_envelope_and_healthz_says_so() {
+    let Some(c) = cluster().await else { return };
+    let r = c.a.client.get(c.a.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let admin = postgres().unwrap();
+    let name = c
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let r = c.a.client.get(c.a.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let (st, b) = c.b.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!((st, code(&b)), (503, -503), "{b}");
+    assert_eq!(b["result"]["status"], false);
+}

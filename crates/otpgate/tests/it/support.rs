@@ -107,6 +107,11 @@ impl Server {
 
     /// Stops the server and waits for it to drain.
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// Stops the server (its database closed) but keeps its data directory.
+    pub async fn stop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }

@@ -1,0 +1,267 @@
+//! Copies a whole database into another one (`otpgate copy-db`): SQLite → PostgreSQL when a
+//! site grows to several nodes, or back. Ids are kept, so secrets sealed with row-bound AAD
+//! and all references stay valid; PostgreSQL identity sequences are moved past the copied ids.
+
+use crate::{Backend, Result, Store, StoreError};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    OptInt,
+    Text,
+}
+
+use Kind::{Int, OptInt, Text};
+
+/// Every table in an order that satisfies the foreign keys, with its columns.
+const TABLES: &[(&str, &[(&str, Kind)])] = &[
+    ("meta", &[("key", Text), ("value", Text)]),
+    (
+        "admin",
+        &[("name", Text), ("password_hash", Text), ("created_at", Int)],
+    ),
+    (
+        "config",
+        &[
+            ("key", Text),
+            ("value", Text),
+            ("ctype", Text),
+            ("description", Text),
+        ],
+    ),
+    (
+        "resolver",
+        &[
+            ("id", Int),
+            ("name", Text),
+            ("rtype", Text),
+            ("config", Text),
+        ],
+    ),
+    ("realm", &[("id", Int), ("name", Text), ("is_default", Int)]),
+    (
+        "realm_resolver",
+        &[
+            ("realm_id", Int),
+            ("resolver_id", Int),
+            ("priority", OptInt),
+        ],
+    ),
+    (
+        "internal_user",
+        &[
+            ("id", Int),
+            ("resolver_id", Int),
+            ("username", Text),
+            ("password_hash", Text),
+            ("givenname", Text),
+            ("surname", Text),
+            ("email", Text),
+            ("mobile", Text),
+            ("phone", Text),
+            ("description", Text),
+        ],
+    ),
+    (
+        "token",
+        &[
+            ("id", Int),
+            ("serial", Text),
+            ("tokentype", Text),
+            ("description", Text),
+            ("key_enc", Text),
+            ("pin_hash", Text),
+            ("otplen", Int),
+            ("active", Int),
+            ("revoked", Int),
+            ("locked", Int),
+            ("failcount", Int),
+            ("maxfail", Int),
+            ("count", Int),
+            ("count_window", Int),
+            ("sync_window", Int),
+            ("rollout_state", Text),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "tokeninfo",
+        &[("token_id", Int), ("key", Text), ("value", Text)],
+    ),
+    (
+        "tokenowner",
+        &[
+            ("token_id", Int),
+            ("resolver", Text),
+            ("user_id", Text),
+            ("realm", Text),
+        ],
+    ),
+    (
+        "challenge",
+        &[
+            ("id", Int),
+            ("transaction_id", Text),
+            ("token_id", Int),
+            ("serial", Text),
+            ("otp_counter", Int),
+            ("challenge", Text),
+            ("session", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("received_count", Int),
+            ("otp_valid", Int),
+        ],
+    ),
+    (
+        "smsgateway",
+        &[
+            ("id", Int),
+            ("name", Text),
+            ("providermodule", Text),
+            ("description", Text),
+        ],
+    ),
+    (
+        "smsgateway_option",
+        &[
+            ("id", Int),
+            ("gateway_id", Int),
+            ("key", Text),
+            ("value", Text),
+            ("otype", Text),
+            ("encrypted", Int),
+        ],
+    ),
+    (
+        "policy",
+        &[
+            ("id", Int),
+            ("name", Text),
+            ("scope", Text),
+            ("action", Text),
+            ("realm", Text),
+            ("resolver", Text),
+            ("user_name", Text),
+            ("client", Text),
+            ("adminrealm", Text),
+            ("adminuser", Text),
+            ("priority", Int),
+            ("active", Int),
+            ("description", Text),
+        ],
+    ),
+    (
+        "audit",
+        &[
+            ("id", Int),
+            ("ts", Int),
+            ("action", Text),
+            ("success", Int),
+            ("authentication", Text),
+            ("serial", Text),
+            ("token_type", Text),
+            ("user_name", Text),
+            ("realm", Text),
+            ("resolver", Text),
+            ("administrator", Text),
+            ("action_detail", Text),
+            ("info", Text),
+            ("client", Text),
+            ("policies", Text),
+            ("duration_ms", Int),
+        ],
+    ),
+];
+
+/// Tables with an identity id (their PostgreSQL sequences are moved after a copy).
+const IDENTITY_TABLES: &[&str] = &[
+    "resolver",
+    "realm",
+    "internal_user",
+    "token",
+    "challenge",
+    "smsgateway",
+    "smsgateway_option",
+    "policy",
+    "audit",
+];
+
+/// Rows copied per table.
+pub type CopyReport = Vec<(&'static str, u64)>;
+
+fn bind_row<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    row: &AnyRow,
+    cols: &[(&str, Kind)],
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>> {
+    for (i, (_, kind)) in cols.iter().enumerate() {
+        q = match kind {
+            Int => q.bind(row.try_get::<i64, _>(i)?),
+            OptInt => q.bind(row.try_get::<Option<i64>, _>(i)?),
+            Text => q.bind(row.try_get::<String, _>(i)?),
+        };
+    }
+    Ok(q)
+}
+
+impl Store {
+    /// True when the database holds no admin, token, gateway or realm.
+    pub async fn is_empty(&self) -> Result<bool> {
+        let n: i64 = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM admin) + (SELECT COUNT(*) FROM token) + (SELECT COUNT(*) FROM smsgateway) \
+             + (SELECT COUNT(*) FROM realm)",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(n == 0)
+    }
+
+    /// Copies every row into `target`, which must be empty (its schema is already applied),
+    /// in one transaction on the target.
+    pub async fn copy_into(&self, target: &Store) -> Result<CopyReport> {
+        if !target.is_empty().await? {
+            return Err(StoreError::Conflict(
+                "the target database is not empty (it has admins, tokens, gateways or realms)"
+                    .into(),
+            ));
+        }
+        let mut report = Vec::new();
+        let mut tx = target.pool.begin().await?;
+        // The target's own key check and set-up defaults are replaced by the source's.
+        sqlx::query("DELETE FROM meta").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM config").execute(&mut *tx).await?;
+        for (table, cols) in TABLES {
+            let names = cols.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
+            let placeholders = (1..=cols.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Table and column names come from the constant list above.
+            let select = sqlx::AssertSqlSafe(format!("SELECT {names} FROM {table}"));
+            let rows = sqlx::query(select).fetch_all(&self.pool).await?;
+            for row in &rows {
+                let insert = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {table} ({names}) VALUES ({placeholders})"
+                ));
+                bind_row(sqlx::query(insert), row, cols)?
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            report.push((*table, rows.len() as u64));
+        }
+        if target.backend == Backend::Postgres {
+            for table in IDENTITY_TABLES {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+                ));
+                sqlx::query(sql).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+}
