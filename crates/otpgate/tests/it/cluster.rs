@@ -34,8 +34,9 @@ async fn cluster() -> Option<Cluster> {
     let gw = Gateway::start().await;
     let u = url.clone();
     let a = Server::start_with(move |c| c.server.database_url = u).await;
-    // The second node shares the first one's key files, as every node of a cluster must.
-    let (u, keys) = (url.clone(), a.dir.path().join("data"));
+    // The second node shares the first one's key files, as every node of a cluster must, and
+    // talks to the database over TLS (rustls).
+    let (u, keys) = (format!("{url}?sslmode=require"), a.dir.path().join("data"));
     let b = Server::start_with(move |c| {
         c.server.database_url = u;
         c.server.data_dir = keys;
