@@ -11,19 +11,24 @@ pub enum ProviderKind {
     Http,
     /// Appends each message to a JSON-lines file, for trying otpgate without an SMS account.
     Sink,
+    /// privacyIDEA's ScriptSMSProvider: a script from the scripts directory.
+    Script,
 }
 
 const HTTP_MODULE: &str = "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider";
+const SCRIPT_MODULE: &str = "privacyidea.lib.smsprovider.ScriptSMSProvider.ScriptSMSProvider";
 
 impl ProviderKind {
     /// Every provider, in catalogue order.
-    pub const ALL: [ProviderKind; 2] = [ProviderKind::Http, ProviderKind::Sink];
+    pub const ALL: [ProviderKind; 3] =
+        [ProviderKind::Http, ProviderKind::Script, ProviderKind::Sink];
 
     /// Accepts privacyIDEA's dotted module names and otpgate's short names.
     pub fn parse(module: &str) -> Option<Self> {
         match module.trim() {
             HTTP_MODULE | "http" | "HttpSMSProvider" => Some(Self::Http),
             "sink" | "otpgate.sink" => Some(Self::Sink),
+            SCRIPT_MODULE | "script" | "ScriptSMSProvider" => Some(Self::Script),
             _ => None,
         }
     }
@@ -33,6 +38,7 @@ impl ProviderKind {
         match self {
             Self::Http => HTTP_MODULE,
             Self::Sink => "sink",
+            Self::Script => SCRIPT_MODULE,
         }
     }
 
@@ -143,6 +149,30 @@ impl ProviderKind {
                     false,
                 ),
             ],
+            Self::Script => &[
+                (
+                    "script",
+                    true,
+                    "The script in the scripts directory (a plain file name) that sends the SMS. It gets the phone number as its argument and the message on standard input.",
+                    &[],
+                    false,
+                ),
+                (
+                    "background",
+                    true,
+                    "wait: the send waits for the script and fails on a non-zero exit; background: the send returns at once.",
+                    &["wait", "background"],
+                    false,
+                ),
+                (
+                    "TIMEOUT",
+                    false,
+                    "Seconds the script may run (default 10); it is killed then.",
+                    &[],
+                    false,
+                ),
+                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
+            ],
             Self::Sink => &[
                 (
                     "FILE",
@@ -233,6 +263,7 @@ pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
     }
     match kind {
         ProviderKind::Http => crate::http::validate(def),
+        ProviderKind::Script => crate::script::validate(def),
         ProviderKind::Sink => match def
             .options
             .get("FILE")

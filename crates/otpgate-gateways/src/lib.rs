@@ -7,6 +7,7 @@
 
 mod catalogue;
 mod http;
+mod script;
 mod sink;
 
 pub use catalogue::{ProviderKind, providers_description, validate_definition};
@@ -72,6 +73,9 @@ pub enum SendError {
     /// Writing to the sink failed.
     #[error("the sink file could not be written: {0}")]
     Io(String),
+    /// The script could not run or failed.
+    #[error("{0}")]
+    Script(String),
 }
 
 /// A successful delivery.
@@ -84,6 +88,7 @@ pub struct Delivery {
 enum Provider {
     Http(Box<http::HttpProvider>),
     Sink(sink::SinkProvider),
+    Script(script::ScriptProvider),
 }
 
 struct Cached {
@@ -95,6 +100,7 @@ struct Cached {
 pub struct Registry {
     cache: Mutex<HashMap<i64, Cached>>,
     data_dir: PathBuf,
+    scripts_dir: PathBuf,
     clock: Arc<dyn Clock>,
 }
 
@@ -120,11 +126,12 @@ pub fn install_crypto_provider() {
 
 impl Registry {
     /// A registry whose sink files default to `data_dir`.
-    pub fn new(data_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(data_dir: PathBuf, scripts_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
         install_crypto_provider();
         Self {
             cache: Mutex::new(HashMap::new()),
             data_dir,
+            scripts_dir,
             clock,
         }
     }
@@ -143,6 +150,9 @@ impl Registry {
         let provider = Arc::new(match kind {
             ProviderKind::Http => Provider::Http(Box::new(http::HttpProvider::new(def)?)),
             ProviderKind::Sink => Provider::Sink(sink::SinkProvider::new(def, &self.data_dir)?),
+            ProviderKind::Script => {
+                Provider::Script(script::ScriptProvider::new(def, self.scripts_dir.clone())?)
+            }
         });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(
@@ -183,6 +193,7 @@ impl Registry {
         let result = match provider.as_ref() {
             Provider::Http(p) => p.send(&phone, text).await,
             Provider::Sink(p) => p.send(self.clock.now(), &def.name, &phone, text).await,
+            Provider::Script(p) => p.send(&phone, text).await,
         };
         match &result {
             Ok(()) => tracing::debug!(gateway = %def.name, "SMS accepted by the gateway"),

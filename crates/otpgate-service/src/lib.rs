@@ -54,6 +54,8 @@ pub struct Deps {
     pub kdf_concurrency: usize,
     /// The data directory (default sink file location).
     pub data_dir: std::path::PathBuf,
+    /// The directory the Script provider runs scripts from.
+    pub scripts_dir: std::path::PathBuf,
 }
 
 struct Inner {
@@ -81,7 +83,7 @@ impl std::fmt::Debug for Inner {
 impl Services {
     /// Builds the services.
     pub fn new(d: Deps) -> Self {
-        let registry = Registry::new(d.data_dir.clone(), d.clock.clone());
+        let registry = Registry::new(d.data_dir.clone(), d.scripts_dir, d.clock.clone());
         Self {
             inner: Arc::new(Inner {
                 store: d.store,

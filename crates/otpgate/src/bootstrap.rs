@@ -125,6 +125,7 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
         rng,
         pin_params: config.security.pin_hash,
         kdf_concurrency: kdf,
+        scripts_dir: config.scripts_dir(),
         data_dir: dir,
     });
     Ok(Loaded { services, config })

@@ -25,6 +25,27 @@ pub struct Config {
     /// The built-in RADIUS server (off unless `listen` is set).
     #[serde(default)]
     pub radius: RadiusConfig,
+    /// Settings of SMS providers.
+    #[serde(default)]
+    pub providers: ProvidersConfig,
+}
+
+/// `[providers]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    /// The only directory the Script provider runs scripts from; empty = `<data_dir>/scripts`.
+    pub scripts_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The Script provider's directory in effect.
+    pub fn scripts_dir(&self) -> PathBuf {
+        self.providers
+            .scripts_dir
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("scripts"))
+    }
 }
 
 fn one() -> u32 {
@@ -39,6 +60,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             log: LogConfig::default(),
             radius: RadiusConfig::default(),
+            providers: ProvidersConfig::default(),
         }
     }
 }

@@ -620,3 +620,100 @@ async fn censored_secrets_cannot_be_declassified_and_url_credentials_are_secret(
     );
     assert!(!g.to_string().contains("pw-123") && !g.to_string().contains("pass-456"));
 }
+
+/// Writes an executable script into `dir`.
+fn script(dir: &std::path::Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test]
+async fn script_provider_runs_only_scripts_from_its_directory() {
+    let scripts = tempfile::tempdir().unwrap();
+    let out = scripts.path().join("sent.txt");
+    script(
+        scripts.path(),
+        "send.sh",
+        &format!(
+            "printf '%s|' \"$1\" >> {0}; cat >> {0}; echo >> {0}",
+            out.display()
+        ),
+    );
+    script(scripts.path(), "fail.sh", "cat >/dev/null; exit 3");
+    script(scripts.path(), "slow.sh", "sleep 5");
+    script(
+        scripts.path(),
+        "late.sh",
+        &format!(
+            "cat > {0}.tmp; sleep 0.3; mv {0}.tmp {0}",
+            scripts.path().join("late.txt").display()
+        ),
+    );
+    let dir = scripts.path().to_owned();
+    let s = Server::start_with(move |c| c.providers.scripts_dir = Some(dir)).await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    let gw = |script: &str, mode: &str| {
+        vec![
+            ("name", "gw".to_owned()),
+            ("module", "script".to_owned()),
+            ("option.script", script.to_owned()),
+            ("option.background", mode.to_owned()),
+            ("option.TIMEOUT", "1".to_owned()),
+            ("option.REGEXP", r"/\+/00/".to_owned()),
+        ]
+    };
+    let save = |form: Vec<(&'static str, String)>| {
+        let s = &s;
+        async move {
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.apost("/smsgateway", &f).await
+        }
+    };
+    assert_eq!(save(gw("send.sh", "wait")).await.0, 200);
+    let b = login(&s).await;
+    assert!(challenged(&b), "{b}");
+    let line = std::fs::read_to_string(&out).unwrap();
+    let (phone, text) = line.trim_end().split_once('|').unwrap();
+    assert_eq!(
+        phone, "004915100000001",
+        "REGEXP applied, phone as the argument"
+    );
+    assert_eq!(text.len(), 6, "the message on stdin: {text}");
+    // A non-zero exit, a timeout and a missing script are send failures.
+    for name in ["fail.sh", "slow.sh", "missing.sh"] {
+        assert_eq!(save(gw(name, "wait")).await.0, 200);
+        let b = login(&s).await;
+        assert_eq!(
+            msg(&b),
+            "The PIN was correct, but the SMS could not be sent!",
+            "{name}"
+        );
+    }
+    // Background mode returns at once, before the script has finished.
+    assert_eq!(save(gw("late.sh", "background")).await.0, 200);
+    assert!(challenged(&login(&s).await));
+    assert!(
+        !scripts.path().join("late.txt").exists(),
+        "answered before the script finished"
+    );
+    for _ in 0..100 {
+        if scripts.path().join("late.txt").exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(scripts.path().join("late.txt"))
+            .unwrap()
+            .len(),
+        6
+    );
+    // No paths: only plain names in the scripts directory.
+    for bad in ["../send.sh", "/bin/sh", "sub/x.sh"] {
+        let (st, b) = save(gw(bad, "wait")).await;
+        assert_eq!((st, code(&b)), (400, 905), "{bad}");
+    }
+}

@@ -1,0 +1,169 @@
+//! privacyIDEA's ScriptSMSProvider: runs `<scripts dir>/<script> <phone>` with the message on
+//! standard input. Only plain file names inside the configured scripts directory are allowed
+//! (no paths, no `..`), every run has a timeout, and `background` really returns at once.
+
+use crate::{GatewayDef, SendError};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+const DEFAULT_TIMEOUT: f64 = 10.0;
+const MAX_TIMEOUT: f64 = 120.0;
+
+pub(crate) struct ScriptProvider {
+    dir: PathBuf,
+    script: String,
+    background: bool,
+    timeout: Duration,
+}
+
+/// Checks the `script` option: a plain file name.
+fn check_name(name: &str) -> Result<(), String> {
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if plain {
+        Ok(())
+    } else {
+        Err("script must be a plain file name inside the scripts directory.".into())
+    }
+}
+
+fn background(def: &GatewayDef) -> Result<bool, String> {
+    match def
+        .options
+        .get("background")
+        .map(|b| b.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("wait") => Ok(false),
+        Some("background") => Ok(true),
+        Some(_) => Err("background must be wait or background.".into()),
+    }
+}
+
+fn timeout(def: &GatewayDef) -> Result<Duration, String> {
+    match def
+        .options
+        .get("TIMEOUT")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
+        None => Ok(Duration::from_secs_f64(DEFAULT_TIMEOUT)),
+        Some(t) => match t.parse::<f64>() {
+            Ok(v) if v > 0.0 && v <= MAX_TIMEOUT => Ok(Duration::from_secs_f64(v)),
+            _ => Err(format!(
+                "TIMEOUT must be a number of seconds between 0 and {MAX_TIMEOUT}."
+            )),
+        },
+    }
+}
+
+/// Checks a Script gateway definition (when it is saved).
+pub(crate) fn validate(def: &GatewayDef) -> Result<(), String> {
+    let script = def
+        .options
+        .get("script")
+        .map(|s| s.trim())
+        .ok_or("The parameter script is required.")?;
+    check_name(script)?;
+    background(def)?;
+    timeout(def)?;
+    Ok(())
+}
+
+impl ScriptProvider {
+    pub(crate) fn new(def: &GatewayDef, dir: PathBuf) -> Result<Self, SendError> {
+        validate(def).map_err(SendError::Config)?;
+        Ok(Self {
+            dir,
+            script: def
+                .options
+                .get("script")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default(),
+            background: background(def).map_err(SendError::Config)?,
+            timeout: timeout(def).map_err(SendError::Config)?,
+        })
+    }
+
+    pub(crate) async fn send(&self, phone: &str, text: &str) -> Result<(), SendError> {
+        let path = self.dir.join(&self.script);
+        let mut child = Command::new(&path)
+            .arg(phone)
+            .current_dir(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|_| SendError::Script("Failed to start script for sending SMS.".into()))?;
+        let mut stdin = child.stdin.take();
+        let text = text.as_bytes().to_vec();
+        let limit = self.timeout;
+        let run = async move {
+            if let Some(mut s) = stdin.take() {
+                // A script that does not read its input must not make the write fail the send.
+                let _ = s.write_all(&text).await;
+                drop(s);
+            }
+            tokio::time::timeout(limit, child.wait()).await
+        };
+        if self.background {
+            // Returns at once; the script is reaped (or killed at its timeout) in the background.
+            tokio::spawn(async move {
+                if let Ok(Ok(status)) = run.await
+                    && !status.success()
+                {
+                    tracing::warn!(status = %status, "background SMS script failed");
+                }
+            });
+            return Ok(());
+        }
+        match run.await {
+            Ok(Ok(status)) if status.success() => Ok(()),
+            Ok(Ok(_)) | Ok(Err(_)) => Err(SendError::Script(
+                "Error during execution of the script.".into(),
+            )),
+            Err(_) => Err(SendError::Timeout(format!(
+                "{}",
+                self.timeout.as_secs_f64()
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn def(opts: &[(&str, &str)]) -> GatewayDef {
+        GatewayDef {
+            id: 1,
+            name: "s".into(),
+            module: "script".into(),
+            options: opts
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            headers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn names_and_modes() {
+        assert!(validate(&def(&[("script", "send.sh")])).is_ok());
+        for bad in ["../send.sh", "/bin/sh", "sub/send.sh", ".hidden", ""] {
+            assert!(validate(&def(&[("script", bad)])).is_err(), "{bad}");
+        }
+        assert!(validate(&def(&[])).is_err());
+        assert!(validate(&def(&[("script", "a"), ("background", "later")])).is_err());
+        assert!(validate(&def(&[("script", "a"), ("TIMEOUT", "500")])).is_err());
+    }
+}
