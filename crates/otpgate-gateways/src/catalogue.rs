@@ -13,9 +13,12 @@ pub enum ProviderKind {
     Sink,
     /// privacyIDEA's ScriptSMSProvider: a script from the scripts directory.
     Script,
+    /// privacyIDEA's SipgateSMSProvider: XML-RPC `samurai.SessionInitiate`.
+    Sipgate,
 }
 
 const HTTP_MODULE: &str = "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider";
+const SIPGATE_MODULE: &str = "privacyidea.lib.smsprovider.SipgateSMSProvider.SipgateSMSProvider";
 const SCRIPT_MODULE: &str = "privacyidea.lib.smsprovider.ScriptSMSProvider.ScriptSMSProvider";
 
 impl ProviderKind {
@@ -29,6 +32,7 @@ impl ProviderKind {
             HTTP_MODULE | "http" | "HttpSMSProvider" => Some(Self::Http),
             "sink" | "otpgate.sink" => Some(Self::Sink),
             SCRIPT_MODULE | "script" | "ScriptSMSProvider" => Some(Self::Script),
+            SIPGATE_MODULE | "sipgate" | "SipgateSMSProvider" => Some(Self::Sipgate),
             _ => None,
         }
     }
@@ -39,6 +43,7 @@ impl ProviderKind {
             Self::Http => HTTP_MODULE,
             Self::Sink => "sink",
             Self::Script => SCRIPT_MODULE,
+            Self::Sipgate => SIPGATE_MODULE,
         }
     }
 
@@ -148,6 +153,26 @@ impl ProviderKind {
                     &[],
                     false,
                 ),
+            ],
+            Self::Sipgate => &[
+                ("USERNAME", true, "The sipgate username.", &[], false),
+                ("PASSWORD", true, "The sipgate password.", &[], true),
+                (
+                    "URL",
+                    false,
+                    "The XML-RPC endpoint (default https://samurai.sipgate.net/RPC2).",
+                    &[],
+                    false,
+                ),
+                ("PROXY", false, "An optional proxy URL.", &[], false),
+                (
+                    "TIMEOUT",
+                    false,
+                    "The timeout in seconds (default 10).",
+                    &[],
+                    false,
+                ),
+                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
             ],
             Self::Script => &[
                 (
@@ -264,6 +289,7 @@ pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
     match kind {
         ProviderKind::Http => crate::http::validate(def),
         ProviderKind::Script => crate::script::validate(def),
+        ProviderKind::Sipgate => crate::sipgate::validate(def),
         ProviderKind::Sink => match def
             .options
             .get("FILE")

@@ -302,12 +302,18 @@ impl HttpProvider {
                 req.query(&pairs)
             }
         };
-        let resp = req.send().await.map_err(|e| self.classify(&e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.timeout_label))?;
         let status = resp.status().as_u16();
         if ![200, 201, 202].contains(&status) {
             return Err(SendError::Status(status));
         }
-        let body = resp.text().await.map_err(|e| self.classify(&e))?;
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| classify(&e, &self.timeout_label))?;
         if let Some(ok) = &self.return_success {
             return if body.contains(ok.as_str()) {
                 Ok(())
@@ -322,31 +328,31 @@ impl HttpProvider {
         }
         Ok(())
     }
+}
 
-    /// A reason without the URL (its query may hold API keys) or any payload.
-    fn classify(&self, e: &reqwest::Error) -> SendError {
-        if e.is_timeout() {
-            return SendError::Timeout(self.timeout_label.clone());
-        }
-        let mut reason = if e.is_connect() {
-            "connection failed".to_owned()
-        } else {
-            "request failed".to_owned()
-        };
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            let msg = s.to_string();
-            if msg.contains("certificate")
-                || msg.contains("Connection refused")
-                || msg.contains("dns")
-                || msg.contains("proxy")
-            {
-                reason = msg;
-            }
-            src = s.source();
-        }
-        SendError::Connect(reason)
+/// A reason without the URL (its query may hold API keys) or any payload.
+pub(crate) fn classify(e: &reqwest::Error, timeout_label: &str) -> SendError {
+    if e.is_timeout() {
+        return SendError::Timeout(timeout_label.to_owned());
     }
+    let mut reason = if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let msg = s.to_string();
+        if msg.contains("certificate")
+            || msg.contains("Connection refused")
+            || msg.contains("dns")
+            || msg.contains("proxy")
+        {
+            reason = msg;
+        }
+        src = s.source();
+    }
+    SendError::Connect(reason)
 }
 
 /// Form and query fields: arrays become repeated keys, objects are sent as JSON text.

@@ -9,6 +9,7 @@ mod catalogue;
 mod http;
 mod script;
 mod sink;
+mod sipgate;
 
 pub use catalogue::{ProviderKind, providers_description, validate_definition};
 pub use sink::DEFAULT_SINK_FILE;
@@ -73,6 +74,9 @@ pub enum SendError {
     /// Writing to the sink failed.
     #[error("the sink file could not be written: {0}")]
     Io(String),
+    /// The SMS service answered with an XML-RPC fault (its code).
+    #[error("the SMS service answered with fault {0}")]
+    Fault(String),
     /// The script could not run or failed.
     #[error("{0}")]
     Script(String),
@@ -89,6 +93,7 @@ enum Provider {
     Http(Box<http::HttpProvider>),
     Sink(sink::SinkProvider),
     Script(script::ScriptProvider),
+    Sipgate(Box<sipgate::SipgateProvider>),
 }
 
 struct Cached {
@@ -153,6 +158,9 @@ impl Registry {
             ProviderKind::Script => {
                 Provider::Script(script::ScriptProvider::new(def, self.scripts_dir.clone())?)
             }
+            ProviderKind::Sipgate => {
+                Provider::Sipgate(Box::new(sipgate::SipgateProvider::new(def)?))
+            }
         });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(
@@ -194,6 +202,7 @@ impl Registry {
             Provider::Http(p) => p.send(&phone, text).await,
             Provider::Sink(p) => p.send(self.clock.now(), &def.name, &phone, text).await,
             Provider::Script(p) => p.send(&phone, text).await,
+            Provider::Sipgate(p) => p.send(&phone, text).await,
         };
         match &result {
             Ok(()) => tracing::debug!(gateway = %def.name, "SMS accepted by the gateway"),

@@ -717,3 +717,95 @@ async fn script_provider_runs_only_scripts_from_its_directory() {
         assert_eq!((st, code(&b)), (400, 905), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn sipgate_provider_speaks_xml_rpc_escaped_with_auth_and_faults() {
+    let peer = XmlRpcPeer::start("sipuser", "sip-pass-9");
+    let url = format!("http://127.0.0.1:{}/RPC2", peer.port);
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            (
+                "module",
+                "privacyidea.lib.smsprovider.SipgateSMSProvider.SipgateSMSProvider",
+            ),
+            ("option.URL", &url),
+            ("option.USERNAME", "sipuser"),
+            ("option.PASSWORD", "sip-pass-9"),
+            ("option.REGEXP", "/[ -]//"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "SMS1", "1234", "+49 151-0000-0001").await;
+    s.ok(
+        "/policy/text",
+        &[
+            ("scope", "authentication"),
+            ("action", r#"smstext=Code <&>"' {otp}"#),
+        ],
+    )
+    .await;
+    let b = login(&s).await;
+    assert!(challenged(&b), "{b}");
+    let call = peer.calls().pop().expect("one call");
+    assert_eq!(call["RemoteUri"], "sip:4915100000001@sipgate.de");
+    assert_eq!(call["TOS"], "text");
+    let content = call["Content"].as_str().unwrap();
+    assert!(
+        content.starts_with("Code <&>\"' ") && otp_in(content).len() == 6,
+        "{content}"
+    );
+    // An XML-RPC fault inside HTTP 200 is a failure (privacyIDEA misses it).
+    s.ok(
+        "/policy/text",
+        &[
+            ("scope", "authentication"),
+            ("action", "smstext=FAULT {otp}"),
+        ],
+    )
+    .await;
+    let b = login(&s).await;
+    assert_eq!(
+        msg(&b),
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+    assert!(
+        b["detail"]["sms_error"]
+            .as_str()
+            .unwrap()
+            .contains("fault 1"),
+        "{b}"
+    );
+    // Wrong credentials: HTTP 401.
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", "sipgate"),
+            ("option.URL", &url),
+            ("option.USERNAME", "sipuser"),
+            ("option.PASSWORD", "wrong"),
+        ],
+    )
+    .await;
+    let b = login(&s).await;
+    assert!(
+        b["detail"]["sms_error"].as_str().unwrap().contains("401"),
+        "{b}"
+    );
+    // USERNAME and PASSWORD are required.
+    let (st, b) = s
+        .apost(
+            "/smsgateway",
+            &[
+                ("name", "gw2"),
+                ("module", "sipgate"),
+                ("option.USERNAME", "u"),
+            ],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905));
+}

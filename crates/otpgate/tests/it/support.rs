@@ -621,3 +621,83 @@ pub fn error(body: &Value) -> &str {
         .as_str()
         .unwrap_or_default()
 }
+
+/// A real XML-RPC server (Python's standard `xmlrpc.server`) standing in for Sipgate: it
+/// checks basic auth, records each `samurai.SessionInitiate` call as a JSON line, and answers
+/// with an XML-RPC fault when the content contains `FAULT`.
+pub struct XmlRpcPeer {
+    pub port: u16,
+    child: std::process::Child,
+    record: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+const XMLRPC_PEER: &str = r#"
+import sys, json, base64
+from xmlrpc.server import SimpleXMLRPCServer, SimpleXMLRPCRequestHandler
+user, pw, rec = sys.argv[1], sys.argv[2], sys.argv[3]
+expected = 'Basic ' + base64.b64encode(f'{user}:{pw}'.encode()).decode()
+class Handler(SimpleXMLRPCRequestHandler):
+    rpc_paths = ('/RPC2',)
+    def do_POST(self):
+        if self.headers.get('Authorization') != expected:
+            self.send_response(401)
+            self.end_headers()
+            return
+        super().do_POST()
+    def log_message(self, *args):
+        pass
+server = SimpleXMLRPCServer(('127.0.0.1', 0), requestHandler=Handler, logRequests=False, allow_none=True)
+def initiate(params):
+    with open(rec, 'a') as f:
+        f.write(json.dumps(params) + '\n')
+    if 'FAULT' in params.get('Content', ''):
+        raise Exception('refused')
+    return {'StatusCode': 200, 'SessionID': 'abc'}
+server.register_function(initiate, 'samurai.SessionInitiate')
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+impl XmlRpcPeer {
+    pub fn start(user: &str, password: &str) -> XmlRpcPeer {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("peer.py");
+        let record = dir.path().join("calls.jsonl");
+        std::fs::write(&script, XMLRPC_PEER).unwrap();
+        let mut child = std::process::Command::new("python3")
+            .arg(&script)
+            .args([user, password, record.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the XML-RPC peer");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        XmlRpcPeer {
+            port: line.trim().parse().expect("the peer's port"),
+            child,
+            record,
+            _dir: dir,
+        }
+    }
+
+    /// The recorded calls' struct parameters.
+    pub fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for XmlRpcPeer {
+    fn drop(&mut self) {
+        // Ended by its PID, never by name.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
