@@ -15,10 +15,13 @@ pub enum ProviderKind {
     Script,
     /// privacyIDEA's SipgateSMSProvider: XML-RPC `samurai.SessionInitiate`.
     Sipgate,
+    /// privacyIDEA's SmtpSMSProvider: an email to an email-to-SMS gateway.
+    Smtp,
 }
 
 const HTTP_MODULE: &str = "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider";
 const SIPGATE_MODULE: &str = "privacyidea.lib.smsprovider.SipgateSMSProvider.SipgateSMSProvider";
+const SMTP_MODULE: &str = "privacyidea.lib.smsprovider.SmtpSMSProvider.SmtpSMSProvider";
 const SCRIPT_MODULE: &str = "privacyidea.lib.smsprovider.ScriptSMSProvider.ScriptSMSProvider";
 
 impl ProviderKind {
@@ -33,6 +36,7 @@ impl ProviderKind {
             "sink" | "otpgate.sink" => Some(Self::Sink),
             SCRIPT_MODULE | "script" | "ScriptSMSProvider" => Some(Self::Script),
             SIPGATE_MODULE | "sipgate" | "SipgateSMSProvider" => Some(Self::Sipgate),
+            SMTP_MODULE | "smtp" | "SmtpSMSProvider" => Some(Self::Smtp),
             _ => None,
         }
     }
@@ -44,6 +48,7 @@ impl ProviderKind {
             Self::Sink => "sink",
             Self::Script => SCRIPT_MODULE,
             Self::Sipgate => SIPGATE_MODULE,
+            Self::Smtp => SMTP_MODULE,
         }
     }
 
@@ -153,6 +158,44 @@ impl ProviderKind {
                     &[],
                     false,
                 ),
+            ],
+            Self::Smtp => &[
+                (
+                    "SMTPIDENTIFIER",
+                    true,
+                    "The central SMTP server (/smtpserver) that sends the mail. SMTPIDENTIFIED is accepted as well.",
+                    &[],
+                    false,
+                ),
+                (
+                    "SMTPIDENTIFIED",
+                    false,
+                    "The seed's spelling of SMTPIDENTIFIER, accepted as well.",
+                    &[],
+                    false,
+                ),
+                (
+                    "MAILTO",
+                    true,
+                    "The recipient: the email-to-SMS gateway's address, e.g. {phone}@sms.example.com. Tags {phone} and {otp}.",
+                    &[],
+                    false,
+                ),
+                (
+                    "SUBJECT",
+                    false,
+                    "The subject (default {phone}).",
+                    &[],
+                    false,
+                ),
+                (
+                    "BODY",
+                    false,
+                    "The body (default {otp}, the whole SMS text).",
+                    &[],
+                    false,
+                ),
+                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
             ],
             Self::Sipgate => &[
                 ("USERNAME", true, "The sipgate username.", &[], false),
@@ -290,6 +333,7 @@ pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
         ProviderKind::Http => crate::http::validate(def),
         ProviderKind::Script => crate::script::validate(def),
         ProviderKind::Sipgate => crate::sipgate::validate(def),
+        ProviderKind::Smtp => crate::smtp::validate(def),
         ProviderKind::Sink => match def
             .options
             .get("FILE")

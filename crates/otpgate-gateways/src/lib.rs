@@ -10,6 +10,9 @@ mod http;
 mod script;
 mod sink;
 mod sipgate;
+mod smtp;
+
+pub use smtp::{SmtpServerDef, send_mail, smtp_identifier};
 
 pub use catalogue::{ProviderKind, providers_description, validate_definition};
 pub use sink::DEFAULT_SINK_FILE;
@@ -34,6 +37,8 @@ pub struct GatewayDef {
     pub options: BTreeMap<String, String>,
     /// HTTP headers, plaintext.
     pub headers: BTreeMap<String, String>,
+    /// The SMTP server an SMTP gateway sends through (resolved from `SMTPIDENTIFIER`).
+    pub smtp: Option<SmtpServerDef>,
 }
 
 impl std::fmt::Debug for GatewayDef {
@@ -77,6 +82,9 @@ pub enum SendError {
     /// The SMS service answered with an XML-RPC fault (its code).
     #[error("the SMS service answered with fault {0}")]
     Fault(String),
+    /// The SMTP server refused or failed (reason without addresses or content).
+    #[error("{0}")]
+    Smtp(String),
     /// The script could not run or failed.
     #[error("{0}")]
     Script(String),
@@ -94,6 +102,7 @@ enum Provider {
     Sink(sink::SinkProvider),
     Script(script::ScriptProvider),
     Sipgate(Box<sipgate::SipgateProvider>),
+    Smtp(Box<smtp::SmtpProvider>),
 }
 
 struct Cached {
@@ -161,6 +170,7 @@ impl Registry {
             ProviderKind::Sipgate => {
                 Provider::Sipgate(Box::new(sipgate::SipgateProvider::new(def)?))
             }
+            ProviderKind::Smtp => Provider::Smtp(Box::new(smtp::SmtpProvider::new(def)?)),
         });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(
@@ -203,6 +213,7 @@ impl Registry {
             Provider::Sink(p) => p.send(self.clock.now(), &def.name, &phone, text).await,
             Provider::Script(p) => p.send(&phone, text).await,
             Provider::Sipgate(p) => p.send(&phone, text).await,
+            Provider::Smtp(p) => p.send(&phone, text).await,
         };
         match &result {
             Ok(()) => tracing::debug!(gateway = %def.name, "SMS accepted by the gateway"),
@@ -265,6 +276,7 @@ mod tests {
             module: "http".into(),
             options: BTreeMap::from([("PASSWORD".to_owned(), "hunter2".to_owned())]),
             headers: BTreeMap::new(),
+            smtp: None,
         };
         assert!(!format!("{def:?}").contains("hunter2"));
     }

@@ -153,6 +153,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             headers: BTreeMap::new(),
+            smtp: None,
         }
     }
 

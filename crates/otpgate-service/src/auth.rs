@@ -21,6 +21,8 @@ pub const ADMIN_RIGHTS: &[&str] = &[
     "tokenlist",
     "triggerchallenge",
     "smsgateway_read",
+    "smtpserver_read",
+    "smtpserver_write",
     "smsgateway_write",
     "configread",
     "configwrite",

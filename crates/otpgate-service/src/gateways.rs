@@ -108,6 +108,7 @@ impl Services {
             module: g.providermodule.clone(),
             options,
             headers,
+            smtp: None,
         })
     }
 
@@ -137,6 +138,7 @@ impl Services {
             module: module.clone(),
             options: BTreeMap::new(),
             headers: BTreeMap::new(),
+            smtp: None,
         };
         let mut secret = BTreeMap::new();
         for (k, v) in params.iter() {
@@ -189,6 +191,13 @@ impl Services {
             }
         }
         validate_definition(&def).map_err(ServiceError::Parameter)?;
+        if let Some(id) = otpgate_gateways::smtp_identifier(&def)
+            && self.store().smtp_get(id).await?.is_none()
+        {
+            return Err(ServiceError::Parameter(format!(
+                "The SMTP server {id} does not exist (define it with /smtpserver)."
+            )));
+        }
         let mut rows = Vec::new();
         for (otype, map) in [("option", &def.options), ("header", &def.headers)] {
             for (k, v) in map {
@@ -275,7 +284,13 @@ impl Services {
             }
             Err(e) => return Err(SmsFailure::Service(e.into())),
         };
-        let def = self.gateway_def(&row).map_err(SmsFailure::Service)?;
+        let mut def = self.gateway_def(&row).map_err(SmsFailure::Service)?;
+        if let Some(id) = otpgate_gateways::smtp_identifier(&def).map(str::to_owned) {
+            def.smtp = self
+                .smtp_server_def(&id)
+                .await
+                .map_err(SmsFailure::Service)?;
+        }
         self.registry()
             .send(&def, phone, text)
             .await

@@ -9,6 +9,7 @@ pub mod gateways;
 pub mod params;
 pub mod policy;
 pub mod settings;
+pub mod smtpserver;
 pub mod tokens;
 pub mod users;
 pub mod validate;

@@ -154,6 +154,23 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "smtpserver",
+        &[
+            ("id", Int),
+            ("identifier", Text),
+            ("server", Text),
+            ("port", Int),
+            ("username", Text),
+            ("password", Text),
+            ("sender", Text),
+            ("tls", Int),
+            ("tls_verify", Int),
+            ("timeout", Int),
+            ("description", Text),
+            ("enqueue_job", Int),
+        ],
+    ),
+    (
         "audit",
         &[
             ("id", Int),
@@ -186,6 +203,7 @@ const IDENTITY_TABLES: &[&str] = &[
     "smsgateway",
     "smsgateway_option",
     "policy",
+    "smtpserver",
     "audit",
 ];
 

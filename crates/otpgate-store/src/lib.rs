@@ -11,6 +11,7 @@ mod challenges;
 mod copy;
 mod gateways;
 mod policies;
+mod smtp;
 mod tokens;
 mod users;
 
@@ -22,6 +23,7 @@ pub use challenges::ChallengeRow;
 pub use copy::CopyReport;
 pub use gateways::{GatewayOptionRow, GatewayRow};
 pub use policies::PolicyRow;
+pub use smtp::SmtpServerRow;
 pub use tokens::{NewToken, TokenFilter, TokenOwner, TokenRow};
 pub use users::{InternalUserRow, RealmRow, ResolverRow};
 
@@ -130,17 +132,36 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let sql = match backend {
-        Backend::Sqlite => include_str!("../migrations/sqlite/0001_init.sql"),
-        Backend::Postgres => include_str!("../migrations/postgres/0001_init.sql"),
-    };
-    vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )]
+    let all: [(i64, &'static str, &'static str, &'static str); 2] = [
+        (
+            1,
+            "init",
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/postgres/0001_init.sql"),
+        ),
+        (
+            2,
+            "smtpserver",
+            include_str!("../migrations/sqlite/0002_smtpserver.sql"),
+            include_str!("../migrations/postgres/0002_smtpserver.sql"),
+        ),
+    ];
+    all.into_iter()
+        .map(|(version, name, sqlite, postgres)| {
+            let sql = if backend == Backend::Sqlite {
+                sqlite
+            } else {
+                postgres
+            };
+            Migration::new(
+                version,
+                name.into(),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect()
 }
 
 /// The URL with any password replaced, for messages.

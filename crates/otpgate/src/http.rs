@@ -79,6 +79,15 @@ pub fn router(app: App) -> Router {
             "/smsgateway/option/{gwid}/{key}",
             delete(admin::delete_gateway_option),
         )
+        .route("/smtpserver", get(admin::smtp_servers))
+        .route("/smtpserver/", get(admin::smtp_servers))
+        .route("/smtpserver/send_test_email", post(admin::send_test_email))
+        .route(
+            "/smtpserver/{identifier}",
+            get(admin::smtp_server)
+                .post(admin::save_smtp_server)
+                .delete(admin::delete_smtp_server),
+        )
         .route("/system/setConfig", post(admin::set_config))
         .route("/system/", get(admin::get_config))
         .route("/system", get(admin::get_config))

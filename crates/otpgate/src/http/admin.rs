@@ -348,3 +348,54 @@ pub async fn audit(State(app): State<App>, pi: Pi) -> Result<Response, ApiError>
     pi.admin(&app, "auditlog").await?;
     Ok(pi.reply(app.services.list_audit(&pi.params).await?))
 }
+
+/// `GET /smtpserver/`.
+pub async fn smtp_servers(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    pi.admin(&app, "smtpserver_read").await?;
+    Ok(pi.reply(app.services.list_smtp_servers(None).await?))
+}
+
+/// `GET /smtpserver/<identifier>`.
+pub async fn smtp_server(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    pi.admin(&app, "smtpserver_read").await?;
+    Ok(pi.reply(app.services.list_smtp_servers(Some(&id)).await?))
+}
+
+/// `POST /smtpserver/<identifier>`.
+pub async fn save_smtp_server(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    pi.admin(&app, "smtpserver_write").await?;
+    pi.audit(|e| e.action_detail = format!("smtpserver {id}"));
+    Ok(pi.reply(app.services.save_smtp_server(&id, &pi.params).await?))
+}
+
+/// `DELETE /smtpserver/<identifier>`.
+pub async fn delete_smtp_server(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    pi.admin(&app, "smtpserver_write").await?;
+    pi.audit(|e| e.action_detail = format!("smtpserver {id}"));
+    Ok(pi.reply(app.services.delete_smtp_server(&id).await?))
+}
+
+/// `POST /smtpserver/send_test_email`: `value` says whether the mail was accepted,
+/// `detail.message` why not.
+pub async fn send_test_email(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    pi.admin(&app, "smtpserver_write").await?;
+    let (ok, why) = app.services.send_test_email(&pi.params).await?;
+    let detail = why.map(|m| {
+        let mut d = Map::new();
+        d.insert("message".into(), json!(m));
+        d
+    });
+    Ok(envelope::ok(json!(ok), detail, pi.nonce()))
+}

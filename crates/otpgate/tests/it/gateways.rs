@@ -809,3 +809,256 @@ async fn sipgate_provider_speaks_xml_rpc_escaped_with_auth_and_faults() {
         .await;
     assert_eq!((st, code(&b)), (400, 905));
 }
+
+#[tokio::test]
+async fn smtp_servers_crud_and_test_email() {
+    let smtp = SmtpPeer::start(SmtpOptions {
+        starttls: true,
+        auth: Some(("mailer".into(), "mail-pw-1".into())),
+        ..Default::default()
+    })
+    .await;
+    let s = Server::start().await;
+    let port = smtp.port.to_string();
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut f: Vec<(&str, String)> = vec![
+            ("server", "127.0.0.1".into()),
+            ("port", port.clone()),
+            ("username", "mailer".into()),
+            ("password", "mail-pw-1".into()),
+            ("sender", "otp@example.com".into()),
+            ("tls", "1".into()),
+            ("tls_verify", "0".into()),
+            ("description", "local".into()),
+        ];
+        f.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        f
+    };
+    let as_refs = |f: &Vec<(&'static str, String)>| {
+        f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>()
+    };
+    let f = as_refs(&form(&[]));
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(s.ok("/smtpserver/mailhub", &f).await, json!(true));
+    let (_, b) = s.aget("/smtpserver/", &[]).await;
+    let v = &value(&b)["mailhub"];
+    assert_eq!(
+        (
+            v["server"].as_str(),
+            v["port"].as_i64(),
+            v["password"].as_str()
+        ),
+        (
+            Some("127.0.0.1"),
+            Some(smtp.port.into()),
+            Some("__CENSORED__")
+        )
+    );
+    let db = std::fs::read(s.dir.path().join("data/otpgate.sqlite-wal")).unwrap_or_default();
+    assert!(
+        !String::from_utf8_lossy(&db).contains("mail-pw-1"),
+        "the password is encrypted at rest"
+    );
+    let (_, b) = s
+        .apost(
+            "/smtpserver/send_test_email",
+            &[
+                ("identifier", "mailhub"),
+                ("recipient", "admin@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    let mail = smtp.mails().pop().unwrap();
+    assert_eq!(
+        (mail.to.clone(), mail.user.as_deref(), mail.tls),
+        (vec!["admin@example.com".to_owned()], Some("mailer"), true)
+    );
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("otpgate test email")
+    );
+    // Unsaved settings can be tried too; a wrong password is a clear false.
+    let mut bad = form(&[]);
+    bad.retain(|(k, _)| *k != "password");
+    bad.push(("password", "wrong".into()));
+    bad.push(("identifier", "mailhub".into()));
+    bad.push(("recipient", "admin@example.com".into()));
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, b) = s.apost("/smtpserver/send_test_email", &bad).await;
+    assert_eq!(value(&b), false);
+    assert!(msg(&b).contains("535"), "{b}");
+    assert_eq!(
+        s.adelete("/smtpserver/mailhub").await.1["result"]["value"],
+        true
+    );
+    assert_eq!(s.adelete("/smtpserver/mailhub").await.0, 404);
+    let (st, b) = s.apost("/smtpserver/x", &[("port", "25")]).await;
+    assert_eq!((st, error(&b)), (400, "ERR905: Missing parameter: server"));
+}
+
+async fn smtp_gateway(s: &Server, smtp: &SmtpPeer, tls: &str, verify: &str) {
+    let port = smtp.port.to_string();
+    s.ok(
+        "/smtpserver/mailhub",
+        &[
+            ("server", "127.0.0.1"),
+            ("port", &port),
+            ("sender", "otp@example.com"),
+            ("tls", tls),
+            ("tls_verify", verify),
+            ("username", "mailer"),
+            ("password", "mail-pw-1"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            (
+                "module",
+                "privacyidea.lib.smsprovider.SmtpSMSProvider.SmtpSMSProvider",
+            ),
+            ("option.SMTPIDENTIFIER", "mailhub"),
+            ("option.MAILTO", "{phone}@sms.example.com"),
+            ("option.REGEXP", r"/\+//"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn smtp_provider_delivers_the_otp_as_mail() {
+    let smtp = SmtpPeer::start(SmtpOptions {
+        starttls: true,
+        auth: Some(("mailer".into(), "mail-pw-1".into())),
+        ..Default::default()
+    })
+    .await;
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    smtp_gateway(&s, &smtp, "1", "0").await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    let b = login(&s).await;
+    assert!(challenged(&b), "{b}");
+    let mail = smtp.mails().pop().expect("a mail");
+    assert_eq!(mail.to, vec!["4915100000001@sms.example.com".to_owned()]);
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("4915100000001"),
+        "SUBJECT defaults to {{phone}}"
+    );
+    let otp = mail.body();
+    assert_eq!(otp.len(), 6, "BODY defaults to {{otp}}: {otp:?}");
+    assert!(mail.tls && mail.user.as_deref() == Some("mailer"));
+    let tid = b["detail"]["transaction_id"].as_str().unwrap();
+    let (_, r) = s
+        .check(&[("user", "alice"), ("transaction_id", tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&r), true);
+    // SMTPIDENTIFIED (the seed's spelling), custom SUBJECT and BODY with tags.
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", "smtp"),
+            ("option.SMTPIDENTIFIED", "mailhub"),
+            ("option.MAILTO", "sms@example.com"),
+            ("option.SUBJECT", "To {phone}"),
+            ("option.BODY", "Code: {otp}"),
+        ],
+    )
+    .await;
+    assert!(challenged(&login(&s).await));
+    let mail = smtp.mails().pop().unwrap();
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some(format!("To {PHONE}").as_str())
+    );
+    assert!(mail.body().starts_with("Code: "));
+}
+
+#[tokio::test]
+async fn smtp_provider_failures_are_send_failures() {
+    // 550 for the recipient.
+    let smtp = SmtpPeer::start(SmtpOptions {
+        reject_recipients: true,
+        ..Default::default()
+    })
+    .await;
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    smtp_gateway(&s, &smtp, "0", "1").await;
+    s.ok(
+        "/smtpserver/mailhub",
+        &[
+            ("server", "127.0.0.1"),
+            ("port", &smtp.port.to_string()),
+            ("sender", "otp@example.com"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    let b = login(&s).await;
+    assert_eq!(
+        msg(&b),
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+    assert!(
+        b["detail"]["sms_error"].as_str().unwrap().contains("550"),
+        "{b}"
+    );
+    // A self-signed certificate with verification on (the default) is refused.
+    let tls = SmtpPeer::start(SmtpOptions {
+        starttls: true,
+        ..Default::default()
+    })
+    .await;
+    s.ok(
+        "/smtpserver/mailhub",
+        &[
+            ("server", "127.0.0.1"),
+            ("port", &tls.port.to_string()),
+            ("sender", "otp@example.com"),
+            ("tls", "1"),
+        ],
+    )
+    .await;
+    let b = login(&s).await;
+    assert!(
+        b["detail"]["sms_error"].as_str().unwrap().contains("TLS"),
+        "{b}"
+    );
+    // Implicit TLS (smtps://) with verification off delivers.
+    let smtps = SmtpPeer::start(SmtpOptions {
+        implicit_tls: true,
+        ..Default::default()
+    })
+    .await;
+    s.ok(
+        "/smtpserver/mailhub",
+        &[
+            ("server", "smtps://127.0.0.1"),
+            ("port", &smtps.port.to_string()),
+            ("sender", "otp@example.com"),
+            ("tls_verify", "0"),
+        ],
+    )
+    .await;
+    assert!(challenged(&login(&s).await));
+    assert!(smtps.mails().pop().unwrap().tls);
+    // A gateway naming an unknown SMTP server is refused when saved.
+    let (st, b) = s
+        .apost(
+            "/smsgateway",
+            &[
+                ("name", "gw2"),
+                ("module", "smtp"),
+                ("option.SMTPIDENTIFIER", "nope"),
+                ("option.MAILTO", "x@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905));
+}

@@ -701,3 +701,238 @@ impl Drop for XmlRpcPeer {
         let _ = self.child.wait();
     }
 }
+
+/// A mail as the test SMTP server received it.
+#[derive(Clone, Debug, Default)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+    pub user: Option<String>,
+    pub tls: bool,
+}
+
+impl Mail {
+    /// A header's value (first occurrence).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.data
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l[prefix.len()..].trim().to_owned())
+    }
+
+    /// The body (after the blank line).
+    pub fn body(&self) -> String {
+        self.data
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.trim_end().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// How the test SMTP server behaves.
+#[derive(Clone, Debug, Default)]
+pub struct SmtpOptions {
+    /// Offer STARTTLS (and require it before AUTH).
+    pub starttls: bool,
+    /// TLS from the first byte (smtps).
+    pub implicit_tls: bool,
+    /// Require AUTH with these credentials.
+    pub auth: Option<(String, String)>,
+    /// Answer 550 to every RCPT TO.
+    pub reject_recipients: bool,
+}
+
+/// A real SMTP server on loopback (EHLO, STARTTLS, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA).
+pub struct SmtpPeer {
+    pub port: u16,
+    mails: Arc<Mutex<Vec<Mail>>>,
+}
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+fn self_signed_acceptor() -> tokio_rustls::TlsAcceptor {
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let key = tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
+        ck.signing_key.serialize_der().into(),
+    );
+    let cfg = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+}
+
+impl SmtpPeer {
+    pub async fn start(opts: SmtpOptions) -> SmtpPeer {
+        otpgate_gateways::install_crypto_provider();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let acceptor = self_signed_acceptor();
+        let m = mails.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (opts, m, acceptor) = (opts.clone(), m.clone(), acceptor.clone());
+                tokio::spawn(async move {
+                    let stream: Box<dyn Io> = if opts.implicit_tls {
+                        match acceptor.accept(sock).await {
+                            Ok(s) => Box::new(s),
+                            Err(_) => return,
+                        }
+                    } else {
+                        Box::new(sock)
+                    };
+                    let _ = smtp_session(stream, opts.implicit_tls, &opts, &acceptor, &m).await;
+                });
+            }
+        });
+        SmtpPeer { port, mails }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails.lock().unwrap().clone()
+    }
+}
+
+async fn smtp_session(
+    stream: Box<dyn Io>,
+    mut tls: bool,
+    opts: &SmtpOptions,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    mails: &Arc<Mutex<Vec<Mail>>>,
+) -> std::io::Result<()> {
+    use base64::Engine;
+    use tokio::io::AsyncBufReadExt;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut io = tokio::io::BufReader::new(stream);
+    io.get_mut()
+        .write_all(b"220 localhost test ESMTP\r\n")
+        .await?;
+    let mut mail = Mail {
+        tls,
+        ..Default::default()
+    };
+    let mut authed: Option<String> = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if io.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let cmd = line.trim_end().to_owned();
+        let upper = cmd.to_ascii_uppercase();
+        let reply: String = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            let mut r = String::from("250-localhost\r\n");
+            if opts.starttls && !tls {
+                r.push_str("250-STARTTLS\r\n");
+            }
+            if opts.auth.is_some() && (tls || !opts.starttls) {
+                r.push_str("250-AUTH PLAIN LOGIN\r\n");
+            }
+            r.push_str("250 OK\r\n");
+            r
+        } else if upper == "STARTTLS" && opts.starttls && !tls {
+            io.get_mut()
+                .write_all(b"220 2.0.0 Ready to start TLS\r\n")
+                .await?;
+            let plain = io.into_inner();
+            let upgraded = acceptor.accept(plain).await?;
+            io = tokio::io::BufReader::new(Box::new(upgraded) as Box<dyn Io>);
+            tls = true;
+            mail.tls = true;
+            continue;
+        } else if let Some(rest) = upper.strip_prefix("AUTH PLAIN") {
+            let encoded = if rest.trim().is_empty() {
+                io.get_mut().write_all(b"334 \r\n").await?;
+                line.clear();
+                io.read_line(&mut line).await?;
+                line.trim().to_owned()
+            } else {
+                cmd[10..].trim().to_owned()
+            };
+            let decoded = b64.decode(encoded).unwrap_or_default();
+            let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+            let (u, p) = (
+                String::from_utf8_lossy(parts.get(1).copied().unwrap_or_default()).into_owned(),
+                String::from_utf8_lossy(parts.get(2).copied().unwrap_or_default()).into_owned(),
+            );
+            if opts.auth.as_ref() == Some(&(u.clone(), p)) {
+                authed = Some(u);
+                "235 2.7.0 Authentication successful\r\n".into()
+            } else {
+                "535 5.7.8 Authentication credentials invalid\r\n".into()
+            }
+        } else if upper.starts_with("AUTH LOGIN") {
+            io.get_mut().write_all(b"334 VXNlcm5hbWU6\r\n").await?;
+            line.clear();
+            io.read_line(&mut line).await?;
+            let u =
+                String::from_utf8_lossy(&b64.decode(line.trim()).unwrap_or_default()).into_owned();
+            io.get_mut().write_all(b"334 UGFzc3dvcmQ6\r\n").await?;
+            line.clear();
+            io.read_line(&mut line).await?;
+            let p =
+                String::from_utf8_lossy(&b64.decode(line.trim()).unwrap_or_default()).into_owned();
+            if opts.auth.as_ref() == Some(&(u.clone(), p)) {
+                authed = Some(u);
+                "235 2.7.0 Authentication successful\r\n".into()
+            } else {
+                "535 5.7.8 Authentication credentials invalid\r\n".into()
+            }
+        } else if upper.starts_with("MAIL FROM:") {
+            if opts.auth.is_some() && authed.is_none() {
+                "530 5.7.0 Authentication required\r\n".into()
+            } else {
+                mail.from = cmd[10..].trim().trim_matches(['<', '>']).to_owned();
+                "250 OK\r\n".into()
+            }
+        } else if upper.starts_with("RCPT TO:") {
+            if opts.reject_recipients {
+                "550 5.1.1 Recipient rejected\r\n".into()
+            } else {
+                mail.to
+                    .push(cmd[8..].trim().trim_matches(['<', '>']).to_owned());
+                "250 OK\r\n".into()
+            }
+        } else if upper == "DATA" {
+            io.get_mut()
+                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                .await?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if io.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" {
+                    break;
+                }
+                data.push_str(&line);
+            }
+            mail.data = data;
+            mail.user = authed.clone();
+            mails.lock().unwrap().push(mail.clone());
+            mail = Mail {
+                tls,
+                ..Default::default()
+            };
+            "250 OK queued\r\n".into()
+        } else if upper == "QUIT" {
+            io.get_mut().write_all(b"221 Bye\r\n").await?;
+            return Ok(());
+        } else if upper == "RSET" || upper == "NOOP" {
+            "250 OK\r\n".into()
+        } else {
+            "502 Command not implemented\r\n".into()
+        };
+        io.get_mut().write_all(reply.as_bytes()).await?;
+    }
+}
