@@ -14,6 +14,7 @@ pub mod phone;
 pub mod pin;
 pub mod random;
 pub mod secret;
+pub mod sms_text;
 pub mod template;
 
 pub use clock::{Clock, ManualClock, SystemClock};

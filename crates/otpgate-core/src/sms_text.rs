@@ -1,0 +1,210 @@
+//! SMS text awareness: the GSM 03.38 alphabet (3GPP TS 23.038) with its extension table,
+//! UCS-2, segment counting and splitting of long texts into concatenated parts without ever
+//! splitting a given substring (the OTP), an escape pair or a surrogate pair.
+
+/// The character set a text is sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// GSM 7-bit default alphabet: 160 characters per SMS, 153 per part of a long one.
+    Gsm7,
+    /// UCS-2 (UTF-16): 70 units per SMS, 67 per part.
+    Ucs2,
+}
+
+/// The basic table: index = GSM code.
+const BASIC: [char; 128] = [
+    '@', '£', '$', '¥', 'è', 'é', 'ù', 'ì', 'ò', 'Ç', '\n', 'Ø', 'ø', '\r', 'Å', 'å', //
+    'Δ', '_', 'Φ', 'Γ', 'Λ', 'Ω', 'Π', 'Ψ', 'Σ', 'Θ', 'Ξ', '\u{1b}', 'Æ', 'æ', 'ß', 'É', //
+    ' ', '!', '"', '#', '¤', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/', //
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?', //
+    '¡', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', //
+    'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'Ä', 'Ö', 'Ñ', 'Ü', '§', //
+    '¿', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', //
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 'ä', 'ö', 'ñ', 'ü', 'à', //
+];
+
+/// The extension table (after the escape 0x1B).
+const EXTENSION: [(char, u8); 10] = [
+    ('\u{c}', 0x0A),
+    ('^', 0x14),
+    ('{', 0x28),
+    ('}', 0x29),
+    ('\\', 0x2F),
+    ('[', 0x3C),
+    ('~', 0x3D),
+    (']', 0x3E),
+    ('|', 0x40),
+    ('€', 0x65),
+];
+
+/// The septets of one character: one for the basic table, two (escape + code) for the
+/// extension table; None if the character is not in the GSM alphabet.
+pub fn gsm7_septets(c: char) -> Option<Vec<u8>> {
+    if c == '\u{1b}' {
+        return None;
+    }
+    if let Some(i) = BASIC.iter().position(|&b| b == c) {
+        return u8::try_from(i).ok().map(|b| vec![b]);
+    }
+    EXTENSION.iter().find(|(e, _)| *e == c).map(|(_, code)| vec![0x1B, *code])
+}
+
+/// True if every character of `text` is in the GSM alphabet.
+pub fn is_gsm7(text: &str) -> bool {
+    text.chars().all(|c| gsm7_septets(c).is_some())
+}
+
+/// The encoding a text needs.
+pub fn encoding(text: &str) -> Encoding {
+    if is_gsm7(text) { Encoding::Gsm7 } else { Encoding::Ucs2 }
+}
+
+/// The GSM septets of a text, one per byte (unpacked, as SMPP's data_coding 0 carries them).
+pub fn encode_gsm7(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        out.extend(gsm7_septets(c)?);
+    }
+    Some(out)
+}
+
+/// UCS-2 (UTF-16 big endian).
+pub fn encode_ucs2(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_be_bytes).collect()
+}
+
+/// Packs septets into octets (3GPP TS 23.038 §6.1.2.1), after `fill_bits` zero bits (used to
+/// align after a user data header).
+pub fn pack_septets(septets: &[u8], fill_bits: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(septets.len() * 7 / 8 + 2);
+    let mut acc: u32 = 0;
+    let mut bits = fill_bits;
+    for s in septets {
+        acc |= u32::from(s & 0x7F) << bits;
+        bits += 7;
+        while bits >= 8 {
+            out.push((acc & 0xFF) as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    if bits > 0 {
+        out.push((acc & 0xFF) as u8);
+    }
+    out
+}
+
+/// The size of a character in its encoding's units (septets or UTF-16 units).
+fn units(c: char, enc: Encoding) -> usize {
+    match enc {
+        Encoding::Gsm7 => gsm7_septets(c).map_or(1, |s| s.len()),
+        Encoding::Ucs2 => c.len_utf16(),
+    }
+}
+
+/// The total length of a text in its encoding's units.
+pub fn length(text: &str, enc: Encoding) -> usize {
+    text.chars().map(|c| units(c, enc)).sum()
+}
+
+/// How many SMS a text needs: (encoding, parts).
+pub fn segments(text: &str) -> (Encoding, usize) {
+    let enc = encoding(text);
+    let (single, part) = match enc {
+        Encoding::Gsm7 => (160, 153),
+        Encoding::Ucs2 => (70, 67),
+    };
+    let len = length(text, enc);
+    (enc, if len <= single { 1 } else { len.div_ceil(part) })
+}
+
+/// Splits a text into the parts of a concatenated SMS (a single part if it fits one SMS).
+/// Characters are never split, and neither is `keep` (the OTP) when it occurs in the text.
+pub fn split(text: &str, keep: Option<&str>) -> (Encoding, Vec<String>) {
+    let enc = encoding(text);
+    let (single, part) = match enc {
+        Encoding::Gsm7 => (160, 153),
+        Encoding::Ucs2 => (70, 67),
+    };
+    if length(text, enc) <= single {
+        return (enc, vec![text.to_owned()]);
+    }
+    // Atoms: the kept substring is one unbreakable piece, everything else single characters.
+    let mut atoms: Vec<&str> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(k) = keep.filter(|k| !k.is_empty() && rest.starts_with(*k)) {
+            atoms.push(rest.get(..k.len()).unwrap_or_default());
+            rest = rest.get(k.len()..).unwrap_or_default();
+        } else {
+            let n = rest.chars().next().map_or(1, char::len_utf8);
+            atoms.push(rest.get(..n).unwrap_or_default());
+            rest = rest.get(n..).unwrap_or_default();
+        }
+    }
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut cur_len = 0;
+    for atom in atoms {
+        let len = length(atom, enc);
+        if cur_len + len > part && !cur.is_empty() {
+            parts.push(std::mem::take(&mut cur));
+            cur_len = 0;
+        }
+        cur.push_str(atom);
+        cur_len += len;
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+    }
+    (enc, parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alphabet_and_extension() {
+        assert!(is_gsm7("Your OTP: 123456 @£$¥èé"));
+        assert_eq!(encode_gsm7("@A{€").unwrap(), vec![0x00, 0x41, 0x1B, 0x28, 0x1B, 0x65]);
+        assert!(!is_gsm7("Код 123456"));
+        assert_eq!(encode_ucs2("Кд"), vec![0x04, 0x1A, 0x04, 0x34]);
+        assert!(!is_gsm7("\u{1b}"));
+    }
+
+    #[test]
+    fn packing_matches_the_3gpp_example() {
+        // 3GPP TS 23.038 / the classic example: "hellohello" → E8 32 9B FD 46 97 D9 EC 37.
+        let packed = pack_septets(&encode_gsm7("hellohello").unwrap(), 0);
+        assert_eq!(packed, vec![0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9, 0xEC, 0x37]);
+        assert_eq!(pack_septets(&encode_gsm7("hello").unwrap(), 0), vec![0xE8, 0x32, 0x9B, 0xFD, 0x06]);
+        // One fill bit after a 6-byte UDH: the first septet is shifted by one.
+        assert_eq!(pack_septets(&[0x41], 1), vec![0x82]);
+    }
+
+    #[test]
+    fn segment_counts() {
+        assert_eq!(segments(&"a".repeat(160)), (Encoding::Gsm7, 1));
+        assert_eq!(segments(&"a".repeat(161)), (Encoding::Gsm7, 2));
+        assert_eq!(segments(&"€".repeat(80)), (Encoding::Gsm7, 1), "extension characters count two");
+        assert_eq!(segments(&"€".repeat(81)), (Encoding::Gsm7, 2));
+        assert_eq!(segments(&"я".repeat(70)), (Encoding::Ucs2, 1));
+        assert_eq!(segments(&"я".repeat(71)), (Encoding::Ucs2, 2));
+        assert_eq!(segments("😀").1, 1);
+    }
+
+    #[test]
+    fn splitting_never_splits_the_otp() {
+        let text = format!("{}{}", "x".repeat(150), "Code 12345678 end");
+        let (enc, parts) = split(&text, Some("12345678"));
+        assert_eq!(enc, Encoding::Gsm7);
+        assert_eq!(parts.concat(), text);
+        assert!(parts.iter().any(|p| p.contains("12345678")));
+        assert!(parts.iter().all(|p| length(p, enc) <= 153));
+        let (enc, parts) = split(&"я".repeat(100), None);
+        assert_eq!((enc, parts.len()), (Encoding::Ucs2, 2));
+        let (_, single) = split("short", Some("x"));
+        assert_eq!(single, vec!["short".to_owned()]);
+    }
+}
