@@ -46,7 +46,10 @@ pub fn gsm7_septets(c: char) -> Option<Vec<u8>> {
     if let Some(i) = BASIC.iter().position(|&b| b == c) {
         return u8::try_from(i).ok().map(|b| vec![b]);
     }
-    EXTENSION.iter().find(|(e, _)| *e == c).map(|(_, code)| vec![0x1B, *code])
+    EXTENSION
+        .iter()
+        .find(|(e, _)| *e == c)
+        .map(|(_, code)| vec![0x1B, *code])
 }
 
 /// True if every character of `text` is in the GSM alphabet.
@@ -56,7 +59,11 @@ pub fn is_gsm7(text: &str) -> bool {
 
 /// The encoding a text needs.
 pub fn encoding(text: &str) -> Encoding {
-    if is_gsm7(text) { Encoding::Gsm7 } else { Encoding::Ucs2 }
+    if is_gsm7(text) {
+        Encoding::Gsm7
+    } else {
+        Encoding::Ucs2
+    }
 }
 
 /// The GSM septets of a text, one per byte (unpacked, as SMPP's data_coding 0 carries them).
@@ -167,7 +174,10 @@ mod tests {
     #[test]
     fn alphabet_and_extension() {
         assert!(is_gsm7("Your OTP: 123456 @£$¥èé"));
-        assert_eq!(encode_gsm7("@A{€").unwrap(), vec![0x00, 0x41, 0x1B, 0x28, 0x1B, 0x65]);
+        assert_eq!(
+            encode_gsm7("@A{€").unwrap(),
+            vec![0x00, 0x41, 0x1B, 0x28, 0x1B, 0x65]
+        );
         assert!(!is_gsm7("Код 123456"));
         assert_eq!(encode_ucs2("Кд"), vec![0x04, 0x1A, 0x04, 0x34]);
         assert!(!is_gsm7("\u{1b}"));
@@ -177,8 +187,14 @@ mod tests {
     fn packing_matches_the_3gpp_example() {
         // 3GPP TS 23.038 / the classic example: "hellohello" → E8 32 9B FD 46 97 D9 EC 37.
         let packed = pack_septets(&encode_gsm7("hellohello").unwrap(), 0);
-        assert_eq!(packed, vec![0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9, 0xEC, 0x37]);
-        assert_eq!(pack_septets(&encode_gsm7("hello").unwrap(), 0), vec![0xE8, 0x32, 0x9B, 0xFD, 0x06]);
+        assert_eq!(
+            packed,
+            vec![0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9, 0xEC, 0x37]
+        );
+        assert_eq!(
+            pack_septets(&encode_gsm7("hello").unwrap(), 0),
+            vec![0xE8, 0x32, 0x9B, 0xFD, 0x06]
+        );
         // One fill bit after a 6-byte UDH: the first septet is shifted by one.
         assert_eq!(pack_septets(&[0x41], 1), vec![0x82]);
     }
@@ -187,7 +203,11 @@ mod tests {
     fn segment_counts() {
         assert_eq!(segments(&"a".repeat(160)), (Encoding::Gsm7, 1));
         assert_eq!(segments(&"a".repeat(161)), (Encoding::Gsm7, 2));
-        assert_eq!(segments(&"€".repeat(80)), (Encoding::Gsm7, 1), "extension characters count two");
+        assert_eq!(
+            segments(&"€".repeat(80)),
+            (Encoding::Gsm7, 1),
+            "extension characters count two"
+        );
         assert_eq!(segments(&"€".repeat(81)), (Encoding::Gsm7, 2));
         assert_eq!(segments(&"я".repeat(70)), (Encoding::Ucs2, 1));
         assert_eq!(segments(&"я".repeat(71)), (Encoding::Ucs2, 2));

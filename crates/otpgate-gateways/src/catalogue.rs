@@ -17,11 +17,14 @@ pub enum ProviderKind {
     Sipgate,
     /// privacyIDEA's SmtpSMSProvider: an email to an email-to-SMS gateway.
     Smtp,
+    /// privacyIDEA's SmppSMSProvider: SMPP 3.4 to an SMSC.
+    Smpp,
 }
 
 const HTTP_MODULE: &str = "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider";
 const SIPGATE_MODULE: &str = "privacyidea.lib.smsprovider.SipgateSMSProvider.SipgateSMSProvider";
 const SMTP_MODULE: &str = "privacyidea.lib.smsprovider.SmtpSMSProvider.SmtpSMSProvider";
+const SMPP_MODULE: &str = "privacyidea.lib.smsprovider.SmppSMSProvider.SmppSMSProvider";
 const SCRIPT_MODULE: &str = "privacyidea.lib.smsprovider.ScriptSMSProvider.ScriptSMSProvider";
 
 impl ProviderKind {
@@ -37,6 +40,7 @@ impl ProviderKind {
             SCRIPT_MODULE | "script" | "ScriptSMSProvider" => Some(Self::Script),
             SIPGATE_MODULE | "sipgate" | "SipgateSMSProvider" => Some(Self::Sipgate),
             SMTP_MODULE | "smtp" | "SmtpSMSProvider" => Some(Self::Smtp),
+            SMPP_MODULE | "smpp" | "SmppSMSProvider" => Some(Self::Smpp),
             _ => None,
         }
     }
@@ -49,6 +53,7 @@ impl ProviderKind {
             Self::Script => SCRIPT_MODULE,
             Self::Sipgate => SIPGATE_MODULE,
             Self::Smtp => SMTP_MODULE,
+            Self::Smpp => SMPP_MODULE,
         }
     }
 
@@ -158,6 +163,61 @@ impl ProviderKind {
                     &[],
                     false,
                 ),
+            ],
+            Self::Smpp => &[
+                ("SMSC_HOST", true, "The SMSC's host.", &[], false),
+                ("SMSC_PORT", true, "The SMSC's port.", &[], false),
+                (
+                    "SYSTEM_ID",
+                    false,
+                    "The system_id of bind_transmitter.",
+                    &[],
+                    false,
+                ),
+                (
+                    "PASSWORD",
+                    false,
+                    "The password of bind_transmitter.",
+                    &[],
+                    true,
+                ),
+                ("S_ADDR", false, "The source address (sender).", &[], false),
+                (
+                    "S_ADDR_TON",
+                    false,
+                    "Type of number of the source address (decimal or hex like 0x5; default 0).",
+                    &[],
+                    false,
+                ),
+                (
+                    "S_ADDR_NPI",
+                    false,
+                    "Numbering plan of the source address (default 0).",
+                    &[],
+                    false,
+                ),
+                (
+                    "D_ADDR_TON",
+                    false,
+                    "Type of number of the destination (default 0).",
+                    &[],
+                    false,
+                ),
+                (
+                    "D_ADDR_NPI",
+                    false,
+                    "Numbering plan of the destination (default 0).",
+                    &[],
+                    false,
+                ),
+                (
+                    "TIMEOUT",
+                    false,
+                    "Seconds for the whole session (default 10).",
+                    &[],
+                    false,
+                ),
+                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
             ],
             Self::Smtp => &[
                 (
@@ -334,6 +394,7 @@ pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
         ProviderKind::Script => crate::script::validate(def),
         ProviderKind::Sipgate => crate::sipgate::validate(def),
         ProviderKind::Smtp => crate::smtp::validate(def),
+        ProviderKind::Smpp => crate::smpp::validate(def),
         ProviderKind::Sink => match def
             .options
             .get("FILE")

@@ -10,6 +10,7 @@ mod http;
 mod script;
 mod sink;
 mod sipgate;
+pub mod smpp;
 mod smtp;
 
 pub use smtp::{SmtpServerDef, send_mail, smtp_identifier};
@@ -82,6 +83,9 @@ pub enum SendError {
     /// The SMS service answered with an XML-RPC fault (its code).
     #[error("the SMS service answered with fault {0}")]
     Fault(String),
+    /// The SMSC refused or failed.
+    #[error("{0}")]
+    Smpp(String),
     /// The SMTP server refused or failed (reason without addresses or content).
     #[error("{0}")]
     Smtp(String),
@@ -103,6 +107,7 @@ enum Provider {
     Script(script::ScriptProvider),
     Sipgate(Box<sipgate::SipgateProvider>),
     Smtp(Box<smtp::SmtpProvider>),
+    Smpp(Box<smpp::SmppProvider>),
 }
 
 struct Cached {
@@ -171,6 +176,7 @@ impl Registry {
                 Provider::Sipgate(Box::new(sipgate::SipgateProvider::new(def)?))
             }
             ProviderKind::Smtp => Provider::Smtp(Box::new(smtp::SmtpProvider::new(def)?)),
+            ProviderKind::Smpp => Provider::Smpp(Box::new(smpp::SmppProvider::new(def)?)),
         });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(
@@ -184,12 +190,15 @@ impl Registry {
         Ok(provider)
     }
 
-    /// Sends `text` to `phone` through the gateway `def`.
+    /// Sends `text` to `phone` through the gateway `def`;
+    /// `keep` is a part of the text (the OTP) that providers which split long texts into
+    /// several SMS never split.
     pub async fn send(
         &self,
         def: &GatewayDef,
         phone: &str,
         text: &str,
+        keep: Option<&str>,
     ) -> Result<Delivery, SendError> {
         let provider = self.provider(def)?;
         let phone = match def.options.get("REGEXP").filter(|r| !r.is_empty()) {
@@ -214,6 +223,7 @@ impl Registry {
             Provider::Script(p) => p.send(&phone, text).await,
             Provider::Sipgate(p) => p.send(&phone, text).await,
             Provider::Smtp(p) => p.send(&phone, text).await,
+            Provider::Smpp(p) => p.send(&phone, text, keep).await,
         };
         match &result {
             Ok(()) => tracing::debug!(gateway = %def.name, "SMS accepted by the gateway"),

@@ -268,12 +268,14 @@ impl Services {
             .collect())
     }
 
-    /// Sends `text` to `phone` through the gateway named `name`.
+    /// Sends `text` to `phone` through the gateway named `name`; providers that split long
+    /// texts never split `otp`.
     pub async fn send_sms(
         &self,
         name: &str,
         phone: &str,
         text: &str,
+        otp: Option<&str>,
     ) -> std::result::Result<Delivery, SmsFailure> {
         let row = match self.store().gateway_by_name(name).await {
             Ok(Some(g)) => g,
@@ -292,7 +294,7 @@ impl Services {
                 .map_err(SmsFailure::Service)?;
         }
         self.registry()
-            .send(&def, phone, text)
+            .send(&def, phone, text, otp)
             .await
             .map_err(SmsFailure::Send)
     }

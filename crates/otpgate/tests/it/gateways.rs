@@ -1062,3 +1062,135 @@ async fn smtp_provider_failures_are_send_failures() {
         .await;
     assert_eq!((st, code(&b)), (400, 905));
 }
+
+#[tokio::test]
+async fn smpp_provider_binds_submits_and_reports_failures() {
+    let smsc = Smsc::start(SmscOptions {
+        system_id: "otpgate".into(),
+        password: "smpp-pw".into(),
+        ..Default::default()
+    })
+    .await;
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    let port = smsc.port.to_string();
+    let gw = |pw: &str, port: &str| {
+        vec![
+            ("name", "gw".to_owned()),
+            (
+                "module",
+                "privacyidea.lib.smsprovider.SmppSMSProvider.SmppSMSProvider".to_owned(),
+            ),
+            ("option.SMSC_HOST", "127.0.0.1".to_owned()),
+            ("option.SMSC_PORT", port.to_owned()),
+            ("option.SYSTEM_ID", "otpgate".to_owned()),
+            ("option.PASSWORD", pw.to_owned()),
+            ("option.S_ADDR", "OTPGATE".to_owned()),
+            ("option.S_ADDR_TON", "0x5".to_owned()),
+            ("option.D_ADDR_TON", "1".to_owned()),
+            ("option.D_ADDR_NPI", "1".to_owned()),
+            ("option.TIMEOUT", "0.5".to_owned()),
+            ("option.REGEXP", r"/\+//".to_owned()),
+        ]
+    };
+    let save = |f: Vec<(&'static str, String)>| {
+        let s = &s;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.apost("/smsgateway", &f).await
+        }
+    };
+    assert_eq!(save(gw("smpp-pw", &port)).await.0, 200);
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    let b = login(&s).await;
+    assert!(challenged(&b), "{b}");
+    let sub = smsc.submits().pop().unwrap();
+    assert_eq!(
+        (
+            sub.destination.as_str(),
+            sub.source.as_str(),
+            sub.source_ton,
+            sub.dest_ton,
+            sub.dest_npi
+        ),
+        ("4915100000001", "OTPGATE", 5, 1, 1)
+    );
+    assert_eq!((sub.data_coding, sub.esm_class), (0, 0));
+    let otp = String::from_utf8(sub.message.clone()).unwrap();
+    let tid = b["detail"]["transaction_id"].as_str().unwrap();
+    assert_eq!(
+        value(
+            &s.check(&[("user", "alice"), ("transaction_id", tid), ("pass", &otp)])
+                .await
+                .1
+        ),
+        true
+    );
+    // A long UCS-2 text goes as concatenated parts with a UDH; the OTP stays in one part.
+    s.ok(
+        "/policy/t",
+        &[
+            ("scope", "authentication"),
+            ("action", &format!("smstext={} {{otp}}", "Ж".repeat(80))),
+        ],
+    )
+    .await;
+    let before = smsc.submits().len();
+    assert!(challenged(&login(&s).await));
+    let parts: Vec<_> = smsc.submits()[before..].to_vec();
+    assert_eq!(parts.len(), 2);
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.data_coding == 8 && p.esm_class == 0x40)
+    );
+    assert_eq!(
+        &parts[1].message[..6],
+        &[5, 0, 3, parts[0].message[3], 2, 2]
+    );
+    // Wrong password: bind refused; an SMSC that errors submit_sm; one that never answers.
+    assert_eq!(save(gw("wrong", &port)).await.0, 200);
+    let b = login(&s).await;
+    assert!(
+        b["detail"]["sms_error"]
+            .as_str()
+            .unwrap()
+            .contains("bind refused"),
+        "{b}"
+    );
+    let failing = Smsc::start(SmscOptions {
+        system_id: "otpgate".into(),
+        password: "smpp-pw".into(),
+        submit_error: Some(0x45),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(save(gw("smpp-pw", &failing.port.to_string())).await.0, 200);
+    let b = login(&s).await;
+    assert!(
+        b["detail"]["sms_error"]
+            .as_str()
+            .unwrap()
+            .contains("0x00000045"),
+        "{b}"
+    );
+    let silent = Smsc::start(SmscOptions {
+        silent: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(save(gw("smpp-pw", &silent.port.to_string())).await.0, 200);
+    let b = login(&s).await;
+    assert!(
+        b["detail"]["sms_error"].as_str().unwrap().contains("0.5 s"),
+        "{b}"
+    );
+    // SMSC_HOST and SMSC_PORT are required.
+    let (st, b) = s
+        .apost(
+            "/smsgateway",
+            &[("name", "x"), ("module", "smpp"), ("option.SMSC_HOST", "h")],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905));
+}

@@ -936,3 +936,96 @@ async fn smtp_session(
         io.get_mut().write_all(reply.as_bytes()).await?;
     }
 }
+
+/// How the test SMSC behaves.
+#[derive(Clone, Debug, Default)]
+pub struct SmscOptions {
+    /// Accepted system_id and password.
+    pub system_id: String,
+    pub password: String,
+    /// Answer submit_sm with this error status.
+    pub submit_error: Option<u32>,
+    /// Never answer anything.
+    pub silent: bool,
+}
+
+/// A local SMSC speaking SMPP 3.4, built from otpgate's PDU codec: it checks bind credentials,
+/// records every submit_sm, and answers enquire-less transmitter sessions.
+pub struct Smsc {
+    pub port: u16,
+    submits: Arc<Mutex<Vec<otpgate_gateways::smpp::pdu::Submit>>>,
+}
+
+impl Smsc {
+    pub async fn start(opts: SmscOptions) -> Smsc {
+        use otpgate_gateways::smpp::pdu;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let submits = Arc::new(Mutex::new(Vec::new()));
+        let rec = submits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (opts, rec) = (opts.clone(), rec.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let mut header = [0u8; 16];
+                        if sock.read_exact(&mut header).await.is_err() {
+                            return;
+                        }
+                        let len = pdu::announced_len(&header).unwrap();
+                        let mut full = header.to_vec();
+                        full.resize(len, 0);
+                        sock.read_exact(&mut full[16..]).await.unwrap();
+                        let p = pdu::decode(&full).unwrap();
+                        if opts.silent {
+                            continue;
+                        }
+                        let (command, status, body) = match p.command {
+                            pdu::BIND_TRANSMITTER => {
+                                let mut pos = 0;
+                                let id = pdu::read_cstr(&p.body, &mut pos).unwrap();
+                                let pw = pdu::read_cstr(&p.body, &mut pos).unwrap();
+                                assert_eq!(
+                                    p.body.get(pos + 1),
+                                    Some(&0x34),
+                                    "interface version 3.4"
+                                );
+                                let ok = id == opts.system_id && pw == opts.password;
+                                let mut b = Vec::new();
+                                pdu::cstr(&mut b, "testsmsc");
+                                (pdu::BIND_TRANSMITTER_RESP, if ok { 0 } else { 0x0E }, b)
+                            }
+                            pdu::SUBMIT_SM => {
+                                rec.lock().unwrap().push(
+                                    pdu::parse_submit_sm(&p.body).expect("a well-formed submit_sm"),
+                                );
+                                let mut b = Vec::new();
+                                pdu::cstr(&mut b, "msg-1");
+                                (pdu::SUBMIT_SM_RESP, opts.submit_error.unwrap_or(0), b)
+                            }
+                            pdu::UNBIND => (pdu::UNBIND_RESP, 0, vec![]),
+                            _ => (pdu::GENERIC_NACK, 3, vec![]),
+                        };
+                        let reply = pdu::encode(&pdu::Pdu {
+                            command,
+                            status,
+                            sequence: p.sequence,
+                            body,
+                        });
+                        if sock.write_all(&reply).await.is_err() || command == pdu::UNBIND_RESP {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Smsc { port, submits }
+    }
+
+    pub fn submits(&self) -> Vec<otpgate_gateways::smpp::pdu::Submit> {
+        self.submits.lock().unwrap().clone()
+    }
+}
