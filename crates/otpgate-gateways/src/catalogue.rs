@@ -29,8 +29,14 @@ const SCRIPT_MODULE: &str = "privacyidea.lib.smsprovider.ScriptSMSProvider.Scrip
 
 impl ProviderKind {
     /// Every provider, in catalogue order.
-    pub const ALL: [ProviderKind; 3] =
-        [ProviderKind::Http, ProviderKind::Script, ProviderKind::Sink];
+    pub const ALL: [ProviderKind; 6] = [
+        ProviderKind::Http,
+        ProviderKind::Sipgate,
+        ProviderKind::Smtp,
+        ProviderKind::Smpp,
+        ProviderKind::Script,
+        ProviderKind::Sink,
+    ];
 
     /// Accepts privacyIDEA's dotted module names and otpgate's short names.
     pub fn parse(module: &str) -> Option<Self> {
@@ -422,5 +428,14 @@ mod tests {
         assert_eq!(d[HTTP_MODULE]["parameters"]["PASSWORD"]["secret"], true);
         assert_eq!(d[HTTP_MODULE]["options_allowed"], true);
         assert_eq!(d["sink"]["headers_allowed"], false);
+        for kind in ProviderKind::ALL {
+            assert_eq!(
+                ProviderKind::parse(kind.module_name()),
+                Some(kind),
+                "{kind:?} round-trips"
+            );
+            assert!(d.get(kind.module_name()).is_some(), "{kind:?} is listed");
+        }
+        assert_eq!(d.as_object().unwrap().len(), 6);
     }
 }

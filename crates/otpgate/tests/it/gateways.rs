@@ -204,6 +204,16 @@ async fn providers_list_parameters() {
     );
     assert_eq!(p["parameters"]["PASSWORD"]["secret"], true);
     assert_eq!(b["result"]["value"]["sink"]["options_allowed"], false);
+    assert_eq!(
+        b["result"]["value"].as_object().unwrap().len(),
+        6,
+        "HTTP, Sipgate, SMTP, SMPP, Script and sink"
+    );
+    assert_eq!(
+        b["result"]["value"]["privacyidea.lib.smsprovider.SmppSMSProvider.SmppSMSProvider"]["parameters"]
+            ["SMSC_HOST"]["required"],
+        true
+    );
 }
 
 #[tokio::test]
