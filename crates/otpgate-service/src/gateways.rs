@@ -7,6 +7,21 @@ use otpgate_store::GatewayRow;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
+/// Options that say where secrets are sent.
+const DESTINATION_KEYS: &[&str] = &[
+    "URL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "PROXY",
+    "CHECK_SSL",
+    "USERNAME",
+    "SMSC_HOST",
+    "SMSC_PORT",
+    "SYSTEM_ID",
+    "SMTPIDENTIFIER",
+    "SMTPIDENTIFIED",
+];
+
 /// What privacyIDEA shows instead of a secret value, and accepts to keep it unchanged.
 pub const CENSORED: &str = "__CENSORED__";
 
@@ -191,6 +206,23 @@ impl Services {
             }
         }
         validate_definition(&def).map_err(ServiceError::Parameter)?;
+        // Kept secrets may only go where they went before: a changed destination needs them
+        // typed again (otherwise an admin could send them to a server of their choice).
+        let kept_any = params
+            .iter()
+            .any(|(k, v)| v == CENSORED && (k.starts_with("option.") || k.starts_with("header.")));
+        if kept_any
+            && let Some(o) = &old
+            && (o.module != def.module
+                || DESTINATION_KEYS
+                    .iter()
+                    .any(|k| o.options.get(*k) != def.options.get(*k)))
+        {
+            return Err(ServiceError::Parameter(format!(
+                "Give the secret values again when the destination ({}) changes.",
+                DESTINATION_KEYS.join(", ")
+            )));
+        }
         if let Some(id) = otpgate_gateways::smtp_identifier(&def)
             && self.store().smtp_get(id).await?.is_none()
         {

@@ -60,16 +60,33 @@ impl Services {
             Some(p) => self.keys().seal_str(self.rng(), p, &aad(identifier))?,
         };
         let flag = |k: &str, default: bool| params.get(k).map_or(default, crate::params::is_true);
+        let username = params.get("username").unwrap_or_default().trim().to_owned();
+        let (tls, tls_verify) = (flag("tls", false), flag("tls_verify", true));
+        // A kept password may only go where it went before: a changed destination needs it
+        // typed again (otherwise an admin could send it to a server of their choice).
+        if params.get("password") == Some(CENSORED)
+            && let Some(o) = &old
+            && (o.server != server
+                || o.port != port
+                || o.username != username
+                || o.tls != tls
+                || o.tls_verify != tls_verify)
+        {
+            return Err(ServiceError::Parameter(
+                "Give the password again when the server, port, user or TLS settings change."
+                    .into(),
+            ));
+        }
         Ok(SmtpServerRow {
             id: 0,
             identifier: identifier.to_owned(),
             server,
             port,
-            username: params.get("username").unwrap_or_default().trim().to_owned(),
+            username,
             password,
             sender,
-            tls: flag("tls", false),
-            tls_verify: flag("tls_verify", true),
+            tls,
+            tls_verify,
             timeout,
             description: params.get("description").unwrap_or_default().to_owned(),
             enqueue_job: flag("enqueue_job", false),

@@ -23,6 +23,7 @@ use otpgate_store::{ChallengeRow, TokenRow};
 use serde_json::{Map, Value, json};
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The prompt of an SMS challenge.
 pub const DEFAULT_PROMPT: &str = "Enter the OTP from the SMS:";
@@ -122,6 +123,8 @@ struct Live {
     hash: HashLib,
     /// The fail counter and its maximum after this attempt was reserved (see `reserve`).
     fails: (i64, i64),
+    /// The reserved attempt was kept or given back.
+    settled: AtomicBool,
 }
 
 impl Live {
@@ -274,6 +277,7 @@ impl Services {
             key,
             hash,
             fails: (0, 0),
+            settled: AtomicBool::new(true),
         })
     }
 
@@ -322,6 +326,7 @@ impl Services {
             if let Some(fails) = self.store().token_inc_failcount(row.id).await? {
                 let mut live = self.live(row)?;
                 live.fails = fails;
+                live.settled = AtomicBool::new(false);
                 out.push(live);
             }
         }
@@ -331,7 +336,9 @@ impl Services {
     /// Gives reserved attempts back (they were no failures).
     async fn release(&self, tokens: &[&Live]) -> Result<()> {
         for t in tokens {
-            self.store().token_release_failcount(t.row.id).await?;
+            if !t.settled.swap(true, Ordering::Relaxed) {
+                self.store().token_release_failcount(t.row.id).await?;
+            }
         }
         Ok(())
     }
@@ -340,6 +347,7 @@ impl Services {
     /// privacyIDEA's `count_auth`.
     async fn keep(&self, tokens: &[&Live], otp_attempt: bool) -> Result<()> {
         for t in tokens {
+            t.settled.store(true, Ordering::Relaxed);
             if t.fails.0 >= t.fails.1 {
                 let stamp = self.clock().now().format("%Y-%m-%dT%H:%M%z").to_string();
                 self.store()
@@ -378,9 +386,20 @@ impl Services {
 
     /// `/validate/check`.
     pub async fn check(&self, req: CheckRequest, audit: &mut AuditEntry) -> Result<AuthResponse> {
-        let used = Mutex::new(Vec::new());
-        let r = self.check_with(req, audit, &used).await;
-        note_policies(audit, &used);
+        // The check runs to completion even when the caller goes away (an HTTP timeout, a
+        // closed connection): stopping half-way would leave counted attempts unjudged.
+        let svc = self.clone();
+        let mut owned = std::mem::take(audit);
+        let task = tokio::spawn(async move {
+            let used = Mutex::new(Vec::new());
+            let r = svc.check_with(req, &mut owned, &used).await;
+            note_policies(&mut owned, &used);
+            (r, owned)
+        });
+        let (r, owned) = task
+            .await
+            .map_err(|_| ServiceError::Internal("the check task failed".into()))?;
+        *audit = owned;
         r
     }
 
@@ -520,11 +539,35 @@ impl Services {
         if usable.is_empty() {
             return Ok(AuthResponse::reject("Failcounter exceeded"));
         }
+        let decided = self
+            .decide(&usable, &req, serial_param.is_some(), &pass, &ctx, audit)
+            .await;
+        if decided.is_err() {
+            // A failure half-way must not leave attempts counted that were never judged.
+            let unsettled: Vec<&Live> = usable
+                .iter()
+                .filter(|t| !t.settled.load(Ordering::Relaxed))
+                .collect();
+            let _ = self.release(&unsettled).await;
+        }
+        decided
+    }
+
+    /// Everything after the attempts were reserved.
+    async fn decide(
+        &self,
+        usable: &[Live],
+        req: &CheckRequest,
+        by_serial: bool,
+        pass: &str,
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<AuthResponse> {
         let all: Vec<&Live> = usable.iter().collect();
 
-        if req.otponly && serial_param.is_some() {
+        if req.otponly && by_serial {
             return self
-                .answer_any_live_challenge(&usable, &pass, &ctx, audit)
+                .answer_any_live_challenge(usable, pass, ctx, audit)
                 .await;
         }
         if let Some(tid) = req
@@ -542,15 +585,15 @@ impl Services {
                 .collect();
             if !rows.is_empty() {
                 return self
-                    .answer_challenge(tid, &usable, &rows, &pass, &ctx, audit)
+                    .answer_challenge(tid, usable, &rows, pass, ctx, audit)
                     .await;
             }
         }
 
         // Challenge request: the whole pass is a token's PIN.
         let mut pin_tokens = Vec::new();
-        for t in &usable {
-            if self.pin_matches(&t.row, &pass, &ctx).await? {
+        for t in usable {
+            if self.pin_matches(&t.row, pass, ctx).await? {
                 pin_tokens.push(t);
             }
         }
@@ -559,7 +602,7 @@ impl Services {
             return self
                 .create_challenges(
                     &pin_tokens,
-                    &ctx,
+                    ctx,
                     req.challenge.as_deref(),
                     req.exception,
                     audit,
@@ -569,7 +612,7 @@ impl Services {
 
         // PIN + OTP in one pass.
         let mut wrong_otp: Vec<&Live> = Vec::new();
-        for t in &usable {
+        for t in usable {
             let otplen = usize::try_from(t.row.otplen).unwrap_or(6);
             let Some(split) = pass
                 .len()
@@ -589,7 +632,7 @@ impl Services {
                     pass.get(..otplen).unwrap_or_default(),
                 )
             };
-            if !self.pin_matches(&t.row, pin, &ctx).await? {
+            if !self.pin_matches(&t.row, pin, ctx).await? {
                 continue;
             }
             if let Some(c) = self.matching_live_challenge(t, otp, &ctx.cfg).await?
@@ -597,7 +640,7 @@ impl Services {
             {
                 self.release(&others(&all, &[t])).await?;
                 self.store().challenge_delete_tid(&c.transaction_id).await?;
-                self.after_success(t, &ctx, audit).await?;
+                self.after_success(t, ctx, audit).await?;
                 audit.serial = t.row.serial.clone();
                 audit.info = "matching 1 tokens".into();
                 let mut d = Map::new();
