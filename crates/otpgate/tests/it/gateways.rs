@@ -1204,3 +1204,90 @@ async fn smpp_provider_binds_submits_and_reports_failures() {
         .await;
     assert_eq!((st, code(&b)), (400, 905));
 }
+
+#[tokio::test]
+async fn kept_secrets_do_not_follow_a_changed_destination() {
+    let s = Server::start().await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", HTTP),
+            ("option.URL", "https://sms.example.com/send"),
+            ("option.USERNAME", "u"),
+            ("option.PASSWORD", "pw-1"),
+        ],
+    )
+    .await;
+    let (st, b) = s
+        .apost(
+            "/smsgateway",
+            &[
+                ("name", "gw"),
+                ("module", HTTP),
+                ("option.URL", "https://evil.example.com/"),
+                ("option.USERNAME", "u"),
+                ("option.PASSWORD", "__CENSORED__"),
+            ],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905), "{b}");
+    assert!(error(&b).contains("URL"));
+    // Same destination: kept; the password typed again: a new destination is fine.
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", HTTP),
+            ("option.URL", "https://sms.example.com/send"),
+            ("option.USERNAME", "u"),
+            ("option.PASSWORD", "__CENSORED__"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", HTTP),
+            ("option.URL", "https://new.example.com/"),
+            ("option.USERNAME", "u"),
+            ("option.PASSWORD", "pw-2"),
+        ],
+    )
+    .await;
+    // SMTP: the stored password is not sent to another server, not even by a test mail.
+    s.ok(
+        "/smtpserver/hub",
+        &[
+            ("server", "mail.example.com"),
+            ("username", "m"),
+            ("password", "mail-pw"),
+        ],
+    )
+    .await;
+    let (st, b) = s
+        .apost(
+            "/smtpserver/send_test_email",
+            &[
+                ("identifier", "hub"),
+                ("recipient", "a@example.com"),
+                ("server", "127.0.0.1"),
+                ("username", "m"),
+                ("password", "__CENSORED__"),
+            ],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905), "{b}");
+    let (st, _) = s
+        .apost(
+            "/smtpserver/hub",
+            &[
+                ("server", "other.example.com"),
+                ("username", "m"),
+                ("password", "__CENSORED__"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 400);
+}
