@@ -4,13 +4,16 @@
 //! (malformed → dropped), accept only Access-Request, verify the Message-Authenticator
 //! (missing where required or wrong → dropped), then answer retransmissions of a request being
 //! handled or already answered from a cache keyed by (client, identifier, authenticator).
-//! Everything dropped is counted in [`Stats`].
+//! At most [`Limits::max_in_flight`] requests are decided at once; beyond that datagrams are
+//! dropped (the NAS retransmits), and a decision that takes longer than
+//! [`Limits::handler_timeout`] is answered with a Reject. Everything dropped is counted in
+//! [`Stats`].
 
 use crate::auth;
 use crate::packet::{
     self, ACCESS_ACCEPT, ACCESS_CHALLENGE, ACCESS_REJECT, ACCESS_REQUEST, Packet, attr,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +25,27 @@ use tokio::time::Instant;
 
 /// How long an answered request is remembered for retransmissions.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(30);
+
+/// How many requests the duplicate cache remembers at most (oldest forgotten first).
+const MAX_REMEMBERED: usize = 65_536;
+
+/// Bounds on the work the server takes on.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests decided at the same time; further datagrams are dropped and counted.
+    pub max_in_flight: usize,
+    /// A decision taking longer is answered with an Access-Reject.
+    pub handler_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 1024,
+            handler_timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// An address range: an IP or a CIDR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +181,10 @@ pub struct Stats {
     pub bad_authenticator: AtomicU64,
     /// Retransmissions answered from the cache or ignored while in progress.
     pub duplicates: AtomicU64,
+    /// Dropped: [`Limits::max_in_flight`] requests were already being decided.
+    pub overloaded: AtomicU64,
+    /// Rejected because the decision exceeded [`Limits::handler_timeout`].
+    pub timeouts: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -170,13 +198,47 @@ struct Seen {
     reply: Option<Arc<Vec<u8>>>,
 }
 
+/// Requests seen recently, with their answers once sent. Entries expire in arrival order, so
+/// forgetting is a pop from the front rather than a scan of the whole map.
+#[derive(Default)]
+struct SeenCache {
+    map: HashMap<Key, Seen>,
+    order: VecDeque<(Instant, Key)>,
+}
+
+impl SeenCache {
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, key)) = self.order.front().copied() {
+            if now.duration_since(at) < DUPLICATE_WINDOW && self.order.len() < MAX_REMEMBERED {
+                break;
+            }
+            self.order.pop_front();
+            if self.map.get(&key).is_some_and(|s| s.at == at) {
+                self.map.remove(&key);
+            }
+        }
+    }
+
+    fn insert(&mut self, key: Key, now: Instant) {
+        self.order.push_back((now, key));
+        self.map.insert(
+            key,
+            Seen {
+                at: now,
+                reply: None,
+            },
+        );
+    }
+}
+
 /// The server's shared state.
 struct Shared<H> {
     socket: UdpSocket,
     clients: Vec<Client>,
     handler: H,
     stats: Arc<Stats>,
-    seen: Mutex<HashMap<Key, Seen>>,
+    limits: Limits,
+    seen: Mutex<SeenCache>,
 }
 
 /// Serves RADIUS on `socket` until `shutdown` resolves, then waits for requests in progress.
@@ -185,6 +247,7 @@ pub async fn serve<H: Handler>(
     clients: Vec<Client>,
     handler: H,
     stats: Arc<Stats>,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let shared = Arc::new(Shared {
@@ -192,7 +255,8 @@ pub async fn serve<H: Handler>(
         clients,
         handler,
         stats,
-        seen: Mutex::new(HashMap::new()),
+        limits,
+        seen: Mutex::new(SeenCache::default()),
     });
     let mut tasks = JoinSet::new();
     let mut buf = vec![0u8; packet::MAX_PACKET_LEN];
@@ -212,6 +276,12 @@ pub async fn serve<H: Handler>(
         let Some(datagram) = buf.get(..n) else {
             continue;
         };
+        while tasks.try_join_next().is_some() {}
+        if tasks.len() >= shared.limits.max_in_flight {
+            // Shed load before any work; the NAS retransmits.
+            bump(&shared.stats.overloaded);
+            continue;
+        }
         if let Some(work) = shared.admit(datagram, from) {
             let shared = shared.clone();
             tasks.spawn(async move { shared.answer(work).await });
@@ -260,8 +330,8 @@ impl<H: Handler> Shared<H> {
         let key = (from, packet.identifier, packet.authenticator);
         let now = Instant::now();
         let mut seen = self.seen.lock().ok()?;
-        seen.retain(|_, s| now.duration_since(s.at) < DUPLICATE_WINDOW);
-        if let Some(s) = seen.get(&key) {
+        seen.expire(now);
+        if let Some(s) = seen.map.get(&key) {
             bump(&self.stats.duplicates);
             if let Some(reply) = s.reply.clone() {
                 let socket_reply = reply;
@@ -271,13 +341,7 @@ impl<H: Handler> Shared<H> {
             }
             return None;
         }
-        seen.insert(
-            key,
-            Seen {
-                at: now,
-                reply: None,
-            },
-        );
+        seen.insert(key, now);
         Some(Work {
             from,
             client,
@@ -311,7 +375,17 @@ impl<H: Handler> Shared<H> {
                 password,
                 state: p.get(attr::STATE).map(<[u8]>::to_vec),
             };
-            self.handler.handle(req).await
+            match tokio::time::timeout(self.limits.handler_timeout, self.handler.handle(req)).await
+            {
+                Ok(reply) => reply,
+                Err(_) => {
+                    bump(&self.stats.timeouts);
+                    tracing::warn!(client = %w.from.ip(), "RADIUS request timed out");
+                    Reply::Reject {
+                        message: Some("The request could not be processed.".into()),
+                    }
+                }
+            }
         };
         let mut reply = Packet {
             code: ACCESS_REJECT,
@@ -353,7 +427,7 @@ impl<H: Handler> Shared<H> {
             tracing::warn!(error = %e, "RADIUS reply could not be sent");
         }
         if let Ok(mut seen) = self.seen.lock()
-            && let Some(s) = seen.get_mut(&(w.from, p.identifier, p.authenticator))
+            && let Some(s) = seen.map.get_mut(&(w.from, p.identifier, p.authenticator))
         {
             s.reply = Some(bytes);
         }
@@ -363,6 +437,174 @@ impl<H: Handler> Shared<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Accepts at once, or never answers, or waits for the test's go-ahead, announcing entry.
+    enum TestHandler {
+        Never,
+        Gated {
+            entered: tokio::sync::mpsc::UnboundedSender<()>,
+            go: Arc<tokio::sync::Semaphore>,
+        },
+    }
+
+    impl Handler for TestHandler {
+        async fn handle(&self, _req: Request) -> Reply {
+            match self {
+                Self::Never => std::future::pending().await,
+                Self::Gated { entered, go } => {
+                    let _ = entered.send(());
+                    let _permit = go.acquire().await;
+                    Reply::Accept { message: None }
+                }
+            }
+        }
+    }
+
+    const SECRET: &[u8] = b"testing123";
+
+    async fn start(
+        handler: TestHandler,
+        limits: Limits,
+    ) -> (SocketAddr, Arc<Stats>, tokio::sync::oneshot::Sender<()>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let client = Client {
+            network: Network::parse("127.0.0.1").unwrap(),
+            secret: SECRET.to_vec(),
+            require_message_authenticator: true,
+            realm: None,
+        };
+        let stats = Arc::new(Stats::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let s = stats.clone();
+        tokio::spawn(async move {
+            serve(socket, vec![client], handler, s, limits, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        (addr, stats, stop)
+    }
+
+    fn request(identifier: u8) -> (Vec<u8>, [u8; 16]) {
+        let authenticator = [identifier; 16];
+        let mut p = Packet {
+            code: ACCESS_REQUEST,
+            identifier,
+            authenticator,
+            attributes: vec![],
+        };
+        p.push(attr::USER_NAME, b"alice".to_vec());
+        p.push(
+            attr::USER_PASSWORD,
+            auth::hide_password(b"secret", SECRET, &authenticator).unwrap(),
+        );
+        (auth::sign_request(p, SECRET).unwrap(), authenticator)
+    }
+
+    async fn exchange(socket: &UdpSocket, to: SocketAddr, identifier: u8) -> Packet {
+        let (bytes, authenticator) = request(identifier);
+        socket.send_to(&bytes, to).await.unwrap();
+        receive(socket, &authenticator).await
+    }
+
+    async fn receive(socket: &UdpSocket, authenticator: &[u8; 16]) -> Packet {
+        let mut buf = [0u8; 4096];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(10), socket.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        auth::verify_reply(&buf[..n], authenticator, SECRET).unwrap();
+        packet::decode(&buf[..n]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_decision_that_takes_too_long_is_rejected_and_counted() {
+        let limits = Limits {
+            handler_timeout: Duration::from_millis(50),
+            ..Limits::default()
+        };
+        let (addr, stats, _stop) = start(TestHandler::Never, limits).await;
+        let nas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let reply = exchange(&nas, addr, 7).await;
+        assert_eq!(reply.code, ACCESS_REJECT);
+        assert_eq!(
+            reply.get(attr::REPLY_MESSAGE),
+            Some(&b"The request could not be processed."[..])
+        );
+        assert_eq!(stats.timeouts.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn requests_beyond_the_in_flight_limit_are_dropped_and_counted() {
+        let (entered, mut entries) = tokio::sync::mpsc::unbounded_channel();
+        let go = Arc::new(tokio::sync::Semaphore::new(0));
+        let handler = TestHandler::Gated {
+            entered,
+            go: go.clone(),
+        };
+        let limits = Limits {
+            max_in_flight: 1,
+            ..Limits::default()
+        };
+        let (addr, stats, _stop) = start(handler, limits).await;
+        let nas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (first, first_auth) = request(1);
+        nas.send_to(&first, addr).await.unwrap();
+        entries.recv().await.unwrap();
+        // The first request is being decided: a second one is shed before any work.
+        let (second, _) = request(2);
+        nas.send_to(&second, addr).await.unwrap();
+        let shed = async {
+            while stats.overloaded.load(Ordering::Relaxed) == 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), shed)
+            .await
+            .expect("the second request is counted as dropped");
+        go.add_permits(10);
+        assert_eq!(receive(&nas, &first_auth).await.code, ACCESS_ACCEPT);
+        // With room again, the retransmitted second request is decided normally.
+        assert_eq!(exchange(&nas, addr, 2).await.code, ACCESS_ACCEPT);
+        assert_eq!(stats.overloaded.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.accepts.load(Ordering::Relaxed), 2);
+    }
+
+    fn key(n: u8) -> Key {
+        (SocketAddr::from(([127, 0, 0, 1], 1)), n, [n; 16])
+    }
+
+    #[test]
+    fn the_duplicate_cache_forgets_in_arrival_order() {
+        let t0 = Instant::now();
+        let mut c = SeenCache::default();
+        c.insert(key(1), t0);
+        c.insert(key(2), t0 + Duration::from_secs(10));
+        c.expire(t0 + Duration::from_secs(29));
+        assert_eq!(c.map.len(), 2);
+        c.expire(t0 + Duration::from_secs(30));
+        assert!(!c.map.contains_key(&key(1)) && c.map.contains_key(&key(2)));
+        c.expire(t0 + Duration::from_secs(40));
+        assert!(c.map.is_empty() && c.order.is_empty());
+    }
+
+    #[test]
+    fn the_duplicate_cache_is_bounded() {
+        let t0 = Instant::now();
+        let mut c = SeenCache::default();
+        for i in 0..MAX_REMEMBERED + 10 {
+            c.expire(t0);
+            let port = u16::try_from(i % 60_000).unwrap();
+            let k = (
+                SocketAddr::from(([10, 0, 0, 1], port)),
+                (i / 60_000) as u8,
+                [0; 16],
+            );
+            c.insert(k, t0);
+        }
+        assert!(c.order.len() <= MAX_REMEMBERED && c.map.len() <= MAX_REMEMBERED);
+    }
 
     #[test]
     fn networks() {

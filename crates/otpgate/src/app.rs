@@ -7,6 +7,7 @@ use otpgate_service::Services;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
 
 /// Shared state of all requests. Cheap to clone.
@@ -77,8 +78,12 @@ pub async fn serve_all(
             let handler = crate::radius_glue::RadiusHandler { app: app.clone() };
             let stats = app.radius_stats.clone();
             let stop = wait(stop_rx.clone());
+            let limits = otpgate_radius::server::Limits {
+                max_in_flight: app.config.radius.max_in_flight,
+                handler_timeout: Duration::from_secs(app.config.server.request_timeout_secs),
+            };
             Some(tokio::spawn(otpgate_radius::server::serve(
-                socket, clients, handler, stats, stop,
+                socket, clients, handler, stats, limits, stop,
             )))
         }
         None => None,

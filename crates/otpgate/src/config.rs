@@ -129,13 +129,25 @@ impl Default for LogConfig {
 }
 
 /// `[radius]`: the built-in RADIUS server.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RadiusConfig {
     /// UDP listen address, e.g. `0.0.0.0:1812`; unset = RADIUS off.
     pub listen: Option<SocketAddr>,
+    /// Requests decided at the same time; further datagrams are dropped (the NAS retransmits).
+    pub max_in_flight: usize,
     /// The NASes allowed to send requests.
     pub clients: Vec<RadiusClientConfig>,
+}
+
+impl Default for RadiusConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            max_in_flight: 1024,
+            clients: Vec::new(),
+        }
+    }
 }
 
 /// `[[radius.clients]]`.
@@ -267,6 +279,11 @@ impl Config {
         if self.radius.listen.is_some() && self.radius.clients.is_empty() {
             errs.push(ConfigError::Invalid(
                 "radius.listen is set but no [[radius.clients]] is configured".into(),
+            ));
+        }
+        if self.radius.max_in_flight == 0 {
+            errs.push(ConfigError::Invalid(
+                "radius.max_in_flight must be at least 1".into(),
             ));
         }
         for c in &self.radius.clients {

@@ -74,6 +74,8 @@ pub fn render_radius(stats: &otpgate_radius::server::Stats) -> String {
         ("dropped_malformed", &stats.malformed),
         ("dropped_bad_authenticator", &stats.bad_authenticator),
         ("duplicate", &stats.duplicates),
+        ("dropped_overloaded", &stats.overloaded),
+        ("timeout", &stats.timeouts),
     ] {
         out.push_str(&format!(
             "otpgate_radius_packets_total{{outcome=\"{label}\"}} {}\n",

@@ -73,6 +73,9 @@ impl Handler for RadiusHandler {
             Err(e) => {
                 audit.info = e.to_string();
                 let message = match e {
+                    // The NAS's user must not learn which names exist: an unknown user is
+                    // answered like a wrong password (the audit keeps the reason).
+                    ServiceError::User(_) => "wrong otp pin".to_owned(),
                     ServiceError::Internal(_)
                     | ServiceError::Unavailable
                     | ServiceError::SendFailed => "The request could not be processed.".to_owned(),

@@ -155,9 +155,20 @@ async fn pin_plus_otp_wrong_values_and_forged_state() {
         (r.code, text(&r)),
         (ACCESS_REJECT, "wrong otp pin".to_owned())
     );
+    // An unknown user is indistinguishable from a wrong password; the audit has the reason.
     let r = nas.send(nas.request("nobody", "x", None)).await;
-    assert_eq!(r.code, ACCESS_REJECT);
-    assert!(text(&r).contains("does not exist"));
+    assert_eq!(
+        (r.code, text(&r)),
+        (ACCESS_REJECT, "wrong otp pin".to_owned())
+    );
+    let (_, b) = s.aget("/audit/", &[("user", "nobody")]).await;
+    assert!(
+        value(&b)["auditdata"][0]["info"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{b}"
+    );
     let r = nas
         .send(nas.request("alice", "123456", Some(b"v1:k1:forged")))
         .await;
