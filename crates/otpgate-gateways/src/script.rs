@@ -11,6 +11,8 @@ use tokio::process::Command;
 
 const DEFAULT_TIMEOUT: f64 = 10.0;
 const MAX_TIMEOUT: f64 = 120.0;
+/// `PATH` of the scripts' otherwise empty environment.
+const SCRIPT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 pub(crate) struct ScriptProvider {
     dir: PathBuf,
@@ -93,8 +95,27 @@ impl ScriptProvider {
     }
 
     pub(crate) async fn send(&self, phone: &str, text: &str) -> Result<(), SendError> {
-        let path = self.dir.join(&self.script);
-        let mut child = Command::new(&path)
+        if phone.starts_with('-') {
+            // It would reach the script as an option, not as a number.
+            return Err(SendError::Config(
+                "The phone number must not start with '-'.".into(),
+            ));
+        }
+        // An absolute path: a relative program path together with `current_dir` is resolved
+        // differently across platforms.
+        let path = tokio::fs::canonicalize(self.dir.join(&self.script))
+            .await
+            .map_err(|_| SendError::Script("Failed to start script for sending SMS.".into()))?;
+        let mut command = Command::new(&path);
+        // The script gets a clean environment: the server's (database URL, credentials) stays
+        // with the server.
+        command.env_clear().env("PATH", SCRIPT_PATH);
+        for keep in ["LANG", "LC_ALL", "TZ"] {
+            if let Some(v) = std::env::var_os(keep) {
+                command.env(keep, v);
+            }
+        }
+        let mut child = command
             .arg(phone)
             .current_dir(&self.dir)
             .stdin(Stdio::piped())
@@ -107,12 +128,16 @@ impl ScriptProvider {
         let text = text.as_bytes().to_vec();
         let limit = self.timeout;
         let run = async move {
-            if let Some(mut s) = stdin.take() {
-                // A script that does not read its input must not make the write fail the send.
-                let _ = s.write_all(&text).await;
-                drop(s);
-            }
-            tokio::time::timeout(limit, child.wait()).await
+            let work = async {
+                if let Some(mut s) = stdin.take() {
+                    // A script that does not read its input must not fail the send.
+                    let _ = s.write_all(&text).await;
+                    drop(s);
+                }
+                child.wait().await
+            };
+            // The timeout covers feeding the input too; dropping `child` kills the script.
+            tokio::time::timeout(limit, work).await
         };
         if self.background {
             // Returns at once; the script is reaped (or killed at its timeout) in the background.
@@ -166,5 +191,15 @@ mod tests {
         assert!(validate(&def(&[])).is_err());
         assert!(validate(&def(&[("script", "a"), ("background", "later")])).is_err());
         assert!(validate(&def(&[("script", "a"), ("TIMEOUT", "500")])).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_phone_number_never_becomes_an_option() {
+        let dir = std::env::temp_dir();
+        let p = ScriptProvider::new(&def(&[("script", "any.sh")]), dir).unwrap();
+        match p.send("-rf", "123456").await {
+            Err(SendError::Config(m)) => assert!(m.contains("'-'"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

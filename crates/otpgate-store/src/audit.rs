@@ -110,13 +110,8 @@ impl Store {
         for (col, pat) in &f.columns {
             // Column names come from FILTER_COLUMNS, never from the request.
             if let Some((_, real)) = FILTER_COLUMNS.iter().find(|(k, _)| k == col) {
-                binds.push(
-                    pat.replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_")
-                        .replace('*', "%"),
-                );
-                wh.push(format!("{real} LIKE ${} ESCAPE '\\'", binds.len()));
+                binds.push(crate::like_pattern(pat));
+                wh.push(crate::ilike(real).replace('?', &format!("${}", binds.len())));
             }
         }
         if let Some(s) = f.success {

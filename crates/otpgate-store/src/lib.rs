@@ -164,16 +164,72 @@ fn migrations(backend: Backend) -> Vec<Migration> {
         .collect()
 }
 
-/// The URL with any password replaced, for messages.
+/// SQL LIKE pattern from privacyIDEA's `*` wildcard, escaping LIKE's own metacharacters.
+pub(crate) fn like_pattern(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '%' | '_' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '*' => out.push('%'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A case-insensitive LIKE on `column` with a `?` placeholder for a [`like_pattern`], the same
+/// on both engines (PostgreSQL's LIKE is case-sensitive, SQLite's is not).
+pub(crate) fn ilike(column: &str) -> String {
+    format!("LOWER({column}) LIKE LOWER(?) ESCAPE '\\'")
+}
+
+/// The URL with any password replaced, for messages: the userinfo's and query parameters
+/// such as `password=` or `sslpassword=`.
 pub fn redact_url(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.split_once("://"), base.rfind('@')) {
         (Some((scheme, rest)), Some(at)) if at > scheme.len() + 3 => {
             let userinfo = &rest[..at - scheme.len() - 3];
             let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{}", &url[at + 1..])
+            format!("{scheme}://{user}:***@{}", &base[at + 1..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
+}
+
+#[cfg(test)]
+#[test]
+fn redacted_urls_keep_no_password() {
+    assert_eq!(
+        redact_url("postgres://otp:s3cret@db:5432/otp?sslmode=require&password=p2&sslpassword=p3"),
+        "postgres://otp:***@db:5432/otp?sslmode=require&password=***&sslpassword=***"
+    );
+    assert_eq!(
+        redact_url("sqlite:///var/lib/otpgate/db.sqlite?mode=rwc"),
+        "sqlite:///var/lib/otpgate/db.sqlite?mode=rwc"
+    );
+    assert_eq!(
+        redact_url("postgres://db/otp?user=a@b"),
+        "postgres://db/otp?user=a@b"
+    );
 }
 
 impl Store {

@@ -76,6 +76,23 @@ async fn token_round_trip_and_duplicate_serial() {
             .await
             .unwrap();
         assert!(list.is_empty(), "LIKE metacharacters are escaped");
+        let (list, _) = s
+            .token_list(
+                &TokenFilter {
+                    serial: Some("pism*".into()),
+                    ..Default::default()
+                },
+                1,
+                15,
+                "t.id",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            list.len(),
+            1,
+            "wildcard filters ignore case on every engine"
+        );
     })
     .await;
 }

@@ -144,22 +144,6 @@ fn token_row(r: &AnyRow) -> Result<TokenRow> {
     })
 }
 
-/// SQL LIKE pattern from privacyIDEA's `*` wildcard, escaping LIKE's own metacharacters.
-fn like_pattern(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '%' | '_' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '*' => out.push('%'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 impl Store {
     async fn attach_info(&self, mut tokens: Vec<TokenRow>) -> Result<Vec<TokenRow>> {
         if tokens.is_empty() {
@@ -351,8 +335,8 @@ impl Store {
         };
         if let Some(s) = &f.serial {
             wh.push(push(
-                "t.serial LIKE ? ESCAPE '\\'",
-                like_pattern(s),
+                &crate::ilike("t.serial"),
+                crate::like_pattern(s),
                 &mut binds,
             ));
         }
@@ -361,8 +345,8 @@ impl Store {
         }
         if let Some(s) = &f.description {
             wh.push(push(
-                "t.description LIKE ? ESCAPE '\\'",
-                like_pattern(s),
+                &crate::ilike("t.description"),
+                crate::like_pattern(s),
                 &mut binds,
             ));
         }
@@ -376,7 +360,7 @@ impl Store {
         }
         if let Some((k, v)) = &f.info {
             let kc = push("i.key = ?", k.clone(), &mut binds);
-            let vc = push("i.value LIKE ? ESCAPE '\\'", like_pattern(v), &mut binds);
+            let vc = push(&crate::ilike("i.value"), crate::like_pattern(v), &mut binds);
             wh.push(format!(
                 "EXISTS (SELECT 1 FROM tokeninfo i WHERE i.token_id = t.id AND {kc} AND {vc})"
             ));

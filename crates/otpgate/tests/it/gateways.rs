@@ -647,8 +647,9 @@ async fn script_provider_runs_only_scripts_from_its_directory() {
         scripts.path(),
         "send.sh",
         &format!(
-            "printf '%s|' \"$1\" >> {0}; cat >> {0}; echo >> {0}",
-            out.display()
+            "env > {1}; printf '%s|' \"$1\" >> {0}; cat >> {0}; echo >> {0}",
+            out.display(),
+            scripts.path().join("env.txt").display()
         ),
     );
     script(scripts.path(), "fail.sh", "cat >/dev/null; exit 3");
@@ -692,6 +693,17 @@ async fn script_provider_runs_only_scripts_from_its_directory() {
         "REGEXP applied, phone as the argument"
     );
     assert_eq!(text.len(), 6, "the message on stdin: {text}");
+    // The script does not inherit the server's environment (database URL, credentials).
+    let env = std::fs::read_to_string(scripts.path().join("env.txt")).unwrap();
+    assert!(
+        env.lines()
+            .any(|l| l == "PATH=/usr/local/bin:/usr/bin:/bin"),
+        "{env}"
+    );
+    assert!(
+        std::env::var_os("CARGO_MANIFEST_DIR").is_some() && !env.contains("CARGO"),
+        "{env}"
+    );
     // A non-zero exit, a timeout and a missing script are send failures.
     for name in ["fail.sh", "slow.sh", "missing.sh"] {
         assert_eq!(save(gw(name, "wait")).await.0, 200);
