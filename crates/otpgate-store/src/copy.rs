@@ -3,6 +3,7 @@
 //! and all references stay valid; PostgreSQL identity sequences are moved past the copied ids.
 
 use crate::{Backend, Result, Store, StoreError};
+use futures_util::TryStreamExt;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -226,28 +227,39 @@ fn bind_row<'q>(
 }
 
 impl Store {
-    /// True when the database holds no admin, token, gateway or realm.
+    /// True when no table holds a row, except the set-up rows of `meta` and `config`.
     pub async fn is_empty(&self) -> Result<bool> {
-        let n: i64 = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM admin) + (SELECT COUNT(*) FROM token) + (SELECT COUNT(*) FROM smsgateway) \
-             + (SELECT COUNT(*) FROM realm)",
-        )
-        .fetch_one(&self.pool)
-        .await?
-        .try_get(0)?;
+        let counts = TABLES
+            .iter()
+            .filter(|(t, _)| !matches!(*t, "meta" | "config"))
+            .map(|(t, _)| format!("(SELECT COUNT(*) FROM {t})"))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        // Table names come from the constant list above.
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {counts}")))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
         Ok(n == 0)
     }
 
     /// Copies every row into `target`, which must be empty (its schema is already applied),
-    /// in one transaction on the target.
+    /// in one transaction on the target, reading the source in one read-only snapshot so a
+    /// copy taken while the source is in use is still consistent.
     pub async fn copy_into(&self, target: &Store) -> Result<CopyReport> {
         if !target.is_empty().await? {
             return Err(StoreError::Conflict(
-                "the target database is not empty (it has admins, tokens, gateways or realms)"
-                    .into(),
+                "the target database is not empty".into(),
             ));
         }
         let mut report = Vec::new();
+        let mut source = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // One snapshot for every SELECT (SQLite's read transaction is one already).
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *source)
+                .await?;
+        }
         let mut tx = target.pool.begin().await?;
         // The target's own key check and set-up defaults are replaced by the source's.
         sqlx::query("DELETE FROM meta").execute(&mut *tx).await?;
@@ -260,16 +272,21 @@ impl Store {
                 .join(", ");
             // Table and column names come from the constant list above.
             let select = sqlx::AssertSqlSafe(format!("SELECT {names} FROM {table}"));
-            let rows = sqlx::query(select).fetch_all(&self.pool).await?;
-            for row in &rows {
-                let insert = sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO {table} ({names}) VALUES ({placeholders})"
-                ));
-                bind_row(sqlx::query(insert), row, cols)?
-                    .execute(&mut *tx)
-                    .await?;
+            let insert = format!("INSERT INTO {table} ({names}) VALUES ({placeholders})");
+            // Streamed: a large audit table is never held in memory at once.
+            let mut rows = sqlx::query(select).fetch(&mut *source);
+            let mut copied = 0u64;
+            while let Some(row) = rows.try_next().await? {
+                bind_row(
+                    sqlx::query(sqlx::AssertSqlSafe(insert.as_str())),
+                    &row,
+                    cols,
+                )?
+                .execute(&mut *tx)
+                .await?;
+                copied += 1;
             }
-            report.push((*table, rows.len() as u64));
+            report.push((*table, copied));
         }
         if target.backend == Backend::Postgres {
             for table in IDENTITY_TABLES {
@@ -280,6 +297,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        source.rollback().await?;
         Ok(report)
     }
 }

@@ -305,3 +305,35 @@ async fn config_insert_update_delete_and_audit_filter() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn copy_moves_every_row_and_refuses_a_target_with_any_row() {
+    for_each_store(|s| async move {
+        s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        s.audit_insert(&AuditEntry {
+            action: "POST /token/init".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
+        let target = Store::connect(&url("copy.db")).await.unwrap();
+        assert!(target.is_empty().await.unwrap());
+        let report = s.copy_into(&target).await.unwrap();
+        let count = |t: &str| report.iter().find(|(n, _)| *n == t).unwrap().1;
+        assert_eq!(
+            (count("token"), count("tokeninfo"), count("audit")),
+            (1, 1, 1)
+        );
+        assert!(target.token_by_serial("PISM1").await.unwrap().is_some());
+        // A second copy into the same database is refused, and so is one into a database
+        // holding nothing but an audit entry.
+        assert!(s.copy_into(&target).await.is_err());
+        let audited = Store::connect(&url("audited.db")).await.unwrap();
+        audited.audit_insert(&AuditEntry::default()).await.unwrap();
+        assert!(!audited.is_empty().await.unwrap());
+        assert!(s.copy_into(&audited).await.is_err());
+    })
+    .await;
+}
