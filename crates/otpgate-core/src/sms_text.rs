@@ -167,6 +167,46 @@ pub fn split(text: &str, keep: Option<&str>) -> (Encoding, Vec<String>) {
     (enc, parts)
 }
 
+/// One part of a message as it goes on air: the user data header (empty for a single SMS) and
+/// the data (GSM-7 septets, one per byte and not packed, or UCS-2 octets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// `05 00 03 reference total sequence` for a part of a concatenated SMS, else empty.
+    pub udh: Vec<u8>,
+    /// Septets (GSM-7) or octets (UCS-2).
+    pub data: Vec<u8>,
+}
+
+/// Splits a text with [`split`] and encodes the parts, with the concatenation header
+/// (3GPP TS 23.040 §9.2.3.24.1, 8-bit reference) when there are several.
+pub fn encode_parts(text: &str, keep: Option<&str>, reference: u8) -> (Encoding, Vec<Part>) {
+    let (enc, pieces) = split(text, keep);
+    let total = u8::try_from(pieces.len()).unwrap_or(u8::MAX);
+    let parts = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Part {
+            udh: if total > 1 {
+                vec![
+                    0x05,
+                    0x00,
+                    0x03,
+                    reference,
+                    total,
+                    u8::try_from(i + 1).unwrap_or(u8::MAX),
+                ]
+            } else {
+                Vec::new()
+            },
+            data: match enc {
+                Encoding::Gsm7 => encode_gsm7(p).unwrap_or_default(),
+                Encoding::Ucs2 => encode_ucs2(p),
+            },
+        })
+        .collect();
+    (enc, parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,8 @@ pub enum ProviderKind {
     Smtp,
     /// privacyIDEA's SmppSMSProvider: SMPP 3.4 to an SMSC.
     Smpp,
+    /// A GSM modem on a serial line, driven with AT commands (privacyIDEA has none).
+    Modem,
 }
 
 const HTTP_MODULE: &str = "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider";
@@ -29,11 +31,12 @@ const SCRIPT_MODULE: &str = "privacyidea.lib.smsprovider.ScriptSMSProvider.Scrip
 
 impl ProviderKind {
     /// Every provider, in catalogue order.
-    pub const ALL: [ProviderKind; 6] = [
+    pub const ALL: [ProviderKind; 7] = [
         ProviderKind::Http,
         ProviderKind::Sipgate,
         ProviderKind::Smtp,
         ProviderKind::Smpp,
+        ProviderKind::Modem,
         ProviderKind::Script,
         ProviderKind::Sink,
     ];
@@ -47,6 +50,7 @@ impl ProviderKind {
             SIPGATE_MODULE | "sipgate" | "SipgateSMSProvider" => Some(Self::Sipgate),
             SMTP_MODULE | "smtp" | "SmtpSMSProvider" => Some(Self::Smtp),
             SMPP_MODULE | "smpp" | "SmppSMSProvider" => Some(Self::Smpp),
+            "modem" | "otpgate.modem" => Some(Self::Modem),
             _ => None,
         }
     }
@@ -60,6 +64,7 @@ impl ProviderKind {
             Self::Sipgate => SIPGATE_MODULE,
             Self::Smtp => SMTP_MODULE,
             Self::Smpp => SMPP_MODULE,
+            Self::Modem => "modem",
         }
     }
 
@@ -307,6 +312,51 @@ impl ProviderKind {
                 ),
                 ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
             ],
+            Self::Modem => &[
+                (
+                    "DEVICE",
+                    true,
+                    "The modem's serial device, e.g. /dev/ttyUSB0 (a path under /dev/).",
+                    &[],
+                    false,
+                ),
+                (
+                    "BAUDRATE",
+                    false,
+                    "The line speed (default 115200).",
+                    &[],
+                    false,
+                ),
+                (
+                    "SIM_PIN",
+                    false,
+                    "The SIM's PIN, entered when the SIM asks for it.",
+                    &[],
+                    true,
+                ),
+                (
+                    "MODE",
+                    false,
+                    "pdu (default: any text, UCS-2, long texts concatenated) or text (plain ASCII up to 160 characters, for modems without PDU mode).",
+                    &["pdu", "text"],
+                    false,
+                ),
+                (
+                    "SMSC",
+                    false,
+                    "The SMS centre's number; default: the one stored on the SIM.",
+                    &[],
+                    false,
+                ),
+                (
+                    "TIMEOUT",
+                    false,
+                    "Seconds to wait for each answer of the modem (default 10).",
+                    &[],
+                    false,
+                ),
+                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
+            ],
             Self::Sink => &[
                 (
                     "FILE",
@@ -333,6 +383,11 @@ impl ProviderKind {
     /// True if `key` is one of the provider's fixed parameters.
     pub fn is_parameter(self, key: &str) -> bool {
         self.parameters().iter().any(|p| p.0 == key)
+    }
+
+    /// True if `key` is a parameter the catalogue marks secret.
+    pub fn is_secret(self, key: &str) -> bool {
+        self.parameters().iter().any(|p| p.0 == key && p.4)
     }
 }
 
@@ -401,6 +456,7 @@ pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
         ProviderKind::Sipgate => crate::sipgate::validate(def),
         ProviderKind::Smtp => crate::smtp::validate(def),
         ProviderKind::Smpp => crate::smpp::validate(def),
+        ProviderKind::Modem => crate::modem::validate(def),
         ProviderKind::Sink => match def
             .options
             .get("FILE")
@@ -436,6 +492,6 @@ mod tests {
             );
             assert!(d.get(kind.module_name()).is_some(), "{kind:?} is listed");
         }
-        assert_eq!(d.as_object().unwrap().len(), 6);
+        assert_eq!(d.as_object().unwrap().len(), 7);
     }
 }

@@ -7,6 +7,7 @@
 
 mod catalogue;
 mod http;
+mod modem;
 mod script;
 mod sink;
 mod sipgate;
@@ -16,6 +17,7 @@ mod smtp;
 pub use smtp::{SmtpServerDef, send_mail, smtp_identifier};
 
 pub use catalogue::{ProviderKind, providers_description, validate_definition};
+pub use modem::pdu as modem_pdu;
 pub use sink::DEFAULT_SINK_FILE;
 
 use otpgate_core::Clock;
@@ -92,6 +94,9 @@ pub enum SendError {
     /// The script could not run or failed.
     #[error("{0}")]
     Script(String),
+    /// The GSM modem could not be used or refused the message.
+    #[error("{0}")]
+    Modem(String),
 }
 
 /// A successful delivery.
@@ -108,6 +113,7 @@ enum Provider {
     Sipgate(Box<sipgate::SipgateProvider>),
     Smtp(Box<smtp::SmtpProvider>),
     Smpp(Box<smpp::SmppProvider>),
+    Modem(modem::ModemProvider),
 }
 
 struct Cached {
@@ -121,6 +127,7 @@ pub struct Registry {
     data_dir: PathBuf,
     scripts_dir: PathBuf,
     clock: Arc<dyn Clock>,
+    modems: Arc<modem::Modems>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -152,6 +159,7 @@ impl Registry {
             data_dir,
             scripts_dir,
             clock,
+            modems: Arc::default(),
         }
     }
 
@@ -177,6 +185,9 @@ impl Registry {
             }
             ProviderKind::Smtp => Provider::Smtp(Box::new(smtp::SmtpProvider::new(def)?)),
             ProviderKind::Smpp => Provider::Smpp(Box::new(smpp::SmppProvider::new(def)?)),
+            ProviderKind::Modem => {
+                Provider::Modem(modem::ModemProvider::new(def, self.modems.clone())?)
+            }
         });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(
@@ -224,6 +235,7 @@ impl Registry {
             Provider::Sipgate(p) => p.send(&phone, text).await,
             Provider::Smtp(p) => p.send(&phone, text).await,
             Provider::Smpp(p) => p.send(&phone, text, keep).await,
+            Provider::Modem(p) => p.send(&phone, text, keep).await,
         };
         match &result {
             Ok(()) => tracing::debug!(gateway = %def.name, "SMS accepted by the gateway"),

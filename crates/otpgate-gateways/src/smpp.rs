@@ -303,30 +303,15 @@ impl SmppProvider {
 
     /// The short_message payloads for a text (with a UDH when concatenated).
     pub(crate) fn parts(text: &str, keep: Option<&str>, reference: u8) -> (u8, Vec<(u8, Vec<u8>)>) {
-        let (enc, pieces) = sms_text::split(text, keep);
+        let (enc, parts) = sms_text::encode_parts(text, keep, reference);
         let coding = if enc == Encoding::Gsm7 { 0 } else { 8 };
-        let encode = |p: &str| match enc {
-            Encoding::Gsm7 => sms_text::encode_gsm7(p).unwrap_or_default(),
-            Encoding::Ucs2 => sms_text::encode_ucs2(p),
-        };
-        if pieces.len() == 1 {
-            return (coding, pieces.iter().map(|p| (0u8, encode(p))).collect());
-        }
-        let total = u8::try_from(pieces.len()).unwrap_or(u8::MAX);
-        let parts = pieces
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let mut m = vec![
-                    0x05,
-                    0x00,
-                    0x03,
-                    reference,
-                    total,
-                    u8::try_from(i + 1).unwrap_or(u8::MAX),
-                ];
-                m.extend(encode(p));
-                (0x40u8, m)
+        let parts = parts
+            .into_iter()
+            .map(|p| {
+                let esm_class = if p.udh.is_empty() { 0 } else { 0x40 };
+                let mut m = p.udh;
+                m.extend(p.data);
+                (esm_class, m)
             })
             .collect();
         (coding, parts)

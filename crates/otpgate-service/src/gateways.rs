@@ -20,6 +20,7 @@ const DESTINATION_KEYS: &[&str] = &[
     "SYSTEM_ID",
     "SMTPIDENTIFIER",
     "SMTPIDENTIFIED",
+    "DEVICE",
 ];
 
 /// What privacyIDEA shows instead of a secret value, and accepts to keep it unchanged.
@@ -30,9 +31,15 @@ fn aad(gateway: &str, otype: &str, key: &str) -> String {
 }
 
 /// privacyIDEA's default: option keys containing PASSWORD or SECRET are secret; otpgate also
-/// treats an `Authorization` header as secret.
-fn secret_by_default(otype: &str, key: &str, value: &str) -> bool {
+/// treats an `Authorization` header and the parameters its catalogue marks secret (the SIM
+/// PIN) as secret.
+fn secret_by_default(module: &str, otype: &str, key: &str, value: &str) -> bool {
     let k = key.to_ascii_uppercase();
+    if otype == "option"
+        && otpgate_gateways::ProviderKind::parse(module).is_some_and(|kind| kind.is_secret(key))
+    {
+        return true;
+    }
     match otype {
         "header" => k == "AUTHORIZATION",
         // A URL with credentials (`https://user:pw@host/`) is a secret too.
@@ -190,7 +197,7 @@ impl Services {
                 || match params.get(&format!("secret.{otype}.{key}")) {
                     Some(flag) => crate::params::is_true(flag),
                     None => {
-                        secret_by_default(otype, key, &value)
+                        secret_by_default(&module, otype, key, &value)
                             || existing.as_ref().is_some_and(|g| {
                                 g.options
                                     .iter()

@@ -206,9 +206,13 @@ async fn providers_list_parameters() {
     assert_eq!(b["result"]["value"]["sink"]["options_allowed"], false);
     assert_eq!(
         b["result"]["value"].as_object().unwrap().len(),
-        6,
-        "HTTP, Sipgate, SMTP, SMPP, Script and sink"
+        7,
+        "HTTP, Sipgate, SMTP, SMPP, modem, Script and sink"
     );
+    let modem = &b["result"]["value"]["modem"]["parameters"];
+    assert_eq!(modem["DEVICE"]["required"], true);
+    assert_eq!(modem["SIM_PIN"]["secret"], true);
+    assert_eq!(modem["MODE"]["values"], json!(["pdu", "text"]));
     assert_eq!(
         b["result"]["value"]["privacyidea.lib.smsprovider.SmppSMSProvider.SmppSMSProvider"]["parameters"]
             ["SMSC_HOST"]["required"],
@@ -1302,4 +1306,179 @@ async fn kept_secrets_do_not_follow_a_changed_destination() {
         )
         .await;
     assert_eq!(st, 400);
+}
+
+/// Saves a GSM modem gateway named `gw` on `device` with extra options.
+async fn save_modem(s: &Server, device: &str, extra: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let mut form = vec![
+        ("name", "gw"),
+        ("module", "modem"),
+        ("option.DEVICE", device),
+        ("option.TIMEOUT", "2"),
+    ];
+    form.extend_from_slice(extra);
+    s.apost("/smsgateway", &form).await
+}
+
+#[tokio::test]
+async fn gsm_modem_provider_speaks_at_commands_over_a_serial_line() {
+    let modem = FakeModem::start(ModemOptions {
+        sim_pin: Some("4711".into()),
+        ..Default::default()
+    });
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    let (st, b) = save_modem(&s, &modem.device, &[("option.SIM_PIN", "4711")]).await;
+    assert_eq!(st, 200, "{b}");
+    let g = s.aget("/smsgateway/", &[]).await.1["result"]["value"][0].clone();
+    assert_eq!(g["options"]["SIM_PIN"], "__CENSORED__");
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    let b = login(&s).await;
+    assert!(challenged(&b), "{b}");
+    let log = modem.log();
+    assert_eq!(
+        log.commands[..7],
+        [
+            "AT",
+            "ATE0",
+            "AT+CPIN?",
+            "AT+CPIN=\"4711\"",
+            "AT+CREG?",
+            "AT+CMGF=0",
+            &format!("AT+CMGS={}", log.bodies[0].len() / 2 - 1),
+        ],
+        "start-up dialogue, then one PDU whose length excludes the SMSC field"
+    );
+    let sms = decode_submit(&log.bodies[0]);
+    assert_eq!(
+        (
+            sms.smsc.as_slice(),
+            sms.international,
+            sms.destination.as_str(),
+            sms.dcs
+        ),
+        (&[0u8][..], true, "4915100000001", 0)
+    );
+    let tid = b["detail"]["transaction_id"].as_str().unwrap();
+    let (_, ok) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", tid),
+            ("pass", &sms.text),
+        ])
+        .await;
+    assert_eq!(value(&ok), true, "the OTP arrived intact: {}", sms.text);
+    // The port stays open: the next message goes without a second start-up dialogue.
+    let before = modem.log().commands.len();
+    assert!(challenged(&login(&s).await));
+    assert_eq!(
+        modem.log().commands[before..],
+        ["AT+CMGF=0", &modem.log().commands[before + 1]]
+    );
+    // A long Cyrillic text: UCS-2 in two concatenated parts, the OTP whole in one of them.
+    s.ok(
+        "/policy/t",
+        &[
+            ("scope", "authentication"),
+            ("action", &format!("smstext={} {{otp}}", "Ж".repeat(80))),
+        ],
+    )
+    .await;
+    assert!(challenged(&login(&s).await));
+    let bodies = modem.log().bodies;
+    let parts: Vec<DecodedSubmit> = bodies[2..].iter().map(|h| decode_submit(h)).collect();
+    assert_eq!(parts.len(), 2);
+    assert!(parts.iter().all(|p| p.dcs == 8));
+    assert_eq!(parts[0].udh[..3], [5, 0, 3]);
+    assert_eq!(
+        (parts[0].udh[4], parts[0].udh[5], parts[1].udh[5]),
+        (2, 1, 2)
+    );
+    assert_eq!(
+        parts[0].udh[3], parts[1].udh[3],
+        "one reference for both parts"
+    );
+    let whole = format!("{}{}", parts[0].text, parts[1].text);
+    assert!(whole.starts_with(&"Ж".repeat(80)));
+    let otp = whole.rsplit(' ').next().unwrap();
+    assert!(
+        otp.len() == 6 && parts.iter().any(|p| p.text.contains(otp)),
+        "the OTP is not split: {whole}"
+    );
+    // Text mode for modems without PDU mode: the number quoted, the text as it is.
+    s.adelete("/policy/t").await;
+    let (st, _) = save_modem(
+        &s,
+        &modem.device,
+        &[("option.SIM_PIN", "__CENSORED__"), ("option.MODE", "text")],
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(challenged(&login(&s).await));
+    let log = modem.log();
+    assert!(
+        log.commands
+            .contains(&"AT+CMGS=\"+4915100000001\"".to_owned()),
+        "{:?}",
+        log.commands
+    );
+    let text = log.bodies.last().unwrap();
+    assert!(
+        text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit()),
+        "{text}"
+    );
+    assert!(
+        !format!("{:?}", log.commands).contains(text.as_str()),
+        "the OTP only in the body"
+    );
+}
+
+#[tokio::test]
+async fn gsm_modem_failures_are_send_failures() {
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    let refusing = FakeModem::start(ModemOptions {
+        refuse: true,
+        ..Default::default()
+    });
+    let offline = FakeModem::start(ModemOptions {
+        unregistered: true,
+        ..Default::default()
+    });
+    let locked = FakeModem::start(ModemOptions {
+        sim_pin: Some("4711".into()),
+        ..Default::default()
+    });
+    for (device, what) in [
+        (refusing.device.as_str(), "+CMS ERROR"),
+        (offline.device.as_str(), "not registered"),
+        (locked.device.as_str(), "SIM PIN not configured"),
+        ("/dev/otpgate-no-such-modem", "no device"),
+    ] {
+        assert_eq!(save_modem(&s, device, &[]).await.0, 200, "{what}");
+        let b = login(&s).await;
+        assert_eq!(
+            msg(&b),
+            "The PIN was correct, but the SMS could not be sent!",
+            "{what}"
+        );
+    }
+    assert!(offline.log().bodies.is_empty() && locked.log().bodies.is_empty());
+    // Definitions are checked when they are saved.
+    for bad in [
+        vec![("option.DEVICE", "/etc/passwd")],
+        vec![("option.MODE", "fax")],
+        vec![("option.SIM_PIN", "12ab")],
+        vec![("option.SMSC", "+49\";AT+CFUN=0")],
+    ] {
+        let mut form = vec![
+            ("name", "gw2"),
+            ("module", "modem"),
+            ("option.DEVICE", "/dev/ttyUSB0"),
+        ];
+        form.extend(bad.iter().copied());
+        let (st, b) = s.apost("/smsgateway", &form).await;
+        assert_eq!((st, code(&b)), (400, 905), "{bad:?}");
+    }
 }

@@ -1029,3 +1029,220 @@ impl Smsc {
         self.submits.lock().unwrap().clone()
     }
 }
+
+/// How the simulated GSM modem behaves.
+#[derive(Clone, Debug, Default)]
+pub struct ModemOptions {
+    /// The SIM asks for this PIN before it is ready.
+    pub sim_pin: Option<String>,
+    /// Not registered in a network (`+CREG: 0,2`).
+    pub unregistered: bool,
+    /// Answer every submitted message with `+CMS ERROR: 500`.
+    pub refuse: bool,
+}
+
+/// What the modem saw.
+#[derive(Clone, Debug, Default)]
+pub struct ModemLog {
+    /// Command lines, in order.
+    pub commands: Vec<String>,
+    /// The bodies after the `> ` prompt (PDU hex or text), without Ctrl-Z.
+    pub bodies: Vec<String>,
+}
+
+/// A GSM modem simulated on a pseudo-terminal: otpgate opens the slave side by its
+/// `/dev/pts/N` path like any serial device; a thread on the master side speaks the AT
+/// dialogue of 3GPP TS 27.005 (echo until `ATE0`, `+CPIN`, `+CREG`, `+CMGF`, `+CMGS` with the
+/// `> ` prompt and Ctrl-Z).
+pub struct FakeModem {
+    pub device: String,
+    log: Arc<Mutex<ModemLog>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    _slave: serialport::TTYPort,
+}
+
+impl FakeModem {
+    pub fn start(opts: ModemOptions) -> FakeModem {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let (mut master, slave) = serialport::TTYPort::pair().expect("a pseudo-terminal");
+        serialport::SerialPort::set_timeout(&mut master, std::time::Duration::from_millis(20))
+            .unwrap();
+        let device = serialport::SerialPort::name(&slave).expect("the slave's path");
+        let log = Arc::new(Mutex::new(ModemLog::default()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (rec, halt) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut echo = true;
+            let mut pin_ok = opts.sim_pin.is_none();
+            let mut in_body = false;
+            let mut pending: Vec<u8> = Vec::new();
+            let mut chunk = [0u8; 512];
+            let mut refs = 0u32;
+            while !halt.load(Ordering::Relaxed) {
+                match master.read(&mut chunk) {
+                    Ok(n) => pending.extend_from_slice(&chunk[..n]),
+                    Err(_) => continue,
+                }
+                loop {
+                    if in_body {
+                        let Some(end) = pending.iter().position(|b| *b == 0x1A) else {
+                            break;
+                        };
+                        let body: Vec<u8> = pending.drain(..=end).collect();
+                        rec.lock()
+                            .unwrap()
+                            .bodies
+                            .push(String::from_utf8_lossy(&body[..body.len() - 1]).into_owned());
+                        in_body = false;
+                        refs += 1;
+                        let answer = if opts.refuse {
+                            "\r\n+CMS ERROR: 500\r\n".to_owned()
+                        } else {
+                            format!("\r\n+CMGS: {refs}\r\n\r\nOK\r\n")
+                        };
+                        master.write_all(answer.as_bytes()).unwrap();
+                        continue;
+                    }
+                    let Some(end) = pending.iter().position(|b| *b == b'\r') else {
+                        break;
+                    };
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    let cmd = String::from_utf8_lossy(&line).trim().to_owned();
+                    if cmd.is_empty() {
+                        continue;
+                    }
+                    rec.lock().unwrap().commands.push(cmd.clone());
+                    if echo {
+                        master.write_all(&line).unwrap();
+                    }
+                    let ok = |body: &str| format!("\r\n{body}\r\n\r\nOK\r\n");
+                    let answer = match cmd.as_str() {
+                        "AT" => "\r\nOK\r\n".to_owned(),
+                        "ATE0" => {
+                            echo = false;
+                            "\r\nOK\r\n".to_owned()
+                        }
+                        "AT+CPIN?" if pin_ok => ok("+CPIN: READY"),
+                        "AT+CPIN?" => ok("+CPIN: SIM PIN"),
+                        c if c.starts_with("AT+CPIN=") => {
+                            let given = c.trim_start_matches("AT+CPIN=").trim_matches('"');
+                            if Some(given) == opts.sim_pin.as_deref() {
+                                pin_ok = true;
+                                "\r\nOK\r\n".to_owned()
+                            } else {
+                                "\r\n+CME ERROR: 16\r\n".to_owned()
+                            }
+                        }
+                        "AT+CREG?" if opts.unregistered => ok("+CREG: 0,2"),
+                        "AT+CREG?" => ok("+CREG: 0,1"),
+                        "AT+CMGF=0" | "AT+CMGF=1" => "\r\nOK\r\n".to_owned(),
+                        c if c.starts_with("AT+CSCA=") => "\r\nOK\r\n".to_owned(),
+                        c if c.starts_with("AT+CMGS=") && pin_ok => {
+                            in_body = true;
+                            "\r\n> ".to_owned()
+                        }
+                        _ => "\r\nERROR\r\n".to_owned(),
+                    };
+                    master.write_all(answer.as_bytes()).unwrap();
+                }
+            }
+        });
+        FakeModem {
+            device,
+            log,
+            stop,
+            _slave: slave,
+        }
+    }
+
+    pub fn log(&self) -> ModemLog {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeModem {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A decoded SMS-SUBMIT as a phone network would see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedSubmit {
+    pub smsc: Vec<u8>,
+    pub international: bool,
+    pub destination: String,
+    pub dcs: u8,
+    pub udh: Vec<u8>,
+    pub text: String,
+}
+
+/// Decodes a PDU-mode body (SMSC field + SMS-SUBMIT, 3GPP TS 23.040) independently of
+/// otpgate's encoder: BCD address, GSM-7 unpacking with fill bits, UCS-2.
+pub fn decode_submit(hex: &str) -> DecodedSubmit {
+    let b: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let smsc_len = usize::from(b[0]);
+    let smsc = b[..=smsc_len].to_vec();
+    let mut i = smsc_len + 1;
+    let first = b[i];
+    assert_eq!(first & 0x03, 0x01, "SMS-SUBMIT");
+    let has_udh = first & 0x40 != 0;
+    i += 2; // first octet, TP-MR
+    let digits = usize::from(b[i]);
+    let toa = b[i + 1];
+    i += 2;
+    let mut destination = String::new();
+    for octet in &b[i..i + digits.div_ceil(2)] {
+        for nibble in [octet & 0x0F, octet >> 4] {
+            if nibble < 10 {
+                destination.push(char::from(b'0' + nibble));
+            }
+        }
+    }
+    i += digits.div_ceil(2);
+    i += 1; // TP-PID
+    let dcs = b[i];
+    let udl = usize::from(b[i + 1]);
+    i += 2;
+    let ud = &b[i..];
+    let udh = if has_udh {
+        ud[..=usize::from(ud[0])].to_vec()
+    } else {
+        vec![]
+    };
+    let text = if dcs == 0x08 {
+        let units: Vec<u16> = ud[udh.len()..]
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16(&units).unwrap()
+    } else {
+        // Septets start after the header and its fill bits.
+        let skip = (udh.len() * 8).div_ceil(7);
+        let basic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\u{1b}ÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+        let table: Vec<char> = basic.chars().collect();
+        (skip..udl)
+            .map(|n| {
+                let bit = n * 7;
+                let (byte, shift) = (bit / 8, bit % 8);
+                let mut v = u16::from(ud[byte]) >> shift;
+                if shift > 1 {
+                    v |= u16::from(ud[byte + 1]) << (8 - shift);
+                }
+                table[usize::from(v & 0x7F)]
+            })
+            .collect()
+    };
+    DecodedSubmit {
+        smsc,
+        international: toa == 0x91,
+        destination,
+        dcs,
+        udh,
+        text,
+    }
+}

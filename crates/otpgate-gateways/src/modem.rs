@@ -1,0 +1,537 @@
+//! A GSM modem on a serial line, driven with AT commands (3GPP TS 27.005) by otpgate itself,
+//! without gnokii. One owner thread per device serialises all access: it opens the device
+//! lazily, runs the start-up dialogue (`AT`, `ATE0`, `AT+CPIN?` and the SIM PIN when asked,
+//! `AT+CREG?`), sends in PDU mode (`AT+CMGF=0`, a 3GPP TS 23.040 SMS-SUBMIT, GSM-7 or UCS-2,
+//! long texts concatenated with a UDH and the OTP never split) or in text mode
+//! (`AT+CMGF=1`, plain ASCII up to 160 characters), keeps the port open between messages and
+//! reopens it after an error. [`pdu`] is the pure encoder.
+
+use crate::{GatewayDef, SendError};
+use otpgate_core::sms_text::{self, Encoding};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// SMS-SUBMIT PDUs (3GPP TS 23.040 §9.2.2.2), without a validity period.
+pub mod pdu {
+    /// A number as (digit count, type of address, swapped BCD): `+` makes it international
+    /// (0x91), anything else is of unknown type (0x81). Only digits are kept.
+    pub fn address(number: &str) -> (u8, u8, Vec<u8>) {
+        let international = number.trim().starts_with('+');
+        let digits: Vec<u8> = number
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .map(|d| d - b'0')
+            .collect();
+        let bcd = digits
+            .chunks(2)
+            .map(|pair| {
+                let lo = pair.first().copied().unwrap_or(0x0F);
+                let hi = pair.get(1).copied().unwrap_or(0x0F);
+                (hi << 4) | lo
+            })
+            .collect();
+        let len = u8::try_from(digits.len()).unwrap_or(u8::MAX);
+        (len, if international { 0x91 } else { 0x81 }, bcd)
+    }
+
+    /// The SMSC field: `00` (the SIM's own SMSC) or the given number.
+    pub fn smsc(number: Option<&str>) -> Vec<u8> {
+        match number.filter(|n| !n.trim().is_empty()) {
+            None => vec![0],
+            Some(n) => {
+                let (_, toa, bcd) = address(n);
+                let mut out = vec![u8::try_from(bcd.len() + 1).unwrap_or(u8::MAX), toa];
+                out.extend(bcd);
+                out
+            }
+        }
+    }
+
+    /// The TPDU (without the SMSC field) of one part: `septets` are GSM-7 codes (packed here,
+    /// after the header with its fill bits) unless `ucs2` is set, in which case `data` is
+    /// UCS-2 octets.
+    pub fn submit(destination: &str, udh: &[u8], data: &[u8], ucs2: bool) -> Vec<u8> {
+        // TP-MTI = SMS-SUBMIT, TP-UDHI when there is a header; TP-MR 0 (the modem sets it).
+        let mut out = vec![if udh.is_empty() { 0x01 } else { 0x41 }, 0x00];
+        let (len, toa, bcd) = address(destination);
+        out.extend([len, toa]);
+        out.extend(bcd);
+        out.push(0x00); // TP-PID
+        if ucs2 {
+            out.push(0x08);
+            out.push(u8::try_from(udh.len() + data.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(udh);
+            out.extend_from_slice(data);
+        } else {
+            out.push(0x00);
+            let header_bits = udh.len() * 8;
+            let fill = (7 - header_bits % 7) % 7;
+            let udl = (header_bits + fill) / 7 + data.len();
+            out.push(u8::try_from(udl).unwrap_or(u8::MAX));
+            out.extend_from_slice(udh);
+            out.extend(otpgate_core::sms_text::pack_septets(
+                data,
+                u32::try_from(fill).unwrap_or(0),
+            ));
+        }
+        out
+    }
+
+    /// Upper-case hex, as `AT+CMGS` in PDU mode takes it.
+    pub fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02X}")).collect()
+    }
+}
+
+/// How texts are handed to the modem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Mode {
+    Pdu,
+    Text,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Settings {
+    device: String,
+    baud: u32,
+    sim_pin: Option<String>,
+    mode: Mode,
+    smsc: Option<String>,
+    timeout: Duration,
+}
+
+fn option<'a>(def: &'a GatewayDef, key: &str) -> Option<&'a str> {
+    def.options
+        .get(key)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+fn parse(def: &GatewayDef) -> Result<Settings, String> {
+    let device = option(def, "DEVICE").ok_or("The parameter DEVICE is required.")?;
+    if !device.starts_with("/dev/") || device.contains("..") {
+        return Err("DEVICE must be a device path under /dev/.".into());
+    }
+    let baud = match option(def, "BAUDRATE") {
+        None => 115_200,
+        Some(b) => b
+            .parse::<u32>()
+            .ok()
+            .filter(|b| (300..=4_000_000).contains(b))
+            .ok_or("BAUDRATE must be a number between 300 and 4000000.")?,
+    };
+    let mode = match option(def, "MODE").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("pdu") => Mode::Pdu,
+        Some("text") => Mode::Text,
+        Some(_) => return Err("MODE must be pdu or text.".into()),
+    };
+    let sim_pin = option(def, "SIM_PIN").map(str::to_owned);
+    if sim_pin
+        .as_ref()
+        .is_some_and(|p| !(4..=8).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("SIM_PIN must be 4 to 8 digits.".into());
+    }
+    let smsc = option(def, "SMSC").map(str::to_owned);
+    if smsc.as_ref().is_some_and(|s| {
+        let digits = s.strip_prefix('+').unwrap_or(s);
+        digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit())
+    }) {
+        return Err("SMSC must be a phone number (digits, optionally with a leading +).".into());
+    }
+    let secs = match option(def, "TIMEOUT") {
+        None => 10.0,
+        Some(t) => t
+            .parse::<f64>()
+            .ok()
+            .filter(|v| *v > 0.0 && *v <= 120.0)
+            .ok_or("TIMEOUT must be a number of seconds between 0 and 120.")?,
+    };
+    Ok(Settings {
+        device: device.to_owned(),
+        baud,
+        sim_pin,
+        mode,
+        smsc,
+        timeout: Duration::from_secs_f64(secs),
+    })
+}
+
+/// Checks a modem gateway definition (when it is saved).
+pub(crate) fn validate(def: &GatewayDef) -> Result<(), String> {
+    parse(def).map(|_| ())
+}
+
+struct Job {
+    settings: Settings,
+    phone: String,
+    text: String,
+    keep: Option<String>,
+    /// A job still queued at this instant is not sent any more: its caller has given up.
+    start_by: Instant,
+    reply: tokio::sync::oneshot::Sender<Result<(), SendError>>,
+}
+
+/// The owner threads, one per device path. Dropping it ends them.
+#[derive(Default)]
+pub(crate) struct Modems {
+    owners: Mutex<HashMap<String, mpsc::Sender<Job>>>,
+}
+
+pub(crate) struct ModemProvider {
+    settings: Settings,
+    modems: Arc<Modems>,
+}
+
+impl ModemProvider {
+    pub(crate) fn new(def: &GatewayDef, modems: Arc<Modems>) -> Result<Self, SendError> {
+        Ok(Self {
+            settings: parse(def).map_err(SendError::Config)?,
+            modems,
+        })
+    }
+
+    pub(crate) async fn send(
+        &self,
+        phone: &str,
+        text: &str,
+        keep: Option<&str>,
+    ) -> Result<(), SendError> {
+        if !phone.bytes().any(|b| b.is_ascii_digit()) {
+            return Err(SendError::Config("The phone number has no digits.".into()));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let t = self.settings.timeout;
+        self.modems.submit(Job {
+            settings: self.settings.clone(),
+            phone: phone.to_owned(),
+            text: text.to_owned(),
+            keep: keep.map(str::to_owned),
+            start_by: Instant::now() + t,
+            reply: tx,
+        })?;
+        // Every modem answer is bounded by the timeout, so the owner always replies; this
+        // outer bound only guards against a wedged device driver.
+        match tokio::time::timeout(t * 32, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(SendError::Modem("the modem is busy".into())),
+            Err(_) => Err(SendError::Timeout(format!("{}", (t * 32).as_secs_f64()))),
+        }
+    }
+}
+
+impl Modems {
+    fn submit(&self, job: Job) -> Result<(), SendError> {
+        let mut owners = self
+            .owners
+            .lock()
+            .map_err(|_| SendError::Modem("the modem table is unavailable".into()))?;
+        let device = job.settings.device.clone();
+        let job = match owners.get(&device) {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return Ok(()),
+                // The owner thread has ended: start a new one.
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("otpgate-modem".into())
+            .spawn(move || owner(&rx))
+            .map_err(|_| SendError::Modem("the modem thread could not start".into()))?;
+        tx.send(job)
+            .map_err(|_| SendError::Modem("the modem thread stopped".into()))?;
+        owners.insert(device, tx);
+        Ok(())
+    }
+}
+
+type Port = Box<dyn serialport::SerialPort>;
+
+/// The owner thread of one device: jobs one after the other, the port kept open between them
+/// and reopened after an error or a changed definition.
+fn owner(rx: &mpsc::Receiver<Job>) {
+    let mut open: Option<(Settings, Port)> = None;
+    while let Ok(job) = rx.recv() {
+        if Instant::now() > job.start_by {
+            // The caller has given up (dropping the reply tells it "busy" if it still waits).
+            continue;
+        }
+        let result = run(&mut open, &job);
+        if let Err(e) = &result {
+            tracing::debug!(error = %e, "modem send failed; the device is reopened next time");
+            open = None;
+        }
+        let _ = job.reply.send(result);
+    }
+}
+
+fn run(open: &mut Option<(Settings, Port)>, job: &Job) -> Result<(), SendError> {
+    let s = &job.settings;
+    let kept = match open.take() {
+        Some((was, port)) if was == *s => Some(port),
+        // Closed before the device is opened again: the open is exclusive.
+        _ => None,
+    };
+    let port = match kept {
+        Some(port) => port,
+        None => {
+            let port = serialport::new(&s.device, s.baud)
+                .timeout(Duration::from_millis(50))
+                .open()
+                .map_err(|e| SendError::Modem(format!("the modem device cannot be opened: {e}")))?;
+            let mut at = At {
+                port,
+                timeout: s.timeout,
+            };
+            at.start(s)?;
+            at.port
+        }
+    };
+    let mut at = At {
+        port,
+        timeout: s.timeout,
+    };
+    let result = at.send(s, &job.phone, &job.text, job.keep.as_deref());
+    *open = Some((s.clone(), at.port));
+    result
+}
+
+struct At {
+    port: Port,
+    timeout: Duration,
+}
+
+/// What ends the modem's answer.
+#[derive(Clone, Copy)]
+enum Until {
+    /// `OK`, or an error result.
+    Final,
+    /// The `> ` prompt of `AT+CMGS`.
+    Prompt,
+}
+
+impl At {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SendError> {
+        self.port
+            .write_all(bytes)
+            .and_then(|()| self.port.flush())
+            .map_err(|e| SendError::Modem(format!("writing to the modem failed: {}", e.kind())))
+    }
+
+    /// Reads until a final result code (`OK`, `ERROR`, `+CMS ERROR: n`, `+CME ERROR: n`) or
+    /// the prompt; returns the non-empty lines. Unsolicited lines are kept and ignored.
+    fn read(&mut self, until: Until) -> Result<Vec<String>, SendError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 256];
+        loop {
+            match self.port.read(&mut chunk) {
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    return Err(SendError::Modem(format!(
+                        "reading from the modem failed: {}",
+                        e.kind()
+                    )));
+                }
+            }
+            let text = String::from_utf8_lossy(&buf);
+            let complete: Vec<&str> = text
+                .split_inclusive(['\r', '\n'])
+                .filter(|l| l.ends_with(['\r', '\n']))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            if let Some(err) = complete.iter().find(|l| {
+                **l == "ERROR" || l.starts_with("+CMS ERROR") || l.starts_with("+CME ERROR")
+            }) {
+                return Err(SendError::Modem(format!("the modem answered {err}")));
+            }
+            match until {
+                Until::Final if complete.contains(&"OK") => {
+                    return Ok(complete.into_iter().map(str::to_owned).collect());
+                }
+                Until::Prompt if text.contains('>') => return Ok(Vec::new()),
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(SendError::Timeout(format!(
+                    "{}",
+                    self.timeout.as_secs_f64()
+                )));
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: &str) -> Result<Vec<String>, SendError> {
+        self.write(format!("{cmd}\r").as_bytes())?;
+        self.read(Until::Final)
+    }
+
+    fn start(&mut self, s: &Settings) -> Result<(), SendError> {
+        self.command("AT")?;
+        self.command("ATE0")?;
+        let pin = self.command("AT+CPIN?")?;
+        if pin.iter().any(|l| l.contains("SIM PIN")) {
+            let code = s.sim_pin.as_deref().ok_or_else(|| {
+                SendError::Modem("the SIM asks for a PIN, but SIM_PIN is not set".into())
+            })?;
+            self.command(&format!("AT+CPIN=\"{code}\""))?;
+        } else if !pin.iter().any(|l| l.contains("READY")) {
+            return Err(SendError::Modem(
+                "the SIM is not ready (it may need its PUK)".into(),
+            ));
+        }
+        let reg = self.command("AT+CREG?")?;
+        let registered = reg.iter().any(|l| {
+            l.strip_prefix("+CREG:")
+                .and_then(|v| v.split(',').nth(1))
+                .is_some_and(|stat| matches!(stat.trim(), "1" | "5"))
+        });
+        if !registered {
+            return Err(SendError::Modem(
+                "the modem is not registered in a network".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends one submitted part: the command, the prompt, the body and Ctrl-Z, the `+CMGS`.
+    fn submit(&mut self, command: &str, body: &[u8]) -> Result<(), SendError> {
+        self.write(format!("{command}\r").as_bytes())?;
+        self.read(Until::Prompt)?;
+        let mut bytes = body.to_vec();
+        bytes.push(0x1A);
+        self.write(&bytes)?;
+        let lines = self.read(Until::Final)?;
+        if lines.iter().any(|l| l.starts_with("+CMGS")) {
+            Ok(())
+        } else {
+            Err(SendError::Modem(
+                "the modem did not confirm the message".into(),
+            ))
+        }
+    }
+
+    fn send(
+        &mut self,
+        s: &Settings,
+        phone: &str,
+        text: &str,
+        keep: Option<&str>,
+    ) -> Result<(), SendError> {
+        if s.mode == Mode::Text {
+            if text.chars().count() > 160 || !text.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+            {
+                return Err(SendError::Modem(
+                    "text mode sends only plain ASCII up to 160 characters; use MODE pdu".into(),
+                ));
+            }
+            self.command("AT+CMGF=1")?;
+            if let Some(smsc) = &s.smsc {
+                self.command(&format!("AT+CSCA=\"{smsc}\""))?;
+            }
+            let number: String = phone
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect();
+            return self.submit(&format!("AT+CMGS=\"{number}\""), text.as_bytes());
+        }
+        self.command("AT+CMGF=0")?;
+        let reference = u8::try_from(
+            phone
+                .bytes()
+                .chain(text.bytes())
+                .map(u32::from)
+                .sum::<u32>()
+                % 256,
+        )
+        .unwrap_or(0);
+        let (enc, parts) = sms_text::encode_parts(text, keep, reference);
+        for part in parts {
+            let tpdu = pdu::submit(phone, &part.udh, &part.data, enc == Encoding::Ucs2);
+            let mut whole = pdu::smsc(s.smsc.as_deref());
+            whole.extend_from_slice(&tpdu);
+            self.submit(
+                &format!("AT+CMGS={}", tpdu.len()),
+                pdu::hex(&whole).as_bytes(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_classic_hellohello_pdu() {
+        // The well-known example "hellohello" to +46708251358 (here without a validity period).
+        let septets = sms_text::encode_gsm7("hellohello").unwrap();
+        let mut whole = pdu::smsc(None);
+        whole.extend(pdu::submit("+46708251358", &[], &septets, false));
+        assert_eq!(
+            pdu::hex(&whole),
+            "0001000B916407281553F800000AE8329BFD4697D9EC37"
+        );
+    }
+
+    #[test]
+    fn ucs2_udh_fill_bits_and_smsc() {
+        let tpdu = pdu::submit(
+            "0171",
+            &[5, 0, 3, 9, 2, 1],
+            &sms_text::encode_ucs2("Ж"),
+            true,
+        );
+        assert_eq!(pdu::hex(&tpdu), "4100048110170008080500030902010416");
+        // GSM-7 after a 6-octet header: one fill bit, and UDL counts the header's 7 septets.
+        let tpdu = pdu::submit("+1", &[5, 0, 3, 9, 2, 1], &[0x41], false);
+        assert_eq!(pdu::hex(&tpdu), "41000191F100000805000309020182");
+        assert_eq!(pdu::smsc(Some("+4917")), vec![3, 0x91, 0x94, 0x71]);
+        assert_eq!(pdu::smsc(Some("")), vec![0]);
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let def = |opts: &[(&str, &str)]| GatewayDef {
+            id: 1,
+            name: "m".into(),
+            module: "modem".into(),
+            options: opts
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            headers: Default::default(),
+            smtp: None,
+        };
+        let dev = ("DEVICE", "/dev/ttyUSB0");
+        assert!(validate(&def(&[dev])).is_ok());
+        assert!(validate(&def(&[dev, ("MODE", "text"), ("SMSC", "+4917")])).is_ok());
+        for bad in [
+            vec![],
+            vec![("DEVICE", "/etc/passwd")],
+            vec![("DEVICE", "/dev/../etc/passwd")],
+            vec![dev, ("MODE", "fax")],
+            vec![dev, ("SIM_PIN", "12a4")],
+            vec![dev, ("SIM_PIN", "123")],
+            vec![dev, ("BAUDRATE", "fast")],
+            vec![dev, ("SMSC", "+49\";AT+CFUN=0")],
+            vec![dev, ("TIMEOUT", "0")],
+        ] {
+            assert!(validate(&def(&bad)).is_err(), "{bad:?}");
+        }
+    }
+}
