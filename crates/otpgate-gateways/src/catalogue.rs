@@ -337,8 +337,8 @@ impl ProviderKind {
                 (
                     "MODE",
                     false,
-                    "pdu (default: any text, UCS-2, long texts concatenated) or text (plain ASCII up to 160 characters, for modems without PDU mode).",
-                    &["pdu", "text"],
+                    "auto (default: text mode for one SMS of plain ASCII, PDU mode otherwise), pdu (any text: GSM-7 or UCS-2, long texts concatenated) or text (plain ASCII up to 160 characters only, for modems without PDU mode).",
+                    &["auto", "text", "pdu"],
                     false,
                 ),
                 (

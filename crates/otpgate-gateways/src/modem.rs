@@ -3,8 +3,8 @@
 //! lazily, runs the start-up dialogue (`AT`, `ATE0`, `AT+CPIN?` and the SIM PIN when asked,
 //! `AT+CREG?`), sends in PDU mode (`AT+CMGF=0`, a 3GPP TS 23.040 SMS-SUBMIT, GSM-7 or UCS-2,
 //! long texts concatenated with a UDH and the OTP never split) or in text mode
-//! (`AT+CMGF=1`, plain ASCII up to 160 characters), keeps the port open between messages and
-//! reopens it after an error. [`pdu`] is the pure encoder.
+//! (`AT+CMGF=1`, one SMS of plain ASCII; `auto` picks text mode when it fits), keeps the port
+//! open between messages and reopens it after an error. [`pdu`] is the pure encoder.
 
 use crate::{GatewayDef, SendError};
 use otpgate_core::sms_text::{self, Encoding};
@@ -91,6 +91,8 @@ pub mod pdu {
 enum Mode {
     Pdu,
     Text,
+    /// Text mode for a text that text mode carries faithfully, PDU mode otherwise.
+    Auto,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -124,9 +126,10 @@ fn parse(def: &GatewayDef) -> Result<Settings, String> {
             .ok_or("BAUDRATE must be a number between 300 and 4000000.")?,
     };
     let mode = match option(def, "MODE").map(str::to_ascii_lowercase).as_deref() {
-        None | Some("pdu") => Mode::Pdu,
+        None | Some("auto") => Mode::Auto,
+        Some("pdu") => Mode::Pdu,
         Some("text") => Mode::Text,
-        Some(_) => return Err("MODE must be pdu or text.".into()),
+        Some(_) => return Err("MODE must be auto, text or pdu.".into()),
     };
     let sim_pin = option(def, "SIM_PIN").map(str::to_owned);
     if sim_pin
@@ -301,6 +304,17 @@ fn run(open: &mut Option<(Settings, Port)>, job: &Job) -> Result<(), SendError> 
     result
 }
 
+/// True if text mode carries `text` faithfully: one SMS of characters that are ASCII and in the
+/// GSM basic alphabet (the same byte in the modem's default IRA and GSM character sets is not
+/// guaranteed beyond that).
+fn fits_text_mode(text: &str) -> bool {
+    text.chars().count() <= 160
+        && text.chars().all(|c| {
+            (c == ' ' || c.is_ascii_alphanumeric() || ".,:;!?-+()/'\"#%&*=<>".contains(c))
+                && sms_text::gsm7_septets(c).is_some_and(|s| s.len() == 1)
+        })
+}
+
 struct At {
     port: Port,
     timeout: Duration,
@@ -431,11 +445,16 @@ impl At {
         text: &str,
         keep: Option<&str>,
     ) -> Result<(), SendError> {
-        if s.mode == Mode::Text {
-            if text.chars().count() > 160 || !text.chars().all(|c| c == ' ' || c.is_ascii_graphic())
-            {
+        let text_mode = match s.mode {
+            Mode::Text => true,
+            Mode::Pdu => false,
+            Mode::Auto => fits_text_mode(text),
+        };
+        if text_mode {
+            if !fits_text_mode(text) {
                 return Err(SendError::Modem(
-                    "text mode sends only plain ASCII up to 160 characters; use MODE pdu".into(),
+                    "text mode sends one SMS of ASCII characters of the GSM alphabet; use MODE pdu or auto"
+                        .into(),
                 ));
             }
             self.command("AT+CMGF=1")?;
@@ -505,6 +524,20 @@ mod tests {
     }
 
     #[test]
+    fn text_mode_takes_only_what_it_carries_faithfully() {
+        assert!(fits_text_mode("Your code: 123456 (valid 5 min)"));
+        for bad in [
+            "Code 123456 {x}",
+            "Code 123456 @",
+            "Ж 123456",
+            "café 123456",
+        ] {
+            assert!(!fits_text_mode(bad), "{bad}");
+        }
+        assert!(!fits_text_mode(&"1".repeat(161)));
+    }
+
+    #[test]
     fn settings_are_checked() {
         let def = |opts: &[(&str, &str)]| GatewayDef {
             id: 1,
@@ -520,6 +553,7 @@ mod tests {
         let dev = ("DEVICE", "/dev/ttyUSB0");
         assert!(validate(&def(&[dev])).is_ok());
         assert!(validate(&def(&[dev, ("MODE", "text"), ("SMSC", "+4917")])).is_ok());
+        assert!(validate(&def(&[dev, ("MODE", "auto")])).is_ok());
         for bad in [
             vec![],
             vec![("DEVICE", "/etc/passwd")],

@@ -212,7 +212,7 @@ async fn providers_list_parameters() {
     let modem = &b["result"]["value"]["modem"]["parameters"];
     assert_eq!(modem["DEVICE"]["required"], true);
     assert_eq!(modem["SIM_PIN"]["secret"], true);
-    assert_eq!(modem["MODE"]["values"], json!(["pdu", "text"]));
+    assert_eq!(modem["MODE"]["values"], json!(["auto", "text", "pdu"]));
     assert_eq!(
         b["result"]["value"]["privacyidea.lib.smsprovider.SmppSMSProvider.SmppSMSProvider"]["parameters"]
             ["SMSC_HOST"]["required"],
@@ -1314,8 +1314,10 @@ async fn save_modem(s: &Server, device: &str, extra: &[(&str, &str)]) -> (u16, s
         ("name", "gw"),
         ("module", "modem"),
         ("option.DEVICE", device),
-        ("option.TIMEOUT", "2"),
     ];
+    if !extra.iter().any(|(k, _)| *k == "option.TIMEOUT") {
+        form.push(("option.TIMEOUT", "2"));
+    }
     form.extend_from_slice(extra);
     s.apost("/smsgateway", &form).await
 }
@@ -1328,7 +1330,8 @@ async fn gsm_modem_provider_speaks_at_commands_over_a_serial_line() {
     });
     let s = Server::start().await;
     s.setup("http://127.0.0.1:9/unused").await;
-    let (st, b) = save_modem(&s, &modem.device, &[("option.SIM_PIN", "4711")]).await;
+    let pin = ("option.SIM_PIN", "4711");
+    let (st, b) = save_modem(&s, &modem.device, &[pin, ("option.MODE", "pdu")]).await;
     assert_eq!(st, 200, "{b}");
     let g = s.aget("/smsgateway/", &[]).await.1["result"]["value"][0].clone();
     assert_eq!(g["options"]["SIM_PIN"], "__CENSORED__");
@@ -1371,11 +1374,29 @@ async fn gsm_modem_provider_speaks_at_commands_over_a_serial_line() {
     // The port stays open: the next message goes without a second start-up dialogue.
     let before = modem.log().commands.len();
     assert!(challenged(&login(&s).await));
-    assert_eq!(
-        modem.log().commands[before..],
-        ["AT+CMGF=0", &modem.log().commands[before + 1]]
+    let commands = modem.log().commands;
+    assert_eq!(commands[before..].len(), 2);
+    assert_eq!(commands[before], "AT+CMGF=0");
+    // MODE auto (the default): a plain ASCII text goes in text mode, the number quoted, the
+    // text as it is; the changed definition reopens the device.
+    let (st, _) = save_modem(&s, &modem.device, &[("option.SIM_PIN", "__CENSORED__")]).await;
+    assert_eq!(st, 200);
+    assert!(challenged(&login(&s).await));
+    let log = modem.log();
+    assert!(
+        log.commands.ends_with(&[
+            "AT+CMGF=1".to_owned(),
+            "AT+CMGS=\"+4915100000001\"".to_owned()
+        ]),
+        "{:?}",
+        log.commands
     );
-    // A long Cyrillic text: UCS-2 in two concatenated parts, the OTP whole in one of them.
+    let text = log.bodies.last().unwrap();
+    assert!(
+        text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit()),
+        "{text}"
+    );
+    // A long Cyrillic text: PDU mode, UCS-2 in two concatenated parts, the OTP whole in one.
     s.ok(
         "/policy/t",
         &[
@@ -1384,9 +1405,12 @@ async fn gsm_modem_provider_speaks_at_commands_over_a_serial_line() {
         ],
     )
     .await;
+    let before = modem.log().bodies.len();
     assert!(challenged(&login(&s).await));
-    let bodies = modem.log().bodies;
-    let parts: Vec<DecodedSubmit> = bodies[2..].iter().map(|h| decode_submit(h)).collect();
+    let parts: Vec<DecodedSubmit> = modem.log().bodies[before..]
+        .iter()
+        .map(|h| decode_submit(h))
+        .collect();
     assert_eq!(parts.len(), 2);
     assert!(parts.iter().all(|p| p.dcs == 8));
     assert_eq!(parts[0].udh[..3], [5, 0, 3]);
@@ -1405,8 +1429,7 @@ async fn gsm_modem_provider_speaks_at_commands_over_a_serial_line() {
         otp.len() == 6 && parts.iter().any(|p| p.text.contains(otp)),
         "the OTP is not split: {whole}"
     );
-    // Text mode for modems without PDU mode: the number quoted, the text as it is.
-    s.adelete("/policy/t").await;
+    // MODE text cannot carry it: a send failure, nothing garbled goes out.
     let (st, _) = save_modem(
         &s,
         &modem.device,
@@ -1414,23 +1437,12 @@ async fn gsm_modem_provider_speaks_at_commands_over_a_serial_line() {
     )
     .await;
     assert_eq!(st, 200);
-    assert!(challenged(&login(&s).await));
-    let log = modem.log();
-    assert!(
-        log.commands
-            .contains(&"AT+CMGS=\"+4915100000001\"".to_owned()),
-        "{:?}",
-        log.commands
+    let before = modem.log().bodies.len();
+    assert_eq!(
+        msg(&login(&s).await),
+        "The PIN was correct, but the SMS could not be sent!"
     );
-    let text = log.bodies.last().unwrap();
-    assert!(
-        text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit()),
-        "{text}"
-    );
-    assert!(
-        !format!("{:?}", log.commands).contains(text.as_str()),
-        "the OTP only in the body"
-    );
+    assert_eq!(modem.log().bodies.len(), before);
 }
 
 #[tokio::test]
@@ -1450,13 +1462,21 @@ async fn gsm_modem_failures_are_send_failures() {
         sim_pin: Some("4711".into()),
         ..Default::default()
     });
+    let silent = FakeModem::start(ModemOptions {
+        silent: true,
+        ..Default::default()
+    });
     for (device, what) in [
         (refusing.device.as_str(), "+CMS ERROR"),
         (offline.device.as_str(), "not registered"),
         (locked.device.as_str(), "SIM PIN not configured"),
+        (silent.device.as_str(), "no answer"),
         ("/dev/otpgate-no-such-modem", "no device"),
     ] {
-        assert_eq!(save_modem(&s, device, &[]).await.0, 200, "{what}");
+        // MODE pdu: every case goes through the same dialogue; a short TIMEOUT for the
+        // modem that never answers.
+        let opts = [("option.MODE", "pdu"), ("option.TIMEOUT", "0.3")];
+        assert_eq!(save_modem(&s, device, &opts).await.0, 200, "{what}");
         let b = login(&s).await;
         assert_eq!(
             msg(&b),
@@ -1465,6 +1485,12 @@ async fn gsm_modem_failures_are_send_failures() {
         );
     }
     assert!(offline.log().bodies.is_empty() && locked.log().bodies.is_empty());
+    assert_eq!(
+        silent.log().commands,
+        ["AT"],
+        "gave up after the first unanswered command"
+    );
+    assert_eq!(refusing.log().bodies.len(), 1);
     // Definitions are checked when they are saved.
     for bad in [
         vec![("option.DEVICE", "/etc/passwd")],

@@ -1039,6 +1039,8 @@ pub struct ModemOptions {
     pub unregistered: bool,
     /// Answer every submitted message with `+CMS ERROR: 500`.
     pub refuse: bool,
+    /// Record commands but never answer.
+    pub silent: bool,
 }
 
 /// What the modem saw.
@@ -1113,6 +1115,9 @@ impl FakeModem {
                         continue;
                     }
                     rec.lock().unwrap().commands.push(cmd.clone());
+                    if opts.silent {
+                        continue;
+                    }
                     if echo {
                         master.write_all(&line).unwrap();
                     }
