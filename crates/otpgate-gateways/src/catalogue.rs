@@ -23,6 +23,47 @@ pub enum ProviderKind {
     Modem,
 }
 
+/// A parameter: (name, required, description, allowed values, secret).
+type Parameter = (
+    &'static str,
+    bool,
+    &'static str,
+    &'static [&'static str],
+    bool,
+);
+
+/// Parameters every provider takes (handled by the service, not by the provider).
+const COMMON_PARAMETERS: &[Parameter] = &[(
+    "FAILOVER",
+    false,
+    "Backup gateways, by name and comma-separated, tried in order when this one fails or its circuit breaker is open.",
+    &[],
+    false,
+)];
+
+/// How many backup gateways `FAILOVER` may name.
+pub const MAX_FAILOVER: usize = 5;
+
+/// The `FAILOVER` gateway names of a definition, in order, without repeats or the gateway
+/// itself.
+pub fn failover_names(def: &crate::GatewayDef) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for n in def
+        .options
+        .get("FAILOVER")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && *n != def.name)
+    {
+        if !names.iter().any(|m| m == n) {
+            names.push(n.to_owned());
+        }
+    }
+    names
+}
+
 const HTTP_MODULE: &str = "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider";
 const SIPGATE_MODULE: &str = "privacyidea.lib.smsprovider.SipgateSMSProvider.SipgateSMSProvider";
 const SMTP_MODULE: &str = "privacyidea.lib.smsprovider.SmtpSMSProvider.SmtpSMSProvider";
@@ -68,8 +109,14 @@ impl ProviderKind {
         }
     }
 
-    /// Fixed parameters: (name, required, description, allowed values, secret).
-    fn parameters(
+    /// Every parameter: the provider's own, then those every provider takes.
+    fn parameters(self) -> impl Iterator<Item = &'static Parameter> {
+        self.own_parameters().iter().chain(COMMON_PARAMETERS)
+    }
+
+    /// The provider's own fixed parameters: (name, required, description, allowed values,
+    /// secret).
+    fn own_parameters(
         self,
     ) -> &'static [(
         &'static str,
@@ -382,12 +429,12 @@ impl ProviderKind {
 
     /// True if `key` is one of the provider's fixed parameters.
     pub fn is_parameter(self, key: &str) -> bool {
-        self.parameters().iter().any(|p| p.0 == key)
+        self.parameters().any(|p| p.0 == key)
     }
 
     /// True if `key` is a parameter the catalogue marks secret.
     pub fn is_secret(self, key: &str) -> bool {
-        self.parameters().iter().any(|p| p.0 == key && p.4)
+        self.parameters().any(|p| p.0 == key && p.4)
     }
 }
 
@@ -445,6 +492,11 @@ pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
         return Err(format!(
             "The provider {} does not take the option {k}.",
             kind.module_name()
+        ));
+    }
+    if failover_names(def).len() > MAX_FAILOVER {
+        return Err(format!(
+            "FAILOVER names at most {MAX_FAILOVER} backup gateways."
         ));
     }
     if let Some(spec) = def.options.get("REGEXP").filter(|s| !s.is_empty()) {

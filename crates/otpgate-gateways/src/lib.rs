@@ -16,7 +16,7 @@ mod smtp;
 
 pub use smtp::{SmtpServerDef, send_mail, smtp_identifier};
 
-pub use catalogue::{ProviderKind, providers_description, validate_definition};
+pub use catalogue::{ProviderKind, failover_names, providers_description, validate_definition};
 pub use modem::pdu as modem_pdu;
 pub use sink::DEFAULT_SINK_FILE;
 

@@ -1,11 +1,13 @@
 //! The central SMS gateway registry (`/smsgateway`): definitions with replace-all updates,
 //! secrets encrypted at rest and censored on read, and sending through a named gateway.
 
+use crate::settings::SystemConfig;
 use crate::{Params, Result, ServiceError, Services};
 use otpgate_gateways::{Delivery, GatewayDef, SendError, validate_definition};
 use otpgate_store::GatewayRow;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Options that say where secrets are sent.
 const DESTINATION_KEYS: &[&str] = &[
@@ -230,6 +232,13 @@ impl Services {
                 DESTINATION_KEYS.join(", ")
             )));
         }
+        for backup in otpgate_gateways::failover_names(&def) {
+            if self.store().gateway_by_name(&backup).await?.is_none() {
+                return Err(ServiceError::Parameter(format!(
+                    "FAILOVER names the gateway {backup}, which does not exist."
+                )));
+            }
+        }
         if let Some(id) = otpgate_gateways::smtp_identifier(&def)
             && self.store().smtp_get(id).await?.is_none()
         {
@@ -307,15 +316,8 @@ impl Services {
             .collect())
     }
 
-    /// Sends `text` to `phone` through the gateway named `name`; providers that split long
-    /// texts never split `otp`.
-    pub async fn send_sms(
-        &self,
-        name: &str,
-        phone: &str,
-        text: &str,
-        otp: Option<&str>,
-    ) -> std::result::Result<Delivery, SmsFailure> {
+    /// A stored gateway, decrypted, with its SMTP server resolved.
+    async fn load_gateway(&self, name: &str) -> std::result::Result<GatewayDef, SmsFailure> {
         let row = match self.store().gateway_by_name(name).await {
             Ok(Some(g)) => g,
             Ok(None) => {
@@ -332,10 +334,88 @@ impl Services {
                 .await
                 .map_err(SmsFailure::Service)?;
         }
-        self.registry()
-            .send(&def, phone, text, otp)
-            .await
-            .map_err(SmsFailure::Send)
+        Ok(def)
+    }
+
+    /// Sends `text` to `phone` through the gateway named `name`, or through its `FAILOVER`
+    /// gateways in order when it fails or its circuit breaker is open, all within
+    /// `cfg.send_budget_ms`. Providers that split long texts never split `otp`. The delivery
+    /// names the gateway that delivered.
+    pub async fn send_sms(
+        &self,
+        cfg: &SystemConfig,
+        name: &str,
+        phone: &str,
+        text: &str,
+        otp: Option<&str>,
+    ) -> std::result::Result<Delivery, SmsFailure> {
+        let budget = Duration::from_millis(u64::try_from(cfg.send_budget_ms).unwrap_or(4000));
+        let started = tokio::time::Instant::now();
+        let primary = self.load_gateway(name).await?;
+        let mut chain = Vec::new();
+        for backup in otpgate_gateways::failover_names(&primary) {
+            match self.load_gateway(&backup).await {
+                Ok(def) => chain.push(def),
+                Err(SmsFailure::Send(e)) => {
+                    tracing::warn!(gateway = %name, backup = %backup, error = %e, "failover gateway skipped");
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        chain.insert(0, primary);
+        let now = self.clock().now_ms();
+        let breakers = self.breakers();
+        let mut order: Vec<&GatewayDef> = chain
+            .iter()
+            .filter(|d| breakers.allows(&d.name, now))
+            .collect();
+        if order.is_empty() {
+            // Every breaker is open: trying beats refusing the login without an attempt.
+            order = chain.iter().collect();
+        }
+        let open_ms = cfg.breaker_open_secs.saturating_mul(1000);
+        let mut last = None;
+        for def in order {
+            let Some(left) = budget
+                .checked_sub(started.elapsed())
+                .filter(|d| !d.is_zero())
+            else {
+                break;
+            };
+            let result =
+                match tokio::time::timeout(left, self.registry().send(def, phone, text, otp)).await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(SendError::Timeout(format!("{}", budget.as_secs_f64()))),
+                };
+            match result {
+                Ok(delivery) => {
+                    breakers.success(&def.name);
+                    if def.name != name {
+                        tracing::info!(gateway = %name, delivered_by = %def.name, "SMS delivered by a failover gateway");
+                    }
+                    return Ok(delivery);
+                }
+                Err(e) => {
+                    // A definition problem says nothing about the gateway's health.
+                    if !matches!(e, SendError::Config(_))
+                        && breakers.failure(
+                            &def.name,
+                            self.clock().now_ms(),
+                            cfg.breaker_threshold,
+                            open_ms,
+                        )
+                    {
+                        tracing::warn!(gateway = %def.name, "circuit breaker opened");
+                    }
+                    tracing::debug!(gateway = %def.name, error = %e, "gateway failed; trying the next");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(SmsFailure::Send(last.unwrap_or_else(|| {
+            SendError::Timeout(format!("{}", budget.as_secs_f64()))
+        })))
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod breaker;
 pub mod error;
 pub mod gateways;
 pub mod params;
@@ -70,6 +71,7 @@ struct Inner {
     registry: Registry,
     passwd: users::PasswdCache,
     data_dir: std::path::PathBuf,
+    breakers: breaker::Breakers,
 }
 
 impl std::fmt::Debug for Inner {
@@ -97,6 +99,7 @@ impl Services {
                 registry,
                 passwd: users::PasswdCache::default(),
                 data_dir: d.data_dir,
+                breakers: breaker::Breakers::default(),
             }),
         }
     }
@@ -133,6 +136,11 @@ impl Services {
 
     pub(crate) fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// The gateways' circuit breakers on this node.
+    pub fn breakers(&self) -> &breaker::Breakers {
+        &self.inner.breakers
     }
 
     /// Hashes a PIN or password with Argon2id off the async runtime, bounded in concurrency.

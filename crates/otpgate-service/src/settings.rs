@@ -12,6 +12,9 @@ pub const MAX_CHALLENGE_VALIDITY_SECS: i64 = 600;
 /// The longest `failcounter_clear_timeout`: one year in minutes.
 pub const MAX_CLEAR_MINUTES: i64 = 525_600;
 
+/// The default latency budget of a send: below the 5 s many RADIUS clients wait.
+pub const DEFAULT_SEND_BUDGET_MS: i64 = 4000;
+
 /// The effective system configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemConfig {
@@ -37,6 +40,14 @@ pub struct SystemConfig {
     pub default_sync_window: i64,
     /// Minutes after which a lockout is lifted (`failcounter_clear_timeout`, 0 = never).
     pub failcounter_clear_minutes: i64,
+    /// The whole send, failover included, must finish within this (`sms.send_budget_ms`).
+    pub send_budget_ms: i64,
+    /// Consecutive failures that open a gateway's circuit breaker (`sms.breaker_threshold`,
+    /// 0 = no breaker).
+    pub breaker_threshold: i64,
+    /// How long an opened breaker skips its gateway; doubled on every re-opening up to 16
+    /// times (`sms.breaker_open_secs`).
+    pub breaker_open_secs: i64,
 }
 
 fn bool_or(m: &BTreeMap<String, String>, k: &str, default: bool) -> bool {
@@ -73,6 +84,10 @@ impl SystemConfig {
             default_sync_window: int_or(m, "DefaultSyncWindow", 1000).max(1),
             failcounter_clear_minutes: int_or(m, "failcounter_clear_timeout", 0)
                 .clamp(0, MAX_CLEAR_MINUTES),
+            send_budget_ms: int_or(m, "sms.send_budget_ms", DEFAULT_SEND_BUDGET_MS)
+                .clamp(100, 120_000),
+            breaker_threshold: int_or(m, "sms.breaker_threshold", 3).clamp(0, 1000),
+            breaker_open_secs: int_or(m, "sms.breaker_open_secs", 30).clamp(1, 86_400),
         }
     }
 }
@@ -92,6 +107,9 @@ const INT_KEYS: &[&str] = &[
     "DefaultCountWindow",
     "DefaultSyncWindow",
     "failcounter_clear_timeout",
+    "sms.send_budget_ms",
+    "sms.breaker_threshold",
+    "sms.breaker_open_secs",
 ];
 
 fn check_value(key: &str, value: &str) -> Result<()> {
@@ -152,6 +170,9 @@ impl Services {
 
     /// The longest `failcounter_clear_timeout`: one year in minutes.
     pub const MAX_CLEAR_MINUTES: i64 = 525_600;
+
+    /// The default latency budget of a send: below the 5 s many RADIUS clients wait.
+    pub const DEFAULT_SEND_BUDGET_MS: i64 = 4000;
 
     /// The effective system configuration.
     pub async fn system_config(&self) -> Result<SystemConfig> {

@@ -909,7 +909,10 @@ impl Services {
             )
             .await
             .map_err(|e| svc(e.into()))?;
-        match self.send_sms(&gateway, &phone, &text, Some(&otp)).await {
+        match self
+            .send_sms(&ctx.cfg, &gateway, &phone, &text, Some(&otp))
+            .await
+        {
             Ok(delivery) => Ok((delivery.gateway, phone)),
             Err(e) => {
                 self.store()

@@ -182,7 +182,11 @@ async fn healthz(State(app): State<App>) -> Response {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let text = app.metrics.render() + &crate::metrics::render_radius(&app.radius_stats);
+    let services = &app.services;
+    let breakers = services.breakers().views(services.clock().now_ms());
+    let text = app.metrics.render()
+        + &crate::metrics::render_radius(&app.radius_stats)
+        + &crate::metrics::render_breakers(&breakers);
     let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

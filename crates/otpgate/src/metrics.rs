@@ -85,6 +85,28 @@ pub fn render_radius(stats: &otpgate_radius::server::Stats) -> String {
     out
 }
 
+/// The gateways' circuit breakers in text exposition (gateways with a failure on record).
+pub fn render_breakers(views: &[otpgate_service::breaker::BreakerView]) -> String {
+    let mut open = String::from(
+        "# HELP otpgate_gateway_breaker_open 1 while the gateway's circuit breaker skips it.\n# TYPE otpgate_gateway_breaker_open gauge\n",
+    );
+    let mut failures = String::from(
+        "# HELP otpgate_gateway_consecutive_failures Failed sends in a row per gateway.\n# TYPE otpgate_gateway_consecutive_failures gauge\n",
+    );
+    for v in views {
+        let gateway = escape(&v.gateway);
+        open.push_str(&format!(
+            "otpgate_gateway_breaker_open{{gateway=\"{gateway}\"}} {}\n",
+            u8::from(v.open)
+        ));
+        failures.push_str(&format!(
+            "otpgate_gateway_consecutive_failures{{gateway=\"{gateway}\"}} {}\n",
+            v.failures
+        ));
+    }
+    open + &failures
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

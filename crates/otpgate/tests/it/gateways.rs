@@ -211,6 +211,12 @@ async fn providers_list_parameters() {
     );
     let modem = &b["result"]["value"]["modem"]["parameters"];
     assert_eq!(modem["DEVICE"]["required"], true);
+    for (_, p) in b["result"]["value"].as_object().unwrap() {
+        assert!(
+            p["parameters"]["FAILOVER"].is_object(),
+            "every provider takes FAILOVER"
+        );
+    }
     assert_eq!(modem["SIM_PIN"]["secret"], true);
     assert_eq!(modem["MODE"]["values"], json!(["auto", "text", "pdu"]));
     assert_eq!(
@@ -1507,4 +1513,153 @@ async fn gsm_modem_failures_are_send_failures() {
         let (st, b) = s.apost("/smsgateway", &form).await;
         assert_eq!((st, code(&b)), (400, 905), "{bad:?}");
     }
+}
+
+/// Saves an HTTP gateway `name` that posts `text` and `phone` to `url`, with extra options.
+async fn http_gateway(
+    s: &Server,
+    name: &str,
+    url: &str,
+    extra: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let mut form = vec![
+        ("name", name),
+        ("module", HTTP),
+        ("option.URL", url),
+        ("option.HTTP_METHOD", "POST"),
+        ("option.RETURN_SUCCESS", "ID"),
+        ("option.text", "{otp}"),
+        ("option.phone", "{phone}"),
+        ("option.TIMEOUT", "0.5"),
+    ];
+    form.extend_from_slice(extra);
+    s.apost("/smsgateway", &form).await
+}
+
+#[tokio::test]
+async fn failover_tries_backups_in_order_and_breakers_skip_failing_gateways() {
+    let slow = Gateway::start().await;
+    slow.set_mode(Mode::Hang);
+    let failing = Gateway::start().await;
+    failing.set_mode(Mode::Ok("FAILED: no credit"));
+    let good = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    let (st, b) = http_gateway(
+        &s,
+        "gw",
+        "http://127.0.0.1:9/",
+        &[("option.FAILOVER", "nope")],
+    )
+    .await;
+    assert_eq!((st, code(&b)), (400, 905));
+    assert!(error(&b).contains("nope"), "{b}");
+    let fail = [("option.RETURN_FAIL", "FAILED")];
+    assert_eq!(http_gateway(&s, "slow", &slow.url("/s"), &[]).await.0, 200);
+    assert_eq!(
+        http_gateway(&s, "failing", &failing.url("/s"), &fail)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(http_gateway(&s, "good", &good.url("/s"), &[]).await.0, 200);
+    let chain = [("option.FAILOVER", "slow, failing ,good")];
+    // The primary is down (connection refused).
+    let (st, b) = http_gateway(&s, "gw", "http://127.0.0.1:9/", &chain).await;
+    assert_eq!(st, 200, "{b}");
+    s.ok(
+        "/system/setConfig",
+        &[
+            ("sms.breaker_threshold", "1"),
+            ("sms.breaker_open_secs", "60"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    let b = login(&s).await;
+    assert!(challenged(&b), "{b}");
+    assert_eq!((slow.count(), failing.count(), good.count()), (1, 1, 1));
+    let tid = b["detail"]["transaction_id"].as_str().unwrap();
+    let otp = good.last_otp(PHONE);
+    let (_, ok) = s
+        .check(&[("user", "alice"), ("transaction_id", tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&ok), true);
+    // The audit names the gateway that delivered; the user's answer does not.
+    assert!(!b.to_string().contains("good"), "{b}");
+    let (_, a) = s.aget("/audit/", &[("action", "*validate/check*")]).await;
+    assert!(a.to_string().contains("SMS1 via good"), "{a}");
+    // The three failed gateways' breakers are open: the next login goes straight to `good`.
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for g in ["gw", "slow", "failing"] {
+        assert!(
+            metrics.contains(&format!(
+                "otpgate_gateway_breaker_open{{gateway=\"{g}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
+    assert!(challenged(&login(&s).await));
+    assert_eq!((slow.count(), failing.count(), good.count()), (1, 1, 2));
+    // After the open window the next send probes them again; `failing` recovers and, tried
+    // before `good`, delivers and closes its breaker.
+    failing.set_mode(Mode::Ok("ID 1"));
+    s.advance(61);
+    assert!(challenged(&login(&s).await));
+    assert_eq!((slow.count(), failing.count(), good.count()), (2, 2, 2));
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("gateway=\"failing\""),
+        "closed and forgotten: {metrics}"
+    );
+    // `slow` failed its probe: open for twice as long now.
+    s.advance(61);
+    assert!(challenged(&login(&s).await));
+    assert_eq!(slow.count(), 2, "still skipped after 61 s");
+}
+
+#[tokio::test]
+async fn the_send_budget_bounds_the_whole_failover() {
+    let slow = Gateway::start().await;
+    slow.set_mode(Mode::Hang);
+    let good = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    assert_eq!(http_gateway(&s, "good", &good.url("/s"), &[]).await.0, 200);
+    let chain = [("option.FAILOVER", "good"), ("option.TIMEOUT", "5")];
+    assert_eq!(http_gateway(&s, "gw", &slow.url("/s"), &chain).await.0, 200);
+    s.ok("/system/setConfig", &[("sms.send_budget_ms", "300")])
+        .await;
+    s.enroll("alice", "SMS1", "1234", PHONE).await;
+    // The primary hangs past the budget: the login gets the send failure, and the backup is
+    // not tried after the budget is spent.
+    let b = login(&s).await;
+    assert_eq!(
+        msg(&b),
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+    assert_eq!((slow.count(), good.count()), (1, 0));
+    // With the primary's breaker open (the default threshold is 3), every breaker closed
+    // gateway comes first: two more failures open it, then `good` delivers at once.
+    for _ in 0..2 {
+        login(&s).await;
+    }
+    assert!(challenged(&login(&s).await));
+    assert_eq!((slow.count(), good.count()), (3, 1));
 }

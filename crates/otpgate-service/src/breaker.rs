@@ -1,0 +1,128 @@
+//! Per-node circuit breakers of the SMS gateways, by gateway name. A gateway that failed
+//! `threshold` times in a row is skipped for `open` (doubled on every re-opening, up to 16
+//! times as long); once that has passed the next send probes it: a success closes the breaker,
+//! a failure opens it again for twice as long. Time comes from the injected clock, so tests
+//! open and close breakers without waiting.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct State {
+    /// Consecutive failures.
+    failures: i64,
+    /// How often the breaker opened since the last success.
+    openings: u32,
+    /// Skipped until this time (Unix ms).
+    open_until_ms: i64,
+}
+
+/// The state of one gateway's breaker, for metrics and the audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerView {
+    /// The gateway.
+    pub gateway: String,
+    /// Consecutive failures.
+    pub failures: i64,
+    /// Skipped now.
+    pub open: bool,
+}
+
+/// The breakers of all gateways of this node.
+#[derive(Debug, Default)]
+pub struct Breakers {
+    states: Mutex<HashMap<String, State>>,
+}
+
+impl Breakers {
+    /// Whether `gateway` may be tried at `now_ms` (closed, or open and due for a probe).
+    pub fn allows(&self, gateway: &str, now_ms: i64) -> bool {
+        self.states
+            .lock()
+            .map(|s| s.get(gateway).is_none_or(|st| st.open_until_ms <= now_ms))
+            .unwrap_or(true)
+    }
+
+    /// Records a delivery: the breaker closes.
+    pub fn success(&self, gateway: &str) {
+        if let Ok(mut s) = self.states.lock() {
+            s.remove(gateway);
+        }
+    }
+
+    /// Records a failure; returns true if the breaker opened (again).
+    pub fn failure(&self, gateway: &str, now_ms: i64, threshold: i64, open_ms: i64) -> bool {
+        let Ok(mut s) = self.states.lock() else {
+            return false;
+        };
+        let st = s.entry(gateway.to_owned()).or_default();
+        st.failures += 1;
+        if threshold <= 0 || st.failures < threshold {
+            return false;
+        }
+        let factor = 1i64 << st.openings.min(4);
+        st.open_until_ms = now_ms.saturating_add(open_ms.saturating_mul(factor));
+        st.openings = st.openings.saturating_add(1);
+        true
+    }
+
+    /// Every gateway with a failure on record.
+    pub fn views(&self, now_ms: i64) -> Vec<BreakerView> {
+        let Ok(s) = self.states.lock() else {
+            return Vec::new();
+        };
+        let mut v: Vec<BreakerView> = s
+            .iter()
+            .map(|(g, st)| BreakerView {
+                gateway: g.clone(),
+                failures: st.failures,
+                open: st.open_until_ms > now_ms,
+            })
+            .collect();
+        v.sort_by(|a, b| a.gateway.cmp(&b.gateway));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_the_threshold_probes_and_backs_off() {
+        let b = Breakers::default();
+        let (t, open) = (3, 30_000);
+        assert!(!b.failure("gw", 0, t, open));
+        assert!(!b.failure("gw", 0, t, open));
+        assert!(b.allows("gw", 0), "closed below the threshold");
+        assert!(b.failure("gw", 1_000, t, open), "the third failure opens");
+        assert!(!b.allows("gw", 30_999));
+        assert!(b.allows("gw", 31_000), "due for a probe");
+        // The probe fails: open again for twice as long.
+        assert!(b.failure("gw", 31_000, t, open));
+        assert!(!b.allows("gw", 90_999) && b.allows("gw", 91_000));
+        assert!(b.views(50_000)[0].open);
+        // A success closes it and forgets the back-off.
+        b.success("gw");
+        assert!(b.allows("gw", 91_000) && b.views(91_000).is_empty());
+        for _ in 0..2 {
+            b.failure("gw", 100_000, t, open);
+        }
+        assert!(b.failure("gw", 100_000, t, open));
+        assert!(b.allows("gw", 130_000), "back to the first window");
+    }
+
+    #[test]
+    fn the_back_off_is_bounded_and_a_zero_threshold_never_opens() {
+        let b = Breakers::default();
+        for i in 0..40 {
+            b.failure("gw", i, 1, 1_000);
+        }
+        assert!(b.allows("gw", 39 + 16_000), "at most 16 times the window");
+        let off = Breakers::default();
+        for i in 0..10 {
+            assert!(!off.failure("gw", i, 0, 1_000));
+        }
+        assert!(off.allows("gw", 10));
+    }
+}
