@@ -4,7 +4,7 @@
 //! a failure opens it again for twice as long. Time comes from the injected clock, so tests
 //! open and close breakers without waiting.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -28,10 +28,33 @@ pub struct BreakerView {
     pub open: bool,
 }
 
-/// The breakers of all gateways of this node.
+/// The breakers of all gateways of this node, and how each send attempt ended.
 #[derive(Debug, Default)]
 pub struct Breakers {
     states: Mutex<HashMap<String, State>>,
+    attempts: Mutex<BTreeMap<(String, Outcome), u64>>,
+}
+
+/// How one attempt at one gateway ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// The gateway accepted the message.
+    Delivered,
+    /// The gateway failed or timed out.
+    Failed,
+    /// Not tried: its breaker was open.
+    Skipped,
+}
+
+impl Outcome {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped_breaker_open",
+        }
+    }
 }
 
 impl Breakers {
@@ -64,6 +87,21 @@ impl Breakers {
         st.open_until_ms = now_ms.saturating_add(open_ms.saturating_mul(factor));
         st.openings = st.openings.saturating_add(1);
         true
+    }
+
+    /// Counts one attempt.
+    pub fn record(&self, gateway: &str, outcome: Outcome) {
+        if let Ok(mut a) = self.attempts.lock() {
+            *a.entry((gateway.to_owned(), outcome)).or_default() += 1;
+        }
+    }
+
+    /// Attempts so far by gateway and outcome.
+    pub fn attempts(&self) -> Vec<(String, Outcome, u64)> {
+        self.attempts
+            .lock()
+            .map(|a| a.iter().map(|((g, o), n)| (g.clone(), *o, *n)).collect())
+            .unwrap_or_default()
     }
 
     /// Every gateway with a failure on record.

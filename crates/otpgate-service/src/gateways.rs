@@ -1,6 +1,7 @@
 //! The central SMS gateway registry (`/smsgateway`): definitions with replace-all updates,
 //! secrets encrypted at rest and censored on read, and sending through a named gateway.
 
+use crate::breaker::Outcome;
 use crate::settings::SystemConfig;
 use crate::{Params, Result, ServiceError, Services};
 use otpgate_gateways::{Delivery, GatewayDef, SendError, validate_definition};
@@ -365,13 +366,15 @@ impl Services {
         chain.insert(0, primary);
         let now = self.clock().now_ms();
         let breakers = self.breakers();
-        let mut order: Vec<&GatewayDef> = chain
-            .iter()
-            .filter(|d| breakers.allows(&d.name, now))
-            .collect();
+        let (mut order, skipped): (Vec<&GatewayDef>, Vec<&GatewayDef>) =
+            chain.iter().partition(|d| breakers.allows(&d.name, now));
         if order.is_empty() {
             // Every breaker is open: trying beats refusing the login without an attempt.
             order = chain.iter().collect();
+        } else {
+            for d in skipped {
+                breakers.record(&d.name, Outcome::Skipped);
+            }
         }
         let open_ms = cfg.breaker_open_secs.saturating_mul(1000);
         let mut last = None;
@@ -391,12 +394,14 @@ impl Services {
             match result {
                 Ok(delivery) => {
                     breakers.success(&def.name);
+                    breakers.record(&def.name, Outcome::Delivered);
                     if def.name != name {
                         tracing::info!(gateway = %name, delivered_by = %def.name, "SMS delivered by a failover gateway");
                     }
                     return Ok(delivery);
                 }
                 Err(e) => {
+                    breakers.record(&def.name, Outcome::Failed);
                     // A definition problem says nothing about the gateway's health.
                     if !matches!(e, SendError::Config(_))
                         && breakers.failure(

@@ -186,7 +186,8 @@ async fn metrics(State(app): State<App>) -> Response {
     let breakers = services.breakers().views(services.clock().now_ms());
     let text = app.metrics.render()
         + &crate::metrics::render_radius(&app.radius_stats)
-        + &crate::metrics::render_breakers(&breakers);
+        + &crate::metrics::render_breakers(&breakers)
+        + &crate::metrics::render_attempts(&services.breakers().attempts());
     let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

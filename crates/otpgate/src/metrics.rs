@@ -85,6 +85,21 @@ pub fn render_radius(stats: &otpgate_radius::server::Stats) -> String {
     out
 }
 
+/// Send attempts by gateway and outcome (failovers included) in text exposition.
+pub fn render_attempts(attempts: &[(String, otpgate_service::breaker::Outcome, u64)]) -> String {
+    let mut out = String::from(
+        "# HELP otpgate_sms_attempts_total Send attempts per gateway: delivered, failed, or skipped while its breaker was open.\n# TYPE otpgate_sms_attempts_total counter\n",
+    );
+    for (gateway, outcome, n) in attempts {
+        out.push_str(&format!(
+            "otpgate_sms_attempts_total{{gateway=\"{}\",result=\"{}\"}} {n}\n",
+            escape(gateway),
+            outcome.as_str()
+        ));
+    }
+    out
+}
+
 /// The gateways' circuit breakers in text exposition (gateways with a failure on record).
 pub fn render_breakers(views: &[otpgate_service::breaker::BreakerView]) -> String {
     let mut open = String::from(

@@ -1625,13 +1625,31 @@ async fn failover_tries_backups_in_order_and_breakers_skip_failing_gateways() {
         .await
         .unwrap();
     assert!(
-        !metrics.contains("gateway=\"failing\""),
+        !metrics.contains("otpgate_gateway_breaker_open{gateway=\"failing\"}"),
         "closed and forgotten: {metrics}"
     );
     // `slow` failed its probe: open for twice as long now.
     s.advance(61);
     assert!(challenged(&login(&s).await));
     assert_eq!(slow.count(), 2, "still skipped after 61 s");
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "otpgate_sms_attempts_total{gateway=\"gw\",result=\"failed\"} 2",
+        "otpgate_sms_attempts_total{gateway=\"gw\",result=\"skipped_breaker_open\"} 2",
+        "otpgate_sms_attempts_total{gateway=\"good\",result=\"delivered\"} 2",
+        "otpgate_sms_attempts_total{gateway=\"failing\",result=\"delivered\"} 2",
+        "otpgate_sms_attempts_total{gateway=\"slow\",result=\"failed\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 #[tokio::test]
