@@ -154,7 +154,27 @@ pub fn router(app: App) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("the request handler panicked").into_response()
         }))
+        .layer(middleware::map_response(secure_headers))
         .with_state(app)
+}
+
+/// Headers on every answer: nothing is cached (answers carry tokens and user data), sniffed,
+/// framed or given a referrer. HSTS belongs to the TLS-terminating proxy.
+async fn secure_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    r
 }
 
 async fn not_found() -> ApiError {

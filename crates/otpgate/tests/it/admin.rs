@@ -729,6 +729,29 @@ async fn health_metrics_and_envelopes_for_bad_requests() {
     let s = Server::start().await;
     let r = s.client.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // Every answer, errors and unknown paths included, carries the protective headers.
+    for path in [
+        "/healthz",
+        "/validate/polltransaction",
+        "/no/such/path",
+        "/token/",
+    ] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        let h = r.headers();
+        for (name, value) in [
+            ("cache-control", "no-store"),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+        ] {
+            assert_eq!(
+                h.get(name).map(|v| v.to_str().unwrap()),
+                Some(value),
+                "{path} {name}"
+            );
+        }
+        assert!(h.contains_key("content-security-policy"), "{path}");
+    }
     s.check(&[("user", "x"), ("pass", "y")]).await;
     let text = s
         .client
