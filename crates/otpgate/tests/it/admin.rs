@@ -753,15 +753,7 @@ async fn health_metrics_and_envelopes_for_bad_requests() {
         assert!(h.contains_key("content-security-policy"), "{path}");
     }
     s.check(&[("user", "x"), ("pass", "y")]).await;
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     assert!(
         text.contains("otpgate_auth_total{endpoint=\"check\",result=\"error\"} 1"),
         "{text}"

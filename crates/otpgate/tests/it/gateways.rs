@@ -1590,15 +1590,7 @@ async fn failover_tries_backups_in_order_and_breakers_skip_failing_gateways() {
     let (_, a) = s.aget("/audit/", &[("action", "*validate/check*")]).await;
     assert!(a.to_string().contains("SMS1 via good"), "{a}");
     // The three failed gateways' breakers are open: the next login goes straight to `good`.
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     for g in ["gw", "slow", "failing"] {
         assert!(
             metrics.contains(&format!(
@@ -1615,15 +1607,7 @@ async fn failover_tries_backups_in_order_and_breakers_skip_failing_gateways() {
     s.advance(61);
     assert!(challenged(&login(&s).await));
     assert_eq!((slow.count(), failing.count(), good.count()), (2, 2, 2));
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         !metrics.contains("otpgate_gateway_breaker_open{gateway=\"failing\"}"),
         "closed and forgotten: {metrics}"
@@ -1632,15 +1616,7 @@ async fn failover_tries_backups_in_order_and_breakers_skip_failing_gateways() {
     s.advance(61);
     assert!(challenged(&login(&s).await));
     assert_eq!(slow.count(), 2, "still skipped after 61 s");
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     for line in [
         "otpgate_sms_attempts_total{gateway=\"gw\",result=\"failed\"} 2",
         "otpgate_sms_attempts_total{gateway=\"gw\",result=\"skipped_breaker_open\"} 2",

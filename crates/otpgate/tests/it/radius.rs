@@ -176,15 +176,7 @@ async fn pin_plus_otp_wrong_values_and_forged_state() {
         (r.code, text(&r)),
         (ACCESS_REJECT, "The challenge is not valid.".to_owned())
     );
-    let text_metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text_metrics = s.metrics().await;
     assert!(
         text_metrics.contains("otpgate_radius_packets_total{outcome=\"reject\"} 3"),
         "{text_metrics}"

@@ -124,6 +124,12 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let r = self.client.get(self.url("/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
+    }
+
     pub fn token(&self) -> &str {
         &self.token
     }
