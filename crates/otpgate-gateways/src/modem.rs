@@ -112,10 +112,17 @@ fn option<'a>(def: &'a GatewayDef, key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Where serial devices live (USB modems, on-board UARTs, udev's stable names, Bluetooth,
+/// pseudo-terminals).
+const SERIAL_PATHS: &[&str] = &["/dev/tty", "/dev/serial/", "/dev/rfcomm", "/dev/pts/"];
+
 fn parse(def: &GatewayDef) -> Result<Settings, String> {
     let device = option(def, "DEVICE").ok_or("The parameter DEVICE is required.")?;
-    if !device.starts_with("/dev/") || device.contains("..") {
-        return Err("DEVICE must be a device path under /dev/.".into());
+    if !SERIAL_PATHS.iter().any(|p| device.starts_with(p)) || device.contains("..") {
+        return Err(format!(
+            "DEVICE must be a serial device: a path starting with {}.",
+            SERIAL_PATHS.join(", ")
+        ));
     }
     let baud = match option(def, "BAUDRATE") {
         None => 115_200,
@@ -181,7 +188,7 @@ struct Job {
 /// The owner threads, one per device path. Dropping it ends them.
 #[derive(Default)]
 pub(crate) struct Modems {
-    owners: Mutex<HashMap<String, mpsc::Sender<Job>>>,
+    owners: Mutex<HashMap<String, mpsc::SyncSender<Job>>>,
 }
 
 pub(crate) struct ModemProvider {
@@ -234,14 +241,17 @@ impl Modems {
             .map_err(|_| SendError::Modem("the modem table is unavailable".into()))?;
         let device = job.settings.device.clone();
         let job = match owners.get(&device) {
-            Some(tx) => match tx.send(job) {
+            Some(tx) => match tx.try_send(job) {
                 Ok(()) => return Ok(()),
+                Err(mpsc::TrySendError::Full(_)) => {
+                    return Err(SendError::Modem("the modem is busy".into()));
+                }
                 // The owner thread has ended: start a new one.
-                Err(mpsc::SendError(job)) => job,
+                Err(mpsc::TrySendError::Disconnected(job)) => job,
             },
             None => job,
         };
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("otpgate-modem".into())
             .spawn(move || owner(&rx))
@@ -255,23 +265,39 @@ impl Modems {
 
 type Port = Box<dyn serialport::SerialPort>;
 
+/// Messages waiting for one modem at most; more are refused as busy at once.
+const QUEUE: usize = 16;
+
 /// The owner thread of one device: jobs one after the other, the port kept open between them
 /// and reopened after an error or a changed definition.
 fn owner(rx: &mpsc::Receiver<Job>) {
     let mut open: Option<(Settings, Port)> = None;
+    // The settings whose SIM_PIN the SIM refused: never offered again (three wrong PINs lock
+    // the SIM), until the definition changes.
+    let mut pin_refused: Option<Settings> = None;
     while let Ok(job) = rx.recv() {
-        if Instant::now() > job.start_by {
-            // The caller has given up (dropping the reply tells it "busy" if it still waits).
+        if job.reply.is_closed() || Instant::now() > job.start_by {
+            // The caller has given up: an SMS now would arrive for a login that already failed.
+            continue;
+        }
+        if pin_refused.as_ref() == Some(&job.settings) {
+            let _ = job.reply.send(Err(SendError::Modem(PIN_REFUSED.into())));
             continue;
         }
         let result = run(&mut open, &job);
         if let Err(e) = &result {
             tracing::debug!(error = %e, "modem send failed; the device is reopened next time");
             open = None;
+            if *e == SendError::Modem(PIN_REFUSED.into()) {
+                pin_refused = Some(job.settings.clone());
+            }
         }
         let _ = job.reply.send(result);
     }
 }
+
+const PIN_REFUSED: &str =
+    "the SIM refused SIM_PIN; it is not offered again until the gateway definition changes";
 
 fn run(open: &mut Option<(Settings, Port)>, job: &Job) -> Result<(), SendError> {
     let s = &job.settings;
@@ -283,6 +309,17 @@ fn run(open: &mut Option<(Settings, Port)>, job: &Job) -> Result<(), SendError> 
     let port = match kept {
         Some(port) => port,
         None => {
+            // Only a character device is opened (a symlink such as /dev/serial/by-id/… is
+            // followed), never a file or a block device.
+            use std::os::unix::fs::FileTypeExt;
+            let is_char = std::fs::metadata(&s.device)
+                .map(|m| m.file_type().is_char_device())
+                .map_err(|e| {
+                    SendError::Modem(format!("the modem device cannot be opened: {}", e.kind()))
+                })?;
+            if !is_char {
+                return Err(SendError::Modem("DEVICE is not a character device".into()));
+            }
             let port = serialport::new(&s.device, s.baud)
                 .timeout(Duration::from_millis(50))
                 .open()
@@ -388,20 +425,47 @@ impl At {
         }
     }
 
+    /// Forgets what the modem sent so far (a late answer must not pair with the next command).
+    fn forget_input(&mut self) {
+        let _ = self.port.clear(serialport::ClearBuffer::Input);
+    }
+
+    /// Ends a message the modem may still be waiting for (ESC cancels `AT+CMGS` input).
+    fn cancel(&mut self) {
+        let _ = self.write(&[0x1B]);
+    }
+
+    /// After opening: cancel whatever an earlier, interrupted session left the modem waiting
+    /// for, let it answer, and forget the answer.
+    fn reset_line(&mut self) {
+        let _ = self.write(b"\x1b\r");
+        let until = Instant::now() + Duration::from_millis(200);
+        let mut chunk = [0u8; 256];
+        while Instant::now() < until {
+            if self.port.read(&mut chunk).is_err() {
+                continue;
+            }
+        }
+        self.forget_input();
+    }
+
     fn command(&mut self, cmd: &str) -> Result<Vec<String>, SendError> {
+        self.forget_input();
         self.write(format!("{cmd}\r").as_bytes())?;
         self.read(Until::Final)
     }
 
     fn start(&mut self, s: &Settings) -> Result<(), SendError> {
+        self.reset_line();
         self.command("AT")?;
         self.command("ATE0")?;
         let pin = self.command("AT+CPIN?")?;
-        if pin.iter().any(|l| l.contains("SIM PIN")) {
+        if pin.iter().any(|l| l.trim() == "+CPIN: SIM PIN") {
             let code = s.sim_pin.as_deref().ok_or_else(|| {
                 SendError::Modem("the SIM asks for a PIN, but SIM_PIN is not set".into())
             })?;
-            self.command(&format!("AT+CPIN=\"{code}\""))?;
+            self.command(&format!("AT+CPIN=\"{code}\""))
+                .map_err(|_| SendError::Modem(PIN_REFUSED.into()))?;
         } else if !pin.iter().any(|l| l.contains("READY")) {
             return Err(SendError::Modem(
                 "the SIM is not ready (it may need its PUK)".into(),
@@ -423,11 +487,14 @@ impl At {
 
     /// Sends one submitted part: the command, the prompt, the body and Ctrl-Z, the `+CMGS`.
     fn submit(&mut self, command: &str, body: &[u8]) -> Result<(), SendError> {
+        self.forget_input();
         self.write(format!("{command}\r").as_bytes())?;
-        self.read(Until::Prompt)?;
         let mut bytes = body.to_vec();
         bytes.push(0x1A);
-        self.write(&bytes)?;
+        if let Err(e) = self.read(Until::Prompt).and_then(|_| self.write(&bytes)) {
+            self.cancel();
+            return Err(e);
+        }
         let lines = self.read(Until::Final)?;
         if lines.iter().any(|l| l.starts_with("+CMGS")) {
             Ok(())
@@ -557,7 +624,9 @@ mod tests {
         for bad in [
             vec![],
             vec![("DEVICE", "/etc/passwd")],
-            vec![("DEVICE", "/dev/../etc/passwd")],
+            vec![("DEVICE", "/dev/tty/../../etc/passwd")],
+            vec![("DEVICE", "/dev/watchdog")],
+            vec![("DEVICE", "/dev/sda")],
             vec![dev, ("MODE", "fax")],
             vec![dev, ("SIM_PIN", "12a4")],
             vec![dev, ("SIM_PIN", "123")],

@@ -1477,7 +1477,7 @@ async fn gsm_modem_failures_are_send_failures() {
         (offline.device.as_str(), "not registered"),
         (locked.device.as_str(), "SIM PIN not configured"),
         (silent.device.as_str(), "no answer"),
-        ("/dev/otpgate-no-such-modem", "no device"),
+        ("/dev/ttyOTPGATE-none", "no device"),
     ] {
         // MODE pdu: every case goes through the same dialogue; a short TIMEOUT for the
         // modem that never answers.
@@ -1491,6 +1491,28 @@ async fn gsm_modem_failures_are_send_failures() {
         );
     }
     assert!(offline.log().bodies.is_empty() && locked.log().bodies.is_empty());
+    // A wrong SIM PIN is offered once, never again until the definition changes: three wrong
+    // PINs would lock the SIM.
+    let wrong = [("option.MODE", "pdu"), ("option.SIM_PIN", "0000")];
+    assert_eq!(save_modem(&s, &locked.device, &wrong).await.0, 200);
+    for _ in 0..3 {
+        assert_eq!(
+            msg(&login(&s).await),
+            "The PIN was correct, but the SMS could not be sent!"
+        );
+    }
+    let offered = |m: &FakeModem| {
+        m.log()
+            .commands
+            .iter()
+            .filter(|c| c.starts_with("AT+CPIN="))
+            .count()
+    };
+    assert_eq!(offered(&locked), 1);
+    let right = [("option.MODE", "pdu"), ("option.SIM_PIN", "4711")];
+    assert_eq!(save_modem(&s, &locked.device, &right).await.0, 200);
+    assert!(challenged(&login(&s).await));
+    assert_eq!(offered(&locked), 2);
     assert_eq!(
         silent.log().commands,
         ["AT"],
@@ -1500,6 +1522,7 @@ async fn gsm_modem_failures_are_send_failures() {
     // Definitions are checked when they are saved.
     for bad in [
         vec![("option.DEVICE", "/etc/passwd")],
+        vec![("option.DEVICE", "/dev/watchdog")],
         vec![("option.MODE", "fax")],
         vec![("option.SIM_PIN", "12ab")],
         vec![("option.SMSC", "+49\";AT+CFUN=0")],

@@ -1094,6 +1094,12 @@ impl FakeModem {
                 }
                 loop {
                     if in_body {
+                        // ESC cancels the message.
+                        if let Some(esc) = pending.iter().position(|b| *b == 0x1B) {
+                            pending.drain(..=esc);
+                            in_body = false;
+                            continue;
+                        }
                         let Some(end) = pending.iter().position(|b| *b == 0x1A) else {
                             break;
                         };
@@ -1116,7 +1122,9 @@ impl FakeModem {
                         break;
                     };
                     let line: Vec<u8> = pending.drain(..=end).collect();
-                    let cmd = String::from_utf8_lossy(&line).trim().to_owned();
+                    let cmd = String::from_utf8_lossy(&line)
+                        .trim_matches(|c: char| c.is_whitespace() || c == '\u{1b}')
+                        .to_owned();
                     if cmd.is_empty() {
                         continue;
                     }
