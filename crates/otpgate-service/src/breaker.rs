@@ -15,7 +15,12 @@ struct State {
     openings: u32,
     /// Skipped until this time (Unix ms).
     open_until_ms: i64,
+    /// When the probe after the open window started (0: none running). Only one send probes.
+    probe_since_ms: i64,
 }
+
+/// A probe that never reported back (its task was lost) stops blocking the next one after this.
+const PROBE_LEASE_MS: i64 = 60_000;
 
 /// The state of one gateway's breaker, for metrics and the audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,12 +63,26 @@ impl Outcome {
 }
 
 impl Breakers {
-    /// Whether `gateway` may be tried at `now_ms` (closed, or open and due for a probe).
+    /// Whether `gateway` may be tried at `now_ms`: closed, or open with its window passed and
+    /// no other send probing it (this send becomes the probe).
     pub fn allows(&self, gateway: &str, now_ms: i64) -> bool {
-        self.states
-            .lock()
-            .map(|s| s.get(gateway).is_none_or(|st| st.open_until_ms <= now_ms))
-            .unwrap_or(true)
+        let Ok(mut s) = self.states.lock() else {
+            return true;
+        };
+        let Some(st) = s.get_mut(gateway) else {
+            return true;
+        };
+        if st.open_until_ms == 0 {
+            return true; // failures below the threshold: closed
+        }
+        if st.open_until_ms > now_ms {
+            return false;
+        }
+        if st.probe_since_ms > 0 && now_ms - st.probe_since_ms < PROBE_LEASE_MS {
+            return false;
+        }
+        st.probe_since_ms = now_ms;
+        true
     }
 
     /// Records a delivery: the breaker closes.
@@ -80,9 +99,11 @@ impl Breakers {
         };
         let st = s.entry(gateway.to_owned()).or_default();
         st.failures += 1;
-        if threshold <= 0 || st.failures < threshold {
+        if threshold <= 0 || st.failures < threshold || st.open_until_ms > now_ms {
+            // Below the threshold, or a forced attempt while open: the window stays as it is.
             return false;
         }
+        st.probe_since_ms = 0;
         let factor = 1i64 << st.openings.min(4);
         st.open_until_ms = now_ms.saturating_add(open_ms.saturating_mul(factor));
         st.openings = st.openings.saturating_add(1);
@@ -138,8 +159,17 @@ mod tests {
         assert!(b.allows("gw", 31_000), "due for a probe");
         // The probe fails: open again for twice as long.
         assert!(b.failure("gw", 31_000, t, open));
-        assert!(!b.allows("gw", 90_999) && b.allows("gw", 91_000));
+        assert!(!b.allows("gw", 90_999));
         assert!(b.views(50_000)[0].open);
+        // While open, a forced attempt (every gateway of a chain open) does not extend it.
+        assert!(!b.failure("gw", 50_000, t, open));
+        assert!(b.allows("gw", 91_000));
+        // Only one send probes at a time.
+        assert!(!b.allows("gw", 91_001), "a probe is already running");
+        assert!(
+            b.allows("gw", 91_000 + PROBE_LEASE_MS),
+            "a lost probe expires"
+        );
         // A success closes it and forgets the back-off.
         b.success("gw");
         assert!(b.allows("gw", 91_000) && b.views(91_000).is_empty());
@@ -153,10 +183,22 @@ mod tests {
     #[test]
     fn the_back_off_is_bounded_and_a_zero_threshold_never_opens() {
         let b = Breakers::default();
-        for i in 0..40 {
-            b.failure("gw", i, 1, 1_000);
+        let mut t = 0;
+        assert!(b.failure("gw", t, 1, 1_000));
+        let mut window = 1_000;
+        for _ in 0..40 {
+            t += window;
+            assert!(
+                !b.allows("gw", t - 1) && b.allows("gw", t),
+                "probe due at {t}"
+            );
+            assert!(b.failure("gw", t, 1, 1_000), "the failed probe reopens");
+            window = (window * 2).min(16_000);
         }
-        assert!(b.allows("gw", 39 + 16_000), "at most 16 times the window");
+        assert!(
+            !b.allows("gw", t + 15_999) && b.allows("gw", t + 16_000),
+            "at most 16×"
+        );
         let off = Breakers::default();
         for i in 0..10 {
             assert!(!off.failure("gw", i, 0, 1_000));

@@ -353,74 +353,109 @@ impl Services {
         let budget = Duration::from_millis(u64::try_from(cfg.send_budget_ms).unwrap_or(4000));
         let started = tokio::time::Instant::now();
         let primary = self.load_gateway(name).await?;
-        let mut chain = Vec::new();
-        for backup in otpgate_gateways::failover_names(&primary) {
-            match self.load_gateway(&backup).await {
-                Ok(def) => chain.push(def),
-                Err(SmsFailure::Send(e)) => {
-                    tracing::warn!(gateway = %name, backup = %backup, error = %e, "failover gateway skipped");
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        chain.insert(0, primary);
-        let now = self.clock().now_ms();
+        let names: Vec<String> = std::iter::once(name.to_owned())
+            .chain(otpgate_gateways::failover_names(&primary))
+            .collect();
+        let mut primary = Some(primary);
         let breakers = self.breakers();
-        let (mut order, skipped): (Vec<&GatewayDef>, Vec<&GatewayDef>) =
-            chain.iter().partition(|d| breakers.allows(&d.name, now));
-        if order.is_empty() {
-            // Every breaker is open: trying beats refusing the login without an attempt.
-            order = chain.iter().collect();
-        } else {
-            for d in skipped {
-                breakers.record(&d.name, Outcome::Skipped);
-            }
-        }
-        let open_ms = cfg.breaker_open_secs.saturating_mul(1000);
+        let mut skipped = Vec::new();
+        let mut tried = false;
         let mut last = None;
-        for def in order {
-            let Some(left) = budget
-                .checked_sub(started.elapsed())
-                .filter(|d| !d.is_zero())
-            else {
-                break;
-            };
-            let result =
-                match tokio::time::timeout(left, self.registry().send(def, phone, text, otp)).await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(SendError::Timeout(format!("{}", budget.as_secs_f64()))),
-                };
-            match result {
-                Ok(delivery) => {
-                    breakers.success(&def.name);
-                    breakers.record(&def.name, Outcome::Delivered);
-                    if def.name != name {
-                        tracing::info!(gateway = %name, delivered_by = %def.name, "SMS delivered by a failover gateway");
-                    }
-                    return Ok(delivery);
+        // First every gateway whose breaker lets it through, in order; if that was none, the
+        // skipped ones anyway: trying beats refusing a login without an attempt.
+        for forced in [false, true] {
+            let candidates: Vec<String> = if forced {
+                if tried {
+                    break;
                 }
-                Err(e) => {
-                    breakers.record(&def.name, Outcome::Failed);
-                    // A definition problem says nothing about the gateway's health.
-                    if !matches!(e, SendError::Config(_))
-                        && breakers.failure(
-                            &def.name,
-                            self.clock().now_ms(),
-                            cfg.breaker_threshold,
-                            open_ms,
-                        )
-                    {
-                        tracing::warn!(gateway = %def.name, "circuit breaker opened");
+                std::mem::take(&mut skipped)
+            } else {
+                names.clone()
+            };
+            for gateway in candidates {
+                if budget
+                    .checked_sub(started.elapsed())
+                    .is_none_or(|d| d.is_zero())
+                {
+                    break;
+                }
+                if !forced && !breakers.allows(&gateway, self.clock().now_ms()) {
+                    breakers.record(&gateway, Outcome::Skipped);
+                    skipped.push(gateway);
+                    continue;
+                }
+                // Backups are loaded only when needed; one that cannot be loaded is skipped.
+                let def = match primary.take_if(|p| p.name == gateway) {
+                    Some(def) => def,
+                    None => match self.load_gateway(&gateway).await {
+                        Ok(def) => def,
+                        Err(e) => {
+                            tracing::warn!(gateway = %name, backup = %gateway, error = %e, "failover gateway skipped");
+                            continue;
+                        }
+                    },
+                };
+                tried = true;
+                match self
+                    .attempt(cfg, &def, budget, started, phone, text, otp)
+                    .await
+                {
+                    Ok(delivery) => {
+                        if def.name != name {
+                            tracing::info!(gateway = %name, delivered_by = %def.name, "SMS delivered by a failover gateway");
+                        }
+                        return Ok(delivery);
                     }
-                    tracing::debug!(gateway = %def.name, error = %e, "gateway failed; trying the next");
-                    last = Some(e);
+                    Err(e) => last = Some(e),
                 }
             }
         }
         Err(SmsFailure::Send(last.unwrap_or_else(|| {
             SendError::Timeout(format!("{}", budget.as_secs_f64()))
         })))
+    }
+
+    /// One attempt at one gateway within what is left of the budget, recorded in its breaker.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        cfg: &SystemConfig,
+        def: &GatewayDef,
+        budget: Duration,
+        started: tokio::time::Instant,
+        phone: &str,
+        text: &str,
+        otp: Option<&str>,
+    ) -> std::result::Result<Delivery, SendError> {
+        let left = budget.saturating_sub(started.elapsed());
+        let result =
+            match tokio::time::timeout(left, self.registry().send(def, phone, text, otp)).await {
+                Ok(r) => r,
+                Err(_) => Err(SendError::Timeout(format!("{}", budget.as_secs_f64()))),
+            };
+        let breakers = self.breakers();
+        match &result {
+            Ok(_) => {
+                breakers.success(&def.name);
+                breakers.record(&def.name, Outcome::Delivered);
+            }
+            Err(e) => {
+                breakers.record(&def.name, Outcome::Failed);
+                // A definition problem says nothing about the gateway's health.
+                if !matches!(e, SendError::Config(_))
+                    && breakers.failure(
+                        &def.name,
+                        self.clock().now_ms(),
+                        cfg.breaker_threshold,
+                        cfg.breaker_open_secs.saturating_mul(1000),
+                    )
+                {
+                    tracing::warn!(gateway = %def.name, "circuit breaker opened");
+                }
+                tracing::debug!(gateway = %def.name, error = %e, "gateway failed");
+            }
+        }
+        result
     }
 }
 

@@ -1679,4 +1679,20 @@ async fn the_send_budget_bounds_the_whole_failover() {
     }
     assert!(challenged(&login(&s).await));
     assert_eq!((slow.count(), good.count()), (3, 1));
+    // When every gateway of the chain is open, they are tried anyway rather than failing the
+    // login untried.
+    good.set_mode(Mode::Status(500));
+    s.ok("/system/setConfig", &[("sms.breaker_threshold", "1")])
+        .await;
+    login(&s).await;
+    assert_eq!(
+        good.count(),
+        2,
+        "good failed once: now both breakers are open"
+    );
+    good.set_mode(Mode::Ok("ID 7"));
+    slow.set_mode(Mode::Status(500));
+    let b = login(&s).await;
+    assert!(challenged(&b), "{b}");
+    assert_eq!((slow.count(), good.count()), (4, 3), "both tried, in order");
 }
