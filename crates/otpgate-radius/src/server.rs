@@ -23,7 +23,8 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-/// How long an answered request is remembered for retransmissions.
+/// How long an answer is remembered for retransmissions (counted from the answer; a request
+/// still being decided is remembered for the decision's timeout on top).
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(30);
 
 /// How many requests the duplicate cache remembers at most (oldest forgotten first).
@@ -200,16 +201,34 @@ struct Seen {
 
 /// Requests seen recently, with their answers once sent. Entries expire in arrival order, so
 /// forgetting is a pop from the front rather than a scan of the whole map.
-#[derive(Default)]
 struct SeenCache {
     map: HashMap<Key, Seen>,
     order: VecDeque<(Instant, Key)>,
+    /// How long an entry lives: the answer window plus the longest decision.
+    window: Duration,
 }
 
 impl SeenCache {
+    fn new(handler_timeout: Duration) -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            window: DUPLICATE_WINDOW + handler_timeout,
+        }
+    }
+
+    /// Stores the answer of a request and restarts its time from now.
+    fn answer(&mut self, key: &Key, reply: Arc<Vec<u8>>, now: Instant) {
+        if let Some(s) = self.map.get_mut(key) {
+            s.reply = Some(reply);
+            s.at = now;
+            self.order.push_back((now, *key));
+        }
+    }
+
     fn expire(&mut self, now: Instant) {
         while let Some((at, key)) = self.order.front().copied() {
-            if now.duration_since(at) < DUPLICATE_WINDOW && self.order.len() < MAX_REMEMBERED {
+            if now.duration_since(at) < self.window && self.order.len() < MAX_REMEMBERED {
                 break;
             }
             self.order.pop_front();
@@ -256,7 +275,7 @@ pub async fn serve<H: Handler>(
         handler,
         stats,
         limits,
-        seen: Mutex::new(SeenCache::default()),
+        seen: Mutex::new(SeenCache::new(limits.handler_timeout)),
     });
     let mut tasks = JoinSet::new();
     let mut buf = vec![0u8; packet::MAX_PACKET_LEN];
@@ -277,12 +296,14 @@ pub async fn serve<H: Handler>(
             continue;
         };
         while tasks.try_join_next().is_some() {}
-        if tasks.len() >= shared.limits.max_in_flight {
-            // Shed load before any work; the NAS retransmits.
-            bump(&shared.stats.overloaded);
-            continue;
-        }
+        // Retransmissions of answered requests are answered from the cache even under load.
         if let Some(work) = shared.admit(datagram, from) {
+            if tasks.len() >= shared.limits.max_in_flight {
+                // Shed the new request; its retransmission gets a fresh chance.
+                shared.forget(&work);
+                bump(&shared.stats.overloaded);
+                continue;
+            }
             let shared = shared.clone();
             tasks.spawn(async move { shared.answer(work).await });
         }
@@ -347,6 +368,14 @@ impl<H: Handler> Shared<H> {
             client,
             packet,
         })
+    }
+
+    /// Forgets a request that was admitted but not taken on.
+    fn forget(&self, w: &Work) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.map
+                .remove(&(w.from, w.packet.identifier, w.packet.authenticator));
+        }
     }
 
     async fn answer(&self, w: Work) {
@@ -426,10 +455,12 @@ impl<H: Handler> Shared<H> {
         if let Err(e) = self.socket.send_to(&bytes, w.from).await {
             tracing::warn!(error = %e, "RADIUS reply could not be sent");
         }
-        if let Ok(mut seen) = self.seen.lock()
-            && let Some(s) = seen.map.get_mut(&(w.from, p.identifier, p.authenticator))
-        {
-            s.reply = Some(bytes);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.answer(
+                &(w.from, p.identifier, p.authenticator),
+                bytes,
+                Instant::now(),
+            );
         }
     }
 }
@@ -578,7 +609,7 @@ mod tests {
     #[test]
     fn the_duplicate_cache_forgets_in_arrival_order() {
         let t0 = Instant::now();
-        let mut c = SeenCache::default();
+        let mut c = SeenCache::new(Duration::ZERO);
         c.insert(key(1), t0);
         c.insert(key(2), t0 + Duration::from_secs(10));
         c.expire(t0 + Duration::from_secs(29));
@@ -590,9 +621,25 @@ mod tests {
     }
 
     #[test]
+    fn answers_are_remembered_from_when_they_were_given() {
+        let t0 = Instant::now();
+        // Decisions may take 10 s: an undecided request lives 40 s.
+        let mut c = SeenCache::new(Duration::from_secs(10));
+        c.insert(key(1), t0);
+        c.expire(t0 + Duration::from_secs(39));
+        assert!(c.map.contains_key(&key(1)), "still being decided");
+        // Answered after 39 s: remembered for the full window from then.
+        c.answer(&key(1), Arc::new(vec![1]), t0 + Duration::from_secs(39));
+        c.expire(t0 + Duration::from_secs(75));
+        assert!(c.map.get(&key(1)).is_some_and(|s| s.reply.is_some()));
+        c.expire(t0 + Duration::from_secs(79));
+        assert!(c.map.is_empty());
+    }
+
+    #[test]
     fn the_duplicate_cache_is_bounded() {
         let t0 = Instant::now();
-        let mut c = SeenCache::default();
+        let mut c = SeenCache::new(Duration::ZERO);
         for i in 0..MAX_REMEMBERED + 10 {
             c.expire(t0);
             let port = u16::try_from(i % 60_000).unwrap();
