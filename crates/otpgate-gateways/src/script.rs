@@ -117,6 +117,8 @@ impl ScriptProvider {
         }
         let mut child = command
             .arg(phone)
+            // Its own process group, so a timeout also ends what the script started.
+            .process_group(0)
             .current_dir(&self.dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -124,6 +126,7 @@ impl ScriptProvider {
             .kill_on_drop(true)
             .spawn()
             .map_err(|_| SendError::Script("Failed to start script for sending SMS.".into()))?;
+        let group = child.id();
         let mut stdin = child.stdin.take();
         let text = text.as_bytes().to_vec();
         let limit = self.timeout;
@@ -136,8 +139,19 @@ impl ScriptProvider {
                 }
                 child.wait().await
             };
-            // The timeout covers feeding the input too; dropping `child` kills the script.
-            tokio::time::timeout(limit, work).await
+            // The timeout covers feeding the input too. At the timeout the whole process group
+            // is killed: a `curl` the script started must not deliver late, after a backup
+            // gateway already did.
+            let result = tokio::time::timeout(limit, work).await;
+            if result.is_err()
+                && let Some(pid) = group.and_then(|g| i32::try_from(g).ok())
+            {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            result
         };
         if self.background {
             // Returns at once; the script is reaped (or killed at its timeout) in the background.

@@ -663,7 +663,12 @@ async fn script_provider_runs_only_scripts_from_its_directory() {
         ),
     );
     script(scripts.path(), "fail.sh", "cat >/dev/null; exit 3");
-    script(scripts.path(), "slow.sh", "sleep 5");
+    let grandchild = scripts.path().join("grandchild.pid");
+    script(
+        scripts.path(),
+        "slow.sh",
+        &format!("sleep 30 &\necho $! > {}\nwait", grandchild.display()),
+    );
     script(
         scripts.path(),
         "late.sh",
@@ -724,6 +729,25 @@ async fn script_provider_runs_only_scripts_from_its_directory() {
             "{name}"
         );
     }
+    // The timeout ended what slow.sh started too (its process group).
+    let pid = std::fs::read_to_string(&grandchild).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    let gone = || {
+        std::fs::read_to_string(&stat)
+            .map(|st| {
+                st.split(") ")
+                    .nth(1)
+                    .is_some_and(|rest| rest.starts_with('Z'))
+            })
+            .unwrap_or(true)
+    };
+    for _ in 0..100 {
+        if gone() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(gone(), "the script's child outlived the timeout");
     // Background mode returns at once, before the script has finished.
     assert_eq!(save(gw("late.sh", "background")).await.0, 200);
     assert!(challenged(&login(&s).await));
