@@ -333,6 +333,20 @@ impl Services {
             .ok_or_else(policy_not_found)
     }
 
+    /// Warnings about a policy about to be saved: an `smstext` that cannot be rendered or
+    /// needs several SMS (see [`crate::validate::sms_text_warnings`]).
+    pub fn policy_warnings(params: &crate::Params) -> Vec<String> {
+        if params.get("scope").map(str::trim) != Some("authentication") {
+            return Vec::new();
+        }
+        match parse_actions(params.get("action").unwrap_or_default()).remove("smstext") {
+            Some(ActionValue::Value(v)) => crate::validate::sms_text_warnings(
+                &otpgate_core::template::unescape_policy_text(&v),
+            ),
+            _ => Vec::new(),
+        }
+    }
+
     /// `POST /policy/<name>`.
     pub async fn set_policy(&self, name: &str, params: &crate::Params) -> Result<Value> {
         let valid_name = !name.is_empty()

@@ -30,6 +30,62 @@ pub const DEFAULT_PROMPT: &str = "Enter the OTP from the SMS:";
 /// The answer when the PIN was right but no SMS went out.
 pub const SEND_FAILED: &str = "The PIN was correct, but the SMS could not be sent!";
 
+/// Every tag an SMS text may use, with a long but ordinary value: a text that needs more than
+/// one SMS with these needs it in real life too.
+pub const SMS_TAG_SAMPLES: &[(&str, &str)] = &[
+    ("otp", "12345678"),
+    ("challenge", ""),
+    ("serial", "PISM0000ABCD"),
+    ("tokentype", "sms"),
+    ("user", "Alexander"),
+    ("givenname", "Alexander"),
+    ("surname", "Schneider"),
+    ("username", "alexander.schneider"),
+    ("userrealm", "example"),
+    ("recipient_givenname", "Alexander"),
+    ("recipient_surname", "Schneider"),
+    ("time", "12:34:56"),
+    ("date", "2026-11-28"),
+    ("phone", "+4915112345678"),
+    ("phone_redacted", "****-******78"),
+    ("tokendescription", ""),
+    ("admin", ""),
+    ("realm", ""),
+    ("action", ""),
+    ("url", ""),
+    ("client_ip", "192.0.2.10"),
+    ("ua_browser", ""),
+    ("ua_string", ""),
+    ("pin", ""),
+    ("registrationcode", ""),
+];
+
+/// What an admin should know about an SMS text template before it bites: it cannot be
+/// rendered, or, rendered with an 8-digit OTP and ordinary values, it needs several SMS.
+pub fn sms_text_warnings(template: &str) -> Vec<String> {
+    let tags: Tags = SMS_TAG_SAMPLES
+        .iter()
+        .map(|(k, v)| (*k, (*v).to_owned()))
+        .collect();
+    match template::render_sms_text(template, &tags) {
+        Err(e) => vec![format!("The SMS text cannot be rendered: {e}")],
+        Ok(text) => {
+            let (enc, n) = otpgate_core::sms_text::segments(&text);
+            if n <= 1 {
+                return Vec::new();
+            }
+            let (name, single) = match enc {
+                otpgate_core::sms_text::Encoding::Gsm7 => ("GSM-7", 160),
+                otpgate_core::sms_text::Encoding::Ucs2 => ("UCS-2", 70),
+            };
+            vec![format!(
+                "The SMS text needs {n} SMS per message ({name}: {} characters where one SMS holds {single}); every part is billed.",
+                otpgate_core::sms_text::length(&text, enc)
+            )]
+        }
+    }
+}
+
 /// privacyIDEA's `result.authentication`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Authentication {
@@ -885,6 +941,7 @@ impl Services {
         let mut tags = self.tags(t, ctx, &phone);
         tags.insert("otp", otp.to_string());
         tags.insert("challenge", challenge.unwrap_or_default().to_owned());
+        debug_assert_eq!(tags.len(), SMS_TAG_SAMPLES.len());
         let text = template::render_sms_text(&template, &tags).map_err(|e| {
             SmsFailure::Send(otpgate_gateways::SendError::Config(format!(
                 "The SMS text cannot be rendered: {e}"
@@ -928,36 +985,31 @@ impl Services {
         let now = self.clock().now().with_timezone(&chrono::Local);
         let u = ctx.user;
         let field = |f: fn(&User) -> String| u.map(f).unwrap_or_default();
-        let mut tags = Tags::new();
-        tags.insert("serial", t.row.serial.clone());
-        tags.insert("tokentype", "sms".into());
-        tags.insert("user", field(|u| u.givenname.clone()));
-        tags.insert("givenname", field(|u| u.givenname.clone()));
-        tags.insert("surname", field(|u| u.surname.clone()));
-        tags.insert("username", field(|u| u.login.clone()));
-        tags.insert("userrealm", field(|u| u.realm.clone()));
-        tags.insert("recipient_givenname", field(|u| u.givenname.clone()));
-        tags.insert("recipient_surname", field(|u| u.surname.clone()));
-        tags.insert("time", now.format("%H:%M:%S").to_string());
-        tags.insert("date", now.format("%Y-%m-%d").to_string());
-        tags.insert("phone", phone.to_owned());
-        tags.insert("phone_redacted", otpgate_core::phone::redact(phone));
-        tags.insert("tokendescription", t.row.description.clone());
-        for empty in [
-            "admin",
-            "realm",
-            "action",
-            "url",
-            "client_ip",
-            "ua_browser",
-            "ua_string",
-            "pin",
-            "registrationcode",
-        ] {
-            tags.insert(empty, String::new());
-        }
+        // Every tag exists (empty unless set below), so the set is exactly SMS_TAG_SAMPLES'.
+        let mut tags: Tags = SMS_TAG_SAMPLES
+            .iter()
+            .map(|(k, _)| (*k, String::new()))
+            .collect();
+        let mut set = |k: &'static str, v: String| {
+            debug_assert!(tags.contains_key(k), "{k} is missing from SMS_TAG_SAMPLES");
+            tags.insert(k, v);
+        };
+        set("serial", t.row.serial.clone());
+        set("tokentype", "sms".into());
+        set("user", field(|u| u.givenname.clone()));
+        set("givenname", field(|u| u.givenname.clone()));
+        set("surname", field(|u| u.surname.clone()));
+        set("username", field(|u| u.login.clone()));
+        set("userrealm", field(|u| u.realm.clone()));
+        set("recipient_givenname", field(|u| u.givenname.clone()));
+        set("recipient_surname", field(|u| u.surname.clone()));
+        set("time", now.format("%H:%M:%S").to_string());
+        set("date", now.format("%Y-%m-%d").to_string());
+        set("phone", phone.to_owned());
+        set("phone_redacted", otpgate_core::phone::redact(phone));
+        set("tokendescription", t.row.description.clone());
         if let Some(ip) = ctx.client {
-            tags.insert("client_ip", ip.to_string());
+            set("client_ip", ip.to_string());
         }
         tags
     }
@@ -1185,6 +1237,21 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sms_text_warnings_count_segments_with_an_8_digit_otp() {
+        assert!(sms_text_warnings("<otp>").is_empty());
+        assert!(sms_text_warnings("Your code for {username}: {otp}").is_empty());
+        // 152 characters, a space and 8 digits: 161, one more than an SMS holds.
+        let w = sms_text_warnings(&format!("{} {{otp}}", "x".repeat(152)));
+        assert!(
+            w[0].contains("needs 2 SMS") && w[0].contains("161"),
+            "{w:?}"
+        );
+        assert!(sms_text_warnings(&format!("{} {{otp}}", "x".repeat(151))).is_empty());
+        let w = sms_text_warnings("Код {otp} {bogus}");
+        assert!(w[0].contains("cannot be rendered"), "{w:?}");
+    }
 
     #[test]
     fn unique_messages_keep_order() {

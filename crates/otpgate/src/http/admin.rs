@@ -301,7 +301,14 @@ pub async fn save_policy(
 ) -> Result<Response, ApiError> {
     pi.admin(&app, "policywrite").await?;
     pi.audit(|e| e.action_detail = format!("policy {name}"));
-    Ok(pi.reply(app.services.set_policy(&name, &pi.params).await?))
+    let value = app.services.set_policy(&name, &pi.params).await?;
+    let warnings = otpgate_service::Services::policy_warnings(&pi.params);
+    if warnings.is_empty() {
+        return Ok(pi.reply(value));
+    }
+    let mut detail = serde_json::Map::new();
+    detail.insert("warnings".into(), serde_json::json!(warnings));
+    Ok(super::envelope::ok(value, Some(detail), pi.nonce()))
 }
 
 /// `DELETE /policy/<name>`.

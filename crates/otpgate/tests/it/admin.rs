@@ -562,6 +562,67 @@ async fn policies_crud() {
         )
         .await;
     assert_eq!(v, json!({"setPolicy pol_smstext": 1}));
+    // An SMS text that leaves one SMS is saved with a warning; a short one has none.
+    let long = format!("smstext='{} {{otp}}'", "Ihr Anmeldecode lautet".repeat(7));
+    let (st, b) = s
+        .apost(
+            "/policy/pol_long",
+            &[("scope", "authentication"), ("action", &long)],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let warning = b["detail"]["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("needs 2 SMS") && warning.contains("GSM-7"),
+        "{b}"
+    );
+    let (_, b) = s
+        .apost(
+            "/policy/pol_ucs2",
+            &[("scope", "authentication"), ("action", "smstext='Ваш код: {otp}. Действителен 5 минут\\, никому его не сообщайте\\, даже сотрудникам банка.'")],
+        )
+        .await;
+    assert!(
+        b["detail"]["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("UCS-2"),
+        "{b}"
+    );
+    let (_, b) = s
+        .apost(
+            "/policy/pol_bad",
+            &[
+                ("scope", "authentication"),
+                ("action", "smstext='Code {otp} {nosuchtag}'"),
+            ],
+        )
+        .await;
+    assert!(
+        b["detail"]["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot be rendered"),
+        "{b}"
+    );
+    for name in ["pol_long", "pol_ucs2", "pol_bad"] {
+        s.adelete(&format!("/policy/{name}")).await;
+    }
+    let (_, b) = s
+        .apost(
+            "/policy/pol_smstext",
+            &[
+                ("scope", "authentication"),
+                ("action", "smstext='Your OTP: {otp}'"),
+                ("realm", "realm1"),
+                ("active", "true"),
+            ],
+        )
+        .await;
+    assert!(
+        b.get("detail").is_none_or(|d| d.get("warnings").is_none()),
+        "{b}"
+    );
     let (_, b) = s.aget("/policy/", &[]).await;
     let p = &value(&b)[0];
     assert_eq!(p["action"], json!({"smstext": "'Your OTP: {otp}'"}));
