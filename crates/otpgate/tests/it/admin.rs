@@ -563,47 +563,32 @@ async fn policies_crud() {
         .await;
     assert_eq!(v, json!({"setPolicy pol_smstext": 1}));
     // An SMS text that leaves one SMS is saved with a warning; a short one has none.
+    let warning = |name: &'static str, action: String| {
+        let s = &s;
+        async move {
+            let (st, b) = s
+                .apost(
+                    &format!("/policy/{name}"),
+                    &[("scope", "authentication"), ("action", &action)],
+                )
+                .await;
+            assert_eq!(st, 200, "{b}");
+            b["detail"]["warnings"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
     let long = format!("smstext='{} {{otp}}'", "Ihr Anmeldecode lautet".repeat(7));
-    let (st, b) = s
-        .apost(
-            "/policy/pol_long",
-            &[("scope", "authentication"), ("action", &long)],
-        )
-        .await;
-    assert_eq!(st, 200);
-    let warning = b["detail"]["warnings"][0].as_str().unwrap_or_default();
+    let w = warning("pol_long", long).await;
+    assert!(w.contains("needs 2 SMS") && w.contains("GSM-7"), "{w}");
+    let cyrillic = "smstext='Ваш код: {otp}. Действителен 5 минут\\, никому его не сообщайте\\, даже сотрудникам банка.'";
+    assert!(warning("pol_ucs2", cyrillic.into()).await.contains("UCS-2"));
+    let bad = "smstext='Code {otp} {nosuchtag}'";
     assert!(
-        warning.contains("needs 2 SMS") && warning.contains("GSM-7"),
-        "{b}"
-    );
-    let (_, b) = s
-        .apost(
-            "/policy/pol_ucs2",
-            &[("scope", "authentication"), ("action", "smstext='Ваш код: {otp}. Действителен 5 минут\\, никому его не сообщайте\\, даже сотрудникам банка.'")],
-        )
-        .await;
-    assert!(
-        b["detail"]["warnings"][0]
-            .as_str()
-            .unwrap_or_default()
-            .contains("UCS-2"),
-        "{b}"
-    );
-    let (_, b) = s
-        .apost(
-            "/policy/pol_bad",
-            &[
-                ("scope", "authentication"),
-                ("action", "smstext='Code {otp} {nosuchtag}'"),
-            ],
-        )
-        .await;
-    assert!(
-        b["detail"]["warnings"][0]
-            .as_str()
-            .unwrap_or_default()
-            .contains("cannot be rendered"),
-        "{b}"
+        warning("pol_bad", bad.into())
+            .await
+            .contains("cannot be rendered")
     );
     for name in ["pol_long", "pol_ucs2", "pol_bad"] {
         s.adelete(&format!("/policy/{name}")).await;
