@@ -268,6 +268,9 @@ type Port = Box<dyn serialport::SerialPort>;
 /// Messages waiting for one modem at most; more are refused as busy at once.
 const QUEUE: usize = 16;
 
+/// How long an owner thread waits for the next message before it closes the device and ends.
+const IDLE: Duration = Duration::from_secs(300);
+
 /// The owner thread of one device: jobs one after the other, the port kept open between them
 /// and reopened after an error or a changed definition.
 fn owner(rx: &mpsc::Receiver<Job>) {
@@ -275,7 +278,9 @@ fn owner(rx: &mpsc::Receiver<Job>) {
     // The settings whose SIM_PIN the SIM refused: never offered again (three wrong PINs lock
     // the SIM), until the definition changes.
     let mut pin_refused: Option<Settings> = None;
-    while let Ok(job) = rx.recv() {
+    // An idle owner ends and closes the device (a deleted gateway does not hold it forever);
+    // the next message starts a new owner.
+    while let Ok(job) = rx.recv_timeout(IDLE) {
         if job.reply.is_closed() || Instant::now() > job.start_by {
             // The caller has given up: an SMS now would arrive for a login that already failed.
             continue;

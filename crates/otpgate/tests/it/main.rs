@@ -16,5 +16,6 @@ mod admin;
 mod cli;
 mod cluster;
 mod gateways;
+mod hostile;
 mod radius;
 mod validate;
