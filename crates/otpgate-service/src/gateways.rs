@@ -29,7 +29,7 @@ const DESTINATION_KEYS: &[&str] = &[
 /// What privacyIDEA shows instead of a secret value, and accepts to keep it unchanged.
 pub const CENSORED: &str = "__CENSORED__";
 
-fn aad(gateway: &str, otype: &str, key: &str) -> String {
+pub(crate) fn aad(gateway: &str, otype: &str, key: &str) -> String {
     format!("smsgateway:{gateway}:{otype}:{key}")
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod breaker;
 pub mod error;
 pub mod gateways;
+pub mod keys;
 pub mod params;
 pub mod policy;
 pub mod settings;

@@ -7,7 +7,7 @@ use otpgate_gateways::{SmtpServerDef, send_mail};
 use otpgate_store::SmtpServerRow;
 use serde_json::{Map, Value, json};
 
-fn aad(identifier: &str) -> String {
+pub(crate) fn aad(identifier: &str) -> String {
     format!("smtpserver:{identifier}:password")
 }
 

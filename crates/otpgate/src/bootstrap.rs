@@ -37,6 +37,42 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Appends a new random key to the key file, which makes it the active one; the old keys stay
+/// so values sealed with them still open. The file is replaced atomically (0600). Returns the
+/// new file's text and the new key's id.
+pub fn add_key(dir: &Path, rng: &dyn RandomSource) -> anyhow::Result<(String, String)> {
+    let path = dir.join(KEY_FILE);
+    let old = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let ids: Vec<&str> = old
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    let next = ids
+        .iter()
+        .filter_map(|id| id.strip_prefix('k').and_then(|n| n.parse::<u64>().ok()))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut id = format!("k{next}");
+    while ids.contains(&id.as_str()) {
+        id.push('x');
+    }
+    let key = zeroize::Zeroizing::new(rng.bytes(32)?);
+    let text = format!(
+        "{}\n{id}:{}\n",
+        old.trim_end(),
+        STANDARD.encode(key.as_slice())
+    );
+    KeyRing::parse(&text).context("the new key file does not parse")?;
+    let tmp = dir.join(format!("{KEY_FILE}.new"));
+    let _ = fs::remove_file(&tmp);
+    write_private(&tmp, text.as_bytes())?;
+    fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok((text, id))
+}
+
 fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
         fs::create_dir_all(dir)

@@ -52,6 +52,20 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         to: String,
     },
+    /// Manage the encryption keys.
+    Keys {
+        /// The keys command.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new active key to encryption.keys and re-encrypt every secret in the database
+    /// with it (one transaction). Stop the servers first, then give every node the new file.
+    Rotate,
 }
 
 /// Admin commands.

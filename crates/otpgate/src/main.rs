@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use otpgate::cli::{AdminCommand, Cli, Command};
+use otpgate::cli::{AdminCommand, Cli, Command, KeysCommand};
 use otpgate::config::Config;
 use otpgate::{app, bootstrap};
 use std::io::BufRead;
@@ -122,6 +122,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{table}: {rows}");
             }
             println!("copied into {}", otpgate_store::redact_url(&to));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            // Loading checks that the current key file opens this database.
+            let loaded = bootstrap::load(config).await?;
+            let dir = loaded.config.server.data_dir.clone();
+            // The new file (old keys plus the new active one) is written first: if the
+            // re-encryption fails, every value still opens with it.
+            let (text, id) = bootstrap::add_key(&dir, &otpgate_core::OsRandom)?;
+            let ring = otpgate_core::secret::KeyRing::parse(&text)?;
+            let report = loaded
+                .services
+                .rotate_keys(&ring)
+                .await
+                .context("re-encrypting the secrets (the key file already has the new key; run the command again)")?;
+            println!(
+                "re-encrypted {} OTP seeds, {} gateway secrets and {} SMTP passwords with the new key {id}",
+                report.token_keys, report.gateway_secrets, report.smtp_passwords
+            );
+            println!(
+                "copy {} to every node before starting them; the older lines can be removed once no backup made before now is needed",
+                dir.join(bootstrap::KEY_FILE).display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

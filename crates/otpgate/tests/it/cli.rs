@@ -827,3 +827,107 @@ async fn copy_db_moves_a_sqlite_site_to_postgresql_and_logins_continue() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["result"]["value"], 2, "{body}");
 }
+
+/// A two-step login against a running binary; true if the OTP from the gateway was accepted.
+async fn login_via(base: &str, gw: &crate::support::Gateway) -> bool {
+    let c = client();
+    let check = |form: Vec<(&'static str, String)>| {
+        let c = c.clone();
+        async move {
+            let r = c
+                .post(format!("{base}/validate/check"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let b = check(vec![("user", "alice".into()), ("pass", "1234".into())]).await;
+    let Some(tid) = b["detail"]["transaction_id"].as_str().map(str::to_owned) else {
+        return false;
+    };
+    let otp = gw.last_otp("+4915100000001");
+    let b = check(vec![
+        ("user", "alice".into()),
+        ("transaction_id", tid),
+        ("pass", otp),
+    ])
+    .await;
+    b["result"]["value"] == true
+}
+
+#[tokio::test]
+async fn keys_rotate_reencrypts_every_secret_and_the_old_key_can_go() {
+    use crate::support::{Gateway, Server};
+    // A gateway that requires basic auth: its PASSWORD is a sealed secret the send needs.
+    let gw = Gateway::start_with_basic(Some(("u", "gw-pass-1"))).await;
+    let mut s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", "http"),
+            ("option.URL", &gw.url("/sms")),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.USERNAME", "u"),
+            ("option.PASSWORD", "gw-pass-1"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/smtpserver/mail",
+        &[
+            ("server", "127.0.0.1"),
+            ("username", "m"),
+            ("password", "smtp-pass-1"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    s.stop().await;
+    let data = s.dir.path().join("data");
+    let out = bin()
+        .args(["--data-dir", data.to_str().unwrap(), "keys", "rotate"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 OTP seeds, 1 gateway secrets and 1 SMTP passwords with the new key k2"),
+        "{stdout}"
+    );
+    let keys = std::fs::read_to_string(data.join("encryption.keys")).unwrap();
+    assert!(
+        keys.lines().any(|l| l.starts_with("k1:"))
+            && keys.trim_end().lines().last().unwrap().starts_with("k2:")
+    );
+    let mode = std::fs::metadata(data.join("encryption.keys"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // Logins go on with the rotated secrets.
+    {
+        let run = serve(&data, &[]).await;
+        assert!(login_via(&format!("http://127.0.0.1:{}", run.port), &gw).await);
+    }
+    // Nothing needs k1 any more: without it the node starts and the login still works.
+    let without_k1: String = keys
+        .lines()
+        .filter(|l| !l.starts_with("k1:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(data.join("encryption.keys"), without_k1).unwrap();
+    let run = serve(&data, &[]).await;
+    assert!(login_via(&format!("http://127.0.0.1:{}", run.port), &gw).await);
+}
