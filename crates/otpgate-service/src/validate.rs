@@ -554,6 +554,21 @@ impl Services {
             client: req.client,
             used,
         };
+        // privacyIDEA's hide_specific_error_message: a rejection says only "Authentication
+        // failed." (the audit keeps the reason).
+        let hide = ctx.flag("hide_specific_error_message")?;
+        let answer = |r: Result<AuthResponse>, audit: &mut AuditEntry| match r {
+            Ok(mut a) if hide && a.authentication == Authentication::Reject => {
+                if audit.info.is_empty() {
+                    audit.info = a.message().unwrap_or_default().to_owned();
+                }
+                a.detail = Map::new();
+                a.detail
+                    .insert("message".into(), json!("Authentication failed."));
+                Ok(a)
+            }
+            other => other,
+        };
         let tokens: Vec<TokenRow> = tokens
             .into_iter()
             .filter(|t| t.tokentype == "sms")
@@ -566,7 +581,10 @@ impl Services {
                 d.insert("message".into(), json!(msg));
                 return Ok(AuthResponse::accept(d));
             }
-            return Ok(AuthResponse::reject("The user has no tokens assigned"));
+            return answer(
+                Ok(AuthResponse::reject("The user has no tokens assigned")),
+                audit,
+            );
         }
         if tokens.iter().all(|t| t.revoked) {
             return Err(ServiceError::TokenLocked);
@@ -589,11 +607,11 @@ impl Services {
                 .filter_map(unfit_reason)
                 .map(str::to_owned)
                 .collect();
-            return Ok(AuthResponse::reject(unique_join(&msgs)));
+            return answer(Ok(AuthResponse::reject(unique_join(&msgs))), audit);
         }
         let usable = self.reserve(usable).await?;
         if usable.is_empty() {
-            return Ok(AuthResponse::reject("Failcounter exceeded"));
+            return answer(Ok(AuthResponse::reject("Failcounter exceeded")), audit);
         }
         let decided = self
             .decide(&usable, &req, serial_param.is_some(), &pass, &ctx, audit)
@@ -606,7 +624,7 @@ impl Services {
                 .collect();
             let _ = self.release(&unsettled).await;
         }
-        decided
+        answer(decided, audit)
     }
 
     /// Everything after the attempts were reserved.

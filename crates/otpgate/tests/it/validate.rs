@@ -1035,3 +1035,36 @@ async fn parallel_pin_guesses_reveal_nothing_once_locked() {
     let t = s.token_info("SMS1").await;
     assert!(t["failcount"].as_i64().unwrap() <= 3, "{t}");
 }
+
+#[tokio::test]
+async fn hide_specific_error_message_turns_every_rejection_generic() {
+    let (s, gw) = ready().await;
+    s.ok(
+        "/policy/hide",
+        &[
+            ("scope", "authentication"),
+            ("action", "hide_specific_error_message"),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    assert_eq!(b["result"]["authentication"], "REJECT");
+    assert_eq!(b["detail"]["message"], "Authentication failed.", "{b}");
+    assert!(b["detail"].get("serial").is_none(), "{b}");
+    // The audit keeps the reason.
+    let (_, a) = s.aget("/audit/", &[("user", "alice")]).await;
+    assert!(a.to_string().contains("wrong otp pin"), "{a}");
+    // Challenges and successes are not touched.
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+    // A disabled token and a user without tokens say nothing specific either.
+    s.ok("/token/disable/SMS1", &[]).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(b["detail"]["message"], "Authentication failed.", "{b}");
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "x")]).await;
+    assert_eq!(b["detail"]["message"], "Authentication failed.", "{b}");
+}
