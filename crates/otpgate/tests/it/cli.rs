@@ -14,6 +14,23 @@ fn bin() -> Command {
     c
 }
 
+/// Runs the binary on `data` with `args`; asserts success and returns standard output.
+fn run_ok(data: &std::path::Path, args: &[&str]) -> String {
+    let out = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 fn client() -> reqwest::Client {
     otpgate_gateways::install_crypto_provider();
     reqwest::Client::builder().no_proxy().build().unwrap()
@@ -722,16 +739,7 @@ async fn copy_db_moves_a_sqlite_site_to_postgresql_and_logins_continue() {
     let pg = otpgate_store::testdb::fresh_postgres(&admin_url)
         .await
         .unwrap();
-    let out = bin()
-        .args(["--data-dir", data.to_str().unwrap(), "copy-db", "--to", &pg])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_ok(&data, &["copy-db", "--to", &pg]);
     assert!(
         stdout.contains("token: 1")
             && stdout.contains("smsgateway: 1")
@@ -891,16 +899,7 @@ async fn keys_rotate_reencrypts_every_secret_and_the_old_key_can_go() {
     s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
     s.stop().await;
     let data = s.dir.path().join("data");
-    let out = bin()
-        .args(["--data-dir", data.to_str().unwrap(), "keys", "rotate"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_ok(&data, &["keys", "rotate"]);
     assert!(
         stdout.contains("1 OTP seeds, 1 gateway secrets and 1 SMTP passwords with the new key k2"),
         "{stdout}"
