@@ -67,20 +67,7 @@ fn yes_no(def: &GatewayDef, key: &str, default: bool) -> Result<bool, String> {
 }
 
 fn timeout(def: &GatewayDef) -> Result<f64, String> {
-    match def
-        .options
-        .get("TIMEOUT")
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-    {
-        None => Ok(DEFAULT_TIMEOUT),
-        Some(t) => match t.parse::<f64>() {
-            Ok(v) if v > 0.0 && v <= MAX_TIMEOUT => Ok(v),
-            _ => Err(format!(
-                "TIMEOUT must be a number of seconds between 0 and {MAX_TIMEOUT}."
-            )),
-        },
-    }
+    crate::timeout_secs(def, DEFAULT_TIMEOUT, MAX_TIMEOUT)
 }
 
 fn method(def: &GatewayDef) -> Result<Method, String> {
@@ -406,17 +393,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn def(opts: &[(&str, &str)]) -> GatewayDef {
-        GatewayDef {
-            id: 1,
-            name: "gw".into(),
-            module: "http".into(),
-            options: opts
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            headers: BTreeMap::new(),
-            smtp: None,
-        }
+        crate::test_def("http", opts)
     }
 
     #[test]

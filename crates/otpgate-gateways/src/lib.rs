@@ -144,6 +144,40 @@ fn fingerprint(def: &GatewayDef) -> u64 {
     h.finish()
 }
 
+/// A definition of `module` with `opts`, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_def(module: &str, opts: &[(&str, &str)]) -> GatewayDef {
+    GatewayDef {
+        id: 1,
+        name: "gw".into(),
+        module: module.into(),
+        options: opts
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        headers: BTreeMap::new(),
+        smtp: None,
+    }
+}
+
+/// The `TIMEOUT` option in seconds: `default` when unset, else a number in (0, `max`].
+pub(crate) fn timeout_secs(def: &GatewayDef, default: f64, max: f64) -> Result<f64, String> {
+    match def
+        .options
+        .get("TIMEOUT")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
+        None => Ok(default),
+        Some(t) => match t.parse::<f64>() {
+            Ok(v) if v > 0.0 && v <= max => Ok(v),
+            _ => Err(format!(
+                "TIMEOUT must be a number of seconds between 0 and {max}."
+            )),
+        },
+    }
+}
+
 /// Makes sure rustls has its one crypto provider (ring) before any client is built.
 pub fn install_crypto_provider() {
     // Err means a provider is already installed, which is what we want.

@@ -152,14 +152,7 @@ fn parse(def: &GatewayDef) -> Result<Settings, String> {
     }) {
         return Err("SMSC must be a phone number (digits, optionally with a leading +).".into());
     }
-    let secs = match option(def, "TIMEOUT") {
-        None => 10.0,
-        Some(t) => t
-            .parse::<f64>()
-            .ok()
-            .filter(|v| *v > 0.0 && *v <= 120.0)
-            .ok_or("TIMEOUT must be a number of seconds between 0 and 120.")?,
-    };
+    let secs = crate::timeout_secs(def, 10.0, 120.0)?;
     Ok(Settings {
         device: device.to_owned(),
         baud,
@@ -611,17 +604,7 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        let def = |opts: &[(&str, &str)]| GatewayDef {
-            id: 1,
-            name: "m".into(),
-            module: "modem".into(),
-            options: opts
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            headers: Default::default(),
-            smtp: None,
-        };
+        let def = |opts: &[(&str, &str)]| crate::test_def("modem", opts);
         let dev = ("DEVICE", "/dev/ttyUSB0");
         assert!(validate(&def(&[dev])).is_ok());
         assert!(validate(&def(&[dev, ("MODE", "text"), ("SMSC", "+4917")])).is_ok());

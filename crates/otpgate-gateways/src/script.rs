@@ -50,20 +50,7 @@ fn background(def: &GatewayDef) -> Result<bool, String> {
 }
 
 fn timeout(def: &GatewayDef) -> Result<Duration, String> {
-    match def
-        .options
-        .get("TIMEOUT")
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-    {
-        None => Ok(Duration::from_secs_f64(DEFAULT_TIMEOUT)),
-        Some(t) => match t.parse::<f64>() {
-            Ok(v) if v > 0.0 && v <= MAX_TIMEOUT => Ok(Duration::from_secs_f64(v)),
-            _ => Err(format!(
-                "TIMEOUT must be a number of seconds between 0 and {MAX_TIMEOUT}."
-            )),
-        },
-    }
+    crate::timeout_secs(def, DEFAULT_TIMEOUT, MAX_TIMEOUT).map(Duration::from_secs_f64)
 }
 
 /// Checks a Script gateway definition (when it is saved).
@@ -183,17 +170,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn def(opts: &[(&str, &str)]) -> GatewayDef {
-        GatewayDef {
-            id: 1,
-            name: "s".into(),
-            module: "script".into(),
-            options: opts
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            headers: BTreeMap::new(),
-            smtp: None,
-        }
+        crate::test_def("script", opts)
     }
 
     #[test]

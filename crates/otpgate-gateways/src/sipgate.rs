@@ -75,20 +75,7 @@ pub(crate) fn fault_code(body: &str) -> Option<String> {
 }
 
 fn timeout(def: &GatewayDef) -> Result<f64, String> {
-    match def
-        .options
-        .get("TIMEOUT")
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-    {
-        None => Ok(DEFAULT_TIMEOUT),
-        Some(t) => match t.parse::<f64>() {
-            Ok(v) if v > 0.0 && v <= MAX_TIMEOUT => Ok(v),
-            _ => Err(format!(
-                "TIMEOUT must be a number of seconds between 0 and {MAX_TIMEOUT}."
-            )),
-        },
-    }
+    crate::timeout_secs(def, DEFAULT_TIMEOUT, MAX_TIMEOUT)
 }
 
 fn url(def: &GatewayDef) -> Result<Url, String> {

@@ -31,6 +31,42 @@ fn run_ok(data: &std::path::Path, args: &[&str]) -> String {
     stdout
 }
 
+/// Logs in as `admin` against a running binary; returns the JWT.
+async fn admin_jwt(c: &reqwest::Client, base: &str, password: &str) -> String {
+    let auth: serde_json::Value = c
+        .post(format!("{base}/auth"))
+        .form(&[("username", "admin"), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    auth["result"]["value"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// POSTs each form with the admin JWT; every call must answer 200.
+async fn admin_posts(
+    c: &reqwest::Client,
+    base: &str,
+    jwt: &str,
+    calls: Vec<(&str, Vec<(&str, String)>)>,
+) {
+    for (path, form) in calls {
+        let r = c
+            .post(format!("{base}{path}"))
+            .header("Authorization", jwt)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}
+
 fn client() -> reqwest::Client {
     otpgate_gateways::install_crypto_provider();
     reqwest::Client::builder().no_proxy().build().unwrap()
@@ -282,19 +318,7 @@ async fn trace_logs_of_a_whole_login_contain_no_secrets() {
         .unwrap()
         .trim()
         .to_owned();
-    let auth: serde_json::Value = c
-        .post(format!("{base}/auth"))
-        .form(&[("username", "admin"), ("password", admin_pw.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwt = auth["result"]["value"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let jwt = admin_jwt(&c, &base, admin_pw.as_str()).await;
     let phone = "+4915187654321";
     let calls: Vec<(&str, Vec<(&str, String)>)> = vec![
         ("/resolver/local", vec![("type", "internalresolver".into())]),
@@ -331,16 +355,7 @@ async fn trace_logs_of_a_whole_login_contain_no_secrets() {
             ],
         ),
     ];
-    for (path, form) in calls {
-        let r = c
-            .post(format!("{base}{path}"))
-            .header("Authorization", &jwt)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-    }
+    admin_posts(&c, &base, &jwt, calls).await;
     let check = |form: Vec<(&'static str, String)>| {
         let c = c.clone();
         let url = format!("{base}/validate/check");
@@ -441,19 +456,7 @@ async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
     assert!(db.exists(), "OTPGATE_DATABASE_URL was honoured");
     assert!(!data.join("otpgate.sqlite").exists());
     let pw = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
-    let auth: serde_json::Value = c
-        .post(format!("{base}/auth"))
-        .form(&[("username", "admin"), ("password", pw.trim())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwt = auth["result"]["value"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let jwt = admin_jwt(&c, &base, pw.trim()).await;
     let setup: Vec<(&str, Vec<(&str, String)>)> = vec![
         ("/resolver/local", vec![("type", "internalresolver".into())]),
         ("/realm/home", vec![("resolvers", "local".into())]),
@@ -481,16 +484,7 @@ async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
             ],
         ),
     ];
-    for (path, form) in setup {
-        let r = c
-            .post(format!("{base}{path}"))
-            .header("Authorization", &jwt)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-    }
+    admin_posts(&c, &base, &jwt, setup).await;
     let login = tokio::spawn({
         let c = c.clone();
         let url = format!("{base}/validate/check");
@@ -594,19 +588,7 @@ async fn radclient_completes_the_sms_challenge_flow_against_otpgate_serve() {
     let base = format!("http://127.0.0.1:{}", run.port);
     let c = client();
     let pw = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
-    let auth: serde_json::Value = c
-        .post(format!("{base}/auth"))
-        .form(&[("username", "admin"), ("password", pw.trim())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwt = auth["result"]["value"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let jwt = admin_jwt(&c, &base, pw.trim()).await;
     let setup: Vec<(&str, Vec<(&str, String)>)> = vec![
         ("/resolver/local", vec![("type", "internalresolver".into())]),
         ("/realm/home", vec![("resolvers", "local".into())]),
@@ -634,16 +616,7 @@ async fn radclient_completes_the_sms_challenge_flow_against_otpgate_serve() {
             ],
         ),
     ];
-    for (path, form) in setup {
-        let r = c
-            .post(format!("{base}{path}"))
-            .header("Authorization", &jwt)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-    }
+    admin_posts(&c, &base, &jwt, setup).await;
     let secret = "radclient-shared-secret";
     // Step 1: the PIN → Access-Challenge with State and the prompt.
     let out = radclient(
@@ -773,19 +746,7 @@ async fn copy_db_moves_a_sqlite_site_to_postgresql_and_logins_continue() {
     let run = serve(&data, &[("OTPGATE_DATABASE_URL", pg.as_str())]).await;
     let base = format!("http://127.0.0.1:{}", run.port);
     let c = client();
-    let auth: serde_json::Value = c
-        .post(format!("{base}/auth"))
-        .form(&[("username", "admin"), ("password", ADMIN_PW)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwt = auth["result"]["value"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let jwt = admin_jwt(&c, &base, ADMIN_PW).await;
     let tokens: serde_json::Value = c
         .get(format!("{base}/token/"))
         .header("Authorization", &jwt)

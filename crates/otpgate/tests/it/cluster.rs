@@ -80,34 +80,11 @@ async fn one_transaction_raced_across_both_nodes_is_accepted_once() {
     let (_, b) = c.a.check(&[("user", "alice"), ("pass", "1234")]).await;
     let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
     let otp = c.gw.last_otp("+4915100000001");
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let node = if i % 2 == 0 { &c.a } else { &c.b };
-        let (client, url, tid, otp) = (
-            node.client.clone(),
-            node.url("/validate/check"),
-            tid.clone(),
-            otp.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .form(&[
-                    ("user", "alice"),
-                    ("transaction_id", tid.as_str()),
-                    ("pass", otp.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            r.json::<serde_json::Value>().await.unwrap()["result"]["value"] == true
-        }));
-    }
-    let mut accepted = 0;
-    for t in tasks {
-        accepted += usize::from(t.await.unwrap());
-    }
-    assert_eq!(accepted, 1);
+    let targets = (0..16)
+        .map(|i| if i % 2 == 0 { &c.a } else { &c.b })
+        .map(|node| (node.client.clone(), node.url("/validate/check")))
+        .collect();
+    assert_eq!(accepted_in_race(targets, &tid, &otp).await, 1);
 }
 
 #[tokio::test]

@@ -483,6 +483,33 @@ impl Gateway {
     }
 }
 
+/// Sends alice's transaction id and OTP to every URL at once; how many were accepted.
+pub async fn accepted_in_race(
+    targets: Vec<(reqwest::Client, String)>,
+    tid: &str,
+    otp: &str,
+) -> usize {
+    let tasks: Vec<_> = targets
+        .into_iter()
+        .map(|(client, url)| {
+            let form = [
+                ("user", "alice".to_owned()),
+                ("transaction_id", tid.to_owned()),
+                ("pass", otp.to_owned()),
+            ];
+            tokio::spawn(async move {
+                let r = client.post(url).form(&form).send().await.unwrap();
+                r.json::<Value>().await.unwrap()["result"]["value"] == true
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += usize::from(t.await.unwrap());
+    }
+    accepted
+}
+
 /// The first run of 6 or 8 digits in a text.
 pub fn otp_in(text: &str) -> String {
     let re = regex_lite(text);

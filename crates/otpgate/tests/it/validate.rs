@@ -377,33 +377,10 @@ async fn concurrent_answers_to_one_challenge_accept_exactly_once() {
     let (s, gw) = ready().await;
     let tid = step1(&s).await;
     let otp = gw.last_otp(PHONE);
-    let mut tasks = Vec::new();
-    for _ in 0..12 {
-        let (client, url, tid, otp) = (
-            s.client.clone(),
-            s.url("/validate/check"),
-            tid.clone(),
-            otp.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .form(&[
-                    ("user", "alice"),
-                    ("transaction_id", tid.as_str()),
-                    ("pass", otp.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            r.json::<serde_json::Value>().await.unwrap()["result"]["value"] == true
-        }));
-    }
-    let mut accepted = 0;
-    for t in tasks {
-        accepted += usize::from(t.await.unwrap());
-    }
-    assert_eq!(accepted, 1);
+    let targets = (0..12)
+        .map(|_| (s.client.clone(), s.url("/validate/check")))
+        .collect();
+    assert_eq!(accepted_in_race(targets, &tid, &otp).await, 1);
 }
 
 #[tokio::test]
