@@ -167,7 +167,6 @@ impl ScriptProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn def(opts: &[(&str, &str)]) -> GatewayDef {
         crate::test_def("script", opts)
