@@ -38,6 +38,35 @@ pub fn render_prompt(template: &str, tags: &Tags) -> String {
     format(template, tags, false).unwrap_or_else(|_| template.to_owned())
 }
 
+/// The names of the `{tag}`s a template uses, in order, without repeats (`{{` and `}}` are
+/// literal braces, not tags).
+pub fn tag_names(template: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+            }
+            '{' => {
+                let mut field = String::new();
+                for d in chars.by_ref() {
+                    if d == '}' {
+                        let name = field.split(['!', ':']).next().unwrap_or_default().trim();
+                        if !names.iter().any(|n| n == name) {
+                            names.push(name.to_owned());
+                        }
+                        break;
+                    }
+                    field.push(d);
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
 fn format(template: &str, tags: &Tags, strict: bool) -> Result<String, CoreError> {
     let mut out = String::with_capacity(template.len() + 16);
     let mut chars = template.chars().peekable();
@@ -123,6 +152,15 @@ mod tests {
         assert!(render_sms_text("{nope}", &tags()).is_err());
         assert!(render_sms_text("a { b", &tags()).is_err());
         assert!(render_sms_text("a } b", &tags()).is_err());
+    }
+
+    #[test]
+    fn tag_names_in_order_without_literals() {
+        assert_eq!(
+            tag_names("Hi {user}, {{not}} {serial!r} {user} {x:>3}"),
+            ["user", "serial", "x"]
+        );
+        assert!(tag_names("no tags, an { open brace").is_empty());
     }
 
     #[test]

@@ -162,6 +162,33 @@ impl Services {
         Ok(id)
     }
 
+    /// Sets an admin's mail address and/or mobile number (a None keeps the stored one).
+    pub async fn set_admin_contact(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        mobile: Option<&str>,
+    ) -> Result<()> {
+        if email.is_some_and(|e| !e.is_empty() && !e.contains('@')) {
+            return Err(ServiceError::Parameter(
+                "The admin's email must be a mail address.".into(),
+            ));
+        }
+        let (old_email, old_mobile) = self
+            .store()
+            .admin_contact(name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("There is no admin {name}.")))?;
+        self.store()
+            .admin_set_contact(
+                name,
+                email.map(str::trim).unwrap_or(&old_email),
+                mobile.map(str::trim).unwrap_or(&old_mobile),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Creates or replaces an admin (CLI `admin add`).
     pub async fn add_admin(&self, name: &str, password: &str) -> Result<()> {
         if name.trim().is_empty() || name.contains(['@', ':']) {

@@ -6,8 +6,10 @@ pub mod audit;
 pub mod auth;
 pub mod breaker;
 pub mod error;
+pub mod events;
 pub mod gateways;
 pub mod keys;
+pub mod outbox;
 pub mod params;
 pub mod policy;
 pub mod settings;
@@ -73,6 +75,8 @@ struct Inner {
     passwd: users::PasswdCache,
     data_dir: std::path::PathBuf,
     breakers: breaker::Breakers,
+    outbox: outbox::Outbox,
+    handlers: events::HandlerCache,
 }
 
 impl std::fmt::Debug for Inner {
@@ -101,6 +105,8 @@ impl Services {
                 passwd: users::PasswdCache::default(),
                 data_dir: d.data_dir,
                 breakers: breaker::Breakers::default(),
+                outbox: outbox::Outbox::default(),
+                handlers: events::HandlerCache::default(),
             }),
         }
     }
@@ -137,6 +143,10 @@ impl Services {
 
     pub(crate) fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    pub(crate) fn handler_cache(&self) -> &events::HandlerCache {
+        &self.inner.handlers
     }
 
     /// The gateways' circuit breakers on this node.

@@ -70,7 +70,7 @@ fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn client_matches(entries: &[String], ip: Option<IpAddr>) -> bool {
+pub(crate) fn client_matches(entries: &[String], ip: Option<IpAddr>) -> bool {
     if entries.is_empty() {
         return true;
     }

@@ -48,6 +48,16 @@ pub struct SystemConfig {
     /// How long an opened breaker skips its gateway; doubled on every re-opening up to 16
     /// times (`sms.breaker_open_secs`).
     pub breaker_open_secs: i64,
+    /// Wait before the first retry of a notification; doubled per attempt up to an hour
+    /// (`event.outbox_retry_secs`).
+    pub outbox_retry_secs: i64,
+    /// A notification not delivered within this is dead-lettered (`event.outbox_max_age_secs`).
+    pub outbox_max_age_secs: i64,
+    /// Notifications sent at once per node (`event.outbox_concurrency`).
+    pub outbox_concurrency: i64,
+    /// Days sent and dead notifications stay visible in `/event/outbox`
+    /// (`event.outbox_keep_days`).
+    pub outbox_keep_days: i64,
 }
 
 fn bool_or(m: &BTreeMap<String, String>, k: &str, default: bool) -> bool {
@@ -88,6 +98,11 @@ impl SystemConfig {
                 .clamp(100, 120_000),
             breaker_threshold: int_or(m, "sms.breaker_threshold", 3).clamp(0, 1000),
             breaker_open_secs: int_or(m, "sms.breaker_open_secs", 30).clamp(1, 86_400),
+            outbox_retry_secs: int_or(m, "event.outbox_retry_secs", 30).clamp(1, 3600),
+            outbox_max_age_secs: int_or(m, "event.outbox_max_age_secs", 86_400)
+                .clamp(60, 30 * 86_400),
+            outbox_concurrency: int_or(m, "event.outbox_concurrency", 4).clamp(1, 64),
+            outbox_keep_days: int_or(m, "event.outbox_keep_days", 7).clamp(1, 365),
         }
     }
 }
@@ -110,6 +125,10 @@ const INT_KEYS: &[&str] = &[
     "sms.send_budget_ms",
     "sms.breaker_threshold",
     "sms.breaker_open_secs",
+    "event.outbox_retry_secs",
+    "event.outbox_max_age_secs",
+    "event.outbox_concurrency",
+    "event.outbox_keep_days",
 ];
 
 fn check_value(key: &str, value: &str) -> Result<()> {

@@ -21,7 +21,13 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ("meta", &[("key", Text), ("value", Text)]),
     (
         "admin",
-        &[("name", Text), ("password_hash", Text), ("created_at", Int)],
+        &[
+            ("name", Text),
+            ("password_hash", Text),
+            ("created_at", Int),
+            ("email", Text),
+            ("mobile", Text),
+        ],
     ),
     (
         "config",
@@ -172,6 +178,44 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "eventhandler",
+        &[
+            ("id", Int),
+            ("name", Text),
+            ("events", Text),
+            ("handlermodule", Text),
+            ("action", Text),
+            ("position", Text),
+            ("ordering", Int),
+            ("active", Int),
+            ("options", Text),
+            ("conditions", Text),
+        ],
+    ),
+    (
+        "outbox",
+        &[
+            ("id", Int),
+            ("dedupe_key", Text),
+            ("handler_id", Int),
+            ("handler_name", Text),
+            ("event", Text),
+            ("channel", Text),
+            ("config", Text),
+            ("recipient", Text),
+            ("subject", Text),
+            ("body", Text),
+            ("status", Text),
+            ("attempts", Int),
+            ("created_at", Int),
+            ("next_at", Int),
+            ("lease_until", Int),
+            ("updated_at", Int),
+            ("last_error", Text),
+            ("delivered_by", Text),
+        ],
+    ),
+    (
         "audit",
         &[
             ("id", Int),
@@ -205,6 +249,8 @@ const IDENTITY_TABLES: &[&str] = &[
     "smsgateway_option",
     "policy",
     "smtpserver",
+    "eventhandler",
+    "outbox",
     "audit",
 ];
 

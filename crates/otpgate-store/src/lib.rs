@@ -9,6 +9,7 @@ mod admin;
 pub mod audit;
 mod challenges;
 mod copy;
+mod events;
 mod gateways;
 mod policies;
 mod reseal;
@@ -22,6 +23,7 @@ pub mod testdb;
 pub use audit::{AuditEntry, AuditFilter};
 pub use challenges::ChallengeRow;
 pub use copy::CopyReport;
+pub use events::{EventHandlerRow, INTERRUPTED, NewOutboxItem, OutboxRow};
 pub use gateways::{GatewayOptionRow, GatewayRow};
 pub use policies::PolicyRow;
 pub use reseal::{Sealed, SealedKind};
@@ -134,7 +136,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 2] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 3] = [
         (
             1,
             "init",
@@ -146,6 +148,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "smtpserver",
             include_str!("../migrations/sqlite/0002_smtpserver.sql"),
             include_str!("../migrations/postgres/0002_smtpserver.sql"),
+        ),
+        (
+            3,
+            "events",
+            include_str!("../migrations/sqlite/0003_events.sql"),
+            include_str!("../migrations/postgres/0003_events.sql"),
         ),
     ];
     all.into_iter()

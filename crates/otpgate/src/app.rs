@@ -88,9 +88,16 @@ pub async fn serve_all(
         }
         None => None,
     };
+    let outbox = tokio::spawn(outbox_worker(app.services.clone(), wait(stop_rx.clone())));
     let http = serve_http(listener, app.clone(), wait(stop_rx)).await;
     if let Some(t) = radius_task {
         t.await.map_err(std::io::Error::other)??;
+    }
+    // A round in progress finishes (so no item is left half-sent), within a bound.
+    let abort = outbox.abort_handle();
+    if tokio::time::timeout(OUTBOX_DRAIN, outbox).await.is_err() {
+        abort.abort();
+        tracing::warn!("the notification worker did not finish in time");
     }
     app.services.store().close().await;
     http
@@ -136,7 +143,54 @@ async fn serve_http(
     result
 }
 
-/// Every minute: delete expired challenges so the table stays small.
+/// How long a stopping server waits for the notification round in progress.
+const OUTBOX_DRAIN: Duration = Duration::from_secs(30);
+
+/// How often the worker looks for due notifications without being woken (retries, and
+/// items other nodes queued).
+const OUTBOX_POLL: Duration = Duration::from_secs(1);
+
+/// Delivers queued notifications until `stop` resolves: woken when this node queues some,
+/// otherwise every [`OUTBOX_POLL`]. A round is never interrupted by the stop.
+async fn outbox_worker(services: Services, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        let busy = match services.deliver_outbox().await {
+            Ok(r) => {
+                if r != otpgate_service::outbox::Round::default() {
+                    tracing::debug!(
+                        sent = r.sent,
+                        retried = r.retried,
+                        dead = r.dead,
+                        "notification round"
+                    );
+                }
+                r.sent + r.retried + r.dead > 0
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "notification round failed");
+                false
+            }
+        };
+        if busy {
+            // More may be due at once: go on, but let a stop through first.
+            tokio::select! {
+                biased;
+                () = &mut stop => return,
+                () = tokio::task::yield_now() => continue,
+            }
+        }
+        tokio::select! {
+            biased;
+            () = &mut stop => return,
+            () = services.outbox().woken() => {}
+            () = tokio::time::sleep(OUTBOX_POLL) => {}
+        }
+    }
+}
+
+/// Every minute: delete expired challenges and old delivered or dead notifications so the
+/// tables stay small.
 async fn housekeeping(services: Services) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
@@ -145,6 +199,11 @@ async fn housekeeping(services: Services) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "expired challenges purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired challenges failed"),
+        }
+        match services.purge_outbox().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "old notifications purged"),
+            Err(e) => tracing::warn!(error = %e, "purging old notifications failed"),
         }
     }
 }

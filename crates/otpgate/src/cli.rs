@@ -78,6 +78,12 @@ pub enum AdminCommand {
         /// Read the password from standard input (the only way: it never appears in `ps`).
         #[arg(long)]
         password_stdin: bool,
+        /// The admin's mail address, for notifications "To: internal admin".
+        #[arg(long)]
+        email: Option<String>,
+        /// The admin's mobile number, for SMS notifications "To: internal admin".
+        #[arg(long)]
+        mobile: Option<String>,
     },
 }
 

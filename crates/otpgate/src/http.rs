@@ -3,6 +3,7 @@
 
 mod admin;
 mod envelope;
+mod event;
 mod extract;
 mod token;
 mod validate;
@@ -139,6 +140,17 @@ pub fn router(app: App) -> Router {
         )
         .route("/policy/enable/{name}", post(admin::enable_policy))
         .route("/policy/disable/{name}", post(admin::disable_policy))
+        .route("/event", get(event::list).post(event::save))
+        .route("/event/", get(event::list).post(event::save))
+        .route("/event/outbox", get(event::outbox))
+        .route("/event/outbox/{id}/retry", post(event::outbox_retry))
+        .route("/event/actions/{module}", get(event::actions))
+        .route("/event/conditions/{module}", get(event::conditions))
+        .route("/event/positions/{module}", get(event::positions))
+        .route("/event/defaults/{module}", get(event::defaults))
+        .route("/event/enable/{id}", post(event::enable))
+        .route("/event/disable/{id}", post(event::disable))
+        .route("/event/{id}", get(event::get_one).delete(event::delete))
         .route("/audit/", get(admin::audit))
         .route("/audit", get(admin::audit))
         .fallback(not_found)
@@ -207,7 +219,11 @@ async fn metrics(State(app): State<App>) -> Response {
     let text = app.metrics.render()
         + &crate::metrics::render_radius(&app.radius_stats)
         + &crate::metrics::render_breakers(&breakers)
-        + &crate::metrics::render_attempts(&services.breakers().attempts());
+        + &crate::metrics::render_attempts(&services.breakers().attempts())
+        + &crate::metrics::render_outbox(
+            &services.outbox().counts(),
+            &services.store().outbox_counts().await.unwrap_or_default(),
+        );
     let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -226,15 +242,7 @@ async fn audit_and_limits(State(app): State<App>, mut req: Request, next: Next) 
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    // privacyIDEA's route notation: `/token/reset/<serial>`.
-    let template = route
-        .as_deref()
-        .map(|r| r.replace('{', "<").replace('}', ">"));
-    let action = format!(
-        "{} {}",
-        req.method(),
-        template.as_deref().unwrap_or_else(|| req.uri().path())
-    );
+    let action = extract::route_action(&req);
     let client = extract::client_ip(&req);
     let timeout = Duration::from_secs(app.config.server.request_timeout_secs);
     let response = match tokio::time::timeout(timeout, next.run(req)).await {

@@ -68,6 +68,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 AdminCommand::Add {
                     name,
                     password_stdin,
+                    email,
+                    mobile,
                 },
         } => {
             if !password_stdin {
@@ -85,6 +87,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .add_admin(&name, password)
                 .await
                 .context("saving the admin")?;
+            if email.is_some() || mobile.is_some() {
+                loaded
+                    .services
+                    .set_admin_contact(&name, email.as_deref(), mobile.as_deref())
+                    .await
+                    .context("saving the admin's contact data")?;
+            }
             println!("admin {name} saved");
             Ok(ExitCode::SUCCESS)
         }

@@ -100,6 +100,31 @@ pub fn render_attempts(attempts: &[(String, otpgate_service::breaker::Outcome, u
     out
 }
 
+/// Notification deliveries on this node by channel and result, and the outbox by status
+/// (shared by all nodes).
+pub fn render_outbox(attempts: &[(String, &'static str, u64)], queued: &[(String, i64)]) -> String {
+    let mut out = String::from(
+        "# HELP otpgate_notifications_total Notification attempts on this node: sent, retry (failed, will be retried) or dead (dead-lettered).\n# TYPE otpgate_notifications_total counter\n",
+    );
+    for (channel, result, n) in attempts {
+        out.push_str(&format!(
+            "otpgate_notifications_total{{channel=\"{}\",result=\"{result}\"}} {n}\n",
+            escape(channel)
+        ));
+    }
+    out.push_str("# HELP otpgate_outbox_items Notifications in the outbox by status.\n# TYPE otpgate_outbox_items gauge\n");
+    for status in ["pending", "sending", "sent", "dead"] {
+        let n = queued
+            .iter()
+            .find(|(s, _)| s == status)
+            .map_or(0, |(_, n)| *n);
+        out.push_str(&format!(
+            "otpgate_outbox_items{{status=\"{status}\"}} {n}\n"
+        ));
+    }
+    out
+}
+
 /// The gateways' circuit breakers in text exposition (gateways with a failure on record).
 pub fn render_breakers(views: &[otpgate_service::breaker::BreakerView]) -> String {
     let mut open = String::from(

@@ -6,6 +6,7 @@ use crate::app::App;
 use otpgate_radius::server::{Handler, Reply, Request};
 use otpgate_service::ServiceError;
 use otpgate_service::audit::AuditEntry;
+use otpgate_service::events::{CallResult, EventInput};
 use otpgate_service::validate::{Authentication, CheckRequest};
 use std::time::Instant;
 
@@ -48,6 +49,26 @@ impl Handler for RadiusHandler {
             ..Default::default()
         };
         let result = services.check(check, &mut audit).await;
+        if let Ok(r) = &result {
+            // RADIUS logins are `validate_check`s for the event handlers too.
+            let mut params = otpgate_service::Params::new();
+            params.insert("user", req.user_name.clone());
+            if let Some(realm) = &req.realm {
+                params.insert("realm", realm.clone());
+            }
+            let call = CallResult::of_auth(r);
+            let input = EventInput {
+                event: "validate_check",
+                params: &params,
+                subject: &audit,
+                admin: None,
+                client_ip: Some(req.client),
+                user_agent: None,
+                action: "RADIUS Access-Request",
+                result: Some(&call),
+            };
+            services.fire_event("post", &input).await;
+        }
         let reply = match &result {
             Ok(r) => {
                 audit.authentication = r.authentication.as_str().into();

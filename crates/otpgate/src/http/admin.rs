@@ -5,19 +5,38 @@ use super::{ApiError, Pi, envelope};
 use crate::app::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use otpgate_service::audit::AuditEntry;
 use otpgate_service::validate::{AuthResponse, Authentication};
 use serde_json::{Map, Value, json};
 
 /// `POST /auth`.
 pub async fn auth(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     let user = pi.params.get("username").unwrap_or_default().to_owned();
+    let subject = super::event::pre_subject(&pi, None);
+    super::event::fire(&app, &pi, "pre", "auth", None, &subject, None).await;
     let r = app.services.login(&pi.params).await;
     pi.audit(|e| {
-        e.user = user;
+        e.user = user.clone();
         e.success = r.is_ok();
         e.authentication = if r.is_ok() { "ACCEPT" } else { "REJECT" }.into();
     });
     let value = r?;
+    let result = otpgate_service::events::CallResult {
+        status: true,
+        value: value.clone(),
+        authentication: Some("ACCEPT".into()),
+        message: None,
+    };
+    super::event::fire(
+        &app,
+        &pi,
+        "post",
+        "auth",
+        Some(&user),
+        &AuditEntry::default(),
+        Some(&result),
+    )
+    .await;
     let resp = AuthResponse {
         value,
         authentication: Authentication::Accept,

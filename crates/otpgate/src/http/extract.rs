@@ -4,7 +4,7 @@
 
 use super::{ApiError, AuditSlot};
 use crate::app::App;
-use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use otpgate_service::Params;
 use otpgate_service::audit::AuditEntry;
@@ -20,7 +20,22 @@ pub struct Pi {
     pub headers: HeaderMap,
     /// The peer address.
     pub client: Option<IpAddr>,
+    route: String,
     audit: AuditSlot,
+}
+
+/// Method and route in privacyIDEA's notation (`POST /token/reset/<serial>`), or the path
+/// when no route matched.
+pub fn route_action(req: &Request) -> String {
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().replace('{', "<").replace('}', ">"));
+    format!(
+        "{} {}",
+        req.method(),
+        template.as_deref().unwrap_or_else(|| req.uri().path())
+    )
 }
 
 /// The peer address of a request (from the connection).
@@ -50,6 +65,7 @@ impl FromRequest<App> for Pi {
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let client = client_ip(&req);
+        let route = route_action(&req);
         let audit = req
             .extensions()
             .get::<AuditSlot>()
@@ -102,6 +118,7 @@ impl FromRequest<App> for Pi {
             params,
             headers: parts.headers,
             client,
+            route,
             audit,
         })
     }
@@ -119,6 +136,11 @@ impl Pi {
     /// A success envelope with `value` (and the echoed nonce).
     pub fn reply(&self, value: Value) -> axum::response::Response {
         super::envelope::ok(value, None, self.nonce())
+    }
+
+    /// Method and route of the request (`POST /token/init`).
+    pub fn route(&self) -> String {
+        self.route.clone()
     }
 
     /// The `nonce` parameter, echoed in answers.

@@ -1,6 +1,6 @@
 //! `/token/*`.
 
-use super::{ApiError, Pi, envelope};
+use super::{ApiError, Pi, envelope, event};
 use crate::app::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -10,11 +10,35 @@ use serde_json::{Map, Value};
 /// `POST /token/init`.
 pub async fn init(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     let admin = pi.admin(&app, "enrollSMS").await?;
+    let event = "token_init";
+    event::fire(
+        &app,
+        &pi,
+        "pre",
+        event,
+        Some(&admin),
+        &event::pre_subject(&pi, None),
+        None,
+    )
+    .await;
     let mut audit = AuditEntry::default();
     let r = app
         .services
         .init_token(&pi.params, &admin, &mut audit)
         .await;
+    if r.is_ok() {
+        let result = event::plain_result(&Value::Bool(true));
+        event::fire(
+            &app,
+            &pi,
+            "post",
+            event,
+            Some(&admin),
+            &audit,
+            Some(&result),
+        )
+        .await;
+    }
     pi.record(audit);
     let detail = r?;
     let detail: Map<String, Value> = detail.as_object().cloned().unwrap_or_default();
@@ -51,7 +75,17 @@ async fn run(
         Action::Set => "set",
         Action::Delete => "delete",
     };
-    pi.admin(app, right).await?;
+    let admin = pi.admin(app, right).await?;
+    let event = match action {
+        Action::Enable => "token_enable",
+        Action::Disable => "token_disable",
+        Action::Reset => "token_reset",
+        Action::SetPin => "token_setpin",
+        Action::Set => "token_set",
+        Action::Delete => "token_delete",
+    };
+    let subject = event::pre_subject(&pi, serial.as_deref());
+    event::fire(app, &pi, "pre", event, Some(&admin), &subject, None).await;
     let mut audit = AuditEntry::default();
     let (s, p, serial) = (&app.services, &pi.params, serial.as_deref());
     let r = match action {
@@ -62,6 +96,10 @@ async fn run(
         Action::Set => s.set_token_attributes(serial, p, &mut audit).await,
         Action::Delete => s.delete_tokens(serial, p, &mut audit).await,
     };
+    if let Ok(value) = &r {
+        let result = event::plain_result(value);
+        event::fire(app, &pi, "post", event, Some(&admin), &audit, Some(&result)).await;
+    }
     pi.record(audit);
     Ok(pi.reply(r?))
 }

@@ -1,6 +1,6 @@
 //! `/validate/*`.
 
-use super::{ApiError, Pi, envelope};
+use super::{ApiError, Pi, envelope, event};
 use crate::app::App;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -75,6 +75,17 @@ async fn run_check(app: &App, pi: &mut Pi) -> Result<AuthResponse, otpgate_servi
     for k in INTERNAL_KEYS {
         pi.params.remove(k);
     }
+    let name = "validate_check";
+    event::fire(
+        app,
+        pi,
+        "pre",
+        name,
+        None,
+        &event::pre_subject(pi, None),
+        None,
+    )
+    .await;
     let mut audit = AuditEntry::default();
     let r = app
         .services
@@ -86,6 +97,8 @@ async fn run_check(app: &App, pi: &mut Pi) -> Result<AuthResponse, otpgate_servi
         if audit.info.is_empty() {
             audit.info = a.message().unwrap_or_default().to_owned();
         }
+        let result = otpgate_service::events::CallResult::of_auth(a);
+        event::fire(app, pi, "post", name, None, &audit, Some(&result)).await;
     }
     pi.record(audit);
     count(app, "check", &r);
@@ -115,11 +128,16 @@ pub async fn radiuscheck(State(app): State<App>, mut pi: Pi) -> Response {
 
 /// `GET|POST /validate/triggerchallenge` (admin).
 pub async fn triggerchallenge(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
-    pi.admin(&app, "triggerchallenge").await?;
+    let admin = pi.admin(&app, "triggerchallenge").await?;
+    let name = "validate_triggerchallenge";
+    let subject = event::pre_subject(&pi, None);
+    event::fire(&app, &pi, "pre", name, Some(&admin), &subject, None).await;
     let mut audit = AuditEntry::default();
     let r = app.services.trigger_challenge(&pi.params, &mut audit).await;
     if let Ok(a) = &r {
         audit.authentication = a.authentication.as_str().into();
+        let result = otpgate_service::events::CallResult::of_auth(a);
+        event::fire(&app, &pi, "post", name, Some(&admin), &audit, Some(&result)).await;
     }
     pi.record(audit);
     count(&app, "triggerchallenge", &r);

@@ -15,6 +15,7 @@ mod support;
 mod admin;
 mod cli;
 mod cluster;
+mod events;
 mod gateways;
 mod hostile;
 mod radius;

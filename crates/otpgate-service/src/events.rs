@@ -1,0 +1,1083 @@
+//! Event handlers (privacyIDEA's `/event`, handler module `UserNotification`): after (or
+//! before) an API call, every active handler bound to its event whose conditions hold turns
+//! into notifications — SMS through a central gateway or mail through a central SMTP
+//! server — that are written to the outbox before the call answers. The outbox worker
+//! ([`crate::outbox`]) delivers them; the call never waits for a gateway.
+
+use crate::audit::AuditEntry;
+use crate::params::is_true;
+use crate::users::User;
+use crate::{Params, Result, ServiceError, Services};
+use base64::Engine;
+use otpgate_core::template::{self, Tags};
+use otpgate_store::{EventHandlerRow, NewOutboxItem, TokenRow};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+/// How long a node reuses the handler list it read (other nodes' changes take effect
+/// within this; this node's own changes at once).
+const CACHE_MS: i64 = 2000;
+
+/// The active handlers as last read, with the time they were read.
+#[derive(Debug, Default)]
+pub struct HandlerCache(Mutex<Option<(i64, Arc<Vec<Handler>>)>>);
+
+impl HandlerCache {
+    fn invalidate(&self) {
+        if let Ok(mut c) = self.0.lock() {
+            *c = None;
+        }
+    }
+}
+
+/// The only handler module.
+pub const HANDLER_MODULE: &str = "UserNotification";
+
+/// The events otpgate fires (privacyIDEA's names).
+pub const EVENTS: &[&str] = &[
+    "auth",
+    "token_delete",
+    "token_disable",
+    "token_enable",
+    "token_init",
+    "token_reset",
+    "token_set",
+    "token_setpin",
+    "validate_check",
+    "validate_triggerchallenge",
+];
+
+/// privacyIDEA's default notification text.
+pub const DEFAULT_BODY: &str = "\nHello {user},\n\nthe administrator {admin}@{realm} performed the action\n{action} on your token {serial}.\n\nTo check your tokens you may login to the Web UI:\n{url}\n";
+
+/// privacyIDEA's default mail subject.
+pub const DEFAULT_SUBJECT: &str = "An action was performed on your token.";
+
+/// The tags a notification text may use.
+pub const TAGS: &[&str] = &[
+    "admin",
+    "realm",
+    "action",
+    "serial",
+    "url",
+    "user",
+    "givenname",
+    "surname",
+    "username",
+    "userrealm",
+    "tokentype",
+    "tokendescription",
+    "recipient_givenname",
+    "recipient_surname",
+    "time",
+    "date",
+    "client_ip",
+    "ua_browser",
+    "ua_string",
+    "registrationcode",
+    "pin",
+];
+
+/// A supported condition: name, type, description, values offered.
+type ConditionSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+const TRUE_FALSE: &[&str] = &["True", "False"];
+
+/// The conditions otpgate evaluates. A condition not in this list never holds (a handler
+/// that uses one never fires, and saving it warns), so a notification is never sent on a
+/// condition that was silently ignored.
+pub const CONDITIONS: &[ConditionSpec] = &[
+    (
+        "realm",
+        "multi",
+        "The realm of the user, for which this event should apply.",
+        &[],
+    ),
+    (
+        "resolver",
+        "multi",
+        "The resolver of the user, for which this event should apply.",
+        &[],
+    ),
+    (
+        "tokenrealm",
+        "multi",
+        "The realm of the token, for which this event should apply.",
+        &[],
+    ),
+    ("tokentype", "multi", "The type of the token.", &["sms"]),
+    (
+        "serial",
+        "regexp",
+        "Action is triggered, if the serial matches this regular expression.",
+        &[],
+    ),
+    (
+        "result_value",
+        "str",
+        "The result.value within the response is True or False.",
+        TRUE_FALSE,
+    ),
+    (
+        "result_status",
+        "str",
+        "The result.status within the response is True or False.",
+        TRUE_FALSE,
+    ),
+    (
+        "result_authentication",
+        "str",
+        "The result.authentication within the response is the given value.",
+        &["ACCEPT", "REJECT", "CHALLENGE", "DECLINED"],
+    ),
+    (
+        "token_locked",
+        "str",
+        "Check if the max failcounter of the token is reached.",
+        TRUE_FALSE,
+    ),
+    (
+        "token_has_owner",
+        "str",
+        "The token has a user assigned.",
+        TRUE_FALSE,
+    ),
+    (
+        "failcounter",
+        "str",
+        "This can be '>9', '<9', or '=10', to trigger the action, if the failcounter of a token matches this value.",
+        &[],
+    ),
+    (
+        "client_ip",
+        "str",
+        "The client IP matches one of these comma-separated addresses or networks ('!' excludes).",
+        &[],
+    ),
+    (
+        "logged_in_user",
+        "str",
+        "The logged in user is of the following type.",
+        &["admin", "user"],
+    ),
+    (
+        "detail_message",
+        "regexp",
+        "The detail.message of the response matches this regular expression.",
+        &[],
+    ),
+    (
+        "rollout_state",
+        "str",
+        "The rollout_state of the token has a certain value like 'clientwait' or 'enrolled'.",
+        &[],
+    ),
+];
+
+/// Recipient kinds (`To`).
+const TO_TOKENOWNER: &str = "tokenowner";
+const TO_LOGGED_IN: &str = "logged_in_user";
+const TO_ADMIN: &str = "internal admin";
+const TO_USERSTORE: &str = "userstore";
+const TO_EMAIL: &str = "email";
+const TO_NUMBER: &str = "number";
+
+/// The outcome of the API call, for post handlers.
+#[derive(Debug, Clone, Default)]
+pub struct CallResult {
+    /// `result.status`.
+    pub status: bool,
+    /// `result.value`.
+    pub value: Value,
+    /// `result.authentication` (validate endpoints).
+    pub authentication: Option<String>,
+    /// `detail.message`.
+    pub message: Option<String>,
+}
+
+impl CallResult {
+    /// The outcome of a validate call.
+    pub fn of_auth(r: &crate::validate::AuthResponse) -> Self {
+        Self {
+            status: true,
+            value: r.value.clone(),
+            authentication: Some(r.authentication.as_str().to_owned()),
+            message: r.message().map(str::to_owned),
+        }
+    }
+}
+
+/// One API call as the event handlers see it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventInput<'a> {
+    /// The event name.
+    pub event: &'static str,
+    /// The request parameters.
+    pub params: &'a Params,
+    /// What the call was about, as its service recorded it for the audit: user, realm,
+    /// resolver, serial(s), token type.
+    pub subject: &'a AuditEntry,
+    /// The admin who made the call.
+    pub admin: Option<&'a str>,
+    /// The end user's address.
+    pub client_ip: Option<IpAddr>,
+    /// The caller's User-Agent.
+    pub user_agent: Option<&'a str>,
+    /// Method and route, e.g. `POST /token/init`.
+    pub action: &'a str,
+    /// The outcome (None for pre handlers).
+    pub result: Option<&'a CallResult>,
+}
+
+/// A parsed handler.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    row: EventHandlerRow,
+    options: BTreeMap<String, String>,
+    conditions: BTreeMap<String, String>,
+}
+
+fn string_map(json: &str) -> BTreeMap<String, String> {
+    match serde_json::from_str::<Map<String, Value>>(json) {
+        Ok(m) => m
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s,
+                    Value::Bool(b) => if b { "True" } else { "False" }.to_owned(),
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+impl Handler {
+    fn new(row: EventHandlerRow) -> Self {
+        Self {
+            options: string_map(&row.options),
+            conditions: string_map(&row.conditions),
+            row,
+        }
+    }
+
+    fn handles(&self, event: &str) -> bool {
+        self.row.events.split(',').any(|e| e.trim() == event)
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "id": self.row.id, "name": self.row.name, "active": self.row.active,
+            "ordering": self.row.ordering, "position": self.row.position, "abort_on_error": false,
+            "handlermodule": self.row.handlermodule, "action": self.row.action, "condition": "",
+            "event": self.row.events.split(',').map(str::trim).filter(|e| !e.is_empty()).collect::<Vec<_>>(),
+            "options": self.options, "conditions": self.conditions,
+        })
+    }
+}
+
+/// privacyIDEA's `compare_ints`: `>9`, `<9`, `=10`, `==10`, `>=`, `<=`, `!=` or a plain number.
+pub fn compare_int(condition: &str, value: i64) -> Option<bool> {
+    let c = condition.trim();
+    let (op, rest) = ["==", ">=", "<=", "!=", ">", "<", "="]
+        .iter()
+        .find_map(|op| c.strip_prefix(op).map(|r| (*op, r)))
+        .unwrap_or(("=", c));
+    let n: i64 = rest.trim().parse().ok()?;
+    Some(match op {
+        ">" => value > n,
+        "<" => value < n,
+        ">=" => value >= n,
+        "<=" => value <= n,
+        "!=" => value != n,
+        _ => value == n,
+    })
+}
+
+/// Python's `re.match`: the pattern must match at the start.
+fn anchored(pattern: &str) -> Option<regex::Regex> {
+    regex::Regex::new(&format!("^(?:{pattern})")).ok()
+}
+
+fn value_is_true(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => is_true(s),
+        _ => false,
+    }
+}
+
+fn in_list(list: &str, value: &str) -> bool {
+    list.split(',').any(|x| x.trim() == value)
+}
+
+/// The facts the conditions and tags are evaluated on, looked up once per call.
+struct Facts {
+    token: Option<TokenRow>,
+    owner: Option<User>,
+    user_has_locked_token: Option<bool>,
+}
+
+impl Services {
+    /// The token the call was about (one serial) and its owner (the request's user, else the
+    /// owner of that token).
+    async fn facts(&self, ev: &EventInput<'_>) -> Result<Facts> {
+        let serials: Vec<&str> = ev
+            .subject
+            .serial
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let token = match serials.as_slice() {
+            [one] => self.store().token_by_serial(one).await?,
+            _ => None,
+        };
+        let s = ev.subject;
+        let owner = if !s.user.is_empty() && !s.realm.is_empty() {
+            self.find_user(&s.user, &s.realm).await?
+        } else if let Some(o) = token.as_ref().and_then(|t| t.owner.as_ref()) {
+            self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?
+        } else {
+            None
+        };
+        Ok(Facts {
+            token,
+            owner,
+            user_has_locked_token: None,
+        })
+    }
+
+    /// Whether every condition of `h` holds. privacyIDEA's semantics: token conditions are
+    /// checked only when the call was about exactly one token.
+    async fn conditions_hold(
+        &self,
+        h: &Handler,
+        ev: &EventInput<'_>,
+        facts: &mut Facts,
+    ) -> Result<bool> {
+        for (name, want) in &h.conditions {
+            let ok = match name.as_str() {
+                "realm" => in_list(want, &ev.subject.realm),
+                "resolver" => in_list(want, &ev.subject.resolver),
+                "client_ip" => {
+                    let entries: Vec<String> = want
+                        .split(',')
+                        .map(|e| e.trim().to_owned())
+                        .filter(|e| !e.is_empty())
+                        .collect();
+                    crate::policy::client_matches(&entries, ev.client_ip)
+                }
+                "logged_in_user" => {
+                    want.trim() == if ev.admin.is_some() { "admin" } else { "user" }
+                }
+                "result_value" => ev
+                    .result
+                    .is_some_and(|r| is_true(want) == value_is_true(&r.value)),
+                "result_status" => ev.result.is_some_and(|r| is_true(want) == r.status),
+                "result_authentication" => ev
+                    .result
+                    .is_some_and(|r| r.authentication.as_deref() == Some(want.trim())),
+                "detail_message" => ev.result.is_some_and(|r| {
+                    regex::Regex::new(want)
+                        .is_ok_and(|re| re.is_match(r.message.as_deref().unwrap_or_default()))
+                }),
+                "serial" => match facts
+                    .token
+                    .as_ref()
+                    .map(|t| t.serial.as_str())
+                    .or_else(|| Some(ev.subject.serial.as_str()).filter(|s| !s.is_empty()))
+                {
+                    Some(serial) => anchored(want).is_some_and(|re| re.is_match(serial)),
+                    None => true,
+                },
+                "token_locked" => match &facts.token {
+                    Some(t) => is_true(want) == (t.failcount >= t.maxfail),
+                    None => {
+                        // No single token: any of the user's tokens at its maximum.
+                        let locked = match facts.user_has_locked_token {
+                            Some(l) => l,
+                            None => {
+                                let l = match &facts.owner {
+                                    Some(u) => self
+                                        .store()
+                                        .tokens_of_user(&crate::tokens::owner_of(u))
+                                        .await?
+                                        .iter()
+                                        .any(|t| t.failcount >= t.maxfail),
+                                    None => false,
+                                };
+                                facts.user_has_locked_token = Some(l);
+                                l
+                            }
+                        };
+                        is_true(want) == locked
+                    }
+                },
+                "tokenrealm" => facts
+                    .token
+                    .as_ref()
+                    .and_then(|t| t.owner.as_ref())
+                    .is_none_or(|o| in_list(want, &o.realm)),
+                "tokentype" => facts
+                    .token
+                    .as_ref()
+                    .is_none_or(|t| in_list(want, &t.tokentype)),
+                "token_has_owner" => facts
+                    .token
+                    .as_ref()
+                    .is_none_or(|t| is_true(want) == t.owner.is_some()),
+                "failcounter" => facts
+                    .token
+                    .as_ref()
+                    .is_none_or(|t| compare_int(want, t.failcount).unwrap_or(false)),
+                "rollout_state" => facts
+                    .token
+                    .as_ref()
+                    .is_none_or(|t| t.rollout_state == want.trim()),
+                _ => false,
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn event_tags(&self, ev: &EventInput<'_>, facts: &Facts, recipient: Option<&User>) -> Tags {
+        let now = chrono::DateTime::from_timestamp_millis(self.clock().now_ms())
+            .unwrap_or_default()
+            .naive_utc();
+        let owner = facts.owner.as_ref();
+        let o = |f: fn(&User) -> &str| owner.map(f).unwrap_or_default().to_owned();
+        let serial = facts
+            .token
+            .as_ref()
+            .map(|t| t.serial.clone())
+            .unwrap_or_else(|| ev.subject.serial.clone());
+        let ua = ev.user_agent.unwrap_or_default();
+        let browser = ua.split_whitespace().last().unwrap_or_default();
+        let mut t = Tags::new();
+        for (k, v) in [
+            ("admin", ev.admin.unwrap_or_default().to_owned()),
+            ("realm", ev.subject.realm.clone()),
+            ("action", ev.action.to_owned()),
+            ("serial", serial),
+            ("url", String::new()),
+            (
+                "user",
+                owner
+                    .map(|u| {
+                        if u.givenname.is_empty() {
+                            u.login.clone()
+                        } else {
+                            u.givenname.clone()
+                        }
+                    })
+                    .unwrap_or_default(),
+            ),
+            ("givenname", o(|u| &u.givenname)),
+            ("surname", o(|u| &u.surname)),
+            ("username", o(|u| &u.login)),
+            ("userrealm", o(|u| &u.realm)),
+            (
+                "tokentype",
+                facts
+                    .token
+                    .as_ref()
+                    .map(|t| t.tokentype.clone())
+                    .unwrap_or_else(|| ev.subject.token_type.clone()),
+            ),
+            (
+                "tokendescription",
+                facts
+                    .token
+                    .as_ref()
+                    .map(|t| t.description.clone())
+                    .unwrap_or_default(),
+            ),
+            (
+                "recipient_givenname",
+                recipient.map(|u| u.givenname.clone()).unwrap_or_default(),
+            ),
+            (
+                "recipient_surname",
+                recipient.map(|u| u.surname.clone()).unwrap_or_default(),
+            ),
+            ("time", now.format("%H:%M:%S").to_string()),
+            ("date", now.format("%Y-%m-%d").to_string()),
+            (
+                "client_ip",
+                ev.client_ip.map(|i| i.to_string()).unwrap_or_default(),
+            ),
+            ("ua_browser", browser.to_owned()),
+            ("ua_string", ua.to_owned()),
+            // otpgate never generates PINs or registration codes: these stay empty.
+            ("registrationcode", String::new()),
+            ("pin", String::new()),
+        ] {
+            t.insert(k, v);
+        }
+        t
+    }
+
+    /// The recipients of one handler: (address, user for the recipient tags).
+    async fn recipients(
+        &self,
+        h: &Handler,
+        ev: &EventInput<'_>,
+        facts: &Facts,
+        sms: bool,
+    ) -> Result<Vec<(String, Option<User>)>> {
+        let to = h.options.get("To").map_or(TO_TOKENOWNER, |s| s.trim());
+        let of_user = |u: &User| -> Vec<(String, Option<User>)> {
+            let addr = if sms {
+                u.mobile.first().cloned().unwrap_or_default()
+            } else {
+                u.email.clone()
+            };
+            vec![(addr, Some(u.clone()))]
+        };
+        let admin_contact = |name: String| async move {
+            Ok::<_, ServiceError>(match self.store().admin_contact(&name).await? {
+                Some((email, mobile)) => vec![(if sms { mobile } else { email }, None)],
+                None => Vec::new(),
+            })
+        };
+        let list = |key: &str| -> Vec<(String, Option<User>)> {
+            h.options
+                .get(key)
+                .map(|v| v.split(',').map(|a| (a.trim().to_owned(), None)).collect())
+                .unwrap_or_default()
+        };
+        let found = match to {
+            TO_TOKENOWNER => facts.owner.as_ref().map(of_user).unwrap_or_default(),
+            TO_LOGGED_IN => match ev.admin {
+                Some(a) => admin_contact(a.to_owned()).await?,
+                None => facts.owner.as_ref().map(of_user).unwrap_or_default(),
+            },
+            TO_ADMIN => match h.options.get("To internal admin") {
+                Some(a) => admin_contact(a.trim().to_owned()).await?,
+                None => Vec::new(),
+            },
+            TO_USERSTORE => {
+                let login = h
+                    .options
+                    .get("To userstore")
+                    .map(|s| s.trim())
+                    .unwrap_or_default();
+                if login.is_empty() {
+                    Vec::new()
+                } else {
+                    let (login, realm) = self.user_realm(login, None).await?;
+                    match self.find_user(&login, &realm).await? {
+                        Some(u) => of_user(&u),
+                        None => Vec::new(),
+                    }
+                }
+            }
+            TO_EMAIL => list("To email"),
+            TO_NUMBER => list("To number"),
+            _ => Vec::new(),
+        };
+        Ok(found
+            .into_iter()
+            .filter(|(addr, _)| !addr.trim().is_empty())
+            .collect())
+    }
+
+    /// Runs the handlers of `position` (`pre` or `post`) for one call: every matching
+    /// handler's notifications are written to the outbox in one transaction before this
+    /// returns; delivery happens later. Failures are logged and audited, never returned: a
+    /// notification never changes the answer of the call.
+    pub async fn fire_event(&self, position: &str, ev: &EventInput<'_>) {
+        if let Err(e) = self.try_fire_event(position, ev).await {
+            tracing::error!(event = ev.event, error = %e, "event handlers failed");
+            self.write_audit(&AuditEntry {
+                ts: self.clock().now_ms(),
+                action: format!("{}-EVENT {}", position.to_uppercase(), ev.event),
+                info: format!("event handlers failed: {e}"),
+                ..Default::default()
+            })
+            .await;
+        }
+    }
+
+    /// The active handlers in order, cached for [`CACHE_MS`] (the per-call lookup is free).
+    async fn active_handlers(&self) -> Result<Arc<Vec<Handler>>> {
+        let now = self.clock().now_ms();
+        let cache = self.handler_cache();
+        if let Ok(c) = cache.0.lock()
+            && let Some((at, list)) = c.as_ref()
+            && (0..CACHE_MS).contains(&(now - at))
+        {
+            return Ok(list.clone());
+        }
+        let list: Arc<Vec<Handler>> = Arc::new(
+            self.store()
+                .event_list()
+                .await?
+                .into_iter()
+                .filter(|r| r.active)
+                .map(Handler::new)
+                .collect(),
+        );
+        if let Ok(mut c) = cache.0.lock() {
+            *c = Some((now, list.clone()));
+        }
+        Ok(list)
+    }
+
+    async fn try_fire_event(&self, position: &str, ev: &EventInput<'_>) -> Result<()> {
+        let handlers: Vec<Handler> = self
+            .active_handlers()
+            .await?
+            .iter()
+            .filter(|h| {
+                h.row.position == position
+                    && h.handles(ev.event)
+                    && h.row.handlermodule == HANDLER_MODULE
+            })
+            .cloned()
+            .collect();
+        if handlers.is_empty() {
+            return Ok(());
+        }
+        let mut facts = self.facts(ev).await?;
+        let call_id =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.rng().bytes(12)?);
+        let mut items = Vec::new();
+        let mut notes = Vec::new();
+        for h in &handlers {
+            if !self.conditions_hold(h, ev, &mut facts).await? {
+                continue;
+            }
+            let sms = h.row.action == "sendsms";
+            let config = h
+                .options
+                .get(if sms { "smsconfig" } else { "emailconfig" })
+                .cloned()
+                .unwrap_or_default();
+            let recipients = self.recipients(h, ev, &facts, sms).await?;
+            if recipients.is_empty() {
+                notes.push((h, "no recipient found; nothing queued".to_owned()));
+                continue;
+            }
+            let body = h
+                .options
+                .get("body")
+                .filter(|b| !b.trim().is_empty())
+                .map_or(DEFAULT_BODY, String::as_str);
+            let subject = h
+                .options
+                .get("subject")
+                .filter(|b| !b.trim().is_empty())
+                .map_or(DEFAULT_SUBJECT, String::as_str);
+            for (n, (addr, user)) in recipients.iter().enumerate() {
+                let tags = self.event_tags(ev, &facts, user.as_ref());
+                items.push(NewOutboxItem {
+                    dedupe_key: format!("{call_id}:{}:{n}", h.row.id),
+                    handler_id: h.row.id,
+                    handler_name: h.row.name.clone(),
+                    event: ev.event.to_owned(),
+                    channel: if sms { "sms" } else { "mail" }.to_owned(),
+                    config: config.clone(),
+                    recipient: addr.trim().to_owned(),
+                    subject: if sms {
+                        String::new()
+                    } else {
+                        template::render_prompt(subject, &tags)
+                    },
+                    body: template::render_prompt(body, &tags),
+                });
+            }
+            notes.push((h, format!("{} notification(s) queued", recipients.len())));
+        }
+        if !items.is_empty() {
+            self.store()
+                .outbox_insert(&items, self.clock().now_ms())
+                .await?;
+            self.outbox().wake();
+        }
+        for (h, info) in notes {
+            self.write_audit(&AuditEntry {
+                ts: self.clock().now_ms(),
+                action: format!(
+                    "{}-EVENT {}>>{}:{}",
+                    position.to_uppercase(),
+                    ev.event,
+                    h.row.handlermodule,
+                    h.row.action
+                ),
+                success: true,
+                serial: ev.subject.serial.clone(),
+                user: ev.subject.user.clone(),
+                realm: ev.subject.realm.clone(),
+                administrator: ev.admin.unwrap_or_default().to_owned(),
+                action_detail: format!("handler {} (id {})", h.row.name, h.row.id),
+                info,
+                ..Default::default()
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    /// `POST /event`: creates a handler (or replaces the one named by `id`). Returns its id
+    /// and what the admin should know (unknown events, tags or conditions).
+    pub async fn save_event(&self, params: &Params) -> Result<(i64, Vec<String>)> {
+        let name = params.required("name")?.trim().to_owned();
+        let events = params.required("event")?;
+        let module = params.required("handlermodule")?.trim();
+        if module != HANDLER_MODULE {
+            return Err(ServiceError::Parameter(format!(
+                "Unknown handler module: {module}"
+            )));
+        }
+        let action = params.required("action")?.trim();
+        if !matches!(action, "sendsms" | "sendmail") {
+            return Err(ServiceError::Parameter(format!(
+                "Unknown action {action}: UserNotification supports sendsms and sendmail."
+            )));
+        }
+        let position = params.get_nonblank("position").unwrap_or("post").trim();
+        if !matches!(position, "post" | "pre") {
+            return Err(ServiceError::Parameter(
+                "position must be post or pre.".into(),
+            ));
+        }
+        let ordering = params.int("ordering")?.unwrap_or(0);
+        if ordering < 0 {
+            return Err(ServiceError::Parameter(
+                "ordering must be a number >= 0.".into(),
+            ));
+        }
+        let id = params.int("id")?.unwrap_or(0);
+        let conditions: Map<String, Value> = match params.get("conditions") {
+            None => Map::new(),
+            Some(s) if s.trim().is_empty() => Map::new(),
+            Some(s) => match serde_json::from_str::<Value>(s) {
+                Ok(Value::Object(m)) => m,
+                _ => {
+                    return Err(ServiceError::Parameter(
+                        "The 'conditions' parameter must be a dictionary.".into(),
+                    ));
+                }
+            },
+        };
+        let options: BTreeMap<String, String> = params
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("option.").map(|k| (k.to_owned(), v.clone())))
+            .collect();
+        let mut warnings = Vec::new();
+        let event_list: Vec<&str> = events
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        for e in &event_list {
+            if !EVENTS.contains(e) {
+                warnings.push(format!("otpgate never fires the event {e}."));
+            }
+        }
+        let config_key = if action == "sendsms" {
+            "smsconfig"
+        } else {
+            "emailconfig"
+        };
+        let config = options
+            .get(config_key)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ServiceError::missing(&format!("option.{config_key}")))?;
+        let exists = if action == "sendsms" {
+            self.store().gateway_by_name(config).await?.is_some()
+        } else {
+            self.store().smtp_get(config).await?.is_some()
+        };
+        if !exists {
+            warnings.push(format!(
+                "The {} {config} does not exist (yet): notifications will be dead-lettered until it does.",
+                if action == "sendsms" { "SMS gateway" } else { "SMTP server" }
+            ));
+        }
+        let to = options.get("To").map_or(TO_TOKENOWNER, |s| s.trim());
+        let allowed: &[&str] = if action == "sendsms" {
+            &[
+                TO_TOKENOWNER,
+                TO_LOGGED_IN,
+                TO_ADMIN,
+                TO_USERSTORE,
+                TO_NUMBER,
+            ]
+        } else {
+            &[
+                TO_TOKENOWNER,
+                TO_LOGGED_IN,
+                TO_ADMIN,
+                TO_USERSTORE,
+                TO_EMAIL,
+            ]
+        };
+        if !allowed.contains(&to) {
+            return Err(ServiceError::Parameter(format!(
+                "option.To must be one of: {}.",
+                allowed.join(", ")
+            )));
+        }
+        if matches!(to, TO_ADMIN | TO_USERSTORE | TO_EMAIL | TO_NUMBER)
+            && options
+                .get(&format!("To {to}"))
+                .is_none_or(|v| v.trim().is_empty())
+        {
+            return Err(ServiceError::missing(&format!("option.To {to}")));
+        }
+        for key in ["body", "subject"] {
+            if let Some(text) = options.get(key) {
+                if text.starts_with("file:") {
+                    warnings.push(format!(
+                        "otpgate does not read templates from files: the {key} is sent as written."
+                    ));
+                }
+                for tag in template::tag_names(text) {
+                    if !TAGS.contains(&tag.as_str()) {
+                        warnings.push(format!(
+                            "The {key} uses the unknown tag {{{tag}}}; it renders empty."
+                        ));
+                    }
+                }
+            }
+        }
+        let mut cond_strings = Map::new();
+        for (k, v) in conditions {
+            let v = match v {
+                Value::String(s) => s,
+                Value::Bool(b) => if b { "True" } else { "False" }.to_owned(),
+                other => other.to_string(),
+            };
+            match CONDITIONS.iter().find(|c| c.0 == k) {
+                None => warnings.push(format!(
+                    "otpgate does not support the condition {k}: this handler never fires while it is set."
+                )),
+                Some((_, "regexp", ..)) if regex::Regex::new(&v).is_err() => {
+                    return Err(ServiceError::Parameter(format!(
+                        "The condition {k} is not a valid regular expression."
+                    )));
+                }
+                Some(_) if k == "failcounter" && compare_int(&v, 0).is_none() => {
+                    return Err(ServiceError::Parameter(
+                        "The condition failcounter must look like '>9', '<9' or '=10'.".into(),
+                    ));
+                }
+                Some(_) => {}
+            }
+            cond_strings.insert(k, Value::String(v));
+        }
+        let row = EventHandlerRow {
+            id,
+            name,
+            events: event_list.join(","),
+            handlermodule: module.to_owned(),
+            action: action.to_owned(),
+            position: position.to_owned(),
+            ordering,
+            active: params.get("active").is_none_or(is_true),
+            options: serde_json::to_string(&options)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            conditions: Value::Object(cond_strings).to_string(),
+        };
+        let saved = self.store().event_save(&row).await?;
+        self.handler_cache().invalidate();
+        match saved {
+            Some(id) => Ok((id, warnings)),
+            None => Err(ServiceError::NotFound(
+                "The requested event handler could not be found.".into(),
+            )),
+        }
+    }
+
+    /// `GET /event/[<id>]`: the handlers as privacyIDEA lists them.
+    pub async fn list_events(&self, id: Option<i64>) -> Result<Value> {
+        Ok(Value::Array(
+            self.store()
+                .event_list()
+                .await?
+                .into_iter()
+                .filter(|r| id.is_none_or(|i| i == r.id))
+                .map(|r| Handler::new(r).json())
+                .collect(),
+        ))
+    }
+
+    /// `DELETE /event/<id>`.
+    pub async fn delete_event(&self, id: i64) -> Result<Value> {
+        let deleted = self.store().event_delete(id).await?;
+        self.handler_cache().invalidate();
+        if deleted {
+            Ok(json!(id))
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// `POST /event/enable|disable/<id>`.
+    pub async fn set_event_active(&self, id: i64, active: bool) -> Result<Value> {
+        let changed = self.store().event_set_active(id, active).await?;
+        self.handler_cache().invalidate();
+        if changed {
+            Ok(json!(id))
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// `GET /event/actions/UserNotification`: the actions with their options, offering the
+    /// configured gateways and SMTP servers.
+    pub async fn event_actions(&self, module: &str) -> Result<Value> {
+        if module != HANDLER_MODULE {
+            return Ok(json!([]));
+        }
+        let gateways: Vec<String> = self
+            .store()
+            .gateway_list()
+            .await?
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        let smtp: Vec<String> = self
+            .store()
+            .smtp_list()
+            .await?
+            .into_iter()
+            .map(|s| s.identifier)
+            .collect();
+        let tags = TAGS
+            .iter()
+            .map(|t| format!("{{{t}}}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let body = json!({"type": "text", "required": false,
+            "description": format!("The template of the text. Tags: {tags}. Unknown tags render empty.")});
+        let to_extra = |kind: &str, desc: &str| json!({"type": "str", "description": desc, "visibleIf": "To", "visibleValue": kind});
+        Ok(json!({
+            "sendmail": {
+                "emailconfig": {"type": "str", "required": true, "description": "Send notification email via this email server.", "value": smtp},
+                "subject": {"type": "str", "required": false, "description": "The subject of the mail that is sent."},
+                "body": body,
+                "mimetype": {"type": "str", "description": "Mails are sent as plain text.", "value": ["plain"]},
+                "To": {"type": "str", "required": true, "description": "Send notification to this user.",
+                       "value": [TO_TOKENOWNER, TO_LOGGED_IN, TO_ADMIN, TO_USERSTORE, TO_EMAIL]},
+                "To internal admin": to_extra(TO_ADMIN, "The internal admin (its email is set with `otpgate admin add --email`)."),
+                "To userstore": to_extra(TO_USERSTORE, "A user as login or login@realm."),
+                "To email": to_extra(TO_EMAIL, "Any email addresses, comma-separated."),
+            },
+            "sendsms": {
+                "smsconfig": {"type": "str", "required": true, "description": "Send the user notification via a predefined SMS gateway.", "value": gateways},
+                "body": body,
+                "To": {"type": "str", "required": true, "description": "Send notification to this user.",
+                       "value": [TO_TOKENOWNER, TO_LOGGED_IN, TO_ADMIN, TO_USERSTORE, TO_NUMBER]},
+                "To internal admin": to_extra(TO_ADMIN, "The internal admin (its mobile is set with `otpgate admin add --mobile`)."),
+                "To userstore": to_extra(TO_USERSTORE, "A user as login or login@realm."),
+                "To number": to_extra(TO_NUMBER, "Phone numbers, comma-separated."),
+            },
+        }))
+    }
+
+    /// `GET /event/conditions/UserNotification`.
+    pub async fn event_conditions(&self, module: &str) -> Result<Value> {
+        if module != HANDLER_MODULE {
+            return Ok(json!([]));
+        }
+        let realms: Vec<Value> = self
+            .store()
+            .realm_list()
+            .await?
+            .into_iter()
+            .map(|r| json!({"name": r.name}))
+            .collect();
+        let resolvers: Vec<Value> = self
+            .store()
+            .resolver_list()
+            .await?
+            .into_iter()
+            .map(|r| json!({"name": r.name}))
+            .collect();
+        let mut out = Map::new();
+        for (name, ty, desc, values) in CONDITIONS {
+            let mut c = Map::new();
+            c.insert("type".into(), json!(ty));
+            c.insert("desc".into(), json!(desc));
+            let values: Vec<Value> = match *name {
+                "realm" | "tokenrealm" => realms.clone(),
+                "resolver" => resolvers.clone(),
+                "tokentype" => values.iter().map(|v| json!({"name": v})).collect(),
+                _ => values.iter().map(|v| json!(v)).collect(),
+            };
+            if !values.is_empty() {
+                c.insert("value".into(), Value::Array(values));
+            }
+            out.insert((*name).to_owned(), Value::Object(c));
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound("The requested event handler could not be found.".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_int_like_privacyidea() {
+        assert_eq!(compare_int(">9", 10), Some(true));
+        assert_eq!(compare_int(">9", 9), Some(false));
+        assert_eq!(compare_int("<9", 8), Some(true));
+        assert_eq!(compare_int("=10", 10), Some(true));
+        assert_eq!(compare_int("==10", 11), Some(false));
+        assert_eq!(compare_int(">=10", 10), Some(true));
+        assert_eq!(compare_int("<=3", 4), Some(false));
+        assert_eq!(compare_int("!=3", 4), Some(true));
+        assert_eq!(compare_int(" 5 ", 5), Some(true));
+        assert_eq!(compare_int(">x", 5), None);
+        assert_eq!(compare_int("", 5), None);
+    }
+
+    #[test]
+    fn serial_condition_matches_at_the_start_like_re_match() {
+        let re = anchored("PISM").unwrap();
+        assert!(re.is_match("PISM0001"));
+        assert!(!re.is_match("XPISM0001"));
+        assert!(anchored("a|b").unwrap().is_match("bcd"));
+    }
+
+    #[test]
+    fn stored_maps_read_strings_and_scalars() {
+        let m = string_map(r#"{"a":"x","b":true,"c":3}"#);
+        assert_eq!(m["a"], "x");
+        assert_eq!(m["b"], "True");
+        assert_eq!(m["c"], "3");
+        assert!(string_map("not json").is_empty());
+    }
+
+    #[test]
+    fn result_values_are_truthy_like_python() {
+        assert!(value_is_true(&json!(true)));
+        assert!(value_is_true(&json!(1)));
+        assert!(!value_is_true(&json!(0)));
+        assert!(!value_is_true(&json!(false)));
+        assert!(!value_is_true(&Value::Null));
+    }
+}

@@ -1,0 +1,346 @@
+//! The outbox worker: delivers queued notifications through the central SMS gateways (with
+//! their failover and breakers) and SMTP servers.
+//!
+//! Every item is claimed with one conditional UPDATE, so workers on all nodes share the
+//! queue and each item goes out at most once. A failed attempt is retried with exponential
+//! back-off until the item is older than the maximum age; a permanent failure (no such
+//! gateway, an invalid address) and an item whose worker died while sending are
+//! dead-lettered with the reason. The latter is never resent on its own — it may have gone
+//! out — but an admin can requeue it.
+
+use crate::audit::AuditEntry;
+use crate::gateways::SmsFailure;
+use crate::params::MAX_PAGE;
+use crate::settings::SystemConfig;
+use crate::{Params, Result, ServiceError, Services};
+use otpgate_gateways::SendError;
+use otpgate_store::OutboxRow;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// How long a claimed item is reserved for its worker: longer than any send can take (SMS
+/// budget and SMTP timeout are at most 120 s).
+pub const LEASE_MS: i64 = 300_000;
+
+/// Items taken per round.
+const BATCH: i64 = 200;
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF_SECS: i64 = 3600;
+
+/// The worker's wake-up call and counters on this node.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    wake: tokio::sync::Notify,
+    counts: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+impl Outbox {
+    /// Wakes the worker (new items are queued).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves when [`Outbox::wake`] was called.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    fn count(&self, channel: &str, result: &'static str) {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry((channel.to_owned(), result)).or_default() += 1;
+        }
+    }
+
+    /// Attempts so far on this node by channel and result (`sent`, `retry`, `dead`).
+    pub fn counts(&self) -> Vec<(String, &'static str, u64)> {
+        self.counts
+            .lock()
+            .map(|c| c.iter().map(|((ch, r), n)| (ch.clone(), *r, *n)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Delivered.
+    pub sent: u64,
+    /// Failed, to be retried.
+    pub retried: u64,
+    /// Dead-lettered (including interrupted ones found).
+    pub dead: u64,
+}
+
+enum Attempt {
+    Sent(String),
+    Permanent(String),
+    Transient(String),
+}
+
+/// The wait before attempt `attempts + 1`: `base`, doubled per attempt, at most an hour.
+pub fn backoff_secs(base: i64, attempts: i64) -> i64 {
+    let exp = u32::try_from((attempts - 1).clamp(0, 20)).unwrap_or(20);
+    base.saturating_mul(1_i64 << exp).min(MAX_BACKOFF_SECS)
+}
+
+fn status_filter(s: Option<&str>) -> Result<Option<&'static str>> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("pending") => Ok(Some("pending")),
+        Some("sending") => Ok(Some("sending")),
+        Some("sent") => Ok(Some("sent")),
+        Some("dead") => Ok(Some("dead")),
+        Some(_) => Err(ServiceError::Parameter(
+            "status must be pending, sending, sent or dead.".into(),
+        )),
+    }
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.3f").to_string())
+        .unwrap_or_default()
+}
+
+impl Services {
+    /// The outbox worker's wake-up call and counters.
+    pub fn outbox(&self) -> &Outbox {
+        &self.inner.outbox
+    }
+
+    /// One round of the worker: dead-letters items whose worker died, then delivers every
+    /// due item (up to a batch), `event.outbox_concurrency` at a time.
+    pub async fn deliver_outbox(&self) -> Result<Round> {
+        let now = self.clock().now_ms();
+        let mut round = Round {
+            dead: self.store().outbox_reap_interrupted(now).await?,
+            ..Round::default()
+        };
+        for _ in 0..round.dead {
+            self.outbox().count("any", "dead");
+        }
+        let due = self.store().outbox_due(now, BATCH).await?;
+        if due.is_empty() {
+            return Ok(round);
+        }
+        let cfg = std::sync::Arc::new(self.system_config().await?);
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(cfg.outbox_concurrency).unwrap_or(4),
+        ));
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in due {
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| ServiceError::Internal("outbox pool closed".into()))?;
+            let (me, cfg) = (self.clone(), cfg.clone());
+            tasks.spawn(async move {
+                let r = me.deliver_item(&cfg, row).await;
+                drop(permit);
+                r
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(Some(Attempt::Sent(_)))) => round.sent += 1,
+                Ok(Ok(Some(Attempt::Transient(_)))) => round.retried += 1,
+                Ok(Ok(Some(Attempt::Permanent(_)))) => round.dead += 1,
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "outbox item could not be processed"),
+                Err(e) => tracing::error!(error = %e, "outbox task failed"),
+            }
+        }
+        Ok(round)
+    }
+
+    /// Claims, sends and settles one item; None when another worker had it.
+    async fn deliver_item(&self, cfg: &SystemConfig, row: OutboxRow) -> Result<Option<Attempt>> {
+        let now = self.clock().now_ms();
+        if !self
+            .store()
+            .outbox_claim(row.id, now, now + LEASE_MS)
+            .await?
+        {
+            return Ok(None);
+        }
+        let channel = row.item.channel.clone();
+        let age_limit = row.created_at + cfg.outbox_max_age_secs * 1000;
+        let attempt = if now >= age_limit {
+            Attempt::Permanent(format!(
+                "not delivered within {} s; last error: {}",
+                cfg.outbox_max_age_secs, row.last_error
+            ))
+        } else {
+            self.send_item(cfg, &row).await
+        };
+        let now = self.clock().now_ms();
+        let attempts = row.attempts + 1;
+        let (settled, success, info) = match &attempt {
+            Attempt::Sent(by) => (
+                self.store().outbox_sent(row.id, by, now).await?,
+                true,
+                format!("delivered by {by} to {}", row.item.recipient),
+            ),
+            Attempt::Permanent(why) => (
+                self.store().outbox_dead(row.id, why, now).await?,
+                false,
+                format!("dead-lettered: {why}"),
+            ),
+            Attempt::Transient(why) => {
+                let next = now + backoff_secs(cfg.outbox_retry_secs, attempts) * 1000;
+                if next >= age_limit {
+                    let why = format!(
+                        "not delivered within {} s; last error: {why}",
+                        cfg.outbox_max_age_secs
+                    );
+                    let dead = self.store().outbox_dead(row.id, &why, now).await?;
+                    self.settle_audit(&row, false, format!("dead-lettered: {why}"))
+                        .await;
+                    self.outbox().count(&channel, "dead");
+                    return Ok(dead.then_some(Attempt::Permanent(why)));
+                }
+                self.outbox().count(&channel, "retry");
+                tracing::info!(item = row.id, attempts, error = %why, "notification will be retried");
+                return Ok(self
+                    .store()
+                    .outbox_retry(row.id, why, next, now)
+                    .await?
+                    .then_some(attempt));
+            }
+        };
+        if settled {
+            self.outbox()
+                .count(&channel, if success { "sent" } else { "dead" });
+            self.settle_audit(&row, success, info).await;
+        }
+        Ok(settled.then_some(attempt))
+    }
+
+    async fn send_item(&self, cfg: &SystemConfig, row: &OutboxRow) -> Attempt {
+        let i = &row.item;
+        match i.channel.as_str() {
+            "sms" => match self
+                .send_sms(cfg, &i.config, &i.recipient, &i.body, None)
+                .await
+            {
+                Ok(d) => Attempt::Sent(d.gateway),
+                Err(SmsFailure::Send(SendError::Config(m))) => Attempt::Permanent(m),
+                Err(e) => Attempt::Transient(e.to_string()),
+            },
+            "mail" => match self.smtp_server_def(&i.config).await {
+                Ok(Some(def)) => {
+                    match otpgate_gateways::send_mail(&def, &i.recipient, &i.subject, &i.body).await
+                    {
+                        Ok(()) => Attempt::Sent(i.config.clone()),
+                        Err(SendError::Config(m)) => Attempt::Permanent(m),
+                        Err(e) => Attempt::Transient(e.to_string()),
+                    }
+                }
+                Ok(None) => {
+                    Attempt::Permanent(format!("The SMTP server {} does not exist.", i.config))
+                }
+                Err(e @ ServiceError::Unavailable) => Attempt::Transient(e.to_string()),
+                Err(e) => Attempt::Permanent(e.to_string()),
+            },
+            other => Attempt::Permanent(format!("unknown channel {other}")),
+        }
+    }
+
+    async fn settle_audit(&self, row: &OutboxRow, success: bool, info: String) {
+        self.write_audit(&AuditEntry {
+            ts: self.clock().now_ms(),
+            action: format!("OUTBOX {}", row.item.channel),
+            success,
+            action_detail: format!(
+                "item {}, handler {}, event {}, attempt {}",
+                row.id,
+                row.item.handler_name,
+                row.item.event,
+                row.attempts + 1
+            ),
+            info,
+            ..Default::default()
+        })
+        .await;
+    }
+
+    /// Deletes sent and dead items older than `event.outbox_keep_days`.
+    pub async fn purge_outbox(&self) -> Result<u64> {
+        let keep = self.system_config().await?.outbox_keep_days;
+        let before = self.clock().now_ms() - keep * 86_400_000;
+        Ok(self.store().outbox_purge(before).await?)
+    }
+
+    /// `GET /event/outbox`: items newest first, filtered by `status`, paged like the audit.
+    /// Bodies are not shown (only their length); recipients and errors are.
+    pub async fn list_outbox(&self, params: &Params) -> Result<Value> {
+        let status = status_filter(params.get("status"))?;
+        let page = params.int("page")?.unwrap_or(1).clamp(1, MAX_PAGE);
+        let size = params.int("page_size")?.unwrap_or(15).clamp(1, 1000);
+        let (rows, count) = self.store().outbox_list(status, page, size).await?;
+        let counts: serde_json::Map<String, Value> = self
+            .store()
+            .outbox_counts()
+            .await?
+            .into_iter()
+            .map(|(s, n)| (s, json!(n)))
+            .collect();
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "status": r.status, "channel": r.item.channel, "config": r.item.config,
+                    "recipient": r.item.recipient, "subject": r.item.subject, "body_length": r.item.body.chars().count(),
+                    "handler_id": r.item.handler_id, "handler": r.item.handler_name, "event": r.item.event,
+                    "attempts": r.attempts, "created": iso(r.created_at), "next_attempt": if r.status == "pending" { json!(iso(r.next_at)) } else { Value::Null },
+                    "updated": iso(r.updated_at), "last_error": r.last_error, "delivered_by": r.delivered_by,
+                })
+            })
+            .collect();
+        Ok(json!({
+            "items": items, "count": count, "current": page, "totals": counts,
+            "prev": if page > 1 { json!(page - 1) } else { Value::Null },
+            "next": if page.saturating_mul(size) < count { json!(page + 1) } else { Value::Null },
+        }))
+    }
+
+    /// `POST /event/outbox/<id>/retry`: a dead item is queued again, due now.
+    pub async fn requeue_outbox(&self, id: i64) -> Result<Value> {
+        if self
+            .store()
+            .outbox_requeue(id, self.clock().now_ms())
+            .await?
+        {
+            self.outbox().wake();
+            Ok(json!(id))
+        } else {
+            Err(ServiceError::NotFound(
+                "The requested dead outbox item could not be found.".into(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff_secs(30, 1), 30);
+        assert_eq!(backoff_secs(30, 2), 60);
+        assert_eq!(backoff_secs(30, 3), 120);
+        assert_eq!(backoff_secs(30, 60), MAX_BACKOFF_SECS);
+        assert_eq!(backoff_secs(1, 0), 1);
+    }
+
+    #[test]
+    fn status_filter_is_checked() {
+        assert_eq!(status_filter(None).unwrap(), None);
+        assert_eq!(status_filter(Some("dead")).unwrap(), Some("dead"));
+        assert!(status_filter(Some("x")).is_err());
+    }
+}
