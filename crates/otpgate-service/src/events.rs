@@ -17,12 +17,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 /// How long a node reuses the handler list it read (other nodes' changes take effect
-/// within this; this node's own changes at once).
-const CACHE_MS: i64 = 2000;
+/// within this; this node's own changes at once). Real time, not the service clock: it is
+/// a cache, not a rule.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The active handlers as last read, with the time they were read.
 #[derive(Debug, Default)]
-pub struct HandlerCache(Mutex<Option<(i64, Arc<Vec<Handler>>)>>);
+pub struct HandlerCache(Mutex<Option<(std::time::Instant, Arc<Vec<Handler>>)>>);
 
 impl HandlerCache {
     fn invalidate(&self) {
@@ -613,13 +614,13 @@ impl Services {
         }
     }
 
-    /// The active handlers in order, cached for [`CACHE_MS`] (the per-call lookup is free).
+    /// The active handlers in order, cached for [`CACHE_TTL`] (the per-call lookup is free).
     async fn active_handlers(&self) -> Result<Arc<Vec<Handler>>> {
-        let now = self.clock().now_ms();
+        let now = std::time::Instant::now();
         let cache = self.handler_cache();
         if let Ok(c) = cache.0.lock()
             && let Some((at, list)) = c.as_ref()
-            && (0..CACHE_MS).contains(&(now - at))
+            && now.duration_since(*at) < CACHE_TTL
         {
             return Ok(list.clone());
         }

@@ -337,3 +337,110 @@ async fn copy_moves_every_row_and_refuses_a_target_with_any_row() {
     })
     .await;
 }
+
+fn outbox_item(key: &str) -> crate::NewOutboxItem {
+    crate::NewOutboxItem {
+        dedupe_key: key.into(),
+        handler_id: 1,
+        handler_name: "h".into(),
+        event: "token_init".into(),
+        channel: "sms".into(),
+        config: "gw".into(),
+        recipient: "+491".into(),
+        subject: String::new(),
+        body: "text".into(),
+    }
+}
+
+#[tokio::test]
+async fn outbox_items_are_claimed_once_and_settle_only_from_sending() {
+    for_each_store(|s| async move {
+        let n = s
+            .outbox_insert(&[outbox_item("a"), outbox_item("b"), outbox_item("a")], 100)
+            .await
+            .unwrap();
+        assert_eq!(n, 2, "the repeated key is skipped");
+        assert!(
+            s.outbox_due(99, 10).await.unwrap().is_empty(),
+            "not due yet"
+        );
+        let due = s.outbox_due(100, 10).await.unwrap();
+        assert_eq!(due.len(), 2);
+        let id = due[0].id;
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.outbox_claim(id, 100, 1000).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1, "one worker cluster-wide");
+        // Retry puts it back with a later due time; only a claimed item can be settled.
+        assert!(s.outbox_retry(id, "down", 500, 110).await.unwrap());
+        assert!(!s.outbox_sent(id, "gw", 120).await.unwrap(), "not claimed");
+        assert!(!s.outbox_claim(id, 499, 1000).await.unwrap(), "not due");
+        assert!(s.outbox_claim(id, 500, 1000).await.unwrap());
+        assert!(s.outbox_sent(id, "gw", 510).await.unwrap());
+        let (rows, count) = s.outbox_list(Some("sent"), 1, 10).await.unwrap();
+        assert_eq!(
+            (count, rows[0].attempts, rows[0].delivered_by.as_str()),
+            (1, 2, "gw")
+        );
+        // A claimed item whose lease runs out is dead-lettered, not resent; a requeue revives it.
+        let other = due[1].id;
+        assert!(s.outbox_claim(other, 100, 1000).await.unwrap());
+        assert_eq!(s.outbox_reap_interrupted(999).await.unwrap(), 0);
+        assert_eq!(s.outbox_reap_interrupted(1000).await.unwrap(), 1);
+        let (rows, _) = s.outbox_list(Some("dead"), 1, 10).await.unwrap();
+        assert_eq!(rows[0].last_error, crate::INTERRUPTED);
+        assert!(s.outbox_requeue(other, 2000).await.unwrap());
+        assert!(
+            !s.outbox_requeue(other, 2000).await.unwrap(),
+            "only dead items"
+        );
+        let counts = s.outbox_counts().await.unwrap();
+        assert_eq!(counts, [("pending".to_owned(), 1), ("sent".to_owned(), 1)]);
+        // Purging keeps what is recent or still pending.
+        assert_eq!(s.outbox_purge(510).await.unwrap(), 0);
+        assert_eq!(s.outbox_purge(511).await.unwrap(), 1);
+        assert_eq!(s.outbox_list(None, 1, 10).await.unwrap().1, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn event_handlers_save_update_toggle_delete() {
+    for_each_store(|s| async move {
+        let mut h = crate::EventHandlerRow {
+            name: "n".into(),
+            events: "token_init".into(),
+            handlermodule: "UserNotification".into(),
+            action: "sendsms".into(),
+            position: "post".into(),
+            active: true,
+            options: "{}".into(),
+            conditions: "{}".into(),
+            ..Default::default()
+        };
+        let id = s.event_save(&h).await.unwrap().unwrap();
+        h.id = id;
+        h.name = "renamed".into();
+        assert_eq!(s.event_save(&h).await.unwrap(), Some(id));
+        h.id = id + 100;
+        assert_eq!(s.event_save(&h).await.unwrap(), None, "unknown id");
+        assert!(s.event_set_active(id, false).await.unwrap());
+        let list = s.event_list().await.unwrap();
+        assert_eq!(
+            (list.len(), list[0].name.as_str(), list[0].active),
+            (1, "renamed", false)
+        );
+        assert!(s.event_delete(id).await.unwrap());
+        assert!(!s.event_delete(id).await.unwrap());
+        assert!(!s.event_set_active(id, true).await.unwrap());
+    })
+    .await;
+}

@@ -891,3 +891,129 @@ async fn keys_rotate_reencrypts_every_secret_and_the_old_key_can_go() {
     let run = serve(&data, &[]).await;
     assert!(login_via(&format!("http://127.0.0.1:{}", run.port), &gw).await);
 }
+
+/// GETs `/event/outbox` from a running binary; returns `result.value`.
+async fn outbox_of(c: &reqwest::Client, base: &str, jwt: &str, status: &str) -> serde_json::Value {
+    let b: serde_json::Value = c
+        .get(format!("{base}/event/outbox"))
+        .header("Authorization", jwt)
+        .query(&[("status", status)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    b["result"]["value"].clone()
+}
+
+#[tokio::test]
+async fn notifications_pending_at_a_kill_9_are_delivered_once_after_the_restart() {
+    use crate::support::{ADMIN_PW, Gateway, Mode, Server};
+    let gw = Gateway::start().await;
+    let notify = Gateway::start().await;
+    notify.set_mode(Mode::Status(500));
+    // Set up in-process on the data dir, then run the binary on it.
+    let mut s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "notify"),
+            ("module", "http"),
+            ("option.URL", &notify.url("/notify")),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/system/setConfig",
+        &[
+            ("event.outbox_retry_secs", "3"),
+            ("sms.breaker_threshold", "0"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/event",
+        &[
+            ("name", "enrolled"),
+            ("event", "token_init"),
+            ("handlermodule", "UserNotification"),
+            ("action", "sendsms"),
+            ("option.smsconfig", "notify"),
+            ("option.body", "enrolled {serial}"),
+        ],
+    )
+    .await;
+    s.stop().await;
+    let data = s.dir.path().join("data");
+    let c = client();
+    let mut run = serve(&data, &[]).await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let jwt = admin_jwt(&c, &base, ADMIN_PW).await;
+    let serials = ["SMS1", "SMS2", "SMS3"];
+    admin_posts(
+        &c,
+        &base,
+        &jwt,
+        serials
+            .iter()
+            .zip(["alice", "bob", "carol"])
+            .map(|(serial, user)| {
+                (
+                    "/token/init",
+                    vec![
+                        ("type", "sms".to_owned()),
+                        ("user", user.to_owned()),
+                        ("serial", (*serial).to_owned()),
+                        ("pin", "1234".to_owned()),
+                        ("phone", "+4915100000009".to_owned()),
+                    ],
+                )
+            })
+            .collect(),
+    )
+    .await;
+    // Every item failed once and waits for its retry: kill -9 now.
+    let mut waited = 0;
+    loop {
+        let v = outbox_of(&c, &base, &jwt, "pending").await;
+        let items = v["items"].as_array().unwrap();
+        if items.len() == 3 && items.iter().all(|i| i["attempts"] == 1) {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 400, "the first attempts did not happen: {v}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    run.child.kill().unwrap();
+    run.child.wait().unwrap();
+    assert_eq!(notify.count(), 3);
+    notify.set_mode(Mode::Ok("ID 1"));
+
+    let run = serve(&data, &[]).await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let mut waited = 0;
+    while outbox_of(&c, &base, &jwt, "sent").await["count"] != 3 {
+        waited += 1;
+        assert!(waited < 400, "not delivered after the restart");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Two more polls of the worker: nothing is sent twice.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let received = notify.received();
+    assert_eq!(received.len(), 6, "3 failed attempts, 3 deliveries");
+    let mut delivered: Vec<String> = received[3..]
+        .iter()
+        .map(|r| r.field("text").unwrap())
+        .collect();
+    delivered.sort();
+    assert_eq!(
+        delivered,
+        ["enrolled SMS1", "enrolled SMS2", "enrolled SMS3"]
+    );
+}

@@ -201,3 +201,62 @@ async fn losing_the_database_answers_503_in_the_envelope_and_healthz_says_so() {
     assert_eq!((st, code(&b)), (503, -503), "{b}");
     assert_eq!(b["result"]["status"], false);
 }
+
+#[tokio::test]
+async fn both_nodes_share_the_outbox_and_each_notification_goes_out_once() {
+    let Some(c) = cluster().await else { return };
+    let notify = Gateway::start().await;
+    c.a.ok(
+        "/smsgateway",
+        &[
+            ("name", "notify"),
+            ("module", "http"),
+            ("option.URL", &notify.url("/notify")),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+        ],
+    )
+    .await;
+    let numbers: Vec<String> = (0..40).map(|i| format!("+49170000{i:04}")).collect();
+    c.a.ok(
+        "/event",
+        &[
+            ("name", "fan-out"),
+            ("event", "token_init"),
+            ("handlermodule", "UserNotification"),
+            ("action", "sendsms"),
+            ("option.smsconfig", "notify"),
+            ("option.To", "number"),
+            ("option.To number", &numbers.join(",")),
+            ("option.body", "{serial} enrolled"),
+        ],
+    )
+    .await;
+    // Queued on node b (which sees a's handler within its cache time); both nodes deliver.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    c.b.enroll("bob", "SMS2", "1234", "+4915100000002").await;
+    let (sa, sb) = (c.a.app.services.clone(), c.b.app.services.clone());
+    for _ in 0..400 {
+        let (ra, rb) = tokio::join!(sa.deliver_outbox(), sb.deliver_outbox());
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert_eq!(ra.retried + rb.retried + ra.dead + rb.dead, 0);
+        if notify.count() >= 40 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut phones: Vec<String> = notify
+        .received()
+        .iter()
+        .map(|r| r.field("phone").unwrap())
+        .collect();
+    assert_eq!(phones.len(), 40, "each notification exactly once");
+    phones.sort();
+    phones.dedup();
+    assert_eq!(phones, numbers);
+    let (_, b) = c.a.aget("/event/outbox", &[("status", "sent")]).await;
+    assert_eq!(value(&b)["count"], 40);
+}
