@@ -37,6 +37,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/user/"),
     ("POST", "/policy/p"),
     ("GET", "/audit/"),
+    ("POST", "/event"),
+    ("GET", "/event/1"),
+    ("DELETE", "/event/1"),
+    ("POST", "/event/enable/1"),
+    ("GET", "/event/conditions/UserNotification"),
+    ("GET", "/event/outbox"),
+    ("POST", "/event/outbox/1/retry"),
 ];
 
 /// Parameters the endpoints read, all sent with the same hostile value.
@@ -71,6 +78,13 @@ const KEYS: &[&str] = &[
     "fileName",
     "client",
     "active",
+    "event",
+    "handlermodule",
+    "conditions",
+    "option.smsconfig",
+    "option.To",
+    "option.body",
+    "status",
 ];
 
 /// One malformed request body or query: (description, content type, body or query).
