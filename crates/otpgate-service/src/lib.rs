@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod gateways;
 pub mod keys;
+pub mod limits;
 pub mod outbox;
 pub mod params;
 pub mod policy;
@@ -77,6 +78,7 @@ struct Inner {
     breakers: breaker::Breakers,
     outbox: outbox::Outbox,
     handlers: events::HandlerCache,
+    limits: limits::LimitStats,
 }
 
 impl std::fmt::Debug for Inner {
@@ -107,6 +109,7 @@ impl Services {
                 breakers: breaker::Breakers::default(),
                 outbox: outbox::Outbox::default(),
                 handlers: events::HandlerCache::default(),
+                limits: limits::LimitStats::default(),
             }),
         }
     }
@@ -143,6 +146,11 @@ impl Services {
 
     pub(crate) fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// Send-limit hits on this node.
+    pub fn limit_stats(&self) -> &limits::LimitStats {
+        &self.inner.limits
     }
 
     pub(crate) fn handler_cache(&self) -> &events::HandlerCache {

@@ -58,6 +58,68 @@ pub struct SystemConfig {
     /// Days sent and dead notifications stay visible in `/event/outbox`
     /// (`event.outbox_keep_days`).
     pub outbox_keep_days: i64,
+    /// Wrong answers after which a challenge dies (`sms.challenge_max_attempts`, 0 = none).
+    pub challenge_max_attempts: i64,
+    /// A PIN request within this many seconds of the last SMS re-uses its live challenge
+    /// instead of sending again (`sms.resend_cooldown_secs`, 0 = off).
+    pub resend_cooldown_secs: i64,
+    /// SMS per user (`sms.limit.user`).
+    pub limit_user: Option<Limit>,
+    /// SMS per phone number (`sms.limit.phone`).
+    pub limit_phone: Option<Limit>,
+    /// SMS per end-user address (`sms.limit.client`).
+    pub limit_client: Option<Limit>,
+    /// SMS per destination prefix (`sms.limit.prefix`).
+    pub limit_prefix: Option<Limit>,
+    /// SMS in all (`sms.limit.global`).
+    pub limit_global: Option<Limit>,
+    /// Leading digits (after the `+`) that make a destination prefix (`sms.limit.prefix_digits`).
+    pub prefix_digits: usize,
+}
+
+/// A send limit: at most `count` SMS per `window_secs` (fixed windows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// SMS allowed per window.
+    pub count: i64,
+    /// Window length in seconds.
+    pub window_secs: i64,
+}
+
+/// The limits that are on unless configured otherwise.
+pub const DEFAULT_LIMITS: &[(&str, &str)] = &[
+    ("sms.limit.user", "5/600"),
+    ("sms.limit.phone", "5/600"),
+    ("sms.limit.client", "20/600"),
+    ("sms.limit.prefix", "1000/3600"),
+    ("sms.limit.global", "10000/3600"),
+];
+
+/// Parses a limit value: `count/seconds`, or `0`/`off` for none. None when malformed.
+pub fn parse_limit(v: &str) -> Option<Option<Limit>> {
+    let v = v.trim();
+    if v == "0" || v.eq_ignore_ascii_case("off") {
+        return Some(None);
+    }
+    let (c, w) = v.split_once('/')?;
+    let count: i64 = c.trim().parse().ok()?;
+    let window_secs: i64 = w.trim().parse().ok()?;
+    if !(1..=10_000_000).contains(&count) || !(1..=31 * 86_400).contains(&window_secs) {
+        return None;
+    }
+    Some(Some(Limit { count, window_secs }))
+}
+
+fn limit_or(m: &BTreeMap<String, String>, key: &str) -> Option<Limit> {
+    let default = DEFAULT_LIMITS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| parse_limit(v))
+        .flatten();
+    match m.get(key) {
+        Some(v) => parse_limit(v).unwrap_or(default),
+        None => default,
+    }
 }
 
 fn bool_or(m: &BTreeMap<String, String>, k: &str, default: bool) -> bool {
@@ -103,6 +165,15 @@ impl SystemConfig {
                 .clamp(60, 30 * 86_400),
             outbox_concurrency: int_or(m, "event.outbox_concurrency", 4).clamp(1, 64),
             outbox_keep_days: int_or(m, "event.outbox_keep_days", 7).clamp(1, 365),
+            challenge_max_attempts: int_or(m, "sms.challenge_max_attempts", 3).clamp(0, 1000),
+            resend_cooldown_secs: int_or(m, "sms.resend_cooldown_secs", 30).clamp(0, 3600),
+            limit_user: limit_or(m, "sms.limit.user"),
+            limit_phone: limit_or(m, "sms.limit.phone"),
+            limit_client: limit_or(m, "sms.limit.client"),
+            limit_prefix: limit_or(m, "sms.limit.prefix"),
+            limit_global: limit_or(m, "sms.limit.global"),
+            prefix_digits: usize::try_from(int_or(m, "sms.limit.prefix_digits", 5).clamp(1, 12))
+                .unwrap_or(5),
         }
     }
 }
@@ -129,6 +200,9 @@ const INT_KEYS: &[&str] = &[
     "event.outbox_max_age_secs",
     "event.outbox_concurrency",
     "event.outbox_keep_days",
+    "sms.challenge_max_attempts",
+    "sms.resend_cooldown_secs",
+    "sms.limit.prefix_digits",
 ];
 
 fn check_value(key: &str, value: &str) -> Result<()> {
@@ -165,6 +239,11 @@ fn check_value(key: &str, value: &str) -> Result<()> {
     {
         return Err(ServiceError::Parameter(format!(
             "failcounter_clear_timeout must be at most {MAX_CLEAR_MINUTES} minutes."
+        )));
+    }
+    if DEFAULT_LIMITS.iter().any(|(k, _)| *k == key) && parse_limit(value).is_none() {
+        return Err(ServiceError::Parameter(format!(
+            "{key} must be count/seconds (e.g. 5/600) or 0 for no limit."
         )));
     }
     if key == "DefaultOtpLen" && !matches!(value.trim(), "6" | "8") {
@@ -234,6 +313,38 @@ mod tests {
         assert_eq!((c.default_max_fail, c.default_otp_len), (10, 6));
         let m = BTreeMap::from([("sms.providerTimeout".to_owned(), "9000".to_owned())]);
         assert_eq!(SystemConfig::from_map(&m).challenge_validity_secs, 600);
+    }
+
+    #[test]
+    fn limits_parse_and_default_on() {
+        let c = SystemConfig::from_map(&BTreeMap::new());
+        assert_eq!(
+            c.limit_phone,
+            Some(Limit {
+                count: 5,
+                window_secs: 600
+            })
+        );
+        assert!(c.limit_user.is_some() && c.limit_global.is_some());
+        assert_eq!((c.resend_cooldown_secs, c.challenge_max_attempts), (30, 3));
+        let m = BTreeMap::from([
+            ("sms.limit.user".to_owned(), "off".to_owned()),
+            ("sms.limit.phone".to_owned(), " 2 / 60 ".to_owned()),
+        ]);
+        let c = SystemConfig::from_map(&m);
+        assert_eq!(c.limit_user, None);
+        assert_eq!(
+            c.limit_phone,
+            Some(Limit {
+                count: 2,
+                window_secs: 60
+            })
+        );
+        for bad in ["5", "5/0", "x/60", "-1/60", "5/60/1", ""] {
+            assert!(parse_limit(bad).is_none(), "{bad}");
+            assert!(check_value("sms.limit.phone", bad).is_err(), "{bad}");
+        }
+        assert!(check_value("sms.limit.phone", "0").is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 use crate::audit::AuditEntry;
 use crate::gateways::SmsFailure;
+use crate::limits::{LIMITED, SendKeys};
 use crate::policy::{ActionValue, Policies, PolicyContext};
 use crate::settings::SystemConfig;
 use crate::tokens::{key_aad, owner_of};
@@ -168,8 +169,12 @@ pub struct CheckRequest {
     pub otponly: bool,
     /// `challenge`: free text for the `{challenge}` tag.
     pub challenge: Option<String>,
-    /// The end user's address.
+    /// The end user's address (the peer's, or the one a trusted proxy gave).
     pub client: Option<IpAddr>,
+    /// The end user's address only when a trusted proxy gave it (`client` parameter or
+    /// `X-Forwarded-For`): the key of the per-client send limit. The peer itself is usually
+    /// an application server that sends all its users' logins.
+    pub end_user: Option<IpAddr>,
 }
 
 /// One token with its decoded key, ready for checks.
@@ -191,6 +196,38 @@ impl Live {
             .map_err(|_| ServiceError::Internal("bad otplen".into()))?;
         Ok(hotp::hotp(&self.key, c, digits, self.hash)?)
     }
+}
+
+/// Completes a CHALLENGE answer: the last token's `attributes` and `serial`, the transaction
+/// id, the client modes.
+fn challenge_answer(
+    mut d: Map<String, Value>,
+    attributes: Value,
+    serial: &str,
+    tid: &str,
+    ctx: &Ctx<'_>,
+    audit: &mut AuditEntry,
+) -> Result<AuthResponse> {
+    let preferred = ctx
+        .text("preferred_client_mode")?
+        .unwrap_or_else(|| "interactive".to_owned());
+    d.insert("attributes".into(), attributes);
+    d.insert("client_mode".into(), json!("interactive"));
+    d.insert("preferred_client_mode".into(), json!(preferred));
+    d.insert("serial".into(), json!(serial));
+    d.insert("transaction_id".into(), json!(tid));
+    d.insert("type".into(), json!("sms"));
+    audit.authentication = "CHALLENGE".into();
+    Ok(AuthResponse {
+        value: json!(false),
+        authentication: Authentication::Challenge,
+        detail: d,
+    })
+}
+
+/// The wrong answers after which a challenge dies (None: unlimited).
+fn max_wrong(cfg: &SystemConfig) -> Option<i64> {
+    (cfg.challenge_max_attempts > 0).then_some(cfg.challenge_max_attempts)
 }
 
 /// Why a token cannot take part in an authentication.
@@ -257,6 +294,7 @@ struct Ctx<'a> {
     policies: Policies,
     cfg: SystemConfig,
     client: Option<IpAddr>,
+    end_user: Option<IpAddr>,
     /// Names of the policies that decided something, for the audit log.
     used: &'a Mutex<Vec<String>>,
 }
@@ -552,6 +590,7 @@ impl Services {
             policies,
             cfg,
             client: req.client,
+            end_user: req.end_user,
             used,
         };
         // privacyIDEA's hide_specific_error_message: a rejection says only "Authentication
@@ -673,6 +712,9 @@ impl Services {
         }
         if !pin_tokens.is_empty() {
             self.release(&all).await?;
+            if let Some(r) = self.recent_challenge(&pin_tokens, ctx, audit).await? {
+                return Ok(r);
+            }
             return self
                 .create_challenges(
                     &pin_tokens,
@@ -786,7 +828,7 @@ impl Services {
         };
         if !self
             .store()
-            .challenge_consume(c.id, now, t.row.id, required_count)
+            .challenge_consume(c.id, now, t.row.id, required_count, max_wrong(cfg))
             .await?
         {
             return Ok(false);
@@ -810,7 +852,23 @@ impl Services {
                 .transpose()?;
             if let Some(fresh) = fresh {
                 let tid = self.rng().digits(20)?;
-                if let Err(e) = self.challenge_one(&fresh, &tid, ctx, None).await {
+                let sent = match self.phone_of(&fresh).await {
+                    Ok(phone) => {
+                        let keys = self.send_keys(&fresh, ctx, &phone);
+                        if let Some(refusal) = self.take_send(&keys).await? {
+                            audit.action_detail =
+                                format!("smsautosend refused by the {} limit", refusal.limit);
+                            return Ok(());
+                        }
+                        let r = self.challenge_one(&fresh, &tid, ctx, None, phone).await;
+                        if r.is_err() {
+                            self.give_back_send(&keys).await?;
+                        }
+                        r
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = sent {
                     tracing::warn!(serial = %t.row.serial, error = %e, "smsautosend failed");
                     audit.action_detail = format!("smsautosend failed: {e}");
                 }
@@ -889,8 +947,19 @@ impl Services {
         for t in &involved {
             self.store().challenge_purge_expired(t.row.id, now).await?;
         }
+        let mut died = 0;
         for c in rows {
-            self.store().challenge_inc_received(c.id).await?;
+            died += usize::from(
+                self.store()
+                    .challenge_inc_received(c.id, max_wrong(&ctx.cfg))
+                    .await?,
+            );
+        }
+        if died > 0 {
+            audit.action_detail = format!(
+                "challenge discarded after {} wrong answers",
+                ctx.cfg.challenge_max_attempts
+            );
         }
         if let [t] = involved.as_slice() {
             let mut r = AuthResponse::reject("Response did not match the challenge.");
@@ -913,27 +982,9 @@ impl Services {
         tid: &str,
         ctx: &Ctx<'_>,
         challenge: Option<&str>,
+        phone: String,
     ) -> std::result::Result<(String, String), SmsFailure> {
         let svc = |e: ServiceError| SmsFailure::Service(e);
-        let phone = match t.row.info.get("phone").filter(|p| !p.is_empty()) {
-            Some(p) => p.clone(),
-            None => {
-                let owner = match &t.row.owner {
-                    Some(o) => self
-                        .user_by_id(&o.resolver, &o.user_id, &o.realm)
-                        .await
-                        .map_err(svc)?,
-                    None => None,
-                };
-                owner
-                    .and_then(|u| u.mobile.first().cloned())
-                    .ok_or_else(|| {
-                        SmsFailure::Send(otpgate_gateways::SendError::Config(
-                            "The token has no phone number.".into(),
-                        ))
-                    })?
-            }
-        };
         let gateway = t
             .row
             .info
@@ -999,6 +1050,36 @@ impl Services {
         }
     }
 
+    /// The number a token's SMS goes to: its own `phone`, else its owner's first mobile.
+    async fn phone_of(&self, t: &Live) -> std::result::Result<String, SmsFailure> {
+        if let Some(p) = t.row.info.get("phone").filter(|p| !p.is_empty()) {
+            return Ok(p.clone());
+        }
+        let owner = match &t.row.owner {
+            Some(o) => self
+                .user_by_id(&o.resolver, &o.user_id, &o.realm)
+                .await
+                .map_err(SmsFailure::Service)?,
+            None => None,
+        };
+        owner
+            .and_then(|u| u.mobile.first().cloned())
+            .ok_or_else(|| {
+                SmsFailure::Send(otpgate_gateways::SendError::Config(
+                    "The token has no phone number.".into(),
+                ))
+            })
+    }
+
+    /// The send-limit counters of one SMS of `t` to `phone`.
+    fn send_keys(&self, t: &Live, ctx: &Ctx<'_>, phone: &str) -> SendKeys {
+        let user = match ctx.user {
+            Some(u) => format!("{}/{}/{}", u.realm, u.resolver, u.uid),
+            None => format!("token/{}", t.row.serial),
+        };
+        SendKeys::new(&ctx.cfg, &user, phone, ctx.end_user, self.clock().now_ms())
+    }
+
     fn tags(&self, t: &Live, ctx: &Ctx<'_>, phone: &str) -> Tags {
         let now = self.clock().now().with_timezone(&chrono::Local);
         let u = ctx.user;
@@ -1051,21 +1132,49 @@ impl Services {
         let mut errors = Vec::new();
         let mut delivered = Vec::new();
         let mut last: Option<(Value, String)> = None;
-        for (i, t) in tokens.iter().enumerate() {
-            if increase {
-                self.count_failure(&t.row).await?;
-            }
-            match self.challenge_one(t, &tid, ctx, challenge).await {
+        let mut retry_after: Option<i64> = None;
+        let mut limited = Vec::new();
+        for t in tokens {
+            let sent = match self.phone_of(t).await {
+                Ok(phone) => {
+                    let keys = self.send_keys(t, ctx, &phone);
+                    match self.take_send(&keys).await? {
+                        Some(refusal) => {
+                            retry_after = Some(
+                                retry_after
+                                    .map_or(refusal.retry_after, |r| r.max(refusal.retry_after)),
+                            );
+                            limited.push(format!("{}: {} limit", t.row.serial, refusal.limit));
+                            messages.push(LIMITED.to_owned());
+                            continue;
+                        }
+                        None => {
+                            if increase {
+                                self.count_failure(&t.row).await?;
+                            }
+                            let r = self.challenge_one(t, &tid, ctx, challenge, phone).await;
+                            if r.is_err() {
+                                self.give_back_send(&keys).await?;
+                            }
+                            r
+                        }
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
                 Ok((gateway, phone)) => {
-                    let message =
-                        template::render_prompt(&prompt_template, &self.tags(t, ctx, &phone));
-                    let valid_until =
-                        local_time(self.clock().now_ms() + ctx.cfg.challenge_validity_secs * 1000);
-                    let attributes = json!({"state": if i == 0 { Value::Null } else { json!(tid) }, "valid_until": valid_until});
-                    multi.push(json!({
-                        "attributes": attributes, "client_mode": "interactive", "message": message,
-                        "serial": t.row.serial, "transaction_id": tid, "type": "sms",
-                    }));
+                    let expires = self.clock().now_ms() + ctx.cfg.challenge_validity_secs * 1000;
+                    let (entry, message, attributes) = self.challenge_entry(
+                        t,
+                        ctx,
+                        &prompt_template,
+                        &tid,
+                        &phone,
+                        expires,
+                        multi.is_empty(),
+                    );
+                    multi.push(entry);
                     messages.push(message);
                     tids.push(tid.clone());
                     delivered.push(format!("{} via {gateway}", t.row.serial));
@@ -1085,6 +1194,9 @@ impl Services {
                 }
             }
         }
+        if !limited.is_empty() {
+            delivered.push(format!("refused by send limits: {}", limited.join(", ")));
+        }
         audit.action_detail = delivered.join(", ");
         let mut d = Map::new();
         d.insert("message".into(), json!(unique_join(&messages)));
@@ -1094,6 +1206,9 @@ impl Services {
         if !errors.is_empty() {
             d.insert("sms_error".into(), json!(errors.join("; ")));
         }
+        if let Some(r) = retry_after {
+            d.insert("retry_after".into(), json!(r));
+        }
         audit.info = unique_join(&messages);
         let Some((attributes, serial)) = last else {
             return Ok(AuthResponse {
@@ -1102,21 +1217,109 @@ impl Services {
                 detail: d,
             });
         };
-        let preferred = ctx
-            .text("preferred_client_mode")?
-            .unwrap_or_else(|| "interactive".to_owned());
-        d.insert("attributes".into(), attributes);
-        d.insert("client_mode".into(), json!("interactive"));
-        d.insert("preferred_client_mode".into(), json!(preferred));
-        d.insert("serial".into(), json!(serial));
-        d.insert("transaction_id".into(), json!(tid));
-        d.insert("type".into(), json!("sms"));
-        audit.authentication = "CHALLENGE".into();
-        Ok(AuthResponse {
-            value: json!(false),
-            authentication: Authentication::Challenge,
-            detail: d,
-        })
+        challenge_answer(d, attributes, &serial, &tid, ctx, audit)
+    }
+
+    /// A PIN request within `sms.resend_cooldown_secs` of the last SMS: when every token
+    /// whose PIN matched has its newest challenge from within the cooldown, live, current and
+    /// in one transaction, that challenge is answered again (same transaction id, no SMS),
+    /// with `detail.retry_after`.
+    async fn recent_challenge(
+        &self,
+        tokens: &[&Live],
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<Option<AuthResponse>> {
+        let cooldown_ms = ctx.cfg.resend_cooldown_secs * 1000;
+        if cooldown_ms == 0 || tokens.is_empty() {
+            return Ok(None);
+        }
+        let now = self.clock().now_ms();
+        let mut found = Vec::with_capacity(tokens.len());
+        for t in tokens {
+            let newest = self
+                .store()
+                .challenges_live_by_token(t.row.id, now)
+                .await?
+                .into_iter()
+                .next();
+            match newest {
+                Some(c)
+                    if now - c.created_at < cooldown_ms
+                        && c.session.is_empty()
+                        && (ctx.cfg.concurrent_challenges || c.otp_counter == t.row.count) =>
+                {
+                    found.push((*t, c));
+                }
+                _ => return Ok(None),
+            }
+        }
+        let Some(tid) = found.first().map(|(_, c)| c.transaction_id.clone()) else {
+            return Ok(None);
+        };
+        if found.iter().any(|(_, c)| c.transaction_id != tid) {
+            return Ok(None);
+        }
+        let prompt_template = ctx
+            .text("sms_challenge_text")?
+            .unwrap_or_else(|| DEFAULT_PROMPT.to_owned());
+        let (mut multi, mut messages, mut tids) = (Vec::new(), Vec::new(), Vec::new());
+        let mut last = None;
+        let mut retry_after = 0;
+        for (t, c) in &found {
+            let Ok(phone) = self.phone_of(t).await else {
+                return Ok(None);
+            };
+            let (entry, message, attributes) = self.challenge_entry(
+                t,
+                ctx,
+                &prompt_template,
+                &tid,
+                &phone,
+                c.expires_at,
+                multi.is_empty(),
+            );
+            multi.push(entry);
+            messages.push(message);
+            tids.push(tid.clone());
+            retry_after = retry_after.max((c.created_at + cooldown_ms - now + 999) / 1000);
+            last = Some((attributes, t.row.serial.clone()));
+        }
+        let Some((attributes, serial)) = last else {
+            return Ok(None);
+        };
+        self.limit_stats().hit("resend_cooldown");
+        audit.action_detail =
+            format!("live challenge re-used (resend cooldown, {retry_after} s left): no SMS sent");
+        audit.info = unique_join(&messages);
+        let mut d = Map::new();
+        d.insert("message".into(), json!(unique_join(&messages)));
+        d.insert("messages".into(), json!(messages));
+        d.insert("multi_challenge".into(), json!(multi));
+        d.insert("transaction_ids".into(), json!(tids));
+        d.insert("retry_after".into(), json!(retry_after));
+        challenge_answer(d, attributes, &serial, &tid, ctx, audit).map(Some)
+    }
+
+    /// One token's entry of `multi_challenge`, its prompt and its `attributes`.
+    #[allow(clippy::too_many_arguments)]
+    fn challenge_entry(
+        &self,
+        t: &Live,
+        ctx: &Ctx<'_>,
+        prompt_template: &str,
+        tid: &str,
+        phone: &str,
+        expires_ms: i64,
+        first: bool,
+    ) -> (Value, String, Value) {
+        let message = template::render_prompt(prompt_template, &self.tags(t, ctx, phone));
+        let attributes = json!({"state": if first { Value::Null } else { json!(tid) }, "valid_until": local_time(expires_ms)});
+        let entry = json!({
+            "attributes": attributes, "client_mode": "interactive", "message": message,
+            "serial": t.row.serial, "transaction_id": tid, "type": "sms",
+        });
+        (entry, message, attributes)
     }
 
     /// `/validate/triggerchallenge` (admin): a challenge for every fit token, without a PIN.
@@ -1191,6 +1394,7 @@ impl Services {
             policies,
             cfg,
             client: None,
+            end_user: None,
             used,
         };
         let live: Vec<Live> = fit

@@ -143,24 +143,27 @@ impl Store {
         rows.iter().map(row).collect()
     }
 
-    /// Consumes a challenge if it is still live, its token is active and, when
-    /// `required_count` is given, the token's counter still equals it (no newer challenge
-    /// replaced it). One conditional statement: true for exactly one caller.
+    /// Consumes a challenge if it is still live, its token is active, it has fewer than
+    /// `max_wrong` wrong answers (when given) and, when `required_count` is given, the
+    /// token's counter still equals it (no newer challenge replaced it). One conditional
+    /// statement: true for exactly one caller.
     pub async fn challenge_consume(
         &self,
         id: i64,
         now_ms: i64,
         token_id: i64,
         required_count: Option<i64>,
+        max_wrong: Option<i64>,
     ) -> Result<bool> {
         let n = sqlx::query(
-            "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 \
+            "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 AND ($5 < 0 OR received_count < $5) \
              AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4))",
         )
         .bind(id)
         .bind(now_ms)
         .bind(token_id)
         .bind(required_count.unwrap_or(-1))
+        .bind(max_wrong.unwrap_or(-1))
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -187,13 +190,23 @@ impl Store {
         )
     }
 
-    /// Counts a wrong answer to a challenge.
-    pub async fn challenge_inc_received(&self, id: i64) -> Result<()> {
+    /// Counts a wrong answer to a challenge; with `max_wrong`, a challenge that has that many
+    /// is deleted (it can no longer be answered). True when it died.
+    pub async fn challenge_inc_received(&self, id: i64, max_wrong: Option<i64>) -> Result<bool> {
         sqlx::query("UPDATE challenge SET received_count = received_count + 1 WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        let Some(max) = max_wrong else {
+            return Ok(false);
+        };
+        let n = sqlx::query("DELETE FROM challenge WHERE id = $1 AND received_count >= $2")
+            .bind(id)
+            .bind(max)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
     }
 
     /// Deletes the expired challenges of a token.

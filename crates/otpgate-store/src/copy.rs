@@ -178,6 +178,10 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "send_window",
+        &[("key", Text), ("window_start", Int), ("count", Int)],
+    ),
+    (
         "eventhandler",
         &[
             ("id", Int),

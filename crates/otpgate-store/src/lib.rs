@@ -11,6 +11,7 @@ mod challenges;
 mod copy;
 mod events;
 mod gateways;
+mod limits;
 mod policies;
 mod reseal;
 mod smtp;
@@ -25,6 +26,7 @@ pub use challenges::ChallengeRow;
 pub use copy::CopyReport;
 pub use events::{EventHandlerRow, INTERRUPTED, NewOutboxItem, OutboxRow};
 pub use gateways::{GatewayOptionRow, GatewayRow};
+pub use limits::WindowKey;
 pub use policies::PolicyRow;
 pub use reseal::{Sealed, SealedKind};
 pub use smtp::SmtpServerRow;
@@ -136,7 +138,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 3] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 4] = [
         (
             1,
             "init",
@@ -154,6 +156,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "events",
             include_str!("../migrations/sqlite/0003_events.sql"),
             include_str!("../migrations/postgres/0003_events.sql"),
+        ),
+        (
+            4,
+            "limits",
+            include_str!("../migrations/sqlite/0004_limits.sql"),
+            include_str!("../migrations/postgres/0004_limits.sql"),
         ),
     ];
     all.into_iter()

@@ -145,7 +145,9 @@ async fn challenge_is_consumed_exactly_once_under_concurrency() {
         for _ in 0..16 {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
-                s.challenge_consume(cid, 10, tok, Some(1)).await.unwrap()
+                s.challenge_consume(cid, 10, tok, Some(1), None)
+                    .await
+                    .unwrap()
             }));
         }
         let mut wins = 0;
@@ -167,7 +169,9 @@ async fn challenge_consumption_respects_expiry_and_newer_challenges() {
             .await
             .unwrap();
         assert!(
-            !s.challenge_consume(old, 1000, tok, None).await.unwrap(),
+            !s.challenge_consume(old, 1000, tok, None, None)
+                .await
+                .unwrap(),
             "expired at expires_at"
         );
         let c2 = s.token_next_counter(tok).await.unwrap().unwrap();
@@ -177,11 +181,15 @@ async fn challenge_consumption_respects_expiry_and_newer_challenges() {
             .unwrap();
         let c3 = s.token_next_counter(tok).await.unwrap().unwrap();
         assert!(
-            !s.challenge_consume(newer, 10, tok, Some(c2)).await.unwrap(),
+            !s.challenge_consume(newer, 10, tok, Some(c2), None)
+                .await
+                .unwrap(),
             "counter moved on to {c3}"
         );
         assert!(
-            s.challenge_consume(newer, 10, tok, None).await.unwrap(),
+            s.challenge_consume(newer, 10, tok, None, None)
+                .await
+                .unwrap(),
             "concurrent mode ignores the counter"
         );
     })
@@ -441,6 +449,110 @@ async fn event_handlers_save_update_toggle_delete() {
         assert!(s.event_delete(id).await.unwrap());
         assert!(!s.event_delete(id).await.unwrap());
         assert!(!s.event_set_active(id, true).await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn send_windows_count_exactly_under_concurrency_all_or_nothing() {
+    for_each_store(|s| async move {
+        let key = |k: &str, limit: i64| crate::WindowKey {
+            key: k.into(),
+            window_start: 600_000,
+            limit,
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let s = s.clone();
+            let keys = vec![key("phone:+491", 5), key("global", 100)];
+            tasks.push(tokio::spawn(async move {
+                s.send_window_take(&keys).await.unwrap()
+            }));
+        }
+        let mut passed = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                None => passed += 1,
+                Some(i) => assert_eq!(i, 0, "refused by the phone key"),
+            }
+        }
+        assert_eq!(passed, 5);
+        assert_eq!(s.send_window_count("phone:+491", 600_000).await.unwrap(), 5);
+        assert_eq!(
+            s.send_window_count("global", 600_000).await.unwrap(),
+            5,
+            "a refused send counts nowhere"
+        );
+        // The second key refuses: the first is not counted either.
+        let keys = [key("user:a", 10), key("phone:+491", 5)];
+        assert_eq!(s.send_window_take(&keys).await.unwrap(), Some(1));
+        assert_eq!(s.send_window_count("user:a", 600_000).await.unwrap(), 0);
+        // Giving back makes room; a new window starts at zero.
+        s.send_window_give_back(&[key("phone:+491", 5)])
+            .await
+            .unwrap();
+        assert_eq!(s.send_window_take(&keys).await.unwrap(), None);
+        let next = crate::WindowKey {
+            window_start: 1_200_000,
+            ..key("phone:+491", 5)
+        };
+        assert_eq!(s.send_window_take(&[next]).await.unwrap(), None);
+        assert_eq!(s.send_window_purge(1_200_000).await.unwrap(), 3);
+        assert_eq!(
+            s.send_window_count("phone:+491", 1_200_000).await.unwrap(),
+            1
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_challenge_with_too_many_wrong_answers_dies_and_cannot_be_consumed() {
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        let c = s.token_next_counter(tok).await.unwrap().unwrap();
+        let cid = s
+            .challenge_insert("9", tok, "PISM1", c, "", "", 0, 1000)
+            .await
+            .unwrap();
+        assert!(!s.challenge_inc_received(cid, Some(2)).await.unwrap());
+        assert!(
+            s.challenge_consume(cid, 10, tok, Some(c), Some(2))
+                .await
+                .is_ok()
+        );
+        let cid = s
+            .challenge_insert("9", tok, "PISM1", c, "", "", 0, 1000)
+            .await
+            .unwrap();
+        assert!(!s.challenge_inc_received(cid, Some(2)).await.unwrap());
+        // Counted but not yet deleted (a concurrent answer): consumption already refuses it.
+        sqlx::query("UPDATE challenge SET received_count = 2 WHERE id = $1")
+            .bind(cid)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        assert!(
+            !s.challenge_consume(cid, 10, tok, Some(c), Some(2))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.challenge_consume(cid, 10, tok, Some(c), None)
+                .await
+                .unwrap(),
+            "no limit"
+        );
+        let cid = s
+            .challenge_insert("9", tok, "PISM1", c, "", "", 0, 1000)
+            .await
+            .unwrap();
+        assert!(!s.challenge_inc_received(cid, Some(2)).await.unwrap());
+        assert!(
+            s.challenge_inc_received(cid, Some(2)).await.unwrap(),
+            "dies at 2"
+        );
+        assert!(s.challenges_by_tid("9").await.unwrap().is_empty());
     })
     .await;
 }

@@ -200,6 +200,11 @@ async fn housekeeping(services: Services) {
             Ok(n) => tracing::debug!(deleted = n, "expired challenges purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired challenges failed"),
         }
+        match services.purge_send_windows().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "old send-limit counters purged"),
+            Err(e) => tracing::warn!(error = %e, "purging send-limit counters failed"),
+        }
         match services.purge_outbox().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "old notifications purged"),

@@ -83,6 +83,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Seconds a request may take before it is answered with 503.
     pub request_timeout_secs: u64,
+    /// Addresses or CIDR ranges of proxies and application servers allowed to name the end
+    /// user's address (privacyIDEA's `client` parameter, or `X-Forwarded-For`).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             database_wait_secs: 30,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -269,6 +273,13 @@ impl Config {
             errs.push(ConfigError::Invalid(
                 "server.request_timeout_secs must be at least 1".into(),
             ));
+        }
+        for p in &self.server.trusted_proxies {
+            if otpgate_radius::server::Network::parse(p).is_none() {
+                errs.push(ConfigError::Invalid(format!(
+                    "server.trusted_proxies: {p:?} is not an address or CIDR range"
+                )));
+            }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             errs.push(ConfigError::Invalid(format!(

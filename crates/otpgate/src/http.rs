@@ -220,6 +220,7 @@ async fn metrics(State(app): State<App>) -> Response {
         + &crate::metrics::render_radius(&app.radius_stats)
         + &crate::metrics::render_breakers(&breakers)
         + &crate::metrics::render_attempts(&services.breakers().attempts())
+        + &crate::metrics::render_limits(&services.limit_stats().counts())
         + &crate::metrics::render_outbox(
             &services.outbox().counts(),
             &services.store().outbox_counts().await.unwrap_or_default(),

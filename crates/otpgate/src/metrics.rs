@@ -100,6 +100,20 @@ pub fn render_attempts(attempts: &[(String, otpgate_service::breaker::Outcome, u
     out
 }
 
+/// SMS refused by send limits, and PIN requests answered with the live challenge during the
+/// resend cooldown, on this node.
+pub fn render_limits(hits: &[(&'static str, u64)]) -> String {
+    let mut out = String::from(
+        "# HELP otpgate_sms_limited_total SMS not sent on this node: refused by a send limit (user, phone, prefix, client, global) or not needed during the resend cooldown (resend_cooldown).\n# TYPE otpgate_sms_limited_total counter\n",
+    );
+    for (limit, n) in hits {
+        out.push_str(&format!(
+            "otpgate_sms_limited_total{{limit=\"{limit}\"}} {n}\n"
+        ));
+    }
+    out
+}
+
 /// Notification deliveries on this node by channel and result, and the outbox by status
 /// (shared by all nodes).
 pub fn render_outbox(attempts: &[(String, &'static str, u64)], queued: &[(String, i64)]) -> String {

@@ -31,7 +31,7 @@ pub async fn fire(
         params: &pi.params,
         subject,
         admin,
-        client_ip: pi.client,
+        client_ip: pi.end_user.or(pi.client),
         user_agent: ua,
         action: &action,
         result,

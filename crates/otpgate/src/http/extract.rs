@@ -20,6 +20,9 @@ pub struct Pi {
     pub headers: HeaderMap,
     /// The peer address.
     pub client: Option<IpAddr>,
+    /// The end user's address, when a trusted proxy named it (`client` parameter or
+    /// `X-Forwarded-For`).
+    pub end_user: Option<IpAddr>,
     route: String,
     audit: AuditSlot,
 }
@@ -43,6 +46,39 @@ pub fn client_ip(req: &Request) -> Option<IpAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
+}
+
+fn trusted(proxies: &[String], ip: IpAddr) -> bool {
+    proxies
+        .iter()
+        .any(|p| otpgate_service::policy::net_contains(p, ip))
+}
+
+/// The end user's address as a trusted peer names it: privacyIDEA's `client` parameter, else
+/// the nearest `X-Forwarded-For` entry that is not itself a trusted proxy. None for other
+/// peers (whatever they send) and when nothing valid is named.
+fn end_user(
+    proxies: &[String],
+    peer: Option<IpAddr>,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted(proxies, peer) {
+        return None;
+    }
+    if let Some(ip) = params.get("client").and_then(|c| c.trim().parse().ok()) {
+        return Some(ip);
+    }
+    let chain: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|a| a.trim().parse::<IpAddr>())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    chain.into_iter().rev().find(|ip| !trusted(proxies, *ip))
 }
 
 fn json_to_param(v: Value) -> Option<String> {
@@ -114,10 +150,17 @@ impl FromRequest<App> for Pi {
                 _ => merge_form(&mut params, &bytes),
             }
         }
+        let end_user = end_user(
+            &app.config.server.trusted_proxies,
+            client,
+            &params,
+            &parts.headers,
+        );
         Ok(Pi {
             params,
             headers: parts.headers,
             client,
+            end_user,
             route,
             audit,
         })

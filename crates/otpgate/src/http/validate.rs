@@ -20,7 +20,11 @@ const INTERNAL_KEYS: &[&str] = &[
     "valid_token_num",
 ];
 
-fn request(p: &Params, client: Option<std::net::IpAddr>) -> CheckRequest {
+fn request(
+    p: &Params,
+    peer: Option<std::net::IpAddr>,
+    end_user: Option<std::net::IpAddr>,
+) -> CheckRequest {
     let s = |k: &str| p.get(k).map(str::to_owned);
     CheckRequest {
         user: s("user"),
@@ -31,7 +35,8 @@ fn request(p: &Params, client: Option<std::net::IpAddr>) -> CheckRequest {
         exception: p.flag("exception"),
         otponly: p.flag("otponly"),
         challenge: s("challenge"),
-        client,
+        client: end_user.or(peer),
+        end_user,
     }
 }
 
@@ -89,7 +94,7 @@ async fn run_check(app: &App, pi: &mut Pi) -> Result<AuthResponse, otpgate_servi
     let mut audit = AuditEntry::default();
     let r = app
         .services
-        .check(request(&pi.params, pi.client), &mut audit)
+        .check(request(&pi.params, pi.client, pi.end_user), &mut audit)
         .await;
     if let Ok(a) = &r {
         audit.authentication = a.authentication.as_str().into();

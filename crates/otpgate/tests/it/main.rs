@@ -18,5 +18,6 @@ mod cluster;
 mod events;
 mod gateways;
 mod hostile;
+mod limits;
 mod radius;
 mod validate;

@@ -267,8 +267,18 @@ impl Server {
             ],
         )
         .await;
-        self.ok("/system/setConfig", &[("sms.identifier", "gw")])
-            .await;
+        // privacyIDEA's behaviour for the tests of other features: every PIN request sends,
+        // without per-user or per-number limits (the limits have their own tests).
+        self.ok(
+            "/system/setConfig",
+            &[
+                ("sms.identifier", "gw"),
+                ("sms.resend_cooldown_secs", "0"),
+                ("sms.limit.user", "0"),
+                ("sms.limit.phone", "0"),
+            ],
+        )
+        .await;
     }
 
     /// Enrols an SMS token; returns its serial.

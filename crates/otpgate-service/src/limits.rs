@@ -1,0 +1,186 @@
+//! Send limits (SMS pumping and cost control): before an OTP SMS goes out it is counted
+//! against the user, the phone number, the destination prefix, the end user's address and
+//! a global budget, all or nothing, in counters shared by every node. A send that fails is
+//! given back. A limit refuses the SMS, never the login's fail counter.
+
+use crate::settings::{Limit, SystemConfig};
+use crate::{Result, Services};
+use otpgate_store::WindowKey;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+/// The answer when a limit refuses an SMS (with `detail.retry_after`).
+pub const LIMITED: &str = "Too many SMS were requested. Please try again later.";
+
+/// Limit hits on this node by limit name.
+#[derive(Debug, Default)]
+pub struct LimitStats(Mutex<BTreeMap<&'static str, u64>>);
+
+impl LimitStats {
+    pub(crate) fn hit(&self, name: &'static str) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(name).or_default() += 1;
+        }
+    }
+
+    /// Hits so far by limit (`user`, `phone`, `prefix`, `client`, `global`, and
+    /// `resend_cooldown` for requests answered with the live challenge).
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        self.0
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The number as counted: `+` and digits only (`00` read as `+`).
+pub fn phone_key(phone: &str) -> String {
+    let t = phone.trim();
+    let (plus, rest) = match t.strip_prefix('+') {
+        Some(r) => (true, r),
+        None => match t.strip_prefix("00") {
+            Some(r) => (true, r),
+            None => (false, t),
+        },
+    };
+    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    if plus { format!("+{digits}") } else { digits }
+}
+
+/// The destination prefix of a number: its first `digits` digits (with the `+`).
+pub fn prefix_key(phone: &str, digits: usize) -> String {
+    let p = phone_key(phone);
+    let plus = usize::from(p.starts_with('+'));
+    p.chars().take(digits + plus).collect()
+}
+
+/// The counters one SMS is checked against, with their limits.
+#[derive(Debug, Clone)]
+pub struct SendKeys {
+    keys: Vec<(&'static str, WindowKey, i64)>,
+}
+
+impl SendKeys {
+    /// The keys for an SMS to `phone` for `user` (a stable user key, or the serial) from
+    /// `client` (the end user's address, when known), at `now_ms`.
+    pub fn new(
+        cfg: &SystemConfig,
+        user: &str,
+        phone: &str,
+        client: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Self {
+        let mut keys = Vec::new();
+        let mut add = |name: &'static str, limit: Option<Limit>, key: String| {
+            if let Some(l) = limit {
+                let window_ms = l.window_secs * 1000;
+                let start = now_ms - now_ms.rem_euclid(window_ms);
+                keys.push((
+                    name,
+                    WindowKey {
+                        key: format!("{name}:{key}"),
+                        window_start: start,
+                        limit: l.count,
+                    },
+                    start + window_ms,
+                ));
+            }
+        };
+        add("user", cfg.limit_user, user.to_owned());
+        add("phone", cfg.limit_phone, phone_key(phone));
+        add(
+            "prefix",
+            cfg.limit_prefix,
+            prefix_key(phone, cfg.prefix_digits),
+        );
+        if let Some(ip) = client {
+            add("client", cfg.limit_client, ip.to_string());
+        }
+        add("global", cfg.limit_global, String::new());
+        Self { keys }
+    }
+
+    fn windows(&self) -> Vec<WindowKey> {
+        self.keys.iter().map(|(_, k, _)| k.clone()).collect()
+    }
+}
+
+/// A refusal: which limit, and the seconds until its window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// The limit's name.
+    pub limit: &'static str,
+    /// Seconds until another SMS may pass this limit.
+    pub retry_after: i64,
+}
+
+impl Services {
+    /// Counts one SMS against every key, or refuses it without counting anything.
+    pub async fn take_send(&self, keys: &SendKeys) -> Result<Option<Refusal>> {
+        match self.store().send_window_take(&keys.windows()).await? {
+            None => Ok(None),
+            Some(i) => {
+                let (limit, _, ends) = keys
+                    .keys
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| crate::ServiceError::Internal("limit index".into()))?;
+                self.limit_stats().hit(limit);
+                let left_ms = (ends - self.clock().now_ms()).max(0);
+                Ok(Some(Refusal {
+                    limit,
+                    retry_after: (left_ms + 999) / 1000,
+                }))
+            }
+        }
+    }
+
+    /// Gives a counted SMS back (it could not be sent).
+    pub async fn give_back_send(&self, keys: &SendKeys) -> Result<()> {
+        Ok(self.store().send_window_give_back(&keys.windows()).await?)
+    }
+
+    /// Deletes counters whose windows are over (windows are at most 31 days long).
+    pub async fn purge_send_windows(&self) -> Result<u64> {
+        let before = self.clock().now_ms() - 32 * 86_400_000;
+        Ok(self.store().send_window_purge(before).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_prefixes_are_counted_in_one_notation() {
+        assert_eq!(phone_key("+49 151 1234-5678"), "+4915112345678");
+        assert_eq!(phone_key("0049 151 12345678"), "+4915112345678");
+        assert_eq!(phone_key("0151 12345678"), "015112345678");
+        assert_eq!(prefix_key("+49 151 1234-5678", 5), "+49151");
+        assert_eq!(prefix_key("0049151", 5), "+49151");
+        assert_eq!(prefix_key("+1", 5), "+1");
+    }
+
+    #[test]
+    fn keys_follow_the_configured_limits_and_windows() {
+        let mut cfg = SystemConfig::from_map(&BTreeMap::new());
+        let k = SendKeys::new(&cfg, "realm1/alice", "+4915100000001", None, 1_000_500);
+        let names: Vec<&str> = k.keys.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(
+            names,
+            ["user", "phone", "prefix", "global"],
+            "no client key without an end-user address"
+        );
+        let (_, phone, ends) = &k.keys[1];
+        assert_eq!(phone.key, "phone:+4915100000001");
+        assert_eq!(
+            (phone.window_start, phone.limit, *ends),
+            (600_000, 5, 1_200_000)
+        );
+        cfg.limit_user = None;
+        let k = SendKeys::new(&cfg, "u", "+1", Some("192.0.2.1".parse().unwrap()), 0);
+        let names: Vec<&str> = k.keys.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(names, ["phone", "prefix", "client", "global"]);
+    }
+}

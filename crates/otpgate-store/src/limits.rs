@@ -1,0 +1,83 @@
+//! Send limits: counters per key (user, phone number, prefix, client, global) and fixed
+//! window, shared by every node.
+
+use crate::{Result, Store};
+use sqlx::Row;
+
+/// One counter a send must pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowKey {
+    /// What is counted, e.g. `phone:+4915112345678`.
+    pub key: String,
+    /// The start of the current window (ms).
+    pub window_start: i64,
+    /// The most sends allowed in the window.
+    pub limit: i64,
+}
+
+impl Store {
+    /// Counts one send against every key, all or nothing (one transaction, one conditional
+    /// upsert per key): None when every counter was below its limit (all incremented), or
+    /// the index of the first key at its limit (nothing incremented).
+    pub async fn send_window_take(&self, keys: &[WindowKey]) -> Result<Option<usize>> {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let mut tx = self.pool.begin().await?;
+        for (i, k) in keys.iter().enumerate() {
+            let counted = sqlx::query(
+                "INSERT INTO send_window (key, window_start, count) SELECT $1, $2, 1 WHERE $3 > 0 \
+                 ON CONFLICT (key, window_start) DO UPDATE SET count = send_window.count + 1 \
+                 WHERE send_window.count < $3 RETURNING count",
+            )
+            .bind(&k.key)
+            .bind(k.window_start)
+            .bind(k.limit)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if counted.is_none() {
+                tx.rollback().await?;
+                return Ok(Some(i));
+            }
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Gives sends back (the SMS could not be sent, so it does not count).
+    pub async fn send_window_give_back(&self, keys: &[WindowKey]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for k in keys {
+            sqlx::query(
+                "UPDATE send_window SET count = count - 1 WHERE key = $1 AND window_start = $2 AND count > 0",
+            )
+            .bind(&k.key)
+            .bind(k.window_start)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The count of a key in a window (0 when none).
+    pub async fn send_window_count(&self, key: &str, window_start: i64) -> Result<i64> {
+        let r = sqlx::query("SELECT count FROM send_window WHERE key = $1 AND window_start = $2")
+            .bind(key)
+            .bind(window_start)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0))
+    }
+
+    /// Deletes windows that started before `before_ms` (housekeeping).
+    pub async fn send_window_purge(&self, before_ms: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM send_window WHERE window_start < $1")
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+}

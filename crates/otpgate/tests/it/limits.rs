@@ -1,0 +1,347 @@
+//! Send limits, the resend cooldown and the per-challenge answer limit, against a real local
+//! HTTP gateway and the injected clock.
+
+use crate::support::*;
+use serde_json::Value;
+
+const ALICE: &str = "+4915100000001";
+
+async fn set(s: &Server, pairs: &[(&str, &str)]) {
+    s.ok("/system/setConfig", pairs).await;
+}
+
+/// A PIN request for `user`.
+async fn ask(s: &Server, user: &str) -> Value {
+    let (st, b) = s.check(&[("user", user), ("pass", "1234")]).await;
+    assert_eq!(st, 200, "{b}");
+    b
+}
+
+fn challenged(b: &Value) -> bool {
+    b["result"]["authentication"] == "CHALLENGE"
+}
+
+fn limited(b: &Value) -> i64 {
+    assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
+    assert_eq!(
+        msg(b),
+        "Too many SMS were requested. Please try again later."
+    );
+    b["detail"]["retry_after"].as_i64().expect("retry_after")
+}
+
+#[tokio::test]
+async fn the_phone_limit_holds_at_its_boundary_and_never_touches_the_fail_counter() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    set(&s, &[("sms.limit.phone", "3/600")]).await;
+    let serial = s.enroll("alice", "SMS1", "1234", ALICE).await;
+    for i in 0..3 {
+        assert!(challenged(&ask(&s, "alice").await), "SMS {i}");
+    }
+    let b = ask(&s, "alice").await;
+    let retry = limited(&b);
+    assert!((1..=600).contains(&retry), "{retry}");
+    assert_eq!(gw.count(), 3);
+    assert_eq!(
+        s.token_info(&serial).await["failcount"],
+        0,
+        "limits never lock"
+    );
+    let (_, a) = s.aget("/audit/", &[("action", "*validate/check")]).await;
+    let detail = value(&a)["auditdata"][0]["action_detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(detail, "refused by send limits: SMS1: phone limit");
+    assert!(
+        s.metrics()
+            .await
+            .contains("otpgate_sms_limited_total{limit=\"phone\"} 1")
+    );
+    // One second before the window ends it still holds; at its end it lets one through.
+    s.advance(retry - 1);
+    limited(&ask(&s, "alice").await);
+    s.advance(1);
+    assert!(challenged(&ask(&s, "alice").await));
+    assert_eq!(gw.count(), 4);
+}
+
+#[tokio::test]
+async fn user_prefix_and_global_limits_and_a_failed_send_is_given_back() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    // Per user, across the user's numbers.
+    set(&s, &[("sms.limit.user", "2/600")]).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    assert!(challenged(&ask(&s, "alice").await));
+    assert!(challenged(&ask(&s, "alice").await));
+    limited(&ask(&s, "alice").await);
+    set(&s, &[("sms.limit.user", "0")]).await;
+
+    // Per destination prefix (+49151 here): the third number of the range is refused, another
+    // country's number passes.
+    set(
+        &s,
+        &[
+            ("sms.limit.prefix", "2/600"),
+            ("sms.limit.prefix_digits", "5"),
+        ],
+    )
+    .await;
+    s.advance(600);
+    s.enroll("bob", "SMS2", "1234", "+4915100000002").await;
+    s.enroll("carol", "SMS3", "1234", "+4915100000003").await;
+    assert!(challenged(&ask(&s, "alice").await));
+    assert!(challenged(&ask(&s, "bob").await));
+    limited(&ask(&s, "carol").await);
+    s.ok(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("serial", "SMS3"),
+            ("user", "carol"),
+            ("pin", "1234"),
+            ("phone", "+441632960001"),
+        ],
+    )
+    .await;
+    assert!(challenged(&ask(&s, "carol").await));
+    set(&s, &[("sms.limit.prefix", "0")]).await;
+
+    // Global.
+    s.advance(600);
+    set(&s, &[("sms.limit.global", "1/600")]).await;
+    assert!(challenged(&ask(&s, "alice").await));
+    limited(&ask(&s, "bob").await);
+    set(&s, &[("sms.limit.global", "0")]).await;
+
+    // A send that fails does not count.
+    set(&s, &[("sms.limit.phone", "1/600")]).await;
+    s.advance(600);
+    gw.set_mode(Mode::Status(500));
+    let b = ask(&s, "alice").await;
+    assert_eq!(
+        msg(&b),
+        "The PIN was correct, but the SMS could not be sent!"
+    );
+    gw.set_mode(Mode::Ok("ID 1"));
+    assert!(
+        challenged(&ask(&s, "alice").await),
+        "the failed send was given back"
+    );
+    limited(&ask(&s, "alice").await);
+}
+
+#[tokio::test]
+async fn the_client_limit_counts_end_users_named_by_a_trusted_proxy_only() {
+    let gw = Gateway::start().await;
+    let s = Server::start_with(|c| c.server.trusted_proxies = vec!["127.0.0.0/8".into()]).await;
+    s.setup(&gw.url("/sms")).await;
+    set(&s, &[("sms.limit.client", "2/600")]).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    s.enroll("bob", "SMS2", "1234", "+4915100000002").await;
+    let from = |client: &'static str, user: &'static str| {
+        let s = &s;
+        async move {
+            let (_, b) = s
+                .check(&[("user", user), ("pass", "1234"), ("client", client)])
+                .await;
+            b
+        }
+    };
+    assert!(challenged(&from("203.0.113.5", "alice").await));
+    assert!(challenged(&from("203.0.113.5", "bob").await));
+    limited(&from("203.0.113.5", "alice").await);
+    assert!(
+        challenged(&from("203.0.113.6", "alice").await),
+        "another end user"
+    );
+    // X-Forwarded-For: the nearest untrusted entry.
+    let r = s
+        .client
+        .post(s.url("/validate/check"))
+        .header("X-Forwarded-For", "203.0.113.5, 127.0.0.9")
+        .form(&[("user", "bob"), ("pass", "1234")])
+        .send()
+        .await
+        .unwrap();
+    let b: Value = r.json().await.unwrap();
+    limited(&b);
+    // The application server itself (no end-user address) is not limited per client.
+    for _ in 0..3 {
+        assert!(challenged(&ask(&s, "bob").await));
+    }
+
+    // An untrusted peer cannot name an end user: its `client` parameter is ignored.
+    let s2 = Server::start().await;
+    s2.setup(&gw.url("/sms")).await;
+    set(&s2, &[("sms.limit.client", "1/600")]).await;
+    s2.enroll("alice", "SMS1", "1234", ALICE).await;
+    for _ in 0..3 {
+        let (_, b) = s2
+            .check(&[
+                ("user", "alice"),
+                ("pass", "1234"),
+                ("client", "203.0.113.5"),
+            ])
+            .await;
+        assert!(challenged(&b), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn a_pin_request_in_the_resend_cooldown_reuses_the_live_challenge() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    set(&s, &[("sms.resend_cooldown_secs", "30")]).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let first = ask(&s, "alice").await;
+    let tid = first["detail"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(first["detail"].get("retry_after").is_none());
+    s.advance(10);
+    let again = ask(&s, "alice").await;
+    assert!(challenged(&again), "{again}");
+    assert_eq!(again["detail"]["transaction_id"], tid.as_str());
+    assert_eq!(again["detail"]["retry_after"], 20);
+    assert_eq!(again["detail"]["message"], first["detail"]["message"]);
+    assert_eq!(again["detail"]["multi_challenge"][0]["serial"], "SMS1");
+    assert_eq!(gw.count(), 1, "no second SMS");
+    assert!(
+        s.metrics()
+            .await
+            .contains("otpgate_sms_limited_total{limit=\"resend_cooldown\"} 1")
+    );
+    // The OTP of the one SMS answers it.
+    let otp = gw.last_otp(ALICE);
+    let (_, ok) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&ok), true, "{ok}");
+    // After the cooldown (or once answered) a PIN request sends again.
+    let next = ask(&s, "alice").await;
+    assert_ne!(next["detail"]["transaction_id"], tid.as_str());
+    assert_eq!(gw.count(), 2);
+    s.advance(30);
+    let later = ask(&s, "alice").await;
+    assert_ne!(
+        later["detail"]["transaction_id"],
+        next["detail"]["transaction_id"]
+    );
+    assert_eq!(gw.count(), 3);
+}
+
+#[tokio::test]
+async fn a_challenge_dies_after_three_wrong_answers() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let serial = s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let b = ask(&s, "alice").await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(ALICE);
+    let wrong = if otp == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        let (_, r) = s
+            .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", wrong)])
+            .await;
+        assert_eq!(msg(&r), "Response did not match the challenge.");
+    }
+    let (_, r) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&r), false, "the challenge is gone: {r}");
+    assert_eq!(s.token_info(&serial).await["failcount"], 4);
+    let (_, a) = s
+        .aget("/audit/", &[("action_detail", "challenge discarded*")])
+        .await;
+    assert_eq!(value(&a)["count"], 1);
+
+    // sms.challenge_max_attempts=0: no such limit (privacyIDEA's behaviour).
+    set(&s, &[("sms.challenge_max_attempts", "0")]).await;
+    s.ok(&format!("/token/reset/{serial}"), &[]).await;
+    let b = ask(&s, "alice").await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(ALICE);
+    for _ in 0..4 {
+        s.check(&[("user", "alice"), ("transaction_id", &tid), ("pass", wrong)])
+            .await;
+    }
+    let (_, r) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&r), true, "{r}");
+}
+
+#[tokio::test]
+async fn sms_pumping_into_one_prefix_is_stopped_while_normal_users_pass() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    set(
+        &s,
+        &[
+            ("sms.limit.prefix", "10/3600"),
+            ("sms.limit.prefix_digits", "6"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    // An attacker has 30 accounts whose numbers are in one expensive range and asks for one
+    // SMS each: per-user and per-number limits never trigger.
+    for i in 0..30 {
+        let user = format!("pump{i}");
+        s.ok(
+            "/user/",
+            &[
+                ("user", &user),
+                ("resolver", "local"),
+                ("mobile", &format!("+88213{i:06}")),
+                ("password", "x"),
+            ],
+        )
+        .await;
+        s.ok(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", &user),
+                ("pin", "1234"),
+                ("dynamic_phone", "1"),
+            ],
+        )
+        .await;
+    }
+    let mut sent = 0;
+    for i in 0..30 {
+        let b = ask(&s, &format!("pump{i}")).await;
+        if challenged(&b) {
+            sent += 1;
+        } else {
+            limited(&b);
+        }
+        // A normal user logs in now and then and is never affected.
+        if i % 10 == 0 {
+            assert!(challenged(&ask(&s, "alice").await));
+        }
+    }
+    assert_eq!(sent, 10, "the range got 10 SMS, not 30");
+    let m = s.metrics().await;
+    assert!(
+        m.contains("otpgate_sms_limited_total{limit=\"prefix\"} 20"),
+        "{m}"
+    );
+    assert_eq!(
+        gw.received()
+            .iter()
+            .filter(|r| r.field("phone").unwrap().starts_with("+88213"))
+            .count(),
+        10
+    );
+}
