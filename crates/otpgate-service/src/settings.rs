@@ -91,7 +91,7 @@ pub const DEFAULT_LIMITS: &[(&str, &str)] = &[
     ("sms.limit.user", "5/600"),
     ("sms.limit.phone", "5/600"),
     ("sms.limit.client", "20/600"),
-    ("sms.limit.prefix", "1000/3600"),
+    ("sms.limit.prefix", "100/3600"),
     ("sms.limit.global", "10000/3600"),
 ];
 
@@ -172,7 +172,7 @@ impl SystemConfig {
             limit_client: limit_or(m, "sms.limit.client"),
             limit_prefix: limit_or(m, "sms.limit.prefix"),
             limit_global: limit_or(m, "sms.limit.global"),
-            prefix_digits: usize::try_from(int_or(m, "sms.limit.prefix_digits", 5).clamp(1, 12))
+            prefix_digits: usize::try_from(int_or(m, "sms.limit.prefix_digits", 7).clamp(1, 12))
                 .unwrap_or(5),
         }
     }

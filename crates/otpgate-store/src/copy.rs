@@ -179,7 +179,12 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     (
         "send_window",
-        &[("key", Text), ("window_start", Int), ("count", Int)],
+        &[
+            ("key", Text),
+            ("window_start", Int),
+            ("count", Int),
+            ("max_count", Int),
+        ],
     ),
     (
         "eventhandler",

@@ -260,3 +260,37 @@ async fn both_nodes_share_the_outbox_and_each_notification_goes_out_once() {
     let (_, b) = c.a.aget("/event/outbox", &[("status", "sent")]).await;
     assert_eq!(value(&b)["count"], 40);
 }
+
+#[tokio::test]
+async fn send_limits_are_shared_by_both_nodes_under_a_race() {
+    let Some(c) = cluster().await else { return };
+    c.a.ok("/system/setConfig", &[("sms.limit.phone", "4/600")])
+        .await;
+    let before = c.gw.count();
+    let (a, b) = (Arc::new(c.a), Arc::new(c.b));
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let (_, r) = node.check(&[("user", "alice"), ("pass", "1234")]).await;
+            r
+        }));
+    }
+    let (mut sent, mut refused) = (0, 0);
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r["result"]["authentication"] == "CHALLENGE" {
+            sent += 1;
+        } else {
+            assert_eq!(
+                msg(&r),
+                "Too many SMS were requested. Please try again later.",
+                "{r}"
+            );
+            assert!(r["detail"]["retry_after"].as_i64().unwrap() > 0);
+            refused += 1;
+        }
+    }
+    assert_eq!((sent, refused), (4, 8));
+    assert_eq!(c.gw.count() - before, 4, "4 SMS went out across both nodes");
+}

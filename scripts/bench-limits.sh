@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# What the send limits cost a normal login: one otpgate node (SQLite), the peer harness's
+# bench_flow.py (the whole two-step loop with SMS pickup), alternating runs with every send
+# limit counted (set so high that none refuses) and with all limits and the resend cooldown
+# off. Three rounds each, side by side in one run, so the figures are ratios on one machine.
+#
+# Usage: scripts/bench-limits.sh [DURATION_SECONDS]   (default 15; writes target/bench-limits/)
+# Needs: a release build (cargo build --release --locked), ../shared/peer, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-15}
+ROOT=$(pwd)
+OUT=$ROOT/target/bench-limits
+PEER_SRC=${PEER_SRC:-$ROOT/../shared/peer}
+BIN=$ROOT/target/release/otpgate
+[ -x "$BIN" ] || { echo "build first: cargo build --release --locked" >&2; exit 1; }
+rm -rf "$OUT" && mkdir -p "$OUT"
+cp -r "$PEER_SRC" "$OUT/peer" && chmod -R u+w "$OUT/peer"
+python3 -m venv "$OUT/venv" && "$OUT/venv/bin/pip" -q install aiohttp
+PY=$OUT/venv/bin/python
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+cd "$OUT/peer"
+$PY fake_sms_gateway.py --port 5071 > "$OUT/gateway.log" 2>&1 &
+GW=$!; PIDS+=("$GW"); echo "$GW" > "$OUT/gateway.pid"
+
+PORT=5094
+cat > "$OUT/node.toml" <<TOML
+[server]
+listen = "127.0.0.1:$PORT"
+data_dir = "$OUT/data"
+[security]
+pin_hash = { memory_kib = 8, iterations = 1, parallelism = 1 }
+[log]
+level = "warn"
+TOML
+"$BIN" --config "$OUT/node.toml" serve > "$OUT/node.out" 2> "$OUT/node.err" &
+NODE=$!; PIDS+=("$NODE"); echo "$NODE" > "$OUT/node.pid"
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+PW=$(cat "$OUT/data/initial-admin-password")
+$PY setup_peer.py --base-url "http://127.0.0.1:$PORT" --users 200 --run-dir "$OUT/setup" \
+    --admin-password "$PW" --gateway-url http://127.0.0.1:5071/sms/send > "$OUT/setup.log"
+JWT=$(curl -fs "http://127.0.0.1:$PORT/auth" -d username=admin --data-urlencode "password=$PW" \
+      | $PY -c 'import json,sys; print(json.load(sys.stdin)["result"]["value"]["token"])')
+
+limits() {  # value for every limit, resend cooldown
+  curl -fs -H "Authorization: $JWT" "http://127.0.0.1:$PORT/system/setConfig" \
+    -d "sms.limit.user=$1" -d "sms.limit.phone=$1" -d "sms.limit.prefix=$1" \
+    -d "sms.limit.client=$1" -d "sms.limit.global=$1" -d "sms.resend_cooldown_secs=$2" >/dev/null
+}
+bench() {  # label
+  $PY bench_flow.py --base-url "http://127.0.0.1:$PORT" --gateway-url http://127.0.0.1:5071 --users 200 \
+      --concurrency 8 --duration "$DUR" --warmup 2 --mode txid --server-pid-file "$OUT/node.pid" \
+      --gateway-pid-file "$OUT/gateway.pid" --json "$OUT/$1.json" > "$OUT/$1.log" 2>&1
+}
+for round in 1 2 3; do
+  limits 0 0;                bench "off-$round"
+  limits 10000000/600 30;    bench "on-$round"
+done
+
+$PY - "$OUT" <<'PYEOF'
+import json, sys, os
+out = sys.argv[1]
+def load(n): return json.load(open(os.path.join(out, n + ".json")))
+print("| run | limits | logins/s | failed | flow p50 / p95 ms | otpgate CPU ms per login |")
+print("|---|---|---:|---:|---|---:|")
+tot = {"off": [0, 0, 0], "on": [0, 0, 0]}
+for r in (1, 2, 3):
+    for arm in ("off", "on"):
+        j = load(f"{arm}-{r}")
+        cpu = j["cpu"]["server_cpu_s"] * 1000 / max(1, j["completed"])
+        f = j["latency_ms"]["flow"]
+        print(f"| {r} | {arm} | {j['rate_per_s']:.0f} | {j['failed']} | {f['p50']:.0f} / {f['p95']:.0f} | {cpu:.2f} |")
+        t = tot[arm]; t[0] += j["rate_per_s"]; t[1] += j["cpu"]["server_cpu_s"]; t[2] += j["completed"]
+on, off = tot["on"], tot["off"]
+print(f"\non/off: logins/s {on[0] / off[0]:.3f}, CPU per login {(on[1] / on[2]) / (off[1] / off[2]):.3f}")
+PYEOF
