@@ -55,9 +55,14 @@ bench() {  # label
       --concurrency 8 --duration "$DUR" --warmup 2 --mode txid --server-pid-file "$OUT/node.pid" \
       --gateway-pid-file "$OUT/gateway.pid" --json "$OUT/$1.json" > "$OUT/$1.log" 2>&1
 }
-for round in 1 2 3; do
+ROUNDS=${ROUNDS:-3}
+for round in $(seq 1 "$ROUNDS"); do
   limits 0 0;                bench "off-$round"
   limits 10000000/600 30;    bench "on-$round"
+  if [ -n "${SPLIT:-}" ]; then  # where the cost is: limits alone, the cooldown check alone
+    limits 10000000/600 0;   bench "limits-$round"
+    limits 0 30;             bench "cooldown-$round"
+  fi
 done
 
 $PY - "$OUT" <<'PYEOF'
@@ -66,14 +71,18 @@ out = sys.argv[1]
 def load(n): return json.load(open(os.path.join(out, n + ".json")))
 print("| run | limits | logins/s | failed | flow p50 / p95 ms | otpgate CPU ms per login |")
 print("|---|---|---:|---:|---|---:|")
-tot = {"off": [0, 0, 0], "on": [0, 0, 0]}
-for r in (1, 2, 3):
-    for arm in ("off", "on"):
+arms = ["off", "on"] + (["limits", "cooldown"] if os.path.exists(os.path.join(out, "limits-1.json")) else [])
+rounds = sorted({int(n.split("-")[1].split(".")[0]) for n in os.listdir(out) if n.startswith("off-") and n.endswith(".json")})
+tot = {a: [0, 0, 0] for a in arms}
+for r in rounds:
+    for arm in arms:
         j = load(f"{arm}-{r}")
         cpu = j["cpu"]["server_cpu_s"] * 1000 / max(1, j["completed"])
         f = j["latency_ms"]["flow"]
         print(f"| {r} | {arm} | {j['rate_per_s']:.0f} | {j['failed']} | {f['p50']:.0f} / {f['p95']:.0f} | {cpu:.2f} |")
         t = tot[arm]; t[0] += j["rate_per_s"]; t[1] += j["cpu"]["server_cpu_s"]; t[2] += j["completed"]
-on, off = tot["on"], tot["off"]
-print(f"\non/off: logins/s {on[0] / off[0]:.3f}, CPU per login {(on[1] / on[2]) / (off[1] / off[2]):.3f}")
+off = tot["off"]
+for arm in arms[1:]:
+    t = tot[arm]
+    print(f"\n{arm}/off: logins/s {t[0] / off[0]:.3f}, CPU per login {(t[1] / t[2]) / (off[1] / off[2]):.3f}")
 PYEOF

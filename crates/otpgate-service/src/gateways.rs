@@ -468,6 +468,8 @@ pub enum SmsFailure {
     Service(ServiceError),
     /// The token became unfit (locked or disabled) while the request ran: no SMS.
     Unfit(&'static str),
+    /// A send limit refused the SMS.
+    Limited(crate::limits::Refusal),
 }
 
 impl std::fmt::Display for SmsFailure {
@@ -477,6 +479,7 @@ impl std::fmt::Display for SmsFailure {
             SmsFailure::Service(ServiceError::Internal(m)) => write!(f, "{m}"),
             SmsFailure::Service(e) => write!(f, "{e}"),
             SmsFailure::Unfit(why) => f.write_str(why),
+            SmsFailure::Limited(r) => write!(f, "refused by the {} limit", r.limit),
         }
     }
 }

@@ -101,7 +101,7 @@ impl SendKeys {
         Self { keys }
     }
 
-    fn windows(&self) -> Vec<WindowKey> {
+    pub(crate) fn windows(&self) -> Vec<WindowKey> {
         self.keys.iter().map(|(_, k, _)| k.clone()).collect()
     }
 }
@@ -116,24 +116,19 @@ pub struct Refusal {
 }
 
 impl Services {
-    /// Counts one SMS against every key, or refuses it without counting anything.
-    pub async fn take_send(&self, keys: &SendKeys) -> Result<Option<Refusal>> {
-        match self.store().send_window_take(&keys.windows()).await? {
-            None => Ok(None),
-            Some(i) => {
-                let (limit, _, ends) = keys
-                    .keys
-                    .get(i)
-                    .cloned()
-                    .ok_or_else(|| crate::ServiceError::Internal("limit index".into()))?;
-                self.limit_stats().hit(limit);
-                let left_ms = (ends - self.clock().now_ms()).max(0);
-                Ok(Some(Refusal {
-                    limit,
-                    retry_after: (left_ms + 999) / 1000,
-                }))
-            }
-        }
+    /// The refusal by key `i` of `keys` (counted in the metrics).
+    pub(crate) fn refusal(&self, keys: &SendKeys, i: usize) -> Result<Refusal> {
+        let (limit, _, ends) = keys
+            .keys
+            .get(i)
+            .cloned()
+            .ok_or_else(|| crate::ServiceError::Internal("limit index".into()))?;
+        self.limit_stats().hit(limit);
+        let left_ms = (ends - self.clock().now_ms()).max(0);
+        Ok(Refusal {
+            limit,
+            retry_after: (left_ms + 999) / 1000,
+        })
     }
 
     /// Gives a counted SMS back (it could not be sent).

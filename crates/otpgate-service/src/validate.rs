@@ -20,7 +20,7 @@ use crate::users::User;
 use crate::{Result, ServiceError, Services};
 use otpgate_core::hotp::{self, HashLib};
 use otpgate_core::template::{self, Tags};
-use otpgate_store::{ChallengeRow, TokenRow};
+use otpgate_store::{ChallengeRow, Opened, TokenRow};
 use serde_json::{Map, Value, json};
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -855,16 +855,8 @@ impl Services {
                 let sent = match self.phone_of(&fresh).await {
                     Ok(phone) => {
                         let keys = self.send_keys(&fresh, ctx, &phone);
-                        if let Some(refusal) = self.take_send(&keys).await? {
-                            audit.action_detail =
-                                format!("smsautosend refused by the {} limit", refusal.limit);
-                            return Ok(());
-                        }
-                        let r = self.challenge_one(&fresh, &tid, ctx, None, phone).await;
-                        if r.is_err() {
-                            self.give_back_send(&keys).await?;
-                        }
-                        r
+                        self.challenge_one(&fresh, &tid, ctx, None, phone, &keys)
+                            .await
                     }
                     Err(e) => Err(e),
                 };
@@ -983,6 +975,7 @@ impl Services {
         ctx: &Ctx<'_>,
         challenge: Option<&str>,
         phone: String,
+        keys: &SendKeys,
     ) -> std::result::Result<(String, String), SmsFailure> {
         let svc = |e: ServiceError| SmsFailure::Service(e);
         let gateway = t
@@ -996,55 +989,59 @@ impl Services {
                     "No SMS gateway is configured (sms.identifier).".into(),
                 ))
             })?;
-        let counter = self
-            .store()
-            .token_next_counter(t.row.id)
-            .await
-            .map_err(|e| svc(e.into()))?
-            .ok_or(SmsFailure::Unfit("Failcounter exceeded"))?;
-        let otp = t.otp(counter).map_err(svc)?;
         let template = ctx
             .text("smstext")
             .map_err(svc)?
             .unwrap_or_else(|| "<otp>".to_owned());
-        let mut tags = self.tags(t, ctx, &phone);
-        tags.insert("otp", otp.to_string());
-        tags.insert("challenge", challenge.unwrap_or_default().to_owned());
-        debug_assert_eq!(tags.len(), SMS_TAG_SAMPLES.len());
-        let text = template::render_sms_text(&template, &tags).map_err(|e| {
-            SmsFailure::Send(otpgate_gateways::SendError::Config(format!(
-                "The SMS text cannot be rendered: {e}"
-            )))
-        })?;
-        // The challenge is stored before the SMS goes out: an answer that arrives while the
-        // gateway is still confirming finds it, and a request cut off mid-send leaves no SMS
-        // without its challenge. A failed send removes it again.
+        // Counted, the counter advanced and the challenge stored in one transaction before
+        // the SMS goes out: an answer that arrives while the gateway is still confirming finds
+        // the challenge, and a request cut off mid-send leaves no SMS without its challenge.
+        // A failed send removes the challenge and gives the count back.
         let now = self.clock().now_ms();
         let expires = now + ctx.cfg.challenge_validity_secs * 1000;
-        let challenge_id = self
+        let opened = self
             .store()
-            .challenge_insert(
-                tid,
+            .challenge_open(
+                &keys.windows(),
                 t.row.id,
+                tid,
                 &t.row.serial,
-                counter,
                 challenge.unwrap_or_default(),
-                "",
                 now,
                 expires,
             )
             .await
             .map_err(|e| svc(e.into()))?;
-        match self
-            .send_sms(&ctx.cfg, &gateway, &phone, &text, Some(&otp))
-            .await
-        {
+        let (counter, challenge_id) = match opened {
+            Opened::Open { counter, id } => (counter, id),
+            Opened::Unfit => return Err(SmsFailure::Unfit("Failcounter exceeded")),
+            Opened::Refused(i) => {
+                return Err(SmsFailure::Limited(self.refusal(keys, i).map_err(svc)?));
+            }
+        };
+        let sent = async {
+            let otp = t.otp(counter).map_err(svc)?;
+            let mut tags = self.tags(t, ctx, &phone);
+            tags.insert("otp", otp.to_string());
+            tags.insert("challenge", challenge.unwrap_or_default().to_owned());
+            debug_assert_eq!(tags.len(), SMS_TAG_SAMPLES.len());
+            let text = template::render_sms_text(&template, &tags).map_err(|e| {
+                SmsFailure::Send(otpgate_gateways::SendError::Config(format!(
+                    "The SMS text cannot be rendered: {e}"
+                )))
+            })?;
+            self.send_sms(&ctx.cfg, &gateway, &phone, &text, Some(&otp))
+                .await
+        }
+        .await;
+        match sent {
             Ok(delivery) => Ok((delivery.gateway, phone)),
             Err(e) => {
                 self.store()
                     .challenge_delete(challenge_id)
                     .await
                     .map_err(|e| svc(e.into()))?;
+                self.give_back_send(keys).await.map_err(svc)?;
                 Err(e)
             }
         }
@@ -1138,27 +1135,11 @@ impl Services {
             let sent = match self.phone_of(t).await {
                 Ok(phone) => {
                     let keys = self.send_keys(t, ctx, &phone);
-                    match self.take_send(&keys).await? {
-                        Some(refusal) => {
-                            retry_after = Some(
-                                retry_after
-                                    .map_or(refusal.retry_after, |r| r.max(refusal.retry_after)),
-                            );
-                            limited.push(format!("{}: {} limit", t.row.serial, refusal.limit));
-                            messages.push(LIMITED.to_owned());
-                            continue;
-                        }
-                        None => {
-                            if increase {
-                                self.count_failure(&t.row).await?;
-                            }
-                            let r = self.challenge_one(t, &tid, ctx, challenge, phone).await;
-                            if r.is_err() {
-                                self.give_back_send(&keys).await?;
-                            }
-                            r
-                        }
+                    if increase {
+                        self.count_failure(&t.row).await?;
                     }
+                    self.challenge_one(t, &tid, ctx, challenge, phone, &keys)
+                        .await
                 }
                 Err(e) => Err(e),
             };
@@ -1184,6 +1165,13 @@ impl Services {
                     return Err(ServiceError::Unavailable);
                 }
                 Err(SmsFailure::Unfit(why)) => messages.push(why.to_owned()),
+                Err(SmsFailure::Limited(refusal)) => {
+                    retry_after = Some(
+                        retry_after.map_or(refusal.retry_after, |r| r.max(refusal.retry_after)),
+                    );
+                    limited.push(format!("{}: {} limit", t.row.serial, refusal.limit));
+                    messages.push(LIMITED.to_owned());
+                }
                 Err(e) => {
                     tracing::warn!(serial = %t.row.serial, reason = %e, "SMS could not be sent");
                     if exception {

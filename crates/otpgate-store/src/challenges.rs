@@ -51,7 +51,69 @@ fn row(r: &AnyRow) -> Result<ChallengeRow> {
     })
 }
 
+const INSERT_CHALLENGE: &str = "INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, challenge, session, \
+     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+
+/// The outcome of [`Store::challenge_open`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// The send-limit key at this index is at its limit: nothing changed.
+    Refused(usize),
+    /// The token may not send (disabled, revoked, locked out): nothing changed.
+    Unfit,
+    /// Counted, the counter advanced, the challenge stored.
+    Open {
+        /// The new HOTP counter (the challenge's).
+        counter: i64,
+        /// The challenge row id.
+        id: i64,
+    },
+}
+
 impl Store {
+    /// Everything that happens before an OTP SMS goes out, in one transaction: the SMS is
+    /// counted against the send limits `windows`, the token's HOTP counter advances (if the
+    /// token may send) and the challenge for the new counter is stored. All or nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn challenge_open(
+        &self,
+        windows: &[crate::WindowKey],
+        token_id: i64,
+        transaction_id: &str,
+        serial: &str,
+        challenge: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<Opened> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(i) = crate::limits::take_in(&mut tx, windows).await? {
+            tx.rollback().await?;
+            return Ok(Opened::Refused(i));
+        }
+        let counter = sqlx::query(crate::tokens::NEXT_COUNTER)
+            .bind(token_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(counter) = counter.map(|r| r.try_get::<i64, _>(0)).transpose()? else {
+            tx.rollback().await?;
+            return Ok(Opened::Unfit);
+        };
+        let id: i64 = sqlx::query(INSERT_CHALLENGE)
+            .bind(transaction_id)
+            .bind(token_id)
+            .bind(serial)
+            .bind(counter)
+            .bind(challenge)
+            .bind("")
+            .bind(created_at)
+            .bind(expires_at)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
+        Ok(Opened::Open { counter, id })
+    }
+
     /// Stores a challenge; returns its id.
     #[allow(clippy::too_many_arguments)]
     pub async fn challenge_insert(
@@ -65,20 +127,17 @@ impl Store {
         created_at: i64,
         expires_at: i64,
     ) -> Result<i64> {
-        let r = sqlx::query(
-            "INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, challenge, session, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(transaction_id)
-        .bind(token_id)
-        .bind(serial)
-        .bind(otp_counter)
-        .bind(challenge)
-        .bind(session)
-        .bind(created_at)
-        .bind(expires_at)
-        .fetch_one(&self.pool)
-        .await?;
+        let r = sqlx::query(INSERT_CHALLENGE)
+            .bind(transaction_id)
+            .bind(token_id)
+            .bind(serial)
+            .bind(otp_counter)
+            .bind(challenge)
+            .bind(session)
+            .bind(created_at)
+            .bind(expires_at)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(r.try_get(0)?)
     }
 

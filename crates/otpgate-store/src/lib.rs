@@ -22,7 +22,7 @@ mod users;
 pub mod testdb;
 
 pub use audit::{AuditEntry, AuditFilter};
-pub use challenges::ChallengeRow;
+pub use challenges::{ChallengeRow, Opened};
 pub use copy::CopyReport;
 pub use events::{EventHandlerRow, INTERRUPTED, NewOutboxItem, OutboxRow};
 pub use gateways::{GatewayOptionRow, GatewayRow};

@@ -15,46 +15,52 @@ pub struct WindowKey {
     pub limit: i64,
 }
 
+/// Counts one send against every key inside `tx` with one conditional upsert over all keys
+/// (a counter below its limit is incremented): None when every key was counted, else the
+/// index of the first key at its limit — the caller must then roll `tx` back.
+pub(crate) async fn take_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    keys: &[WindowKey],
+) -> Result<Option<usize>> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let values = (0..keys.len())
+        .map(|i| format!("(${}, ${}, 1, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Only placeholders are formatted into the statement.
+    let sql = format!(
+        "INSERT INTO send_window (key, window_start, count, max_count) VALUES {values} \
+         ON CONFLICT (key, window_start) DO UPDATE SET count = send_window.count + 1, max_count = excluded.max_count \
+         WHERE send_window.count < excluded.max_count RETURNING key"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for k in keys {
+        q = q.bind(&k.key).bind(k.window_start).bind(k.limit);
+    }
+    let counted: Vec<String> = q
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(keys.iter().position(|k| !counted.contains(&k.key)))
+}
+
 impl Store {
-    /// Counts one send against every key, all or nothing: one conditional upsert over all
-    /// keys (a counter below its limit is incremented), kept only when every key was counted.
-    /// None when every counter was below its limit (all incremented), or the index of the
-    /// first key at its limit (nothing incremented).
+    /// Counts one send against every key, all or nothing: None when every counter was below
+    /// its limit (all incremented), or the index of the first key at its limit (nothing
+    /// incremented).
     pub async fn send_window_take(&self, keys: &[WindowKey]) -> Result<Option<usize>> {
-        if keys.is_empty() {
-            return Ok(None);
-        }
-        let values = (0..keys.len())
-            .map(|i| format!("(${}, ${}, 1, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // Only placeholders are formatted into the statement.
-        let sql = format!(
-            "INSERT INTO send_window (key, window_start, count, max_count) VALUES {values} \
-             ON CONFLICT (key, window_start) DO UPDATE SET count = send_window.count + 1, max_count = excluded.max_count \
-             WHERE send_window.count < excluded.max_count RETURNING key"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for k in keys {
-            q = q.bind(&k.key).bind(k.window_start).bind(k.limit);
-        }
         let mut tx = self.pool.begin().await?;
-        let counted: Vec<String> = q
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<std::result::Result<_, _>>()?;
-        match keys.iter().position(|k| !counted.contains(&k.key)) {
-            None => {
-                tx.commit().await?;
-                Ok(None)
-            }
-            Some(i) => {
-                tx.rollback().await?;
-                Ok(Some(i))
-            }
+        let refused = take_in(&mut tx, keys).await?;
+        if refused.is_none() {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
         }
+        Ok(refused)
     }
 
     /// Gives sends back (the SMS could not be sent, so it does not count).

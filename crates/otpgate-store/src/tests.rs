@@ -556,3 +556,47 @@ async fn a_challenge_with_too_many_wrong_answers_dies_and_cannot_be_consumed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn opening_a_challenge_counts_advances_and_stores_all_or_nothing() {
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        let w = |limit: i64| crate::WindowKey {
+            key: "phone:+491".into(),
+            window_start: 0,
+            limit,
+        };
+        let open = s
+            .challenge_open(&[w(1)], tok, "7", "PISM1", "", 0, 1000)
+            .await
+            .unwrap();
+        let crate::Opened::Open { counter, id } = open else {
+            panic!("{open:?}")
+        };
+        assert_eq!(counter, 1);
+        assert_eq!(s.challenges_by_tid("7").await.unwrap()[0].id, id);
+        // The limit refuses: no counter step, no challenge.
+        assert_eq!(
+            s.challenge_open(&[w(1)], tok, "8", "PISM1", "", 0, 1000)
+                .await
+                .unwrap(),
+            crate::Opened::Refused(0)
+        );
+        assert!(s.challenges_by_tid("8").await.unwrap().is_empty());
+        // An unfit token: the count is not taken either.
+        sqlx::query("UPDATE token SET active = 0 WHERE id = $1")
+            .bind(tok)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.challenge_open(&[w(2)], tok, "9", "PISM1", "", 0, 1000)
+                .await
+                .unwrap(),
+            crate::Opened::Unfit
+        );
+        assert_eq!(s.send_window_count("phone:+491", 0).await.unwrap(), 1);
+        assert_eq!(s.token_by_serial("PISM1").await.unwrap().unwrap().count, 1);
+    })
+    .await;
+}

@@ -144,6 +144,10 @@ fn token_row(r: &AnyRow) -> Result<TokenRow> {
     })
 }
 
+/// Advances the HOTP counter of token `$1` if it may send a challenge; returns the new count.
+pub(crate) const NEXT_COUNTER: &str = "UPDATE token SET count = count + 1 WHERE id = $1 AND active = 1 AND revoked = 0 \
+     AND failcount < maxfail RETURNING count";
+
 impl Store {
     async fn attach_info(&self, mut tokens: Vec<TokenRow>) -> Result<Vec<TokenRow>> {
         if tokens.is_empty() {
@@ -530,13 +534,10 @@ impl Store {
     /// Advances the HOTP counter by one for a token that may send a challenge (active, not
     /// revoked, not locked out) and returns the new counter; None when the token is unfit.
     pub async fn token_next_counter(&self, id: i64) -> Result<Option<i64>> {
-        let row = sqlx::query(
-            "UPDATE token SET count = count + 1 WHERE id = $1 AND active = 1 AND revoked = 0 AND failcount < maxfail \
-             RETURNING count",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(NEXT_COUNTER)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
     }
 
