@@ -345,8 +345,14 @@ impl Services {
             _ => None,
         };
         let s = ev.subject;
-        let owner = if !s.user.is_empty() && !s.realm.is_empty() {
-            self.find_user(&s.user, &s.realm).await?
+        let owner = if !s.user.is_empty() {
+            // A pre event's subject is the request's `user`/`realm` as given.
+            let (login, realm) = if s.realm.is_empty() {
+                self.user_realm(&s.user, None).await?
+            } else {
+                (s.user.clone(), s.realm.clone())
+            };
+            self.find_user(&login, &realm).await?
         } else if let Some(o) = token.as_ref().and_then(|t| t.owner.as_ref()) {
             self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?
         } else {

@@ -614,13 +614,37 @@ async fn recipients_numbers_admins_and_named_users_and_pre_handlers() {
         )
         .await;
     assert_eq!(st, 200, "{b}");
+    // A pre handler on token_init finds the owner from the request's user (default realm).
+    let (st, b) = s
+        .apost(
+            "/event",
+            &[
+                ("name", "pre-init"),
+                ("event", "token_init"),
+                ("position", "pre"),
+                ("handlermodule", "UserNotification"),
+                ("action", "sendsms"),
+                ("option.smsconfig", "notify"),
+                ("option.body", "a token for {username} is being set up"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
     let serial = s.enroll("alice", "SMS0001", "1234", "+491").await;
+    until("the pre-init notification", async || notify.count() == 1).await;
+    let first = notify.last();
+    assert_eq!(first.field("phone").as_deref(), Some("+4915100000001"));
+    assert_eq!(
+        first.field("text").as_deref(),
+        Some("a token for alice is being set up")
+    );
     let (st, _) = s.adelete(&format!("/token/{serial}")).await;
     assert_eq!(st, 200);
-    until("five notifications", async || notify.count() == 5).await;
+    until("five more notifications", async || notify.count() == 6).await;
     let mut got: Vec<(String, String)> = notify
         .received()
         .iter()
+        .skip(1)
         .map(|r| (r.field("phone").unwrap(), r.field("text").unwrap()))
         .collect();
     got.sort();
@@ -638,7 +662,7 @@ async fn recipients_numbers_admins_and_named_users_and_pre_handlers() {
     // The pre handler fires for a failing call; post handlers do not.
     let (st, _) = s.adelete("/token/NOSUCH").await;
     assert_eq!(st, 404);
-    until("the pre notification", async || notify.count() == 6).await;
+    until("the pre notification", async || notify.count() == 7).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(notify.count(), 6);
+    assert_eq!(notify.count(), 7);
 }
