@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod hotp;
 pub mod jwt;
+pub mod number;
 pub mod phone;
 pub mod pin;
 pub mod random;

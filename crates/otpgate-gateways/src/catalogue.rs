@@ -33,13 +33,22 @@ type Parameter = (
 );
 
 /// Parameters every provider takes (handled by the service, not by the provider).
-const COMMON_PARAMETERS: &[Parameter] = &[(
-    "FAILOVER",
-    false,
-    "Backup gateways, by name and comma-separated, tried in order when this one fails or its circuit breaker is open.",
-    &[],
-    false,
-)];
+const COMMON_PARAMETERS: &[Parameter] = &[
+    (
+        "FAILOVER",
+        false,
+        "Backup gateways, by name and comma-separated, tried in order when this one fails or its circuit breaker is open.",
+        &[],
+        false,
+    ),
+    (
+        "NUMBER_FORMAT",
+        false,
+        "How this gateway gets the number: e164 (+4915112345678), digits (4915112345678), 00 (004915112345678) or national (015112345678). Applied before REGEXP; numbers that do not parse are passed unchanged.",
+        &["e164", "digits", "00", "national"],
+        false,
+    ),
+];
 
 /// How many backup gateways `FAILOVER` may name.
 pub const MAX_FAILOVER: usize = 5;
@@ -501,6 +510,11 @@ pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
     }
     if let Some(spec) = def.options.get("REGEXP").filter(|s| !s.is_empty()) {
         otpgate_core::phone::PhoneRewrite::parse(spec).map_err(|e| format!("REGEXP: {e}"))?;
+    }
+    if let Some(f) = def.options.get("NUMBER_FORMAT").filter(|s| !s.is_empty())
+        && otpgate_core::number::Notation::from_name(f).is_none()
+    {
+        return Err("NUMBER_FORMAT must be e164, digits, 00 or national.".into());
     }
     match kind {
         ProviderKind::Http => crate::http::validate(def),

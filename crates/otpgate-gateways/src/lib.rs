@@ -184,6 +184,19 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The number in the gateway's `NUMBER_FORMAT` (unchanged without one, or when it does not
+/// parse as an international number).
+fn in_notation(def: &GatewayDef, phone: &str) -> String {
+    let notation = def
+        .options
+        .get("NUMBER_FORMAT")
+        .and_then(|f| otpgate_core::number::Notation::from_name(f));
+    match notation.map(|n| (n, otpgate_core::number::parse(phone, None))) {
+        Some((n, Ok(number))) => number.to_notation(n),
+        _ => phone.to_owned(),
+    }
+}
+
 impl Registry {
     /// A registry whose sink files default to `data_dir`.
     pub fn new(data_dir: PathBuf, scripts_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
@@ -246,15 +259,16 @@ impl Registry {
         keep: Option<&str>,
     ) -> Result<Delivery, SendError> {
         let provider = self.provider(def)?;
+        let phone = in_notation(def, phone);
         let phone = match def.options.get("REGEXP").filter(|r| !r.is_empty()) {
             Some(spec) => match PhoneRewrite::parse(spec) {
-                Ok(rw) => rw.apply(phone),
+                Ok(rw) => rw.apply(&phone),
                 Err(e) => {
                     tracing::warn!(gateway = %def.name, error = %e, "REGEXP ignored");
                     phone.to_owned()
                 }
             },
-            None => phone.to_owned(),
+            None => phone,
         };
         tracing::debug!(
             gateway = %def.name,

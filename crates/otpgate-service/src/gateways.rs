@@ -470,6 +470,8 @@ pub enum SmsFailure {
     Unfit(&'static str),
     /// A send limit refused the SMS.
     Limited(crate::limits::Refusal),
+    /// The toll-fraud guard refused the number.
+    Blocked(crate::limits::NumberRefusal),
 }
 
 impl std::fmt::Display for SmsFailure {
@@ -480,6 +482,7 @@ impl std::fmt::Display for SmsFailure {
             SmsFailure::Service(e) => write!(f, "{e}"),
             SmsFailure::Unfit(why) => f.write_str(why),
             SmsFailure::Limited(r) => write!(f, "refused by the {} limit", r.limit),
+            SmsFailure::Blocked(r) => write!(f, "number refused: {}", r.reason),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::settings::{Limit, SystemConfig};
 use crate::{Result, Services};
+use otpgate_core::number::{self, Number};
 use otpgate_store::WindowKey;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -24,13 +25,80 @@ impl LimitStats {
         }
     }
 
-    /// Hits so far by limit (`user`, `phone`, `prefix`, `client`, `global`, and
-    /// `resend_cooldown` for requests answered with the live challenge).
+    /// Hits so far by limit (`user`, `phone`, `prefix`, `client`, `global`,
+    /// `resend_cooldown` for requests answered with the live challenge, and the toll-fraud
+    /// rules `number_type` and `country`).
     pub fn counts(&self) -> Vec<(&'static str, u64)> {
         self.0
             .lock()
             .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
             .unwrap_or_default()
+    }
+}
+
+/// The answer when the toll-fraud guard refuses a token's number.
+pub const NUMBER_REFUSED: &str = "The phone number of this token is not allowed.";
+
+/// Why the toll-fraud guard refuses a number: the rule (`number_type`, `country`) and what
+/// the admin reads in the audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberRefusal {
+    /// `number_type` or `country`.
+    pub rule: &'static str,
+    /// The reason, for admins.
+    pub reason: String,
+}
+
+/// The toll-fraud rules for a parsed number of `realm`.
+fn guard(cfg: &SystemConfig, realm: &str, n: &Number) -> Option<NumberRefusal> {
+    if cfg.blocked_kinds.contains(&n.kind) {
+        return Some(NumberRefusal {
+            rule: "number_type",
+            reason: format!("{} numbers are not accepted", n.kind.name()),
+        });
+    }
+    if let Some(allowed) = cfg.countries_for(realm)
+        && !n.region.as_ref().is_some_and(|r| allowed.contains(r))
+    {
+        return Some(NumberRefusal {
+            rule: "country",
+            reason: format!(
+                "numbers of {} are not accepted in this realm (allowed: {})",
+                n.region.as_deref().unwrap_or("no country"),
+                allowed.join(", ")
+            ),
+        });
+    }
+    None
+}
+
+/// A number given at enrollment: E.164 if it is valid and allowed, else a clear 400.
+pub fn enrollment_number(cfg: &SystemConfig, realm: &str, raw: &str) -> Result<String> {
+    let n = number::parse(raw, cfg.region_for(realm))
+        .map_err(|e| crate::ServiceError::Parameter(format!("Invalid phone number: {e}.")))?;
+    match guard(cfg, realm, &n) {
+        Some(r) => Err(crate::ServiceError::Parameter(format!(
+            "The phone number is not allowed: {}.",
+            r.reason
+        ))),
+        None => Ok(n.e164),
+    }
+}
+
+/// The number an SMS goes to: E.164 when it parses (national numbers with the realm's default
+/// region), the stored text unchanged when it does not (numbers enrolled before validation,
+/// or user-store values); refused by the toll-fraud rules.
+pub fn send_number(
+    cfg: &SystemConfig,
+    realm: &str,
+    raw: &str,
+) -> std::result::Result<String, NumberRefusal> {
+    match number::parse(raw, cfg.region_for(realm)) {
+        Ok(n) => match guard(cfg, realm, &n) {
+            Some(r) => Err(r),
+            None => Ok(n.e164),
+        },
+        Err(_) => Ok(raw.to_owned()),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::params::is_true;
 use crate::{Result, ServiceError, Services};
+use otpgate_core::number::{self, NumberKind};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -75,6 +76,66 @@ pub struct SystemConfig {
     pub limit_global: Option<Limit>,
     /// Leading digits (after the `+`) that make a destination prefix (`sms.limit.prefix_digits`).
     pub prefix_digits: usize,
+    /// Default regions for numbers in national notation by realm (`sms.default_region`,
+    /// `sms.default_region.<realm>`; the key `""` is the global one).
+    pub default_regions: BTreeMap<String, String>,
+    /// Regions numbers may belong to, by realm (`sms.allowed_countries[.<realm>]`; none = all).
+    pub allowed_countries: BTreeMap<String, Vec<String>>,
+    /// Number types never sent to (`sms.blocked_number_types`, default `premium_rate`).
+    pub blocked_kinds: Vec<NumberKind>,
+}
+
+impl SystemConfig {
+    /// The default region of a realm's numbers.
+    pub fn region_for(&self, realm: &str) -> Option<&str> {
+        self.default_regions
+            .get(realm)
+            .or_else(|| self.default_regions.get(""))
+            .map(String::as_str)
+    }
+
+    /// The regions a realm's numbers may belong to (None: any).
+    pub fn countries_for(&self, realm: &str) -> Option<&[String]> {
+        self.allowed_countries
+            .get(realm)
+            .or_else(|| self.allowed_countries.get(""))
+            .map(Vec::as_slice)
+    }
+}
+
+/// Realm-keyed settings: `base` (key `""`) and `base.<realm>`.
+fn by_realm<T>(
+    m: &BTreeMap<String, String>,
+    base: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> BTreeMap<String, T> {
+    m.iter()
+        .filter_map(|(k, v)| {
+            let realm = if k == base {
+                ""
+            } else {
+                k.strip_prefix(base)?.strip_prefix('.')?
+            };
+            Some((realm.to_lowercase(), parse(v)?))
+        })
+        .collect()
+}
+
+fn region_list(v: &str) -> Option<Vec<String>> {
+    let list: Vec<String> = v
+        .split(',')
+        .map(|r| r.trim().to_ascii_uppercase())
+        .filter(|r| !r.is_empty())
+        .collect();
+    (!list.is_empty() && list.iter().all(|r| number::is_region(r))).then_some(list)
+}
+
+fn kind_list(v: &str) -> Option<Vec<NumberKind>> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(NumberKind::from_name)
+        .collect()
 }
 
 /// A send limit: at most `count` SMS per `window_secs` (fixed windows).
@@ -174,6 +235,15 @@ impl SystemConfig {
             limit_global: limit_or(m, "sms.limit.global"),
             prefix_digits: usize::try_from(int_or(m, "sms.limit.prefix_digits", 7).clamp(1, 12))
                 .unwrap_or(5),
+            default_regions: by_realm(m, "sms.default_region", |v| {
+                let r = v.trim().to_ascii_uppercase();
+                number::is_region(&r).then_some(r)
+            }),
+            allowed_countries: by_realm(m, "sms.allowed_countries", region_list),
+            blocked_kinds: m
+                .get("sms.blocked_number_types")
+                .and_then(|v| kind_list(v))
+                .unwrap_or_else(|| vec![NumberKind::PremiumRate]),
         }
     }
 }
@@ -244,6 +314,27 @@ fn check_value(key: &str, value: &str) -> Result<()> {
     if DEFAULT_LIMITS.iter().any(|(k, _)| *k == key) && parse_limit(value).is_none() {
         return Err(ServiceError::Parameter(format!(
             "{key} must be count/seconds (e.g. 5/600) or 0 for no limit."
+        )));
+    }
+    let realm_key = |base: &str| key == base || key.starts_with(&format!("{base}."));
+    if realm_key("sms.default_region") && !number::is_region(value) {
+        return Err(ServiceError::Parameter(format!(
+            "{key} must be a region code such as DE or GB."
+        )));
+    }
+    if realm_key("sms.allowed_countries") && region_list(value).is_none() {
+        return Err(ServiceError::Parameter(format!(
+            "{key} must be region codes such as DE,AT,CH."
+        )));
+    }
+    if key == "sms.blocked_number_types" && kind_list(value).is_none() {
+        return Err(ServiceError::Parameter(format!(
+            "{key} must name number types: {}.",
+            number::KINDS
+                .iter()
+                .map(|(_, n)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     if key == "DefaultOtpLen" && !matches!(value.trim(), "6" | "8") {
@@ -345,6 +436,44 @@ mod tests {
             assert!(check_value("sms.limit.phone", bad).is_err(), "{bad}");
         }
         assert!(check_value("sms.limit.phone", "0").is_ok());
+    }
+
+    #[test]
+    fn number_settings_by_realm() {
+        let m = BTreeMap::from([
+            ("sms.default_region".to_owned(), "de".to_owned()),
+            ("sms.default_region.Swiss".to_owned(), "CH".to_owned()),
+            (
+                "sms.allowed_countries.swiss".to_owned(),
+                "ch, li".to_owned(),
+            ),
+            (
+                "sms.blocked_number_types".to_owned(),
+                "premium_rate,voip".to_owned(),
+            ),
+        ]);
+        let c = SystemConfig::from_map(&m);
+        assert_eq!(c.region_for("swiss"), Some("CH"));
+        assert_eq!(c.region_for("other"), Some("DE"));
+        assert_eq!(
+            c.countries_for("swiss"),
+            Some(&["CH".to_owned(), "LI".to_owned()][..])
+        );
+        assert_eq!(c.countries_for("other"), None);
+        assert_eq!(c.blocked_kinds, [NumberKind::PremiumRate, NumberKind::Voip]);
+        let d = SystemConfig::from_map(&BTreeMap::new());
+        assert_eq!(
+            d.blocked_kinds,
+            [NumberKind::PremiumRate],
+            "premium rate by default"
+        );
+        assert!(check_value("sms.default_region.x", "XX").is_err());
+        assert!(check_value("sms.allowed_countries", "DE,??").is_err());
+        assert!(check_value("sms.blocked_number_types", "premium").is_err());
+        assert!(
+            check_value("sms.blocked_number_types", "").is_ok(),
+            "none blocked"
+        );
     }
 
     #[test]

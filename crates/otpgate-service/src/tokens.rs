@@ -206,7 +206,14 @@ impl Services {
             ("tokenkind".to_owned(), "software".to_owned()),
         ]);
         match phone {
-            Some(p) => info.insert("phone".into(), p.to_owned()),
+            Some(p) => {
+                let cfg = self.system_config().await?;
+                let realm = user.as_ref().map(|u| u.realm.as_str()).unwrap_or_default();
+                info.insert(
+                    "phone".into(),
+                    crate::limits::enrollment_number(&cfg, realm, p)?,
+                )
+            }
             None => info.insert("dynamic_phone".into(), "True".into()),
         };
         for (k, v) in params.iter().filter(|(k, _)| k.starts_with("sms.")) {

@@ -12,7 +12,7 @@
 
 use crate::audit::AuditEntry;
 use crate::gateways::SmsFailure;
-use crate::limits::{LIMITED, SendKeys};
+use crate::limits::{LIMITED, NUMBER_REFUSED, SendKeys, send_number};
 use crate::policy::{ActionValue, Policies, PolicyContext};
 use crate::settings::SystemConfig;
 use crate::tokens::{key_aad, owner_of};
@@ -852,7 +852,7 @@ impl Services {
                 .transpose()?;
             if let Some(fresh) = fresh {
                 let tid = self.rng().digits(20)?;
-                let sent = match self.phone_of(&fresh).await {
+                let sent = match self.phone_of(&fresh, ctx).await {
                     Ok(phone) => {
                         let keys = self.send_keys(&fresh, ctx, &phone);
                         self.challenge_one(&fresh, &tid, ctx, None, phone, &keys)
@@ -1047,25 +1047,39 @@ impl Services {
         }
     }
 
-    /// The number a token's SMS goes to: its own `phone`, else its owner's first mobile.
-    async fn phone_of(&self, t: &Live) -> std::result::Result<String, SmsFailure> {
-        if let Some(p) = t.row.info.get("phone").filter(|p| !p.is_empty()) {
-            return Ok(p.clone());
-        }
-        let owner = match &t.row.owner {
-            Some(o) => self
-                .user_by_id(&o.resolver, &o.user_id, &o.realm)
-                .await
-                .map_err(SmsFailure::Service)?,
-            None => None,
+    /// The number a token's SMS goes to: its own `phone`, else its owner's first mobile; in
+    /// E.164 when it parses, and refused by the toll-fraud guard (number type, country).
+    async fn phone_of(&self, t: &Live, ctx: &Ctx<'_>) -> std::result::Result<String, SmsFailure> {
+        let realm = t
+            .row
+            .owner
+            .as_ref()
+            .map(|o| o.realm.clone())
+            .or_else(|| ctx.user.map(|u| u.realm.clone()))
+            .unwrap_or_default();
+        let raw = match t.row.info.get("phone").filter(|p| !p.is_empty()) {
+            Some(p) => p.clone(),
+            None => {
+                let owner = match &t.row.owner {
+                    Some(o) => self
+                        .user_by_id(&o.resolver, &o.user_id, &o.realm)
+                        .await
+                        .map_err(SmsFailure::Service)?,
+                    None => None,
+                };
+                owner
+                    .and_then(|u| u.mobile.first().cloned())
+                    .ok_or_else(|| {
+                        SmsFailure::Send(otpgate_gateways::SendError::Config(
+                            "The token has no phone number.".into(),
+                        ))
+                    })?
+            }
         };
-        owner
-            .and_then(|u| u.mobile.first().cloned())
-            .ok_or_else(|| {
-                SmsFailure::Send(otpgate_gateways::SendError::Config(
-                    "The token has no phone number.".into(),
-                ))
-            })
+        send_number(&ctx.cfg, &realm, &raw).map_err(|r| {
+            self.limit_stats().hit(r.rule);
+            SmsFailure::Blocked(r)
+        })
     }
 
     /// The send-limit counters of one SMS of `t` to `phone`.
@@ -1132,7 +1146,7 @@ impl Services {
         let mut retry_after: Option<i64> = None;
         let mut limited = Vec::new();
         for t in tokens {
-            let sent = match self.phone_of(t).await {
+            let sent = match self.phone_of(t, ctx).await {
                 Ok(phone) => {
                     let keys = self.send_keys(t, ctx, &phone);
                     if increase {
@@ -1165,6 +1179,10 @@ impl Services {
                     return Err(ServiceError::Unavailable);
                 }
                 Err(SmsFailure::Unfit(why)) => messages.push(why.to_owned()),
+                Err(SmsFailure::Blocked(refusal)) => {
+                    limited.push(format!("{}: {}", t.row.serial, refusal.reason));
+                    messages.push(NUMBER_REFUSED.to_owned());
+                }
                 Err(SmsFailure::Limited(refusal)) => {
                     retry_after = Some(
                         retry_after.map_or(refusal.retry_after, |r| r.max(refusal.retry_after)),
@@ -1255,7 +1273,7 @@ impl Services {
         let mut last = None;
         let mut retry_after = 0;
         for (t, c) in &found {
-            let Ok(phone) = self.phone_of(t).await else {
+            let Ok(phone) = self.phone_of(t, ctx).await else {
                 return Ok(None);
             };
             let (entry, message, attributes) = self.challenge_entry(

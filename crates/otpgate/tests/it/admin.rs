@@ -114,14 +114,14 @@ async fn users_of_internal_resolver_log_in_with_user_role() {
 async fn token_lifecycle_and_list() {
     let s = Server::start().await;
     s.setup("http://127.0.0.1:9/x").await;
-    s.enroll("alice", "SMSA", "1", "+491").await;
-    s.enroll("bob", "SMSB", "1", "+492").await;
+    s.enroll("alice", "SMSA", "1", "+4915100000091").await;
+    s.enroll("bob", "SMSB", "1", "+4915100000092").await;
     let (st, b) = s
         .apost(
             "/token/init",
             &[
                 ("type", "sms"),
-                ("phone", "+493"),
+                ("phone", "+4915100000093"),
                 ("pin", "x"),
                 ("description", "spare"),
             ],
@@ -185,7 +185,7 @@ async fn token_lifecycle_and_list() {
         ),
         (Some(10), Some(6), Some("sms"))
     );
-    assert_eq!(t["info"]["phone"], "+491");
+    assert_eq!(t["info"]["phone"], "+4915100000091");
     assert_eq!(t["info"]["tokenkind"], "software");
     assert_eq!(
         t["readonly_info_keys"],
@@ -284,37 +284,57 @@ async fn token_init_errors_and_reinit() {
             "ERR905: Missing parameter: phone",
         ),
         (
-            vec![("type", "sms"), ("phone", "+1"), ("user", "nosuch")],
+            vec![
+                ("type", "sms"),
+                ("phone", "+4915100000011"),
+                ("user", "nosuch"),
+            ],
             400,
             904,
             "ERR904: The user can not be found in any resolver in this realm!",
         ),
         (
-            vec![("type", "sms"), ("phone", "+1"), ("sms.identifier", "gw")],
+            vec![
+                ("type", "sms"),
+                ("phone", "+4915100000011"),
+                ("sms.identifier", "gw"),
+            ],
             403,
             303,
             "The requested sms.identifier is not allowed to be enrolled.",
         ),
         (
-            vec![("type", "hotp"), ("phone", "+1")],
+            vec![("type", "hotp"), ("phone", "+4915100000011")],
             400,
             905,
             "otpgate serves SMS tokens",
         ),
         (
-            vec![("type", "sms"), ("phone", "+1"), ("otplen", "7")],
+            vec![
+                ("type", "sms"),
+                ("phone", "+4915100000011"),
+                ("otplen", "7"),
+            ],
             400,
             905,
             "otplen must be 6 or 8",
         ),
         (
-            vec![("type", "sms"), ("phone", "+1"), ("serial", "BAD SERIAL*")],
+            vec![
+                ("type", "sms"),
+                ("phone", "+4915100000011"),
+                ("serial", "BAD SERIAL*"),
+            ],
             400,
             905,
             "Invalid serial number",
         ),
         (
-            vec![("type", "sms"), ("phone", "+1"), ("dynamic_phone", "1")],
+            vec![
+                ("type", "sms"),
+                ("phone", "+4915100000011"),
+                ("dynamic_phone", "1"),
+            ],
             400,
             905,
             "exclude each other",
@@ -341,7 +361,7 @@ async fn token_init_errors_and_reinit() {
             "/token/init",
             &[
                 ("type", "sms"),
-                ("phone", "+1"),
+                ("phone", "+4915100000011"),
                 ("sms.identifier", "gw"),
                 ("serial", "T1"),
                 ("user", "alice"),
@@ -356,20 +376,20 @@ async fn token_init_errors_and_reinit() {
             "/token/init",
             &[
                 ("type", "sms"),
-                ("phone", "+2"),
+                ("phone", "+4915100000012"),
                 ("serial", "T1"),
                 ("user", "alice"),
             ],
         )
         .await;
     assert_eq!(st, 200);
-    assert_eq!(s.token_info("T1").await["info"]["phone"], "+2");
+    assert_eq!(s.token_info("T1").await["info"]["phone"], "+4915100000012");
     let (st, b) = s
         .apost(
             "/token/init",
             &[
                 ("type", "sms"),
-                ("phone", "+3"),
+                ("phone", "+4915100000013"),
                 ("serial", "T1"),
                 ("user", "bob"),
             ],
@@ -390,7 +410,11 @@ async fn token_init_errors_and_reinit() {
     .await;
     s.apost(
         "/token/init",
-        &[("type", "sms"), ("phone", "+4"), ("serial", "T2")],
+        &[
+            ("type", "sms"),
+            ("phone", "+4915100000014"),
+            ("serial", "T2"),
+        ],
     )
     .await;
     let t = s.token_info("T2").await;
@@ -947,7 +971,7 @@ async fn hostile_admin_input_is_refused_or_bounded() {
                 ("type", "sms"),
                 ("user", "alice"),
                 ("realm", "HOME"),
-                ("phone", "+491"),
+                ("phone", "+4915100000091"),
             ],
         )
         .await;

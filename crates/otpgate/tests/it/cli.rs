@@ -479,7 +479,7 @@ async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
             vec![
                 ("type", "sms".into()),
                 ("user", "alice".into()),
-                ("phone", "+491".into()),
+                ("phone", "+4915100000091".into()),
                 ("pin", "p".into()),
             ],
         ),
@@ -611,7 +611,7 @@ async fn radclient_completes_the_sms_challenge_flow_against_otpgate_serve() {
             vec![
                 ("type", "sms".into()),
                 ("user", "alice".into()),
-                ("phone", "+491".into()),
+                ("phone", "+4915100000091".into()),
                 ("pin", "1234".into()),
             ],
         ),

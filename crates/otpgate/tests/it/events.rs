@@ -395,7 +395,7 @@ async fn a_down_gateway_is_retried_with_back_off_on_the_injected_clock() {
                 ("type", "sms"),
                 ("user", "alice"),
                 ("serial", "SMS0001"),
-                ("phone", "+491"),
+                ("phone", "+4915100000091"),
             ],
         )
         .await;
@@ -451,7 +451,7 @@ async fn too_old_and_interrupted_items_are_dead_lettered_and_can_be_requeued() {
     )
     .await;
     enrollment_sms_handler(&s).await;
-    s.enroll("alice", "SMS0001", "1234", "+491").await;
+    s.enroll("alice", "SMS0001", "1234", "+4915100000091").await;
     until("the first attempt", async || {
         outbox(&s, Some("pending")).await["items"][0]["attempts"] == 1
     })
@@ -503,7 +503,7 @@ async fn too_old_and_interrupted_items_are_dead_lettered_and_can_be_requeued() {
     assert_eq!((st, code(&b)), (400, 905));
 
     // An item whose worker died while sending is never resent on its own.
-    s.enroll("bob", "SMS0002", "1234", "+492").await;
+    s.enroll("bob", "SMS0002", "1234", "+4915100000092").await;
     until("the second notification", async || {
         outbox(&s, Some("sent")).await["count"] == 2
     })
@@ -521,7 +521,7 @@ async fn too_old_and_interrupted_items_are_dead_lettered_and_can_be_requeued() {
                 event: "token_init".into(),
                 channel: "sms".into(),
                 config: "notify".into(),
-                recipient: "+493".into(),
+                recipient: "+4915100000093".into(),
                 subject: String::new(),
                 body: "x".into(),
             }],
@@ -630,7 +630,7 @@ async fn recipients_numbers_admins_and_named_users_and_pre_handlers() {
         )
         .await;
     assert_eq!(st, 200, "{b}");
-    let serial = s.enroll("alice", "SMS0001", "1234", "+491").await;
+    let serial = s.enroll("alice", "SMS0001", "1234", "+4915100000091").await;
     until("the pre-init notification", async || notify.count() == 1).await;
     let first = notify.last();
     assert_eq!(first.field("phone").as_deref(), Some("+4915100000001"));

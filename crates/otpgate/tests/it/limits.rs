@@ -104,7 +104,7 @@ async fn user_prefix_and_global_limits_and_a_failed_send_is_given_back() {
             ("serial", "SMS3"),
             ("user", "carol"),
             ("pin", "1234"),
-            ("phone", "+441632960001"),
+            ("phone", "+447400123456"),
         ],
     )
     .await;
@@ -344,4 +344,177 @@ async fn sms_pumping_into_one_prefix_is_stopped_while_normal_users_pass() {
             .count(),
         10
     );
+}
+
+#[tokio::test]
+async fn numbers_are_normalised_at_enrollment_and_invalid_or_premium_ones_refused() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let init = |serial: &'static str, phone: &'static str| {
+        let s = &s;
+        async move {
+            s.apost(
+                "/token/init",
+                &[
+                    ("type", "sms"),
+                    ("user", "alice"),
+                    ("serial", serial),
+                    ("pin", "1234"),
+                    ("phone", phone),
+                ],
+            )
+            .await
+        }
+    };
+    // Any common notation is stored as E.164.
+    let (st, b) = init("N1", "+49 (0)151 1234-5678").await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(s.token_info("N1").await["info"]["phone"], "+4915112345678");
+    // National notation needs a default region.
+    let (st, b) = init("N2", "0151 12345678").await;
+    assert_eq!((st, code(&b)), (400, 905));
+    assert!(error(&b).contains("international notation"), "{b}");
+    set(&s, &[("sms.default_region", "DE")]).await;
+    let (st, _) = init("N2", "0151 12345679").await;
+    assert_eq!(st, 200);
+    assert_eq!(s.token_info("N2").await["info"]["phone"], "+4915112345679");
+    // Invalid and premium-rate numbers are refused with a clear error.
+    let (st, b) = init("N3", "+49 151 1").await;
+    assert_eq!((st, code(&b)), (400, 905));
+    assert!(error(&b).contains("not a valid phone number"), "{b}");
+    let (st, b) = init("N3", "+49 900 1234567").await;
+    assert_eq!((st, code(&b)), (400, 905));
+    assert!(
+        error(&b).contains("premium_rate numbers are not accepted"),
+        "{b}"
+    );
+    // A country allow-list for the realm.
+    set(&s, &[("sms.allowed_countries.realm1", "AT,CH")]).await;
+    let (st, b) = init("N3", "+49 151 12345670").await;
+    assert_eq!((st, code(&b)), (400, 905));
+    assert!(error(&b).contains("numbers of DE are not accepted"), "{b}");
+    let (st, _) = init("N3", "+43 664 1234567").await;
+    assert_eq!(st, 200);
+    let (st, b) = s
+        .apost("/system/setConfig", &[("sms.allowed_countries", "DE,??")])
+        .await;
+    assert_eq!((st, code(&b)), (400, 905));
+}
+
+#[tokio::test]
+async fn the_toll_fraud_guard_refuses_at_send_time_and_gateways_get_their_notation() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    // User-store numbers are not checked at enrollment (dynamic_phone): the send is.
+    s.ok(
+        "/user/",
+        &[
+            ("user", "mallory"),
+            ("resolver", "local"),
+            ("mobile", "+49 900 1234567"),
+            ("password", "x"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("user", "mallory"),
+            ("pin", "1234"),
+            ("dynamic_phone", "1"),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "mallory"), ("pass", "1234")]).await;
+    assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
+    assert_eq!(msg(&b), "The phone number of this token is not allowed.");
+    assert_eq!(gw.count(), 0);
+    assert!(
+        s.metrics()
+            .await
+            .contains("otpgate_sms_limited_total{limit=\"number_type\"} 1")
+    );
+    let (_, a) = s.aget("/audit/", &[("user", "mallory")]).await;
+    let detail = value(&a)["auditdata"][0]["action_detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.contains("premium_rate numbers are not accepted"),
+        "{detail}"
+    );
+
+    // A national user-store number goes out in E.164 with the default region, and each
+    // gateway gets its NUMBER_FORMAT.
+    set(&s, &[("sms.default_region", "DE")]).await;
+    s.ok(
+        "/user/",
+        &[
+            ("user", "nat"),
+            ("resolver", "local"),
+            ("mobile", "0151 2345 6789"),
+            ("password", "x"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("user", "nat"),
+            ("pin", "1234"),
+            ("dynamic_phone", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        value(&s.check(&[("user", "nat"), ("pass", "1234")]).await.1),
+        false
+    );
+    assert_eq!(gw.last().field("phone").as_deref(), Some("+4915123456789"));
+    for (format, expect) in [
+        ("digits", "4915123456789"),
+        ("00", "004915123456789"),
+        ("national", "015123456789"),
+    ] {
+        s.ok(
+            "/smsgateway",
+            &[
+                ("name", "gw"),
+                ("module", "http"),
+                ("option.URL", &gw.url("/sms")),
+                ("option.HTTP_METHOD", "POST"),
+                ("option.RETURN_SUCCESS", "ID"),
+                ("option.text", "{otp}"),
+                ("option.phone", "{phone}"),
+                ("option.NUMBER_FORMAT", format),
+            ],
+        )
+        .await;
+        s.check(&[("user", "nat"), ("pass", "1234")]).await;
+        assert_eq!(
+            gw.last().field("phone").as_deref(),
+            Some(expect),
+            "{format}"
+        );
+    }
+    let (st, b) = s
+        .apost(
+            "/smsgateway",
+            &[
+                ("name", "gw"),
+                ("module", "http"),
+                ("option.URL", &gw.url("/sms")),
+                ("option.NUMBER_FORMAT", "e.123"),
+            ],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905), "{b}");
+    // The allow-list holds at send time too.
+    set(&s, &[("sms.allowed_countries", "AT")]).await;
+    let (_, b) = s.check(&[("user", "nat"), ("pass", "1234")]).await;
+    assert_eq!(msg(&b), "The phone number of this token is not allowed.");
 }

@@ -610,7 +610,7 @@ async fn no_gateway_configured_is_a_send_failure() {
 #[tokio::test]
 async fn input_errors_use_privacyidea_codes() {
     let (s, _gw) = ready().await;
-    s.enroll("bob", "SMSBOB", "b", "+491").await;
+    s.enroll("bob", "SMSBOB", "b", "+4915100000091").await;
     let cases: Vec<(Vec<(&str, &str)>, u16, i64, &str)> = vec![
         (
             vec![("pass", "x")],
@@ -809,7 +809,7 @@ async fn sha256_eight_digit_tokens() {
                 ("user", "bob"),
                 ("serial", "S8"),
                 ("pin", "p"),
-                ("phone", "+492"),
+                ("phone", "+4915100000092"),
                 ("otplen", "8"),
                 ("hashlib", "sha256"),
             ],
@@ -817,7 +817,7 @@ async fn sha256_eight_digit_tokens() {
         .await;
     assert_eq!(st, 200, "{b}");
     let (_, b) = s.check(&[("user", "bob"), ("pass", "p")]).await;
-    let otp = gw.last_otp("+492");
+    let otp = gw.last_otp("+4915100000092");
     assert_eq!(otp.len(), 8);
     let (_, b2) = s
         .check(&[
