@@ -79,6 +79,7 @@ struct Inner {
     outbox: outbox::Outbox,
     handlers: events::HandlerCache,
     limits: limits::LimitStats,
+    blocks: limits::BlockCache,
 }
 
 impl std::fmt::Debug for Inner {
@@ -110,6 +111,7 @@ impl Services {
                 outbox: outbox::Outbox::default(),
                 handlers: events::HandlerCache::default(),
                 limits: limits::LimitStats::default(),
+                blocks: limits::BlockCache::default(),
             }),
         }
     }
@@ -151,6 +153,10 @@ impl Services {
     /// Send-limit hits on this node.
     pub fn limit_stats(&self) -> &limits::LimitStats {
         &self.inner.limits
+    }
+
+    pub(crate) fn block_cache(&self) -> &limits::BlockCache {
+        &self.inner.blocks
     }
 
     pub(crate) fn handler_cache(&self) -> &events::HandlerCache {

@@ -6,7 +6,7 @@
 use crate::settings::{Limit, SystemConfig};
 use crate::{Result, Services};
 use otpgate_core::number::{self, Number};
-use otpgate_store::WindowKey;
+use otpgate_store::{BlockedPrefix, WindowKey};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -102,6 +102,23 @@ pub fn send_number(
     }
 }
 
+/// How long a node reuses the blocked prefixes it read.
+const BLOCKS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The blocked prefixes as last read on this node.
+#[derive(Debug, Default)]
+pub struct BlockCache(Mutex<Option<(std::time::Instant, std::sync::Arc<Vec<BlockedPrefix>>)>>);
+
+/// The counter keys of prefix-velocity detection for `prefix` in the window starting at
+/// `start`: sends and successful logins.
+fn fraud_keys(prefix: &str, start: i64) -> [WindowKey; 2] {
+    ["fraud_sent", "fraud_ok"].map(|name| WindowKey {
+        key: format!("{name}:{prefix}"),
+        window_start: start,
+        limit: i64::MAX,
+    })
+}
+
 /// The number as counted: `+` and digits only (`00` read as `+`).
 pub fn phone_key(phone: &str) -> String {
     let t = phone.trim();
@@ -166,6 +183,17 @@ impl SendKeys {
             add("client", cfg.limit_client, ip.to_string());
         }
         add("global", cfg.limit_global, String::new());
+        if cfg.fraud_min_success_percent > 0 {
+            // Counted, never refusing: the send side of prefix-velocity detection.
+            add(
+                "fraud_sent",
+                Some(Limit {
+                    count: i64::MAX,
+                    window_secs: cfg.fraud_window_secs,
+                }),
+                prefix_key(phone, cfg.prefix_digits),
+            );
+        }
         Self { keys }
     }
 
@@ -245,5 +273,166 @@ mod tests {
         let k = SendKeys::new(&cfg, "u", "+1", Some("192.0.2.1".parse().unwrap()), 0);
         let names: Vec<&str> = k.keys.iter().map(|(n, _, _)| *n).collect();
         assert_eq!(names, ["phone", "prefix", "client", "global"]);
+    }
+}
+
+impl Services {
+    /// The blocked prefixes, cached for [`BLOCKS_TTL`] (cleared by this node's changes).
+    async fn blocked_prefixes(&self) -> Result<std::sync::Arc<Vec<BlockedPrefix>>> {
+        let now = std::time::Instant::now();
+        if let Ok(c) = self.block_cache().0.lock()
+            && let Some((at, list)) = c.as_ref()
+            && now.duration_since(*at) < BLOCKS_TTL
+        {
+            return Ok(list.clone());
+        }
+        let list = std::sync::Arc::new(self.store().prefix_blocks().await?);
+        if let Ok(mut c) = self.block_cache().0.lock() {
+            *c = Some((now, list.clone()));
+        }
+        Ok(list)
+    }
+
+    fn forget_blocks(&self) {
+        if let Ok(mut c) = self.block_cache().0.lock() {
+            *c = None;
+        }
+    }
+
+    /// The prefix part of the toll-fraud guard, before an SMS to `phone`: a blocked prefix
+    /// refuses it; with prefix-velocity detection on, a prefix whose sends in the window
+    /// reached `sms.fraud.min_sends` with fewer successful logins than
+    /// `sms.fraud.min_success_percent` of them is blocked now.
+    pub(crate) async fn check_prefix(
+        &self,
+        cfg: &SystemConfig,
+        phone: &str,
+    ) -> Result<Option<NumberRefusal>> {
+        let number = phone_key(phone);
+        if let Some(b) = self
+            .blocked_prefixes()
+            .await?
+            .iter()
+            .find(|b| number.starts_with(&b.prefix))
+        {
+            self.limit_stats().hit("prefix_blocked");
+            return Ok(Some(NumberRefusal {
+                rule: "prefix_blocked",
+                reason: format!(
+                    "the destination prefix {} is blocked ({})",
+                    b.prefix, b.reason
+                ),
+            }));
+        }
+        if cfg.fraud_min_success_percent == 0 {
+            return Ok(None);
+        }
+        let prefix = prefix_key(phone, cfg.prefix_digits);
+        let now = self.clock().now_ms();
+        let window_ms = cfg.fraud_window_secs * 1000;
+        let start = now - now.rem_euclid(window_ms);
+        let [sent_key, ok_key] = fraud_keys(&prefix, start);
+        let sent = self.store().send_window_count(&sent_key.key, start).await?;
+        if sent < cfg.fraud_min_sends {
+            return Ok(None);
+        }
+        let ok = self.store().send_window_count(&ok_key.key, start).await?;
+        if ok.saturating_mul(100) >= sent.saturating_mul(cfg.fraud_min_success_percent) {
+            return Ok(None);
+        }
+        let reason = format!(
+            "{sent} SMS but {ok} successful logins within {} s",
+            cfg.fraud_window_secs
+        );
+        self.store()
+            .prefix_block(&BlockedPrefix {
+                prefix: prefix.clone(),
+                blocked_at: now,
+                source: "auto".into(),
+                reason: reason.clone(),
+            })
+            .await?;
+        self.forget_blocks();
+        tracing::warn!(prefix = %prefix, %reason, "destination prefix blocked: sends spike without logins");
+        self.limit_stats().hit("prefix_blocked");
+        Ok(Some(NumberRefusal {
+            rule: "prefix_blocked",
+            reason: format!("the destination prefix {prefix} was blocked now ({reason})"),
+        }))
+    }
+
+    /// Counts a successful login for the prefix of `phone` (prefix-velocity detection).
+    pub(crate) async fn count_verified(&self, cfg: &SystemConfig, phone: &str) -> Result<()> {
+        if cfg.fraud_min_success_percent == 0 {
+            return Ok(());
+        }
+        let now = self.clock().now_ms();
+        let window_ms = cfg.fraud_window_secs * 1000;
+        let start = now - now.rem_euclid(window_ms);
+        let [_, ok] = fraud_keys(&prefix_key(phone, cfg.prefix_digits), start);
+        self.store().send_window_take(&[ok]).await?;
+        Ok(())
+    }
+
+    /// `GET /fraud/blocks`.
+    pub async fn list_prefix_blocks(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::Value::Array(
+            self.store()
+                .prefix_blocks()
+                .await?
+                .iter()
+                .map(|b| {
+                    serde_json::json!({
+                        "prefix": b.prefix, "source": b.source, "reason": b.reason,
+                        "blocked_at": chrono::DateTime::from_timestamp_millis(b.blocked_at)
+                            .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
+                            .unwrap_or_default(),
+                    })
+                })
+                .collect(),
+        ))
+    }
+
+    /// `POST /fraud/blocks/<prefix>`: an admin blocks a prefix (`+` and 1–15 digits).
+    pub async fn block_prefix(&self, prefix: &str, reason: &str) -> Result<serde_json::Value> {
+        let p = phone_key(prefix);
+        if !p.starts_with('+') || !(2..=16).contains(&p.len()) || p != prefix.trim() {
+            return Err(crate::ServiceError::Parameter(
+                "A prefix is + and 1 to 15 digits, e.g. +88213.".into(),
+            ));
+        }
+        let added = self
+            .store()
+            .prefix_block(&BlockedPrefix {
+                prefix: p,
+                blocked_at: self.clock().now_ms(),
+                source: "admin".into(),
+                reason: reason.trim().chars().take(200).collect(),
+            })
+            .await?;
+        self.forget_blocks();
+        Ok(serde_json::json!(added))
+    }
+
+    /// `DELETE /fraud/blocks/<prefix>`: lifts a block and restarts its detection counters.
+    pub async fn unblock_prefix(&self, prefix: &str) -> Result<serde_json::Value> {
+        let cfg = self.system_config().await?;
+        let now = self.clock().now_ms();
+        let window_ms = cfg.fraud_window_secs * 1000;
+        let start = now - now.rem_euclid(window_ms);
+        let keys: Vec<String> = fraud_keys(prefix.trim(), start)
+            .into_iter()
+            .map(|k| k.key)
+            .collect();
+        let lifted = self.store().prefix_unblock(prefix.trim(), &keys).await?;
+        self.forget_blocks();
+        if lifted {
+            Ok(serde_json::json!(true))
+        } else {
+            Err(crate::ServiceError::NotFound(format!(
+                "The prefix {} is not blocked.",
+                prefix.trim()
+            )))
+        }
     }
 }

@@ -83,6 +83,14 @@ pub struct SystemConfig {
     pub allowed_countries: BTreeMap<String, Vec<String>>,
     /// Number types never sent to (`sms.blocked_number_types`, default `premium_rate`).
     pub blocked_kinds: Vec<NumberKind>,
+    /// Prefix-velocity detection: the window sends and logins per prefix are compared in
+    /// (`sms.fraud.window_secs`).
+    pub fraud_window_secs: i64,
+    /// Sends to a prefix in the window before it can be judged (`sms.fraud.min_sends`).
+    pub fraud_min_sends: i64,
+    /// A prefix with fewer successful logins than this percentage of its sends is blocked
+    /// (`sms.fraud.min_success_percent`; 0 = detection off).
+    pub fraud_min_success_percent: i64,
 }
 
 impl SystemConfig {
@@ -244,6 +252,9 @@ impl SystemConfig {
                 .get("sms.blocked_number_types")
                 .and_then(|v| kind_list(v))
                 .unwrap_or_else(|| vec![NumberKind::PremiumRate]),
+            fraud_window_secs: int_or(m, "sms.fraud.window_secs", 3600).clamp(60, 7 * 86_400),
+            fraud_min_sends: int_or(m, "sms.fraud.min_sends", 20).clamp(1, 1_000_000),
+            fraud_min_success_percent: int_or(m, "sms.fraud.min_success_percent", 0).clamp(0, 100),
         }
     }
 }
@@ -273,6 +284,9 @@ const INT_KEYS: &[&str] = &[
     "sms.challenge_max_attempts",
     "sms.resend_cooldown_secs",
     "sms.limit.prefix_digits",
+    "sms.fraud.window_secs",
+    "sms.fraud.min_sends",
+    "sms.fraud.min_success_percent",
 ];
 
 fn check_value(key: &str, value: &str) -> Result<()> {

@@ -842,6 +842,12 @@ impl Services {
 
     async fn after_success(&self, t: &Live, ctx: &Ctx<'_>, audit: &mut AuditEntry) -> Result<()> {
         audit.success = true;
+        if ctx.cfg.fraud_min_success_percent > 0
+            && let Ok((realm, raw)) = self.raw_phone(t, ctx).await
+            && let Ok(phone) = send_number(&ctx.cfg, &realm, &raw)
+        {
+            self.count_verified(&ctx.cfg, &phone).await?;
+        }
         if ctx.flag("smsautosend")? {
             // The next OTP goes out now, with its own challenge (so it also expires).
             let fresh = self
@@ -1047,9 +1053,13 @@ impl Services {
         }
     }
 
-    /// The number a token's SMS goes to: its own `phone`, else its owner's first mobile; in
-    /// E.164 when it parses, and refused by the toll-fraud guard (number type, country).
-    async fn phone_of(&self, t: &Live, ctx: &Ctx<'_>) -> std::result::Result<String, SmsFailure> {
+    /// The number a token's SMS goes to as stored: its own `phone`, else its owner's first
+    /// mobile; with the realm whose number rules apply.
+    async fn raw_phone(
+        &self,
+        t: &Live,
+        ctx: &Ctx<'_>,
+    ) -> std::result::Result<(String, String), SmsFailure> {
         let realm = t
             .row
             .owner
@@ -1057,29 +1067,42 @@ impl Services {
             .map(|o| o.realm.clone())
             .or_else(|| ctx.user.map(|u| u.realm.clone()))
             .unwrap_or_default();
-        let raw = match t.row.info.get("phone").filter(|p| !p.is_empty()) {
-            Some(p) => p.clone(),
-            None => {
-                let owner = match &t.row.owner {
-                    Some(o) => self
-                        .user_by_id(&o.resolver, &o.user_id, &o.realm)
-                        .await
-                        .map_err(SmsFailure::Service)?,
-                    None => None,
-                };
-                owner
-                    .and_then(|u| u.mobile.first().cloned())
-                    .ok_or_else(|| {
-                        SmsFailure::Send(otpgate_gateways::SendError::Config(
-                            "The token has no phone number.".into(),
-                        ))
-                    })?
-            }
+        if let Some(p) = t.row.info.get("phone").filter(|p| !p.is_empty()) {
+            return Ok((realm, p.clone()));
+        }
+        let owner = match &t.row.owner {
+            Some(o) => self
+                .user_by_id(&o.resolver, &o.user_id, &o.realm)
+                .await
+                .map_err(SmsFailure::Service)?,
+            None => None,
         };
-        send_number(&ctx.cfg, &realm, &raw).map_err(|r| {
+        let raw = owner
+            .and_then(|u| u.mobile.first().cloned())
+            .ok_or_else(|| {
+                SmsFailure::Send(otpgate_gateways::SendError::Config(
+                    "The token has no phone number.".into(),
+                ))
+            })?;
+        Ok((realm, raw))
+    }
+
+    /// The number a token's SMS goes to, in E.164 when it parses, and refused by the
+    /// toll-fraud guard (number type, country, blocked prefix).
+    async fn phone_of(&self, t: &Live, ctx: &Ctx<'_>) -> std::result::Result<String, SmsFailure> {
+        let (realm, raw) = self.raw_phone(t, ctx).await?;
+        let phone = send_number(&ctx.cfg, &realm, &raw).map_err(|r| {
             self.limit_stats().hit(r.rule);
             SmsFailure::Blocked(r)
-        })
+        })?;
+        match self
+            .check_prefix(&ctx.cfg, &phone)
+            .await
+            .map_err(SmsFailure::Service)?
+        {
+            Some(r) => Err(SmsFailure::Blocked(r)),
+            None => Ok(phone),
+        }
     }
 
     /// The send-limit counters of one SMS of `t` to `phone`.

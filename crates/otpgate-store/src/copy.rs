@@ -187,6 +187,15 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "blocked_prefix",
+        &[
+            ("prefix", Text),
+            ("blocked_at", Int),
+            ("source", Text),
+            ("reason", Text),
+        ],
+    ),
+    (
         "eventhandler",
         &[
             ("id", Int),

@@ -26,7 +26,7 @@ pub use challenges::{ChallengeRow, Opened};
 pub use copy::CopyReport;
 pub use events::{EventHandlerRow, INTERRUPTED, NewOutboxItem, OutboxRow};
 pub use gateways::{GatewayOptionRow, GatewayRow};
-pub use limits::WindowKey;
+pub use limits::{BlockedPrefix, WindowKey};
 pub use policies::PolicyRow;
 pub use reseal::{Sealed, SealedKind};
 pub use smtp::SmtpServerRow;
@@ -138,7 +138,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 4] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 5] = [
         (
             1,
             "init",
@@ -162,6 +162,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "limits",
             include_str!("../migrations/sqlite/0004_limits.sql"),
             include_str!("../migrations/postgres/0004_limits.sql"),
+        ),
+        (
+            5,
+            "fraud",
+            include_str!("../migrations/sqlite/0005_fraud.sql"),
+            include_str!("../migrations/postgres/0005_fraud.sql"),
         ),
     ];
     all.into_iter()

@@ -4,6 +4,19 @@
 use crate::{Result, Store};
 use sqlx::Row;
 
+/// A blocked destination prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedPrefix {
+    /// `+` and leading digits; every number starting with it is refused.
+    pub prefix: String,
+    /// When (ms).
+    pub blocked_at: i64,
+    /// `admin` or `auto`.
+    pub source: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// One counter a send must pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowKey {
@@ -98,5 +111,57 @@ impl Store {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    /// Blocks a prefix (or replaces its block); true when it was not blocked before.
+    pub async fn prefix_block(&self, b: &BlockedPrefix) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO blocked_prefix (prefix, blocked_at, source, reason) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (prefix) DO NOTHING",
+        )
+        .bind(&b.prefix)
+        .bind(b.blocked_at)
+        .bind(&b.source)
+        .bind(&b.reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Lifts a block and forgets the prefix's counters whose key starts with one of
+    /// `counter_keys`; true when it was blocked.
+    pub async fn prefix_unblock(&self, prefix: &str, counter_keys: &[String]) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("DELETE FROM blocked_prefix WHERE prefix = $1")
+            .bind(prefix)
+            .execute(&mut *tx)
+            .await?;
+        for k in counter_keys {
+            sqlx::query("DELETE FROM send_window WHERE key = $1")
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Every blocked prefix, oldest first.
+    pub async fn prefix_blocks(&self) -> Result<Vec<BlockedPrefix>> {
+        let rows = sqlx::query(
+            "SELECT prefix, blocked_at, source, reason FROM blocked_prefix ORDER BY blocked_at, prefix",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BlockedPrefix {
+                    prefix: r.try_get(0)?,
+                    blocked_at: r.try_get(1)?,
+                    source: r.try_get(2)?,
+                    reason: r.try_get(3)?,
+                })
+            })
+            .collect()
     }
 }

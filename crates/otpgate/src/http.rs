@@ -151,6 +151,12 @@ pub fn router(app: App) -> Router {
         .route("/event/enable/{id}", post(event::enable))
         .route("/event/disable/{id}", post(event::disable))
         .route("/event/{id}", get(event::get_one).delete(event::delete))
+        .route("/fraud/blocks", get(admin::prefix_blocks))
+        .route("/fraud/blocks/", get(admin::prefix_blocks))
+        .route(
+            "/fraud/blocks/{prefix}",
+            post(admin::block_prefix).delete(admin::unblock_prefix),
+        )
         .route("/audit/", get(admin::audit))
         .route("/audit", get(admin::audit))
         .fallback(not_found)

@@ -425,3 +425,32 @@ pub async fn send_test_email(State(app): State<App>, pi: Pi) -> Result<Response,
     });
     Ok(envelope::ok(json!(ok), detail, pi.nonce()))
 }
+
+/// `GET /fraud/blocks`: the blocked destination prefixes (otpgate addition).
+pub async fn prefix_blocks(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    pi.admin(&app, "smsgateway_read").await?;
+    Ok(pi.reply(app.services.list_prefix_blocks().await?))
+}
+
+/// `POST /fraud/blocks/<prefix>` (`reason`): blocks a destination prefix.
+pub async fn block_prefix(
+    State(app): State<App>,
+    Path(prefix): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    pi.admin(&app, "smsgateway_write").await?;
+    pi.audit(|e| e.action_detail = format!("prefix {prefix}"));
+    let reason = pi.params.get("reason").unwrap_or("blocked by an admin");
+    Ok(pi.reply(app.services.block_prefix(&prefix, reason).await?))
+}
+
+/// `DELETE /fraud/blocks/<prefix>`: lifts a block.
+pub async fn unblock_prefix(
+    State(app): State<App>,
+    Path(prefix): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    pi.admin(&app, "smsgateway_write").await?;
+    pi.audit(|e| e.action_detail = format!("prefix {prefix}"));
+    Ok(pi.reply(app.services.unblock_prefix(&prefix).await?))
+}

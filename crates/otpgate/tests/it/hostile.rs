@@ -44,6 +44,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/event/conditions/UserNotification"),
     ("GET", "/event/outbox"),
     ("POST", "/event/outbox/1/retry"),
+    ("GET", "/fraud/blocks"),
+    ("POST", "/fraud/blocks/+49"),
+    ("DELETE", "/fraud/blocks/+49"),
 ];
 
 /// Parameters the endpoints read, all sent with the same hostile value.
@@ -85,6 +88,7 @@ const KEYS: &[&str] = &[
     "option.To",
     "option.body",
     "status",
+    "reason",
 ];
 
 /// One malformed request body or query: (description, content type, body or query).

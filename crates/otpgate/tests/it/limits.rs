@@ -518,3 +518,113 @@ async fn the_toll_fraud_guard_refuses_at_send_time_and_gateways_get_their_notati
     let (_, b) = s.check(&[("user", "nat"), ("pass", "1234")]).await;
     assert_eq!(msg(&b), "The phone number of this token is not allowed.");
 }
+
+#[tokio::test]
+async fn a_prefix_whose_sends_spike_without_logins_is_blocked_and_can_be_lifted() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    set(
+        &s,
+        &[
+            ("sms.fraud.min_success_percent", "50"),
+            ("sms.fraud.min_sends", "5"),
+            ("sms.limit.prefix_digits", "6"),
+        ],
+    )
+    .await;
+    // Alice logs in (her prefix has successes), the pumping accounts never answer.
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    for i in 0..8 {
+        let user = format!("pump{i}");
+        s.ok(
+            "/user/",
+            &[
+                ("user", &user),
+                ("resolver", "local"),
+                ("mobile", &format!("+88213{i:06}")),
+                ("password", "x"),
+            ],
+        )
+        .await;
+        s.ok(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", &user),
+                ("pin", "1234"),
+                ("dynamic_phone", "1"),
+            ],
+        )
+        .await;
+    }
+    for _ in 0..6 {
+        let b = ask(&s, "alice").await;
+        let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+        let otp = gw.last_otp(ALICE);
+        let (_, r) = s
+            .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+            .await;
+        assert_eq!(value(&r), true);
+    }
+    let mut results = Vec::new();
+    for i in 0..8 {
+        let b = ask(&s, &format!("pump{i}")).await;
+        results.push(challenged(&b));
+        if !challenged(&b) {
+            assert_eq!(msg(&b), "The phone number of this token is not allowed.");
+        }
+    }
+    assert_eq!(
+        results,
+        [true, true, true, true, true, false, false, false],
+        "blocked after 5 sends without a login"
+    );
+    assert!(challenged(&ask(&s, "alice").await), "her prefix is fine");
+    let (_, b) = s.aget("/fraud/blocks", &[]).await;
+    let blocks = value(&b).as_array().unwrap().clone();
+    assert_eq!(blocks.len(), 1, "{b}");
+    assert_eq!(
+        (&blocks[0]["prefix"], &blocks[0]["source"]),
+        (&Value::from("+882130"), &Value::from("auto"))
+    );
+    assert!(
+        blocks[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("5 SMS but 0 successful logins")
+    );
+    assert!(
+        s.metrics()
+            .await
+            .contains("otpgate_sms_limited_total{limit=\"prefix_blocked\"} 3")
+    );
+    // Lifted by an admin: the range may send again (its counters start afresh).
+    let (st, _) = s.adelete("/fraud/blocks/+882130").await;
+    assert_eq!(st, 200);
+    assert!(challenged(&ask(&s, "pump7").await));
+    let (st, b) = s.adelete("/fraud/blocks/+882130").await;
+    assert_eq!((st, code(&b)), (404, 601));
+    // An admin blocks a whole country code by hand.
+    assert_eq!(
+        s.ok("/fraud/blocks/+49", &[("reason", "no SMS to Germany")])
+            .await,
+        true
+    );
+    let b = ask(&s, "alice").await;
+    assert_eq!(msg(&b), "The phone number of this token is not allowed.");
+    let (_, a) = s
+        .aget(
+            "/audit/",
+            &[("action", "*validate/check"), ("user", "alice")],
+        )
+        .await;
+    assert!(
+        value(&a)["auditdata"][0]["action_detail"]
+            .as_str()
+            .unwrap()
+            .contains("no SMS to Germany")
+    );
+    let (st, b) = s.apost("/fraud/blocks/49x", &[]).await;
+    assert_eq!((st, code(&b)), (400, 905));
+}

@@ -1,0 +1,8 @@
+-- Destination prefixes the toll-fraud guard refuses (otpgate addition): blocked by an admin
+-- or automatically when sends to the prefix spike without matching successful logins.
+CREATE TABLE blocked_prefix (
+    prefix     TEXT PRIMARY KEY,
+    blocked_at BIGINT NOT NULL,
+    source     TEXT NOT NULL,
+    reason     TEXT NOT NULL DEFAULT ''
+);
