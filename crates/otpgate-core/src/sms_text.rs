@@ -267,4 +267,60 @@ mod tests {
         let (_, single) = split("short", Some("x"));
         assert_eq!(single, vec!["short".to_owned()]);
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Texts from GSM-7 (with extension characters) and, sometimes, UCS-2 characters.
+        fn text() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    8 => proptest::sample::select(vec!['a', 'Z', '0', ' ', '@', '£', 'é', '\n']),
+                    2 => proptest::sample::select(vec!['€', '[', '^', '{', '|']),
+                    1 => proptest::sample::select(vec!['я', 'ü', '中', 'ß']),
+                ],
+                0..400,
+            )
+            .prop_map(|cs| cs.into_iter().collect())
+        }
+
+        proptest! {
+            #[test]
+            fn parts_rebuild_the_text_fit_their_limit_and_never_split_the_otp(
+                body in text(), otp in "[0-9]{6,8}", at in 0usize..400,
+            ) {
+                let chars: Vec<char> = body.chars().collect();
+                let cut = at.min(chars.len());
+                let text: String = chars[..cut].iter().collect::<String>() + &otp + &chars[cut..].iter().collect::<String>();
+                let (enc, parts) = split(&text, Some(&otp));
+                prop_assert_eq!(enc, encoding(&text));
+                prop_assert_eq!(parts.concat(), text.clone());
+                let (_, n) = segments(&text);
+                prop_assert_eq!(parts.len() >= n, true);
+                let limit = match (enc, parts.len()) {
+                    (Encoding::Gsm7, 1) => 160,
+                    (Encoding::Gsm7, _) => 153,
+                    (Encoding::Ucs2, 1) => 70,
+                    (Encoding::Ucs2, _) => 67,
+                };
+                for p in &parts {
+                    prop_assert!(length(p, enc) <= limit);
+                }
+                prop_assert!(parts.iter().any(|p| p.contains(&otp)), "the OTP is in one part");
+            }
+
+            #[test]
+            fn gsm7_encoding_counts_extension_characters_twice(body in text()) {
+                if let Some(septets) = encode_gsm7(&body) {
+                    prop_assert_eq!(septets.len(), length(&body, Encoding::Gsm7));
+                    prop_assert!(is_gsm7(&body));
+                } else {
+                    prop_assert_eq!(encoding(&body), Encoding::Ucs2);
+                }
+                let ucs2 = encode_ucs2(&body);
+                prop_assert_eq!(ucs2.len(), 2 * length(&body, Encoding::Ucs2));
+            }
+        }
+    }
 }
