@@ -137,6 +137,46 @@ impl Services {
         })
     }
 
+    /// What an admin should know about a gateway's text before it bites: an option that wraps
+    /// the message (`{otp}` stands for the SMS text) and, with an 8-digit OTP as the whole
+    /// message, needs more than one SMS or forces UCS-2.
+    pub fn gateway_warnings(params: &Params) -> Vec<String> {
+        if params
+            .get("module")
+            .is_some_and(|m| m.to_ascii_lowercase().contains("smtp"))
+        {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (k, v) in params.iter() {
+            let Some(option) = k.strip_prefix("option.") else {
+                continue;
+            };
+            if !v.contains("{otp}") {
+                continue;
+            }
+            let text = v
+                .replace("{otp}", "12345678")
+                .replace("{phone}", "+4915112345678");
+            let (enc, n) = otpgate_core::sms_text::segments(&text);
+            let (name, single) = match enc {
+                otpgate_core::sms_text::Encoding::Gsm7 => ("GSM-7", 160),
+                otpgate_core::sms_text::Encoding::Ucs2 => ("UCS-2", 70),
+            };
+            if n > 1 {
+                out.push(format!(
+                    "The option {option} makes an SMS with an 8-digit OTP need {n} parts ({name}: {} characters where one SMS holds {single}); every part is billed.",
+                    otpgate_core::sms_text::length(&text, enc)
+                ));
+            } else if enc == otpgate_core::sms_text::Encoding::Ucs2 {
+                out.push(format!(
+                    "The option {option} has characters outside GSM-7: every SMS is sent as UCS-2, which holds 70 characters instead of 160."
+                ));
+            }
+        }
+        out
+    }
+
     /// `POST /smsgateway`: creates or replaces (keyed by name) a gateway; returns its id.
     pub async fn save_gateway(&self, params: &Params) -> Result<Value> {
         let name = params
@@ -484,5 +524,31 @@ impl std::fmt::Display for SmsFailure {
             SmsFailure::Limited(r) => write!(f, "refused by the {} limit", r.limit),
             SmsFailure::Blocked(r) => write!(f, "number refused: {}", r.reason),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_texts_that_cost_extra_parts_are_reported() {
+        let mut p = Params::new();
+        p.insert("module", "http");
+        p.insert("option.text", "{otp}");
+        assert!(Services::gateway_warnings(&p).is_empty());
+        p.insert(
+            "option.text",
+            format!("{} {{otp}}", "Your ACME code: ".repeat(10)),
+        );
+        let w = Services::gateway_warnings(&p);
+        assert!(w[0].contains("need 2 parts"), "{w:?}");
+        p.insert("option.text", "Ihr Code lautet: {otp} – 👍");
+        assert!(Services::gateway_warnings(&p)[0].contains("UCS-2"));
+        p.insert("module", "smtp");
+        assert!(
+            Services::gateway_warnings(&p).is_empty(),
+            "mails are not SMS"
+        );
     }
 }

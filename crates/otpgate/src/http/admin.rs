@@ -72,7 +72,9 @@ pub async fn save_gateway(State(app): State<App>, pi: Pi) -> Result<Response, Ap
     pi.admin(&app, "smsgateway_write").await?;
     let name = pi.params.get("name").unwrap_or_default().to_owned();
     pi.audit(|e| e.action_detail = format!("gateway {name}"));
-    Ok(pi.reply(app.services.save_gateway(&pi.params).await?))
+    let value = app.services.save_gateway(&pi.params).await?;
+    let warnings = otpgate_service::Services::gateway_warnings(&pi.params);
+    Ok(pi.reply_warned(value, warnings))
 }
 
 /// `DELETE /smsgateway/<name>`.
@@ -322,12 +324,7 @@ pub async fn save_policy(
     pi.audit(|e| e.action_detail = format!("policy {name}"));
     let value = app.services.set_policy(&name, &pi.params).await?;
     let warnings = otpgate_service::Services::policy_warnings(&pi.params);
-    if warnings.is_empty() {
-        return Ok(pi.reply(value));
-    }
-    let mut detail = serde_json::Map::new();
-    detail.insert("warnings".into(), serde_json::json!(warnings));
-    Ok(super::envelope::ok(value, Some(detail), pi.nonce()))
+    Ok(pi.reply_warned(value, warnings))
 }
 
 /// `DELETE /policy/<name>`.

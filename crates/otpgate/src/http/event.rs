@@ -1,14 +1,14 @@
 //! `/event/*` (event handler administration and the outbox) and the hook the other
 //! handlers call to fire their events.
 
-use super::{ApiError, Pi, envelope};
+use super::{ApiError, Pi};
 use crate::app::App;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::Response;
 use otpgate_service::audit::AuditEntry;
 use otpgate_service::events::{CallResult, EVENTS, EventInput, HANDLER_MODULE};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// Fires `event` at `position` (`pre` or `post`) for the request in `pi`. `subject` is what
 /// the service recorded about the call (user, realm, serial); `result` its outcome.
@@ -94,12 +94,7 @@ pub async fn save(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> 
     pi.audit(|e| e.action_detail = format!("event handler {name}"));
     let (id, warnings) = app.services.save_event(&pi.params).await?;
     pi.audit(|e| e.info = id.to_string());
-    if warnings.is_empty() {
-        return Ok(pi.reply(json!(id)));
-    }
-    let mut detail = Map::new();
-    detail.insert("warnings".into(), json!(warnings));
-    Ok(envelope::ok(json!(id), Some(detail), pi.nonce()))
+    Ok(pi.reply_warned(json!(id), warnings))
 }
 
 /// `DELETE /event/<id>`.

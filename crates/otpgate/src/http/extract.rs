@@ -186,6 +186,17 @@ impl Pi {
         self.route.clone()
     }
 
+    /// A success envelope with `value` and, when there are any, `detail.warnings` (what an
+    /// admin should know about what was saved; an otpgate addition).
+    pub fn reply_warned(&self, value: Value, warnings: Vec<String>) -> axum::response::Response {
+        if warnings.is_empty() {
+            return self.reply(value);
+        }
+        let mut detail = serde_json::Map::new();
+        detail.insert("warnings".into(), Value::from(warnings));
+        super::envelope::ok(value, Some(detail), self.nonce())
+    }
+
     /// The `nonce` parameter, echoed in answers.
     pub fn nonce(&self) -> Option<&str> {
         self.params.get("nonce")

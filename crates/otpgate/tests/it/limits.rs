@@ -628,3 +628,41 @@ async fn a_prefix_whose_sends_spike_without_logins_is_blocked_and_can_be_lifted(
     let (st, b) = s.apost("/fraud/blocks/49x", &[]).await;
     assert_eq!((st, code(&b)), (400, 905));
 }
+
+#[tokio::test]
+async fn saving_a_gateway_whose_text_costs_extra_parts_warns() {
+    let s = Server::start().await;
+    let long = format!(
+        "{}{{otp}}",
+        "Your one-time code for the ACME Corporation portal is: ".repeat(3)
+    );
+    let (st, b) = s
+        .apost(
+            "/smsgateway",
+            &[
+                ("name", "wordy"),
+                ("module", "http"),
+                ("option.URL", "http://127.0.0.1:9/"),
+                ("option.text", &long),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "saved all the same: {b}");
+    let w = b["detail"]["warnings"][0].as_str().unwrap();
+    assert!(
+        w.contains("option text") && w.contains("need 2 parts"),
+        "{w}"
+    );
+    let (_, b) = s
+        .apost(
+            "/smsgateway",
+            &[
+                ("name", "wordy"),
+                ("module", "http"),
+                ("option.URL", "http://127.0.0.1:9/"),
+                ("option.text", "{otp}"),
+            ],
+        )
+        .await;
+    assert!(b["detail"].is_null(), "{b}");
+}
