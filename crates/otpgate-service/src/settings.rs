@@ -61,6 +61,9 @@ pub struct SystemConfig {
     pub outbox_keep_days: i64,
     /// Wrong answers after which a challenge dies (`sms.challenge_max_attempts`, 0 = none).
     pub challenge_max_attempts: i64,
+    /// RFC 4226 §7.3 back-off: after `n` failures a token takes the next attempt only this
+    /// many seconds × 2^(n-1) after the last one (`sms.verify_backoff_secs`, 0 = off).
+    pub verify_backoff_secs: i64,
     /// A PIN request within this many seconds of the last SMS re-uses its live challenge
     /// instead of sending again (`sms.resend_cooldown_secs`, 0 = off).
     pub resend_cooldown_secs: i64,
@@ -235,6 +238,7 @@ impl SystemConfig {
             outbox_concurrency: int_or(m, "event.outbox_concurrency", 4).clamp(1, 64),
             outbox_keep_days: int_or(m, "event.outbox_keep_days", 7).clamp(1, 365),
             challenge_max_attempts: int_or(m, "sms.challenge_max_attempts", 3).clamp(0, 1000),
+            verify_backoff_secs: int_or(m, "sms.verify_backoff_secs", 0).clamp(0, 3600),
             resend_cooldown_secs: int_or(m, "sms.resend_cooldown_secs", 30).clamp(0, 3600),
             limit_user: limit_or(m, "sms.limit.user"),
             limit_phone: limit_or(m, "sms.limit.phone"),
@@ -282,6 +286,7 @@ const INT_KEYS: &[&str] = &[
     "event.outbox_concurrency",
     "event.outbox_keep_days",
     "sms.challenge_max_attempts",
+    "sms.verify_backoff_secs",
     "sms.resend_cooldown_secs",
     "sms.limit.prefix_digits",
     "sms.fraud.window_secs",

@@ -20,7 +20,7 @@ use crate::users::User;
 use crate::{Result, ServiceError, Services};
 use otpgate_core::hotp::{self, HashLib};
 use otpgate_core::template::{self, Tags};
-use otpgate_store::{ChallengeRow, Opened, TokenRow};
+use otpgate_store::{ChallengeRow, Opened, Reserve, TokenRow};
 use serde_json::{Map, Value, json};
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -28,6 +28,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The prompt of an SMS challenge.
 pub const DEFAULT_PROMPT: &str = "Enter the OTP from the SMS:";
+/// The answer while the verify back-off holds every token (with `detail.retry_after`).
+pub const BACKED_OFF: &str = "Too many failed attempts. Please wait before trying again.";
+
 /// The answer when the PIN was right but no SMS went out.
 pub const SEND_FAILED: &str = "The PIN was correct, but the SMS could not be sent!";
 
@@ -414,17 +417,36 @@ impl Services {
     /// checked, one conditional UPDATE per token. Parallel guesses therefore get no more
     /// answers than the lockout allows, and a token at its maximum takes no part. Attempts that
     /// turn out not to be failures are given back ([`Services::release`]).
-    async fn reserve(&self, tokens: Vec<TokenRow>) -> Result<Vec<Live>> {
+    /// Reserves one attempt per token (counted as a failure until it is given back); tokens
+    /// at their maximum are left out, and so are tokens the verify back-off still holds (the
+    /// latest such time is returned).
+    async fn reserve(
+        &self,
+        tokens: Vec<TokenRow>,
+        cfg: &SystemConfig,
+    ) -> Result<(Vec<Live>, Option<i64>)> {
         let mut out = Vec::with_capacity(tokens.len());
+        let mut held: Option<i64> = None;
+        let (backoff_ms, now) = (cfg.verify_backoff_secs * 1000, self.clock().now_ms());
         for row in tokens {
-            if let Some(fails) = self.store().token_inc_failcount(row.id).await? {
-                let mut live = self.live(row)?;
-                live.fails = fails;
-                live.settled = AtomicBool::new(false);
-                out.push(live);
+            match self
+                .store()
+                .token_reserve_attempt(row.id, backoff_ms, now)
+                .await?
+            {
+                Reserve::Reserved(fails, max) => {
+                    let mut live = self.live(row)?;
+                    live.fails = (fails, max);
+                    live.settled = AtomicBool::new(false);
+                    out.push(live);
+                }
+                Reserve::BackOff { until_ms } => {
+                    held = Some(held.map_or(until_ms, |h| h.max(until_ms)));
+                }
+                Reserve::Saturated => {}
             }
         }
-        Ok(out)
+        Ok((out, held))
     }
 
     /// Gives reserved attempts back (they were no failures).
@@ -440,8 +462,10 @@ impl Services {
     /// Keeps reserved attempts as failures: notes a reached lockout and, for OTP attempts,
     /// privacyIDEA's `count_auth`.
     async fn keep(&self, tokens: &[&Live], otp_attempt: bool) -> Result<()> {
+        let now = self.clock().now_ms();
         for t in tokens {
             t.settled.store(true, Ordering::Relaxed);
+            self.store().token_note_failure(t.row.id, now).await?;
             if t.fails.0 >= t.fails.1 {
                 let stamp = self.clock().now().format("%Y-%m-%dT%H:%M%z").to_string();
                 self.store()
@@ -456,6 +480,9 @@ impl Services {
     }
 
     async fn count_failure(&self, t: &TokenRow) -> Result<()> {
+        self.store()
+            .token_note_failure(t.id, self.clock().now_ms())
+            .await?;
         if let Some((n, max)) = self.store().token_inc_failcount(t.id).await?
             && n >= max
         {
@@ -648,8 +675,16 @@ impl Services {
                 .collect();
             return answer(Ok(AuthResponse::reject(unique_join(&msgs))), audit);
         }
-        let usable = self.reserve(usable).await?;
+        let (usable, held) = self.reserve(usable, &ctx.cfg).await?;
         if usable.is_empty() {
+            if let Some(until) = held {
+                let mut r = AuthResponse::reject(BACKED_OFF);
+                let left = (until - self.clock().now_ms()).max(0);
+                r.detail
+                    .insert("retry_after".into(), json!((left + 999) / 1000));
+                audit.action_detail = "verify back-off (sms.verify_backoff_secs)".into();
+                return answer(Ok(r), audit);
+            }
             return answer(Ok(AuthResponse::reject("Failcounter exceeded")), audit);
         }
         let decided = self

@@ -91,6 +91,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("sync_window", Int),
             ("rollout_state", Text),
             ("created_at", Int),
+            ("last_fail_ms", Int),
         ],
     ),
     (

@@ -30,7 +30,7 @@ pub use limits::{BlockedPrefix, WindowKey};
 pub use policies::PolicyRow;
 pub use reseal::{Sealed, SealedKind};
 pub use smtp::SmtpServerRow;
-pub use tokens::{NewToken, TokenFilter, TokenOwner, TokenRow};
+pub use tokens::{NewToken, Reserve, TokenFilter, TokenOwner, TokenRow};
 pub use users::{InternalUserRow, RealmRow, ResolverRow};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

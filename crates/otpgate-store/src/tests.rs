@@ -600,3 +600,76 @@ async fn opening_a_challenge_counts_advances_and_stores_all_or_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_verify_back_off_doubles_in_one_conditional_statement() {
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        sqlx::query("UPDATE token SET maxfail = 100 WHERE id = $1")
+            .bind(tok)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        use crate::Reserve;
+        // Off: always reserved.
+        assert_eq!(
+            s.token_reserve_attempt(tok, 0, 0).await.unwrap(),
+            Reserve::Reserved(1, 100)
+        );
+        s.token_note_failure(tok, 1_000).await.unwrap();
+        // One kept failure at 1 s, back-off 10 s: held until 11 s.
+        assert_eq!(
+            s.token_reserve_attempt(tok, 10_000, 10_999).await.unwrap(),
+            Reserve::BackOff { until_ms: 11_000 }
+        );
+        assert_eq!(
+            s.token_reserve_attempt(tok, 10_000, 11_000).await.unwrap(),
+            Reserve::Reserved(2, 100)
+        );
+        s.token_note_failure(tok, 11_000).await.unwrap();
+        assert_eq!(
+            s.token_reserve_attempt(tok, 10_000, 30_999).await.unwrap(),
+            Reserve::BackOff { until_ms: 31_000 },
+            "doubled"
+        );
+        // Many failures: the factor stops at 4096.
+        sqlx::query("UPDATE token SET failcount = 9 WHERE id = $1")
+            .bind(tok)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.token_reserve_attempt(tok, 1_000, 11_000).await.unwrap(),
+            Reserve::BackOff {
+                until_ms: 11_000 + 256_000
+            }
+        );
+        sqlx::query("UPDATE token SET failcount = 40 WHERE id = $1")
+            .bind(tok)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.token_reserve_attempt(tok, 1_000, 11_000).await.unwrap(),
+            Reserve::BackOff {
+                until_ms: 11_000 + 4_096_000
+            }
+        );
+        assert_eq!(
+            s.token_reserve_attempt(tok, 1_000, 11_000 + 4_096_000)
+                .await
+                .unwrap(),
+            Reserve::Reserved(41, 100)
+        );
+        sqlx::query("UPDATE token SET failcount = 100 WHERE id = $1")
+            .bind(tok)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.token_reserve_attempt(tok, 0, 0).await.unwrap(),
+            Reserve::Saturated
+        );
+    })
+    .await;
+}

@@ -144,6 +144,20 @@ fn token_row(r: &AnyRow) -> Result<TokenRow> {
     })
 }
 
+/// The outcome of [`Store::token_reserve_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserve {
+    /// Reserved: the fail counter and its maximum.
+    Reserved(i64, i64),
+    /// The fail counter is at its maximum (locked out).
+    Saturated,
+    /// The verify back-off holds the token until then (ms).
+    BackOff {
+        /// When the next attempt may come.
+        until_ms: i64,
+    },
+}
+
 /// Advances the HOTP counter of token `$1` if it may send a challenge; returns the new count.
 pub(crate) const NEXT_COUNTER: &str = "UPDATE token SET count = count + 1 WHERE id = $1 AND active = 1 AND revoked = 0 \
      AND failcount < maxfail RETURNING count";
@@ -539,6 +553,57 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+    }
+
+    /// Reserves one attempt like [`Store::token_inc_failcount`], and with `backoff_ms` > 0
+    /// only when the verify back-off allows it: after `n` kept failures the next attempt may
+    /// come `backoff_ms × 2^(n-1)` (at most × 4096) after the last one. One conditional
+    /// statement; a refusal is then told apart with one read.
+    pub async fn token_reserve_attempt(
+        &self,
+        id: i64,
+        backoff_ms: i64,
+        now_ms: i64,
+    ) -> Result<Reserve> {
+        let row = sqlx::query(
+            "UPDATE token SET failcount = failcount + 1 WHERE id = $1 AND failcount < maxfail \
+             AND ($2 = 0 OR failcount = 0 OR last_fail_ms + $2 * (CASE WHEN failcount > 13 THEN 4096 \
+             ELSE (CAST(1 AS BIGINT) << CAST(failcount - 1 AS INTEGER)) END) <= $3) \
+             RETURNING failcount, maxfail",
+        )
+        .bind(id)
+        .bind(backoff_ms)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(r) = row {
+            return Ok(Reserve::Reserved(r.try_get(0)?, r.try_get(1)?));
+        }
+        let r = sqlx::query("SELECT failcount, maxfail, last_fail_ms FROM token WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = r else {
+            return Ok(Reserve::Saturated);
+        };
+        let (fails, max, last): (i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        if fails >= max || backoff_ms == 0 {
+            return Ok(Reserve::Saturated);
+        }
+        let factor = 1_i64 << (fails - 1).clamp(0, 12);
+        Ok(Reserve::BackOff {
+            until_ms: last.saturating_add(backoff_ms.saturating_mul(factor)),
+        })
+    }
+
+    /// Notes when a failed attempt was kept (the verify back-off counts from it).
+    pub async fn token_note_failure(&self, id: i64, now_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE token SET last_fail_ms = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Counts one failed attempt unless the counter is already at its maximum; returns the new

@@ -6,3 +6,6 @@ CREATE TABLE blocked_prefix (
     source     TEXT NOT NULL,
     reason     TEXT NOT NULL DEFAULT ''
 );
+
+-- When the token's last failed attempt was kept (for the optional verify back-off).
+ALTER TABLE token ADD COLUMN last_fail_ms BIGINT NOT NULL DEFAULT 0;

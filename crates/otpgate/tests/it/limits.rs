@@ -666,3 +666,48 @@ async fn saving_a_gateway_whose_text_costs_extra_parts_warns() {
         .await;
     assert!(b["detail"].is_null(), "{b}");
 }
+
+#[tokio::test]
+async fn the_optional_verify_back_off_doubles_after_each_failure() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    set(&s, &[("sms.verify_backoff_secs", "10")]).await;
+    let serial = s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let b = ask(&s, "alice").await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(ALICE);
+    let wrong = if otp == "000000" { "111111" } else { "000000" };
+    let answer = |pass: &str| {
+        let (s, tid, pass) = (&s, tid.clone(), pass.to_owned());
+        async move {
+            s.check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &pass)])
+                .await
+                .1
+        }
+    };
+    assert_eq!(
+        msg(&answer(wrong).await),
+        "Response did not match the challenge."
+    );
+    // Right away, even the right OTP waits: the attempt is not judged and not counted.
+    let r = answer(&otp).await;
+    assert_eq!(
+        msg(&r),
+        "Too many failed attempts. Please wait before trying again."
+    );
+    assert_eq!(r["detail"]["retry_after"], 10);
+    assert_eq!(s.token_info(&serial).await["failcount"], 1);
+    s.advance(9);
+    assert_eq!(answer(&otp).await["detail"]["retry_after"], 1);
+    s.advance(1);
+    // The second failure doubles the wait.
+    assert_eq!(
+        msg(&answer(wrong).await),
+        "Response did not match the challenge."
+    );
+    assert_eq!(answer(&otp).await["detail"]["retry_after"], 20);
+    s.advance(20);
+    assert_eq!(value(&answer(&otp).await), true, "judged after the wait");
+    assert_eq!(s.token_info(&serial).await["failcount"], 0);
+}
