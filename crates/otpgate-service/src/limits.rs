@@ -27,7 +27,7 @@ impl LimitStats {
 
     /// Hits so far by limit (`user`, `phone`, `prefix`, `client`, `global`,
     /// `resend_cooldown` for requests answered with the live challenge, and the toll-fraud
-    /// rules `number_type` and `country`).
+    /// rules `number_type`, `country_not_allowed` and `prefix_blocked`).
     pub fn counts(&self) -> Vec<(&'static str, u64)> {
         self.0
             .lock()
@@ -39,11 +39,11 @@ impl LimitStats {
 /// The answer when the toll-fraud guard refuses a token's number.
 pub const NUMBER_REFUSED: &str = "The phone number of this token is not allowed.";
 
-/// Why the toll-fraud guard refuses a number: the rule (`number_type`, `country`) and what
+/// Why the toll-fraud guard refuses a number: the rule and what
 /// the admin reads in the audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberRefusal {
-    /// `number_type` or `country`.
+    /// `number_type`, `country_not_allowed` or `prefix_blocked`.
     pub rule: &'static str,
     /// The reason, for admins.
     pub reason: String,
@@ -61,7 +61,7 @@ fn guard(cfg: &SystemConfig, realm: &str, n: &Number) -> Option<NumberRefusal> {
         && !n.region.as_ref().is_some_and(|r| allowed.contains(r))
     {
         return Some(NumberRefusal {
-            rule: "country",
+            rule: "country_not_allowed",
             reason: format!(
                 "numbers of {} are not accepted in this realm (allowed: {})",
                 n.region.as_deref().unwrap_or("no country"),
@@ -179,6 +179,11 @@ impl SendKeys {
             cfg.limit_prefix,
             prefix_key(phone, cfg.prefix_digits),
         );
+        if cfg.limit_country.is_some()
+            && let Some(region) = number::parse(phone, None).ok().and_then(|n| n.region)
+        {
+            add("country", cfg.limit_country, region);
+        }
         if let Some(ip) = client {
             add("client", cfg.limit_client, ip.to_string());
         }
@@ -354,6 +359,15 @@ impl Services {
             .await?;
         self.forget_blocks();
         tracing::warn!(prefix = %prefix, %reason, "destination prefix blocked: sends spike without logins");
+        self.write_audit(&crate::audit::AuditEntry {
+            ts: now,
+            action: "FRAUD prefix blocked".into(),
+            success: true,
+            action_detail: format!("prefix {prefix}"),
+            info: reason.clone(),
+            ..Default::default()
+        })
+        .await;
         self.limit_stats().hit("prefix_blocked");
         Ok(Some(NumberRefusal {
             rule: "prefix_blocked",

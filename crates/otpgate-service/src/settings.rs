@@ -75,6 +75,8 @@ pub struct SystemConfig {
     pub limit_client: Option<Limit>,
     /// SMS per destination prefix (`sms.limit.prefix`).
     pub limit_prefix: Option<Limit>,
+    /// SMS per destination country (`sms.limit.country`, off by default).
+    pub limit_country: Option<Limit>,
     /// SMS in all (`sms.limit.global`).
     pub limit_global: Option<Limit>,
     /// Leading digits (after the `+`) that make a destination prefix (`sms.limit.prefix_digits`).
@@ -164,6 +166,7 @@ pub const DEFAULT_LIMITS: &[(&str, &str)] = &[
     ("sms.limit.phone", "5/600"),
     ("sms.limit.client", "20/600"),
     ("sms.limit.prefix", "100/3600"),
+    ("sms.limit.country", "0"),
     ("sms.limit.global", "10000/3600"),
 ];
 
@@ -244,6 +247,7 @@ impl SystemConfig {
             limit_phone: limit_or(m, "sms.limit.phone"),
             limit_client: limit_or(m, "sms.limit.client"),
             limit_prefix: limit_or(m, "sms.limit.prefix"),
+            limit_country: limit_or(m, "sms.limit.country"),
             limit_global: limit_or(m, "sms.limit.global"),
             prefix_digits: usize::try_from(int_or(m, "sms.limit.prefix_digits", 7).clamp(1, 12))
                 .unwrap_or(5),

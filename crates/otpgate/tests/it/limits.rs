@@ -599,6 +599,8 @@ async fn a_prefix_whose_sends_spike_without_logins_is_blocked_and_can_be_lifted(
             .await
             .contains("otpgate_sms_limited_total{limit=\"prefix_blocked\"} 3")
     );
+    let (_, a) = s.aget("/audit/", &[("action", "FRAUD*")]).await;
+    assert_eq!(value(&a)["auditdata"][0]["action_detail"], "prefix +882130");
     // Lifted by an admin: the range may send again (its counters start afresh).
     let (st, _) = s.adelete("/fraud/blocks/+882130").await;
     assert_eq!(st, 200);
@@ -710,4 +712,33 @@ async fn the_optional_verify_back_off_doubles_after_each_failure() {
     s.advance(20);
     assert_eq!(value(&answer(&otp).await), true, "judged after the wait");
     assert_eq!(s.token_info(&serial).await["failcount"], 0);
+}
+
+#[tokio::test]
+async fn the_country_limit_counts_per_destination_country() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    set(&s, &[("sms.limit.country", "2/600")]).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    s.enroll("bob", "SMS2", "1234", "+4915100000002").await;
+    s.enroll("carol", "SMS3", "1234", "+4917100000003").await;
+    assert!(challenged(&ask(&s, "alice").await));
+    assert!(challenged(&ask(&s, "bob").await));
+    assert!(
+        limited(&ask(&s, "carol").await) > 0,
+        "a third German number"
+    );
+    s.ok(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("serial", "SMS3"),
+            ("user", "carol"),
+            ("pin", "1234"),
+            ("phone", "+447400123456"),
+        ],
+    )
+    .await;
+    assert!(challenged(&ask(&s, "carol").await), "another country");
 }
