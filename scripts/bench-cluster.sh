@@ -45,6 +45,15 @@ TOML
   echo "node $1 did not start" >&2; exit 1
 }
 setup() {  # port data-dir
+  # The harness enrols made-up numbers (+49151 and 7 digits) and logs every user in again and
+  # again: lenient numbers, send limits and the resend cooldown off, as in privacyIDEA.
+  local pw jwt
+  pw=$(cat "$2/initial-admin-password")
+  jwt=$(curl -fs "http://127.0.0.1:$1/auth" -d username=admin --data-urlencode "password=$pw" \
+        | $PY -c 'import json,sys; print(json.load(sys.stdin)["result"]["value"]["token"])')
+  curl -fs -H "Authorization: $jwt" "http://127.0.0.1:$1/system/setConfig" -d sms.number_check=lenient \
+    -d sms.limit.user=0 -d sms.limit.phone=0 -d sms.limit.prefix=0 -d sms.limit.global=0 \
+    -d sms.limit.client=0 -d sms.resend_cooldown_secs=0 >/dev/null
   $PY setup_peer.py --base-url "http://127.0.0.1:$1" --users 200 --run-dir "$OUT/setup-$1" \
       --admin-password "$(cat "$2/initial-admin-password")" --gateway-url http://127.0.0.1:5070/sms/send > "$OUT/setup-$1.log"
 }

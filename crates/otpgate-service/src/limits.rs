@@ -73,9 +73,22 @@ fn guard(cfg: &SystemConfig, realm: &str, n: &Number) -> Option<NumberRefusal> {
 }
 
 /// A number given at enrollment: E.164 if it is valid and allowed, else a clear 400.
+/// With `sms.number_check=lenient` a number that is not valid is stored as given.
 pub fn enrollment_number(cfg: &SystemConfig, realm: &str, raw: &str) -> Result<String> {
-    let n = number::parse(raw, cfg.region_for(realm))
-        .map_err(|e| crate::ServiceError::Parameter(format!("Invalid phone number: {e}.")))?;
+    let n = match number::parse(raw, cfg.region_for(realm)) {
+        Ok(n) => n,
+        Err(number::NumberError::Region(r)) => {
+            return Err(crate::ServiceError::Internal(format!(
+                "the configured default region {r:?} is unknown"
+            )));
+        }
+        Err(_) if !cfg.strict_numbers => return Ok(raw.trim().to_owned()),
+        Err(e) => {
+            return Err(crate::ServiceError::Parameter(format!(
+                "Invalid phone number: {e}."
+            )));
+        }
+    };
     match guard(cfg, realm, &n) {
         Some(r) => Err(crate::ServiceError::Parameter(format!(
             "The phone number is not allowed: {}.",

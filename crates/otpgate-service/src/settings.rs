@@ -88,6 +88,9 @@ pub struct SystemConfig {
     pub allowed_countries: BTreeMap<String, Vec<String>>,
     /// Number types never sent to (`sms.blocked_number_types`, default `premium_rate`).
     pub blocked_kinds: Vec<NumberKind>,
+    /// Refuse numbers that are not valid at enrollment (`sms.number_check` = `strict`, the
+    /// default); `lenient` stores them as given (test set-ups with made-up numbers).
+    pub strict_numbers: bool,
     /// Prefix-velocity detection: the window sends and logins per prefix are compared in
     /// (`sms.fraud.window_secs`).
     pub fraud_window_secs: i64,
@@ -260,6 +263,9 @@ impl SystemConfig {
                 .get("sms.blocked_number_types")
                 .and_then(|v| kind_list(v))
                 .unwrap_or_else(|| vec![NumberKind::PremiumRate]),
+            strict_numbers: !m
+                .get("sms.number_check")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("lenient")),
             fraud_window_secs: int_or(m, "sms.fraud.window_secs", 3600).clamp(60, 7 * 86_400),
             fraud_min_sends: int_or(m, "sms.fraud.min_sends", 20).clamp(1, 1_000_000),
             fraud_min_success_percent: int_or(m, "sms.fraud.min_success_percent", 0).clamp(0, 100),
@@ -349,6 +355,16 @@ fn check_value(key: &str, value: &str) -> Result<()> {
         return Err(ServiceError::Parameter(format!(
             "{key} must be region codes such as DE,AT,CH."
         )));
+    }
+    if key == "sms.number_check"
+        && !matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "strict" | "lenient"
+        )
+    {
+        return Err(ServiceError::Parameter(
+            "sms.number_check must be strict or lenient.".into(),
+        ));
     }
     if key == "sms.blocked_number_types" && kind_list(value).is_none() {
         return Err(ServiceError::Parameter(format!(

@@ -742,3 +742,47 @@ async fn the_country_limit_counts_per_destination_country() {
     .await;
     assert!(challenged(&ask(&s, "carol").await), "another country");
 }
+
+#[tokio::test]
+async fn lenient_number_checks_store_made_up_numbers_as_given() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let made_up = [
+        ("type", "sms"),
+        ("user", "alice"),
+        ("serial", "L1"),
+        ("pin", "1234"),
+        ("phone", "+491510000000"),
+    ];
+    let (st, _) = s.apost("/token/init", &made_up).await;
+    assert_eq!(st, 400, "strict by default");
+    set(&s, &[("sms.number_check", "lenient")]).await;
+    let (st, b) = s.apost("/token/init", &made_up).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(s.token_info("L1").await["info"]["phone"], "+491510000000");
+    assert!(challenged(&ask(&s, "alice").await));
+    assert_eq!(
+        gw.last().field("phone").as_deref(),
+        Some("+491510000000"),
+        "sent as stored"
+    );
+    // Valid numbers are still normalised, and premium rate still refused.
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "alice"),
+                ("serial", "L2"),
+                ("pin", "1234"),
+                ("phone", "+49 900 1234567"),
+            ],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905));
+    let (st, b) = s
+        .apost("/system/setConfig", &[("sms.number_check", "loose")])
+        .await;
+    assert_eq!((st, code(&b)), (400, 905));
+}
