@@ -426,7 +426,7 @@ async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
     let data = tmp.path().join("data");
     let db = tmp.path().join("elsewhere.sqlite");
     let port = free_port();
-    let mut child = bin()
+    let child = bin()
         .arg("serve")
         .env("OTPGATE_DATA_DIR", &data)
         .env("OTPGATE_LISTEN", format!("127.0.0.1:{port}"))
@@ -438,6 +438,12 @@ async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed on drop, so a failing assertion leaves no server behind.
+    let mut run = Running {
+        child,
+        port,
+        first_line: String::new(),
+    };
     let base = format!("http://127.0.0.1:{port}");
     let c = client();
     let mut healthy = false;
@@ -503,7 +509,7 @@ async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(gw.count(), 1);
-    sigterm(&child);
+    sigterm(&run.child);
     let r = login
         .await
         .unwrap()
@@ -514,7 +520,7 @@ async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
         b["detail"]["message"],
         "The PIN was correct, but the SMS could not be sent!"
     );
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(run.child.wait().unwrap().code(), Some(0));
 }
 
 /// Runs FreeRADIUS's `radclient` with the given attribute lines; returns its output. It runs
