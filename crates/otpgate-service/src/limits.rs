@@ -257,43 +257,6 @@ impl Services {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_and_prefixes_are_counted_in_one_notation() {
-        assert_eq!(phone_key("+49 151 1234-5678"), "+4915112345678");
-        assert_eq!(phone_key("0049 151 12345678"), "+4915112345678");
-        assert_eq!(phone_key("0151 12345678"), "015112345678");
-        assert_eq!(prefix_key("+49 151 1234-5678", 5), "+49151");
-        assert_eq!(prefix_key("0049151", 5), "+49151");
-        assert_eq!(prefix_key("+1", 5), "+1");
-    }
-
-    #[test]
-    fn keys_follow_the_configured_limits_and_windows() {
-        let mut cfg = SystemConfig::from_map(&BTreeMap::new());
-        let k = SendKeys::new(&cfg, "realm1/alice", "+4915100000001", None, 1_000_500);
-        let names: Vec<&str> = k.keys.iter().map(|(n, _, _)| *n).collect();
-        assert_eq!(
-            names,
-            ["user", "phone", "prefix", "global"],
-            "no client key without an end-user address"
-        );
-        let (_, phone, ends) = &k.keys[1];
-        assert_eq!(phone.key, "phone:+4915100000001");
-        assert_eq!(
-            (phone.window_start, phone.limit, *ends),
-            (600_000, 5, 1_200_000)
-        );
-        cfg.limit_user = None;
-        let k = SendKeys::new(&cfg, "u", "+1", Some("192.0.2.1".parse().unwrap()), 0);
-        let names: Vec<&str> = k.keys.iter().map(|(n, _, _)| *n).collect();
-        assert_eq!(names, ["phone", "prefix", "client", "global"]);
-    }
-}
-
 impl Services {
     /// The blocked prefixes, cached for [`BLOCKS_TTL`] (cleared by this node's changes).
     async fn blocked_prefixes(&self) -> Result<std::sync::Arc<Vec<BlockedPrefix>>> {
@@ -461,5 +424,42 @@ impl Services {
                 prefix.trim()
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_prefixes_are_counted_in_one_notation() {
+        assert_eq!(phone_key("+49 151 1234-5678"), "+4915112345678");
+        assert_eq!(phone_key("0049 151 12345678"), "+4915112345678");
+        assert_eq!(phone_key("0151 12345678"), "015112345678");
+        assert_eq!(prefix_key("+49 151 1234-5678", 5), "+49151");
+        assert_eq!(prefix_key("0049151", 5), "+49151");
+        assert_eq!(prefix_key("+1", 5), "+1");
+    }
+
+    #[test]
+    fn keys_follow_the_configured_limits_and_windows() {
+        let mut cfg = SystemConfig::from_map(&BTreeMap::new());
+        let k = SendKeys::new(&cfg, "realm1/alice", "+4915100000001", None, 1_000_500);
+        let names: Vec<&str> = k.keys.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(
+            names,
+            ["user", "phone", "prefix", "global"],
+            "no client key without an end-user address"
+        );
+        let (_, phone, ends) = &k.keys[1];
+        assert_eq!(phone.key, "phone:+4915100000001");
+        assert_eq!(
+            (phone.window_start, phone.limit, *ends),
+            (600_000, 5, 1_200_000)
+        );
+        cfg.limit_user = None;
+        let k = SendKeys::new(&cfg, "u", "+1", Some("192.0.2.1".parse().unwrap()), 0);
+        let names: Vec<&str> = k.keys.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(names, ["phone", "prefix", "client", "global"]);
     }
 }
