@@ -10,9 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-15}
 ROOT=$(pwd)
-OUT=$ROOT/target/bench-limits
+OUT=${OUT:-$ROOT/target/bench-limits}
 PEER_SRC=${PEER_SRC:-$ROOT/../shared/peer}
-BIN=$ROOT/target/release/otpgate
+BIN=${BIN:-$ROOT/target/release/otpgate}
 [ -x "$BIN" ] || { echo "build first: cargo build --release --locked" >&2; exit 1; }
 rm -rf "$OUT" && mkdir -p "$OUT"
 cp -r "$PEER_SRC" "$OUT/peer" && chmod -R u+w "$OUT/peer"
