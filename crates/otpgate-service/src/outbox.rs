@@ -69,7 +69,7 @@ pub struct Round {
     pub sent: u64,
     /// Failed, to be retried.
     pub retried: u64,
-    /// Dead-lettered (including interrupted ones found).
+    /// Dead-lettered.
     pub dead: u64,
 }
 
@@ -110,17 +110,24 @@ impl Services {
         &self.inner.outbox
     }
 
-    /// One round of the worker: dead-letters items whose worker died, then delivers every
-    /// due item (up to a batch), `event.outbox_concurrency` at a time.
-    pub async fn deliver_outbox(&self) -> Result<Round> {
-        let now = self.clock().now_ms();
-        let mut round = Round {
-            dead: self.store().outbox_reap_interrupted(now).await?,
-            ..Round::default()
-        };
-        for _ in 0..round.dead {
+    /// Dead-letters items whose worker died while sending them (their lease ran out); run by
+    /// the housekeeping every minute (a lease is 5 minutes). Returns how many.
+    pub async fn reap_interrupted_outbox(&self) -> Result<u64> {
+        let n = self
+            .store()
+            .outbox_reap_interrupted(self.clock().now_ms())
+            .await?;
+        for _ in 0..n {
             self.outbox().count("any", "dead");
         }
+        Ok(n)
+    }
+
+    /// One round of the worker: delivers every due item (up to a batch),
+    /// `event.outbox_concurrency` at a time. Idle, it is one indexed read.
+    pub async fn deliver_outbox(&self) -> Result<Round> {
+        let now = self.clock().now_ms();
+        let mut round = Round::default();
         let due = self.store().outbox_due(now, BATCH).await?;
         if due.is_empty() {
             return Ok(round);

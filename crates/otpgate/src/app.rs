@@ -205,6 +205,14 @@ async fn housekeeping(services: Services) {
             Ok(n) => tracing::debug!(deleted = n, "old send-limit counters purged"),
             Err(e) => tracing::warn!(error = %e, "purging send-limit counters failed"),
         }
+        match services.reap_interrupted_outbox().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                items = n,
+                "notifications interrupted while sending were dead-lettered"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reaping interrupted notifications failed"),
+        }
         match services.purge_outbox().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "old notifications purged"),

@@ -541,7 +541,7 @@ async fn too_old_and_interrupted_items_are_dead_lettered_and_can_be_requeued() {
         "claimed once"
     );
     s.advance(3602);
-    s.app.services.deliver_outbox().await.unwrap();
+    assert_eq!(s.app.services.reap_interrupted_outbox().await.unwrap(), 1);
     let (rows, _) = store.outbox_list(Some("dead"), 1, 10).await.unwrap();
     let r = rows.iter().find(|r| r.id == crashed).unwrap();
     assert_eq!(r.last_error, otpgate_store::INTERRUPTED);
