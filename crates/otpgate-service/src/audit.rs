@@ -29,7 +29,8 @@ const COLUMNS: &[&str] = &[
     "resolver",
 ];
 
-fn iso(ms: i64) -> String {
+/// A time (ms) as privacyIDEA's audit shows it: UTC, ISO 8601 with microseconds.
+pub(crate) fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
         .unwrap_or_default()

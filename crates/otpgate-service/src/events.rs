@@ -14,24 +14,10 @@ use otpgate_store::{EventHandlerRow, NewOutboxItem, TokenRow};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// How long a node reuses the handler list it read (other nodes' changes take effect
-/// within this; this node's own changes at once). Real time, not the service clock: it is
-/// a cache, not a rule.
-const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// The active handlers as last read, with the time they were read.
-#[derive(Debug, Default)]
-pub struct HandlerCache(Mutex<Option<(std::time::Instant, Arc<Vec<Handler>>)>>);
-
-impl HandlerCache {
-    fn invalidate(&self) {
-        if let Ok(mut c) = self.0.lock() {
-            *c = None;
-        }
-    }
-}
+/// The active handlers as last read on this node.
+pub type HandlerCache = crate::cache::Cached<Vec<Handler>>;
 
 /// The only handler module.
 pub const HANDLER_MODULE: &str = "UserNotification";
@@ -620,29 +606,20 @@ impl Services {
         }
     }
 
-    /// The active handlers in order, cached for [`CACHE_TTL`] (the per-call lookup is free).
+    /// The active handlers in order, from the per-node cache (the per-call lookup is free).
     async fn active_handlers(&self) -> Result<Arc<Vec<Handler>>> {
-        let now = std::time::Instant::now();
-        let cache = self.handler_cache();
-        if let Ok(c) = cache.0.lock()
-            && let Some((at, list)) = c.as_ref()
-            && now.duration_since(*at) < CACHE_TTL
-        {
-            return Ok(list.clone());
-        }
-        let list: Arc<Vec<Handler>> = Arc::new(
-            self.store()
-                .event_list()
-                .await?
-                .into_iter()
-                .filter(|r| r.active)
-                .map(Handler::new)
-                .collect(),
-        );
-        if let Ok(mut c) = cache.0.lock() {
-            *c = Some((now, list.clone()));
-        }
-        Ok(list)
+        self.handler_cache()
+            .get_or_load(async {
+                Ok(self
+                    .store()
+                    .event_list()
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.active)
+                    .map(Handler::new)
+                    .collect())
+            })
+            .await
     }
 
     async fn try_fire_event(&self, position: &str, ev: &EventInput<'_>) -> Result<()> {
@@ -904,7 +881,7 @@ impl Services {
             conditions: Value::Object(cond_strings).to_string(),
         };
         let saved = self.store().event_save(&row).await?;
-        self.handler_cache().invalidate();
+        self.handler_cache().clear();
         match saved {
             Some(id) => Ok((id, warnings)),
             None => Err(ServiceError::NotFound(
@@ -929,7 +906,7 @@ impl Services {
     /// `DELETE /event/<id>`.
     pub async fn delete_event(&self, id: i64) -> Result<Value> {
         let deleted = self.store().event_delete(id).await?;
-        self.handler_cache().invalidate();
+        self.handler_cache().clear();
         if deleted {
             Ok(json!(id))
         } else {
@@ -940,7 +917,7 @@ impl Services {
     /// `POST /event/enable|disable/<id>`.
     pub async fn set_event_active(&self, id: i64, active: bool) -> Result<Value> {
         let changed = self.store().event_set_active(id, active).await?;
-        self.handler_cache().invalidate();
+        self.handler_cache().clear();
         if changed {
             Ok(json!(id))
         } else {

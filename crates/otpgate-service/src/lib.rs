@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod breaker;
+pub mod cache;
 pub mod error;
 pub mod events;
 pub mod gateways;

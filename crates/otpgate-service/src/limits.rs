@@ -115,16 +115,18 @@ pub fn send_number(
     }
 }
 
-/// How long a node reuses the blocked prefixes it read.
-const BLOCKS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// The blocked prefixes as last read on this node.
-#[derive(Debug, Default)]
-pub struct BlockCache(Mutex<Option<(std::time::Instant, std::sync::Arc<Vec<BlockedPrefix>>)>>);
+pub type BlockCache = crate::cache::Cached<Vec<BlockedPrefix>>;
 
-/// The counter keys of prefix-velocity detection for `prefix` in the window starting at
-/// `start`: sends and successful logins.
-fn fraud_keys(prefix: &str, start: i64) -> [WindowKey; 2] {
+/// The start of the fixed window of `window_secs` that `now_ms` falls in.
+fn window_start(now_ms: i64, window_secs: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(window_secs * 1000)
+}
+
+/// The counter keys of prefix-velocity detection for `prefix` in the current window: sends
+/// and successful logins.
+fn fraud_keys(cfg: &SystemConfig, prefix: &str, now_ms: i64) -> [WindowKey; 2] {
+    let start = window_start(now_ms, cfg.fraud_window_secs);
     ["fraud_sent", "fraud_ok"].map(|name| WindowKey {
         key: format!("{name}:{prefix}"),
         window_start: start,
@@ -172,8 +174,7 @@ impl SendKeys {
         let mut keys = Vec::new();
         let mut add = |name: &'static str, limit: Option<Limit>, key: String| {
             if let Some(l) = limit {
-                let window_ms = l.window_secs * 1000;
-                let start = now_ms - now_ms.rem_euclid(window_ms);
+                let start = window_start(now_ms, l.window_secs);
                 keys.push((
                     name,
                     WindowKey {
@@ -181,7 +182,7 @@ impl SendKeys {
                         window_start: start,
                         limit: l.count,
                     },
-                    start + window_ms,
+                    start + l.window_secs * 1000,
                 ));
             }
         };
@@ -203,14 +204,9 @@ impl SendKeys {
         add("global", cfg.limit_global, String::new());
         if cfg.fraud_min_success_percent > 0 {
             // Counted, never refusing: the send side of prefix-velocity detection.
-            add(
-                "fraud_sent",
-                Some(Limit {
-                    count: i64::MAX,
-                    window_secs: cfg.fraud_window_secs,
-                }),
-                prefix_key(phone, cfg.prefix_digits),
-            );
+            let [sent, _] = fraud_keys(cfg, &prefix_key(phone, cfg.prefix_digits), now_ms);
+            let ends = sent.window_start + cfg.fraud_window_secs * 1000;
+            keys.push(("fraud_sent", sent, ends));
         }
         Self { keys }
     }
@@ -258,26 +254,11 @@ impl Services {
 }
 
 impl Services {
-    /// The blocked prefixes, cached for [`BLOCKS_TTL`] (cleared by this node's changes).
+    /// The blocked prefixes, from the per-node cache.
     async fn blocked_prefixes(&self) -> Result<std::sync::Arc<Vec<BlockedPrefix>>> {
-        let now = std::time::Instant::now();
-        if let Ok(c) = self.block_cache().0.lock()
-            && let Some((at, list)) = c.as_ref()
-            && now.duration_since(*at) < BLOCKS_TTL
-        {
-            return Ok(list.clone());
-        }
-        let list = std::sync::Arc::new(self.store().prefix_blocks().await?);
-        if let Ok(mut c) = self.block_cache().0.lock() {
-            *c = Some((now, list.clone()));
-        }
-        Ok(list)
-    }
-
-    fn forget_blocks(&self) {
-        if let Ok(mut c) = self.block_cache().0.lock() {
-            *c = None;
-        }
+        self.block_cache()
+            .get_or_load(async { Ok(self.store().prefix_blocks().await?) })
+            .await
     }
 
     /// The prefix part of the toll-fraud guard, before an SMS to `phone`: a blocked prefix
@@ -310,14 +291,18 @@ impl Services {
         }
         let prefix = prefix_key(phone, cfg.prefix_digits);
         let now = self.clock().now_ms();
-        let window_ms = cfg.fraud_window_secs * 1000;
-        let start = now - now.rem_euclid(window_ms);
-        let [sent_key, ok_key] = fraud_keys(&prefix, start);
-        let sent = self.store().send_window_count(&sent_key.key, start).await?;
+        let [sent_key, ok_key] = fraud_keys(cfg, &prefix, now);
+        let sent = self
+            .store()
+            .send_window_count(&sent_key.key, sent_key.window_start)
+            .await?;
         if sent < cfg.fraud_min_sends {
             return Ok(None);
         }
-        let ok = self.store().send_window_count(&ok_key.key, start).await?;
+        let ok = self
+            .store()
+            .send_window_count(&ok_key.key, ok_key.window_start)
+            .await?;
         if ok.saturating_mul(100) >= sent.saturating_mul(cfg.fraud_min_success_percent) {
             return Ok(None);
         }
@@ -333,7 +318,7 @@ impl Services {
                 reason: reason.clone(),
             })
             .await?;
-        self.forget_blocks();
+        self.block_cache().clear();
         tracing::warn!(prefix = %prefix, %reason, "destination prefix blocked: sends spike without logins");
         self.write_audit(&crate::audit::AuditEntry {
             ts: now,
@@ -357,9 +342,7 @@ impl Services {
             return Ok(());
         }
         let now = self.clock().now_ms();
-        let window_ms = cfg.fraud_window_secs * 1000;
-        let start = now - now.rem_euclid(window_ms);
-        let [_, ok] = fraud_keys(&prefix_key(phone, cfg.prefix_digits), start);
+        let [_, ok] = fraud_keys(cfg, &prefix_key(phone, cfg.prefix_digits), now);
         self.store().send_window_take(&[ok]).await?;
         Ok(())
     }
@@ -374,9 +357,7 @@ impl Services {
                 .map(|b| {
                     serde_json::json!({
                         "prefix": b.prefix, "source": b.source, "reason": b.reason,
-                        "blocked_at": chrono::DateTime::from_timestamp_millis(b.blocked_at)
-                            .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
-                            .unwrap_or_default(),
+                        "blocked_at": crate::audit::iso(b.blocked_at),
                     })
                 })
                 .collect(),
@@ -400,22 +381,19 @@ impl Services {
                 reason: reason.trim().chars().take(200).collect(),
             })
             .await?;
-        self.forget_blocks();
+        self.block_cache().clear();
         Ok(serde_json::json!(added))
     }
 
     /// `DELETE /fraud/blocks/<prefix>`: lifts a block and restarts its detection counters.
     pub async fn unblock_prefix(&self, prefix: &str) -> Result<serde_json::Value> {
         let cfg = self.system_config().await?;
-        let now = self.clock().now_ms();
-        let window_ms = cfg.fraud_window_secs * 1000;
-        let start = now - now.rem_euclid(window_ms);
-        let keys: Vec<String> = fraud_keys(prefix.trim(), start)
+        let keys: Vec<String> = fraud_keys(&cfg, prefix.trim(), self.clock().now_ms())
             .into_iter()
             .map(|k| k.key)
             .collect();
         let lifted = self.store().prefix_unblock(prefix.trim(), &keys).await?;
-        self.forget_blocks();
+        self.block_cache().clear();
         if lifted {
             Ok(serde_json::json!(true))
         } else {

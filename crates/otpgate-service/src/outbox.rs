@@ -8,7 +8,7 @@
 //! dead-lettered with the reason. The latter is never resent on its own — it may have gone
 //! out — but an admin can requeue it.
 
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, iso};
 use crate::gateways::SmsFailure;
 use crate::params::MAX_PAGE;
 use crate::settings::SystemConfig;
@@ -96,12 +96,6 @@ fn status_filter(s: Option<&str>) -> Result<Option<&'static str>> {
             "status must be pending, sending, sent or dead.".into(),
         )),
     }
-}
-
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.3f").to_string())
-        .unwrap_or_default()
 }
 
 impl Services {

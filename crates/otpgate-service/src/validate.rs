@@ -461,11 +461,15 @@ impl Services {
 
     /// Keeps reserved attempts as failures: notes a reached lockout and, for OTP attempts,
     /// privacyIDEA's `count_auth`.
-    async fn keep(&self, tokens: &[&Live], otp_attempt: bool) -> Result<()> {
+    /// The failure time is noted only while the verify back-off is on (it is the only
+    /// reader), so failures cost no extra write otherwise.
+    async fn keep(&self, tokens: &[&Live], otp_attempt: bool, cfg: &SystemConfig) -> Result<()> {
         let now = self.clock().now_ms();
         for t in tokens {
             t.settled.store(true, Ordering::Relaxed);
-            self.store().token_note_failure(t.row.id, now).await?;
+            if cfg.verify_backoff_secs > 0 {
+                self.store().token_note_failure(t.row.id, now).await?;
+            }
             if t.fails.0 >= t.fails.1 {
                 let stamp = self.clock().now().format("%Y-%m-%dT%H:%M%z").to_string();
                 self.store()
@@ -479,10 +483,12 @@ impl Services {
         Ok(())
     }
 
-    async fn count_failure(&self, t: &TokenRow) -> Result<()> {
-        self.store()
-            .token_note_failure(t.id, self.clock().now_ms())
-            .await?;
+    async fn count_failure(&self, t: &TokenRow, cfg: &SystemConfig) -> Result<()> {
+        if cfg.verify_backoff_secs > 0 {
+            self.store()
+                .token_note_failure(t.id, self.clock().now_ms())
+                .await?;
+        }
         if let Some((n, max)) = self.store().token_inc_failcount(t.id).await?
             && n >= max
         {
@@ -804,7 +810,7 @@ impl Services {
             wrong_otp.push(t);
         }
         if let Some(t) = wrong_otp.first() {
-            self.keep(&wrong_otp, true).await?;
+            self.keep(&wrong_otp, true, &ctx.cfg).await?;
             self.release(&others(&all, &wrong_otp)).await?;
             let otplen = usize::try_from(t.row.otplen).unwrap_or(6);
             let otp = if ctx.cfg.prepend_pin {
@@ -827,7 +833,7 @@ impl Services {
             return Ok(r);
         }
         if ctx.cfg.inc_fail_on_false_pin {
-            self.keep(&all, false).await?;
+            self.keep(&all, false, &ctx.cfg).await?;
         } else {
             self.release(&all).await?;
         }
@@ -933,7 +939,7 @@ impl Services {
                 return Ok(AuthResponse::accept(d));
             }
         }
-        self.keep(&all, true).await?;
+        self.keep(&all, true, &ctx.cfg).await?;
         Ok(AuthResponse::reject("wrong otp value"))
     }
 
@@ -974,7 +980,7 @@ impl Services {
                 return Ok(AuthResponse::accept(d));
             }
         }
-        self.keep(&involved, true).await?;
+        self.keep(&involved, true, &ctx.cfg).await?;
         self.release(&others(&usable.iter().collect::<Vec<_>>(), &involved))
             .await?;
         for t in &involved {
@@ -1208,7 +1214,7 @@ impl Services {
                 Ok(phone) => {
                     let keys = self.send_keys(t, ctx, &phone);
                     if increase {
-                        self.count_failure(&t.row).await?;
+                        self.count_failure(&t.row, &ctx.cfg).await?;
                     }
                     self.challenge_one(t, &tid, ctx, challenge, phone, &keys)
                         .await
@@ -1331,9 +1337,11 @@ impl Services {
         let mut last = None;
         let mut retry_after = 0;
         for (t, c) in &found {
-            let Ok(phone) = self.phone_of(t, ctx).await else {
+            // Only for the prompt's tags: no SMS goes out, so no toll-fraud check.
+            let Ok((realm, raw)) = self.raw_phone(t, ctx).await else {
                 return Ok(None);
             };
+            let phone = send_number(&ctx.cfg, &realm, &raw).unwrap_or(raw);
             let (entry, message, attributes) = self.challenge_entry(
                 t,
                 ctx,

@@ -21,7 +21,6 @@ pub async fn fire(
     subject: &AuditEntry,
     result: Option<&CallResult>,
 ) {
-    let action = pi.route();
     let ua = pi
         .headers
         .get(header::USER_AGENT)
@@ -33,7 +32,7 @@ pub async fn fire(
         admin,
         client_ip: pi.end_user.or(pi.client),
         user_agent: ua,
-        action: &action,
+        action: pi.route(),
         result,
     };
     app.services.fire_event(position, &input).await;

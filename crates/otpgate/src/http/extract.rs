@@ -182,8 +182,8 @@ impl Pi {
     }
 
     /// Method and route of the request (`POST /token/init`).
-    pub fn route(&self) -> String {
-        self.route.clone()
+    pub fn route(&self) -> &str {
+        &self.route
     }
 
     /// A success envelope with `value` and, when there are any, `detail.warnings` (what an

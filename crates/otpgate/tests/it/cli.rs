@@ -922,19 +922,7 @@ async fn notifications_pending_at_a_kill_9_are_delivered_once_after_the_restart(
     // Set up in-process on the data dir, then run the binary on it.
     let mut s = Server::start().await;
     s.setup(&gw.url("/sms")).await;
-    s.ok(
-        "/smsgateway",
-        &[
-            ("name", "notify"),
-            ("module", "http"),
-            ("option.URL", &notify.url("/notify")),
-            ("option.HTTP_METHOD", "POST"),
-            ("option.RETURN_SUCCESS", "ID"),
-            ("option.text", "{otp}"),
-            ("option.phone", "{phone}"),
-        ],
-    )
-    .await;
+    s.http_gateway("notify", &notify.url("/notify"), &[]).await;
     s.ok(
         "/system/setConfig",
         &[

@@ -206,19 +206,8 @@ async fn losing_the_database_answers_503_in_the_envelope_and_healthz_says_so() {
 async fn both_nodes_share_the_outbox_and_each_notification_goes_out_once() {
     let Some(c) = cluster().await else { return };
     let notify = Gateway::start().await;
-    c.a.ok(
-        "/smsgateway",
-        &[
-            ("name", "notify"),
-            ("module", "http"),
-            ("option.URL", &notify.url("/notify")),
-            ("option.HTTP_METHOD", "POST"),
-            ("option.RETURN_SUCCESS", "ID"),
-            ("option.text", "{otp}"),
-            ("option.phone", "{phone}"),
-        ],
-    )
-    .await;
+    c.a.http_gateway("notify", &notify.url("/notify"), &[])
+        .await;
     let numbers: Vec<String> = (0..40).map(|i| format!("+49170000{i:04}")).collect();
     c.a.ok(
         "/event",

@@ -16,26 +16,6 @@ async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// A second HTTP gateway `notify` for notifications, answering like `gw`.
-async fn notify_gateway(s: &Server, url: &str) {
-    s.ok(
-        "/smsgateway",
-        &[
-            ("name", "notify"),
-            (
-                "module",
-                "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider",
-            ),
-            ("option.URL", url),
-            ("option.HTTP_METHOD", "POST"),
-            ("option.RETURN_SUCCESS", "ID"),
-            ("option.text", "{otp}"),
-            ("option.phone", "{phone}"),
-        ],
-    )
-    .await;
-}
-
 async fn outbox(s: &Server, status: Option<&str>) -> Value {
     let q: Vec<(&str, &str)> = status.map(|st| ("status", st)).into_iter().collect();
     let (st, b) = s.aget("/event/outbox", &q).await;
@@ -72,7 +52,7 @@ async fn event_api_round_trip_and_bad_input() {
     let gw = Gateway::start().await;
     let s = Server::start().await;
     s.setup(&gw.url("/sms")).await;
-    notify_gateway(&s, &gw.url("/notify")).await;
+    s.http_gateway("notify", &gw.url("/notify"), &[]).await;
     let id = enrollment_sms_handler(&s).await;
 
     let (_, b) = s.aget("/event/", &[]).await;
@@ -232,7 +212,7 @@ async fn enrollment_sms_reaches_the_users_mobile_and_is_audited() {
     let notify = Gateway::start().await;
     let s = Server::start().await;
     s.setup(&gw.url("/sms")).await;
-    notify_gateway(&s, &notify.url("/notify")).await;
+    s.http_gateway("notify", &notify.url("/notify"), &[]).await;
     enrollment_sms_handler(&s).await;
     let serial = s.enroll("alice", "SMS0001", "1234", "+4915100000099").await;
 
@@ -378,7 +358,7 @@ async fn a_down_gateway_is_retried_with_back_off_on_the_injected_clock() {
     notify.set_mode(Mode::Status(500));
     let s = Server::start().await;
     s.setup(&gw.url("/sms")).await;
-    notify_gateway(&s, &notify.url("/notify")).await;
+    s.http_gateway("notify", &notify.url("/notify"), &[]).await;
     s.ok(
         "/system/setConfig",
         &[
@@ -440,7 +420,7 @@ async fn too_old_and_interrupted_items_are_dead_lettered_and_can_be_requeued() {
     notify.set_mode(Mode::Status(503));
     let s = Server::start().await;
     s.setup(&gw.url("/sms")).await;
-    notify_gateway(&s, &notify.url("/notify")).await;
+    s.http_gateway("notify", &notify.url("/notify"), &[]).await;
     s.ok(
         "/system/setConfig",
         &[
@@ -560,7 +540,7 @@ async fn recipients_numbers_admins_and_named_users_and_pre_handlers() {
     let notify = Gateway::start().await;
     let s = Server::start().await;
     s.setup(&gw.url("/sms")).await;
-    notify_gateway(&s, &notify.url("/notify")).await;
+    s.http_gateway("notify", &notify.url("/notify"), &[]).await;
     s.app
         .services
         .set_admin_contact("admin", Some("admin@example.com"), Some("+4917000000000"))

@@ -30,6 +30,37 @@ fn limited(b: &Value) -> i64 {
     b["detail"]["retry_after"].as_i64().expect("retry_after")
 }
 
+/// A user with an SMS token (PIN 1234) that sends to the user's user-store `mobile`.
+async fn dynamic_user(s: &Server, user: &str, mobile: &str) {
+    s.ok(
+        "/user/",
+        &[
+            ("user", user),
+            ("resolver", "local"),
+            ("mobile", mobile),
+            ("password", "x"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("user", user),
+            ("pin", "1234"),
+            ("dynamic_phone", "1"),
+        ],
+    )
+    .await;
+}
+
+/// `n` pumping accounts `pump0`… whose numbers lie in one range (+882130…).
+async fn pump_accounts(s: &Server, n: usize) {
+    for i in 0..n {
+        dynamic_user(s, &format!("pump{i}"), &format!("+88213{i:06}")).await;
+    }
+}
+
 #[tokio::test]
 async fn the_phone_limit_holds_at_its_boundary_and_never_touches_the_fail_counter() {
     let gw = Gateway::start().await;
@@ -295,29 +326,7 @@ async fn sms_pumping_into_one_prefix_is_stopped_while_normal_users_pass() {
     s.enroll("alice", "SMS1", "1234", ALICE).await;
     // An attacker has 30 accounts whose numbers are in one expensive range and asks for one
     // SMS each: per-user and per-number limits never trigger.
-    for i in 0..30 {
-        let user = format!("pump{i}");
-        s.ok(
-            "/user/",
-            &[
-                ("user", &user),
-                ("resolver", "local"),
-                ("mobile", &format!("+88213{i:06}")),
-                ("password", "x"),
-            ],
-        )
-        .await;
-        s.ok(
-            "/token/init",
-            &[
-                ("type", "sms"),
-                ("user", &user),
-                ("pin", "1234"),
-                ("dynamic_phone", "1"),
-            ],
-        )
-        .await;
-    }
+    pump_accounts(&s, 30).await;
     let mut sent = 0;
     for i in 0..30 {
         let b = ask(&s, &format!("pump{i}")).await;
@@ -408,26 +417,7 @@ async fn the_toll_fraud_guard_refuses_at_send_time_and_gateways_get_their_notati
     let s = Server::start().await;
     s.setup(&gw.url("/sms")).await;
     // User-store numbers are not checked at enrollment (dynamic_phone): the send is.
-    s.ok(
-        "/user/",
-        &[
-            ("user", "mallory"),
-            ("resolver", "local"),
-            ("mobile", "+49 900 1234567"),
-            ("password", "x"),
-        ],
-    )
-    .await;
-    s.ok(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("user", "mallory"),
-            ("pin", "1234"),
-            ("dynamic_phone", "1"),
-        ],
-    )
-    .await;
+    dynamic_user(&s, "mallory", "+49 900 1234567").await;
     let (_, b) = s.check(&[("user", "mallory"), ("pass", "1234")]).await;
     assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
     assert_eq!(msg(&b), "The phone number of this token is not allowed.");
@@ -450,26 +440,7 @@ async fn the_toll_fraud_guard_refuses_at_send_time_and_gateways_get_their_notati
     // A national user-store number goes out in E.164 with the default region, and each
     // gateway gets its NUMBER_FORMAT.
     set(&s, &[("sms.default_region", "DE")]).await;
-    s.ok(
-        "/user/",
-        &[
-            ("user", "nat"),
-            ("resolver", "local"),
-            ("mobile", "0151 2345 6789"),
-            ("password", "x"),
-        ],
-    )
-    .await;
-    s.ok(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("user", "nat"),
-            ("pin", "1234"),
-            ("dynamic_phone", "1"),
-        ],
-    )
-    .await;
+    dynamic_user(&s, "nat", "0151 2345 6789").await;
     assert_eq!(
         value(&s.check(&[("user", "nat"), ("pass", "1234")]).await.1),
         false
@@ -480,20 +451,8 @@ async fn the_toll_fraud_guard_refuses_at_send_time_and_gateways_get_their_notati
         ("00", "004915123456789"),
         ("national", "015123456789"),
     ] {
-        s.ok(
-            "/smsgateway",
-            &[
-                ("name", "gw"),
-                ("module", "http"),
-                ("option.URL", &gw.url("/sms")),
-                ("option.HTTP_METHOD", "POST"),
-                ("option.RETURN_SUCCESS", "ID"),
-                ("option.text", "{otp}"),
-                ("option.phone", "{phone}"),
-                ("option.NUMBER_FORMAT", format),
-            ],
-        )
-        .await;
+        s.http_gateway("gw", &gw.url("/sms"), &[("option.NUMBER_FORMAT", format)])
+            .await;
         s.check(&[("user", "nat"), ("pass", "1234")]).await;
         assert_eq!(
             gw.last().field("phone").as_deref(),
@@ -535,29 +494,7 @@ async fn a_prefix_whose_sends_spike_without_logins_is_blocked_and_can_be_lifted(
     .await;
     // Alice logs in (her prefix has successes), the pumping accounts never answer.
     s.enroll("alice", "SMS1", "1234", ALICE).await;
-    for i in 0..8 {
-        let user = format!("pump{i}");
-        s.ok(
-            "/user/",
-            &[
-                ("user", &user),
-                ("resolver", "local"),
-                ("mobile", &format!("+88213{i:06}")),
-                ("password", "x"),
-            ],
-        )
-        .await;
-        s.ok(
-            "/token/init",
-            &[
-                ("type", "sms"),
-                ("user", &user),
-                ("pin", "1234"),
-                ("dynamic_phone", "1"),
-            ],
-        )
-        .await;
-    }
+    pump_accounts(&s, 8).await;
     for _ in 0..6 {
         let b = ask(&s, "alice").await;
         let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();

@@ -281,6 +281,22 @@ impl Server {
         .await;
     }
 
+    /// Saves an HTTP gateway `name` that posts `{otp}` as `text` and `{phone}` as `phone` to
+    /// `url` and wants `ID` in the answer, with `extra` options.
+    pub async fn http_gateway(&self, name: &str, url: &str, extra: &[(&str, &str)]) {
+        let mut form = vec![
+            ("name", name),
+            ("module", "http"),
+            ("option.URL", url),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+        ];
+        form.extend_from_slice(extra);
+        self.ok("/smsgateway", &form).await;
+    }
+
     /// Enrols an SMS token; returns its serial.
     pub async fn enroll(&self, user: &str, serial: &str, pin: &str, phone: &str) -> String {
         let v = self
