@@ -12,21 +12,11 @@ cd "$(dirname "$0")/.."
 DUR=${1:-15}
 ROOT=$(pwd)
 OUT=$ROOT/target/bench-cluster
-PEER_SRC=${PEER_SRC:-$ROOT/../shared/peer}
 PG_ADMIN=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 BIN=$ROOT/target/release/otpgate
-[ -x "$BIN" ] || { echo "build first: cargo build --release --locked" >&2; exit 1; }
-rm -rf "$OUT" && mkdir -p "$OUT"
-cp -r "$PEER_SRC" "$OUT/peer" && chmod -R u+w "$OUT/peer"
-python3 -m venv "$OUT/venv" && "$OUT/venv/bin/pip" -q install aiohttp
-PY=$OUT/venv/bin/python
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-cd "$OUT/peer"
-$PY fake_sms_gateway.py --port 5070 > "$OUT/gateway.log" 2>&1 &
-GW=$!; PIDS+=("$GW"); echo "$GW" > "$OUT/gateway.pid"
+GW_PORT=5070
+. "$ROOT/scripts/bench-common.sh"
+bench_prepare
 
 start_node() {  # name port database-url data-dir
   cat > "$OUT/$1.toml" <<TOML
@@ -49,8 +39,7 @@ setup() {  # port data-dir
   # again: lenient numbers, send limits and the resend cooldown off, as in privacyIDEA.
   local pw jwt
   pw=$(cat "$2/initial-admin-password")
-  jwt=$(curl -fs "http://127.0.0.1:$1/auth" -d username=admin --data-urlencode "password=$pw" \
-        | $PY -c 'import json,sys; print(json.load(sys.stdin)["result"]["value"]["token"])')
+  jwt=$(admin_jwt "$1" "$pw")
   curl -fs -H "Authorization: $jwt" "http://127.0.0.1:$1/system/setConfig" -d sms.number_check=lenient \
     -d sms.limit.user=0 -d sms.limit.phone=0 -d sms.limit.prefix=0 -d sms.limit.global=0 \
     -d sms.limit.client=0 -d sms.resend_cooldown_secs=0 >/dev/null

@@ -11,20 +11,10 @@ cd "$(dirname "$0")/.."
 DUR=${1:-15}
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/target/bench-limits}
-PEER_SRC=${PEER_SRC:-$ROOT/../shared/peer}
 BIN=${BIN:-$ROOT/target/release/otpgate}
-[ -x "$BIN" ] || { echo "build first: cargo build --release --locked" >&2; exit 1; }
-rm -rf "$OUT" && mkdir -p "$OUT"
-cp -r "$PEER_SRC" "$OUT/peer" && chmod -R u+w "$OUT/peer"
-python3 -m venv "$OUT/venv" && "$OUT/venv/bin/pip" -q install aiohttp
-PY=$OUT/venv/bin/python
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-cd "$OUT/peer"
-$PY fake_sms_gateway.py --port 5071 > "$OUT/gateway.log" 2>&1 &
-GW=$!; PIDS+=("$GW"); echo "$GW" > "$OUT/gateway.pid"
+GW_PORT=5071
+. "$ROOT/scripts/bench-common.sh"
+bench_prepare
 
 PORT=5094
 cat > "$OUT/node.toml" <<TOML
@@ -40,8 +30,7 @@ TOML
 NODE=$!; PIDS+=("$NODE"); echo "$NODE" > "$OUT/node.pid"
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 PW=$(cat "$OUT/data/initial-admin-password")
-JWT=$(curl -fs "http://127.0.0.1:$PORT/auth" -d username=admin --data-urlencode "password=$PW" \
-      | $PY -c 'import json,sys; print(json.load(sys.stdin)["result"]["value"]["token"])')
+JWT=$(admin_jwt "$PORT" "$PW")
 # The harness enrols made-up numbers (+49151 and 7 digits, one digit short of a real one).
 curl -fs -H "Authorization: $JWT" "http://127.0.0.1:$PORT/system/setConfig" -d sms.number_check=lenient >/dev/null
 $PY setup_peer.py --base-url "http://127.0.0.1:$PORT" --users 200 --run-dir "$OUT/setup" \
