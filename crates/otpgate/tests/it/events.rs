@@ -351,23 +351,28 @@ async fn failed_logins_mail_the_helpdesk_when_the_token_locks() {
     assert_eq!(smtp.mails().len(), 1);
 }
 
-#[tokio::test]
-async fn a_down_gateway_is_retried_with_back_off_on_the_injected_clock() {
+/// A server whose enrollment SMS go to a `notify` gateway that answers `status`, retried
+/// after 30 s (no breaker), with `config` on top; returns (token gateway, notify, server).
+async fn down_notify(status: u16, config: &[(&str, &str)]) -> (Gateway, Gateway, Server) {
     let gw = Gateway::start().await;
     let notify = Gateway::start().await;
-    notify.set_mode(Mode::Status(500));
+    notify.set_mode(Mode::Status(status));
     let s = Server::start().await;
     s.setup(&gw.url("/sms")).await;
     s.http_gateway("notify", &notify.url("/notify"), &[]).await;
-    s.ok(
-        "/system/setConfig",
-        &[
-            ("event.outbox_retry_secs", "30"),
-            ("sms.breaker_threshold", "0"),
-        ],
-    )
-    .await;
+    let mut pairs = vec![
+        ("event.outbox_retry_secs", "30"),
+        ("sms.breaker_threshold", "0"),
+    ];
+    pairs.extend_from_slice(config);
+    s.ok("/system/setConfig", &pairs).await;
     enrollment_sms_handler(&s).await;
+    (gw, notify, s)
+}
+
+#[tokio::test]
+async fn a_down_gateway_is_retried_with_back_off_on_the_injected_clock() {
+    let (_gw, notify, s) = down_notify(500, &[]).await;
     let (st, b) = s
         .apost(
             "/token/init",
@@ -415,22 +420,7 @@ async fn a_down_gateway_is_retried_with_back_off_on_the_injected_clock() {
 
 #[tokio::test]
 async fn too_old_and_interrupted_items_are_dead_lettered_and_can_be_requeued() {
-    let gw = Gateway::start().await;
-    let notify = Gateway::start().await;
-    notify.set_mode(Mode::Status(503));
-    let s = Server::start().await;
-    s.setup(&gw.url("/sms")).await;
-    s.http_gateway("notify", &notify.url("/notify"), &[]).await;
-    s.ok(
-        "/system/setConfig",
-        &[
-            ("event.outbox_retry_secs", "30"),
-            ("event.outbox_max_age_secs", "60"),
-            ("sms.breaker_threshold", "0"),
-        ],
-    )
-    .await;
-    enrollment_sms_handler(&s).await;
+    let (_gw, notify, s) = down_notify(503, &[("event.outbox_max_age_secs", "60")]).await;
     s.enroll("alice", "SMS0001", "1234", "+4915100000091").await;
     until("the first attempt", async || {
         outbox(&s, Some("pending")).await["items"][0]["attempts"] == 1

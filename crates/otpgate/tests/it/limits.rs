@@ -128,17 +128,7 @@ async fn user_prefix_and_global_limits_and_a_failed_send_is_given_back() {
     assert!(challenged(&ask(&s, "alice").await));
     assert!(challenged(&ask(&s, "bob").await));
     limited(&ask(&s, "carol").await);
-    s.ok(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("serial", "SMS3"),
-            ("user", "carol"),
-            ("pin", "1234"),
-            ("phone", "+447400123456"),
-        ],
-    )
-    .await;
+    s.enroll("carol", "SMS3", "1234", "+447400123456").await;
     assert!(challenged(&ask(&s, "carol").await));
     set(&s, &[("sms.limit.prefix", "0")]).await;
 
@@ -666,17 +656,7 @@ async fn the_country_limit_counts_per_destination_country() {
         limited(&ask(&s, "carol").await) > 0,
         "a third German number"
     );
-    s.ok(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("serial", "SMS3"),
-            ("user", "carol"),
-            ("pin", "1234"),
-            ("phone", "+447400123456"),
-        ],
-    )
-    .await;
+    s.enroll("carol", "SMS3", "1234", "+447400123456").await;
     assert!(challenged(&ask(&s, "carol").await), "another country");
 }
 
