@@ -18,6 +18,9 @@ pub enum ServiceError {
     /// All of a user's tokens are revoked (1007).
     #[error("ERR1007: This action is not possible, since the token is locked")]
     TokenLocked,
+    /// A user store cannot answer, e.g. the directory is down (ResolverError, 907).
+    #[error("ERR907: {0}")]
+    Resolver(String),
     /// A configuration error (ConfigAdminError, 302).
     #[error("ERR302: {0}")]
     ConfigAdmin(String),
@@ -78,6 +81,7 @@ impl ServiceError {
             ServiceError::TokenAdmin(_) => 301,
             ServiceError::TokenLocked => 1007,
             ServiceError::ConfigAdmin(_) => 302,
+            ServiceError::Resolver(_) => 907,
             ServiceError::NotFound(_) => 601,
             ServiceError::Policy(_) => 303,
             ServiceError::Auth { code, .. } => *code,

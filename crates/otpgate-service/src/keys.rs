@@ -13,11 +13,13 @@ pub struct RotateReport {
     pub gateway_secrets: usize,
     /// SMTP server passwords.
     pub smtp_passwords: usize,
+    /// LDAP resolvers' service passwords.
+    pub resolver_passwords: usize,
 }
 
 impl Services {
-    /// Re-encrypts every sealed value (OTP seeds, gateway secrets, SMTP passwords, the key
-    /// check) with `new`'s active key, all or nothing. Every value must open with the current
+    /// Re-encrypts every sealed value (OTP seeds, gateway secrets, SMTP passwords, LDAP
+    /// service passwords, the key check) with `new`'s active key, all or nothing. Every value must open with the current
     /// key ring first; `new` must still hold the old keys for nodes not yet restarted.
     pub async fn rotate_keys(&self, new: &KeyRing) -> Result<RotateReport> {
         let mut report = RotateReport::default();
@@ -35,6 +37,10 @@ impl Services {
                 SealedKind::SmtpPassword => {
                     report.smtp_passwords += 1;
                     crate::smtpserver::aad(&sealed.owner)
+                }
+                SealedKind::ResolverSecret => {
+                    report.resolver_passwords += 1;
+                    crate::directory::aad(&sealed.owner)
                 }
                 SealedKind::KeyCheck => KEY_CHECK_AAD.to_owned(),
             };

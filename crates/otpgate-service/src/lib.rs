@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod breaker;
 pub mod cache;
+pub mod directory;
 pub mod error;
 pub mod events;
 pub mod gateways;
@@ -75,6 +76,7 @@ struct Inner {
     kdf: Semaphore,
     registry: Registry,
     passwd: users::PasswdCache,
+    directories: directory::Directories,
     data_dir: std::path::PathBuf,
     breakers: breaker::Breakers,
     outbox: outbox::Outbox,
@@ -107,6 +109,7 @@ impl Services {
                 kdf: Semaphore::new(d.kdf_concurrency.max(1)),
                 registry,
                 passwd: users::PasswdCache::default(),
+                directories: directory::Directories::default(),
                 data_dir: d.data_dir,
                 breakers: breaker::Breakers::default(),
                 outbox: outbox::Outbox::default(),
@@ -137,6 +140,14 @@ impl Services {
 
     pub(crate) fn passwd_cache(&self) -> &users::PasswdCache {
         &self.inner.passwd
+    }
+
+    pub(crate) fn directories(&self) -> &directory::Directories {
+        &self.inner.directories
+    }
+
+    pub(crate) fn clock_arc(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
     }
 
     pub(crate) fn data_dir(&self) -> &std::path::Path {

@@ -1,8 +1,9 @@
 //! Users, resolvers and realms.
 //!
-//! Two resolver types: `passwdresolver` reads privacyIDEA's passwd-style file (the GECOS
+//! Three resolver types: `passwdresolver` reads privacyIDEA's passwd-style file (the GECOS
 //! field is `Given Surname,field2,mobile,phone,email`), `internalresolver` is otpgate's
-//! editable user store in the database (`/user/` create, update, delete).
+//! editable user store in the database (`/user/` create, update, delete), and `ldapresolver`
+//! reads an LDAP directory or Active Directory (see [`crate::directory`]).
 
 use crate::{Params, Result, ServiceError, Services};
 use otpgate_store::{InternalUserRow, RealmRow, ResolverRow};
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// The resolver types otpgate supports.
-pub const RESOLVER_TYPES: &[&str] = &["passwdresolver", "internalresolver"];
+pub const RESOLVER_TYPES: &[&str] = &["passwdresolver", "internalresolver", "ldapresolver"];
 
 /// A resolved user.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,6 +43,10 @@ pub struct User {
     pub description: String,
     /// Password hash of internal users.
     pub password_hash: Option<String>,
+    /// Distinguished name of LDAP users ("" otherwise).
+    pub dn: String,
+    /// `GET /user/` shows `mobile` as a list (LDAP's `MULTIVALUEATTRIBUTES`).
+    pub mobile_list: bool,
 }
 
 impl std::fmt::Debug for User {
@@ -57,9 +62,14 @@ impl std::fmt::Debug for User {
 impl User {
     /// privacyIDEA's JSON of a user (`GET /user/`).
     pub fn to_json(&self) -> Value {
+        let mobile = if self.mobile_list {
+            json!(self.mobile)
+        } else {
+            json!(self.mobile.first().cloned().unwrap_or_default())
+        };
         json!({
             "username": self.login, "userid": self.uid, "givenname": self.givenname, "surname": self.surname,
-            "email": self.email, "mobile": self.mobile.first().cloned().unwrap_or_default(), "phone": self.phone,
+            "email": self.email, "mobile": mobile, "phone": self.phone,
             "description": self.description, "realm": self.realm, "resolver": self.resolver,
             "editable": self.resolver_type == "internalresolver",
         })
@@ -120,6 +130,8 @@ fn passwd_user(e: &PasswdEntry, realm: &str, resolver: &str) -> User {
         phone: field(3),
         description: e.gecos.clone(),
         password_hash: None,
+        dn: String::new(),
+        mobile_list: false,
     }
 }
 
@@ -141,6 +153,8 @@ fn internal_user(u: &InternalUserRow, realm: &str, resolver: &str) -> User {
         phone: u.phone.clone(),
         description: u.description.clone(),
         password_hash: Some(u.password_hash.clone()).filter(|h| !h.is_empty()),
+        dn: String::new(),
+        mobile_list: false,
     }
 }
 
@@ -239,8 +253,16 @@ fn realm_json(r: &RealmRow, types: &HashMap<String, String>) -> Value {
 }
 
 impl Services {
-    async fn users_of_resolver(&self, r: &ResolverRow, realm: &str) -> Result<Vec<User>> {
+    /// The users of a resolver; `pattern` (`*` wildcards) narrows an LDAP search in the
+    /// directory (other types are filtered by the caller).
+    async fn users_of_resolver(
+        &self,
+        r: &ResolverRow,
+        realm: &str,
+        pattern: Option<&str>,
+    ) -> Result<Vec<User>> {
         match r.rtype.as_str() {
+            "ldapresolver" => self.ldap_users(r, realm, pattern).await,
             "passwdresolver" => {
                 let path = resolver_file(r).ok_or_else(|| {
                     ServiceError::ConfigAdmin(format!("Resolver {} has no fileName.", r.name))
@@ -274,8 +296,9 @@ impl Services {
                 .iuser_by_name(r.id, login)
                 .await?
                 .map(|u| internal_user(&u, realm, &r.name))),
+            "ldapresolver" => self.ldap_find(r, realm, login).await,
             _ => Ok(self
-                .users_of_resolver(r, realm)
+                .users_of_resolver(r, realm, None)
                 .await?
                 .into_iter()
                 .find(|u| u.login == login)),
@@ -366,8 +389,9 @@ impl Services {
                     .await?
                     .map(|u| internal_user(&u, realm, &r.name)))
             }
+            "ldapresolver" => self.ldap_by_id(&r, realm, uid).await,
             _ => Ok(self
-                .users_of_resolver(&r, realm)
+                .users_of_resolver(&r, realm, None)
                 .await?
                 .into_iter()
                 .find(|u| u.uid == uid)),
@@ -376,6 +400,9 @@ impl Services {
 
     /// Checks a user's own password (for `otppin=userstore` and user logins).
     pub async fn check_user_password(&self, user: &User, password: &str) -> Result<bool> {
+        if user.resolver_type == "ldapresolver" {
+            return self.ldap_check_password(user, password).await;
+        }
         match &user.password_hash {
             Some(h) => self.verify_secret(password, h).await,
             None => Ok(false),
@@ -397,7 +424,8 @@ impl Services {
         else {
             return Ok(json!([]));
         };
-        let pattern = params.get_nonblank("username").map(wildcard).transpose()?;
+        let raw_pattern = params.get_nonblank("username");
+        let pattern = raw_pattern.map(wildcard).transpose()?;
         let only_resolver = params.get_nonblank("resolver");
         let mut out = Vec::new();
         for (name, _) in &r.resolvers {
@@ -405,7 +433,16 @@ impl Services {
                 continue;
             }
             if let Some(res) = self.store().resolver_get(name).await? {
-                for u in self.users_of_resolver(&res, &realm).await? {
+                // As privacyIDEA: a user store that cannot answer is left out of the list.
+                let users = match self.users_of_resolver(&res, &realm, raw_pattern).await {
+                    Ok(u) => u,
+                    Err(e @ ServiceError::Resolver(_)) => {
+                        tracing::warn!(resolver = %name, error = %e, "unable to get the user list of a resolver");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for u in users {
                     if pattern.as_ref().is_none_or(|p| p.is_match(&u.login)) {
                         out.push(u.to_json());
                     }
@@ -522,6 +559,16 @@ impl Services {
         let rtype = params
             .get_nonblank("type")
             .ok_or_else(|| ServiceError::missing("type"))?;
+        let old = self.store().resolver_get(name).await?;
+        if let Some(old) = &old
+            && old.rtype != rtype
+        {
+            return Err(ServiceError::Parameter(format!(
+                "The resolver {name} already exists with type {}.",
+                old.rtype
+            )));
+        }
+        let mut secret = String::new();
         let config = match rtype {
             "passwdresolver" => {
                 let file = params
@@ -533,6 +580,13 @@ impl Services {
                 json!({"fileName": file})
             }
             "internalresolver" => json!({}),
+            "ldapresolver" => {
+                let (config, sealed) = self
+                    .ldap_resolver_config(name, params, old.as_ref())
+                    .await?;
+                secret = sealed;
+                config
+            }
             other => {
                 return Err(ServiceError::Parameter(format!(
                     "Unknown resolver type {other}. Supported: {}.",
@@ -540,17 +594,9 @@ impl Services {
                 )));
             }
         };
-        if let Some(old) = self.store().resolver_get(name).await?
-            && old.rtype != rtype
-        {
-            return Err(ServiceError::Parameter(format!(
-                "The resolver {name} already exists with type {}.",
-                old.rtype
-            )));
-        }
         Ok(json!(
             self.store()
-                .resolver_upsert(name, rtype, &config.to_string())
+                .resolver_upsert(name, rtype, &config.to_string(), &secret)
                 .await?
         ))
     }
@@ -562,10 +608,17 @@ impl Services {
             if name.is_some_and(|n| n != r.name) || rtype.is_some_and(|t| t != r.rtype) {
                 continue;
             }
-            let data: Value = serde_json::from_str(&r.config).unwrap_or_else(|_| json!({}));
+            let (data, censor_keys) = if r.rtype == "ldapresolver" {
+                Self::ldap_resolver_data(&r)
+            } else {
+                (
+                    serde_json::from_str(&r.config).unwrap_or_else(|_| json!({})),
+                    vec![],
+                )
+            };
             out.insert(
                 r.name.clone(),
-                json!({"resolvername": r.name, "type": r.rtype, "data": data, "censor_keys": []}),
+                json!({"resolvername": r.name, "type": r.rtype, "data": data, "censor_keys": censor_keys}),
             );
         }
         Ok(Value::Object(out))

@@ -45,6 +45,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("name", Text),
             ("rtype", Text),
             ("config", Text),
+            ("secret", Text),
         ],
     ),
     ("realm", &[("id", Int), ("name", Text), ("is_default", Int)]),

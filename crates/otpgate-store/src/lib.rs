@@ -138,7 +138,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 5] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 6] = [
         (
             1,
             "init",
@@ -168,6 +168,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "fraud",
             include_str!("../migrations/sqlite/0005_fraud.sql"),
             include_str!("../migrations/postgres/0005_fraud.sql"),
+        ),
+        (
+            6,
+            "ldap",
+            include_str!("../migrations/sqlite/0006_ldap.sql"),
+            include_str!("../migrations/postgres/0006_ldap.sql"),
         ),
     ];
     all.into_iter()

@@ -12,6 +12,8 @@ pub enum SealedKind {
     GatewayOption,
     /// `smtpserver.password` (owner = identifier).
     SmtpPassword,
+    /// `resolver.secret` (owner = resolver name).
+    ResolverSecret,
     /// The key check value in `meta`.
     KeyCheck,
 }
@@ -88,6 +90,19 @@ impl Store {
                 r.try_get(2)?,
             ));
         }
+        for r in sqlx::query("SELECT id, name, secret FROM resolver WHERE secret <> ''")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            out.push(s(
+                SealedKind::ResolverSecret,
+                r.try_get(0)?,
+                r.try_get(1)?,
+                "",
+                "",
+                r.try_get(2)?,
+            ));
+        }
         if let Some(v) = self.meta_get("keycheck").await? {
             out.push(s(SealedKind::KeyCheck, 0, String::new(), "", "", v));
         }
@@ -109,6 +124,9 @@ impl Store {
                 }
                 SealedKind::SmtpPassword => {
                     "UPDATE smtpserver SET password = $1 WHERE id = $2 AND password = $3"
+                }
+                SealedKind::ResolverSecret => {
+                    "UPDATE resolver SET secret = $1 WHERE id = $2 AND secret = $3"
                 }
                 SealedKind::KeyCheck => {
                     "UPDATE meta SET value = $1 WHERE key = 'keycheck' AND $2 = 0 AND value = $3"

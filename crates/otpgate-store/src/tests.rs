@@ -250,7 +250,7 @@ async fn gateways_replace_all_and_option_delete() {
 async fn realms_default_and_resolver_in_use() {
     for_each_store(|s| async move {
         let r = s
-            .resolver_upsert("res", "passwdresolver", "{}")
+            .resolver_upsert("res", "passwdresolver", "{}", "")
             .await
             .unwrap();
         s.realm_set("a", &[(r, None)]).await.unwrap();

@@ -11,10 +11,12 @@ pub struct ResolverRow {
     pub id: i64,
     /// Unique name.
     pub name: String,
-    /// `passwdresolver` or `internalresolver`.
+    /// `passwdresolver`, `internalresolver` or `ldapresolver`.
     pub rtype: String,
-    /// Parameters (JSON object text).
+    /// Parameters (JSON object text), without secrets.
     pub config: String,
+    /// The sealed secret parameter (an LDAP resolver's `BINDPW`), or "".
+    pub secret: String,
 }
 
 /// A realm and its resolvers (name, priority).
@@ -59,6 +61,7 @@ fn resolver_row(r: &AnyRow) -> Result<ResolverRow> {
         name: r.try_get(1)?,
         rtype: r.try_get(2)?,
         config: r.try_get(3)?,
+        secret: r.try_get(4)?,
     })
 }
 
@@ -80,15 +83,23 @@ const IUSER_COLS: &str =
     "id, username, password_hash, givenname, surname, email, mobile, phone, description";
 
 impl Store {
-    /// Creates or updates a resolver; returns its id.
-    pub async fn resolver_upsert(&self, name: &str, rtype: &str, config: &str) -> Result<i64> {
+    /// Creates or updates a resolver with its sealed secret ("" for none); returns its id.
+    pub async fn resolver_upsert(
+        &self,
+        name: &str,
+        rtype: &str,
+        config: &str,
+        secret: &str,
+    ) -> Result<i64> {
         let row = sqlx::query(
-            "INSERT INTO resolver (name, rtype, config) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET rtype = excluded.rtype, config = excluded.config RETURNING id",
+            "INSERT INTO resolver (name, rtype, config, secret) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET rtype = excluded.rtype, config = excluded.config, \
+             secret = excluded.secret RETURNING id",
         )
         .bind(name)
         .bind(rtype)
         .bind(config)
+        .bind(secret)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get(0)?)
@@ -96,18 +107,20 @@ impl Store {
 
     /// All resolvers by name.
     pub async fn resolver_list(&self) -> Result<Vec<ResolverRow>> {
-        let rows = sqlx::query("SELECT id, name, rtype, config FROM resolver ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, name, rtype, config, secret FROM resolver ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(resolver_row).collect()
     }
 
     /// One resolver by name.
     pub async fn resolver_get(&self, name: &str) -> Result<Option<ResolverRow>> {
-        let row = sqlx::query("SELECT id, name, rtype, config FROM resolver WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, name, rtype, config, secret FROM resolver WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(resolver_row).transpose()
     }
 

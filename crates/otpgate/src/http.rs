@@ -98,6 +98,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/resolver/", get(admin::resolvers))
         .route("/resolver", get(admin::resolvers))
+        .route("/resolver/test", post(admin::test_resolver))
         .route(
             "/resolver/{name}",
             get(admin::resolver)

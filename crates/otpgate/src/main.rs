@@ -149,8 +149,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .context("re-encrypting the secrets (the key file already has the new key; run the command again)")?;
             println!(
-                "re-encrypted {} OTP seeds, {} gateway secrets and {} SMTP passwords with the new key {id}",
-                report.token_keys, report.gateway_secrets, report.smtp_passwords
+                "re-encrypted {} OTP seeds, {} gateway secrets, {} SMTP passwords and {} LDAP passwords with the new key {id}",
+                report.token_keys,
+                report.gateway_secrets,
+                report.smtp_passwords,
+                report.resolver_passwords
             );
             println!(
                 "copy {} to every node before starting them; the older lines can be removed once no backup made before now is needed",

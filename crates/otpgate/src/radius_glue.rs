@@ -98,6 +98,7 @@ impl Handler for RadiusHandler {
                     // answered like a wrong password (the audit keeps the reason).
                     ServiceError::User(_) => "wrong otp pin".to_owned(),
                     ServiceError::Internal(_)
+                    | ServiceError::Resolver(_)
                     | ServiceError::Unavailable
                     | ServiceError::SendFailed => "The request could not be processed.".to_owned(),
                     other => other.to_string(),

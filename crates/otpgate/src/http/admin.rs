@@ -187,6 +187,16 @@ pub async fn save_resolver(
     Ok(pi.reply(app.services.save_resolver(&name, &pi.params).await?))
 }
 
+/// `POST /resolver/test`: privacyIDEA's "test resolver" (always 200; `value` says whether the
+/// bind and search worked, `detail.description` what was found or went wrong).
+pub async fn test_resolver(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    pi.admin(&app, "resolverwrite").await?;
+    let (ok, description) = app.services.test_resolver(&pi.params).await?;
+    let mut detail = Map::new();
+    detail.insert("description".into(), Value::from(description));
+    Ok(envelope::ok(Value::from(ok), Some(detail), pi.nonce()))
+}
+
 /// `DELETE /resolver/<name>`.
 pub async fn delete_resolver(
     State(app): State<App>,

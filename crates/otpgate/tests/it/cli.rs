@@ -863,12 +863,25 @@ async fn keys_rotate_reencrypts_every_secret_and_the_old_key_can_go() {
         ],
     )
     .await;
+    // An LDAP resolver's service password is sealed too (nothing needs to listen for saving).
+    s.ok(
+        "/resolver/dir",
+        &[
+            ("type", "ldapresolver"),
+            ("LDAPURI", "ldap://127.0.0.1:9"),
+            ("LDAPBASE", "dc=example,dc=org"),
+            ("BINDDN", "cn=admin,dc=example,dc=org"),
+            ("BINDPW", "ldap-pass-1"),
+            ("LOGINNAMEATTRIBUTE", "uid"),
+        ],
+    )
+    .await;
     s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
     s.stop().await;
     let data = s.dir.path().join("data");
     let stdout = run_ok(&data, &["keys", "rotate"]);
     assert!(
-        stdout.contains("1 OTP seeds, 1 gateway secrets and 1 SMTP passwords with the new key k2"),
+        stdout.contains("1 OTP seeds, 1 gateway secrets, 1 SMTP passwords and 1 LDAP passwords with the new key k2"),
         "{stdout}"
     );
     let keys = std::fs::read_to_string(data.join("encryption.keys")).unwrap();

@@ -18,6 +18,7 @@ mod cluster;
 mod events;
 mod gateways;
 mod hostile;
+mod ldap;
 mod limits;
 mod radius;
 mod validate;
