@@ -90,9 +90,38 @@ sn: White
 mobile: +4915100000003
 userPassword: carol-dir-pw
 
+dn: cn=Dave Brown,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: adAccount
+cn: Dave Brown
+sn: Brown
+givenName: Dave
+sAMAccountName: dbrown
+userPrincipalName: dave.brown@example.org
+objectGUID:: nx6l/wAoKlz+ASmAfxAgww==
+mobile: +4915100000008
+userPassword: dave-pw
+
 dn: cn=printer,ou=machines,dc=example,dc=org
 objectClass: device
 cn: printer
+";
+
+/// Dave's objectGUID: bytes that are not UTF-8 and include filter metacharacters.
+const DAVE_GUID: [u8; 16] = [
+    0x9f, 0x1e, 0xa5, 0xff, 0x00, 0x28, 0x2a, 0x5c, 0xfe, 0x01, 0x29, 0x80, 0x7f, 0x10, 0x20, 0xc3,
+];
+
+/// Active Directory's login and id attributes, for an AD-like entry in OpenLDAP.
+const AD_SCHEMA: &str = "\
+attributetype ( 1.3.6.1.4.1.55555.1.1 NAME 'objectGUID' EQUALITY octetStringMatch \
+  SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.55555.1.2 NAME 'sAMAccountName' EQUALITY caseIgnoreMatch \
+  SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.55555.1.3 NAME 'userPrincipalName' EQUALITY caseIgnoreMatch \
+  SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.55555.2.1 NAME 'adAccount' SUP top AUXILIARY \
+  MAY ( objectGUID $ sAMAccountName $ userPrincipalName ) )
 ";
 
 /// A test CA and a server certificate for 127.0.0.1 and localhost, as PEM files in `dir`.
@@ -155,6 +184,7 @@ impl Slapd {
              include /etc/ldap/schema/cosine.schema\n\
              include /etc/ldap/schema/nis.schema\n\
              include /etc/ldap/schema/inetorgperson.schema\n\
+             include {d}/ad.schema\n\
              modulepath /usr/lib/ldap\n\
              moduleload back_mdb\n\
              pidfile {d}/slapd.pid\n\
@@ -175,6 +205,7 @@ impl Slapd {
             crt = crt.display(),
             key = key.display(),
         );
+        std::fs::write(d.join("ad.schema"), AD_SCHEMA).unwrap();
         std::fs::write(d.join("slapd.conf"), conf).unwrap();
         std::fs::write(d.join("people.ldif"), PEOPLE).unwrap();
         let out = Command::new("/usr/sbin/slapadd")
@@ -403,7 +434,8 @@ async fn login_names_with_filter_metacharacters_cannot_change_the_search() {
     let ldap = Slapd::start(false).await;
     let gw = Gateway::start().await;
     let s = Server::start().await;
-    directory_realm(&s, &gw, &ldap.uri(), &[]).await;
+    // privacyIDEA's default id: the entry's DN (looked up again with a base search).
+    directory_realm(&s, &gw, &ldap.uri(), &[("UIDTYPE", "DN")]).await;
     // Each name finds exactly its own entry, never another one.
     for (login, phone) in [
         ("jo*e", "+4915100000004"),
@@ -429,6 +461,18 @@ async fn login_names_with_filter_metacharacters_cannot_change_the_search() {
         let b = two_step(&s, &gw, login, "pin", phone).await;
         assert_eq!(b["result"]["value"], true, "{login}: {b}");
     }
+    // Owners are found again by their DN (with escaped characters) after the cache expired.
+    s.advance(121);
+    let t = s.token_info("LDAP06").await;
+    assert_eq!(t["username"], "o'neil (ops), x", "{t}");
+    assert!(
+        t["user_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("uid=o'neil (ops)\\2C x,ou=people"),
+        "{t}"
+    );
+    assert_eq!(s.token_info("LDAP07").await["username"], "jürgen");
     // Injection attempts match nobody (a wildcard or an extra clause would match someone).
     for login in [
         "*",
@@ -787,4 +831,63 @@ async fn ldaps_and_starttls_with_a_test_ca() {
     ])
     .await;
     assert!(ok, "{d}");
+}
+
+#[tokio::test]
+async fn active_directory_style_logins_by_account_or_principal_name_with_object_guid_ids() {
+    let ldap = Slapd::start(false).await;
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    directory_realm(
+        &s,
+        &gw,
+        &ldap.uri(),
+        &[
+            ("LOGINNAMEATTRIBUTE", "sAMAccountName, userPrincipalName"),
+            (
+                "LDAPSEARCHFILTER",
+                "(sAMAccountName=*)(objectClass=inetOrgPerson)",
+            ),
+            ("UIDTYPE", "objectGUID"),
+            ("NOREFERRALS", "True"),
+        ],
+    )
+    .await;
+    let (_, all) = s.aget("/user/", &[]).await;
+    let all = value(&all).as_array().unwrap();
+    assert_eq!(
+        all.len(),
+        1,
+        "only the AD-like entry has a sAMAccountName: {all:?}"
+    );
+    // The id is privacyIDEA's GUID string (first three fields little-endian).
+    let guid = otpgate_ldap::guid_to_string(&DAVE_GUID).unwrap();
+    assert_eq!(guid, "ffa51e9f-2800-5c2a-fe01-29807f1020c3");
+    assert_eq!(all[0]["userid"], guid.as_str());
+    assert_eq!(all[0]["username"], "dbrown");
+
+    s.apost(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("user", "dbrown"),
+            ("serial", "DAVE"),
+            ("pin", "d"),
+            ("dynamic_phone", "1"),
+        ],
+    )
+    .await;
+    // Either login name works, and both are the same user with the same token.
+    for login in ["dbrown", "DBROWN", "dave.brown@example.org"] {
+        let b = two_step(&s, &gw, login, "d", "+4915100000008").await;
+        assert_eq!(b["result"]["value"], true, "{login}: {b}");
+    }
+    // The owner is found again by objectGUID (a binary search value) once the cache expired.
+    s.advance(121);
+    let t = s.token_info("DAVE").await;
+    assert_eq!(
+        (t["user_id"].as_str(), t["username"].as_str()),
+        (Some(guid.as_str()), Some("dbrown")),
+        "{t}"
+    );
 }
