@@ -150,19 +150,12 @@ impl LdapConfig {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| format!("Missing parameter: {k}"))
         };
-        let uris: Vec<String> = required("LDAPURI")?
+        let uris = required("LDAPURI")?
             .split(',')
-            .map(|u| u.trim().to_owned())
+            .map(str::trim)
             .filter(|u| !u.is_empty())
-            .collect();
-        for u in &uris {
-            let lower = u.to_ascii_lowercase();
-            if !(lower.starts_with("ldap://") || lower.starts_with("ldaps://")) {
-                return Err(format!(
-                    "LDAPURI must name ldap:// or ldaps:// servers, not {u:?}."
-                ));
-            }
-        }
+            .map(server_uri)
+            .collect::<Result<Vec<String>, String>>()?;
         let login_attrs: Vec<String> = required("LOGINNAMEATTRIBUTE")?
             .split(',')
             .map(|a| a.trim().to_owned())
@@ -271,6 +264,48 @@ impl LdapConfig {
         attrs.sort_by_key(|a| a.to_ascii_lowercase());
         attrs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         attrs
+    }
+}
+
+/// A server of `LDAPURI` as `ldap[s]://host[:port]`: the scheme, a host name, IPv4 or
+/// bracketed IPv6 address and an optional port; anything after the authority (an LDAP URL's
+/// DN, attributes or filter) is dropped, as privacyIDEA does.
+fn server_uri(u: &str) -> Result<String, String> {
+    let bad = || {
+        format!("LDAPURI must name ldap://host[:port] or ldaps://host[:port] servers, not {u:?}.")
+    };
+    // A bare host is a plain ldap:// server, as in privacyIDEA.
+    let (scheme, rest) = u.split_once("://").unwrap_or(("ldap", u));
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "ldap" && scheme != "ldaps" {
+        return Err(bad());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+        addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+        (format!("[{addr}]"), after.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && (host.starts_with('[')
+            || host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
+    if !host_ok {
+        return Err(bad());
+    }
+    match port {
+        None => Ok(format!("{scheme}://{host}")),
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => Ok(format!("{scheme}://{host}:{n}")),
+            _ => Err(bad()),
+        },
     }
 }
 
@@ -384,6 +419,20 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.uris, vec!["ldap://a:389", "ldap://b:389"]);
+        let c2 = cfg(&[(
+            "LDAPURI",
+            "LDAPS://dc1.corp.example:636/dc=x??sub, ldap://[::1]:3890, ldap://10.0.0.1, dc3",
+        )])
+        .unwrap();
+        assert_eq!(
+            c2.uris,
+            vec![
+                "ldaps://dc1.corp.example:636",
+                "ldap://[::1]:3890",
+                "ldap://10.0.0.1",
+                "ldap://dc3"
+            ]
+        );
         assert_eq!(c.login_attrs, vec!["sAMAccountName", "userPrincipalName"]);
         assert_eq!(c.uid_type, UidType::Dn);
         assert_eq!(c.scope, SearchScope::Subtree);
@@ -404,6 +453,14 @@ mod tests {
     fn mistakes_are_explained() {
         for (k, v) in [
             ("LDAPURI", "http://x"),
+            ("LDAPURI", "x;y"),
+            ("LDAPURI", "ldaps://"),
+            ("LDAPURI", "ldap://:389"),
+            ("LDAPURI", "ldap://h:0"),
+            ("LDAPURI", "ldap://h:99999"),
+            ("LDAPURI", "ldap://[::1"),
+            ("LDAPURI", "ldap://a b"),
+            ("LDAPURI", "ldap://h, ldap://"),
             ("LDAPSEARCHFILTER", "uid=*"),
             ("LDAPSEARCHFILTER", "(uid=*"),
             ("LDAPSEARCHFILTER", "(uid=*))("),

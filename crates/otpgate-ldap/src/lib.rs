@@ -310,7 +310,7 @@ impl Directory {
                                 .0
                                 .into_iter()
                                 .filter(|e| !e.is_ref() && !e.is_intermediate())
-                                .map(SearchEntry::construct)
+                                .filter_map(entry_of)
                                 .collect();
                             return Ok((entries, rc == RC_SIZE_LIMIT));
                         }
@@ -563,6 +563,14 @@ impl Directory {
             truncated,
         })
     }
+}
+
+/// Decodes a search result entry. ldap3's decoder panics on an entry that is not shaped as
+/// RFC 4511 says; such an entry (from a broken or hostile server) is dropped instead.
+fn entry_of(e: ldap3::ResultEntry) -> Option<SearchEntry> {
+    std::panic::catch_unwind(move || SearchEntry::construct(e))
+        .map_err(|_| tracing::warn!("the LDAP server sent a malformed entry; it is ignored"))
+        .ok()
 }
 
 /// Whether `dn` lies at or under `base` (compared case-insensitively, spaces after commas

@@ -48,6 +48,31 @@ pub const LDAP_KEYS: &[&str] = &[
 /// The secret parameter.
 const BINDPW: &str = "BINDPW";
 
+/// The parameters that decide where the service password goes and how it is protected: a
+/// kept (censored) password is only used again while they stay the same, so an admin cannot
+/// steer the stored password to a server of their own or strip its TLS.
+const DESTINATION_KEYS: &[&str] = &["LDAPURI", "START_TLS", "TLS_VERIFY", "TLS_CA_FILE"];
+
+fn same_destination(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    DESTINATION_KEYS.iter().all(|k| {
+        let norm = |m: &Map<String, Value>| {
+            m.get(*k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        norm(a) == norm(b)
+    })
+}
+
+fn kept_password_moved() -> ServiceError {
+    ServiceError::Parameter(format!(
+        "BINDPW must be given again when {} change.",
+        DESTINATION_KEYS.join(", ")
+    ))
+}
+
 /// Associated data of a resolver's sealed password.
 pub(crate) fn aad(resolver: &str) -> String {
     format!("resolver:{resolver}:{BINDPW}")
@@ -218,7 +243,8 @@ impl Services {
         params: &Params,
         old: Option<&ResolverRow>,
     ) -> Result<(Value, String)> {
-        let mut data = old.map(stored_params).unwrap_or_default();
+        let before = old.map(stored_params).unwrap_or_default();
+        let mut data = before.clone();
         for k in LDAP_KEYS {
             match params.get(k).map(str::trim) {
                 Some("") => {
@@ -236,6 +262,9 @@ impl Services {
                 let pw = if old_secret.is_empty() {
                     Zeroizing::new(String::new())
                 } else {
+                    if !same_destination(&before, &data) {
+                        return Err(kept_password_moved());
+                    }
                     self.keys().open_str(&old_secret, &aad(name))?
                 };
                 (old_secret, pw)
@@ -290,6 +319,9 @@ impl Services {
         }
         let bind_pw = match (params.get(BINDPW), &saved) {
             (Some(CENSORED), Some(r)) if !r.secret.is_empty() => {
+                if !same_destination(&stored_params(r), &data) {
+                    return Err(kept_password_moved());
+                }
                 self.keys().open_str(&r.secret, &aad(&r.name))?
             }
             (Some(pw), _) if pw != CENSORED => Zeroizing::new(pw.to_owned()),

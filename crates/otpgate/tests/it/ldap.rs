@@ -736,6 +736,27 @@ async fn the_bind_password_is_sealed_censored_and_kept_and_test_resolver_reports
         "{b}"
     );
 
+    // The kept password never goes to another server or over weaker TLS than it was saved for.
+    let elsewhere = format!("ldap://127.0.0.1:{}", free_port());
+    for (k, v) in [
+        ("LDAPURI", elsewhere.as_str()),
+        ("TLS_VERIFY", "0"),
+        ("START_TLS", "1"),
+    ] {
+        let (st, b) = s
+            .apost("/resolver/dir", &[("type", "ldapresolver"), (k, v)])
+            .await;
+        assert_eq!((st, code(&b)), (400, 905), "{k}: {b}");
+        assert!(error(&b).contains("BINDPW must be given again"), "{b}");
+        let moved: Vec<(&str, &str)> = test
+            .iter()
+            .map(|(key, val)| if *key == k { (*key, v) } else { (*key, *val) })
+            .chain(std::iter::once((k, v)))
+            .collect();
+        let (st, b) = s.apost("/resolver/test", &moved).await;
+        assert_eq!((st, code(&b)), (400, 905), "test {k}: {b}");
+    }
+
     // A wrong saved password: the login says so instead of "unknown user".
     s.ok(
         "/resolver/dir",
@@ -890,4 +911,73 @@ async fn active_directory_style_logins_by_account_or_principal_name_with_object_
         (Some(guid.as_str()), Some("dbrown")),
         "{t}"
     );
+}
+
+#[tokio::test]
+async fn hostile_ldap_parameters_get_4xx_or_a_failed_test_never_a_5xx() {
+    let ldap = Slapd::start(false).await;
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    directory_realm(&s, &gw, &ldap.uri(), &[]).await;
+    let hostile = [
+        "",
+        "\u{0}",
+        "*)(uid=*",
+        "ldap://127.0.0.1:1/??sub?(uid=*)",
+        "ldap://[::1",
+        "ldaps://",
+        "{\"username\": {\"nested\": 1}}",
+        "[\"mobile\"",
+        "-1",
+        "99999999999999999999",
+        "NaN",
+        "/etc/shadow",
+        "(&(|(!(uid=*)))",
+    ];
+    let long = "A".repeat(10_000);
+    let keys = [
+        "LDAPURI",
+        "LDAPBASE",
+        "BINDDN",
+        "LOGINNAMEATTRIBUTE",
+        "LDAPSEARCHFILTER",
+        "USERINFO",
+        "UIDTYPE",
+        "TIMEOUT",
+        "SIZELIMIT",
+        "CACHE_TIMEOUT",
+        "SCOPE",
+        "TLS_CA_FILE",
+        "MULTIVALUEATTRIBUTES",
+    ];
+    let mut tried = 0;
+    for k in keys {
+        for v in hostile.iter().copied().chain([long.as_str()]) {
+            for path in ["/resolver/dir2", "/resolver/test"] {
+                let (st, b) = s
+                    .apost(
+                        path,
+                        &[
+                            ("type", "ldapresolver"),
+                            ("LDAPURI", &ldap.uri()),
+                            ("LDAPBASE", SUFFIX),
+                            ("LOGINNAMEATTRIBUTE", "uid"),
+                            ("TIMEOUT", "1"),
+                            (k, v),
+                        ],
+                    )
+                    .await;
+                tried += 1;
+                assert!(st < 500, "{path} {k}={v:.40}: {st} {b}");
+                assert!(
+                    b["result"]["status"].is_boolean(),
+                    "{path} {k}={v:.40}: {b}"
+                );
+            }
+        }
+    }
+    assert!(tried > 300, "{tried}");
+    // The saved resolver still answers.
+    let (_, users) = s.aget("/user/", &[("username", "alice")]).await;
+    assert_eq!(value(&users).as_array().unwrap().len(), 1, "{users}");
 }
