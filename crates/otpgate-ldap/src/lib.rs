@@ -175,7 +175,9 @@ impl Directory {
         s
     }
 
-    /// The servers in the order to try: those not marked down first, in configured order.
+    /// The servers to try, in configured order, without those that failed less than
+    /// `SERVERPOOL_SKIP` seconds ago: while every server is down, requests fail at once
+    /// instead of each waiting `TIMEOUT` for a server known to be unreachable.
     fn servers(&self) -> Vec<String> {
         let now = self.clock.now_ms();
         let down = self
@@ -183,14 +185,12 @@ impl Directory {
             .lock()
             .map(|d| d.clone())
             .unwrap_or_default();
-        let (mut up, skipped): (Vec<String>, Vec<String>) = self
-            .config
+        self.config
             .uris
             .iter()
+            .filter(|u| down.get(*u).is_none_or(|until| *until <= now))
             .cloned()
-            .partition(|u| down.get(u).is_none_or(|until| *until <= now));
-        up.extend(skipped);
-        up
+            .collect()
     }
 
     fn mark(&self, uri: &str, down: bool) {
@@ -207,8 +207,16 @@ impl Directory {
     /// Opens a connection to the first server that answers and binds it as `dn` (anonymous
     /// when `dn` is empty). Returns the handle and the server's URI.
     async fn open(&self, dn: &str, password: &str) -> Result<(Ldap, String), LdapError> {
-        let mut last = String::from("no server configured");
-        for uri in self.servers() {
+        let servers = self.servers();
+        let mut last = if servers.is_empty() {
+            format!(
+                "every server failed less than {} s ago",
+                self.config.server_skip.as_secs()
+            )
+        } else {
+            String::new()
+        };
+        for uri in servers {
             let opened = tokio::time::timeout(
                 self.config.timeout.saturating_mul(2),
                 LdapConnAsync::with_settings(self.settings(&uri), &uri),
