@@ -387,6 +387,33 @@ async fn two_step_sms_login_for_a_user_that_exists_only_in_the_directory() {
         "the printer is no user: {all}"
     );
 
+    // SIZELIMIT bounds a list; SCOPE=LEVEL under the suffix sees no one (people are deeper).
+    s.ok(
+        "/resolver/dir",
+        &[("type", "ldapresolver"), ("SIZELIMIT", "2")],
+    )
+    .await;
+    let (_, two) = s.aget("/user/", &[]).await;
+    assert_eq!(value(&two).as_array().unwrap().len(), 2, "{two}");
+    s.ok(
+        "/resolver/dir",
+        &[
+            ("type", "ldapresolver"),
+            ("SCOPE", "LEVEL"),
+            ("SIZELIMIT", ""),
+        ],
+    )
+    .await;
+    let (_, none) = s.aget("/user/", &[]).await;
+    assert_eq!(value(&none), &serde_json::json!([]), "{none}");
+    s.ok(
+        "/resolver/dir",
+        &[("type", "ldapresolver"), ("SCOPE", "SUBTREE")],
+    )
+    .await;
+    let (_, again) = s.aget("/user/", &[]).await;
+    assert_eq!(value(&again).as_array().unwrap().len(), 7, "{again}");
+
     // The token takes the number from the directory at each login (dynamic_phone).
     let (st, b) = s
         .apost(
