@@ -44,6 +44,9 @@ pub enum ServiceError {
     /// The database is unavailable.
     #[error("The service is temporarily unavailable.")]
     Unavailable,
+    /// Too much PIN-hash work is queued; the request is refused rather than queued (503).
+    #[error("The server is busy. Please try again later.")]
+    Busy,
     /// A bug or an unexpected failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -85,7 +88,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => 601,
             ServiceError::Policy(_) => 303,
             ServiceError::Auth { code, .. } => *code,
-            ServiceError::Unavailable => -503,
+            ServiceError::Unavailable | ServiceError::Busy => -503,
             ServiceError::SendFailed | ServiceError::Internal(_) => -500,
         }
     }
@@ -96,7 +99,7 @@ impl ServiceError {
             ServiceError::Auth { .. } => 401,
             ServiceError::Policy(_) => 403,
             ServiceError::NotFound(_) => 404,
-            ServiceError::Unavailable => 503,
+            ServiceError::Unavailable | ServiceError::Busy => 503,
             ServiceError::SendFailed | ServiceError::Internal(_) => 500,
             _ => 400,
         }

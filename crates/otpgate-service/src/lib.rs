@@ -10,6 +10,7 @@ pub mod directory;
 pub mod error;
 pub mod events;
 pub mod gateways;
+pub mod kdf;
 pub mod keys;
 pub mod limits;
 pub mod outbox;
@@ -30,7 +31,6 @@ use otpgate_core::{Clock, RandomSource};
 use otpgate_gateways::Registry;
 use otpgate_store::Store;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// The AAD of sealed RADIUS `State` values.
 const STATE_AAD: &str = "radius.state";
@@ -58,8 +58,8 @@ pub struct Deps {
     pub rng: Arc<dyn RandomSource>,
     /// Argon2id parameters for new PIN and password hashes.
     pub pin_params: PinParams,
-    /// How many Argon2 computations may run at once.
-    pub kdf_concurrency: usize,
+    /// Bounds of the Argon2 work.
+    pub kdf: kdf::KdfLimits,
     /// The data directory (default sink file location).
     pub data_dir: std::path::PathBuf,
     /// The directory the Script provider runs scripts from.
@@ -73,7 +73,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn RandomSource>,
     pin_params: PinParams,
-    kdf: Semaphore,
+    kdf: kdf::KdfGate,
     registry: Registry,
     passwd: users::PasswdCache,
     directories: directory::Directories,
@@ -106,7 +106,7 @@ impl Services {
                 clock: d.clock,
                 rng: d.rng,
                 pin_params: d.pin_params,
-                kdf: Semaphore::new(d.kdf_concurrency.max(1)),
+                kdf: kdf::KdfGate::new(d.kdf),
                 registry,
                 passwd: users::PasswdCache::default(),
                 directories: directory::Directories::default(),
@@ -175,6 +175,11 @@ impl Services {
         &self.inner.handlers
     }
 
+    /// The Argon2 gate (for metrics).
+    pub fn kdf(&self) -> &kdf::KdfGate {
+        &self.inner.kdf
+    }
+
     /// The gateways' circuit breakers on this node.
     pub fn breakers(&self) -> &breaker::Breakers {
         &self.inner.breakers
@@ -182,12 +187,7 @@ impl Services {
 
     /// Hashes a PIN or password with Argon2id off the async runtime, bounded in concurrency.
     pub async fn hash_secret(&self, secret: &str) -> Result<String> {
-        let _permit = self
-            .inner
-            .kdf
-            .acquire()
-            .await
-            .map_err(|_| ServiceError::Internal("kdf pool closed".into()))?;
+        let _permit = self.inner.kdf.enter().await?;
         let params = self.inner.pin_params;
         let secret = zeroize::Zeroizing::new(secret.to_owned());
         tokio::task::spawn_blocking(move || params.hash(&secret))
@@ -198,12 +198,7 @@ impl Services {
 
     /// Verifies a PIN or password against an Argon2id hash, off the async runtime.
     pub async fn verify_secret(&self, secret: &str, hash: &str) -> Result<bool> {
-        let _permit = self
-            .inner
-            .kdf
-            .acquire()
-            .await
-            .map_err(|_| ServiceError::Internal("kdf pool closed".into()))?;
+        let _permit = self.inner.kdf.enter().await?;
         let secret = zeroize::Zeroizing::new(secret.to_owned());
         let hash = hash.to_owned();
         tokio::task::spawn_blocking(move || otpgate_core::pin::verify(&secret, &hash))

@@ -21,6 +21,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Counters of the RADIUS server.
     pub radius_stats: Arc<otpgate_radius::server::Stats>,
+    /// Per-address limits of the anonymous endpoints.
+    pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
 impl App {
@@ -28,9 +30,13 @@ impl App {
     pub fn new(services: Services, config: Config) -> Self {
         Self {
             services,
-            config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             radius_stats: Arc::new(otpgate_radius::server::Stats::default()),
+            rate_limiter: Arc::new(crate::ratelimit::RateLimiter::new(
+                config.server.rate_limit_per_sec,
+                config.server.rate_limit_burst,
+            )),
+            config: Arc::new(config),
         }
     }
 
@@ -133,12 +139,29 @@ async fn serve_http(
 ) -> std::io::Result<()> {
     let router = crate::http::router(app.clone());
     let housekeeping = tokio::spawn(housekeeping(app.services.clone()));
-    let result = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let server = &app.config.server;
+    let result = match (&server.tls_cert, &server.tls_key) {
+        (Some(cert), Some(key)) => {
+            use axum::serve::ListenerExt;
+            let config = crate::tls::server_config(cert, key).map_err(std::io::Error::other)?;
+            // tap_io gives the TLS listener axum's ConnectInfo<SocketAddr>.
+            let listener = crate::tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+        _ => {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+    };
     housekeeping.abort();
     result
 }

@@ -160,7 +160,11 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
         clock,
         rng,
         pin_params: config.security.pin_hash,
-        kdf_concurrency: kdf,
+        kdf: otpgate_service::kdf::KdfLimits {
+            concurrency: kdf,
+            queue: config.security.kdf_queue,
+            wait: std::time::Duration::from_millis(config.security.kdf_wait_ms),
+        },
         scripts_dir: config.scripts_dir(),
         data_dir: dir,
     });

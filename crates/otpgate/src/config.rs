@@ -86,6 +86,15 @@ pub struct ServerConfig {
     /// Addresses or CIDR ranges of proxies and application servers allowed to name the end
     /// user's address (privacyIDEA's `client` parameter, or `X-Forwarded-For`).
     pub trusted_proxies: Vec<String>,
+    /// Requests per second each client address may make to the anonymous endpoints
+    /// (`/validate/*`, `/auth`); 0 = no per-address limit.
+    pub rate_limit_per_sec: f64,
+    /// How many requests a client address may make at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// PEM certificate chain: with `tls_key`, the API is served over HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -99,18 +108,37 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             trusted_proxies: Vec::new(),
+            rate_limit_per_sec: 30.0,
+            rate_limit_burst: 60,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
 
 /// `[security]`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityConfig {
     /// Argon2id parameters of new PIN and password hashes.
     pub pin_hash: PinParams,
     /// Argon2 computations at once; 0 = number of CPUs.
     pub kdf_concurrency: usize,
+    /// Argon2 computations that may wait for a turn; more are answered 503 at once.
+    pub kdf_queue: usize,
+    /// The longest wait for a turn (ms) before the request is answered 503.
+    pub kdf_wait_ms: u64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            pin_hash: PinParams::default(),
+            kdf_concurrency: 0,
+            kdf_queue: 64,
+            kdf_wait_ms: 5000,
+        }
+    }
 }
 
 /// `[log]`.
@@ -274,6 +302,33 @@ impl Config {
                 "server.request_timeout_secs must be at least 1".into(),
             ));
         }
+        let r = self.server.rate_limit_per_sec;
+        if !r.is_finite() || r < 0.0 {
+            errs.push(ConfigError::Invalid(
+                "server.rate_limit_per_sec must be 0 (off) or a positive number".into(),
+            ));
+        }
+        if r > 0.0 && self.server.rate_limit_burst == 0 {
+            errs.push(ConfigError::Invalid(
+                "server.rate_limit_burst must be at least 1 when a rate limit is set".into(),
+            ));
+        }
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(c), Some(k)) => {
+                if let Err(e) = crate::tls::server_config(c, k) {
+                    errs.push(ConfigError::Invalid(e));
+                }
+            }
+            (None, None) => {}
+            _ => errs.push(ConfigError::Invalid(
+                "server.tls_cert and server.tls_key go together".into(),
+            )),
+        }
+        if self.security.kdf_wait_ms == 0 {
+            errs.push(ConfigError::Invalid(
+                "security.kdf_wait_ms must be at least 1".into(),
+            ));
+        }
         for p in &self.server.trusted_proxies {
             if otpgate_radius::server::Network::parse(p).is_none() {
                 errs.push(ConfigError::Invalid(format!(
@@ -368,6 +423,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(bad.validate().len(), 2);
+    }
+
+    #[test]
+    fn rate_limits_and_tls_settings() {
+        let c = Config::parse(
+            "[server]\nrate_limit_per_sec = 10\nrate_limit_burst = 20\n[security]\nkdf_queue = 0\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.server.rate_limit_per_sec, 10.0);
+        assert_eq!(c.security.kdf_queue, 0);
+        assert!(c.validate().is_empty());
+        let mut bad = c.clone();
+        bad.server.rate_limit_per_sec = -1.0;
+        bad.server.tls_cert = Some(PathBuf::from("/nonexistent/cert.pem"));
+        bad.security.kdf_wait_ms = 0;
+        let errs: Vec<String> = bad.validate().iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        bad.server.tls_key = Some(PathBuf::from("/nonexistent/key.pem"));
+        let errs: Vec<String> = bad.validate().iter().map(ToString::to_string).collect();
+        assert!(
+            errs.iter().any(|e| e.contains("/nonexistent/cert.pem")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -166,19 +166,35 @@ pub fn router(app: App) -> Router {
             app.clone(),
             audit_and_limits,
         ));
-    Router::new()
+    let https = app.config.server.tls_cert.is_some();
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(api)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("the request handler panicked").into_response()
         }))
-        .layer(middleware::map_response(secure_headers))
-        .with_state(app)
+        .layer(middleware::map_response(secure_headers));
+    let router = if https {
+        router.layer(middleware::map_response(hsts))
+    } else {
+        router
+    };
+    router.with_state(app)
+}
+
+/// HSTS when otpgate terminates TLS itself: browsers keep to HTTPS for a year.
+async fn hsts(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    r
 }
 
 /// Headers on every answer: nothing is cached (answers carry tokens and user data), sniffed,
-/// framed or given a referrer. HSTS belongs to the TLS-terminating proxy.
+/// framed or given a referrer. HSTS is added when otpgate serves HTTPS itself (otherwise it
+/// belongs to the TLS-terminating proxy).
 async fn secure_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     for (name, value) in [
@@ -225,6 +241,7 @@ async fn metrics(State(app): State<App>) -> Response {
     let breakers = services.breakers().views(services.clock().now_ms());
     let text = app.metrics.render()
         + &crate::metrics::render_radius(&app.radius_stats)
+        + &crate::metrics::render_kdf(services.kdf())
         + &crate::metrics::render_breakers(&breakers)
         + &crate::metrics::render_attempts(&services.breakers().attempts())
         + &crate::metrics::render_limits(&services.limit_stats().counts())
@@ -241,15 +258,62 @@ async fn metrics(State(app): State<App>) -> Response {
 }
 
 /// Per request: an audit slot, the request timeout, the audit row afterwards, and metrics.
+/// The anonymous endpoints, which the per-address rate limit covers.
+const RATE_LIMITED: &[&str] = &[
+    "/auth",
+    "/validate/check",
+    "/validate/radiuscheck",
+    "/validate/polltransaction",
+    "/validate/polltransaction/{tid}",
+];
+
+/// 429 in the error envelope with `Retry-After`, before any work (and without an audit row,
+/// so a flood cannot fill the audit log).
+fn rate_limited(app: &App, req: &Request, route: Option<&str>) -> Option<Response> {
+    let route = route.filter(|r| RATE_LIMITED.contains(r))?;
+    if !app.rate_limiter.enabled() {
+        return None;
+    }
+    let ip = extract::rate_key(&app.config.server.trusted_proxies, req)?;
+    let retry = app
+        .rate_limiter
+        .take(ip, app.services.clock().now_ms())
+        .err()?;
+    app.metrics
+        .add("otpgate_rate_limited_total", &[("route", route)], 1);
+    let mut r = ApiError::status(
+        StatusCode::TOO_MANY_REQUESTS,
+        -429,
+        "Too many requests. Please try again later.",
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Some(r)
+}
+
 async fn audit_and_limits(State(app): State<App>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let start_ms = app.services.clock().now_ms();
-    let slot = AuditSlot::default();
-    req.extensions_mut().insert(slot.clone());
-    let route = req
+    let matched = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
+    if let Some(r) = rate_limited(&app, &req, matched.as_deref()) {
+        app.metrics.add(
+            "otpgate_http_requests_total",
+            &[
+                ("route", matched.as_deref().unwrap_or("unmatched")),
+                ("status", r.status().as_str()),
+            ],
+            1,
+        );
+        return r;
+    }
+    let start_ms = app.services.clock().now_ms();
+    let slot = AuditSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let route = matched;
     let action = extract::route_action(&req);
     let client = extract::client_ip(&req);
     let timeout = Duration::from_secs(app.config.server.request_timeout_secs);
@@ -262,7 +326,15 @@ async fn audit_and_limits(State(app): State<App>, mut req: Request, next: Next) 
         )
         .into_response(),
     };
+    let mut response = response;
     let status = response.status();
+    if status == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     app.metrics.add(
         "otpgate_http_requests_total",
         &[
@@ -271,6 +343,9 @@ async fn audit_and_limits(State(app): State<App>, mut req: Request, next: Next) 
         ],
         1,
     );
+    if let Some(r) = &route {
+        app.metrics.observe(r, started.elapsed().as_secs_f64());
+    }
     if route.is_some() {
         let mut entry = slot.0.lock().map(|e| e.clone()).unwrap_or_default();
         entry.ts = start_ms;

@@ -4,10 +4,24 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// Counters keyed by metric name and label set.
+/// Counters keyed by metric name and label set, and request-duration histograms by route.
 #[derive(Debug, Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    durations: Mutex<BTreeMap<String, Histogram>>,
+}
+
+/// Upper bounds (seconds) of the request-duration buckets.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// One histogram: counts per bucket (not cumulative), the sum and the count.
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
 }
 
 const HELP: &[(&str, &str)] = &[
@@ -18,6 +32,10 @@ const HELP: &[(&str, &str)] = &[
     (
         "otpgate_auth_total",
         "Authentication answers by endpoint and result (ACCEPT, REJECT, CHALLENGE, error).",
+    ),
+    (
+        "otpgate_rate_limited_total",
+        "Requests to anonymous endpoints refused with 429 by the per-address rate limit, by route.",
     ),
     (
         "otpgate_sms_total",
@@ -44,9 +62,48 @@ impl Metrics {
         }
     }
 
+    /// Records how long a request to `route` took.
+    pub fn observe(&self, route: &str, seconds: f64) {
+        if let Ok(mut d) = self.durations.lock() {
+            let h = d.entry(route.to_owned()).or_default();
+            if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b)
+                && let Some(slot) = h.buckets.get_mut(i)
+            {
+                *slot += 1;
+            }
+            h.sum += seconds;
+            h.count += 1;
+        }
+    }
+
+    /// The request-duration histograms in text exposition.
+    fn render_durations(&self, out: &mut String) {
+        let Ok(d) = self.durations.lock() else {
+            return;
+        };
+        out.push_str("# HELP otpgate_http_request_duration_seconds Time from receiving a request to answering it, by route template.\n# TYPE otpgate_http_request_duration_seconds histogram\n");
+        for (route, h) in d.iter() {
+            let r = escape(route);
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(h.buckets.iter()) {
+                cumulative += n;
+                out.push_str(&format!(
+                    "otpgate_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{bound}\"}} {cumulative}\n"
+                ));
+            }
+            out.push_str(&format!(
+                "otpgate_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}\n\
+                 otpgate_http_request_duration_seconds_sum{{route=\"{r}\"}} {}\n\
+                 otpgate_http_request_duration_seconds_count{{route=\"{r}\"}} {}\n",
+                h.count, h.sum, h.count
+            ));
+        }
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        self.render_durations(&mut out);
         let Ok(c) = self.counters.lock() else {
             return out;
         };
@@ -83,6 +140,23 @@ pub fn render_radius(stats: &otpgate_radius::server::Stats) -> String {
         ));
     }
     out
+}
+
+/// The Argon2 gate: computations running and waiting now, and requests refused (503).
+pub fn render_kdf(kdf: &otpgate_service::kdf::KdfGate) -> String {
+    let l = kdf.limits();
+    format!(
+        "# HELP otpgate_kdf_running Argon2 computations running now (at most otpgate_kdf_concurrency).\n# TYPE otpgate_kdf_running gauge\notpgate_kdf_running {}\n\
+         # HELP otpgate_kdf_waiting Argon2 computations waiting for a turn (the KDF queue depth; at most otpgate_kdf_queue_limit).\n# TYPE otpgate_kdf_waiting gauge\notpgate_kdf_waiting {}\n\
+         # HELP otpgate_kdf_concurrency Argon2 computations allowed at once.\n# TYPE otpgate_kdf_concurrency gauge\notpgate_kdf_concurrency {}\n\
+         # HELP otpgate_kdf_queue_limit Argon2 computations allowed to wait.\n# TYPE otpgate_kdf_queue_limit gauge\notpgate_kdf_queue_limit {}\n\
+         # HELP otpgate_kdf_shed_total Requests answered 503 because the Argon2 queue was full or the wait too long.\n# TYPE otpgate_kdf_shed_total counter\notpgate_kdf_shed_total {}\n",
+        kdf.running(),
+        kdf.waiting(),
+        l.concurrency,
+        l.queue,
+        kdf.shed()
+    )
 }
 
 /// Send attempts by gateway and outcome (failovers included) in text exposition.

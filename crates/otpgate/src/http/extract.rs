@@ -54,6 +54,18 @@ fn trusted(proxies: &[String], ip: IpAddr) -> bool {
         .any(|p| otpgate_service::policy::net_contains(p, ip))
 }
 
+/// The address whose rate limit a request counts against: the peer's, or for a trusted proxy
+/// the end user it names in `X-Forwarded-For`. None for a trusted peer that names no end user
+/// (an application server speaking for many users; its users are limited by the send limits).
+pub fn rate_key(proxies: &[String], req: &Request) -> Option<IpAddr> {
+    let peer = client_ip(req)?;
+    if trusted(proxies, peer) {
+        forwarded_for(proxies, req.headers())
+    } else {
+        Some(peer)
+    }
+}
+
 /// The end user's address as a trusted peer names it: privacyIDEA's `client` parameter, else
 /// the nearest `X-Forwarded-For` entry that is not itself a trusted proxy. None for other
 /// peers (whatever they send) and when nothing valid is named.
@@ -70,6 +82,11 @@ fn end_user(
     if let Some(ip) = params.get("client").and_then(|c| c.trim().parse().ok()) {
         return Some(ip);
     }
+    forwarded_for(proxies, headers)
+}
+
+/// The nearest `X-Forwarded-For` entry that is not a trusted proxy (for a trusted peer).
+fn forwarded_for(proxies: &[String], headers: &HeaderMap) -> Option<IpAddr> {
     let chain: Vec<IpAddr> = headers
         .get_all("x-forwarded-for")
         .iter()

@@ -254,3 +254,223 @@ async fn malformed_requests_never_get_a_5xx_and_errors_use_the_envelope() {
         .await;
     assert_eq!(b["result"]["value"], true, "{b}");
 }
+
+/// One request to `/validate/check` with an `X-Forwarded-For` header (or none).
+async fn check_from(s: &Server, xff: Option<&str>) -> reqwest::Response {
+    let mut rb = s
+        .client
+        .post(s.url("/validate/check"))
+        .form(&[("user", "alice"), ("pass", "wrong")]);
+    if let Some(x) = xff {
+        rb = rb.header("X-Forwarded-For", x);
+    }
+    rb.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn anonymous_endpoints_are_rate_limited_per_address_with_429_and_retry_after() {
+    let gw = Gateway::start().await;
+    let s = Server::start_with(|c| {
+        c.server.rate_limit_per_sec = 1.0;
+        // The helper's admin login (POST /auth, also anonymous) takes one.
+        c.server.rate_limit_burst = 4;
+    })
+    .await;
+    s.setup(&gw.url("/sms")).await;
+    let audit_before = s.aget("/audit/", &[]).await.1["result"]["value"]["count"].clone();
+    for _ in 0..3 {
+        assert_eq!(check_from(&s, None).await.status(), 200);
+    }
+    let r = check_from(&s, None).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let b: Value = r.json().await.unwrap();
+    assert!(is_envelope_error(&b), "{b}");
+    assert_eq!(b["result"]["error"]["code"], -429);
+    // Admin endpoints are not covered (they need a login), and the refusal wrote no audit row.
+    let (st, audit) = s.aget("/audit/", &[]).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        audit["result"]["value"]["count"].as_i64().unwrap(),
+        audit_before.as_i64().unwrap() + 4,
+        "three audited checks and the first audit read, no row for the 429"
+    );
+    // The bucket refills on the clock: one more per second.
+    s.advance(1);
+    assert_eq!(check_from(&s, None).await.status(), 200);
+    assert_eq!(check_from(&s, None).await.status(), 429);
+    let m = s.metrics().await;
+    assert!(
+        m.contains("otpgate_rate_limited_total{route=\"/validate/check\"} 2"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_end_user_is_limited_not_the_proxy() {
+    let gw = Gateway::start().await;
+    let s = Server::start_with(|c| {
+        c.server.rate_limit_per_sec = 1.0;
+        c.server.rate_limit_burst = 2;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    s.setup(&gw.url("/sms")).await;
+    for _ in 0..2 {
+        assert_eq!(check_from(&s, Some("203.0.113.5")).await.status(), 200);
+    }
+    assert_eq!(check_from(&s, Some("203.0.113.5")).await.status(), 429);
+    assert_eq!(
+        check_from(&s, Some("203.0.113.6, 127.0.0.1"))
+            .await
+            .status(),
+        200,
+        "another end user"
+    );
+    // The proxy speaking for many users without naming one is not limited per address.
+    for _ in 0..10 {
+        assert_eq!(check_from(&s, None).await.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn argon2_work_beyond_its_bounds_is_shed_with_503_not_queued() {
+    let gw = Gateway::start().await;
+    let s = Server::start_with(|c| {
+        // One costly PIN verification at a time and no queue: concurrent PIN checks beyond
+        // the one running are refused at once.
+        c.security.pin_hash = otpgate_core::pin::PinParams {
+            memory_kib: 64 * 1024,
+            iterations: 4,
+            parallelism: 1,
+        };
+        c.security.kdf_concurrency = 1;
+        c.security.kdf_queue = 0;
+    })
+    .await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url) = (s.client.clone(), s.url("/validate/check"));
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .form(&[("user", "alice"), ("pass", "wrong")])
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    let mut answered = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status().as_u16() {
+            503 => {
+                assert_eq!(r.headers()["retry-after"], "1");
+                let b: Value = r.json().await.unwrap();
+                assert_eq!(b["result"]["error"]["code"], -503, "{b}");
+                assert_eq!(
+                    b["result"]["error"]["message"],
+                    "The server is busy. Please try again later."
+                );
+                busy += 1;
+            }
+            200 => answered += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        busy >= 1 && answered >= 1,
+        "busy {busy}, answered {answered}"
+    );
+    let m = s.metrics().await;
+    assert!(m.contains(&format!("otpgate_kdf_shed_total {busy}")), "{m}");
+    assert!(
+        m.contains("otpgate_kdf_waiting 0") && m.contains("otpgate_kdf_concurrency 1"),
+        "{m}"
+    );
+    // A refused request is not a failed login: the fail counter counts only the checks made.
+    let t = s.token_info("SMS1").await;
+    assert_eq!(t["failcount"].as_i64().unwrap(), answered, "{t}");
+    assert!(
+        m.contains(
+            "otpgate_http_request_duration_seconds_bucket{route=\"/validate/check\",le=\"+Inf\"} 8"
+        ),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn https_listener_serves_the_api_with_hsts_and_idle_handshakes_delay_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let gw = Gateway::start().await;
+    let (c, k) = (cert_path.clone(), key_path.clone());
+    let s = Server::start_with(move |cfg| {
+        cfg.server.tls_cert = Some(c);
+        cfg.server.tls_key = Some(k);
+    })
+    .await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+
+    // Connections that never finish a handshake hold no one up.
+    let port = s.base.rsplit(':').next().unwrap().to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(
+            tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+                .await
+                .unwrap(),
+        );
+    }
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{port}");
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        client
+            .post(format!("{url}/validate/check"))
+            .form(&[("user", "alice"), ("pass", "1234")])
+            .send(),
+    )
+    .await
+    .expect("answered while 20 connections idle in their handshake")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    // The audit knows the client's address (ConnectInfo works over TLS).
+    let (_, audit) = s.aget("/audit/", &[("action", "*validate/check*")]).await;
+    assert_eq!(
+        audit["result"]["value"]["auditdata"][0]["client"], "127.0.0.1",
+        "{audit}"
+    );
+    // Plain HTTP to the HTTPS port gets no answer from the API.
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = plain
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await;
+    assert!(r.is_err() || r.unwrap().status() != 200);
+    drop(idle);
+}

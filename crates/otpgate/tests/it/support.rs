@@ -49,6 +49,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut c = Config::default();
     c.server.data_dir = dir.join("data");
     c.security.pin_hash = PinParams::minimal();
+    // The tests send many requests from one address on a clock that does not move; the
+    // per-address limit has its own tests.
+    c.server.rate_limit_per_sec = 0.0;
     c
 }
 
@@ -81,8 +84,19 @@ impl Server {
         let task = tokio::spawn(app::serve_all(listener, udp, app.clone(), async move {
             let _ = rx.await;
         }));
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let base = format!("http://{addr}");
+        // Over HTTPS (server.tls_cert) the helpers trust the test's certificate blindly; tests
+        // of the TLS itself use a client of their own.
+        let https = app.config.server.tls_cert.is_some();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .danger_accept_invalid_certs(https)
+            .build()
+            .unwrap();
+        let base = if https {
+            format!("https://localhost:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        };
         let mut s = Server {
             base,
             radius,
