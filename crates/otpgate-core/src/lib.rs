@@ -11,6 +11,7 @@ pub mod error;
 pub mod hotp;
 pub mod jwt;
 pub mod number;
+pub mod params;
 pub mod phone;
 pub mod pin;
 pub mod random;

@@ -144,4 +144,22 @@ mod tests {
         assert_eq!(redact("+49 151 1234567"), "****-******67");
         assert_eq!(redact(""), "****-******");
     }
+
+    mod fuzz_twin {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Twin of the `phone_rewrite` fuzz target: any REGEXP value parses or is refused,
+            /// and a parsed rule applies to any number without panicking; redaction never
+            /// shows more than the last digits.
+            #[test]
+            fn any_rule_on_any_number(spec in "/\\PC{0,24}/\\PC{0,12}/|\\PC{0,30}", phone in "\\PC{0,24}") {
+                if let Ok(r) = PhoneRewrite::parse(&spec) {
+                    let _ = r.apply(&phone);
+                }
+                let _ = redact(&phone);
+            }
+        }
+    }
 }

@@ -176,4 +176,25 @@ mod tests {
         );
         assert_eq!(render_prompt("open { brace", &tags()), "open { brace");
     }
+
+    mod fuzz_twin {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Twin of the `template_render` fuzz target: any template renders or is refused,
+            /// never panics; text without braces or legacy tags comes back unchanged; every
+            /// tag a template renders with is one `tag_names` reports.
+            #[test]
+            fn templates_never_panic_and_plain_text_is_kept(t in "\\PC{0,80}", plain in "[^{}<>]{0,80}") {
+                let tags = tags();
+                let _ = render_sms_text(&t, &tags);
+                let _ = render_prompt(&t, &tags);
+                let _ = tag_names(&t);
+                let _ = unescape_policy_text(&t);
+                prop_assert_eq!(render_sms_text(&plain, &tags).unwrap(), plain.clone());
+                prop_assert_eq!(render_prompt(&plain, &tags), plain);
+            }
+        }
+    }
 }

@@ -130,6 +130,15 @@ impl Services {
         self.inner.clock.as_ref()
     }
 
+    /// A fresh request id: 16 hex digits.
+    pub fn request_id(&self) -> String {
+        let mut b = [0u8; 8];
+        if self.rng().fill(&mut b).is_err() {
+            return "0000000000000000".into();
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
     pub(crate) fn rng(&self) -> &dyn RandomSource {
         self.inner.rng.as_ref()
     }

@@ -293,7 +293,39 @@ fn rate_limited(app: &App, req: &Request, route: Option<&str>) -> Option<Respons
     Some(r)
 }
 
-async fn audit_and_limits(State(app): State<App>, mut req: Request, next: Next) -> Response {
+/// The request id: the caller's `X-Request-Id` when it is a plain token (1–64 characters of
+/// letters, digits, `.`, `_`, `-`), otherwise a fresh one.
+fn request_id(app: &App, req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        })
+        .map_or_else(|| app.services.request_id(), str::to_owned)
+}
+
+/// Every API request runs in a tracing span with its request id and route (JSON logs carry
+/// both on each line), and answers with `X-Request-Id`.
+async fn audit_and_limits(State(app): State<App>, req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = request_id(&app, &req);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), route = %route);
+    let mut response = handle(app, req, next).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn handle(app: App, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let matched = req
         .extensions()
@@ -346,6 +378,11 @@ async fn audit_and_limits(State(app): State<App>, mut req: Request, next: Next) 
     if let Some(r) = &route {
         app.metrics.observe(r, started.elapsed().as_secs_f64());
     }
+    tracing::debug!(
+        status = status.as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "answered"
+    );
     if route.is_some() {
         let mut entry = slot.0.lock().map(|e| e.clone()).unwrap_or_default();
         entry.ts = start_ms;

@@ -16,7 +16,12 @@ fn init_tracing(c: &Config) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if c.log.format == "json" {
-        builder.json().init();
+        // Each line carries the request's span: its id, method and route.
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         builder.init();
     }

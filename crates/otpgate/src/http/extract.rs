@@ -98,21 +98,6 @@ fn forwarded_for(proxies: &[String], headers: &HeaderMap) -> Option<IpAddr> {
     chain.into_iter().rev().find(|ip| !trusted(proxies, *ip))
 }
 
-fn json_to_param(v: Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        Value::Bool(b) => Some(if b { "True".into() } else { "False".into() }),
-        other => Some(other.to_string()),
-    }
-}
-
-fn merge_form(params: &mut Params, bytes: &[u8]) {
-    for (k, v) in form_urlencoded::parse(bytes) {
-        params.insert(k.into_owned(), v.into_owned());
-    }
-}
-
 impl FromRequest<App> for Pi {
     type Rejection = ApiError;
 
@@ -125,10 +110,6 @@ impl FromRequest<App> for Pi {
             .cloned()
             .unwrap_or_default();
         let (parts, body) = req.into_parts();
-        let mut params = Params::new();
-        if let Some(q) = parts.uri.query() {
-            merge_form(&mut params, q.as_bytes());
-        }
         let limit = app.config.server.max_body_bytes;
         let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
             ApiError::status(
@@ -141,31 +122,12 @@ impl FromRequest<App> for Pi {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if !bytes.is_empty() {
-            if ctype.starts_with("multipart/") {
-                return Err(ApiError::parameter(
-                    "multipart request bodies are not supported; send form or JSON data.",
-                ));
-            }
-            let declared_json = ctype.starts_with("application/json") || ctype.ends_with("+json");
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(map)) => {
-                    for (k, v) in map {
-                        if let Some(v) = json_to_param(v) {
-                            params.insert(k, v);
-                        }
-                    }
-                }
-                Ok(_) if declared_json => {
-                    return Err(ApiError::parameter("The JSON body must be an object."));
-                }
-                Err(_) if declared_json => {
-                    return Err(ApiError::parameter("The request body is not valid JSON."));
-                }
-                _ => merge_form(&mut params, &bytes),
-            }
+            .unwrap_or_default();
+        let mut params = Params::new();
+        for (k, v) in otpgate_core::params::parse(parts.uri.query(), ctype, &bytes)
+            .map_err(|e| ApiError::parameter(e.to_string()))?
+        {
+            params.insert(k, v);
         }
         let end_user = end_user(
             &app.config.server.trusted_proxies,

@@ -418,6 +418,84 @@ async fn trace_logs_of_a_whole_login_contain_no_secrets() {
 }
 
 #[tokio::test]
+async fn json_logs_carry_the_request_id_the_answer_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("otpgate.toml");
+    std::fs::write(&config, "[log]\nformat = \"json\"\nlevel = \"debug\"\n").unwrap();
+    let log_path = tmp.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut run = serve_logging_to(
+        &data,
+        &[("OTPGATE_CONFIG", config.to_str().unwrap())],
+        Stdio::from(log),
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let c = client();
+    // The caller's id is kept; a missing or unusable one is replaced by 16 hex digits.
+    let r = c
+        .post(format!("{base}/validate/check"))
+        .header("X-Request-Id", "probe-42")
+        .form(&[("user", "nobody"), ("pass", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "probe-42");
+    let mut fresh = Vec::new();
+    for given in [None, Some("two words\"}")] {
+        let mut rb = c
+            .post(format!("{base}/auth"))
+            .form(&[("username", "admin"), ("password", "wrong")]);
+        if let Some(g) = given {
+            rb = rb.header("X-Request-Id", g);
+        }
+        let r = rb.send().await.unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(
+            id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        fresh.push(id);
+    }
+    assert_ne!(fresh[0], fresh[1]);
+    sigterm(&run.child);
+    assert_eq!(run.child.wait().unwrap().code(), Some(0));
+    // Every line is JSON; the requests' lines carry their id and route.
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let of = |id: &str| {
+        lines
+            .iter()
+            .filter(|l| l["span"]["id"] == id)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let probe = of("probe-42");
+    assert!(!probe.is_empty(), "{logs}");
+    assert!(
+        probe
+            .iter()
+            .all(|l| l["span"]["route"] == "/validate/check"),
+        "{probe:?}"
+    );
+    assert!(
+        probe
+            .iter()
+            .any(|l| l["fields"]["message"] == "answered" && l["fields"]["status"] == 400),
+        "{probe:?}"
+    );
+    assert!(
+        !of(&fresh[0]).is_empty() && !of(&fresh[1]).is_empty(),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
 async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
     use crate::support::{Gateway, Mode};
     let gw = Gateway::start().await;
