@@ -62,11 +62,15 @@ impl StoreError {
     /// True when the database itself is unavailable (not a logic error).
     pub fn is_unavailable(&self) -> bool {
         match self {
+            // A connection that breaks mid-conversation (a proxy or server closing it during the
+            // start-up or TLS exchange) surfaces as a protocol error.
             StoreError::Database(
                 sqlx::Error::PoolTimedOut
                 | sqlx::Error::Io(_)
                 | sqlx::Error::PoolClosed
-                | sqlx::Error::Tls(_),
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed,
             ) => true,
             // PostgreSQL: connection exceptions (08…), the server shutting down (57P01–57P03),
             // the database gone (3D000); SQLite: busy or locked beyond the busy timeout (5, 6).

@@ -16,6 +16,7 @@ mod admin;
 mod cli;
 mod cluster;
 mod events;
+mod faults;
 mod gateways;
 mod hostile;
 mod ldap;

@@ -390,6 +390,7 @@ struct GwState {
 }
 
 /// A real HTTP SMS gateway on port 0.
+#[derive(Clone)]
 pub struct Gateway {
     pub addr: SocketAddr,
     mode: Arc<Mutex<Mode>>,
