@@ -5,6 +5,7 @@ mod admin;
 mod envelope;
 mod event;
 mod extract;
+mod openapi;
 mod token;
 mod validate;
 
@@ -170,6 +171,7 @@ pub fn router(app: App) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
         .merge(api)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("the request handler panicked").into_response()
@@ -234,6 +236,18 @@ async fn healthz(State(app): State<App>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
     }
+}
+
+/// `GET /openapi.json` (built once).
+async fn openapi_json() -> Response {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = DOC.get_or_init(|| openapi::document().to_string());
+    let mut r = text.clone().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 async fn metrics(State(app): State<App>) -> Response {

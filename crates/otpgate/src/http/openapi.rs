@@ -1,0 +1,849 @@
+//! `GET /openapi.json`: an OpenAPI 3.0 description of every endpoint, built from one table.
+//! A unit test checks that every route of the router is in the table; CI runs schemathesis
+//! against the running server with it (`scripts/api-check`).
+
+use serde_json::{Map, Value, json};
+
+/// A parameter's JSON type.
+#[derive(Clone, Copy)]
+enum T {
+    S,
+    I,
+}
+
+use T::{I, S};
+
+/// One operation: method, paths (aliases with and without a trailing slash), summary, whether
+/// it needs the admin JWT, and its parameters (name, type, required).
+struct Op {
+    method: &'static str,
+    paths: &'static [&'static str],
+    summary: &'static str,
+    admin: bool,
+    params: &'static [(&'static str, T, bool)],
+}
+
+const USER: (&str, T, bool) = ("user", S, false);
+const REALM: (&str, T, bool) = ("realm", S, false);
+const SERIAL: (&str, T, bool) = ("serial", S, false);
+
+const OPS: &[Op] = &[
+    Op {
+        method: "post",
+        paths: &["/auth"],
+        summary: "Log in: an admin JWT (or a user JWT).",
+        admin: false,
+        params: &[("username", S, true), ("password", S, true), REALM],
+    },
+    Op {
+        method: "get",
+        paths: &["/validate/check"],
+        summary: "Authenticate: PIN (SMS challenge), transaction_id + OTP, or PIN+OTP.",
+        admin: false,
+        params: &[
+            USER,
+            REALM,
+            SERIAL,
+            ("pass", S, true),
+            ("transaction_id", S, false),
+            ("state", S, false),
+            ("otponly", S, false),
+            ("exception", S, false),
+            ("challenge", S, false),
+            ("client", S, false),
+        ],
+    },
+    Op {
+        method: "post",
+        paths: &["/validate/check"],
+        summary: "Authenticate: PIN (SMS challenge), transaction_id + OTP, or PIN+OTP.",
+        admin: false,
+        params: &[
+            USER,
+            REALM,
+            SERIAL,
+            ("pass", S, true),
+            ("transaction_id", S, false),
+            ("state", S, false),
+            ("otponly", S, false),
+            ("exception", S, false),
+            ("challenge", S, false),
+            ("client", S, false),
+        ],
+    },
+    Op {
+        method: "get",
+        paths: &["/validate/radiuscheck"],
+        summary: "As /validate/check; 204 on accept, an empty 400 otherwise.",
+        admin: false,
+        params: &[
+            USER,
+            REALM,
+            SERIAL,
+            ("pass", S, true),
+            ("transaction_id", S, false),
+        ],
+    },
+    Op {
+        method: "post",
+        paths: &["/validate/radiuscheck"],
+        summary: "As /validate/check; 204 on accept, an empty 400 otherwise.",
+        admin: false,
+        params: &[
+            USER,
+            REALM,
+            SERIAL,
+            ("pass", S, true),
+            ("transaction_id", S, false),
+        ],
+    },
+    Op {
+        method: "get",
+        paths: &["/validate/triggerchallenge"],
+        summary: "Send SMS challenges without a PIN check (right triggerchallenge).",
+        admin: true,
+        params: &[USER, REALM, SERIAL],
+    },
+    Op {
+        method: "post",
+        paths: &["/validate/triggerchallenge"],
+        summary: "Send SMS challenges without a PIN check (right triggerchallenge).",
+        admin: true,
+        params: &[USER, REALM, SERIAL],
+    },
+    Op {
+        method: "get",
+        paths: &["/validate/polltransaction"],
+        summary: "Poll a transaction (always pending for SMS).",
+        admin: false,
+        params: &[("transaction_id", S, true)],
+    },
+    Op {
+        method: "get",
+        paths: &["/validate/polltransaction/{tid}"],
+        summary: "Poll a transaction (always pending for SMS).",
+        admin: false,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/token/init"],
+        summary: "Enroll or re-initialise an SMS token.",
+        admin: true,
+        params: &[
+            ("type", S, true),
+            USER,
+            REALM,
+            SERIAL,
+            ("phone", S, false),
+            ("dynamic_phone", S, false),
+            ("pin", S, false),
+            ("description", S, false),
+            ("otplen", I, false),
+            ("hashlib", S, false),
+            ("otpkey", S, false),
+            ("genkey", S, false),
+            ("sms.identifier", S, false),
+        ],
+    },
+    Op {
+        method: "get",
+        paths: &["/token/", "/token"],
+        summary: "List tokens.",
+        admin: true,
+        params: &[
+            SERIAL,
+            ("type", S, false),
+            USER,
+            REALM,
+            ("tokenrealm", S, false),
+            ("description", S, false),
+            ("active", S, false),
+            ("assigned", S, false),
+            ("infokey", S, false),
+            ("infovalue", S, false),
+            ("page", I, false),
+            ("pagesize", I, false),
+            ("sortby", S, false),
+            ("sortdir", S, false),
+        ],
+    },
+    Op {
+        method: "delete",
+        paths: &["/token/{serial}"],
+        summary: "Delete a token.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/token/enable", "/token/disable", "/token/reset"],
+        summary: "Enable, disable or reset the fail counter of a token or of a user's tokens.",
+        admin: true,
+        params: &[SERIAL, USER, REALM],
+    },
+    Op {
+        method: "post",
+        paths: &[
+            "/token/enable/{serial}",
+            "/token/disable/{serial}",
+            "/token/reset/{serial}",
+        ],
+        summary: "Enable, disable or reset the fail counter of one token.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/token/setpin"],
+        summary: "Set a token's OTP PIN.",
+        admin: true,
+        params: &[SERIAL, ("otppin", S, false)],
+    },
+    Op {
+        method: "post",
+        paths: &["/token/setpin/{serial}"],
+        summary: "Set a token's OTP PIN.",
+        admin: true,
+        params: &[("otppin", S, false)],
+    },
+    Op {
+        method: "post",
+        paths: &["/token/set"],
+        summary: "Set max_failcount, count_window or description.",
+        admin: true,
+        params: &[
+            SERIAL,
+            ("max_failcount", I, false),
+            ("count_window", I, false),
+            ("description", S, false),
+        ],
+    },
+    Op {
+        method: "post",
+        paths: &["/token/set/{serial}"],
+        summary: "Set max_failcount, count_window or description.",
+        admin: true,
+        params: &[
+            ("max_failcount", I, false),
+            ("count_window", I, false),
+            ("description", S, false),
+        ],
+    },
+    Op {
+        method: "get",
+        paths: &["/token/challenges/", "/token/challenges/{serial}"],
+        summary: "Open challenges.",
+        admin: true,
+        params: &[("page", I, false), ("pagesize", I, false)],
+    },
+    Op {
+        method: "get",
+        paths: &["/smsgateway", "/smsgateway/"],
+        summary: "SMS gateway definitions (secrets censored).",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/smsgateway", "/smsgateway/"],
+        summary: "Create or replace an SMS gateway (option.*, header.*).",
+        admin: true,
+        params: &[
+            ("name", S, true),
+            ("module", S, true),
+            ("description", S, false),
+        ],
+    },
+    Op {
+        method: "get",
+        paths: &["/smsgateway/providers"],
+        summary: "The SMS providers and their parameters.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/smsgateway/{id}"],
+        summary: "One SMS gateway by id.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "delete",
+        paths: &["/smsgateway/{id}"],
+        summary: "Delete an SMS gateway by name.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "delete",
+        paths: &["/smsgateway/option/{gwid}/{key}"],
+        summary: "Delete one gateway option or header.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/smtpserver", "/smtpserver/"],
+        summary: "SMTP server definitions (passwords censored).",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/smtpserver/{identifier}"],
+        summary: "One SMTP server.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/smtpserver/{identifier}"],
+        summary: "Create or replace an SMTP server.",
+        admin: true,
+        params: &[
+            ("server", S, true),
+            ("port", I, false),
+            ("username", S, false),
+            ("password", S, false),
+            ("sender", S, false),
+            ("tls", S, false),
+            ("timeout", I, false),
+            ("description", S, false),
+            ("tls_verify", S, false),
+        ],
+    },
+    Op {
+        method: "delete",
+        paths: &["/smtpserver/{identifier}"],
+        summary: "Delete an SMTP server.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/smtpserver/send_test_email"],
+        summary: "Send a test mail.",
+        admin: true,
+        params: &[
+            ("identifier", S, false),
+            ("recipient", S, true),
+            ("server", S, false),
+        ],
+    },
+    Op {
+        method: "post",
+        paths: &["/system/setConfig"],
+        summary: "Set system configuration keys (sms.*, splitAtSign, …).",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/system/", "/system", "/system/{key}"],
+        summary: "System configuration.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "delete",
+        paths: &["/system/{key}"],
+        summary: "Delete a system configuration key.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/resolver/", "/resolver", "/resolver/{name}"],
+        summary: "User stores (secrets censored).",
+        admin: true,
+        params: &[("type", S, false)],
+    },
+    Op {
+        method: "post",
+        paths: &["/resolver/{name}"],
+        summary: "Create or update a user store (passwdresolver, internalresolver, ldapresolver).",
+        admin: true,
+        params: &[
+            ("type", S, true),
+            ("fileName", S, false),
+            ("LDAPURI", S, false),
+            ("LDAPBASE", S, false),
+            ("BINDDN", S, false),
+            ("BINDPW", S, false),
+            ("LOGINNAMEATTRIBUTE", S, false),
+            ("LDAPSEARCHFILTER", S, false),
+            ("USERINFO", S, false),
+            ("UIDTYPE", S, false),
+        ],
+    },
+    Op {
+        method: "post",
+        paths: &["/resolver/test"],
+        summary: "Test an LDAP resolver's settings (bind and search; nothing is saved).",
+        admin: true,
+        params: &[
+            ("type", S, true),
+            ("resolver", S, false),
+            ("LDAPURI", S, false),
+            ("LDAPBASE", S, false),
+            ("BINDDN", S, false),
+            ("BINDPW", S, false),
+            ("LOGINNAMEATTRIBUTE", S, false),
+        ],
+    },
+    Op {
+        method: "delete",
+        paths: &["/resolver/{name}"],
+        summary: "Delete a user store no realm uses.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &[
+            "/realm/",
+            "/realm",
+            "/realm/superuser",
+            "/defaultrealm",
+            "/defaultrealm/",
+        ],
+        summary: "Realms, superuser realms, the default realm.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/realm/{name}"],
+        summary: "Create or replace a realm.",
+        admin: true,
+        params: &[("resolvers", S, false)],
+    },
+    Op {
+        method: "delete",
+        paths: &["/realm/{name}"],
+        summary: "Delete a realm.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/defaultrealm/{name}"],
+        summary: "Set the default realm.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "delete",
+        paths: &["/defaultrealm"],
+        summary: "Clear the default realm.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/user/", "/user"],
+        summary: "Users of a realm.",
+        admin: true,
+        params: &[REALM, ("username", S, false), ("resolver", S, false)],
+    },
+    Op {
+        method: "post",
+        paths: &["/user/", "/user"],
+        summary: "Create a user in an internal resolver.",
+        admin: true,
+        params: &[
+            ("user", S, true),
+            ("resolver", S, true),
+            ("password", S, false),
+            ("givenname", S, false),
+            ("surname", S, false),
+            ("email", S, false),
+            ("mobile", S, false),
+            ("phone", S, false),
+            ("description", S, false),
+        ],
+    },
+    Op {
+        method: "put",
+        paths: &["/user/", "/user"],
+        summary: "Update a user of an internal resolver.",
+        admin: true,
+        params: &[
+            ("user", S, true),
+            ("resolver", S, true),
+            ("password", S, false),
+            ("givenname", S, false),
+            ("surname", S, false),
+            ("email", S, false),
+            ("mobile", S, false),
+            ("phone", S, false),
+            ("description", S, false),
+        ],
+    },
+    Op {
+        method: "delete",
+        paths: &["/user/{resolver}/{name}"],
+        summary: "Delete a user of an internal resolver.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/policy/", "/policy", "/policy/{name}"],
+        summary: "Policies.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/policy/{name}"],
+        summary: "Create or replace a policy.",
+        admin: true,
+        params: &[
+            ("scope", S, true),
+            ("action", S, false),
+            ("realm", S, false),
+            ("resolver", S, false),
+            ("user", S, false),
+            ("client", S, false),
+            ("priority", I, false),
+            ("active", S, false),
+        ],
+    },
+    Op {
+        method: "delete",
+        paths: &["/policy/{name}"],
+        summary: "Delete a policy.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/policy/enable/{name}", "/policy/disable/{name}"],
+        summary: "Enable or disable a policy.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/event", "/event/", "/event/{id}"],
+        summary: "Event handlers (also /event/available and /event/handlermodules).",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/event", "/event/"],
+        summary: "Create or replace an event handler (UserNotification).",
+        admin: true,
+        params: &[
+            ("name", S, true),
+            ("event", S, true),
+            ("handlermodule", S, true),
+            ("action", S, true),
+            ("position", S, false),
+            ("ordering", I, false),
+            ("active", S, false),
+            ("conditions", S, false),
+            ("id", I, false),
+        ],
+    },
+    Op {
+        method: "delete",
+        paths: &["/event/{id}"],
+        summary: "Delete an event handler.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/event/enable/{id}", "/event/disable/{id}"],
+        summary: "Enable or disable an event handler.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &[
+            "/event/actions/{module}",
+            "/event/conditions/{module}",
+            "/event/positions/{module}",
+            "/event/defaults/{module}",
+        ],
+        summary: "What an event handler module supports.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/event/outbox"],
+        summary: "The notification outbox (no message bodies).",
+        admin: true,
+        params: &[
+            ("status", S, false),
+            ("page", I, false),
+            ("pagesize", I, false),
+        ],
+    },
+    Op {
+        method: "post",
+        paths: &["/event/outbox/{id}/retry"],
+        summary: "Queue a dead notification again.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/fraud/blocks", "/fraud/blocks/"],
+        summary: "Blocked destination prefixes.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "post",
+        paths: &["/fraud/blocks/{prefix}"],
+        summary: "Block a destination prefix.",
+        admin: true,
+        params: &[("reason", S, false)],
+    },
+    Op {
+        method: "delete",
+        paths: &["/fraud/blocks/{prefix}"],
+        summary: "Unblock a destination prefix.",
+        admin: true,
+        params: &[],
+    },
+    Op {
+        method: "get",
+        paths: &["/audit/", "/audit"],
+        summary: "The audit log.",
+        admin: true,
+        params: &[
+            ("action", S, false),
+            SERIAL,
+            USER,
+            REALM,
+            ("success", S, false),
+            ("page", I, false),
+            ("page_size", I, false),
+        ],
+    },
+];
+
+fn schema(t: T) -> Value {
+    match t {
+        S => json!({"type": "string"}),
+        I => json!({"type": "integer"}),
+    }
+}
+
+/// The answers every operation may give: privacyIDEA's envelope, or its error envelope.
+fn responses(path: &str) -> Value {
+    let env = json!({"$ref": "#/components/schemas/Envelope"});
+    let mut r = json!({
+        "200": {"description": "privacyIDEA's envelope", "content": {"application/json": {"schema": env}}},
+        "400": {"description": "Parameter, user or configuration error", "content": {"application/json": {"schema": env}}},
+        "401": {"description": "Authentication failed or missing", "content": {"application/json": {"schema": env}}},
+        "403": {"description": "A policy forbids it", "content": {"application/json": {"schema": env}}},
+        "404": {"description": "Not found", "content": {"application/json": {"schema": env}}},
+        "405": {"description": "Method not allowed", "content": {"application/json": {"schema": env}}},
+        "413": {"description": "Body too large", "content": {"application/json": {"schema": env}}},
+        "429": {"description": "Rate limited (Retry-After)", "content": {"application/json": {"schema": env}}},
+        "503": {"description": "Busy or the database is unavailable (Retry-After)", "content": {"application/json": {"schema": env}}},
+    });
+    if path == "/validate/radiuscheck"
+        && let Some(m) = r.as_object_mut()
+    {
+        m.insert(
+            "204".into(),
+            json!({"description": "Accepted (empty body)"}),
+        );
+        m.insert(
+            "400".into(),
+            json!({"description": "Anything but accept (empty body)"}),
+        );
+    }
+    if path == "/validate/check"
+        && let Some(m) = r.as_object_mut()
+    {
+        m.insert("500".into(), json!({"description": "exception=1 and the SMS could not be sent", "content": {"application/json": {"schema": env}}}));
+    }
+    r
+}
+
+fn operation(op: &Op, path: &str) -> Value {
+    let mut parameters: Vec<Value> = path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}}))
+        .collect();
+    let mut o = Map::new();
+    o.insert("summary".into(), json!(op.summary));
+    o.insert("responses".into(), responses(path));
+    if op.admin {
+        o.insert("security".into(), json!([{"jwt": []}]));
+    }
+    if op.method == "get" || op.method == "delete" {
+        parameters.extend(op.params.iter().map(
+            |(n, t, req)| json!({"name": n, "in": "query", "required": req, "schema": schema(*t)}),
+        ));
+    } else if !op.params.is_empty() {
+        let props: Map<String, Value> = op
+            .params
+            .iter()
+            .map(|(n, t, _)| ((*n).to_owned(), schema(*t)))
+            .collect();
+        let required: Vec<&str> = op.params.iter().filter(|p| p.2).map(|p| p.0).collect();
+        let mut body = json!({"type": "object", "properties": props});
+        if !required.is_empty()
+            && let Some(b) = body.as_object_mut()
+        {
+            b.insert("required".into(), json!(required));
+        }
+        o.insert(
+            "requestBody".into(),
+            json!({"content": {
+                "application/x-www-form-urlencoded": {"schema": body},
+                "application/json": {"schema": body},
+            }}),
+        );
+    }
+    if !parameters.is_empty() {
+        o.insert("parameters".into(), Value::Array(parameters));
+    }
+    Value::Object(o)
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPS {
+        for p in op.paths {
+            let entry = paths
+                .entry((*p).to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(m) = entry.as_object_mut() {
+                m.insert(op.method.to_owned(), operation(op, p));
+            }
+        }
+    }
+    for (p, summary) in [
+        (
+            "/healthz",
+            "200 ok when the database answers, 503 otherwise (text).",
+        ),
+        ("/metrics", "Prometheus metrics (text)."),
+        ("/openapi.json", "This document."),
+    ] {
+        let ctype = if p == "/openapi.json" {
+            "application/json"
+        } else {
+            "text/plain"
+        };
+        paths.insert(
+            p.to_owned(),
+            json!({"get": {"summary": summary, "responses": {
+                "200": {"description": "OK", "content": {ctype: {"schema": {}}}},
+                "503": {"description": "Unavailable", "content": {"text/plain": {"schema": {}}}}
+            }}}),
+        );
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "otpgate",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "privacyIDEA-compatible SMS OTP authentication server. Every endpoint also accepts its parameters in the query string; the admin JWT goes raw into Authorization or PI-Authorization.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"jwt": {"type": "apiKey", "in": "header", "name": "Authorization"}},
+            "schemas": {"Envelope": {
+                "type": "object",
+                "required": ["jsonrpc", "result", "version", "id", "time"],
+                "properties": {
+                    "jsonrpc": {"type": "string"},
+                    "id": {"type": "integer"},
+                    "time": {"type": "number"},
+                    "version": {"type": "string"},
+                    "versionnumber": {"type": "string"},
+                    "detail": {"nullable": true},
+                    "result": {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {
+                            "status": {"type": "boolean"},
+                            "authentication": {"type": "string"},
+                            "value": {},
+                            "error": {"type": "object", "required": ["code", "message"], "properties": {
+                                "code": {"type": "integer"}, "message": {"type": "string"}
+                            }}
+                        }
+                    }
+                }
+            }}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route the router defines (read from its source) is described, with each method.
+    #[test]
+    fn every_route_of_the_router_is_described() {
+        let doc = document();
+        let src = include_str!("../http.rs");
+        let start = src.find("pub fn router").unwrap_or(0);
+        let end = src.find(".fallback(not_found)").unwrap_or(src.len());
+        let body = src.get(start..end).unwrap_or_default();
+        let mut seen = 0;
+        let parts: Vec<&str> = body.split(".route(").skip(1).collect();
+        for part in parts {
+            let Some(path) = part.split('"').nth(1) else {
+                continue;
+            };
+            // The route's own text ends where the next statement starts.
+            let own = part.split(".route(").next().unwrap_or_default();
+            let methods: Vec<&str> = ["get", "post", "put", "delete"]
+                .into_iter()
+                .filter(|m| {
+                    own.match_indices(&format!("{m}(")).any(|(i, _)| {
+                        i == 0
+                            || !own.as_bytes()[i - 1].is_ascii_alphanumeric()
+                                && own.as_bytes()[i - 1] != b'_'
+                    })
+                })
+                .collect();
+            assert!(!methods.is_empty(), "{path}");
+            for m in methods {
+                seen += 1;
+                assert!(
+                    doc["paths"][path][m].is_object(),
+                    "{m} {path} is not in /openapi.json"
+                );
+            }
+        }
+        assert!(seen > 90, "{seen} operations found in the router");
+    }
+
+    #[test]
+    fn path_parameters_are_declared() {
+        let doc = document();
+        let op = &doc["paths"]["/user/{resolver}/{name}"]["delete"];
+        let names: Vec<&str> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["resolver", "name"]);
+        assert_eq!(
+            doc["paths"]["/auth"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"],
+            json!(["username", "password"])
+        );
+    }
+}
