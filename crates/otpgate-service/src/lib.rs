@@ -77,6 +77,7 @@ struct Inner {
     registry: Registry,
     passwd: users::PasswdCache,
     directories: directory::Directories,
+    dummy_hash: std::sync::OnceLock<String>,
     data_dir: std::path::PathBuf,
     breakers: breaker::Breakers,
     outbox: outbox::Outbox,
@@ -110,6 +111,7 @@ impl Services {
                 registry,
                 passwd: users::PasswdCache::default(),
                 directories: directory::Directories::default(),
+                dummy_hash: std::sync::OnceLock::new(),
                 data_dir: d.data_dir,
                 breakers: breaker::Breakers::default(),
                 outbox: outbox::Outbox::default(),
@@ -203,6 +205,21 @@ impl Services {
             .await
             .map_err(|_| ServiceError::Internal("hash task failed".into()))?
             .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// A hash of a random secret with the current PIN-hash parameters, made once per node.
+    pub(crate) async fn dummy_pin_hash(&self) -> Result<String> {
+        if let Some(h) = self.inner.dummy_hash.get() {
+            return Ok(h.clone());
+        }
+        let secret: String = self
+            .rng()
+            .bytes(24)?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let h = self.hash_secret(&secret).await?;
+        Ok(self.inner.dummy_hash.get_or_init(|| h).clone())
     }
 
     /// Verifies a PIN or password against an Argon2id hash, off the async runtime.

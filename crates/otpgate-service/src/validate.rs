@@ -500,6 +500,14 @@ impl Services {
         Ok(())
     }
 
+    /// One Argon2 verification against a hash no PIN matches, made with the current PIN-hash
+    /// parameters: what a wrong PIN costs, for answers that must not be faster than one.
+    async fn equal_cost_pin_check(&self, pass: &str) -> Result<()> {
+        let hash = self.dummy_pin_hash().await?;
+        let _ = self.verify_secret(pass, &hash).await?;
+        Ok(())
+    }
+
     async fn pin_matches(&self, t: &TokenRow, pin: &str, ctx: &Ctx<'_>) -> Result<bool> {
         match ctx.text("otppin")?.as_deref() {
             Some("userstore") => match ctx.user {
@@ -585,9 +593,29 @@ impl Services {
                         d.insert("message".into(), json!(msg));
                         return Ok(AuthResponse::accept(d));
                     }
-                    return Err(ServiceError::User(format!(
-                        "User <{login}@{realm}> does not exist."
-                    )));
+                    let unknown = format!("User <{login}@{realm}> does not exist.");
+                    // hide_specific_error_message: an unknown user is answered like a wrong
+                    // PIN, after the same Argon2 work, so neither the answer nor its timing
+                    // tells whether the name exists (the audit keeps the reason).
+                    let hide = match policies.action(
+                        "authentication",
+                        "hide_specific_error_message",
+                        &ctx,
+                    )? {
+                        Some((ActionValue::Flag, _)) => true,
+                        Some((ActionValue::Value(v), _)) => crate::params::is_true(&v),
+                        None => false,
+                    };
+                    if hide {
+                        self.equal_cost_pin_check(&pass).await?;
+                        audit.info = unknown;
+                        let mut r = AuthResponse::reject("Authentication failed.");
+                        r.detail = Map::new();
+                        r.detail
+                            .insert("message".into(), json!("Authentication failed."));
+                        return Ok(r);
+                    }
+                    return Err(ServiceError::User(unknown));
                 };
                 audit.resolver = user.resolver.clone();
                 let mut tokens = self.store().tokens_of_user(&owner_of(&user)).await?;

@@ -140,30 +140,64 @@ async fn serve_http(
     let router = crate::http::router(app.clone());
     let housekeeping = tokio::spawn(housekeeping(app.services.clone()));
     let server = &app.config.server;
+    let header_timeout = Duration::from_secs(server.header_read_timeout_secs);
     let result = match (&server.tls_cert, &server.tls_key) {
         (Some(cert), Some(key)) => {
-            use axum::serve::ListenerExt;
             let config = crate::tls::server_config(cert, key).map_err(std::io::Error::other)?;
-            // tap_io gives the TLS listener axum's ConnectInfo<SocketAddr>.
-            let listener = crate::tls::TlsListener::new(listener, config)?.tap_io(|_| {});
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
+            let listener = crate::tls::TlsListener::new(listener, config)?;
+            serve_connections(listener, router, header_timeout, shutdown).await
         }
-        _ => {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-        }
+        _ => serve_connections(listener, router, header_timeout, shutdown).await,
     };
     housekeeping.abort();
     result
+}
+
+/// Serves HTTP/1.1 connections from `listener` until `shutdown` resolves, then lets the requests
+/// in flight finish. Each connection must send a request's headers within `header_timeout`
+/// (slow clients are closed, so they cannot hold connections open), and its handler sees the
+/// peer address as axum's `ConnectInfo<SocketAddr>`.
+async fn serve_connections<L>(
+    mut listener: L,
+    router: axum::Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use tower::ServiceExt;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (io, peer) = tokio::select! {
+            c = listener.accept() => c,
+            () = &mut shutdown => break,
+        };
+        let service = router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        );
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(io),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// How long a stopping server waits for the notification round in progress.

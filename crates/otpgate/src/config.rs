@@ -91,6 +91,8 @@ pub struct ServerConfig {
     pub rate_limit_per_sec: f64,
     /// How many requests a client address may make at once before the rate applies.
     pub rate_limit_burst: u32,
+    /// Seconds a client may take to send a request's headers before the connection is closed.
+    pub header_read_timeout_secs: u64,
     /// PEM certificate chain: with `tls_key`, the API is served over HTTPS.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
@@ -110,6 +112,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             rate_limit_per_sec: 30.0,
             rate_limit_burst: 60,
+            header_read_timeout_secs: 10,
             tls_cert: None,
             tls_key: None,
         }
@@ -323,6 +326,11 @@ impl Config {
             _ => errs.push(ConfigError::Invalid(
                 "server.tls_cert and server.tls_key go together".into(),
             )),
+        }
+        if self.server.header_read_timeout_secs == 0 {
+            errs.push(ConfigError::Invalid(
+                "server.header_read_timeout_secs must be at least 1".into(),
+            ));
         }
         if self.security.kdf_wait_ms == 0 {
             errs.push(ConfigError::Invalid(

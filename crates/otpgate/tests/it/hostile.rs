@@ -474,3 +474,33 @@ async fn https_listener_serves_the_api_with_hsts_and_idle_handshakes_delay_no_on
     assert!(r.is_err() || r.unwrap().status() != 200);
     drop(idle);
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = Gateway::start().await;
+    let s = Server::start_with(|c| c.server.header_read_timeout_secs = 1).await;
+    s.setup(&gw.url("/sms")).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..10 {
+        let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        sock.write_all(b"POST /validate/check HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(sock);
+    }
+    // Meanwhile everyone else is served.
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    assert_eq!(st, 200, "{b}");
+    // The slow ones are closed (hyper may say 408 first) once the header timeout passes.
+    for mut sock in slow {
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), sock.read(&mut buf))
+            .await
+            .expect("the connection was closed within the bound")
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+}

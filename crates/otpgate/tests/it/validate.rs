@@ -1044,4 +1044,22 @@ async fn hide_specific_error_message_turns_every_rejection_generic() {
     assert_eq!(b["detail"]["message"], "Authentication failed.", "{b}");
     let (_, b) = s.check(&[("user", "bob"), ("pass", "x")]).await;
     assert_eq!(b["detail"]["message"], "Authentication failed.", "{b}");
+    // An unknown user gets the very answer of a known one with a wrong PIN (200, REJECT), not
+    // privacyIDEA's 400 ERR904, so the answer does not tell which names exist.
+    s.ok("/token/enable/SMS1", &[]).await;
+    let (st_known, known) = s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    let (st_unknown, unknown) = s.check(&[("user", "mallory"), ("pass", "wrong")]).await;
+    assert_eq!((st_known, st_unknown), (200, 200), "{unknown}");
+    for k in ["status", "value", "authentication"] {
+        assert_eq!(
+            known["result"][k], unknown["result"][k],
+            "{k}: {known} / {unknown}"
+        );
+    }
+    assert_eq!(known["detail"], unknown["detail"]);
+    let (_, a) = s.aget("/audit/", &[("user", "mallory")]).await;
+    assert!(
+        a.to_string().contains("does not exist"),
+        "the audit keeps the reason: {a}"
+    );
 }
