@@ -297,8 +297,7 @@ impl HttpProvider {
         if ![200, 201, 202].contains(&status) {
             return Err(SendError::Status(status));
         }
-        let body = resp
-            .text()
+        let body = read_capped(resp, MAX_REPLY_BYTES)
             .await
             .map_err(|e| classify(&e, &self.timeout_label))?;
         if let Some(ok) = &self.return_success {
@@ -315,6 +314,25 @@ impl HttpProvider {
         }
         Ok(())
     }
+}
+
+/// The most of a gateway's reply that is read: RETURN_SUCCESS and RETURN_FAIL are looked for
+/// in this much; the rest is not read, so a gateway that answers without end costs no memory.
+const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// Up to `cap` bytes of the reply body as text (lossy UTF-8).
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<String, reqwest::Error> {
+    let mut buf: Vec<u8> = Vec::new();
+    while buf.len() < cap {
+        match resp.chunk().await? {
+            Some(chunk) => {
+                let room = cap - buf.len();
+                buf.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+            }
+            None => break,
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// A reason without the URL (its query may hold API keys) or any payload.

@@ -1720,3 +1720,71 @@ async fn the_send_budget_bounds_the_whole_failover() {
     assert!(challenged(&b), "{b}");
     assert_eq!((slow.count(), good.count()), (4, 3), "both tried, in order");
 }
+
+/// A gateway that misbehaves at the TCP level: each connection gets `reply` and then either
+/// the connection closes or (`endless`) the body never ends.
+async fn broken_gateway(reply: &'static [u8], endless: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock.write_all(reply).await;
+                if endless {
+                    let block = vec![b'x'; 64 * 1024];
+                    while sock.write_all(&block).await.is_ok() {}
+                }
+            });
+        }
+    });
+    format!("http://{addr}/send")
+}
+
+#[tokio::test]
+async fn garbage_half_answers_and_endless_replies_are_send_failures() {
+    let cases: [(&str, &'static [u8], bool); 4] = [
+        ("not HTTP", b"\x00\xffGARBAGE\r\n\r\n", false),
+        (
+            "half a response",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nID 1",
+            false,
+        ),
+        ("headers cut off", b"HTTP/1.1 200 OK\r\nContent-Le", false),
+        (
+            "a body without end",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n",
+            true,
+        ),
+    ];
+    for (what, reply, endless) in cases {
+        let url = broken_gateway(reply, endless).await;
+        let s = with_gateway(&[
+            ("option.URL", url.as_str()),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+            ("option.TIMEOUT", "3"),
+        ])
+        .await;
+        let b = login(&s).await;
+        assert_eq!(
+            msg(&b),
+            "The PIN was correct, but the SMS could not be sent!",
+            "{what}: {b}"
+        );
+        assert!(!challenged(&b), "{what}: {b}");
+        // The server keeps answering, and the failure is counted.
+        let m = s.metrics().await;
+        assert!(
+            m.contains("otpgate_sms_attempts_total{gateway=\"gw\",result=\"failed\"} 1"),
+            "{what}: {m}"
+        );
+    }
+}
