@@ -13,10 +13,10 @@ enum T {
 
 use T::{I, S};
 
-/// One operation: method, paths (aliases with and without a trailing slash), summary, whether
+/// One operation: methods, paths (aliases with and without a trailing slash), summary, whether
 /// it needs the admin JWT, and its parameters (name, type, required).
 struct Op {
-    method: &'static str,
+    methods: &'static [&'static str],
     paths: &'static [&'static str],
     summary: &'static str,
     admin: bool,
@@ -29,14 +29,14 @@ const SERIAL: (&str, T, bool) = ("serial", S, false);
 
 const OPS: &[Op] = &[
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/auth"],
         summary: "Log in: an admin JWT (or a user JWT).",
         admin: false,
         params: &[("username", S, true), ("password", S, true), REALM],
     },
     Op {
-        method: "get",
+        methods: &["get", "post"],
         paths: &["/validate/check"],
         summary: "Authenticate: PIN (SMS challenge), transaction_id + OTP, or PIN+OTP.",
         admin: false,
@@ -54,25 +54,7 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "post",
-        paths: &["/validate/check"],
-        summary: "Authenticate: PIN (SMS challenge), transaction_id + OTP, or PIN+OTP.",
-        admin: false,
-        params: &[
-            USER,
-            REALM,
-            SERIAL,
-            ("pass", S, true),
-            ("transaction_id", S, false),
-            ("state", S, false),
-            ("otponly", S, false),
-            ("exception", S, false),
-            ("challenge", S, false),
-            ("client", S, false),
-        ],
-    },
-    Op {
-        method: "get",
+        methods: &["get", "post"],
         paths: &["/validate/radiuscheck"],
         summary: "As /validate/check; 204 on accept, an empty 400 otherwise.",
         admin: false,
@@ -85,48 +67,28 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "post",
-        paths: &["/validate/radiuscheck"],
-        summary: "As /validate/check; 204 on accept, an empty 400 otherwise.",
-        admin: false,
-        params: &[
-            USER,
-            REALM,
-            SERIAL,
-            ("pass", S, true),
-            ("transaction_id", S, false),
-        ],
-    },
-    Op {
-        method: "get",
+        methods: &["get", "post"],
         paths: &["/validate/triggerchallenge"],
         summary: "Send SMS challenges without a PIN check (right triggerchallenge).",
         admin: true,
         params: &[USER, REALM, SERIAL],
     },
     Op {
-        method: "post",
-        paths: &["/validate/triggerchallenge"],
-        summary: "Send SMS challenges without a PIN check (right triggerchallenge).",
-        admin: true,
-        params: &[USER, REALM, SERIAL],
-    },
-    Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/validate/polltransaction"],
         summary: "Poll a transaction (always pending for SMS).",
         admin: false,
         params: &[("transaction_id", S, true)],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/validate/polltransaction/{tid}"],
         summary: "Poll a transaction (always pending for SMS).",
         admin: false,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/token/init"],
         summary: "Enroll or re-initialise an SMS token.",
         admin: true,
@@ -147,7 +109,7 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/token/", "/token"],
         summary: "List tokens.",
         admin: true,
@@ -169,21 +131,21 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/token/{serial}"],
         summary: "Delete a token.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/token/enable", "/token/disable", "/token/reset"],
         summary: "Enable, disable or reset the fail counter of a token or of a user's tokens.",
         admin: true,
         params: &[SERIAL, USER, REALM],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &[
             "/token/enable/{serial}",
             "/token/disable/{serial}",
@@ -194,21 +156,21 @@ const OPS: &[Op] = &[
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/token/setpin"],
         summary: "Set a token's OTP PIN.",
         admin: true,
         params: &[SERIAL, ("otppin", S, false)],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/token/setpin/{serial}"],
         summary: "Set a token's OTP PIN.",
         admin: true,
         params: &[("otppin", S, false)],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/token/set"],
         summary: "Set max_failcount, count_window or description.",
         admin: true,
@@ -220,7 +182,7 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/token/set/{serial}"],
         summary: "Set max_failcount, count_window or description.",
         admin: true,
@@ -231,21 +193,21 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/token/challenges/", "/token/challenges/{serial}"],
         summary: "Open challenges.",
         admin: true,
         params: &[("page", I, false), ("pagesize", I, false)],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/smsgateway", "/smsgateway/"],
         summary: "SMS gateway definitions (secrets censored).",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/smsgateway", "/smsgateway/"],
         summary: "Create or replace an SMS gateway (option.*, header.*).",
         admin: true,
@@ -256,49 +218,49 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/smsgateway/providers"],
         summary: "The SMS providers and their parameters.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/smsgateway/{id}"],
         summary: "One SMS gateway by id.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/smsgateway/{id}"],
         summary: "Delete an SMS gateway by name.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/smsgateway/option/{gwid}/{key}"],
         summary: "Delete one gateway option or header.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/smtpserver", "/smtpserver/"],
         summary: "SMTP server definitions (passwords censored).",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/smtpserver/{identifier}"],
         summary: "One SMTP server.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/smtpserver/{identifier}"],
         summary: "Create or replace an SMTP server.",
         admin: true,
@@ -315,14 +277,14 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/smtpserver/{identifier}"],
         summary: "Delete an SMTP server.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/smtpserver/send_test_email"],
         summary: "Send a test mail.",
         admin: true,
@@ -333,35 +295,35 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/system/setConfig"],
         summary: "Set system configuration keys (sms.*, splitAtSign, …).",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/system/", "/system", "/system/{key}"],
         summary: "System configuration.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/system/{key}"],
         summary: "Delete a system configuration key.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/resolver/", "/resolver", "/resolver/{name}"],
         summary: "User stores (secrets censored).",
         admin: true,
         params: &[("type", S, false)],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/resolver/{name}"],
         summary: "Create or update a user store (passwdresolver, internalresolver, ldapresolver).",
         admin: true,
@@ -379,7 +341,7 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/resolver/test"],
         summary: "Test an LDAP resolver's settings (bind and search; nothing is saved).",
         admin: true,
@@ -394,14 +356,14 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/resolver/{name}"],
         summary: "Delete a user store no realm uses.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &[
             "/realm/",
             "/realm",
@@ -414,42 +376,42 @@ const OPS: &[Op] = &[
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/realm/{name}"],
         summary: "Create or replace a realm.",
         admin: true,
         params: &[("resolvers", S, false)],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/realm/{name}"],
         summary: "Delete a realm.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/defaultrealm/{name}"],
         summary: "Set the default realm.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/defaultrealm"],
         summary: "Clear the default realm.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/user/", "/user"],
         summary: "Users of a realm.",
         admin: true,
         params: &[REALM, ("username", S, false), ("resolver", S, false)],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/user/", "/user"],
         summary: "Create a user in an internal resolver.",
         admin: true,
@@ -466,7 +428,7 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "put",
+        methods: &["put"],
         paths: &["/user/", "/user"],
         summary: "Update a user of an internal resolver.",
         admin: true,
@@ -483,21 +445,21 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/user/{resolver}/{name}"],
         summary: "Delete a user of an internal resolver.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/policy/", "/policy", "/policy/{name}"],
         summary: "Policies.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/policy/{name}"],
         summary: "Create or replace a policy.",
         admin: true,
@@ -513,28 +475,28 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/policy/{name}"],
         summary: "Delete a policy.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/policy/enable/{name}", "/policy/disable/{name}"],
         summary: "Enable or disable a policy.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/event", "/event/", "/event/{id}"],
         summary: "Event handlers (also /event/available and /event/handlermodules).",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/event", "/event/"],
         summary: "Create or replace an event handler (UserNotification).",
         admin: true,
@@ -551,21 +513,21 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/event/{id}"],
         summary: "Delete an event handler.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/event/enable/{id}", "/event/disable/{id}"],
         summary: "Enable or disable an event handler.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &[
             "/event/actions/{module}",
             "/event/conditions/{module}",
@@ -577,7 +539,7 @@ const OPS: &[Op] = &[
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/event/outbox"],
         summary: "The notification outbox (no message bodies).",
         admin: true,
@@ -588,35 +550,35 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/event/outbox/{id}/retry"],
         summary: "Queue a dead notification again.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/fraud/blocks", "/fraud/blocks/"],
         summary: "Blocked destination prefixes.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "post",
+        methods: &["post"],
         paths: &["/fraud/blocks/{prefix}"],
         summary: "Block a destination prefix.",
         admin: true,
         params: &[("reason", S, false)],
     },
     Op {
-        method: "delete",
+        methods: &["delete"],
         paths: &["/fraud/blocks/{prefix}"],
         summary: "Unblock a destination prefix.",
         admin: true,
         params: &[],
     },
     Op {
-        method: "get",
+        methods: &["get"],
         paths: &["/audit/", "/audit"],
         summary: "The audit log.",
         admin: true,
@@ -673,7 +635,7 @@ fn responses(path: &str) -> Value {
     r
 }
 
-fn operation(op: &Op, path: &str) -> Value {
+fn operation(op: &Op, method: &str, path: &str) -> Value {
     let mut parameters: Vec<Value> = path
         .split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
@@ -685,7 +647,7 @@ fn operation(op: &Op, path: &str) -> Value {
     if op.admin {
         o.insert("security".into(), json!([{"jwt": []}]));
     }
-    if op.method == "get" || op.method == "delete" {
+    if method == "get" || method == "delete" {
         parameters.extend(op.params.iter().map(
             |(n, t, req)| json!({"name": n, "in": "query", "required": req, "schema": schema(*t)}),
         ));
@@ -725,7 +687,9 @@ pub fn document() -> Value {
                 .entry((*p).to_owned())
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Some(m) = entry.as_object_mut() {
-                m.insert(op.method.to_owned(), operation(op, p));
+                for method in op.methods {
+                    m.insert((*method).to_owned(), operation(op, method, p));
+                }
             }
         }
     }

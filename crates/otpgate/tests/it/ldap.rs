@@ -328,17 +328,23 @@ async fn directory_realm(s: &Server, gw: &Gateway, uri: &str, extra: &[(&str, &s
     s.ok("/realm/corp", &[("resolvers", "dir")]).await;
     s.ok("/defaultrealm/corp", &[]).await;
     s.http_gateway("gw", &gw.url("/sms"), &[]).await;
-    s.ok(
-        "/system/setConfig",
-        &[
-            ("sms.identifier", "gw"),
-            ("sms.resend_cooldown_secs", "0"),
-            ("sms.limit.user", "0"),
-            ("sms.limit.phone", "0"),
-        ],
-    )
-    .await;
+    s.default_gateway_sending_every_time("gw").await;
     saved
+}
+
+/// Enrols an SMS token for `user` that sends to the directory's mobile number (`dynamic_phone`);
+/// an empty serial or PIN is left out. Returns the answer.
+async fn enroll_dynamic(s: &Server, user: &str, serial: &str, pin: &str) -> (u16, Value) {
+    let mut form = vec![("type", "sms"), ("user", user), ("dynamic_phone", "1")];
+    if !serial.is_empty() {
+        form.push(("serial", serial));
+    }
+    if !pin.is_empty() {
+        form.push(("pin", pin));
+    }
+    let answer = s.apost("/token/init", &form).await;
+    assert_eq!(answer.0, 200, "{user}: {}", answer.1);
+    answer
 }
 
 /// The first token of a user as listed by `/token/`.
@@ -415,32 +421,13 @@ async fn two_step_sms_login_for_a_user_that_exists_only_in_the_directory() {
     assert_eq!(value(&again).as_array().unwrap().len(), 7, "{again}");
 
     // The token takes the number from the directory at each login (dynamic_phone).
-    let (st, b) = s
-        .apost(
-            "/token/init",
-            &[
-                ("type", "sms"),
-                ("user", "alice"),
-                ("pin", "1234"),
-                ("dynamic_phone", "1"),
-            ],
-        )
-        .await;
+    let (st, b) = enroll_dynamic(&s, "alice", "", "1234").await;
     assert_eq!(st, 200, "{b}");
     let b = two_step(&s, &gw, "alice", "1234", "+4915100000001").await;
     assert_eq!(b["result"]["value"], true, "{b}");
 
     // A multi-valued mobile: the SMS goes to the first number, as in privacyIDEA.
-    s.apost(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("user", "bob"),
-            ("pin", "b0b"),
-            ("dynamic_phone", "1"),
-        ],
-    )
-    .await;
+    enroll_dynamic(&s, "bob", "", "b0b").await;
     let b = two_step(&s, &gw, "bob", "b0b", "+4915100000002").await;
     assert_eq!(b["result"]["value"], true, "{b}");
 
@@ -472,18 +459,7 @@ async fn login_names_with_filter_metacharacters_cannot_change_the_search() {
         ("ALICE", "+4915100000001"),
     ] {
         let serial = format!("LDAP{}", phone.get(phone.len() - 2..).unwrap());
-        let (st, b) = s
-            .apost(
-                "/token/init",
-                &[
-                    ("type", "sms"),
-                    ("user", login),
-                    ("serial", &serial),
-                    ("pin", "pin"),
-                    ("dynamic_phone", "1"),
-                ],
-            )
-            .await;
+        let (st, b) = enroll_dynamic(&s, login, &serial, "pin").await;
         assert_eq!(st, 200, "{login}: {b}");
         let b = two_step(&s, &gw, login, "pin", phone).await;
         assert_eq!(b["result"]["value"], true, "{login}: {b}");
@@ -540,11 +516,7 @@ async fn userstore_pin_is_checked_with_a_bind_as_the_user() {
         ],
     )
     .await;
-    s.apost(
-        "/token/init",
-        &[("type", "sms"), ("user", "carol"), ("dynamic_phone", "1")],
-    )
-    .await;
+    enroll_dynamic(&s, "carol", "", "").await;
     let b = two_step(&s, &gw, "carol", "carol-dir-pw", "+4915100000003").await;
     assert_eq!(b["result"]["value"], true, "{b}");
     // A wrong directory password, and an empty one (an anonymous bind would "succeed").
@@ -574,17 +546,7 @@ async fn stable_ids_keep_tokens_when_a_name_changes_and_the_cache_follows_the_cl
     let gw = Gateway::start().await;
     let s = Server::start().await;
     directory_realm(&s, &gw, &ldap.uri(), &[("CACHE_TIMEOUT", "120")]).await;
-    s.apost(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("user", "carol"),
-            ("serial", "CAROL"),
-            ("pin", "c"),
-            ("dynamic_phone", "1"),
-        ],
-    )
-    .await;
+    enroll_dynamic(&s, "carol", "CAROL", "c").await;
     // Rename carol to caroline and give her a new number.
     ldap.modify(
         "dn: uid=carol,ou=people,dc=example,dc=org\nchangetype: modrdn\nnewrdn: uid=caroline\ndeleteoldrdn: 1\n\n\
@@ -614,16 +576,7 @@ async fn directory_down_is_a_clear_error_and_logins_recover_when_it_is_back() {
         &[("CACHE_TIMEOUT", "0"), ("TIMEOUT", "1")],
     )
     .await;
-    s.apost(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("user", "alice"),
-            ("pin", "1234"),
-            ("dynamic_phone", "1"),
-        ],
-    )
-    .await;
+    enroll_dynamic(&s, "alice", "", "1234").await;
     let b = two_step(&s, &gw, "alice", "1234", "+4915100000001").await;
     assert_eq!(b["result"]["value"], true, "{b}");
 
@@ -670,16 +623,7 @@ async fn a_second_server_takes_over_when_the_first_is_down() {
     let dead = format!("ldap://127.0.0.1:{}", free_port());
     let uris = format!("{dead}, {}", ldap.uri());
     directory_realm(&s, &gw, &uris, &[("TIMEOUT", "1")]).await;
-    s.apost(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("user", "alice"),
-            ("pin", "1234"),
-            ("dynamic_phone", "1"),
-        ],
-    )
-    .await;
+    enroll_dynamic(&s, "alice", "", "1234").await;
     let b = two_step(&s, &gw, "alice", "1234", "+4915100000001").await;
     assert_eq!(b["result"]["value"], true, "{b}");
 }
@@ -827,16 +771,7 @@ async fn ldaps_and_starttls_with_a_test_ca() {
     let ca = ldap.ca.display().to_string();
     // ldaps with the test CA.
     directory_realm(&s, &gw, &ldap.ldaps_uri(), &[("TLS_CA_FILE", &ca)]).await;
-    s.apost(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("user", "alice"),
-            ("pin", "1234"),
-            ("dynamic_phone", "1"),
-        ],
-    )
-    .await;
+    enroll_dynamic(&s, "alice", "", "1234").await;
     let b = two_step(&s, &gw, "alice", "1234", "+4915100000001").await;
     assert_eq!(b["result"]["value"], true, "{b}");
 
@@ -923,17 +858,7 @@ async fn active_directory_style_logins_by_account_or_principal_name_with_object_
     assert_eq!(all[0]["userid"], guid.as_str());
     assert_eq!(all[0]["username"], "dbrown");
 
-    s.apost(
-        "/token/init",
-        &[
-            ("type", "sms"),
-            ("user", "dbrown"),
-            ("serial", "DAVE"),
-            ("pin", "d"),
-            ("dynamic_phone", "1"),
-        ],
-    )
-    .await;
+    enroll_dynamic(&s, "dbrown", "DAVE", "d").await;
     // Either login name works, and both are the same user with the same token.
     for login in ["dbrown", "DBROWN", "dave.brown@example.org"] {
         let b = two_step(&s, &gw, login, "d", "+4915100000008").await;

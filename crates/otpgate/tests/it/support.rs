@@ -281,12 +281,17 @@ impl Server {
             ],
         )
         .await;
-        // privacyIDEA's behaviour for the tests of other features: every PIN request sends,
-        // without per-user or per-number limits (the limits have their own tests).
+        self.default_gateway_sending_every_time("gw").await;
+    }
+
+    /// Makes `gateway` the default and, as privacyIDEA behaves and the tests of other features
+    /// expect, lets every PIN request send, without per-user or per-number limits (the limits
+    /// have their own tests).
+    pub async fn default_gateway_sending_every_time(&self, gateway: &str) {
         self.ok(
             "/system/setConfig",
             &[
-                ("sms.identifier", "gw"),
+                ("sms.identifier", gateway),
                 ("sms.resend_cooldown_secs", "0"),
                 ("sms.limit.user", "0"),
                 ("sms.limit.phone", "0"),
