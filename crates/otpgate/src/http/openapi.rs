@@ -27,6 +27,19 @@ const USER: (&str, T, bool) = ("user", S, false);
 const REALM: (&str, T, bool) = ("realm", S, false);
 const SERIAL: (&str, T, bool) = ("serial", S, false);
 
+/// The fields of a user in an internal resolver (`POST` and `PUT /user/`).
+const USER_FIELDS: &[(&str, T, bool)] = &[
+    ("user", S, true),
+    ("resolver", S, true),
+    ("password", S, false),
+    ("givenname", S, false),
+    ("surname", S, false),
+    ("email", S, false),
+    ("mobile", S, false),
+    ("phone", S, false),
+    ("description", S, false),
+];
+
 const OPS: &[Op] = &[
     Op {
         methods: &["post"],
@@ -415,34 +428,14 @@ const OPS: &[Op] = &[
         paths: &["/user/", "/user"],
         summary: "Create a user in an internal resolver.",
         admin: true,
-        params: &[
-            ("user", S, true),
-            ("resolver", S, true),
-            ("password", S, false),
-            ("givenname", S, false),
-            ("surname", S, false),
-            ("email", S, false),
-            ("mobile", S, false),
-            ("phone", S, false),
-            ("description", S, false),
-        ],
+        params: USER_FIELDS,
     },
     Op {
         methods: &["put"],
         paths: &["/user/", "/user"],
         summary: "Update a user of an internal resolver.",
         admin: true,
-        params: &[
-            ("user", S, true),
-            ("resolver", S, true),
-            ("password", S, false),
-            ("givenname", S, false),
-            ("surname", S, false),
-            ("email", S, false),
-            ("mobile", S, false),
-            ("phone", S, false),
-            ("description", S, false),
-        ],
+        params: USER_FIELDS,
     },
     Op {
         methods: &["delete"],
