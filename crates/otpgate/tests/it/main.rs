@@ -21,5 +21,6 @@ mod gateways;
 mod hostile;
 mod ldap;
 mod limits;
+mod load;
 mod radius;
 mod validate;
