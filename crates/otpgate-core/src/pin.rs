@@ -72,9 +72,81 @@ pub fn verify(pin: &str, phc: &str) -> bool {
         .is_ok()
 }
 
+/// Argon2's working memory, reused from one verification to the next (one per computation
+/// that may run at once), so the many-MiB buffer is not allocated and freed per login (the
+/// allocator would keep freed buffers and the process would grow).
+pub type KdfMemory = Vec<argon2::Block>;
+
+/// As [`verify`], with `memory` as Argon2's working memory (grown when a hash needs more).
+pub fn verify_in(pin: &str, phc: &str, memory: &mut KdfMemory) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let need = params.block_count();
+    if memory.len() < need {
+        memory.resize(need, argon2::Block::default());
+    }
+    let Some(blocks) = memory.get_mut(..need) else {
+        return false;
+    };
+    let mut buf = [0u8; 64];
+    let Some(out) = buf.get_mut(..expected.len()) else {
+        return false;
+    };
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        pin.as_bytes(),
+        salt.as_ref(),
+        &mut *out,
+        &mut *blocks,
+    );
+    // The blocks are derived from the PIN: they do not stay in the kept buffer.
+    blocks.fill(argon2::Block::default());
+    hashed.is_ok() && bool::from(subtle::ConstantTimeEq::ct_eq(&*out, expected.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verify_in_reused_memory_agrees_with_verify() {
+        let mut memory = KdfMemory::new();
+        for params in [
+            PinParams::minimal(),
+            PinParams {
+                memory_kib: 256,
+                iterations: 2,
+                parallelism: 2,
+            },
+        ] {
+            let h = params.hash("1234").unwrap();
+            assert!(verify_in("1234", &h, &mut memory));
+            assert!(!verify_in("1235", &h, &mut memory));
+            assert!(!verify_in("", &h, &mut memory));
+            assert_eq!(verify("1234", &h), verify_in("1234", &h, &mut memory));
+        }
+        assert_eq!(memory.len(), 256, "grown to the largest need, then reused");
+        assert!(!verify_in("1234", "not a hash", &mut memory));
+        assert!(!verify_in(
+            "1234",
+            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ",
+            &mut memory
+        ));
+    }
 
     #[test]
     fn hash_and_verify() {

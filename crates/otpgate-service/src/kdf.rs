@@ -37,6 +37,8 @@ pub struct KdfGate {
     sem: Semaphore,
     waiting: AtomicUsize,
     shed: AtomicU64,
+    /// Argon2 working memory, one buffer per computation that may run at once, reused.
+    memory: std::sync::Mutex<Vec<otpgate_core::pin::KdfMemory>>,
 }
 
 /// Counts one waiter while it exists.
@@ -60,6 +62,25 @@ impl KdfGate {
             limits,
             waiting: AtomicUsize::new(0),
             shed: AtomicU64::new(0),
+            memory: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A working-memory buffer for one verification (a fresh one the first times).
+    pub fn take_memory(&self) -> otpgate_core::pin::KdfMemory {
+        self.memory
+            .lock()
+            .ok()
+            .and_then(|mut m| m.pop())
+            .unwrap_or_default()
+    }
+
+    /// Gives a buffer back for the next verification (at most one per concurrent slot).
+    pub fn put_memory(&self, buffer: otpgate_core::pin::KdfMemory) {
+        if let Ok(mut m) = self.memory.lock()
+            && m.len() < self.limits.concurrency
+        {
+            m.push(buffer);
         }
     }
 

@@ -227,9 +227,15 @@ impl Services {
         let _permit = self.inner.kdf.enter().await?;
         let secret = zeroize::Zeroizing::new(secret.to_owned());
         let hash = hash.to_owned();
-        tokio::task::spawn_blocking(move || otpgate_core::pin::verify(&secret, &hash))
-            .await
-            .map_err(|_| ServiceError::Internal("verify task failed".into()))
+        let mut memory = self.inner.kdf.take_memory();
+        let (ok, memory) = tokio::task::spawn_blocking(move || {
+            let ok = otpgate_core::pin::verify_in(&secret, &hash, &mut memory);
+            (ok, memory)
+        })
+        .await
+        .map_err(|_| ServiceError::Internal("verify task failed".into()))?;
+        self.inner.kdf.put_memory(memory);
+        Ok(ok)
     }
 
     /// Deletes expired challenges (housekeeping; answers never depend on it).
