@@ -51,6 +51,36 @@ impl PinParams {
         self.argon2().map(|_| ())
     }
 
+    /// As [`PinParams::hash`], with `memory` as Argon2's working memory (see [`KdfMemory`]).
+    pub fn hash_in(&self, pin: &str, memory: &mut KdfMemory) -> Result<String, CoreError> {
+        use argon2::password_hash::phc::{Output, ParamsString, Salt};
+        let err = |e: &dyn std::fmt::Display| CoreError::PinHash(e.to_string());
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| err(&e))?;
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| err(&e))?;
+        let need = params.block_count();
+        if memory.len() < need {
+            memory.resize(need, argon2::Block::default());
+        }
+        let blocks = memory
+            .get_mut(..need)
+            .ok_or_else(|| CoreError::PinHash("memory".into()))?;
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        let hashed = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password_into_with_memory(pin.as_bytes(), &salt, &mut out, &mut *blocks);
+        blocks.fill(argon2::Block::default());
+        hashed.map_err(|e| err(&e))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|e| err(&e))?,
+            salt: Some(Salt::new(&salt).map_err(|e| err(&e))?),
+            hash: Some(Output::new(&out).map_err(|e| err(&e))?),
+        };
+        Ok(phc.to_string())
+    }
+
     /// Hashes `pin` with a fresh salt into a PHC string.
     pub fn hash(&self, pin: &str) -> Result<String, CoreError> {
         let hash = self
@@ -140,6 +170,13 @@ mod tests {
             assert_eq!(verify("1234", &h), verify_in("1234", &h, &mut memory));
         }
         assert_eq!(memory.len(), 256, "grown to the largest need, then reused");
+        let h = PinParams::default().hash_in("pin", &mut memory).unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(
+            verify("pin", &h) && !verify("pim", &h),
+            "a standard PHC string"
+        );
+        assert!(verify_in("pin", &h, &mut memory));
         assert!(!verify_in("1234", "not a hash", &mut memory));
         assert!(!verify_in(
             "1234",

@@ -201,10 +201,15 @@ impl Services {
         let _permit = self.inner.kdf.enter().await?;
         let params = self.inner.pin_params;
         let secret = zeroize::Zeroizing::new(secret.to_owned());
-        tokio::task::spawn_blocking(move || params.hash(&secret))
-            .await
-            .map_err(|_| ServiceError::Internal("hash task failed".into()))?
-            .map_err(|e| ServiceError::Internal(e.to_string()))
+        let mut memory = self.inner.kdf.take_memory();
+        let (hashed, memory) = tokio::task::spawn_blocking(move || {
+            let hashed = params.hash_in(&secret, &mut memory);
+            (hashed, memory)
+        })
+        .await
+        .map_err(|_| ServiceError::Internal("hash task failed".into()))?;
+        self.inner.kdf.put_memory(memory);
+        hashed.map_err(|e| ServiceError::Internal(e.to_string()))
     }
 
     /// A hash of a random secret with the current PIN-hash parameters, made once per node.
