@@ -59,13 +59,8 @@ impl PinParams {
             .map_err(|e| err(&e))?;
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|e| err(&e))?;
-        let need = params.block_count();
-        if memory.len() < need {
-            memory.resize(need, argon2::Block::default());
-        }
-        let blocks = memory
-            .get_mut(..need)
-            .ok_or_else(|| CoreError::PinHash("memory".into()))?;
+        let blocks =
+            blocks_for(memory, &params).ok_or_else(|| CoreError::PinHash("memory".into()))?;
         let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
         let hashed = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
             .hash_password_into_with_memory(pin.as_bytes(), &salt, &mut out, &mut *blocks);
@@ -107,6 +102,15 @@ pub fn verify(pin: &str, phc: &str) -> bool {
 /// allocator would keep freed buffers and the process would grow).
 pub type KdfMemory = Vec<argon2::Block>;
 
+/// The first blocks of `memory` that `params` needs, growing it when it is too small.
+fn blocks_for<'a>(memory: &'a mut KdfMemory, params: &Params) -> Option<&'a mut [argon2::Block]> {
+    let need = params.block_count();
+    if memory.len() < need {
+        memory.resize(need, argon2::Block::default());
+    }
+    memory.get_mut(..need)
+}
+
 /// As [`verify`], with `memory` as Argon2's working memory (grown when a hash needs more).
 pub fn verify_in(pin: &str, phc: &str, memory: &mut KdfMemory) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
@@ -126,11 +130,7 @@ pub fn verify_in(pin: &str, phc: &str, memory: &mut KdfMemory) -> bool {
         Some(Ok(v)) => v,
         Some(Err(_)) => return false,
     };
-    let need = params.block_count();
-    if memory.len() < need {
-        memory.resize(need, argon2::Block::default());
-    }
-    let Some(blocks) = memory.get_mut(..need) else {
+    let Some(blocks) = blocks_for(memory, &params) else {
         return false;
     };
     let mut buf = [0u8; 64];

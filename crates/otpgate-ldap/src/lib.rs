@@ -17,7 +17,6 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use otpgate_core::Clock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Why the directory could not answer. Messages never contain passwords.
 #[derive(Debug, thiserror::Error)]
@@ -672,11 +671,6 @@ fn tls_config(config: &LdapConfig) -> Result<rustls::ClientConfig, LdapError> {
         .map_err(|e| LdapError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth())
-}
-
-/// How long to wait for one directory answer at most (for callers that add their own bound).
-pub fn max_wait(config: &LdapConfig) -> Duration {
-    config.timeout.saturating_mul(4)
 }
 
 #[cfg(test)]

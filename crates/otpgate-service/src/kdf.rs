@@ -66,22 +66,28 @@ impl KdfGate {
         }
     }
 
-    /// A working-memory buffer for one verification (a fresh one the first times).
-    pub fn take_memory(&self) -> otpgate_core::pin::KdfMemory {
-        self.memory
+    /// Runs one Argon2 computation off the async runtime once it has its turn, with the
+    /// slot's reused working memory (see [`otpgate_core::pin::KdfMemory`]).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut otpgate_core::pin::KdfMemory) -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self.enter().await?;
+        let mut memory = self
+            .memory
             .lock()
             .ok()
             .and_then(|mut m| m.pop())
-            .unwrap_or_default()
-    }
-
-    /// Gives a buffer back for the next verification (at most one per concurrent slot).
-    pub fn put_memory(&self, buffer: otpgate_core::pin::KdfMemory) {
+            .unwrap_or_default();
+        let (out, memory) = tokio::task::spawn_blocking(move || (work(&mut memory), memory))
+            .await
+            .map_err(|_| ServiceError::Internal("Argon2 task failed".into()))?;
         if let Ok(mut m) = self.memory.lock()
             && m.len() < self.limits.concurrency
         {
-            m.push(buffer);
+            m.push(memory);
         }
+        Ok(out)
     }
 
     /// A turn, or `Busy` when too many wait or the wait is too long.

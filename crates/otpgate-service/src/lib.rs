@@ -198,18 +198,13 @@ impl Services {
 
     /// Hashes a PIN or password with Argon2id off the async runtime, bounded in concurrency.
     pub async fn hash_secret(&self, secret: &str) -> Result<String> {
-        let _permit = self.inner.kdf.enter().await?;
         let params = self.inner.pin_params;
         let secret = zeroize::Zeroizing::new(secret.to_owned());
-        let mut memory = self.inner.kdf.take_memory();
-        let (hashed, memory) = tokio::task::spawn_blocking(move || {
-            let hashed = params.hash_in(&secret, &mut memory);
-            (hashed, memory)
-        })
-        .await
-        .map_err(|_| ServiceError::Internal("hash task failed".into()))?;
-        self.inner.kdf.put_memory(memory);
-        hashed.map_err(|e| ServiceError::Internal(e.to_string()))
+        self.inner
+            .kdf
+            .run(move |memory| params.hash_in(&secret, memory))
+            .await?
+            .map_err(|e| ServiceError::Internal(e.to_string()))
     }
 
     /// A hash of a random secret with the current PIN-hash parameters, made once per node.
@@ -229,18 +224,12 @@ impl Services {
 
     /// Verifies a PIN or password against an Argon2id hash, off the async runtime.
     pub async fn verify_secret(&self, secret: &str, hash: &str) -> Result<bool> {
-        let _permit = self.inner.kdf.enter().await?;
         let secret = zeroize::Zeroizing::new(secret.to_owned());
         let hash = hash.to_owned();
-        let mut memory = self.inner.kdf.take_memory();
-        let (ok, memory) = tokio::task::spawn_blocking(move || {
-            let ok = otpgate_core::pin::verify_in(&secret, &hash, &mut memory);
-            (ok, memory)
-        })
-        .await
-        .map_err(|_| ServiceError::Internal("verify task failed".into()))?;
-        self.inner.kdf.put_memory(memory);
-        Ok(ok)
+        self.inner
+            .kdf
+            .run(move |memory| otpgate_core::pin::verify_in(&secret, &hash, memory))
+            .await
     }
 
     /// Deletes expired challenges (housekeeping; answers never depend on it).
