@@ -18,6 +18,7 @@ pub mod params;
 pub mod policy;
 pub mod settings;
 pub mod smtpserver;
+pub mod snapshot;
 pub mod tokens;
 pub mod users;
 pub mod validate;
@@ -84,6 +85,7 @@ struct Inner {
     handlers: events::HandlerCache,
     limits: limits::LimitStats,
     blocks: limits::BlockCache,
+    settings: snapshot::SettingsCache,
 }
 
 impl std::fmt::Debug for Inner {
@@ -118,6 +120,7 @@ impl Services {
                 handlers: events::HandlerCache::default(),
                 limits: limits::LimitStats::default(),
                 blocks: limits::BlockCache::default(),
+                settings: snapshot::SettingsCache::default(),
             }),
         }
     }
@@ -147,6 +150,10 @@ impl Services {
 
     pub(crate) fn keys(&self) -> &KeyRing {
         &self.inner.keys
+    }
+
+    pub(crate) fn settings_cache(&self) -> &snapshot::SettingsCache {
+        &self.inner.settings
     }
 
     pub(crate) fn passwd_cache(&self) -> &users::PasswdCache {

@@ -290,7 +290,7 @@ pub fn policy_json(p: &PolicyRow) -> Value {
 impl Services {
     /// All policies (loaded per request; they are few).
     pub async fn policies(&self) -> Result<Policies> {
-        Ok(Policies::new(self.store().policy_list().await?))
+        Ok(self.settings().await?.policies.clone())
     }
 
     /// Refuses an admin action that admin policies do not allow.

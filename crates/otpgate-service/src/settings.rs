@@ -387,13 +387,7 @@ fn check_value(key: &str, value: &str) -> Result<()> {
 impl Services {
     /// All stored config key/values.
     pub async fn config_map(&self) -> Result<BTreeMap<String, String>> {
-        Ok(self
-            .store()
-            .config_all()
-            .await?
-            .into_iter()
-            .map(|(k, v, _, _)| (k, v))
-            .collect())
+        Ok(self.settings().await?.config_map.clone())
     }
 
     /// The longest `failcounter_clear_timeout`: one year in minutes.
@@ -404,7 +398,7 @@ impl Services {
 
     /// The effective system configuration.
     pub async fn system_config(&self) -> Result<SystemConfig> {
-        Ok(SystemConfig::from_map(&self.config_map().await?))
+        Ok(self.settings().await?.config.clone())
     }
 
     /// `POST /system/setConfig`: sets every given key; answers `{key: "insert"|"update"}`.

@@ -5,6 +5,7 @@
 //! editable user store in the database (`/user/` create, update, delete), and `ldapresolver`
 //! reads an LDAP directory or Active Directory (see [`crate::directory`]).
 
+use crate::snapshot::Settings;
 use crate::{Params, Result, ServiceError, Services};
 use otpgate_store::{InternalUserRow, RealmRow, ResolverRow};
 use serde_json::{Map, Value, json};
@@ -191,6 +192,48 @@ pub async fn checked_passwd_path(
     Ok(p)
 }
 
+/// A parsed passwd file with indexes by login and by uid, so a login looks up one user
+/// instead of scanning (and copying) the whole file.
+#[derive(Debug, Default)]
+pub struct PasswdFile {
+    entries: Vec<PasswdEntry>,
+    by_login: HashMap<String, usize>,
+    by_uid: HashMap<String, usize>,
+}
+
+impl PasswdFile {
+    /// Indexes parsed entries; where a login or uid repeats, the first line wins (as a scan
+    /// in file order would find it).
+    pub fn new(entries: Vec<PasswdEntry>) -> Self {
+        let mut by_login = HashMap::with_capacity(entries.len());
+        let mut by_uid = HashMap::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            by_login.entry(e.login.clone()).or_insert(i);
+            by_uid.entry(e.uid.clone()).or_insert(i);
+        }
+        Self {
+            entries,
+            by_login,
+            by_uid,
+        }
+    }
+
+    /// Every entry in file order.
+    pub fn entries(&self) -> &[PasswdEntry] {
+        &self.entries
+    }
+
+    /// The entry of a login.
+    pub fn by_login(&self, login: &str) -> Option<&PasswdEntry> {
+        self.by_login.get(login).and_then(|&i| self.entries.get(i))
+    }
+
+    /// The entry of a uid.
+    pub fn by_uid(&self, uid: &str) -> Option<&PasswdEntry> {
+        self.by_uid.get(uid).and_then(|&i| self.entries.get(i))
+    }
+}
+
 /// A cache of parsed passwd files, re-read when the file's size or mtime changes.
 #[derive(Debug, Default)]
 pub struct PasswdCache {
@@ -198,10 +241,10 @@ pub struct PasswdCache {
 }
 
 /// A parsed file with the modification time and size it was read at.
-type CachedFile = (SystemTime, u64, Arc<Vec<PasswdEntry>>);
+type CachedFile = (SystemTime, u64, Arc<PasswdFile>);
 
 impl PasswdCache {
-    async fn load(&self, path: &Path, data_dir: &Path) -> Result<Arc<Vec<PasswdEntry>>> {
+    async fn load(&self, path: &Path, data_dir: &Path) -> Result<Arc<PasswdFile>> {
         let path = &checked_passwd_path(path, data_dir).await.map_err(|e| {
             ServiceError::ConfigAdmin(format!("The passwd file of a resolver cannot be used: {e}"))
         })?;
@@ -227,12 +270,43 @@ impl PasswdCache {
                 e.kind()
             ))
         })?;
-        let entries = Arc::new(parse_passwd(&text));
+        let entries = Arc::new(PasswdFile::new(parse_passwd(&text)));
         if let Ok(mut files) = self.files.lock() {
             files.insert(path.to_owned(), (stamp.0, stamp.1, entries.clone()));
         }
         Ok(entries)
     }
+}
+
+/// privacyIDEA's realm choice (see [`Services::user_realm`]).
+fn pick_realm(
+    realms: &[RealmRow],
+    split_at_sign: bool,
+    login: &str,
+    realm: Option<&str>,
+) -> (String, String) {
+    if let Some(r) = realm
+        .map(|r| r.trim().to_lowercase())
+        .filter(|r| !r.is_empty())
+    {
+        let login = match login.rsplit_once('@') {
+            Some((l, at)) if split_at_sign && at.eq_ignore_ascii_case(&r) => l,
+            _ => login,
+        };
+        return (login.to_owned(), r);
+    }
+    if split_at_sign
+        && let Some((l, r)) = login.rsplit_once('@')
+        && realms.iter().any(|x| x.name.eq_ignore_ascii_case(r))
+    {
+        return (l.to_owned(), r.to_lowercase());
+    }
+    let default = realms
+        .iter()
+        .find(|r| r.is_default)
+        .map(|r| r.name.clone())
+        .unwrap_or_default();
+    (login.to_owned(), default)
 }
 
 fn resolver_file(r: &ResolverRow) -> Option<PathBuf> {
@@ -253,6 +327,14 @@ fn realm_json(r: &RealmRow, types: &HashMap<String, String>) -> Value {
 }
 
 impl Services {
+    /// The parsed, indexed passwd file of a `passwdresolver`.
+    async fn passwd_file(&self, r: &ResolverRow) -> Result<Arc<PasswdFile>> {
+        let path = resolver_file(r).ok_or_else(|| {
+            ServiceError::ConfigAdmin(format!("Resolver {} has no fileName.", r.name))
+        })?;
+        self.passwd_cache().load(&path, self.data_dir()).await
+    }
+
     /// The users of a resolver; `pattern` (`*` wildcards) narrows an LDAP search in the
     /// directory (other types are filtered by the caller).
     async fn users_of_resolver(
@@ -264,11 +346,9 @@ impl Services {
         match r.rtype.as_str() {
             "ldapresolver" => self.ldap_users(r, realm, pattern).await,
             "passwdresolver" => {
-                let path = resolver_file(r).ok_or_else(|| {
-                    ServiceError::ConfigAdmin(format!("Resolver {} has no fileName.", r.name))
-                })?;
-                let entries = self.passwd_cache().load(&path, self.data_dir()).await?;
-                Ok(entries
+                let file = self.passwd_file(r).await?;
+                Ok(file
+                    .entries()
                     .iter()
                     .map(|e| passwd_user(e, realm, &r.name))
                     .collect())
@@ -297,11 +377,12 @@ impl Services {
                 .await?
                 .map(|u| internal_user(&u, realm, &r.name))),
             "ldapresolver" => self.ldap_find(r, realm, login).await,
-            _ => Ok(self
-                .users_of_resolver(r, realm, None)
+            "passwdresolver" => Ok(self
+                .passwd_file(r)
                 .await?
-                .into_iter()
-                .find(|u| u.login == login)),
+                .by_login(login)
+                .map(|e| passwd_user(e, realm, &r.name))),
+            _ => Ok(None),
         }
     }
 
@@ -320,52 +401,48 @@ impl Services {
     /// `user@realm` is split when `splitAtSign` is on and the realm exists; otherwise the
     /// default realm. Returns (login, realm).
     pub async fn user_realm(&self, login: &str, realm: Option<&str>) -> Result<(String, String)> {
-        let realms = self.store().realm_list().await?;
-        let default = realms
-            .iter()
-            .find(|r| r.is_default)
-            .map(|r| r.name.clone())
-            .unwrap_or_default();
-        if let Some(r) = realm
-            .map(|r| r.trim().to_lowercase())
-            .filter(|r| !r.is_empty())
-        {
-            let r = r.as_str();
-            let login = match login.rsplit_once('@') {
-                Some((l, at))
-                    if at.eq_ignore_ascii_case(r) && self.system_config().await?.split_at_sign =>
-                {
-                    l
-                }
-                _ => login,
-            };
-            return Ok((login.to_owned(), r.to_owned()));
-        }
-        if self.system_config().await?.split_at_sign
-            && let Some((l, r)) = login.rsplit_once('@')
-            && realms.iter().any(|x| x.name.eq_ignore_ascii_case(r))
-        {
-            return Ok((l.to_owned(), r.to_lowercase()));
-        }
-        Ok((login.to_owned(), default))
+        let s = self.settings().await?;
+        Ok(pick_realm(&s.realms, s.config.split_at_sign, login, realm))
     }
 
     /// Finds a user in a realm (resolvers in priority order).
     pub async fn find_user(&self, login: &str, realm: &str) -> Result<Option<User>> {
-        let Some(r) = self
-            .store()
-            .realm_list()
-            .await?
-            .into_iter()
-            .find(|r| r.name == realm)
-        else {
+        let settings = self.settings().await?;
+        self.find_user_in(&settings, login, realm).await
+    }
+
+    /// [`Self::user_realm`] and [`Self::find_user`] on settings the caller already holds
+    /// (the login path). Returns (login, realm, the user if found).
+    pub async fn lookup_user(
+        &self,
+        settings: &Settings,
+        login: &str,
+        realm: Option<&str>,
+    ) -> Result<(String, String, Option<User>)> {
+        let (login, realm) = pick_realm(
+            &settings.realms,
+            settings.config.split_at_sign,
+            login,
+            realm,
+        );
+        let user = self.find_user_in(settings, &login, &realm).await?;
+        Ok((login, realm, user))
+    }
+
+    async fn find_user_in(
+        &self,
+        settings: &Settings,
+        login: &str,
+        realm: &str,
+    ) -> Result<Option<User>> {
+        let Some(r) = settings.realms.iter().find(|r| r.name == realm) else {
             return Ok(None);
         };
         let mut resolvers = r.resolvers.clone();
         resolvers.sort_by_key(|(_, p)| p.unwrap_or(i64::MAX));
         for (name, _) in resolvers {
-            if let Some(res) = self.store().resolver_get(&name).await?
-                && let Some(u) = self.find_in_resolver(&res, realm, login).await?
+            if let Some(res) = settings.resolvers.get(&name)
+                && let Some(u) = self.find_in_resolver(res, realm, login).await?
             {
                 return Ok(Some(u));
             }
@@ -390,11 +467,12 @@ impl Services {
                     .map(|u| internal_user(&u, realm, &r.name)))
             }
             "ldapresolver" => self.ldap_by_id(&r, realm, uid).await,
-            _ => Ok(self
-                .users_of_resolver(&r, realm, None)
+            "passwdresolver" => Ok(self
+                .passwd_file(&r)
                 .await?
-                .into_iter()
-                .find(|u| u.uid == uid)),
+                .by_uid(uid)
+                .map(|e| passwd_user(e, realm, &r.name))),
+            _ => Ok(None),
         }
     }
 
@@ -725,6 +803,26 @@ pub fn wildcard(p: &str) -> Result<regex::Regex> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwd_file_looks_up_by_login_and_uid_first_line_wins() {
+        let f = PasswdFile::new(parse_passwd(
+            "alice:x:1000:1000:Alice A,,+491511,,a@x:/h:/s\n\
+             bob:x:1001:1001:Bob B:/h:/s\n\
+             alice:x:1002:1002:Second Alice:/h:/s\n\
+             carol:x:1001:1001:Carol, uid taken:/h:/s\n",
+        ));
+        assert_eq!(f.entries().len(), 4);
+        assert_eq!(f.by_login("alice").map(|e| e.uid.as_str()), Some("1000"));
+        assert_eq!(f.by_login("carol").map(|e| e.uid.as_str()), Some("1001"));
+        assert_eq!(f.by_uid("1001").map(|e| e.login.as_str()), Some("bob"));
+        assert_eq!(f.by_uid("1002").map(|e| e.login.as_str()), Some("alice"));
+        assert!(
+            f.by_login("Alice").is_none(),
+            "logins are case-sensitive as in the file"
+        );
+        assert!(f.by_login("nobody").is_none() && f.by_uid("7").is_none());
+    }
 
     #[test]
     fn passwd_gecos_fields() {

@@ -565,15 +565,19 @@ impl Services {
             .pass
             .clone()
             .ok_or_else(|| ServiceError::missing("pass"))?;
-        let cfg = self.system_config().await?;
-        let policies = self.policies().await?;
+        // One read of the settings version for the whole check.
+        let settings = self.settings().await?;
+        let cfg = settings.config.clone();
+        let policies = settings.policies.clone();
 
         let (user, tokens) = match user_param {
             Some(login) => {
-                let (login, realm) = self.user_realm(login, req.realm.as_deref()).await?;
+                let (login, realm, found) = self
+                    .lookup_user(&settings, login, req.realm.as_deref())
+                    .await?;
                 audit.user = login.clone();
                 audit.realm = realm.clone();
-                let Some(user) = self.find_user(&login, &realm).await? else {
+                let Some(user) = found else {
                     let ctx = PolicyContext {
                         realm: Some(&realm),
                         user: Some(&login),
@@ -998,7 +1002,10 @@ impl Services {
             {
                 self.release(&others(&usable.iter().collect::<Vec<_>>(), &[t]))
                     .await?;
-                self.store().challenge_delete_tid(tid).await?;
+                // The answered challenge is gone (consumed); the transaction's others go too.
+                if rows.len() > 1 {
+                    self.store().challenge_delete_tid(tid).await?;
+                }
                 self.after_success(t, ctx, audit).await?;
                 audit.serial = t.row.serial.clone();
                 audit.info = "Found matching challenge".into();

@@ -62,6 +62,17 @@ impl Store {
             .ok_or(crate::StoreError::NotFound("meta value"))
     }
 
+    /// The number that changes with every change to the system configuration, policies,
+    /// realms, resolvers or SMS gateways (kept by triggers, migration 0007).
+    pub async fn settings_version(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT version FROM settings_version WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+
     /// All system config entries as (key, value, type, description).
     pub async fn config_all(&self) -> Result<Vec<(String, String, String, String)>> {
         let rows = sqlx::query("SELECT key, value, ctype, description FROM config ORDER BY key")

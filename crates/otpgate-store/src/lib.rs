@@ -123,6 +123,10 @@ pub struct ConnectOptions {
     /// How long to keep retrying while the database is not reachable yet (start-up order in
     /// clusters and containers).
     pub wait: Duration,
+    /// SQLite files only: `PRAGMA synchronous = FULL` (every commit is on disk before it
+    /// returns) instead of `NORMAL` (WAL commits reach the disk at the next checkpoint: a
+    /// power loss or kernel crash may undo the last commits, a killed process does not).
+    pub sqlite_full_sync: bool,
 }
 
 impl Default for ConnectOptions {
@@ -130,6 +134,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 10,
             wait: Duration::ZERO,
+            sqlite_full_sync: false,
         }
     }
 }
@@ -142,7 +147,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 6] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 7] = [
         (
             1,
             "init",
@@ -178,6 +183,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "ldap",
             include_str!("../migrations/sqlite/0006_ldap.sql"),
             include_str!("../migrations/postgres/0006_ldap.sql"),
+        ),
+        (
+            7,
+            "settings_version",
+            include_str!("../migrations/sqlite/0007_settings_version.sql"),
+            include_str!("../migrations/postgres/0007_settings_version.sql"),
         ),
     ];
     all.into_iter()
@@ -286,8 +297,25 @@ impl Store {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let deadline = tokio::time::Instant::now() + opts.wait;
         let mut backoff = Duration::from_millis(100);
+        let sync = if opts.sqlite_full_sync {
+            "PRAGMA synchronous = FULL"
+        } else {
+            "PRAGMA synchronous = NORMAL"
+        };
         let pool = loop {
             let attempt = AnyPoolOptions::new()
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            sqlx::query(sync).execute(conn).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                // A PostgreSQL connection may have died while idle (a restarted server, a cut
+                // network): test it before use. A SQLite connection is a local file handle;
+                // the test would be one more round trip to its thread per statement.
+                .test_before_acquire(backend != Backend::Sqlite)
                 // An in-memory SQLite database exists once per connection.
                 .max_connections(if memory {
                     1

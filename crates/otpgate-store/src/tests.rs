@@ -673,3 +673,82 @@ async fn the_verify_back_off_doubles_in_one_conditional_statement() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sqlite_files_commit_with_the_chosen_synchronous_level() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    for (full, name, want) in [(false, "normal.db", 1_i64), (true, "full.db", 2)] {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
+        let opts = ConnectOptions {
+            max_connections: 3,
+            sqlite_full_sync: full,
+            ..ConnectOptions::default()
+        };
+        let s = Store::connect_with(&url, &opts).await.unwrap();
+        // Every connection of the pool, not only the first one.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut c = s.pool.acquire().await.unwrap();
+            let level: i64 = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&mut *c)
+                .await
+                .unwrap()
+                .try_get(0)
+                .unwrap();
+            assert_eq!(level, want, "{name}");
+            held.push(c);
+        }
+        drop(held);
+        let mode: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+}
+
+#[tokio::test]
+async fn auth_counts_are_one_upsert_that_keeps_counting() {
+    for_each_store(|s| async move {
+        let id = s.token_insert(&new_token("PICNT1"), 0).await.unwrap();
+        s.token_count_auth(id, false, "never").await.unwrap();
+        s.token_count_auth(id, true, "2026-11-29 01:00:00")
+            .await
+            .unwrap();
+        s.token_count_auth(id, true, "2026-11-29 01:00:05")
+            .await
+            .unwrap();
+        s.token_count_auth(id, false, "never").await.unwrap();
+        let t = s.token_by_serial("PICNT1").await.unwrap().unwrap();
+        let info = |k: &str| t.info.get(k).cloned().unwrap_or_default();
+        assert_eq!(info("count_auth"), "4");
+        assert_eq!(info("count_auth_success"), "2");
+        assert_eq!(info("last_auth"), "2026-11-29 01:00:05");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_settings_change_moves_the_settings_version() {
+    for_each_store(|s| async move {
+        let mut last = s.settings_version().await.unwrap();
+        let mut moved = |v: i64, what: &str| {
+            assert!(v > last, "{what} did not move the settings version");
+            last = v;
+        };
+        s.config_set("splitAtSign", "0", "", "").await.unwrap();
+        moved(s.settings_version().await.unwrap(), "config insert");
+        s.config_set("splitAtSign", "1", "", "").await.unwrap();
+        moved(s.settings_version().await.unwrap(), "config update");
+        s.config_delete("splitAtSign").await.unwrap();
+        moved(s.settings_version().await.unwrap(), "config delete");
+        // Token changes are not settings: the login path reads them fresh anyway.
+        let before = s.settings_version().await.unwrap();
+        s.token_insert(&new_token("PIVER1"), 0).await.unwrap();
+        assert_eq!(s.settings_version().await.unwrap(), before);
+    })
+    .await;
+}

@@ -508,26 +508,23 @@ impl Store {
     }
 
     /// Counts an authentication attempt in the token info (`count_auth`, and on success
-    /// `count_auth_success` and `last_auth`), each counter with one atomic upsert.
+    /// `count_auth_success` and `last_auth`) with one atomic upsert.
     pub async fn token_count_auth(&self, id: i64, success: bool, last_auth: &str) -> Result<()> {
-        let keys: &[&str] = if success {
-            &["count_auth", "count_auth_success"]
+        // One statement: `count_auth` (+1), and after a success `count_auth_success` (+1) and
+        // `last_auth` (set).
+        let sql = if success {
+            "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, 'count_auth', '1'), \
+             ($1, 'count_auth_success', '1'), ($1, 'last_auth', $2) ON CONFLICT (token_id, key) \
+             DO UPDATE SET value = CASE WHEN excluded.key = 'last_auth' THEN excluded.value \
+             ELSE CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT) END"
         } else {
-            &["count_auth"]
+            "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, 'count_auth', '1') \
+             ON CONFLICT (token_id, key) \
+             DO UPDATE SET value = CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT)"
         };
-        for key in keys {
-            sqlx::query(
-                "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, '1') ON CONFLICT (token_id, key) \
-                 DO UPDATE SET value = CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT)",
-            )
-            .bind(id)
-            .bind(*key)
-            .execute(&self.pool)
-            .await?;
-        }
-        if success {
-            self.token_set_info(id, "last_auth", last_auth).await?;
-        }
+        let q = sqlx::query(sql).bind(id);
+        let q = if success { q.bind(last_auth) } else { q };
+        q.execute(&self.pool).await?;
         Ok(())
     }
 

@@ -139,6 +139,7 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
     let opts = otpgate_store::ConnectOptions {
         max_connections: config.server.database_max_connections,
         wait: std::time::Duration::from_secs(config.server.database_wait_secs),
+        sqlite_full_sync: config.server.sqlite_synchronous == "full",
     };
     let store = Store::connect_with(&url, &opts)
         .await

@@ -79,6 +79,9 @@ pub struct ServerConfig {
     pub database_max_connections: u32,
     /// Seconds to keep retrying at start-up while the database is not reachable yet.
     pub database_wait_secs: u64,
+    /// SQLite files: `"normal"` (WAL commits reach the disk at the next checkpoint) or
+    /// `"full"` (every commit is on disk before the answer).
+    pub sqlite_synchronous: String,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
     /// Seconds a request may take before it is answered with 503.
@@ -107,6 +110,7 @@ impl Default for ServerConfig {
             database_url: String::new(),
             database_max_connections: 10,
             database_wait_secs: 30,
+            sqlite_synchronous: "normal".into(),
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             trusted_proxies: Vec::new(),
@@ -376,6 +380,11 @@ impl Config {
         {
             errs.push(ConfigError::Invalid(
                 "server.database_url must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        if !matches!(self.server.sqlite_synchronous.as_str(), "normal" | "full") {
+            errs.push(ConfigError::Invalid(
+                "server.sqlite_synchronous must be \"normal\" or \"full\"".into(),
             ));
         }
         if self.server.database_max_connections == 0 {

@@ -117,6 +117,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = otpgate_store::ConnectOptions {
                 max_connections: 2,
                 wait: std::time::Duration::from_secs(loaded.config.server.database_wait_secs),
+                // A copy is checked and then used: every commit on disk.
+                sqlite_full_sync: true,
             };
             let target = otpgate_store::Store::connect_with(&to, &opts)
                 .await

@@ -283,3 +283,40 @@ async fn send_limits_are_shared_by_both_nodes_under_a_race() {
     assert_eq!((sent, refused), (4, 8));
     assert_eq!(c.gw.count() - before, 4, "4 SMS went out across both nodes");
 }
+
+/// Each node keeps one copy of the settings and rereads it when the database's settings
+/// version moved: a change on node A applies to node B's very next request.
+#[tokio::test]
+async fn a_policy_changed_on_node_a_applies_to_node_b_at_once() {
+    let Some(c) = cluster().await else { return };
+    let ghost = [("user", "ghost"), ("pass", "1234")];
+    // Node B reads (and keeps) the settings without the policy.
+    let (status, r) = c.b.check(&ghost).await;
+    assert_eq!(status, 400, "{r}");
+    assert_eq!(r["result"]["error"]["code"], 904, "{r}");
+    let (_, r) =
+        c.a.apost(
+            "/policy/pass",
+            &[("scope", "authentication"), ("action", "passOnNoUser")],
+        )
+        .await;
+    assert!(r["result"]["status"] == true, "{r}");
+    let (_, r) = c.b.check(&ghost).await;
+    assert_eq!(value(&r), true, "node B still used its old copy: {r}");
+    let (_, r) = c.a.adelete("/policy/pass").await;
+    assert!(r["result"]["status"] == true, "{r}");
+    let (status, r) = c.b.check(&ghost).await;
+    assert_eq!(
+        (status, &r["result"]["error"]["code"]),
+        (400, &serde_json::json!(904)),
+        "node B still used its old copy: {r}"
+    );
+    // A realm change too: alice becomes unknown on node B as soon as node A removes the
+    // default realm's resolver from it.
+    let (_, r) = c.b.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert!(r["detail"]["transaction_id"].is_string(), "{r}");
+    let (_, r) = c.a.adelete("/realm/realm1").await;
+    assert!(r["result"]["status"] == true, "{r}");
+    let (status, r) = c.b.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(status, 400, "{r}");
+}

@@ -1,0 +1,76 @@
+//! One copy per node of the settings every login reads (system configuration, policies,
+//! realms, resolvers), kept as long as the database's settings version (migration 0007:
+//! triggers move it on every change, whoever makes it) stays the same. A request reads that one
+//! number instead of five tables, and never sees settings older than the version it read.
+
+use crate::policy::Policies;
+use crate::settings::SystemConfig;
+use crate::{Result, Services};
+use otpgate_store::{RealmRow, ResolverRow};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// The settings at one version.
+#[derive(Debug)]
+pub struct Settings {
+    /// The settings version they were read at (or after).
+    pub version: i64,
+    /// `config` as key → value.
+    pub config_map: BTreeMap<String, String>,
+    /// The parsed system configuration.
+    pub config: SystemConfig,
+    /// Every policy.
+    pub policies: Policies,
+    /// Every realm with its resolvers.
+    pub realms: Vec<RealmRow>,
+    /// Every resolver by name.
+    pub resolvers: HashMap<String, ResolverRow>,
+}
+
+/// The newest copy this node read.
+#[derive(Debug, Default)]
+pub struct SettingsCache(Mutex<Option<Arc<Settings>>>);
+
+impl Services {
+    /// The current settings: one read of the settings version, and the tables only when it
+    /// moved since this node last read them.
+    pub async fn settings(&self) -> Result<Arc<Settings>> {
+        let version = self.store().settings_version().await?;
+        let cache = &self.settings_cache().0;
+        if let Ok(c) = cache.lock()
+            && let Some(s) = c.as_ref()
+            && s.version == version
+        {
+            return Ok(s.clone());
+        }
+        // Read after the version: a change in between makes the copy newer than its
+        // number, and the next request reads it again.
+        let config_map: BTreeMap<String, String> = self
+            .store()
+            .config_all()
+            .await?
+            .into_iter()
+            .map(|(k, v, _, _)| (k, v))
+            .collect();
+        let loaded = Arc::new(Settings {
+            version,
+            config: SystemConfig::from_map(&config_map),
+            config_map,
+            policies: Policies::new(self.store().policy_list().await?),
+            realms: self.store().realm_list().await?,
+            resolvers: self
+                .store()
+                .resolver_list()
+                .await?
+                .into_iter()
+                .map(|r| (r.name.clone(), r))
+                .collect(),
+        });
+        if let Ok(mut c) = cache.lock()
+            && c.as_ref().is_none_or(|s| s.version <= version)
+        {
+            *c = Some(loaded.clone());
+        }
+        Ok(loaded)
+    }
+}
