@@ -450,7 +450,7 @@ fn round(x: f64) -> f64 {
 }
 
 /// CPU seconds (user + system) of a process and its direct children, from `/proc`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let ticks = |stat: &str| -> Option<(u32, u64)> {
         // Fields after the command (which may contain spaces) start after the last ')'.
         let rest = stat.rsplit_once(')')?.1;
@@ -477,7 +477,7 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 /// Resident memory (MiB) of a process and its direct children.
-fn rss_mib(pid: u32) -> Option<f64> {
+pub fn rss_mib(pid: u32) -> Option<f64> {
     let rss = |p: &std::path::Path| -> Option<(u32, f64)> {
         let status = std::fs::read_to_string(p.join("status")).ok()?;
         let field = |name: &str| {
