@@ -8,7 +8,11 @@
 //! `OUTBOX_BENCH_DB=postgres://…` (a server's admin URL, as `TEST_POSTGRES_URL`) drains from
 //! a throw-away PostgreSQL database per run instead of the default SQLite file.
 
+// `value["key"]` on a serde_json Value yields Null for a missing key; it does not panic.
+#![allow(clippy::indexing_slicing)]
+
 use anyhow::{Context, Result, bail};
+use otpgate_core::clock::Clock;
 use otpgate_store::{NewOutboxItem, Store};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
@@ -147,11 +151,8 @@ async fn run(n: usize, concurrency: u32, db: Option<&str>) -> Result<Value> {
         .collect();
     let pid = node.0.id();
     let cpu0 = otpgate_load::cpu_seconds(pid).unwrap_or(0.0);
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis(),
-    )?;
+    // The node runs on the real clock: the items are due now.
+    let now_ms = otpgate_core::clock::SystemClock.now_ms();
     store.outbox_insert(&items, now_ms).await?;
     let queued = Instant::now();
     let (mut first, mut rss) = (None, 0.0_f64);
