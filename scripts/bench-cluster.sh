@@ -19,32 +19,11 @@ GW_PORT=5070
 bench_prepare
 
 start_node() {  # name port database-url data-dir
-  cat > "$OUT/$1.toml" <<TOML
-[server]
-listen = "127.0.0.1:$2"
-data_dir = "$4"
-database_url = "$3"
-# The load comes from one address; the per-address limit would measure itself.
-rate_limit_per_sec = 0.0
-[security]
-pin_hash = { memory_kib = 8, iterations = 1, parallelism = 1 }
-[log]
-level = "warn"
-TOML
-  "$BIN" --config "$OUT/$1.toml" serve > "$OUT/$1.out" 2> "$OUT/$1.err" &
-  local pid=$!; PIDS+=("$pid"); echo "$pid" > "$OUT/$1.pid"
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.1; done
-  echo "node $1 did not start" >&2; exit 1
+  node_start "$OUT/$1.toml" "$2" fast "database_url = \"$3\"
+data_dir = \"$4\""
 }
 setup() {  # port data-dir
-  # The harness enrols made-up numbers (+49151 and 7 digits) and logs every user in again and
-  # again: lenient numbers, send limits and the resend cooldown off, as in privacyIDEA.
-  local pw jwt
-  pw=$(cat "$2/initial-admin-password")
-  jwt=$(admin_jwt "$1" "$pw")
-  curl -fs -H "Authorization: $jwt" "http://127.0.0.1:$1/system/setConfig" -d sms.number_check=lenient \
-    -d sms.limit.user=0 -d sms.limit.phone=0 -d sms.limit.prefix=0 -d sms.limit.global=0 \
-    -d sms.limit.client=0 -d sms.resend_cooldown_secs=0 >/dev/null
+  node_lenient "$1" "$2"
   $PY setup_peer.py --base-url "http://127.0.0.1:$1" --users 200 --run-dir "$OUT/setup-$1" \
       --admin-password "$(cat "$2/initial-admin-password")" --gateway-url http://127.0.0.1:5070/sms/send > "$OUT/setup-$1.log"
 }
@@ -62,19 +41,19 @@ fresh_pg() {
 
 # 1. one node on SQLite
 start_node sqlite 5091 "" "$OUT/data-sqlite"; setup 5091 "$OUT/data-sqlite"
-bench sqlite-1node 5091 "$OUT/sqlite.pid" 8 0 200
-kill "$(cat "$OUT/sqlite.pid")"
+bench sqlite-1node 5091 "$OUT/sqlite.toml.pid" 8 0 200
+kill "$(cat "$OUT/sqlite.toml.pid")"
 
 # 2. one node on PostgreSQL
 PG=$(fresh_pg one)
 start_node pg1 5092 "$PG" "$OUT/data-pg"; setup 5092 "$OUT/data-pg"
-bench pg-1node 5092 "$OUT/pg1.pid" 8 0 200
+bench pg-1node 5092 "$OUT/pg1.toml.pid" 8 0 200
 
 # 3. two nodes on that PostgreSQL database (shared key files), half of the users each
 start_node pg2 5093 "$PG" "$OUT/data-pg"
-bench pg-2nodes-a 5092 "$OUT/pg1.pid" 4 0 100 &
+bench pg-2nodes-a 5092 "$OUT/pg1.toml.pid" 4 0 100 &
 A=$!
-bench pg-2nodes-b 5093 "$OUT/pg2.pid" 4 100 100
+bench pg-2nodes-b 5093 "$OUT/pg2.toml.pid" 4 100 100
 wait "$A"
 
 $PY - "$OUT" <<'PYEOF'

@@ -17,26 +17,12 @@ GW_PORT=5071
 bench_prepare
 
 PORT=5094
-cat > "$OUT/node.toml" <<TOML
-[server]
-listen = "127.0.0.1:$PORT"
-data_dir = "$OUT/data"
-# The load comes from one address; the per-address limit would measure itself.
-rate_limit_per_sec = 0.0
-[security]
-pin_hash = { memory_kib = 8, iterations = 1, parallelism = 1 }
-[log]
-level = "warn"
-TOML
-"$BIN" --config "$OUT/node.toml" serve > "$OUT/node.out" 2> "$OUT/node.err" &
-NODE=$!; PIDS+=("$NODE"); echo "$NODE" > "$OUT/node.pid"
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-PW=$(cat "$OUT/data/initial-admin-password")
-JWT=$(admin_jwt "$PORT" "$PW")
-# The harness enrols made-up numbers (+49151 and 7 digits, one digit short of a real one).
-curl -fs -H "Authorization: $JWT" "http://127.0.0.1:$PORT/system/setConfig" -d sms.number_check=lenient >/dev/null
+node_start "$OUT/node.toml" "$PORT" fast
+cp "$OUT/node.toml.pid" "$OUT/node.pid"
+node_lenient "$PORT" "$OUT/data"
 $PY setup_peer.py --base-url "http://127.0.0.1:$PORT" --users 200 --run-dir "$OUT/setup" \
-    --admin-password "$PW" --gateway-url http://127.0.0.1:5071/sms/send > "$OUT/setup.log"
+    --admin-password "$(cat "$OUT/data/initial-admin-password")" \
+    --gateway-url http://127.0.0.1:5071/sms/send > "$OUT/setup.log"
 
 limits() {  # value for every limit, resend cooldown
   curl -fs -H "Authorization: $JWT" "http://127.0.0.1:$PORT/system/setConfig" \
