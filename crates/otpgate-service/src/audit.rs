@@ -36,12 +36,67 @@ pub(crate) fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Tells a request whether its entry was written (the error's text if not).
+type Ack = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
+
+/// Entries waiting for the audit writer, each with the request waiting for its commit.
+pub(crate) type AuditQueue = tokio::sync::mpsc::UnboundedSender<(AuditEntry, Ack)>;
+
+/// The audit writer: takes every entry waiting (up to [`otpgate_store::audit::AUDIT_BATCH`]),
+/// writes them with one statement and tells each request. Ends when the services are gone.
+async fn write_batches(
+    store: otpgate_store::Store,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(AuditEntry, Ack)>,
+) {
+    let mut batch = Vec::new();
+    while rx
+        .recv_many(&mut batch, otpgate_store::audit::AUDIT_BATCH)
+        .await
+        > 0
+    {
+        let (entries, waiting): (Vec<AuditEntry>, Vec<_>) = batch.drain(..).unzip();
+        let r = store
+            .audit_insert_many(&entries)
+            .await
+            .map_err(|e| e.to_string());
+        for w in waiting {
+            let _ = w.send(r.clone());
+        }
+    }
+}
+
 impl Services {
     /// Writes an entry; a failure is logged, never fails the request it describes.
+    ///
+    /// Concurrent requests' entries are written together (group commit): each request hands
+    /// its entry to this node's audit writer and waits until the statement that holds it has
+    /// committed, so an answered request is audited, as before, with one commit for many.
     pub async fn write_audit(&self, entry: &AuditEntry) {
-        if let Err(e) = self.store().audit_insert(entry).await {
+        let writer = self.audit_writer();
+        let (done, written) = tokio::sync::oneshot::channel();
+        let r = match writer.send((entry.clone(), done)) {
+            Ok(()) => written
+                .await
+                .unwrap_or_else(|_| Err("the audit writer stopped".into())),
+            // No writer (cannot happen while the services live): write directly.
+            Err(_) => self
+                .store()
+                .audit_insert(entry)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = r {
             tracing::error!(error = %e, action = %entry.action, "audit entry could not be written");
         }
+    }
+
+    /// This node's audit writer, started with the first entry.
+    fn audit_writer(&self) -> &AuditQueue {
+        self.inner.audit.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(write_batches(self.store().clone(), rx));
+            tx
+        })
     }
 
     /// `GET /audit/`: filters by column (with `*`), `page` and `page_size`.

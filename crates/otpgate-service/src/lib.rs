@@ -86,6 +86,7 @@ struct Inner {
     limits: limits::LimitStats,
     blocks: limits::BlockCache,
     settings: snapshot::SettingsCache,
+    audit: std::sync::OnceLock<audit::AuditQueue>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -121,6 +122,7 @@ impl Services {
                 limits: limits::LimitStats::default(),
                 blocks: limits::BlockCache::default(),
                 settings: snapshot::SettingsCache::default(),
+                audit: std::sync::OnceLock::new(),
             }),
         }
     }

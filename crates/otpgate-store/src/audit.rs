@@ -51,6 +51,10 @@ pub struct AuditFilter {
     pub since_ms: Option<i64>,
 }
 
+/// The most audit rows written by one statement (15 values each: well within SQLite's and
+/// PostgreSQL's bind limits).
+pub const AUDIT_BATCH: usize = 256;
+
 const COLS: &str = "id, ts, action, success, authentication, serial, token_type, user_name, realm, resolver, \
     administrator, action_detail, info, client, policies, duration_ms";
 
@@ -73,28 +77,47 @@ pub const FILTER_COLUMNS: &[(&str, &str)] = &[
 impl Store {
     /// Appends an entry.
     pub async fn audit_insert(&self, e: &AuditEntry) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit (ts, action, success, authentication, serial, token_type, user_name, realm, resolver, \
-             administrator, action_detail, info, client, policies, duration_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(e.ts)
-        .bind(&e.action)
-        .bind(i64::from(e.success))
-        .bind(&e.authentication)
-        .bind(&e.serial)
-        .bind(&e.token_type)
-        .bind(&e.user)
-        .bind(&e.realm)
-        .bind(&e.resolver)
-        .bind(&e.administrator)
-        .bind(&e.action_detail)
-        .bind(&e.info)
-        .bind(&e.client)
-        .bind(&e.policies)
-        .bind(e.duration_ms)
-        .execute(&self.pool)
-        .await?;
+        self.audit_insert_many(std::slice::from_ref(e)).await
+    }
+
+    /// Writes entries with one multi-row INSERT (one statement, one commit): the audit rows
+    /// of concurrent requests are written together. At most [`AUDIT_BATCH`] at a time.
+    pub async fn audit_insert_many(&self, entries: &[AuditEntry]) -> Result<()> {
+        for chunk in entries.chunks(AUDIT_BATCH) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 15;
+                    let cols: Vec<String> = (1..=15).map(|c| format!("${}", b + c)).collect();
+                    format!("({})", cols.join(", "))
+                })
+                .collect();
+            // The statement is built from placeholders only; every value is bound.
+            let sql = sqlx::AssertSqlSafe(format!(
+                "INSERT INTO audit (ts, action, success, authentication, serial, token_type, user_name, realm, resolver, \
+                 administrator, action_detail, info, client, policies, duration_ms) VALUES {}",
+                rows.join(", ")
+            ));
+            let mut q = sqlx::query(sql);
+            for e in chunk {
+                q = q
+                    .bind(e.ts)
+                    .bind(&e.action)
+                    .bind(i64::from(e.success))
+                    .bind(&e.authentication)
+                    .bind(&e.serial)
+                    .bind(&e.token_type)
+                    .bind(&e.user)
+                    .bind(&e.realm)
+                    .bind(&e.resolver)
+                    .bind(&e.administrator)
+                    .bind(&e.action_detail)
+                    .bind(&e.info)
+                    .bind(&e.client)
+                    .bind(&e.policies)
+                    .bind(e.duration_ms);
+            }
+            q.execute(&self.pool).await?;
+        }
         Ok(())
     }
 

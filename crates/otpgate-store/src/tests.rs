@@ -752,3 +752,83 @@ async fn every_settings_change_moves_the_settings_version() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn audit_rows_written_together_keep_every_value_and_their_order() {
+    for_each_store(|s| async move {
+        let n = audit::AUDIT_BATCH + 44;
+        let entries: Vec<AuditEntry> = (0..n)
+            .map(|i| AuditEntry {
+                ts: 1_000 + i64::try_from(i).unwrap(),
+                action: format!("POST /validate/check {i}"),
+                success: i % 2 == 0,
+                serial: format!("PISM{i}"),
+                user: "o'brien; DROP TABLE audit".into(),
+                info: "ü ✓".into(),
+                duration_ms: 7,
+                ..Default::default()
+            })
+            .collect();
+        s.audit_insert_many(&entries).await.unwrap();
+        s.audit_insert_many(&[]).await.unwrap();
+        let (rows, count) = s
+            .audit_list(&AuditFilter::default(), 1, 1000)
+            .await
+            .unwrap();
+        assert_eq!(count, i64::try_from(n).unwrap());
+        // Newest first: the last entry written comes first.
+        let last = &rows[0];
+        assert_eq!(last.action, format!("POST /validate/check {}", n - 1));
+        assert_eq!(last.serial, format!("PISM{}", n - 1));
+        assert_eq!(last.user, "o'brien; DROP TABLE audit");
+        assert_eq!(last.info, "ü ✓");
+        assert_eq!(last.duration_ms, 7);
+        let first = &rows[n - 1];
+        assert_eq!((first.ts, first.success), (1_000, true));
+        assert!(rows.windows(2).all(|w| w[0].id > w[1].id));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_users_tokens_come_with_their_info_in_one_read() {
+    for_each_store(|s| async move {
+        let mut a = new_token("PISM2");
+        a.info.insert("phone".into(), "+4915100000002".into());
+        a.info.insert("sms.identifier".into(), "gw".into());
+        let mut b = new_token("PISM1");
+        b.info.clear();
+        let mut hotp = new_token("OATH1");
+        hotp.tokentype = "hotp".into();
+        let mut other = new_token("PISM9");
+        other.owner = Some(TokenOwner {
+            resolver: "r".into(),
+            user_id: "2".into(),
+            realm: "realm1".into(),
+        });
+        let ida = s.token_insert(&a, 0).await.unwrap();
+        let idb = s.token_insert(&b, 0).await.unwrap();
+        s.token_insert(&hotp, 0).await.unwrap();
+        s.token_insert(&other, 0).await.unwrap();
+        let owner = new_token("x").owner.unwrap();
+        let got = s.tokens_of_user(&owner).await.unwrap();
+        let serials: Vec<&str> = got.iter().map(|t| t.serial.as_str()).collect();
+        // By type, then in the order they were made.
+        assert_eq!(serials, ["OATH1", "PISM2", "PISM1"]);
+        let by = |id: i64| got.iter().find(|t| t.id == id).unwrap();
+        assert_eq!(by(ida).info.len(), 2);
+        assert_eq!(by(ida).info["phone"], "+4915100000002");
+        assert_eq!(by(ida).info["sms.identifier"], "gw");
+        assert!(
+            by(idb).info.is_empty(),
+            "a token without info is still there"
+        );
+        assert_eq!(by(idb).owner.as_ref().unwrap().user_id, "1");
+        // The same rows as reading each token alone.
+        for t in &got {
+            let alone = s.token_by_serial(&t.serial).await.unwrap().unwrap();
+            assert_eq!(format!("{t:?}"), format!("{alone:?}"));
+        }
+    })
+    .await;
+}

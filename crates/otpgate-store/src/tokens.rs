@@ -321,11 +321,13 @@ impl Store {
         Ok(self.attach_info(tokens).await?.pop())
     }
 
-    /// All tokens of a user, ordered by serial.
+    /// All tokens of a user, ordered by serial, with their info: one statement (the login
+    /// path's first read).
     pub async fn tokens_of_user(&self, owner: &TokenOwner) -> Result<Vec<TokenRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLS} FROM token t JOIN tokenowner o ON o.token_id = t.id \
-             WHERE o.realm = $1 AND o.resolver = $2 AND o.user_id = $3 ORDER BY t.tokentype, t.id"
+            "SELECT {TOKEN_COLS}, i.key, i.value FROM token t JOIN tokenowner o ON o.token_id = t.id \
+             LEFT JOIN tokeninfo i ON i.token_id = t.id \
+             WHERE o.realm = $1 AND o.resolver = $2 AND o.user_id = $3 ORDER BY t.tokentype, t.id, i.key"
         ));
         let rows = sqlx::query(sql)
             .bind(&owner.realm)
@@ -333,8 +335,19 @@ impl Store {
             .bind(&owner.user_id)
             .fetch_all(&self.pool)
             .await?;
-        let tokens = rows.iter().map(token_row).collect::<Result<Vec<_>>>()?;
-        self.attach_info(tokens).await
+        let mut tokens: Vec<TokenRow> = Vec::new();
+        for r in &rows {
+            let id: i64 = r.try_get(0)?;
+            if tokens.last().map(|t| t.id) != Some(id) {
+                tokens.push(token_row(r)?);
+            }
+            let key: Option<String> = r.try_get(19)?;
+            if let (Some(key), Some(t)) = (key, tokens.last_mut()) {
+                t.info
+                    .insert(key, r.try_get::<Option<String>, _>(20)?.unwrap_or_default());
+            }
+        }
+        Ok(tokens)
     }
 
     /// A page of tokens matching `f` (page counts from 1) and the total count.

@@ -794,6 +794,40 @@ async fn audit_records_calls_without_secrets() {
     );
 }
 
+/// Concurrent requests' audit rows are written together, and each request is answered only
+/// after its row committed: right after the last answer every row is there.
+#[tokio::test]
+async fn every_concurrent_request_is_audited_before_it_is_answered() {
+    let s = std::sync::Arc::new(Server::start().await);
+    let calls: Vec<_> = (0..60)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let user = format!("nobody{i}");
+                s.check(&[("user", user.as_str()), ("pass", "x")]).await
+            })
+        })
+        .collect();
+    for c in calls {
+        let (status, b) = c.await.unwrap();
+        assert_eq!(status, 400, "{b}");
+    }
+    let (_, b) = s
+        .aget("/audit/", &[("action", "*validate*"), ("page_size", "100")])
+        .await;
+    let v = value(&b);
+    assert_eq!(v["count"], 60, "{v}");
+    let mut users: Vec<String> = v["auditdata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["user"].as_str().unwrap().to_owned())
+        .collect();
+    users.sort();
+    users.dedup();
+    assert_eq!(users.len(), 60, "each request has its own row");
+}
+
 #[tokio::test]
 async fn health_metrics_and_envelopes_for_bad_requests() {
     let s = Server::start().await;
