@@ -10,13 +10,17 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 # `node_start CONFIG PORT HASH [LINES]`: writes the node's config file CONFIG (data in
-# CONFIG's folder/data unless LINES name a data_dir; HASH `fast` is the minimal PIN hash,
-# anything else the default; LINES go into [server]), starts it (pid in NODE and CONFIG.pid)
+# CONFIG's folder/data unless LINES name a data_dir; HASH is `fast`, the minimal PIN hash,
+# or `default`; LINES go into [server]), starts it (pid in NODE and CONFIG.pid)
 # and waits for /healthz.
 node_start() {
   local data="" hash=""
   case "${4:-}" in *data_dir*) ;; *) data="data_dir = \"$(dirname "$1")/data\"" ;; esac
-  [ "$3" = fast ] && hash='pin_hash = { memory_kib = 8, iterations = 1, parallelism = 1 }'
+  case "$3" in
+    fast) hash='pin_hash = { memory_kib = 8, iterations = 1, parallelism = 1 }' ;;
+    default) ;;
+    *) echo "node_start: the PIN hash is fast or default, not $3" >&2; exit 1 ;;
+  esac
   cat > "$1" <<TOML
 [server]
 listen = "127.0.0.1:$2"

@@ -6,8 +6,8 @@
 # time, and the load report.
 #
 # Usage: scripts/bench-profile.sh [MODE] [DURATION_SECONDS] [CONCURRENCY]
-#        (defaults step2, 15, 16; HASH=default profiles at the default PIN hash, else the
-#        minimal one; USERS=200; SERVER_EXTRA adds lines to [server]; PERF=0 skips perf;
+#        (defaults step2, 15, 16; HASH=default profiles at the default PIN hash, HASH=fast
+#        (the default) at the minimal one; USERS=200; SERVER_EXTRA adds lines to [server]; PERF=0 skips perf;
 #        writes target/bench-profile/)
 # Needs: a release build (cargo build --release --locked -p otpgate -p otpgate-load),
 #        Debian's linux-perf, ../shared/peer.

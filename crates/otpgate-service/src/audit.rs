@@ -39,28 +39,63 @@ pub(crate) fn iso(ms: i64) -> String {
 /// Tells a request whether its entry was written (the error's text if not).
 type Ack = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
 
-/// Entries waiting for the audit writer, each with the request waiting for its commit.
-pub(crate) type AuditQueue = tokio::sync::mpsc::UnboundedSender<(AuditEntry, Ack)>;
+/// What the audit writer is asked to do, in order.
+pub(crate) enum AuditJob {
+    /// Write an entry and tell the request waiting for it.
+    Write(Box<AuditEntry>, Ack),
+    /// Answer once everything queued before has been written (shutdown).
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
 
-/// The audit writer: takes every entry waiting (up to [`otpgate_store::audit::AUDIT_BATCH`]),
-/// writes them with one statement and tells each request. Ends when the services are gone.
+/// The node's audit writer queue (bounded in practice by the requests in flight: each waits
+/// for its entry).
+pub(crate) type AuditQueue = tokio::sync::mpsc::UnboundedSender<AuditJob>;
+
+/// The audit writer: takes every job waiting (up to [`otpgate_store::audit::AUDIT_BATCH`]),
+/// writes the entries with one statement and tells each request. When that statement fails,
+/// each entry is written on its own, so one bad entry (say, text PostgreSQL refuses) costs
+/// only its own row. Ends when the services are gone.
 async fn write_batches(
     store: otpgate_store::Store,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<(AuditEntry, Ack)>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<AuditJob>,
 ) {
-    let mut batch = Vec::new();
+    let mut jobs = Vec::new();
     while rx
-        .recv_many(&mut batch, otpgate_store::audit::AUDIT_BATCH)
+        .recv_many(&mut jobs, otpgate_store::audit::AUDIT_BATCH)
         .await
         > 0
     {
-        let (entries, waiting): (Vec<AuditEntry>, Vec<_>) = batch.drain(..).unzip();
-        let r = store
-            .audit_insert_many(&entries)
-            .await
-            .map_err(|e| e.to_string());
-        for w in waiting {
-            let _ = w.send(r.clone());
+        let mut entries = Vec::new();
+        let mut waiting = Vec::new();
+        let mut flushed = Vec::new();
+        for job in jobs.drain(..) {
+            match job {
+                AuditJob::Write(e, ack) => {
+                    entries.push(*e);
+                    waiting.push(ack);
+                }
+                AuditJob::Flush(done) => flushed.push(done),
+            }
+        }
+        let results: Vec<std::result::Result<(), String>> =
+            match store.audit_insert_many(&entries).await {
+                Ok(()) => vec![Ok(()); entries.len()],
+                Err(_) => {
+                    let mut each = Vec::with_capacity(entries.len());
+                    for e in &entries {
+                        each.push(store.audit_insert(e).await.map_err(|e| e.to_string()));
+                    }
+                    each
+                }
+            };
+        for ((ack, r), e) in waiting.into_iter().zip(results).zip(&entries) {
+            if let Err(Err(why)) = ack.send(r) {
+                // The request is gone (timed out): nobody else will report the loss.
+                tracing::error!(error = %why, action = %e.action, "audit entry could not be written");
+            }
+        }
+        for done in flushed {
+            let _ = done.send(());
         }
     }
 }
@@ -74,7 +109,7 @@ impl Services {
     pub async fn write_audit(&self, entry: &AuditEntry) {
         let writer = self.audit_writer();
         let (done, written) = tokio::sync::oneshot::channel();
-        let r = match writer.send((entry.clone(), done)) {
+        let r = match writer.send(AuditJob::Write(Box::new(entry.clone()), done)) {
             Ok(()) => written
                 .await
                 .unwrap_or_else(|_| Err("the audit writer stopped".into())),
@@ -87,6 +122,14 @@ impl Services {
         };
         if let Err(e) = r {
             tracing::error!(error = %e, action = %entry.action, "audit entry could not be written");
+        }
+    }
+
+    /// Waits until every audit entry queued so far is written (before the database closes).
+    pub async fn flush_audit(&self) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.audit_writer().send(AuditJob::Flush(done)).is_ok() {
+            let _ = flushed.await;
         }
     }
 

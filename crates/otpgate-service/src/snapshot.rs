@@ -66,9 +66,10 @@ impl Services {
                 .map(|r| (r.name.clone(), r))
                 .collect(),
         });
-        if let Ok(mut c) = cache.lock()
-            && c.as_ref().is_none_or(|s| s.version <= version)
-        {
+        // Always the latest read: a number that went back (a restored database, a replica
+        // promoted) replaces the copy too. A slower reader storing an older copy only costs
+        // the next request a reload.
+        if let Ok(mut c) = cache.lock() {
             *c = Some(loaded.clone());
         }
         Ok(loaded)

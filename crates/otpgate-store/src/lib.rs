@@ -306,7 +306,21 @@ impl Store {
             let attempt = AnyPoolOptions::new()
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
-                        if backend == Backend::Sqlite {
+                        if backend == Backend::Sqlite && !memory {
+                            // WAL lets readers proceed while one writer commits; it persists
+                            // in the file. NORMAL is safe only in WAL: where WAL cannot be
+                            // had, every commit is synced.
+                            let mode: String = sqlx::Row::try_get(
+                                &sqlx::query("PRAGMA journal_mode = WAL")
+                                    .fetch_one(&mut *conn)
+                                    .await?,
+                                0,
+                            )?;
+                            let sync = if mode.eq_ignore_ascii_case("wal") {
+                                sync
+                            } else {
+                                "PRAGMA synchronous = FULL"
+                            };
                             sqlx::query(sync).execute(conn).await?;
                         }
                         Ok(())
@@ -335,12 +349,6 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         };
-        if backend == Backend::Sqlite && !memory {
-            // WAL lets readers proceed while one writer commits; it persists in the file.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
-        }
         Migrator::with_migrations(migrations(backend))
             .run(&pool)
             .await?;

@@ -105,6 +105,8 @@ pub async fn serve_all(
         abort.abort();
         tracing::warn!("the notification worker did not finish in time");
     }
+    // Entries of requests that timed out may still wait for the audit writer.
+    app.services.flush_audit().await;
     app.services.store().close().await;
     http
 }

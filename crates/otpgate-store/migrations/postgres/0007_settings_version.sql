@@ -1,7 +1,9 @@
 -- A number that changes with every change to the settings the login path reads (system
 -- configuration, policies, realms, resolvers, SMS gateways), kept by triggers so that every
 -- writer counts: this node, other nodes, the CLI, copy-db. Each node keeps one copy of those
--- settings and reads only this number per request; a different number means reload.
+-- settings and reads only this number per request; a different number means reload. Each
+-- change adds a random step, so a database restored to an older state and changed again does
+-- not come back to a number a node still holds with other settings.
 CREATE TABLE settings_version (
     id      INTEGER PRIMARY KEY,
     version BIGINT NOT NULL
@@ -9,7 +11,7 @@ CREATE TABLE settings_version (
 INSERT INTO settings_version (id, version) VALUES (1, 0);
 CREATE FUNCTION bump_settings_version() RETURNS trigger AS $$
 BEGIN
-    UPDATE settings_version SET version = version + 1 WHERE id = 1;
+    UPDATE settings_version SET version = version + 1 + floor(random() * 1048576)::bigint WHERE id = 1;
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;
