@@ -2,7 +2,7 @@
 //! `/metrics`. Handlers are thin: extract parameters, call one service, wrap the result.
 
 mod admin;
-mod envelope;
+pub mod envelope;
 mod event;
 mod extract;
 mod openapi;
