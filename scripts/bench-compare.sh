@@ -31,12 +31,12 @@ echo "installing privacyIDEA 3.14 from PyPI (once per run; log in $OUT/install.l
 ./install.sh > "$OUT/install.log" 2>&1
 PY=$OUT/peer/.venv/bin/python
 
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+. "$ROOT/scripts/bench-common.sh"
+stop_all() {
+  cleanup
   for r in run/default run/fast; do PEER_RUN=$r ./stop_privacyidea.sh >/dev/null 2>&1 || true; done
 }
-trap cleanup EXIT
+trap stop_all EXIT
 
 load() {  # label base-url pid mode
   "$LOAD" --base-url "$2" --gateway-listen "$GW" --users "$USERS" -c "$C" -d "$DUR" --warmup 3 \
@@ -58,35 +58,14 @@ run_pi() {  # profile (default|fast) port
 }
 
 run_otpgate() {  # profile (default|fast)
-  local dir=$OUT/otpgate-$1 hash=""
+  local dir=$OUT/otpgate-$1
   mkdir -p "$dir"
-  [ "$1" = fast ] && hash='pin_hash = { memory_kib = 8, iterations = 1, parallelism = 1 }'
-  cat > "$dir/otpgate.toml" <<TOML
-[server]
-listen = "127.0.0.1:$OTP_PORT"
-data_dir = "$dir/data"
-# The load comes from one address.
-rate_limit_per_sec = 0.0
-[security]
-$hash
-[log]
-level = "warn"
-TOML
-  "$BIN" --config "$dir/otpgate.toml" serve > "$dir/out" 2> "$dir/err" &
-  local pid=$!
-  PIDS+=("$pid")
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$OTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
-  local pw jwt
-  pw=$(cat "$dir/data/initial-admin-password")
-  jwt=$(curl -fs "http://127.0.0.1:$OTP_PORT/auth" -d username=admin --data-urlencode "password=$pw" \
-    | $PY -c 'import json,sys; print(json.load(sys.stdin)["result"]["value"]["token"])')
-  # privacyIDEA's behaviour for a benchmark that logs the same made-up numbers in again and
-  # again: lenient number checks, no send limits, no resend cooldown.
-  curl -fs -H "Authorization: $jwt" "http://127.0.0.1:$OTP_PORT/system/setConfig" \
-    -d sms.number_check=lenient -d sms.limit.user=0 -d sms.limit.phone=0 -d sms.limit.prefix=0 \
-    -d sms.limit.global=0 -d sms.limit.client=0 -d sms.resend_cooldown_secs=0 > /dev/null
+  node_start "$dir/otpgate.toml" "$OTP_PORT" "$1"
+  local pid=$NODE
+  node_lenient "$OTP_PORT" "$dir/data"
   $PY setup_peer.py --base-url "http://127.0.0.1:$OTP_PORT" --users "$USERS" --run-dir "$dir/setup" \
-    --admin-password "$pw" --gateway-url "http://$GW/sms/send" > "$dir/setup.log" 2>&1
+    --admin-password "$(cat "$dir/data/initial-admin-password")" --gateway-url "http://$GW/sms/send" \
+    > "$dir/setup.log" 2>&1
   load "otpgate-$1" "http://127.0.0.1:$OTP_PORT" "$pid" txid
   load "otpgate-$1" "http://127.0.0.1:$OTP_PORT" "$pid" step2
   kill "$pid"; wait "$pid" 2>/dev/null || true

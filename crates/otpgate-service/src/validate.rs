@@ -294,8 +294,8 @@ fn local_time(ms: i64) -> String {
 /// Everything one request evaluates policies and texts against.
 struct Ctx<'a> {
     user: Option<&'a User>,
-    policies: Policies,
-    cfg: SystemConfig,
+    policies: &'a Policies,
+    cfg: &'a SystemConfig,
     client: Option<IpAddr>,
     end_user: Option<IpAddr>,
     /// Names of the policies that decided something, for the audit log.
@@ -567,8 +567,7 @@ impl Services {
             .ok_or_else(|| ServiceError::missing("pass"))?;
         // One read of the settings version for the whole check.
         let settings = self.settings().await?;
-        let cfg = settings.config.clone();
-        let policies = settings.policies.clone();
+        let (cfg, policies) = (&settings.config, &settings.policies);
 
         let (user, tokens) = match user_param {
             Some(login) => {
@@ -695,7 +694,7 @@ impl Services {
         }
         let mut tokens: Vec<TokenRow> = tokens.into_iter().filter(|t| !t.revoked).collect();
         for t in &mut tokens {
-            self.clear_expired_lockout(t, &ctx.cfg).await?;
+            self.clear_expired_lockout(t, ctx.cfg).await?;
         }
         audit.token_type = "sms".into();
         audit.serial = tokens
@@ -713,7 +712,7 @@ impl Services {
                 .collect();
             return answer(Ok(AuthResponse::reject(unique_join(&msgs))), audit);
         }
-        let (usable, held) = self.reserve(usable, &ctx.cfg).await?;
+        let (usable, held) = self.reserve(usable, ctx.cfg).await?;
         if usable.is_empty() {
             if let Some(until) = held {
                 let mut r = AuthResponse::reject(BACKED_OFF);
@@ -824,8 +823,8 @@ impl Services {
             if !self.pin_matches(&t.row, pin, ctx).await? {
                 continue;
             }
-            if let Some(c) = self.matching_live_challenge(t, otp, &ctx.cfg).await?
-                && self.consume(t, &c, &ctx.cfg).await?
+            if let Some(c) = self.matching_live_challenge(t, otp, ctx.cfg).await?
+                && self.consume(t, &c, ctx.cfg).await?
             {
                 self.release(&others(&all, &[t])).await?;
                 self.store().challenge_delete_tid(&c.transaction_id).await?;
@@ -842,7 +841,7 @@ impl Services {
             wrong_otp.push(t);
         }
         if let Some(t) = wrong_otp.first() {
-            self.keep(&wrong_otp, true, &ctx.cfg).await?;
+            self.keep(&wrong_otp, true, ctx.cfg).await?;
             self.release(&others(&all, &wrong_otp)).await?;
             let otplen = usize::try_from(t.row.otplen).unwrap_or(6);
             let otp = if ctx.cfg.prepend_pin {
@@ -865,7 +864,7 @@ impl Services {
             return Ok(r);
         }
         if ctx.cfg.inc_fail_on_false_pin {
-            self.keep(&all, false, &ctx.cfg).await?;
+            self.keep(&all, false, ctx.cfg).await?;
         } else {
             self.release(&all).await?;
         }
@@ -917,9 +916,9 @@ impl Services {
         audit.success = true;
         if ctx.cfg.fraud_min_success_percent > 0
             && let Ok((realm, raw)) = self.raw_phone(t, ctx).await
-            && let Ok(phone) = send_number(&ctx.cfg, &realm, &raw)
+            && let Ok(phone) = send_number(ctx.cfg, &realm, &raw)
         {
-            self.count_verified(&ctx.cfg, &phone).await?;
+            self.count_verified(ctx.cfg, &phone).await?;
         }
         if ctx.flag("smsautosend")? {
             // The next OTP goes out now, with its own challenge (so it also expires).
@@ -957,8 +956,8 @@ impl Services {
     ) -> Result<AuthResponse> {
         let all: Vec<&Live> = usable.iter().collect();
         for t in usable {
-            if let Some(c) = self.matching_live_challenge(t, otp, &ctx.cfg).await?
-                && self.consume(t, &c, &ctx.cfg).await?
+            if let Some(c) = self.matching_live_challenge(t, otp, ctx.cfg).await?
+                && self.consume(t, &c, ctx.cfg).await?
             {
                 self.release(&others(&all, &[t])).await?;
                 self.store().challenge_delete_tid(&c.transaction_id).await?;
@@ -971,7 +970,7 @@ impl Services {
                 return Ok(AuthResponse::accept(d));
             }
         }
-        self.keep(&all, true, &ctx.cfg).await?;
+        self.keep(&all, true, ctx.cfg).await?;
         Ok(AuthResponse::reject("wrong otp value"))
     }
 
@@ -998,7 +997,7 @@ impl Services {
             if live
                 && current
                 && hotp::otp_eq(otp, &t.otp(c.otp_counter)?)
-                && self.consume(t, c, &ctx.cfg).await?
+                && self.consume(t, c, ctx.cfg).await?
             {
                 self.release(&others(&usable.iter().collect::<Vec<_>>(), &[t]))
                     .await?;
@@ -1015,7 +1014,7 @@ impl Services {
                 return Ok(AuthResponse::accept(d));
             }
         }
-        self.keep(&involved, true, &ctx.cfg).await?;
+        self.keep(&involved, true, ctx.cfg).await?;
         self.release(&others(&usable.iter().collect::<Vec<_>>(), &involved))
             .await?;
         for t in &involved {
@@ -1025,7 +1024,7 @@ impl Services {
         for c in rows {
             died += usize::from(
                 self.store()
-                    .challenge_inc_received(c.id, max_wrong(&ctx.cfg))
+                    .challenge_inc_received(c.id, max_wrong(ctx.cfg))
                     .await?,
             );
         }
@@ -1112,7 +1111,7 @@ impl Services {
                     "The SMS text cannot be rendered: {e}"
                 )))
             })?;
-            self.send_sms(&ctx.cfg, &gateway, &phone, &text, Some(&otp))
+            self.send_sms(ctx.cfg, &gateway, &phone, &text, Some(&otp))
                 .await
         }
         .await;
@@ -1167,12 +1166,12 @@ impl Services {
     /// toll-fraud guard (number type, country, blocked prefix).
     async fn phone_of(&self, t: &Live, ctx: &Ctx<'_>) -> std::result::Result<String, SmsFailure> {
         let (realm, raw) = self.raw_phone(t, ctx).await?;
-        let phone = send_number(&ctx.cfg, &realm, &raw).map_err(|r| {
+        let phone = send_number(ctx.cfg, &realm, &raw).map_err(|r| {
             self.limit_stats().hit(r.rule);
             SmsFailure::Blocked(r)
         })?;
         match self
-            .check_prefix(&ctx.cfg, &phone)
+            .check_prefix(ctx.cfg, &phone)
             .await
             .map_err(SmsFailure::Service)?
         {
@@ -1187,7 +1186,7 @@ impl Services {
             Some(u) => format!("{}/{}/{}", u.realm, u.resolver, u.uid),
             None => format!("token/{}", t.row.serial),
         };
-        SendKeys::new(&ctx.cfg, &user, phone, ctx.end_user, self.clock().now_ms())
+        SendKeys::new(ctx.cfg, &user, phone, ctx.end_user, self.clock().now_ms())
     }
 
     fn tags(&self, t: &Live, ctx: &Ctx<'_>, phone: &str) -> Tags {
@@ -1249,7 +1248,7 @@ impl Services {
                 Ok(phone) => {
                     let keys = self.send_keys(t, ctx, &phone);
                     if increase {
-                        self.count_failure(&t.row, &ctx.cfg).await?;
+                        self.count_failure(&t.row, ctx.cfg).await?;
                     }
                     self.challenge_one(t, &tid, ctx, challenge, phone, &keys)
                         .await
@@ -1376,7 +1375,7 @@ impl Services {
             let Ok((realm, raw)) = self.raw_phone(t, ctx).await else {
                 return Ok(None);
             };
-            let phone = send_number(&ctx.cfg, &realm, &raw).unwrap_or(raw);
+            let phone = send_number(ctx.cfg, &realm, &raw).unwrap_or(raw);
             let (entry, message, attributes) = self.challenge_entry(
                 t,
                 ctx,
@@ -1454,8 +1453,8 @@ impl Services {
                 "You need to specify a serial, user or credential_id.".into(),
             ));
         }
-        let cfg = self.system_config().await?;
-        let policies = self.policies().await?;
+        let settings = self.settings().await?;
+        let (cfg, policies) = (&settings.config, &settings.policies);
         let (user, mut tokens) = match user_param {
             Some(login) => {
                 let (login, realm) = self.user_realm(login, params.get_nonblank("realm")).await?;
@@ -1492,7 +1491,7 @@ impl Services {
             .collect::<Vec<_>>()
             .join(",");
         for t in &mut tokens {
-            self.clear_expired_lockout(t, &cfg).await?;
+            self.clear_expired_lockout(t, cfg).await?;
         }
         let (fit, locked): (Vec<TokenRow>, Vec<TokenRow>) =
             tokens.into_iter().partition(|t| unfit_reason(t).is_none());
