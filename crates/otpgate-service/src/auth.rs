@@ -95,21 +95,15 @@ impl Services {
             }
             return Err(auth_err(4031, "Authentication failed."));
         }
-        let (login, realm) = self.user_realm(username, realm_param).await?;
-        if !self
-            .store()
-            .realm_list()
-            .await?
-            .iter()
-            .any(|r| r.name == realm)
-            && !realm.is_empty()
-        {
+        let settings = self.settings().await?;
+        let (_, realm, found) = self.lookup_user(&settings, username, realm_param).await?;
+        if !settings.realms.iter().any(|r| r.name == realm) && !realm.is_empty() {
             return Err(auth_err(
                 4031,
                 format!("Authentication failure. Unknown realm: {realm}."),
             ));
         }
-        if let Some(user) = self.find_user(&login, &realm).await?
+        if let Some(user) = found
             && self.check_user_password(&user, password).await?
         {
             let token = self.issue_jwt(&user.login, &realm, "user")?;

@@ -572,8 +572,8 @@ impl Services {
                 if login.is_empty() {
                     Vec::new()
                 } else {
-                    let (login, realm) = self.user_realm(login, None).await?;
-                    match self.find_user(&login, &realm).await? {
+                    let settings = self.settings().await?;
+                    match self.lookup_user(&settings, login, None).await?.2 {
                         Some(u) => of_user(&u),
                         None => Vec::new(),
                     }

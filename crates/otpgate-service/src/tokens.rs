@@ -57,8 +57,12 @@ impl Services {
         let Some(login) = params.get_nonblank("user") else {
             return Ok(None);
         };
-        let (login, realm) = self.user_realm(login, params.get_nonblank("realm")).await?;
-        match self.find_user(&login, &realm).await? {
+        let settings = self.settings().await?;
+        match self
+            .lookup_user(&settings, login, params.get_nonblank("realm"))
+            .await?
+            .2
+        {
             Some(u) => Ok(Some(u)),
             None => Err(ServiceError::User(
                 "The user can not be found in any resolver in this realm!".into(),

@@ -1457,8 +1457,10 @@ impl Services {
         let (cfg, policies) = (&settings.config, &settings.policies);
         let (user, mut tokens) = match user_param {
             Some(login) => {
-                let (login, realm) = self.user_realm(login, params.get_nonblank("realm")).await?;
-                let user = self.find_user(&login, &realm).await?.ok_or_else(|| {
+                let (login, realm, user) = self
+                    .lookup_user(&settings, login, params.get_nonblank("realm"))
+                    .await?;
+                let user = user.ok_or_else(|| {
                     ServiceError::User(format!("User <{login}@{realm}> does not exist."))
                 })?;
                 audit.user = user.login.clone();
