@@ -130,6 +130,13 @@ impl Services {
             }
             _ => auth_err(4304, "Authentication failure. Error decoding the Authorization token: Invalid token"),
         })?;
+        if claims.get("aud").is_some() {
+            // A web interface cookie is not an API token.
+            return Err(auth_err(
+                4304,
+                "Authentication failure. Error decoding the Authorization token: Invalid token",
+            ));
+        }
         let s = |k: &str| {
             claims
                 .get(k)

@@ -49,6 +49,8 @@ pub enum Outcome {
     Failed,
     /// Not tried: its breaker was open.
     Skipped,
+    /// Delivered by this gateway as a failover of another (counted besides `Delivered`).
+    Failover,
 }
 
 impl Outcome {
@@ -58,6 +60,7 @@ impl Outcome {
             Self::Delivered => "delivered",
             Self::Failed => "failed",
             Self::Skipped => "skipped_breaker_open",
+            Self::Failover => "failover",
         }
     }
 }

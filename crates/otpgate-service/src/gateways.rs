@@ -378,6 +378,46 @@ impl Services {
         Ok(def)
     }
 
+    /// The admin console's test SMS: a fixed text to `phone` through gateway `name` (with
+    /// its failover, under the toll-fraud rules, not counted against send limits); the
+    /// gateway that delivered, or why none did.
+    pub async fn send_test_sms(
+        &self,
+        cfg: &SystemConfig,
+        name: &str,
+        phone: &str,
+    ) -> Result<String> {
+        if phone.trim().is_empty() {
+            return Err(ServiceError::missing("phone"));
+        }
+        let number = crate::limits::send_number(cfg, "", phone.trim()).map_err(|r| {
+            ServiceError::Parameter(format!("{}: {}", crate::limits::NUMBER_REFUSED, r.reason))
+        })?;
+        if let Some(r) = self.check_prefix(cfg, &number).await? {
+            return Err(ServiceError::Parameter(format!(
+                "{}: {}",
+                crate::limits::NUMBER_REFUSED,
+                r.reason
+            )));
+        }
+        match self
+            .send_sms(
+                cfg,
+                name,
+                &number,
+                "otpgate test message: this SMS gateway works.",
+                None,
+            )
+            .await
+        {
+            Ok(d) => Ok(d.gateway),
+            Err(SmsFailure::Service(e)) => Err(e),
+            Err(e) => Err(ServiceError::Parameter(format!(
+                "The SMS could not be sent: {e}"
+            ))),
+        }
+    }
+
     /// Sends `text` to `phone` through the gateway named `name`, or through its `FAILOVER`
     /// gateways in order when it fails or its circuit breaker is open, all within
     /// `cfg.send_budget_ms`. Providers that split long texts never split `otp`. The delivery
@@ -442,6 +482,7 @@ impl Services {
                 {
                     Ok(delivery) => {
                         if def.name != name {
+                            breakers.record(&def.name, Outcome::Failover);
                             tracing::info!(gateway = %name, delivered_by = %def.name, "SMS delivered by a failover gateway");
                         }
                         return Ok(delivery);

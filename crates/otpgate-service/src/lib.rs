@@ -22,6 +22,7 @@ pub mod snapshot;
 pub mod tokens;
 pub mod users;
 pub mod validate;
+pub mod web;
 
 pub use error::ServiceError;
 pub use params::Params;
@@ -87,6 +88,7 @@ struct Inner {
     blocks: limits::BlockCache,
     settings: snapshot::SettingsCache,
     audit: std::sync::OnceLock<audit::AuditQueue>,
+    stat_flush: web::StatFlush,
 }
 
 impl std::fmt::Debug for Inner {
@@ -123,6 +125,7 @@ impl Services {
                 blocks: limits::BlockCache::default(),
                 settings: snapshot::SettingsCache::default(),
                 audit: std::sync::OnceLock::new(),
+                stat_flush: web::StatFlush::default(),
             }),
         }
     }
@@ -176,6 +179,10 @@ impl Services {
 
     pub(crate) fn jwt_secret(&self) -> &[u8] {
         &self.inner.jwt_secret
+    }
+
+    pub(crate) fn stat_flush(&self) -> &web::StatFlush {
+        &self.inner.stat_flush
     }
 
     pub(crate) fn registry(&self) -> &Registry {

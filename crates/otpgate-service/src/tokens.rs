@@ -127,6 +127,18 @@ impl Services {
         admin: &str,
         audit: &mut AuditEntry,
     ) -> Result<Value> {
+        self.init_token_in(params, admin, audit, "enrolled").await
+    }
+
+    /// `init_token` with the new token's `rollout_state` (`verify` for an enrollment that is
+    /// finished only when the user has entered the OTP of a first SMS).
+    pub(crate) async fn init_token_in(
+        &self,
+        params: &Params,
+        admin: &str,
+        audit: &mut AuditEntry,
+        rollout_state: &str,
+    ) -> Result<Value> {
         let ttype = params
             .get_nonblank("type")
             .unwrap_or("hotp")
@@ -285,13 +297,13 @@ impl Services {
                 maxfail: cfg.default_max_fail,
                 count_window: cfg.default_count_window,
                 sync_window: cfg.default_sync_window,
-                rollout_state: "enrolled".into(),
+                rollout_state: rollout_state.into(),
                 info,
                 owner,
             };
             self.store().token_insert(&t, self.clock().now_ms()).await?;
         }
-        Ok(json!({"serial": serial, "rollout_state": "enrolled"}))
+        Ok(json!({"serial": serial, "rollout_state": rollout_state}))
     }
 
     async fn token_json(

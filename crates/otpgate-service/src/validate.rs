@@ -64,6 +64,17 @@ pub const SMS_TAG_SAMPLES: &[(&str, &str)] = &[
     ("registrationcode", ""),
 ];
 
+/// An SMS text template rendered with an 8-digit OTP and ordinary sample values (what the
+/// admin console previews and counts), or why it cannot be rendered.
+pub fn sms_text_preview(template: &str) -> std::result::Result<String, String> {
+    let tags: Tags = SMS_TAG_SAMPLES
+        .iter()
+        .map(|(k, v)| (*k, (*v).to_owned()))
+        .collect();
+    template::render_sms_text(template, &tags)
+        .map_err(|e| format!("The SMS text cannot be rendered: {e}"))
+}
+
 /// What an admin should know about an SMS text template before it bites: it cannot be
 /// rendered, or, rendered with an 8-digit OTP and ordinary values, it needs several SMS.
 pub fn sms_text_warnings(template: &str) -> Vec<String> {
@@ -1429,6 +1440,73 @@ impl Services {
     }
 
     /// `/validate/triggerchallenge` (admin): a challenge for every fit token, without a PIN.
+    /// Sends the first OTP of a self-service enrollment to the token in `verify` (challenge
+    /// session `enrollment`, as privacyIDEA); returns the number it went to.
+    pub(crate) async fn send_enrollment_otp(
+        &self,
+        user: &User,
+        row: TokenRow,
+        client: Option<IpAddr>,
+        audit: &mut AuditEntry,
+    ) -> Result<String> {
+        let settings = self.settings().await?;
+        let used = Mutex::new(Vec::new());
+        let ctx = Ctx {
+            user: Some(user),
+            policies: &settings.policies,
+            cfg: &settings.config,
+            client,
+            end_user: client,
+            used: &used,
+        };
+        let t = self.live(row)?;
+        let tid = self.rng().digits(20)?;
+        let sent = match self.phone_of(&t, &ctx).await {
+            Ok(phone) => {
+                let keys = self.send_keys(&t, &ctx, &phone);
+                self.challenge_one(&t, &tid, &ctx, None, phone, &keys).await
+            }
+            Err(e) => Err(e),
+        };
+        note_policies(audit, &used);
+        match sent {
+            Ok((gateway, phone)) => {
+                audit.action_detail = format!("{} via {gateway}", t.row.serial);
+                Ok(phone)
+            }
+            Err(SmsFailure::Service(e)) => Err(e),
+            Err(SmsFailure::Blocked(_)) => Err(ServiceError::Parameter(NUMBER_REFUSED.into())),
+            Err(SmsFailure::Limited(_)) => Err(ServiceError::Parameter(LIMITED.into())),
+            Err(SmsFailure::Unfit(why)) => Err(ServiceError::Parameter(why.into())),
+            Err(e) => {
+                tracing::warn!(serial = %t.row.serial, reason = %e, "enrollment SMS could not be sent");
+                audit.info = format!("{SEND_FAILED}: {e}");
+                Err(ServiceError::Parameter(SEND_FAILED.into()))
+            }
+        }
+    }
+
+    /// Answers the live challenge of a token in `verify` with `otp`: true when it matched and
+    /// was consumed (exactly once); a wrong answer counts against the challenge's attempts.
+    pub(crate) async fn answer_enrollment_challenge(
+        &self,
+        row: TokenRow,
+        otp: &str,
+    ) -> Result<bool> {
+        let cfg = self.settings().await?.config.clone();
+        let t = self.live(row)?;
+        if let Some(c) = self.matching_live_challenge(&t, otp, &cfg).await? {
+            return self.consume(&t, &c, &cfg).await;
+        }
+        let now = self.clock().now_ms();
+        for c in self.store().challenges_live_by_token(t.row.id, now).await? {
+            self.store()
+                .challenge_inc_received(c.id, max_wrong(&cfg))
+                .await?;
+        }
+        Ok(false)
+    }
+
     pub async fn trigger_challenge(
         &self,
         params: &crate::Params,

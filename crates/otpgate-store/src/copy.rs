@@ -256,6 +256,16 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("duration_ms", Int),
         ],
     ),
+    ("web_logout", &[("sid", Text), ("expires_at", Int)]),
+    (
+        "sms_stat",
+        &[
+            ("day", Text),
+            ("gateway", Text),
+            ("outcome", Text),
+            ("count", Int),
+        ],
+    ),
 ];
 
 /// Tables with an identity id (their PostgreSQL sequences are moved after a copy).

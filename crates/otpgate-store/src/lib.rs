@@ -17,6 +17,7 @@ mod reseal;
 mod smtp;
 mod tokens;
 mod users;
+mod web;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod testdb;
@@ -32,6 +33,7 @@ pub use reseal::{Sealed, SealedKind};
 pub use smtp::SmtpServerRow;
 pub use tokens::{NewToken, Reserve, TokenFilter, TokenOwner, TokenRow};
 pub use users::{InternalUserRow, RealmRow, ResolverRow};
+pub use web::SmsStat;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -147,7 +149,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 7] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 8] = [
         (
             1,
             "init",
@@ -189,6 +191,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "settings_version",
             include_str!("../migrations/sqlite/0007_settings_version.sql"),
             include_str!("../migrations/postgres/0007_settings_version.sql"),
+        ),
+        (
+            8,
+            "web",
+            include_str!("../migrations/sqlite/0008_web.sql"),
+            include_str!("../migrations/postgres/0008_web.sql"),
         ),
     ];
     all.into_iter()

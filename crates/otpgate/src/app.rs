@@ -107,6 +107,9 @@ pub async fn serve_all(
     }
     // Entries of requests that timed out may still wait for the audit writer.
     app.services.flush_audit().await;
+    if let Err(e) = app.services.flush_sms_stats().await {
+        tracing::warn!(error = %e, "the dashboard's SMS counts could not be saved at shutdown");
+    }
     app.services.store().close().await;
     http
 }
@@ -141,6 +144,7 @@ async fn serve_http(
 ) -> std::io::Result<()> {
     let router = crate::http::router(app.clone());
     let housekeeping = tokio::spawn(housekeeping(app.services.clone()));
+    let stats = tokio::spawn(flush_stats(app.services.clone()));
     let server = &app.config.server;
     let header_timeout = Duration::from_secs(server.header_read_timeout_secs);
     let result = match (&server.tls_cert, &server.tls_key) {
@@ -152,7 +156,19 @@ async fn serve_http(
         _ => serve_connections(listener, router, header_timeout, shutdown).await,
     };
     housekeeping.abort();
+    stats.abort();
     result
+}
+
+/// Every 10 seconds: this node's SMS counts into the shared `sms_stat` (the dashboard).
+async fn flush_stats(services: Services) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        if let Err(e) = services.flush_sms_stats().await {
+            tracing::warn!(error = %e, "the dashboard's SMS counts could not be saved");
+        }
+    }
 }
 
 /// Serves HTTP/1.1 connections from `listener` until `shutdown` resolves, then lets the requests
@@ -263,6 +279,11 @@ async fn housekeeping(services: Services) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "old send-limit counters purged"),
             Err(e) => tracing::warn!(error = %e, "purging send-limit counters failed"),
+        }
+        match services.purge_web_logouts().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "expired web sign-outs purged"),
+            Err(e) => tracing::warn!(error = %e, "purging web sign-outs failed"),
         }
         match services.reap_interrupted_outbox().await {
             Ok(0) => {}

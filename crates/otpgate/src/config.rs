@@ -28,6 +28,9 @@ pub struct Config {
     /// Settings of SMS providers.
     #[serde(default)]
     pub providers: ProvidersConfig,
+    /// `[web]`: the web interface.
+    #[serde(default)]
+    pub web: WebConfig,
 }
 
 /// `[providers]`.
@@ -61,6 +64,7 @@ impl Default for Config {
             log: LogConfig::default(),
             radius: RadiusConfig::default(),
             providers: ProvidersConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -163,6 +167,30 @@ impl Default for LogConfig {
         Self {
             level: "info".into(),
             format: "text".into(),
+        }
+    }
+}
+
+/// `[web]`: the admin console and user self-service under `/ui/`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Serve the web interface (default true).
+    pub enabled: bool,
+    /// Seconds a web session lasts after signing in (default 3600).
+    pub session_secs: i64,
+    /// Mark session cookies `Secure` and name them `__Host-…` (default true). Browsers accept
+    /// them over HTTPS and from `http://localhost`; set false only behind a proxy that
+    /// terminates TLS on another host and speaks plain HTTP to otpgate over a trusted link.
+    pub secure_cookies: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_secs: 3600,
+            secure_cookies: true,
         }
     }
 }
@@ -302,6 +330,11 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             errs.push(ConfigError::Invalid(
                 "server.max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if !(60..=86_400).contains(&self.web.session_secs) {
+            errs.push(ConfigError::Invalid(
+                "web.session_secs must be between 60 and 86400".into(),
             ));
         }
         if self.server.request_timeout_secs == 0 {

@@ -160,7 +160,13 @@ pub fn router(app: App) -> Router {
             post(admin::block_prefix).delete(admin::unblock_prefix),
         )
         .route("/audit/", get(admin::audit))
-        .route("/audit", get(admin::audit))
+        .route("/audit", get(admin::audit));
+    let api = if app.config.web.enabled {
+        api.merge(crate::web::routes())
+    } else {
+        api
+    };
+    let api = api
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -200,16 +206,23 @@ async fn hsts(mut r: Response) -> Response {
 async fn secure_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    // The web interface sets its own CSP (pages) and caching (assets).
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
         (
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",
         ),
     ] {
-        h.insert(name, HeaderValue::from_static(value));
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
     }
     r
 }
@@ -284,7 +297,10 @@ const RATE_LIMITED: &[&str] = &[
 /// 429 in the error envelope with `Retry-After`, before any work (and without an audit row,
 /// so a flood cannot fill the audit log).
 fn rate_limited(app: &App, req: &Request, route: Option<&str>) -> Option<Response> {
-    let route = route.filter(|r| RATE_LIMITED.contains(r))?;
+    let route = route.filter(|r| {
+        RATE_LIMITED.contains(r)
+            || (req.method() == axum::http::Method::POST && crate::web::RATE_LIMITED.contains(r))
+    })?;
     if !app.rate_limiter.enabled() {
         return None;
     }
@@ -305,6 +321,12 @@ fn rate_limited(app: &App, req: &Request, route: Option<&str>) -> Option<Respons
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     Some(r)
+}
+
+/// The address limits and audit count a web request against: the end user a trusted proxy
+/// names, else the peer.
+pub(crate) fn extract_client(app: &App, req: &Request) -> Option<std::net::IpAddr> {
+    extract::rate_key(&app.config.server.trusted_proxies, req).or_else(|| extract::client_ip(req))
 }
 
 /// The request id: the caller's `X-Request-Id` when it is a plain token (1–64 characters of
@@ -360,6 +382,11 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
     let slot = AuditSlot::default();
     req.extensions_mut().insert(slot.clone());
     let route = matched;
+    let web = route
+        .as_deref()
+        .is_some_and(|r| r == "/" || r.starts_with("/ui"));
+    // Web pages and assets are not audited; the web interface's changes and sign-ins are.
+    let audited = route.is_some() && (!web || req.method() == axum::http::Method::POST);
     let action = extract::route_action(&req);
     let client = extract::client_ip(&req);
     let timeout = Duration::from_secs(app.config.server.request_timeout_secs);
@@ -397,13 +424,14 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
         ms = started.elapsed().as_millis() as u64,
         "answered"
     );
-    if route.is_some() {
+    if audited {
         let mut entry = slot.0.lock().map(|e| e.clone()).unwrap_or_default();
         entry.ts = start_ms;
         entry.action = action;
         entry.client = client.map(|c| c.to_string()).unwrap_or_default();
         entry.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        if !entry.action.contains("/validate/") && !entry.action.starts_with("POST /auth") {
+        // Sign-ins and web forms (answered with redirects or re-shown forms) say themselves.
+        if !entry.action.contains("/validate/") && !entry.action.starts_with("POST /auth") && !web {
             entry.success = status.is_success();
         }
         if entry.info.is_empty() && !status.is_success() {

@@ -1,5 +1,5 @@
 //! The `otpgate` binary's library: configuration, data-directory bootstrap, wiring and the
-//! HTTP API (privacyIDEA-compatible). `main.rs` is only the CLI; integration tests start the
+//! HTTP API (privacyIDEA-compatible) and the web interface. `main.rs` is only the CLI; integration tests start the
 //! same [`app::App`] on a port-0 socket.
 
 pub mod app;
@@ -11,3 +11,4 @@ pub mod metrics;
 pub mod radius_glue;
 pub mod ratelimit;
 pub mod tls;
+pub mod web;

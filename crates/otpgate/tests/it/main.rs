@@ -13,6 +13,7 @@
 mod support;
 
 mod admin;
+mod browser;
 mod cli;
 mod cluster;
 mod events;
@@ -24,3 +25,4 @@ mod limits;
 mod load;
 mod radius;
 mod validate;
+mod web;

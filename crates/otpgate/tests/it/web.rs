@@ -1,0 +1,569 @@
+//! The web interface over real HTTP: sessions, CSRF, headers, escaping, the two-step login,
+//! self-service enrollment with verification, and the admin pages' effects (checked through
+//! the API). The browser itself is driven in `browser.rs`.
+
+use crate::support::{ADMIN_PW, Gateway, Server, otp_in};
+use reqwest::header::{HeaderMap, HeaderValue};
+use std::collections::BTreeMap;
+
+/// A minimal browser: keeps cookies, does not follow redirects, sends forms.
+struct Browser<'a> {
+    server: &'a Server,
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    /// The value of the first `name="csrf"` input or the csrf meta tag.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf-token\" content=\"")
+            .map(|i| i + "name=\"csrf-token\" content=\"".len())
+            .expect("a page with a csrf token");
+        self.body[at..at + 32].to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(server: &'a Server) -> Self {
+        Browser {
+            server,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn take(&mut self, r: reqwest::Response) -> Page {
+        for c in r.headers().get_all("set-cookie") {
+            let c = c.to_str().unwrap();
+            let (kv, _) = c.split_once(';').unwrap();
+            let (k, v) = kv.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        Page {
+            status: r.status().as_u16(),
+            location: r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            headers: r.headers().clone(),
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(self.server.url(path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.take(r).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(path, form, HeaderMap::new()).await
+    }
+
+    async fn post_with(&mut self, path: &str, form: &[(&str, &str)], headers: HeaderMap) -> Page {
+        let r = self
+            .client
+            .post(self.server.url(path))
+            .header("cookie", self.cookie_header())
+            .headers(headers)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.take(r).await
+    }
+
+    async fn admin_login(&mut self) -> String {
+        let p = self
+            .post(
+                "/ui/admin/login",
+                &[("username", "admin"), ("password", ADMIN_PW)],
+            )
+            .await;
+        assert_eq!(
+            (p.status, p.location.as_str()),
+            (303, "/ui/admin/"),
+            "{}",
+            p.body
+        );
+        self.get("/ui/admin/").await.csrf()
+    }
+}
+
+#[tokio::test]
+async fn pages_have_a_strict_csp_no_inline_code_and_immutable_hashed_assets() {
+    let s = Server::start().await;
+    let mut b = Browser::new(&s);
+    let root = b.get("/").await;
+    assert_eq!((root.status, root.location.as_str()), (303, "/ui/"));
+    let p = b.get("/ui/login").await;
+    assert_eq!(p.status, 200);
+    let csp = p.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert!(csp.contains("require-trusted-types-for 'script'"), "{csp}");
+    assert!(!p.body.contains("<script>") && !p.body.contains(" style="));
+    assert!(p.body.contains("autocomplete=\"current-password\""));
+    let at = p.body.find("/ui/assets/app.").unwrap();
+    let end = p.body[at..].find('"').unwrap();
+    let css = b.get(&p.body[at..at + end]).await;
+    assert_eq!(css.status, 200);
+    assert_eq!(
+        css.headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert_eq!(b.get("/ui/assets/app.0000000000.css").await.status, 404);
+    // Pages are not audited; sign-in attempts are.
+    let (_, audit) = s.aget("/audit/", &[("action", "*/ui/*")]).await;
+    assert_eq!(audit["result"]["value"]["count"], 0, "{audit}");
+}
+
+#[tokio::test]
+async fn admin_sessions_need_csrf_die_at_sign_out_and_are_no_api_tokens() {
+    let s = Server::start().await;
+    let mut b = Browser::new(&s);
+    // Not signed in: to the sign-in page.
+    let p = b.get("/ui/admin/tokens").await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/ui/admin/login"));
+    let wrong = b
+        .post(
+            "/ui/admin/login",
+            &[("username", "admin"), ("password", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("The admin name or password is wrong."));
+    assert!(b.cookies.is_empty());
+    let ok = b
+        .post(
+            "/ui/admin/login",
+            &[("username", "admin"), ("password", ADMIN_PW)],
+        )
+        .await;
+    let set = ok.headers["set-cookie"].to_str().unwrap();
+    assert!(set.starts_with("__Host-otpgate="), "{set}");
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    let csrf = b.get("/ui/admin/").await.csrf();
+    let form = [
+        ("name", "web-gw"),
+        ("module", "sink"),
+        ("description", "made in the browser"),
+    ];
+    // Without the CSRF token, with a wrong one, or sent cross-site: refused, nothing saved.
+    assert_eq!(b.post("/ui/admin/gateways/new", &form).await.status, 403);
+    let mut bad = form.to_vec();
+    bad.push(("csrf", "0123456789abcdef0123456789abcdef"));
+    assert_eq!(b.post("/ui/admin/gateways/new", &bad).await.status, 403);
+    let mut good = form.to_vec();
+    good.push(("csrf", &csrf));
+    let mut cross = HeaderMap::new();
+    cross.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+    assert_eq!(
+        b.post_with("/ui/admin/gateways/new", &good, cross)
+            .await
+            .status,
+        403
+    );
+    let mut origin = HeaderMap::new();
+    origin.insert("origin", HeaderValue::from_static("https://evil.example"));
+    assert_eq!(
+        b.post_with("/ui/admin/gateways/new", &good, origin)
+            .await
+            .status,
+        403
+    );
+    let (_, gws) = s.aget("/smsgateway/", &[]).await;
+    assert_eq!(gws["result"]["value"].as_array().unwrap().len(), 0, "{gws}");
+    let saved = b.post("/ui/admin/gateways/new", &good).await;
+    assert_eq!(
+        (saved.status, saved.location.as_str()),
+        (303, "/ui/admin/gateways/web-gw?ok=saved"),
+        "{}",
+        saved.body
+    );
+    let (_, gws) = s.aget("/smsgateway/", &[]).await;
+    assert_eq!(gws["result"]["value"][0]["name"], "web-gw");
+    assert_eq!(
+        gws["result"]["value"][0]["description"],
+        "made in the browser"
+    );
+    // The change is audited with the admin's name.
+    let (_, audit) = s
+        .aget("/audit/", &[("action", "POST /ui/admin/gateways/new")])
+        .await;
+    let rows = audit["result"]["value"]["auditdata"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["administrator"] == "admin" && r["success"] == 1),
+        "{audit}"
+    );
+    // The session cookie is no API token.
+    let cookie = b.cookies["__Host-otpgate"].clone();
+    let r = s
+        .client
+        .get(s.url("/token/"))
+        .header("Authorization", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Signing out kills the session, even for a copy of the cookie.
+    let copy = b.cookies.clone();
+    let out = b.post("/ui/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location, "/ui/admin/login?ok=signed-out");
+    assert!(b.cookies.is_empty());
+    b.cookies = copy;
+    let p = b.get("/ui/admin/").await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/ui/admin/login"));
+}
+
+#[tokio::test]
+async fn values_from_users_are_escaped_in_pages() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.ok(
+        "/user/",
+        &[
+            ("user", "mallory"),
+            ("resolver", "local"),
+            ("givenname", "<img src=x onerror=alert(1)>"),
+            ("surname", "\"><script>alert(2)</script>"),
+        ],
+    )
+    .await;
+    let mut b = Browser::new(&s);
+    b.admin_login().await;
+    let p = b.get("/ui/admin/users?realm=realm1").await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains("<img src=x") && !p.body.contains("<script>alert"));
+}
+
+#[tokio::test]
+async fn a_user_enrolls_a_phone_verified_by_sms_then_signs_in_with_pin_and_otp() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let mut b = Browser::new(&s);
+    // No token yet: the user store password signs alice in, to enroll a phone.
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "wrong")])
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("The user name or PIN is wrong."));
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "alice-pw")])
+        .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/me/phone"),
+        "{}",
+        p.body
+    );
+    let csrf = b.get("/ui/me/phone").await.csrf();
+    let mismatch = b
+        .post(
+            "/ui/me/phone",
+            &[
+                ("csrf", &csrf),
+                ("phone", "+4915100000009"),
+                ("pin", "4711"),
+                ("pin2", "4712"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status, 422);
+    assert!(mismatch.body.contains("The two PINs differ."));
+    let sent_before = gw.count();
+    let p = b
+        .post(
+            "/ui/me/phone",
+            &[
+                ("csrf", &csrf),
+                ("phone", "+4915100000009"),
+                ("pin", "4711"),
+                ("pin2", "4711"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let serial = p.location.split("serial=").nth(1).unwrap().to_owned();
+    assert_eq!(gw.count(), sent_before + 1);
+    let otp = gw.last_otp("+4915100000009");
+    // Until verified, the token cannot sign in.
+    assert_eq!(s.token_info(&serial).await["rollout_state"], "verify");
+    let (_, r) = s
+        .check(&[("user", "alice"), ("pass", &format!("4711{otp}"))])
+        .await;
+    assert_eq!(r["result"]["value"], false, "{r}");
+    let wrong = b
+        .post(
+            "/ui/me/phone/verify",
+            &[("csrf", &csrf), ("serial", &serial), ("otp", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("Verification of the new token failed."));
+    let ok = b
+        .post(
+            "/ui/me/phone/verify",
+            &[("csrf", &csrf), ("serial", &serial), ("otp", &otp)],
+        )
+        .await;
+    assert_eq!(
+        (ok.status, ok.location.as_str()),
+        (303, "/ui/me?ok=verified")
+    );
+    assert_eq!(s.token_info(&serial).await["rollout_state"], "enrolled");
+    // The same OTP does not verify twice.
+    let again = b
+        .post(
+            "/ui/me/phone/verify",
+            &[("csrf", &csrf), ("serial", &serial), ("otp", &otp)],
+        )
+        .await;
+    assert_eq!(again.status, 422);
+    b.post("/ui/logout", &[("csrf", &csrf)]).await;
+
+    // Now the SMS login: the password no longer works, the PIN sends an SMS.
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "alice-pw")])
+        .await;
+    assert_eq!(p.status, 422);
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "4711")])
+        .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/login/otp"),
+        "{}",
+        p.body
+    );
+    let otp = otp_in(&gw.last().field("text").unwrap());
+    let p = b.post("/ui/login/otp", &[("otp", "111111")]).await;
+    assert_eq!(p.status, 422);
+    assert!(b.get("/ui/me").await.location == "/ui/login");
+    let p = b.post("/ui/login/otp", &[("otp", &otp)]).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/me"),
+        "{}",
+        p.body
+    );
+    let me = b.get("/ui/me").await;
+    assert!(
+        me.body.contains("+4915100000009") && me.body.contains(&serial),
+        "{}",
+        me.body
+    );
+    let csrf = me.csrf();
+
+    // Change the number: the new token replaces the old one and keeps the PIN.
+    let p = b
+        .post(
+            "/ui/me/phone",
+            &[
+                ("csrf", &csrf),
+                ("phone", "+4915100000010"),
+                ("replaces", &serial),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let new_serial = p.location.split("serial=").nth(1).unwrap().to_owned();
+    let otp = gw.last_otp("+4915100000010");
+    let ok = b
+        .post(
+            "/ui/me/phone/verify",
+            &[("csrf", &csrf), ("serial", &new_serial), ("otp", &otp)],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert!(
+        s.token_info(&serial).await.is_null(),
+        "the old token is gone"
+    );
+    let (_, r) = s.check(&[("user", "alice"), ("pass", "4711")]).await;
+    assert_eq!(r["result"]["authentication"], "CHALLENGE", "{r}");
+    assert_eq!(gw.last().field("phone").unwrap(), "+4915100000010");
+
+    // Bob cannot touch alice's token.
+    let mut bob = Browser::new(&s);
+    bob.post("/ui/login", &[("user", "bob"), ("pass", "bob-pw")])
+        .await;
+    let bcsrf = bob.get("/ui/me/pin").await.csrf();
+    let p = bob
+        .post(
+            "/ui/me/phone",
+            &[
+                ("csrf", &bcsrf),
+                ("phone", "+4915100000011"),
+                ("replaces", &new_serial),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("You have no token"), "{}", p.body);
+}
+
+#[tokio::test]
+async fn admin_enrolls_tests_a_gateway_counts_sms_and_filters_the_audit() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    // Test SMS.
+    let before = gw.count();
+    let p = b
+        .post(
+            "/ui/admin/gateways/gw/test",
+            &[("csrf", &csrf), ("test_phone", "+4915100000077")],
+        )
+        .await;
+    assert_eq!(
+        p.location, "/ui/admin/gateways/gw?ok=test-sent",
+        "{}",
+        p.body
+    );
+    assert_eq!(gw.count(), before + 1);
+    assert!(
+        gw.last()
+            .field("text")
+            .unwrap()
+            .contains("otpgate test message")
+    );
+    // Enroll for bob with a PIN; he signs in through the API.
+    let p = b
+        .post(
+            "/ui/admin/tokens/new",
+            &[
+                ("csrf", &csrf),
+                ("user", "bob"),
+                ("realm", "realm1"),
+                ("phone", "+4915100000002"),
+                ("pin", "9876"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let serial = p
+        .location
+        .trim_start_matches("/ui/admin/tokens/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, r) = s.check(&[("user", "bob"), ("pass", "9876")]).await;
+    assert_eq!(r["result"]["authentication"], "CHALLENGE", "{r}");
+    let (_, r) = s.check(&[("user", "bob"), ("pass", "9876000000")]).await;
+    assert_eq!(r["result"]["authentication"], "REJECT", "{r}");
+    // Disable through the console: the next login fails.
+    let p = b
+        .post(
+            &format!("/ui/admin/tokens/{serial}/disable"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert_eq!(s.token_info(&serial).await["active"], false);
+    // Dashboard: the cluster-wide counts include the test SMS and bob's SMS.
+    let d = b.get("/ui/admin/").await;
+    assert_eq!(d.status, 200);
+    assert!(
+        d.body.contains("<dt>SMS sent today</dt><dd>2</dd>"),
+        "{}",
+        d.body
+    );
+    // The audit filter finds bob's rejected login.
+    let a = b
+        .get("/ui/admin/audit?user=bob&authentication=REJECT")
+        .await;
+    assert!(
+        a.body.contains("REJECT") && a.body.contains("POST /validate/check"),
+        "{}",
+        a.body
+    );
+    assert!(!a.body.contains("badge warn\">CHALLENGE"), "{}", a.body);
+    // The live counter: UCS-2 for a Cyrillic text.
+    let c = b
+        .post_with(
+            "/ui/admin/texts/count",
+            &[("text", "Ваш код {otp}")],
+            {
+                let mut h = HeaderMap::new();
+                h.insert("x-csrf-token", HeaderValue::from_str(&csrf).unwrap());
+                h
+            },
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&c.body).unwrap();
+    assert_eq!(v["segments"], 1, "{v}");
+    assert!(v["summary"].as_str().unwrap().starts_with("UCS-2"), "{v}");
+    // Saving a text with a comma keeps it whole.
+    let p = b
+        .post(
+            "/ui/admin/texts",
+            &[
+                ("csrf", &csrf),
+                ("smstext", "Hello, your code is {otp}"),
+                ("do", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    b.post(
+        &format!("/ui/admin/tokens/{serial}/enable"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    s.check(&[("user", "bob"), ("pass", "9876")]).await;
+    let text = gw.last().field("text").unwrap();
+    assert!(text.starts_with("Hello, your code is "), "{text}");
+}
