@@ -832,3 +832,81 @@ async fn a_users_tokens_come_with_their_info_in_one_read() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sms_counts_add_up_per_day_gateway_and_outcome_from_concurrent_flushes() {
+    for_each_store(|s| async move {
+        let stat = |gw: &str, outcome: &str, n: i64| SmsStat {
+            day: "2026-11-29".into(),
+            gateway: gw.into(),
+            outcome: outcome.into(),
+            count: n,
+        };
+        // Two nodes flush at once, several times: every count arrives.
+        let mut flushes = Vec::new();
+        for _ in 0..8 {
+            let s = s.clone();
+            flushes.push(tokio::spawn(async move {
+                s.sms_stat_add(&[stat("gw", "delivered", 3), stat("", "limit:user", 1)])
+                    .await
+            }));
+        }
+        for f in flushes {
+            f.await.unwrap().unwrap();
+        }
+        s.sms_stat_add(&[SmsStat {
+            day: "2026-11-28".into(),
+            ..stat("gw", "delivered", 100)
+        }])
+        .await
+        .unwrap();
+        let today = s.sms_stat_day("2026-11-29").await.unwrap();
+        assert_eq!(
+            today,
+            vec![stat("", "limit:user", 8), stat("gw", "delivered", 24)]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signed_out_sessions_are_known_until_they_expire() {
+    for_each_store(|s| async move {
+        s.web_logout_insert("sid1", 1_000).await.unwrap();
+        s.web_logout_insert("sid1", 1_000).await.unwrap();
+        assert!(s.web_logged_out("sid1").await.unwrap());
+        assert!(!s.web_logged_out("sid2").await.unwrap());
+        assert_eq!(s.web_logout_purge(999).await.unwrap(), 0);
+        assert_eq!(s.web_logout_purge(1_000).await.unwrap(), 1);
+        assert!(!s.web_logged_out("sid1").await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_verified_enrollment_finishes_once_and_replaces_the_old_token_with_its_pin() {
+    for_each_store(|s| async move {
+        let mut old = new_token("PISMOLD");
+        old.pin_hash = "old-pin-hash".into();
+        let old_id = s.token_insert(&old, 0).await.unwrap();
+        let mut new = new_token("PISMNEW");
+        new.rollout_state = "verify".into();
+        let new_id = s.token_insert(&new, 0).await.unwrap();
+        // Two requests race to finish it: exactly one wins.
+        let (a, b) = tokio::join!(
+            s.token_finish_verify(new_id, Some(old_id)),
+            s.token_finish_verify(new_id, Some(old_id))
+        );
+        assert_eq!(
+            [a.unwrap(), b.unwrap()].iter().filter(|x| **x).count(),
+            1
+        );
+        let t = s.token_by_serial("PISMNEW").await.unwrap().unwrap();
+        assert_eq!(t.rollout_state, "enrolled");
+        assert_eq!(t.pin_hash, "old-pin-hash");
+        assert!(s.token_by_serial("PISMOLD").await.unwrap().is_none());
+        // An enrolled token is not "verified" again.
+        assert!(!s.token_finish_verify(new_id, None).await.unwrap());
+    })
+    .await;
+}

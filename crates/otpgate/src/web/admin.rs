@@ -1098,7 +1098,87 @@ fn gateway_form(
                 .input(b);
         }
     }
-    b.raw("</fieldset><div class=\"actions\"><button class=\"primary\" type=\"submit\">Save gateway</button> <a class=\"button\" href=\"/ui/admin/gateways\">Cancel</a></div></form>");
+    b.raw("</fieldset>");
+    let spec = providers.get(module);
+    let allowed = |k: &str| spec.and_then(|m| m.get(k)).and_then(Value::as_bool).unwrap_or(false);
+    if allowed("options_allowed") {
+        extra_rows(b, existing, f, "options", "option", "Request fields", "Sent with every message, e.g. text = {otp} and phone = {phone}.");
+    }
+    if allowed("headers_allowed") {
+        extra_rows(b, existing, f, "headers", "header", "HTTP headers", "e.g. Authorization. Values that look secret are stored encrypted and never shown again.");
+    }
+    b.raw("<div class=\"actions\"><button class=\"primary\" type=\"submit\">Save gateway</button> <a class=\"button\" href=\"/ui/admin/gateways\">Cancel</a></div></form>");
+}
+
+/// Rows of free name/value pairs (`{prefix}_key_N`, `{prefix}_value_N`): the stored ones
+/// (secret values left empty: empty keeps them), then three empty rows.
+#[allow(clippy::too_many_arguments)]
+fn extra_rows(
+    b: &mut Out,
+    existing: Option<&Value>,
+    f: &Params,
+    stored_key: &str,
+    prefix: &str,
+    legend: &str,
+    hint: &str,
+) {
+    let fixed = existing
+        .and_then(|g| g.get("providermodule"))
+        .and_then(Value::as_str)
+        .and_then(otpgate_gateways::ProviderKind::parse);
+    let secret_list = if prefix == "header" { "secret_headers" } else { "secret_options" };
+    let mut rows: Vec<(String, String, bool)> = existing
+        .and_then(|g| g.get(stored_key))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| prefix == "header" || !fixed.is_some_and(|p| p.is_parameter(k)))
+                .map(|(k, v)| {
+                    let secret = existing
+                        .and_then(|g| g.get(secret_list))
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(k)));
+                    let v = if secret { String::new() } else { v.as_str().unwrap_or_default().to_owned() };
+                    (k.clone(), v, secret)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // A refused form shows what was typed.
+    let mut i = 0;
+    while let Some(k) = f.get(&format!("{prefix}_key_{i}")) {
+        let v = f.get(&format!("{prefix}_value_{i}")).unwrap_or_default();
+        if i < rows.len() {
+            if let Some(r) = rows.get_mut(i) {
+                r.0 = k.to_owned();
+                if !r.2 {
+                    r.1 = v.to_owned();
+                }
+            }
+        } else if !k.is_empty() {
+            rows.push((k.to_owned(), v.to_owned(), false));
+        }
+        i += 1;
+    }
+    let n = rows.len();
+    rows.extend((0..3).map(|_| (String::new(), String::new(), false)));
+    w!(b, "<fieldset><legend>{}</legend><p class=\"hint\">{}</p>", E(legend), E(hint));
+    for (i, (k, v, secret)) in rows.iter().enumerate() {
+        let kid = format!("{prefix}_key_{i}");
+        let vid = format!("{prefix}_value_{i}");
+        let what = if prefix == "header" { "Header" } else { "Field" };
+        w!(b, "<div class=\"pair\">");
+        Field::new(&kid, &format!("{what} {} name", i + 1)).value(k).attrs("autocomplete=\"off\"").input(b);
+        let vlabel = format!("{what} {} value", i + 1);
+        let vf = Field::new(&vid, &vlabel).value(v).attrs("autocomplete=\"off\"");
+        if *secret && i < n {
+            vf.kind("password").hint("Stored encrypted; leave empty to keep it.").input(b);
+        } else {
+            vf.input(b);
+        }
+        b.raw("</div>");
+    }
+    b.raw("</fieldset>");
 }
 
 /// `GET /ui/admin/gateways/new?provider=`.
@@ -1223,6 +1303,32 @@ async fn gateway_save(web: Web, existing: Option<String>) -> WebResult {
                 continue;
             }
             p.insert(k.clone(), v.clone());
+        }
+    }
+    let old = match &existing {
+        Some(n) => Some(gateway_by_name(&web, n).await?),
+        None => None,
+    };
+    for (prefix, stored, secrets) in [("option", "options", "secret_options"), ("header", "headers", "secret_headers")] {
+        let mut i = 0;
+        while let Some(k) = web.form.get(&format!("{prefix}_key_{i}")) {
+            let k = k.trim();
+            let v = web.form.get(&format!("{prefix}_value_{i}")).unwrap_or_default();
+            i += 1;
+            if k.is_empty() {
+                continue;
+            }
+            let was_secret = old.as_ref().is_some_and(|g| {
+                g.get(secrets)
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(k)))
+                    && g.get(stored).and_then(|o| o.get(k)).is_some()
+            });
+            if v.is_empty() && was_secret {
+                p.insert(format!("{prefix}.{k}"), otpgate_service::gateways::CENSORED);
+            } else {
+                p.insert(format!("{prefix}.{k}"), v);
+            }
         }
     }
     web.audit(|e| e.action_detail = format!("gateway {gw_name}"));

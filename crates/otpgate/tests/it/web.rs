@@ -567,3 +567,59 @@ async fn admin_enrolls_tests_a_gateway_counts_sms_and_filters_the_audit() {
     let text = gw.last().field("text").unwrap();
     assert!(text.starts_with("Hello, your code is "), "{text}");
 }
+
+#[tokio::test]
+async fn an_http_gateway_from_the_form_carries_free_fields_and_keeps_a_secret_header() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let form = b.get("/ui/admin/gateways/new").await;
+    assert!(form.body.contains("Request fields") && form.body.contains("HTTP headers"));
+    let url = gw.url("/sms");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("name", "web-http"),
+        ("module", "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider"),
+        ("option.URL", url.as_str()),
+        ("option.HTTP_METHOD", "POST"),
+        ("option.RETURN_SUCCESS", "ID"),
+        ("option_key_0", "text"),
+        ("option_value_0", "{otp}"),
+        ("option_key_1", "phone"),
+        ("option_value_1", "{phone}"),
+        ("option_key_2", ""),
+        ("option_value_2", ""),
+        ("header_key_0", "Authorization"),
+        ("header_value_0", "Bearer s3cret-token"),
+    ];
+    let p = b.post("/ui/admin/gateways/new", &fields).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    // The secret header is never shown back.
+    let page = b.get("/ui/admin/gateways/web-http").await;
+    assert!(!page.body.contains("s3cret-token"), "{}", page.body);
+    assert!(page.body.contains("value=\"Authorization\""));
+    // Saved again with the header value left empty: the stored secret stays.
+    let mut again: Vec<(&str, &str)> = fields
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "header_value_0")
+        .collect();
+    again.push(("header_value_0", ""));
+    let p = b.post("/ui/admin/gateways/web-http", &again).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, gws) = s.aget("/smsgateway/", &[]).await;
+    let g = &gws["result"]["value"][0];
+    assert_eq!(g["headers"]["Authorization"], "__CENSORED__", "{g}");
+    assert_eq!(g["options"]["text"], "{otp}", "{g}");
+    let p = b
+        .post(
+            "/ui/admin/gateways/web-http/test",
+            &[("csrf", &csrf), ("test_phone", "+4915100000077")],
+        )
+        .await;
+    assert_eq!(p.location, "/ui/admin/gateways/web-http?ok=test-sent", "{}", p.body);
+    let got = gw.last();
+    assert_eq!(got.headers.get("authorization").map(String::as_str), Some("Bearer s3cret-token"));
+    assert_eq!(got.field("phone").as_deref(), Some("+4915100000077"));
+}
