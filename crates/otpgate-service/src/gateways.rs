@@ -390,9 +390,12 @@ impl Services {
         if phone.trim().is_empty() {
             return Err(ServiceError::missing("phone"));
         }
-        let number = crate::limits::send_number(cfg, "", phone.trim()).map_err(|r| {
-            ServiceError::Parameter(format!("{}: {}", crate::limits::NUMBER_REFUSED, r.reason))
-        })?;
+        // As strict as an enrollment: the number must parse and pass the toll-fraud rules.
+        let strict = SystemConfig {
+            strict_numbers: true,
+            ..cfg.clone()
+        };
+        let number = crate::limits::enrollment_number(&strict, "", phone.trim())?;
         if let Some(r) = self.check_prefix(cfg, &number).await? {
             return Err(ServiceError::Parameter(format!(
                 "{}: {}",

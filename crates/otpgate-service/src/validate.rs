@@ -513,7 +513,9 @@ impl Services {
 
     /// One Argon2 verification against a hash no PIN matches, made with the current PIN-hash
     /// parameters: what a wrong PIN costs, for answers that must not be faster than one.
-    async fn equal_cost_pin_check(&self, pass: &str) -> Result<()> {
+    /// As much hashing work as checking a real PIN, for callers that must not tell an unknown
+    /// user from a wrong PIN by the time they take.
+    pub async fn equal_cost_pin_check(&self, pass: &str) -> Result<()> {
         let hash = self.dummy_pin_hash().await?;
         let _ = self.verify_secret(pass, &hash).await?;
         Ok(())
@@ -1439,7 +1441,6 @@ impl Services {
         (entry, message, attributes)
     }
 
-    /// `/validate/triggerchallenge` (admin): a challenge for every fit token, without a PIN.
     /// Sends the first OTP of a self-service enrollment to the token in `verify` (challenge
     /// session `enrollment`, as privacyIDEA); returns the number it went to.
     pub(crate) async fn send_enrollment_otp(
@@ -1507,6 +1508,7 @@ impl Services {
         Ok(false)
     }
 
+    /// `/validate/triggerchallenge` (admin): a challenge for every fit token, without a PIN.
     pub async fn trigger_challenge(
         &self,
         params: &crate::Params,

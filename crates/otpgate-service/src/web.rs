@@ -24,9 +24,13 @@ pub const VERIFY_FAILED: &str = "Verification of the new token failed.";
 /// The shortest PIN the web interface accepts from a user.
 pub const MIN_OWN_PIN: usize = 4;
 
-/// What this node has already added to `sms_stat`, per (gateway, outcome).
+/// What this node has already added to `sms_stat`, per (gateway, outcome); one flush at a
+/// time (the ticker and a dashboard view must not add the same counts twice).
 #[derive(Debug, Default)]
-pub struct StatFlush(Mutex<BTreeMap<(String, String), u64>>);
+pub struct StatFlush {
+    flushed: Mutex<BTreeMap<(String, String), u64>>,
+    running: tokio::sync::Mutex<()>,
+}
 
 /// A started self-service enrollment: the new token waits in `verify` for the OTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +97,7 @@ impl Services {
     /// refusals by limit) to the shared `sms_stat` of today (UTC), so every node's dashboard
     /// shows the cluster's counts. Nothing is lost when a flush fails: the next one adds it.
     pub async fn flush_sms_stats(&self) -> Result<usize> {
+        let _one_at_a_time = self.stat_flush().running.lock().await;
         let mut current: Vec<((String, String), u64)> = self
             .breakers()
             .attempts()
@@ -108,7 +113,7 @@ impl Services {
         let day = self.clock().now().format("%Y-%m-%d").to_string();
         let flushed = self
             .stat_flush()
-            .0
+            .flushed
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default();
@@ -128,7 +133,7 @@ impl Services {
             return Ok(0);
         }
         self.store().sms_stat_add(&delta).await?;
-        if let Ok(mut m) = self.stat_flush().0.lock() {
+        if let Ok(mut m) = self.stat_flush().flushed.lock() {
             for (k, n) in current {
                 m.insert(k, n);
             }
@@ -158,14 +163,15 @@ impl Services {
             .unwrap_or_default())
     }
 
-    /// Whether the user has any token (a user without one may sign in to the web interface
-    /// with the user store password, to enroll a first phone).
+    /// Whether the user has a token beyond unfinished enrollments (a user without one may
+    /// sign in to the web interface with the user store password, to enroll a first phone).
     pub async fn user_has_tokens(&self, user: &User) -> Result<bool> {
-        Ok(!self
+        Ok(self
             .store()
             .tokens_of_user(&owner_of(user))
             .await?
-            .is_empty())
+            .iter()
+            .any(|t| t.rollout_state != "verify"))
     }
 
     /// The user's token `serial`, or a not-found error (also for other users' tokens).
@@ -192,8 +198,19 @@ impl Services {
         client: Option<std::net::IpAddr>,
         audit: &mut AuditEntry,
     ) -> Result<Enrollment> {
+        // Only a usable token can be replaced: a disabled, revoked or locked one stays as the
+        // admin left it, and an unfinished enrollment has nothing to hand on.
         let replaced = match replaces {
-            Some(s) => Some(self.own_token(user, s).await?),
+            Some(s) => {
+                let t = self.own_token(user, s).await?;
+                if t.rollout_state == "verify" || !t.active || t.revoked || t.failcount >= t.maxfail
+                {
+                    return Err(ServiceError::Parameter(format!(
+                        "The token {s} cannot be replaced: it is disabled, locked or not yet verified."
+                    )));
+                }
+                Some(t)
+            }
             None => None,
         };
         if replaced.is_none() {
@@ -232,6 +249,8 @@ impl Services {
             .await?
             .ok_or_else(|| ServiceError::Internal("the new token vanished".into()))?;
         if let Some(old) = &replaced {
+            // The new token has the old one's PIN from the start.
+            self.store().token_set_pin(row.id, &old.pin_hash).await?;
             self.store()
                 .token_set_info(row.id, "replaces", &old.serial)
                 .await?;
@@ -278,8 +297,15 @@ impl Services {
         if row.rollout_state != "verify" {
             return Err(ServiceError::Parameter(VERIFY_FAILED.into()));
         }
+        // The token it replaces must still be there (an admin may have deleted it meanwhile).
         let replaces = match row.info.get("replaces") {
-            Some(s) => self.own_token(user, s).await.ok().map(|t| t.id),
+            Some(s) => match self.own_token(user, s).await {
+                Ok(t) => Some(t.id),
+                Err(_) => {
+                    audit.info = format!("the replaced token {s} is gone");
+                    return Err(ServiceError::Parameter(VERIFY_FAILED.into()));
+                }
+            },
             None => None,
         };
         let id = row.id;

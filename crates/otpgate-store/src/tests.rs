@@ -897,10 +897,7 @@ async fn a_verified_enrollment_finishes_once_and_replaces_the_old_token_with_its
             s.token_finish_verify(new_id, Some(old_id)),
             s.token_finish_verify(new_id, Some(old_id))
         );
-        assert_eq!(
-            [a.unwrap(), b.unwrap()].iter().filter(|x| **x).count(),
-            1
-        );
+        assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|x| **x).count(), 1);
         let t = s.token_by_serial("PISMNEW").await.unwrap().unwrap();
         assert_eq!(t.rollout_state, "enrolled");
         assert_eq!(t.pin_hash, "old-pin-hash");

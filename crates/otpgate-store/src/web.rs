@@ -100,7 +100,8 @@ impl Store {
     /// Finishes a verified enrollment in one transaction: the token goes from `verify` to
     /// `enrolled` (only if it is still in `verify`: exactly once), and when it replaces an
     /// older token of the same owner, it takes that token's PIN and the old token is deleted.
-    /// False when the token was not (or no longer) waiting for verification.
+    /// False (nothing changed) when the token was not (or no longer) waiting for verification,
+    /// or the token it replaces is gone.
     pub async fn token_finish_verify(&self, id: i64, replaces: Option<i64>) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
@@ -123,10 +124,15 @@ impl Store {
             .bind(old)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM token WHERE id = $1")
+            let gone = sqlx::query("DELETE FROM token WHERE id = $1")
                 .bind(old)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if gone != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
         }
         tx.commit().await?;
         Ok(true)

@@ -183,6 +183,9 @@ pub struct WebConfig {
     /// them over HTTPS and from `http://localhost`; set false only behind a proxy that
     /// terminates TLS on another host and speaks plain HTTP to otpgate over a trusted link.
     pub secure_cookies: bool,
+    /// Let a user who has no token yet sign in with the user store password to enroll a
+    /// first phone (default true). Off: only admins enroll first tokens.
+    pub password_enrollment: bool,
 }
 
 impl Default for WebConfig {
@@ -191,6 +194,7 @@ impl Default for WebConfig {
             enabled: true,
             session_secs: 3600,
             secure_cookies: true,
+            password_enrollment: true,
         }
     }
 }

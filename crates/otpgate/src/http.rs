@@ -208,12 +208,12 @@ async fn secure_headers(mut r: Response) -> Response {
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }
-    // The web interface sets its own CSP (pages) and caching (assets).
+    // The web interface sets its own CSP and referrer policy (pages) and caching (assets).
     for (name, value) in [
+        (header::REFERRER_POLICY, "no-referrer"),
         (header::CACHE_CONTROL, "no-store"),
         (
             header::CONTENT_SECURITY_POLICY,
@@ -386,7 +386,9 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
         .as_deref()
         .is_some_and(|r| r == "/" || r.starts_with("/ui"));
     // Web pages and assets are not audited; the web interface's changes and sign-ins are.
-    let audited = route.is_some() && (!web || req.method() == axum::http::Method::POST);
+    let audited = route.is_some()
+        && (!web || req.method() == axum::http::Method::POST)
+        && route.as_deref() != Some("/ui/admin/texts/count");
     let action = extract::route_action(&req);
     let client = extract::client_ip(&req);
     let timeout = Duration::from_secs(app.config.server.request_timeout_secs);
@@ -434,7 +436,7 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
         if !entry.action.contains("/validate/") && !entry.action.starts_with("POST /auth") && !web {
             entry.success = status.is_success();
         }
-        if entry.info.is_empty() && !status.is_success() {
+        if entry.info.is_empty() && !status.is_success() && !status.is_redirection() {
             entry.info = format!("HTTP {}", status.as_u16());
         }
         app.services.write_audit(&entry).await;

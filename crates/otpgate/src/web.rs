@@ -5,6 +5,7 @@
 
 mod admin;
 pub mod assets;
+mod config;
 mod html;
 mod login;
 mod me;
@@ -84,10 +85,67 @@ pub fn routes() -> Router<App> {
         .route("/ui/admin/texts", get(admin::texts).post(admin::text_save))
         .route("/ui/admin/texts/count", post(admin::text_count))
         .route("/ui/admin/audit", get(admin::audit))
+        .route(
+            "/ui/admin/resolvers/new",
+            get(config::resolver_new).post(config::resolver_create),
+        )
+        .route(
+            "/ui/admin/resolvers/{name}",
+            get(config::resolver_edit).post(config::resolver_update),
+        )
+        .route(
+            "/ui/admin/resolvers/{name}/{action}",
+            post(config::resolver_action),
+        )
+        .route("/ui/admin/smtp", get(config::smtp_list))
+        .route(
+            "/ui/admin/smtp/new",
+            get(config::smtp_new).post(config::smtp_create),
+        )
+        .route(
+            "/ui/admin/smtp/{id}",
+            get(config::smtp_edit).post(config::smtp_update),
+        )
+        .route("/ui/admin/smtp/{id}/{action}", post(config::smtp_action))
+        .route("/ui/admin/policies", get(config::policies))
+        .route(
+            "/ui/admin/policies/new",
+            get(config::policy_new).post(config::policy_create),
+        )
+        .route(
+            "/ui/admin/policies/{name}",
+            get(config::policy_edit).post(config::policy_update),
+        )
+        .route(
+            "/ui/admin/policies/{name}/{action}",
+            post(config::policy_action),
+        )
+        .route("/ui/admin/events", get(config::events))
+        .route(
+            "/ui/admin/events/new",
+            get(config::event_new).post(config::event_create),
+        )
+        .route(
+            "/ui/admin/events/{id}",
+            get(config::event_edit).post(config::event_update),
+        )
+        .route("/ui/admin/events/{id}/{action}", post(config::event_action))
+        .route(
+            "/ui/admin/events/outbox/{id}/retry",
+            post(config::outbox_retry),
+        )
 }
 
-/// The login routes the per-address rate limit covers.
-pub const RATE_LIMITED: &[&str] = &["/ui/login", "/ui/login/otp", "/ui/admin/login"];
+/// The routes (POSTs) the per-address rate limit covers: sign-ins and the enrollment code.
+pub const RATE_LIMITED: &[&str] = &[
+    "/ui/login",
+    "/ui/login/otp",
+    "/ui/admin/login",
+    "/ui/me/phone/verify",
+];
+
+/// The most fields a web form may have (the largest form has about 60).
+const MAX_FIELDS: usize = 500;
 
 /// Security headers of web answers (the API's `secure_headers` keeps what is set here).
 pub fn page_headers(r: &mut Response) {
@@ -98,6 +156,12 @@ pub fn page_headers(r: &mut Response) {
     );
     h.insert(
         "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    // Browsers then name our origin in `Origin` on our own form posts (with `no-referrer`
+    // they send `Origin: null`, which `same_origin` refuses), and nothing leaves the site.
+    h.insert(
+        header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
 }
@@ -156,27 +220,43 @@ impl FromRequest<App> for Web {
                     None,
                 )
             })?;
-        // Repeated fields (checkboxes) are joined with commas.
-        let parse = |raw: &[u8]| {
+        // Repeated fields (checkboxes) are joined with commas; at most MAX_FIELDS fields, found
+        // through an index (a body of many distinct names costs linear time).
+        let parse = |raw: &[u8]| -> Result<Params, ()> {
             let mut joined: Vec<(String, String)> = Vec::new();
+            let mut index: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
             for (k, v) in form_urlencoded::parse(raw) {
-                match joined.iter_mut().find(|(jk, _)| *jk == k) {
+                match index.get(k.as_ref()).and_then(|&i| joined.get_mut(i)) {
                     Some((_, jv)) => {
                         jv.push(',');
                         jv.push_str(&v);
                     }
-                    None => joined.push((k.into_owned(), v.into_owned())),
+                    None => {
+                        if joined.len() >= MAX_FIELDS {
+                            return Err(());
+                        }
+                        index.insert(k.to_string(), joined.len());
+                        joined.push((k.into_owned(), v.into_owned()));
+                    }
                 }
             }
             let mut p = Params::new();
             for (k, v) in joined {
                 p.insert(k, v);
             }
-            p
+            Ok(p)
         };
-        let query = parse(parts.uri.query().unwrap_or_default().as_bytes());
+        let too_many = |()| {
+            error_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The form has too many fields.",
+                None,
+            )
+        };
+        let query = parse(parts.uri.query().unwrap_or_default().as_bytes()).map_err(too_many)?;
         let form = if parts.method == Method::POST {
-            parse(&bytes)
+            parse(&bytes).map_err(too_many)?
         } else {
             Params::new()
         };
@@ -385,7 +465,6 @@ impl Web {
             .headers
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
-            .filter(|o| *o != "null")
             .is_some_and(|o| o.split_once("://").map(|(_, h)| h) != Some(host));
         if cross || foreign_origin {
             return Err(WebError::Page(
@@ -461,6 +540,9 @@ const ADMIN_MENU: &[(&str, &str)] = &[
     ("/ui/admin/realms", "Realms"),
     ("/ui/admin/gateways", "SMS gateways"),
     ("/ui/admin/texts", "SMS texts"),
+    ("/ui/admin/policies", "Policies"),
+    ("/ui/admin/events", "Events"),
+    ("/ui/admin/smtp", "SMTP"),
     ("/ui/admin/audit", "Audit log"),
 ];
 
@@ -632,6 +714,8 @@ pub fn flash(key: Option<&str>) -> Option<&'static str> {
         "verified" => "Your phone is verified and ready for signing in.",
         "resent" => "A new code is on its way.",
         "signed-out" => "You have signed out.",
+        "mail-sent" => "The test mail was accepted by the mail server.",
+        "requeued" => "The notification is queued again.",
         _ => return None,
     })
 }

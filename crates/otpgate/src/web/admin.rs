@@ -804,7 +804,8 @@ async fn realms_page(web: &Web, s: &Session, errors: &Errors) -> WebResult {
             for (name, r) in m {
                 w!(
                     b,
-                    "<li>{} <span class=\"badge\">{}</span></li>",
+                    "<li><a href=\"/ui/admin/resolvers/{}\">{}</a> <span class=\"badge\">{}</span></li>",
+                    U(name),
                     E(name),
                     E(st(r, "type"))
                 );
@@ -813,6 +814,7 @@ async fn realms_page(web: &Web, s: &Session, errors: &Errors) -> WebResult {
             m.keys().cloned().collect()
         }
     };
+    b.raw("<p><a href=\"/ui/admin/resolvers/new?type=ldapresolver\">New LDAP directory</a> · <a href=\"/ui/admin/resolvers/new?type=passwdresolver\">New passwd file</a></p>");
     b.raw("</section></div>");
     b.raw("<section class=\"card\" aria-labelledby=\"ni-h\"><h2 id=\"ni-h\">New internal user store</h2><p>Users kept in otpgate's database, created on the Users page.</p><form class=\"stack\" method=\"post\" action=\"/ui/admin/realms\">");
     csrf_field(&mut b, s);
@@ -1100,12 +1102,32 @@ fn gateway_form(
     }
     b.raw("</fieldset>");
     let spec = providers.get(module);
-    let allowed = |k: &str| spec.and_then(|m| m.get(k)).and_then(Value::as_bool).unwrap_or(false);
+    let allowed = |k: &str| {
+        spec.and_then(|m| m.get(k))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
     if allowed("options_allowed") {
-        extra_rows(b, existing, f, "options", "option", "Request fields", "Sent with every message, e.g. text = {otp} and phone = {phone}.");
+        extra_rows(
+            b,
+            existing,
+            f,
+            "options",
+            "option",
+            "Request fields",
+            "Sent with every message, e.g. text = {otp} and phone = {phone}.",
+        );
     }
     if allowed("headers_allowed") {
-        extra_rows(b, existing, f, "headers", "header", "HTTP headers", "e.g. Authorization. Values that look secret are stored encrypted and never shown again.");
+        extra_rows(
+            b,
+            existing,
+            f,
+            "headers",
+            "header",
+            "HTTP headers",
+            "e.g. Authorization. Values that look secret are stored encrypted and never shown again.",
+        );
     }
     b.raw("<div class=\"actions\"><button class=\"primary\" type=\"submit\">Save gateway</button> <a class=\"button\" href=\"/ui/admin/gateways\">Cancel</a></div></form>");
 }
@@ -1126,7 +1148,11 @@ fn extra_rows(
         .and_then(|g| g.get("providermodule"))
         .and_then(Value::as_str)
         .and_then(otpgate_gateways::ProviderKind::parse);
-    let secret_list = if prefix == "header" { "secret_headers" } else { "secret_options" };
+    let secret_list = if prefix == "header" {
+        "secret_headers"
+    } else {
+        "secret_options"
+    };
     let mut rows: Vec<(String, String, bool)> = existing
         .and_then(|g| g.get(stored_key))
         .and_then(Value::as_object)
@@ -1138,7 +1164,11 @@ fn extra_rows(
                         .and_then(|g| g.get(secret_list))
                         .and_then(Value::as_array)
                         .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(k)));
-                    let v = if secret { String::new() } else { v.as_str().unwrap_or_default().to_owned() };
+                    let v = if secret {
+                        String::new()
+                    } else {
+                        v.as_str().unwrap_or_default().to_owned()
+                    };
                     (k.clone(), v, secret)
                 })
                 .collect()
@@ -1162,17 +1192,33 @@ fn extra_rows(
     }
     let n = rows.len();
     rows.extend((0..3).map(|_| (String::new(), String::new(), false)));
-    w!(b, "<fieldset><legend>{}</legend><p class=\"hint\">{}</p>", E(legend), E(hint));
+    w!(
+        b,
+        "<fieldset><legend>{}</legend><p class=\"hint\">{}</p>",
+        E(legend),
+        E(hint)
+    );
     for (i, (k, v, secret)) in rows.iter().enumerate() {
         let kid = format!("{prefix}_key_{i}");
         let vid = format!("{prefix}_value_{i}");
-        let what = if prefix == "header" { "Header" } else { "Field" };
+        let what = if prefix == "header" {
+            "Header"
+        } else {
+            "Field"
+        };
         w!(b, "<div class=\"pair\">");
-        Field::new(&kid, &format!("{what} {} name", i + 1)).value(k).attrs("autocomplete=\"off\"").input(b);
+        Field::new(&kid, &format!("{what} {} name", i + 1))
+            .value(k)
+            .attrs("autocomplete=\"off\"")
+            .input(b);
         let vlabel = format!("{what} {} value", i + 1);
-        let vf = Field::new(&vid, &vlabel).value(v).attrs("autocomplete=\"off\"");
+        let vf = Field::new(&vid, &vlabel)
+            .value(v)
+            .attrs("autocomplete=\"off\"");
         if *secret && i < n {
-            vf.kind("password").hint("Stored encrypted; leave empty to keep it.").input(b);
+            vf.kind("password")
+                .hint("Stored encrypted; leave empty to keep it.")
+                .input(b);
         } else {
             vf.input(b);
         }
@@ -1284,6 +1330,14 @@ async fn gateway_save(web: Web, existing: Option<String>) -> WebResult {
         "description",
         web.form.get("description").unwrap_or_default(),
     );
+    let old_options = match &existing {
+        Some(n) => gateway_by_name(&web, n)
+            .await?
+            .get("options")
+            .cloned()
+            .filter(Value::is_object),
+        None => None,
+    };
     for (k, v) in web.form.iter() {
         if k.starts_with("option.") {
             if v.is_empty() {
@@ -1296,7 +1350,11 @@ async fn gateway_save(web: Web, existing: Option<String>) -> WebResult {
                         .and_then(|spec| spec.get("secret"))
                         .and_then(Value::as_bool)
                         .unwrap_or(false);
-                    if secret {
+                    // Kept only when something is stored to keep.
+                    let stored = old_options
+                        .as_ref()
+                        .is_some_and(|o| o.get(k.trim_start_matches("option.")).is_some());
+                    if secret && stored {
                         p.insert(k.clone(), otpgate_service::gateways::CENSORED);
                     }
                 }
@@ -1309,11 +1367,17 @@ async fn gateway_save(web: Web, existing: Option<String>) -> WebResult {
         Some(n) => Some(gateway_by_name(&web, n).await?),
         None => None,
     };
-    for (prefix, stored, secrets) in [("option", "options", "secret_options"), ("header", "headers", "secret_headers")] {
+    for (prefix, stored, secrets) in [
+        ("option", "options", "secret_options"),
+        ("header", "headers", "secret_headers"),
+    ] {
         let mut i = 0;
         while let Some(k) = web.form.get(&format!("{prefix}_key_{i}")) {
             let k = k.trim();
-            let v = web.form.get(&format!("{prefix}_value_{i}")).unwrap_or_default();
+            let v = web
+                .form
+                .get(&format!("{prefix}_value_{i}"))
+                .unwrap_or_default();
             i += 1;
             if k.is_empty() {
                 continue;

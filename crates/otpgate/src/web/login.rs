@@ -5,10 +5,10 @@ use super::html::{Field, Out};
 use super::{Nav, Page, Web, WebResult, flash, see_other};
 use axum::http::StatusCode;
 use axum::response::Response;
-use otpgate_service::Params;
 use otpgate_service::audit::AuditEntry;
 use otpgate_service::validate::{Authentication, CheckRequest};
 use otpgate_service::web::WEB_LOGIN;
+use otpgate_service::{Params, ServiceError};
 use serde_json::{Map, Value, json};
 
 const WRONG: &str = "The user name or PIN is wrong.";
@@ -106,11 +106,13 @@ pub async fn user_login(web: Web) -> WebResult {
     });
     let Some(user) = user else {
         // Same work and answer as a wrong PIN: no user enumeration.
-        let _ = services.verify_secret(&pass, "").await;
+        services.equal_cost_pin_check(&pass).await?;
         return Ok(refuse(&web, &login, &realm_in, WRONG));
     };
     if !services.user_has_tokens(&user).await? {
-        if services.check_user_password(&user, &pass).await? {
+        if web.app.config.web.password_enrollment
+            && services.check_user_password(&user, &pass).await?
+        {
             web.audit(|e| {
                 e.success = true;
                 e.authentication = "ACCEPT".into();
@@ -128,11 +130,24 @@ pub async fn user_login(web: Web) -> WebResult {
                 realm: Some(user.realm.clone()),
                 pass: Some(pass),
                 client: web.client,
+                end_user: web.client,
                 ..CheckRequest::default()
             },
             &mut audit,
         )
-        .await?;
+        .await;
+    // Only an outage is told apart; every other refusal reads like a wrong PIN.
+    let r = match r {
+        Ok(r) => r,
+        Err(e @ (ServiceError::Unavailable | ServiceError::Busy | ServiceError::Internal(_))) => {
+            return Err(e.into());
+        }
+        Err(e) => {
+            audit.info = e.to_string();
+            web.record(audit);
+            return Ok(refuse(&web, &login, &realm_in, WRONG));
+        }
+    };
     audit.authentication = r.authentication.as_str().into();
     web.record(audit);
     match r.authentication {
@@ -214,6 +229,7 @@ pub async fn otp_login(web: Web) -> WebResult {
                 pass: Some(otp),
                 transaction_id: Some(tid),
                 client: web.client,
+                end_user: web.client,
                 ..CheckRequest::default()
             },
             &mut audit,

@@ -170,19 +170,32 @@ pub async fn phone_enroll(web: Web) -> WebResult {
         errors.push(("pin2".to_owned(), "The two PINs differ.".to_owned()));
     }
     if errors.is_empty() {
-        let mut audit = AuditEntry::default();
-        let r = web
-            .app
-            .services
-            .enroll_own_phone(
-                &user,
-                &phone,
-                replaces.is_none().then_some(pin.as_str()),
-                replaces.as_deref(),
-                web.client,
-                &mut audit,
-            )
-            .await;
+        // In a task of its own: a browser that goes away mid-send leaves no half-done
+        // enrollment (the SMS and its pending token are both kept or both removed).
+        let services = web.app.services.clone();
+        let (u, ph, pn, rp, client) = (
+            user.clone(),
+            phone.clone(),
+            pin.clone(),
+            replaces.clone(),
+            web.client,
+        );
+        let (r, mut audit) = tokio::spawn(async move {
+            let mut audit = AuditEntry::default();
+            let r = services
+                .enroll_own_phone(
+                    &u,
+                    &ph,
+                    rp.is_none().then_some(pn.as_str()),
+                    rp.as_deref(),
+                    client,
+                    &mut audit,
+                )
+                .await;
+            (r, audit)
+        })
+        .await
+        .map_err(|e| otpgate_service::ServiceError::Internal(format!("enrollment task: {e}")))?;
         audit.user = user.login.clone();
         audit.realm = user.realm.clone();
         match r {

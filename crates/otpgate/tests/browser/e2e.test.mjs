@@ -30,6 +30,8 @@ before(async () => {
   browsers = [a.browser, u.browser];
   admin = a.page;
   user = u.page;
+  // Pages answer in milliseconds; a missing element should fail the step soon, not in 30 s.
+  for (const p of [admin, user]) p.setDefaultTimeout(10000);
 });
 
 after(async () => {
@@ -223,6 +225,21 @@ test('the admin finds the failed login in the audit log and the SMS on the dashb
   await admin.getByRole('cell', { name: 'sink', exact: true }).waitFor();
   await checkPage(admin, 'dashboard');
   await narrow(admin, 'dashboard');
+});
+
+test('the configuration forms are accessible too', async () => {
+  for (const [path, name] of [
+    ['/ui/admin/resolvers/new?type=ldapresolver', 'ldap-directory'],
+    ['/ui/admin/smtp/new', 'smtp-new'],
+    ['/ui/admin/policies/new', 'policy-new'],
+    ['/ui/admin/events/new', 'event-new'],
+    ['/ui/admin/policies', 'policies'],
+  ]) {
+    await admin.goto(url(path));
+    await admin.getByRole('heading', { level: 1 }).waitFor();
+    await checkPage(admin, name);
+  }
+  await narrow(admin, 'event-new');
 });
 
 test('no page broke the CSP or logged an error', async () => {

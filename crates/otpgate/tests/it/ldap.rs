@@ -942,3 +942,88 @@ async fn hostile_ldap_parameters_get_4xx_or_a_failed_test_never_a_5xx() {
     let (_, users) = s.aget("/user/", &[("username", "alice")]).await;
     assert_eq!(value(&users).as_array().unwrap().len(), 1, "{users}");
 }
+
+#[tokio::test]
+async fn an_ldap_directory_from_the_console_is_tested_saved_and_keeps_its_password() {
+    let ldap = Slapd::start(false).await;
+    let s = Server::start().await;
+    let mut b = crate::web::Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let uri = ldap.uri();
+    // The form as the browser sends it (`name` only when the store is new).
+    let form = |pw: &str, what: &str, new: bool| -> Vec<(String, String)> {
+        let mut f = vec![
+            ("csrf", csrf.as_str()),
+            ("type", "ldapresolver"),
+            ("LDAPURI", uri.as_str()),
+            ("LDAPBASE", SUFFIX),
+            ("BINDDN", ROOT_DN),
+            ("BINDPW", pw),
+            ("LOGINNAMEATTRIBUTE", "uid"),
+            ("LDAPSEARCHFILTER", "(uid=*)(objectClass=inetOrgPerson)"),
+            (
+                "USERINFO",
+                r#"{"mobile": "mobile", "email": "mail", "surname": "sn", "givenname": "givenName"}"#,
+            ),
+            ("UIDTYPE", "entryUUID"),
+            ("TIMEOUT", "2"),
+            ("do", what),
+        ];
+        if new {
+            f.push(("name", "dir"));
+        }
+        f.into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    async fn send(
+        b: &mut crate::web::Browser<'_>,
+        path: &str,
+        f: &[(String, String)],
+    ) -> crate::web::Page {
+        let refs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        b.post(path, &refs).await
+    }
+    // "Test connection" with a wrong password: refused; with the right one: works; neither saves.
+    let p = send(
+        &mut b,
+        "/ui/admin/resolvers/new",
+        &form("not-it", "test", true),
+    )
+    .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    let p = send(
+        &mut b,
+        "/ui/admin/resolvers/new",
+        &form(ROOT_PW, "test", true),
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("The connection works"), "{}", p.body);
+    let (_, r) = s.aget("/resolver/", &[]).await;
+    assert!(
+        r["result"]["value"].get("dir").is_none(),
+        "a test saves nothing"
+    );
+    let p = send(
+        &mut b,
+        "/ui/admin/resolvers/new",
+        &form(ROOT_PW, "save", true),
+    )
+    .await;
+    assert_eq!(p.location, "/ui/admin/resolvers/dir?ok=saved", "{}", p.body);
+    // The edit page never shows the password; left empty, the stored one is used.
+    let page = b.get("/ui/admin/resolvers/dir").await;
+    assert!(!page.body.contains(ROOT_PW));
+    let p = send(&mut b, "/ui/admin/resolvers/dir", &form("", "test", false)).await;
+    assert!(p.body.contains("The connection works"), "{}", p.body);
+    let p = send(&mut b, "/ui/admin/resolvers/dir", &form("", "save", false)).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    s.ok("/realm/corp", &[("resolvers", "dir")]).await;
+    let users = b.get("/ui/admin/users?realm=corp").await;
+    assert!(
+        users.body.contains(">alice<") && users.body.contains(">bob<"),
+        "{}",
+        users.body
+    );
+}

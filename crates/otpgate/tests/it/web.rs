@@ -7,22 +7,22 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use std::collections::BTreeMap;
 
 /// A minimal browser: keeps cookies, does not follow redirects, sends forms.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     server: &'a Server,
     client: reqwest::Client,
     cookies: BTreeMap<String, String>,
 }
 
-struct Page {
-    status: u16,
-    location: String,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub status: u16,
+    pub location: String,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
 impl Page {
     /// The value of the first `name="csrf"` input or the csrf meta tag.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let at = self
             .body
             .find("name=\"csrf-token\" content=\"")
@@ -33,7 +33,7 @@ impl Page {
 }
 
 impl<'a> Browser<'a> {
-    fn new(server: &'a Server) -> Self {
+    pub fn new(server: &'a Server) -> Self {
         Browser {
             server,
             client: reqwest::Client::builder()
@@ -76,7 +76,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub async fn get(&mut self, path: &str) -> Page {
         let r = self
             .client
             .get(self.server.url(path))
@@ -87,7 +87,7 @@ impl<'a> Browser<'a> {
         self.take(r).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         self.post_with(path, form, HeaderMap::new()).await
     }
 
@@ -104,7 +104,7 @@ impl<'a> Browser<'a> {
         self.take(r).await
     }
 
-    async fn admin_login(&mut self) -> String {
+    pub async fn admin_login(&mut self) -> String {
         let p = self
             .post(
                 "/ui/admin/login",
@@ -135,6 +135,8 @@ async fn pages_have_a_strict_csp_no_inline_code_and_immutable_hashed_assets() {
         "{csp}"
     );
     assert!(csp.contains("require-trusted-types-for 'script'"), "{csp}");
+    // Same-origin form posts then carry our Origin (not `null`, which is refused).
+    assert_eq!(p.headers["referrer-policy"], "same-origin");
     assert!(!p.body.contains("<script>") && !p.body.contains(" style="));
     assert!(p.body.contains("autocomplete=\"current-password\""));
     let at = p.body.find("/ui/assets/app.").unwrap();
@@ -580,7 +582,10 @@ async fn an_http_gateway_from_the_form_carries_free_fields_and_keeps_a_secret_he
     let fields = [
         ("csrf", csrf.as_str()),
         ("name", "web-http"),
-        ("module", "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider"),
+        (
+            "module",
+            "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider",
+        ),
         ("option.URL", url.as_str()),
         ("option.HTTP_METHOD", "POST"),
         ("option.RETURN_SUCCESS", "ID"),
@@ -606,6 +611,8 @@ async fn an_http_gateway_from_the_form_carries_free_fields_and_keeps_a_secret_he
         .filter(|(k, _)| *k != "header_value_0")
         .collect();
     again.push(("header_value_0", ""));
+    // The browser posts every provider field, the unset optional secret too.
+    again.push(("option.PASSWORD", ""));
     let p = b.post("/ui/admin/gateways/web-http", &again).await;
     assert_eq!(p.status, 303, "{}", p.body);
     let (_, gws) = s.aget("/smsgateway/", &[]).await;
@@ -618,8 +625,260 @@ async fn an_http_gateway_from_the_form_carries_free_fields_and_keeps_a_secret_he
             &[("csrf", &csrf), ("test_phone", "+4915100000077")],
         )
         .await;
-    assert_eq!(p.location, "/ui/admin/gateways/web-http?ok=test-sent", "{}", p.body);
+    assert_eq!(
+        p.location, "/ui/admin/gateways/web-http?ok=test-sent",
+        "{}",
+        p.body
+    );
     let got = gw.last();
-    assert_eq!(got.headers.get("authorization").map(String::as_str), Some("Bearer s3cret-token"));
+    assert_eq!(
+        got.headers.get("authorization").map(String::as_str),
+        Some("Bearer s3cret-token")
+    );
     assert_eq!(got.field("phone").as_deref(), Some("+4915100000077"));
+}
+
+#[tokio::test]
+async fn hostile_forms_are_refused_cheaply_and_origin_null_counts_as_foreign() {
+    let s = Server::start().await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    // 100 000 distinct field names: refused at once (linear parsing, a field cap).
+    let body: String = (0..100_000).map(|i| format!("f{i}=1&")).collect();
+    let started = std::time::Instant::now();
+    let r = s
+        .client
+        .post(s.url("/ui/logout"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let mut null = HeaderMap::new();
+    null.insert("origin", HeaderValue::from_static("null"));
+    let p = b
+        .post_with(
+            "/ui/admin/gateways/new",
+            &[("csrf", &csrf), ("name", "x"), ("module", "sink")],
+            null,
+        )
+        .await;
+    assert_eq!(p.status, 403);
+}
+
+#[tokio::test]
+async fn number_changes_need_a_usable_token_and_the_replaced_token_to_survive() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let old = s
+        .enroll("alice", "PISMOLD1", "1234", "+4915100000001")
+        .await;
+    let mut b = Browser::new(&s);
+    b.post("/ui/login", &[("user", "alice"), ("pass", "1234")])
+        .await;
+    let otp = gw.last_otp("+4915100000001");
+    let p = b.post("/ui/login/otp", &[("otp", &otp)]).await;
+    assert_eq!(p.location, "/ui/me");
+    let csrf = b.get("/ui/me").await.csrf();
+    // The replaced token is deleted by an admin before the code is entered: nothing changes.
+    let p = b
+        .post(
+            "/ui/me/phone",
+            &[
+                ("csrf", &csrf),
+                ("phone", "+4915100000012"),
+                ("replaces", &old),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let new = p.location.split("serial=").nth(1).unwrap().to_owned();
+    // The new token has the old PIN from the start, never an empty one.
+    let (_, r) = s.check(&[("serial", &new), ("pass", "")]).await;
+    assert_ne!(r["result"]["authentication"], "ACCEPT", "{r}");
+    s.adelete(&format!("/token/{old}")).await;
+    let otp = gw.last_otp("+4915100000012");
+    let p = b
+        .post(
+            "/ui/me/phone/verify",
+            &[("csrf", &csrf), ("serial", &new), ("otp", &otp)],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert_eq!(s.token_info(&new).await["rollout_state"], "verify");
+    // A pending enrollment does not lock the user out: the password still signs in.
+    let mut again = Browser::new(&s);
+    let p = again
+        .post("/ui/login", &[("user", "alice"), ("pass", "alice-pw")])
+        .await;
+    assert_eq!(p.location, "/ui/me/phone", "{}", p.body);
+    // A disabled token cannot be swapped for a fresh active one.
+    let bobs = s.enroll("bob", "PISMBOB1", "5678", "+4915100000002").await;
+    s.ok(&format!("/token/disable/{bobs}"), &[]).await;
+    let mut bob = Browser::new(&s);
+    // Bob's only token is disabled: no password fallback, no session.
+    let p = bob
+        .post("/ui/login", &[("user", "bob"), ("pass", "bob-pw")])
+        .await;
+    assert_eq!(p.status, 422);
+    s.ok(&format!("/token/enable/{bobs}"), &[]).await;
+    bob.post("/ui/login", &[("user", "bob"), ("pass", "5678")])
+        .await;
+    let otp = gw.last_otp("+4915100000002");
+    bob.post("/ui/login/otp", &[("otp", &otp)]).await;
+    let bcsrf = bob.get("/ui/me").await.csrf();
+    s.ok(&format!("/token/disable/{bobs}"), &[]).await;
+    let p = bob
+        .post(
+            "/ui/me/phone",
+            &[
+                ("csrf", &bcsrf),
+                ("phone", "+4915100000013"),
+                ("replaces", &bobs),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("cannot be replaced"), "{}", p.body);
+}
+
+#[tokio::test]
+async fn the_password_fallback_can_be_switched_off() {
+    let gw = Gateway::start().await;
+    let s = Server::start_with(|c| c.web.password_enrollment = false).await;
+    s.setup(&gw.url("/sms")).await;
+    let mut b = Browser::new(&s);
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "alice-pw")])
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(b.cookies.is_empty());
+}
+
+#[tokio::test]
+async fn passwd_user_stores_smtp_servers_policies_and_event_rules_from_the_console() {
+    let gw = Gateway::start().await;
+    let smtp = crate::support::SmtpPeer::start(Default::default()).await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    // A passwd file user store and a realm on it.
+    let file =
+        s.passwd_file(&["erin:x:1001:1001:Erin Example,,+4915100000020,:/home/erin:/bin/sh"]);
+    let p = b
+        .post(
+            "/ui/admin/resolvers/new",
+            &[
+                ("csrf", &csrf),
+                ("type", "passwdresolver"),
+                ("name", "files"),
+                ("fileName", &file),
+                ("do", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location, "/ui/admin/resolvers/files?ok=saved",
+        "{}",
+        p.body
+    );
+    let p = b
+        .post(
+            "/ui/admin/realms",
+            &[
+                ("csrf", &csrf),
+                ("kind", "realm"),
+                ("realm_name", "unix"),
+                ("resolvers", "files"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let users = b.get("/ui/admin/users?realm=unix").await;
+    assert!(users.body.contains(">erin<"), "{}", users.body);
+    // An SMTP server, and a test mail through it.
+    let p = b
+        .post(
+            "/ui/admin/smtp/new",
+            &[
+                ("csrf", &csrf),
+                ("identifier", "mail"),
+                ("server", "127.0.0.1"),
+                ("port", &smtp.port.to_string()),
+                ("sender", "otpgate@example.org"),
+                ("timeout", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(p.location, "/ui/admin/smtp/mail?ok=saved", "{}", p.body);
+    let p = b
+        .post(
+            "/ui/admin/smtp/mail/test",
+            &[("csrf", &csrf), ("recipient", "admin@example.org")],
+        )
+        .await;
+    assert_eq!(p.location, "/ui/admin/smtp/mail?ok=mail-sent", "{}", p.body);
+    assert_eq!(smtp.mails().len(), 1);
+    // A policy, shown with its warning; disabled from the console.
+    let long = format!("smstext='{}{{otp}}'", "x".repeat(170));
+    let p = b
+        .post(
+            "/ui/admin/policies/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "long"),
+                ("scope", "authentication"),
+                ("action", &long),
+                ("active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.location, "/ui/admin/policies/long?ok=saved", "{}", p.body);
+    let page = b.get("/ui/admin/policies/long").await;
+    assert!(page.body.contains("needs 2 SMS"), "{}", page.body);
+    b.post("/ui/admin/policies/long/disable", &[("csrf", &csrf)])
+        .await;
+    let (_, pol) = s.aget("/policy/long", &[]).await;
+    assert_eq!(pol["result"]["value"][0]["active"], false, "{pol}");
+    let p = b
+        .post(
+            "/ui/admin/policies/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "bad"),
+                ("scope", "nope"),
+                ("action", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    // An event rule: an SMS to the token owner on every enrollment.
+    let p = b
+        .post(
+            "/ui/admin/events/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "tell-owner"),
+                ("event", "token_init"),
+                ("action", "sendsms"),
+                ("position", "post"),
+                ("option.smsconfig", "gw"),
+                ("option.To", "tokenowner"),
+                ("option.body", "A token was enrolled for you."),
+                ("active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, ev) = s.aget("/event/", &[]).await;
+    assert_eq!(
+        ev["result"]["value"][0]["options"]["smsconfig"], "gw",
+        "{ev}"
+    );
+    let list = b.get("/ui/admin/events").await;
+    assert!(list.body.contains("tell-owner"), "{}", list.body);
 }
