@@ -493,6 +493,35 @@ impl Web {
         });
     }
 
+    /// Fires `event` at `position` for this request, as the API's handlers do: event rules
+    /// see the same event, subject and outcome whether a change came from the API or from
+    /// here. `action` is the web route (`POST /ui/admin/tokens/new`).
+    pub async fn fire(
+        &self,
+        position: &str,
+        event: &'static str,
+        admin: Option<&str>,
+        params: &Params,
+        subject: &AuditEntry,
+        result: Option<&otpgate_service::events::CallResult>,
+    ) {
+        let action = format!("{} {}", self.method, self.path);
+        let input = otpgate_service::events::EventInput {
+            event,
+            params,
+            subject,
+            admin,
+            client_ip: self.client,
+            user_agent: self
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            action: &action,
+            result,
+        };
+        self.app.services.fire_event(position, &input).await;
+    }
+
     /// Signs a session in: a fresh session id and CSRF token in a new cookie.
     pub fn sign_in(&self, username: &str, realm: &str, role: &str, to: &str) -> WebResult {
         let services = &self.app.services;

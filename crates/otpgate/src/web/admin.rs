@@ -432,10 +432,24 @@ pub async fn token_action(Path((serial, action)): Path<(String, String)>, web: W
             ));
         }
     };
-    let _s = web.admin(right).await?;
+    let s = web.admin(right).await?;
     let services = &web.app.services;
+    let event = match action.as_str() {
+        "enable" => "token_enable",
+        "disable" => "token_disable",
+        "reset" => "token_reset",
+        "pin" => "token_setpin",
+        _ => "token_delete",
+    };
     let mut audit = AuditEntry::default();
     let mut p = Params::new();
+    p.insert("serial", serial.clone());
+    let pre = AuditEntry {
+        serial: serial.clone(),
+        ..Default::default()
+    };
+    web.fire("pre", event, Some(&s.username), &p, &pre, None)
+        .await;
     let one = Some(serial.as_str());
     let r = match action.as_str() {
         "enable" => services.set_tokens_active(one, &p, true, &mut audit).await,
@@ -447,6 +461,15 @@ pub async fn token_action(Path((serial, action)): Path<(String, String)>, web: W
         }
         _ => services.delete_tokens(one, &p, &mut audit).await,
     };
+    if let Ok(v) = &r {
+        let result = otpgate_service::events::CallResult {
+            status: true,
+            value: v.clone(),
+            ..Default::default()
+        };
+        web.fire("post", event, Some(&s.username), &p, &audit, Some(&result))
+            .await;
+    }
     audit.success = r.is_ok();
     web.record(audit);
     r?;
@@ -556,12 +579,35 @@ pub async fn token_enroll(web: Web) -> WebResult {
     if web.form.get("pin").is_some_and(|v| !v.is_empty()) {
         p.insert("pin", web.form.get("pin").unwrap_or_default());
     }
+    let pre = AuditEntry {
+        user: p.get("user").unwrap_or_default().to_owned(),
+        realm: p.get("realm").unwrap_or_default().to_owned(),
+        ..Default::default()
+    };
+    web.fire("pre", "token_init", Some(&s.username), &p, &pre, None)
+        .await;
     let mut audit = AuditEntry::default();
     let r = web
         .app
         .services
         .init_token(&p, &s.username, &mut audit)
         .await;
+    if r.is_ok() {
+        let result = otpgate_service::events::CallResult {
+            status: true,
+            value: Value::Bool(true),
+            ..Default::default()
+        };
+        web.fire(
+            "post",
+            "token_init",
+            Some(&s.username),
+            &p,
+            &audit,
+            Some(&result),
+        )
+        .await;
+    }
     audit.success = r.is_ok();
     web.record(audit);
     match r {

@@ -1136,7 +1136,7 @@ pub async fn policy_action(Path((name, action)): Path<(String, String)>, web: We
 
 /// `GET /ui/admin/events`: the rules and the notification outbox.
 pub async fn events(web: Web) -> WebResult {
-    let s = web.admin("configread").await?;
+    let s = web.admin("eventhandling_read").await?;
     let services = &web.app.services;
     let v = services.list_events(None).await?;
     let mut b = Out::new();
@@ -1375,7 +1375,7 @@ async fn event_form(
 
 /// `GET /ui/admin/events/new?action=sendsms|sendmail`.
 pub async fn event_new(web: Web) -> WebResult {
-    let s = web.admin("configwrite").await?;
+    let s = web.admin("eventhandling_write").await?;
     let action = if web.query.get("action") == Some("sendmail") {
         "sendmail"
     } else {
@@ -1423,7 +1423,7 @@ fn event_id(raw: &str) -> Result<i64, WebError> {
 
 /// `GET /ui/admin/events/{id}`.
 pub async fn event_edit(Path(id): Path<String>, web: Web) -> WebResult {
-    let s = web.admin("configread").await?;
+    let s = web.admin("eventhandling_read").await?;
     let id = event_id(&id)?;
     event_page(&web, &s, id, &Params::new(), &Vec::new()).await
 }
@@ -1440,7 +1440,7 @@ pub async fn event_update(Path(id): Path<String>, web: Web) -> WebResult {
 }
 
 async fn event_save(web: Web, existing: Option<i64>) -> WebResult {
-    let s = web.admin("configwrite").await?;
+    let s = web.admin("eventhandling_write").await?;
     let mut p = Params::new();
     for k in ["name", "event", "action", "position", "conditions"] {
         p.insert(k, web.form.get(k).unwrap_or_default().trim());
@@ -1497,7 +1497,7 @@ async fn event_save(web: Web, existing: Option<i64>) -> WebResult {
 
 /// `POST /ui/admin/events/{id}/{enable|disable|delete}`.
 pub async fn event_action(Path((id, action)): Path<(String, String)>, web: Web) -> WebResult {
-    web.admin("configwrite").await?;
+    web.admin("eventhandling_write").await?;
     let id = event_id(&id)?;
     web.audit(|e| e.action_detail = format!("event {id}: {action}"));
     let services = &web.app.services;
@@ -1522,7 +1522,7 @@ pub async fn event_action(Path((id, action)): Path<(String, String)>, web: Web) 
 
 /// `POST /ui/admin/events/outbox/{id}/retry`.
 pub async fn outbox_retry(Path(id): Path<String>, web: Web) -> WebResult {
-    web.admin("configwrite").await?;
+    web.admin("eventhandling_write").await?;
     let id = event_id(&id)?;
     web.app.services.requeue_outbox(id).await?;
     web.audit(|e| {

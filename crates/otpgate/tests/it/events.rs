@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Waits (bounded, polling) until `f` holds.
-async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     for _ in 0..400 {
         if f().await {
             return;

@@ -506,7 +506,22 @@ async fn admin_enrolls_tests_a_gateway_counts_sms_and_filters_the_audit() {
     assert_eq!(r["result"]["authentication"], "CHALLENGE", "{r}");
     let (_, r) = s.check(&[("user", "bob"), ("pass", "9876000000")]).await;
     assert_eq!(r["result"]["authentication"], "REJECT", "{r}");
-    // Disable through the console: the next login fails.
+    // Disable through the console: the next login fails, and the event rule for
+    // token_disable tells the owner, as it would for the API.
+    s.ok(
+        "/event",
+        &[
+            ("name", "disabled"),
+            ("event", "token_disable"),
+            ("handlermodule", "UserNotification"),
+            ("action", "sendsms"),
+            ("position", "post"),
+            ("option.smsconfig", "gw"),
+            ("option.To", "tokenowner"),
+            ("option.body", "Token {serial} was disabled by {admin}."),
+        ],
+    )
+    .await;
     let p = b
         .post(
             &format!("/ui/admin/tokens/{serial}/disable"),
@@ -515,11 +530,18 @@ async fn admin_enrolls_tests_a_gateway_counts_sms_and_filters_the_audit() {
         .await;
     assert_eq!(p.status, 303);
     assert_eq!(s.token_info(&serial).await["active"], false);
-    // Dashboard: the cluster-wide counts include the test SMS and bob's SMS.
+    let expected = format!("Token {serial} was disabled by admin.");
+    crate::events::until("the notification", async || {
+        gw.received()
+            .iter()
+            .any(|r| r.field("text").as_deref() == Some(expected.as_str()))
+    })
+    .await;
+    // Dashboard: the cluster-wide counts include the test SMS, bob's SMS and the notification.
     let d = b.get("/ui/admin/").await;
     assert_eq!(d.status, 200);
     assert!(
-        d.body.contains("<dt>SMS sent today</dt><dd>2</dd>"),
+        d.body.contains("<dt>SMS sent today</dt><dd>3</dd>"),
         "{}",
         d.body
     );
