@@ -172,6 +172,18 @@ pub async fn phone_enroll(web: Web) -> WebResult {
     if errors.is_empty() {
         // In a task of its own: a browser that goes away mid-send leaves no half-done
         // enrollment (the SMS and its pending token are both kept or both removed).
+        // The same events as an enrollment through the API (privacyIDEA fires token_init for
+        // a user's own enrollment too).
+        let mut ev = otpgate_service::Params::new();
+        ev.insert("type", "sms");
+        ev.insert("user", user.login.clone());
+        ev.insert("realm", user.realm.clone());
+        let pre = AuditEntry {
+            user: user.login.clone(),
+            realm: user.realm.clone(),
+            ..Default::default()
+        };
+        web.fire("pre", "token_init", None, &ev, &pre, None).await;
         let services = web.app.services.clone();
         let (u, ph, pn, rp, client) = (
             user.clone(),
@@ -198,6 +210,15 @@ pub async fn phone_enroll(web: Web) -> WebResult {
         .map_err(|e| otpgate_service::ServiceError::Internal(format!("enrollment task: {e}")))?;
         audit.user = user.login.clone();
         audit.realm = user.realm.clone();
+        if r.is_ok() {
+            let result = otpgate_service::events::CallResult {
+                status: true,
+                value: serde_json::Value::Bool(true),
+                ..Default::default()
+            };
+            web.fire("post", "token_init", None, &ev, &audit, Some(&result))
+                .await;
+        }
         match r {
             Ok(e) => {
                 audit.success = true;
