@@ -82,6 +82,8 @@ pub fn routes() -> Router<App> {
             "/ui/admin/gateways/{name}/{action}",
             post(admin::gateway_action),
         )
+        .route("/ui/admin/blocks", post(admin::block))
+        .route("/ui/admin/blocks/{prefix}/delete", post(admin::unblock))
         .route("/ui/admin/texts", get(admin::texts).post(admin::text_save))
         .route("/ui/admin/texts/count", post(admin::text_count))
         .route("/ui/admin/audit", get(admin::audit))
@@ -745,6 +747,8 @@ pub fn flash(key: Option<&str>) -> Option<&'static str> {
         "signed-out" => "You have signed out.",
         "mail-sent" => "The test mail was accepted by the mail server.",
         "requeued" => "The notification is queued again.",
+        "blocked" => "No SMS goes to that prefix any more.",
+        "unblocked" => "SMS go to that prefix again.",
         _ => return None,
     })
 }

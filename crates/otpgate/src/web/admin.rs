@@ -1004,7 +1004,94 @@ pub async fn gateways(web: Web) -> WebResult {
         }
         b.raw("</tbody></table></div>");
     }
+    blocks_section(
+        &mut b,
+        &s,
+        &services.list_prefix_blocks().await?,
+        &Vec::new(),
+        &Params::new(),
+    );
     Ok(page(&web, &s, "SMS gateways", &[], b))
+}
+
+/// Blocked destination prefixes (toll fraud): by hand or by the velocity detection.
+fn blocks_section(b: &mut Out, s: &Session, blocks: &Value, errors: &Errors, f: &Params) {
+    b.raw("<section class=\"card\" aria-labelledby=\"bl-h\"><h2 id=\"bl-h\">Blocked destinations</h2><p>No SMS goes to numbers starting with these prefixes (SMS pumping, toll fraud).</p>");
+    let list = blocks.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        b.raw("<p class=\"empty\">No prefix is blocked.</p>");
+    } else {
+        b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Blocked prefixes</caption><thead><tr><th scope=\"col\">Prefix</th><th scope=\"col\">By</th><th scope=\"col\">Reason</th><th scope=\"col\">Since (UTC)</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        for bl in &list {
+            let prefix = st(bl, "prefix");
+            let since = st(bl, "blocked_at").replace('T', " ");
+            w!(
+                b,
+                "<tr><td data-label=\"Prefix\"><code>{}</code></td><td data-label=\"By\">{}</td><td data-label=\"Reason\">{}</td><td data-label=\"Since\">{}</td><td data-label=\"Action\">",
+                E(prefix),
+                E(st(bl, "source")),
+                E(st(bl, "reason")),
+                E(since.get(..19).unwrap_or(&since))
+            );
+            post_button(
+                b,
+                &format!("/ui/admin/blocks/{}/delete", U(prefix)),
+                &s.csrf,
+                "Unblock",
+                "small",
+                Some(&format!("Let SMS go to {prefix} again?")),
+            );
+            b.raw("</td></tr>");
+        }
+        b.raw("</tbody></table></div>");
+    }
+    b.raw("<form class=\"filters\" method=\"post\" action=\"/ui/admin/blocks\">");
+    csrf_field(b, s);
+    Field::new("prefix", "Prefix to block")
+        .value(f.get("prefix").unwrap_or_default())
+        .hint("+ and 1 to 15 digits, e.g. +88213.")
+        .attrs("required")
+        .errors(errors)
+        .input(b);
+    Field::new("reason", "Reason")
+        .value(f.get("reason").unwrap_or_default())
+        .errors(errors)
+        .input(b);
+    b.raw("<div class=\"actions\"><button type=\"submit\">Block</button></div></form></section>");
+}
+
+/// `POST /ui/admin/blocks`: blocks a destination prefix.
+pub async fn block(web: Web) -> WebResult {
+    let s = web.admin("smsgateway_write").await?;
+    let prefix = web.form.get("prefix").unwrap_or_default().trim().to_owned();
+    let reason = web
+        .form
+        .get_nonblank("reason")
+        .unwrap_or("blocked by an admin")
+        .to_owned();
+    web.audit(|e| e.action_detail = format!("prefix {prefix}"));
+    match web.app.services.block_prefix(&prefix, &reason).await {
+        Ok(_) => {
+            web.audit(|e| e.success = true);
+            Ok(see_other("/ui/admin/gateways?ok=blocked"))
+        }
+        Err(e) => {
+            let errors = vec![("prefix".to_owned(), service_message(&e))];
+            let mut b = Out::new();
+            let blocks = web.app.services.list_prefix_blocks().await?;
+            blocks_section(&mut b, &s, &blocks, &errors, &web.form);
+            Ok(page(&web, &s, "SMS gateways", &errors, b))
+        }
+    }
+}
+
+/// `POST /ui/admin/blocks/{prefix}/delete`: lifts a block.
+pub async fn unblock(Path(prefix): Path<String>, web: Web) -> WebResult {
+    web.admin("smsgateway_write").await?;
+    web.audit(|e| e.action_detail = format!("prefix {prefix}"));
+    web.app.services.unblock_prefix(&prefix).await?;
+    web.audit(|e| e.success = true);
+    Ok(see_other("/ui/admin/gateways?ok=unblocked"))
 }
 
 fn gateway_form(

@@ -122,6 +122,17 @@ pub async fn user_login(web: Web) -> WebResult {
         }
         return Ok(refuse(&web, &login, &realm_in, WRONG));
     }
+    // The events of /validate/check fire for the web sign-in too (without the pass).
+    let mut ev = Params::new();
+    ev.insert("user", user.login.clone());
+    ev.insert("realm", user.realm.clone());
+    let pre = AuditEntry {
+        user: user.login.clone(),
+        realm: user.realm.clone(),
+        ..Default::default()
+    };
+    web.fire("pre", "validate_check", None, &ev, &pre, None)
+        .await;
     let mut audit = AuditEntry::default();
     let r = services
         .check(
@@ -149,6 +160,9 @@ pub async fn user_login(web: Web) -> WebResult {
         }
     };
     audit.authentication = r.authentication.as_str().into();
+    let result = otpgate_service::events::CallResult::of_auth(&r);
+    web.fire("post", "validate_check", None, &ev, &audit, Some(&result))
+        .await;
     web.record(audit);
     match r.authentication {
         Authentication::Challenge => {
@@ -218,6 +232,17 @@ pub async fn otp_login(web: Web) -> WebResult {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
+    let mut ev = Params::new();
+    ev.insert("user", user.clone());
+    ev.insert("realm", realm.clone());
+    ev.insert("transaction_id", tid.clone());
+    let pre = AuditEntry {
+        user: user.clone(),
+        realm: realm.clone(),
+        ..Default::default()
+    };
+    web.fire("pre", "validate_check", None, &ev, &pre, None)
+        .await;
     let mut audit = AuditEntry::default();
     let r = web
         .app
@@ -241,6 +266,9 @@ pub async fn otp_login(web: Web) -> WebResult {
     if audit.info.is_empty() {
         audit.info = r.message().unwrap_or_default().to_owned();
     }
+    let result = otpgate_service::events::CallResult::of_auth(&r);
+    web.fire("post", "validate_check", None, &ev, &audit, Some(&result))
+        .await;
     web.record(audit);
     if accepted {
         return web.sign_in(&user, &realm, "user", "/ui/me");

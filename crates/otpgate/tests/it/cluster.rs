@@ -359,3 +359,35 @@ async fn a_row_postgresql_refuses_costs_no_other_requests_audit() {
         );
     }
 }
+
+#[tokio::test]
+async fn web_sessions_and_dashboard_counts_span_the_nodes() {
+    let Some(c) = cluster().await else { return };
+    // The PIN step on node A, the OTP step on node B.
+    let mut on_a = crate::web::Browser::new(&c.a);
+    let p = on_a
+        .post("/ui/login", &[("user", "alice"), ("pass", "1234")])
+        .await;
+    assert_eq!(p.location, "/ui/login/otp", "{}", p.body);
+    let otp = c.gw.last_otp("+4915100000001");
+    let mut on_b = crate::web::Browser::new(&c.b);
+    on_b.cookies = on_a.cookies.clone();
+    let p = on_b.post("/ui/login/otp", &[("otp", &otp)]).await;
+    assert_eq!(p.location, "/ui/me", "{}", p.body);
+    let csrf = on_b.get("/ui/me").await.csrf();
+    // Signed out on B: the same cookie is dead on A.
+    let copy = on_b.cookies.clone();
+    on_b.post("/ui/logout", &[("csrf", &csrf)]).await;
+    on_a.cookies = copy;
+    assert_eq!(on_a.get("/ui/me").await.location, "/ui/login");
+    // Node A's SMS (flushed by its ticker; here at once) is on node B's dashboard.
+    c.a.app.services.flush_sms_stats().await.unwrap();
+    let mut admin = crate::web::Browser::new(&c.b);
+    admin.admin_login().await;
+    let d = admin.get("/ui/admin/").await;
+    assert!(
+        d.body.contains("<dt>SMS sent today</dt><dd>1</dd>"),
+        "{}",
+        d.body
+    );
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 pub(crate) struct Browser<'a> {
     server: &'a Server,
     client: reqwest::Client,
-    cookies: BTreeMap<String, String>,
+    pub cookies: BTreeMap<String, String>,
 }
 
 pub(crate) struct Page {
@@ -91,7 +91,12 @@ impl<'a> Browser<'a> {
         self.post_with(path, form, HeaderMap::new()).await
     }
 
-    async fn post_with(&mut self, path: &str, form: &[(&str, &str)], headers: HeaderMap) -> Page {
+    pub async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: HeaderMap,
+    ) -> Page {
         let r = self
             .client
             .post(self.server.url(path))
@@ -903,4 +908,74 @@ async fn passwd_user_stores_smtp_servers_policies_and_event_rules_from_the_conso
     );
     let list = b.get("/ui/admin/events").await;
     assert!(list.body.contains("tell-owner"), "{}", list.body);
+}
+
+#[tokio::test]
+async fn blocked_prefixes_from_the_console_stop_sms_and_web_sign_ins_fire_validate_events() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "PISMA1", "1234", "+4915100000001").await;
+    // An event rule on failed logins (validate_check with a false result).
+    s.ok(
+        "/event",
+        &[
+            ("name", "failed"),
+            ("event", "validate_check"),
+            ("handlermodule", "UserNotification"),
+            ("action", "sendsms"),
+            ("position", "post"),
+            ("option.smsconfig", "gw"),
+            ("option.To", "number"),
+            ("option.To number", "+4915100000099"),
+            ("option.body", "A sign-in as {user} failed."),
+            ("conditions", r#"{"result_value": "False"}"#),
+        ],
+    )
+    .await;
+    let mut b = Browser::new(&s);
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "1234")])
+        .await;
+    assert_eq!(p.location, "/ui/login/otp");
+    let p = b.post("/ui/login/otp", &[("otp", "000000")]).await;
+    assert_eq!(p.status, 422);
+    // As through the API, the PIN step's CHALLENGE (value false) and the wrong OTP both match
+    // `result_value: False`: two notifications, `{user}` being the given name.
+    let failed = || {
+        gw.received()
+            .iter()
+            .filter(|r| r.field("text").as_deref() == Some("A sign-in as Alice failed."))
+            .count()
+    };
+    crate::events::until("the failed-login notifications", async || failed() == 2).await;
+    // Block alice's prefix from the console: her next PIN sends no SMS.
+    let mut a = Browser::new(&s);
+    let csrf = a.admin_login().await;
+    let p = a
+        .post(
+            "/ui/admin/blocks",
+            &[("csrf", &csrf), ("prefix", "+491510"), ("reason", "test")],
+        )
+        .await;
+    assert_eq!(p.location, "/ui/admin/gateways?ok=blocked", "{}", p.body);
+    let list = a.get("/ui/admin/gateways").await;
+    assert!(list.body.contains("<code>+491510</code>"), "{}", list.body);
+    let before = gw.count();
+    let (_, r) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_ne!(r["result"]["authentication"], "CHALLENGE", "{r}");
+    assert_eq!(gw.count(), before);
+    let bad = a
+        .post(
+            "/ui/admin/blocks",
+            &[("csrf", &csrf), ("prefix", "49x"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    let p = a
+        .post("/ui/admin/blocks/%2B491510/delete", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.location, "/ui/admin/gateways?ok=unblocked", "{}", p.body);
+    let (_, r) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(r["result"]["authentication"], "CHALLENGE", "{r}");
 }
