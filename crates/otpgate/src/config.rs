@@ -177,8 +177,10 @@ impl Default for LogConfig {
 pub struct WebConfig {
     /// Serve the web interface (default true).
     pub enabled: bool,
-    /// Seconds a web session lasts after signing in (default 3600).
+    /// Seconds a web session lasts without a request (default 3600); each request extends it.
     pub session_secs: i64,
+    /// Seconds a web session lasts at most after signing in, however active (default 43200).
+    pub session_max_secs: i64,
     /// Mark session cookies `Secure` and name them `__Host-…` (default true). Browsers accept
     /// them over HTTPS and from `http://localhost`; set false only behind a proxy that
     /// terminates TLS on another host and speaks plain HTTP to otpgate over a trusted link.
@@ -193,6 +195,7 @@ impl Default for WebConfig {
         Self {
             enabled: true,
             session_secs: 3600,
+            session_max_secs: 43_200,
             secure_cookies: true,
             password_enrollment: true,
         }
@@ -339,6 +342,11 @@ impl Config {
         if !(60..=86_400).contains(&self.web.session_secs) {
             errs.push(ConfigError::Invalid(
                 "web.session_secs must be between 60 and 86400".into(),
+            ));
+        }
+        if !(self.web.session_secs..=604_800).contains(&self.web.session_max_secs) {
+            errs.push(ConfigError::Invalid(
+                "web.session_max_secs must be at least web.session_secs and at most 604800".into(),
             ));
         }
         if self.server.request_timeout_secs == 0 {

@@ -24,6 +24,7 @@ use otpgate_service::web::WEB_SESSION;
 use otpgate_service::{Params, ServiceError};
 use serde_json::{Map, Value, json};
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 /// The CSP of every web page: our own script and style only, no inline code, Trusted Types.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -136,6 +137,7 @@ pub fn routes() -> Router<App> {
             "/ui/admin/events/outbox/{id}/retry",
             post(config::outbox_retry),
         )
+        .layer(axum::middleware::from_fn(renew_cookie))
 }
 
 /// The routes (POSTs) the per-address rate limit covers: sign-ins and the enrollment code.
@@ -166,6 +168,31 @@ pub fn page_headers(r: &mut Response) {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
+}
+
+/// A renewed session cookie a request wants sent back (idle timeout: activity extends the
+/// session); the web routes' middleware adds it unless the answer sets the cookie itself.
+#[derive(Clone, Default)]
+struct CookieSlot(Arc<Mutex<Option<String>>>);
+
+/// Middleware of the web routes: gives each request a [`CookieSlot`] and sends what it holds.
+async fn renew_cookie(mut req: Request, next: axum::middleware::Next) -> Response {
+    let slot = CookieSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let mut r = next.run(req).await;
+    let renewed = slot.0.lock().ok().and_then(|mut s| s.take());
+    if let Some(cookie) = renewed {
+        let name = cookie.split('=').next().unwrap_or_default().to_owned();
+        let already = r
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.starts_with(&format!("{name}="))));
+        if !already && let Ok(v) = HeaderValue::from_str(&cookie) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
 }
 
 /// A signed-in browser.
@@ -200,6 +227,7 @@ pub struct Web {
     /// The peer's (or a trusted proxy's end user's) address.
     pub client: Option<IpAddr>,
     audit: AuditSlot,
+    renewed: CookieSlot,
 }
 
 impl FromRequest<App> for Web {
@@ -210,6 +238,11 @@ impl FromRequest<App> for Web {
         let audit = req
             .extensions()
             .get::<AuditSlot>()
+            .cloned()
+            .unwrap_or_default();
+        let renewed = req
+            .extensions()
+            .get::<CookieSlot>()
             .cloned()
             .unwrap_or_default();
         let (parts, body) = req.into_parts();
@@ -271,6 +304,7 @@ impl FromRequest<App> for Web {
             path: parts.uri.path().to_owned(),
             client,
             audit,
+            renewed,
         })
     }
 }
@@ -383,6 +417,25 @@ impl Web {
         };
         if session.sid.is_empty() || self.app.services.web_logged_out(&session.sid).await? {
             return Ok(None);
+        }
+        // Activity extends the session (at most once a minute, never past the maximum).
+        let now = self.app.services.clock().now().timestamp();
+        let iat = c.get("iat").and_then(Value::as_i64).unwrap_or(now);
+        let since = c.get("since").and_then(Value::as_i64).unwrap_or(iat);
+        let web = &self.app.config.web;
+        let exp = (now + web.session_secs).min(since + web.session_max_secs);
+        if now - iat >= 60 && exp > session.exp {
+            let mut renewed = c.clone();
+            for k in ["aud", "iat", "exp"] {
+                renewed.remove(k);
+            }
+            let token = self
+                .app
+                .services
+                .web_sign(WEB_SESSION, renewed, exp - now)?;
+            if let Ok(mut slot) = self.renewed.0.lock() {
+                *slot = Some(set_cookie(&self.app, "otpgate", &token, exp - now));
+            }
         }
         Ok(Some(session))
     }
@@ -533,6 +586,7 @@ impl Web {
         c.insert("role".into(), json!(role));
         c.insert("sid".into(), json!(services.web_random()?));
         c.insert("csrf".into(), json!(services.web_random()?));
+        c.insert("since".into(), json!(services.clock().now().timestamp()));
         let ttl = self.app.config.web.session_secs;
         let token = services.web_sign(WEB_SESSION, c, ttl)?;
         let mut r = Redirect::to(to).into_response();

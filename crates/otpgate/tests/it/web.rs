@@ -979,3 +979,30 @@ async fn blocked_prefixes_from_the_console_stop_sms_and_web_sign_ins_fire_valida
     let (_, r) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
     assert_eq!(r["result"]["authentication"], "CHALLENGE", "{r}");
 }
+
+#[tokio::test]
+async fn activity_extends_a_session_until_its_maximum_and_idleness_ends_it() {
+    let s = Server::start_with(|c| {
+        c.web.session_secs = 1800;
+        c.web.session_max_secs = 7200;
+    })
+    .await;
+    let mut b = Browser::new(&s);
+    b.admin_login().await;
+    // Active every 25 minutes: the session lives on, renewed by each request...
+    for _ in 0..4 {
+        s.advance(25 * 60);
+        let p = b.get("/ui/admin/tokens").await;
+        assert_eq!(p.status, 200, "still signed in");
+    }
+    // ...but not past two hours after signing in.
+    s.advance(25 * 60);
+    assert_eq!(b.get("/ui/admin/tokens").await.location, "/ui/admin/login");
+    // Idle longer than 30 minutes: signed out.
+    let mut idle = Browser::new(&s);
+    idle.admin_login().await;
+    s.advance(29 * 60);
+    assert_eq!(idle.get("/ui/admin/").await.status, 200);
+    s.advance(31 * 60);
+    assert_eq!(idle.get("/ui/admin/").await.location, "/ui/admin/login");
+}
