@@ -11,6 +11,9 @@ use otpgate_store::{NewToken, TokenFilter, TokenOwner, TokenRow};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
+/// privacyIDEA's prompt of an enrollment that waits for verification.
+pub const VERIFY_PROMPT: &str = "Enter the OTP from the SMS:";
+
 /// The AAD that binds a sealed HOTP key to its token.
 pub fn key_aad(serial: &str) -> String {
     format!("token.key:{serial}")
@@ -127,7 +130,92 @@ impl Services {
         admin: &str,
         audit: &mut AuditEntry,
     ) -> Result<Value> {
-        self.init_token_in(params, admin, audit, "enrolled").await
+        if let Some(otp) = params.get_nonblank("verify") {
+            return self.finish_api_enrollment(params, otp, audit).await;
+        }
+        if !self.enrollment_is_verified(params).await? {
+            return self.init_token_in(params, admin, audit, "enrolled").await;
+        }
+        // ENROLL `verify_enrollment=sms`: the token waits in `verify` for the OTP of an SMS
+        // sent now; a second call with `serial` and `verify=<otp>` finishes it.
+        let v = self.init_token_in(params, admin, audit, "verify").await?;
+        let serial = v
+            .get("serial")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let row = self
+            .store()
+            .token_by_serial(&serial)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the new token vanished".into()))?;
+        if row.rollout_state != "verify" {
+            // An existing enrolled token re-initialised: nothing to verify.
+            return Ok(v);
+        }
+        let user = match &row.owner {
+            Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?,
+            None => None,
+        };
+        let (id, serial_sent) = (row.id, serial.clone());
+        if let Err(e) = self
+            .send_enrollment_otp(user.as_ref(), row, None, audit)
+            .await
+        {
+            self.store().token_delete(id).await?;
+            return Err(e);
+        }
+        Ok(json!({
+            "serial": serial_sent, "rollout_state": "verify",
+            "verify": {"message": VERIFY_PROMPT},
+        }))
+    }
+
+    /// Whether an ENROLL-scope `verify_enrollment` policy names SMS tokens for this user.
+    async fn enrollment_is_verified(&self, params: &Params) -> Result<bool> {
+        let policies = self.policies().await?;
+        let user = self.param_user(params).await?;
+        let ctx = crate::policy::PolicyContext {
+            realm: user.as_ref().map(|u| u.realm.as_str()),
+            resolver: user.as_ref().map(|u| u.resolver.as_str()),
+            user: user.as_ref().map(|u| u.login.as_str()),
+            client: None,
+        };
+        Ok(
+            match policies.action("enrollment", "verify_enrollment", &ctx)? {
+                Some((crate::policy::ActionValue::Flag, _)) => true,
+                Some((crate::policy::ActionValue::Value(v), _)) => v
+                    .split([' ', ','])
+                    .any(|t| t.trim().eq_ignore_ascii_case("sms")),
+                None => false,
+            },
+        )
+    }
+
+    /// `POST /token/init` with `serial` and `verify=<otp>`: the token in `verify` is enrolled
+    /// when the OTP is that of its live challenge (consumed exactly once).
+    async fn finish_api_enrollment(
+        &self,
+        params: &Params,
+        otp: &str,
+        audit: &mut AuditEntry,
+    ) -> Result<Value> {
+        let serial = params.required("serial")?;
+        audit.serial = serial.to_owned();
+        audit.token_type = "sms".into();
+        let row = self
+            .store()
+            .token_by_serial(serial)
+            .await?
+            .filter(|t| t.tokentype == "sms" && t.rollout_state == "verify")
+            .ok_or_else(|| ServiceError::Parameter(crate::web::VERIFY_FAILED.into()))?;
+        let id = row.id;
+        if !self.answer_enrollment_challenge(row, otp.trim()).await?
+            || !self.store().token_finish_verify(id, None).await?
+        {
+            return Err(ServiceError::Parameter(crate::web::VERIFY_FAILED.into()));
+        }
+        Ok(json!({"serial": serial, "rollout_state": "enrolled"}))
     }
 
     /// `init_token` with the new token's `rollout_state` (`verify` for an enrollment that is

@@ -1445,7 +1445,7 @@ impl Services {
     /// session `enrollment`, as privacyIDEA); returns the number it went to.
     pub(crate) async fn send_enrollment_otp(
         &self,
-        user: &User,
+        user: Option<&User>,
         row: TokenRow,
         client: Option<IpAddr>,
         audit: &mut AuditEntry,
@@ -1453,7 +1453,7 @@ impl Services {
         let settings = self.settings().await?;
         let used = Mutex::new(Vec::new());
         let ctx = Ctx {
-            user: Some(user),
+            user,
             policies: &settings.policies,
             cfg: &settings.config,
             client,

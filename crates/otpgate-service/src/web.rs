@@ -255,7 +255,10 @@ impl Services {
                 .token_set_info(row.id, "replaces", &old.serial)
                 .await?;
         }
-        match self.send_enrollment_otp(user, row, client, audit).await {
+        match self
+            .send_enrollment_otp(Some(user), row, client, audit)
+            .await
+        {
             Ok(phone) => Ok(Enrollment { serial, phone }),
             Err(e) => {
                 // No SMS, no pending token.
@@ -279,7 +282,8 @@ impl Services {
         if row.rollout_state != "verify" {
             return Err(ServiceError::Parameter(VERIFY_FAILED.into()));
         }
-        self.send_enrollment_otp(user, row, client, audit).await
+        self.send_enrollment_otp(Some(user), row, client, audit)
+            .await
     }
 
     /// Finishes the enrollment of `serial` when `otp` is the OTP of its live challenge

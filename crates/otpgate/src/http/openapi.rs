@@ -119,6 +119,7 @@ const OPS: &[Op] = &[
             ("otpkey", S, false),
             ("genkey", S, false),
             ("sms.identifier", S, false),
+            ("verify", S, false),
         ],
     },
     Op {

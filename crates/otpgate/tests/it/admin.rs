@@ -1012,3 +1012,72 @@ async fn hostile_admin_input_is_refused_or_bounded() {
     assert_eq!(st, 200, "{b}");
     assert_eq!(s.apost("/defaultrealm/HoMe", &[]).await.0, 200);
 }
+
+#[tokio::test]
+async fn verify_enrollment_keeps_an_sms_token_unusable_until_its_first_otp_comes_back() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.ok(
+        "/policy/verify",
+        &[("scope", "enrollment"), ("action", "verify_enrollment=sms")],
+    )
+    .await;
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "alice"),
+                ("pin", "1234"),
+                ("phone", "+4915100000031"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["detail"]["rollout_state"], "verify", "{b}");
+    assert_eq!(
+        b["detail"]["verify"]["message"],
+        "Enter the OTP from the SMS:"
+    );
+    let serial = b["detail"]["serial"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp("+4915100000031");
+    // Not enrolled yet: no login.
+    let (_, r) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_ne!(r["result"]["authentication"], "CHALLENGE", "{r}");
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[("type", "sms"), ("serial", &serial), ("verify", "000000")],
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(
+        error(&b),
+        "ERR905: Verification of the new token failed.",
+        "{b}"
+    );
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[("type", "sms"), ("serial", &serial), ("verify", &otp)],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["detail"]["rollout_state"], "enrolled", "{b}");
+    let (_, r) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(r["result"]["authentication"], "CHALLENGE", "{r}");
+    // Without the policy, tokens are enrolled at once.
+    s.adelete("/policy/verify").await;
+    let (_, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "bob"),
+                ("phone", "+4915100000032"),
+            ],
+        )
+        .await;
+    assert_eq!(b["detail"]["rollout_state"], "enrolled", "{b}");
+}
