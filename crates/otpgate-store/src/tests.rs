@@ -904,6 +904,20 @@ async fn a_verified_enrollment_finishes_once_and_replaces_the_old_token_with_its
         assert!(s.token_by_serial("PISMOLD").await.unwrap().is_none());
         // An enrolled token is not "verified" again.
         assert!(!s.token_finish_verify(new_id, None).await.unwrap());
+        // A disabled token is not replaced: nothing changes.
+        let keep_id = s.token_insert(&new_token("PISMKEEP"), 0).await.unwrap();
+        s.token_set_active(keep_id, false).await.unwrap();
+        let mut pending = new_token("PISMPEND");
+        pending.rollout_state = "verify".into();
+        let pending_id = s.token_insert(&pending, 0).await.unwrap();
+        assert!(
+            !s.token_finish_verify(pending_id, Some(keep_id))
+                .await
+                .unwrap()
+        );
+        assert!(s.token_by_serial("PISMKEEP").await.unwrap().is_some());
+        let p = s.token_by_serial("PISMPEND").await.unwrap().unwrap();
+        assert_eq!(p.rollout_state, "verify");
     })
     .await;
 }

@@ -101,7 +101,7 @@ impl Store {
     /// `enrolled` (only if it is still in `verify`: exactly once), and when it replaces an
     /// older token of the same owner, it takes that token's PIN and the old token is deleted.
     /// False (nothing changed) when the token was not (or no longer) waiting for verification,
-    /// or the token it replaces is gone.
+    /// or the token it replaces is gone or no longer usable (disabled, revoked, locked).
     pub async fn token_finish_verify(&self, id: i64, replaces: Option<i64>) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
@@ -124,7 +124,10 @@ impl Store {
             .bind(old)
             .execute(&mut *tx)
             .await?;
-            let gone = sqlx::query("DELETE FROM token WHERE id = $1")
+            // Only a usable token is replaced (an admin may have disabled it meanwhile).
+            let gone = sqlx::query(
+                "DELETE FROM token WHERE id = $1 AND active = 1 AND revoked = 0 AND failcount < maxfail",
+            )
                 .bind(old)
                 .execute(&mut *tx)
                 .await?

@@ -210,6 +210,8 @@ pub struct Session {
     pub csrf: String,
     /// Expiry, Unix seconds.
     pub exp: i64,
+    /// Sign-in time, Unix seconds (the session ends `web.session_max_secs` after it).
+    pub since: i64,
 }
 
 /// A web request: query and form parameters kept apart (the CSRF token counts only from the
@@ -414,6 +416,7 @@ impl Web {
             sid: s("sid"),
             csrf: s("csrf"),
             exp: c.get("exp").and_then(Value::as_i64).unwrap_or_default(),
+            since: c.get("since").and_then(Value::as_i64).unwrap_or_default(),
         };
         if session.sid.is_empty() || self.app.services.web_logged_out(&session.sid).await? {
             return Ok(None);
@@ -421,7 +424,10 @@ impl Web {
         // Activity extends the session (at most once a minute, never past the maximum).
         let now = self.app.services.clock().now().timestamp();
         let iat = c.get("iat").and_then(Value::as_i64).unwrap_or(now);
-        let since = c.get("since").and_then(Value::as_i64).unwrap_or(iat);
+        // A cookie without its sign-in time is not renewed (it could be, forever).
+        let Some(since) = c.get("since").and_then(Value::as_i64) else {
+            return Ok(Some(session));
+        };
         let web = &self.app.config.web;
         let exp = (now + web.session_secs).min(since + web.session_max_secs);
         if now - iat >= 60 && exp > session.exp {
@@ -449,6 +455,17 @@ impl Web {
             .filter(|s| s.role == "admin")
             .ok_or(WebError::SignIn("/ui/admin/login"))?;
         self.audit(|e| e.administrator = s.username.clone());
+        // A deleted admin's session ends with the admin.
+        let exists = self
+            .app
+            .services
+            .store()
+            .admin_hash(&s.username)
+            .await
+            .map_err(otpgate_service::ServiceError::from)?;
+        if exists.is_none() {
+            return Err(WebError::SignIn("/ui/admin/login"));
+        }
         self.app
             .services
             .require_admin_right(&s.username, right)

@@ -1319,6 +1319,8 @@ fn extra_rows(
                 }
             }
         } else if !k.is_empty() {
+            // A refused form does not show typed header values again (they may be secrets).
+            let v = if prefix == "header" { "" } else { v };
             rows.push((k.to_owned(), v.to_owned(), false));
         }
         i += 1;
@@ -1528,6 +1530,16 @@ async fn gateway_save(web: Web, existing: Option<String>) -> WebResult {
             }
         }
     }
+    if existing.is_none() && gateway_by_name(&web, &gw_name).await.is_ok() {
+        // "New" never replaces (and so never drops the secrets of) an existing gateway.
+        let errors = vec![(
+            "name".to_owned(),
+            format!("There is a gateway {gw_name} already; change it on its own page."),
+        )];
+        let mut b = Out::new();
+        gateway_form(&mut b, &s, &module, None, &web.form, &errors);
+        return Ok(page(&web, &s, "New SMS gateway", &errors, b));
+    }
     web.audit(|e| e.action_detail = format!("gateway {gw_name}"));
     match web.app.services.save_gateway(&p).await {
         Ok(_) => {
@@ -1538,7 +1550,13 @@ async fn gateway_save(web: Web, existing: Option<String>) -> WebResult {
             )))
         }
         Err(e) => {
-            let errors = vec![("name".to_owned(), service_message(&e))];
+            // On the edit page the name is fixed: the message goes with the description.
+            let field = if existing.is_some() {
+                "description"
+            } else {
+                "name"
+            };
+            let errors = vec![(field.to_owned(), service_message(&e))];
             match existing {
                 Some(n) => {
                     let form = web.form.clone();

@@ -271,6 +271,12 @@ fn resolver_form(
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 })
+                .map(|v| match v.to_ascii_lowercase().as_str() {
+                    // The directory's flags as the dropdowns name them.
+                    "true" | "1" => "True".to_owned(),
+                    "false" | "0" => "False".to_owned(),
+                    _ => v,
+                })
                 .unwrap_or_default()
         })
     };
@@ -286,7 +292,10 @@ fn resolver_form(
         "ldapresolver" => {
             for (key, label, hint, secret, choices) in LDAP_FIELDS {
                 if *secret {
-                    let kept = stored.is_some() && value(key) == CENSORED;
+                    let kept = stored
+                        .and_then(|r| r.get("data"))
+                        .and_then(|d| d.get(*key))
+                        .is_some_and(|v| v.as_str() == Some(CENSORED));
                     let hint = if kept {
                         "Stored encrypted; leave empty to keep it."
                     } else {
@@ -309,7 +318,16 @@ fn resolver_form(
                         .value(&value(key))
                         .hint(hint)
                         .errors(errors)
-                        .select(&opts(choices), b);
+                        .select(
+                            &choices
+                                .iter()
+                                .map(|c| {
+                                    let label = if c.is_empty() { "(default)" } else { c };
+                                    ((*c).to_owned(), label.to_owned())
+                                })
+                                .collect::<Vec<_>>(),
+                            b,
+                        );
                 }
             }
         }
@@ -410,7 +428,8 @@ fn resolver_params(web: &Web, editing: bool) -> Params {
                 if editing {
                     p.insert(*key, CENSORED);
                 }
-            } else if !v.is_empty() {
+            } else if !v.is_empty() || editing {
+                // Editing: an emptied field is cleared, not kept.
                 p.insert(*key, v);
             }
         }
@@ -464,14 +483,34 @@ async fn resolver_save(web: Web, existing: Option<String>) -> WebResult {
         if existing.is_some() {
             p.insert("resolver", name.clone());
         }
-        return match services.test_resolver(&p).await {
+        let r = services.test_resolver(&p).await;
+        web.audit(|e| {
+            e.resolver = name.clone();
+            e.action_detail = "test connection".into();
+            e.success = matches!(r, Ok((true, _)));
+        });
+        return match r {
             Ok((true, d)) => again(Vec::new(), Some(format!("The connection works: {d}"))).await,
             Ok((false, d)) => again(vec![("LDAPURI".into(), d)], None).await,
             Err(e) => again(vec![("LDAPURI".into(), service_message(&e))], None).await,
         };
     }
     web.audit(|e| e.resolver = name.clone());
-    match services.save_resolver(&name, &p).await {
+    let taken = existing.is_none()
+        && !name.is_empty()
+        && services
+            .list_resolvers(Some(&name), None)
+            .await?
+            .get(&name)
+            .is_some();
+    let r = if taken {
+        Err(otpgate_service::ServiceError::Parameter(format!(
+            "There is a user store {name} already; change it on its own page."
+        )))
+    } else {
+        services.save_resolver(&name, &p).await
+    };
+    match r {
         Ok(_) => {
             web.audit(|e| e.success = true);
             Ok(see_other(&format!(
@@ -571,8 +610,9 @@ fn smtp_form(
         })
     };
     let checked = |k: &str, default: bool| -> &'static str {
+        // The settings form was sent back (not the test-mail form, which has no `server`).
         let on = match (
-            f.get("csrf"),
+            f.get("server"),
             stored.and_then(|d| d.get(k)).and_then(Value::as_bool),
         ) {
             (Some(_), _) => f.flag(k),
@@ -738,7 +778,20 @@ async fn smtp_save(web: Web, existing: Option<String>) -> WebResult {
         pw => p.insert("password", pw),
     }
     web.audit(|e| e.action_detail = format!("smtpserver {id}"));
-    let r = if id.is_empty() {
+    let taken = existing.is_none()
+        && !id.is_empty()
+        && web
+            .app
+            .services
+            .list_smtp_servers(Some(&id))
+            .await?
+            .get(&id)
+            .is_some();
+    let r = if taken {
+        Err(otpgate_service::ServiceError::Parameter(format!(
+            "There is an SMTP server {id} already; change it on its own page."
+        )))
+    } else if id.is_empty() {
         Err(otpgate_service::ServiceError::missing("identifier"))
     } else {
         web.app.services.save_smtp_server(&id, &p).await
@@ -1057,7 +1110,20 @@ async fn policy_save(web: Web, existing: Option<String>) -> WebResult {
         },
     );
     web.audit(|e| e.action_detail = format!("policy {name}"));
-    let r = if name.is_empty() {
+    let taken = existing.is_none()
+        && !name.is_empty()
+        && web
+            .app
+            .services
+            .list_policies(Some(&name), None)
+            .await?
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+    let r = if taken {
+        Err(otpgate_service::ServiceError::Parameter(format!(
+            "There is a policy {name} already; change it on its own page."
+        )))
+    } else if name.is_empty() {
         Err(otpgate_service::ServiceError::missing("name"))
     } else {
         web.app.services.set_policy(&name, &p).await

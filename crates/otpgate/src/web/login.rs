@@ -120,6 +120,10 @@ pub async fn user_login(web: Web) -> WebResult {
             });
             return web.sign_in(&user.login, &user.realm, "user", "/ui/me/phone");
         }
+        if !web.app.config.web.password_enrollment {
+            // As much work as a password check: the time tells nothing.
+            services.equal_cost_pin_check(&pass).await?;
+        }
         return Ok(refuse(&web, &login, &realm_in, WRONG));
     }
     // The events of /validate/check fire for the web sign-in too (without the pass).
@@ -343,7 +347,12 @@ pub async fn logout(web: Web) -> WebResult {
     let to = match &session {
         Some(s) => {
             web.check_csrf(s)?;
-            web.app.services.web_logout(&s.sid, s.exp).await?;
+            // Until the latest any copy of this session could live (renewed copies included).
+            let until = s
+                .since
+                .saturating_add(web.app.config.web.session_max_secs)
+                .max(s.exp);
+            web.app.services.web_logout(&s.sid, until).await?;
             web.audit(|e| {
                 e.success = true;
                 if s.role == "admin" {

@@ -296,6 +296,19 @@ pub async fn verify(web: Web) -> WebResult {
         .await;
     audit.user = user.login.clone();
     audit.realm = user.realm.clone();
+    if r.is_ok() {
+        // privacyIDEA fires token_init for the verification call too.
+        let result = otpgate_service::events::CallResult {
+            status: true,
+            value: serde_json::Value::Bool(true),
+            ..Default::default()
+        };
+        let mut ev = otpgate_service::Params::new();
+        ev.insert("serial", serial.clone());
+        ev.insert("type", "sms");
+        web.fire("post", "token_init", None, &ev, &audit, Some(&result))
+            .await;
+    }
     web.record(audit);
     match r {
         Ok(()) => Ok(see_other("/ui/me?ok=verified")),
@@ -391,10 +404,31 @@ pub async fn set_pin(web: Web) -> WebResult {
     let serial = web.form.get("serial").unwrap_or_default().to_owned();
     let pin = web.form.get("pin").unwrap_or_default().to_owned();
     let mut errors = Vec::new();
+    let mut ev = otpgate_service::Params::new();
+    ev.insert("serial", serial.clone());
+    let subject = AuditEntry {
+        serial: serial.clone(),
+        user: user.login.clone(),
+        realm: user.realm.clone(),
+        ..Default::default()
+    };
     if pin != web.form.get("pin2").unwrap_or_default() {
         errors.push(("pin2".to_owned(), "The two PINs differ.".to_owned()));
-    } else if let Err(e) = web.app.services.set_own_pin(&user, &serial, &pin).await {
-        errors.push(("pin".to_owned(), service_message(&e)));
+    } else {
+        web.fire("pre", "token_setpin", None, &ev, &subject, None)
+            .await;
+        match web.app.services.set_own_pin(&user, &serial, &pin).await {
+            Ok(()) => {
+                let result = otpgate_service::events::CallResult {
+                    status: true,
+                    value: serde_json::Value::Bool(true),
+                    ..Default::default()
+                };
+                web.fire("post", "token_setpin", None, &ev, &subject, Some(&result))
+                    .await;
+            }
+            Err(e) => errors.push(("pin".to_owned(), service_message(&e))),
+        }
     }
     web.audit(|e| {
         e.serial = serial.clone();

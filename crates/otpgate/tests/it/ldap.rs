@@ -1019,6 +1019,18 @@ async fn an_ldap_directory_from_the_console_is_tested_saved_and_keeps_its_passwo
     assert!(p.body.contains("The connection works"), "{}", p.body);
     let p = send(&mut b, "/ui/admin/resolvers/dir", &form("", "save", false)).await;
     assert_eq!(p.status, 303, "{}", p.body);
+    // A field emptied on the edit page is cleared, not kept.
+    let mut cleared = form("", "save", false);
+    for (k, v) in &mut cleared {
+        if k == "TIMEOUT" {
+            v.clear();
+        }
+    }
+    let p = send(&mut b, "/ui/admin/resolvers/dir", &cleared).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, r) = s.aget("/resolver/dir", &[]).await;
+    let timeout = &r["result"]["value"]["dir"]["data"]["TIMEOUT"];
+    assert!(timeout.is_null() || timeout == "", "{r}");
     s.ok("/realm/corp", &[("resolvers", "dir")]).await;
     let users = b.get("/ui/admin/users?realm=corp").await;
     assert!(

@@ -1014,3 +1014,126 @@ async fn activity_extends_a_session_until_its_maximum_and_idleness_ends_it() {
     s.advance(31 * 60);
     assert_eq!(idle.get("/ui/admin/").await.location, "/ui/admin/login");
 }
+
+#[tokio::test]
+async fn a_sign_out_outlives_every_renewed_copy_of_the_session() {
+    let s = Server::start().await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let old_copy = b.cookies.clone();
+    // Ten minutes later a request renews the cookie (the browser keeps the new one).
+    s.advance(10 * 60);
+    let p = b.get("/ui/admin/").await;
+    assert!(
+        p.headers.get("set-cookie").is_some(),
+        "an active session is renewed"
+    );
+    let renewed = b.cookies.clone();
+    assert_ne!(renewed, old_copy);
+    // Signed out with the older copy...
+    b.cookies = old_copy;
+    b.post("/ui/logout", &[("csrf", &csrf)]).await;
+    // ...past that copy's expiry and the housekeeping: the renewed copy stays dead.
+    s.advance(55 * 60);
+    s.app.services.purge_web_logouts().await.unwrap();
+    b.cookies = renewed;
+    assert_eq!(b.get("/ui/admin/").await.location, "/ui/admin/login");
+}
+
+#[tokio::test]
+async fn new_forms_never_replace_what_exists_and_a_failed_test_mail_keeps_the_tls_settings() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let p = b
+        .post(
+            "/ui/admin/gateways/new",
+            &[("csrf", &csrf), ("name", "gw"), ("module", "sink")],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body.contains("There is a gateway gw already"),
+        "{}",
+        p.body
+    );
+    let (_, gws) = s.aget("/smsgateway/", &[]).await;
+    assert_eq!(
+        gws["result"]["value"][0]["providermodule"],
+        "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider"
+    );
+    // An SMTP server with TLS on a port where nothing listens: the test mail fails, and the
+    // form shown again still says TLS (saving it must not switch TLS off).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let p = b
+        .post(
+            "/ui/admin/smtp/new",
+            &[
+                ("csrf", &csrf),
+                ("identifier", "mail"),
+                ("server", "127.0.0.1"),
+                ("port", &closed),
+                ("tls", "1"),
+                ("tls_verify", "1"),
+                ("timeout", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = b
+        .post(
+            "/ui/admin/smtp/mail/test",
+            &[("csrf", &csrf), ("recipient", "a@example.org")],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body.contains("name=\"tls\" value=\"1\" checked"),
+        "{}",
+        p.body
+    );
+    let p = b
+        .post(
+            "/ui/admin/smtp/new",
+            &[
+                ("csrf", &csrf),
+                ("identifier", "mail"),
+                ("server", "10.0.0.1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    let p = b
+        .post(
+            "/ui/admin/policies/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "p1"),
+                ("scope", "authentication"),
+                ("action", "smsautosend"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = b
+        .post(
+            "/ui/admin/policies/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "p1"),
+                ("scope", "admin"),
+                ("action", "enable"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    let (_, pol) = s.aget("/policy/p1", &[]).await;
+    assert_eq!(pol["result"]["value"][0]["scope"], "authentication");
+}
