@@ -223,14 +223,31 @@ impl Services {
     async fn send_item(&self, cfg: &SystemConfig, row: &OutboxRow) -> Attempt {
         let i = &row.item;
         match i.channel.as_str() {
-            "sms" => match self
-                .send_sms(cfg, &i.config, &i.recipient, &i.body, None)
-                .await
-            {
-                Ok(d) => Attempt::Sent(d.gateway),
-                Err(SmsFailure::Send(SendError::Config(m))) => Attempt::Permanent(m),
-                Err(e) => Attempt::Transient(e.to_string()),
-            },
+            "sms" => {
+                // The toll-fraud guard and blocked prefixes hold for notifications too.
+                let number = match crate::limits::send_number(cfg, "", &i.recipient) {
+                    Ok(n) => n,
+                    Err(r) => {
+                        return Attempt::Permanent(format!(
+                            "{} ({})",
+                            crate::limits::NUMBER_REFUSED,
+                            r.reason
+                        ));
+                    }
+                };
+                match self.check_prefix(cfg, &number).await {
+                    Ok(Some(r)) => {
+                        return Attempt::Permanent(format!(
+                            "{} ({})",
+                            crate::limits::NUMBER_REFUSED,
+                            r.reason
+                        ));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Attempt::Transient(e.to_string()),
+                }
+                self.send_item_sms(cfg, &i.config, &number, &i.body).await
+            }
             "mail" => match self.smtp_server_def(&i.config).await {
                 Ok(Some(def)) => {
                     match otpgate_gateways::send_mail(&def, &i.recipient, &i.subject, &i.body).await
@@ -247,6 +264,20 @@ impl Services {
                 Err(e) => Attempt::Permanent(e.to_string()),
             },
             other => Attempt::Permanent(format!("unknown channel {other}")),
+        }
+    }
+
+    async fn send_item_sms(
+        &self,
+        cfg: &SystemConfig,
+        gateway: &str,
+        number: &str,
+        body: &str,
+    ) -> Attempt {
+        match self.send_sms(cfg, gateway, number, body, None).await {
+            Ok(d) => Attempt::Sent(d.gateway),
+            Err(SmsFailure::Send(SendError::Config(m))) => Attempt::Permanent(m),
+            Err(e) => Attempt::Transient(e.to_string()),
         }
     }
 

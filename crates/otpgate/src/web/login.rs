@@ -40,7 +40,18 @@ pub async fn home(web: Web) -> WebResult {
     })
 }
 
-fn user_page(user: &str, realm: &str, errors: &[(String, String)], ok: Option<&str>) -> Response {
+fn user_page(
+    web: &Web,
+    user: &str,
+    realm: &str,
+    errors: &[(String, String)],
+    ok: Option<&str>,
+) -> Response {
+    let hint = if web.app.config.web.password_enrollment {
+        "Without a phone yet? Use your password to enroll one."
+    } else {
+        ""
+    };
     let mut b = Out::new();
     b.raw("<p>Sign in with your user name and PIN. We then send a code to your phone.</p>");
     b.raw("<form class=\"stack\" method=\"post\" action=\"/ui/login\">");
@@ -57,7 +68,7 @@ fn user_page(user: &str, realm: &str, errors: &[(String, String)], ok: Option<&s
         .input(&mut b);
     Field::new("pass", "PIN")
         .kind("password")
-        .hint("Without a phone yet? Use your password to enroll one.")
+        .hint(hint)
         .attrs("required autocomplete=\"current-password\"")
         .errors(errors)
         .input(&mut b);
@@ -68,7 +79,7 @@ fn user_page(user: &str, realm: &str, errors: &[(String, String)], ok: Option<&s
 
 /// `GET /ui/login`.
 pub async fn user_form(web: Web) -> WebResult {
-    Ok(user_page("", "", &[], flash(web.query.get("ok"))))
+    Ok(user_page(&web, "", "", &[], flash(web.query.get("ok"))))
 }
 
 fn refuse(web: &Web, user: &str, realm: &str, message: &str) -> Response {
@@ -79,7 +90,7 @@ fn refuse(web: &Web, user: &str, realm: &str, message: &str) -> Response {
             e.info = message.into();
         }
     });
-    user_page(user, realm, &[("pass".into(), message.into())], None)
+    user_page(web, user, realm, &[("pass".into(), message.into())], None)
 }
 
 /// `POST /ui/login`: the PIN step.
@@ -90,6 +101,7 @@ pub async fn user_login(web: Web) -> WebResult {
     let pass = web.form.get("pass").unwrap_or_default().to_owned();
     if login.is_empty() {
         return Ok(user_page(
+            &web,
             "",
             &realm_in,
             &[("user".into(), "Enter your user name.".into())],

@@ -973,6 +973,19 @@ async fn blocked_prefixes_from_the_console_stop_sms_and_web_sign_ins_fire_valida
     let (_, r) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
     assert_ne!(r["result"]["authentication"], "CHALLENGE", "{r}");
     assert_eq!(to_alice(), before);
+    // Its notification goes to a number under the same block: given up, not sent.
+    crate::events::until("the blocked notification to be given up", async || {
+        let (_, ob) = s.aget("/event/outbox", &[("status", "dead")]).await;
+        ob["result"]["value"]["items"].as_array().is_some_and(|a| {
+            a.iter().any(|i| {
+                i["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("not allowed"))
+            })
+        })
+    })
+    .await;
+    assert_eq!(failed(), 2, "no third notification went out");
     let bad = a
         .post(
             "/ui/admin/blocks",
