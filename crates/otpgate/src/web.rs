@@ -766,6 +766,48 @@ impl Page<'_> {
     }
 }
 
+/// A signed-in page with its navigation and the flash message the URL names (`?ok=`), or
+/// `note`; 422 when fields were refused.
+pub fn signed_in_page(
+    web: &Web,
+    s: &Session,
+    nav: Nav,
+    title: &str,
+    errors: &[(String, String)],
+    note: Option<&str>,
+    body: Out,
+) -> Response {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Page {
+        title,
+        nav,
+        session: Some(s),
+        path: web.path(),
+        flash: note.or_else(|| flash(web.query.get("ok"))),
+        errors,
+        body,
+    }
+    .render(status)
+}
+
+/// The hidden CSRF field of a form.
+pub fn csrf_field(b: &mut Out, s: &Session) {
+    w!(
+        b,
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        E(&s.csrf)
+    );
+}
+
+/// A string member of a JSON object ("" when absent).
+pub fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
 /// A page that says what went wrong, with a way back.
 pub fn error_page(status: StatusCode, message: &str, back: Option<&str>) -> Response {
     let mut body = Out::new();

@@ -2,7 +2,10 @@
 //! audit log. Every page checks the same admin rights as the API (admin policies apply).
 
 use super::html::{E, Field, Out, U, error_summary, post_button, w};
-use super::{Nav, Page, Session, Web, WebError, WebResult, flash, see_other, service_message};
+use super::{
+    Nav, Session, Web, WebError, WebResult, csrf_field, see_other, service_message, signed_in_page,
+    str_of,
+};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -16,33 +19,7 @@ use std::collections::BTreeMap;
 type Errors = Vec<(String, String)>;
 
 fn page(web: &Web, s: &Session, title: &str, errors: &[(String, String)], body: Out) -> Response {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    Page {
-        title,
-        nav: Nav::Admin,
-        session: Some(s),
-        path: web.path(),
-        flash: flash(web.query.get("ok")),
-        errors,
-        body,
-    }
-    .render(status)
-}
-
-fn csrf_field(b: &mut Out, s: &Session) {
-    w!(
-        b,
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        E(&s.csrf)
-    );
-}
-
-fn st<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
+    signed_in_page(web, s, Nav::Admin, title, errors, None, body)
 }
 
 fn opts(items: impl IntoIterator<Item = String>) -> Vec<(String, String)> {
@@ -154,7 +131,7 @@ pub async fn dashboard(web: Web) -> WebResult {
 // ---------------------------------------------------------------- tokens
 
 fn token_state(t: &Value) -> &'static str {
-    if st(t, "rollout_state") == "verify" {
+    if str_of(t, "rollout_state") == "verify" {
         "<span class=\"badge warn\">waiting for verification</span>"
     } else if !t.get("active").and_then(Value::as_bool).unwrap_or(true) {
         "<span class=\"badge bad\">disabled</span>"
@@ -236,11 +213,11 @@ pub async fn tokens(web: Web) -> WebResult {
             "<div class=\"table-wrap\"><table class=\"data\"><caption>Tokens ({count})</caption><thead><tr><th scope=\"col\">Serial</th><th scope=\"col\">User</th><th scope=\"col\">Phone</th><th scope=\"col\">State</th><th scope=\"col\">Fails</th><th scope=\"col\">Actions</th></tr></thead><tbody>"
         );
         for t in &list {
-            let serial = st(t, "serial");
-            let user = if st(t, "username").is_empty() {
+            let serial = str_of(t, "serial");
+            let user = if str_of(t, "username").is_empty() {
                 "—".to_owned()
             } else {
-                format!("{}@{}", st(t, "username"), st(t, "user_realm"))
+                format!("{}@{}", str_of(t, "username"), str_of(t, "user_realm"))
             };
             w!(
                 b,
@@ -263,7 +240,7 @@ pub async fn tokens(web: Web) -> WebResult {
 }
 
 fn token_buttons(b: &mut Out, s: &Session, t: &Value) {
-    let serial = st(t, "serial");
+    let serial = str_of(t, "serial");
     let base = format!("/ui/admin/tokens/{}", U(serial));
     if t.get("active").and_then(Value::as_bool).unwrap_or(true) {
         post_button(
@@ -356,10 +333,10 @@ pub async fn token(Path(serial): Path<String>, web: Web) -> WebResult {
         })?;
     let mut b = Out::new();
     b.raw("<section class=\"card\"><h2>Details</h2><dl class=\"props\">");
-    let user = if st(&t, "username").is_empty() {
+    let user = if str_of(&t, "username").is_empty() {
         "—".to_owned()
     } else {
-        format!("{}@{}", st(&t, "username"), st(&t, "user_realm"))
+        format!("{}@{}", str_of(&t, "username"), str_of(&t, "user_realm"))
     };
     let gateway = t
         .get("info")
@@ -371,7 +348,7 @@ pub async fn token(Path(serial): Path<String>, web: Web) -> WebResult {
         ("User", user),
         ("Phone", phone_of(&t).to_owned()),
         ("Gateway", gateway.to_owned()),
-        ("Description", st(&t, "description").to_owned()),
+        ("Description", str_of(&t, "description").to_owned()),
         (
             "Fail counter",
             format!(
@@ -493,7 +470,7 @@ async fn realm_names(web: &Web) -> Result<Vec<String>, WebError> {
 async fn gateway_names(web: &Web) -> Result<Vec<String>, WebError> {
     let v = web.app.services.list_gateways(None).await?;
     Ok(v.as_array()
-        .map(|a| a.iter().map(|g| st(g, "name").to_owned()).collect())
+        .map(|a| a.iter().map(|g| str_of(g, "name").to_owned()).collect())
         .unwrap_or_default())
 }
 
@@ -613,7 +590,7 @@ pub async fn token_enroll(web: Web) -> WebResult {
     match r {
         Ok(v) => Ok(see_other(&format!(
             "/ui/admin/tokens/{}?ok=enrolled",
-            U(st(&v, "serial"))
+            U(str_of(&v, "serial"))
         ))),
         Err(e) => {
             let m = service_message(&e);
@@ -693,16 +670,16 @@ async fn users_page(web: &Web, s: &Session, errors: &Errors, f: &Params) -> WebR
                     w!(
                         b,
                         "<tr><td data-label=\"User name\">{}</td><td data-label=\"Name\">{} {}</td><td data-label=\"Mobile\">{}</td><td data-label=\"Email\">{}</td><td data-label=\"User store\">{}</td><td data-label=\"Tokens\"><a href=\"/ui/admin/tokens?user={}\">Tokens</a> · <a href=\"/ui/admin/tokens/new?user={}&amp;realm={}\">Enroll</a> · <a href=\"/ui/admin/audit?user={}\">Audit</a></td></tr>",
-                        E(st(u, "username")),
-                        E(st(u, "givenname")),
-                        E(st(u, "surname")),
+                        E(str_of(u, "username")),
+                        E(str_of(u, "givenname")),
+                        E(str_of(u, "surname")),
                         E(&mobile),
-                        E(st(u, "email")),
-                        E(st(u, "resolver")),
-                        U(st(u, "username")),
-                        U(st(u, "username")),
+                        E(str_of(u, "email")),
+                        E(str_of(u, "resolver")),
+                        U(str_of(u, "username")),
+                        U(str_of(u, "username")),
                         U(&realm),
-                        U(st(u, "username"))
+                        U(str_of(u, "username"))
                     );
                 }
                 b.raw("</tbody></table></div>");
@@ -819,7 +796,7 @@ async fn realms_page(web: &Web, s: &Session, errors: &Errors) -> WebResult {
                 let rs: Vec<&str> = r
                     .get("resolver")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().map(|x| st(x, "name")).collect())
+                    .map(|a| a.iter().map(|x| str_of(x, "name")).collect())
                     .unwrap_or_default();
                 let default = if r.get("default").and_then(Value::as_bool).unwrap_or(false) {
                     "<span class=\"badge ok\">default</span>"
@@ -853,7 +830,7 @@ async fn realms_page(web: &Web, s: &Session, errors: &Errors) -> WebResult {
                     "<li><a href=\"/ui/admin/resolvers/{}\">{}</a> <span class=\"badge\">{}</span></li>",
                     U(name),
                     E(name),
-                    E(st(r, "type"))
+                    E(str_of(r, "type"))
                 );
             }
             b.raw("</ul>");
@@ -979,7 +956,7 @@ pub async fn gateways(web: Web) -> WebResult {
     } else {
         b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>SMS gateways</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Provider</th><th scope=\"col\">Description</th><th scope=\"col\">State</th></tr></thead><tbody>");
         for g in &list {
-            let name = st(g, "name");
+            let name = str_of(g, "name");
             let mut state = String::new();
             if name == default {
                 state.push_str("<span class=\"badge ok\">default</span> ");
@@ -996,8 +973,8 @@ pub async fn gateways(web: Web) -> WebResult {
                 "<tr><td data-label=\"Name\"><a href=\"/ui/admin/gateways/{}\">{}</a></td><td data-label=\"Provider\">{}</td><td data-label=\"Description\">{}</td><td data-label=\"State\">",
                 U(name),
                 E(name),
-                E(short_module(st(g, "providermodule"))),
-                E(st(g, "description"))
+                E(short_module(str_of(g, "providermodule"))),
+                E(str_of(g, "description"))
             );
             b.fmt(format_args!("{state}"));
             b.raw("</td></tr>");
@@ -1023,14 +1000,14 @@ fn blocks_section(b: &mut Out, s: &Session, blocks: &Value, errors: &Errors, f: 
     } else {
         b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Blocked prefixes</caption><thead><tr><th scope=\"col\">Prefix</th><th scope=\"col\">By</th><th scope=\"col\">Reason</th><th scope=\"col\">Since (UTC)</th><th scope=\"col\">Action</th></tr></thead><tbody>");
         for bl in &list {
-            let prefix = st(bl, "prefix");
-            let since = st(bl, "blocked_at").replace('T', " ");
+            let prefix = str_of(bl, "prefix");
+            let since = str_of(bl, "blocked_at").replace('T', " ");
             w!(
                 b,
                 "<tr><td data-label=\"Prefix\"><code>{}</code></td><td data-label=\"By\">{}</td><td data-label=\"Reason\">{}</td><td data-label=\"Since\">{}</td><td data-label=\"Action\">",
                 E(prefix),
-                E(st(bl, "source")),
-                E(st(bl, "reason")),
+                E(str_of(bl, "source")),
+                E(str_of(bl, "reason")),
                 E(since.get(..19).unwrap_or(&since))
             );
             post_button(
@@ -1111,7 +1088,7 @@ fn gateway_form(
                 .collect()
         })
         .unwrap_or_default();
-    let name = existing.map(|g| st(g, "name")).unwrap_or_default();
+    let name = existing.map(|g| str_of(g, "name")).unwrap_or_default();
     if existing.is_none() {
         b.raw("<form class=\"filters\" method=\"get\" action=\"/ui/admin/gateways/new\">");
         Field::new("provider", "Provider")
@@ -1161,7 +1138,9 @@ fn gateway_form(
     Field::new("description", "Description")
         .value(&fv(
             "description",
-            existing.map(|g| st(g, "description")).unwrap_or_default(),
+            existing
+                .map(|g| str_of(g, "description"))
+                .unwrap_or_default(),
         ))
         .errors(errors)
         .input(b);
@@ -1378,7 +1357,7 @@ pub async fn gateway_new(web: Web) -> WebResult {
 async fn gateway_by_name(web: &Web, name: &str) -> Result<Value, WebError> {
     let list = web.app.services.list_gateways(None).await?;
     list.as_array()
-        .and_then(|a| a.iter().find(|g| st(g, "name") == name).cloned())
+        .and_then(|a| a.iter().find(|g| str_of(g, "name") == name).cloned())
         .ok_or_else(|| {
             WebError::Page(
                 StatusCode::NOT_FOUND,
@@ -1395,7 +1374,7 @@ async fn gateway_page(
     errors: &Errors,
 ) -> WebResult {
     let g = gateway_by_name(web, name).await?;
-    let module = st(&g, "providermodule").to_owned();
+    let module = str_of(&g, "providermodule").to_owned();
     let mut b = Out::new();
     b.raw("<div class=\"grid\"><section class=\"card\" aria-labelledby=\"t-h\"><h2 id=\"t-h\">Send a test SMS</h2>");
     w!(
@@ -1683,7 +1662,7 @@ async fn texts_page(web: &Web, s: &Session, text: Option<&str>, errors: &Errors)
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let t = otpgate_core::template::unescape_policy_text(raw);
-            if st(p, "name") == TEXT_POLICY {
+            if str_of(p, "name") == TEXT_POLICY {
                 current = t.clone();
             }
             let realms = p
@@ -1700,7 +1679,7 @@ async fn texts_page(web: &Web, s: &Session, text: Option<&str>, errors: &Errors)
             w!(
                 b,
                 "<tr><td data-label=\"Policy\">{}</td><td data-label=\"Applies to\">{}</td><td data-label=\"Text\"><code>{}</code></td><td data-label=\"Size\">{}</td></tr>",
-                E(st(p, "name")),
+                E(str_of(p, "name")),
                 E(&realms),
                 E(&t),
                 E(&count_summary(&t).0)
@@ -1806,7 +1785,7 @@ fn audit_table(b: &mut Out, v: &Value, caption: &str) {
     );
     for r in &rows {
         let ok = r.get("success").and_then(Value::as_i64) == Some(1);
-        let auth = st(r, "authentication");
+        let auth = str_of(r, "authentication");
         let label = if auth.is_empty() {
             if ok { "success" } else { "failed" }
         } else {
@@ -1819,26 +1798,26 @@ fn audit_table(b: &mut Out, v: &Value, caption: &str) {
         } else {
             "bad"
         };
-        let user = match (st(r, "user"), st(r, "realm")) {
-            ("", _) => st(r, "administrator").to_owned(),
+        let user = match (str_of(r, "user"), str_of(r, "realm")) {
+            ("", _) => str_of(r, "administrator").to_owned(),
             (u, "") => u.to_owned(),
             (u, realm) => format!("{u}@{realm}"),
         };
-        let details = [st(r, "info"), st(r, "action_detail")]
+        let details = [str_of(r, "info"), str_of(r, "action_detail")]
             .into_iter()
             .filter(|x| !x.is_empty())
             .collect::<Vec<_>>()
             .join(" · ");
-        let time = st(r, "startdate").replace('T', " ");
+        let time = str_of(r, "startdate").replace('T', " ");
         w!(
             b,
             "<tr><td data-label=\"Time\">{}</td><td data-label=\"Action\"><code>{}</code></td><td data-label=\"Result\"><span class=\"badge {class}\">{}</span></td><td data-label=\"User\">{}</td><td data-label=\"Serial\">{}</td><td data-label=\"Client\">{}</td><td data-label=\"Details\">{}</td></tr>",
             E(time.get(..19).unwrap_or(&time)),
-            E(st(r, "action")),
+            E(str_of(r, "action")),
             E(label),
             E(&user),
-            E(st(r, "serial")),
-            E(st(r, "client")),
+            E(str_of(r, "serial")),
+            E(str_of(r, "client")),
             E(&details)
         );
     }

@@ -3,7 +3,10 @@
 //! the notification outbox). Same services and admin rights as the API.
 
 use super::html::{E, Field, Out, U, post_button, w};
-use super::{Nav, Page, Session, Web, WebError, WebResult, flash, see_other, service_message};
+use super::{
+    Nav, Session, Web, WebError, WebResult, csrf_field, flash, see_other, service_message,
+    signed_in_page, str_of,
+};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -14,7 +17,7 @@ use serde_json::Value;
 type Errors = Vec<(String, String)>;
 
 fn page(web: &Web, s: &Session, title: &str, errors: &[(String, String)], body: Out) -> Response {
-    page_with(web, s, title, errors, flash(web.query.get("ok")), body)
+    signed_in_page(web, s, Nav::Admin, title, errors, None, body)
 }
 
 fn page_with(
@@ -25,33 +28,7 @@ fn page_with(
     note: Option<&str>,
     body: Out,
 ) -> Response {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    Page {
-        title,
-        nav: Nav::Admin,
-        session: Some(s),
-        path: web.path(),
-        flash: note,
-        errors,
-        body,
-    }
-    .render(status)
-}
-
-fn csrf_field(b: &mut Out, s: &Session) {
-    w!(
-        b,
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        E(&s.csrf)
-    );
-}
-
-fn st<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
+    signed_in_page(web, s, Nav::Admin, title, errors, note, body)
 }
 
 fn list_text(v: &Value, k: &str) -> String {
@@ -375,7 +352,7 @@ async fn resolver_page(
     note: Option<&str>,
 ) -> WebResult {
     let r = stored_resolver(web, name).await?;
-    let rtype = st(&r, "type").to_owned();
+    let rtype = str_of(&r, "type").to_owned();
     let mut b = Out::new();
     w!(
         b,
@@ -567,10 +544,10 @@ pub async fn smtp_list(web: Web) -> WebResult {
                     "<tr><td data-label=\"Name\"><a href=\"/ui/admin/smtp/{}\">{}</a></td><td data-label=\"Server\">{}:{}</td><td data-label=\"Sender\">{}</td><td data-label=\"Description\">{}</td></tr>",
                     U(id),
                     E(id),
-                    E(st(d, "server")),
+                    E(str_of(d, "server")),
                     d.get("port").and_then(Value::as_i64).unwrap_or(25),
-                    E(st(d, "sender")),
-                    E(st(d, "description"))
+                    E(str_of(d, "sender")),
+                    E(str_of(d, "description"))
                 );
             }
             b.raw("</tbody></table></div>")
@@ -654,7 +631,7 @@ fn smtp_form(
         .attrs("autocomplete=\"off\"")
         .errors(errors)
         .input(b);
-    let hint = if stored.is_some_and(|d| st(d, "password") == CENSORED) {
+    let hint = if stored.is_some_and(|d| str_of(d, "password") == CENSORED) {
         "Stored encrypted; leave empty to keep it."
     } else {
         ""
@@ -896,7 +873,7 @@ pub async fn policies(web: Web) -> WebResult {
     } else {
         b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Policies</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Scope</th><th scope=\"col\">Actions</th><th scope=\"col\">Applies to</th><th scope=\"col\">State</th></tr></thead><tbody>");
         for p in &list {
-            let name = st(p, "name");
+            let name = str_of(p, "name");
             let mut applies: Vec<String> = Vec::new();
             for (k, label) in [
                 ("realm", "realm"),
@@ -925,7 +902,7 @@ pub async fn policies(web: Web) -> WebResult {
                 "<tr><td data-label=\"Name\"><a href=\"/ui/admin/policies/{}\">{}</a></td><td data-label=\"Scope\">{}</td><td data-label=\"Actions\"><code>{}</code></td><td data-label=\"Applies to\">{}</td><td data-label=\"State\">{state}</td></tr>",
                 U(name),
                 E(name),
-                E(st(p, "scope")),
+                E(str_of(p, "scope")),
                 E(&action_text(p)),
                 E(&applies)
             );
@@ -1042,7 +1019,7 @@ async fn policy_page(web: &Web, s: &Session, name: &str, f: &Params, errors: &Er
         })?;
     let mut b = Out::new();
     let mut check = Params::new();
-    check.insert("scope", st(&p, "scope"));
+    check.insert("scope", str_of(&p, "scope"));
     check.insert("action", action_text(&p));
     let warnings = otpgate_service::Services::policy_warnings(&check);
     if !warnings.is_empty() {
@@ -1214,12 +1191,15 @@ pub async fn events(web: Web) -> WebResult {
         b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Event rules</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Events</th><th scope=\"col\">Sends</th><th scope=\"col\">To</th><th scope=\"col\">State</th></tr></thead><tbody>");
         for e in &list {
             let id = e.get("id").and_then(Value::as_i64).unwrap_or(0);
-            let sends = if st(e, "action") == "sendsms" {
+            let sends = if str_of(e, "action") == "sendsms" {
                 "SMS"
             } else {
                 "mail"
             };
-            let to = e.get("options").map(|o| st(o, "To")).unwrap_or_default();
+            let to = e
+                .get("options")
+                .map(|o| str_of(o, "To"))
+                .unwrap_or_default();
             let state = if e.get("active").and_then(Value::as_bool).unwrap_or(false) {
                 "<span class=\"badge ok\">active</span>"
             } else {
@@ -1228,9 +1208,9 @@ pub async fn events(web: Web) -> WebResult {
             w!(
                 b,
                 "<tr><td data-label=\"Name\"><a href=\"/ui/admin/events/{id}\">{}</a></td><td data-label=\"Events\">{}</td><td data-label=\"Sends\">{sends} ({})</td><td data-label=\"To\">{}</td><td data-label=\"State\">{state}</td></tr>",
-                E(st(e, "name")),
+                E(str_of(e, "name")),
                 E(&list_text(e, "event")),
-                E(st(e, "position")),
+                E(str_of(e, "position")),
                 E(to)
             );
         }
@@ -1254,9 +1234,9 @@ pub async fn events(web: Web) -> WebResult {
             w!(
                 b,
                 "<tr><td data-label=\"Rule\">{}</td><td data-label=\"To\">{}</td><td data-label=\"Last error\">{}</td><td data-label=\"Action\">",
-                E(st(it, "handler")),
-                E(st(it, "recipient")),
-                E(st(it, "last_error"))
+                E(str_of(it, "handler")),
+                E(str_of(it, "recipient")),
+                E(str_of(it, "last_error"))
             );
             post_button(
                 &mut b,
@@ -1328,7 +1308,7 @@ async fn event_form(
                     .and_then(Value::as_i64)
                     .unwrap_or(0)
                     .to_string(),
-                (k, Some(e)) => st(e, k).to_owned(),
+                (k, Some(e)) => str_of(e, k).to_owned(),
                 _ => String::new(),
             })
     };
@@ -1462,7 +1442,7 @@ async fn stored_event(web: &Web, id: i64) -> Result<Value, WebError> {
 
 async fn event_page(web: &Web, s: &Session, id: i64, f: &Params, errors: &Errors) -> WebResult {
     let e = stored_event(web, id).await?;
-    let action = st(&e, "action").to_owned();
+    let action = str_of(&e, "action").to_owned();
     let mut b = Out::new();
     event_form(web, &mut b, s, &action, Some(&e), f, errors).await?;
     let active = e.get("active").and_then(Value::as_bool);
@@ -1476,7 +1456,7 @@ async fn event_page(web: &Web, s: &Session, id: i64, f: &Params, errors: &Errors
     Ok(page(
         web,
         s,
-        &format!("Event rule {}", st(&e, "name")),
+        &format!("Event rule {}", str_of(&e, "name")),
         errors,
         b,
     ))

@@ -2,32 +2,15 @@
 //! the OTP of a first SMS, and the PIN.
 
 use super::html::{E, Field, Out, U, w};
-use super::{Nav, Page, Session, Web, WebResult, flash, see_other, service_message};
-use axum::http::StatusCode;
+use super::{
+    Nav, Session, Web, WebResult, csrf_field, see_other, service_message, signed_in_page, str_of,
+};
 use axum::response::Response;
 use otpgate_service::audit::AuditEntry;
 use serde_json::Value;
 
 fn page(web: &Web, s: &Session, title: &str, errors: &[(String, String)], body: Out) -> Response {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    Page {
-        title,
-        nav: Nav::User,
-        session: Some(s),
-        path: web.path(),
-        flash: flash(web.query.get("ok")),
-        errors,
-        body,
-    }
-    .render(status)
-}
-
-fn str_of<'a>(t: &'a Value, k: &str) -> &'a str {
-    t.get(k).and_then(Value::as_str).unwrap_or_default()
+    signed_in_page(web, s, Nav::User, title, errors, None, body)
 }
 
 fn info<'a>(t: &'a Value, k: &str) -> &'a str {
@@ -102,11 +85,7 @@ fn phone_body(
         None => b.raw("<p>Enter the mobile number that should receive your sign-in codes. We send a code to it to check that it is yours.</p>"),
     };
     b.raw("<form class=\"stack\" method=\"post\" action=\"/ui/me/phone\">");
-    w!(
-        b,
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        E(&s.csrf)
-    );
+    csrf_field(&mut b, s);
     if let Some(r) = replaces {
         w!(
             b,
@@ -351,11 +330,7 @@ fn pin_body(s: &Session, tokens: &[Value], serial: &str, errors: &[(String, Stri
     let mut b = Out::new();
     b.raw("<p>The PIN is what you enter before the code when you sign in.</p>");
     b.raw("<form class=\"stack\" method=\"post\" action=\"/ui/me/pin\">");
-    w!(
-        b,
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        E(&s.csrf)
-    );
+    csrf_field(&mut b, s);
     let options: Vec<(String, String)> = tokens
         .iter()
         .filter(|t| str_of(t, "rollout_state") != "verify")
