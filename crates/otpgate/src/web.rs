@@ -565,6 +565,17 @@ impl Web {
         });
     }
 
+    /// The action (`POST /ui/…`) and User-Agent events of this request carry.
+    pub fn event_source(&self) -> (String, Option<String>) {
+        (
+            format!("{} {}", self.method, self.path),
+            self.headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        )
+    }
+
     /// Fires `event` at `position` for this request, as the API's handlers do: event rules
     /// see the same event, subject and outcome whether a change came from the API or from
     /// here. `action` is the web route (`POST /ui/admin/tokens/new`).
@@ -577,17 +588,14 @@ impl Web {
         subject: &AuditEntry,
         result: Option<&otpgate_service::events::CallResult>,
     ) {
-        let action = format!("{} {}", self.method, self.path);
+        let (action, agent) = self.event_source();
         let input = otpgate_service::events::EventInput {
             event,
             params,
             subject,
             admin,
             client_ip: self.client,
-            user_agent: self
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
+            user_agent: agent.as_deref(),
             action: &action,
             result,
         };

@@ -171,7 +171,8 @@ pub async fn phone_enroll(web: Web) -> WebResult {
             replaces.clone(),
             web.client,
         );
-        let (r, mut audit) = tokio::spawn(async move {
+        let (action, agent) = web.event_source();
+        let (r, audit) = tokio::spawn(async move {
             let mut audit = AuditEntry::default();
             let r = services
                 .enroll_own_phone(
@@ -183,21 +184,32 @@ pub async fn phone_enroll(web: Web) -> WebResult {
                     &mut audit,
                 )
                 .await;
+            audit.user = u.login.clone();
+            audit.realm = u.realm.clone();
+            // The post event fires here too, so it is not lost with a request cut off.
+            if r.is_ok() {
+                let result = otpgate_service::events::CallResult {
+                    status: true,
+                    value: serde_json::Value::Bool(true),
+                    ..Default::default()
+                };
+                let input = otpgate_service::events::EventInput {
+                    event: "token_init",
+                    params: &ev,
+                    subject: &audit,
+                    admin: None,
+                    client_ip: client,
+                    user_agent: agent.as_deref(),
+                    action: &action,
+                    result: Some(&result),
+                };
+                services.fire_event("post", &input).await;
+            }
             (r, audit)
         })
         .await
         .map_err(|e| otpgate_service::ServiceError::Internal(format!("enrollment task: {e}")))?;
-        audit.user = user.login.clone();
-        audit.realm = user.realm.clone();
-        if r.is_ok() {
-            let result = otpgate_service::events::CallResult {
-                status: true,
-                value: serde_json::Value::Bool(true),
-                ..Default::default()
-            };
-            web.fire("post", "token_init", None, &ev, &audit, Some(&result))
-                .await;
-        }
+        let mut audit = audit;
         match r {
             Ok(e) => {
                 audit.success = true;

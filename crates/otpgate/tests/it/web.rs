@@ -1150,3 +1150,59 @@ async fn new_forms_never_replace_what_exists_and_a_failed_test_mail_keeps_the_tl
     let (_, pol) = s.aget("/policy/p1", &[]).await;
     assert_eq!(pol["result"]["value"][0]["scope"], "authentication");
 }
+
+#[tokio::test]
+async fn a_users_own_enrollment_fires_token_init_like_the_api() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.ok(
+        "/event",
+        &[
+            ("name", "enrolled"),
+            ("event", "token_init"),
+            ("handlermodule", "UserNotification"),
+            ("action", "sendsms"),
+            ("position", "post"),
+            ("option.smsconfig", "gw"),
+            ("option.To", "number"),
+            ("option.To number", "+4915100000098"),
+            ("option.body", "Enrolled for {user}."),
+        ],
+    )
+    .await;
+    let notes = || {
+        gw.received()
+            .iter()
+            .filter(|r| r.field("phone").as_deref() == Some("+4915100000098"))
+            .count()
+    };
+    let mut b = Browser::new(&s);
+    b.post("/ui/login", &[("user", "alice"), ("pass", "alice-pw")])
+        .await;
+    let csrf = b.get("/ui/me/phone").await.csrf();
+    let p = b
+        .post(
+            "/ui/me/phone",
+            &[
+                ("csrf", &csrf),
+                ("phone", "+4915100000009"),
+                ("pin", "4711"),
+                ("pin2", "4711"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    crate::events::until("the enrollment notification", async || notes() == 1).await;
+    let serial = p.location.split("serial=").nth(1).unwrap().to_owned();
+    let otp = gw.last_otp("+4915100000009");
+    let p = b
+        .post(
+            "/ui/me/phone/verify",
+            &[("csrf", &csrf), ("serial", &serial), ("otp", &otp)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    // privacyIDEA fires token_init for the verification call too.
+    crate::events::until("the verification notification", async || notes() == 2).await;
+}
