@@ -70,6 +70,14 @@ pub fn routes() -> Router<App> {
             "/ui/admin/realms",
             get(admin::realms).post(admin::realm_save),
         )
+        .route(
+            "/ui/admin/users/{resolver}/{name}/{action}",
+            post(admin::user_delete),
+        )
+        .route(
+            "/ui/admin/realms/{name}/{action}",
+            post(admin::realm_action),
+        )
         .route("/ui/admin/gateways", get(admin::gateways))
         .route(
             "/ui/admin/gateways/new",

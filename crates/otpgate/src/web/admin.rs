@@ -172,6 +172,9 @@ pub async fn tokens(web: Web) -> WebResult {
     }
     if !user.is_empty() {
         p.insert("user", user.clone());
+        if let Some(realm) = web.query.get_nonblank("realm") {
+            p.insert("realm", realm);
+        }
     }
     p.insert("page", page_no.to_string());
     p.insert("pagesize", "25");
@@ -657,6 +660,12 @@ async fn users_page(web: &Web, s: &Session, errors: &Errors, f: &Params) -> WebR
                     E(&realm),
                     list.len()
                 );
+                let editable: Vec<String> = services
+                    .list_resolvers(None, Some("internalresolver"))
+                    .await?
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default();
                 for u in list.iter().take(200) {
                     let mobile = match u.get("mobile") {
                         Some(Value::Array(a)) => a
@@ -669,7 +678,7 @@ async fn users_page(web: &Web, s: &Session, errors: &Errors, f: &Params) -> WebR
                     };
                     w!(
                         b,
-                        "<tr><td data-label=\"User name\">{}</td><td data-label=\"Name\">{} {}</td><td data-label=\"Mobile\">{}</td><td data-label=\"Email\">{}</td><td data-label=\"User store\">{}</td><td data-label=\"Tokens\"><a href=\"/ui/admin/tokens?user={}\">Tokens</a> · <a href=\"/ui/admin/tokens/new?user={}&amp;realm={}\">Enroll</a> · <a href=\"/ui/admin/audit?user={}\">Audit</a></td></tr>",
+                        "<tr><td data-label=\"User name\">{}</td><td data-label=\"Name\">{} {}</td><td data-label=\"Mobile\">{}</td><td data-label=\"Email\">{}</td><td data-label=\"User store\">{}</td><td data-label=\"Tokens\"><a href=\"/ui/admin/tokens?user={}&amp;realm={}\">Tokens</a> · <a href=\"/ui/admin/tokens/new?user={}&amp;realm={}\">Enroll</a> · <a href=\"/ui/admin/audit?user={}\">Audit</a> ",
                         E(str_of(u, "username")),
                         E(str_of(u, "givenname")),
                         E(str_of(u, "surname")),
@@ -677,10 +686,30 @@ async fn users_page(web: &Web, s: &Session, errors: &Errors, f: &Params) -> WebR
                         E(str_of(u, "email")),
                         E(str_of(u, "resolver")),
                         U(str_of(u, "username")),
+                        U(&realm),
                         U(str_of(u, "username")),
                         U(&realm),
                         U(str_of(u, "username"))
                     );
+                    let (store, name) = (str_of(u, "resolver"), str_of(u, "username"));
+                    if editable.iter().any(|r| r == store) {
+                        post_button(
+                            &mut b,
+                            &format!(
+                                "/ui/admin/users/{}/{}/delete?realm={}",
+                                U(store),
+                                U(name),
+                                U(&realm)
+                            ),
+                            &s.csrf,
+                            "Delete",
+                            "small danger",
+                            Some(&format!(
+                                "Delete the user {name}? Their tokens stay, unassigned."
+                            )),
+                        );
+                    }
+                    b.raw("</td></tr>");
                 }
                 b.raw("</tbody></table></div>");
             }
@@ -791,7 +820,7 @@ async fn realms_page(web: &Web, s: &Session, errors: &Errors) -> WebResult {
     match realms.as_object().filter(|m| !m.is_empty()) {
         None => b.raw("<p class=\"empty\">No realms yet.</p>"),
         Some(m) => {
-            b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Realms and their user stores</caption><thead><tr><th scope=\"col\">Realm</th><th scope=\"col\">User stores</th><th scope=\"col\">Default</th></tr></thead><tbody>");
+            b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Realms and their user stores</caption><thead><tr><th scope=\"col\">Realm</th><th scope=\"col\">User stores</th><th scope=\"col\">Default</th><th scope=\"col\">Actions</th></tr></thead><tbody>");
             for (name, r) in m {
                 let rs: Vec<&str> = r
                     .get("resolver")
@@ -805,11 +834,33 @@ async fn realms_page(web: &Web, s: &Session, errors: &Errors) -> WebResult {
                 };
                 w!(
                     b,
-                    "<tr><td data-label=\"Realm\"><a href=\"/ui/admin/users?realm={}\">{}</a></td><td data-label=\"User stores\">{}</td><td data-label=\"Default\">{default}</td></tr>",
+                    "<tr><td data-label=\"Realm\"><a href=\"/ui/admin/users?realm={}\">{}</a></td><td data-label=\"User stores\">{}</td><td data-label=\"Default\">{default}</td><td data-label=\"Actions\">",
                     U(name),
                     E(name),
                     E(&rs.join(", "))
                 );
+                let base = format!("/ui/admin/realms/{}", U(name));
+                if default.is_empty() {
+                    post_button(
+                        &mut b,
+                        &format!("{base}/default"),
+                        &s.csrf,
+                        "Make default",
+                        "small",
+                        None,
+                    );
+                }
+                post_button(
+                    &mut b,
+                    &format!("{base}/delete"),
+                    &s.csrf,
+                    "Delete",
+                    "small danger",
+                    Some(&format!(
+                        "Delete the realm {name}? Its users can no longer sign in."
+                    )),
+                );
+                b.raw("</td></tr>");
             }
             b.raw("</tbody></table></div>")
         }
@@ -1892,4 +1943,53 @@ pub async fn audit(web: Web) -> WebResult {
     );
     pager(&mut b, "/ui/admin/audit", q, page_no, count, 25);
     Ok(page(&web, &s, "Audit log", &[], b))
+}
+
+/// `POST /ui/admin/users/{resolver}/{name}/delete?realm=`: deletes an internal user.
+pub async fn user_delete(
+    Path((resolver, name, action)): Path<(String, String, String)>,
+    web: Web,
+) -> WebResult {
+    if action != "delete" {
+        return Err(WebError::Page(
+            StatusCode::NOT_FOUND,
+            "No such action.".into(),
+        ));
+    }
+    web.admin("deleteuser").await?;
+    web.audit(|e| {
+        e.user = name.clone();
+        e.resolver = resolver.clone();
+    });
+    web.app.services.delete_user(&resolver, &name).await?;
+    web.audit(|e| e.success = true);
+    let realm = web.query.get("realm").unwrap_or_default();
+    Ok(see_other(&format!(
+        "/ui/admin/users?realm={}&ok=deleted",
+        U(realm)
+    )))
+}
+
+/// `POST /ui/admin/realms/{name}/{default|delete}`.
+pub async fn realm_action(Path((name, action)): Path<(String, String)>, web: Web) -> WebResult {
+    let services = &web.app.services;
+    web.audit(|e| e.realm = name.clone());
+    match action.as_str() {
+        "default" => {
+            web.admin("realmwrite").await?;
+            services.set_default_realm(&name).await?;
+        }
+        "delete" => {
+            web.admin("realmdelete").await?;
+            services.delete_realm(&name).await?;
+        }
+        _ => {
+            return Err(WebError::Page(
+                StatusCode::NOT_FOUND,
+                "No such action.".into(),
+            ));
+        }
+    }
+    web.audit(|e| e.success = true);
+    Ok(see_other("/ui/admin/realms?ok=realm"))
 }

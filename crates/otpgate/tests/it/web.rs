@@ -1206,3 +1206,61 @@ async fn a_users_own_enrollment_fires_token_init_like_the_api() {
     // privacyIDEA fires token_init for the verification call too.
     crate::events::until("the verification notification", async || notes() == 2).await;
 }
+
+#[tokio::test]
+async fn admins_delete_internal_users_and_switch_and_delete_realms() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let page = b.get("/ui/admin/users?realm=realm1").await;
+    assert!(
+        page.body
+            .contains("/ui/admin/users/local/carol/delete?realm=realm1"),
+        "{}",
+        page.body
+    );
+    let p = b
+        .post(
+            "/ui/admin/users/local/carol/delete?realm=realm1",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        p.location, "/ui/admin/users?realm=realm1&ok=deleted",
+        "{}",
+        p.body
+    );
+    let (_, users) = s.aget("/user/", &[("realm", "realm1")]).await;
+    let names: Vec<&str> = users["result"]["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    // A second realm becomes the default; the first one is deleted.
+    b.post(
+        "/ui/admin/realms",
+        &[
+            ("csrf", &csrf),
+            ("kind", "realm"),
+            ("realm_name", "other"),
+            ("resolvers", "local"),
+        ],
+    )
+    .await;
+    let p = b
+        .post("/ui/admin/realms/other/default", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.location, "/ui/admin/realms?ok=realm", "{}", p.body);
+    let p = b
+        .post("/ui/admin/realms/realm1/delete", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, realms) = s.aget("/realm/", &[]).await;
+    let realms = realms["result"]["value"].as_object().unwrap();
+    assert_eq!(realms.keys().collect::<Vec<_>>(), ["other"]);
+    assert_eq!(realms["other"]["default"], true);
+}
