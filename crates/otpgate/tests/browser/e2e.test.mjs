@@ -242,6 +242,21 @@ test('the configuration forms are accessible too', async () => {
   await narrow(admin, 'event-new');
 });
 
+test('dark mode keeps the contrast', async () => {
+  await admin.emulateMedia({ colorScheme: 'dark' });
+  for (const [path, name] of [
+    ['/ui/admin/', 'dashboard-dark'],
+    ['/ui/admin/tokens', 'tokens-dark'],
+    ['/ui/admin/audit?authentication=REJECT', 'audit-dark'],
+    ['/ui/admin/texts', 'sms-texts-dark'],
+  ]) {
+    await admin.goto(url(path));
+    await admin.getByRole('heading', { level: 1 }).waitFor();
+    await checkPage(admin, name);
+  }
+  await admin.emulateMedia({ colorScheme: 'light' });
+});
+
 test('no page broke the CSP or logged an error', async () => {
   // A refused form comes back with 422, which Chromium logs: the user's one wrong OTP.
   const refused = (e) => /status of 422/.test(e);

@@ -60,7 +60,7 @@ async fn the_web_interface_works_end_to_end_in_chromium() {
     );
     assert!(out.status.success(), "browser tests failed:\n{report}");
     assert!(
-        report.contains("pass 10") && report.contains("fail 0"),
+        report.contains("pass 11") && report.contains("fail 0"),
         "{report}"
     );
 }
