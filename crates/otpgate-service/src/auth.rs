@@ -42,6 +42,8 @@ pub const ADMIN_RIGHTS: &[&str] = &[
     "deleteuser",
     "auditlog",
     "getchallenges",
+    "eventhandling_read",
+    "eventhandling_write",
 ];
 
 /// The caller of an authenticated request.

@@ -343,7 +343,15 @@ impl Services {
                 "The description is longer than 80 characters.".into(),
             ));
         }
+        // A re-initialised token keeps its rollout state (the answer says which).
+        let mut state = rollout_state.to_owned();
         if let Some(existing) = self.store().token_by_serial(&serial).await? {
+            // (An empty state, as older privacyIDEA tokens have, counts as enrolled.)
+            state = if existing.rollout_state.is_empty() {
+                "enrolled".to_owned()
+            } else {
+                existing.rollout_state.clone()
+            };
             if existing.tokentype != "sms" {
                 return Err(ServiceError::TokenAdmin(format!(
                     "init token failed: Token {serial} already exists with type {}. Can not initialize token with new type sms",
@@ -391,7 +399,7 @@ impl Services {
             };
             self.store().token_insert(&t, self.clock().now_ms()).await?;
         }
-        Ok(json!({"serial": serial, "rollout_state": rollout_state}))
+        Ok(json!({"serial": serial, "rollout_state": state}))
     }
 
     async fn token_json(

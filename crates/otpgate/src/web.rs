@@ -220,6 +220,8 @@ pub struct Session {
     pub exp: i64,
     /// Sign-in time, Unix seconds (the session ends `web.session_max_secs` after it).
     pub since: i64,
+    /// The admin menu's pages this admin may open (filled by [`Web::admin`]).
+    pub allowed: Vec<&'static str>,
 }
 
 /// A web request: query and form parameters kept apart (the CSRF token counts only from the
@@ -425,6 +427,7 @@ impl Web {
             csrf: s("csrf"),
             exp: c.get("exp").and_then(Value::as_i64).unwrap_or_default(),
             since: c.get("since").and_then(Value::as_i64).unwrap_or_default(),
+            allowed: Vec::new(),
         };
         if session.sid.is_empty() || self.app.services.web_logged_out(&session.sid).await? {
             return Ok(None);
@@ -457,7 +460,7 @@ impl Web {
     /// The admin session, checked for `right` (admin policies apply as in the API); POSTs
     /// also need a valid CSRF token.
     pub async fn admin(&self, right: &str) -> Result<Session, WebError> {
-        let s = self
+        let mut s = self
             .session()
             .await?
             .filter(|s| s.role == "admin")
@@ -478,6 +481,12 @@ impl Web {
             .services
             .require_admin_right(&s.username, right)
             .await?;
+        let policies = self.app.services.policies().await?;
+        s.allowed = ADMIN_MENU
+            .iter()
+            .filter(|(_, _, r)| policies.admin_allows(&s.username, r))
+            .map(|(href, _, _)| *href)
+            .collect();
         self.check_csrf(&s)?;
         Ok(s)
     }
@@ -651,17 +660,19 @@ pub enum Nav {
     User,
 }
 
-const ADMIN_MENU: &[(&str, &str)] = &[
-    ("/ui/admin/", "Dashboard"),
-    ("/ui/admin/tokens", "Tokens"),
-    ("/ui/admin/users", "Users"),
-    ("/ui/admin/realms", "Realms"),
-    ("/ui/admin/gateways", "SMS gateways"),
-    ("/ui/admin/texts", "SMS texts"),
-    ("/ui/admin/policies", "Policies"),
-    ("/ui/admin/events", "Events"),
-    ("/ui/admin/smtp", "SMTP"),
-    ("/ui/admin/audit", "Audit log"),
+/// The admin menu: page, label, and the admin right its page needs (the menu shows only the
+/// pages an admin may open).
+pub const ADMIN_MENU: &[(&str, &str, &str)] = &[
+    ("/ui/admin/", "Dashboard", "auditlog"),
+    ("/ui/admin/tokens", "Tokens", "tokenlist"),
+    ("/ui/admin/users", "Users", "userlist"),
+    ("/ui/admin/realms", "Realms", "realmread"),
+    ("/ui/admin/gateways", "SMS gateways", "smsgateway_read"),
+    ("/ui/admin/texts", "SMS texts", "policyread"),
+    ("/ui/admin/policies", "Policies", "policyread"),
+    ("/ui/admin/events", "Events", "eventhandling_read"),
+    ("/ui/admin/smtp", "SMTP", "smtpserver_read"),
+    ("/ui/admin/audit", "Audit log", "auditlog"),
 ];
 
 const USER_MENU: &[(&str, &str)] = &[
@@ -709,10 +720,17 @@ impl Page<'_> {
             o,
             "</head><body class=\"{body_class}\"><a class=\"skip\" href=\"#main\">Skip to main content</a>"
         );
-        let menu = match self.nav {
+        let menu: Option<(Vec<(&str, &str)>, &str)> = match self.nav {
             Nav::None => None,
-            Nav::Admin => Some((ADMIN_MENU, "/ui/admin/")),
-            Nav::User => Some((USER_MENU, "/ui/me")),
+            Nav::Admin => Some((
+                ADMIN_MENU
+                    .iter()
+                    .filter(|(href, _, _)| self.session.is_none_or(|s| s.allowed.contains(href)))
+                    .map(|(href, label, _)| (*href, *label))
+                    .collect(),
+                "/ui/admin/",
+            )),
+            Nav::User => Some((USER_MENU.to_vec(), "/ui/me")),
         };
         if let Some((items, home)) = menu {
             w!(
@@ -721,8 +739,8 @@ impl Page<'_> {
                 E(home)
             );
             for (href, label) in items {
-                let current = if self.path == *href
-                    || (*href != "/ui/admin/" && *href != "/ui/me" && self.path.starts_with(href))
+                let current = if self.path == href
+                    || (href != "/ui/admin/" && href != "/ui/me" && self.path.starts_with(href))
                 {
                     " aria-current=\"page\""
                 } else {

@@ -356,12 +356,11 @@ async fn resolver_page(
     let mut b = Out::new();
     w!(
         b,
-        "<p>Kind: <strong>{}</strong>. <a href=\"/ui/admin/users?resolver={}\">Users</a></p>",
+        "<p>Kind: <strong>{}</strong>. Its users are listed on the Users page under the realms that contain it.</p>",
         E(RESOLVER_TYPES
             .iter()
             .find(|(k, _)| *k == rtype)
-            .map_or(rtype.as_str(), |(_, l)| l)),
-        U(name)
+            .map_or(rtype.as_str(), |(_, l)| l))
     );
     resolver_form(&mut b, s, &rtype, Some(name), Some(&r), f, errors);
     actions_bar(

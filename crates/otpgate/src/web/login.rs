@@ -330,7 +330,32 @@ pub async fn admin_login(web: Web) -> WebResult {
     let mut p = Params::new();
     p.insert("username", username.clone());
     p.insert("password", web.form.get("password").unwrap_or_default());
+    // The `auth` events of `POST /auth` fire for the admin sign-in too (without the password).
+    let mut ev = Params::new();
+    ev.insert("username", username.clone());
+    let subject = AuditEntry {
+        user: username.clone(),
+        ..Default::default()
+    };
+    web.fire("pre", "auth", None, &ev, &subject, None).await;
     let r = web.app.services.login(&p).await;
+    if let Ok(v) = &r {
+        let result = otpgate_service::events::CallResult {
+            status: true,
+            value: v.clone(),
+            authentication: Some("ACCEPT".into()),
+            message: None,
+        };
+        web.fire(
+            "post",
+            "auth",
+            Some(&username),
+            &ev,
+            &AuditEntry::default(),
+            Some(&result),
+        )
+        .await;
+    }
     let admin = r
         .ok()
         .filter(|v| v.get("role").and_then(Value::as_str) == Some("admin"));

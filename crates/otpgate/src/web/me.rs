@@ -25,6 +25,18 @@ pub async fn overview(web: Web) -> WebResult {
     let (s, user) = web.user().await?;
     let tokens = web.app.services.own_tokens(&user).await?;
     let mut b = Out::new();
+    // An enrollment still waiting for its code: the way back to it.
+    for t in tokens
+        .iter()
+        .filter(|t| str_of(t, "rollout_state") == "verify")
+    {
+        w!(
+            b,
+            "<p class=\"note\">The number {} is waiting for its code. <a href=\"/ui/me/phone/verify?serial={}\">Enter the code</a></p>",
+            E(info(t, "phone")),
+            U(str_of(t, "serial"))
+        );
+    }
     let ready: Vec<&Value> = tokens
         .iter()
         .filter(|t| str_of(t, "rollout_state") != "verify")

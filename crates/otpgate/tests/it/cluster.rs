@@ -4,6 +4,7 @@
 //! other keys refuses to start.
 
 use crate::support::*;
+use otpgate_core::Clock;
 use otpgate_store::testdb;
 use std::sync::Arc;
 
@@ -363,6 +364,9 @@ async fn a_row_postgresql_refuses_costs_no_other_requests_audit() {
 #[tokio::test]
 async fn web_sessions_and_dashboard_counts_span_the_nodes() {
     let Some(c) = cluster().await else { return };
+    // Both nodes on one clock (each test server's manual clock starts at its own start; across
+    // 00:00 UTC they could disagree about "today").
+    c.b.clock.set(c.a.clock.now());
     // The PIN step on node A, the OTP step on node B.
     let mut on_a = crate::web::Browser::new(&c.a);
     let p = on_a

@@ -1014,6 +1014,8 @@ async fn an_ldap_directory_from_the_console_is_tested_saved_and_keeps_its_passwo
     assert_eq!(p.location, "/ui/admin/resolvers/dir?ok=saved", "{}", p.body);
     // The edit page never shows the password; left empty, the stored one is used.
     let page = b.get("/ui/admin/resolvers/dir").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("name=\"BINDPW\"") && page.body.contains("Stored encrypted"));
     assert!(!page.body.contains(ROOT_PW));
     let p = send(&mut b, "/ui/admin/resolvers/dir", &form("", "test", false)).await;
     assert!(p.body.contains("The connection works"), "{}", p.body);
