@@ -750,7 +750,9 @@ async fn number_changes_need_a_usable_token_and_the_replaced_token_to_survive() 
     let me = b.get("/ui/me").await;
     assert!(
         me.body.contains("is waiting for its code")
-            && me.body.contains(&format!("/ui/me/phone/verify?serial={new}")),
+            && me
+                .body
+                .contains(&format!("/ui/me/phone/verify?serial={new}")),
         "{}",
         me.body
     );
