@@ -190,6 +190,23 @@ pub struct CallResult {
 }
 
 impl CallResult {
+    /// A successful plain (non-validate) call answering `value`.
+    pub fn plain(value: Value) -> Self {
+        Self {
+            status: true,
+            value,
+            ..Default::default()
+        }
+    }
+
+    /// A successful `/auth` (or admin web sign-in) answering `value`.
+    pub fn auth_accept(value: Value) -> Self {
+        Self {
+            authentication: Some("ACCEPT".into()),
+            ..Self::plain(value)
+        }
+    }
+
     /// The outcome of a validate call.
     pub fn of_auth(r: &crate::validate::AuthResponse) -> Self {
         Self {

@@ -138,17 +138,8 @@ impl Services {
         }
         // ENROLL `verify_enrollment=sms`: the token waits in `verify` for the OTP of an SMS
         // sent now; a second call with `serial` and `verify=<otp>` finishes it.
-        let v = self.init_token_in(params, admin, audit, "verify").await?;
-        let serial = v
-            .get("serial")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let row = self
-            .store()
-            .token_by_serial(&serial)
-            .await?
-            .ok_or_else(|| ServiceError::Internal("the new token vanished".into()))?;
+        let (v, row) = self.init_token_to_verify(params, admin, audit).await?;
+        let serial = row.serial.clone();
         if row.rollout_state != "verify" {
             // An existing enrolled token re-initialised: nothing to verify.
             return Ok(v);
@@ -169,6 +160,24 @@ impl Services {
             "serial": serial_sent, "rollout_state": "verify",
             "verify": {"message": VERIFY_PROMPT},
         }))
+    }
+
+    /// `init_token_in` for a token in `verify`, with the token as stored (a re-initialised
+    /// existing token keeps its state: the caller checks `rollout_state`).
+    pub(crate) async fn init_token_to_verify(
+        &self,
+        params: &Params,
+        admin: &str,
+        audit: &mut AuditEntry,
+    ) -> Result<(Value, TokenRow)> {
+        let v = self.init_token_in(params, admin, audit, "verify").await?;
+        let serial = v.get("serial").and_then(Value::as_str).unwrap_or_default();
+        let row = self
+            .store()
+            .token_by_serial(serial)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the new token vanished".into()))?;
+        Ok((v, row))
     }
 
     /// Whether an ENROLL-scope `verify_enrollment` policy names SMS tokens for this user.

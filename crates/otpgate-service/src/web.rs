@@ -237,17 +237,8 @@ impl Services {
         if let (Some(pin), None) = (pin, &replaced) {
             p.insert("pin", pin);
         }
-        let v = self.init_token_in(&p, "", audit, "verify").await?;
-        let serial = v
-            .get("serial")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let row = self
-            .store()
-            .token_by_serial(&serial)
-            .await?
-            .ok_or_else(|| ServiceError::Internal("the new token vanished".into()))?;
+        let (_, row) = self.init_token_to_verify(&p, "", audit).await?;
+        let serial = row.serial.clone();
         if let Some(old) = &replaced {
             // The new token has the old one's PIN from the start.
             self.store().token_set_pin(row.id, &old.pin_hash).await?;

@@ -837,6 +837,14 @@ pub fn csrf_field(b: &mut Out, s: &Session) {
     );
 }
 
+/// Why a "new" form does not save: `what` (e.g. "an SMTP server mail") exists already, and a
+/// "new" form never replaces (nor drops the secrets of) what exists.
+pub fn exists_already(what: &str) -> ServiceError {
+    ServiceError::Parameter(format!(
+        "There is {what} already; change it on its own page."
+    ))
+}
+
 /// A string member of a JSON object ("" when absent).
 pub fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or_default()

@@ -21,12 +21,7 @@ pub async fn auth(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> 
         e.authentication = if r.is_ok() { "ACCEPT" } else { "REJECT" }.into();
     });
     let value = r?;
-    let result = otpgate_service::events::CallResult {
-        status: true,
-        value: value.clone(),
-        authentication: Some("ACCEPT".into()),
-        message: None,
-    };
+    let result = otpgate_service::events::CallResult::auth_accept(value.clone());
     super::event::fire(
         &app,
         &pi,

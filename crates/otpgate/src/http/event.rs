@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::Response;
 use otpgate_service::audit::AuditEntry;
 use otpgate_service::events::{CallResult, EVENTS, EventInput, HANDLER_MODULE};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Fires `event` at `position` (`pre` or `post`) for the request in `pi`. `subject` is what
 /// the service recorded about the call (user, realm, serial); `result` its outcome.
@@ -47,15 +47,6 @@ pub fn pre_subject(pi: &Pi, serial: Option<&str>) -> AuditEntry {
             .or(pi.params.get("serial"))
             .unwrap_or_default()
             .to_owned(),
-        ..Default::default()
-    }
-}
-
-/// The outcome of a plain (non-validate) call.
-pub fn plain_result(value: &Value) -> CallResult {
-    CallResult {
-        status: true,
-        value: value.clone(),
         ..Default::default()
     }
 }

@@ -5,6 +5,7 @@ use crate::app::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use otpgate_service::audit::AuditEntry;
+use otpgate_service::events::CallResult;
 use serde_json::{Map, Value};
 
 /// `POST /token/init`.
@@ -27,7 +28,7 @@ pub async fn init(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> 
         .init_token(&pi.params, &admin, &mut audit)
         .await;
     if r.is_ok() {
-        let result = event::plain_result(&Value::Bool(true));
+        let result = CallResult::plain(Value::Bool(true));
         event::fire(
             &app,
             &pi,
@@ -97,7 +98,7 @@ async fn run(
         Action::Delete => s.delete_tokens(serial, p, &mut audit).await,
     };
     if let Ok(value) = &r {
-        let result = event::plain_result(value);
+        let result = CallResult::plain(value.clone());
         event::fire(app, &pi, "post", event, Some(&admin), &audit, Some(&result)).await;
     }
     pi.record(audit);

@@ -457,11 +457,7 @@ pub async fn token_action(Path((serial, action)): Path<(String, String)>, web: W
         _ => services.delete_tokens(one, &p, &mut audit).await,
     };
     if let Ok(v) = &r {
-        let result = otpgate_service::events::CallResult {
-            status: true,
-            value: v.clone(),
-            ..Default::default()
-        };
+        let result = otpgate_service::events::CallResult::plain(v.clone());
         web.fire("post", event, Some(&s.username), &p, &audit, Some(&result))
             .await;
     }
@@ -588,11 +584,7 @@ pub async fn token_enroll(web: Web) -> WebResult {
         .init_token(&p, &s.username, &mut audit)
         .await;
     if r.is_ok() {
-        let result = otpgate_service::events::CallResult {
-            status: true,
-            value: Value::Bool(true),
-            ..Default::default()
-        };
+        let result = otpgate_service::events::CallResult::plain(Value::Bool(true));
         web.fire(
             "post",
             "token_init",
@@ -1585,7 +1577,7 @@ async fn gateway_save(web: Web, existing: Option<String>) -> WebResult {
         // "New" never replaces (and so never drops the secrets of) an existing gateway.
         let errors = vec![(
             "name".to_owned(),
-            format!("There is a gateway {gw_name} already; change it on its own page."),
+            service_message(&super::exists_already(&format!("a gateway {gw_name}"))),
         )];
         let mut b = Out::new();
         gateway_form(&mut b, &s, &module, None, &web.form, &errors);

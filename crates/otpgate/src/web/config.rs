@@ -4,8 +4,8 @@
 
 use super::html::{E, Field, Out, U, post_button, w};
 use super::{
-    Nav, Session, Web, WebError, WebResult, csrf_field, flash, see_other, service_message,
-    signed_in_page, str_of,
+    Nav, Session, Web, WebError, WebResult, csrf_field, exists_already, flash, see_other,
+    service_message, signed_in_page, str_of,
 };
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -480,9 +480,7 @@ async fn resolver_save(web: Web, existing: Option<String>) -> WebResult {
             .get(&name)
             .is_some();
     let r = if taken {
-        Err(otpgate_service::ServiceError::Parameter(format!(
-            "There is a user store {name} already; change it on its own page."
-        )))
+        Err(exists_already(&format!("a user store {name}")))
     } else {
         services.save_resolver(&name, &p).await
     };
@@ -764,9 +762,7 @@ async fn smtp_save(web: Web, existing: Option<String>) -> WebResult {
             .get(&id)
             .is_some();
     let r = if taken {
-        Err(otpgate_service::ServiceError::Parameter(format!(
-            "There is an SMTP server {id} already; change it on its own page."
-        )))
+        Err(exists_already(&format!("an SMTP server {id}")))
     } else if id.is_empty() {
         Err(otpgate_service::ServiceError::missing("identifier"))
     } else {
@@ -1096,9 +1092,7 @@ async fn policy_save(web: Web, existing: Option<String>) -> WebResult {
             .as_array()
             .is_some_and(|a| !a.is_empty());
     let r = if taken {
-        Err(otpgate_service::ServiceError::Parameter(format!(
-            "There is a policy {name} already; change it on its own page."
-        )))
+        Err(exists_already(&format!("a policy {name}")))
     } else if name.is_empty() {
         Err(otpgate_service::ServiceError::missing("name"))
     } else {

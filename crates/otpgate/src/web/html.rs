@@ -60,12 +60,6 @@ impl Out {
         self
     }
 
-    /// Appends escaped text.
-    pub fn text(&mut self, s: &str) -> &mut Self {
-        let _ = write!(self.0, "{}", E(s));
-        self
-    }
-
     /// Appends formatted markup (whose arguments are [`E`], [`U`], numbers or other `Out`s).
     pub fn fmt(&mut self, args: fmt::Arguments<'_>) -> &mut Self {
         let _ = self.0.write_fmt(args);
@@ -81,11 +75,6 @@ impl Out {
     /// The markup.
     pub fn into_string(self) -> String {
         self.0
-    }
-
-    /// The markup so far.
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

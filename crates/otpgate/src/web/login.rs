@@ -340,12 +340,7 @@ pub async fn admin_login(web: Web) -> WebResult {
     web.fire("pre", "auth", None, &ev, &subject, None).await;
     let r = web.app.services.login(&p).await;
     if let Ok(v) = &r {
-        let result = otpgate_service::events::CallResult {
-            status: true,
-            value: v.clone(),
-            authentication: Some("ACCEPT".into()),
-            message: None,
-        };
+        let result = otpgate_service::events::CallResult::auth_accept(v.clone());
         web.fire(
             "post",
             "auth",

@@ -81,6 +81,21 @@ pub async fn overview(web: Web) -> WebResult {
     Ok(page(&web, &s, "My phones", &[], b))
 }
 
+/// A new PIN and its repetition (`pin`, `pin2`).
+fn new_pin_fields(b: &mut Out, hint: &str, errors: &[(String, String)]) {
+    Field::new("pin", "New PIN")
+        .kind("password")
+        .hint(hint)
+        .attrs("required autocomplete=\"new-password\" minlength=\"4\"")
+        .errors(errors)
+        .input(b);
+    Field::new("pin2", "Repeat the PIN")
+        .kind("password")
+        .attrs("required autocomplete=\"new-password\"")
+        .errors(errors)
+        .input(b);
+}
+
 fn phone_body(
     s: &Session,
     phone: &str,
@@ -113,17 +128,11 @@ fn phone_body(
         .errors(errors)
         .input(&mut b);
     if replaces.is_none() {
-        Field::new("pin", "New PIN")
-            .kind("password")
-            .hint("At least 4 characters. You enter it before the code when you sign in.")
-            .attrs("required autocomplete=\"new-password\" minlength=\"4\"")
-            .errors(errors)
-            .input(&mut b);
-        Field::new("pin2", "Repeat the PIN")
-            .kind("password")
-            .attrs("required autocomplete=\"new-password\"")
-            .errors(errors)
-            .input(&mut b);
+        new_pin_fields(
+            &mut b,
+            "At least 4 characters. You enter it before the code when you sign in.",
+            errors,
+        );
     }
     b.raw("<div class=\"actions\"><button class=\"primary\" type=\"submit\">Send the code</button> <a class=\"button\" href=\"/ui/me\">Cancel</a></div></form>");
     b
@@ -200,11 +209,8 @@ pub async fn phone_enroll(web: Web) -> WebResult {
             audit.realm = u.realm.clone();
             // The post event fires here too, so it is not lost with a request cut off.
             if r.is_ok() {
-                let result = otpgate_service::events::CallResult {
-                    status: true,
-                    value: serde_json::Value::Bool(true),
-                    ..Default::default()
-                };
+                let result =
+                    otpgate_service::events::CallResult::plain(serde_json::Value::Bool(true));
                 let input = otpgate_service::events::EventInput {
                     event: "token_init",
                     params: &ev,
@@ -301,11 +307,7 @@ pub async fn verify(web: Web) -> WebResult {
     audit.realm = user.realm.clone();
     if r.is_ok() {
         // privacyIDEA fires token_init for the verification call too.
-        let result = otpgate_service::events::CallResult {
-            status: true,
-            value: serde_json::Value::Bool(true),
-            ..Default::default()
-        };
+        let result = otpgate_service::events::CallResult::plain(serde_json::Value::Bool(true));
         let mut ev = otpgate_service::Params::new();
         ev.insert("serial", serial.clone());
         ev.insert("type", "sms");
@@ -368,17 +370,7 @@ fn pin_body(s: &Session, tokens: &[Value], serial: &str, errors: &[(String, Stri
         .value(serial)
         .errors(errors)
         .select(&options, &mut b);
-    Field::new("pin", "New PIN")
-        .kind("password")
-        .hint("At least 4 characters.")
-        .attrs("required autocomplete=\"new-password\" minlength=\"4\"")
-        .errors(errors)
-        .input(&mut b);
-    Field::new("pin2", "Repeat the PIN")
-        .kind("password")
-        .attrs("required autocomplete=\"new-password\"")
-        .errors(errors)
-        .input(&mut b);
+    new_pin_fields(&mut b, "At least 4 characters.", errors);
     b.raw("<div class=\"actions\"><button class=\"primary\" type=\"submit\">Set the PIN</button></div></form>");
     b
 }
@@ -418,11 +410,8 @@ pub async fn set_pin(web: Web) -> WebResult {
             .await;
         match web.app.services.set_own_pin(&user, &serial, &pin).await {
             Ok(()) => {
-                let result = otpgate_service::events::CallResult {
-                    status: true,
-                    value: serde_json::Value::Bool(true),
-                    ..Default::default()
-                };
+                let result =
+                    otpgate_service::events::CallResult::plain(serde_json::Value::Bool(true));
                 web.fire("post", "token_setpin", None, &ev, &subject, Some(&result))
                     .await;
             }
