@@ -21,6 +21,9 @@ pub enum CoreError {
     /// A template refers to a tag that does not exist or has a stray brace.
     #[error("template error: {0}")]
     Template(String),
+    /// Policies that match with the same priority give an action different values.
+    #[error("{0}")]
+    PolicyConflict(String),
     /// A JWT is malformed, wrongly signed or expired.
     #[error("{0}")]
     Jwt(JwtError),

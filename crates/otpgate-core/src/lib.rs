@@ -14,10 +14,12 @@ pub mod number;
 pub mod params;
 pub mod phone;
 pub mod pin;
+pub mod policy;
 pub mod random;
 pub mod secret;
 pub mod sms_text;
 pub mod template;
+pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;

@@ -17,6 +17,15 @@ pub enum ParamsError {
     InvalidJson,
 }
 
+/// privacyIDEA's truthiness of parameter and config values: `1`, `true`, `yes`, `on` (any
+/// case, surrounding blanks ignored).
+pub fn is_true(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
 /// A JSON value as privacyIDEA's parameter string: strings as they are, booleans as `True` /
 /// `False`, numbers, arrays and objects as JSON text; `null` leaves the parameter out.
 fn json_to_param(v: serde_json::Value) -> Option<String> {

@@ -207,9 +207,87 @@ pub fn encode_parts(text: &str, keep: Option<&str>, reference: u8) -> (Encoding,
     (enc, parts)
 }
 
+/// Every tag an SMS text may use, with a long but ordinary value: a text that needs more than
+/// one SMS with these needs it in real life too.
+pub const SMS_TAG_SAMPLES: &[(&str, &str)] = &[
+    ("otp", "12345678"),
+    ("challenge", ""),
+    ("serial", "PISM0000ABCD"),
+    ("tokentype", "sms"),
+    ("user", "Alexander"),
+    ("givenname", "Alexander"),
+    ("surname", "Schneider"),
+    ("username", "alexander.schneider"),
+    ("userrealm", "example"),
+    ("recipient_givenname", "Alexander"),
+    ("recipient_surname", "Schneider"),
+    ("time", "12:34:56"),
+    ("date", "2026-11-28"),
+    ("phone", "+4915112345678"),
+    ("phone_redacted", "****-******78"),
+    ("tokendescription", ""),
+    ("admin", ""),
+    ("realm", ""),
+    ("action", ""),
+    ("url", ""),
+    ("client_ip", "192.0.2.10"),
+    ("ua_browser", ""),
+    ("ua_string", ""),
+    ("pin", ""),
+    ("registrationcode", ""),
+];
+
+/// An SMS text template rendered with an 8-digit OTP and ordinary sample values (what the
+/// admin console previews and counts), or why it cannot be rendered.
+pub fn preview(template: &str) -> std::result::Result<String, String> {
+    let tags: crate::template::Tags = SMS_TAG_SAMPLES
+        .iter()
+        .map(|(k, v)| (*k, (*v).to_owned()))
+        .collect();
+    crate::template::render_sms_text(template, &tags)
+        .map_err(|e| format!("The SMS text cannot be rendered: {e}"))
+}
+
+/// What an admin should know about an SMS text template before it bites: it cannot be
+/// rendered, or, rendered with an 8-digit OTP and ordinary values, it needs several SMS.
+pub fn warnings(template: &str) -> Vec<String> {
+    match preview(template) {
+        Err(e) => vec![e],
+        Ok(text) => {
+            let (enc, n) = segments(&text);
+            if n <= 1 {
+                return Vec::new();
+            }
+            let (name, single) = match enc {
+                Encoding::Gsm7 => ("GSM-7", 160),
+                Encoding::Ucs2 => ("UCS-2", 70),
+            };
+            vec![format!(
+                "The SMS text needs {n} SMS per message ({name}: {} characters where one SMS holds {single}); every part is billed.",
+                length(&text, enc)
+            )]
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_count_segments_with_an_8_digit_otp() {
+        assert!(warnings("<otp>").is_empty());
+        assert!(warnings("Your code for {username}: {otp}").is_empty());
+        // 152 characters, a space and 8 digits: 161, one more than an SMS holds.
+        let w = warnings(&format!("{} {{otp}}", "x".repeat(152)));
+        assert!(
+            w[0].contains("needs 2 SMS") && w[0].contains("161"),
+            "{w:?}"
+        );
+        assert!(warnings(&format!("{} {{otp}}", "x".repeat(151))).is_empty());
+        let w = warnings("Код {otp} {bogus}");
+        assert!(w[0].contains("cannot be rendered"), "{w:?}");
+    }
 
     #[test]
     fn alphabet_and_extension() {

@@ -1,7 +1,6 @@
 //! The provider catalogue: module names, parameters and their descriptions (served by
 //! `GET /smsgateway/providers`), and validation of a definition when it is saved.
 
-use crate::GatewayDef;
 use serde_json::{Map, Value, json};
 
 /// The providers this build can send through.
@@ -474,66 +473,6 @@ pub fn providers_description() -> Value {
         );
     }
     Value::Object(out)
-}
-
-/// Checks a definition before it is saved; the message names the offending key.
-pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
-    let kind = ProviderKind::parse(&def.module).ok_or_else(|| {
-        format!(
-            "Unknown SMS provider module {:?}. Known: {}.",
-            def.module,
-            ProviderKind::ALL
-                .iter()
-                .map(|k| k.module_name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })?;
-    if !kind.headers_allowed() && !def.headers.is_empty() {
-        return Err(format!(
-            "The provider {} does not take headers.",
-            kind.module_name()
-        ));
-    }
-    if !kind.options_allowed()
-        && let Some(k) = def.options.keys().find(|k| !kind.is_parameter(k))
-    {
-        return Err(format!(
-            "The provider {} does not take the option {k}.",
-            kind.module_name()
-        ));
-    }
-    if failover_names(def).len() > MAX_FAILOVER {
-        return Err(format!(
-            "FAILOVER names at most {MAX_FAILOVER} backup gateways."
-        ));
-    }
-    if let Some(spec) = def.options.get("REGEXP").filter(|s| !s.is_empty()) {
-        otpgate_core::phone::PhoneRewrite::parse(spec).map_err(|e| format!("REGEXP: {e}"))?;
-    }
-    if let Some(f) = def.options.get("NUMBER_FORMAT").filter(|s| !s.is_empty())
-        && otpgate_core::number::Notation::from_name(f).is_none()
-    {
-        return Err("NUMBER_FORMAT must be e164, digits, 00 or national.".into());
-    }
-    match kind {
-        ProviderKind::Http => crate::http::validate(def),
-        ProviderKind::Script => crate::script::validate(def),
-        ProviderKind::Sipgate => crate::sipgate::validate(def),
-        ProviderKind::Smtp => crate::smtp::validate(def),
-        ProviderKind::Smpp => crate::smpp::validate(def),
-        ProviderKind::Modem => crate::modem::validate(def),
-        ProviderKind::Sink => match def
-            .options
-            .get("FILE")
-            .map(|f| f.trim())
-            .filter(|f| !f.is_empty())
-        {
-            Some(name) => crate::sink::check_file_name(name),
-            None => Ok(()),
-        },
-    }?;
-    Ok(kind)
 }
 
 #[cfg(test)]

@@ -117,55 +117,34 @@ fn proxy(def: &GatewayDef, key: &str) -> Result<Option<Proxy>, String> {
     Ok(Some(build(url.as_str()).map_err(|_| bad())?))
 }
 
-/// Checks an HTTP gateway definition (called when it is saved).
-pub(crate) fn validate(def: &GatewayDef) -> Result<(), String> {
-    let url = def
-        .options
-        .get("URL")
-        .map(|u| u.trim())
-        .filter(|u| !u.is_empty())
-        .ok_or("The parameter URL is required.")?;
-    let parsed = Url::parse(url).map_err(|_| "URL is not a valid URL.".to_owned())?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err("URL must start with http:// or https://.".into());
-    }
-    method(def)?;
-    timeout(def)?;
-    yes_no(def, "CHECK_SSL", true)?;
-    yes_no(def, "SEND_DATA_AS_JSON", false)?;
-    for key in ["PROXY", "HTTP_PROXY", "HTTPS_PROXY"] {
-        proxy(def, key)?;
-    }
-    let fixed = fixed_parameters(def)?;
-    if let Some(k) = def
-        .options
-        .keys()
-        .find(|k| !ProviderKind::Http.is_parameter(k) && fixed.iter().any(|(f, _)| f == *k))
-    {
-        return Err(format!(
-            "The key {k} is set both as a fixed PARAMETER and as an option. A fixed parameter and an option may not share a name."
-        ));
-    }
-    for (k, v) in &def.headers {
-        HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("The header name {k} is not valid."))?;
-        HeaderValue::from_str(v).map_err(|_| format!("The value of header {k} is not valid."))?;
-    }
-    Ok(())
+/// The options of an HTTP gateway, parsed by one parser for both uses: checking a definition
+/// when it is saved ([`validate`]) and building the provider that sends ([`HttpProvider::new`]).
+struct HttpOptions {
+    url: Option<Url>,
+    auth: Option<(String, String)>,
+    method: Method,
+    verify_tls: bool,
+    timeout_secs: f64,
+    proxies: Vec<Proxy>,
+    json: bool,
+    fixed: Vec<(String, Value)>,
+    templates: Vec<(String, Template)>,
+    headers: HeaderMap,
+    return_success: Option<String>,
+    return_fail: Option<String>,
+    phone_key: Option<String>,
+    text_key: Option<String>,
 }
 
-impl HttpProvider {
-    pub(crate) fn new(def: &GatewayDef) -> Result<Self, SendError> {
-        // reqwest panics when building a client without a rustls provider: make that impossible.
-        crate::install_crypto_provider();
-        let cfg = |e: String| SendError::Config(e);
+impl HttpOptions {
+    fn parse(def: &GatewayDef) -> Result<Self, String> {
         let mut url = match def
             .options
             .get("URL")
             .map(|u| u.trim())
             .filter(|u| !u.is_empty())
         {
-            Some(u) => Some(Url::parse(u).map_err(|_| cfg("URL is not a valid URL.".into()))?),
+            Some(u) => Some(Url::parse(u).map_err(|_| "URL is not a valid URL.".to_owned())?),
             None => None,
         };
         let username = def.options.get("USERNAME");
@@ -188,33 +167,26 @@ impl HttpProvider {
             let _ = u.set_username("");
             let _ = u.set_password(None);
         }
-        let verify = yes_no(def, "CHECK_SSL", true).map_err(cfg)?;
-        let secs = timeout(def).map_err(cfg)?;
-        let mut builder = Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs_f64(secs))
-            .connect_timeout(Duration::from_secs_f64(secs))
-            .tls_danger_accept_invalid_certs(!verify)
-            .pool_idle_timeout(Duration::from_secs(30));
-        let http_proxy = proxy(def, "HTTP_PROXY").map_err(cfg)?;
-        let https_proxy = proxy(def, "HTTPS_PROXY").map_err(cfg)?;
-        let legacy = proxy(def, "PROXY").map_err(cfg)?;
-        let have_new = http_proxy.is_some() || https_proxy.is_some();
-        for p in [http_proxy, https_proxy].into_iter().flatten() {
-            builder = builder.proxy(p);
+        let method = method(def)?;
+        let timeout_secs = timeout(def)?;
+        let verify_tls = yes_no(def, "CHECK_SSL", true)?;
+        let json = yes_no(def, "SEND_DATA_AS_JSON", false)?;
+        // HTTP_PROXY and HTTPS_PROXY replace the deprecated PROXY.
+        let legacy = proxy(def, "PROXY")?;
+        let mut proxies: Vec<Proxy> = [proxy(def, "HTTP_PROXY")?, proxy(def, "HTTPS_PROXY")?]
+            .into_iter()
+            .flatten()
+            .collect();
+        if proxies.is_empty() {
+            proxies.extend(legacy);
         }
-        if !have_new && let Some(p) = legacy {
-            builder = builder.proxy(p);
-        }
-        let client = builder
-            .build()
-            .map_err(|_| cfg("The HTTP client could not be built.".into()))?;
+        let fixed = fixed_parameters(def)?;
         let mut headers = HeaderMap::new();
         for (k, v) in &def.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| cfg(format!("The header name {k} is not valid.")))?;
+                .map_err(|_| format!("The header name {k} is not valid."))?;
             let value = HeaderValue::from_str(v)
-                .map_err(|_| cfg(format!("The value of header {k} is not valid.")))?;
+                .map_err(|_| format!("The value of header {k} is not valid."))?;
             headers.insert(name, value);
         }
         let templates = def
@@ -231,19 +203,75 @@ impl HttpProvider {
             .collect();
         let nonempty = |k: &str| def.options.get(k).filter(|v| !v.is_empty()).cloned();
         Ok(Self {
-            client,
             url,
-            method: method(def).map_err(cfg)?,
             auth,
+            method,
+            verify_tls,
+            timeout_secs,
+            proxies,
+            json,
+            fixed,
+            templates,
+            headers,
             return_success: nonempty("RETURN_SUCCESS"),
             return_fail: nonempty("RETURN_FAIL"),
-            json: yes_no(def, "SEND_DATA_AS_JSON", false).map_err(cfg)?,
-            timeout_label: format!("{secs}"),
-            templates,
-            fixed: fixed_parameters(def).map_err(cfg)?,
             phone_key: nonempty("SMS_PHONENUMBER_KEY"),
             text_key: nonempty("SMS_TEXT_KEY"),
-            headers,
+        })
+    }
+}
+
+/// Checks an HTTP gateway definition (called when it is saved): it parses, has an http(s)
+/// URL, and no fixed parameter shares a name with an option.
+pub(crate) fn validate(def: &GatewayDef) -> Result<(), String> {
+    let options = HttpOptions::parse(def)?;
+    let url = options.url.ok_or("The parameter URL is required.")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("URL must start with http:// or https://.".into());
+    }
+    if let Some((k, _)) = options
+        .templates
+        .iter()
+        .find(|(k, _)| options.fixed.iter().any(|(f, _)| f == k))
+    {
+        return Err(format!(
+            "The key {k} is set both as a fixed PARAMETER and as an option. A fixed parameter and an option may not share a name."
+        ));
+    }
+    Ok(())
+}
+
+impl HttpProvider {
+    pub(crate) fn new(def: &GatewayDef) -> Result<Self, SendError> {
+        // reqwest panics when building a client without a rustls provider: make that impossible.
+        crate::install_crypto_provider();
+        let o = HttpOptions::parse(def).map_err(SendError::Config)?;
+        let mut builder = Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs_f64(o.timeout_secs))
+            .connect_timeout(Duration::from_secs_f64(o.timeout_secs))
+            .tls_danger_accept_invalid_certs(!o.verify_tls)
+            .pool_idle_timeout(Duration::from_secs(30));
+        for p in o.proxies {
+            builder = builder.proxy(p);
+        }
+        let client = builder
+            .build()
+            .map_err(|_| SendError::Config("The HTTP client could not be built.".into()))?;
+        Ok(Self {
+            client,
+            url: o.url,
+            method: o.method,
+            auth: o.auth,
+            return_success: o.return_success,
+            return_fail: o.return_fail,
+            json: o.json,
+            timeout_label: format!("{}", o.timeout_secs),
+            templates: o.templates,
+            fixed: o.fixed,
+            phone_key: o.phone_key,
+            text_key: o.text_key,
+            headers: o.headers,
         })
     }
 
@@ -292,14 +320,14 @@ impl HttpProvider {
         let resp = req
             .send()
             .await
-            .map_err(|e| classify(&e, &self.timeout_label))?;
+            .map_err(|e| crate::transport::classify(&e, &self.timeout_label))?;
         let status = resp.status().as_u16();
         if ![200, 201, 202].contains(&status) {
             return Err(SendError::Status(status));
         }
         let body = read_capped(resp, MAX_REPLY_BYTES)
             .await
-            .map_err(|e| classify(&e, &self.timeout_label))?;
+            .map_err(|e| crate::transport::classify(&e, &self.timeout_label))?;
         if let Some(ok) = &self.return_success {
             return if body.contains(ok.as_str()) {
                 Ok(())
@@ -333,31 +361,6 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<String, 
         }
     }
     Ok(String::from_utf8_lossy(&buf).into_owned())
-}
-
-/// A reason without the URL (its query may hold API keys) or any payload.
-pub(crate) fn classify(e: &reqwest::Error, timeout_label: &str) -> SendError {
-    if e.is_timeout() {
-        return SendError::Timeout(timeout_label.to_owned());
-    }
-    let mut reason = if e.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let msg = s.to_string();
-        if msg.contains("certificate")
-            || msg.contains("Connection refused")
-            || msg.contains("dns")
-            || msg.contains("proxy")
-        {
-            reason = msg;
-        }
-        src = s.source();
-    }
-    SendError::Connect(reason)
 }
 
 /// Form and query fields: arrays become repeated keys, objects are sent as JSON text.

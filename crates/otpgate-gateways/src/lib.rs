@@ -13,10 +13,11 @@ mod sink;
 mod sipgate;
 pub mod smpp;
 mod smtp;
+mod transport;
 
 pub use smtp::{SmtpServerDef, send_mail, smtp_identifier};
 
-pub use catalogue::{ProviderKind, failover_names, providers_description, validate_definition};
+pub use catalogue::{ProviderKind, failover_names, providers_description};
 pub use modem::pdu as modem_pdu;
 pub use sink::DEFAULT_SINK_FILE;
 
@@ -26,6 +27,67 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+/// Checks a definition before it is saved; the message names the offending key.
+pub fn validate_definition(def: &GatewayDef) -> Result<ProviderKind, String> {
+    let kind = ProviderKind::parse(&def.module).ok_or_else(|| {
+        format!(
+            "Unknown SMS provider module {:?}. Known: {}.",
+            def.module,
+            ProviderKind::ALL
+                .iter()
+                .map(|k| k.module_name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    if !kind.headers_allowed() && !def.headers.is_empty() {
+        return Err(format!(
+            "The provider {} does not take headers.",
+            kind.module_name()
+        ));
+    }
+    if !kind.options_allowed()
+        && let Some(k) = def.options.keys().find(|k| !kind.is_parameter(k))
+    {
+        return Err(format!(
+            "The provider {} does not take the option {k}.",
+            kind.module_name()
+        ));
+    }
+    if failover_names(def).len() > catalogue::MAX_FAILOVER {
+        return Err(format!(
+            "FAILOVER names at most {} backup gateways.",
+            catalogue::MAX_FAILOVER
+        ));
+    }
+    if let Some(spec) = def.options.get("REGEXP").filter(|s| !s.is_empty()) {
+        otpgate_core::phone::PhoneRewrite::parse(spec).map_err(|e| format!("REGEXP: {e}"))?;
+    }
+    if let Some(f) = def.options.get("NUMBER_FORMAT").filter(|s| !s.is_empty())
+        && otpgate_core::number::Notation::from_name(f).is_none()
+    {
+        return Err("NUMBER_FORMAT must be e164, digits, 00 or national.".into());
+    }
+    match kind {
+        ProviderKind::Http => http::validate(def),
+        ProviderKind::Script => script::validate(def),
+        ProviderKind::Sipgate => sipgate::validate(def),
+        ProviderKind::Smtp => smtp::validate(def),
+        ProviderKind::Smpp => smpp::validate(def),
+        ProviderKind::Modem => modem::validate(def),
+        ProviderKind::Sink => match def
+            .options
+            .get("FILE")
+            .map(|f| f.trim())
+            .filter(|f| !f.is_empty())
+        {
+            Some(name) => sink::check_file_name(name),
+            None => Ok(()),
+        },
+    }?;
+    Ok(kind)
+}
 
 /// A gateway definition with decrypted option values, as the providers need it.
 #[derive(Clone, PartialEq, Eq, Hash)]

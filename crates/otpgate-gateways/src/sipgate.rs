@@ -149,7 +149,7 @@ impl SipgateProvider {
             .body(request_body(phone, text))
             .send()
             .await
-            .map_err(|e| crate::http::classify(&e, &self.timeout_label))?;
+            .map_err(|e| crate::transport::classify(&e, &self.timeout_label))?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(SendError::Status(status));
@@ -157,7 +157,7 @@ impl SipgateProvider {
         let body = resp
             .text()
             .await
-            .map_err(|e| crate::http::classify(&e, &self.timeout_label))?;
+            .map_err(|e| crate::transport::classify(&e, &self.timeout_label))?;
         match fault_code(&body) {
             Some(code) => Err(SendError::Fault(code)),
             None if body.contains("<methodResponse") => Ok(()),

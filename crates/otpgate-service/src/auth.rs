@@ -1,7 +1,8 @@
 //! Admin authentication: `/auth` issues an HS256 JWT valid for one hour; every admin call
 //! presents it raw in `PI-Authorization` or `Authorization`.
 
-use crate::{Params, Result, ServiceError, Services};
+use crate::call::{Authentication, Outcome, Scope};
+use crate::{Result, ServiceError, Services};
 use otpgate_core::error::JwtError;
 use otpgate_core::{CoreError, jwt};
 use serde_json::{Value, json};
@@ -46,6 +47,55 @@ pub const ADMIN_RIGHTS: &[&str] = &[
     "eventhandling_write",
 ];
 
+/// `POST /auth`'s parameters.
+#[derive(Debug, Clone, Default)]
+pub struct LoginRequest {
+    /// `username` (blank: none).
+    pub username: Option<String>,
+    /// `password`.
+    pub password: Option<String>,
+    /// `realm` (blank: none): with a realm, only users of that realm are checked.
+    pub realm: Option<String>,
+}
+
+/// Whom a JWT is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A local admin.
+    Admin,
+    /// A user of a realm.
+    User,
+}
+
+impl Role {
+    /// privacyIDEA's name of the role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
+/// A successful `/auth`: the JWT and whom it names.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The JWT.
+    pub token: String,
+    /// The login name.
+    pub username: String,
+    /// The realm (empty for admins).
+    pub realm: String,
+    /// The role.
+    pub role: Role,
+}
+
+impl Outcome for SignedIn {
+    fn authentication(&self) -> Option<Authentication> {
+        Some(Authentication::Accept)
+    }
+}
+
 /// The caller of an authenticated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -79,21 +129,26 @@ impl Services {
         Ok(jwt::sign(&claims, self.jwt_secret())?)
     }
 
-    /// `POST /auth`.
-    pub async fn login(&self, params: &Params) -> Result<Value> {
-        let username = params
-            .get_nonblank("username")
+    /// `POST /auth`: a local admin (whatever realm is given, none), else a user of a realm
+    /// with the user-store password. The audit names the user; a refusal reads REJECT.
+    pub async fn login(&self, req: LoginRequest, cx: &mut Scope) -> Result<SignedIn> {
+        cx.audit.user = req.username.clone().unwrap_or_default();
+        cx.audit.authentication = "REJECT".into();
+        let username = req
+            .username
+            .as_deref()
             .ok_or_else(|| auth_err(4032, "Authentication failure. Missing Username"))?;
-        let password = params
-            .get("password")
+        let password = req
+            .password
+            .as_deref()
             .ok_or_else(|| auth_err(4031, "Authentication failed."))?;
-        let realm_param = params.get_nonblank("realm");
+        let realm_param = req.realm.as_deref();
         if realm_param.is_none()
             && let Some(hash) = self.store().admin_hash(username).await?
         {
             if self.verify_secret(password, &hash).await? {
-                let token = self.issue_jwt(username, "", "admin")?;
-                return Ok(login_value(&token, username, "", "admin"));
+                cx.signed_in_admin(username);
+                return self.signed_in(username, "", Role::Admin);
             }
             return Err(auth_err(4031, "Authentication failed."));
         }
@@ -108,10 +163,18 @@ impl Services {
         if let Some(user) = found
             && self.check_user_password(&user, password).await?
         {
-            let token = self.issue_jwt(&user.login, &realm, "user")?;
-            return Ok(login_value(&token, &user.login, &realm, "user"));
+            return self.signed_in(&user.login, &realm, Role::User);
         }
         Err(auth_err(4031, "Authentication failed."))
+    }
+
+    fn signed_in(&self, username: &str, realm: &str, role: Role) -> Result<SignedIn> {
+        Ok(SignedIn {
+            token: self.issue_jwt(username, realm, role.as_str())?,
+            username: username.to_owned(),
+            realm: realm.to_owned(),
+            role,
+        })
     }
 
     /// Checks the raw JWT of an `Authorization`/`PI-Authorization` header.
@@ -224,13 +287,4 @@ impl Services {
             .await?
             .then_some(password))
     }
-}
-
-fn login_value(token: &str, username: &str, realm: &str, role: &str) -> Value {
-    json!({
-        "token": token, "role": role, "username": username, "realm": realm, "log_level": 30, "auth": true,
-        "rights": ADMIN_RIGHTS, "menus": ["tokens", "users", "config", "audit"],
-        "default_tokentype": "sms", "token_page_size": 15, "user_page_size": 15, "audit_page_size": 10,
-        "logout_time": 120, "token_wizard": false, "token_wizard_2nd": false, "hide_welcome": true,
-    })
 }

@@ -4,7 +4,7 @@
 use otpgate_store::StoreError;
 
 /// Why a call could not be carried out. Messages never contain secrets.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
     /// A missing or invalid parameter (privacyIDEA ParameterError, 905).
     #[error("ERR905: {0}")]
@@ -41,6 +41,9 @@ pub enum ServiceError {
     /// `exception=1` was given and the SMS could not be sent: privacyIDEA answers 500.
     #[error("The SMS could not be sent.")]
     SendFailed,
+    /// The request body is larger than the server takes (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// The database is unavailable.
     #[error("The service is temporarily unavailable.")]
     Unavailable,
@@ -71,7 +74,10 @@ impl From<StoreError> for ServiceError {
 
 impl From<otpgate_core::CoreError> for ServiceError {
     fn from(e: otpgate_core::CoreError) -> Self {
-        ServiceError::Internal(e.to_string())
+        match e {
+            otpgate_core::CoreError::PolicyConflict(m) => ServiceError::Policy(m),
+            other => ServiceError::Internal(other.to_string()),
+        }
     }
 }
 
@@ -88,6 +94,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => 601,
             ServiceError::Policy(_) => 303,
             ServiceError::Auth { code, .. } => *code,
+            ServiceError::TooLarge(_) => -413,
             ServiceError::Unavailable | ServiceError::Busy => -503,
             ServiceError::SendFailed | ServiceError::Internal(_) => -500,
         }
@@ -99,6 +106,7 @@ impl ServiceError {
             ServiceError::Auth { .. } => 401,
             ServiceError::Policy(_) => 403,
             ServiceError::NotFound(_) => 404,
+            ServiceError::TooLarge(_) => 413,
             ServiceError::Unavailable | ServiceError::Busy => 503,
             ServiceError::SendFailed | ServiceError::Internal(_) => 500,
             _ => 400,

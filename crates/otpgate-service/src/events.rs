@@ -5,6 +5,7 @@
 //! ([`crate::outbox`]) delivers them; the call never waits for a gateway.
 
 use crate::audit::AuditEntry;
+use crate::call::Authentication;
 use crate::params::is_true;
 use crate::users::User;
 use crate::{Params, Result, ServiceError, Services};
@@ -176,55 +177,24 @@ const TO_USERSTORE: &str = "userstore";
 const TO_EMAIL: &str = "email";
 const TO_NUMBER: &str = "number";
 
-/// The outcome of the API call, for post handlers.
+/// The outcome of a call, as the `post` handlers' conditions read it.
 #[derive(Debug, Clone, Default)]
-pub struct CallResult {
-    /// `result.status`.
+pub(crate) struct CallResult {
+    /// privacyIDEA's `result.status`.
     pub status: bool,
-    /// `result.value`.
-    pub value: Value,
-    /// `result.authentication` (validate endpoints).
-    pub authentication: Option<String>,
+    /// Whether `result.value` is true.
+    pub value: bool,
+    /// `result.authentication` (validate calls and sign-ins).
+    pub authentication: Option<Authentication>,
     /// `detail.message`.
     pub message: Option<String>,
 }
 
-impl CallResult {
-    /// A successful plain (non-validate) call answering `value`.
-    pub fn plain(value: Value) -> Self {
-        Self {
-            status: true,
-            value,
-            ..Default::default()
-        }
-    }
-
-    /// A successful `/auth` (or admin web sign-in) answering `value`.
-    pub fn auth_accept(value: Value) -> Self {
-        Self {
-            authentication: Some("ACCEPT".into()),
-            ..Self::plain(value)
-        }
-    }
-
-    /// The outcome of a validate call.
-    pub fn of_auth(r: &crate::validate::AuthResponse) -> Self {
-        Self {
-            status: true,
-            value: r.value.clone(),
-            authentication: Some(r.authentication.as_str().to_owned()),
-            message: r.message().map(str::to_owned),
-        }
-    }
-}
-
-/// One API call as the event handlers see it.
+/// One call as the event handlers see it.
 #[derive(Debug, Clone, Copy)]
-pub struct EventInput<'a> {
+pub(crate) struct EventInput<'a> {
     /// The event name.
     pub event: &'static str,
-    /// The request parameters.
-    pub params: &'a Params,
     /// What the call was about, as its service recorded it for the audit: user, realm,
     /// resolver, serial(s), token type.
     pub subject: &'a AuditEntry,
@@ -312,15 +282,6 @@ fn anchored(pattern: &str) -> Option<regex::Regex> {
     regex::Regex::new(&format!("^(?:{pattern})")).ok()
 }
 
-fn value_is_true(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => is_true(s),
-        _ => false,
-    }
-}
-
 fn in_list(list: &str, value: &str) -> bool {
     list.split(',').any(|x| x.trim() == value)
 }
@@ -391,13 +352,11 @@ impl Services {
                 "logged_in_user" => {
                     want.trim() == if ev.admin.is_some() { "admin" } else { "user" }
                 }
-                "result_value" => ev
-                    .result
-                    .is_some_and(|r| is_true(want) == value_is_true(&r.value)),
+                "result_value" => ev.result.is_some_and(|r| is_true(want) == r.value),
                 "result_status" => ev.result.is_some_and(|r| is_true(want) == r.status),
-                "result_authentication" => ev
-                    .result
-                    .is_some_and(|r| r.authentication.as_deref() == Some(want.trim())),
+                "result_authentication" => ev.result.is_some_and(|r| {
+                    r.authentication.map(Authentication::as_str) == Some(want.trim())
+                }),
                 "detail_message" => ev.result.is_some_and(|r| {
                     regex::Regex::new(want)
                         .is_ok_and(|re| re.is_match(r.message.as_deref().unwrap_or_default()))
@@ -412,7 +371,7 @@ impl Services {
                     None => true,
                 },
                 "token_locked" => match &facts.token {
-                    Some(t) => is_true(want) == (t.failcount >= t.maxfail),
+                    Some(t) => is_true(want) == t.state().locked(),
                     None => {
                         // No single token: any of the user's tokens at its maximum.
                         let locked = match facts.user_has_locked_token {
@@ -424,7 +383,7 @@ impl Services {
                                         .tokens_of_user(&crate::tokens::owner_of(u))
                                         .await?
                                         .iter()
-                                        .any(|t| t.failcount >= t.maxfail),
+                                        .any(|t| t.state().locked()),
                                     None => false,
                                 };
                                 facts.user_has_locked_token = Some(l);
@@ -610,7 +569,7 @@ impl Services {
     /// handler's notifications are written to the outbox in one transaction before this
     /// returns; delivery happens later. Failures are logged and audited, never returned: a
     /// notification never changes the answer of the call.
-    pub async fn fire_event(&self, position: &str, ev: &EventInput<'_>) {
+    pub(crate) async fn fire_event(&self, position: &str, ev: &EventInput<'_>) {
         if let Err(e) = self.try_fire_event(position, ev).await {
             tracing::error!(event = ev.event, error = %e, "event handlers failed");
             self.write_audit(&AuditEntry {
@@ -1071,14 +1030,5 @@ mod tests {
         assert_eq!(m["b"], "True");
         assert_eq!(m["c"], "3");
         assert!(string_map("not json").is_empty());
-    }
-
-    #[test]
-    fn result_values_are_truthy_like_python() {
-        assert!(value_is_true(&json!(true)));
-        assert!(value_is_true(&json!(1)));
-        assert!(!value_is_true(&json!(0)));
-        assert!(!value_is_true(&json!(false)));
-        assert!(!value_is_true(&Value::Null));
     }
 }

@@ -6,7 +6,9 @@ pub mod audit;
 pub mod auth;
 pub mod breaker;
 pub mod cache;
+pub mod call;
 pub mod directory;
+pub mod enrollment;
 pub mod error;
 pub mod events;
 pub mod gateways;
@@ -16,13 +18,14 @@ pub mod limits;
 pub mod outbox;
 pub mod params;
 pub mod policy;
+pub mod sessions;
 pub mod settings;
 pub mod smtpserver;
 pub mod snapshot;
+pub mod stats;
 pub mod tokens;
 pub mod users;
 pub mod validate;
-pub mod web;
 
 pub use error::ServiceError;
 pub use params::Params;
@@ -36,6 +39,36 @@ use std::sync::Arc;
 
 /// The AAD of sealed RADIUS `State` values.
 const STATE_AAD: &str = "radius.state";
+
+/// The highest page number a listing accepts (larger ones are clamped).
+pub const MAX_PAGE: i64 = 1_000_000;
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items on this page.
+    pub items: Vec<T>,
+    /// How many there are in all.
+    pub count: i64,
+    /// This page's number (from 1).
+    pub page: i64,
+    /// Items per page.
+    pub page_size: i64,
+}
+
+impl<T> Page<T> {
+    /// The previous page's number, if any.
+    pub fn prev(&self) -> Option<i64> {
+        (self.page > 1).then(|| self.page - 1)
+    }
+
+    /// The next page's number, if any.
+    pub fn next(&self) -> Option<i64> {
+        (self.page.saturating_mul(self.page_size) < self.count).then(|| self.page + 1)
+    }
+}
+
+impl<T> call::Outcome for Page<T> {}
 
 /// Result alias of the service layer.
 pub type Result<T> = std::result::Result<T, ServiceError>;
@@ -88,7 +121,7 @@ struct Inner {
     blocks: limits::BlockCache,
     settings: snapshot::SettingsCache,
     audit: std::sync::OnceLock<audit::AuditQueue>,
-    stat_flush: web::StatFlush,
+    stat_flush: stats::StatFlush,
 }
 
 impl std::fmt::Debug for Inner {
@@ -125,7 +158,7 @@ impl Services {
                 blocks: limits::BlockCache::default(),
                 settings: snapshot::SettingsCache::default(),
                 audit: std::sync::OnceLock::new(),
-                stat_flush: web::StatFlush::default(),
+                stat_flush: stats::StatFlush::default(),
             }),
         }
     }
@@ -181,7 +214,7 @@ impl Services {
         &self.inner.jwt_secret
     }
 
-    pub(crate) fn stat_flush(&self) -> &web::StatFlush {
+    pub(crate) fn stat_flush(&self) -> &stats::StatFlush {
         &self.inner.stat_flush
     }
 

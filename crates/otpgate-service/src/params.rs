@@ -69,10 +69,4 @@ impl Params {
 /// The highest page number a listing accepts (larger ones are clamped).
 pub const MAX_PAGE: i64 = 1_000_000;
 
-/// privacyIDEA's truthiness of config and parameter values.
-pub fn is_true(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
-}
+pub use otpgate_core::params::is_true;

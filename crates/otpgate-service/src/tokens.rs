@@ -1,35 +1,243 @@
 //! Token administration (`/token/…`): enrol SMS tokens, list, enable/disable, reset, set PIN
-//! and attributes, delete, and list challenges.
+//! and attributes, delete, and list challenges; typed requests in, typed views out.
 
 use crate::audit::AuditEntry;
-use crate::params::MAX_PAGE;
+use crate::call::{Outcome, Scope};
 use crate::users::User;
-use crate::{Params, Result, ServiceError, Services};
+use crate::{MAX_PAGE, Page, Result, ServiceError, Services};
 use chrono::SecondsFormat;
 use otpgate_core::hotp::HashLib;
-use otpgate_store::{NewToken, TokenFilter, TokenOwner, TokenRow};
-use serde_json::{Map, Value, json};
+use otpgate_core::token::TokenState;
+use otpgate_store::{ChallengeRow, NewToken, TokenFilter, TokenOwner, TokenRow};
 use std::collections::BTreeMap;
+
+/// A user a request names: `user` (may be `user@realm`) and `realm`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserRef {
+    /// The login name as given.
+    pub login: String,
+    /// The realm as given (None: the default, or the one in `login`).
+    pub realm: Option<String>,
+}
+
+/// `POST /token/init`'s parameters.
+#[derive(Debug, Clone, Default)]
+pub struct TokenInit {
+    /// `type` (only `sms` is served; privacyIDEA's default is `hotp`).
+    pub tokentype: Option<String>,
+    /// The owner.
+    pub user: Option<UserRef>,
+    /// `serial` (generated when absent).
+    pub serial: Option<String>,
+    /// `phone`.
+    pub phone: Option<String>,
+    /// `dynamic_phone`: the number is read from the user store at every login.
+    pub dynamic_phone: bool,
+    /// `hashlib`.
+    pub hashlib: Option<String>,
+    /// `otplen` (6 or 8).
+    pub otplen: Option<i64>,
+    /// `otpkey` (hex), unless `genkey`.
+    pub otpkey: Option<String>,
+    /// `genkey`: a random key even when `otpkey` is given.
+    pub genkey: bool,
+    /// `pin`.
+    pub pin: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+    /// The `sms.*` parameters, kept as token info (`sms.identifier`: the gateway).
+    pub sms_info: BTreeMap<String, String>,
+    /// `verify`: the OTP that finishes an enrollment waiting for verification.
+    pub verify: Option<String>,
+}
+
+/// What `/token/init` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInitialized {
+    /// The token.
+    pub serial: String,
+    /// Its rollout state (`enrolled`, or `verify` while it waits for its first OTP).
+    pub rollout_state: String,
+    /// The prompt for that OTP, when the token waits for it.
+    pub verify_prompt: Option<&'static str>,
+}
+
+impl Outcome for TokenInitialized {
+    fn value_is_true(&self) -> bool {
+        true
+    }
+}
+
+/// The tokens a change addresses: one serial (path or parameter), else all of a user's.
+#[derive(Debug, Clone, Default)]
+pub struct TokenTarget {
+    /// The serial.
+    pub serial: Option<String>,
+    /// The user, when no serial is given.
+    pub user: Option<UserRef>,
+}
+
+impl TokenTarget {
+    /// The token `serial`.
+    pub fn serial(serial: &str) -> Self {
+        Self {
+            serial: Some(serial.to_owned()),
+            user: None,
+        }
+    }
+}
+
+/// `POST /token/set`'s attributes (None: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct TokenAttributes {
+    /// `max_failcount`.
+    pub max_failcount: Option<i64>,
+    /// `count_window`.
+    pub count_window: Option<i64>,
+    /// `description`.
+    pub description: Option<String>,
+}
+
+/// `GET /token/`'s filters, page and order.
+#[derive(Debug, Clone, Default)]
+pub struct TokenQuery {
+    /// `serial` (`*` wildcards).
+    pub serial: Option<String>,
+    /// `type`.
+    pub tokentype: Option<String>,
+    /// `tokenrealm` (or `realm` without a `user`).
+    pub realm: Option<String>,
+    /// `description` (`*` wildcards).
+    pub description: Option<String>,
+    /// `active`.
+    pub active: Option<bool>,
+    /// `assigned`.
+    pub assigned: Option<bool>,
+    /// `infokey` and `infovalue`.
+    pub info: Option<(String, String)>,
+    /// The owner.
+    pub user: Option<UserRef>,
+    /// `page` (from 1).
+    pub page: Option<i64>,
+    /// `pagesize`.
+    pub page_size: Option<i64>,
+    /// `sortby`.
+    pub sort_by: Option<String>,
+    /// `sortdir=desc`.
+    pub descending: bool,
+}
+
+/// Whom a token belongs to, with the login as the user store names it now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerView {
+    /// The login name (empty when the user store no longer knows the user).
+    pub username: String,
+    /// The stable id in the resolver.
+    pub user_id: String,
+    /// The resolver.
+    pub resolver: String,
+    /// The realm.
+    pub realm: String,
+}
+
+/// A token as admins (and its owner) see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    /// Row id.
+    pub id: i64,
+    /// Serial.
+    pub serial: String,
+    /// `sms`.
+    pub tokentype: String,
+    /// Description.
+    pub description: String,
+    /// Enabled.
+    pub active: bool,
+    /// Revoked.
+    pub revoked: bool,
+    /// Locked (privacyIDEA's flag).
+    pub locked: bool,
+    /// Failed attempts.
+    pub failcount: i64,
+    /// Lockout threshold.
+    pub maxfail: i64,
+    /// HOTP counter.
+    pub count: i64,
+    /// Look-ahead window.
+    pub count_window: i64,
+    /// Resync window.
+    pub sync_window: i64,
+    /// OTP digits.
+    pub otplen: i64,
+    /// Rollout state.
+    pub rollout_state: String,
+    /// Token info (privacyIDEA's free-form key/values: `phone`, `sms.identifier`, …).
+    pub info: BTreeMap<String, String>,
+    /// The owner.
+    pub owner: Option<OwnerView>,
+}
+
+impl TokenView {
+    /// What decides whether the token can be used.
+    pub fn state(&self) -> TokenState<'_> {
+        TokenState {
+            active: self.active,
+            revoked: self.revoked,
+            failcount: self.failcount,
+            maxfail: self.maxfail,
+            rollout_state: &self.rollout_state,
+        }
+    }
+
+    /// A token info value ("" when unset).
+    pub fn info(&self, key: &str) -> &str {
+        self.info.get(key).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// A challenge as `GET /token/challenges/` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeView {
+    /// The transaction.
+    pub transaction_id: String,
+    /// The token.
+    pub serial: String,
+    /// The `challenge` text given.
+    pub challenge: String,
+    /// Created (ms).
+    pub created_ms: i64,
+    /// Expires (ms).
+    pub expires_ms: i64,
+    /// Wrong answers received.
+    pub received_count: i64,
+    /// privacyIDEA's `otp_valid`.
+    pub otp_valid: bool,
+}
+
+impl From<ChallengeRow> for ChallengeView {
+    fn from(c: ChallengeRow) -> Self {
+        Self {
+            transaction_id: c.transaction_id,
+            serial: c.serial,
+            challenge: c.challenge,
+            created_ms: c.created_at,
+            expires_ms: c.expires_at,
+            received_count: c.received_count,
+            otp_valid: c.otp_valid,
+        }
+    }
+}
 
 /// privacyIDEA's prompt of an enrollment that waits for verification.
 pub const VERIFY_PROMPT: &str = "Enter the OTP from the SMS:";
+
+/// The answer when an enrollment's verification OTP does not finish it.
+pub const VERIFY_FAILED: &str = "Verification of the new token failed.";
 
 /// The AAD that binds a sealed HOTP key to its token.
 pub fn key_aad(serial: &str) -> String {
     format!("token.key:{serial}")
 }
-
-/// Token info keys set by the server (privacyIDEA's `readonly_info_keys`).
-const READONLY_INFO: &[&str] = &[
-    "assignment_date",
-    "phone",
-    "tokenkind",
-    "hashlib",
-    "creation_date",
-    "count_auth_success",
-    "count_auth",
-    "last_auth",
-];
 
 const SORTABLE: &[&str] = &[
     "serial",
@@ -55,14 +263,14 @@ fn not_found(serial: &str) -> ServiceError {
 }
 
 impl Services {
-    /// Resolves `user`/`realm` parameters to a user; errors as privacyIDEA's token API does.
-    async fn param_user(&self, params: &Params) -> Result<Option<User>> {
-        let Some(login) = params.get_nonblank("user") else {
+    /// The user a request names; errors as privacyIDEA's token API does.
+    async fn named_user(&self, user: Option<&UserRef>) -> Result<Option<User>> {
+        let Some(u) = user else {
             return Ok(None);
         };
         let settings = self.settings().await?;
         match self
-            .lookup_user(&settings, login, params.get_nonblank("realm"))
+            .lookup_user(&settings, &u.login, u.realm.as_deref())
             .await?
             .2
         {
@@ -73,23 +281,23 @@ impl Services {
         }
     }
 
-    /// The tokens a call addresses: one serial (path or parameter) or all tokens of a user.
+    /// The tokens a change addresses: one serial or all tokens of a user.
     async fn addressed_tokens(
         &self,
-        serial: Option<&str>,
-        params: &Params,
+        target: &TokenTarget,
         audit: &mut AuditEntry,
     ) -> Result<Vec<TokenRow>> {
-        let serial = serial
+        let serial = target
+            .serial
+            .as_deref()
             .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .or(params.get_nonblank("serial"));
+            .filter(|s| !s.is_empty());
         let tokens = match serial {
             Some(s) => match self.store().token_by_serial(s).await? {
                 Some(t) => vec![t],
                 None => return Err(not_found(s)),
             },
-            None => match self.param_user(params).await? {
+            None => match self.named_user(target.user.as_ref()).await? {
                 Some(u) => self.store().tokens_of_user(&owner_of(&u)).await?,
                 None => {
                     return Err(ServiceError::Parameter(
@@ -123,67 +331,59 @@ impl Services {
         Ok(())
     }
 
-    /// `POST /token/init` for SMS tokens.
-    pub async fn init_token(
-        &self,
-        params: &Params,
-        admin: &str,
-        audit: &mut AuditEntry,
-    ) -> Result<Value> {
-        if let Some(otp) = params.get_nonblank("verify") {
-            return self.finish_api_enrollment(params, otp, audit).await;
+    /// `POST /token/init` for SMS tokens; with `verify`, the OTP that finishes an enrollment
+    /// waiting for verification.
+    pub async fn init_token(&self, req: TokenInit, cx: &mut Scope) -> Result<TokenInitialized> {
+        if let Some(otp) = req
+            .verify
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            return self
+                .finish_api_enrollment(req.serial.as_deref(), otp, &mut cx.audit)
+                .await;
         }
-        if !self.enrollment_is_verified(params).await? {
-            return self.init_token_in(params, admin, audit, "enrolled").await;
+        if !self.enrollment_is_verified(req.user.as_ref()).await? {
+            let admin = cx.admin().map(str::to_owned);
+            let row = self
+                .init_token_in(&req, admin.as_deref(), &mut cx.audit, "enrolled")
+                .await?;
+            return Ok(initialized(&row));
         }
         // ENROLL `verify_enrollment=sms`: the token waits in `verify` for the OTP of an SMS
         // sent now; a second call with `serial` and `verify=<otp>` finishes it.
-        let (v, row) = self.init_token_to_verify(params, admin, audit).await?;
-        let serial = row.serial.clone();
+        let admin = cx.admin().map(str::to_owned);
+        let row = self
+            .init_token_in(&req, admin.as_deref(), &mut cx.audit, "verify")
+            .await?;
         if row.rollout_state != "verify" {
             // An existing enrolled token re-initialised: nothing to verify.
-            return Ok(v);
+            return Ok(initialized(&row));
         }
         let user = match &row.owner {
             Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?,
             None => None,
         };
-        let (id, serial_sent) = (row.id, serial.clone());
+        let (id, serial) = (row.id, row.serial.clone());
         if let Err(e) = self
-            .send_enrollment_otp(user.as_ref(), row, None, audit)
+            .send_enrollment_otp(user.as_ref(), row, None, &mut cx.audit)
             .await
         {
             self.store().token_delete(id).await?;
             return Err(e);
         }
-        Ok(json!({
-            "serial": serial_sent, "rollout_state": "verify",
-            "verify": {"message": VERIFY_PROMPT},
-        }))
-    }
-
-    /// `init_token_in` for a token in `verify`, with the token as stored (a re-initialised
-    /// existing token keeps its state: the caller checks `rollout_state`).
-    pub(crate) async fn init_token_to_verify(
-        &self,
-        params: &Params,
-        admin: &str,
-        audit: &mut AuditEntry,
-    ) -> Result<(Value, TokenRow)> {
-        let v = self.init_token_in(params, admin, audit, "verify").await?;
-        let serial = v.get("serial").and_then(Value::as_str).unwrap_or_default();
-        let row = self
-            .store()
-            .token_by_serial(serial)
-            .await?
-            .ok_or_else(|| ServiceError::Internal("the new token vanished".into()))?;
-        Ok((v, row))
+        Ok(TokenInitialized {
+            serial,
+            rollout_state: "verify".into(),
+            verify_prompt: Some(VERIFY_PROMPT),
+        })
     }
 
     /// Whether an ENROLL-scope `verify_enrollment` policy names SMS tokens for this user.
-    async fn enrollment_is_verified(&self, params: &Params) -> Result<bool> {
+    async fn enrollment_is_verified(&self, user: Option<&UserRef>) -> Result<bool> {
         let policies = self.policies().await?;
-        let user = self.param_user(params).await?;
+        let user = self.named_user(user).await?;
         let ctx = crate::policy::PolicyContext {
             realm: user.as_ref().map(|u| u.realm.as_str()),
             resolver: user.as_ref().map(|u| u.resolver.as_str()),
@@ -205,11 +405,11 @@ impl Services {
     /// when the OTP is that of its live challenge (consumed exactly once).
     async fn finish_api_enrollment(
         &self,
-        params: &Params,
+        serial: Option<&str>,
         otp: &str,
         audit: &mut AuditEntry,
-    ) -> Result<Value> {
-        let serial = params.required("serial")?;
+    ) -> Result<TokenInitialized> {
+        let serial = serial.ok_or_else(|| ServiceError::missing("serial"))?;
         audit.serial = serial.to_owned();
         audit.token_type = "sms".into();
         let row = self
@@ -217,28 +417,39 @@ impl Services {
             .token_by_serial(serial)
             .await?
             .filter(|t| t.tokentype == "sms" && t.rollout_state == "verify")
-            .ok_or_else(|| ServiceError::Parameter(crate::web::VERIFY_FAILED.into()))?;
+            .ok_or_else(|| ServiceError::Parameter(VERIFY_FAILED.into()))?;
         let id = row.id;
-        if !self.answer_enrollment_challenge(row, otp.trim()).await?
+        if !self.answer_enrollment_challenge(row, otp).await?
             || !self.store().token_finish_verify(id, None).await?
         {
-            return Err(ServiceError::Parameter(crate::web::VERIFY_FAILED.into()));
+            return Err(ServiceError::Parameter(VERIFY_FAILED.into()));
         }
-        Ok(json!({"serial": serial, "rollout_state": "enrolled"}))
+        Ok(TokenInitialized {
+            serial: serial.to_owned(),
+            rollout_state: "enrolled".into(),
+            verify_prompt: None,
+        })
     }
 
-    /// `init_token` with the new token's `rollout_state` (`verify` for an enrollment that is
-    /// finished only when the user has entered the OTP of a first SMS).
+    /// Creates (or re-initialises) an SMS token with `rollout_state` (`verify` for an
+    /// enrollment that is finished only when the user has entered the OTP of a first SMS);
+    /// returns it as stored (a re-initialised existing token keeps its state). `admin` is
+    /// the admin's name for the `sms_gateways` admin policy (None: self-service).
     pub(crate) async fn init_token_in(
         &self,
-        params: &Params,
-        admin: &str,
+        req: &TokenInit,
+        admin: Option<&str>,
         audit: &mut AuditEntry,
         rollout_state: &str,
-    ) -> Result<Value> {
-        let ttype = params
-            .get_nonblank("type")
-            .unwrap_or("hotp")
+    ) -> Result<TokenRow> {
+        let nonblank = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let ttype = nonblank(&req.tokentype)
+            .unwrap_or_else(|| "hotp".to_owned())
             .to_ascii_lowercase();
         if ttype != "sms" {
             return Err(ServiceError::Parameter(format!(
@@ -246,8 +457,8 @@ impl Services {
             )));
         }
         audit.token_type = "sms".into();
-        let dynamic = params.flag("dynamic_phone");
-        let phone = params.get_nonblank("phone");
+        let dynamic = req.dynamic_phone;
+        let phone = nonblank(&req.phone);
         if dynamic && phone.is_some() {
             return Err(ServiceError::Parameter(
                 "The parameters phone and dynamic_phone exclude each other.".into(),
@@ -256,25 +467,35 @@ impl Services {
         if !dynamic && phone.is_none() {
             return Err(ServiceError::missing("phone"));
         }
-        if phone.is_some_and(|p| p.len() > 64 || p.chars().any(char::is_control)) {
+        if phone
+            .as_deref()
+            .is_some_and(|p| p.len() > 64 || p.chars().any(char::is_control))
+        {
             return Err(ServiceError::Parameter(
                 "The phone number is not valid.".into(),
             ));
         }
         let cfg = self.system_config().await?;
-        let hashlib = match params.get_nonblank("hashlib") {
-            Some(h) => HashLib::parse(h)
+        let hashlib = match nonblank(&req.hashlib) {
+            Some(h) => HashLib::parse(&h)
                 .map_err(|_| ServiceError::Parameter(format!("Unsupported hashlib {h}.")))?,
             None => HashLib::Sha1,
         };
-        let otplen = match params.int("otplen")? {
+        let otplen = match req.otplen {
             None => cfg.default_otp_len,
             Some(n @ (6 | 8)) => n,
             Some(_) => return Err(ServiceError::Parameter("otplen must be 6 or 8.".into())),
         };
-        let identifier = params.get_nonblank("sms.identifier");
-        if let Some(id) = identifier {
-            let allowed = self.policies().await?.admin_values(admin, "sms_gateways");
+        if let Some(id) = req
+            .sms_info
+            .get("sms.identifier")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            let allowed = self
+                .policies()
+                .await?
+                .admin_values(admin.unwrap_or_default(), "sms_gateways");
             if !allowed
                 .iter()
                 .flat_map(|v| v.split_whitespace())
@@ -290,10 +511,10 @@ impl Services {
                 )));
             }
         }
-        let user = self.param_user(params).await?;
-        let key = match params.get_nonblank("otpkey") {
-            Some(hex) if !params.flag("genkey") => {
-                let k = decode_hex(hex)
+        let user = self.named_user(req.user.as_ref()).await?;
+        let key = match nonblank(&req.otpkey) {
+            Some(hex) if !req.genkey => {
+                let k = decode_hex(&hex)
                     .ok_or_else(|| ServiceError::Parameter("otpkey must be hexadecimal.".into()))?;
                 if k.len() < 16 || k.len() > 128 {
                     return Err(ServiceError::Parameter(
@@ -304,8 +525,8 @@ impl Services {
             }
             _ => zeroize::Zeroizing::new(self.rng().bytes(hashlib.key_len())?),
         };
-        let serial = match params.get_nonblank("serial") {
-            Some(s) if valid_serial(s) => s.to_owned(),
+        let serial = match nonblank(&req.serial) {
+            Some(s) if valid_serial(&s) => s,
             Some(_) => return Err(ServiceError::Parameter("Invalid serial number.".into())),
             None => format!("PISM{}", self.rng().pick(b"0123456789ABCDEF", 8)?),
         };
@@ -318,9 +539,8 @@ impl Services {
             ("hashlib".to_owned(), hashlib.as_str().to_owned()),
             ("tokenkind".to_owned(), "software".to_owned()),
         ]);
-        match phone {
+        match &phone {
             Some(p) => {
-                let cfg = self.system_config().await?;
                 let realm = user.as_ref().map(|u| u.realm.as_str()).unwrap_or_default();
                 info.insert(
                     "phone".into(),
@@ -329,14 +549,14 @@ impl Services {
             }
             None => info.insert("dynamic_phone".into(), "True".into()),
         };
-        for (k, v) in params.iter().filter(|(k, _)| k.starts_with("sms.")) {
+        for (k, v) in &req.sms_info {
             info.insert(k.clone(), v.clone());
         }
         if user.is_some() {
             info.insert("assignment_date".into(), now.clone());
         }
         let key_enc = self.keys().seal(self.rng(), &key, &key_aad(&serial))?;
-        let pin_hash = match params.get("pin") {
+        let pin_hash = match &req.pin {
             Some(pin) => Some(self.hash_secret(pin).await?),
             None => None,
         };
@@ -346,21 +566,13 @@ impl Services {
             audit.realm = u.realm.clone();
             audit.resolver = u.resolver.clone();
         }
-        let description = params.get("description").unwrap_or_default();
+        let description = req.description.as_deref().unwrap_or_default();
         if description.len() > 80 {
             return Err(ServiceError::Parameter(
                 "The description is longer than 80 characters.".into(),
             ));
         }
-        // A re-initialised token keeps its rollout state (the answer says which).
-        let mut state = rollout_state.to_owned();
         if let Some(existing) = self.store().token_by_serial(&serial).await? {
-            // (An empty state, as older privacyIDEA tokens have, counts as enrolled.)
-            state = if existing.rollout_state.is_empty() {
-                "enrolled".to_owned()
-            } else {
-                existing.rollout_state.clone()
-            };
             if existing.tokentype != "sms" {
                 return Err(ServiceError::TokenAdmin(format!(
                     "init token failed: Token {serial} already exists with type {}. Can not initialize token with new type sms",
@@ -408,15 +620,19 @@ impl Services {
             };
             self.store().token_insert(&t, self.clock().now_ms()).await?;
         }
-        Ok(json!({"serial": serial, "rollout_state": state}))
+        self.store()
+            .token_by_serial(&serial)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the new token vanished".into()))
     }
 
-    async fn token_json(
+    /// A token as admins see it (owners' logins looked up once per list in `names`).
+    async fn token_view(
         &self,
-        t: &TokenRow,
+        t: TokenRow,
         names: &mut BTreeMap<(String, String, String), String>,
-    ) -> Result<Value> {
-        let (username, resolver, user_id, realm) = match &t.owner {
+    ) -> Result<TokenView> {
+        let owner = match &t.owner {
             Some(o) => {
                 let k = (o.resolver.clone(), o.user_id.clone(), o.realm.clone());
                 if !names.contains_key(&k) {
@@ -427,154 +643,145 @@ impl Services {
                         .unwrap_or_default();
                     names.insert(k.clone(), login);
                 }
-                (
-                    names.get(&k).cloned().unwrap_or_default(),
-                    o.resolver.clone(),
-                    o.user_id.clone(),
-                    o.realm.clone(),
-                )
+                Some(OwnerView {
+                    username: names.get(&k).cloned().unwrap_or_default(),
+                    user_id: o.user_id.clone(),
+                    resolver: o.resolver.clone(),
+                    realm: o.realm.clone(),
+                })
             }
-            None => Default::default(),
+            None => None,
         };
-        let info: Map<String, Value> = t.info.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        let readonly: Vec<&str> = READONLY_INFO
-            .iter()
-            .copied()
-            .filter(|k| t.info.contains_key(*k))
-            .collect();
-        Ok(json!({
-            "id": t.id, "serial": t.serial, "tokentype": t.tokentype, "description": t.description,
-            "active": t.active, "revoked": t.revoked, "locked": t.locked, "failcount": t.failcount, "maxfail": t.maxfail,
-            "count": t.count, "count_window": t.count_window, "sync_window": t.sync_window, "otplen": t.otplen,
-            "rollout_state": t.rollout_state, "info": info,
-            "username": username, "user_id": user_id, "resolver": resolver, "user_realm": realm,
-            "realms": if realm.is_empty() { json!([]) } else { json!([realm]) },
-            "tokengroup": [], "container_serial": "", "user_editable": false,
-            "readonly_info_keys": readonly.clone(), "undeletable_info_keys": readonly, "settable_info_keys": ["phone", "hashlib"],
-        }))
+        Ok(TokenView {
+            id: t.id,
+            serial: t.serial,
+            tokentype: t.tokentype,
+            description: t.description,
+            active: t.active,
+            revoked: t.revoked,
+            locked: t.locked,
+            failcount: t.failcount,
+            maxfail: t.maxfail,
+            count: t.count,
+            count_window: t.count_window,
+            sync_window: t.sync_window,
+            otplen: t.otplen,
+            rollout_state: t.rollout_state,
+            info: t.info,
+            owner,
+        })
     }
 
     /// `GET /token/`.
-    pub async fn list_tokens(&self, params: &Params) -> Result<Value> {
+    pub async fn list_tokens(&self, q: &TokenQuery) -> Result<Page<TokenView>> {
         let mut f = TokenFilter {
-            serial: params.get_nonblank("serial").map(str::to_owned),
-            tokentype: params.get_nonblank("type").map(str::to_owned),
-            realm: params.get_nonblank("tokenrealm").map(str::to_owned),
-            description: params.get_nonblank("description").map(str::to_owned),
-            active: params.get_nonblank("active").map(crate::params::is_true),
-            assigned: params.get_nonblank("assigned").map(crate::params::is_true),
+            serial: q.serial.clone(),
+            tokentype: q.tokentype.clone(),
+            realm: q.realm.clone(),
+            description: q.description.clone(),
+            active: q.active,
+            assigned: q.assigned,
+            info: q.info.clone(),
             ..Default::default()
         };
-        if let (Some(k), Some(v)) = (
-            params.get_nonblank("infokey"),
-            params.get_nonblank("infovalue"),
-        ) {
-            f.info = Some((k.to_owned(), v.to_owned()));
-        }
-        if params.get_nonblank("user").is_some() {
-            match self.param_user(params).await {
-                Ok(Some(u)) => f.owner = Some(owner_of(&u)),
+        if let Some(u) = &q.user {
+            match self.named_user(Some(u)).await {
+                Ok(Some(user)) => f.owner = Some(owner_of(&user)),
                 Ok(None) => {}
                 Err(ServiceError::User(_)) => {
-                    let login = params.get_nonblank("user").unwrap_or_default();
                     return Err(ServiceError::User(format!(
-                        "User <{login}> does not exist."
+                        "User <{}> does not exist.",
+                        u.login
                     )));
                 }
                 Err(e) => return Err(e),
             }
-        } else if let Some(r) = params.get_nonblank("realm") {
-            f.realm = Some(r.to_owned());
         }
-        let page = params.int("page")?.unwrap_or(1).clamp(1, MAX_PAGE);
-        let pagesize = params.int("pagesize")?.unwrap_or(15).clamp(1, 1000);
-        let sortby = params.get_nonblank("sortby").unwrap_or("serial");
+        let page = q.page.unwrap_or(1).clamp(1, MAX_PAGE);
+        let page_size = q.page_size.unwrap_or(15).clamp(1, 1000);
+        let sortby = q.sort_by.as_deref().unwrap_or("serial");
         let col = SORTABLE
             .iter()
             .find(|c| **c == sortby)
             .ok_or_else(|| ServiceError::Parameter(format!("Invalid sortby {sortby}.")))?;
-        let dir = if params
-            .get_nonblank("sortdir")
-            .is_some_and(|d| d.eq_ignore_ascii_case("desc"))
-        {
-            "DESC"
-        } else {
-            "ASC"
-        };
+        let dir = if q.descending { "DESC" } else { "ASC" };
         let (rows, count) = self
             .store()
-            .token_list(&f, page, pagesize, &format!("t.{col} {dir}, t.id {dir}"))
+            .token_list(&f, page, page_size, &format!("t.{col} {dir}, t.id {dir}"))
             .await?;
         let mut names = BTreeMap::new();
-        let mut tokens = Vec::with_capacity(rows.len());
-        for t in &rows {
-            tokens.push(self.token_json(t, &mut names).await?);
+        let mut items = Vec::with_capacity(rows.len());
+        for t in rows {
+            items.push(self.token_view(t, &mut names).await?);
         }
-        Ok(json!({
-            "tokens": tokens, "count": count,
-            "prev": if page > 1 { json!(page - 1) } else { Value::Null },
-            "next": if page.saturating_mul(pagesize) < count { json!(page + 1) } else { Value::Null },
-        }))
+        Ok(Page {
+            items,
+            count,
+            page,
+            page_size,
+        })
+    }
+
+    /// One token as admins see it, or None.
+    pub async fn token(&self, serial: &str) -> Result<Option<TokenView>> {
+        match self.store().token_by_serial(serial).await? {
+            Some(t) => Ok(Some(self.token_view(t, &mut BTreeMap::new()).await?)),
+            None => Ok(None),
+        }
     }
 
     /// `POST /token/enable|disable[/<serial>]`: how many tokens changed state.
     pub async fn set_tokens_active(
         &self,
-        serial: Option<&str>,
-        params: &Params,
+        target: TokenTarget,
         active: bool,
-        audit: &mut AuditEntry,
-    ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params, audit).await?;
+        cx: &mut Scope,
+    ) -> Result<i64> {
+        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
         let mut n = 0;
         for t in &tokens {
             n += i64::from(self.store().token_set_active(t.id, active).await?);
         }
-        Ok(json!(n))
+        Ok(n)
     }
 
     /// `POST /token/reset[/<serial>]`: fail counters to 0.
-    pub async fn reset_tokens(
-        &self,
-        serial: Option<&str>,
-        params: &Params,
-        audit: &mut AuditEntry,
-    ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params, audit).await?;
+    pub async fn reset_tokens(&self, target: TokenTarget, cx: &mut Scope) -> Result<usize> {
+        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
         for t in &tokens {
             self.store().token_reset_failcount(t.id).await?;
         }
-        Ok(json!(tokens.len()))
+        Ok(tokens.len())
     }
 
-    /// `POST /token/setpin[/<serial>]` with `otppin`: how many PINs were set.
+    /// `POST /token/setpin[/<serial>]` with `otppin`: how many PINs were set (none without a
+    /// PIN, as privacyIDEA).
     pub async fn set_token_pin(
         &self,
-        serial: Option<&str>,
-        params: &Params,
-        audit: &mut AuditEntry,
-    ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params, audit).await?;
-        let Some(pin) = params.get("otppin") else {
-            return Ok(json!(0));
+        target: TokenTarget,
+        pin: Option<String>,
+        cx: &mut Scope,
+    ) -> Result<usize> {
+        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
+        let Some(pin) = pin else {
+            return Ok(0);
         };
-        let hash = self.hash_secret(pin).await?;
+        let hash = self.hash_secret(&pin).await?;
         for t in &tokens {
             self.store().token_set_pin(t.id, &hash).await?;
         }
-        Ok(json!(tokens.len()))
+        Ok(tokens.len())
     }
 
-    /// `POST /token/set[/<serial>]`: `max_failcount`, `count_window`, `description`.
+    /// `POST /token/set[/<serial>]`: how many attributes were set.
     pub async fn set_token_attributes(
         &self,
-        serial: Option<&str>,
-        params: &Params,
-        audit: &mut AuditEntry,
-    ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params, audit).await?;
-        let maxfail = params.int("max_failcount")?;
-        let window = params.int("count_window")?;
+        target: TokenTarget,
+        a: TokenAttributes,
+        cx: &mut Scope,
+    ) -> Result<usize> {
+        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
+        let (maxfail, window) = (a.max_failcount, a.count_window);
         if maxfail.is_some_and(|m| !(1..=1_000_000).contains(&m))
             || window.is_some_and(|w| !(1..=1000).contains(&w))
         {
@@ -582,7 +789,7 @@ impl Services {
                 "max_failcount must be 1..1000000 and count_window 1..1000.".into(),
             ));
         }
-        let description = params.get("description");
+        let description = a.description.as_deref();
         if description.is_some_and(|d| d.len() > 80) {
             return Err(ServiceError::Parameter(
                 "The description is longer than 80 characters.".into(),
@@ -597,49 +804,42 @@ impl Services {
             .iter()
             .filter(|x| **x)
             .count();
-        let n = per_token * tokens.len();
-        Ok(json!(n))
+        Ok(per_token * tokens.len())
     }
 
     /// `DELETE /token/<serial>`: how many tokens were deleted.
-    pub async fn delete_tokens(
-        &self,
-        serial: Option<&str>,
-        params: &Params,
-        audit: &mut AuditEntry,
-    ) -> Result<Value> {
-        let tokens = self.addressed_tokens(serial, params, audit).await?;
+    pub async fn delete_tokens(&self, target: TokenTarget, cx: &mut Scope) -> Result<i64> {
+        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
         let mut n = 0;
         for t in &tokens {
             n += i64::from(self.store().token_delete(t.id).await?);
         }
-        Ok(json!(n))
+        Ok(n)
     }
 
     /// `GET /token/challenges/[<serial>]`.
-    pub async fn list_challenges(&self, serial: Option<&str>, params: &Params) -> Result<Value> {
-        let serial = serial
-            .filter(|s| !s.is_empty())
-            .or(params.get_nonblank("serial"));
-        let fmt = |ms: i64| {
-            chrono::DateTime::from_timestamp_millis(ms)
-                .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
-                .unwrap_or_default()
-        };
-        let rows = self.store().challenges_list(serial).await?;
-        let list: Vec<Value> = rows
-            .iter()
-            .map(|c| {
-                json!({
-                    "transaction_id": c.transaction_id, "serial": c.serial, "challenge": c.challenge, "data": {},
-                    "timestamp": fmt(c.created_at), "expiration": fmt(c.expires_at), "received_count": c.received_count,
-                    "otp_received": c.received_count > 0, "otp_valid": c.otp_valid,
-                })
-            })
-            .collect();
-        Ok(
-            json!({"challenges": list, "count": rows.len(), "current": 1, "prev": null, "next": null}),
-        )
+    pub async fn list_challenges(&self, serial: Option<&str>) -> Result<Vec<ChallengeView>> {
+        let serial = serial.map(str::trim).filter(|s| !s.is_empty());
+        Ok(self
+            .store()
+            .challenges_list(serial)
+            .await?
+            .into_iter()
+            .map(ChallengeView::from)
+            .collect())
+    }
+}
+
+fn initialized(row: &TokenRow) -> TokenInitialized {
+    TokenInitialized {
+        serial: row.serial.clone(),
+        // (An empty state, as older privacyIDEA tokens have, counts as enrolled.)
+        rollout_state: if row.rollout_state.is_empty() {
+            "enrolled".to_owned()
+        } else {
+            row.rollout_state.clone()
+        },
+        verify_prompt: None,
     }
 }
 

@@ -4,36 +4,8 @@ use crate::{Result, Store, flag};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-/// A policy as stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PolicyRow {
-    /// Row id.
-    pub id: i64,
-    /// Unique name.
-    pub name: String,
-    /// `authentication`, `admin`, `user`, `enrollment`, `authorization`, …
-    pub scope: String,
-    /// Comma-separated actions (`name` or `name=value`).
-    pub action: String,
-    /// Comma-separated realms; empty = all.
-    pub realm: String,
-    /// Comma-separated resolvers; empty = all.
-    pub resolver: String,
-    /// Comma-separated users; empty = all.
-    pub user: String,
-    /// Comma-separated client networks; empty = all.
-    pub client: String,
-    /// Admin realms (admin scope).
-    pub adminrealm: String,
-    /// Admin users (admin scope).
-    pub adminuser: String,
-    /// Lower numbers win.
-    pub priority: i64,
-    /// Active.
-    pub active: bool,
-    /// Free text.
-    pub description: String,
-}
+/// A policy as stored: core's [`otpgate_core::policy::Policy`].
+pub type PolicyRow = otpgate_core::policy::Policy;
 
 const COLS: &str = "id, name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description";
 

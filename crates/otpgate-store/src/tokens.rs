@@ -47,6 +47,19 @@ pub struct TokenRow {
     pub owner: Option<TokenOwner>,
 }
 
+impl TokenRow {
+    /// What decides whether the token can be used (the one rule lives in core).
+    pub fn state(&self) -> otpgate_core::token::TokenState<'_> {
+        otpgate_core::token::TokenState {
+            active: self.active,
+            revoked: self.revoked,
+            failcount: self.failcount,
+            maxfail: self.maxfail,
+            rollout_state: &self.rollout_state,
+        }
+    }
+}
+
 /// Who a token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenOwner {

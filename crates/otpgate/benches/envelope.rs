@@ -1,54 +1,47 @@
-//! Criterion micro-benchmarks of privacyIDEA's JSON envelope as otpgate renders it: the answer
-//! of step 1 (a challenge with its detail), of step 2 (accept) and an error.
-//! `cargo bench -p otpgate --bench envelope`.
+//! Criterion micro-benchmarks of privacyIDEA's JSON envelope as otpgate renders it from the
+//! service's typed outcomes: the answer of step 1 (a challenge with its detail), of step 2
+//! (accept) and an error. `cargo bench -p otpgate --bench envelope`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::response::IntoResponse;
 use criterion::{Criterion, criterion_group, criterion_main};
-use otpgate::http::envelope::{self, ApiError};
+use otpgate::http::envelope::ApiError;
+use otpgate::http::validate::check_answer;
 use otpgate_service::ServiceError;
-use otpgate_service::validate::{AuthResponse, Authentication};
-use serde_json::{Map, json};
+use otpgate_service::validate::{
+    Challenges, CheckOutcome, DEFAULT_PROMPT, SentChallenge, TokenRef,
+};
 use std::hint::black_box;
 
-fn challenge() -> AuthResponse {
-    let mut detail = Map::new();
-    detail.insert("message".into(), json!("Enter the OTP from the SMS:"));
-    detail.insert("transaction_id".into(), json!("01234567890123456789"));
-    detail.insert("transaction_ids".into(), json!(["01234567890123456789"]));
-    detail.insert(
-        "multi_challenge".into(),
-        json!([{"serial": "PISM00112233", "transaction_id": "01234567890123456789",
-                "message": "Enter the OTP from the SMS:", "type": "sms", "client_mode": "interactive",
-                "attributes": null}]),
-    );
-    detail.insert("serial".into(), json!("PISM00112233"));
-    detail.insert("type".into(), json!("sms"));
-    detail.insert("client_mode".into(), json!("interactive"));
-    AuthResponse {
-        value: json!(false),
-        authentication: Authentication::Challenge,
-        detail,
-    }
+fn challenge() -> CheckOutcome {
+    CheckOutcome::Challenge(Challenges {
+        transaction_id: "01234567890123456789".into(),
+        sent: vec![SentChallenge {
+            serial: "PISM00112233".into(),
+            prompt: DEFAULT_PROMPT.into(),
+            valid_until_ms: 1_800_000_000_000,
+            gateway: Some("gw".into()),
+        }],
+        messages: vec![DEFAULT_PROMPT.into()],
+        preferred_client_mode: "interactive".into(),
+        ..Default::default()
+    })
 }
 
 fn benches(c: &mut Criterion) {
     c.bench_function("envelope: step-1 challenge", |b| {
-        b.iter(|| envelope::auth(black_box(challenge()), None))
+        b.iter(|| check_answer(black_box(&challenge()), None))
     });
     c.bench_function("envelope: step-2 accept", |b| {
         b.iter(|| {
-            let mut detail = Map::new();
-            detail.insert("message".into(), json!("Found matching challenge"));
-            detail.insert("serial".into(), json!("PISM00112233"));
-            envelope::auth(
-                black_box(AuthResponse {
-                    value: json!(true),
-                    authentication: Authentication::Accept,
-                    detail,
+            let accept = CheckOutcome::Accept {
+                message: "Found matching challenge".into(),
+                token: Some(TokenRef {
+                    serial: "PISM00112233".into(),
+                    otplen: None,
                 }),
-                None,
-            )
+            };
+            check_answer(black_box(&accept), None)
         })
     });
     c.bench_function("envelope: error", |b| {

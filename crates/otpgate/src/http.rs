@@ -7,25 +7,19 @@ mod event;
 mod extract;
 mod openapi;
 mod token;
-mod validate;
+pub mod validate;
 
 pub use envelope::ApiError;
 pub use extract::Pi;
 
-use crate::app::App;
+use crate::state::App;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use otpgate_service::audit::AuditEntry;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The audit entry of one request, filled by the handler and written by the middleware.
-#[derive(Clone, Default, Debug)]
-pub struct AuditSlot(pub Arc<Mutex<AuditEntry>>);
 
 /// The whole router.
 pub fn router(app: App) -> Router {
@@ -304,7 +298,7 @@ fn rate_limited(app: &App, req: &Request, route: Option<&str>) -> Option<Respons
     if !app.rate_limiter.enabled() {
         return None;
     }
-    let ip = extract::rate_key(&app.config.server.trusted_proxies, req)?;
+    let ip = crate::request::rate_key(&app.config.server.trusted_proxies, req)?;
     let retry = app
         .rate_limiter
         .take(ip, app.services.clock().now_ms())
@@ -321,12 +315,6 @@ fn rate_limited(app: &App, req: &Request, route: Option<&str>) -> Option<Respons
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     Some(r)
-}
-
-/// The address limits and audit count a web request against: the end user a trusted proxy
-/// names, else the peer.
-pub(crate) fn extract_client(app: &App, req: &Request) -> Option<std::net::IpAddr> {
-    extract::rate_key(&app.config.server.trusted_proxies, req).or_else(|| extract::client_ip(req))
 }
 
 /// The request id: the caller's `X-Request-Id` when it is a plain token (1–64 characters of
@@ -379,7 +367,7 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
         return r;
     }
     let start_ms = app.services.clock().now_ms();
-    let slot = AuditSlot::default();
+    let slot = crate::request::AuditSlot::default();
     req.extensions_mut().insert(slot.clone());
     let route = matched;
     let web = route
@@ -389,8 +377,8 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
     let audited = route.is_some()
         && (!web || req.method() == axum::http::Method::POST)
         && route.as_deref() != Some("/ui/admin/texts/count");
-    let action = extract::route_action(&req);
-    let client = extract::client_ip(&req);
+    let action = crate::request::route_action(&req);
+    let client = crate::request::client_ip(&req);
     let timeout = Duration::from_secs(app.config.server.request_timeout_secs);
     let response = match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(r) => r,
@@ -426,7 +414,7 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
         ms = started.elapsed().as_millis() as u64,
         "answered"
     );
-    if audited {
+    if audited && !slot.handed_over() {
         let mut entry = slot.0.lock().map(|e| e.clone()).unwrap_or_default();
         entry.ts = start_ms;
         entry.action = action;

@@ -1,8 +1,7 @@
 //! The `otpgate` binary's library: configuration, data-directory bootstrap, wiring and the
 //! HTTP API (privacyIDEA-compatible) and the web interface. `main.rs` is only the CLI; integration tests start the
-//! same [`app::App`] on a port-0 socket.
+//! same [`state::App`] through [`serve::serve_all`] on a port-0 socket.
 
-pub mod app;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
@@ -10,5 +9,8 @@ pub mod http;
 pub mod metrics;
 pub mod radius_glue;
 pub mod ratelimit;
+pub mod request;
+pub mod serve;
+pub mod state;
 pub mod tls;
 pub mod web;

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use otpgate::cli::{AdminCommand, Cli, Command, KeysCommand};
 use otpgate::config::Config;
-use otpgate::{app, bootstrap};
+use otpgate::{bootstrap, serve};
 use std::io::BufRead;
 use std::process::ExitCode;
 
@@ -61,10 +61,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            let app = app::App::new(loaded.services, loaded.config);
+            let app = otpgate::state::App::new(loaded.services, loaded.config);
             app.warn_about_sinks().await;
             tracing::info!(listen = %listener.local_addr()?, "otpgate serving");
-            app::serve_all(listener, radius, app, app::shutdown_signal()).await?;
+            serve::serve_all(listener, radius, app, serve::shutdown_signal()).await?;
             tracing::info!("otpgate stopped");
             Ok(ExitCode::SUCCESS)
         }

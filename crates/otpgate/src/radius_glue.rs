@@ -1,14 +1,12 @@
-//! The RADIUS handler: maps an Access-Request onto the same validation service as
-//! `/validate/check` (so lockout, policies and audit apply) and its outcome onto
+//! The RADIUS handler: an Access-Request is a `validate_check` call of the same service as
+//! `/validate/check` (so lockout, policies, events and audit apply), and its outcome becomes
 //! Accept / Challenge / Reject. `State` is the transaction id, sealed with the key ring.
 
-use crate::app::App;
+use crate::state::App;
 use otpgate_radius::server::{Handler, Reply, Request};
 use otpgate_service::ServiceError;
-use otpgate_service::audit::AuditEntry;
-use otpgate_service::events::{CallResult, EventInput};
-use otpgate_service::validate::{Authentication, CheckRequest};
-use std::time::Instant;
+use otpgate_service::call::{Call, Caller};
+use otpgate_service::validate::{CheckOutcome, CheckRequest};
 
 /// Plugs [`App`]'s services into the RADIUS server.
 #[derive(Debug, Clone)]
@@ -17,69 +15,45 @@ pub struct RadiusHandler {
     pub app: App,
 }
 
+/// The audit's action of every RADIUS request.
+const ACTION: &str = "RADIUS Access-Request";
+
 impl Handler for RadiusHandler {
     async fn handle(&self, req: Request) -> Reply {
-        let started = Instant::now();
         let services = &self.app.services;
-        let mut audit = AuditEntry {
-            ts: services.clock().now_ms(),
-            action: "RADIUS Access-Request".into(),
-            client: req.client.to_string(),
-            ..Default::default()
-        };
+        let mut call = Call::new(services, ACTION, Caller::Anonymous)
+            .event("validate_check")
+            .from(Some(req.client), None)
+            .subject(&req.user_name, req.realm.as_deref().unwrap_or_default(), "");
         let transaction_id = match &req.state {
             Some(state) => match services.open_state(state) {
                 Some(tid) => Some(tid),
                 None => {
-                    audit.info = "invalid State".into();
-                    services.write_audit(&audit).await;
-                    return Reply::Reject {
-                        message: Some("The challenge is not valid.".into()),
-                    };
+                    // Refused before any work (and without events), audited.
+                    call.event = None;
+                    call = call.refuse(ServiceError::Parameter("invalid State".into()));
+                    None
                 }
             },
             None => None,
         };
+        let invalid_state = call.refused.is_some();
         let check = CheckRequest {
             user: Some(req.user_name.clone()),
             realm: req.realm.clone(),
             pass: req.password.clone(),
             transaction_id,
-            client: Some(req.client),
             ..Default::default()
         };
-        let result = services.check(check, &mut audit).await;
-        if let Ok(r) = &result {
-            // RADIUS logins are `validate_check`s for the event handlers too.
-            let mut params = otpgate_service::Params::new();
-            params.insert("user", req.user_name.clone());
-            if let Some(realm) = &req.realm {
-                params.insert("realm", realm.clone());
-            }
-            let call = CallResult::of_auth(r);
-            let input = EventInput {
-                event: "validate_check",
-                params: &params,
-                subject: &audit,
-                admin: None,
-                client_ip: Some(req.client),
-                user_agent: None,
-                action: "RADIUS Access-Request",
-                result: Some(&call),
-            };
-            services.fire_event("post", &input).await;
-        }
-        let reply = match &result {
-            Ok(r) => {
-                audit.authentication = r.authentication.as_str().into();
-                audit.success = r.authentication == Authentication::Accept;
-                let message = r.message().map(str::to_owned);
-                if audit.info.is_empty() {
-                    audit.info = message.clone().unwrap_or_default();
-                }
-                match (r.authentication, r.transaction_id()) {
-                    (Authentication::Accept, _) => Reply::Accept { message },
-                    (Authentication::Challenge, Some(tid)) => match services.seal_state(tid) {
+        let result = services
+            .run(call, None, move |s, cx| Box::pin(s.check(check, cx)))
+            .await;
+        let reply = match result {
+            Ok(o) => {
+                let message = Some(o.message()).filter(|m| !m.is_empty());
+                match o {
+                    CheckOutcome::Accept { .. } => Reply::Accept { message },
+                    CheckOutcome::Challenge(c) => match services.seal_state(&c.transaction_id) {
                         Ok(state) => Reply::Challenge {
                             state,
                             message: message.unwrap_or_default(),
@@ -88,11 +62,13 @@ impl Handler for RadiusHandler {
                             message: Some("Internal error.".into()),
                         },
                     },
-                    _ => Reply::Reject { message },
+                    CheckOutcome::Reject(_) => Reply::Reject { message },
                 }
             }
+            Err(_) if invalid_state => Reply::Reject {
+                message: Some("The challenge is not valid.".into()),
+            },
             Err(e) => {
-                audit.info = e.to_string();
                 let message = match e {
                     // The NAS's user must not learn which names exist: an unknown user is
                     // answered like a wrong password (the audit keeps the reason).
@@ -118,8 +94,6 @@ impl Handler for RadiusHandler {
             &[("endpoint", "radius"), ("result", outcome)],
             1,
         );
-        audit.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        services.write_audit(&audit).await;
         reply
     }
 }

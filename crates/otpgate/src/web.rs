@@ -10,8 +10,8 @@ mod html;
 mod login;
 mod me;
 
-use crate::app::App;
-use crate::http::AuditSlot;
+use crate::request::AuditSlot;
+use crate::state::App;
 use axum::Router;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -19,10 +19,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use html::{E, Out, w};
 use otpgate_service::audit::AuditEntry;
+use otpgate_service::call::{Call, Caller, Outcome, Scope, Work};
+use otpgate_service::sessions::WEB_SESSION;
 use otpgate_service::users::User;
-use otpgate_service::web::WEB_SESSION;
-use otpgate_service::{Params, ServiceError};
-use serde_json::{Map, Value, json};
+use otpgate_service::{Params, ServiceError, Services};
+use serde_json::Value;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -224,6 +225,24 @@ pub struct Session {
     pub allowed: Vec<&'static str>,
 }
 
+/// What a session cookie carries (signed; `aud`, `iat` and `exp` are added when signing).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct SessionClaims {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    realm: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    sid: String,
+    #[serde(default)]
+    csrf: String,
+    /// The sign-in time (Unix seconds); cookies from before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<i64>,
+}
+
 /// A web request: query and form parameters kept apart (the CSRF token counts only from the
 /// body), headers, the client and the audit slot.
 pub struct Web {
@@ -236,6 +255,8 @@ pub struct Web {
     headers: HeaderMap,
     method: Method,
     path: String,
+    /// Method and route in privacyIDEA's notation (`POST /ui/admin/tokens/<serial>/<action>`).
+    route: String,
     /// The peer's (or a trusted proxy's end user's) address.
     pub client: Option<IpAddr>,
     audit: AuditSlot,
@@ -246,7 +267,8 @@ impl FromRequest<App> for Web {
     type Rejection = Response;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
-        let client = crate::http::extract_client(app, &req);
+        let client = crate::request::extract_client(app, &req);
+        let route = crate::request::route_action(&req);
         let audit = req
             .extensions()
             .get::<AuditSlot>()
@@ -314,6 +336,7 @@ impl FromRequest<App> for Web {
             headers: parts.headers,
             method: parts.method,
             path: parts.uri.path().to_owned(),
+            route,
             client,
             audit,
             renewed,
@@ -410,46 +433,34 @@ impl Web {
         let Some(token) = self.cookie("otpgate") else {
             return Ok(None);
         };
-        let Some(c) = self.app.services.web_verify(WEB_SESSION, &token) else {
+        let services = &self.app.services;
+        let Some(signed) = services.web_verify::<SessionClaims>(WEB_SESSION, &token) else {
             return Ok(None);
         };
-        let s = |k: &str| {
-            c.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
+        let c = signed.claims;
         let session = Session {
-            username: s("username"),
-            realm: s("realm"),
-            role: s("role"),
-            sid: s("sid"),
-            csrf: s("csrf"),
-            exp: c.get("exp").and_then(Value::as_i64).unwrap_or_default(),
-            since: c.get("since").and_then(Value::as_i64).unwrap_or_default(),
+            username: c.username.clone(),
+            realm: c.realm.clone(),
+            role: c.role.clone(),
+            sid: c.sid.clone(),
+            csrf: c.csrf.clone(),
+            exp: signed.expires_at,
+            since: c.since.unwrap_or_default(),
             allowed: Vec::new(),
         };
-        if session.sid.is_empty() || self.app.services.web_logged_out(&session.sid).await? {
+        if session.sid.is_empty() || services.web_logged_out(&session.sid).await? {
             return Ok(None);
         }
         // Activity extends the session (at most once a minute, never past the maximum).
-        let now = self.app.services.clock().now().timestamp();
-        let iat = c.get("iat").and_then(Value::as_i64).unwrap_or(now);
+        let now = services.clock().now().timestamp();
         // A cookie without its sign-in time is not renewed (it could be, forever).
-        let Some(since) = c.get("since").and_then(Value::as_i64) else {
+        let Some(since) = c.since else {
             return Ok(Some(session));
         };
         let web = &self.app.config.web;
         let exp = (now + web.session_secs).min(since + web.session_max_secs);
-        if now - iat >= 60 && exp > session.exp {
-            let mut renewed = c.clone();
-            for k in ["aud", "iat", "exp"] {
-                renewed.remove(k);
-            }
-            let token = self
-                .app
-                .services
-                .web_sign(WEB_SESSION, renewed, exp - now)?;
+        if now - signed.issued_at >= 60 && exp > session.exp {
+            let token = services.web_sign(WEB_SESSION, &c, exp - now)?;
             if let Ok(mut slot) = self.renewed.0.lock() {
                 *slot = Some(set_cookie(&self.app, "otpgate", &token, exp - now));
             }
@@ -467,14 +478,7 @@ impl Web {
             .ok_or(WebError::SignIn("/ui/admin/login"))?;
         self.audit(|e| e.administrator = s.username.clone());
         // A deleted admin's session ends with the admin.
-        let exists = self
-            .app
-            .services
-            .store()
-            .admin_hash(&s.username)
-            .await
-            .map_err(otpgate_service::ServiceError::from)?;
-        if exists.is_none() {
+        if !self.app.services.admin_exists(&s.username).await? {
             return Err(WebError::SignIn("/ui/admin/login"));
         }
         self.app
@@ -582,55 +586,47 @@ impl Web {
         });
     }
 
-    /// The action (`POST /ui/…`) and User-Agent events of this request carry.
-    pub fn event_source(&self) -> (String, Option<String>) {
-        (
-            format!("{} {}", self.method, self.path),
-            self.headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        )
+    /// The call this request is (a sign-in, a change), for the service: the route, the
+    /// address (also the end user's, for the per-client send limit) and the User-Agent.
+    pub fn call(&self, caller: Caller) -> Call {
+        let ua = self
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        Call::new(&self.app.services, &self.route, caller)
+            .from(self.client, self.client)
+            .user_agent(ua)
     }
 
-    /// Fires `event` at `position` for this request, as the API's handlers do: event rules
-    /// see the same event, subject and outcome whether a change came from the API or from
-    /// here. `action` is the web route (`POST /ui/admin/tokens/new`).
-    pub async fn fire(
+    /// Runs `call` through the service, which checks `right`, fires the call's event, runs
+    /// `work` and writes the audit row.
+    pub async fn run<T, F>(
         &self,
-        position: &str,
-        event: &'static str,
-        admin: Option<&str>,
-        params: &Params,
-        subject: &AuditEntry,
-        result: Option<&otpgate_service::events::CallResult>,
-    ) {
-        let (action, agent) = self.event_source();
-        let input = otpgate_service::events::EventInput {
-            event,
-            params,
-            subject,
-            admin,
-            client_ip: self.client,
-            user_agent: agent.as_deref(),
-            action: &action,
-            result,
-        };
-        self.app.services.fire_event(position, &input).await;
+        call: Call,
+        right: Option<&'static str>,
+        work: F,
+    ) -> Result<T, ServiceError>
+    where
+        T: Outcome + Send + 'static,
+        F: for<'a> FnOnce(&'a Services, &'a mut Scope) -> Work<'a, T> + Send + 'static,
+    {
+        self.audit.hand_over();
+        self.app.services.run(call, right, work).await
     }
 
     /// Signs a session in: a fresh session id and CSRF token in a new cookie.
     pub fn sign_in(&self, username: &str, realm: &str, role: &str, to: &str) -> WebResult {
         let services = &self.app.services;
-        let mut c = Map::new();
-        c.insert("username".into(), json!(username));
-        c.insert("realm".into(), json!(realm));
-        c.insert("role".into(), json!(role));
-        c.insert("sid".into(), json!(services.web_random()?));
-        c.insert("csrf".into(), json!(services.web_random()?));
-        c.insert("since".into(), json!(services.clock().now().timestamp()));
+        let c = SessionClaims {
+            username: username.to_owned(),
+            realm: realm.to_owned(),
+            role: role.to_owned(),
+            sid: services.web_random()?,
+            csrf: services.web_random()?,
+            since: Some(services.clock().now().timestamp()),
+        };
         let ttl = self.app.config.web.session_secs;
-        let token = services.web_sign(WEB_SESSION, c, ttl)?;
+        let token = services.web_sign(WEB_SESSION, &c, ttl)?;
         let mut r = Redirect::to(to).into_response();
         self.set_cookie(&mut r, "otpgate", &token, ttl);
         self.set_cookie(&mut r, "otpgate-login", "", 0);

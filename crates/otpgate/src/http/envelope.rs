@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use otpgate_service::ServiceError;
-use otpgate_service::validate::AuthResponse;
+use otpgate_service::call::Authentication;
 use serde_json::{Map, Value, json};
 
 /// The `version` string: privacyIDEA's API level and otpgate's own version.
@@ -65,18 +65,23 @@ pub fn ok(value: Value, detail: Option<Map<String, Value>>, nonce: Option<&str>)
 }
 
 /// An authentication answer (`id: 2`, with `authentication`).
-pub fn auth(r: AuthResponse, nonce: Option<&str>) -> Response {
+pub fn auth(
+    value: Value,
+    authentication: Authentication,
+    detail: Map<String, Value>,
+    nonce: Option<&str>,
+) -> Response {
     let mut body = Map::new();
     body.insert("jsonrpc".into(), json!("2.0"));
     body.insert(
         "result".into(),
-        json!({"status": true, "value": r.value, "authentication": r.authentication.as_str()}),
+        json!({"status": true, "value": value, "authentication": authentication.as_str()}),
     );
     body.insert("version".into(), json!(VERSION));
     body.insert("versionnumber".into(), json!(VERSION_NUMBER));
     body.insert("id".into(), json!(2));
     body.insert("time".into(), json!(now_f64()));
-    json_response(StatusCode::OK, &with_detail(body, Some(r.detail), nonce))
+    json_response(StatusCode::OK, &with_detail(body, Some(detail), nonce))
 }
 
 /// An error answer in privacyIDEA's envelope.

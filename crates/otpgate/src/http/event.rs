@@ -1,55 +1,11 @@
-//! `/event/*` (event handler administration and the outbox) and the hook the other
-//! handlers call to fire their events.
+//! `/event/*`: event handler administration and the outbox.
 
 use super::{ApiError, Pi};
-use crate::app::App;
+use crate::state::App;
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::response::Response;
-use otpgate_service::audit::AuditEntry;
-use otpgate_service::events::{CallResult, EVENTS, EventInput, HANDLER_MODULE};
+use otpgate_service::events::{EVENTS, HANDLER_MODULE};
 use serde_json::json;
-
-/// Fires `event` at `position` (`pre` or `post`) for the request in `pi`. `subject` is what
-/// the service recorded about the call (user, realm, serial); `result` its outcome.
-pub async fn fire(
-    app: &App,
-    pi: &Pi,
-    position: &str,
-    event: &'static str,
-    admin: Option<&str>,
-    subject: &AuditEntry,
-    result: Option<&CallResult>,
-) {
-    let ua = pi
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    let input = EventInput {
-        event,
-        params: &pi.params,
-        subject,
-        admin,
-        client_ip: pi.end_user.or(pi.client),
-        user_agent: ua,
-        action: pi.route(),
-        result,
-    };
-    app.services.fire_event(position, &input).await;
-}
-
-/// The subject of a pre event: only what the request names.
-pub fn pre_subject(pi: &Pi, serial: Option<&str>) -> AuditEntry {
-    AuditEntry {
-        user: pi.params.get("user").unwrap_or_default().to_owned(),
-        realm: pi.params.get("realm").unwrap_or_default().to_owned(),
-        serial: serial
-            .or(pi.params.get("serial"))
-            .unwrap_or_default()
-            .to_owned(),
-        ..Default::default()
-    }
-}
 
 fn event_id(id: &str) -> Result<i64, ApiError> {
     id.trim()

@@ -2,14 +2,16 @@
 //! when undeclared but it parses), later sources winning. Path parameters are passed to the
 //! services separately by the handlers.
 
-use super::{ApiError, AuditSlot};
-use crate::app::App;
-use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request};
-use axum::http::{HeaderMap, StatusCode, header};
-use otpgate_service::Params;
+use super::ApiError;
+use crate::request::{AuditSlot, client_ip, end_user, route_action};
+use crate::state::App;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
 use otpgate_service::audit::AuditEntry;
+use otpgate_service::call::{Call, Caller, Outcome, Scope, Work};
+use otpgate_service::{Params, ServiceError, Services};
 use serde_json::Value;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// The merged parameters, headers, client address and audit slot of a request.
 #[derive(Debug)]
@@ -25,81 +27,14 @@ pub struct Pi {
     pub end_user: Option<IpAddr>,
     route: String,
     audit: AuditSlot,
-}
-
-/// Method and route in privacyIDEA's notation (`POST /token/reset/<serial>`), or the path
-/// when no route matched.
-pub fn route_action(req: &Request) -> String {
-    let template = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().replace('{', "<").replace('}', ">"));
-    format!(
-        "{} {}",
-        req.method(),
-        template.as_deref().unwrap_or_else(|| req.uri().path())
-    )
-}
-
-/// The peer address of a request (from the connection).
-pub fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
-fn trusted(proxies: &[String], ip: IpAddr) -> bool {
-    proxies
-        .iter()
-        .any(|p| otpgate_service::policy::net_contains(p, ip))
-}
-
-/// The address whose rate limit a request counts against: the peer's, or for a trusted proxy
-/// the end user it names in `X-Forwarded-For`. None for a trusted peer that names no end user
-/// (an application server speaking for many users; its users are limited by the send limits).
-pub fn rate_key(proxies: &[String], req: &Request) -> Option<IpAddr> {
-    let peer = client_ip(req)?;
-    if trusted(proxies, peer) {
-        forwarded_for(proxies, req.headers())
-    } else {
-        Some(peer)
-    }
-}
-
-/// The end user's address as a trusted peer names it: privacyIDEA's `client` parameter, else
-/// the nearest `X-Forwarded-For` entry that is not itself a trusted proxy. None for other
-/// peers (whatever they send) and when nothing valid is named.
-fn end_user(
-    proxies: &[String],
-    peer: Option<IpAddr>,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Option<IpAddr> {
-    let peer = peer?;
-    if !trusted(proxies, peer) {
-        return None;
-    }
-    if let Some(ip) = params.get("client").and_then(|c| c.trim().parse().ok()) {
-        return Some(ip);
-    }
-    forwarded_for(proxies, headers)
-}
-
-/// The nearest `X-Forwarded-For` entry that is not a trusted proxy (for a trusted peer).
-fn forwarded_for(proxies: &[String], headers: &HeaderMap) -> Option<IpAddr> {
-    let chain: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|a| a.trim().parse::<IpAddr>())
-        .collect::<Result<_, _>>()
-        .ok()?;
-    chain.into_iter().rev().find(|ip| !trusted(proxies, *ip))
+    /// Why the body could not be read (the call is refused with it, and audited).
+    fault: Option<ServiceError>,
+    /// The token serial of the path, when the route has one.
+    path_serial: Option<String>,
 }
 
 impl FromRequest<App> for Pi {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let client = client_ip(&req);
@@ -111,24 +46,26 @@ impl FromRequest<App> for Pi {
             .unwrap_or_default();
         let (parts, body) = req.into_parts();
         let limit = app.config.server.max_body_bytes;
-        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            ApiError::status(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                -413,
-                format!("The request body is larger than {limit} bytes."),
-            )
-        })?;
         let ctype = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let mut params = Params::new();
-        for (k, v) in otpgate_core::params::parse(parts.uri.query(), ctype, &bytes)
-            .map_err(|e| ApiError::parameter(e.to_string()))?
-        {
-            params.insert(k, v);
-        }
+        let fault = match axum::body::to_bytes(body, limit).await {
+            Err(_) => Some(ServiceError::TooLarge(format!(
+                "The request body is larger than {limit} bytes."
+            ))),
+            Ok(bytes) => match otpgate_core::params::parse(parts.uri.query(), ctype, &bytes) {
+                Ok(pairs) => {
+                    for (k, v) in pairs {
+                        params.insert(k, v);
+                    }
+                    None
+                }
+                Err(e) => Some(ServiceError::Parameter(e.to_string())),
+            },
+        };
         let end_user = end_user(
             &app.config.server.trusted_proxies,
             client,
@@ -142,6 +79,8 @@ impl FromRequest<App> for Pi {
             end_user,
             route,
             audit,
+            fault,
+            path_serial: None,
         })
     }
 }
@@ -199,8 +138,63 @@ impl Pi {
         });
     }
 
+    /// The token serial the route's path names (the `pre` event's subject).
+    pub fn with_serial(mut self, serial: &str) -> Self {
+        self.path_serial = Some(serial.to_owned());
+        self
+    }
+
+    /// The token serial the route's path names.
+    pub fn path_serial(&self) -> Option<&str> {
+        self.path_serial.as_deref()
+    }
+
+    /// The call this request is, for the service.
+    pub fn call(&self, services: &Services, event: Option<&'static str>) -> Call {
+        let p = |k: &str| self.params.get(k).unwrap_or_default();
+        let serial = self.path_serial.as_deref().unwrap_or_else(|| p("serial"));
+        let ua = self
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        let mut call = Call::new(
+            services,
+            &self.route,
+            Caller::Bearer(self.token().map(str::to_owned)),
+        )
+        .from(self.client, self.end_user)
+        .user_agent(ua)
+        .subject(p("user"), p("realm"), serial);
+        call.event = event;
+        if let Some(fault) = &self.fault {
+            call = call.refuse(fault.clone());
+        }
+        call
+    }
+
+    /// Runs this request's call through the service, which checks `right` (an admin right;
+    /// None for anonymous endpoints), fires `event`, runs `work` and writes the audit row.
+    pub async fn run<T, F>(
+        &self,
+        app: &App,
+        right: Option<&'static str>,
+        event: Option<&'static str>,
+        work: F,
+    ) -> Result<T, ServiceError>
+    where
+        T: Outcome + Send + 'static,
+        F: for<'a> FnOnce(&'a Services, &'a mut Scope) -> Work<'a, T> + Send + 'static,
+    {
+        self.audit.hand_over();
+        let call = self.call(&app.services, event);
+        app.services.run(call, right, work).await
+    }
+
     /// Authenticates an admin and checks an admin right.
     pub async fn admin(&self, app: &App, right: &str) -> Result<String, ApiError> {
+        if let Some(fault) = &self.fault {
+            return Err(fault.clone().into());
+        }
         let id = app.services.authenticate_admin(self.token())?;
         self.audit(|e| e.administrator = id.username.clone());
         app.services

@@ -1,30 +1,20 @@
-//! `/validate/*`.
+//! `/validate/*`: privacyIDEA's parameters parsed into typed requests, the service's typed
+//! outcomes rendered as privacyIDEA's answers (`detail`, `multi_challenge`, …), and the auth
+//! and SMS counters read from those outcomes.
 
-use super::{ApiError, Pi, envelope, event};
-use crate::app::App;
+use super::{ApiError, Pi, envelope};
+use crate::state::App;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use otpgate_service::Params;
-use otpgate_service::audit::AuditEntry;
-use otpgate_service::validate::{AuthResponse, Authentication, CheckRequest};
+use otpgate_service::validate::{
+    Challenges, CheckOutcome, CheckRequest, SEND_FAILED, TriggerRequest, Triggered,
+};
+use otpgate_service::{Params, ServiceError};
+use serde_json::{Map, Value, json};
 
-/// Internal keys a client must never inject (privacyIDEA strips them too).
-const INTERNAL_KEYS: &[&str] = &[
-    "session",
-    "data",
-    "initTime",
-    "radius_result",
-    "radius_state",
-    "push_triggered",
-    "valid_token_num",
-];
-
-fn request(
-    p: &Params,
-    peer: Option<std::net::IpAddr>,
-    end_user: Option<std::net::IpAddr>,
-) -> CheckRequest {
+/// `/validate/check`'s parameters.
+fn check_request(p: &Params) -> CheckRequest {
     let s = |k: &str| p.get(k).map(str::to_owned);
     CheckRequest {
         user: s("user"),
@@ -35,93 +25,176 @@ fn request(
         exception: p.flag("exception"),
         otponly: p.flag("otponly"),
         challenge: s("challenge"),
-        client: end_user.or(peer),
-        end_user,
     }
 }
 
-fn count(app: &App, endpoint: &str, r: &Result<AuthResponse, otpgate_service::ServiceError>) {
-    let result = match r {
-        Ok(a) => a.authentication.as_str(),
-        Err(_) => "error",
-    };
+/// `/validate/triggerchallenge`'s parameters.
+fn trigger_request(p: &Params) -> TriggerRequest {
+    let s = |k: &str| p.get(k).map(str::to_owned);
+    TriggerRequest {
+        user: s("user"),
+        realm: s("realm"),
+        serial: s("serial"),
+        challenge: s("challenge"),
+        exception: p.flag("exception"),
+    }
+}
+
+/// A challenge's expiry as privacyIDEA shows it: local time with microseconds.
+fn local_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .naive_local()
+                .format("%Y-%m-%d %H:%M:%S%.6f")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// The keys every answer about challenges has: `message`, `messages`, `multi_challenge`,
+/// `transaction_ids`, and `sms_error` and `retry_after` when there are any.
+fn challenge_keys(d: &mut Map<String, Value>, c: &Challenges) {
+    let message = c.message();
+    if !message.is_empty() {
+        d.insert("message".into(), json!(message));
+    }
+    d.insert("messages".into(), json!(c.messages));
+    let tid = &c.transaction_id;
+    let multi: Vec<Value> = c
+        .sent
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "attributes": attributes(i, tid, s.valid_until_ms), "client_mode": "interactive",
+                "message": s.prompt, "serial": s.serial, "transaction_id": tid, "type": "sms",
+            })
+        })
+        .collect();
+    d.insert("multi_challenge".into(), json!(multi));
+    d.insert("transaction_ids".into(), json!(vec![tid; c.sent.len()]));
+    if !c.errors.is_empty() {
+        d.insert("sms_error".into(), json!(c.errors.join("; ")));
+    }
+    if let Some(r) = c.retry_after {
+        d.insert("retry_after".into(), json!(r));
+    }
+}
+
+/// A challenge's `attributes`: the first names no `state`, later ones the transaction.
+fn attributes(index: usize, tid: &str, valid_until_ms: i64) -> Value {
+    let state = if index == 0 { Value::Null } else { json!(tid) };
+    json!({"state": state, "valid_until": local_time(valid_until_ms)})
+}
+
+/// privacyIDEA's `detail` of a validate answer.
+pub fn detail(o: &CheckOutcome) -> Map<String, Value> {
+    let mut d = Map::new();
+    match o {
+        CheckOutcome::Accept { message, token } => {
+            d.insert("message".into(), json!(message));
+            if let Some(t) = token {
+                d.insert("serial".into(), json!(t.serial));
+                if let (Some(len), Some(ty)) = (t.otplen, t.tokentype()) {
+                    d.insert("type".into(), json!(ty));
+                    d.insert("otplen".into(), json!(len));
+                }
+            }
+        }
+        CheckOutcome::Challenge(c) => {
+            challenge_keys(&mut d, c);
+            if let Some((i, last)) = c.sent.iter().enumerate().next_back() {
+                d.insert(
+                    "attributes".into(),
+                    attributes(i, &c.transaction_id, last.valid_until_ms),
+                );
+                d.insert("serial".into(), json!(last.serial));
+            }
+            d.insert("client_mode".into(), json!("interactive"));
+            d.insert(
+                "preferred_client_mode".into(),
+                json!(c.preferred_client_mode),
+            );
+            d.insert("transaction_id".into(), json!(c.transaction_id));
+            d.insert("type".into(), json!("sms"));
+        }
+        CheckOutcome::Reject(r) => {
+            match &r.attempt {
+                Some(c) => challenge_keys(&mut d, c),
+                None => {
+                    d.insert("message".into(), json!(r.message));
+                }
+            }
+            if let Some(t) = &r.token {
+                d.insert("serial".into(), json!(t.serial));
+                d.insert("type".into(), json!("sms"));
+                if let Some(len) = t.otplen {
+                    d.insert("otplen".into(), json!(len));
+                }
+            }
+            if let Some(s) = r.retry_after {
+                d.insert("retry_after".into(), json!(s));
+            }
+        }
+    }
+    d
+}
+
+/// Counts the outcome of a validate call and the SMS it sent.
+fn count<T>(
+    app: &App,
+    endpoint: &str,
+    r: &Result<T, ServiceError>,
+    outcome: impl Fn(&T) -> &CheckOutcome,
+) {
+    let o = r.as_ref().ok().map(outcome);
+    let result = o.map_or("error", |o| o.authentication().as_str());
     app.metrics.add(
         "otpgate_auth_total",
         &[("endpoint", endpoint), ("result", result)],
         1,
     );
-    if let Ok(a) = r {
-        let sent = a
-            .detail
-            .get("multi_challenge")
-            .and_then(|m| m.as_array())
-            .map_or(0, Vec::len);
-        let failed = a
-            .detail
-            .get("messages")
-            .and_then(|m| m.as_array())
-            .map_or(0, |m| {
-                m.iter()
-                    .filter(|x| x.as_str() == Some(otpgate_service::validate::SEND_FAILED))
-                    .count()
-            });
-        if sent > 0 {
+    let Some(c) = o.and_then(CheckOutcome::challenges) else {
+        return;
+    };
+    let sent = c.sent.iter().filter(|s| s.gateway.is_some()).count();
+    let failed = c.messages.iter().filter(|m| *m == SEND_FAILED).count();
+    for (n, result) in [(sent, "sent"), (failed, "failed")] {
+        if n > 0 {
             app.metrics
-                .add("otpgate_sms_total", &[("result", "sent")], sent as u64);
-        }
-        if failed > 0 {
-            app.metrics
-                .add("otpgate_sms_total", &[("result", "failed")], failed as u64);
+                .add("otpgate_sms_total", &[("result", result)], n as u64);
         }
     }
 }
 
-async fn run_check(app: &App, pi: &mut Pi) -> Result<AuthResponse, otpgate_service::ServiceError> {
-    for k in INTERNAL_KEYS {
-        pi.params.remove(k);
-    }
-    let name = "validate_check";
-    event::fire(
-        app,
-        pi,
-        "pre",
-        name,
-        None,
-        &event::pre_subject(pi, None),
-        None,
-    )
-    .await;
-    let mut audit = AuditEntry::default();
-    let r = app
-        .services
-        .check(request(&pi.params, pi.client, pi.end_user), &mut audit)
+async fn run_check(app: &App, pi: &Pi) -> Result<CheckOutcome, ServiceError> {
+    let req = check_request(&pi.params);
+    let r = pi
+        .run(app, None, Some("validate_check"), move |s, cx| {
+            Box::pin(s.check(req, cx))
+        })
         .await;
-    if let Ok(a) = &r {
-        audit.authentication = a.authentication.as_str().into();
-        audit.success = a.authentication == Authentication::Accept;
-        if audit.info.is_empty() {
-            audit.info = a.message().unwrap_or_default().to_owned();
-        }
-        let result = otpgate_service::events::CallResult::of_auth(a);
-        event::fire(app, pi, "post", name, None, &audit, Some(&result)).await;
-    }
-    pi.record(audit);
-    count(app, "check", &r);
+    count(app, "check", &r, |o| o);
     r
 }
 
+/// `/validate/check`'s answer: `value` true when accepted, and the `detail`.
+pub fn check_answer(o: &CheckOutcome, nonce: Option<&str>) -> Response {
+    let value = json!(matches!(o, CheckOutcome::Accept { .. }));
+    envelope::auth(value, o.authentication(), detail(o), nonce)
+}
+
 /// `GET|POST /validate/check`.
-pub async fn check(State(app): State<App>, mut pi: Pi) -> Result<Response, ApiError> {
-    let r = run_check(&app, &mut pi).await?;
-    Ok(envelope::auth(r, pi.nonce()))
+pub async fn check(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    let o = run_check(&app, &pi).await?;
+    Ok(check_answer(&o, pi.nonce()))
 }
 
 /// `GET|POST /validate/radiuscheck`: 204 on accept, an empty 400 otherwise.
-pub async fn radiuscheck(State(app): State<App>, mut pi: Pi) -> Response {
-    match run_check(&app, &mut pi).await {
-        Ok(r) if r.authentication == Authentication::Accept => {
-            StatusCode::NO_CONTENT.into_response()
-        }
+pub async fn radiuscheck(State(app): State<App>, pi: Pi) -> Response {
+    match run_check(&app, &pi).await {
+        Ok(CheckOutcome::Accept { .. }) => StatusCode::NO_CONTENT.into_response(),
         _ => (
             StatusCode::BAD_REQUEST,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -131,31 +204,47 @@ pub async fn radiuscheck(State(app): State<App>, mut pi: Pi) -> Response {
     }
 }
 
-/// `GET|POST /validate/triggerchallenge` (admin).
+/// `GET|POST /validate/triggerchallenge` (admin): `value` is the number of challenges sent.
 pub async fn triggerchallenge(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
-    let admin = pi.admin(&app, "triggerchallenge").await?;
-    let name = "validate_triggerchallenge";
-    let subject = event::pre_subject(&pi, None);
-    event::fire(&app, &pi, "pre", name, Some(&admin), &subject, None).await;
-    let mut audit = AuditEntry::default();
-    let r = app.services.trigger_challenge(&pi.params, &mut audit).await;
-    if let Ok(a) = &r {
-        audit.authentication = a.authentication.as_str().into();
-        let result = otpgate_service::events::CallResult::of_auth(a);
-        event::fire(&app, &pi, "post", name, Some(&admin), &audit, Some(&result)).await;
-    }
-    pi.record(audit);
-    count(&app, "triggerchallenge", &r);
-    Ok(envelope::auth(r?, pi.nonce()))
+    let req = trigger_request(&pi.params);
+    let r = pi
+        .run(
+            &app,
+            Some("triggerchallenge"),
+            Some("validate_triggerchallenge"),
+            move |s, cx| Box::pin(s.trigger_challenge(req, cx)),
+        )
+        .await;
+    count(&app, "triggerchallenge", &r, |t: &Triggered| &t.0);
+    let t = r?;
+    Ok(envelope::auth(
+        json!(t.count()),
+        t.0.authentication(),
+        detail(&t.0),
+        pi.nonce(),
+    ))
+}
+
+async fn poll(app: &App, pi: &Pi, tid: Option<String>) -> Result<Response, ApiError> {
+    let status = pi
+        .run(app, None, None, move |s, _| {
+            Box::pin(async move { s.poll_transaction(tid.as_deref()).await })
+        })
+        .await?;
+    let mut d = Map::new();
+    d.insert("challenge_status".into(), json!(status.as_str()));
+    Ok(envelope::auth(
+        json!(false),
+        otpgate_service::call::Authentication::Reject,
+        d,
+        pi.nonce(),
+    ))
 }
 
 /// `GET /validate/polltransaction?transaction_id=…`.
 pub async fn polltransaction(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
-    let r = app
-        .services
-        .poll_transaction(pi.params.get("transaction_id"))
-        .await?;
-    Ok(envelope::auth(r, pi.nonce()))
+    let tid = pi.params.get("transaction_id").map(str::to_owned);
+    poll(&app, &pi, tid).await
 }
 
 /// `GET /validate/polltransaction/<tid>`.
@@ -164,6 +253,5 @@ pub async fn polltransaction_path(
     Path(tid): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let r = app.services.poll_transaction(Some(&tid)).await?;
-    Ok(envelope::auth(r, pi.nonce()))
+    poll(&app, &pi, Some(tid)).await
 }

@@ -11,8 +11,10 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use otpgate_core::sms_text::{self, Encoding};
+use otpgate_core::token::Unfit;
 use otpgate_service::Params;
-use otpgate_service::audit::AuditEntry;
+use otpgate_service::call::Caller;
+use otpgate_service::tokens::{TokenInit, TokenQuery, TokenTarget, TokenView, UserRef};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -145,24 +147,26 @@ pub async fn dashboard(web: Web) -> WebResult {
 
 // ---------------------------------------------------------------- tokens
 
-fn token_state(t: &Value) -> &'static str {
-    if str_of(t, "rollout_state") == "verify" {
-        "<span class=\"badge warn\">waiting for verification</span>"
-    } else if !t.get("active").and_then(Value::as_bool).unwrap_or(true) {
-        "<span class=\"badge bad\">disabled</span>"
-    } else if t.get("failcount").and_then(Value::as_i64) >= t.get("maxfail").and_then(Value::as_i64)
-    {
-        "<span class=\"badge warn\">locked</span>"
-    } else {
-        "<span class=\"badge ok\">active</span>"
+fn token_state(t: &TokenView) -> &'static str {
+    match t.state().unfit() {
+        Some(Unfit::NotEnrolled) => "<span class=\"badge warn\">waiting for verification</span>",
+        Some(Unfit::Revoked | Unfit::Disabled) => "<span class=\"badge bad\">disabled</span>",
+        Some(Unfit::Locked) => "<span class=\"badge warn\">locked</span>",
+        None => "<span class=\"badge ok\">active</span>",
     }
 }
 
-fn phone_of(t: &Value) -> &str {
-    t.get("info")
-        .and_then(|i| i.get("phone"))
-        .and_then(Value::as_str)
-        .unwrap_or("(user's mobile)")
+fn phone_of(t: &TokenView) -> &str {
+    t.info
+        .get("phone")
+        .map_or("(user's mobile)", String::as_str)
+}
+
+fn owner_of(t: &TokenView) -> String {
+    match &t.owner {
+        Some(o) if !o.username.is_empty() => format!("{}@{}", o.username, o.realm),
+        _ => "—".to_owned(),
+    }
 }
 
 /// `GET /ui/admin/tokens?serial=&user=&page=`.
@@ -181,18 +185,16 @@ pub async fn tokens(web: Web) -> WebResult {
         .and_then(|p| p.parse::<i64>().ok())
         .unwrap_or(1)
         .max(1);
-    let mut p = Params::new();
-    if !serial.is_empty() {
-        p.insert("serial", format!("*{serial}*"));
-    }
-    if !user.is_empty() {
-        p.insert("user", user.clone());
-        if let Some(realm) = web.query.get_nonblank("realm") {
-            p.insert("realm", realm);
-        }
-    }
-    p.insert("page", page_no.to_string());
-    p.insert("pagesize", "25");
+    let q = TokenQuery {
+        serial: (!serial.is_empty()).then(|| format!("*{serial}*")),
+        user: (!user.is_empty()).then(|| UserRef {
+            login: user.clone(),
+            realm: web.query.get_nonblank("realm").map(str::to_owned),
+        }),
+        page: Some(page_no),
+        page_size: Some(25),
+        ..Default::default()
+    };
     let mut b = Out::new();
     b.raw(
         "<p><a class=\"button primary\" href=\"/ui/admin/tokens/new\">Enroll an SMS token</a></p>",
@@ -207,7 +209,7 @@ pub async fn tokens(web: Web) -> WebResult {
         .value(&user)
         .input(&mut b);
     b.raw("<div class=\"actions\"><button type=\"submit\">Search</button></div></form>");
-    let listed = match web.app.services.list_tokens(&p).await {
+    let listed = match web.app.services.list_tokens(&q).await {
         Ok(v) => v,
         Err(e) => {
             let errors = vec![("user".to_owned(), service_message(&e))];
@@ -217,36 +219,25 @@ pub async fn tokens(web: Web) -> WebResult {
             return Ok(page(&web, &s, "Tokens", &[], eb));
         }
     };
-    let list = listed
-        .get("tokens")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let count = listed.get("count").and_then(Value::as_i64).unwrap_or(0);
-    if list.is_empty() {
+    let count = listed.count;
+    if listed.items.is_empty() {
         b.raw("<p class=\"empty\">No tokens match.</p>");
     } else {
         w!(
             b,
             "<div class=\"table-wrap\"><table class=\"data\"><caption>Tokens ({count})</caption><thead><tr><th scope=\"col\">Serial</th><th scope=\"col\">User</th><th scope=\"col\">Phone</th><th scope=\"col\">State</th><th scope=\"col\">Fails</th><th scope=\"col\">Actions</th></tr></thead><tbody>"
         );
-        for t in &list {
-            let serial = str_of(t, "serial");
-            let user = if str_of(t, "username").is_empty() {
-                "—".to_owned()
-            } else {
-                format!("{}@{}", str_of(t, "username"), str_of(t, "user_realm"))
-            };
+        for t in &listed.items {
             w!(
                 b,
                 "<tr><td data-label=\"Serial\"><a href=\"/ui/admin/tokens/{}\"><code>{}</code></a></td><td data-label=\"User\">{}</td><td data-label=\"Phone\">{}</td><td data-label=\"State\">{}</td><td data-label=\"Fails\">{} / {}</td><td data-label=\"Actions\">",
-                U(serial),
-                E(serial),
-                E(&user),
+                U(&t.serial),
+                E(&t.serial),
+                E(&owner_of(t)),
                 E(phone_of(t)),
                 token_state(t),
-                t.get("failcount").and_then(Value::as_i64).unwrap_or(0),
-                t.get("maxfail").and_then(Value::as_i64).unwrap_or(0)
+                t.failcount,
+                t.maxfail
             );
             token_buttons(&mut b, &s, t);
             b.raw("</td></tr>");
@@ -257,10 +248,10 @@ pub async fn tokens(web: Web) -> WebResult {
     Ok(page(&web, &s, "Tokens", &[], b))
 }
 
-fn token_buttons(b: &mut Out, s: &Session, t: &Value) {
-    let serial = str_of(t, "serial");
+fn token_buttons(b: &mut Out, s: &Session, t: &TokenView) {
+    let serial = t.serial.as_str();
     let base = format!("/ui/admin/tokens/{}", U(serial));
-    if t.get("active").and_then(Value::as_bool).unwrap_or(true) {
+    if t.active {
         post_button(
             b,
             &format!("{base}/disable"),
@@ -279,7 +270,7 @@ fn token_buttons(b: &mut Out, s: &Session, t: &Value) {
             None,
         );
     }
-    if t.get("failcount").and_then(Value::as_i64).unwrap_or(0) > 0 {
+    if t.failcount > 0 {
         post_button(
             b,
             &format!("{base}/reset"),
@@ -335,53 +326,26 @@ fn pager(b: &mut Out, base: &str, q: &Params, page: i64, count: i64, size: i64) 
 /// `GET /ui/admin/tokens/{serial}`.
 pub async fn token(Path(serial): Path<String>, web: Web) -> WebResult {
     let s = web.admin("tokenlist").await?;
-    let mut p = Params::new();
-    p.insert("serial", serial.clone());
-    let listed = web.app.services.list_tokens(&p).await?;
-    let t = listed
-        .get("tokens")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-        .cloned()
-        .ok_or_else(|| {
-            WebError::Page(
-                StatusCode::NOT_FOUND,
-                format!("There is no token {serial}."),
-            )
-        })?;
+    let t = web.app.services.token(&serial).await?.ok_or_else(|| {
+        WebError::Page(
+            StatusCode::NOT_FOUND,
+            format!("There is no token {serial}."),
+        )
+    })?;
     let mut b = Out::new();
     b.raw("<section class=\"card\"><h2>Details</h2><dl class=\"props\">");
-    let user = if str_of(&t, "username").is_empty() {
-        "—".to_owned()
-    } else {
-        format!("{}@{}", str_of(&t, "username"), str_of(&t, "user_realm"))
-    };
     let gateway = t
-        .get("info")
-        .and_then(|i| i.get("sms.identifier"))
-        .and_then(Value::as_str)
-        .unwrap_or("the default gateway");
+        .info
+        .get("sms.identifier")
+        .map_or("the default gateway", String::as_str);
     for (k, v) in [
         ("Serial", serial.clone()),
-        ("User", user),
+        ("User", owner_of(&t)),
         ("Phone", phone_of(&t).to_owned()),
         ("Gateway", gateway.to_owned()),
-        ("Description", str_of(&t, "description").to_owned()),
-        (
-            "Fail counter",
-            format!(
-                "{} of {}",
-                t.get("failcount").and_then(Value::as_i64).unwrap_or(0),
-                t.get("maxfail").and_then(Value::as_i64).unwrap_or(0)
-            ),
-        ),
-        (
-            "OTP counter",
-            t.get("count")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                .to_string(),
-        ),
+        ("Description", t.description.clone()),
+        ("Fail counter", format!("{} of {}", t.failcount, t.maxfail)),
+        ("OTP counter", t.count.to_string()),
     ] {
         w!(b, "<dt>{}</dt><dd>{}</dd>", E(k), E(&v));
     }
@@ -412,14 +376,15 @@ pub async fn token(Path(serial): Path<String>, web: Web) -> WebResult {
     Ok(page(&web, &s, &format!("Token {serial}"), &[], b))
 }
 
-/// `POST /ui/admin/tokens/{serial}/{enable|disable|reset|pin|delete}`.
+/// `POST /ui/admin/tokens/{serial}/{enable|disable|reset|pin|delete}`: the same calls
+/// (rights, events, audit) as the API's.
 pub async fn token_action(Path((serial, action)): Path<(String, String)>, web: Web) -> WebResult {
-    let right = match action.as_str() {
-        "enable" => "enable",
-        "disable" => "disable",
-        "reset" => "reset",
-        "pin" => "setpin",
-        "delete" => "delete",
+    let (right, event, ok) = match action.as_str() {
+        "enable" => ("enable", "token_enable", "enabled"),
+        "disable" => ("disable", "token_disable", "disabled"),
+        "reset" => ("reset", "token_reset", "reset"),
+        "pin" => ("setpin", "token_setpin", "pin"),
+        "delete" => ("delete", "token_delete", "deleted"),
         _ => {
             return Err(WebError::Page(
                 StatusCode::NOT_FOUND,
@@ -428,50 +393,33 @@ pub async fn token_action(Path((serial, action)): Path<(String, String)>, web: W
         }
     };
     let s = web.admin(right).await?;
-    let services = &web.app.services;
-    let event = match action.as_str() {
-        "enable" => "token_enable",
-        "disable" => "token_disable",
-        "reset" => "token_reset",
-        "pin" => "token_setpin",
-        _ => "token_delete",
-    };
-    let mut audit = AuditEntry::default();
-    let mut p = Params::new();
-    p.insert("serial", serial.clone());
-    let pre = AuditEntry {
-        serial: serial.clone(),
-        ..Default::default()
-    };
-    web.fire("pre", event, Some(&s.username), &p, &pre, None)
-        .await;
-    let one = Some(serial.as_str());
-    let r = match action.as_str() {
-        "enable" => services.set_tokens_active(one, &p, true, &mut audit).await,
-        "disable" => services.set_tokens_active(one, &p, false, &mut audit).await,
-        "reset" => services.reset_tokens(one, &p, &mut audit).await,
-        "pin" => {
-            p.insert("otppin", web.form.get("pin").unwrap_or_default());
-            services.set_token_pin(one, &p, &mut audit).await
-        }
-        _ => services.delete_tokens(one, &p, &mut audit).await,
-    };
-    if let Ok(v) = &r {
-        let result = otpgate_service::events::CallResult::plain(v.clone());
-        web.fire("post", event, Some(&s.username), &p, &audit, Some(&result))
-            .await;
-    }
-    audit.success = r.is_ok();
-    web.record(audit);
-    r?;
-    let to = match action.as_str() {
-        "delete" => "/ui/admin/tokens?ok=deleted".to_owned(),
-        "enable" => format!("/ui/admin/tokens/{}?ok=enabled", U(&serial)),
-        "disable" => format!("/ui/admin/tokens/{}?ok=disabled", U(&serial)),
-        "reset" => format!("/ui/admin/tokens/{}?ok=reset", U(&serial)),
-        _ => format!("/ui/admin/tokens/{}?ok=pin", U(&serial)),
-    };
-    Ok(see_other(&to))
+    let call = web
+        .call(Caller::Admin(s.username.clone()))
+        .event(event)
+        .subject("", "", &serial);
+    let pin = web.form.get("pin").unwrap_or_default().to_owned();
+    let target = TokenTarget::serial(&serial);
+    web.run(call, Some(right), move |svc, cx| {
+        Box::pin(async move {
+            Ok(match right {
+                "enable" => svc.set_tokens_active(target, true, cx).await?,
+                "disable" => svc.set_tokens_active(target, false, cx).await?,
+                "reset" => to_i64(svc.reset_tokens(target, cx).await?),
+                "setpin" => to_i64(svc.set_token_pin(target, Some(pin), cx).await?),
+                _ => svc.delete_tokens(target, cx).await?,
+            })
+        })
+    })
+    .await?;
+    Ok(see_other(&if action == "delete" {
+        "/ui/admin/tokens?ok=deleted".to_owned()
+    } else {
+        format!("/ui/admin/tokens/{}?ok={ok}", U(&serial))
+    }))
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 async fn realm_names(web: &Web) -> Result<Vec<String>, WebError> {
@@ -549,58 +497,45 @@ pub async fn token_form(web: Web) -> WebResult {
     token_form_page(&web, &s, &q, &Vec::new()).await
 }
 
-/// `POST /ui/admin/tokens/new`.
+/// `POST /ui/admin/tokens/new`: a `token_init` call, as the API's.
 pub async fn token_enroll(web: Web) -> WebResult {
     let s = web.admin("enrollSMS").await?;
-    let mut p = Params::new();
-    p.insert("type", "sms");
-    p.insert("genkey", "1");
-    for k in [
-        "user",
-        "realm",
-        "phone",
-        "pin",
-        "sms.identifier",
-        "description",
-    ] {
-        if let Some(v) = web.form.get_nonblank(k) {
-            p.insert(k, v.trim());
-        }
-    }
-    if web.form.get("pin").is_some_and(|v| !v.is_empty()) {
-        p.insert("pin", web.form.get("pin").unwrap_or_default());
-    }
-    let pre = AuditEntry {
-        user: p.get("user").unwrap_or_default().to_owned(),
-        realm: p.get("realm").unwrap_or_default().to_owned(),
+    let f = &web.form;
+    let trimmed = |k: &str| f.get_nonblank(k).map(|v| v.trim().to_owned());
+    let user = trimmed("user").map(|login| UserRef {
+        login,
+        realm: trimmed("realm"),
+    });
+    let req = TokenInit {
+        tokentype: Some("sms".into()),
+        genkey: true,
+        user,
+        phone: trimmed("phone"),
+        pin: f.get("pin").filter(|p| !p.is_empty()).map(str::to_owned),
+        description: trimmed("description"),
+        sms_info: trimmed("sms.identifier")
+            .map(|g| ("sms.identifier".to_owned(), g))
+            .into_iter()
+            .collect(),
         ..Default::default()
     };
-    web.fire("pre", "token_init", Some(&s.username), &p, &pre, None)
-        .await;
-    let mut audit = AuditEntry::default();
+    let call = web
+        .call(Caller::Admin(s.username.clone()))
+        .event("token_init")
+        .subject(
+            f.get_nonblank("user").unwrap_or_default().trim(),
+            f.get_nonblank("realm").unwrap_or_default().trim(),
+            "",
+        );
     let r = web
-        .app
-        .services
-        .init_token(&p, &s.username, &mut audit)
+        .run(call, Some("enrollSMS"), move |svc, cx| {
+            Box::pin(svc.init_token(req, cx))
+        })
         .await;
-    if r.is_ok() {
-        let result = otpgate_service::events::CallResult::plain(Value::Bool(true));
-        web.fire(
-            "post",
-            "token_init",
-            Some(&s.username),
-            &p,
-            &audit,
-            Some(&result),
-        )
-        .await;
-    }
-    audit.success = r.is_ok();
-    web.record(audit);
     match r {
-        Ok(v) => Ok(see_other(&format!(
+        Ok(done) => Ok(see_other(&format!(
             "/ui/admin/tokens/{}?ok=enrolled",
-            U(str_of(&v, "serial"))
+            U(&done.serial)
         ))),
         Err(e) => {
             let m = service_message(&e);
@@ -1674,7 +1609,7 @@ pub async fn gateway_action(Path((name, action)): Path<(String, String)>, web: W
 
 /// What the segment counter says about a template.
 fn count_summary(template: &str) -> (String, usize, Vec<String>) {
-    match otpgate_service::validate::sms_text_preview(template) {
+    match otpgate_core::sms_text::preview(template) {
         Err(e) => (e, 0, Vec::new()),
         Ok(text) => {
             let (enc, n) = sms_text::segments(&text);
@@ -1689,11 +1624,7 @@ fn count_summary(template: &str) -> (String, usize, Vec<String>) {
             } else {
                 format!("{name} · {n} {sms} · {len} characters (one SMS holds {one})")
             };
-            (
-                summary,
-                n,
-                otpgate_service::validate::sms_text_warnings(template),
-            )
+            (summary, n, otpgate_core::sms_text::warnings(template))
         }
     }
 }
@@ -1795,7 +1726,7 @@ pub async fn text_save(web: Web) -> WebResult {
         return texts_page(&web, &s, Some(&text), &Vec::new()).await;
     }
     let s = web.admin("policywrite").await?;
-    if let Err(e) = otpgate_service::validate::sms_text_preview(&text) {
+    if let Err(e) = otpgate_core::sms_text::preview(&text) {
         return texts_page(&web, &s, Some(&text), &vec![("smstext".into(), e)]).await;
     }
     let mut p = Params::new();

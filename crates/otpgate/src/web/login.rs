@@ -5,11 +5,11 @@ use super::html::{Field, Out};
 use super::{Nav, Page, Web, WebResult, flash, see_other};
 use axum::http::StatusCode;
 use axum::response::Response;
-use otpgate_service::audit::AuditEntry;
-use otpgate_service::validate::{Authentication, CheckRequest};
-use otpgate_service::web::WEB_LOGIN;
-use otpgate_service::{Params, ServiceError};
-use serde_json::{Map, Value, json};
+use otpgate_service::ServiceError;
+use otpgate_service::call::Caller;
+use otpgate_service::limits::LIMITED;
+use otpgate_service::sessions::{SignInOutcome, UserSignIn, WEB_LOGIN};
+use otpgate_service::validate::{CheckOutcome, SEND_FAILED};
 
 const WRONG: &str = "The user name or PIN is wrong.";
 
@@ -83,17 +83,10 @@ pub async fn user_form(web: Web) -> WebResult {
 }
 
 fn refuse(web: &Web, user: &str, realm: &str, message: &str) -> Response {
-    web.audit(|e| {
-        e.success = false;
-        e.authentication = "REJECT".into();
-        if e.info.is_empty() {
-            e.info = message.into();
-        }
-    });
     user_page(web, user, realm, &[("pass".into(), message.into())], None)
 }
 
-/// `POST /ui/login`: the PIN step.
+/// `POST /ui/login`: the PIN step (a `validate_check` call, as `/validate/check`).
 pub async fn user_login(web: Web) -> WebResult {
     web.same_origin()?;
     let login = web.form.get("user").unwrap_or_default().trim().to_owned();
@@ -108,103 +101,59 @@ pub async fn user_login(web: Web) -> WebResult {
             None,
         ));
     }
-    let services = &web.app.services;
-    let settings = services.settings().await?;
-    let realm_opt = (!realm_in.is_empty()).then_some(realm_in.as_str());
-    let (name, realm, user) = services.lookup_user(&settings, &login, realm_opt).await?;
-    web.audit(|e| {
-        e.user = name.clone();
-        e.realm = realm.clone();
-    });
-    let Some(user) = user else {
-        // Same work and answer as a wrong PIN: no user enumeration.
-        services.equal_cost_pin_check(&pass).await?;
-        return Ok(refuse(&web, &login, &realm_in, WRONG));
+    let req = UserSignIn {
+        login: login.clone(),
+        realm: realm_in.clone(),
+        pass,
+        password_enrollment: web.app.config.web.password_enrollment,
     };
-    if !services.user_has_tokens(&user).await? {
-        if web.app.config.web.password_enrollment
-            && services.check_user_password(&user, &pass).await?
-        {
-            web.audit(|e| {
-                e.success = true;
-                e.authentication = "ACCEPT".into();
-                e.info = "no token yet: signed in with the user store password".into();
-            });
-            return web.sign_in(&user.login, &user.realm, "user", "/ui/me/phone");
-        }
-        if !web.app.config.web.password_enrollment {
-            // As much work as a password check: the time tells nothing.
-            services.equal_cost_pin_check(&pass).await?;
-        }
-        return Ok(refuse(&web, &login, &realm_in, WRONG));
-    }
     // The events of /validate/check fire for the web sign-in too (without the pass).
-    let mut ev = Params::new();
-    ev.insert("user", user.login.clone());
-    ev.insert("realm", user.realm.clone());
-    let pre = AuditEntry {
-        user: user.login.clone(),
-        realm: user.realm.clone(),
-        ..Default::default()
-    };
-    web.fire("pre", "validate_check", None, &ev, &pre, None)
-        .await;
-    let mut audit = AuditEntry::default();
-    let r = services
-        .check(
-            CheckRequest {
-                user: Some(user.login.clone()),
-                realm: Some(user.realm.clone()),
-                pass: Some(pass),
-                client: web.client,
-                end_user: web.client,
-                ..CheckRequest::default()
-            },
-            &mut audit,
-        )
-        .await;
-    // Only an outage is told apart; every other refusal reads like a wrong PIN.
-    let r = match r {
-        Ok(r) => r,
-        Err(e @ (ServiceError::Unavailable | ServiceError::Busy | ServiceError::Internal(_))) => {
-            return Err(e.into());
+    let call = web
+        .call(Caller::Anonymous)
+        .event("validate_check")
+        .subject(&login, &realm_in, "");
+    let outcome = web
+        .run(call, None, move |s, cx| Box::pin(s.sign_in_user(req, cx)))
+        .await?;
+    match outcome {
+        SignInOutcome::Refused => Ok(refuse(&web, &login, &realm_in, WRONG)),
+        SignInOutcome::Password { login, realm } => {
+            web.sign_in(&login, &realm, "user", "/ui/me/phone")
         }
-        Err(e) => {
-            audit.info = e.to_string();
-            web.record(audit);
-            return Ok(refuse(&web, &login, &realm_in, WRONG));
-        }
-    };
-    audit.authentication = r.authentication.as_str().into();
-    let result = otpgate_service::events::CallResult::of_auth(&r);
-    web.fire("post", "validate_check", None, &ev, &audit, Some(&result))
-        .await;
-    web.record(audit);
-    match r.authentication {
-        Authentication::Challenge => {
-            let tid = r.transaction_id().unwrap_or_default().to_owned();
-            let mut c = Map::new();
-            c.insert("user".into(), json!(user.login));
-            c.insert("realm".into(), json!(user.realm));
-            c.insert("tid".into(), json!(tid));
-            let ttl = settings.config.challenge_validity_secs.max(60);
-            let token = services.web_sign(WEB_LOGIN, c, ttl)?;
-            let mut resp = see_other("/ui/login/otp");
-            web.set_cookie(&mut resp, "otpgate-login", &token, ttl);
-            Ok(resp)
-        }
-        Authentication::Accept if r.detail.get("serial").is_some() => {
-            web.audit(|e| e.success = true);
-            web.sign_in(&user.login, &user.realm, "user", "/ui/me")
-        }
-        _ => {
-            let message = match r.message() {
-                Some(m) if m == otpgate_service::limits::LIMITED => m.to_owned(),
-                Some(m) if m == otpgate_service::validate::SEND_FAILED => m.to_owned(),
-                _ => WRONG.to_owned(),
-            };
-            Ok(refuse(&web, &login, &realm_in, &message))
-        }
+        SignInOutcome::Checked {
+            login: user,
+            realm,
+            outcome,
+        } => match *outcome {
+            CheckOutcome::Challenge(c) => {
+                let state = LoginClaims {
+                    user,
+                    realm,
+                    tid: c.transaction_id,
+                };
+                let services = &web.app.services;
+                let ttl = services
+                    .settings()
+                    .await?
+                    .config
+                    .challenge_validity_secs
+                    .max(60);
+                let token = services.web_sign(WEB_LOGIN, &state, ttl)?;
+                let mut resp = see_other("/ui/login/otp");
+                web.set_cookie(&mut resp, "otpgate-login", &token, ttl);
+                Ok(resp)
+            }
+            o if o.accepted_by_token() => web.sign_in(&user, &realm, "user", "/ui/me"),
+            o => {
+                let m = o.message();
+                let message = if m == LIMITED || m == SEND_FAILED {
+                    m
+                } else {
+                    WRONG.to_owned()
+                };
+                Ok(refuse(&web, &login, &realm_in, &message))
+            }
+        },
     }
 }
 
@@ -220,11 +169,17 @@ fn otp_page(errors: &[(String, String)]) -> Response {
     auth_page("Enter the code", errors, None, b)
 }
 
-fn login_state(web: &Web) -> Option<(String, String, String)> {
+/// What the cookie between the two steps of a user's sign-in carries (signed).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LoginClaims {
+    user: String,
+    realm: String,
+    tid: String,
+}
+
+fn login_state(web: &Web) -> Option<LoginClaims> {
     let token = web.cookie("otpgate-login")?;
-    let c = web.app.services.web_verify(WEB_LOGIN, &token)?;
-    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
-    Some((s("user")?, s("realm")?, s("tid")?))
+    Some(web.app.services.web_verify(WEB_LOGIN, &token)?.claims)
 }
 
 /// `GET /ui/login/otp`.
@@ -238,7 +193,7 @@ pub async fn otp_form(web: Web) -> WebResult {
 /// `POST /ui/login/otp`: the OTP step.
 pub async fn otp_login(web: Web) -> WebResult {
     web.same_origin()?;
-    let Some((user, realm, tid)) = login_state(&web) else {
+    let Some(LoginClaims { user, realm, tid }) = login_state(&web) else {
         return Ok(see_other("/ui/login"));
     };
     let otp: String = web
@@ -248,45 +203,17 @@ pub async fn otp_login(web: Web) -> WebResult {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let mut ev = Params::new();
-    ev.insert("user", user.clone());
-    ev.insert("realm", realm.clone());
-    ev.insert("transaction_id", tid.clone());
-    let pre = AuditEntry {
-        user: user.clone(),
-        realm: realm.clone(),
-        ..Default::default()
-    };
-    web.fire("pre", "validate_check", None, &ev, &pre, None)
-        .await;
-    let mut audit = AuditEntry::default();
-    let r = web
-        .app
-        .services
-        .check(
-            CheckRequest {
-                user: Some(user.clone()),
-                realm: Some(realm.clone()),
-                pass: Some(otp),
-                transaction_id: Some(tid),
-                client: web.client,
-                end_user: web.client,
-                ..CheckRequest::default()
-            },
-            &mut audit,
-        )
+    let call = web
+        .call(Caller::Anonymous)
+        .event("validate_check")
+        .subject(&user, &realm, "");
+    let (u, r) = (user.clone(), realm.clone());
+    let outcome = web
+        .run(call, None, move |s, cx| {
+            Box::pin(async move { s.sign_in_otp(&u, &r, &tid, &otp, cx).await })
+        })
         .await?;
-    audit.authentication = r.authentication.as_str().into();
-    let accepted = r.authentication == Authentication::Accept && r.detail.get("serial").is_some();
-    audit.success = accepted;
-    if audit.info.is_empty() {
-        audit.info = r.message().unwrap_or_default().to_owned();
-    }
-    let result = otpgate_service::events::CallResult::of_auth(&r);
-    web.fire("post", "validate_check", None, &ev, &audit, Some(&result))
-        .await;
-    web.record(audit);
-    if accepted {
+    if outcome.accepted_by_token() {
         return web.sign_in(&user, &realm, "user", "/ui/me");
     }
     Ok(otp_page(&[(
@@ -318,7 +245,7 @@ pub async fn admin_form(web: Web) -> WebResult {
     Ok(admin_page("", &[], flash(web.query.get("ok"))))
 }
 
-/// `POST /ui/admin/login`.
+/// `POST /ui/admin/login`: an `auth` call, as `POST /auth`.
 pub async fn admin_login(web: Web) -> WebResult {
     web.same_origin()?;
     let username = web
@@ -327,50 +254,31 @@ pub async fn admin_login(web: Web) -> WebResult {
         .unwrap_or_default()
         .trim()
         .to_owned();
-    let mut p = Params::new();
-    p.insert("username", username.clone());
-    p.insert("password", web.form.get("password").unwrap_or_default());
-    // The `auth` events of `POST /auth` fire for the admin sign-in too (without the password).
-    let mut ev = Params::new();
-    ev.insert("username", username.clone());
-    let subject = AuditEntry {
-        user: username.clone(),
-        ..Default::default()
-    };
-    web.fire("pre", "auth", None, &ev, &subject, None).await;
-    let r = web.app.services.login(&p).await;
-    if let Ok(v) = &r {
-        let result = otpgate_service::events::CallResult::auth_accept(v.clone());
-        web.fire(
-            "post",
-            "auth",
-            Some(&username),
-            &ev,
-            &AuditEntry::default(),
-            Some(&result),
-        )
+    let password = web.form.get("password").unwrap_or_default().to_owned();
+    let call = web
+        .call(Caller::Anonymous)
+        .event("auth")
+        .subject(&username, "", "");
+    let name = username.clone();
+    let signed = web
+        .run(call, None, move |s, cx| {
+            Box::pin(async move { s.sign_in_admin(&name, &password, cx).await })
+        })
         .await;
-    }
-    let admin = r
-        .ok()
-        .filter(|v| v.get("role").and_then(Value::as_str) == Some("admin"));
-    web.audit(|e| {
-        e.user = username.clone();
-        e.success = admin.is_some();
-        e.authentication = if admin.is_some() { "ACCEPT" } else { "REJECT" }.into();
-    });
-    if admin.is_none() {
-        return Ok(admin_page(
+    match signed {
+        Ok(_) => web.sign_in(&username, "", "admin", "/ui/admin/"),
+        Err(e @ (ServiceError::Unavailable | ServiceError::Busy | ServiceError::Internal(_))) => {
+            Err(e.into())
+        }
+        Err(_) => Ok(admin_page(
             &username,
             &[(
                 "password".into(),
                 "The admin name or password is wrong.".into(),
             )],
             None,
-        ));
+        )),
     }
-    web.audit(|e| e.administrator = username.clone());
-    web.sign_in(&username, "", "admin", "/ui/admin/")
 }
 
 /// `POST /ui/logout`: the session is dead on every node, the cookie gone.
@@ -384,16 +292,22 @@ pub async fn logout(web: Web) -> WebResult {
                 .since
                 .saturating_add(web.app.config.web.session_max_secs)
                 .max(s.exp);
-            web.app.services.web_logout(&s.sid, until).await?;
-            web.audit(|e| {
-                e.success = true;
-                if s.role == "admin" {
-                    e.administrator = s.username.clone();
-                } else {
-                    e.user = s.username.clone();
-                    e.realm = s.realm.clone();
-                }
-            });
+            let (caller, who) = if s.role == "admin" {
+                (Caller::Admin(s.username.clone()), None)
+            } else {
+                (
+                    Caller::Anonymous,
+                    Some((s.username.clone(), s.realm.clone())),
+                )
+            };
+            let sid = s.sid.clone();
+            web.run(web.call(caller), None, move |svc, cx| {
+                Box::pin(async move {
+                    let who = who.as_ref().map(|(u, r)| (u.as_str(), r.as_str()));
+                    svc.web_logout(&sid, until, who, cx).await
+                })
+            })
+            .await?;
             if s.role == "admin" {
                 "/ui/admin/login?ok=signed-out"
             } else {

@@ -2,22 +2,26 @@
 //! the OTP of a first SMS, and the PIN.
 
 use super::html::{E, Field, Out, U, w};
-use super::{
-    Nav, Session, Web, WebResult, csrf_field, see_other, service_message, signed_in_page, str_of,
-};
+use super::{Nav, Session, Web, WebResult, csrf_field, see_other, service_message, signed_in_page};
 use axum::response::Response;
-use otpgate_service::audit::AuditEntry;
-use serde_json::Value;
+use otpgate_core::token::Unfit;
+use otpgate_service::call::Caller;
+use otpgate_service::tokens::TokenView;
+use otpgate_service::users::User;
 
 fn page(web: &Web, s: &Session, title: &str, errors: &[(String, String)], body: Out) -> Response {
     signed_in_page(web, s, Nav::User, title, errors, None, body)
 }
 
-fn info<'a>(t: &'a Value, k: &str) -> &'a str {
-    t.get("info")
-        .and_then(|i| i.get(k))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
+/// A self-service call of `user` (the audit and the events name the user).
+fn own_call(web: &Web, user: &User, serial: &str) -> otpgate_service::call::Call {
+    web.call(Caller::Anonymous)
+        .subject(&user.login, &user.realm, serial)
+}
+
+/// An OTP as typed, without the blanks people put in.
+pub fn typed_otp(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 /// `GET /ui/me`: the user's phones.
@@ -26,20 +30,17 @@ pub async fn overview(web: Web) -> WebResult {
     let tokens = web.app.services.own_tokens(&user).await?;
     let mut b = Out::new();
     // An enrollment still waiting for its code: the way back to it.
-    for t in tokens
-        .iter()
-        .filter(|t| str_of(t, "rollout_state") == "verify")
-    {
+    for t in tokens.iter().filter(|t| t.rollout_state == "verify") {
         w!(
             b,
             "<p class=\"note\">The number {} is waiting for its code. <a href=\"/ui/me/phone/verify?serial={}\">Enter the code</a></p>",
-            E(info(t, "phone")),
-            U(str_of(t, "serial"))
+            E(t.info("phone")),
+            U(&t.serial)
         );
     }
-    let ready: Vec<&Value> = tokens
+    let ready: Vec<&TokenView> = tokens
         .iter()
-        .filter(|t| str_of(t, "rollout_state") != "verify")
+        .filter(|t| t.rollout_state != "verify")
         .collect();
     if ready.is_empty() {
         b.raw("<p class=\"empty\">You have no phone for signing in yet.</p>");
@@ -52,16 +53,12 @@ pub async fn overview(web: Web) -> WebResult {
         ready.len()
     );
     for t in ready {
-        let serial = str_of(t, "serial");
-        let phone = info(t, "phone");
-        let state = if !t.get("active").and_then(Value::as_bool).unwrap_or(true) {
-            "<span class=\"badge bad\">disabled</span>"
-        } else if t.get("failcount").and_then(Value::as_i64)
-            >= t.get("maxfail").and_then(Value::as_i64)
-        {
-            "<span class=\"badge warn\">locked</span>"
-        } else {
-            "<span class=\"badge ok\">ready</span>"
+        let serial = t.serial.as_str();
+        let phone = t.info("phone");
+        let state = match t.state().unfit() {
+            Some(Unfit::Revoked | Unfit::Disabled) => "<span class=\"badge bad\">disabled</span>",
+            Some(Unfit::Locked) => "<span class=\"badge warn\">locked</span>",
+            _ => "<span class=\"badge ok\">ready</span>",
         };
         w!(
             b,
@@ -170,82 +167,32 @@ pub async fn phone_enroll(web: Web) -> WebResult {
         errors.push(("pin2".to_owned(), "The two PINs differ.".to_owned()));
     }
     if errors.is_empty() {
-        // In a task of its own: a browser that goes away mid-send leaves no half-done
-        // enrollment (the SMS and its pending token are both kept or both removed).
         // The same events as an enrollment through the API (privacyIDEA fires token_init for
-        // a user's own enrollment too).
-        let mut ev = otpgate_service::Params::new();
-        ev.insert("type", "sms");
-        ev.insert("user", user.login.clone());
-        ev.insert("realm", user.realm.clone());
-        let pre = AuditEntry {
-            user: user.login.clone(),
-            realm: user.realm.clone(),
-            ..Default::default()
-        };
-        web.fire("pre", "token_init", None, &ev, &pre, None).await;
-        let services = web.app.services.clone();
-        let (u, ph, pn, rp, client) = (
-            user.clone(),
-            phone.clone(),
-            pin.clone(),
-            replaces.clone(),
-            web.client,
-        );
-        let (action, agent) = web.event_source();
-        let (r, audit) = tokio::spawn(async move {
-            let mut audit = AuditEntry::default();
-            let r = services
-                .enroll_own_phone(
-                    &u,
-                    &ph,
-                    rp.is_none().then_some(pn.as_str()),
-                    rp.as_deref(),
-                    client,
-                    &mut audit,
-                )
-                .await;
-            audit.user = u.login.clone();
-            audit.realm = u.realm.clone();
-            // The post event fires here too, so it is not lost with a request cut off.
-            if r.is_ok() {
-                let result =
-                    otpgate_service::events::CallResult::plain(serde_json::Value::Bool(true));
-                let input = otpgate_service::events::EventInput {
-                    event: "token_init",
-                    params: &ev,
-                    subject: &audit,
-                    admin: None,
-                    client_ip: client,
-                    user_agent: agent.as_deref(),
-                    action: &action,
-                    result: Some(&result),
-                };
-                services.fire_event("post", &input).await;
-            }
-            (r, audit)
-        })
-        .await
-        .map_err(|e| otpgate_service::ServiceError::Internal(format!("enrollment task: {e}")))?;
-        let mut audit = audit;
+        // a user's own enrollment too). The call runs to its end even when the browser goes
+        // away, so no half-done enrollment is left (the SMS and its pending token are both
+        // kept or both removed).
+        let call = own_call(&web, &user, "").event("token_init");
+        let (ph, rp) = (phone.clone(), replaces.clone());
+        let r = web
+            .run(call, None, move |svc, cx| {
+                Box::pin(async move {
+                    let pin = rp.is_none().then_some(pin.as_str());
+                    svc.enroll_own_phone(&user, &ph, pin, rp.as_deref(), cx)
+                        .await
+                })
+            })
+            .await;
         match r {
             Ok(e) => {
-                audit.success = true;
-                web.record(audit);
                 return Ok(see_other(&format!(
                     "/ui/me/phone/verify?serial={}",
                     U(&e.serial)
                 )));
             }
             Err(e) => {
-                audit.info = service_message(&e);
-                web.record(audit);
-                let field = if service_message(&e).contains("PIN") {
-                    "pin"
-                } else {
-                    "phone"
-                };
-                errors.push((field.to_owned(), service_message(&e)));
+                let m = service_message(&e);
+                let field = if m.contains("PIN") { "pin" } else { "phone" };
+                errors.push((field.to_owned(), m));
             }
         }
     }
@@ -286,37 +233,20 @@ pub async fn verify_form(web: Web) -> WebResult {
     Ok(page(&web, &s, "Confirm your number", &[], b))
 }
 
-/// `POST /ui/me/phone/verify`.
+/// `POST /ui/me/phone/verify`: privacyIDEA fires `token_init` for the verification too.
 pub async fn verify(web: Web) -> WebResult {
     let (s, user) = web.user().await?;
     let serial = web.form.get("serial").unwrap_or_default().to_owned();
-    let otp: String = web
-        .form
-        .get("otp")
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    let mut audit = AuditEntry::default();
+    let otp = typed_otp(web.form.get("otp").unwrap_or_default());
+    let call = own_call(&web, &user, &serial).event("token_init");
+    let sn = serial.clone();
     let r = web
-        .app
-        .services
-        .verify_own_enrollment(&user, &serial, &otp, &mut audit)
+        .run(call, None, move |svc, cx| {
+            Box::pin(async move { svc.verify_own_enrollment(&user, &sn, &otp, cx).await })
+        })
         .await;
-    audit.user = user.login.clone();
-    audit.realm = user.realm.clone();
-    if r.is_ok() {
-        // privacyIDEA fires token_init for the verification call too.
-        let result = otpgate_service::events::CallResult::plain(serde_json::Value::Bool(true));
-        let mut ev = otpgate_service::Params::new();
-        ev.insert("serial", serial.clone());
-        ev.insert("type", "sms");
-        web.fire("post", "token_init", None, &ev, &audit, Some(&result))
-            .await;
-    }
-    web.record(audit);
     match r {
-        Ok(()) => Ok(see_other("/ui/me?ok=verified")),
+        Ok(_) => Ok(see_other("/ui/me?ok=verified")),
         Err(e) => {
             let errors = vec![("otp".to_owned(), service_message(&e))];
             let b = verify_body(&s, &serial, &errors);
@@ -329,16 +259,13 @@ pub async fn verify(web: Web) -> WebResult {
 pub async fn resend(web: Web) -> WebResult {
     let (s, user) = web.user().await?;
     let serial = web.form.get("serial").unwrap_or_default().to_owned();
-    let mut audit = AuditEntry::default();
+    let call = own_call(&web, &user, &serial);
+    let sn = serial.clone();
     let r = web
-        .app
-        .services
-        .resend_enrollment_otp(&user, &serial, web.client, &mut audit)
+        .run(call, None, move |svc, cx| {
+            Box::pin(async move { svc.resend_enrollment_otp(&user, &sn, cx).await })
+        })
         .await;
-    audit.user = user.login.clone();
-    audit.realm = user.realm.clone();
-    audit.success = r.is_ok();
-    web.record(audit);
     match r {
         Ok(_) => Ok(see_other(&format!(
             "/ui/me/phone/verify?serial={}&ok=resent",
@@ -352,18 +279,19 @@ pub async fn resend(web: Web) -> WebResult {
     }
 }
 
-fn pin_body(s: &Session, tokens: &[Value], serial: &str, errors: &[(String, String)]) -> Out {
+fn pin_body(s: &Session, tokens: &[TokenView], serial: &str, errors: &[(String, String)]) -> Out {
     let mut b = Out::new();
     b.raw("<p>The PIN is what you enter before the code when you sign in.</p>");
     b.raw("<form class=\"stack\" method=\"post\" action=\"/ui/me/pin\">");
     csrf_field(&mut b, s);
     let options: Vec<(String, String)> = tokens
         .iter()
-        .filter(|t| str_of(t, "rollout_state") != "verify")
+        .filter(|t| t.rollout_state != "verify")
         .map(|t| {
-            let serial = str_of(t, "serial");
-            let phone = info(t, "phone");
-            (serial.to_owned(), format!("{phone} ({serial})"))
+            (
+                t.serial.clone(),
+                format!("{} ({})", t.info("phone"), t.serial),
+            )
         })
         .collect();
     Field::new("serial", "For the phone")
@@ -389,39 +317,26 @@ pub async fn pin_form(web: Web) -> WebResult {
     Ok(page(&web, &s, "Set your PIN", &[], b))
 }
 
-/// `POST /ui/me/pin`.
+/// `POST /ui/me/pin`: a `token_setpin` call of the user's own token.
 pub async fn set_pin(web: Web) -> WebResult {
     let (s, user) = web.user().await?;
     let serial = web.form.get("serial").unwrap_or_default().to_owned();
     let pin = web.form.get("pin").unwrap_or_default().to_owned();
     let mut errors = Vec::new();
-    let mut ev = otpgate_service::Params::new();
-    ev.insert("serial", serial.clone());
-    let subject = AuditEntry {
-        serial: serial.clone(),
-        user: user.login.clone(),
-        realm: user.realm.clone(),
-        ..Default::default()
-    };
     if pin != web.form.get("pin2").unwrap_or_default() {
         errors.push(("pin2".to_owned(), "The two PINs differ.".to_owned()));
     } else {
-        web.fire("pre", "token_setpin", None, &ev, &subject, None)
+        let call = own_call(&web, &user, &serial).event("token_setpin");
+        let (u, sn) = (user.clone(), serial.clone());
+        let r = web
+            .run(call, None, move |svc, cx| {
+                Box::pin(async move { svc.set_own_pin(&u, &sn, &pin, cx).await })
+            })
             .await;
-        match web.app.services.set_own_pin(&user, &serial, &pin).await {
-            Ok(()) => {
-                let result =
-                    otpgate_service::events::CallResult::plain(serde_json::Value::Bool(true));
-                web.fire("post", "token_setpin", None, &ev, &subject, Some(&result))
-                    .await;
-            }
-            Err(e) => errors.push(("pin".to_owned(), service_message(&e))),
+        if let Err(e) = r {
+            errors.push(("pin".to_owned(), service_message(&e)));
         }
     }
-    web.audit(|e| {
-        e.serial = serial.clone();
-        e.success = errors.is_empty();
-    });
     if errors.is_empty() {
         return Ok(see_other("/ui/me?ok=pin"));
     }

@@ -8,9 +8,10 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Duration;
-use otpgate::app::{self, App};
 use otpgate::bootstrap;
 use otpgate::config::Config;
+use otpgate::serve;
+use otpgate::state::App;
 use otpgate_core::pin::PinParams;
 use otpgate_core::{Clock, ManualClock};
 use serde_json::Value;
@@ -81,7 +82,7 @@ impl Server {
         };
         let radius = udp.as_ref().map(|u| u.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(app::serve_all(listener, udp, app.clone(), async move {
+        let task = tokio::spawn(serve::serve_all(listener, udp, app.clone(), async move {
             let _ = rx.await;
         }));
         // Over HTTPS (server.tls_cert) the helpers trust the test's certificate blindly; tests

@@ -1,57 +1,13 @@
-//! The running application: services, configuration and metrics, the HTTP router, and the
-//! serve loop that takes a bound listener and a shutdown signal (so tests use port 0).
+//! The serve loop: HTTP (and HTTPS), RADIUS, the notification worker and housekeeping, on a
+//! bound listener until a shutdown signal (so tests use port 0), then a drain.
 
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::state::App;
 use otpgate_service::Services;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
-
-/// Shared state of all requests. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct App {
-    /// The use cases.
-    pub services: Services,
-    /// The configuration in effect.
-    pub config: Arc<Config>,
-    /// Counters for `/metrics`.
-    pub metrics: Arc<Metrics>,
-    /// Counters of the RADIUS server.
-    pub radius_stats: Arc<otpgate_radius::server::Stats>,
-    /// Per-address limits of the anonymous endpoints.
-    pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
-}
-
-impl App {
-    /// Wraps services and configuration.
-    pub fn new(services: Services, config: Config) -> Self {
-        Self {
-            services,
-            metrics: Arc::new(Metrics::default()),
-            radius_stats: Arc::new(otpgate_radius::server::Stats::default()),
-            rate_limiter: Arc::new(crate::ratelimit::RateLimiter::new(
-                config.server.rate_limit_per_sec,
-                config.server.rate_limit_burst,
-            )),
-            config: Arc::new(config),
-        }
-    }
-
-    /// Logs a warning for every `sink` gateway (messages go to a file, not to phones).
-    pub async fn warn_about_sinks(&self) {
-        match self.services.sink_gateways().await {
-            Ok(names) => {
-                for n in names {
-                    tracing::warn!(gateway = %n, "SMS gateway uses the sink provider: messages are written to a file, not sent");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not list gateways"),
-        }
-    }
-}
 
 /// Serves the HTTP API on `listener` until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(

@@ -1,0 +1,400 @@
+//! privacyIDEA policies as values: parsing of the action string, matching by scope, realm,
+//! resolver, user and client, and the evaluation rules (lowest priority number wins; different
+//! values at the same priority are a conflict). Pure: the service loads the policies, this
+//! decides.
+
+use crate::CoreError;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// A policy as privacyIDEA defines it (list fields are comma-separated; empty means all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Row id (0 before it is stored).
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// `authentication`, `admin`, `user`, `enrollment`, `authorization`, …
+    pub scope: String,
+    /// Comma-separated actions (`name` or `name=value`).
+    pub action: String,
+    /// Comma-separated realms; empty = all.
+    pub realm: String,
+    /// Comma-separated resolvers; empty = all.
+    pub resolver: String,
+    /// Comma-separated users; empty = all.
+    pub user: String,
+    /// Comma-separated client networks; empty = all.
+    pub client: String,
+    /// Admin realms (admin scope).
+    pub adminrealm: String,
+    /// Admin users (admin scope).
+    pub adminuser: String,
+    /// Lower numbers win.
+    pub priority: i64,
+    /// Active.
+    pub active: bool,
+    /// Free text.
+    pub description: String,
+}
+
+/// The scopes privacyIDEA knows.
+pub const SCOPES: &[&str] = &[
+    "admin",
+    "user",
+    "authentication",
+    "authorization",
+    "enrollment",
+    "webui",
+    "register",
+    "container",
+];
+
+/// A parsed action value: a flag (`name`) or a value (`name=value`, kept raw).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionValue {
+    /// The action is set.
+    Flag,
+    /// The action's raw value (quotes and `\,` escapes still in place).
+    Value(String),
+}
+
+/// Splits an action string at commas not escaped as `\,`.
+pub fn parse_actions(s: &str) -> BTreeMap<String, ActionValue> {
+    let mut out = BTreeMap::new();
+    let mut cur = String::new();
+    let mut parts = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&',') {
+            cur.push('\\');
+            cur.push(',');
+            chars.next();
+        } else if c == ',' {
+            parts.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    parts.push(cur);
+    for p in parts {
+        let p = p.trim();
+        if p.is_empty() {
+            continue;
+        }
+        match p.split_once('=') {
+            Some((k, v)) => {
+                out.insert(k.trim().to_owned(), ActionValue::Value(v.trim().to_owned()))
+            }
+            None => out.insert(p.trim_start_matches('!').to_owned(), ActionValue::Flag),
+        };
+    }
+    out
+}
+
+/// The entries of a comma-separated list field.
+pub fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// True if `ip` passes a policy's client list (`!net` excludes; empty allows everyone).
+pub fn client_matches(entries: &[String], ip: Option<IpAddr>) -> bool {
+    if entries.is_empty() {
+        return true;
+    }
+    let Some(ip) = ip else { return false };
+    let mut positive = false;
+    let mut any_positive_rule = false;
+    for e in entries {
+        let (neg, net) = match e.strip_prefix('!') {
+            Some(n) => (true, n),
+            None => (false, e.as_str()),
+        };
+        if !neg {
+            any_positive_rule = true;
+        }
+        if net_contains(net, ip) {
+            if neg {
+                return false;
+            }
+            positive = true;
+        }
+    }
+    positive || !any_positive_rule
+}
+
+/// True if `ip` is `net` (an address) or inside `net` (CIDR).
+pub fn net_contains(net: &str, ip: IpAddr) -> bool {
+    let (addr, bits) = match net.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (net, None),
+    };
+    let Ok(base) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (base, ip) {
+        (IpAddr::V4(b), IpAddr::V4(i)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(b) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(b), IpAddr::V6(i)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(b) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Who and where a policy is evaluated for.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyContext<'a> {
+    /// The user's realm.
+    pub realm: Option<&'a str>,
+    /// The user's resolver.
+    pub resolver: Option<&'a str>,
+    /// The user's login.
+    pub user: Option<&'a str>,
+    /// The client address.
+    pub client: Option<IpAddr>,
+}
+
+fn field_matches(field: &str, value: Option<&str>) -> bool {
+    let entries = list(field);
+    if entries.is_empty() {
+        return true;
+    }
+    match value {
+        Some(v) => entries.iter().any(|e| e == v),
+        None => false,
+    }
+}
+
+/// A set of policies loaded for one request.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    rows: Vec<Policy>,
+}
+
+impl Policies {
+    /// Wraps loaded rows.
+    pub fn new(rows: Vec<Policy>) -> Self {
+        Self { rows }
+    }
+
+    fn matching<'s>(
+        &'s self,
+        scope: &'s str,
+        ctx: &'s PolicyContext<'_>,
+    ) -> impl Iterator<Item = &'s Policy> + 's {
+        self.rows.iter().filter(move |p| {
+            p.active
+                && p.scope == scope
+                && field_matches(&p.realm, ctx.realm)
+                && field_matches(&p.resolver, ctx.resolver)
+                && field_matches(&p.user, ctx.user)
+                && client_matches(&list(&p.client), ctx.client)
+        })
+    }
+
+    /// The value of `action` in `scope` for `ctx`, with the names of the deciding policies.
+    pub fn action(
+        &self,
+        scope: &str,
+        action: &str,
+        ctx: &PolicyContext<'_>,
+    ) -> Result<Option<(ActionValue, Vec<String>)>, CoreError> {
+        let mut best: Option<(i64, ActionValue, Vec<String>)> = None;
+        for p in self.matching(scope, ctx) {
+            let Some(v) = parse_actions(&p.action).remove(action) else {
+                continue;
+            };
+            match &mut best {
+                Some((prio, val, names)) if *prio == p.priority => {
+                    if *val != v {
+                        return Err(CoreError::PolicyConflict(format!(
+                            "There are conflicting {scope} actions for action {action}!"
+                        )));
+                    }
+                    names.push(p.name.clone());
+                }
+                Some((prio, _, _)) if *prio < p.priority => {}
+                _ => best = Some((p.priority, v, vec![p.name.clone()])),
+            }
+        }
+        Ok(best.map(|(_, v, n)| (v, n)))
+    }
+
+    /// The text value of an action, unescaped (`\,` → `,`, surrounding quotes removed).
+    pub fn text(
+        &self,
+        scope: &str,
+        action: &str,
+        ctx: &PolicyContext<'_>,
+    ) -> Result<Option<String>, CoreError> {
+        Ok(match self.action(scope, action, ctx)? {
+            Some((ActionValue::Value(v), _)) => Some(crate::template::unescape_policy_text(&v)),
+            _ => None,
+        })
+    }
+
+    /// True if a boolean action is set.
+    pub fn flag(
+        &self,
+        scope: &str,
+        action: &str,
+        ctx: &PolicyContext<'_>,
+    ) -> Result<bool, CoreError> {
+        Ok(match self.action(scope, action, ctx)? {
+            Some((ActionValue::Flag, _)) => true,
+            Some((ActionValue::Value(v), _)) => crate::params::is_true(&v),
+            None => false,
+        })
+    }
+
+    /// privacyIDEA's `check_base_action` for admins: with no active admin policy everything is
+    /// allowed; otherwise a matching admin policy must contain the action.
+    pub fn admin_allows(&self, admin: &str, action: &str) -> bool {
+        let admin_policies: Vec<&Policy> = self
+            .rows
+            .iter()
+            .filter(|p| p.active && p.scope == "admin")
+            .collect();
+        if admin_policies.is_empty() {
+            return true;
+        }
+        admin_policies
+            .iter()
+            .filter(|p| field_matches(&p.adminuser, Some(admin)))
+            .any(|p| parse_actions(&p.action).contains_key(action))
+    }
+
+    /// The values of `action` over all matching admin policies (e.g. `sms_gateways`).
+    pub fn admin_values(&self, admin: &str, action: &str) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter(|p| p.active && p.scope == "admin" && field_matches(&p.adminuser, Some(admin)))
+            .filter_map(|p| match parse_actions(&p.action).remove(action) {
+                Some(ActionValue::Value(v)) => Some(crate::template::unescape_policy_text(&v)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pol(name: &str, action: &str, prio: i64, realm: &str) -> Policy {
+        Policy {
+            name: name.into(),
+            scope: "authentication".into(),
+            action: action.into(),
+            realm: realm.into(),
+            priority: prio,
+            active: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn action_parsing_with_escapes_and_quotes() {
+        let a = parse_actions(
+            r"smstext='Hello {user}\, your OTP: {otp}', smsautosend, otppin=userstore",
+        );
+        assert_eq!(
+            a["smstext"],
+            ActionValue::Value(r"'Hello {user}\, your OTP: {otp}'".into())
+        );
+        assert_eq!(a["smsautosend"], ActionValue::Flag);
+        assert_eq!(a["otppin"], ActionValue::Value("userstore".into()));
+    }
+
+    #[test]
+    fn priority_realm_and_conflicts() {
+        let ps = Policies::new(vec![
+            pol("a", "smstext=one", 2, ""),
+            pol("b", "smstext=two", 1, "realm1"),
+        ]);
+        let ctx = PolicyContext {
+            realm: Some("realm1"),
+            ..Default::default()
+        };
+        assert_eq!(
+            ps.text("authentication", "smstext", &ctx)
+                .unwrap()
+                .as_deref(),
+            Some("two")
+        );
+        let other = PolicyContext {
+            realm: Some("realm2"),
+            ..Default::default()
+        };
+        assert_eq!(
+            ps.text("authentication", "smstext", &other)
+                .unwrap()
+                .as_deref(),
+            Some("one")
+        );
+        let clash = Policies::new(vec![
+            pol("a", "smstext=one", 1, ""),
+            pol("b", "smstext=two", 1, ""),
+        ]);
+        assert!(matches!(
+            clash.text("authentication", "smstext", &ctx),
+            Err(CoreError::PolicyConflict(_))
+        ));
+        let same = Policies::new(vec![
+            pol("a", "smstext=one", 1, ""),
+            pol("b", "smstext=one", 1, ""),
+        ]);
+        assert_eq!(
+            same.action("authentication", "smstext", &ctx)
+                .unwrap()
+                .unwrap()
+                .1,
+            vec!["a", "b"]
+        );
+    }
+
+    #[test]
+    fn admin_rights() {
+        assert!(Policies::new(vec![]).admin_allows("admin", "enable"));
+        let mut p = pol("adm", "smsgateway_read, sms_gateways=gw1 gw2", 1, "");
+        p.scope = "admin".into();
+        let ps = Policies::new(vec![p]);
+        assert!(ps.admin_allows("admin", "smsgateway_read"));
+        assert!(!ps.admin_allows("admin", "smsgateway_write"));
+        assert_eq!(ps.admin_values("admin", "sms_gateways"), vec!["gw1 gw2"]);
+    }
+
+    #[test]
+    fn client_networks() {
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(net_contains("10.0.0.0/8", ip));
+        assert!(!net_contains("192.168.0.0/16", ip));
+        assert!(client_matches(
+            &["10.0.0.0/8".into(), "!10.1.2.3".into()],
+            Some("10.9.9.9".parse().unwrap())
+        ));
+        assert!(!client_matches(
+            &["10.0.0.0/8".into(), "!10.1.2.3".into()],
+            Some(ip)
+        ));
+        assert!(!client_matches(&["10.0.0.0/8".into()], None));
+    }
+}

@@ -1,0 +1,380 @@
+//! One call of a use case, owned by the service from its start to its audit row.
+//!
+//! A front end (the HTTP API, the web interface, RADIUS) describes what it was asked ([`Call`])
+//! and hands the work to [`Services::run`], which, in this order: checks the caller's admin
+//! right, fires the `pre` event handlers, runs the work, fills the audit entry from its
+//! outcome, fires the `post` handlers and writes the entry. No front end fires an event or
+//! writes an audit row itself, so none can forget to.
+//!
+//! The call runs in its own task: when the caller goes away (a timeout, a closed connection)
+//! it still ends as a whole, and its audit row tells how. Stopping half-way would leave
+//! counted attempts unjudged or a change half made.
+
+use crate::audit::AuditEntry;
+use crate::events::{CallResult, EventInput};
+use crate::{Result, ServiceError, Services};
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::time::Instant;
+
+/// A boxed future borrowing the services and the call's scope (what [`Services::run`]'s work
+/// returns).
+pub type Work<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Who makes a call.
+#[derive(Debug, Clone, Default)]
+pub enum Caller {
+    /// Nobody signed in: validation, `/auth`, the sign-in pages, RADIUS.
+    #[default]
+    Anonymous,
+    /// An API request with the JWT of its `PI-Authorization` or `Authorization` header (or
+    /// none), checked when the call needs an admin right.
+    Bearer(Option<String>),
+    /// An admin the front end has already signed in (a web session).
+    Admin(String),
+}
+
+/// What the request names, before the work resolves anything: the `pre` event's subject.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    /// The `user` as given.
+    pub user: String,
+    /// The `realm` as given.
+    pub realm: String,
+    /// The token serial as given (path or parameter).
+    pub serial: String,
+}
+
+/// One request to a use case, as a front end describes it.
+#[derive(Debug)]
+pub struct Call {
+    /// What the audit calls the action: method and route in privacyIDEA's notation
+    /// (`POST /token/init`), or `RADIUS Access-Request`.
+    pub action: String,
+    /// The privacyIDEA event the call is (`token_init`); None for calls without events.
+    pub event: Option<&'static str>,
+    /// Who is calling.
+    pub caller: Caller,
+    /// The peer's address.
+    pub client: Option<IpAddr>,
+    /// The end user's address when a trusted proxy named it (`client` parameter or
+    /// `X-Forwarded-For`): the key of the per-client send limit.
+    pub end_user: Option<IpAddr>,
+    /// The caller's User-Agent (event tags).
+    pub user_agent: Option<String>,
+    /// What the request names.
+    pub subject: Subject,
+    /// A fault the front end found before any work (a body it cannot read): the call is
+    /// refused with it, and audited, before the caller's right is checked.
+    pub refused: Option<ServiceError>,
+    started_ms: i64,
+    started: Instant,
+}
+
+/// What a running call sees and fills: who called, from where, and the audit entry.
+#[derive(Debug)]
+pub struct Scope {
+    admin: Option<String>,
+    client: Option<IpAddr>,
+    end_user: Option<IpAddr>,
+    /// The audit entry the work fills in (user, realm, resolver, serial, token type, info,
+    /// action detail, policies); action, client, administrator, times, success and
+    /// authentication are the call's.
+    pub audit: AuditEntry,
+}
+
+impl Scope {
+    /// The admin making the call (authenticated), if any.
+    pub fn admin(&self) -> Option<&str> {
+        self.admin.as_deref()
+    }
+
+    /// The end user's address: the one a trusted proxy named, else the peer's.
+    pub fn client(&self) -> Option<IpAddr> {
+        self.end_user.or(self.client)
+    }
+
+    /// The end user's address only when a trusted proxy named it.
+    pub fn end_user(&self) -> Option<IpAddr> {
+        self.end_user
+    }
+
+    /// Records who the call turned out to be made by (a successful admin sign-in).
+    pub fn signed_in_admin(&mut self, name: &str) {
+        self.admin = Some(name.to_owned());
+        self.audit.administrator = name.to_owned();
+    }
+}
+
+/// privacyIDEA's `result.authentication`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authentication {
+    /// Authenticated.
+    Accept,
+    /// Not authenticated.
+    Reject,
+    /// A challenge was sent; answer it.
+    Challenge,
+}
+
+impl Authentication {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authentication::Accept => "ACCEPT",
+            Authentication::Reject => "REJECT",
+            Authentication::Challenge => "CHALLENGE",
+        }
+    }
+}
+
+/// What a call's result tells its audit row and the `post` event handlers.
+pub trait Outcome {
+    /// The audit's success column (default: the call did what it was asked).
+    fn success(&self) -> bool {
+        true
+    }
+
+    /// privacyIDEA's `result.authentication`, for validate calls and sign-ins.
+    fn authentication(&self) -> Option<Authentication> {
+        None
+    }
+
+    /// privacyIDEA's `detail.message`.
+    fn message(&self) -> Option<String> {
+        None
+    }
+
+    /// Whether privacyIDEA's `result.value` is true as Python reads it (the `result_value`
+    /// event condition). privacyIDEA's lists and objects read as false here, as before.
+    fn value_is_true(&self) -> bool {
+        false
+    }
+}
+
+impl Outcome for () {}
+
+impl Outcome for bool {
+    fn value_is_true(&self) -> bool {
+        *self
+    }
+}
+
+impl Outcome for i64 {
+    fn value_is_true(&self) -> bool {
+        *self != 0
+    }
+}
+
+impl Outcome for usize {
+    fn value_is_true(&self) -> bool {
+        *self != 0
+    }
+}
+
+impl Outcome for String {}
+
+impl<T> Outcome for Vec<T> {}
+
+impl<T> Outcome for Option<T> {}
+
+impl Call {
+    /// A call of `action` by `caller` starting now on `services`' clock.
+    pub fn new(services: &Services, action: impl Into<String>, caller: Caller) -> Self {
+        Self {
+            action: action.into(),
+            event: None,
+            caller,
+            client: None,
+            end_user: None,
+            user_agent: None,
+            subject: Subject::default(),
+            refused: None,
+            started_ms: services.clock().now_ms(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The call fires `event` (pre and post).
+    pub fn event(mut self, event: &'static str) -> Self {
+        self.event = Some(event);
+        self
+    }
+
+    /// The peer's address and the end user's a trusted proxy named.
+    pub fn from(mut self, client: Option<IpAddr>, end_user: Option<IpAddr>) -> Self {
+        self.client = client;
+        self.end_user = end_user;
+        self
+    }
+
+    /// The caller's User-Agent.
+    pub fn user_agent(mut self, ua: Option<&str>) -> Self {
+        self.user_agent = ua.map(str::to_owned);
+        self
+    }
+
+    /// What the request names (the `pre` event's subject).
+    pub fn subject(mut self, user: &str, realm: &str, serial: &str) -> Self {
+        self.subject = Subject {
+            user: user.to_owned(),
+            realm: realm.to_owned(),
+            serial: serial.to_owned(),
+        };
+        self
+    }
+
+    /// Refuses the call with `error` before any work (still audited).
+    pub fn refuse(mut self, error: ServiceError) -> Self {
+        self.refused = Some(error);
+        self
+    }
+}
+
+impl Services {
+    /// Runs one call: checks that the caller holds `right` (an admin right; None for calls
+    /// anyone may make), fires the `pre` handlers, runs `work`, fills the audit entry from
+    /// its outcome, fires the `post` handlers (after a success) and writes the entry; only
+    /// then answers. See the module documentation.
+    pub async fn run<T, F>(&self, call: Call, right: Option<&'static str>, work: F) -> Result<T>
+    where
+        T: Outcome + Send + 'static,
+        F: for<'a> FnOnce(&'a Services, &'a mut Scope) -> Work<'a, T> + Send + 'static,
+    {
+        let services = self.clone();
+        tokio::spawn(async move { services.run_here(call, right, work).await })
+            .await
+            .map_err(|_| ServiceError::Internal("a call's task failed".into()))?
+    }
+
+    async fn run_here<T, F>(&self, call: Call, right: Option<&'static str>, work: F) -> Result<T>
+    where
+        T: Outcome + Send + 'static,
+        F: for<'a> FnOnce(&'a Services, &'a mut Scope) -> Work<'a, T> + Send + 'static,
+    {
+        let mut scope = Scope {
+            admin: None,
+            client: call.client,
+            end_user: call.end_user,
+            audit: AuditEntry {
+                ts: call.started_ms,
+                action: call.action.clone(),
+                client: call.client.map(|c| c.to_string()).unwrap_or_default(),
+                ..Default::default()
+            },
+        };
+        let result = match self.admit(&call, right, &mut scope).await {
+            Ok(()) => {
+                if let Some(event) = call.event {
+                    let subject = AuditEntry {
+                        user: call.subject.user.clone(),
+                        realm: call.subject.realm.clone(),
+                        serial: call.subject.serial.clone(),
+                        ..Default::default()
+                    };
+                    self.fire_event("pre", &event_input(&call, event, &scope, &subject, None))
+                        .await;
+                }
+                work(self, &mut scope).await
+            }
+            Err(e) => Err(e),
+        };
+        let audit = &mut scope.audit;
+        match &result {
+            Ok(outcome) => {
+                audit.success = outcome.success();
+                if let Some(a) = outcome.authentication() {
+                    audit.authentication = a.as_str().into();
+                }
+                if audit.info.is_empty() {
+                    audit.info = outcome.message().unwrap_or_default();
+                }
+            }
+            Err(e) => {
+                audit.success = false;
+                if audit.info.is_empty() {
+                    audit.info = e.to_string();
+                }
+            }
+        }
+        audit.duration_ms = i64::try_from(call.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        if let (Ok(outcome), Some(event)) = (&result, call.event) {
+            let r = CallResult {
+                status: true,
+                value: outcome.value_is_true(),
+                authentication: outcome.authentication(),
+                message: outcome.message(),
+            };
+            let subject = scope.audit.clone();
+            self.fire_event(
+                "post",
+                &event_input(&call, event, &scope, &subject, Some(&r)),
+            )
+            .await;
+        }
+        self.write_audit(&scope.audit).await;
+        result
+    }
+
+    /// The call's own fault, then the caller's right: the admin it authenticates as.
+    async fn admit(
+        &self,
+        call: &Call,
+        right: Option<&'static str>,
+        scope: &mut Scope,
+    ) -> Result<()> {
+        if let Caller::Admin(name) = &call.caller {
+            scope.signed_in_admin(name);
+        }
+        if let Some(e) = &call.refused {
+            return Err(e.clone());
+        }
+        let admin = match (&call.caller, right) {
+            (Caller::Admin(name), _) => Some(name.clone()),
+            (Caller::Bearer(token), Some(_)) => {
+                Some(self.authenticate_admin(token.as_deref())?.username)
+            }
+            (Caller::Anonymous, Some(_)) => Some(self.authenticate_admin(None)?.username),
+            _ => None,
+        };
+        if let Some(name) = &admin {
+            scope.signed_in_admin(name);
+        }
+        match (right, admin) {
+            (Some(r), Some(name)) => self.require_admin_right(&name, r).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+fn event_input<'a>(
+    call: &'a Call,
+    event: &'static str,
+    scope: &'a Scope,
+    subject: &'a AuditEntry,
+    result: Option<&'a CallResult>,
+) -> EventInput<'a> {
+    EventInput {
+        event,
+        subject,
+        admin: scope.admin(),
+        client_ip: scope.client(),
+        user_agent: call.user_agent.as_deref(),
+        action: &call.action,
+        result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_true_as_python_reads_them() {
+        assert!(true.value_is_true() && !false.value_is_true());
+        assert!(1i64.value_is_true() && !0i64.value_is_true());
+        assert!(3usize.value_is_true() && !0usize.value_is_true());
+        assert!(!().value_is_true() && !vec![1].value_is_true());
+    }
+}

@@ -1,0 +1,190 @@
+//! Attempt accounting: every attempt is counted against each token's fail counter before any
+//! PIN or OTP is checked (one conditional statement per token), then kept as a failure or
+//! given back; lockouts, their timed clearing and privacyIDEA's `count_auth` token info.
+
+use super::{Ctx, Live};
+use crate::settings::SystemConfig;
+use crate::{Result, ServiceError, Services};
+use otpgate_core::hotp::HashLib;
+use otpgate_store::{Reserve, TokenRow};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+impl Services {
+    pub(super) fn live(&self, row: TokenRow) -> Result<Live> {
+        let key = self
+            .keys()
+            .open(&row.key_enc, &crate::tokens::key_aad(&row.serial))
+            .map_err(|_| {
+                ServiceError::Internal(format!(
+                    "The key of token {} cannot be decrypted.",
+                    row.serial
+                ))
+            })?;
+        let hash = HashLib::parse(
+            row.info
+                .get("hashlib")
+                .map(String::as_str)
+                .unwrap_or("sha1"),
+        )
+        .unwrap_or_default();
+        Ok(Live {
+            row,
+            key,
+            hash,
+            fails: (0, 0),
+            settled: AtomicBool::new(true),
+        })
+    }
+
+    /// privacyIDEA's `failcounter_clear_timeout`: a lockout older than the configured minutes
+    /// is lifted (lazily, when the token is next used). One conditional statement, so two
+    /// nodes cannot both lift it and lose a failure counted in between.
+    pub(super) async fn clear_expired_lockout(
+        &self,
+        t: &mut TokenRow,
+        cfg: &SystemConfig,
+    ) -> Result<()> {
+        if cfg.failcounter_clear_minutes <= 0 || t.failcount < t.maxfail {
+            return Ok(());
+        }
+        let Some(since) = t
+            .info
+            .get("failcounter_exceeded")
+            .and_then(|v| chrono::DateTime::parse_from_str(v, "%Y-%m-%dT%H:%M%z").ok())
+        else {
+            return Ok(());
+        };
+        let lifted_at =
+            since.checked_add_signed(chrono::Duration::minutes(cfg.failcounter_clear_minutes));
+        if lifted_at.is_some_and(|at| self.clock().now() >= at)
+            && self.store().token_clear_lockout(t.id, t.failcount).await?
+        {
+            t.failcount = 0;
+            t.info.remove("failcounter_exceeded");
+        }
+        Ok(())
+    }
+
+    /// privacyIDEA's `count_auth`, `count_auth_success` and `last_auth` token info.
+    pub(super) async fn record_auth(&self, t: &TokenRow, success: bool) -> Result<()> {
+        let now = self
+            .clock()
+            .now()
+            .format("%Y-%m-%d %H:%M:%S%.6f%z")
+            .to_string();
+        Ok(self.store().token_count_auth(t.id, success, &now).await?)
+    }
+
+    /// Reserves this attempt on every token's fail counter *before* any PIN or OTP is checked,
+    /// one conditional UPDATE per token, counted as a failure until it is given back
+    /// ([`Services::release`]). Parallel guesses therefore get no more answers than the lockout
+    /// allows. Tokens at their maximum are left out, and so are tokens the verify back-off
+    /// still holds (the latest such time is returned).
+    pub(super) async fn reserve(
+        &self,
+        tokens: Vec<TokenRow>,
+        cfg: &SystemConfig,
+    ) -> Result<(Vec<Live>, Option<i64>)> {
+        let mut out = Vec::with_capacity(tokens.len());
+        let mut held: Option<i64> = None;
+        let (backoff_ms, now) = (cfg.verify_backoff_secs * 1000, self.clock().now_ms());
+        for row in tokens {
+            match self
+                .store()
+                .token_reserve_attempt(row.id, backoff_ms, now)
+                .await?
+            {
+                Reserve::Reserved(fails, max) => {
+                    let mut live = self.live(row)?;
+                    live.fails = (fails, max);
+                    live.settled = AtomicBool::new(false);
+                    out.push(live);
+                }
+                Reserve::BackOff { until_ms } => {
+                    held = Some(held.map_or(until_ms, |h| h.max(until_ms)));
+                }
+                Reserve::Saturated => {}
+            }
+        }
+        Ok((out, held))
+    }
+
+    /// Gives reserved attempts back (they were no failures).
+    pub(super) async fn release(&self, tokens: &[&Live]) -> Result<()> {
+        for t in tokens {
+            if !t.settled.swap(true, Ordering::Relaxed) {
+                self.store().token_release_failcount(t.row.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps reserved attempts as failures: notes a reached lockout and, for OTP attempts,
+    /// privacyIDEA's `count_auth`. The failure time is noted only while the verify back-off
+    /// is on (it is its only reader), so failures cost no extra write otherwise.
+    pub(super) async fn keep(
+        &self,
+        tokens: &[&Live],
+        otp_attempt: bool,
+        cfg: &SystemConfig,
+    ) -> Result<()> {
+        let now = self.clock().now_ms();
+        for t in tokens {
+            t.settled.store(true, Ordering::Relaxed);
+            if cfg.verify_backoff_secs > 0 {
+                self.store().token_note_failure(t.row.id, now).await?;
+            }
+            if t.fails.0 >= t.fails.1 {
+                let stamp = self.clock().now().format("%Y-%m-%dT%H:%M%z").to_string();
+                self.store()
+                    .token_set_info(t.row.id, "failcounter_exceeded", &stamp)
+                    .await?;
+            }
+            if otp_attempt {
+                self.record_auth(&t.row, false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one failure outside the reserve/keep accounting
+    /// (`increase_failcounter_on_challenge`), noting a reached lockout.
+    pub(super) async fn count_failure(&self, t: &TokenRow, cfg: &SystemConfig) -> Result<()> {
+        if cfg.verify_backoff_secs > 0 {
+            self.store()
+                .token_note_failure(t.id, self.clock().now_ms())
+                .await?;
+        }
+        if let Some((n, max)) = self.store().token_inc_failcount(t.id).await?
+            && n >= max
+        {
+            let stamp = self.clock().now().format("%Y-%m-%dT%H:%M%z").to_string();
+            self.store()
+                .token_set_info(t.id, "failcounter_exceeded", &stamp)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One Argon2 verification against a hash no PIN matches, made with the current PIN-hash
+    /// parameters: as much work as a wrong PIN, for answers that must not tell an unknown user
+    /// from a wrong PIN by the time they take.
+    pub async fn equal_cost_pin_check(&self, pass: &str) -> Result<()> {
+        let hash = self.dummy_pin_hash().await?;
+        let _ = self.verify_secret(pass, &hash).await?;
+        Ok(())
+    }
+
+    /// Whether `pin` is the token's PIN, as `otppin` says: its own PIN (Argon2), the user
+    /// store password, or nothing.
+    pub(super) async fn pin_matches(&self, t: &TokenRow, pin: &str, ctx: &Ctx<'_>) -> Result<bool> {
+        match ctx.text("otppin")?.as_deref() {
+            Some("userstore") => match ctx.user {
+                Some(u) => self.check_user_password(u, pin).await,
+                None => Ok(false),
+            },
+            Some("none") => Ok(pin.is_empty()),
+            _ => self.verify_secret(pin, &t.pin_hash).await,
+        }
+    }
+}

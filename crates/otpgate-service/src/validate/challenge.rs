@@ -1,0 +1,410 @@
+//! Challenges and their SMS: the number a token's SMS goes to (with the toll-fraud guard),
+//! the send limits, the SMS text and its tags, one challenge per token (counted, opened and
+//! sent), the resend cooldown that re-uses a live challenge, and `smsautosend`.
+
+use super::{
+    Challenges, CheckOutcome, Ctx, DEFAULT_PROMPT, Live, Rejected, SEND_FAILED, SentChallenge,
+    unique_join,
+};
+use crate::audit::AuditEntry;
+use crate::gateways::SmsFailure;
+use crate::limits::{LIMITED, NUMBER_REFUSED, SendKeys, send_number};
+use crate::users::User;
+use crate::{Result, ServiceError, Services};
+use otpgate_core::sms_text::SMS_TAG_SAMPLES;
+use otpgate_core::template::{self, Tags};
+use otpgate_store::Opened;
+
+/// Where one token's SMS went: the gateway that took it and the number.
+pub(super) struct Sent {
+    pub(super) gateway: String,
+    pub(super) phone: String,
+}
+
+impl Services {
+    /// Opens a challenge of `t` in transaction `tid` and sends its SMS: the number (refused
+    /// by the toll-fraud guard or a blocked prefix), the send limits, the counter step and
+    /// the challenge row in one transaction, then the SMS. A failed send removes the
+    /// challenge and gives the count back.
+    pub(super) async fn send_challenge(
+        &self,
+        t: &Live,
+        tid: &str,
+        ctx: &Ctx<'_>,
+        challenge: Option<&str>,
+    ) -> std::result::Result<Sent, SmsFailure> {
+        let phone = self.phone_of(t, ctx).await?;
+        let keys = self.send_keys(t, ctx, &phone);
+        self.challenge_one(t, tid, ctx, challenge, phone, &keys)
+            .await
+    }
+
+    /// Sends one token's SMS and stores its challenge.
+    async fn challenge_one(
+        &self,
+        t: &Live,
+        tid: &str,
+        ctx: &Ctx<'_>,
+        challenge: Option<&str>,
+        phone: String,
+        keys: &SendKeys,
+    ) -> std::result::Result<Sent, SmsFailure> {
+        let svc = |e: ServiceError| SmsFailure::Service(e);
+        let gateway = t
+            .row
+            .info
+            .get("sms.identifier")
+            .cloned()
+            .or_else(|| ctx.cfg.sms_identifier.clone())
+            .ok_or_else(|| {
+                SmsFailure::Send(otpgate_gateways::SendError::Config(
+                    "No SMS gateway is configured (sms.identifier).".into(),
+                ))
+            })?;
+        let template = ctx
+            .text("smstext")
+            .map_err(svc)?
+            .unwrap_or_else(|| "<otp>".to_owned());
+        // Counted, the counter advanced and the challenge stored in one transaction before
+        // the SMS goes out: an answer that arrives while the gateway is still confirming finds
+        // the challenge, and a request cut off mid-send leaves no SMS without its challenge.
+        let now = self.clock().now_ms();
+        let expires = now + ctx.cfg.challenge_validity_secs * 1000;
+        let opened = self
+            .store()
+            .challenge_open(
+                &keys.windows(),
+                t.row.id,
+                tid,
+                &t.row.serial,
+                challenge.unwrap_or_default(),
+                now,
+                expires,
+            )
+            .await
+            .map_err(|e| svc(e.into()))?;
+        let (counter, challenge_id) = match opened {
+            Opened::Open { counter, id } => (counter, id),
+            Opened::Unfit => return Err(SmsFailure::Unfit("Failcounter exceeded")),
+            Opened::Refused(i) => {
+                return Err(SmsFailure::Limited(self.refusal(keys, i).map_err(svc)?));
+            }
+        };
+        let sent = async {
+            let otp = t.otp(counter).map_err(svc)?;
+            let mut tags = self.tags(t, ctx, &phone);
+            tags.insert("otp", otp.to_string());
+            tags.insert("challenge", challenge.unwrap_or_default().to_owned());
+            debug_assert_eq!(tags.len(), SMS_TAG_SAMPLES.len());
+            let text = template::render_sms_text(&template, &tags).map_err(|e| {
+                SmsFailure::Send(otpgate_gateways::SendError::Config(format!(
+                    "The SMS text cannot be rendered: {e}"
+                )))
+            })?;
+            self.send_sms(ctx.cfg, &gateway, &phone, &text, Some(&otp))
+                .await
+        }
+        .await;
+        match sent {
+            Ok(delivery) => Ok(Sent {
+                gateway: delivery.gateway,
+                phone,
+            }),
+            Err(e) => {
+                self.store()
+                    .challenge_delete(challenge_id)
+                    .await
+                    .map_err(|e| svc(e.into()))?;
+                self.give_back_send(keys).await.map_err(svc)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// The number a token's SMS goes to as stored: its own `phone`, else its owner's first
+    /// mobile; with the realm whose number rules apply.
+    pub(super) async fn raw_phone(
+        &self,
+        t: &Live,
+        ctx: &Ctx<'_>,
+    ) -> std::result::Result<(String, String), SmsFailure> {
+        let realm = t
+            .row
+            .owner
+            .as_ref()
+            .map(|o| o.realm.clone())
+            .or_else(|| ctx.user.map(|u| u.realm.clone()))
+            .unwrap_or_default();
+        if let Some(p) = t.row.info.get("phone").filter(|p| !p.is_empty()) {
+            return Ok((realm, p.clone()));
+        }
+        let owner = match &t.row.owner {
+            Some(o) => self
+                .user_by_id(&o.resolver, &o.user_id, &o.realm)
+                .await
+                .map_err(SmsFailure::Service)?,
+            None => None,
+        };
+        let raw = owner
+            .and_then(|u| u.mobile.first().cloned())
+            .ok_or_else(|| {
+                SmsFailure::Send(otpgate_gateways::SendError::Config(
+                    "The token has no phone number.".into(),
+                ))
+            })?;
+        Ok((realm, raw))
+    }
+
+    /// The number a token's SMS goes to, in E.164 when it parses, and refused by the
+    /// toll-fraud guard (number type, country, blocked prefix).
+    async fn phone_of(&self, t: &Live, ctx: &Ctx<'_>) -> std::result::Result<String, SmsFailure> {
+        let (realm, raw) = self.raw_phone(t, ctx).await?;
+        let phone = send_number(ctx.cfg, &realm, &raw).map_err(|r| {
+            self.limit_stats().hit(r.rule);
+            SmsFailure::Blocked(r)
+        })?;
+        match self
+            .check_prefix(ctx.cfg, &phone)
+            .await
+            .map_err(SmsFailure::Service)?
+        {
+            Some(r) => Err(SmsFailure::Blocked(r)),
+            None => Ok(phone),
+        }
+    }
+
+    /// The send-limit counters of one SMS of `t` to `phone`.
+    fn send_keys(&self, t: &Live, ctx: &Ctx<'_>, phone: &str) -> SendKeys {
+        let user = match ctx.user {
+            Some(u) => format!("{}/{}/{}", u.realm, u.resolver, u.uid),
+            None => format!("token/{}", t.row.serial),
+        };
+        SendKeys::new(ctx.cfg, &user, phone, ctx.end_user, self.clock().now_ms())
+    }
+
+    /// The tags of an SMS text and of a challenge prompt.
+    fn tags(&self, t: &Live, ctx: &Ctx<'_>, phone: &str) -> Tags {
+        let now = self.clock().now().with_timezone(&chrono::Local);
+        let u = ctx.user;
+        let field = |f: fn(&User) -> String| u.map(f).unwrap_or_default();
+        // Every tag exists (empty unless set below), so the set is exactly SMS_TAG_SAMPLES'.
+        let mut tags: Tags = SMS_TAG_SAMPLES
+            .iter()
+            .map(|(k, _)| (*k, String::new()))
+            .collect();
+        let mut set = |k: &'static str, v: String| {
+            debug_assert!(tags.contains_key(k), "{k} is missing from SMS_TAG_SAMPLES");
+            tags.insert(k, v);
+        };
+        set("serial", t.row.serial.clone());
+        set("tokentype", "sms".into());
+        set("user", field(|u| u.givenname.clone()));
+        set("givenname", field(|u| u.givenname.clone()));
+        set("surname", field(|u| u.surname.clone()));
+        set("username", field(|u| u.login.clone()));
+        set("userrealm", field(|u| u.realm.clone()));
+        set("recipient_givenname", field(|u| u.givenname.clone()));
+        set("recipient_surname", field(|u| u.surname.clone()));
+        set("time", now.format("%H:%M:%S").to_string());
+        set("date", now.format("%Y-%m-%d").to_string());
+        set("phone", phone.to_owned());
+        set("phone_redacted", otpgate_core::phone::redact(phone));
+        set("tokendescription", t.row.description.clone());
+        if let Some(ip) = ctx.client {
+            set("client_ip", ip.to_string());
+        }
+        tags
+    }
+
+    /// A challenge per token, sharing one transaction: a challenge answer when at least one
+    /// SMS went out, otherwise a refusal saying why per token.
+    pub(super) async fn create_challenges(
+        &self,
+        tokens: &[&Live],
+        ctx: &Ctx<'_>,
+        challenge: Option<&str>,
+        exception: bool,
+        audit: &mut AuditEntry,
+    ) -> Result<CheckOutcome> {
+        let tid = self.rng().digits(20)?;
+        let increase = ctx.flag("increase_failcounter_on_challenge")?;
+        let prompt_template = self.prompt_template(ctx)?;
+        let mut out = Challenges {
+            transaction_id: tid.clone(),
+            ..Default::default()
+        };
+        let mut delivered = Vec::new();
+        let mut limited = Vec::new();
+        for t in tokens {
+            let sent = match self.phone_of(t, ctx).await {
+                Ok(phone) => {
+                    let keys = self.send_keys(t, ctx, &phone);
+                    if increase {
+                        self.count_failure(&t.row, ctx.cfg).await?;
+                    }
+                    self.challenge_one(t, &tid, ctx, challenge, phone, &keys)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(Sent { gateway, phone }) => {
+                    let expires = self.clock().now_ms() + ctx.cfg.challenge_validity_secs * 1000;
+                    let prompt =
+                        template::render_prompt(&prompt_template, &self.tags(t, ctx, &phone));
+                    out.messages.push(prompt.clone());
+                    delivered.push(format!("{} via {gateway}", t.row.serial));
+                    out.sent.push(SentChallenge {
+                        serial: t.row.serial.clone(),
+                        prompt,
+                        valid_until_ms: expires,
+                        gateway: Some(gateway),
+                    });
+                }
+                Err(SmsFailure::Service(ServiceError::Unavailable)) => {
+                    return Err(ServiceError::Unavailable);
+                }
+                Err(SmsFailure::Unfit(why)) => out.messages.push(why.to_owned()),
+                Err(SmsFailure::Blocked(refusal)) => {
+                    limited.push(format!("{}: {}", t.row.serial, refusal.reason));
+                    out.messages.push(NUMBER_REFUSED.to_owned());
+                }
+                Err(SmsFailure::Limited(refusal)) => {
+                    out.retry_after = Some(
+                        out.retry_after
+                            .map_or(refusal.retry_after, |r| r.max(refusal.retry_after)),
+                    );
+                    limited.push(format!("{}: {} limit", t.row.serial, refusal.limit));
+                    out.messages.push(LIMITED.to_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(serial = %t.row.serial, reason = %e, "SMS could not be sent");
+                    if exception {
+                        return Err(ServiceError::SendFailed);
+                    }
+                    out.messages.push(SEND_FAILED.to_owned());
+                    out.errors.push(format!("{}: {e}", t.row.serial));
+                }
+            }
+        }
+        if !limited.is_empty() {
+            delivered.push(format!("refused by send limits: {}", limited.join(", ")));
+        }
+        audit.action_detail = delivered.join(", ");
+        audit.info = out.message();
+        if out.sent.is_empty() {
+            return Ok(CheckOutcome::Reject(Rejected {
+                message: out.message(),
+                attempt: Some(out),
+                ..Default::default()
+            }));
+        }
+        out.preferred_client_mode = self.preferred_client_mode(ctx)?;
+        audit.authentication = "CHALLENGE".into();
+        Ok(CheckOutcome::Challenge(out))
+    }
+
+    /// A PIN request within `sms.resend_cooldown_secs` of the last SMS: when every token
+    /// whose PIN matched has its newest challenge from within the cooldown, live, current and
+    /// in one transaction, that challenge is answered again (same transaction id, no SMS),
+    /// with a `retry_after`.
+    pub(super) async fn recent_challenge(
+        &self,
+        tokens: &[&Live],
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<Option<CheckOutcome>> {
+        let cooldown_ms = ctx.cfg.resend_cooldown_secs * 1000;
+        if cooldown_ms == 0 || tokens.is_empty() {
+            return Ok(None);
+        }
+        let now = self.clock().now_ms();
+        let mut found = Vec::with_capacity(tokens.len());
+        for t in tokens {
+            let newest = self
+                .store()
+                .challenges_live_by_token(t.row.id, now)
+                .await?
+                .into_iter()
+                .next();
+            match newest {
+                Some(c)
+                    if now - c.created_at < cooldown_ms
+                        && c.session.is_empty()
+                        && (ctx.cfg.concurrent_challenges || c.otp_counter == t.row.count) =>
+                {
+                    found.push((*t, c));
+                }
+                _ => return Ok(None),
+            }
+        }
+        let Some(tid) = found.first().map(|(_, c)| c.transaction_id.clone()) else {
+            return Ok(None);
+        };
+        if found.iter().any(|(_, c)| c.transaction_id != tid) {
+            return Ok(None);
+        }
+        let prompt_template = self.prompt_template(ctx)?;
+        let mut out = Challenges {
+            transaction_id: tid,
+            preferred_client_mode: self.preferred_client_mode(ctx)?,
+            ..Default::default()
+        };
+        let mut retry_after = 0;
+        for (t, c) in &found {
+            // Only for the prompt's tags: no SMS goes out, so no toll-fraud check.
+            let Ok((realm, raw)) = self.raw_phone(t, ctx).await else {
+                return Ok(None);
+            };
+            let phone = send_number(ctx.cfg, &realm, &raw).unwrap_or(raw);
+            let prompt = template::render_prompt(&prompt_template, &self.tags(t, ctx, &phone));
+            out.messages.push(prompt.clone());
+            out.sent.push(SentChallenge {
+                serial: t.row.serial.clone(),
+                prompt,
+                valid_until_ms: c.expires_at,
+                gateway: None,
+            });
+            retry_after = retry_after.max((c.created_at + cooldown_ms - now + 999) / 1000);
+        }
+        out.retry_after = Some(retry_after);
+        self.limit_stats().hit("resend_cooldown");
+        audit.action_detail =
+            format!("live challenge re-used (resend cooldown, {retry_after} s left): no SMS sent");
+        audit.info = unique_join(&out.messages);
+        audit.authentication = "CHALLENGE".into();
+        Ok(Some(CheckOutcome::Challenge(out)))
+    }
+
+    /// `smsautosend`: after a success the next OTP goes out at once, with its own challenge
+    /// (so it also expires). A failure is noted in the audit, never fails the login.
+    pub(super) async fn auto_send(
+        &self,
+        t: &Live,
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<()> {
+        let Some(row) = self.store().token_by_serial(&t.row.serial).await? else {
+            return Ok(());
+        };
+        let fresh = self.live(row)?;
+        let tid = self.rng().digits(20)?;
+        if let Err(e) = self.send_challenge(&fresh, &tid, ctx, None).await {
+            tracing::warn!(serial = %t.row.serial, error = %e, "smsautosend failed");
+            audit.action_detail = format!("smsautosend failed: {e}");
+        }
+        Ok(())
+    }
+
+    fn prompt_template(&self, ctx: &Ctx<'_>) -> Result<String> {
+        Ok(ctx
+            .text("sms_challenge_text")?
+            .unwrap_or_else(|| DEFAULT_PROMPT.to_owned()))
+    }
+
+    fn preferred_client_mode(&self, ctx: &Ctx<'_>) -> Result<String> {
+        Ok(ctx
+            .text("preferred_client_mode")?
+            .unwrap_or_else(|| "interactive".to_owned()))
+    }
+}

@@ -1,0 +1,556 @@
+//! The decision of a login attempt: who it is for, which tokens take part, and whether the
+//! pass is a PIN (a challenge goes out), an answer to a challenge, or PIN and OTP in one.
+
+use super::{
+    CheckOutcome, CheckRequest, Ctx, HIDDEN, Live, Rejected, TokenRef, max_wrong, note_policies,
+    others, unfit_reason, unique_join,
+};
+use crate::audit::AuditEntry;
+use crate::call::Scope;
+use crate::limits::send_number;
+use crate::policy::{ActionValue, PolicyContext};
+use crate::settings::SystemConfig;
+use crate::tokens::owner_of;
+use crate::{Result, ServiceError, Services};
+use otpgate_core::hotp;
+use otpgate_store::{ChallengeRow, TokenRow};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+/// How an accepted challenge leaves the rest of its transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rest {
+    /// The transaction has other challenges: they go too.
+    Delete,
+    /// The consumed challenge was the transaction's only one.
+    Nothing,
+}
+
+impl Services {
+    /// `/validate/check`: a login attempt (also RADIUS and the web sign-in).
+    pub async fn check(&self, req: CheckRequest, cx: &mut Scope) -> Result<CheckOutcome> {
+        let used = Mutex::new(Vec::new());
+        let r = self.check_with(req, cx, &used).await;
+        note_policies(&mut cx.audit, &used);
+        r
+    }
+
+    async fn check_with(
+        &self,
+        req: CheckRequest,
+        cx: &mut Scope,
+        used: &Mutex<Vec<String>>,
+    ) -> Result<CheckOutcome> {
+        let user_param = req.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        let serial_param = req
+            .serial
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        if user_param.is_none() && serial_param.is_none() {
+            return Err(ServiceError::Parameter(
+                "You need to specify a serial, user or credential_id.".into(),
+            ));
+        }
+        if user_param.is_some_and(|u| u.contains('%')) {
+            return Err(ServiceError::Parameter("Invalid user.".into()));
+        }
+        if serial_param.is_some_and(|s| s.contains('*')) {
+            return Err(ServiceError::Parameter("Invalid serial number.".into()));
+        }
+        let pass = req
+            .pass
+            .clone()
+            .ok_or_else(|| ServiceError::missing("pass"))?;
+        let (client, end_user) = (cx.client(), cx.end_user());
+        let audit = &mut cx.audit;
+        // One read of the settings version for the whole check.
+        let settings = self.settings().await?;
+        let (cfg, policies) = (&settings.config, &settings.policies);
+
+        let (user, tokens) = match user_param {
+            Some(login) => {
+                let (login, realm, found) = self
+                    .lookup_user(&settings, login, req.realm.as_deref())
+                    .await?;
+                audit.user = login.clone();
+                audit.realm = realm.clone();
+                let Some(user) = found else {
+                    let ctx = PolicyContext {
+                        realm: Some(&realm),
+                        user: Some(&login),
+                        client,
+                        ..Default::default()
+                    };
+                    return self
+                        .unknown_user(&login, &realm, &pass, &ctx, policies, audit)
+                        .await;
+                };
+                audit.resolver = user.resolver.clone();
+                let mut tokens = self.store().tokens_of_user(&owner_of(&user)).await?;
+                if let Some(s) = serial_param {
+                    tokens.retain(|t| t.serial == s);
+                    if tokens.is_empty() {
+                        return Err(ServiceError::Parameter(
+                            "Given serial does not belong to given user!".into(),
+                        ));
+                    }
+                }
+                (Some(user), tokens)
+            }
+            None => {
+                let s = serial_param.unwrap_or_default();
+                let t = self.store().token_by_serial(s).await?.ok_or_else(|| {
+                    ServiceError::NotFound("The requested token could not be found.".into())
+                })?;
+                let user = match &t.owner {
+                    Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?,
+                    None => None,
+                };
+                if let Some(u) = &user {
+                    audit.user = u.login.clone();
+                    audit.realm = u.realm.clone();
+                    audit.resolver = u.resolver.clone();
+                }
+                (user, vec![t])
+            }
+        };
+        let ctx = Ctx {
+            user: user.as_ref(),
+            policies,
+            cfg,
+            client,
+            end_user,
+            used,
+        };
+        // privacyIDEA's hide_specific_error_message: a rejection says only "Authentication
+        // failed." (the audit keeps the reason).
+        let hide = ctx.flag("hide_specific_error_message")?;
+        let decided = self
+            .decide_for(tokens, &req, serial_param.is_some(), &pass, &ctx, audit)
+            .await;
+        match decided {
+            Ok(CheckOutcome::Reject(r)) if hide => {
+                if audit.info.is_empty() {
+                    audit.info = r.message;
+                }
+                Ok(CheckOutcome::Reject(Rejected::because(HIDDEN)))
+            }
+            other => other,
+        }
+    }
+
+    /// A login for a user no resolver knows: `passOnNoUser` lets it through; otherwise an
+    /// error, or, under `hide_specific_error_message`, the answer to a wrong PIN after the
+    /// same Argon2 work (neither answer nor timing tells whether the name exists; the audit
+    /// keeps the reason).
+    async fn unknown_user(
+        &self,
+        login: &str,
+        realm: &str,
+        pass: &str,
+        ctx: &PolicyContext<'_>,
+        policies: &crate::policy::Policies,
+        audit: &mut AuditEntry,
+    ) -> Result<CheckOutcome> {
+        if let Some((_, names)) = policies.action("authentication", "passOnNoUser", ctx)? {
+            let message = format!(
+                "user does not exist, accepted due to '{}'",
+                names.join(", ")
+            );
+            audit.policies = names.join(",");
+            audit.info = message.clone();
+            return Ok(CheckOutcome::Accept {
+                message,
+                token: None,
+            });
+        }
+        let unknown = format!("User <{login}@{realm}> does not exist.");
+        let hide = match policies.action("authentication", "hide_specific_error_message", ctx)? {
+            Some((ActionValue::Flag, _)) => true,
+            Some((ActionValue::Value(v), _)) => otpgate_core::params::is_true(&v),
+            None => false,
+        };
+        if hide {
+            self.equal_cost_pin_check(pass).await?;
+            audit.info = unknown;
+            return Ok(CheckOutcome::Reject(Rejected::because(HIDDEN)));
+        }
+        Err(ServiceError::User(unknown))
+    }
+
+    /// The tokens of the attempt: SMS tokens only, not revoked, with expired lockouts lifted;
+    /// then the attempts reserved and the pass judged.
+    async fn decide_for(
+        &self,
+        tokens: Vec<TokenRow>,
+        req: &CheckRequest,
+        by_serial: bool,
+        pass: &str,
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<CheckOutcome> {
+        let tokens: Vec<TokenRow> = tokens
+            .into_iter()
+            .filter(|t| t.tokentype == "sms")
+            .collect();
+        if tokens.is_empty() {
+            if let Some((_, names)) = ctx.action("passOnNoToken")? {
+                audit.policies = names.join(",");
+                return Ok(CheckOutcome::Accept {
+                    message: format!("user has no token, accepted due to '{}'", names.join(", ")),
+                    token: None,
+                });
+            }
+            return Ok(CheckOutcome::Reject(Rejected::because(
+                "The user has no tokens assigned",
+            )));
+        }
+        if tokens.iter().all(|t| t.revoked) {
+            return Err(ServiceError::TokenLocked);
+        }
+        let mut tokens: Vec<TokenRow> = tokens.into_iter().filter(|t| !t.revoked).collect();
+        for t in &mut tokens {
+            self.clear_expired_lockout(t, ctx.cfg).await?;
+        }
+        audit.token_type = "sms".into();
+        audit.serial = tokens
+            .iter()
+            .map(|t| t.serial.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let (usable, unfit): (Vec<TokenRow>, Vec<TokenRow>) =
+            tokens.into_iter().partition(|t| unfit_reason(t).is_none());
+        if usable.is_empty() {
+            let msgs: Vec<String> = unfit
+                .iter()
+                .filter_map(unfit_reason)
+                .map(str::to_owned)
+                .collect();
+            return Ok(CheckOutcome::Reject(Rejected::because(unique_join(&msgs))));
+        }
+        let (usable, held) = self.reserve(usable, ctx.cfg).await?;
+        if usable.is_empty() {
+            if let Some(until) = held {
+                let left = (until - self.clock().now_ms()).max(0);
+                audit.action_detail = "verify back-off (sms.verify_backoff_secs)".into();
+                return Ok(CheckOutcome::Reject(Rejected {
+                    retry_after: Some((left + 999) / 1000),
+                    ..Rejected::because(super::BACKED_OFF)
+                }));
+            }
+            return Ok(CheckOutcome::Reject(Rejected::because(
+                "Failcounter exceeded",
+            )));
+        }
+        let decided = self.decide(&usable, req, by_serial, pass, ctx, audit).await;
+        if decided.is_err() {
+            // A failure half-way must not leave attempts counted that were never judged.
+            let unsettled: Vec<&Live> = usable
+                .iter()
+                .filter(|t| !t.settled.load(Ordering::Relaxed))
+                .collect();
+            let _ = self.release(&unsettled).await;
+        }
+        decided
+    }
+
+    /// Everything after the attempts were reserved.
+    async fn decide(
+        &self,
+        usable: &[Live],
+        req: &CheckRequest,
+        by_serial: bool,
+        pass: &str,
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<CheckOutcome> {
+        let all: Vec<&Live> = usable.iter().collect();
+
+        if req.otponly && by_serial {
+            return self
+                .answer_any_live_challenge(usable, pass, ctx, audit)
+                .await;
+        }
+        if let Some(tid) = req
+            .transaction_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let rows: Vec<ChallengeRow> = self
+                .store()
+                .challenges_by_tid(tid)
+                .await?
+                .into_iter()
+                .filter(|c| usable.iter().any(|t| t.row.id == c.token_id))
+                .collect();
+            if !rows.is_empty() {
+                return self.answer_challenge(usable, &rows, pass, ctx, audit).await;
+            }
+        }
+
+        // Challenge request: the whole pass is a token's PIN.
+        let mut pin_tokens = Vec::new();
+        for t in usable {
+            if self.pin_matches(&t.row, pass, ctx).await? {
+                pin_tokens.push(t);
+            }
+        }
+        if !pin_tokens.is_empty() {
+            self.release(&all).await?;
+            if let Some(r) = self.recent_challenge(&pin_tokens, ctx, audit).await? {
+                return Ok(r);
+            }
+            return self
+                .create_challenges(
+                    &pin_tokens,
+                    ctx,
+                    req.challenge.as_deref(),
+                    req.exception,
+                    audit,
+                )
+                .await;
+        }
+
+        // PIN + OTP in one pass.
+        let mut wrong_otp: Vec<&Live> = Vec::new();
+        for t in usable {
+            let Some((pin, otp)) = split_pass(pass, t, ctx.cfg) else {
+                continue;
+            };
+            if !self.pin_matches(&t.row, pin, ctx).await? {
+                continue;
+            }
+            if let Some(c) = self.matching_live_challenge(t, otp, ctx.cfg).await?
+                && self.accept(t, &c, &all, Rest::Delete, ctx, audit).await?
+            {
+                audit.info = "matching 1 tokens".into();
+                return Ok(CheckOutcome::Accept {
+                    message: "matching 1 tokens".into(),
+                    token: Some(t.token_ref(true)),
+                });
+            }
+            wrong_otp.push(t);
+        }
+        if let Some(t) = wrong_otp.first() {
+            self.keep(&wrong_otp, true, ctx.cfg).await?;
+            self.release(&others(&all, &wrong_otp)).await?;
+            let otp = split_pass(pass, t, ctx.cfg).map(|(_, otp)| otp);
+            let previous = t.row.count >= 1
+                && otp.is_some_and(|o| t.otp(t.row.count - 1).is_ok_and(|p| hotp::otp_eq(o, &p)));
+            audit.serial = t.row.serial.clone();
+            return Ok(CheckOutcome::Reject(Rejected {
+                token: Some(t.token_ref(true)),
+                ..Rejected::because(if previous {
+                    "wrong otp value. previous otp used again"
+                } else {
+                    "wrong otp value"
+                })
+            }));
+        }
+        if ctx.cfg.inc_fail_on_false_pin {
+            self.keep(&all, false, ctx.cfg).await?;
+        } else {
+            self.release(&all).await?;
+        }
+        Ok(CheckOutcome::Reject(Rejected::because("wrong otp pin")))
+    }
+
+    /// A live challenge of `t` whose OTP is `otp`. Without `sms.concurrent_challenges` only the
+    /// newest challenge counts (a newer SMS invalidates older ones, as in privacyIDEA).
+    pub(super) async fn matching_live_challenge(
+        &self,
+        t: &Live,
+        otp: &str,
+        cfg: &SystemConfig,
+    ) -> Result<Option<ChallengeRow>> {
+        let now = self.clock().now_ms();
+        for c in self.store().challenges_live_by_token(t.row.id, now).await? {
+            if !cfg.concurrent_challenges && c.otp_counter != t.row.count {
+                continue;
+            }
+            if hotp::otp_eq(otp, &t.otp(c.otp_counter)?) {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Consumes challenge `c` of `t` (one conditional DELETE: exactly once) and moves the
+    /// token's counter past it. False when another request consumed it first.
+    pub(super) async fn consume(
+        &self,
+        t: &Live,
+        c: &ChallengeRow,
+        cfg: &SystemConfig,
+    ) -> Result<bool> {
+        let now = self.clock().now_ms();
+        let required_count = if cfg.concurrent_challenges {
+            None
+        } else {
+            Some(c.otp_counter)
+        };
+        if !self
+            .store()
+            .challenge_consume(c.id, now, t.row.id, required_count, max_wrong(cfg))
+            .await?
+        {
+            return Ok(false);
+        }
+        self.store()
+            .token_auth_success(t.row.id, c.otp_counter + 1)
+            .await?;
+        self.record_auth(&t.row, true).await?;
+        Ok(true)
+    }
+
+    /// The accept path every way in shares: challenge `c` of `t` is consumed, the other
+    /// tokens' reserved attempts are given back, the transaction's other challenges go (when
+    /// it has any), and what follows a success runs (`smsautosend`, counting verified numbers).
+    /// False when another request consumed the challenge first.
+    async fn accept(
+        &self,
+        t: &Live,
+        c: &ChallengeRow,
+        all: &[&Live],
+        rest: Rest,
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<bool> {
+        if !self.consume(t, c, ctx.cfg).await? {
+            return Ok(false);
+        }
+        self.release(&others(all, &[t])).await?;
+        if rest == Rest::Delete {
+            self.store().challenge_delete_tid(&c.transaction_id).await?;
+        }
+        audit.success = true;
+        audit.serial = t.row.serial.clone();
+        if ctx.cfg.fraud_min_success_percent > 0
+            && let Ok((realm, raw)) = self.raw_phone(t, ctx).await
+            && let Ok(phone) = send_number(ctx.cfg, &realm, &raw)
+        {
+            self.count_verified(ctx.cfg, &phone).await?;
+        }
+        if ctx.flag("smsautosend")? {
+            self.auto_send(t, ctx, audit).await?;
+        }
+        Ok(true)
+    }
+
+    /// `otponly`: the pass is the OTP of any live challenge of the tokens.
+    async fn answer_any_live_challenge(
+        &self,
+        usable: &[Live],
+        otp: &str,
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<CheckOutcome> {
+        let all: Vec<&Live> = usable.iter().collect();
+        for t in usable {
+            if let Some(c) = self.matching_live_challenge(t, otp, ctx.cfg).await?
+                && self.accept(t, &c, &all, Rest::Delete, ctx, audit).await?
+            {
+                return Ok(CheckOutcome::Accept {
+                    message: "matching 1 tokens".into(),
+                    token: Some(t.token_ref(true)),
+                });
+            }
+        }
+        self.keep(&all, true, ctx.cfg).await?;
+        Ok(CheckOutcome::Reject(Rejected::because("wrong otp value")))
+    }
+
+    /// The answer to the challenges of one transaction (`rows`).
+    async fn answer_challenge(
+        &self,
+        usable: &[Live],
+        rows: &[ChallengeRow],
+        otp: &str,
+        ctx: &Ctx<'_>,
+        audit: &mut AuditEntry,
+    ) -> Result<CheckOutcome> {
+        let now = self.clock().now_ms();
+        let all: Vec<&Live> = usable.iter().collect();
+        let mut involved: Vec<&Live> = Vec::new();
+        // The answered challenge is gone (consumed); the transaction's others go too.
+        let rest = if rows.len() > 1 {
+            Rest::Delete
+        } else {
+            Rest::Nothing
+        };
+        for c in rows {
+            let Some(t) = usable.iter().find(|t| t.row.id == c.token_id) else {
+                continue;
+            };
+            if !involved.iter().any(|x| x.row.id == t.row.id) {
+                involved.push(t);
+            }
+            let live = c.created_at <= now && now < c.expires_at;
+            let current = ctx.cfg.concurrent_challenges || c.otp_counter == t.row.count;
+            if live
+                && current
+                && hotp::otp_eq(otp, &t.otp(c.otp_counter)?)
+                && self.accept(t, c, &all, rest, ctx, audit).await?
+            {
+                audit.info = "Found matching challenge".into();
+                return Ok(CheckOutcome::Accept {
+                    message: "Found matching challenge".into(),
+                    token: Some(t.token_ref(false)),
+                });
+            }
+        }
+        self.keep(&involved, true, ctx.cfg).await?;
+        self.release(&others(&all, &involved)).await?;
+        for t in &involved {
+            self.store().challenge_purge_expired(t.row.id, now).await?;
+        }
+        let mut died = 0;
+        for c in rows {
+            died += usize::from(
+                self.store()
+                    .challenge_inc_received(c.id, max_wrong(ctx.cfg))
+                    .await?,
+            );
+        }
+        if died > 0 {
+            audit.action_detail = format!(
+                "challenge discarded after {} wrong answers",
+                ctx.cfg.challenge_max_attempts
+            );
+        }
+        Ok(CheckOutcome::Reject(match involved.as_slice() {
+            [t] => Rejected {
+                token: Some(t.token_ref(false)),
+                ..Rejected::because("Response did not match the challenge.")
+            },
+            _ => Rejected::because(format!(
+                "Response did not match for {} tokens.",
+                involved.len()
+            )),
+        }))
+    }
+}
+
+/// A PIN+OTP pass split for token `t` (`prepend_pin`: the PIN first), or None when it is
+/// too short or not split at a character boundary.
+fn split_pass<'p>(pass: &'p str, t: &Live, cfg: &SystemConfig) -> Option<(&'p str, &'p str)> {
+    let otplen = usize::try_from(t.row.otplen).unwrap_or(6);
+    let split = pass
+        .len()
+        .checked_sub(otplen)
+        .filter(|s| pass.is_char_boundary(*s))?;
+    Some(if cfg.prepend_pin {
+        (pass.get(..split)?, pass.get(split..)?)
+    } else {
+        (pass.get(otplen..)?, pass.get(..otplen)?)
+    })
+}
+
+impl TokenRef {
+    /// The token's type as privacyIDEA names it, reported when the length is.
+    pub fn tokentype(&self) -> Option<&'static str> {
+        self.otplen.map(|_| "sms")
+    }
+}

@@ -1,0 +1,159 @@
+//! `/validate/triggerchallenge` (an admin sends a challenge without the user's PIN) and
+//! `/validate/polltransaction`.
+
+use super::{
+    CheckOutcome, Ctx, Live, Rejected, TriggerRequest, Triggered, note_policies, unfit_reason,
+    unique_join,
+};
+use crate::call::{Outcome, Scope};
+use crate::tokens::owner_of;
+use crate::{Result, ServiceError, Services};
+use otpgate_store::TokenRow;
+use std::sync::Mutex;
+
+/// The state of a transaction as `/validate/polltransaction` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeStatus {
+    /// Not answered out of band (an SMS challenge never is).
+    Pending,
+}
+
+impl ChallengeStatus {
+    /// privacyIDEA's `challenge_status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeStatus::Pending => "pending",
+        }
+    }
+}
+
+impl Outcome for ChallengeStatus {
+    fn success(&self) -> bool {
+        false
+    }
+}
+
+impl Services {
+    /// `/validate/triggerchallenge` (admin): a challenge for every fit token, without a PIN.
+    pub async fn trigger_challenge(
+        &self,
+        req: TriggerRequest,
+        cx: &mut Scope,
+    ) -> Result<Triggered> {
+        let used = Mutex::new(Vec::new());
+        let r = self.trigger_with(req, cx, &used).await;
+        note_policies(&mut cx.audit, &used);
+        r
+    }
+
+    async fn trigger_with(
+        &self,
+        req: TriggerRequest,
+        cx: &mut Scope,
+        used: &Mutex<Vec<String>>,
+    ) -> Result<Triggered> {
+        let user_param = req.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        let serial_param = req
+            .serial
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        if user_param.is_none() && serial_param.is_none() {
+            return Err(ServiceError::Parameter(
+                "You need to specify a serial, user or credential_id.".into(),
+            ));
+        }
+        let audit = &mut cx.audit;
+        let settings = self.settings().await?;
+        let (cfg, policies) = (&settings.config, &settings.policies);
+        let realm_param = req
+            .realm
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        let (user, mut tokens) = match user_param {
+            Some(login) => {
+                let (login, realm, user) = self.lookup_user(&settings, login, realm_param).await?;
+                let user = user.ok_or_else(|| {
+                    ServiceError::User(format!("User <{login}@{realm}> does not exist."))
+                })?;
+                audit.user = user.login.clone();
+                audit.realm = user.realm.clone();
+                let tokens = self.store().tokens_of_user(&owner_of(&user)).await?;
+                (Some(user), tokens)
+            }
+            None => {
+                let t = self
+                    .store()
+                    .token_by_serial(serial_param.unwrap_or_default())
+                    .await?;
+                let user = match t.as_ref().and_then(|t| t.owner.clone()) {
+                    Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?,
+                    None => None,
+                };
+                (user, t.into_iter().collect())
+            }
+        };
+        if let Some(s) = serial_param {
+            tokens.retain(|t| t.serial == s);
+        }
+        let mut tokens: Vec<TokenRow> = tokens
+            .into_iter()
+            .filter(|t| t.tokentype == "sms" && !t.revoked && t.active)
+            .collect();
+        audit.serial = tokens
+            .iter()
+            .map(|t| t.serial.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        for t in &mut tokens {
+            self.clear_expired_lockout(t, cfg).await?;
+        }
+        let (fit, locked): (Vec<TokenRow>, Vec<TokenRow>) =
+            tokens.into_iter().partition(|t| unfit_reason(t).is_none());
+        let ctx = Ctx {
+            user: user.as_ref(),
+            policies,
+            cfg,
+            client: None,
+            end_user: None,
+            used,
+        };
+        let live: Vec<Live> = fit
+            .into_iter()
+            .map(|t| self.live(t))
+            .collect::<Result<_>>()?;
+        if live.is_empty() {
+            let messages: Vec<String> = locked
+                .iter()
+                .filter_map(unfit_reason)
+                .map(str::to_owned)
+                .collect();
+            let attempt = super::Challenges {
+                messages,
+                ..Default::default()
+            };
+            return Ok(Triggered(CheckOutcome::Reject(Rejected {
+                message: unique_join(&attempt.messages),
+                attempt: Some(attempt),
+                ..Default::default()
+            })));
+        }
+        let refs: Vec<&Live> = live.iter().collect();
+        let outcome = self
+            .create_challenges(&refs, &ctx, req.challenge.as_deref(), req.exception, audit)
+            .await?;
+        let triggered = Triggered(outcome);
+        audit.success = triggered.count() > 0;
+        Ok(triggered)
+    }
+
+    /// `/validate/polltransaction`: SMS challenges are never "answered" out of band, so a
+    /// transaction is always `pending` (as in privacyIDEA).
+    pub async fn poll_transaction(&self, tid: Option<&str>) -> Result<ChallengeStatus> {
+        tid.map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ServiceError::missing("transaction_id"))?;
+        Ok(ChallengeStatus::Pending)
+    }
+}
