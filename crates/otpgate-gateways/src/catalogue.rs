@@ -22,31 +22,189 @@ pub enum ProviderKind {
     Modem,
 }
 
-/// A parameter: (name, required, description, allowed values, secret).
-type Parameter = (
-    &'static str,
-    bool,
-    &'static str,
-    &'static [&'static str],
-    bool,
-);
+/// A fixed parameter of a provider, as the catalogue describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parameter {
+    /// The option key (`URL`, `PASSWORD`, …).
+    pub name: &'static str,
+    /// A gateway must set it.
+    pub required: bool,
+    /// What it does (privacyIDEA's description where privacyIDEA has the parameter).
+    pub description: &'static str,
+    /// The values it may take (empty: any).
+    pub values: &'static [&'static str],
+    /// Stored encrypted and never shown again.
+    pub secret: bool,
+}
+
+impl Parameter {
+    const fn required(name: &'static str, description: &'static str) -> Self {
+        Self {
+            name,
+            required: true,
+            description,
+            values: &[],
+            secret: false,
+        }
+    }
+
+    const fn optional(name: &'static str, description: &'static str) -> Self {
+        Self {
+            required: false,
+            ..Self::required(name, description)
+        }
+    }
+
+    const fn values(self, values: &'static [&'static str]) -> Self {
+        Self { values, ..self }
+    }
+
+    const fn secret(self) -> Self {
+        Self {
+            secret: true,
+            ..self
+        }
+    }
+}
 
 /// Parameters every provider takes (handled by the service, not by the provider).
 const COMMON_PARAMETERS: &[Parameter] = &[
-    (
-        "FAILOVER",
-        false,
-        "Backup gateways, by name and comma-separated, tried in order when this one fails or its circuit breaker is open.",
-        &[],
-        false,
+    Parameter::optional("FAILOVER", "Backup gateways, by name and comma-separated, tried in order when this one fails or its circuit breaker is open."),
+    Parameter::optional("NUMBER_FORMAT", "How this gateway gets the number: e164 (+4915112345678), digits (4915112345678), 00 (004915112345678) or national (015112345678). Applied before REGEXP; numbers that do not parse are passed unchanged.").values(&["e164", "digits", "00", "national"]),
+];
+
+/// The Http provider's own parameters.
+const HTTP_PARAMETERS: &[Parameter] = &[
+    Parameter::required("URL", "The base URL of the HTTP Gateway"),
+    Parameter::required(
+        "HTTP_METHOD",
+        "Should the HTTP Gateway be connected via an HTTP GET or POST request.",
+    )
+    .values(&["GET", "POST"]),
+    Parameter::optional(
+        "RETURN_SUCCESS",
+        "Specify a substring, that indicates, that the SMS was delivered successfully.",
     ),
-    (
-        "NUMBER_FORMAT",
-        false,
-        "How this gateway gets the number: e164 (+4915112345678), digits (4915112345678), 00 (004915112345678) or national (015112345678). Applied before REGEXP; numbers that do not parse are passed unchanged.",
-        &["e164", "digits", "00", "national"],
-        false,
+    Parameter::optional(
+        "RETURN_FAIL",
+        "Specify a substring, that indicates, that the SMS failed to be delivered.",
     ),
+    Parameter::optional("USERNAME", "Username in case of basic authentication."),
+    Parameter::optional("PASSWORD", "Password in case of basic authentication.").secret(),
+    Parameter::required("CHECK_SSL", "Should the SSL certificate be verified.")
+        .values(&["yes", "no"]),
+    Parameter::required(
+        "SEND_DATA_AS_JSON",
+        "Should the data in a POST Request be sent as JSON.",
+    )
+    .values(&["yes", "no"]),
+    Parameter::optional("REGEXP", REGEXP_DESCRIPTION),
+    Parameter::optional(
+        "PROXY",
+        "An optional proxy string. DEPRECATED. Do not use this anymore. Rather use HTTP_PROXY for http connections and HTTPS_PROXY for https connection. The PROXY option will be removed in future.",
+    ),
+    Parameter::optional("HTTP_PROXY", "Proxy setting for HTTP connections."),
+    Parameter::optional("HTTPS_PROXY", "Proxy setting for HTTPS connections."),
+    Parameter::optional("TIMEOUT", "The timeout in seconds."),
+    Parameter::optional(
+        "PARAMETER",
+        "A JSON object of fixed fields sent unchanged with every request (no tag substitution). An option may not have the name of one of its keys.",
+    ),
+    Parameter::optional(
+        "SMS_PHONENUMBER_KEY",
+        "Legacy: if set, the phone number is also sent in a field of this name.",
+    ),
+    Parameter::optional(
+        "SMS_TEXT_KEY",
+        "Legacy: if set, the SMS text is also sent in a field of this name.",
+    ),
+];
+
+/// The Smpp provider's own parameters.
+const SMPP_PARAMETERS: &[Parameter] = &[
+    Parameter::required("SMSC_HOST", "The SMSC's host."),
+    Parameter::required("SMSC_PORT", "The SMSC's port."),
+    Parameter::optional("SYSTEM_ID", "The system_id of bind_transmitter."),
+    Parameter::optional("PASSWORD", "The password of bind_transmitter.").secret(),
+    Parameter::optional("S_ADDR", "The source address (sender)."),
+    Parameter::optional(
+        "S_ADDR_TON",
+        "Type of number of the source address (decimal or hex like 0x5; default 0).",
+    ),
+    Parameter::optional(
+        "S_ADDR_NPI",
+        "Numbering plan of the source address (default 0).",
+    ),
+    Parameter::optional(
+        "D_ADDR_TON",
+        "Type of number of the destination (default 0).",
+    ),
+    Parameter::optional(
+        "D_ADDR_NPI",
+        "Numbering plan of the destination (default 0).",
+    ),
+    Parameter::optional("TIMEOUT", "Seconds for the whole session (default 10)."),
+    Parameter::optional("REGEXP", REGEXP_DESCRIPTION),
+];
+
+/// The Smtp provider's own parameters.
+const SMTP_PARAMETERS: &[Parameter] = &[
+    Parameter::required(
+        "SMTPIDENTIFIER",
+        "The central SMTP server (/smtpserver) that sends the mail. SMTPIDENTIFIED is accepted as well.",
+    ),
+    Parameter::optional(
+        "SMTPIDENTIFIED",
+        "The seed's spelling of SMTPIDENTIFIER, accepted as well.",
+    ),
+    Parameter::required(
+        "MAILTO",
+        "The recipient: the email-to-SMS gateway's address, e.g. {phone}@sms.example.com. Tags {phone} and {otp}.",
+    ),
+    Parameter::optional("SUBJECT", "The subject (default {phone})."),
+    Parameter::optional("BODY", "The body (default {otp}, the whole SMS text)."),
+    Parameter::optional("REGEXP", REGEXP_DESCRIPTION),
+];
+
+/// The Sipgate provider's own parameters.
+const SIPGATE_PARAMETERS: &[Parameter] = &[
+    Parameter::required("USERNAME", "The sipgate username."),
+    Parameter::required("PASSWORD", "The sipgate password.").secret(),
+    Parameter::optional(
+        "URL",
+        "The XML-RPC endpoint (default https://samurai.sipgate.net/RPC2).",
+    ),
+    Parameter::optional("PROXY", "An optional proxy URL."),
+    Parameter::optional("TIMEOUT", "The timeout in seconds (default 10)."),
+    Parameter::optional("REGEXP", REGEXP_DESCRIPTION),
+];
+
+/// The Script provider's own parameters.
+const SCRIPT_PARAMETERS: &[Parameter] = &[
+        Parameter::required("script", "The script in the scripts directory (a plain file name) that sends the SMS. It gets the phone number as its argument and the message on standard input."),
+        Parameter::required("background", "wait: the send waits for the script and fails on a non-zero exit; background: the send returns at once.").values(&["wait", "background"]),
+        Parameter::optional("TIMEOUT", "Seconds the script may run (default 10); it is killed then."),
+        Parameter::optional("REGEXP", REGEXP_DESCRIPTION),
+];
+
+/// The Modem provider's own parameters.
+const MODEM_PARAMETERS: &[Parameter] = &[
+        Parameter::required("DEVICE", "The modem's serial device, e.g. /dev/ttyUSB0 (a path under /dev/)."),
+        Parameter::optional("BAUDRATE", "The line speed (default 115200)."),
+        Parameter::optional("SIM_PIN", "The SIM's PIN, entered when the SIM asks for it.").secret(),
+        Parameter::optional("MODE", "auto (default: text mode for one SMS of plain ASCII, PDU mode otherwise), pdu (any text: GSM-7 or UCS-2, long texts concatenated) or text (plain ASCII up to 160 characters only, for modems without PDU mode).").values(&["auto", "text", "pdu"]),
+        Parameter::optional("SMSC", "The SMS centre's number; default: the one stored on the SIM."),
+        Parameter::optional("TIMEOUT", "Seconds to wait for each answer of the modem (default 10)."),
+        Parameter::optional("REGEXP", REGEXP_DESCRIPTION),
+];
+
+/// The Sink provider's own parameters.
+const SINK_PARAMETERS: &[Parameter] = &[
+    Parameter::optional(
+        "FILE",
+        "The file the messages are appended to as JSON lines. Default: sink-sms.jsonl in the data directory.",
+    ),
+    Parameter::optional("REGEXP", REGEXP_DESCRIPTION),
 ];
 
 /// How many backup gateways `FAILOVER` may name.
@@ -118,310 +276,20 @@ impl ProviderKind {
     }
 
     /// Every parameter: the provider's own, then those every provider takes.
-    fn parameters(self) -> impl Iterator<Item = &'static Parameter> {
+    pub fn parameters(self) -> impl Iterator<Item = &'static Parameter> {
         self.own_parameters().iter().chain(COMMON_PARAMETERS)
     }
 
-    /// The provider's own fixed parameters: (name, required, description, allowed values,
-    /// secret).
-    fn own_parameters(
-        self,
-    ) -> &'static [(
-        &'static str,
-        bool,
-        &'static str,
-        &'static [&'static str],
-        bool,
-    )] {
+    /// The provider's own fixed parameters.
+    fn own_parameters(self) -> &'static [Parameter] {
         match self {
-            Self::Http => &[
-                ("URL", true, "The base URL of the HTTP Gateway", &[], false),
-                (
-                    "HTTP_METHOD",
-                    true,
-                    "Should the HTTP Gateway be connected via an HTTP GET or POST request.",
-                    &["GET", "POST"],
-                    false,
-                ),
-                (
-                    "RETURN_SUCCESS",
-                    false,
-                    "Specify a substring, that indicates, that the SMS was delivered successfully.",
-                    &[],
-                    false,
-                ),
-                (
-                    "RETURN_FAIL",
-                    false,
-                    "Specify a substring, that indicates, that the SMS failed to be delivered.",
-                    &[],
-                    false,
-                ),
-                (
-                    "USERNAME",
-                    false,
-                    "Username in case of basic authentication.",
-                    &[],
-                    false,
-                ),
-                (
-                    "PASSWORD",
-                    false,
-                    "Password in case of basic authentication.",
-                    &[],
-                    true,
-                ),
-                (
-                    "CHECK_SSL",
-                    true,
-                    "Should the SSL certificate be verified.",
-                    &["yes", "no"],
-                    false,
-                ),
-                (
-                    "SEND_DATA_AS_JSON",
-                    true,
-                    "Should the data in a POST Request be sent as JSON.",
-                    &["yes", "no"],
-                    false,
-                ),
-                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
-                (
-                    "PROXY",
-                    false,
-                    "An optional proxy string. DEPRECATED. Do not use this anymore. Rather use HTTP_PROXY for http connections and HTTPS_PROXY for https connection. The PROXY option will be removed in future.",
-                    &[],
-                    false,
-                ),
-                (
-                    "HTTP_PROXY",
-                    false,
-                    "Proxy setting for HTTP connections.",
-                    &[],
-                    false,
-                ),
-                (
-                    "HTTPS_PROXY",
-                    false,
-                    "Proxy setting for HTTPS connections.",
-                    &[],
-                    false,
-                ),
-                ("TIMEOUT", false, "The timeout in seconds.", &[], false),
-                (
-                    "PARAMETER",
-                    false,
-                    "A JSON object of fixed fields sent unchanged with every request (no tag substitution). An option may not have the name of one of its keys.",
-                    &[],
-                    false,
-                ),
-                (
-                    "SMS_PHONENUMBER_KEY",
-                    false,
-                    "Legacy: if set, the phone number is also sent in a field of this name.",
-                    &[],
-                    false,
-                ),
-                (
-                    "SMS_TEXT_KEY",
-                    false,
-                    "Legacy: if set, the SMS text is also sent in a field of this name.",
-                    &[],
-                    false,
-                ),
-            ],
-            Self::Smpp => &[
-                ("SMSC_HOST", true, "The SMSC's host.", &[], false),
-                ("SMSC_PORT", true, "The SMSC's port.", &[], false),
-                (
-                    "SYSTEM_ID",
-                    false,
-                    "The system_id of bind_transmitter.",
-                    &[],
-                    false,
-                ),
-                (
-                    "PASSWORD",
-                    false,
-                    "The password of bind_transmitter.",
-                    &[],
-                    true,
-                ),
-                ("S_ADDR", false, "The source address (sender).", &[], false),
-                (
-                    "S_ADDR_TON",
-                    false,
-                    "Type of number of the source address (decimal or hex like 0x5; default 0).",
-                    &[],
-                    false,
-                ),
-                (
-                    "S_ADDR_NPI",
-                    false,
-                    "Numbering plan of the source address (default 0).",
-                    &[],
-                    false,
-                ),
-                (
-                    "D_ADDR_TON",
-                    false,
-                    "Type of number of the destination (default 0).",
-                    &[],
-                    false,
-                ),
-                (
-                    "D_ADDR_NPI",
-                    false,
-                    "Numbering plan of the destination (default 0).",
-                    &[],
-                    false,
-                ),
-                (
-                    "TIMEOUT",
-                    false,
-                    "Seconds for the whole session (default 10).",
-                    &[],
-                    false,
-                ),
-                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
-            ],
-            Self::Smtp => &[
-                (
-                    "SMTPIDENTIFIER",
-                    true,
-                    "The central SMTP server (/smtpserver) that sends the mail. SMTPIDENTIFIED is accepted as well.",
-                    &[],
-                    false,
-                ),
-                (
-                    "SMTPIDENTIFIED",
-                    false,
-                    "The seed's spelling of SMTPIDENTIFIER, accepted as well.",
-                    &[],
-                    false,
-                ),
-                (
-                    "MAILTO",
-                    true,
-                    "The recipient: the email-to-SMS gateway's address, e.g. {phone}@sms.example.com. Tags {phone} and {otp}.",
-                    &[],
-                    false,
-                ),
-                (
-                    "SUBJECT",
-                    false,
-                    "The subject (default {phone}).",
-                    &[],
-                    false,
-                ),
-                (
-                    "BODY",
-                    false,
-                    "The body (default {otp}, the whole SMS text).",
-                    &[],
-                    false,
-                ),
-                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
-            ],
-            Self::Sipgate => &[
-                ("USERNAME", true, "The sipgate username.", &[], false),
-                ("PASSWORD", true, "The sipgate password.", &[], true),
-                (
-                    "URL",
-                    false,
-                    "The XML-RPC endpoint (default https://samurai.sipgate.net/RPC2).",
-                    &[],
-                    false,
-                ),
-                ("PROXY", false, "An optional proxy URL.", &[], false),
-                (
-                    "TIMEOUT",
-                    false,
-                    "The timeout in seconds (default 10).",
-                    &[],
-                    false,
-                ),
-                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
-            ],
-            Self::Script => &[
-                (
-                    "script",
-                    true,
-                    "The script in the scripts directory (a plain file name) that sends the SMS. It gets the phone number as its argument and the message on standard input.",
-                    &[],
-                    false,
-                ),
-                (
-                    "background",
-                    true,
-                    "wait: the send waits for the script and fails on a non-zero exit; background: the send returns at once.",
-                    &["wait", "background"],
-                    false,
-                ),
-                (
-                    "TIMEOUT",
-                    false,
-                    "Seconds the script may run (default 10); it is killed then.",
-                    &[],
-                    false,
-                ),
-                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
-            ],
-            Self::Modem => &[
-                (
-                    "DEVICE",
-                    true,
-                    "The modem's serial device, e.g. /dev/ttyUSB0 (a path under /dev/).",
-                    &[],
-                    false,
-                ),
-                (
-                    "BAUDRATE",
-                    false,
-                    "The line speed (default 115200).",
-                    &[],
-                    false,
-                ),
-                (
-                    "SIM_PIN",
-                    false,
-                    "The SIM's PIN, entered when the SIM asks for it.",
-                    &[],
-                    true,
-                ),
-                (
-                    "MODE",
-                    false,
-                    "auto (default: text mode for one SMS of plain ASCII, PDU mode otherwise), pdu (any text: GSM-7 or UCS-2, long texts concatenated) or text (plain ASCII up to 160 characters only, for modems without PDU mode).",
-                    &["auto", "text", "pdu"],
-                    false,
-                ),
-                (
-                    "SMSC",
-                    false,
-                    "The SMS centre's number; default: the one stored on the SIM.",
-                    &[],
-                    false,
-                ),
-                (
-                    "TIMEOUT",
-                    false,
-                    "Seconds to wait for each answer of the modem (default 10).",
-                    &[],
-                    false,
-                ),
-                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
-            ],
-            Self::Sink => &[
-                (
-                    "FILE",
-                    false,
-                    "The file the messages are appended to as JSON lines. Default: sink-sms.jsonl in the data directory.",
-                    &[],
-                    false,
-                ),
-                ("REGEXP", false, REGEXP_DESCRIPTION, &[], false),
-            ],
+            Self::Http => HTTP_PARAMETERS,
+            Self::Smpp => SMPP_PARAMETERS,
+            Self::Smtp => SMTP_PARAMETERS,
+            Self::Sipgate => SIPGATE_PARAMETERS,
+            Self::Script => SCRIPT_PARAMETERS,
+            Self::Modem => MODEM_PARAMETERS,
+            Self::Sink => SINK_PARAMETERS,
         }
     }
 
@@ -437,12 +305,12 @@ impl ProviderKind {
 
     /// True if `key` is one of the provider's fixed parameters.
     pub fn is_parameter(self, key: &str) -> bool {
-        self.parameters().any(|p| p.0 == key)
+        self.parameters().any(|p| p.name == key)
     }
 
     /// True if `key` is a parameter the catalogue marks secret.
     pub fn is_secret(self, key: &str) -> bool {
-        self.parameters().any(|p| p.0 == key && p.4)
+        self.parameters().any(|p| p.name == key && p.secret)
     }
 }
 
@@ -453,19 +321,19 @@ pub fn providers_description() -> Value {
     let mut out = Map::new();
     for kind in ProviderKind::ALL {
         let mut params = Map::new();
-        for (name, required, description, values, secret) in kind.parameters() {
+        for param in kind.parameters() {
             let mut p = Map::new();
-            p.insert("description".into(), json!(description));
-            if *required {
+            p.insert("description".into(), json!(param.description));
+            if param.required {
                 p.insert("required".into(), json!(true));
             }
-            if !values.is_empty() {
-                p.insert("values".into(), json!(values));
+            if !param.values.is_empty() {
+                p.insert("values".into(), json!(param.values));
             }
-            if *secret {
+            if param.secret {
                 p.insert("secret".into(), json!(true));
             }
-            params.insert((*name).into(), Value::Object(p));
+            params.insert(param.name.into(), Value::Object(p));
         }
         out.insert(
             kind.module_name().into(),

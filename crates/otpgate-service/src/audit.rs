@@ -1,39 +1,23 @@
-//! The audit log: one entry per API call (the HTTP layer fills in action, client, duration
-//! and admin; the services add user, realm, serial and outcome). Never a secret.
+//! The audit log: one entry per call ([`crate::call`] fills in action, client, times, admin
+//! and outcome; the use cases add user, realm, serial and what happened). Never a secret.
+//! Entries of concurrent calls are written together (group commit).
 
-use crate::params::MAX_PAGE;
-use crate::{Params, Result, Services};
+use crate::{MAX_PAGE, Page, Result, Services};
 pub use otpgate_store::AuditEntry;
 use otpgate_store::AuditFilter;
-use serde_json::{Value, json};
+pub use otpgate_store::audit::FILTER_COLUMNS;
 
-/// The columns privacyIDEA reports in `auditcolumns`.
-const COLUMNS: &[&str] = &[
-    "number",
-    "action",
-    "success",
-    "authentication",
-    "serial",
-    "date",
-    "startdate",
-    "duration",
-    "token_type",
-    "user",
-    "realm",
-    "administrator",
-    "action_detail",
-    "info",
-    "privacyidea_server",
-    "client",
-    "policies",
-    "resolver",
-];
-
-/// A time (ms) as privacyIDEA's audit shows it: UTC, ISO 8601 with microseconds.
-pub(crate) fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
-        .unwrap_or_default()
+/// `GET /audit/`'s filters and page.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Column (one of [`FILTER_COLUMNS`]) → pattern (`*` wildcards).
+    pub columns: Vec<(&'static str, String)>,
+    /// Only successes (or failures).
+    pub success: Option<bool>,
+    /// Page (from 1).
+    pub page: Option<i64>,
+    /// Entries per page.
+    pub page_size: Option<i64>,
 }
 
 /// Tells a request whether its entry was written (the error's text if not).
@@ -142,36 +126,21 @@ impl Services {
         })
     }
 
-    /// `GET /audit/`: filters by column (with `*`), `page` and `page_size`.
-    pub async fn list_audit(&self, params: &Params) -> Result<Value> {
-        let mut filter = AuditFilter::default();
-        for (col, _) in otpgate_store::audit::FILTER_COLUMNS {
-            if let Some(v) = params.get_nonblank(col) {
-                filter.columns.push((col, v.to_owned()));
-            }
-        }
-        if let Some(s) = params.get_nonblank("success") {
-            filter.success = Some(crate::params::is_true(s));
-        }
-        let page = params.int("page")?.unwrap_or(1).clamp(1, MAX_PAGE);
-        let size = params.int("page_size")?.unwrap_or(15).clamp(1, 1000);
-        let (rows, count) = self.store().audit_list(&filter, page, size).await?;
-        let data: Vec<Value> = rows
-            .iter()
-            .map(|e| {
-                json!({
-                    "number": e.id, "action": e.action, "success": i64::from(e.success), "authentication": e.authentication,
-                    "serial": e.serial, "date": iso(e.ts + e.duration_ms), "startdate": iso(e.ts),
-                    "duration": e.duration_ms as f64 / 1000.0, "token_type": e.token_type, "user": e.user, "realm": e.realm,
-                    "administrator": e.administrator, "action_detail": e.action_detail, "info": e.info,
-                    "privacyidea_server": "otpgate", "client": e.client, "policies": e.policies, "resolver": e.resolver,
-                })
-            })
-            .collect();
-        Ok(json!({
-            "auditcolumns": COLUMNS, "auditdata": data, "count": count, "current": page,
-            "prev": if page > 1 { json!(page - 1) } else { Value::Null },
-            "next": if page.saturating_mul(size) < count { json!(page + 1) } else { Value::Null },
-        }))
+    /// `GET /audit/`: entries newest first, filtered by column (`*` wildcards) and success.
+    pub async fn list_audit(&self, q: &AuditQuery) -> Result<Page<AuditEntry>> {
+        let filter = AuditFilter {
+            columns: q.columns.clone(),
+            success: q.success,
+            since_ms: None,
+        };
+        let page = q.page.unwrap_or(1).clamp(1, MAX_PAGE);
+        let page_size = q.page_size.unwrap_or(15).clamp(1, 1000);
+        let (items, count) = self.store().audit_list(&filter, page, page_size).await?;
+        Ok(Page {
+            items,
+            count,
+            page,
+            page_size,
+        })
     }
 }

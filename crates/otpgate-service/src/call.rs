@@ -11,7 +11,6 @@
 //! counted attempts unjudged or a change half made.
 
 use crate::audit::AuditEntry;
-use crate::events::{CallResult, EventInput};
 use crate::{Result, ServiceError, Services};
 use std::future::Future;
 use std::net::IpAddr;
@@ -129,6 +128,39 @@ impl Authentication {
     }
 }
 
+/// The outcome of a call, as the `post` handlers' conditions read it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallResult {
+    /// privacyIDEA's `result.status`.
+    pub status: bool,
+    /// Whether `result.value` is true.
+    pub value: bool,
+    /// `result.authentication` (validate calls and sign-ins).
+    pub authentication: Option<Authentication>,
+    /// `detail.message`.
+    pub message: Option<String>,
+}
+
+/// One call as the event handlers see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventInput<'a> {
+    /// The event name.
+    pub event: &'static str,
+    /// What the call was about, as its service recorded it for the audit: user, realm,
+    /// resolver, serial(s), token type.
+    pub subject: &'a AuditEntry,
+    /// The admin who made the call.
+    pub admin: Option<&'a str>,
+    /// The end user's address.
+    pub client_ip: Option<IpAddr>,
+    /// The caller's User-Agent.
+    pub user_agent: Option<&'a str>,
+    /// Method and route, e.g. `POST /token/init`.
+    pub action: &'a str,
+    /// The outcome (None for pre handlers).
+    pub result: Option<&'a CallResult>,
+}
+
 /// What a call's result tells its audit row and the `post` event handlers.
 pub trait Outcome {
     /// The audit's success column (default: the call did what it was asked).
@@ -178,6 +210,14 @@ impl Outcome for String {}
 impl<T> Outcome for Vec<T> {}
 
 impl<T> Outcome for Option<T> {}
+
+impl<K, V> Outcome for std::collections::BTreeMap<K, V> {}
+
+impl<A, B> Outcome for (A, B) {}
+
+/// A front end's own shape of a result (privacyIDEA's descriptions); no service method
+/// returns one.
+impl Outcome for serde_json::Value {}
 
 impl Call {
     /// A call of `action` by `caller` starting now on `services`' clock.

@@ -4,13 +4,25 @@
 
 use crate::gateways::CENSORED;
 use crate::users::User;
-use crate::{Params, Result, ServiceError, Services};
+use crate::{Result, ServiceError, Services};
 use otpgate_ldap::{Directory, Entry, LdapConfig, LdapError};
 use otpgate_store::ResolverRow;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
+
+/// `POST /resolver/test`'s fields: the type, the resolver whose stored password a censored
+/// one stands for, and the parameters to try.
+#[derive(Debug, Clone, Default)]
+pub struct ResolverTest {
+    /// `type`.
+    pub rtype: Option<String>,
+    /// `resolver`: the saved resolver (for a censored password).
+    pub resolver: Option<String>,
+    /// The parameters (privacyIDEA's free-form map).
+    pub options: BTreeMap<String, String>,
+}
 
 /// The parameters of privacyIDEA's LDAP resolver that otpgate keeps (`BINDPW` is sealed
 /// apart). Parameters otpgate accepts for compatibility but does not act on are documented in
@@ -240,13 +252,13 @@ impl Services {
     pub(crate) async fn ldap_resolver_config(
         &self,
         name: &str,
-        params: &Params,
+        params: &BTreeMap<String, String>,
         old: Option<&ResolverRow>,
     ) -> Result<(Value, String)> {
         let before = old.map(stored_params).unwrap_or_default();
         let mut data = before.clone();
         for k in LDAP_KEYS {
-            match params.get(k).map(str::trim) {
+            match params.get(*k).map(|v| v.trim()) {
                 Some("") => {
                     data.remove(*k);
                 }
@@ -257,7 +269,7 @@ impl Services {
             }
         }
         let old_secret = old.map(|o| o.secret.clone()).unwrap_or_default();
-        let (secret, bind_pw) = match params.get(BINDPW) {
+        let (secret, bind_pw) = match params.get(BINDPW).map(String::as_str) {
             Some(CENSORED) | None => {
                 let pw = if old_secret.is_empty() {
                     Zeroizing::new(String::new())
@@ -285,25 +297,45 @@ impl Services {
     }
 
     /// privacyIDEA's `data` of an LDAP resolver for `GET /resolver/`: the password censored.
-    pub(crate) fn ldap_resolver_data(r: &ResolverRow) -> (Value, Vec<&'static str>) {
-        let mut data = stored_params(r);
+    pub(crate) fn ldap_resolver_data(
+        r: &ResolverRow,
+    ) -> (BTreeMap<String, String>, Vec<&'static str>) {
+        let mut data: BTreeMap<String, String> = stored_params(r)
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect();
         if !r.secret.is_empty() {
-            data.insert(BINDPW.into(), json!(CENSORED));
+            data.insert(BINDPW.into(), CENSORED.into());
         }
-        (Value::Object(data), vec![BINDPW])
+        (data, vec![BINDPW])
     }
 
     /// `POST /resolver/test`: binds and searches with the given parameters (a censored
     /// password is taken from the saved resolver named by `resolver`). Nothing is saved.
     /// Returns (success, description); failures are descriptions, not errors, as in privacyIDEA.
-    pub async fn test_resolver(&self, params: &Params) -> Result<(bool, String)> {
-        let rtype = params.required("type")?;
+    pub async fn test_resolver(&self, input: &ResolverTest) -> Result<(bool, String)> {
+        let rtype = input
+            .rtype
+            .as_deref()
+            .ok_or_else(|| ServiceError::missing("type"))?;
+        let params = &input.options;
         if rtype != "ldapresolver" {
             return Err(ServiceError::Parameter(format!(
                 "Testing is supported for ldapresolver, not {rtype}."
             )));
         }
-        let saved = match params.get_nonblank("resolver") {
+        let saved = match input
+            .resolver
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
             Some(n) => self
                 .store()
                 .resolver_get(n)
@@ -313,11 +345,11 @@ impl Services {
         };
         let mut data = Map::new();
         for k in LDAP_KEYS {
-            if let Some(v) = params.get_nonblank(k) {
+            if let Some(v) = params.get(*k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
                 data.insert((*k).to_owned(), json!(v));
             }
         }
-        let bind_pw = match (params.get(BINDPW), &saved) {
+        let bind_pw = match (params.get(BINDPW).map(String::as_str), &saved) {
             (Some(CENSORED), Some(r)) if !r.secret.is_empty() => {
                 if !same_destination(&stored_params(r), &data) {
                     return Err(kept_password_moved());

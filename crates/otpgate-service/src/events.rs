@@ -5,16 +5,15 @@
 //! ([`crate::outbox`]) delivers them; the call never waits for a gateway.
 
 use crate::audit::AuditEntry;
-use crate::call::Authentication;
-use crate::params::is_true;
+use crate::call::{Authentication, EventInput, Scope};
 use crate::users::User;
-use crate::{Params, Result, ServiceError, Services};
+use crate::{Result, ServiceError, Services};
 use base64::Engine;
+use otpgate_core::params::is_true;
 use otpgate_core::template::{self, Tags};
 use otpgate_store::{EventHandlerRow, NewOutboxItem, TokenRow};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The active handlers as last read on this node.
@@ -169,45 +168,214 @@ pub const CONDITIONS: &[ConditionSpec] = &[
     ),
 ];
 
-/// Recipient kinds (`To`).
-const TO_TOKENOWNER: &str = "tokenowner";
-const TO_LOGGED_IN: &str = "logged_in_user";
-const TO_ADMIN: &str = "internal admin";
-const TO_USERSTORE: &str = "userstore";
-const TO_EMAIL: &str = "email";
-const TO_NUMBER: &str = "number";
+/// Recipient kinds (`To`): the token's owner.
+pub const TO_TOKENOWNER: &str = "tokenowner";
+/// The logged-in admin or user.
+pub const TO_LOGGED_IN: &str = "logged_in_user";
+/// A named internal admin.
+pub const TO_ADMIN: &str = "internal admin";
+/// A named user of a user store.
+pub const TO_USERSTORE: &str = "userstore";
+/// Given mail addresses.
+pub const TO_EMAIL: &str = "email";
+/// Given phone numbers.
+pub const TO_NUMBER: &str = "number";
 
-/// The outcome of a call, as the `post` handlers' conditions read it.
+/// `POST /event`'s fields; the options and conditions are privacyIDEA's free-form maps.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct CallResult {
-    /// privacyIDEA's `result.status`.
-    pub status: bool,
-    /// Whether `result.value` is true.
-    pub value: bool,
-    /// `result.authentication` (validate calls and sign-ins).
-    pub authentication: Option<Authentication>,
-    /// `detail.message`.
-    pub message: Option<String>,
+pub struct HandlerInput {
+    /// `id`: the handler to replace (0 or None: a new one).
+    pub id: Option<i64>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `event`: comma-separated event names.
+    pub events: Option<String>,
+    /// `handlermodule`.
+    pub handlermodule: Option<String>,
+    /// `action`: `sendsms` or `sendmail`.
+    pub action: Option<String>,
+    /// `position`: `post` (default) or `pre`.
+    pub position: Option<String>,
+    /// `ordering`.
+    pub ordering: Option<i64>,
+    /// `active` (default true).
+    pub active: Option<bool>,
+    /// `option.K`.
+    pub options: BTreeMap<String, String>,
+    /// `conditions`: condition → value.
+    pub conditions: BTreeMap<String, String>,
 }
 
-/// One call as the event handlers see it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EventInput<'a> {
-    /// The event name.
-    pub event: &'static str,
-    /// What the call was about, as its service recorded it for the audit: user, realm,
-    /// resolver, serial(s), token type.
-    pub subject: &'a AuditEntry,
-    /// The admin who made the call.
-    pub admin: Option<&'a str>,
-    /// The end user's address.
-    pub client_ip: Option<IpAddr>,
-    /// The caller's User-Agent.
-    pub user_agent: Option<&'a str>,
-    /// Method and route, e.g. `POST /token/init`.
-    pub action: &'a str,
-    /// The outcome (None for pre handlers).
-    pub result: Option<&'a CallResult>,
+/// An event handler as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerView {
+    /// Row id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Active.
+    pub active: bool,
+    /// Order among handlers.
+    pub ordering: i64,
+    /// `pre` or `post`.
+    pub position: String,
+    /// `UserNotification`.
+    pub handlermodule: String,
+    /// `sendsms` or `sendmail`.
+    pub action: String,
+    /// The events it handles.
+    pub events: Vec<String>,
+    /// Options.
+    pub options: BTreeMap<String, String>,
+    /// Conditions.
+    pub conditions: BTreeMap<String, String>,
+}
+
+/// What the handler forms offer: the gateways, SMTP servers, realms and resolvers there are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandlerChoices {
+    /// SMS gateway names.
+    pub gateways: Vec<String>,
+    /// SMTP server identifiers.
+    pub smtp_servers: Vec<String>,
+    /// Realm names.
+    pub realms: Vec<String>,
+    /// Resolver names.
+    pub resolvers: Vec<String>,
+}
+
+impl crate::call::Outcome for HandlerChoices {}
+
+/// One option of a notification action, as the handler forms offer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionSpec {
+    /// The option (`To`, `body`, `smsconfig`, …).
+    pub key: &'static str,
+    /// A multi-line text (privacyIDEA's type `text`; else `str`).
+    pub text: bool,
+    /// Whether it must be set, where privacyIDEA says so.
+    pub required: Option<bool>,
+    /// What it does.
+    pub description: String,
+    /// The values to choose from, where there is a choice.
+    pub choices: Option<Vec<String>>,
+    /// Shown only when `To` is this recipient kind.
+    pub shown_for: Option<&'static str>,
+}
+
+impl OptionSpec {
+    fn new(key: &'static str, required: Option<bool>, description: impl Into<String>) -> Self {
+        Self {
+            key,
+            text: false,
+            required,
+            description: description.into(),
+            choices: None,
+            shown_for: None,
+        }
+    }
+
+    fn choices(mut self, choices: Vec<String>) -> Self {
+        self.choices = Some(choices);
+        self
+    }
+
+    fn recipient(kind: &'static str, key: &'static str, description: &str) -> Self {
+        Self {
+            shown_for: Some(kind),
+            ..Self::new(key, None, description)
+        }
+    }
+}
+
+/// The options of the notification `action` (`sendsms` or `sendmail`; none for others),
+/// offering the gateways and SMTP servers there are.
+pub fn action_options(action: &str, c: &HandlerChoices) -> Vec<OptionSpec> {
+    let tags = TAGS
+        .iter()
+        .map(|t| format!("{{{t}}}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let body = OptionSpec {
+        text: true,
+        ..OptionSpec::new(
+            "body",
+            Some(false),
+            format!("The template of the text. Tags: {tags}. Unknown tags render empty."),
+        )
+    };
+    let to = |kinds: [&str; 5]| {
+        OptionSpec::new("To", Some(true), "Send notification to this user.")
+            .choices(kinds.iter().map(|k| (*k).to_owned()).collect())
+    };
+    match action {
+        "sendmail" => vec![
+            OptionSpec::new(
+                "emailconfig",
+                Some(true),
+                "Send notification email via this email server.",
+            )
+            .choices(c.smtp_servers.clone()),
+            OptionSpec::new(
+                "subject",
+                Some(false),
+                "The subject of the mail that is sent.",
+            ),
+            body,
+            OptionSpec::new("mimetype", None, "Mails are sent as plain text.")
+                .choices(vec!["plain".into()]),
+            to([
+                TO_TOKENOWNER,
+                TO_LOGGED_IN,
+                TO_ADMIN,
+                TO_USERSTORE,
+                TO_EMAIL,
+            ]),
+            OptionSpec::recipient(
+                TO_ADMIN,
+                "To internal admin",
+                "The internal admin (its email is set with `otpgate admin add --email`).",
+            ),
+            OptionSpec::recipient(
+                TO_USERSTORE,
+                "To userstore",
+                "A user as login or login@realm.",
+            ),
+            OptionSpec::recipient(
+                TO_EMAIL,
+                "To email",
+                "Any email addresses, comma-separated.",
+            ),
+        ],
+        "sendsms" => vec![
+            OptionSpec::new(
+                "smsconfig",
+                Some(true),
+                "Send the user notification via a predefined SMS gateway.",
+            )
+            .choices(c.gateways.clone()),
+            body,
+            to([
+                TO_TOKENOWNER,
+                TO_LOGGED_IN,
+                TO_ADMIN,
+                TO_USERSTORE,
+                TO_NUMBER,
+            ]),
+            OptionSpec::recipient(
+                TO_ADMIN,
+                "To internal admin",
+                "The internal admin (its mobile is set with `otpgate admin add --mobile`).",
+            ),
+            OptionSpec::recipient(
+                TO_USERSTORE,
+                "To userstore",
+                "A user as login or login@realm.",
+            ),
+            OptionSpec::recipient(TO_NUMBER, "To number", "Phone numbers, comma-separated."),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// A parsed handler.
@@ -248,14 +416,26 @@ impl Handler {
         self.row.events.split(',').any(|e| e.trim() == event)
     }
 
-    fn json(&self) -> Value {
-        json!({
-            "id": self.row.id, "name": self.row.name, "active": self.row.active,
-            "ordering": self.row.ordering, "position": self.row.position, "abort_on_error": false,
-            "handlermodule": self.row.handlermodule, "action": self.row.action, "condition": "",
-            "event": self.row.events.split(',').map(str::trim).filter(|e| !e.is_empty()).collect::<Vec<_>>(),
-            "options": self.options, "conditions": self.conditions,
-        })
+    fn view(self) -> HandlerView {
+        HandlerView {
+            id: self.row.id,
+            events: self
+                .row
+                .events
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            name: self.row.name,
+            active: self.row.active,
+            ordering: self.row.ordering,
+            position: self.row.position,
+            handlermodule: self.row.handlermodule,
+            action: self.row.action,
+            options: self.options,
+            conditions: self.conditions,
+        }
     }
 }
 
@@ -695,50 +875,52 @@ impl Services {
 
     /// `POST /event`: creates a handler (or replaces the one named by `id`). Returns its id
     /// and what the admin should know (unknown events, tags or conditions).
-    pub async fn save_event(&self, params: &Params) -> Result<(i64, Vec<String>)> {
-        let name = params.required("name")?.trim().to_owned();
-        let events = params.required("event")?;
-        let module = params.required("handlermodule")?.trim();
+    pub async fn save_event(
+        &self,
+        input: &HandlerInput,
+        cx: &mut Scope,
+    ) -> Result<(i64, Vec<String>)> {
+        cx.audit.action_detail = format!(
+            "event handler {}",
+            input.name.as_deref().unwrap_or_default()
+        );
+        let required =
+            |v: &Option<String>, name: &str| v.clone().ok_or_else(|| ServiceError::missing(name));
+        let name = required(&input.name, "name")?.trim().to_owned();
+        let events = required(&input.events, "event")?;
+        let module = required(&input.handlermodule, "handlermodule")?;
+        let module = module.trim();
         if module != HANDLER_MODULE {
             return Err(ServiceError::Parameter(format!(
                 "Unknown handler module: {module}"
             )));
         }
-        let action = params.required("action")?.trim();
+        let action = required(&input.action, "action")?;
+        let action = action.trim();
         if !matches!(action, "sendsms" | "sendmail") {
             return Err(ServiceError::Parameter(format!(
                 "Unknown action {action}: UserNotification supports sendsms and sendmail."
             )));
         }
-        let position = params.get_nonblank("position").unwrap_or("post").trim();
+        let position = input
+            .position
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("post");
         if !matches!(position, "post" | "pre") {
             return Err(ServiceError::Parameter(
                 "position must be post or pre.".into(),
             ));
         }
-        let ordering = params.int("ordering")?.unwrap_or(0);
+        let ordering = input.ordering.unwrap_or(0);
         if ordering < 0 {
             return Err(ServiceError::Parameter(
                 "ordering must be a number >= 0.".into(),
             ));
         }
-        let id = params.int("id")?.unwrap_or(0);
-        let conditions: Map<String, Value> = match params.get("conditions") {
-            None => Map::new(),
-            Some(s) if s.trim().is_empty() => Map::new(),
-            Some(s) => match serde_json::from_str::<Value>(s) {
-                Ok(Value::Object(m)) => m,
-                _ => {
-                    return Err(ServiceError::Parameter(
-                        "The 'conditions' parameter must be a dictionary.".into(),
-                    ));
-                }
-            },
-        };
-        let options: BTreeMap<String, String> = params
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("option.").map(|k| (k.to_owned(), v.clone())))
-            .collect();
+        let id = input.id.unwrap_or(0);
+        let options = &input.options;
         let mut warnings = Vec::new();
         let event_list: Vec<&str> = events
             .split(',')
@@ -819,12 +1001,8 @@ impl Services {
             }
         }
         let mut cond_strings = Map::new();
-        for (k, v) in conditions {
-            let v = match v {
-                Value::String(s) => s,
-                Value::Bool(b) => if b { "True" } else { "False" }.to_owned(),
-                other => other.to_string(),
-            };
+        for (k, v) in &input.conditions {
+            let (k, v) = (k.clone(), v.clone());
             match CONDITIONS.iter().find(|c| c.0 == k) {
                 None => warnings.push(format!(
                     "otpgate does not support the condition {k}: this handler never fires while it is set."
@@ -851,144 +1029,80 @@ impl Services {
             action: action.to_owned(),
             position: position.to_owned(),
             ordering,
-            active: params.get("active").is_none_or(is_true),
-            options: serde_json::to_string(&options)
+            active: input.active.unwrap_or(true),
+            options: serde_json::to_string(options)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
             conditions: Value::Object(cond_strings).to_string(),
         };
         let saved = self.store().event_save(&row).await?;
         self.handler_cache().clear();
         match saved {
-            Some(id) => Ok((id, warnings)),
+            Some(id) => {
+                cx.audit.info = id.to_string();
+                Ok((id, warnings))
+            }
             None => Err(ServiceError::NotFound(
                 "The requested event handler could not be found.".into(),
             )),
         }
     }
 
-    /// `GET /event/[<id>]`: the handlers as privacyIDEA lists them.
-    pub async fn list_events(&self, id: Option<i64>) -> Result<Value> {
-        Ok(Value::Array(
-            self.store()
-                .event_list()
-                .await?
-                .into_iter()
-                .filter(|r| id.is_none_or(|i| i == r.id))
-                .map(|r| Handler::new(r).json())
-                .collect(),
-        ))
+    /// `GET /event/[<id>]`: the handlers.
+    pub async fn list_events(&self, id: Option<i64>) -> Result<Vec<HandlerView>> {
+        Ok(self
+            .store()
+            .event_list()
+            .await?
+            .into_iter()
+            .filter(|r| id.is_none_or(|i| i == r.id))
+            .map(|r| Handler::new(r).view())
+            .collect())
     }
 
-    /// `DELETE /event/<id>`.
-    pub async fn delete_event(&self, id: i64) -> Result<Value> {
+    /// `DELETE /event/<id>`: its id.
+    pub async fn delete_event(&self, id: i64, cx: &mut Scope) -> Result<i64> {
+        cx.audit.info = id.to_string();
         let deleted = self.store().event_delete(id).await?;
         self.handler_cache().clear();
-        if deleted {
-            Ok(json!(id))
-        } else {
-            Err(not_found())
-        }
+        if deleted { Ok(id) } else { Err(not_found()) }
     }
 
-    /// `POST /event/enable|disable/<id>`.
-    pub async fn set_event_active(&self, id: i64, active: bool) -> Result<Value> {
+    /// `POST /event/enable|disable/<id>`: its id.
+    pub async fn set_event_active(&self, id: i64, active: bool) -> Result<i64> {
         let changed = self.store().event_set_active(id, active).await?;
         self.handler_cache().clear();
-        if changed {
-            Ok(json!(id))
-        } else {
-            Err(not_found())
-        }
+        if changed { Ok(id) } else { Err(not_found()) }
     }
 
-    /// `GET /event/actions/UserNotification`: the actions with their options, offering the
-    /// configured gateways and SMTP servers.
-    pub async fn event_actions(&self, module: &str) -> Result<Value> {
-        if module != HANDLER_MODULE {
-            return Ok(json!([]));
-        }
-        let gateways: Vec<String> = self
-            .store()
-            .gateway_list()
-            .await?
-            .into_iter()
-            .map(|g| g.name)
-            .collect();
-        let smtp: Vec<String> = self
-            .store()
-            .smtp_list()
-            .await?
-            .into_iter()
-            .map(|s| s.identifier)
-            .collect();
-        let tags = TAGS
-            .iter()
-            .map(|t| format!("{{{t}}}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let body = json!({"type": "text", "required": false,
-            "description": format!("The template of the text. Tags: {tags}. Unknown tags render empty.")});
-        let to_extra = |kind: &str, desc: &str| json!({"type": "str", "description": desc, "visibleIf": "To", "visibleValue": kind});
-        Ok(json!({
-            "sendmail": {
-                "emailconfig": {"type": "str", "required": true, "description": "Send notification email via this email server.", "value": smtp},
-                "subject": {"type": "str", "required": false, "description": "The subject of the mail that is sent."},
-                "body": body,
-                "mimetype": {"type": "str", "description": "Mails are sent as plain text.", "value": ["plain"]},
-                "To": {"type": "str", "required": true, "description": "Send notification to this user.",
-                       "value": [TO_TOKENOWNER, TO_LOGGED_IN, TO_ADMIN, TO_USERSTORE, TO_EMAIL]},
-                "To internal admin": to_extra(TO_ADMIN, "The internal admin (its email is set with `otpgate admin add --email`)."),
-                "To userstore": to_extra(TO_USERSTORE, "A user as login or login@realm."),
-                "To email": to_extra(TO_EMAIL, "Any email addresses, comma-separated."),
-            },
-            "sendsms": {
-                "smsconfig": {"type": "str", "required": true, "description": "Send the user notification via a predefined SMS gateway.", "value": gateways},
-                "body": body,
-                "To": {"type": "str", "required": true, "description": "Send notification to this user.",
-                       "value": [TO_TOKENOWNER, TO_LOGGED_IN, TO_ADMIN, TO_USERSTORE, TO_NUMBER]},
-                "To internal admin": to_extra(TO_ADMIN, "The internal admin (its mobile is set with `otpgate admin add --mobile`)."),
-                "To userstore": to_extra(TO_USERSTORE, "A user as login or login@realm."),
-                "To number": to_extra(TO_NUMBER, "Phone numbers, comma-separated."),
-            },
-        }))
-    }
-
-    /// `GET /event/conditions/UserNotification`.
-    pub async fn event_conditions(&self, module: &str) -> Result<Value> {
-        if module != HANDLER_MODULE {
-            return Ok(json!([]));
-        }
-        let realms: Vec<Value> = self
-            .store()
-            .realm_list()
-            .await?
-            .into_iter()
-            .map(|r| json!({"name": r.name}))
-            .collect();
-        let resolvers: Vec<Value> = self
-            .store()
-            .resolver_list()
-            .await?
-            .into_iter()
-            .map(|r| json!({"name": r.name}))
-            .collect();
-        let mut out = Map::new();
-        for (name, ty, desc, values) in CONDITIONS {
-            let mut c = Map::new();
-            c.insert("type".into(), json!(ty));
-            c.insert("desc".into(), json!(desc));
-            let values: Vec<Value> = match *name {
-                "realm" | "tokenrealm" => realms.clone(),
-                "resolver" => resolvers.clone(),
-                "tokentype" => values.iter().map(|v| json!({"name": v})).collect(),
-                _ => values.iter().map(|v| json!(v)).collect(),
-            };
-            if !values.is_empty() {
-                c.insert("value".into(), Value::Array(values));
-            }
-            out.insert((*name).to_owned(), Value::Object(c));
-        }
-        Ok(Value::Object(out))
+    /// What the handler forms offer (`/event/actions`, `/event/conditions`).
+    pub async fn handler_choices(&self) -> Result<HandlerChoices> {
+        let store = self.store();
+        Ok(HandlerChoices {
+            gateways: store
+                .gateway_list()
+                .await?
+                .into_iter()
+                .map(|g| g.name)
+                .collect(),
+            smtp_servers: store
+                .smtp_list()
+                .await?
+                .into_iter()
+                .map(|s| s.identifier)
+                .collect(),
+            realms: store
+                .realm_list()
+                .await?
+                .into_iter()
+                .map(|r| r.name)
+                .collect(),
+            resolvers: store
+                .resolver_list()
+                .await?
+                .into_iter()
+                .map(|r| r.name)
+                .collect(),
+        })
     }
 }
 

@@ -2,11 +2,11 @@
 //! secrets encrypted at rest and censored on read, and sending through a named gateway.
 
 use crate::breaker::Outcome;
+use crate::call::Scope;
 use crate::settings::SystemConfig;
-use crate::{Params, Result, ServiceError, Services};
+use crate::{Result, ServiceError, Services};
 use otpgate_gateways::{Delivery, GatewayDef, SendError, validate_definition};
 use otpgate_store::GatewayRow;
-use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -28,6 +28,119 @@ const DESTINATION_KEYS: &[&str] = &[
 
 /// What privacyIDEA shows instead of a secret value, and accepts to keep it unchanged.
 pub const CENSORED: &str = "__CENSORED__";
+
+/// `POST /smsgateway`'s fields: the options and headers are privacyIDEA's free-form maps (a
+/// value of `__CENSORED__` keeps the stored secret).
+#[derive(Debug, Clone, Default)]
+pub struct GatewayInput {
+    /// `name`.
+    pub name: Option<String>,
+    /// `module`: the provider.
+    pub module: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `option.K`.
+    pub options: BTreeMap<String, String>,
+    /// `header.K`.
+    pub headers: BTreeMap<String, String>,
+    /// `secret.option.K`: whether an option is stored encrypted (by default: passwords,
+    /// secrets, credentials in a URL).
+    pub secret_options: BTreeMap<String, bool>,
+    /// `secret.header.K`: as `secret_options` (by default: `Authorization`).
+    pub secret_headers: BTreeMap<String, bool>,
+}
+
+impl GatewayInput {
+    /// What an admin should know about a gateway's text before it bites: an option that
+    /// wraps the message (`{otp}` stands for the SMS text) and, with an 8-digit OTP as the
+    /// whole message, needs more than one SMS or forces UCS-2.
+    pub fn warnings(&self) -> Vec<String> {
+        if self
+            .module
+            .as_deref()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("smtp"))
+        {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (option, v) in &self.options {
+            if !v.contains("{otp}") {
+                continue;
+            }
+            let text = v
+                .replace("{otp}", "12345678")
+                .replace("{phone}", "+4915112345678");
+            let (enc, n) = otpgate_core::sms_text::segments(&text);
+            let (name, single) = match enc {
+                otpgate_core::sms_text::Encoding::Gsm7 => ("GSM-7", 160),
+                otpgate_core::sms_text::Encoding::Ucs2 => ("UCS-2", 70),
+            };
+            if n > 1 {
+                out.push(format!(
+                    "The option {option} makes an SMS with an 8-digit OTP need {n} parts ({name}: {} characters where one SMS holds {single}); every part is billed.",
+                    otpgate_core::sms_text::length(&text, enc)
+                ));
+            } else if enc == otpgate_core::sms_text::Encoding::Ucs2 {
+                out.push(format!(
+                    "The option {option} has characters outside GSM-7: every SMS is sent as UCS-2, which holds 70 characters instead of 160."
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// A gateway as admins see it: secret values as `__CENSORED__`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayView {
+    /// Row id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// The provider module as stored.
+    pub module: String,
+    /// Description.
+    pub description: String,
+    /// Options (secrets censored).
+    pub options: BTreeMap<String, String>,
+    /// Headers (secrets censored).
+    pub headers: BTreeMap<String, String>,
+    /// The options stored encrypted.
+    pub secret_options: Vec<String>,
+    /// The headers stored encrypted.
+    pub secret_headers: Vec<String>,
+}
+
+impl From<&GatewayRow> for GatewayView {
+    fn from(g: &GatewayRow) -> Self {
+        let mut v = GatewayView {
+            id: g.id,
+            name: g.name.clone(),
+            module: g.providermodule.clone(),
+            description: g.description.clone(),
+            options: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            secret_options: Vec::new(),
+            secret_headers: Vec::new(),
+        };
+        for o in &g.options {
+            let value = if o.encrypted {
+                CENSORED.to_owned()
+            } else {
+                o.value.clone()
+            };
+            let (map, secrets) = match o.otype.as_str() {
+                "header" => (&mut v.headers, &mut v.secret_headers),
+                _ => (&mut v.options, &mut v.secret_options),
+            };
+            map.insert(o.key.clone(), value);
+            if o.encrypted {
+                secrets.push(o.key.clone());
+            }
+        }
+        v
+    }
+}
 
 pub(crate) fn aad(gateway: &str, otype: &str, key: &str) -> String {
     format!("smsgateway:{gateway}:{otype}:{key}")
@@ -56,52 +169,18 @@ fn secret_by_default(module: &str, otype: &str, key: &str, value: &str) -> bool 
 }
 
 impl Services {
-    fn gateway_json(&self, g: &GatewayRow) -> Value {
-        let mut options = Map::new();
-        let mut headers = Map::new();
-        let mut secret_options = Vec::new();
-        let mut secret_headers = Vec::new();
-        for o in &g.options {
-            let value = if o.encrypted {
-                json!(CENSORED)
-            } else {
-                json!(o.value)
-            };
-            match o.otype.as_str() {
-                "header" => {
-                    headers.insert(o.key.clone(), value);
-                    if o.encrypted {
-                        secret_headers.push(o.key.clone());
-                    }
-                }
-                _ => {
-                    options.insert(o.key.clone(), value);
-                    if o.encrypted {
-                        secret_options.push(o.key.clone());
-                    }
-                }
-            }
-        }
-        json!({
-            "id": g.id, "name": g.name, "providermodule": g.providermodule,
-            "description": if g.description.is_empty() { Value::Null } else { json!(g.description) },
-            "options": options, "headers": headers, "secret_options": secret_options, "secret_headers": secret_headers,
-        })
-    }
-
-    /// `GET /smsgateway/[<id>]`: a list; an unknown id gives an empty list, a non-numeric id
-    /// all gateways (privacyIDEA's quirk).
-    pub async fn list_gateways(&self, id: Option<&str>) -> Result<Value> {
+    /// `GET /smsgateway/[<id>]`: an unknown id gives none, a non-numeric id all gateways
+    /// (privacyIDEA's quirk).
+    pub async fn list_gateways(&self, id: Option<&str>) -> Result<Vec<GatewayView>> {
         let wanted = id.and_then(|i| i.trim().parse::<i64>().ok());
-        let list: Vec<Value> = self
+        Ok(self
             .store()
             .gateway_list()
             .await?
             .iter()
             .filter(|g| wanted.is_none_or(|w| w == g.id))
-            .map(|g| self.gateway_json(g))
-            .collect();
-        Ok(Value::Array(list))
+            .map(GatewayView::from)
+            .collect())
     }
 
     /// Decrypts a stored gateway into the providers' definition.
@@ -137,56 +216,17 @@ impl Services {
         })
     }
 
-    /// What an admin should know about a gateway's text before it bites: an option that wraps
-    /// the message (`{otp}` stands for the SMS text) and, with an 8-digit OTP as the whole
-    /// message, needs more than one SMS or forces UCS-2.
-    pub fn gateway_warnings(params: &Params) -> Vec<String> {
-        if params
-            .get("module")
-            .is_some_and(|m| m.to_ascii_lowercase().contains("smtp"))
-        {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        for (k, v) in params.iter() {
-            let Some(option) = k.strip_prefix("option.") else {
-                continue;
-            };
-            if !v.contains("{otp}") {
-                continue;
-            }
-            let text = v
-                .replace("{otp}", "12345678")
-                .replace("{phone}", "+4915112345678");
-            let (enc, n) = otpgate_core::sms_text::segments(&text);
-            let (name, single) = match enc {
-                otpgate_core::sms_text::Encoding::Gsm7 => ("GSM-7", 160),
-                otpgate_core::sms_text::Encoding::Ucs2 => ("UCS-2", 70),
-            };
-            if n > 1 {
-                out.push(format!(
-                    "The option {option} makes an SMS with an 8-digit OTP need {n} parts ({name}: {} characters where one SMS holds {single}); every part is billed.",
-                    otpgate_core::sms_text::length(&text, enc)
-                ));
-            } else if enc == otpgate_core::sms_text::Encoding::Ucs2 {
-                out.push(format!(
-                    "The option {option} has characters outside GSM-7: every SMS is sent as UCS-2, which holds 70 characters instead of 160."
-                ));
-            }
-        }
-        out
-    }
-
     /// `POST /smsgateway`: creates or replaces (keyed by name) a gateway; returns its id.
-    pub async fn save_gateway(&self, params: &Params) -> Result<Value> {
-        let name = params
-            .get_nonblank("name")
-            .ok_or_else(|| ServiceError::missing("name"))?
-            .to_owned();
-        let module = params
-            .get_nonblank("module")
-            .ok_or_else(|| ServiceError::missing("module"))?
-            .to_owned();
+    pub async fn save_gateway(&self, input: &GatewayInput, cx: &mut Scope) -> Result<i64> {
+        cx.audit.action_detail = format!("gateway {}", input.name.as_deref().unwrap_or_default());
+        let nonblank = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let name = nonblank(&input.name).ok_or_else(|| ServiceError::missing("name"))?;
+        let module = nonblank(&input.module).ok_or_else(|| ServiceError::missing("module"))?;
         if name.len() > 255 {
             return Err(ServiceError::Parameter(
                 "The gateway name is longer than 255 characters.".into(),
@@ -206,20 +246,26 @@ impl Services {
             smtp: None,
         };
         let mut secret = BTreeMap::new();
-        for (k, v) in params.iter() {
-            let (otype, key) = if let Some(key) = k.strip_prefix("option.") {
-                ("option", key)
-            } else if let Some(key) = k.strip_prefix("header.") {
-                ("header", key)
-            } else {
-                continue;
-            };
+        let given = input
+            .headers
+            .iter()
+            .map(|(k, v)| ("header", k, v, &input.secret_headers))
+            .chain(
+                input
+                    .options
+                    .iter()
+                    .map(|(k, v)| ("option", k, v, &input.secret_options)),
+            );
+        let mut kept_any = false;
+        for (otype, key, v, secret_flags) in given {
+            let key = key.as_str();
             if key.is_empty() || key.len() > 255 {
                 return Err(ServiceError::Parameter(format!(
                     "Invalid {otype} name {key:?}."
                 )));
             }
             let kept_secret = v == CENSORED;
+            kept_any |= kept_secret;
             let value = if kept_secret {
                 let kept = old.as_ref().and_then(|o| {
                     if otype == "header" {
@@ -237,8 +283,8 @@ impl Services {
             // A value kept through __CENSORED__ stays secret: declassifying it would need the
             // caller to know it.
             let is_secret = kept_secret
-                || match params.get(&format!("secret.{otype}.{key}")) {
-                    Some(flag) => crate::params::is_true(flag),
+                || match secret_flags.get(key) {
+                    Some(flag) => *flag,
                     None => {
                         secret_by_default(&module, otype, key, &value)
                             || existing.as_ref().is_some_and(|g| {
@@ -258,9 +304,6 @@ impl Services {
         validate_definition(&def).map_err(ServiceError::Parameter)?;
         // Kept secrets may only go where they went before: a changed destination needs them
         // typed again (otherwise an admin could send them to a server of their choice).
-        let kept_any = params
-            .iter()
-            .any(|(k, v)| v == CENSORED && (k.starts_with("option.") || k.starts_with("header.")));
         if kept_any
             && let Some(o) = &old
             && (o.module != def.module
@@ -299,21 +342,22 @@ impl Services {
                 rows.push((k.clone(), stored, otype.to_owned(), enc));
             }
         }
-        let description = params.get("description").unwrap_or_default();
+        let description = input.description.as_deref().unwrap_or_default();
         let id = self
             .store()
             .gateway_upsert(&name, &module, description, &rows)
             .await?;
         self.registry().forget(id);
-        Ok(json!(id))
+        Ok(id)
     }
 
     /// `DELETE /smsgateway/<name>`: the deleted id.
-    pub async fn delete_gateway(&self, name: &str) -> Result<Value> {
+    pub async fn delete_gateway(&self, name: &str, cx: &mut Scope) -> Result<i64> {
+        cx.audit.action_detail = format!("gateway {name}");
         match self.store().gateway_delete(name).await? {
             Some(id) => {
                 self.registry().forget(id);
-                Ok(json!(id))
+                Ok(id)
             }
             None => Err(ServiceError::NotFound(
                 "The requested SMSGateway could not be found.".into(),
@@ -322,7 +366,7 @@ impl Services {
     }
 
     /// `DELETE /smsgateway/option/<gwid>/<option.K|header.K|K>`: the option row id.
-    pub async fn delete_gateway_option(&self, gw_id: &str, key: &str) -> Result<Value> {
+    pub async fn delete_gateway_option(&self, gw_id: &str, key: &str) -> Result<i64> {
         let id: i64 = gw_id.trim().parse().map_err(|_| {
             ServiceError::NotFound("The requested SMSGateway could not be found.".into())
         })?;
@@ -334,12 +378,26 @@ impl Services {
         match self.store().gateway_delete_option(id, k, otype).await? {
             Some(oid) => {
                 self.registry().forget(id);
-                Ok(json!(oid))
+                Ok(oid)
             }
             None => Err(ServiceError::NotFound(
                 "The requested SMSGatewayOption could not be found.".into(),
             )),
         }
+    }
+
+    /// Makes gateway `name` the default (`sms.identifier`): tokens that name no gateway send
+    /// through it.
+    pub async fn make_default_gateway(&self, name: &str, cx: &mut Scope) -> Result<()> {
+        if self.store().gateway_by_name(name).await?.is_none() {
+            return Err(ServiceError::NotFound(
+                "The requested SMSGateway could not be found.".into(),
+            ));
+        }
+        self.set_config(&[("sms.identifier".to_owned(), name.to_owned())], cx)
+            .await?;
+        cx.audit.action_detail = format!("gateway {name}: default");
+        Ok(())
     }
 
     /// The names of gateways using the `sink` provider (the server warns about them).
@@ -381,12 +439,8 @@ impl Services {
     /// The admin console's test SMS: a fixed text to `phone` through gateway `name` (with
     /// its failover, under the toll-fraud rules, not counted against send limits); the
     /// gateway that delivered, or why none did.
-    pub async fn send_test_sms(
-        &self,
-        cfg: &SystemConfig,
-        name: &str,
-        phone: &str,
-    ) -> Result<String> {
+    pub async fn send_test_sms(&self, name: &str, phone: &str) -> Result<String> {
+        let cfg = &self.system_config().await?;
         if phone.trim().is_empty() {
             return Err(ServiceError::missing("phone"));
         }
@@ -577,22 +631,22 @@ mod tests {
 
     #[test]
     fn gateway_texts_that_cost_extra_parts_are_reported() {
-        let mut p = Params::new();
-        p.insert("module", "http");
-        p.insert("option.text", "{otp}");
-        assert!(Services::gateway_warnings(&p).is_empty());
-        p.insert(
-            "option.text",
+        let mut p = GatewayInput {
+            module: Some("http".into()),
+            ..Default::default()
+        };
+        p.options.insert("text".into(), "{otp}".into());
+        assert!(p.warnings().is_empty());
+        p.options.insert(
+            "text".into(),
             format!("{} {{otp}}", "Your ACME code: ".repeat(10)),
         );
-        let w = Services::gateway_warnings(&p);
+        let w = p.warnings();
         assert!(w[0].contains("need 2 parts"), "{w:?}");
-        p.insert("option.text", "Ihr Code lautet: {otp} – 👍");
-        assert!(Services::gateway_warnings(&p)[0].contains("UCS-2"));
-        p.insert("module", "smtp");
-        assert!(
-            Services::gateway_warnings(&p).is_empty(),
-            "mails are not SMS"
-        );
+        p.options
+            .insert("text".into(), "Ihr Code lautet: {otp} – 👍".into());
+        assert!(p.warnings()[0].contains("UCS-2"));
+        p.module = Some("smtp".into());
+        assert!(p.warnings().is_empty(), "mails are not SMS");
     }
 }

@@ -16,7 +16,6 @@ pub mod kdf;
 pub mod keys;
 pub mod limits;
 pub mod outbox;
-pub mod params;
 pub mod policy;
 pub mod sessions;
 pub mod settings;
@@ -28,7 +27,6 @@ pub mod users;
 pub mod validate;
 
 pub use error::ServiceError;
-pub use params::Params;
 
 use otpgate_core::pin::PinParams;
 use otpgate_core::secret::KeyRing;

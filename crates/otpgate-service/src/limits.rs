@@ -3,6 +3,7 @@
 //! a global budget, all or nothing, in counters shared by every node. A send that fails is
 //! given back. A limit refuses the SMS, never the login's fail counter.
 
+use crate::call::Scope;
 use crate::settings::{Limit, SystemConfig};
 use crate::{Result, Services};
 use otpgate_core::number::{self, Number};
@@ -347,25 +348,15 @@ impl Services {
         Ok(())
     }
 
-    /// `GET /fraud/blocks`.
-    pub async fn list_prefix_blocks(&self) -> Result<serde_json::Value> {
-        Ok(serde_json::Value::Array(
-            self.store()
-                .prefix_blocks()
-                .await?
-                .iter()
-                .map(|b| {
-                    serde_json::json!({
-                        "prefix": b.prefix, "source": b.source, "reason": b.reason,
-                        "blocked_at": crate::audit::iso(b.blocked_at),
-                    })
-                })
-                .collect(),
-        ))
+    /// `GET /fraud/blocks`: the blocked destination prefixes.
+    pub async fn list_prefix_blocks(&self) -> Result<Vec<BlockedPrefix>> {
+        Ok(self.store().prefix_blocks().await?)
     }
 
     /// `POST /fraud/blocks/<prefix>`: an admin blocks a prefix (`+` and 1–15 digits).
-    pub async fn block_prefix(&self, prefix: &str, reason: &str) -> Result<serde_json::Value> {
+    /// True when it was not blocked before.
+    pub async fn block_prefix(&self, prefix: &str, reason: &str, cx: &mut Scope) -> Result<bool> {
+        cx.audit.action_detail = format!("prefix {prefix}");
         let p = phone_key(prefix);
         if !p.starts_with('+') || !(2..=16).contains(&p.len()) || p != prefix.trim() {
             return Err(crate::ServiceError::Parameter(
@@ -382,11 +373,12 @@ impl Services {
             })
             .await?;
         self.block_cache().clear();
-        Ok(serde_json::json!(added))
+        Ok(added)
     }
 
     /// `DELETE /fraud/blocks/<prefix>`: lifts a block and restarts its detection counters.
-    pub async fn unblock_prefix(&self, prefix: &str) -> Result<serde_json::Value> {
+    pub async fn unblock_prefix(&self, prefix: &str, cx: &mut Scope) -> Result<bool> {
+        cx.audit.action_detail = format!("prefix {prefix}");
         let cfg = self.system_config().await?;
         let keys: Vec<String> = fraud_keys(&cfg, prefix.trim(), self.clock().now_ms())
             .into_iter()
@@ -395,7 +387,7 @@ impl Services {
         let lifted = self.store().prefix_unblock(prefix.trim(), &keys).await?;
         self.block_cache().clear();
         if lifted {
-            Ok(serde_json::json!(true))
+            Ok(true)
         } else {
             Err(crate::ServiceError::NotFound(format!(
                 "The prefix {} is not blocked.",

@@ -8,14 +8,14 @@
 //! dead-lettered with the reason. The latter is never resent on its own — it may have gone
 //! out — but an admin can requeue it.
 
-use crate::audit::{AuditEntry, iso};
+use crate::audit::AuditEntry;
+use crate::call::Scope;
 use crate::gateways::SmsFailure;
-use crate::params::MAX_PAGE;
 use crate::settings::SystemConfig;
-use crate::{Params, Result, ServiceError, Services};
+use crate::{MAX_PAGE, Page};
+use crate::{Result, ServiceError, Services};
 use otpgate_gateways::SendError;
 use otpgate_store::OutboxRow;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -61,6 +61,29 @@ impl Outbox {
             .unwrap_or_default()
     }
 }
+
+/// `GET /event/outbox`'s filter and page.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxQuery {
+    /// `pending`, `sending`, `sent` or `dead`.
+    pub status: Option<String>,
+    /// Page (from 1).
+    pub page: Option<i64>,
+    /// Items per page.
+    pub page_size: Option<i64>,
+}
+
+/// A page of the outbox (bodies are the handlers'; the API shows only their length) and
+/// how many items there are per status.
+#[derive(Debug, Clone)]
+pub struct OutboxPage {
+    /// The items.
+    pub items: Page<OutboxRow>,
+    /// Items per status.
+    pub totals: Vec<(String, i64)>,
+}
+
+impl crate::call::Outcome for OutboxPage {}
 
 /// What one round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -306,48 +329,34 @@ impl Services {
         Ok(self.store().outbox_purge(before).await?)
     }
 
-    /// `GET /event/outbox`: items newest first, filtered by `status`, paged like the audit.
-    /// Bodies are not shown (only their length); recipients and errors are.
-    pub async fn list_outbox(&self, params: &Params) -> Result<Value> {
-        let status = status_filter(params.get("status"))?;
-        let page = params.int("page")?.unwrap_or(1).clamp(1, MAX_PAGE);
-        let size = params.int("page_size")?.unwrap_or(15).clamp(1, 1000);
-        let (rows, count) = self.store().outbox_list(status, page, size).await?;
-        let counts: serde_json::Map<String, Value> = self
-            .store()
-            .outbox_counts()
-            .await?
-            .into_iter()
-            .map(|(s, n)| (s, json!(n)))
-            .collect();
-        let items: Vec<Value> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": r.id, "status": r.status, "channel": r.item.channel, "config": r.item.config,
-                    "recipient": r.item.recipient, "subject": r.item.subject, "body_length": r.item.body.chars().count(),
-                    "handler_id": r.item.handler_id, "handler": r.item.handler_name, "event": r.item.event,
-                    "attempts": r.attempts, "created": iso(r.created_at), "next_attempt": if r.status == "pending" { json!(iso(r.next_at)) } else { Value::Null },
-                    "updated": iso(r.updated_at), "last_error": r.last_error, "delivered_by": r.delivered_by,
-                })
-            })
-            .collect();
-        Ok(json!({
-            "items": items, "count": count, "current": page, "totals": counts,
-            "prev": if page > 1 { json!(page - 1) } else { Value::Null },
-            "next": if page.saturating_mul(size) < count { json!(page + 1) } else { Value::Null },
-        }))
+    /// `GET /event/outbox`: items newest first, filtered by `status`, with the totals per
+    /// status.
+    pub async fn list_outbox(&self, q: &OutboxQuery) -> Result<OutboxPage> {
+        let status = status_filter(q.status.as_deref())?;
+        let page = q.page.unwrap_or(1).clamp(1, MAX_PAGE);
+        let page_size = q.page_size.unwrap_or(15).clamp(1, 1000);
+        let (items, count) = self.store().outbox_list(status, page, page_size).await?;
+        Ok(OutboxPage {
+            items: Page {
+                items,
+                count,
+                page,
+                page_size,
+            },
+            totals: self.store().outbox_counts().await?,
+        })
     }
 
     /// `POST /event/outbox/<id>/retry`: a dead item is queued again, due now.
-    pub async fn requeue_outbox(&self, id: i64) -> Result<Value> {
+    pub async fn requeue_outbox(&self, id: i64, cx: &mut Scope) -> Result<i64> {
+        cx.audit.action_detail = format!("outbox item {id}");
         if self
             .store()
             .outbox_requeue(id, self.clock().now_ms())
             .await?
         {
             self.outbox().wake();
-            Ok(json!(id))
+            Ok(id)
         } else {
             Err(ServiceError::NotFound(
                 "The requested dead outbox item could not be found.".into(),

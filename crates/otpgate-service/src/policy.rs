@@ -2,36 +2,58 @@
 //! user and client, and the evaluation rules (lowest priority number wins; different values
 //! at the same priority are a conflict).
 
+use crate::call::Scope;
 use crate::{Result, ServiceError, Services};
 pub use otpgate_core::policy::{
     ActionValue, Policies, PolicyContext, SCOPES, client_matches, list, net_contains, parse_actions,
 };
 use otpgate_store::PolicyRow;
-use serde_json::{Map, Value, json};
 
 fn policy_not_found() -> ServiceError {
     ServiceError::NotFound("The requested policy could not be found.".into())
 }
 
-/// A policy in privacyIDEA's JSON shape.
-pub fn policy_json(p: &PolicyRow) -> Value {
-    let actions: Map<String, Value> = parse_actions(&p.action)
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                ActionValue::Flag => Value::Bool(true),
-                ActionValue::Value(s) => Value::String(s),
-            };
-            (k, v)
-        })
-        .collect();
-    json!({
-        "name": p.name, "scope": p.scope, "action": actions, "active": p.active, "priority": p.priority,
-        "realm": list(&p.realm), "resolver": list(&p.resolver), "user": list(&p.user), "client": list(&p.client),
-        "adminrealm": list(&p.adminrealm), "adminuser": list(&p.adminuser),
-        "check_all_resolvers": false, "conditions": [], "description": if p.description.is_empty() { Value::Null } else { json!(p.description) },
-        "pinode": [], "time": "", "user_agents": [], "user_case_insensitive": false,
-    })
+/// `POST /policy/<name>`'s fields (None: empty, or the default).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyInput {
+    /// `scope`.
+    pub scope: Option<String>,
+    /// `action`: comma-separated actions (`name` or `name=value`).
+    pub action: Option<String>,
+    /// `realm`.
+    pub realm: Option<String>,
+    /// `resolver`.
+    pub resolver: Option<String>,
+    /// `user`.
+    pub user: Option<String>,
+    /// `client`.
+    pub client: Option<String>,
+    /// `adminrealm`.
+    pub adminrealm: Option<String>,
+    /// `adminuser`.
+    pub adminuser: Option<String>,
+    /// `priority` (default 1).
+    pub priority: Option<i64>,
+    /// `active` (default true).
+    pub active: Option<bool>,
+    /// `description`.
+    pub description: Option<String>,
+}
+
+impl PolicyInput {
+    /// What an admin should know about a policy about to be saved: an `smstext` that cannot
+    /// be rendered or needs several SMS (see [`otpgate_core::sms_text::warnings`]).
+    pub fn warnings(&self) -> Vec<String> {
+        if self.scope.as_deref().map(str::trim) != Some("authentication") {
+            return Vec::new();
+        }
+        match parse_actions(self.action.as_deref().unwrap_or_default()).remove("smstext") {
+            Some(ActionValue::Value(v)) => {
+                otpgate_core::sms_text::warnings(&otpgate_core::template::unescape_policy_text(&v))
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl Services {
@@ -51,51 +73,41 @@ impl Services {
         }
     }
 
-    /// `GET /policy/[<name>]`: policies in privacyIDEA's shape, optionally by name or scope.
-    pub async fn list_policies(&self, name: Option<&str>, scope: Option<&str>) -> Result<Value> {
-        let rows = self.store().policy_list().await?;
-        Ok(Value::Array(
-            rows.iter()
-                .filter(|p| name.is_none_or(|n| n == p.name) && scope.is_none_or(|s| s == p.scope))
-                .map(policy_json)
-                .collect(),
-        ))
+    /// `GET /policy/[<name>]`: policies, optionally by name or scope.
+    pub async fn list_policies(
+        &self,
+        name: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<Vec<PolicyRow>> {
+        Ok(self
+            .store()
+            .policy_list()
+            .await?
+            .into_iter()
+            .filter(|p| name.is_none_or(|n| n == p.name) && scope.is_none_or(|s| s == p.scope))
+            .collect())
     }
 
     /// `DELETE /policy/<name>`: the deleted id.
-    pub async fn delete_policy(&self, name: &str) -> Result<Value> {
+    pub async fn delete_policy(&self, name: &str, cx: &mut Scope) -> Result<i64> {
+        cx.audit.action_detail = format!("policy {name}");
         self.store()
             .policy_delete(name)
             .await?
-            .map(|id| json!(id))
             .ok_or_else(policy_not_found)
     }
 
     /// `POST /policy/enable|disable/<name>`: the policy id.
-    pub async fn set_policy_active(&self, name: &str, active: bool) -> Result<Value> {
+    pub async fn set_policy_active(&self, name: &str, active: bool) -> Result<i64> {
         self.store()
             .policy_set_active(name, active)
             .await?
-            .map(|id| json!(id))
             .ok_or_else(policy_not_found)
     }
 
-    /// Warnings about a policy about to be saved: an `smstext` that cannot be rendered or
-    /// needs several SMS (see [`otpgate_core::sms_text::warnings`]).
-    pub fn policy_warnings(params: &crate::Params) -> Vec<String> {
-        if params.get("scope").map(str::trim) != Some("authentication") {
-            return Vec::new();
-        }
-        match parse_actions(params.get("action").unwrap_or_default()).remove("smstext") {
-            Some(ActionValue::Value(v)) => {
-                otpgate_core::sms_text::warnings(&otpgate_core::template::unescape_policy_text(&v))
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// `POST /policy/<name>`.
-    pub async fn set_policy(&self, name: &str, params: &crate::Params) -> Result<Value> {
+    /// `POST /policy/<name>`: creates or replaces the policy; its id.
+    pub async fn set_policy(&self, name: &str, input: &PolicyInput, cx: &mut Scope) -> Result<i64> {
+        cx.audit.action_detail = format!("policy {name}");
         let valid_name = !name.is_empty()
             && name.len() <= 64
             && name
@@ -106,38 +118,39 @@ impl Services {
                 "The name of the policy may only contain the characters a-zA-Z0-9_. and -: {name:?}"
             )));
         }
-        let scope = params.required("scope")?.trim().to_owned();
+        let scope = input
+            .scope
+            .as_deref()
+            .ok_or_else(|| ServiceError::missing("scope"))?
+            .trim()
+            .to_owned();
         if !SCOPES.contains(&scope.as_str()) {
             return Err(ServiceError::Parameter(format!(
                 "Invalid scope '{scope}' in policy '{name}'!"
             )));
         }
-        let priority = params.int("priority")?.unwrap_or(1);
+        let priority = input.priority.unwrap_or(1);
         if priority < 0 {
             return Err(ServiceError::Parameter(
                 "priority must not be negative.".into(),
             ));
         }
-        let get = |k: &str| params.get(k).unwrap_or_default().to_owned();
+        let get = |v: &Option<String>| v.clone().unwrap_or_default();
         let row = PolicyRow {
             id: 0,
             name: name.to_owned(),
             scope,
-            action: get("action"),
-            realm: get("realm"),
-            resolver: get("resolver"),
-            user: get("user"),
-            client: get("client"),
-            adminrealm: get("adminrealm"),
-            adminuser: get("adminuser"),
+            action: get(&input.action),
+            realm: get(&input.realm),
+            resolver: get(&input.resolver),
+            user: get(&input.user),
+            client: get(&input.client),
+            adminrealm: get(&input.adminrealm),
+            adminuser: get(&input.adminuser),
             priority,
-            active: params
-                .get("active")
-                .map(crate::params::is_true)
-                .unwrap_or(true),
-            description: get("description"),
+            active: input.active.unwrap_or(true),
+            description: get(&input.description),
         };
-        let id = self.store().policy_upsert(&row).await?;
-        Ok(json!({ format!("setPolicy {name}"): id }))
+        Ok(self.store().policy_upsert(&row).await?)
     }
 }

@@ -1,10 +1,10 @@
 //! privacyIDEA's system config (`/system/setConfig`): the `sms.*` keys and token defaults,
 //! read into a typed [`SystemConfig`] with privacyIDEA's defaults.
 
-use crate::params::is_true;
+use crate::call::Scope;
 use crate::{Result, ServiceError, Services};
 use otpgate_core::number::{self, NumberKind};
-use serde_json::{Map, Value};
+use otpgate_core::params::is_true;
 use std::collections::BTreeMap;
 
 /// The hard maximum of the challenge validity (SPEC §5).
@@ -401,20 +401,26 @@ impl Services {
         Ok(self.settings().await?.config.clone())
     }
 
-    /// `POST /system/setConfig`: sets every given key; answers `{key: "insert"|"update"}`.
-    pub async fn set_config(&self, pairs: &[(String, String)]) -> Result<Value> {
+    /// `POST /system/setConfig`: sets every given key (all checked first); per key, whether
+    /// it was new (`insert`) or changed (`update`).
+    pub async fn set_config(
+        &self,
+        pairs: &[(String, String)],
+        cx: &mut Scope,
+    ) -> Result<Vec<(String, bool)>> {
+        cx.audit.action_detail = pairs
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         for (k, v) in pairs {
             check_value(k, v)?;
         }
-        let mut out = Map::new();
+        let mut out = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
-            let inserted = self.store().config_set(k, v, "", "").await?;
-            out.insert(
-                k.clone(),
-                Value::String(if inserted { "insert" } else { "update" }.into()),
-            );
+            out.push((k.clone(), self.store().config_set(k, v, "", "").await?));
         }
-        Ok(Value::Object(out))
+        Ok(out)
     }
 
     /// `DELETE /system/<key>`: true when the key existed.

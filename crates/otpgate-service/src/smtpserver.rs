@@ -1,11 +1,101 @@
 //! Central SMTP server definitions (`/smtpserver`, privacyIDEA A.7): used by the SMTP SMS
 //! provider. Passwords are encrypted at rest and shown as `__CENSORED__`.
 
+use crate::call::Scope;
 use crate::gateways::CENSORED;
-use crate::{Params, Result, ServiceError, Services};
+use crate::{Result, ServiceError, Services};
 use otpgate_gateways::{SmtpServerDef, send_mail};
 use otpgate_store::SmtpServerRow;
-use serde_json::{Map, Value, json};
+
+/// `POST /smtpserver/<identifier>`'s fields (None: the default; a password of
+/// `__CENSORED__` keeps the stored one).
+#[derive(Debug, Clone, Default)]
+pub struct SmtpInput {
+    /// `server`.
+    pub server: Option<String>,
+    /// `port` (default 25).
+    pub port: Option<i64>,
+    /// `timeout` in seconds (default 10).
+    pub timeout: Option<i64>,
+    /// `sender`.
+    pub sender: Option<String>,
+    /// `username`.
+    pub username: Option<String>,
+    /// `password`.
+    pub password: Option<String>,
+    /// `tls` (default false).
+    pub tls: Option<bool>,
+    /// `tls_verify` (default true).
+    pub tls_verify: Option<bool>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `enqueue_job` (default false).
+    pub enqueue_job: Option<bool>,
+}
+
+/// An SMTP server as admins see it: the password only as whether there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpView {
+    /// The identifier.
+    pub identifier: String,
+    /// Host.
+    pub server: String,
+    /// Port.
+    pub port: i64,
+    /// User name.
+    pub username: String,
+    /// A password is stored.
+    pub has_password: bool,
+    /// Sender address.
+    pub sender: String,
+    /// STARTTLS / TLS.
+    pub tls: bool,
+    /// Certificates are checked.
+    pub tls_verify: bool,
+    /// Timeout in seconds.
+    pub timeout: i64,
+    /// Description.
+    pub description: String,
+    /// privacyIDEA's `enqueue_job`.
+    pub enqueue_job: bool,
+}
+
+impl From<&SmtpServerRow> for SmtpView {
+    fn from(r: &SmtpServerRow) -> Self {
+        Self {
+            identifier: r.identifier.clone(),
+            server: r.server.clone(),
+            port: r.port,
+            username: r.username.clone(),
+            has_password: !r.password.is_empty(),
+            sender: r.sender.clone(),
+            tls: r.tls,
+            tls_verify: r.tls_verify,
+            timeout: r.timeout,
+            description: r.description.clone(),
+            enqueue_job: r.enqueue_job,
+        }
+    }
+}
+
+/// What a test mail came to: accepted, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailTest {
+    /// The server accepted the mail.
+    pub accepted: bool,
+    /// Why it did not.
+    pub reason: Option<String>,
+}
+
+impl crate::call::Outcome for MailTest {
+    fn success(&self) -> bool {
+        self.accepted
+    }
+
+    fn value_is_true(&self) -> bool {
+        self.accepted
+    }
+}
 
 pub(crate) fn aad(identifier: &str) -> String {
     format!("smtpserver:{identifier}:password")
@@ -18,53 +108,54 @@ fn valid_identifier(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-fn row_json(r: &SmtpServerRow) -> Value {
-    json!({
-        "identifier": r.identifier, "server": r.server, "port": r.port, "username": r.username,
-        "password": if r.password.is_empty() { "" } else { CENSORED }, "sender": r.sender, "tls": r.tls,
-        "tls_verify": r.tls_verify, "timeout": r.timeout, "description": r.description, "enqueue_job": r.enqueue_job,
-    })
-}
-
 impl Services {
-    /// Builds a definition from request parameters (falling back to a stored one).
-    async fn smtp_row_from_params(
-        &self,
-        identifier: &str,
-        params: &Params,
-    ) -> Result<SmtpServerRow> {
+    /// Builds a definition from the given fields (a kept password from the stored one).
+    async fn smtp_row(&self, identifier: &str, input: &SmtpInput) -> Result<SmtpServerRow> {
         let old = self.store().smtp_get(identifier).await?;
-        let server = params
-            .get_nonblank("server")
+        let server = input
+            .server
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
             .ok_or_else(|| ServiceError::missing("server"))?
             .to_owned();
-        let port = params.int("port")?.unwrap_or(25);
+        let port = input.port.unwrap_or(25);
         if !(1..=65535).contains(&port) {
             return Err(ServiceError::Parameter("port must be 1 to 65535.".into()));
         }
-        let timeout = params.int("timeout")?.unwrap_or(10);
+        let timeout = input.timeout.unwrap_or(10);
         if !(1..=120).contains(&timeout) {
             return Err(ServiceError::Parameter(
                 "timeout must be 1 to 120 seconds.".into(),
             ));
         }
-        let sender = params.get("sender").unwrap_or_default().trim().to_owned();
+        let sender = input
+            .sender
+            .as_deref()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         if !sender.is_empty() && !sender.contains('@') {
             return Err(ServiceError::Parameter(
                 "sender must be an email address.".into(),
             ));
         }
-        let password = match params.get("password") {
+        let kept = input.password.as_deref() == Some(CENSORED);
+        let password = match input.password.as_deref() {
             Some(CENSORED) => old.as_ref().map(|o| o.password.clone()).unwrap_or_default(),
             Some("") | None => String::new(),
             Some(p) => self.keys().seal_str(self.rng(), p, &aad(identifier))?,
         };
-        let flag = |k: &str, default: bool| params.get(k).map_or(default, crate::params::is_true);
-        let username = params.get("username").unwrap_or_default().trim().to_owned();
-        let (tls, tls_verify) = (flag("tls", false), flag("tls_verify", true));
+        let username = input
+            .username
+            .as_deref()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let (tls, tls_verify) = (input.tls.unwrap_or(false), input.tls_verify.unwrap_or(true));
         // A kept password may only go where it went before: a changed destination needs it
         // typed again (otherwise an admin could send it to a server of their choice).
-        if params.get("password") == Some(CENSORED)
+        if kept
             && let Some(o) = &old
             && (o.server != server
                 || o.port != port
@@ -88,8 +179,8 @@ impl Services {
             tls,
             tls_verify,
             timeout,
-            description: params.get("description").unwrap_or_default().to_owned(),
-            enqueue_job: flag("enqueue_job", false),
+            description: input.description.clone().unwrap_or_default(),
+            enqueue_job: input.enqueue_job.unwrap_or(false),
         })
     }
 
@@ -128,35 +219,41 @@ impl Services {
         }
     }
 
-    /// `POST /smtpserver/<identifier>`.
-    pub async fn save_smtp_server(&self, identifier: &str, params: &Params) -> Result<Value> {
+    /// `POST /smtpserver/<identifier>`: creates or replaces the server.
+    pub async fn save_smtp_server(
+        &self,
+        identifier: &str,
+        input: &SmtpInput,
+        cx: &mut Scope,
+    ) -> Result<bool> {
+        cx.audit.action_detail = format!("smtpserver {identifier}");
         if !valid_identifier(identifier) {
             return Err(ServiceError::Parameter(format!(
                 "Invalid SMTP server identifier {identifier:?}."
             )));
         }
-        let row = self.smtp_row_from_params(identifier, params).await?;
+        let row = self.smtp_row(identifier, input).await?;
         self.store().smtp_upsert(&row).await?;
-        Ok(json!(true))
+        Ok(true)
     }
 
     /// `GET /smtpserver/[<identifier>]`.
-    pub async fn list_smtp_servers(&self, identifier: Option<&str>) -> Result<Value> {
-        let map: Map<String, Value> = self
+    pub async fn list_smtp_servers(&self, identifier: Option<&str>) -> Result<Vec<SmtpView>> {
+        Ok(self
             .store()
             .smtp_list()
             .await?
             .iter()
             .filter(|r| identifier.is_none_or(|i| i == r.identifier))
-            .map(|r| (r.identifier.clone(), row_json(r)))
-            .collect();
-        Ok(Value::Object(map))
+            .map(SmtpView::from)
+            .collect())
     }
 
     /// `DELETE /smtpserver/<identifier>`.
-    pub async fn delete_smtp_server(&self, identifier: &str) -> Result<Value> {
+    pub async fn delete_smtp_server(&self, identifier: &str, cx: &mut Scope) -> Result<bool> {
+        cx.audit.action_detail = format!("smtpserver {identifier}");
         if self.store().smtp_delete(identifier).await? {
-            Ok(json!(true))
+            Ok(true)
         } else {
             Err(ServiceError::NotFound(
                 "The requested SMTP server could not be found.".into(),
@@ -164,29 +261,43 @@ impl Services {
         }
     }
 
-    /// `POST /smtpserver/send_test_email`: with `server` the given (unsaved) settings, else the
-    /// stored definition `identifier`. Returns whether the mail was accepted and why not.
-    pub async fn send_test_email(&self, params: &Params) -> Result<(bool, Option<String>)> {
-        let identifier = params
-            .get_nonblank("identifier")
+    /// `POST /smtpserver/send_test_email`: a test mail to `recipient` through the given
+    /// (unsaved) settings, else through the stored server `identifier`.
+    pub async fn send_test_email(
+        &self,
+        identifier: Option<&str>,
+        recipient: Option<&str>,
+        settings: Option<&SmtpInput>,
+    ) -> Result<MailTest> {
+        let identifier = identifier
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
             .ok_or_else(|| ServiceError::missing("identifier"))?;
-        let recipient = params
-            .get_nonblank("recipient")
+        let recipient = recipient
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
             .ok_or_else(|| ServiceError::missing("recipient"))?;
-        let row = if params.get_nonblank("server").is_some() {
-            self.smtp_row_from_params(identifier, params).await?
-        } else {
-            self.store().smtp_get(identifier).await?.ok_or_else(|| {
+        let row = match settings {
+            Some(input) => self.smtp_row(identifier, input).await?,
+            None => self.store().smtp_get(identifier).await?.ok_or_else(|| {
                 ServiceError::NotFound("The requested SMTP server could not be found.".into())
-            })?
+            })?,
         };
         let def = self.smtp_def(&row)?;
         let body = format!(
             "This is a test email from otpgate, sent through the SMTP server {identifier}."
         );
-        match send_mail(&def, recipient, "otpgate test email", &body).await {
-            Ok(()) => Ok((true, None)),
-            Err(e) => Ok((false, Some(e.to_string()))),
-        }
+        Ok(
+            match send_mail(&def, recipient, "otpgate test email", &body).await {
+                Ok(()) => MailTest {
+                    accepted: true,
+                    reason: None,
+                },
+                Err(e) => MailTest {
+                    accepted: false,
+                    reason: Some(e.to_string()),
+                },
+            },
+        )
     }
 }

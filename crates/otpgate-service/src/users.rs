@@ -5,11 +5,12 @@
 //! editable user store in the database (`/user/` create, update, delete), and `ldapresolver`
 //! reads an LDAP directory or Active Directory (see [`crate::directory`]).
 
+use crate::call::Scope;
 use crate::snapshot::Settings;
-use crate::{Params, Result, ServiceError, Services};
+use crate::{Result, ServiceError, Services};
 use otpgate_store::{InternalUserRow, RealmRow, ResolverRow};
-use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -60,22 +61,87 @@ impl std::fmt::Debug for User {
     }
 }
 
-impl User {
-    /// privacyIDEA's JSON of a user (`GET /user/`).
-    pub fn to_json(&self) -> Value {
-        let mobile = if self.mobile_list {
-            json!(self.mobile)
-        } else {
-            json!(self.mobile.first().cloned().unwrap_or_default())
-        };
-        json!({
-            "username": self.login, "userid": self.uid, "givenname": self.givenname, "surname": self.surname,
-            "email": self.email, "mobile": mobile, "phone": self.phone,
-            "description": self.description, "realm": self.realm, "resolver": self.resolver,
-            "editable": self.resolver_type == "internalresolver",
-        })
-    }
+/// `GET /user/`'s filters.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// `realm` (the default realm when None).
+    pub realm: Option<String>,
+    /// `username` (`*` wildcards).
+    pub username: Option<String>,
+    /// `resolver`.
+    pub resolver: Option<String>,
 }
+
+/// `POST|PUT /user/`'s fields for an internal resolver (None: unchanged on update, empty
+/// on create).
+#[derive(Debug, Clone, Default)]
+pub struct UserInput {
+    /// `user` (or `username`).
+    pub login: Option<String>,
+    /// `resolver`.
+    pub resolver: Option<String>,
+    /// `password` (empty: unchanged).
+    pub password: Option<String>,
+    /// `givenname`.
+    pub givenname: Option<String>,
+    /// `surname`.
+    pub surname: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `mobile`.
+    pub mobile: Option<String>,
+    /// `phone`.
+    pub phone: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+}
+
+/// `POST /resolver/<name>`'s fields: the type and privacyIDEA's free-form resolver
+/// parameters (`fileName`, `LDAPURI`, `BINDPW`, …).
+#[derive(Debug, Clone, Default)]
+pub struct ResolverInput {
+    /// `type`.
+    pub rtype: Option<String>,
+    /// The parameters.
+    pub options: BTreeMap<String, String>,
+}
+
+/// A resolver as admins see it: its parameters, the password censored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverView {
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub rtype: String,
+    /// Parameters (privacyIDEA's free-form map).
+    pub data: BTreeMap<String, String>,
+    /// The keys shown censored when set.
+    pub censor_keys: Vec<&'static str>,
+}
+
+/// A realm with its resolvers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealmView {
+    /// Row id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// The default realm.
+    pub default: bool,
+    /// Its resolvers: name, priority, type.
+    pub resolvers: Vec<(String, Option<i64>, String)>,
+}
+
+/// What `POST /realm/<name>` did with the resolvers it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealmSaved {
+    /// Resolvers now in the realm.
+    pub added: Vec<String>,
+    /// Resolvers that do not exist.
+    pub failed: Vec<String>,
+}
+
+impl crate::call::Outcome for RealmSaved {}
 
 /// One parsed passwd line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,21 +375,29 @@ fn pick_realm(
     (login.to_owned(), default)
 }
 
+/// A stored resolver configuration as string key/values.
+fn config_map(config: &str) -> BTreeMap<String, String> {
+    match serde_json::from_str::<Value>(config) {
+        Ok(Value::Object(m)) => m
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
 fn resolver_file(r: &ResolverRow) -> Option<PathBuf> {
     serde_json::from_str::<Value>(&r.config)
         .ok()?
         .get("fileName")?
         .as_str()
         .map(PathBuf::from)
-}
-
-fn realm_json(r: &RealmRow, types: &HashMap<String, String>) -> Value {
-    let resolvers: Vec<Value> = r
-        .resolvers
-        .iter()
-        .map(|(name, prio)| json!({"name": name, "priority": prio, "type": types.get(name).cloned().unwrap_or_default(), "node": ""}))
-        .collect();
-    json!({"default": r.is_default, "id": r.id, "resolver": resolvers})
 }
 
 impl Services {
@@ -488,8 +562,8 @@ impl Services {
     }
 
     /// `GET /user/`: users of a realm (default realm when none given).
-    pub async fn list_users(&self, params: &Params) -> Result<Value> {
-        let realm = match params.get_nonblank("realm") {
+    pub async fn list_users(&self, q: &UserQuery) -> Result<Vec<User>> {
+        let realm = match q.realm.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
             Some(r) => r.to_lowercase(),
             None => self.default_realm().await?.unwrap_or_default(),
         };
@@ -500,19 +574,28 @@ impl Services {
             .into_iter()
             .find(|x| x.name == realm)
         else {
-            return Ok(json!([]));
+            return Ok(Vec::new());
         };
-        let raw_pattern = params.get_nonblank("username");
-        let pattern = raw_pattern.map(wildcard).transpose()?;
-        let only_resolver = params.get_nonblank("resolver");
+        let nonblank = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let raw_pattern = nonblank(&q.username);
+        let pattern = raw_pattern.as_deref().map(wildcard).transpose()?;
+        let only_resolver = nonblank(&q.resolver);
         let mut out = Vec::new();
         for (name, _) in &r.resolvers {
-            if only_resolver.is_some_and(|o| o != name) {
+            if only_resolver.as_deref().is_some_and(|o| o != name) {
                 continue;
             }
             if let Some(res) = self.store().resolver_get(name).await? {
                 // As privacyIDEA: a user store that cannot answer is left out of the list.
-                let users = match self.users_of_resolver(&res, &realm, raw_pattern).await {
+                let users = match self
+                    .users_of_resolver(&res, &realm, raw_pattern.as_deref())
+                    .await
+                {
                     Ok(u) => u,
                     Err(e @ ServiceError::Resolver(_)) => {
                         tracing::warn!(resolver = %name, error = %e, "unable to get the user list of a resolver");
@@ -520,28 +603,46 @@ impl Services {
                     }
                     Err(e) => return Err(e),
                 };
-                for u in users {
-                    if pattern.as_ref().is_none_or(|p| p.is_match(&u.login)) {
-                        out.push(u.to_json());
-                    }
-                }
+                out.extend(
+                    users
+                        .into_iter()
+                        .filter(|u| pattern.as_ref().is_none_or(|p| p.is_match(&u.login))),
+                );
             }
         }
-        Ok(Value::Array(out))
+        Ok(out)
     }
 
-    /// `POST /user/` (create) and `PUT /user/` (update) in an internal resolver.
-    pub async fn save_user(&self, params: &Params, create: bool) -> Result<Value> {
-        let login = params
-            .get_nonblank("user")
-            .or(params.get_nonblank("username"))
-            .ok_or_else(|| ServiceError::missing("user"))?;
-        let resolver_name = params
-            .get_nonblank("resolver")
-            .ok_or_else(|| ServiceError::missing("resolver"))?;
+    /// `POST /user/`: a new user in an internal resolver; its id.
+    pub async fn create_user(&self, input: &UserInput, cx: &mut Scope) -> Result<i64> {
+        cx.audit.user = input.login.clone().unwrap_or_default();
+        let (res, row) = self.user_row(input, true).await?;
+        Ok(self.store().iuser_create(res, &row).await?)
+    }
+
+    /// `PUT /user/`: changes a user of an internal resolver.
+    pub async fn update_user(&self, input: &UserInput, cx: &mut Scope) -> Result<bool> {
+        cx.audit.user = input.login.clone().unwrap_or_default();
+        let (res, row) = self.user_row(input, false).await?;
+        self.store().iuser_update(res, &row).await?;
+        Ok(true)
+    }
+
+    /// The row to store for `input` in its internal resolver (whose id comes first).
+    async fn user_row(&self, input: &UserInput, create: bool) -> Result<(i64, InternalUserRow)> {
+        let nonblank = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let login = nonblank(&input.login).ok_or_else(|| ServiceError::missing("user"))?;
+        let login = login.as_str();
+        let resolver_name =
+            nonblank(&input.resolver).ok_or_else(|| ServiceError::missing("resolver"))?;
         let res = self
             .store()
-            .resolver_get(resolver_name)
+            .resolver_get(&resolver_name)
             .await?
             .ok_or_else(|| {
                 ServiceError::Parameter(format!("The resolver {resolver_name} does not exist."))
@@ -574,37 +675,35 @@ impl Services {
                 ..Default::default()
             },
         };
-        let pick = |k: &str, old: &str| {
-            params
-                .get(k)
+        let pick = |v: &Option<String>, old: &str| {
+            v.as_deref()
                 .map(|v| v.trim().to_owned())
                 .unwrap_or_else(|| old.to_owned())
         };
-        let password_hash = match params.get("password") {
+        let password_hash = match input.password.as_deref() {
             Some(p) if !p.is_empty() => self.hash_secret(p).await?,
             _ => base.password_hash.clone(),
         };
-        let row = InternalUserRow {
-            id: base.id,
-            username: login.to_owned(),
-            password_hash,
-            givenname: pick("givenname", &base.givenname),
-            surname: pick("surname", &base.surname),
-            email: pick("email", &base.email),
-            mobile: pick("mobile", &base.mobile),
-            phone: pick("phone", &base.phone),
-            description: pick("description", &base.description),
-        };
-        if create {
-            Ok(json!(self.store().iuser_create(res.id, &row).await?))
-        } else {
-            self.store().iuser_update(res.id, &row).await?;
-            Ok(json!(true))
-        }
+        Ok((
+            res.id,
+            InternalUserRow {
+                id: base.id,
+                username: login.to_owned(),
+                password_hash,
+                givenname: pick(&input.givenname, &base.givenname),
+                surname: pick(&input.surname, &base.surname),
+                email: pick(&input.email, &base.email),
+                mobile: pick(&input.mobile, &base.mobile),
+                phone: pick(&input.phone, &base.phone),
+                description: pick(&input.description, &base.description),
+            },
+        ))
     }
 
     /// `DELETE /user/<resolver>/<username>`.
-    pub async fn delete_user(&self, resolver: &str, login: &str) -> Result<Value> {
+    pub async fn delete_user(&self, resolver: &str, login: &str, cx: &mut Scope) -> Result<bool> {
+        cx.audit.user = login.to_owned();
+        cx.audit.resolver = resolver.to_owned();
         let res = self.store().resolver_get(resolver).await?.ok_or_else(|| {
             ServiceError::Parameter(format!("The resolver {resolver} does not exist."))
         })?;
@@ -614,7 +713,7 @@ impl Services {
             )));
         }
         if self.store().iuser_delete(res.id, login).await? {
-            Ok(json!(true))
+            Ok(true)
         } else {
             Err(ServiceError::User(format!(
                 "User <{login}> does not exist."
@@ -623,7 +722,13 @@ impl Services {
     }
 
     /// `POST /resolver/<name>`.
-    pub async fn save_resolver(&self, name: &str, params: &Params) -> Result<Value> {
+    pub async fn save_resolver(
+        &self,
+        name: &str,
+        input: &ResolverInput,
+        cx: &mut Scope,
+    ) -> Result<i64> {
+        cx.audit.resolver = name.to_owned();
         if name.is_empty()
             || name.len() > 255
             || !name
@@ -634,8 +739,11 @@ impl Services {
                 "Invalid resolver name {name:?}."
             )));
         }
-        let rtype = params
-            .get_nonblank("type")
+        let rtype = input
+            .rtype
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
             .ok_or_else(|| ServiceError::missing("type"))?;
         let old = self.store().resolver_get(name).await?;
         if let Some(old) = &old
@@ -649,8 +757,11 @@ impl Services {
         let mut secret = String::new();
         let config = match rtype {
             "passwdresolver" => {
-                let file = params
-                    .get_nonblank("fileName")
+                let file = input
+                    .options
+                    .get("fileName")
+                    .map(|f| f.trim())
+                    .filter(|f| !f.is_empty())
                     .ok_or_else(|| ServiceError::missing("fileName"))?;
                 checked_passwd_path(Path::new(file), self.data_dir())
                     .await
@@ -660,7 +771,7 @@ impl Services {
             "internalresolver" => json!({}),
             "ldapresolver" => {
                 let (config, sealed) = self
-                    .ldap_resolver_config(name, params, old.as_ref())
+                    .ldap_resolver_config(name, &input.options, old.as_ref())
                     .await?;
                 secret = sealed;
                 config
@@ -672,16 +783,19 @@ impl Services {
                 )));
             }
         };
-        Ok(json!(
-            self.store()
-                .resolver_upsert(name, rtype, &config.to_string(), &secret)
-                .await?
-        ))
+        Ok(self
+            .store()
+            .resolver_upsert(name, rtype, &config.to_string(), &secret)
+            .await?)
     }
 
-    /// `GET /resolver/[<name>]`.
-    pub async fn list_resolvers(&self, name: Option<&str>, rtype: Option<&str>) -> Result<Value> {
-        let mut out = Map::new();
+    /// `GET /resolver/[<name>]`: resolvers, optionally by name or type.
+    pub async fn list_resolvers(
+        &self,
+        name: Option<&str>,
+        rtype: Option<&str>,
+    ) -> Result<Vec<ResolverView>> {
+        let mut out = Vec::new();
         for r in self.store().resolver_list().await? {
             if name.is_some_and(|n| n != r.name) || rtype.is_some_and(|t| t != r.rtype) {
                 continue;
@@ -689,28 +803,32 @@ impl Services {
             let (data, censor_keys) = if r.rtype == "ldapresolver" {
                 Self::ldap_resolver_data(&r)
             } else {
-                (
-                    serde_json::from_str(&r.config).unwrap_or_else(|_| json!({})),
-                    vec![],
-                )
+                (config_map(&r.config), vec![])
             };
-            out.insert(
-                r.name.clone(),
-                json!({"resolvername": r.name, "type": r.rtype, "data": data, "censor_keys": censor_keys}),
-            );
+            out.push(ResolverView {
+                name: r.name,
+                rtype: r.rtype,
+                data,
+                censor_keys,
+            });
         }
-        Ok(Value::Object(out))
+        Ok(out)
     }
 
     /// `DELETE /resolver/<name>`: the id, or -1 when unknown (as privacyIDEA).
-    pub async fn delete_resolver(&self, name: &str) -> Result<Value> {
-        Ok(json!(
-            self.store().resolver_delete(name).await?.unwrap_or(-1)
-        ))
+    pub async fn delete_resolver(&self, name: &str, cx: &mut Scope) -> Result<i64> {
+        cx.audit.resolver = name.to_owned();
+        Ok(self.store().resolver_delete(name).await?.unwrap_or(-1))
     }
 
-    /// `POST /realm/<name>` with `resolvers=a,b` and optional `priority.<resolver>`.
-    pub async fn save_realm(&self, name: &str, params: &Params) -> Result<Value> {
+    /// `POST /realm/<name>`: the realm's resolvers (name and priority), replacing the old.
+    pub async fn save_realm(
+        &self,
+        name: &str,
+        resolvers: &[(String, Option<i64>)],
+        cx: &mut Scope,
+    ) -> Result<RealmSaved> {
+        cx.audit.realm = name.to_owned();
         if name.is_empty()
             || name.len() > 255
             || !name
@@ -721,35 +839,29 @@ impl Services {
                 "Invalid realm name {name:?}."
             )));
         }
-        let wanted = params
-            .get("resolvers")
-            .or(params.get("resolver"))
-            .unwrap_or_default();
-        let mut added = Vec::new();
-        let mut failed = Vec::new();
+        let mut saved = RealmSaved {
+            added: Vec::new(),
+            failed: Vec::new(),
+        };
         let mut ids = Vec::new();
-        let mut names: Vec<&str> = Vec::new();
-        for r in wanted.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-            if !names.contains(&r) {
-                names.push(r);
+        for (r, prio) in resolvers {
+            if saved.added.contains(r) || saved.failed.contains(r) {
+                continue;
             }
-        }
-        for r in names {
             match self.store().resolver_get(r).await? {
                 Some(res) => {
-                    let prio = params.int(&format!("priority.{r}"))?;
-                    ids.push((res.id, prio));
-                    added.push(r.to_owned());
+                    ids.push((res.id, *prio));
+                    saved.added.push(r.clone());
                 }
-                None => failed.push(r.to_owned()),
+                None => saved.failed.push(r.clone()),
             }
         }
         self.store().realm_set(&name.to_lowercase(), &ids).await?;
-        Ok(json!({"added": added, "failed": failed}))
+        Ok(saved)
     }
 
     /// `GET /realm/` (or only the default realm).
-    pub async fn list_realms(&self, only_default: bool) -> Result<Value> {
+    pub async fn list_realms(&self, only_default: bool) -> Result<Vec<RealmView>> {
         let types: HashMap<String, String> = self
             .store()
             .resolver_list()
@@ -757,40 +869,52 @@ impl Services {
             .into_iter()
             .map(|r| (r.name, r.rtype))
             .collect();
-        let mut out = Map::new();
-        for r in self.store().realm_list().await? {
-            if !only_default || r.is_default {
-                out.insert(r.name.clone(), realm_json(&r, &types));
-            }
-        }
-        Ok(Value::Object(out))
+        Ok(self
+            .store()
+            .realm_list()
+            .await?
+            .into_iter()
+            .filter(|r| !only_default || r.is_default)
+            .map(|r| RealmView {
+                id: r.id,
+                resolvers: r
+                    .resolvers
+                    .iter()
+                    .map(|(n, p)| (n.clone(), *p, types.get(n).cloned().unwrap_or_default()))
+                    .collect(),
+                name: r.name,
+                default: r.is_default,
+            })
+            .collect())
     }
 
-    /// `DELETE /realm/<name>` (realm names are case-insensitive).
-    pub async fn delete_realm(&self, name: &str) -> Result<Value> {
-        match self.store().realm_delete(&name.to_lowercase()).await? {
-            Some(id) => Ok(json!(id)),
-            None => Err(ServiceError::NotFound(
-                "The requested Realm could not be found.".into(),
-            )),
-        }
+    /// `DELETE /realm/<name>` (realm names are case-insensitive): its id.
+    pub async fn delete_realm(&self, name: &str, cx: &mut Scope) -> Result<i64> {
+        cx.audit.realm = name.to_owned();
+        self.store()
+            .realm_delete(&name.to_lowercase())
+            .await?
+            .ok_or_else(realm_not_found)
     }
 
-    /// `POST /defaultrealm/<name>`.
-    pub async fn set_default_realm(&self, name: &str) -> Result<Value> {
-        match self.store().realm_set_default(&name.to_lowercase()).await? {
-            Some(id) => Ok(json!(id)),
-            None => Err(ServiceError::NotFound(
-                "The requested Realm could not be found.".into(),
-            )),
-        }
+    /// `POST /defaultrealm/<name>`: its id.
+    pub async fn set_default_realm(&self, name: &str, cx: &mut Scope) -> Result<i64> {
+        cx.audit.realm = name.to_owned();
+        self.store()
+            .realm_set_default(&name.to_lowercase())
+            .await?
+            .ok_or_else(realm_not_found)
     }
 
     /// `DELETE /defaultrealm`.
-    pub async fn clear_default_realm(&self) -> Result<Value> {
+    pub async fn clear_default_realm(&self) -> Result<bool> {
         self.store().realm_clear_default().await?;
-        Ok(json!(true))
+        Ok(true)
     }
+}
+
+fn realm_not_found() -> ServiceError {
+    ServiceError::NotFound("The requested Realm could not be found.".into())
 }
 
 /// A `*` wildcard pattern as a regex (an unusable pattern is a parameter error).

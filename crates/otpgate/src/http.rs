@@ -1,12 +1,20 @@
 //! The HTTP API: privacyIDEA's paths, parameters and envelopes, plus `/healthz` and
 //! `/metrics`. Handlers are thin: extract parameters, call one service, wrap the result.
 
-mod admin;
+mod audit;
+mod auth;
 pub mod envelope;
 mod event;
 mod extract;
 mod openapi;
+mod policy;
+mod realm;
+mod resolver;
+mod smsgateway;
+mod smtpserver;
+mod system;
 mod token;
+mod user;
 pub mod validate;
 
 pub use envelope::ApiError;
@@ -24,7 +32,7 @@ use std::time::{Duration, Instant};
 /// The whole router.
 pub fn router(app: App) -> Router {
     let api = Router::new()
-        .route("/auth", post(admin::auth))
+        .route("/auth", post(auth::auth))
         .route(
             "/validate/check",
             get(validate::check).post(validate::check),
@@ -60,101 +68,97 @@ pub fn router(app: App) -> Router {
         .route("/token/challenges/{serial}", get(token::challenges_one))
         .route(
             "/smsgateway",
-            get(admin::gateways).post(admin::save_gateway),
+            get(smsgateway::gateways).post(smsgateway::save),
         )
         .route(
             "/smsgateway/",
-            get(admin::gateways).post(admin::save_gateway),
+            get(smsgateway::gateways).post(smsgateway::save),
         )
-        .route("/smsgateway/providers", get(admin::providers))
+        .route("/smsgateway/providers", get(smsgateway::providers))
         .route(
             "/smsgateway/{id}",
-            get(admin::gateway).delete(admin::delete_gateway),
+            get(smsgateway::gateway).delete(smsgateway::delete),
         )
         .route(
             "/smsgateway/option/{gwid}/{key}",
-            delete(admin::delete_gateway_option),
+            delete(smsgateway::delete_option),
         )
-        .route("/smtpserver", get(admin::smtp_servers))
-        .route("/smtpserver/", get(admin::smtp_servers))
-        .route("/smtpserver/send_test_email", post(admin::send_test_email))
+        .route("/smtpserver", get(smtpserver::servers))
+        .route("/smtpserver/", get(smtpserver::servers))
+        .route(
+            "/smtpserver/send_test_email",
+            post(smtpserver::send_test_email),
+        )
         .route(
             "/smtpserver/{identifier}",
-            get(admin::smtp_server)
-                .post(admin::save_smtp_server)
-                .delete(admin::delete_smtp_server),
+            get(smtpserver::server)
+                .post(smtpserver::save)
+                .delete(smtpserver::delete),
         )
-        .route("/system/setConfig", post(admin::set_config))
-        .route("/system/", get(admin::get_config))
-        .route("/system", get(admin::get_config))
+        .route("/system/setConfig", post(system::set_config))
+        .route("/system/", get(system::get_config))
+        .route("/system", get(system::get_config))
         .route(
             "/system/{key}",
-            get(admin::get_config_key).delete(admin::delete_config),
+            get(system::get_config_key).delete(system::delete_config),
         )
-        .route("/resolver/", get(admin::resolvers))
-        .route("/resolver", get(admin::resolvers))
-        .route("/resolver/test", post(admin::test_resolver))
+        .route("/resolver/", get(resolver::resolvers))
+        .route("/resolver", get(resolver::resolvers))
+        .route("/resolver/test", post(resolver::test))
         .route(
             "/resolver/{name}",
-            get(admin::resolver)
-                .post(admin::save_resolver)
-                .delete(admin::delete_resolver),
+            get(resolver::resolver)
+                .post(resolver::save)
+                .delete(resolver::delete),
         )
-        .route("/realm/", get(admin::realms))
-        .route("/realm", get(admin::realms))
-        .route("/realm/superuser", get(admin::superuser_realms))
-        .route(
-            "/realm/{name}",
-            post(admin::save_realm).delete(admin::delete_realm),
-        )
+        .route("/realm/", get(realm::realms))
+        .route("/realm", get(realm::realms))
+        .route("/realm/superuser", get(realm::superuser_realms))
+        .route("/realm/{name}", post(realm::save).delete(realm::delete))
         .route(
             "/defaultrealm",
-            get(admin::default_realm).delete(admin::clear_default_realm),
+            get(realm::default_realm).delete(realm::clear_default),
         )
-        .route("/defaultrealm/", get(admin::default_realm))
-        .route("/defaultrealm/{name}", post(admin::set_default_realm))
+        .route("/defaultrealm/", get(realm::default_realm))
+        .route("/defaultrealm/{name}", post(realm::set_default))
         .route(
             "/user/",
-            get(admin::users)
-                .post(admin::create_user)
-                .put(admin::update_user),
+            get(user::users).post(user::create).put(user::update),
         )
         .route(
             "/user",
-            get(admin::users)
-                .post(admin::create_user)
-                .put(admin::update_user),
+            get(user::users).post(user::create).put(user::update),
         )
-        .route("/user/{resolver}/{name}", delete(admin::delete_user))
-        .route("/policy/", get(admin::policies))
-        .route("/policy", get(admin::policies))
+        .route("/user/{resolver}/{name}", delete(user::delete))
+        .route("/policy/", get(policy::policies))
+        .route("/policy", get(policy::policies))
         .route(
             "/policy/{name}",
-            get(admin::policy)
-                .post(admin::save_policy)
-                .delete(admin::delete_policy),
+            get(policy::policy)
+                .post(policy::save)
+                .delete(policy::delete),
         )
-        .route("/policy/enable/{name}", post(admin::enable_policy))
-        .route("/policy/disable/{name}", post(admin::disable_policy))
+        .route("/policy/enable/{name}", post(policy::enable))
+        .route("/policy/disable/{name}", post(policy::disable))
         .route("/event", get(event::list).post(event::save))
         .route("/event/", get(event::list).post(event::save))
         .route("/event/outbox", get(event::outbox))
         .route("/event/outbox/{id}/retry", post(event::outbox_retry))
         .route("/event/actions/{module}", get(event::actions))
-        .route("/event/conditions/{module}", get(event::conditions))
+        .route("/event/conditions/{module}", get(event::conditions_of))
         .route("/event/positions/{module}", get(event::positions))
         .route("/event/defaults/{module}", get(event::defaults))
         .route("/event/enable/{id}", post(event::enable))
         .route("/event/disable/{id}", post(event::disable))
         .route("/event/{id}", get(event::get_one).delete(event::delete))
-        .route("/fraud/blocks", get(admin::prefix_blocks))
-        .route("/fraud/blocks/", get(admin::prefix_blocks))
+        .route("/fraud/blocks", get(smsgateway::prefix_blocks))
+        .route("/fraud/blocks/", get(smsgateway::prefix_blocks))
         .route(
             "/fraud/blocks/{prefix}",
-            post(admin::block_prefix).delete(admin::unblock_prefix),
+            post(smsgateway::block_prefix).delete(smsgateway::unblock_prefix),
         )
-        .route("/audit/", get(admin::audit))
-        .route("/audit", get(admin::audit));
+        .route("/audit/", get(audit::audit))
+        .route("/audit", get(audit::audit));
     let api = if app.config.web.enabled {
         api.merge(crate::web::routes())
     } else {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod params;
 pub mod radius_glue;
 pub mod ratelimit;
 pub mod request;

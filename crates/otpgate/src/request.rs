@@ -2,10 +2,10 @@
 //! privacyIDEA's notation, the peer's address and the end user's as trusted proxies name it,
 //! and (while handlers are moved to the service's call) the request's audit slot.
 
+use crate::params::Params;
 use crate::state::App;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::HeaderMap;
-use otpgate_service::Params;
 use otpgate_service::audit::AuditEntry;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};

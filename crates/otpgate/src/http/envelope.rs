@@ -22,6 +22,13 @@ fn now_f64() -> f64 {
         .unwrap_or_default()
 }
 
+/// A time (ms) as privacyIDEA's audit shows it: UTC, ISO 8601 with microseconds.
+pub fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+        .unwrap_or_default()
+}
+
 fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     r.headers_mut().insert(

@@ -3,13 +3,14 @@
 //! services separately by the handlers.
 
 use super::ApiError;
+use crate::params::Params;
 use crate::request::{AuditSlot, client_ip, end_user, route_action};
 use crate::state::App;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use otpgate_service::audit::AuditEntry;
 use otpgate_service::call::{Call, Caller, Outcome, Scope, Work};
-use otpgate_service::{Params, ServiceError, Services};
+use otpgate_service::{ServiceError, Services};
 use serde_json::Value;
 use std::net::IpAddr;
 

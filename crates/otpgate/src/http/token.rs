@@ -2,13 +2,14 @@
 //! challenges rendered in privacyIDEA's shape.
 
 use super::{ApiError, Pi, envelope};
+use crate::params::Params;
 use crate::state::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use otpgate_service::tokens::{
     ChallengeView, TokenAttributes, TokenInit, TokenQuery, TokenTarget, TokenView, UserRef,
 };
-use otpgate_service::{Page, Params, ServiceError};
+use otpgate_service::{Page, ServiceError};
 use serde_json::{Map, Value, json};
 
 /// Token info keys set by the server (privacyIDEA's `readonly_info_keys`).
@@ -68,12 +69,8 @@ fn token_query(p: &Params) -> Result<TokenQuery, ServiceError> {
             s("tokenrealm")
         },
         description: s("description"),
-        active: p
-            .get_nonblank("active")
-            .map(otpgate_service::params::is_true),
-        assigned: p
-            .get_nonblank("assigned")
-            .map(otpgate_service::params::is_true),
+        active: p.get_nonblank("active").map(crate::params::is_true),
+        assigned: p.get_nonblank("assigned").map(crate::params::is_true),
         info: s("infokey").zip(s("infovalue")),
         user,
         page: p.int("page")?,

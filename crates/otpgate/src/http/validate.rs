@@ -3,14 +3,15 @@
 //! and SMS counters read from those outcomes.
 
 use super::{ApiError, Pi, envelope};
+use crate::params::Params;
 use crate::state::App;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use otpgate_service::ServiceError;
 use otpgate_service::validate::{
     Challenges, CheckOutcome, CheckRequest, SEND_FAILED, TriggerRequest, Triggered,
 };
-use otpgate_service::{Params, ServiceError};
 use serde_json::{Map, Value, json};
 
 /// `/validate/check`'s parameters.

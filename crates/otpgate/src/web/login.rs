@@ -2,7 +2,8 @@
 //! then the OTP, through the same check as `/validate/check`).
 
 use super::html::{Field, Out};
-use super::{Nav, Page, Web, WebResult, flash, see_other};
+use super::page::{Nav, Page, flash, see_other};
+use super::request::{Web, WebResult};
 use axum::http::StatusCode;
 use axum::response::Response;
 use otpgate_service::ServiceError;

@@ -2,7 +2,9 @@
 //! the OTP of a first SMS, and the PIN.
 
 use super::html::{E, Field, Out, U, w};
-use super::{Nav, Session, Web, WebResult, csrf_field, see_other, service_message, signed_in_page};
+use super::page::{Nav, csrf_field, see_other, service_message};
+use super::request::{Web, WebResult};
+use super::session::Session;
 use axum::response::Response;
 use otpgate_core::token::Unfit;
 use otpgate_service::call::Caller;
@@ -10,7 +12,7 @@ use otpgate_service::tokens::TokenView;
 use otpgate_service::users::User;
 
 fn page(web: &Web, s: &Session, title: &str, errors: &[(String, String)], body: Out) -> Response {
-    signed_in_page(web, s, Nav::User, title, errors, None, body)
+    web.page(s, Nav::User, title, errors, None, body)
 }
 
 /// A self-service call of `user` (the audit and the events name the user).

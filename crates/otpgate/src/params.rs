@@ -1,7 +1,9 @@
 //! Request parameters as privacyIDEA merges them: query string, form, JSON body and path,
-//! later sources winning. Values are strings; JSON numbers and booleans are converted.
+//! later sources winning. Values are strings; JSON numbers and booleans are converted. Only
+//! the front ends read them: they parse them into the service's typed requests.
 
-use crate::ServiceError;
+use otpgate_service::ServiceError;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The merged parameters of one call.
@@ -66,7 +68,28 @@ impl Params {
     }
 }
 
-/// The highest page number a listing accepts (larger ones are clamped).
-pub const MAX_PAGE: i64 = 1_000_000;
-
 pub use otpgate_core::params::is_true;
+
+/// privacyIDEA's event `conditions` parameter: a JSON dictionary, its values as privacyIDEA's
+/// strings.
+pub fn conditions(raw: Option<&str>) -> Result<BTreeMap<String, String>, ServiceError> {
+    let Some(s) = raw.filter(|s| !s.trim().is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    match serde_json::from_str::<Value>(s) {
+        Ok(Value::Object(m)) => Ok(m
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s,
+                    Value::Bool(b) => if b { "True" } else { "False" }.to_owned(),
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect()),
+        _ => Err(ServiceError::Parameter(
+            "The 'conditions' parameter must be a dictionary.".into(),
+        )),
+    }
+}

@@ -1,0 +1,167 @@
+//! `/smsgateway`: gateway definitions (options and headers as privacyIDEA's free-form
+//! maps, secrets censored), the provider catalogue, and `/fraud/blocks` (blocked
+//! destination prefixes, an otpgate addition).
+
+use super::{ApiError, Pi, envelope};
+use crate::params::{Params, is_true};
+use crate::state::App;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use otpgate_service::gateways::{GatewayInput, GatewayView};
+use otpgate_store::BlockedPrefix;
+use serde_json::{Value, json};
+
+/// `POST /smsgateway`'s parameters: `option.K`, `header.K`, `secret.option.K`,
+/// `secret.header.K`.
+pub fn gateway_input(p: &Params) -> GatewayInput {
+    let mut g = GatewayInput {
+        name: p.get("name").map(str::to_owned),
+        module: p.get("module").map(str::to_owned),
+        description: p.get("description").map(str::to_owned),
+        ..Default::default()
+    };
+    for (k, v) in p.iter() {
+        if let Some(key) = k.strip_prefix("option.") {
+            g.options.insert(key.to_owned(), v.clone());
+        } else if let Some(key) = k.strip_prefix("header.") {
+            g.headers.insert(key.to_owned(), v.clone());
+        } else if let Some(key) = k.strip_prefix("secret.option.") {
+            g.secret_options.insert(key.to_owned(), is_true(v));
+        } else if let Some(key) = k.strip_prefix("secret.header.") {
+            g.secret_headers.insert(key.to_owned(), is_true(v));
+        }
+    }
+    g
+}
+
+/// A gateway in privacyIDEA's shape.
+fn gateway_json(g: &GatewayView) -> Value {
+    json!({
+        "id": g.id, "name": g.name, "providermodule": g.module,
+        "description": if g.description.is_empty() { Value::Null } else { json!(g.description) },
+        "options": g.options, "headers": g.headers,
+        "secret_options": g.secret_options, "secret_headers": g.secret_headers,
+    })
+}
+
+async fn list(app: &App, pi: &Pi, id: Option<String>) -> Result<Response, ApiError> {
+    let list = pi
+        .run(app, Some("smsgateway_read"), None, move |s, _| {
+            Box::pin(async move { s.list_gateways(id.as_deref()).await })
+        })
+        .await?;
+    Ok(pi.reply(list.iter().map(gateway_json).collect()))
+}
+
+/// `GET /smsgateway/`.
+pub async fn gateways(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    list(&app, &pi, None).await
+}
+
+/// `GET /smsgateway/<id>`.
+pub async fn gateway(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    list(&app, &pi, Some(id)).await
+}
+
+/// `GET /smsgateway/providers`.
+pub async fn providers(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    pi.run(&app, Some("smsgateway_read"), None, |_, _| {
+        Box::pin(async { Ok(()) })
+    })
+    .await?;
+    Ok(pi.reply(otpgate_gateways::providers_description()))
+}
+
+/// `POST /smsgateway`: the id; `detail.warnings` says what an SMS of it will cost.
+pub async fn save(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    let input = gateway_input(&pi.params);
+    let warnings = input.warnings();
+    let id = pi
+        .run(&app, Some("smsgateway_write"), None, move |s, cx| {
+            Box::pin(async move { s.save_gateway(&input, cx).await })
+        })
+        .await?;
+    Ok(pi.reply_warned(json!(id), warnings))
+}
+
+/// `DELETE /smsgateway/<name>`.
+pub async fn delete(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    let id = pi
+        .run(&app, Some("smsgateway_write"), None, move |s, cx| {
+            Box::pin(async move { s.delete_gateway(&name, cx).await })
+        })
+        .await?;
+    Ok(pi.reply(json!(id)))
+}
+
+/// `DELETE /smsgateway/option/<gwid>/<key>`.
+pub async fn delete_option(
+    State(app): State<App>,
+    Path((gwid, key)): Path<(String, String)>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    let id = pi
+        .run(&app, Some("smsgateway_write"), None, move |s, _| {
+            Box::pin(async move { s.delete_gateway_option(&gwid, &key).await })
+        })
+        .await?;
+    Ok(pi.reply(json!(id)))
+}
+
+fn block_json(b: &BlockedPrefix) -> Value {
+    json!({
+        "prefix": b.prefix, "source": b.source, "reason": b.reason,
+        "blocked_at": envelope::iso(b.blocked_at),
+    })
+}
+
+/// `GET /fraud/blocks`: the blocked destination prefixes.
+pub async fn prefix_blocks(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    let blocks = pi
+        .run(&app, Some("smsgateway_read"), None, |s, _| {
+            Box::pin(s.list_prefix_blocks())
+        })
+        .await?;
+    Ok(pi.reply(blocks.iter().map(block_json).collect()))
+}
+
+/// `POST /fraud/blocks/<prefix>` (`reason`): blocks a destination prefix.
+pub async fn block_prefix(
+    State(app): State<App>,
+    Path(prefix): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    let reason = pi
+        .params
+        .get("reason")
+        .unwrap_or("blocked by an admin")
+        .to_owned();
+    let added = pi
+        .run(&app, Some("smsgateway_write"), None, move |s, cx| {
+            Box::pin(async move { s.block_prefix(&prefix, &reason, cx).await })
+        })
+        .await?;
+    Ok(pi.reply(json!(added)))
+}
+
+/// `DELETE /fraud/blocks/<prefix>`: lifts a block.
+pub async fn unblock_prefix(
+    State(app): State<App>,
+    Path(prefix): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    let lifted = pi
+        .run(&app, Some("smsgateway_write"), None, move |s, cx| {
+            Box::pin(async move { s.unblock_prefix(&prefix, cx).await })
+        })
+        .await?;
+    Ok(pi.reply(json!(lifted)))
+}

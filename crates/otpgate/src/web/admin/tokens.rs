@@ -1,0 +1,177 @@
+//! Tokens: list, a token's page, enable/disable/reset/PIN/delete, and enrolling an SMS
+//! token: the same calls (rights, events, audit) as the API's `/token/…`.
+
+use super::super::html::{Out, U, error_summary};
+use super::super::page::{see_other, service_message};
+use super::super::request::{Web, WebError, WebResult};
+use super::super::session::Session;
+use super::super::view::tokens as view;
+use super::{Errors, no_such_action, page};
+use crate::params::Params;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use otpgate_service::tokens::{TokenInit, TokenQuery, TokenTarget, UserRef};
+
+/// `GET /ui/admin/tokens?serial=&user=&page=`.
+pub async fn list(web: Web) -> WebResult {
+    let s = web.admin("tokenlist").await?;
+    let q = &web.query;
+    let serial = q.get("serial").unwrap_or_default().trim().to_owned();
+    let user = q.get("user").unwrap_or_default().trim().to_owned();
+    let page_no = q
+        .get("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let query = TokenQuery {
+        serial: (!serial.is_empty()).then(|| format!("*{serial}*")),
+        user: (!user.is_empty()).then(|| UserRef {
+            login: user.clone(),
+            realm: q.get_nonblank("realm").map(str::to_owned),
+        }),
+        page: Some(page_no),
+        page_size: Some(25),
+        ..Default::default()
+    };
+    let mut b = Out::new();
+    view::filters(&mut b, &serial, &user);
+    match web.app.services.list_tokens(&query).await {
+        Ok(listed) => view::list(&mut b, &s, &listed, q),
+        Err(e) => {
+            let errors = vec![("user".to_owned(), service_message(&e))];
+            let mut eb = Out::new();
+            error_summary(&errors, &mut eb);
+            eb.push(b);
+            return Ok(page(&web, &s, "Tokens", &[], eb));
+        }
+    }
+    Ok(page(&web, &s, "Tokens", &[], b))
+}
+
+/// `GET /ui/admin/tokens/{serial}`.
+pub async fn detail(Path(serial): Path<String>, web: Web) -> WebResult {
+    let s = web.admin("tokenlist").await?;
+    let t = web.app.services.token(&serial).await?.ok_or_else(|| {
+        WebError::Page(
+            StatusCode::NOT_FOUND,
+            format!("There is no token {serial}."),
+        )
+    })?;
+    let mut b = Out::new();
+    view::detail(&mut b, &s, &t);
+    Ok(page(&web, &s, &format!("Token {serial}"), &[], b))
+}
+
+/// `POST /ui/admin/tokens/{serial}/{enable|disable|reset|pin|delete}`.
+pub async fn action(Path((serial, action)): Path<(String, String)>, web: Web) -> WebResult {
+    let (right, event, ok) = match action.as_str() {
+        "enable" => ("enable", "token_enable", "enabled"),
+        "disable" => ("disable", "token_disable", "disabled"),
+        "reset" => ("reset", "token_reset", "reset"),
+        "pin" => ("setpin", "token_setpin", "pin"),
+        "delete" => ("delete", "token_delete", "deleted"),
+        _ => return Err(no_such_action()),
+    };
+    let s = web.admin(right).await?;
+    let pin = web.form.get("pin").unwrap_or_default().to_owned();
+    let target = TokenTarget::serial(&serial);
+    let call = web.admin_call(&s).event(event).subject("", "", &serial);
+    web.run(call, Some(right), move |svc, cx| {
+        Box::pin(async move {
+            Ok(match right {
+                "enable" => svc.set_tokens_active(target, true, cx).await?,
+                "disable" => svc.set_tokens_active(target, false, cx).await?,
+                "reset" => count(svc.reset_tokens(target, cx).await?),
+                "setpin" => count(svc.set_token_pin(target, Some(pin), cx).await?),
+                _ => svc.delete_tokens(target, cx).await?,
+            })
+        })
+    })
+    .await?;
+    Ok(see_other(&if action == "delete" {
+        "/ui/admin/tokens?ok=deleted".to_owned()
+    } else {
+        format!("/ui/admin/tokens/{}?ok={ok}", U(&serial))
+    }))
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> WebResult {
+    let services = &web.app.services;
+    let realms: Vec<String> = services
+        .list_realms(false)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let gateways: Vec<String> = services
+        .list_gateways(None)
+        .await?
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    let mut b = Out::new();
+    view::enroll_form(&mut b, s, &realms, &gateways, f, errors);
+    Ok(page(web, s, "Enroll an SMS token", errors, b))
+}
+
+/// `GET /ui/admin/tokens/new`.
+pub async fn enroll_form(web: Web) -> WebResult {
+    let s = web.admin("enrollSMS").await?;
+    let q = web.query.clone();
+    enroll_page(&web, &s, &q, &Vec::new()).await
+}
+
+/// `POST /ui/admin/tokens/new`: a `token_init` call, as the API's.
+pub async fn enroll(web: Web) -> WebResult {
+    let s = web.admin("enrollSMS").await?;
+    let f = &web.form;
+    let trimmed = |k: &str| f.get_nonblank(k).map(|v| v.trim().to_owned());
+    let req = TokenInit {
+        tokentype: Some("sms".into()),
+        genkey: true,
+        user: trimmed("user").map(|login| UserRef {
+            login,
+            realm: trimmed("realm"),
+        }),
+        phone: trimmed("phone"),
+        pin: f.get("pin").filter(|p| !p.is_empty()).map(str::to_owned),
+        description: trimmed("description"),
+        sms_info: trimmed("sms.identifier")
+            .map(|g| ("sms.identifier".to_owned(), g))
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    let call = web.admin_call(&s).event("token_init").subject(
+        trimmed("user").as_deref().unwrap_or_default(),
+        trimmed("realm").as_deref().unwrap_or_default(),
+        "",
+    );
+    let r = web
+        .run(call, Some("enrollSMS"), move |svc, cx| {
+            Box::pin(svc.init_token(req, cx))
+        })
+        .await;
+    match r {
+        Ok(done) => Ok(see_other(&format!(
+            "/ui/admin/tokens/{}?ok=enrolled",
+            U(&done.serial)
+        ))),
+        Err(e) => {
+            let m = service_message(&e);
+            let field = if m.contains("ser") && !m.contains("phone") {
+                "user"
+            } else if m.contains("gateway") || m.contains("sms.identifier") {
+                "sms.identifier"
+            } else {
+                "phone"
+            };
+            let form = web.form.clone();
+            enroll_page(&web, &s, &form, &vec![(field.to_owned(), m)]).await
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Users: the users of a realm, and internal users (create, delete).
+
+use super::super::html::{E, Out, U, w};
+use super::super::page::{see_other, service_message};
+use super::super::request::{Web, WebResult};
+use super::super::session::Session;
+use super::super::view::users as view;
+use super::{Errors, no_such_action, page};
+use crate::params::Params;
+use axum::extract::Path;
+use otpgate_service::users::{UserInput, UserQuery};
+
+/// `GET /ui/admin/users?realm=&username=`.
+pub async fn list(web: Web) -> WebResult {
+    let s = web.admin("userlist").await?;
+    users_page(&web, &s, &Vec::new(), &Params::new()).await
+}
+
+async fn users_page(web: &Web, s: &Session, errors: &Errors, f: &Params) -> WebResult {
+    let services = &web.app.services;
+    let realms: Vec<String> = services
+        .list_realms(false)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let realm = web
+        .query
+        .get_nonblank("realm")
+        .map(str::to_owned)
+        .or_else(|| realms.first().cloned())
+        .unwrap_or_default();
+    let username = web.query.get("username").unwrap_or_default().to_owned();
+    let mut b = Out::new();
+    if realms.is_empty() {
+        b.raw("<p class=\"empty\">There is no realm yet. <a href=\"/ui/admin/realms\">Create a user store and a realm</a> first.</p>");
+        return Ok(page(web, s, "Users", errors, b));
+    }
+    view::filters(&mut b, &realms, &realm, &username);
+    let internal: Vec<String> = services
+        .list_resolvers(None, Some("internalresolver"))
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let query = UserQuery {
+        realm: Some(realm.clone()),
+        username: Some(username.clone()).filter(|u| !u.is_empty()),
+        resolver: None,
+    };
+    match services.list_users(&query).await {
+        Ok(users) => view::list(&mut b, s, &realm, &users, &internal),
+        Err(e) => {
+            w!(b, "<p class=\"error\">{}</p>", E(&service_message(&e)));
+        }
+    }
+    view::new_user(&mut b, s, &realm, &internal, f, errors);
+    Ok(page(web, s, "Users", errors, b))
+}
+
+/// `POST /ui/admin/users`: a new internal user.
+pub async fn create(web: Web) -> WebResult {
+    let s = web.admin("adduser").await?;
+    let f = &web.form;
+    let v = |k: &str| f.get_nonblank(k).map(str::to_owned);
+    let input = UserInput {
+        login: v("user"),
+        resolver: v("resolver"),
+        password: v("password"),
+        givenname: v("givenname"),
+        surname: v("surname"),
+        email: v("email"),
+        mobile: v("mobile"),
+        phone: None,
+        description: None,
+    };
+    let r = web
+        .run(web.admin_call(&s), Some("adduser"), move |svc, cx| {
+            Box::pin(async move { svc.create_user(&input, cx).await })
+        })
+        .await;
+    match r {
+        Ok(_) => {
+            let realm = web.form.get("realm").unwrap_or_default();
+            Ok(see_other(&format!(
+                "/ui/admin/users?realm={}&ok=user",
+                U(realm)
+            )))
+        }
+        Err(e) => {
+            let form = web.form.clone();
+            users_page(
+                &web,
+                &s,
+                &vec![("user".to_owned(), service_message(&e))],
+                &form,
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /ui/admin/users/{resolver}/{name}/delete?realm=`: deletes an internal user.
+pub async fn delete(
+    Path((resolver, name, action)): Path<(String, String, String)>,
+    web: Web,
+) -> WebResult {
+    if action != "delete" {
+        return Err(no_such_action());
+    }
+    let s = web.admin("deleteuser").await?;
+    web.run(web.admin_call(&s), Some("deleteuser"), move |svc, cx| {
+        Box::pin(async move { svc.delete_user(&resolver, &name, cx).await })
+    })
+    .await?;
+    let realm = web.query.get("realm").unwrap_or_default();
+    Ok(see_other(&format!(
+        "/ui/admin/users?realm={}&ok=deleted",
+        U(realm)
+    )))
+}

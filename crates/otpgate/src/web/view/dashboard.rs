@@ -1,0 +1,98 @@
+//! The dashboard: today's SMS by gateway and result, refusals by rule, the gateways' health
+//! on this node, and recent rejected logins.
+
+use super::super::html::{E, Out, w};
+use otpgate_service::audit::AuditEntry;
+use otpgate_service::breaker::BreakerView;
+use otpgate_store::SmsStat;
+use std::collections::BTreeMap;
+
+/// The whole dashboard.
+pub fn body(b: &mut Out, stats: &[SmsStat], health: &[BreakerView], failures: &[AuditEntry]) {
+    let mut by_gw: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    let mut limits: BTreeMap<String, i64> = BTreeMap::new();
+    for st in stats {
+        match st.outcome.strip_prefix("limit:") {
+            Some(l) => *limits.entry(l.to_owned()).or_default() += st.count,
+            None => {
+                *by_gw
+                    .entry(st.gateway.clone())
+                    .or_default()
+                    .entry(st.outcome.clone())
+                    .or_default() += st.count
+            }
+        }
+    }
+    let total = |o: &str| -> i64 { by_gw.values().filter_map(|m| m.get(o)).sum() };
+    let refused: i64 = limits.values().sum();
+    w!(
+        b,
+        "<dl class=\"stats\"><div class=\"stat ok\"><dt>SMS sent today</dt><dd>{}</dd></div><div class=\"stat bad\"><dt>Failed attempts</dt><dd>{}</dd></div><div class=\"stat warn\"><dt>Delivered by a failover</dt><dd>{}</dd></div><div class=\"stat\"><dt>Refused by limits or fraud rules</dt><dd>{}</dd></div></dl>",
+        total("delivered"),
+        total("failed"),
+        total("failover"),
+        refused
+    );
+    b.raw("<p class=\"muted\">Today means since 00:00 UTC; counts from every node, added at least every 10 seconds.</p>");
+    b.raw("<section class=\"card\" aria-labelledby=\"gw-h\"><h2 id=\"gw-h\">By gateway</h2>");
+    if by_gw.is_empty() {
+        b.raw("<p class=\"empty\">No SMS today.</p>");
+    } else {
+        b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>SMS attempts today by gateway</caption><thead><tr><th scope=\"col\">Gateway</th><th scope=\"col\">Sent</th><th scope=\"col\">Failed</th><th scope=\"col\">Skipped</th><th scope=\"col\">Failover</th></tr></thead><tbody>");
+        for (gw, m) in &by_gw {
+            let n = |o: &str| m.get(o).copied().unwrap_or(0);
+            w!(
+                b,
+                "<tr><td data-label=\"Gateway\">{}</td><td data-label=\"Sent\">{}</td><td data-label=\"Failed\">{}</td><td data-label=\"Skipped\">{}</td><td data-label=\"As failover\">{}</td></tr>",
+                E(gw),
+                n("delivered"),
+                n("failed"),
+                n("skipped_breaker_open"),
+                n("failover")
+            );
+        }
+        b.raw("</tbody></table></div>");
+    }
+    b.raw("</section><div class=\"grid\"><section class=\"card\" aria-labelledby=\"lim-h\"><h2 id=\"lim-h\">Refused SMS</h2>");
+    if limits.is_empty() {
+        b.raw("<p class=\"empty\">No SMS refused today.</p>");
+    } else {
+        b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Refusals today by rule</caption><thead><tr><th scope=\"col\">Rule</th><th scope=\"col\">Refused</th></tr></thead><tbody>");
+        for (l, n) in &limits {
+            w!(
+                b,
+                "<tr><td data-label=\"Rule\">{}</td><td data-label=\"Refused\">{n}</td></tr>",
+                E(l)
+            );
+        }
+        b.raw("</tbody></table></div>");
+    }
+    b.raw("</section><section class=\"card\" aria-labelledby=\"br-h\"><h2 id=\"br-h\">Gateway health (this node)</h2>");
+    if health.is_empty() {
+        b.raw("<p class=\"empty\">No gateway has failed recently.</p>");
+    } else {
+        b.raw("<ul>");
+        for v in health {
+            let badge = if v.open {
+                "<span class=\"badge bad\">skipped</span>"
+            } else {
+                "<span class=\"badge warn\">failing</span>"
+            };
+            w!(
+                b,
+                "<li>{} {badge} {} failures in a row</li>",
+                E(&v.gateway),
+                v.failures
+            );
+        }
+        b.raw("</ul>");
+    }
+    b.raw("</section></div>");
+    b.raw("<section class=\"card\" aria-labelledby=\"fail-h\"><h2 id=\"fail-h\">Recent rejected logins</h2>");
+    super::audit::table(
+        b,
+        failures,
+        "The ten most recent rejected logins (API, RADIUS and web)",
+    );
+    b.raw("<p><a href=\"/ui/admin/audit?authentication=REJECT\">All rejected logins</a></p></section>");
+}

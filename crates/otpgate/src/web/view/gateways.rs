@@ -1,0 +1,405 @@
+//! SMS gateways: the list, a gateway's form (one field per provider parameter from the
+//! catalogue, free request fields and headers for HTTP, secrets never shown back), its test
+//! SMS and default/delete buttons, and the blocked destination prefixes.
+
+use super::super::html::{E, Field, Out, U, post_button, w};
+use super::super::page::csrf_field;
+use super::super::session::Session;
+use super::{opts, typed_or};
+use crate::params::Params;
+use otpgate_gateways::ProviderKind;
+use otpgate_service::breaker::BreakerView;
+use otpgate_service::gateways::GatewayView;
+use otpgate_store::BlockedPrefix;
+
+/// A provider module as admins call it.
+pub fn short_module(m: &str) -> &str {
+    let last = m.rsplit('.').next().unwrap_or(m);
+    match last {
+        "HttpSMSProvider" => "HTTP",
+        "SipgateSMSProvider" => "Sipgate",
+        "SmtpSMSProvider" => "SMTP (mail to SMS)",
+        "SmppSMSProvider" => "SMPP",
+        "ScriptSMSProvider" => "Script",
+        "modem" => "GSM modem",
+        "sink" => "Sink (file, for tests)",
+        other => other,
+    }
+}
+
+/// The gateways, with the default one and those failing on this node marked.
+pub fn list(b: &mut Out, gateways: &[GatewayView], default: &str, health: &[BreakerView]) {
+    b.raw("<p><a class=\"button primary\" href=\"/ui/admin/gateways/new\">New SMS gateway</a></p>");
+    if gateways.is_empty() {
+        b.raw("<p class=\"empty\">No SMS gateway yet: tokens cannot send SMS until you define one.</p>");
+        return;
+    }
+    b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>SMS gateways</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Provider</th><th scope=\"col\">Description</th><th scope=\"col\">State</th></tr></thead><tbody>");
+    for g in gateways {
+        let mut state = String::new();
+        if g.name == default {
+            state.push_str("<span class=\"badge ok\">default</span> ");
+        }
+        if let Some(v) = health.iter().find(|v| v.gateway == g.name) {
+            state.push_str(if v.open {
+                "<span class=\"badge bad\">skipped after failures</span>"
+            } else {
+                "<span class=\"badge warn\">failing</span>"
+            });
+        }
+        w!(
+            b,
+            "<tr><td data-label=\"Name\"><a href=\"/ui/admin/gateways/{}\">{}</a></td><td data-label=\"Provider\">{}</td><td data-label=\"Description\">{}</td><td data-label=\"State\">",
+            U(&g.name),
+            E(&g.name),
+            E(short_module(&g.module)),
+            E(&g.description)
+        );
+        b.fmt(format_args!("{state}"));
+        b.raw("</td></tr>");
+    }
+    b.raw("</tbody></table></div>");
+}
+
+/// Blocked destination prefixes (toll fraud): by hand or by the velocity detection.
+pub fn blocks(
+    b: &mut Out,
+    s: &Session,
+    blocks: &[BlockedPrefix],
+    errors: &[(String, String)],
+    f: &Params,
+) {
+    b.raw("<section class=\"card\" aria-labelledby=\"bl-h\"><h2 id=\"bl-h\">Blocked destinations</h2><p>No SMS goes to numbers starting with these prefixes (SMS pumping, toll fraud).</p>");
+    if blocks.is_empty() {
+        b.raw("<p class=\"empty\">No prefix is blocked.</p>");
+    } else {
+        b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Blocked prefixes</caption><thead><tr><th scope=\"col\">Prefix</th><th scope=\"col\">By</th><th scope=\"col\">Reason</th><th scope=\"col\">Since (UTC)</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        for bl in blocks {
+            let since = chrono::DateTime::from_timestamp_millis(bl.blocked_at)
+                .map(|t| t.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default();
+            w!(
+                b,
+                "<tr><td data-label=\"Prefix\"><code>{}</code></td><td data-label=\"By\">{}</td><td data-label=\"Reason\">{}</td><td data-label=\"Since\">{}</td><td data-label=\"Action\">",
+                E(&bl.prefix),
+                E(&bl.source),
+                E(&bl.reason),
+                E(&since)
+            );
+            post_button(
+                b,
+                &format!("/ui/admin/blocks/{}/delete", U(&bl.prefix)),
+                &s.csrf,
+                "Unblock",
+                "small",
+                Some(&format!("Let SMS go to {} again?", bl.prefix)),
+            );
+            b.raw("</td></tr>");
+        }
+        b.raw("</tbody></table></div>");
+    }
+    b.raw("<form class=\"filters\" method=\"post\" action=\"/ui/admin/blocks\">");
+    csrf_field(b, s);
+    Field::new("prefix", "Prefix to block")
+        .value(f.get("prefix").unwrap_or_default())
+        .hint("+ and 1 to 15 digits, e.g. +88213.")
+        .attrs("required")
+        .errors(errors)
+        .input(b);
+    Field::new("reason", "Reason")
+        .value(f.get("reason").unwrap_or_default())
+        .errors(errors)
+        .input(b);
+    b.raw("<div class=\"actions\"><button type=\"submit\">Block</button></div></form></section>");
+}
+
+/// A stored gateway's page: the test SMS, default and delete, then its settings.
+pub fn page(b: &mut Out, s: &Session, g: &GatewayView, f: &Params, errors: &[(String, String)]) {
+    b.raw("<div class=\"grid\"><section class=\"card\" aria-labelledby=\"t-h\"><h2 id=\"t-h\">Send a test SMS</h2>");
+    w!(
+        b,
+        "<form class=\"stack\" method=\"post\" action=\"/ui/admin/gateways/{}/test\">",
+        U(&g.name)
+    );
+    csrf_field(b, s);
+    Field::new("test_phone", "Phone number")
+        .kind("tel")
+        .value(f.get("test_phone").unwrap_or_default())
+        .attrs("required")
+        .errors(errors)
+        .input(b);
+    b.raw("<div class=\"actions\"><button type=\"submit\">Send test SMS</button></div></form></section>");
+    b.raw("<section class=\"card\" aria-labelledby=\"o-h\"><h2 id=\"o-h\">Use and remove</h2><div class=\"actions\">");
+    post_button(
+        b,
+        &format!("/ui/admin/gateways/{}/default", U(&g.name)),
+        &s.csrf,
+        "Make it the default gateway",
+        "",
+        None,
+    );
+    post_button(
+        b,
+        &format!("/ui/admin/gateways/{}/delete", U(&g.name)),
+        &s.csrf,
+        "Delete gateway",
+        "danger",
+        Some(&format!("Delete the SMS gateway {}?", g.name)),
+    );
+    b.raw("</div></section></div>");
+    b.raw("<section class=\"card\" aria-labelledby=\"e-h\"><h2 id=\"e-h\">Settings</h2>");
+    form(b, s, &g.module, Some(g), f, errors);
+    b.raw("</section>");
+}
+
+/// The providers, in the catalogue's order of their module names.
+fn providers() -> Vec<ProviderKind> {
+    let mut kinds = ProviderKind::ALL.to_vec();
+    kinds.sort_by_key(|k| k.module_name());
+    kinds
+}
+
+/// A gateway's settings (a new one of provider `module` when `existing` is None).
+pub fn form(
+    b: &mut Out,
+    s: &Session,
+    module: &str,
+    existing: Option<&GatewayView>,
+    f: &Params,
+    errors: &[(String, String)],
+) {
+    let kind = ProviderKind::parse(module);
+    let name = existing.map(|g| g.name.as_str()).unwrap_or_default();
+    if existing.is_none() {
+        let modules: Vec<(String, String)> = providers()
+            .into_iter()
+            .map(|k| {
+                (
+                    k.module_name().to_owned(),
+                    short_module(k.module_name()).to_owned(),
+                )
+            })
+            .collect();
+        b.raw("<form class=\"filters\" method=\"get\" action=\"/ui/admin/gateways/new\">");
+        Field::new("provider", "Provider")
+            .value(module)
+            .attrs("data-autosubmit")
+            .select(&modules, b);
+        b.raw(
+            "<div class=\"actions js-hide\"><button type=\"submit\">Choose</button></div></form>",
+        );
+    }
+    let action = if existing.is_some() {
+        format!("/ui/admin/gateways/{}", U(name))
+    } else {
+        "/ui/admin/gateways/new".to_owned()
+    };
+    w!(
+        b,
+        "<form class=\"stack\" method=\"post\" action=\"{}\">",
+        E(&action)
+    );
+    csrf_field(b, s);
+    w!(
+        b,
+        "<input type=\"hidden\" name=\"module\" value=\"{}\">",
+        E(module)
+    );
+    if existing.is_some() {
+        w!(
+            b,
+            "<input type=\"hidden\" name=\"name\" value=\"{}\"><p>Provider: <strong>{}</strong></p>",
+            E(name),
+            E(short_module(module))
+        );
+    } else {
+        Field::new("name", "Name")
+            .value(&typed_or(f, "name", ""))
+            .hint("How tokens and policies refer to this gateway.")
+            .attrs("required")
+            .errors(errors)
+            .input(b);
+    }
+    Field::new("description", "Description")
+        .value(&typed_or(
+            f,
+            "description",
+            existing.map(|g| g.description.as_str()).unwrap_or_default(),
+        ))
+        .errors(errors)
+        .input(b);
+    let mut params: Vec<_> = kind.map(|k| k.parameters().collect()).unwrap_or_default();
+    params.sort_by_key(|p| p.name);
+    b.raw("<fieldset><legend>Provider settings</legend>");
+    for p in params {
+        let field = format!("option.{}", p.name);
+        let stored = existing
+            .and_then(|g| g.options.get(p.name))
+            .map(String::as_str)
+            .unwrap_or_default();
+        let label = if p.required {
+            format!("{} (required)", p.name)
+        } else {
+            p.name.to_owned()
+        };
+        if p.secret {
+            let hint = if existing.is_some() && !stored.is_empty() {
+                format!(
+                    "{} Stored encrypted; leave empty to keep it.",
+                    p.description
+                )
+            } else {
+                p.description.to_owned()
+            };
+            Field::new(&field, &label)
+                .kind("password")
+                .hint(&hint)
+                .attrs("autocomplete=\"off\"")
+                .errors(errors)
+                .input(b);
+        } else if !p.values.is_empty() {
+            let mut o = vec![(String::new(), "(default)".to_owned())];
+            o.extend(opts(p.values.iter().copied()));
+            Field::new(&field, &label)
+                .value(&typed_or(f, &field, stored))
+                .hint(p.description)
+                .errors(errors)
+                .select(&o, b);
+        } else {
+            let attrs = if p.required { "required" } else { "" };
+            Field::new(&field, &label)
+                .value(&typed_or(f, &field, stored))
+                .hint(p.description)
+                .attrs(attrs)
+                .errors(errors)
+                .input(b);
+        }
+    }
+    b.raw("</fieldset>");
+    if kind.is_some_and(ProviderKind::options_allowed) {
+        extra_rows(
+            b,
+            existing,
+            f,
+            Extra::Options,
+            "Request fields",
+            "Sent with every message, e.g. text = {otp} and phone = {phone}.",
+        );
+    }
+    if kind.is_some_and(ProviderKind::headers_allowed) {
+        extra_rows(
+            b,
+            existing,
+            f,
+            Extra::Headers,
+            "HTTP headers",
+            "e.g. Authorization. Values that look secret are stored encrypted and never shown again.",
+        );
+    }
+    b.raw("<div class=\"actions\"><button class=\"primary\" type=\"submit\">Save gateway</button> <a class=\"button\" href=\"/ui/admin/gateways\">Cancel</a></div></form>");
+}
+
+/// The free name/value pairs of a gateway.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    /// Request fields (options that are no provider parameter).
+    Options,
+    /// HTTP headers.
+    Headers,
+}
+
+impl Extra {
+    /// The prefix of their fields (`option_key_N`, `header_value_N`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Extra::Options => "option",
+            Extra::Headers => "header",
+        }
+    }
+}
+
+/// Rows of free name/value pairs (`{prefix}_key_N`, `{prefix}_value_N`): the stored ones
+/// (secret values left empty: empty keeps them), then three empty rows.
+fn extra_rows(
+    b: &mut Out,
+    existing: Option<&GatewayView>,
+    f: &Params,
+    extra: Extra,
+    legend: &str,
+    hint: &str,
+) {
+    let prefix = extra.prefix();
+    let fixed = existing.and_then(|g| ProviderKind::parse(&g.module));
+    let mut rows: Vec<(String, String, bool)> = match existing {
+        None => Vec::new(),
+        Some(g) => {
+            let (map, secrets) = match extra {
+                Extra::Options => (&g.options, &g.secret_options),
+                Extra::Headers => (&g.headers, &g.secret_headers),
+            };
+            map.iter()
+                .filter(|(k, _)| {
+                    extra == Extra::Headers || !fixed.is_some_and(|p| p.is_parameter(k))
+                })
+                .map(|(k, v)| {
+                    let secret = secrets.contains(k);
+                    let v = if secret { String::new() } else { v.clone() };
+                    (k.clone(), v, secret)
+                })
+                .collect()
+        }
+    };
+    // A refused form shows what was typed.
+    let mut i = 0;
+    while let Some(k) = f.get(&format!("{prefix}_key_{i}")) {
+        let v = f.get(&format!("{prefix}_value_{i}")).unwrap_or_default();
+        if i < rows.len() {
+            if let Some(r) = rows.get_mut(i) {
+                r.0 = k.to_owned();
+                if !r.2 {
+                    r.1 = v.to_owned();
+                }
+            }
+        } else if !k.is_empty() {
+            // A refused form does not show typed header values again (they may be secrets).
+            let v = if extra == Extra::Headers { "" } else { v };
+            rows.push((k.to_owned(), v.to_owned(), false));
+        }
+        i += 1;
+    }
+    let n = rows.len();
+    rows.extend((0..3).map(|_| (String::new(), String::new(), false)));
+    w!(
+        b,
+        "<fieldset><legend>{}</legend><p class=\"hint\">{}</p>",
+        E(legend),
+        E(hint)
+    );
+    let what = if extra == Extra::Headers {
+        "Header"
+    } else {
+        "Field"
+    };
+    for (i, (k, v, secret)) in rows.iter().enumerate() {
+        let kid = format!("{prefix}_key_{i}");
+        let vid = format!("{prefix}_value_{i}");
+        w!(b, "<div class=\"pair\">");
+        Field::new(&kid, &format!("{what} {} name", i + 1))
+            .value(k)
+            .attrs("autocomplete=\"off\"")
+            .input(b);
+        let vlabel = format!("{what} {} value", i + 1);
+        let vf = Field::new(&vid, &vlabel)
+            .value(v)
+            .attrs("autocomplete=\"off\"");
+        if *secret && i < n {
+            vf.kind("password")
+                .hint("Stored encrypted; leave empty to keep it.")
+                .input(b);
+        } else {
+            vf.input(b);
+        }
+        b.raw("</div>");
+    }
+    b.raw("</fieldset>");
+}

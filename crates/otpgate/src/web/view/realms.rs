@@ -1,0 +1,106 @@
+//! Realms and user stores: the lists, a new internal user store, a new or changed realm.
+
+use super::super::html::{E, Field, Out, U, post_button, w};
+use super::super::page::csrf_field;
+use super::super::session::Session;
+use otpgate_service::users::{RealmView, ResolverView};
+
+/// The whole page.
+pub fn body(
+    b: &mut Out,
+    s: &Session,
+    realms: &[RealmView],
+    resolvers: &[ResolverView],
+    errors: &[(String, String)],
+) {
+    b.raw("<div class=\"grid\"><section class=\"card\" aria-labelledby=\"r-h\"><h2 id=\"r-h\">Realms</h2>");
+    if realms.is_empty() {
+        b.raw("<p class=\"empty\">No realms yet.</p>");
+    } else {
+        b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Realms and their user stores</caption><thead><tr><th scope=\"col\">Realm</th><th scope=\"col\">User stores</th><th scope=\"col\">Default</th><th scope=\"col\">Actions</th></tr></thead><tbody>");
+        for r in realms {
+            let rs: Vec<&str> = r.resolvers.iter().map(|(n, _, _)| n.as_str()).collect();
+            let default = if r.default {
+                "<span class=\"badge ok\">default</span>"
+            } else {
+                ""
+            };
+            w!(
+                b,
+                "<tr><td data-label=\"Realm\"><a href=\"/ui/admin/users?realm={}\">{}</a></td><td data-label=\"User stores\">{}</td><td data-label=\"Default\">{default}</td><td data-label=\"Actions\">",
+                U(&r.name),
+                E(&r.name),
+                E(&rs.join(", "))
+            );
+            let base = format!("/ui/admin/realms/{}", U(&r.name));
+            if !r.default {
+                post_button(
+                    b,
+                    &format!("{base}/default"),
+                    &s.csrf,
+                    "Make default",
+                    "small",
+                    None,
+                );
+            }
+            post_button(
+                b,
+                &format!("{base}/delete"),
+                &s.csrf,
+                "Delete",
+                "small danger",
+                Some(&format!(
+                    "Delete the realm {}? Its users can no longer sign in.",
+                    r.name
+                )),
+            );
+            b.raw("</td></tr>");
+        }
+        b.raw("</tbody></table></div>");
+    }
+    b.raw(
+        "</section><section class=\"card\" aria-labelledby=\"s-h\"><h2 id=\"s-h\">User stores</h2>",
+    );
+    if resolvers.is_empty() {
+        b.raw("<p class=\"empty\">No user stores yet.</p>");
+    } else {
+        b.raw("<ul>");
+        for r in resolvers {
+            w!(
+                b,
+                "<li><a href=\"/ui/admin/resolvers/{}\">{}</a> <span class=\"badge\">{}</span></li>",
+                U(&r.name),
+                E(&r.name),
+                E(&r.rtype)
+            );
+        }
+        b.raw("</ul>");
+    }
+    b.raw("<p><a href=\"/ui/admin/resolvers/new?type=ldapresolver\">New LDAP directory</a> · <a href=\"/ui/admin/resolvers/new?type=passwdresolver\">New passwd file</a></p>");
+    b.raw("</section></div>");
+    b.raw("<section class=\"card\" aria-labelledby=\"ni-h\"><h2 id=\"ni-h\">New internal user store</h2><p>Users kept in otpgate's database, created on the Users page.</p><form class=\"stack\" method=\"post\" action=\"/ui/admin/realms\">");
+    csrf_field(b, s);
+    b.raw("<input type=\"hidden\" name=\"kind\" value=\"resolver\">");
+    Field::new("resolver_name", "Name")
+        .attrs("required pattern=\"[A-Za-z0-9_.\\-]+\"")
+        .errors(errors)
+        .input(b);
+    b.raw("<div class=\"actions\"><button type=\"submit\">Create user store</button></div></form></section>");
+    b.raw("<section class=\"card\" aria-labelledby=\"nr-h\"><h2 id=\"nr-h\">New or changed realm</h2><form class=\"stack\" method=\"post\" action=\"/ui/admin/realms\">");
+    csrf_field(b, s);
+    b.raw("<input type=\"hidden\" name=\"kind\" value=\"realm\">");
+    Field::new("realm_name", "Realm name")
+        .attrs("required pattern=\"[A-Za-z0-9_.\\-]+\"")
+        .errors(errors)
+        .input(b);
+    b.raw("<fieldset><legend>User stores of the realm</legend>");
+    for r in resolvers {
+        w!(
+            b,
+            "<div class=\"field check\"><input type=\"checkbox\" id=\"res-{n}\" name=\"resolvers\" value=\"{n}\"><label for=\"res-{n}\">{n}</label></div>",
+            n = E(&r.name)
+        );
+    }
+    b.raw("</fieldset><div class=\"field check\"><input type=\"checkbox\" id=\"default\" name=\"default\" value=\"1\"><label for=\"default\">Make it the default realm</label></div>");
+    b.raw("<div class=\"actions\"><button class=\"primary\" type=\"submit\">Save realm</button></div></form></section>");
+}
