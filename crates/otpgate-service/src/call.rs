@@ -270,6 +270,14 @@ impl Call {
         self.refused = Some(error);
         self
     }
+
+    /// The call started earlier than it was described: at `started_ms` on the services'
+    /// clock, `started` on the monotonic one.
+    pub fn since(mut self, started_ms: i64, started: Instant) -> Self {
+        self.started_ms = started_ms;
+        self.started = started;
+        self
+    }
 }
 
 impl Services {
@@ -286,6 +294,29 @@ impl Services {
         tokio::spawn(async move { services.run_here(call, right, work).await })
             .await
             .map_err(|_| ServiceError::Internal("a call's task failed".into()))?
+    }
+
+    /// Records a request a front end refused before it became a call (a form from another
+    /// site, an expired session, a field left empty): its audit row says who, from where, and
+    /// `why`; no event fires.
+    pub async fn refuse(&self, call: Call, why: &str) {
+        let admin = match &call.caller {
+            Caller::Admin(name) => name.clone(),
+            _ => String::new(),
+        };
+        let audit = AuditEntry {
+            ts: call.started_ms,
+            action: call.action.clone(),
+            client: call.client.map(|c| c.to_string()).unwrap_or_default(),
+            administrator: admin,
+            user: call.subject.user.clone(),
+            realm: call.subject.realm.clone(),
+            success: false,
+            info: why.to_owned(),
+            duration_ms: i64::try_from(call.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            ..Default::default()
+        };
+        self.write_audit(&audit).await;
     }
 
     async fn run_here<T, F>(&self, call: Call, right: Option<&'static str>, work: F) -> Result<T>

@@ -15,8 +15,10 @@ pub mod gateways;
 pub mod kdf;
 pub mod keys;
 pub mod limits;
+pub mod notify;
 pub mod outbox;
 pub mod policy;
+pub mod realms;
 pub mod sessions;
 pub mod settings;
 pub mod smtpserver;
@@ -114,7 +116,7 @@ struct Inner {
     data_dir: std::path::PathBuf,
     breakers: breaker::Breakers,
     outbox: outbox::Outbox,
-    handlers: events::HandlerCache,
+    handlers: notify::HandlerCache,
     limits: limits::LimitStats,
     blocks: limits::BlockCache,
     settings: snapshot::SettingsCache,
@@ -151,7 +153,7 @@ impl Services {
                 data_dir: d.data_dir,
                 breakers: breaker::Breakers::default(),
                 outbox: outbox::Outbox::default(),
-                handlers: events::HandlerCache::default(),
+                handlers: notify::HandlerCache::default(),
                 limits: limits::LimitStats::default(),
                 blocks: limits::BlockCache::default(),
                 settings: snapshot::SettingsCache::default(),
@@ -229,7 +231,7 @@ impl Services {
         &self.inner.blocks
     }
 
-    pub(crate) fn handler_cache(&self) -> &events::HandlerCache {
+    pub(crate) fn handler_cache(&self) -> &notify::HandlerCache {
         &self.inner.handlers
     }
 

@@ -27,6 +27,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use otpgate_service::call::{Call, Caller};
 use std::time::{Duration, Instant};
 
 /// The whole router.
@@ -371,7 +372,7 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
         return r;
     }
     let start_ms = app.services.clock().now_ms();
-    let slot = crate::request::AuditSlot::default();
+    let slot = crate::request::CallSlot::default();
     req.extensions_mut().insert(slot.clone());
     let route = matched;
     let web = route
@@ -418,20 +419,18 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
         ms = started.elapsed().as_millis() as u64,
         "answered"
     );
+    // A request refused before it became a call (a web form from another site, an expired
+    // session, a field left empty) is still audited, through the service.
     if audited && !slot.handed_over() {
-        let mut entry = slot.0.lock().map(|e| e.clone()).unwrap_or_default();
-        entry.ts = start_ms;
-        entry.action = action;
-        entry.client = client.map(|c| c.to_string()).unwrap_or_default();
-        entry.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        // Sign-ins and web forms (answered with redirects or re-shown forms) say themselves.
-        if !entry.action.contains("/validate/") && !entry.action.starts_with("POST /auth") && !web {
-            entry.success = status.is_success();
-        }
-        if entry.info.is_empty() && !status.is_success() && !status.is_redirection() {
-            entry.info = format!("HTTP {}", status.as_u16());
-        }
-        app.services.write_audit(&entry).await;
+        let why = if status.is_client_error() || status.is_server_error() {
+            format!("HTTP {}", status.as_u16())
+        } else {
+            String::new()
+        };
+        let call = Call::new(&app.services, action, Caller::Anonymous)
+            .from(client, None)
+            .since(start_ms, started);
+        app.services.refuse(slot.refused_call(call), &why).await;
     }
     response
 }

@@ -1,31 +1,68 @@
 //! What the HTTP API and the web interface read off a request alike: the route in
 //! privacyIDEA's notation, the peer's address and the end user's as trusted proxies name it,
-//! and (while handlers are moved to the service's call) the request's audit slot.
+//! and the request's call slot.
 
 use crate::params::Params;
 use crate::state::App;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::HeaderMap;
-use otpgate_service::audit::AuditEntry;
+use otpgate_service::call::{Call, Caller};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-/// The audit entry of one request, filled by the handler and written by the middleware,
-/// unless the handler handed the request to the service ([`AuditSlot::hand_over`]).
+/// What the edge knows of a request's call: whether a handler handed it to the service
+/// (which then writes its audit row), and who was signed in, for the audit row of a request
+/// refused before it became a call (see [`otpgate_service::Services::refuse`]).
 #[derive(Clone, Default, Debug)]
-pub struct AuditSlot(
-    pub Arc<Mutex<AuditEntry>>,
-    Arc<std::sync::atomic::AtomicBool>,
-);
+pub struct CallSlot(Arc<Mutex<SlotState>>);
 
-impl AuditSlot {
-    /// The service owns this request's audit row (it ran as a call).
+#[derive(Default, Debug)]
+struct SlotState {
+    handed_over: bool,
+    admin: Option<String>,
+    user: Option<(String, String)>,
+}
+
+impl CallSlot {
+    /// A service call took the request over.
     pub fn hand_over(&self) {
-        self.1.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut s) = self.0.lock() {
+            s.handed_over = true;
+        }
     }
 
+    /// Whether a service call took the request over.
     pub fn handed_over(&self) -> bool {
-        self.1.load(std::sync::atomic::Ordering::Relaxed)
+        self.0.lock().is_ok_and(|s| s.handed_over)
+    }
+
+    /// The request comes from this signed-in admin.
+    pub fn admin(&self, name: &str) {
+        if let Ok(mut s) = self.0.lock() {
+            s.admin = Some(name.to_owned());
+        }
+    }
+
+    /// The request comes from this signed-in user.
+    pub fn user(&self, login: &str, realm: &str) {
+        if let Ok(mut s) = self.0.lock() {
+            s.user = Some((login.to_owned(), realm.to_owned()));
+        }
+    }
+
+    /// The call of a request no handler handed over.
+    pub fn refused_call(&self, call: Call) -> Call {
+        let Ok(s) = self.0.lock() else {
+            return call;
+        };
+        let mut call = call;
+        if let Some(a) = &s.admin {
+            call.caller = Caller::Admin(a.clone());
+        }
+        if let Some((u, r)) = &s.user {
+            call = call.subject(u, r, "");
+        }
+        call
     }
 }
 

@@ -2,19 +2,17 @@
 //! when undeclared but it parses), later sources winning. Path parameters are passed to the
 //! services separately by the handlers.
 
-use super::ApiError;
 use crate::params::Params;
-use crate::request::{AuditSlot, client_ip, end_user, route_action};
+use crate::request::{CallSlot, client_ip, end_user, route_action};
 use crate::state::App;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
-use otpgate_service::audit::AuditEntry;
 use otpgate_service::call::{Call, Caller, Outcome, Scope, Work};
 use otpgate_service::{ServiceError, Services};
 use serde_json::Value;
 use std::net::IpAddr;
 
-/// The merged parameters, headers, client address and audit slot of a request.
+/// The merged parameters, headers, client address and call slot of a request.
 #[derive(Debug)]
 pub struct Pi {
     /// Merged parameters.
@@ -27,7 +25,7 @@ pub struct Pi {
     /// `X-Forwarded-For`).
     pub end_user: Option<IpAddr>,
     route: String,
-    audit: AuditSlot,
+    slot: CallSlot,
     /// Why the body could not be read (the call is refused with it, and audited).
     fault: Option<ServiceError>,
     /// The token serial of the path, when the route has one.
@@ -40,9 +38,9 @@ impl FromRequest<App> for Pi {
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let client = client_ip(&req);
         let route = route_action(&req);
-        let audit = req
+        let slot = req
             .extensions()
-            .get::<AuditSlot>()
+            .get::<CallSlot>()
             .cloned()
             .unwrap_or_default();
         let (parts, body) = req.into_parts();
@@ -79,7 +77,7 @@ impl FromRequest<App> for Pi {
             client,
             end_user,
             route,
-            audit,
+            slot,
             fault,
             path_serial: None,
         })
@@ -119,24 +117,6 @@ impl Pi {
     /// The `nonce` parameter, echoed in answers.
     pub fn nonce(&self) -> Option<&str> {
         self.params.get("nonce")
-    }
-
-    /// Updates the request's audit entry.
-    pub fn audit(&self, f: impl FnOnce(&mut AuditEntry)) {
-        if let Ok(mut e) = self.audit.0.lock() {
-            f(&mut e);
-        }
-    }
-
-    /// Records the fields a service filled in.
-    pub fn record(&self, filled: AuditEntry) {
-        self.audit(|e| {
-            let administrator = std::mem::take(&mut e.administrator);
-            *e = filled;
-            if e.administrator.is_empty() {
-                e.administrator = administrator;
-            }
-        });
     }
 
     /// The token serial the route's path names (the `pre` event's subject).
@@ -186,21 +166,8 @@ impl Pi {
         T: Outcome + Send + 'static,
         F: for<'a> FnOnce(&'a Services, &'a mut Scope) -> Work<'a, T> + Send + 'static,
     {
-        self.audit.hand_over();
+        self.slot.hand_over();
         let call = self.call(&app.services, event);
         app.services.run(call, right, work).await
-    }
-
-    /// Authenticates an admin and checks an admin right.
-    pub async fn admin(&self, app: &App, right: &str) -> Result<String, ApiError> {
-        if let Some(fault) = &self.fault {
-            return Err(fault.clone().into());
-        }
-        let id = app.services.authenticate_admin(self.token())?;
-        self.audit(|e| e.administrator = id.username.clone());
-        app.services
-            .require_admin_right(&id.username, right)
-            .await?;
-        Ok(id.username)
     }
 }

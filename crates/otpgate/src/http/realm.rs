@@ -6,7 +6,7 @@ use crate::state::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use otpgate_service::ServiceError;
-use otpgate_service::users::RealmView;
+use otpgate_service::realms::RealmView;
 use serde_json::{Map, Value, json};
 
 /// `POST /realm/<name>`'s resolvers: `resolvers=a,b` (or `resolver`), each with its

@@ -7,7 +7,7 @@ use crate::state::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use otpgate_service::directory::ResolverTest;
-use otpgate_service::users::{ResolverInput, ResolverView};
+use otpgate_service::realms::{ResolverInput, ResolverView};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 

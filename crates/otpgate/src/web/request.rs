@@ -6,12 +6,11 @@
 use super::page::{self, ADMIN_MENU, Nav, Page, error_page, service_message};
 use super::session::Session;
 use crate::params::Params;
-use crate::request::AuditSlot;
+use crate::request::CallSlot;
 use crate::state::App;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use otpgate_service::audit::AuditEntry;
 use otpgate_service::call::{Call, Caller, Outcome, Scope, Work};
 use otpgate_service::sessions::WEB_SESSION;
 use otpgate_service::users::User;
@@ -66,7 +65,7 @@ struct SessionClaims {
 }
 
 /// A web request: query and form parameters kept apart (the CSRF token counts only from the
-/// body), headers, the client and the audit slot.
+/// body), headers, the client and the call slot.
 pub struct Web {
     /// The application.
     pub app: App,
@@ -81,7 +80,7 @@ pub struct Web {
     route: String,
     /// The peer's (or a trusted proxy's end user's) address.
     pub client: Option<IpAddr>,
-    audit: AuditSlot,
+    slot: CallSlot,
     renewed: CookieSlot,
 }
 
@@ -91,9 +90,9 @@ impl FromRequest<App> for Web {
     async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let client = crate::request::extract_client(app, &req);
         let route = crate::request::route_action(&req);
-        let audit = req
+        let slot = req
             .extensions()
-            .get::<AuditSlot>()
+            .get::<CallSlot>()
             .cloned()
             .unwrap_or_default();
         let renewed = req
@@ -160,7 +159,7 @@ impl FromRequest<App> for Web {
             path: parts.uri.path().to_owned(),
             route,
             client,
-            audit,
+            slot,
             renewed,
         })
     }
@@ -279,7 +278,7 @@ impl Web {
             .await?
             .filter(|s| s.role == "admin")
             .ok_or(WebError::SignIn("/ui/admin/login"))?;
-        self.audit(|e| e.administrator = s.username.clone());
+        self.slot.admin(&s.username);
         // A deleted admin's session ends with the admin.
         if !self.app.services.admin_exists(&s.username).await? {
             return Err(WebError::SignIn("/ui/admin/login"));
@@ -313,10 +312,7 @@ impl Web {
             .lookup_user(&settings, &s.username, Some(&s.realm))
             .await?;
         let user = user.ok_or(WebError::SignIn("/ui/login"))?;
-        self.audit(|e| {
-            e.user = user.login.clone();
-            e.realm = user.realm.clone();
-        });
+        self.slot.user(&user.login, &user.realm);
         Ok((s, user))
     }
 
@@ -371,24 +367,6 @@ impl Web {
         Ok(())
     }
 
-    /// Updates the request's audit entry.
-    pub fn audit(&self, f: impl FnOnce(&mut AuditEntry)) {
-        if let Ok(mut e) = self.audit.0.lock() {
-            f(&mut e);
-        }
-    }
-
-    /// Records what a service filled in (keeping the administrator).
-    pub fn record(&self, filled: AuditEntry) {
-        self.audit(|e| {
-            let administrator = std::mem::take(&mut e.administrator);
-            *e = filled;
-            if e.administrator.is_empty() {
-                e.administrator = administrator;
-            }
-        });
-    }
-
     /// The call this request is (a sign-in, a change), for the service: the route, the
     /// address (also the end user's, for the per-client send limit) and the User-Agent.
     pub fn call(&self, caller: Caller) -> Call {
@@ -418,7 +396,7 @@ impl Web {
         T: Outcome + Send + 'static,
         F: for<'a> FnOnce(&'a Services, &'a mut Scope) -> Work<'a, T> + Send + 'static,
     {
-        self.audit.hand_over();
+        self.slot.hand_over();
         self.app.services.run(call, right, work).await
     }
 

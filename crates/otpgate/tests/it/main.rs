@@ -14,6 +14,7 @@ mod support;
 
 mod admin;
 mod browser;
+mod calls;
 mod cli;
 mod cluster;
 mod events;

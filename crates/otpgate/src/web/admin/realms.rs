@@ -8,7 +8,7 @@ use super::super::session::Session;
 use super::super::view::realms as view;
 use super::{Errors, no_such_action, page};
 use axum::extract::Path;
-use otpgate_service::users::ResolverInput;
+use otpgate_service::realms::ResolverInput;
 
 /// `GET /ui/admin/realms`.
 pub async fn list(web: Web) -> WebResult {

@@ -11,7 +11,7 @@ use crate::params::Params;
 use axum::extract::Path;
 use otpgate_service::directory::ResolverTest;
 use otpgate_service::gateways::CENSORED;
-use otpgate_service::users::{ResolverInput, ResolverView};
+use otpgate_service::realms::{ResolverInput, ResolverView};
 use std::collections::BTreeMap;
 
 /// User stores as a [`Resource`] of the console.

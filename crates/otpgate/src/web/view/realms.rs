@@ -3,7 +3,7 @@
 use super::super::html::{E, Field, Out, U, post_button, w};
 use super::super::page::csrf_field;
 use super::super::session::Session;
-use otpgate_service::users::{RealmView, ResolverView};
+use otpgate_service::realms::{RealmView, ResolverView};
 
 /// The whole page.
 pub fn body(

@@ -6,7 +6,7 @@ use super::super::page::csrf_field;
 use super::super::session::Session;
 use crate::params::Params;
 use otpgate_service::gateways::CENSORED;
-use otpgate_service::users::ResolverView;
+use otpgate_service::realms::ResolverView;
 
 /// (key, label, hint, secret, choices) of the LDAP directory form.
 const LDAP_FIELDS: &[(&str, &str, &str, bool, &[&str])] = &[
