@@ -2,7 +2,6 @@
 
 use crate::CoreError;
 use hmac::{Hmac, KeyInit, Mac};
-use subtle::ConstantTimeEq;
 
 /// The HMAC hash of a token (privacyIDEA's `hashlib`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,7 +81,7 @@ pub fn hotp(key: &[u8], counter: u64, digits: u32, hash: HashLib) -> Result<Stri
 
 /// Compares a submitted OTP with the expected one in constant time (for equal lengths).
 pub fn otp_eq(submitted: &str, expected: &str) -> bool {
-    submitted.len() == expected.len() && bool::from(submitted.as_bytes().ct_eq(expected.as_bytes()))
+    crate::secret::ct_eq(submitted, expected)
 }
 
 /// Searches `[start, start + window)` for a counter whose HOTP equals `otp`.

@@ -26,15 +26,27 @@ pub fn is_true(v: &str) -> bool {
     )
 }
 
-/// A JSON value as privacyIDEA's parameter string: strings as they are, booleans as `True` /
-/// `False`, numbers, arrays and objects as JSON text; `null` leaves the parameter out.
-fn json_to_param(v: serde_json::Value) -> Option<String> {
+/// A JSON value as privacyIDEA's string: strings as they are, booleans as `True` / `False`,
+/// everything else as JSON text.
+pub fn json_text(v: serde_json::Value) -> String {
     match v {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Bool(b) => Some(if b { "True".into() } else { "False".into() }),
-        other => Some(other.to_string()),
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Bool(b) => if b { "True" } else { "False" }.to_owned(),
+        other => other.to_string(),
     }
+}
+
+/// A JSON object's members as privacyIDEA's strings ([`json_text`]).
+pub fn json_texts(
+    m: serde_json::Map<String, serde_json::Value>,
+) -> std::collections::BTreeMap<String, String> {
+    m.into_iter().map(|(k, v)| (k, json_text(v))).collect()
+}
+
+/// A JSON value as privacyIDEA's parameter string ([`json_text`]); `null` leaves the
+/// parameter out.
+fn json_to_param(v: serde_json::Value) -> Option<String> {
+    (!v.is_null()).then(|| json_text(v))
 }
 
 /// The parameters of a request, in order (a later pair with the same key wins): the query

@@ -12,6 +12,13 @@ use base64::engine::general_purpose::STANDARD;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
+/// Compares two secrets (an OTP, a CSRF token) in constant time for equal lengths: the time
+/// tells nothing about how much of a guess was right.
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// A set of AES-256 keys by id, one of which encrypts new values.
 #[derive(Clone)]
 pub struct KeyRing {

@@ -300,16 +300,7 @@ impl Services {
     pub(crate) fn ldap_resolver_data(
         r: &ResolverRow,
     ) -> (BTreeMap<String, String>, Vec<&'static str>) {
-        let mut data: BTreeMap<String, String> = stored_params(r)
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
-            .collect();
+        let mut data = otpgate_core::params::json_texts(stored_params(r));
         if !r.secret.is_empty() {
             data.insert(BINDPW.into(), CENSORED.into());
         }

@@ -378,20 +378,9 @@ pub struct Handler {
 }
 
 fn string_map(json: &str) -> BTreeMap<String, String> {
-    match serde_json::from_str::<Map<String, Value>>(json) {
-        Ok(m) => m
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::String(s) => s,
-                    Value::Bool(b) => if b { "True" } else { "False" }.to_owned(),
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
-            .collect(),
-        Err(_) => BTreeMap::new(),
-    }
+    serde_json::from_str::<Map<String, Value>>(json)
+        .map(otpgate_core::params::json_texts)
+        .unwrap_or_default()
 }
 
 impl Handler {

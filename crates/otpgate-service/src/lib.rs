@@ -70,6 +70,16 @@ impl<T> Page<T> {
 
 impl<T> call::Outcome for Page<T> {}
 
+/// Whether `name` may name something admins define (a user store, a realm, an SMTP server):
+/// 1 to 255 letters, digits, `_`, `-` and `.`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 /// Result alias of the service layer.
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -163,9 +173,15 @@ impl Services {
         }
     }
 
-    /// The database.
+    /// The database, for the process's own plumbing (the CLI's `migrate` and `copy-db`);
+    /// the use cases are the methods of [`Services`].
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Closes the database (after the last call of a stopping server).
+    pub async fn close(&self) {
+        self.inner.store.close().await;
     }
 
     /// The clock.

@@ -322,6 +322,11 @@ impl Services {
         .await;
     }
 
+    /// How many notifications there are per status, cluster-wide (`/metrics`).
+    pub async fn outbox_totals(&self) -> Result<Vec<(String, i64)>> {
+        Ok(self.store().outbox_counts().await?)
+    }
+
     /// Deletes sent and dead items older than `event.outbox_keep_days`.
     pub async fn purge_outbox(&self) -> Result<u64> {
         let keep = self.system_config().await?.outbox_keep_days;

@@ -59,16 +59,7 @@ impl crate::call::Outcome for RealmSaved {}
 /// A stored resolver configuration as string key/values.
 fn config_map(config: &str) -> BTreeMap<String, String> {
     match serde_json::from_str::<Value>(config) {
-        Ok(Value::Object(m)) => m
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
-            .collect(),
+        Ok(Value::Object(m)) => otpgate_core::params::json_texts(m),
         _ => BTreeMap::new(),
     }
 }
@@ -82,12 +73,7 @@ impl Services {
         cx: &mut Scope,
     ) -> Result<i64> {
         cx.audit.resolver = name.to_owned();
-        if name.is_empty()
-            || name.len() > 255
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
+        if !crate::valid_name(name) {
             return Err(ServiceError::Parameter(format!(
                 "Invalid resolver name {name:?}."
             )));
@@ -182,12 +168,7 @@ impl Services {
         cx: &mut Scope,
     ) -> Result<RealmSaved> {
         cx.audit.realm = name.to_owned();
-        if name.is_empty()
-            || name.len() > 255
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
+        if !crate::valid_name(name) {
             return Err(ServiceError::Parameter(format!(
                 "Invalid realm name {name:?}."
             )));

@@ -101,13 +101,6 @@ pub(crate) fn aad(identifier: &str) -> String {
     format!("smtpserver:{identifier}:password")
 }
 
-fn valid_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 255
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
 impl Services {
     /// Builds a definition from the given fields (a kept password from the stored one).
     async fn smtp_row(&self, identifier: &str, input: &SmtpInput) -> Result<SmtpServerRow> {
@@ -227,7 +220,7 @@ impl Services {
         cx: &mut Scope,
     ) -> Result<bool> {
         cx.audit.action_detail = format!("smtpserver {identifier}");
-        if !valid_identifier(identifier) {
+        if !crate::valid_name(identifier) {
             return Err(ServiceError::Parameter(format!(
                 "Invalid SMTP server identifier {identifier:?}."
             )));

@@ -14,10 +14,11 @@ mod gateways;
 mod limits;
 mod policies;
 mod reseal;
+mod sessions;
 mod smtp;
+mod stats;
 mod tokens;
 mod users;
-mod web;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod testdb;
@@ -31,9 +32,9 @@ pub use limits::{BlockedPrefix, WindowKey};
 pub use policies::PolicyRow;
 pub use reseal::{Sealed, SealedKind};
 pub use smtp::SmtpServerRow;
+pub use stats::SmsStat;
 pub use tokens::{NewToken, Reserve, TokenFilter, TokenOwner, TokenRow};
 pub use users::{InternalUserRow, RealmRow, ResolverRow};
-pub use web::SmsStat;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};

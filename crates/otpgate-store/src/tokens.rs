@@ -662,4 +662,48 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Finishes a verified enrollment in one transaction: the token goes from `verify` to
+    /// `enrolled` (only if it is still in `verify`: exactly once), and when it replaces an
+    /// older token of the same owner, it takes that token's PIN and the old token is deleted.
+    /// False (nothing changed) when the token was not (or no longer) waiting for verification,
+    /// or the token it replaces is gone or no longer usable (disabled, revoked, locked).
+    pub async fn token_finish_verify(&self, id: i64, replaces: Option<i64>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE token SET rollout_state = 'enrolled' WHERE id = $1 AND rollout_state = 'verify'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(old) = replaces {
+            sqlx::query(
+                "UPDATE token SET pin_hash = (SELECT pin_hash FROM token WHERE id = $2) \
+                 WHERE id = $1 AND EXISTS (SELECT 1 FROM token WHERE id = $2)",
+            )
+            .bind(id)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+            // Only a usable token is replaced (an admin may have disabled it meanwhile).
+            let gone = sqlx::query(
+                "DELETE FROM token WHERE id = $1 AND active = 1 AND revoked = 0 AND failcount < maxfail",
+            )
+                .bind(old)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if gone != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
 }

@@ -273,7 +273,7 @@ async fn metrics(State(app): State<App>) -> Response {
         + &crate::metrics::render_limits(&services.limit_stats().counts())
         + &crate::metrics::render_outbox(
             &services.outbox().counts(),
-            &services.store().outbox_counts().await.unwrap_or_default(),
+            &services.outbox_totals().await.unwrap_or_default(),
         );
     let mut r = text.into_response();
     r.headers_mut().insert(

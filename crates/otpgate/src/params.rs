@@ -77,17 +77,7 @@ pub fn conditions(raw: Option<&str>) -> Result<BTreeMap<String, String>, Service
         return Ok(BTreeMap::new());
     };
     match serde_json::from_str::<Value>(s) {
-        Ok(Value::Object(m)) => Ok(m
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::String(s) => s,
-                    Value::Bool(b) => if b { "True" } else { "False" }.to_owned(),
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
-            .collect()),
+        Ok(Value::Object(m)) => Ok(otpgate_core::params::json_texts(m)),
         _ => Err(ServiceError::Parameter(
             "The 'conditions' parameter must be a dictionary.".into(),
         )),

@@ -66,7 +66,7 @@ pub async fn serve_all(
     if let Err(e) = app.services.flush_sms_stats().await {
         tracing::warn!(error = %e, "the dashboard's SMS counts could not be saved at shutdown");
     }
-    app.services.store().close().await;
+    app.services.close().await;
     http
 }
 

@@ -2,8 +2,8 @@
 //! pass is a PIN (a challenge goes out), an answer to a challenge, or PIN and OTP in one.
 
 use super::{
-    CheckOutcome, CheckRequest, Ctx, HIDDEN, Live, Rejected, TokenRef, max_wrong, note_policies,
-    others, unfit_reason, unique_join,
+    CheckOutcome, CheckRequest, Ctx, HIDDEN, Live, Rejected, TokenRef, max_wrong, named,
+    note_policies, others, unfit_messages, unfit_reason, unique_join,
 };
 use crate::audit::AuditEntry;
 use crate::call::Scope;
@@ -41,17 +41,7 @@ impl Services {
         cx: &mut Scope,
         used: &Mutex<Vec<String>>,
     ) -> Result<CheckOutcome> {
-        let user_param = req.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
-        let serial_param = req
-            .serial
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        if user_param.is_none() && serial_param.is_none() {
-            return Err(ServiceError::Parameter(
-                "You need to specify a serial, user or credential_id.".into(),
-            ));
-        }
+        let (user_param, serial_param) = named(&req.user, &req.serial)?;
         if user_param.is_some_and(|u| u.contains('%')) {
             return Err(ServiceError::Parameter("Invalid user.".into()));
         }
@@ -222,12 +212,9 @@ impl Services {
         let (usable, unfit): (Vec<TokenRow>, Vec<TokenRow>) =
             tokens.into_iter().partition(|t| unfit_reason(t).is_none());
         if usable.is_empty() {
-            let msgs: Vec<String> = unfit
-                .iter()
-                .filter_map(unfit_reason)
-                .map(str::to_owned)
-                .collect();
-            return Ok(CheckOutcome::Reject(Rejected::because(unique_join(&msgs))));
+            return Ok(CheckOutcome::Reject(Rejected::because(unique_join(
+                &unfit_messages(&unfit),
+            ))));
         }
         let (usable, held) = self.reserve(usable, ctx.cfg).await?;
         if usable.is_empty() {

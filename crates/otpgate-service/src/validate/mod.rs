@@ -293,6 +293,30 @@ fn unfit_reason(t: &TokenRow) -> Option<&'static str> {
     t.state().unfit().map(otpgate_core::token::Unfit::message)
 }
 
+/// Why each of `tokens` cannot take part (those that can are left out).
+fn unfit_messages(tokens: &[TokenRow]) -> Vec<String> {
+    tokens
+        .iter()
+        .filter_map(unfit_reason)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The user and the serial a request names (trimmed; blank is none): it must name one.
+fn named<'r>(
+    user: &'r Option<String>,
+    serial: &'r Option<String>,
+) -> Result<(Option<&'r str>, Option<&'r str>)> {
+    let nonblank = |v: &'r Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    let (user, serial) = (nonblank(user), nonblank(serial));
+    if user.is_none() && serial.is_none() {
+        return Err(ServiceError::Parameter(
+            "You need to specify a serial, user or credential_id.".into(),
+        ));
+    }
+    Ok((user, serial))
+}
+
 /// The tokens of `all` that are not in `these`.
 fn others<'a>(all: &[&'a Live], these: &[&Live]) -> Vec<&'a Live> {
     all.iter()

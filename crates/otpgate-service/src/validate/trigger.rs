@@ -2,8 +2,8 @@
 //! `/validate/polltransaction`.
 
 use super::{
-    CheckOutcome, Ctx, Live, Rejected, TriggerRequest, Triggered, note_policies, unfit_reason,
-    unique_join,
+    CheckOutcome, Ctx, Live, Rejected, TriggerRequest, Triggered, named, note_policies,
+    unfit_messages, unfit_reason, unique_join,
 };
 use crate::call::{Outcome, Scope};
 use crate::tokens::owner_of;
@@ -52,17 +52,7 @@ impl Services {
         cx: &mut Scope,
         used: &Mutex<Vec<String>>,
     ) -> Result<Triggered> {
-        let user_param = req.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
-        let serial_param = req
-            .serial
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        if user_param.is_none() && serial_param.is_none() {
-            return Err(ServiceError::Parameter(
-                "You need to specify a serial, user or credential_id.".into(),
-            ));
-        }
+        let (user_param, serial_param) = named(&req.user, &req.serial)?;
         let audit = &mut cx.audit;
         let settings = self.settings().await?;
         let (cfg, policies) = (&settings.config, &settings.policies);
@@ -124,13 +114,8 @@ impl Services {
             .map(|t| self.live(t))
             .collect::<Result<_>>()?;
         if live.is_empty() {
-            let messages: Vec<String> = locked
-                .iter()
-                .filter_map(unfit_reason)
-                .map(str::to_owned)
-                .collect();
             let attempt = super::Challenges {
-                messages,
+                messages: unfit_messages(&locked),
                 ..Default::default()
             };
             return Ok(Triggered(CheckOutcome::Reject(Rejected {

@@ -179,21 +179,17 @@ pub async fn delete(
     Path(id): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let id = pi
-        .run(&app, Some("eventhandling_write"), None, move |s, cx| {
-            Box::pin(async move { s.delete_event(event_id(&id)?, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("eventhandling_write"), move |s, cx| {
+        Box::pin(async move { s.delete_event(event_id(&id)?, cx).await })
+    })
+    .await
 }
 
 async fn set_active(app: &App, id: String, pi: &Pi, active: bool) -> Result<Response, ApiError> {
-    let id = pi
-        .run(app, Some("eventhandling_write"), None, move |s, _| {
-            Box::pin(async move { s.set_event_active(event_id(&id)?, active).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(app, Some("eventhandling_write"), move |s, _| {
+        Box::pin(async move { s.set_event_active(event_id(&id)?, active).await })
+    })
+    .await
 }
 
 /// `POST /event/enable/<id>`.
@@ -298,10 +294,8 @@ pub async fn outbox_retry(
     Path(id): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let id = pi
-        .run(&app, Some("eventhandling_write"), None, move |s, cx| {
-            Box::pin(async move { s.requeue_outbox(event_id(&id)?, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("eventhandling_write"), move |s, cx| {
+        Box::pin(async move { s.requeue_outbox(event_id(&id)?, cx).await })
+    })
+    .await
 }

@@ -153,6 +153,22 @@ impl Pi {
         call
     }
 
+    /// Runs this request's call (see [`Pi::run`]) and answers its outcome as privacyIDEA's
+    /// `result.value`.
+    pub async fn answer<T, F>(
+        &self,
+        app: &App,
+        right: Option<&'static str>,
+        work: F,
+    ) -> Result<axum::response::Response, super::ApiError>
+    where
+        T: Outcome + Into<Value> + Send + 'static,
+        F: for<'a> FnOnce(&'a Services, &'a mut Scope) -> Work<'a, T> + Send + 'static,
+    {
+        let value = self.run(app, right, None, work).await?;
+        Ok(self.reply(value.into()))
+    }
+
     /// Runs this request's call through the service, which checks `right` (an admin right;
     /// None for anonymous endpoints), fires `event`, runs `work` and writes the audit row.
     pub async fn run<T, F>(

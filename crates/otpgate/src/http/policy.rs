@@ -106,21 +106,17 @@ pub async fn delete(
     Path(name): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let id = pi
-        .run(&app, Some("policydelete"), None, move |s, cx| {
-            Box::pin(async move { s.delete_policy(&name, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("policydelete"), move |s, cx| {
+        Box::pin(async move { s.delete_policy(&name, cx).await })
+    })
+    .await
 }
 
 async fn set_active(app: &App, name: String, pi: &Pi, active: bool) -> Result<Response, ApiError> {
-    let id = pi
-        .run(app, Some("policywrite"), None, move |s, _| {
-            Box::pin(async move { s.set_policy_active(&name, active).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(app, Some("policywrite"), move |s, _| {
+        Box::pin(async move { s.set_policy_active(&name, active).await })
+    })
+    .await
 }
 
 /// `POST /policy/enable/<name>`.

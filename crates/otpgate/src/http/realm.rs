@@ -89,12 +89,10 @@ pub async fn delete(
     Path(name): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let id = pi
-        .run(&app, Some("realmdelete"), None, move |s, cx| {
-            Box::pin(async move { s.delete_realm(&name, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("realmdelete"), move |s, cx| {
+        Box::pin(async move { s.delete_realm(&name, cx).await })
+    })
+    .await
 }
 
 /// `POST /defaultrealm/<name>`.
@@ -103,20 +101,16 @@ pub async fn set_default(
     Path(name): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let id = pi
-        .run(&app, Some("realmwrite"), None, move |s, cx| {
-            Box::pin(async move { s.set_default_realm(&name, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("realmwrite"), move |s, cx| {
+        Box::pin(async move { s.set_default_realm(&name, cx).await })
+    })
+    .await
 }
 
 /// `DELETE /defaultrealm`.
 pub async fn clear_default(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
-    let ok = pi
-        .run(&app, Some("realmwrite"), None, |s, _| {
-            Box::pin(s.clear_default_realm())
-        })
-        .await?;
-    Ok(pi.reply(json!(ok)))
+    pi.answer(&app, Some("realmwrite"), |s, _| {
+        Box::pin(s.clear_default_realm())
+    })
+    .await
 }

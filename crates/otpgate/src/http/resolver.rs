@@ -71,12 +71,10 @@ pub async fn save(
     pi: Pi,
 ) -> Result<Response, ApiError> {
     let input = resolver_input(&pi.params);
-    let id = pi
-        .run(&app, Some("resolverwrite"), None, move |s, cx| {
-            Box::pin(async move { s.save_resolver(&name, &input, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("resolverwrite"), move |s, cx| {
+        Box::pin(async move { s.save_resolver(&name, &input, cx).await })
+    })
+    .await
 }
 
 /// `POST /resolver/test`: privacyIDEA's "test resolver" (always 200; `value` says whether the
@@ -104,10 +102,8 @@ pub async fn delete(
     Path(name): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let id = pi
-        .run(&app, Some("resolverdelete"), None, move |s, cx| {
-            Box::pin(async move { s.delete_resolver(&name, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("resolverdelete"), move |s, cx| {
+        Box::pin(async move { s.delete_resolver(&name, cx).await })
+    })
+    .await
 }

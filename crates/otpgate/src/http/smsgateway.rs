@@ -94,12 +94,10 @@ pub async fn delete(
     Path(name): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let id = pi
-        .run(&app, Some("smsgateway_write"), None, move |s, cx| {
-            Box::pin(async move { s.delete_gateway(&name, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("smsgateway_write"), move |s, cx| {
+        Box::pin(async move { s.delete_gateway(&name, cx).await })
+    })
+    .await
 }
 
 /// `DELETE /smsgateway/option/<gwid>/<key>`.
@@ -108,12 +106,10 @@ pub async fn delete_option(
     Path((gwid, key)): Path<(String, String)>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let id = pi
-        .run(&app, Some("smsgateway_write"), None, move |s, _| {
-            Box::pin(async move { s.delete_gateway_option(&gwid, &key).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("smsgateway_write"), move |s, _| {
+        Box::pin(async move { s.delete_gateway_option(&gwid, &key).await })
+    })
+    .await
 }
 
 fn block_json(b: &BlockedPrefix) -> Value {
@@ -144,12 +140,10 @@ pub async fn block_prefix(
         .get("reason")
         .unwrap_or("blocked by an admin")
         .to_owned();
-    let added = pi
-        .run(&app, Some("smsgateway_write"), None, move |s, cx| {
-            Box::pin(async move { s.block_prefix(&prefix, &reason, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(added)))
+    pi.answer(&app, Some("smsgateway_write"), move |s, cx| {
+        Box::pin(async move { s.block_prefix(&prefix, &reason, cx).await })
+    })
+    .await
 }
 
 /// `DELETE /fraud/blocks/<prefix>`: lifts a block.
@@ -158,10 +152,8 @@ pub async fn unblock_prefix(
     Path(prefix): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let lifted = pi
-        .run(&app, Some("smsgateway_write"), None, move |s, cx| {
-            Box::pin(async move { s.unblock_prefix(&prefix, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(lifted)))
+    pi.answer(&app, Some("smsgateway_write"), move |s, cx| {
+        Box::pin(async move { s.unblock_prefix(&prefix, cx).await })
+    })
+    .await
 }

@@ -70,12 +70,10 @@ pub async fn save(
     pi: Pi,
 ) -> Result<Response, ApiError> {
     let p = pi.params.clone();
-    let ok = pi
-        .run(&app, Some("smtpserver_write"), None, move |s, cx| {
-            Box::pin(async move { s.save_smtp_server(&id, &smtp_input(&p)?, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(ok)))
+    pi.answer(&app, Some("smtpserver_write"), move |s, cx| {
+        Box::pin(async move { s.save_smtp_server(&id, &smtp_input(&p)?, cx).await })
+    })
+    .await
 }
 
 /// `DELETE /smtpserver/<identifier>`.
@@ -84,12 +82,10 @@ pub async fn delete(
     Path(id): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let ok = pi
-        .run(&app, Some("smtpserver_write"), None, move |s, cx| {
-            Box::pin(async move { s.delete_smtp_server(&id, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(ok)))
+    pi.answer(&app, Some("smtpserver_write"), move |s, cx| {
+        Box::pin(async move { s.delete_smtp_server(&id, cx).await })
+    })
+    .await
 }
 
 /// `POST /smtpserver/send_test_email`: `value` says whether the mail was accepted,

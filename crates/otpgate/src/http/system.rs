@@ -67,10 +67,8 @@ pub async fn delete_config(
     Path(key): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let existed = pi
-        .run(&app, Some("configwrite"), None, move |s, _| {
-            Box::pin(async move { s.delete_config(&key).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(existed)))
+    pi.answer(&app, Some("configwrite"), move |s, _| {
+        Box::pin(async move { s.delete_config(&key).await })
+    })
+    .await
 }

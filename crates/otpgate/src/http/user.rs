@@ -62,23 +62,19 @@ pub async fn users(State(app): State<App>, pi: Pi) -> Result<Response, ApiError>
 /// `POST /user/`: the new user's id.
 pub async fn create(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     let input = user_input(&pi.params);
-    let id = pi
-        .run(&app, Some("adduser"), None, move |s, cx| {
-            Box::pin(async move { s.create_user(&input, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(id)))
+    pi.answer(&app, Some("adduser"), move |s, cx| {
+        Box::pin(async move { s.create_user(&input, cx).await })
+    })
+    .await
 }
 
 /// `PUT /user/`.
 pub async fn update(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     let input = user_input(&pi.params);
-    let ok = pi
-        .run(&app, Some("updateuser"), None, move |s, cx| {
-            Box::pin(async move { s.update_user(&input, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(ok)))
+    pi.answer(&app, Some("updateuser"), move |s, cx| {
+        Box::pin(async move { s.update_user(&input, cx).await })
+    })
+    .await
 }
 
 /// `DELETE /user/<resolver>/<name>`.
@@ -87,10 +83,8 @@ pub async fn delete(
     Path((resolver, name)): Path<(String, String)>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let ok = pi
-        .run(&app, Some("deleteuser"), None, move |s, cx| {
-            Box::pin(async move { s.delete_user(&resolver, &name, cx).await })
-        })
-        .await?;
-    Ok(pi.reply(json!(ok)))
+    pi.answer(&app, Some("deleteuser"), move |s, cx| {
+        Box::pin(async move { s.delete_user(&resolver, &name, cx).await })
+    })
+    .await
 }

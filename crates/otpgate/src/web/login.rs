@@ -2,9 +2,8 @@
 //! then the OTP, through the same check as `/validate/check`).
 
 use super::html::{Field, Out};
-use super::page::{Nav, Page, flash, see_other};
+use super::page::{Nav, Page, flash, see_other, typed_otp};
 use super::request::{Web, WebResult};
-use axum::http::StatusCode;
 use axum::response::Response;
 use otpgate_service::ServiceError;
 use otpgate_service::call::Caller;
@@ -15,11 +14,7 @@ use otpgate_service::validate::{CheckOutcome, SEND_FAILED};
 const WRONG: &str = "The user name or PIN is wrong.";
 
 fn auth_page(title: &str, errors: &[(String, String)], flash: Option<&str>, body: Out) -> Response {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::page::form_status(errors);
     Page {
         title,
         nav: Nav::None,
@@ -197,13 +192,7 @@ pub async fn otp_login(web: Web) -> WebResult {
     let Some(LoginClaims { user, realm, tid }) = login_state(&web) else {
         return Ok(see_other("/ui/login"));
     };
-    let otp: String = web
-        .form
-        .get("otp")
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let otp = typed_otp(web.form.get("otp").unwrap_or_default());
     let call = web
         .call(Caller::Anonymous)
         .event("validate_check")

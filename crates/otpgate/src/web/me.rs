@@ -21,11 +21,6 @@ fn own_call(web: &Web, user: &User, serial: &str) -> otpgate_service::call::Call
         .subject(&user.login, &user.realm, serial)
 }
 
-/// An OTP as typed, without the blanks people put in.
-pub fn typed_otp(raw: &str) -> String {
-    raw.chars().filter(|c| !c.is_whitespace()).collect()
-}
-
 /// `GET /ui/me`: the user's phones.
 pub async fn overview(web: Web) -> WebResult {
     let (s, user) = web.user().await?;
@@ -239,7 +234,7 @@ pub async fn verify_form(web: Web) -> WebResult {
 pub async fn verify(web: Web) -> WebResult {
     let (s, user) = web.user().await?;
     let serial = web.form.get("serial").unwrap_or_default().to_owned();
-    let otp = typed_otp(web.form.get("otp").unwrap_or_default());
+    let otp = super::page::typed_otp(web.form.get("otp").unwrap_or_default());
     let call = own_call(&web, &user, &serial).event("token_init");
     let sn = serial.clone();
     let r = web

@@ -277,3 +277,17 @@ pub fn service_message(e: &ServiceError) -> String {
         other => other.to_string(),
     }
 }
+
+/// An OTP as typed, without the blanks people put in.
+pub fn typed_otp(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The status of a page with a form: 422 when fields were refused.
+pub fn form_status(errors: &[(String, String)]) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}

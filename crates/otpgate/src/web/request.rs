@@ -332,7 +332,7 @@ impl Web {
                     .and_then(|v| v.to_str().ok())
             })
             .unwrap_or_default();
-        if s.csrf.is_empty() || !otpgate_core::hotp::otp_eq(sent, &s.csrf) {
+        if s.csrf.is_empty() || !otpgate_core::secret::ct_eq(sent, &s.csrf) {
             return Err(WebError::Page(
                 StatusCode::FORBIDDEN,
                 "The form has expired. Go back, reload the page and try again.".into(),
@@ -441,11 +441,7 @@ impl Web {
         note: Option<&str>,
         body: super::html::Out,
     ) -> Response {
-        let status = if errors.is_empty() {
-            StatusCode::OK
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
+        let status = page::form_status(errors);
         Page {
             title,
             nav,

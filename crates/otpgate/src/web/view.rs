@@ -51,6 +51,16 @@ pub fn pager(b: &mut Out, base: &str, q: &Params, page: i64, count: i64, size: i
     b.raw("</nav>");
 }
 
+/// Opens a form that posts to `action`, with the session's CSRF token.
+pub fn form_open(b: &mut Out, s: &super::session::Session, action: &str) {
+    w!(
+        b,
+        "<form class=\"stack\" method=\"post\" action=\"{}\">",
+        E(action)
+    );
+    super::page::csrf_field(b, s);
+}
+
 /// Choices of a select from names.
 pub fn opts(items: impl IntoIterator<Item = impl Into<String>>) -> Vec<(String, String)> {
     items

@@ -2,7 +2,6 @@
 //! form (its options from the service's catalogue of the action).
 
 use super::super::html::{E, Field, Out, post_button, w};
-use super::super::page::csrf_field;
 use super::super::session::Session;
 use super::typed_or;
 use crate::params::Params;
@@ -97,12 +96,7 @@ pub fn form(
         Some(e) => format!("/ui/admin/events/{}", e.id),
         None => "/ui/admin/events/new".to_owned(),
     };
-    w!(
-        b,
-        "<form class=\"stack\" method=\"post\" action=\"{}\">",
-        E(&target)
-    );
-    csrf_field(b, s);
+    super::form_open(b, s, &target);
     w!(
         b,
         "<input type=\"hidden\" name=\"action\" value=\"{}\">",

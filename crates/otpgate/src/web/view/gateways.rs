@@ -194,12 +194,7 @@ pub fn form(
     } else {
         "/ui/admin/gateways/new".to_owned()
     };
-    w!(
-        b,
-        "<form class=\"stack\" method=\"post\" action=\"{}\">",
-        E(&action)
-    );
-    csrf_field(b, s);
+    super::form_open(b, s, &action);
     w!(
         b,
         "<input type=\"hidden\" name=\"module\" value=\"{}\">",

@@ -1,7 +1,6 @@
 //! Policies: the list and a policy's form.
 
 use super::super::html::{E, Field, Out, U, w};
-use super::super::page::csrf_field;
 use super::super::session::Session;
 use super::{opts, typed_or};
 use crate::params::Params;
@@ -89,12 +88,7 @@ pub fn form(
         Some(p) => format!("/ui/admin/policies/{}", U(&p.name)),
         None => "/ui/admin/policies/new".to_owned(),
     };
-    w!(
-        b,
-        "<form class=\"stack\" method=\"post\" action=\"{}\">",
-        E(&action)
-    );
-    csrf_field(b, s);
+    super::form_open(b, s, &action);
     let value = |k: &str| -> String {
         let stored = match (k, stored) {
             (_, None) => String::new(),

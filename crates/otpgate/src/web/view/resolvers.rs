@@ -2,7 +2,6 @@
 //! back, "Test connection"), or an internal one's note.
 
 use super::super::html::{E, Field, Out, U, w};
-use super::super::page::csrf_field;
 use super::super::session::Session;
 use crate::params::Params;
 use otpgate_service::gateways::CENSORED;
@@ -161,12 +160,7 @@ pub fn form(
         Some(r) => format!("/ui/admin/resolvers/{}", U(&r.name)),
         None => "/ui/admin/resolvers/new".to_owned(),
     };
-    w!(
-        b,
-        "<form class=\"stack\" method=\"post\" action=\"{}\">",
-        E(&action)
-    );
-    csrf_field(b, s);
+    super::form_open(b, s, &action);
     w!(
         b,
         "<input type=\"hidden\" name=\"type\" value=\"{}\">",

@@ -64,12 +64,7 @@ pub fn form(
         Some(d) => format!("/ui/admin/smtp/{}", U(&d.identifier)),
         None => "/ui/admin/smtp/new".to_owned(),
     };
-    w!(
-        b,
-        "<form class=\"stack\" method=\"post\" action=\"{}\">",
-        E(&action)
-    );
-    csrf_field(b, s);
+    super::form_open(b, s, &action);
     let value = |k: &str| -> String {
         let stored = match (k, stored) {
             (_, None) => String::new(),
