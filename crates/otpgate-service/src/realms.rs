@@ -222,6 +222,17 @@ impl Services {
             .collect())
     }
 
+    /// The realms' names.
+    pub async fn realm_names(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store()
+            .realm_list()
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect())
+    }
+
     /// `DELETE /realm/<name>` (realm names are case-insensitive): its id.
     pub async fn delete_realm(&self, name: &str, cx: &mut Scope) -> Result<i64> {
         cx.audit.realm = name.to_owned();

@@ -746,12 +746,12 @@ impl Services {
     }
 
     /// `POST /token/reset[/<serial>]`: fail counters to 0.
-    pub async fn reset_tokens(&self, target: TokenTarget, cx: &mut Scope) -> Result<usize> {
+    pub async fn reset_tokens(&self, target: TokenTarget, cx: &mut Scope) -> Result<i64> {
         let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
         for t in &tokens {
             self.store().token_reset_failcount(t.id).await?;
         }
-        Ok(tokens.len())
+        Ok(count(tokens.len()))
     }
 
     /// `POST /token/setpin[/<serial>]` with `otppin`: how many PINs were set (none without a
@@ -761,7 +761,7 @@ impl Services {
         target: TokenTarget,
         pin: Option<String>,
         cx: &mut Scope,
-    ) -> Result<usize> {
+    ) -> Result<i64> {
         let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
         let Some(pin) = pin else {
             return Ok(0);
@@ -770,7 +770,7 @@ impl Services {
         for t in &tokens {
             self.store().token_set_pin(t.id, &hash).await?;
         }
-        Ok(tokens.len())
+        Ok(count(tokens.len()))
     }
 
     /// `POST /token/set[/<serial>]`: how many attributes were set.
@@ -779,7 +779,7 @@ impl Services {
         target: TokenTarget,
         a: TokenAttributes,
         cx: &mut Scope,
-    ) -> Result<usize> {
+    ) -> Result<i64> {
         let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
         let (maxfail, window) = (a.max_failcount, a.count_window);
         if maxfail.is_some_and(|m| !(1..=1_000_000).contains(&m))
@@ -804,7 +804,7 @@ impl Services {
             .iter()
             .filter(|x| **x)
             .count();
-        Ok(per_token * tokens.len())
+        Ok(count(per_token * tokens.len()))
     }
 
     /// `DELETE /token/<serial>`: how many tokens were deleted.
@@ -828,6 +828,11 @@ impl Services {
             .map(ChallengeView::from)
             .collect())
     }
+}
+
+/// A number of tokens (or attributes) as privacyIDEA answers it.
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn initialized(row: &TokenRow) -> TokenInitialized {

@@ -194,10 +194,10 @@ async fn run(app: &App, pi: Pi, action: Action) -> Result<Response, ApiError> {
                 Ok(match action {
                     Action::Enable => s.set_tokens_active(target, true, cx).await?,
                     Action::Disable => s.set_tokens_active(target, false, cx).await?,
-                    Action::Reset => count(s.reset_tokens(target, cx).await?),
+                    Action::Reset => s.reset_tokens(target, cx).await?,
                     Action::SetPin => {
                         let pin = p.get("otppin").map(str::to_owned);
-                        count(s.set_token_pin(target, pin, cx).await?)
+                        s.set_token_pin(target, pin, cx).await?
                     }
                     Action::Set => {
                         let a = TokenAttributes {
@@ -205,7 +205,7 @@ async fn run(app: &App, pi: Pi, action: Action) -> Result<Response, ApiError> {
                             count_window: p.int("count_window")?,
                             description: p.get("description").map(str::to_owned),
                         };
-                        count(s.set_token_attributes(target, a, cx).await?)
+                        s.set_token_attributes(target, a, cx).await?
                     }
                     Action::Delete => s.delete_tokens(target, cx).await?,
                 })
@@ -213,10 +213,6 @@ async fn run(app: &App, pi: Pi, action: Action) -> Result<Response, ApiError> {
         })
         .await?;
     Ok(pi.reply(json!(n)))
-}
-
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// `POST /token/enable` (tokens of `user`, or `serial`).

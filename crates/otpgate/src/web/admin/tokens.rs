@@ -81,8 +81,8 @@ pub async fn action(Path((serial, action)): Path<(String, String)>, web: Web) ->
             Ok(match right {
                 "enable" => svc.set_tokens_active(target, true, cx).await?,
                 "disable" => svc.set_tokens_active(target, false, cx).await?,
-                "reset" => count(svc.reset_tokens(target, cx).await?),
-                "setpin" => count(svc.set_token_pin(target, Some(pin), cx).await?),
+                "reset" => svc.reset_tokens(target, cx).await?,
+                "setpin" => svc.set_token_pin(target, Some(pin), cx).await?,
                 _ => svc.delete_tokens(target, cx).await?,
             })
         })
@@ -95,18 +95,9 @@ pub async fn action(Path((serial, action)): Path<(String, String)>, web: Web) ->
     }))
 }
 
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> WebResult {
     let services = &web.app.services;
-    let realms: Vec<String> = services
-        .list_realms(false)
-        .await?
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
+    let realms = services.realm_names().await?;
     let gateways: Vec<String> = services
         .list_gateways(None)
         .await?

@@ -18,12 +18,7 @@ pub async fn list(web: Web) -> WebResult {
 
 async fn users_page(web: &Web, s: &Session, errors: &Errors, f: &Params) -> WebResult {
     let services = &web.app.services;
-    let realms: Vec<String> = services
-        .list_realms(false)
-        .await?
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
+    let realms = services.realm_names().await?;
     let realm = web
         .query
         .get_nonblank("realm")
