@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let ctype = match kind % 5 {
         0 => "application/x-www-form-urlencoded",
         1 => "application/json",
-        2 => "multipart/form-data",
+        2 => "multipart/form-data; boundary=x",
         3 => "text/plain",
         _ => "",
     };

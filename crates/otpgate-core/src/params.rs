@@ -1,14 +1,15 @@
-//! privacyIDEA's request parameters from the query string and the body: a form body, or a
-//! JSON object (also when the body is undeclared but parses as one). Later sources win. This
+//! privacyIDEA's request parameters from the query string and the body: a form body, a
+//! `multipart/form-data` body (privacyIDEA's PHP client sends every request so), or a JSON
+//! object (also when the body is undeclared but parses as one). Later sources win. This
 //! is the whole parser for untrusted request input, kept pure so it is property-tested and
 //! fuzzed (`fuzz/fuzz_targets/params_parse.rs`).
 
 /// Why a body cannot be read as parameters (the messages are privacyIDEA-style, for a 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamsError {
-    /// `multipart/*` bodies are refused.
-    #[error("multipart request bodies are not supported; send form or JSON data.")]
-    Multipart,
+    /// A `multipart/form-data` body that cannot be read; the text says why.
+    #[error("The multipart body is malformed: {0}.")]
+    Multipart(&'static str),
     /// A declared JSON body that is not an object.
     #[error("The JSON body must be an object.")]
     NotAnObject,
@@ -67,7 +68,8 @@ pub fn parse(
     }
     let ctype = content_type.to_ascii_lowercase();
     if ctype.starts_with("multipart/") {
-        return Err(ParamsError::Multipart);
+        out.extend(multipart(content_type, body)?);
+        return Ok(out);
     }
     let declared_json = ctype.starts_with("application/json") || ctype.ends_with("+json");
     match serde_json::from_slice::<serde_json::Value>(body) {
@@ -84,6 +86,155 @@ pub fn parse(
         }
     }
     Ok(out)
+}
+
+/// The value of a `Content-Type` parameter (`boundary`), quoted or not.
+fn content_type_param<'a>(content_type: &'a str, name: &str) -> Option<&'a str> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| {
+            let v = v.trim();
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
+        })
+    })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The `name` of a part's `Content-Disposition: form-data; name="…"` and whether the part
+/// is a file (`filename=`). Quoted values may hold `;` and backslash escapes.
+fn disposition(value: &str) -> Result<(Option<String>, bool), ParamsError> {
+    let mut rest = value.trim_start();
+    let kind_end = rest.find(';').unwrap_or(rest.len());
+    let kind = rest.get(..kind_end).unwrap_or_default().trim();
+    if !kind.eq_ignore_ascii_case("form-data") {
+        return Err(ParamsError::Multipart("a part is not form-data"));
+    }
+    rest = rest.get(kind_end..).unwrap_or_default();
+    let (mut name, mut file) = (None, false);
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ';' || c.is_whitespace());
+        if rest.is_empty() {
+            return Ok((name, file));
+        }
+        let eq = rest.find('=').ok_or(ParamsError::Multipart(
+            "a part header parameter has no value",
+        ))?;
+        let key = rest
+            .get(..eq)
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        rest = rest.get(eq + 1..).unwrap_or_default().trim_start();
+        let mut val = String::new();
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, e)) = chars.next() {
+                            val.push(e);
+                        }
+                    }
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => val.push(c),
+                }
+            }
+            let end = end.ok_or(ParamsError::Multipart(
+                "a quoted part header value is not closed",
+            ))?;
+            rest = quoted.get(end..).unwrap_or_default();
+        } else {
+            let end = rest.find(';').unwrap_or(rest.len());
+            val = rest.get(..end).unwrap_or_default().trim().to_owned();
+            rest = rest.get(end..).unwrap_or_default();
+        }
+        match key.as_str() {
+            "name" => name = Some(val),
+            "filename" | "filename*" => file = true,
+            _ => {}
+        }
+    }
+}
+
+/// `multipart/form-data` (RFC 7578) as parameters, in order. Parts that carry a file are left
+/// out: privacyIDEA reads its parameters from the form fields only. Values are UTF-8 (invalid
+/// bytes replaced, as privacyIDEA's web framework does).
+fn multipart(content_type: &str, body: &[u8]) -> Result<Vec<(String, String)>, ParamsError> {
+    let boundary = content_type_param(content_type, "boundary")
+        .filter(|b| !b.is_empty() && b.len() <= 70)
+        .ok_or(ParamsError::Multipart("the Content-Type names no boundary"))?;
+    let delimiter = [b"--", boundary.as_bytes()].concat();
+    let next_delimiter = [b"\r\n--", boundary.as_bytes()].concat();
+    // The first delimiter opens the body, or ends a preamble line.
+    let mut at = if body.starts_with(&delimiter) {
+        delimiter.len()
+    } else {
+        find(body, &next_delimiter).ok_or(ParamsError::Multipart(
+            "the boundary does not occur in the body",
+        ))? + next_delimiter.len()
+    };
+    let mut out = Vec::new();
+    loop {
+        let rest = body.get(at..).unwrap_or_default();
+        if rest.starts_with(b"--") {
+            return Ok(out);
+        }
+        // Transport padding, then the line break that ends the delimiter line.
+        let pad = rest
+            .iter()
+            .take_while(|b| **b == b' ' || **b == b'\t')
+            .count();
+        let rest = rest
+            .get(pad..)
+            .and_then(|r| r.strip_prefix(b"\r\n"))
+            .ok_or(ParamsError::Multipart(
+                "a boundary line does not end in CRLF",
+            ))?;
+        let end = find(rest, &next_delimiter).ok_or(ParamsError::Multipart(
+            "the body ends before its closing boundary",
+        ))?;
+        let part = rest.get(..end).unwrap_or_default();
+        at = body.len() - rest.len() + end + next_delimiter.len();
+        let (head, value) = match find(part, b"\r\n\r\n") {
+            Some(i) => (
+                part.get(..i).unwrap_or_default(),
+                part.get(i + 4..).unwrap_or_default(),
+            ),
+            None if part.starts_with(b"\r\n") => (&[][..], part.get(2..).unwrap_or_default()),
+            None => {
+                return Err(ParamsError::Multipart(
+                    "a part has no blank line after its headers",
+                ));
+            }
+        };
+        let mut field = None;
+        for line in String::from_utf8_lossy(head).split("\r\n") {
+            if let Some((k, v)) = line.split_once(':')
+                && k.trim().eq_ignore_ascii_case("content-disposition")
+            {
+                field = Some(disposition(v)?);
+            }
+        }
+        match field {
+            Some((Some(name), false)) => {
+                out.push((name, String::from_utf8_lossy(value).into_owned()))
+            }
+            Some((_, true)) => {}
+            _ => return Err(ParamsError::Multipart("a part has no field name")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -128,10 +279,10 @@ mod tests {
             parse(None, "Application/JSON; charset=utf-8", b"{"),
             Err(ParamsError::InvalidJson)
         );
-        assert_eq!(
+        assert!(matches!(
             parse(None, "multipart/form-data; boundary=x", b"--x"),
-            Err(ParamsError::Multipart)
-        );
+            Err(ParamsError::Multipart(_))
+        ));
         // Undeclared non-JSON is a form; undeclared JSON that is no object is a form too.
         assert_eq!(
             parse(None, "text/plain", b"a=1").unwrap(),
@@ -143,7 +294,100 @@ mod tests {
         );
     }
 
+    /// A multipart body as a PHP or browser client builds it.
+    fn multipart_body(boundary: &str, parts: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (k, v) in parts {
+            b.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        b
+    }
+
+    #[test]
+    fn multipart_form_data() {
+        let body = multipart_body(
+            "----abc",
+            &[("user", "alice"), ("pass", "12 34\r\nx"), ("e", "")],
+        );
+        let p = parse(
+            Some("user=q&realm=r"),
+            "multipart/form-data; boundary=----abc",
+            &body,
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            vec![
+                ("user".into(), "q".into()),
+                ("realm".into(), "r".into()),
+                ("user".into(), "alice".into()),
+                ("pass".into(), "12 34\r\nx".into()),
+                ("e".into(), String::new()),
+            ]
+        );
+        // A quoted boundary, a preamble and an epilogue, a part Content-Type, an escaped
+        // name with a semicolon, and a file part (left out).
+        let body = b"preamble\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\ncontent-disposition: form-data; name=\"a\\\"b;c\"\r\n\r\nv\r\n--b1\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.txt\"\r\n\r\nfile\r\n--b1--\r\nepilogue";
+        assert_eq!(
+            parse(
+                None,
+                "Multipart/Form-Data; charset=utf-8; boundary=\"b1\"",
+                body
+            )
+            .unwrap(),
+            vec![("a\"b;c".into(), "v".into())]
+        );
+        for (ctype, body, why) in [
+            ("multipart/form-data", &b"--x\r\n"[..], "names no boundary"),
+            (
+                "multipart/form-data; boundary=y",
+                b"--x\r\n",
+                "does not occur",
+            ),
+            (
+                "multipart/form-data; boundary=x",
+                b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\nv",
+                "closing boundary",
+            ),
+            (
+                "multipart/form-data; boundary=x",
+                b"--x\r\n\r\nv\r\n--x--",
+                "no field name",
+            ),
+            (
+                "multipart/form-data; boundary=x",
+                b"--x\r\nContent-Disposition: attachment; name=a\r\n\r\nv\r\n--x--",
+                "not form-data",
+            ),
+            (
+                "multipart/form-data; boundary=x",
+                b"--x\r\nContent-Disposition: form-data; name=\"a\r\n\r\nv\r\n--x--",
+                "not closed",
+            ),
+            ("multipart/form-data; boundary=x", b"--xjunk", "CRLF"),
+        ] {
+            let e = parse(None, ctype, body).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
     proptest! {
+        /// Any fields, sent as multipart the way clients send them, come back exactly.
+        #[test]
+        fn multipart_round_trip(pairs in proptest::collection::vec(("[a-z_.]{1,12}", "[^\u{0}]{0,40}"), 0..8)) {
+            let boundary = "------------------------7c4a2b9e01d3f5a8";
+            let parts: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let body = multipart_body(boundary, &parts);
+            let parsed = parse(None, &format!("multipart/form-data; boundary={boundary}"), &body).unwrap();
+            prop_assert_eq!(parsed, pairs);
+        }
+
         #[test]
         fn never_panics(query in ".{0,64}", ctype in ".{0,40}", body in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = parse(Some(&query), &ctype, &body);

@@ -143,16 +143,24 @@ impl Services {
             .as_deref()
             .ok_or_else(|| auth_err(4031, "Authentication failed."))?;
         let realm_param = req.realm.as_deref();
-        if realm_param.is_none()
-            && let Some(hash) = self.store().admin_hash(username).await?
-        {
-            if self.verify_secret(password, &hash).await? {
-                cx.signed_in_admin(username);
-                return self.signed_in(username, "", Role::Admin);
-            }
-            return Err(auth_err(4031, "Authentication failed."));
-        }
         let settings = self.settings().await?;
+        // privacyIDEA's order: an unknown realm parameter is refused first; a local admin is
+        // checked whatever realm is given (service accounts of the Java client send theirs);
+        // an admin's wrong password still lets a realm user of that name try.
+        if let Some(r) = realm_param
+            && !settings.realms.iter().any(|known| known.name == r)
+        {
+            return Err(auth_err(
+                4031,
+                format!("Authentication failure. Unknown realm: {r}."),
+            ));
+        }
+        if let Some(hash) = self.store().admin_hash(username).await?
+            && self.verify_secret(password, &hash).await?
+        {
+            cx.signed_in_admin(username);
+            return self.signed_in(username, "", Role::Admin);
+        }
         let (_, realm, found) = self.lookup_user(&settings, username, realm_param).await?;
         if !settings.realms.iter().any(|r| r.name == realm) && !realm.is_empty() {
             return Err(auth_err(

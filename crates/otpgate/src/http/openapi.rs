@@ -662,6 +662,7 @@ fn operation(op: &Op, method: &str, path: &str) -> Value {
             "requestBody".into(),
             json!({"content": {
                 "application/x-www-form-urlencoded": {"schema": body},
+                "multipart/form-data": {"schema": body},
                 "application/json": {"schema": body},
             }}),
         );

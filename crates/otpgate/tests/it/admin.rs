@@ -47,6 +47,54 @@ async fn auth_issues_a_jwt_and_refuses_like_privacyidea() {
         assert_eq!((st, code(&b), error(&b)), (401, c, m), "{form:?}");
         assert_eq!(b["detail"], json!({}));
     }
+    // A service account names the users' realm (privacyIDEA's Java client does): a local
+    // admin signs in whatever realm is given, as long as the realm exists.
+    s.ok("/resolver/local", &[("type", "internalresolver")])
+        .await;
+    s.ok("/realm/realm1", &[("resolvers", "local")]).await;
+    let (st, b) = s
+        .post(
+            "/auth",
+            &[
+                ("username", "admin"),
+                ("password", ADMIN_PW),
+                ("realm", "realm1"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(
+        (value(&b)["role"].as_str(), value(&b)["realm"].as_str()),
+        (Some("admin"), Some(""))
+    );
+    let (st, b) = s
+        .post(
+            "/auth",
+            &[
+                ("username", "admin"),
+                ("password", ADMIN_PW),
+                ("realm", "nosuch"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (st, code(&b), error(&b)),
+        (401, 4031, "Authentication failure. Unknown realm: nosuch.")
+    );
+    let (st, b) = s
+        .post(
+            "/auth",
+            &[
+                ("username", "admin"),
+                ("password", "wrong"),
+                ("realm", "realm1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (st, code(&b), error(&b)),
+        (401, 4031, "Authentication failed.")
+    );
     // Header handling on an admin endpoint.
     let get = |h: Option<(&'static str, String)>| {
         let mut rb = s.client.get(s.url("/smsgateway/"));

@@ -1063,3 +1063,77 @@ async fn hide_specific_error_message_turns_every_rejection_generic() {
         "the audit keeps the reason: {a}"
     );
 }
+
+/// A `multipart/form-data` body built as privacyIDEA's PHP client (curl with an array of
+/// fields) sends it.
+fn multipart(fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "------------------------d74496d66958873e";
+    let mut body = String::new();
+    for (k, v) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body.into_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn multipart_bodies_log_in_like_forms() {
+    let (s, gw) = ready().await;
+    let send = |fields: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (ctype, body) = multipart(&pairs);
+        let rb = s
+            .client
+            .post(s.url("/validate/check"))
+            .header("Content-Type", ctype)
+            .body(body);
+        async move {
+            let r = rb.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (st, b) = send(vec![("user", "alice".into()), ("pass", "1234".into())]).await;
+    assert_eq!(
+        (st, &b["result"]["authentication"]),
+        (200, &json!("CHALLENGE")),
+        "{b}"
+    );
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(PHONE);
+    let (st, b) = send(vec![
+        ("user", "alice".into()),
+        ("transaction_id", tid),
+        ("pass", otp),
+    ])
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        b["result"],
+        json!({"status": true, "value": true, "authentication": "ACCEPT"})
+    );
+    assert_eq!(b["detail"]["serial"], "SMS1");
+    // A broken body says what is wrong, in privacyIDEA's error envelope.
+    let r = s
+        .client
+        .post(s.url("/validate/check"))
+        .header("Content-Type", "multipart/form-data; boundary=zz")
+        .body("--zz\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nalice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["result"]["error"]["code"], 905);
+    assert_eq!(
+        b["result"]["error"]["message"],
+        "ERR905: The multipart body is malformed: the body ends before its closing boundary."
+    );
+}
