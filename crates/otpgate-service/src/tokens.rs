@@ -96,6 +96,14 @@ pub struct TokenAttributes {
     pub count_window: Option<i64>,
     /// `description`.
     pub description: Option<String>,
+    /// `phone`: the number the SMS token sends to from now on (validated and stored in E.164
+    /// as at enrollment; the token stops reading the user store's number).
+    pub phone: Option<String>,
+    /// `dynamic_phone`: read the number from the user store at every login (on), or not
+    /// (off: the token needs a `phone`).
+    pub dynamic_phone: Option<bool>,
+    /// `sms.identifier`: the gateway the token sends through.
+    pub sms_identifier: Option<String>,
 }
 
 /// `GET /token/`'s filters, page and order.
@@ -442,12 +450,6 @@ impl Services {
         audit: &mut AuditEntry,
         rollout_state: &str,
     ) -> Result<TokenRow> {
-        let nonblank = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
         let ttype = nonblank(&req.tokentype)
             .unwrap_or_else(|| "hotp".to_owned())
             .to_ascii_lowercase();
@@ -795,16 +797,86 @@ impl Services {
                 "The description is longer than 80 characters.".into(),
             ));
         }
+        let phone = nonblank(&a.phone);
+        if phone.is_some() && a.dynamic_phone == Some(true) {
+            return Err(ServiceError::Parameter(
+                "The parameters phone and dynamic_phone exclude each other.".into(),
+            ));
+        }
+        let identifier = nonblank(&a.sms_identifier);
+        if let Some(id) = &identifier
+            && self.store().gateway_by_name(id).await?.is_none()
+        {
+            return Err(ServiceError::Parameter(format!(
+                "There is no SMS gateway {id}."
+            )));
+        }
+        let cfg = if phone.is_some() {
+            Some(self.system_config().await?)
+        } else {
+            None
+        };
+        let mut n = 0;
         for t in &tokens {
             self.store()
                 .token_set_attributes(t.id, maxfail, window, description)
                 .await?;
+            n += [maxfail.is_some(), window.is_some(), description.is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count();
+            // privacyIDEA writes the SMS settings to SMS tokens only; each counts as one.
+            if t.tokentype != "sms" {
+                continue;
+            }
+            let mut set: Vec<(&str, String)> = Vec::new();
+            let mut remove: Vec<&str> = Vec::new();
+            if let (Some(p), Some(cfg)) = (&phone, &cfg) {
+                let realm = t
+                    .owner
+                    .as_ref()
+                    .map(|o| o.realm.as_str())
+                    .unwrap_or_default();
+                set.push(("phone", crate::limits::enrollment_number(cfg, realm, p)?));
+                remove.push("dynamic_phone");
+            }
+            match a.dynamic_phone {
+                Some(true) => set.push(("dynamic_phone", "True".into())),
+                Some(false) => {
+                    if phone.is_none() && !t.info.contains_key("phone") {
+                        return Err(ServiceError::Parameter(format!(
+                            "Token {} has no phone number to send to without dynamic_phone.",
+                            t.serial
+                        )));
+                    }
+                    remove.push("dynamic_phone");
+                }
+                None => {}
+            }
+            if let Some(id) = &identifier {
+                set.push(("sms.identifier", id.clone()));
+            }
+            if set.is_empty() && remove.is_empty() {
+                continue;
+            }
+            let pairs: Vec<(&str, &str)> = set.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            self.store().token_write_info(t.id, &pairs, &remove).await?;
+            n += usize::from(phone.is_some())
+                + usize::from(a.dynamic_phone.is_some())
+                + usize::from(identifier.is_some());
         }
-        let per_token = [maxfail.is_some(), window.is_some(), description.is_some()]
-            .iter()
-            .filter(|x| **x)
-            .count();
-        Ok(count(per_token * tokens.len()))
+        for key in [
+            (phone.is_some(), "phone"),
+            (a.dynamic_phone.is_some(), "dynamic_phone"),
+            (identifier.is_some(), "sms.identifier"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, k)| k)
+        {
+            cx.audit.action_detail.push_str(&format!("{key} set, "));
+        }
+        Ok(count(n))
     }
 
     /// `DELETE /token/<serial>`: how many tokens were deleted.
@@ -828,6 +900,14 @@ impl Services {
             .map(ChallengeView::from)
             .collect())
     }
+}
+
+/// A parameter's value, trimmed, unless blank.
+fn nonblank(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 /// A number of tokens (or attributes) as privacyIDEA answers it.

@@ -568,6 +568,36 @@ impl Store {
         Ok(())
     }
 
+    /// Writes token info values and removes keys, all or nothing.
+    pub async fn token_write_info(
+        &self,
+        id: i64,
+        set: &[(&str, &str)],
+        remove: &[&str],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for k in remove {
+            sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = $2")
+                .bind(id)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (k, v) in set {
+            sqlx::query(
+                "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (token_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Advances the HOTP counter by one for a token that may send a challenge (active, not
     /// revoked, not locked out) and returns the new counter; None when the token is unfit.
     pub async fn token_next_counter(&self, id: i64) -> Result<Option<i64>> {

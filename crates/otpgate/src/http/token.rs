@@ -6,6 +6,7 @@ use crate::params::Params;
 use crate::state::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use otpgate_core::params::is_true;
 use otpgate_service::tokens::{
     ChallengeView, TokenAttributes, TokenInit, TokenQuery, TokenTarget, TokenView, UserRef,
 };
@@ -204,6 +205,9 @@ async fn run(app: &App, pi: Pi, action: Action) -> Result<Response, ApiError> {
                             max_failcount: p.int("max_failcount")?,
                             count_window: p.int("count_window")?,
                             description: p.get("description").map(str::to_owned),
+                            phone: p.get("phone").map(str::to_owned),
+                            dynamic_phone: p.get_nonblank("dynamic_phone").map(is_true),
+                            sms_identifier: p.get("sms.identifier").map(str::to_owned),
                         };
                         s.set_token_attributes(target, a, cx).await?
                     }

@@ -1137,3 +1137,55 @@ async fn multipart_bodies_log_in_like_forms() {
         "ERR905: The multipart body is malformed: the body ends before its closing boundary."
     );
 }
+
+#[tokio::test]
+async fn token_set_changes_the_number_the_next_sms_goes_to() {
+    let (s, gw) = ready().await;
+    // privacyideaadm's `token set --serial S --phone P --description D`: two attributes.
+    let (st, b) = s
+        .apost(
+            "/token/set",
+            &[
+                ("serial", "SMS1"),
+                ("phone", "+49 151 2345 6789"),
+                ("description", "new phone"),
+            ],
+        )
+        .await;
+    assert_eq!((st, value(&b).clone()), (200, json!(2)), "{b}");
+    let info = s.token_info("SMS1").await;
+    assert_eq!(info["info"]["phone"], "+4915123456789");
+    step1(&s).await;
+    assert_eq!(gw.last().field("phone").as_deref(), Some("+4915123456789"));
+    // Refused: both kinds of number at once, a gateway that does not exist, a number that
+    // is no number; the token keeps its phone.
+    for (form, why) in [
+        (
+            vec![("phone", "+4915100000009"), ("dynamic_phone", "1")],
+            "exclude each other",
+        ),
+        (
+            vec![("sms.identifier", "nosuch")],
+            "There is no SMS gateway nosuch.",
+        ),
+        (vec![("phone", "not a number")], "phone number"),
+    ] {
+        let mut form = form;
+        form.push(("serial", "SMS1"));
+        let (st, b) = s.apost("/token/set", &form).await;
+        assert_eq!(st, 400, "{form:?}: {b}");
+        assert!(error(&b).contains(why), "{form:?}: {b}");
+    }
+    assert_eq!(s.token_info("SMS1").await["info"]["phone"], "+4915123456789");
+    // The audit names the keys that were written, never their values.
+    let (_, b) = s
+        .aget("/audit/", &[("action", "*token/set*"), ("serial", "SMS1")])
+        .await;
+    let rows = value(&b)["auditdata"].as_array().unwrap().clone();
+    assert!(
+        rows.iter().any(|r| r["action_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("phone set") && !d.contains("2345"))),
+        "{rows:?}"
+    );
+}
