@@ -16,6 +16,7 @@ pub use filter::{escape_value, guid_to_bytes, guid_to_string, wildcard_value};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use otpgate_core::Clock;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Why the directory could not answer. Messages never contain passwords.
@@ -100,8 +101,19 @@ pub struct Directory {
     clock: Arc<dyn Clock>,
     conn: tokio::sync::Mutex<Option<Ldap>>,
     down_until: Mutex<HashMap<String, i64>>,
+    /// A request is probing a skipped server while every server is skipped.
+    probing: AtomicBool,
     by_login: Mutex<Cache>,
     by_uid: Mutex<Cache>,
+}
+
+/// Ends a probe when the request that made it is done, however it ends.
+struct Probe<'a>(&'a AtomicBool);
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for Directory {
@@ -141,6 +153,7 @@ impl Directory {
             clock,
             conn: tokio::sync::Mutex::new(None),
             down_until: Mutex::new(HashMap::new()),
+            probing: AtomicBool::new(false),
             by_login: Mutex::new(HashMap::new()),
             by_uid: Mutex::new(HashMap::new()),
         })
@@ -175,21 +188,43 @@ impl Directory {
     }
 
     /// The servers to try, in configured order, without those that failed less than
-    /// `SERVERPOOL_SKIP` seconds ago: while every server is down, requests fail at once
-    /// instead of each waiting `TIMEOUT` for a server known to be unreachable.
-    fn servers(&self) -> Vec<String> {
+    /// `SERVERPOOL_SKIP` seconds ago. While every server is skipped, one request at a time
+    /// probes the server that failed longest ago (so a directory that is back after a blip
+    /// is used at once) and the others fail at once instead of each waiting `TIMEOUT` for a
+    /// server known to be unreachable. The probe ends with the returned guard.
+    fn servers(&self) -> (Vec<String>, Option<Probe<'_>>) {
         let now = self.clock.now_ms();
         let down = self
             .down_until
             .lock()
             .map(|d| d.clone())
             .unwrap_or_default();
-        self.config
+        let up: Vec<String> = self
+            .config
             .uris
             .iter()
             .filter(|u| down.get(*u).is_none_or(|until| *until <= now))
             .cloned()
-            .collect()
+            .collect();
+        if !up.is_empty() {
+            return (up, None);
+        }
+        let oldest = self
+            .config
+            .uris
+            .iter()
+            .min_by_key(|u| down.get(*u).copied().unwrap_or(i64::MIN));
+        match oldest {
+            Some(uri)
+                if self
+                    .probing
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok() =>
+            {
+                (vec![uri.clone()], Some(Probe(&self.probing)))
+            }
+            _ => (Vec::new(), None),
+        }
     }
 
     fn mark(&self, uri: &str, down: bool) {
@@ -206,10 +241,10 @@ impl Directory {
     /// Opens a connection to the first server that answers and binds it as `dn` (anonymous
     /// when `dn` is empty). Returns the handle and the server's URI.
     async fn open(&self, dn: &str, password: &str) -> Result<(Ldap, String), LdapError> {
-        let servers = self.servers();
+        let (servers, _probe) = self.servers();
         let mut last = if servers.is_empty() {
             format!(
-                "every server failed less than {} s ago",
+                "every server failed less than {} s ago and another request is trying one",
                 self.config.server_skip.as_secs()
             )
         } else {
@@ -686,6 +721,39 @@ mod tests {
         assert!(dn_within("dc=example,dc=org", "DC=Example,DC=org"));
         assert!(!dn_within("uid=a,dc=evil,dc=org", "dc=example,dc=org"));
         assert!(!dn_within("uid=a,dc=xexample,dc=org", "dc=example,dc=org"));
+    }
+
+    #[test]
+    fn while_every_server_is_skipped_one_request_at_a_time_probes_the_oldest_failure() {
+        let get = |k: &str| {
+            match k {
+                "LDAPURI" => Some("ldap://a:389, ldap://b:389"),
+                "LDAPBASE" => Some("dc=example,dc=org"),
+                "LOGINNAMEATTRIBUTE" => Some("uid"),
+                "USERINFO" => Some(r#"{"username":"uid","mobile":"mobile"}"#),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let config = LdapConfig::from_params(&get, zeroize::Zeroizing::new(String::new())).unwrap();
+        let clock = otpgate_core::clock::ManualClock::new(chrono::DateTime::UNIX_EPOCH);
+        let d = Directory::new(config, Arc::new(clock.clone())).unwrap();
+        assert_eq!(d.servers().0, ["ldap://a:389", "ldap://b:389"]);
+        d.mark("ldap://b:389", true);
+        clock.advance(chrono::Duration::seconds(1));
+        d.mark("ldap://a:389", true);
+        // Both skipped: the one that failed longest ago (b) is probed, by one request only.
+        let (first, probe) = d.servers();
+        assert_eq!(first, ["ldap://b:389"]);
+        assert!(probe.is_some());
+        let (second, none) = d.servers();
+        assert!(second.is_empty() && none.is_none(), "{second:?}");
+        // The probe ends with its request; the next one may probe again.
+        drop(probe);
+        assert_eq!(d.servers().0, ["ldap://b:389"]);
+        // Back up once the skip time has passed, in configured order.
+        clock.advance(chrono::Duration::seconds(30));
+        assert_eq!(d.servers().0, ["ldap://a:389", "ldap://b:389"]);
     }
 
     #[test]

@@ -1176,7 +1176,10 @@ async fn token_set_changes_the_number_the_next_sms_goes_to() {
         assert_eq!(st, 400, "{form:?}: {b}");
         assert!(error(&b).contains(why), "{form:?}: {b}");
     }
-    assert_eq!(s.token_info("SMS1").await["info"]["phone"], "+4915123456789");
+    assert_eq!(
+        s.token_info("SMS1").await["info"]["phone"],
+        "+4915123456789"
+    );
     // The audit names the keys that were written, never their values.
     let (_, b) = s
         .aget("/audit/", &[("action", "*token/set*"), ("serial", "SMS1")])
