@@ -3,6 +3,7 @@
 
 use crate::breaker::Outcome;
 use crate::call::Scope;
+use crate::nonblank;
 use crate::settings::SystemConfig;
 use crate::{Result, ServiceError, Services};
 use otpgate_gateways::{Delivery, GatewayDef, SendError, validate_definition};
@@ -219,12 +220,6 @@ impl Services {
     /// `POST /smsgateway`: creates or replaces (keyed by name) a gateway; returns its id.
     pub async fn save_gateway(&self, input: &GatewayInput, cx: &mut Scope) -> Result<i64> {
         cx.audit.action_detail = format!("gateway {}", input.name.as_deref().unwrap_or_default());
-        let nonblank = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
         let name = nonblank(&input.name).ok_or_else(|| ServiceError::missing("name"))?;
         let module = nonblank(&input.module).ok_or_else(|| ServiceError::missing("module"))?;
         if name.len() > 255 {

@@ -70,6 +70,14 @@ impl<T> Page<T> {
 
 impl<T> call::Outcome for Page<T> {}
 
+/// An input's value, trimmed, unless blank.
+pub(crate) fn nonblank(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
 /// Whether `name` may name something admins define (a user store, a realm, an SMTP server):
 /// 1 to 255 letters, digits, `_`, `-` and `.`.
 pub fn valid_name(name: &str) -> bool {

@@ -3,6 +3,7 @@
 
 use crate::audit::AuditEntry;
 use crate::call::{Outcome, Scope};
+use crate::nonblank;
 use crate::users::User;
 use crate::{MAX_PAGE, Page, Result, ServiceError, Services};
 use chrono::SecondsFormat;
@@ -900,14 +901,6 @@ impl Services {
             .map(ChallengeView::from)
             .collect())
     }
-}
-
-/// A parameter's value, trimmed, unless blank.
-fn nonblank(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
 }
 
 /// A number of tokens (or attributes) as privacyIDEA answers it.

@@ -8,6 +8,7 @@
 //! reads an LDAP directory or Active Directory (see [`crate::directory`]).
 
 use crate::call::Scope;
+use crate::nonblank;
 use crate::snapshot::Settings;
 use crate::{Result, ServiceError, Services};
 use otpgate_store::{InternalUserRow, RealmRow, ResolverRow};
@@ -514,12 +515,6 @@ impl Services {
         else {
             return Ok(Vec::new());
         };
-        let nonblank = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
         let raw_pattern = nonblank(&q.username);
         let pattern = raw_pattern.as_deref().map(wildcard).transpose()?;
         let only_resolver = nonblank(&q.resolver);
@@ -568,12 +563,6 @@ impl Services {
 
     /// The row to store for `input` in its internal resolver (whose id comes first).
     async fn user_row(&self, input: &UserInput, create: bool) -> Result<(i64, InternalUserRow)> {
-        let nonblank = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
         let login = nonblank(&input.login).ok_or_else(|| ServiceError::missing("user"))?;
         let login = login.as_str();
         let resolver_name =
