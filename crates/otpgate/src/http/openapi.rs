@@ -186,24 +186,30 @@ const OPS: &[Op] = &[
     Op {
         methods: &["post"],
         paths: &["/token/set"],
-        summary: "Set max_failcount, count_window or description.",
+        summary: "Set max_failcount, count_window, description, or an SMS token's phone, dynamic_phone and sms.identifier.",
         admin: true,
         params: &[
             SERIAL,
             ("max_failcount", I, false),
             ("count_window", I, false),
             ("description", S, false),
+            ("phone", S, false),
+            ("dynamic_phone", S, false),
+            ("sms.identifier", S, false),
         ],
     },
     Op {
         methods: &["post"],
         paths: &["/token/set/{serial}"],
-        summary: "Set max_failcount, count_window or description.",
+        summary: "Set max_failcount, count_window, description, or an SMS token's phone, dynamic_phone and sms.identifier.",
         admin: true,
         params: &[
             ("max_failcount", I, false),
             ("count_window", I, false),
             ("description", S, false),
+            ("phone", S, false),
+            ("dynamic_phone", S, false),
+            ("sms.identifier", S, false),
         ],
     },
     Op {
