@@ -215,10 +215,6 @@ impl<K, V> Outcome for std::collections::BTreeMap<K, V> {}
 
 impl<A, B> Outcome for (A, B) {}
 
-/// A front end's own shape of a result (privacyIDEA's descriptions); no service method
-/// returns one.
-impl Outcome for serde_json::Value {}
-
 impl Call {
     /// A call of `action` by `caller` starting now on `services`' clock.
     pub fn new(services: &Services, action: impl Into<String>, caller: Caller) -> Self {

@@ -142,24 +142,22 @@ pub async fn get_one(
     Path(id): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    let value = pi
+    let listed = id.clone();
+    let handlers = pi
         .run(&app, Some("eventhandling_read"), None, move |s, _| {
             Box::pin(async move {
-                Ok(match id.as_str() {
-                    "available" => json!(EVENTS),
-                    "handlermodules" => json!([HANDLER_MODULE]),
-                    _ => Value::Array(
-                        s.list_events(Some(event_id(&id)?))
-                            .await?
-                            .iter()
-                            .map(handler_json)
-                            .collect(),
-                    ),
+                Ok(match listed.as_str() {
+                    "available" | "handlermodules" => None,
+                    _ => Some(s.list_events(Some(event_id(&listed)?)).await?),
                 })
             })
         })
         .await?;
-    Ok(pi.reply(value))
+    Ok(pi.reply(match handlers {
+        Some(h) => Value::Array(h.iter().map(handler_json).collect()),
+        None if id == "available" => json!(EVENTS),
+        None => json!([HANDLER_MODULE]),
+    }))
 }
 
 /// `POST /event`: value is the handler id; `detail.warnings` says what will not work.
