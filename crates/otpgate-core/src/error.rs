@@ -24,6 +24,9 @@ pub enum CoreError {
     /// Policies that match with the same priority give an action different values.
     #[error("{0}")]
     PolicyConflict(String),
+    /// A PIN contents policy privacyIDEA would refuse.
+    #[error("{0}")]
+    PinPolicy(String),
     /// A JWT is malformed, wrongly signed or expired.
     #[error("{0}")]
     Jwt(JwtError),

@@ -16,6 +16,7 @@ pub mod phone;
 pub mod pin;
 pub mod policy;
 pub mod random;
+pub mod random_pin;
 pub mod secret;
 pub mod sms_text;
 pub mod template;

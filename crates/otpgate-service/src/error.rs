@@ -15,6 +15,10 @@ pub enum ServiceError {
     /// A token administration error (TokenAdminError, 301).
     #[error("ERR301: {0}")]
     TokenAdmin(String),
+    /// A token administration error with privacyIDEA's own id (1103: already assigned, 1016
+    /// and 1017: no unique token to copy from or to).
+    #[error("ERR{0}: {1}")]
+    TokenAdminId(i64, String),
     /// All of a user's tokens are revoked (1007).
     #[error("ERR1007: This action is not possible, since the token is locked")]
     TokenLocked,
@@ -75,7 +79,9 @@ impl From<StoreError> for ServiceError {
 impl From<otpgate_core::CoreError> for ServiceError {
     fn from(e: otpgate_core::CoreError) -> Self {
         match e {
-            otpgate_core::CoreError::PolicyConflict(m) => ServiceError::Policy(m),
+            otpgate_core::CoreError::PolicyConflict(m) | otpgate_core::CoreError::PinPolicy(m) => {
+                ServiceError::Policy(m)
+            }
             other => ServiceError::Internal(other.to_string()),
         }
     }
@@ -88,6 +94,7 @@ impl ServiceError {
             ServiceError::Parameter(_) => 905,
             ServiceError::User(_) => 904,
             ServiceError::TokenAdmin(_) => 301,
+            ServiceError::TokenAdminId(id, _) => *id,
             ServiceError::TokenLocked => 1007,
             ServiceError::ConfigAdmin(_) => 302,
             ServiceError::Resolver(_) => 907,

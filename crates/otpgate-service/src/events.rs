@@ -16,13 +16,22 @@ pub const HANDLER_MODULE: &str = "UserNotification";
 /// The events otpgate fires (privacyIDEA's names).
 pub const EVENTS: &[&str] = &[
     "auth",
+    "token_assign",
+    "token_cancelchallenge",
+    "token_copypin",
+    "token_copyuser",
     "token_delete",
     "token_disable",
     "token_enable",
+    "token_info",
     "token_init",
+    "token_realm",
     "token_reset",
+    "token_revoke",
     "token_set",
     "token_setpin",
+    "token_setrandompin",
+    "token_unassign",
     "validate_check",
     "validate_triggerchallenge",
 ];

@@ -30,10 +30,12 @@ pub struct ChallengeRow {
     pub received_count: i64,
     /// privacyIDEA's `otp_valid` (never set for SMS).
     pub otp_valid: bool,
+    /// When its SMS last went out (ms): at creation, or when the same code was re-sent.
+    pub sent_at: i64,
 }
 
 const COLS: &str = "id, transaction_id, token_id, serial, otp_counter, challenge, session, created_at, expires_at, \
-    received_count, otp_valid";
+    received_count, otp_valid, sent_at";
 
 fn row(r: &AnyRow) -> Result<ChallengeRow> {
     Ok(ChallengeRow {
@@ -48,11 +50,12 @@ fn row(r: &AnyRow) -> Result<ChallengeRow> {
         expires_at: r.try_get(8)?,
         received_count: r.try_get(9)?,
         otp_valid: flag(r.try_get(10)?),
+        sent_at: r.try_get(11)?,
     })
 }
 
 const INSERT_CHALLENGE: &str = "INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, challenge, session, \
-     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+     created_at, expires_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) RETURNING id";
 
 /// The outcome of [`Store::challenge_open`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +73,52 @@ pub enum Opened {
     },
 }
 
+/// The outcome of [`Store::challenge_resend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resent {
+    /// Counted against the send limits and marked sent now: send its code again.
+    Due,
+    /// The challenge is gone, expired, or was sent again since `not_after` (another request
+    /// re-sent it): nothing changed.
+    NotDue,
+    /// The send-limit key at this index is at its limit: nothing changed.
+    Refused(usize),
+}
+
 impl Store {
+    /// Before the SMS of live challenge `id` goes out again with the same code, in one
+    /// transaction: one conditional update claims the re-send (the challenge is live and its
+    /// SMS last went out at or before `not_after`, so of two requests at once only one
+    /// re-sends), and the SMS is counted against the send limits `windows`. All or nothing.
+    pub async fn challenge_resend(
+        &self,
+        windows: &[crate::WindowKey],
+        id: i64,
+        now_ms: i64,
+        not_after: i64,
+    ) -> Result<Resent> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE challenge SET sent_at = $2 WHERE id = $1 AND expires_at > $2 AND sent_at <= $3",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .bind(not_after)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            tx.rollback().await?;
+            return Ok(Resent::NotDue);
+        }
+        if let Some(i) = crate::limits::take_in(&mut tx, windows).await? {
+            tx.rollback().await?;
+            return Ok(Resent::Refused(i));
+        }
+        tx.commit().await?;
+        Ok(Resent::Due)
+    }
+
     /// Everything that happens before an OTP SMS goes out, in one transaction: the SMS is
     /// counted against the send limits `windows`, the token's HOTP counter advances (if the
     /// token may send) and the challenge for the new counter is stored. All or nothing.

@@ -108,6 +108,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("realm", Text),
         ],
     ),
+    ("tokenrealm", &[("token_id", Int), ("realm", Text)]),
     (
         "challenge",
         &[
@@ -122,6 +123,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("expires_at", Int),
             ("received_count", Int),
             ("otp_valid", Int),
+            ("sent_at", Int),
         ],
     ),
     (

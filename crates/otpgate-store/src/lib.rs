@@ -12,6 +12,7 @@ mod copy;
 mod events;
 mod gateways;
 mod limits;
+mod ownership;
 mod policies;
 mod reseal;
 mod sessions;
@@ -24,7 +25,7 @@ mod users;
 pub mod testdb;
 
 pub use audit::{AuditEntry, AuditFilter};
-pub use challenges::{ChallengeRow, Opened};
+pub use challenges::{ChallengeRow, Opened, Resent};
 pub use copy::CopyReport;
 pub use events::{EventHandlerRow, INTERRUPTED, NewOutboxItem, OutboxRow};
 pub use gateways::{GatewayOptionRow, GatewayRow};
@@ -150,7 +151,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 8] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 9] = [
         (
             1,
             "init",
@@ -198,6 +199,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "web",
             include_str!("../migrations/sqlite/0008_web.sql"),
             include_str!("../migrations/postgres/0008_web.sql"),
+        ),
+        (
+            9,
+            "drop_in",
+            include_str!("../migrations/sqlite/0009_drop_in.sql"),
+            include_str!("../migrations/postgres/0009_drop_in.sql"),
         ),
     ];
     all.into_iter()

@@ -602,6 +602,62 @@ async fn opening_a_challenge_counts_advances_and_stores_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn a_live_challenge_is_re_sent_once_per_cooldown_under_concurrency() {
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        let w = |limit: i64| crate::WindowKey {
+            key: "user:r/1".into(),
+            window_start: 0,
+            limit,
+        };
+        let crate::Opened::Open { id, .. } = s
+            .challenge_open(&[w(5)], tok, "7", "PISM1", "", 0, 100_000)
+            .await
+            .unwrap()
+        else {
+            panic!("not opened")
+        };
+        // Sixteen requests past the cooldown at once: one claims the re-send.
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.challenge_resend(&[w(5)], id, 40_000, 10_000)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut due = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                crate::Resent::Due => due += 1,
+                r => assert_eq!(r, crate::Resent::NotDue),
+            }
+        }
+        assert_eq!(due, 1);
+        let c = &s.challenges_by_tid("7").await.unwrap()[0];
+        assert_eq!((c.created_at, c.sent_at), (0, 40_000));
+        assert_eq!(s.send_window_count("user:r/1", 0).await.unwrap(), 2);
+        // A send limit at its end refuses without marking the challenge sent.
+        assert_eq!(
+            s.challenge_resend(&[w(2)], id, 80_000, 50_000)
+                .await
+                .unwrap(),
+            crate::Resent::Refused(0)
+        );
+        assert_eq!(s.challenges_by_tid("7").await.unwrap()[0].sent_at, 40_000);
+        // An expired challenge is not re-sent.
+        assert_eq!(
+            s.challenge_resend(&[w(5)], id, 100_000, 90_000)
+                .await
+                .unwrap(),
+            crate::Resent::NotDue
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_verify_back_off_doubles_in_one_conditional_statement() {
     for_each_store(|s| async move {
         let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();

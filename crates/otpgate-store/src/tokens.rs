@@ -109,7 +109,7 @@ pub struct TokenFilter {
     pub tokentype: Option<String>,
     /// Owner.
     pub owner: Option<TokenOwner>,
-    /// Owner realm.
+    /// Realm: the owner's, or one of the token's own realms.
     pub realm: Option<String>,
     /// Enabled state.
     pub active: Option<bool>,
@@ -400,7 +400,12 @@ impl Store {
             wh.push(push("o.user_id = ?", o.user_id.clone(), &mut binds));
         }
         if let Some(r) = &f.realm {
-            wh.push(push("o.realm = ?", r.clone(), &mut binds));
+            // The owner's realm or one of the token's own realms.
+            let owner = push("o.realm = ?", r.clone(), &mut binds);
+            let own = push("tr.realm = ?", r.clone(), &mut binds);
+            wh.push(format!(
+                "({owner} OR EXISTS (SELECT 1 FROM tokenrealm tr WHERE tr.token_id = t.id AND {own}))"
+            ));
         }
         if let Some((k, v)) = &f.info {
             let kc = push("i.key = ?", k.clone(), &mut binds);

@@ -14,6 +14,7 @@ mod smsgateway;
 mod smtpserver;
 mod system;
 mod token;
+mod tokenedit;
 mod user;
 pub mod validate;
 
@@ -46,6 +47,10 @@ pub fn router(app: App) -> Router {
             "/validate/triggerchallenge",
             get(validate::triggerchallenge).post(validate::triggerchallenge),
         )
+        .route(
+            "/validate/samlcheck",
+            get(validate::samlcheck).post(validate::samlcheck),
+        )
         .route("/validate/polltransaction", get(validate::polltransaction))
         .route(
             "/validate/polltransaction/{tid}",
@@ -67,6 +72,35 @@ pub fn router(app: App) -> Router {
         .route("/token/set/{serial}", post(token::set_one))
         .route("/token/challenges/", get(token::challenges))
         .route("/token/challenges/{serial}", get(token::challenges_one))
+        .route(
+            "/token/challenges/transaction/{tid}",
+            delete(tokenedit::cancel_challenge),
+        )
+        .route(
+            "/token/challenges/expired",
+            delete(tokenedit::delete_expired_challenges),
+        )
+        .route("/token/assign", post(tokenedit::assign))
+        .route("/token/unassign", post(tokenedit::unassign))
+        .route("/token/revoke", post(tokenedit::revoke))
+        .route("/token/revoke/{serial}", post(tokenedit::revoke_one))
+        .route("/token/description", post(tokenedit::description))
+        .route(
+            "/token/description/{serial}",
+            post(tokenedit::description_one),
+        )
+        .route("/token/realm/{serial}", post(tokenedit::realms))
+        .route(
+            "/token/info/{serial}/{key}",
+            post(tokenedit::set_info).delete(tokenedit::delete_info),
+        )
+        .route("/token/copypin", post(tokenedit::copypin))
+        .route("/token/copyuser", post(tokenedit::copyuser))
+        .route("/token/setrandompin", post(tokenedit::setrandompin))
+        .route(
+            "/token/setrandompin/{serial}",
+            post(tokenedit::setrandompin_one),
+        )
         .route(
             "/smsgateway",
             get(smsgateway::gateways).post(smsgateway::save),

@@ -13,7 +13,38 @@ use crate::users::User;
 use crate::{Result, ServiceError, Services};
 use otpgate_core::sms_text::SMS_TAG_SAMPLES;
 use otpgate_core::template::{self, Tags};
-use otpgate_store::Opened;
+use otpgate_store::{ChallengeRow, Opened, Resent};
+
+/// The gateway a token's SMS goes through: its own `sms.identifier`, else the default.
+fn gateway_of(t: &Live, ctx: &Ctx<'_>) -> std::result::Result<String, SmsFailure> {
+    t.row
+        .info
+        .get("sms.identifier")
+        .cloned()
+        .or_else(|| ctx.cfg.sms_identifier.clone())
+        .ok_or_else(|| {
+            SmsFailure::Send(otpgate_gateways::SendError::Config(
+                "No SMS gateway is configured (sms.identifier).".into(),
+            ))
+        })
+}
+
+/// The prompt when a PIN request is answered with a live challenge whose SMS went out less
+/// than the resend cooldown ago (`sms_challenge_reused_text`; `{sent_ago}`: seconds).
+pub const REUSED_PROMPT: &str =
+    "The code sent {sent_ago} seconds ago is still valid. Enter the OTP from the SMS:";
+
+/// What re-sending a live challenge's code came to.
+enum Resend {
+    /// Sent again.
+    Sent { gateway: String, phone: String },
+    /// Its SMS went out within the cooldown (or another request just re-sent it).
+    NotDue,
+    /// A send limit refused it.
+    Refused(crate::limits::Refusal),
+    /// The number or the gateway failed (noted in the audit).
+    Failed(String),
+}
 
 /// Where one token's SMS went: the gateway that took it and the number.
 pub(super) struct Sent {
@@ -50,21 +81,7 @@ impl Services {
         keys: &SendKeys,
     ) -> std::result::Result<Sent, SmsFailure> {
         let svc = |e: ServiceError| SmsFailure::Service(e);
-        let gateway = t
-            .row
-            .info
-            .get("sms.identifier")
-            .cloned()
-            .or_else(|| ctx.cfg.sms_identifier.clone())
-            .ok_or_else(|| {
-                SmsFailure::Send(otpgate_gateways::SendError::Config(
-                    "No SMS gateway is configured (sms.identifier).".into(),
-                ))
-            })?;
-        let template = ctx
-            .text("smstext")
-            .map_err(svc)?
-            .unwrap_or_else(|| "<otp>".to_owned());
+        let gateway = gateway_of(t, ctx)?;
         // Counted, the counter advanced and the challenge stored in one transaction before
         // the SMS goes out: an answer that arrives while the gateway is still confirming finds
         // the challenge, and a request cut off mid-send leaves no SMS without its challenge.
@@ -90,21 +107,9 @@ impl Services {
                 return Err(SmsFailure::Limited(self.refusal(keys, i).map_err(svc)?));
             }
         };
-        let sent = async {
-            let otp = t.otp(counter).map_err(svc)?;
-            let mut tags = self.tags(t, ctx, &phone);
-            tags.insert("otp", otp.to_string());
-            tags.insert("challenge", challenge.unwrap_or_default().to_owned());
-            debug_assert_eq!(tags.len(), SMS_TAG_SAMPLES.len());
-            let text = template::render_sms_text(&template, &tags).map_err(|e| {
-                SmsFailure::Send(otpgate_gateways::SendError::Config(format!(
-                    "The SMS text cannot be rendered: {e}"
-                )))
-            })?;
-            self.send_sms(ctx.cfg, &gateway, &phone, &text, Some(&otp))
-                .await
-        }
-        .await;
+        let sent = self
+            .send_code(t, ctx, &gateway, &phone, counter, challenge)
+            .await;
         match sent {
             Ok(delivery) => Ok(Sent {
                 gateway: delivery.gateway,
@@ -119,6 +124,35 @@ impl Services {
                 Err(e)
             }
         }
+    }
+
+    /// Renders the SMS text with the OTP of HOTP `counter` and sends it through `gateway`.
+    async fn send_code(
+        &self,
+        t: &Live,
+        ctx: &Ctx<'_>,
+        gateway: &str,
+        phone: &str,
+        counter: i64,
+        challenge: Option<&str>,
+    ) -> std::result::Result<otpgate_gateways::Delivery, SmsFailure> {
+        let svc = |e: ServiceError| SmsFailure::Service(e);
+        let template = ctx
+            .text("smstext")
+            .map_err(svc)?
+            .unwrap_or_else(|| "<otp>".to_owned());
+        let otp = t.otp(counter).map_err(svc)?;
+        let mut tags = self.tags(t, ctx, phone);
+        tags.insert("otp", otp.to_string());
+        tags.insert("challenge", challenge.unwrap_or_default().to_owned());
+        debug_assert_eq!(tags.len(), SMS_TAG_SAMPLES.len());
+        let text = template::render_sms_text(&template, &tags).map_err(|e| {
+            SmsFailure::Send(otpgate_gateways::SendError::Config(format!(
+                "The SMS text cannot be rendered: {e}"
+            )))
+        })?;
+        self.send_sms(ctx.cfg, gateway, phone, &text, Some(&otp))
+            .await
     }
 
     /// The number a token's SMS goes to as stored: its own `phone`, else its owner's first
@@ -304,10 +338,14 @@ impl Services {
         Ok(CheckOutcome::Challenge(out))
     }
 
-    /// A PIN request within `sms.resend_cooldown_secs` of the last SMS: when every token
-    /// whose PIN matched has its newest challenge from within the cooldown, live, current and
-    /// in one transaction, that challenge is answered again (same transaction id, no SMS),
-    /// with a `retry_after`.
+    /// A PIN request while a challenge is live, with the resend cooldown on
+    /// (`sms.resend_cooldown_secs`): when every token whose PIN matched has its newest
+    /// challenge live, current and in one transaction, that transaction is answered again
+    /// instead of a new one with a new code. Within the cooldown no SMS goes out and the
+    /// prompt says the code sent N seconds ago is still valid (`sms_challenge_reused_text`),
+    /// with a `retry_after`. After it, the same code goes out again (the HOTP counter of the
+    /// challenge is kept), counted against the send limits, so the user never holds two SMS
+    /// with different codes; a challenge with less than a cooldown left gets a new one.
     pub(super) async fn recent_challenge(
         &self,
         tokens: &[&Live],
@@ -329,8 +367,8 @@ impl Services {
                 .next();
             match newest {
                 Some(c)
-                    if now - c.created_at < cooldown_ms
-                        && c.session.is_empty()
+                    if c.session.is_empty()
+                        && (now - c.sent_at < cooldown_ms || c.expires_at - now >= cooldown_ms)
                         && (ctx.cfg.concurrent_challenges || c.otp_counter == t.row.count) =>
                 {
                     found.push((*t, c));
@@ -345,35 +383,125 @@ impl Services {
             return Ok(None);
         }
         let prompt_template = self.prompt_template(ctx)?;
+        let reused_template = ctx
+            .text("sms_challenge_reused_text")?
+            .unwrap_or_else(|| REUSED_PROMPT.to_owned());
         let mut out = Challenges {
             transaction_id: tid,
             preferred_client_mode: self.preferred_client_mode(ctx)?,
             ..Default::default()
         };
         let mut retry_after = 0;
+        let mut notes = Vec::new();
         for (t, c) in &found {
-            // Only for the prompt's tags: no SMS goes out, so no toll-fraud check.
-            let Ok((realm, raw)) = self.raw_phone(t, ctx).await else {
-                return Ok(None);
+            let resent = if now - c.sent_at >= cooldown_ms {
+                self.resend(t, c, ctx, now - cooldown_ms).await?
+            } else {
+                Resend::NotDue
             };
-            let phone = send_number(ctx.cfg, &realm, &raw).unwrap_or(raw);
-            let prompt = template::render_prompt(&prompt_template, &self.tags(t, ctx, &phone));
+            let (phone, sent) = match resent {
+                Resend::Sent { gateway, phone } => {
+                    notes.push(format!("{}: same code re-sent via {gateway}", t.row.serial));
+                    (phone, Some(gateway))
+                }
+                other => {
+                    let left = match other {
+                        Resend::Refused(refusal) => {
+                            notes.push(format!(
+                                "{}: {} limit, same code not re-sent",
+                                t.row.serial, refusal.limit
+                            ));
+                            refusal.retry_after
+                        }
+                        Resend::Failed(why) => {
+                            notes.push(format!("{}: re-send failed: {why}", t.row.serial));
+                            0
+                        }
+                        _ => {
+                            notes.push(format!("{}: live challenge re-used", t.row.serial));
+                            (c.sent_at + cooldown_ms - now + 999) / 1000
+                        }
+                    };
+                    retry_after = retry_after.max(left);
+                    // Only for the prompt's tags: no SMS goes out, so no toll-fraud check.
+                    let Ok((realm, raw)) = self.raw_phone(t, ctx).await else {
+                        return Ok(None);
+                    };
+                    (send_number(ctx.cfg, &realm, &raw).unwrap_or(raw), None)
+                }
+            };
+            let mut tags = self.tags(t, ctx, &phone);
+            let prompt = match sent {
+                Some(_) => template::render_prompt(&prompt_template, &tags),
+                None => {
+                    let ago = (now - c.sent_at).max(0) / 1000;
+                    tags.insert("sent_ago", ago.to_string());
+                    template::render_prompt(&reused_template, &tags)
+                }
+            };
             out.messages.push(prompt.clone());
             out.sent.push(SentChallenge {
                 serial: t.row.serial.clone(),
                 prompt,
                 valid_until_ms: c.expires_at,
-                gateway: None,
+                gateway: sent,
             });
-            retry_after = retry_after.max((c.created_at + cooldown_ms - now + 999) / 1000);
         }
-        out.retry_after = Some(retry_after);
-        self.limit_stats().hit("resend_cooldown");
-        audit.action_detail =
-            format!("live challenge re-used (resend cooldown, {retry_after} s left): no SMS sent");
+        if out.sent.iter().all(|s| s.gateway.is_none()) {
+            out.retry_after = Some(retry_after);
+            self.limit_stats().hit("resend_cooldown");
+        }
+        audit.action_detail = notes.join(", ");
         audit.info = unique_join(&out.messages);
         audit.authentication = "CHALLENGE".into();
         Ok(Some(CheckOutcome::Challenge(out)))
+    }
+
+    /// Sends the code of live challenge `c` again (its SMS last went out at or before
+    /// `not_after`): the toll-fraud guard and the send limits apply as to any SMS.
+    async fn resend(
+        &self,
+        t: &Live,
+        c: &ChallengeRow,
+        ctx: &Ctx<'_>,
+        not_after: i64,
+    ) -> Result<Resend> {
+        let phone = match self.phone_of(t, ctx).await {
+            Ok(p) => p,
+            Err(SmsFailure::Service(e)) => return Err(e),
+            Err(e) => return Ok(Resend::Failed(e.to_string())),
+        };
+        let gateway = match gateway_of(t, ctx) {
+            Ok(g) => g,
+            Err(e) => return Ok(Resend::Failed(e.to_string())),
+        };
+        let keys = self.send_keys(t, ctx, &phone);
+        let now = self.clock().now_ms();
+        match self
+            .store()
+            .challenge_resend(&keys.windows(), c.id, now, not_after)
+            .await?
+        {
+            Resent::NotDue => return Ok(Resend::NotDue),
+            Resent::Refused(i) => return Ok(Resend::Refused(self.refusal(&keys, i)?)),
+            Resent::Due => {}
+        }
+        let challenge = Some(c.challenge.as_str()).filter(|c| !c.is_empty());
+        match self
+            .send_code(t, ctx, &gateway, &phone, c.otp_counter, challenge)
+            .await
+        {
+            Ok(d) => Ok(Resend::Sent {
+                gateway: d.gateway,
+                phone,
+            }),
+            Err(SmsFailure::Service(e)) => Err(e),
+            Err(e) => {
+                tracing::warn!(serial = %t.row.serial, reason = %e, "SMS could not be sent again");
+                self.give_back_send(&keys).await?;
+                Ok(Resend::Failed(e.to_string()))
+            }
+        }
     }
 
     /// `smsautosend`: after a success the next OTP goes out at once, with its own challenge

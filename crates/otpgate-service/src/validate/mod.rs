@@ -18,7 +18,10 @@ mod attempts;
 mod challenge;
 mod check;
 mod enroll;
+mod saml;
 mod trigger;
+
+pub use saml::SamlChecked;
 
 use crate::audit::AuditEntry;
 use crate::call::{Authentication, Outcome};

@@ -98,7 +98,7 @@ pub fn token_json(t: &TokenView) -> Value {
         "count": t.count, "count_window": t.count_window, "sync_window": t.sync_window, "otplen": t.otplen,
         "rollout_state": t.rollout_state, "info": info,
         "username": owner.username, "user_id": owner.user_id, "resolver": owner.resolver, "user_realm": owner.realm,
-        "realms": if owner.realm.is_empty() { json!([]) } else { json!([owner.realm]) },
+        "realms": t.realms,
         "tokengroup": [], "container_serial": "", "user_editable": false,
         "readonly_info_keys": readonly.clone(), "undeletable_info_keys": readonly, "settable_info_keys": ["phone", "hashlib"],
     })

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use otpgate_service::ServiceError;
 use otpgate_service::validate::{
-    Challenges, CheckOutcome, CheckRequest, SEND_FAILED, TriggerRequest, Triggered,
+    Challenges, CheckOutcome, CheckRequest, SEND_FAILED, SamlChecked, TriggerRequest, Triggered,
 };
 use serde_json::{Map, Value, json};
 
@@ -190,6 +190,36 @@ pub fn check_answer(o: &CheckOutcome, nonce: Option<&str>) -> Response {
 pub async fn check(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     let o = run_check(&app, &pi).await?;
     Ok(check_answer(&o, pi.nonce()))
+}
+
+/// `GET|POST /validate/samlcheck` (removed in privacyIDEA 3.14, still called by older
+/// SimpleSAMLphp modules): `value` is `{"auth": …, "attributes": {…}}`, the attributes of
+/// the user when accepted.
+pub async fn samlcheck(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    let req = check_request(&pi.params);
+    let r = pi
+        .run(&app, None, Some("validate_check"), move |s, cx| {
+            Box::pin(s.saml_check(req, cx))
+        })
+        .await;
+    count(&app, "samlcheck", &r, |o: &SamlChecked| &o.outcome);
+    let o = r?;
+    let accepted = matches!(o.outcome, CheckOutcome::Accept { .. });
+    let attributes = match &o.user {
+        Some(u) => json!({
+            "username": u.login, "realm": u.realm, "resolver": u.resolver, "email": u.email,
+            "surname": u.surname, "givenname": u.givenname,
+            "mobile": u.mobile.first().cloned().unwrap_or_default(), "phone": u.phone,
+            "userid": u.uid, "description": u.description,
+        }),
+        None => json!({}),
+    };
+    Ok(envelope::auth(
+        json!({"auth": accepted, "attributes": attributes}),
+        o.outcome.authentication(),
+        detail(&o.outcome),
+        pi.nonce(),
+    ))
 }
 
 /// `GET|POST /validate/radiuscheck`: 204 on accept, an empty 400 otherwise.

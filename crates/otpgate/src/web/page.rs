@@ -269,6 +269,7 @@ pub fn service_message(e: &ServiceError) -> String {
         ServiceError::Parameter(m)
         | ServiceError::User(m)
         | ServiceError::TokenAdmin(m)
+        | ServiceError::TokenAdminId(_, m)
         | ServiceError::Resolver(m)
         | ServiceError::ConfigAdmin(m)
         | ServiceError::NotFound(m)

@@ -231,7 +231,10 @@ async fn a_pin_request_in_the_resend_cooldown_reuses_the_live_challenge() {
     assert!(challenged(&again), "{again}");
     assert_eq!(again["detail"]["transaction_id"], tid.as_str());
     assert_eq!(again["detail"]["retry_after"], 20);
-    assert_eq!(again["detail"]["message"], first["detail"]["message"]);
+    // The prompt says no new SMS is coming (a PAM user would otherwise wait for one).
+    let reused = "The code sent 10 seconds ago is still valid. Enter the OTP from the SMS:";
+    assert_eq!(again["detail"]["message"], reused, "{again}");
+    assert_eq!(again["detail"]["multi_challenge"][0]["message"], reused);
     assert_eq!(again["detail"]["multi_challenge"][0]["serial"], "SMS1");
     assert_eq!(gw.count(), 1, "no second SMS");
     assert!(
@@ -245,17 +248,108 @@ async fn a_pin_request_in_the_resend_cooldown_reuses_the_live_challenge() {
         .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
         .await;
     assert_eq!(value(&ok), true, "{ok}");
-    // After the cooldown (or once answered) a PIN request sends again.
+    // Once answered, a PIN request opens a new challenge with a new code.
     let next = ask(&s, "alice").await;
-    assert_ne!(next["detail"]["transaction_id"], tid.as_str());
+    let next_tid = next["detail"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(next_tid, tid);
     assert_eq!(gw.count(), 2);
-    s.advance(30);
-    let later = ask(&s, "alice").await;
-    assert_ne!(
-        later["detail"]["transaction_id"],
-        next["detail"]["transaction_id"]
+    let code = gw.last_otp(ALICE);
+    assert_ne!(code, otp);
+}
+
+#[tokio::test]
+async fn after_the_cooldown_the_same_code_goes_out_again_within_the_send_limits() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    set(
+        &s,
+        &[
+            ("sms.resend_cooldown_secs", "30"),
+            ("sms.limit.user", "3/600"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let first = ask(&s, "alice").await;
+    let tid = first["detail"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = gw.last_otp(ALICE);
+    // Past the cooldown the live challenge's code is sent again: same transaction, same
+    // code, the ordinary prompt, no retry_after; the user never holds two different codes.
+    s.advance(31);
+    let again = ask(&s, "alice").await;
+    assert!(challenged(&again), "{again}");
+    assert_eq!(again["detail"]["transaction_id"], tid.as_str());
+    assert_eq!(again["detail"]["message"], "Enter the OTP from the SMS:");
+    assert!(again["detail"].get("retry_after").is_none(), "{again}");
+    assert_eq!(gw.count(), 2);
+    assert_eq!(gw.last_otp(ALICE), code, "the same code");
+    // Within the cooldown of that re-send: nothing goes out, the prompt says so.
+    s.advance(5);
+    let soon = ask(&s, "alice").await;
+    assert_eq!(
+        soon["detail"]["message"],
+        "The code sent 5 seconds ago is still valid. Enter the OTP from the SMS:"
     );
+    assert_eq!(gw.count(), 2);
+    // The re-sends count against the send limits: the third SMS passes, the fourth does
+    // not, and the answer keeps the live challenge with the limit's retry_after.
+    s.advance(30);
+    ask(&s, "alice").await;
     assert_eq!(gw.count(), 3);
+    s.advance(30);
+    let capped = ask(&s, "alice").await;
+    assert!(challenged(&capped), "{capped}");
+    assert_eq!(capped["detail"]["transaction_id"], tid.as_str());
+    assert_eq!(gw.count(), 3, "the send limit holds");
+    assert!(
+        capped["detail"]["retry_after"].as_i64().unwrap() > 0,
+        "{capped}"
+    );
+    assert!(msg(&capped).contains("still valid"), "{capped}");
+    // The one code answers the one transaction.
+    let (_, ok) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &code)])
+        .await;
+    assert_eq!(value(&ok), true, "{ok}");
+    // A challenge with less than a cooldown left is not re-sent: a new one is opened.
+    s.advance(601);
+    let fresh = ask(&s, "alice").await;
+    let fresh_tid = fresh["detail"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.advance(300 - 20);
+    let late = ask(&s, "alice").await;
+    assert_ne!(
+        late["detail"]["transaction_id"],
+        fresh_tid.as_str(),
+        "{late}"
+    );
+    // The policy text for a re-used challenge, with its own tags.
+    s.ok(
+        "/policy/reused",
+        &[
+            ("scope", "authentication"),
+            (
+                "action",
+                "sms_challenge_reused_text=Code von vor {sent_ago} s gilt noch ({phone_redacted})",
+            ),
+        ],
+    )
+    .await;
+    s.advance(3);
+    let de = ask(&s, "alice").await;
+    assert!(
+        msg(&de).starts_with("Code von vor 3 s gilt noch (") && !msg(&de).contains("{"),
+        "{de}"
+    );
 }
 
 #[tokio::test]

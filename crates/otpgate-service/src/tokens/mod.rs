@@ -1,5 +1,13 @@
 //! Token administration (`/token/…`): enrol SMS tokens, list, enable/disable, reset, set PIN
-//! and attributes, delete, and list challenges; typed requests in, typed views out.
+//! and attributes, delete, and list challenges; typed requests in, typed views out. Owners
+//! and realms are in [`owners`], single edits (revoke, description, info, PINs, ending
+//! challenges) in [`edits`].
+
+mod edits;
+mod owners;
+
+pub use edits::{ChallengesDeleted, RandomPinSet};
+pub use owners::{Assignment, Unassigned, serial_list};
 
 use crate::audit::AuditEntry;
 use crate::call::{Outcome, Scope};
@@ -184,6 +192,8 @@ pub struct TokenView {
     pub info: BTreeMap<String, String>,
     /// The owner.
     pub owner: Option<OwnerView>,
+    /// The realms the token is in: its owner's and its own (`/token/realm/<serial>`), sorted.
+    pub realms: Vec<String>,
 }
 
 impl TokenView {
@@ -301,6 +311,10 @@ impl Services {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty());
+        if let Some(s) = serial {
+            // Named in the audit even when no such token exists, as privacyIDEA does.
+            audit.serial = s.to_owned();
+        }
         let tokens = match serial {
             Some(s) => match self.store().token_by_serial(s).await? {
                 Some(t) => vec![t],
@@ -633,8 +647,14 @@ impl Services {
     async fn token_view(
         &self,
         t: TokenRow,
+        mut realms: Vec<String>,
         names: &mut BTreeMap<(String, String, String), String>,
     ) -> Result<TokenView> {
+        if let Some(o) = &t.owner {
+            realms.push(o.realm.clone());
+        }
+        realms.sort();
+        realms.dedup();
         let owner = match &t.owner {
             Some(o) => {
                 let k = (o.resolver.clone(), o.user_id.clone(), o.realm.clone());
@@ -672,6 +692,7 @@ impl Services {
             rollout_state: t.rollout_state,
             info: t.info,
             owner,
+            realms,
         })
     }
 
@@ -712,10 +733,13 @@ impl Services {
             .store()
             .token_list(&f, page, page_size, &format!("t.{col} {dir}, t.id {dir}"))
             .await?;
+        let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
+        let mut realms = self.store().token_realms(&ids).await?;
         let mut names = BTreeMap::new();
         let mut items = Vec::with_capacity(rows.len());
         for t in rows {
-            items.push(self.token_view(t, &mut names).await?);
+            let own = realms.remove(&t.id).unwrap_or_default();
+            items.push(self.token_view(t, own, &mut names).await?);
         }
         Ok(Page {
             items,
@@ -728,7 +752,15 @@ impl Services {
     /// One token as admins see it, or None.
     pub async fn token(&self, serial: &str) -> Result<Option<TokenView>> {
         match self.store().token_by_serial(serial).await? {
-            Some(t) => Ok(Some(self.token_view(t, &mut BTreeMap::new()).await?)),
+            Some(t) => {
+                let own = self
+                    .store()
+                    .token_realms(&[t.id])
+                    .await?
+                    .remove(&t.id)
+                    .unwrap_or_default();
+                Ok(Some(self.token_view(t, own, &mut BTreeMap::new()).await?))
+            }
             None => Ok(None),
         }
     }
@@ -793,6 +825,12 @@ impl Services {
             ));
         }
         let description = a.description.as_deref();
+        if let Some(d) = description {
+            // privacyIDEA's audit notes the description as Python's repr does.
+            cx.audit
+                .action_detail
+                .push_str(&format!("description='{}', ", d.replace('\'', "\\'")));
+        }
         if description.is_some_and(|d| d.len() > 80) {
             return Err(ServiceError::Parameter(
                 "The description is longer than 80 characters.".into(),

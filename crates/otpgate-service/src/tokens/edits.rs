@@ -1,0 +1,240 @@
+//! Single changes to tokens that helpdesk scripts and privacyIDEA's admin client make:
+//! revoke, description, one token info key, copy a PIN, a random PIN, and ending challenges.
+
+use super::{TokenAttributes, TokenTarget, count};
+use crate::call::{Outcome, Scope};
+use crate::{Result, ServiceError, Services};
+use otpgate_core::hotp::HashLib;
+
+/// What `/token/setrandompin` did: how many PINs were set, and the PIN, which privacyIDEA
+/// hands back once in `detail.pin` (it is never audited or logged).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RandomPinSet {
+    /// PINs set.
+    pub count: i64,
+    /// The new PIN.
+    pub pin: String,
+}
+
+impl std::fmt::Debug for RandomPinSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RandomPinSet")
+            .field("count", &self.count)
+            .field("pin", &"__CENSORED__")
+            .finish()
+    }
+}
+
+impl Outcome for RandomPinSet {
+    fn value_is_true(&self) -> bool {
+        self.count > 0
+    }
+}
+
+/// What ending challenges did: privacyIDEA's `{"status": true, "deleted": n}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChallengesDeleted {
+    /// Challenges removed.
+    pub deleted: u64,
+}
+
+impl Outcome for ChallengesDeleted {}
+
+/// The longest token info key and value otpgate stores.
+const MAX_INFO_KEY: usize = 255;
+const MAX_INFO_VALUE: usize = 2000;
+
+impl Services {
+    /// `POST /token/revoke[/<serial>]`: revokes tokens for good (revoked, locked, disabled;
+    /// open challenges end): how many tokens were addressed.
+    pub async fn revoke_tokens(&self, target: TokenTarget, cx: &mut Scope) -> Result<i64> {
+        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
+        for t in &tokens {
+            self.store().token_revoke(t.id).await?;
+        }
+        Ok(count(tokens.len()))
+    }
+
+    /// `POST /token/description[/<serial>]` with `description` (may be empty).
+    pub async fn set_token_description(
+        &self,
+        serial: &str,
+        description: Option<String>,
+        cx: &mut Scope,
+    ) -> Result<bool> {
+        let description = description.ok_or_else(|| ServiceError::missing("description"))?;
+        let token = self.token_row(serial).await?;
+        self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
+            .await?;
+        if description.len() > 80 {
+            return Err(ServiceError::Parameter(
+                "The description is longer than 80 characters.".into(),
+            ));
+        }
+        self.store()
+            .token_set_attributes(token.id, None, None, Some(&description))
+            .await?;
+        cx.audit.action_detail = format!("description={description:?}");
+        Ok(true)
+    }
+
+    /// `POST /token/info/<serial>/<key>` with `value`. The SMS keys (`phone`,
+    /// `dynamic_phone`, `sms.identifier`) are checked as `POST /token/set` checks them, and
+    /// `hashlib` must name a hash otpgate computes, so no info write can leave a token that
+    /// sends to an unchecked number or computes wrong OTPs.
+    pub async fn set_token_info(
+        &self,
+        serial: &str,
+        key: &str,
+        value: Option<String>,
+        cx: &mut Scope,
+    ) -> Result<bool> {
+        let value = value.ok_or_else(|| ServiceError::missing("value"))?;
+        let token = self.token_row(serial).await?;
+        self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
+            .await?;
+        let key = key.trim();
+        if key.is_empty() || key.len() > MAX_INFO_KEY || value.len() > MAX_INFO_VALUE {
+            return Err(ServiceError::Parameter(format!(
+                "A token info key has 1 to {MAX_INFO_KEY} characters and a value at most {MAX_INFO_VALUE}."
+            )));
+        }
+        let sms = match key {
+            "phone" => Some(TokenAttributes {
+                phone: Some(value.clone()),
+                ..Default::default()
+            }),
+            "dynamic_phone" => Some(TokenAttributes {
+                dynamic_phone: Some(otpgate_core::params::is_true(&value)),
+                ..Default::default()
+            }),
+            "sms.identifier" => Some(TokenAttributes {
+                sms_identifier: Some(value.clone()),
+                ..Default::default()
+            }),
+            _ => None,
+        };
+        if let Some(a) = sms {
+            self.set_token_attributes(TokenTarget::serial(serial), a, cx)
+                .await?;
+        } else if key == "hashlib" {
+            let h = HashLib::parse(&value)
+                .map_err(|_| ServiceError::Parameter(format!("Unsupported hashlib {value}.")))?;
+            self.store()
+                .token_set_info(token.id, key, h.as_str())
+                .await?;
+        } else {
+            self.store().token_set_info(token.id, key, &value).await?;
+        }
+        cx.audit.action_detail = format!("tokeninfo {key} set, ");
+        Ok(true)
+    }
+
+    /// `DELETE /token/info/<serial>/<key>`: true when the token exists (whether or not it had
+    /// the key). Keys a token cannot work without (`hashlib`; `phone` of a token that does
+    /// not read the user store's number) are refused.
+    pub async fn delete_token_info(&self, serial: &str, key: &str, cx: &mut Scope) -> Result<bool> {
+        let token = self.token_row(serial).await?;
+        self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
+            .await?;
+        let needed = match key {
+            "hashlib" => true,
+            "phone" => token.tokentype == "sms" && !token.info.contains_key("dynamic_phone"),
+            _ => false,
+        };
+        if needed {
+            return Err(ServiceError::Parameter(format!(
+                "The token {} needs its info {key}.",
+                token.serial
+            )));
+        }
+        self.store().token_write_info(token.id, &[], &[key]).await?;
+        cx.audit.action_detail = format!("tokeninfo {key} deleted, ");
+        Ok(true)
+    }
+
+    /// `POST /token/copypin` (`from`, `to`): token `to` gets the PIN of token `from`.
+    pub async fn copy_token_pin(&self, from: &str, to: &str, cx: &mut Scope) -> Result<bool> {
+        let (src, dst) = self.copy_pair(from, to).await?;
+        self.note_tokens(&mut cx.audit, std::slice::from_ref(&dst))
+            .await?;
+        cx.audit.serial = format!("{from},{to}");
+        self.store().token_set_pin(dst.id, &src.pin_hash).await?;
+        Ok(true)
+    }
+
+    /// `POST /token/setrandompin[/<serial>]`: a random PIN of the length the admin policy
+    /// `otp_pin_set_random` gives, with the characters `otp_pin_contents` (or
+    /// `sms_otp_pin_contents`) allows; without that policy the call fails, so no admin sets a
+    /// "random" PIN of their choosing.
+    pub async fn set_random_pin(
+        &self,
+        target: TokenTarget,
+        cx: &mut Scope,
+    ) -> Result<RandomPinSet> {
+        let serial =
+            crate::nonblank(&target.serial).ok_or_else(|| ServiceError::missing("serial"))?;
+        let token = self.token_row(&serial).await?;
+        self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
+            .await?;
+        let admin = cx.admin().unwrap_or_default().to_owned();
+        let policies = self.policies().await?;
+        let unique = |action: &str| -> Result<Option<String>> {
+            let mut v = policies.admin_values(&admin, action);
+            v.sort();
+            v.dedup();
+            match v.len() {
+                0 => Ok(None),
+                1 => Ok(v.pop()),
+                _ => Err(ServiceError::Policy(format!(
+                    "There are conflicting {action} definitions!"
+                ))),
+            }
+        };
+        let size = unique("otp_pin_set_random")?
+            .ok_or_else(|| {
+                ServiceError::TokenAdmin(
+                    "You need to specify a policy 'otp_pin_set_random' in scope admin.".into(),
+                )
+            })?
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                ServiceError::Policy("otp_pin_set_random must be a length of 1 to 64.".into())
+            })?;
+        let contents = match unique(&format!("{}_otp_pin_contents", token.tokentype))? {
+            Some(c) => Some(c),
+            None => unique("otp_pin_contents")?,
+        };
+        let pin = otpgate_core::random_pin::random_pin(self.rng(), size, contents.as_deref())?;
+        let hash = self.hash_secret(&pin).await?;
+        self.store().token_set_pin(token.id, &hash).await?;
+        cx.audit.action_detail = "otppin (random), ".into();
+        Ok(RandomPinSet { count: 1, pin })
+    }
+
+    /// `DELETE /token/challenges/transaction/<transaction_id>`: ends a login in progress.
+    pub async fn cancel_challenge(&self, tid: &str, cx: &mut Scope) -> Result<ChallengesDeleted> {
+        let serials: Vec<String> = self
+            .store()
+            .challenges_by_tid(tid)
+            .await?
+            .into_iter()
+            .map(|c| c.serial)
+            .collect();
+        let deleted = self.store().challenge_delete_tid(tid).await?;
+        cx.audit.serial = serials.join(",");
+        cx.audit.info = format!("Cancelled {deleted} challenge(s) for transaction {tid}");
+        Ok(ChallengesDeleted { deleted })
+    }
+
+    /// `DELETE /token/challenges/expired`: removes expired challenges.
+    pub async fn delete_expired_challenges(&self, cx: &mut Scope) -> Result<ChallengesDeleted> {
+        let now = self.clock().now_ms();
+        let deleted = self.store().challenge_purge_all_expired(now).await?;
+        cx.audit.info = format!("Deleted {deleted} entries from challenges");
+        Ok(ChallengesDeleted { deleted })
+    }
+}

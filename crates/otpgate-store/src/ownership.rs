@@ -1,0 +1,186 @@
+//! Whom a token belongs to: assigning and unassigning owners, copying an owner to another
+//! token, revoking, and privacyIDEA's token realms (the realms a token belongs to besides
+//! its owner's). Each change is one transaction; assigning is one conditional insert, so two
+//! admins assigning the same token at once cannot both win.
+
+use crate::{Result, Store, TokenOwner};
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+impl Store {
+    /// The realms of tokens besides their owners', by token id (sorted).
+    pub async fn token_realms(&self, ids: &[i64]) -> Result<BTreeMap<i64, Vec<String>>> {
+        let mut out: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+        // Ids are integers, so inlining them is safe.
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT token_id, realm FROM tokenrealm WHERE token_id IN ({}) ORDER BY token_id, realm",
+            ids.join(",")
+        ));
+        for r in sqlx::query(sql).fetch_all(&self.pool).await? {
+            out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        }
+        Ok(out)
+    }
+
+    /// Replaces the realms of token `id` besides its owner's.
+    pub async fn token_set_realms(&self, id: i64, realms: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM tokenrealm WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for realm in realms {
+            sqlx::query(
+                "INSERT INTO tokenrealm (token_id, realm) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(realm)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Assigns token `id`, which must have no owner, to `owner`: false (nothing changed) when
+    /// it has one. Resets the fail counter, sets the PIN hash when given and records
+    /// `assignment_date`.
+    pub async fn token_assign(
+        &self,
+        id: i64,
+        owner: &TokenOwner,
+        pin_hash: Option<&str>,
+        assigned_at: &str,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "INSERT INTO tokenowner (token_id, resolver, user_id, realm) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (token_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&owner.resolver)
+        .bind(&owner.user_id)
+        .bind(&owner.realm)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE token SET failcount = 0, pin_hash = COALESCE($2, pin_hash) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(pin_hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, 'assignment_date', $2) \
+             ON CONFLICT (token_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(id)
+        .bind(assigned_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Takes token `id` from its owner (false: it had none) as privacyIDEA does: the owner's
+    /// realm stays a token realm, the PIN becomes `empty_pin_hash`, the fail counter 0; its
+    /// open challenges end, so the former owner cannot finish a login with it.
+    pub async fn token_unassign(&self, id: i64, empty_pin_hash: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO tokenrealm (token_id, realm) SELECT token_id, realm FROM tokenowner \
+             WHERE token_id = $1 ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let n = sqlx::query("DELETE FROM tokenowner WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("UPDATE token SET failcount = 0, pin_hash = $2 WHERE id = $1")
+            .bind(id)
+            .bind(empty_pin_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM challenge WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// privacyIDEA's `copyuser`: token `to` is taken from its owner (PIN `empty_pin_hash`,
+    /// fail counter 0, challenges ended) and given the owner and the realms of token `from`.
+    /// False when `from` has no owner (nothing changed).
+    pub async fn token_copy_owner(&self, from: i64, to: i64, empty_pin_hash: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let owner =
+            sqlx::query("SELECT resolver, user_id, realm FROM tokenowner WHERE token_id = $1")
+                .bind(from)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(owner) = owner else {
+            return Ok(false);
+        };
+        for sql in [
+            "DELETE FROM tokenowner WHERE token_id = $1",
+            "DELETE FROM tokenrealm WHERE token_id = $1",
+            "DELETE FROM challenge WHERE token_id = $1",
+        ] {
+            sqlx::query(sql).bind(to).execute(&mut *tx).await?;
+        }
+        sqlx::query("UPDATE token SET failcount = 0, pin_hash = $2 WHERE id = $1")
+            .bind(to)
+            .bind(empty_pin_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tokenowner (token_id, resolver, user_id, realm) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(to)
+        .bind(owner.try_get::<String, _>(0)?)
+        .bind(owner.try_get::<String, _>(1)?)
+        .bind(owner.try_get::<String, _>(2)?)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO tokenrealm (token_id, realm) SELECT $2, realm FROM tokenrealm WHERE token_id = $1",
+        )
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes token `id` for good (revoked, locked, disabled) and ends its open challenges;
+    /// false when it was revoked already.
+    pub async fn token_revoke(&self, id: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE token SET revoked = 1, locked = 1, active = 0 WHERE id = $1 AND revoked = 0",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM challenge WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,381 @@
+//! The token endpoints helpdesk scripts and privacyIDEA's admin client call besides the
+//! basic ones: assign, unassign, revoke, description, realm, info, copypin, copyuser,
+//! setrandompin, ending challenges, and `/validate/samlcheck`; with privacyIDEA's answers.
+
+use crate::support::*;
+use serde_json::json;
+
+const ALICE: &str = "+4915100000001";
+const BOB: &str = "+4915100000002";
+
+async fn ready() -> (Server, Gateway) {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    // A spare token on the shelf: no owner.
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[("type", "sms"), ("serial", "SPARE"), ("phone", BOB)],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    (s, gw)
+}
+
+/// Logs `user` in with `pin` and then the OTP; the final answer.
+async fn login(s: &Server, gw: &Gateway, user: &str, pin: &str, phone: &str) -> serde_json::Value {
+    let (_, b) = s.check(&[("user", user), ("pass", pin)]).await;
+    let Some(tid) = b["detail"]["transaction_id"].as_str() else {
+        return b;
+    };
+    let otp = gw.last_otp(phone);
+    s.check(&[("user", user), ("transaction_id", tid), ("pass", &otp)])
+        .await
+        .1
+}
+
+#[tokio::test]
+async fn assign_and_unassign_move_tokens_between_users_like_privacyidea() {
+    let (s, gw) = ready().await;
+    let (st, b) = s
+        .apost(
+            "/token/assign",
+            &[
+                ("serial", "SPARE"),
+                ("user", "bob"),
+                ("realm", "realm1"),
+                ("pin", "bobpin"),
+            ],
+        )
+        .await;
+    assert_eq!((st, value(&b).clone()), (200, json!(true)), "{b}");
+    let t = s.token_info("SPARE").await;
+    assert_eq!(t["username"], "bob");
+    assert_eq!(t["realms"], json!(["realm1"]));
+    assert!(t["info"]["assignment_date"].is_string(), "{t}");
+    let b = login(&s, &gw, "bob", "bobpin", BOB).await;
+    assert_eq!(b["result"]["authentication"], "ACCEPT", "{b}");
+
+    // A token that has an owner is not taken from them: privacyIDEA's error 1103.
+    let (st, b) = s
+        .apost("/token/assign", &[("serial", "SPARE"), ("user", "carol")])
+        .await;
+    assert_eq!((st, code(&b)), (400, 1103), "{b}");
+    assert!(error(&b).contains("already assigned"), "{b}");
+    for form in [vec![("user", "carol")], vec![("serial", "SPARE")]] {
+        let (st, b) = s.apost("/token/assign", &form).await;
+        assert_eq!((st, code(&b)), (400, 905), "{form:?}: {b}");
+    }
+    let (st, b) = s
+        .apost("/token/assign", &[("serial", "NOPE"), ("user", "carol")])
+        .await;
+    assert_eq!(st, 404, "{b}");
+
+    // Unassigned in the middle of a login: the open challenge dies with the ownership.
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "bobpin")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(BOB);
+    let (st, b) = s.apost("/token/unassign", &[("serial", "SPARE")]).await;
+    assert_eq!((st, value(&b).clone()), (200, json!(1)), "{b}");
+    let (_, b) = s
+        .check(&[("user", "bob"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
+    let t = s.token_info("SPARE").await;
+    assert_eq!(t["username"], "");
+    // The former owner's realm stays a realm of the token, as in privacyIDEA.
+    assert_eq!(t["realms"], json!(["realm1"]));
+    let (_, b) = s
+        .aget(
+            "/token/",
+            &[("tokenrealm", "realm1"), ("assigned", "false")],
+        )
+        .await;
+    assert_eq!(value(&b)["count"], 1, "{b}");
+
+    // The PIN went with the owner: a new owner starts without one.
+    s.ok("/token/assign", &[("serial", "SPARE"), ("user", "alice")])
+        .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "bobpin")]).await;
+    assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
+
+    // All of a user's tokens, and lists with serials that name nothing.
+    let (_, b) = s.apost("/token/unassign", &[("user", "alice")]).await;
+    assert_eq!(
+        value(&b),
+        &json!({"count_success": 2, "failed": [], "unauthorized": []}),
+        "{b}"
+    );
+    let (_, b) = s.apost("/token/unassign", &[("serial", "SMS1,NOPE")]).await;
+    assert_eq!(
+        value(&b),
+        &json!({"count_success": 1, "failed": ["NOPE"], "unauthorized": []}),
+        "{b}"
+    );
+
+    // Audited with the user, and events fire under privacyIDEA's names.
+    let (_, b) = s
+        .aget(
+            "/audit/",
+            &[("action", "*token/assign*"), ("serial", "SPARE")],
+        )
+        .await;
+    let rows = value(&b)["auditdata"].as_array().unwrap().clone();
+    assert!(
+        rows.iter().any(|r| r["user"] == "bob"
+            && r["action_detail"]
+                .as_str()
+                .is_some_and(|d| !d.contains("bobpin"))),
+        "{rows:?}"
+    );
+    let (_, b) = s.aget("/event/available", &[]).await;
+    for e in [
+        "token_assign",
+        "token_unassign",
+        "token_revoke",
+        "token_info",
+    ] {
+        assert!(
+            value(&b).as_array().unwrap().iter().any(|v| v == e),
+            "{e}: {b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoke_description_info_and_realms_change_one_token() {
+    let (s, gw) = ready().await;
+    // Description, through both routes.
+    assert_eq!(
+        s.ok("/token/description/SMS1", &[("description", "desk phone")])
+            .await,
+        json!(true)
+    );
+    assert_eq!(s.token_info("SMS1").await["description"], "desk phone");
+    s.ok(
+        "/token/description",
+        &[("serial", "SMS1"), ("description", "")],
+    )
+    .await;
+    assert_eq!(s.token_info("SMS1").await["description"], "");
+    let (st, b) = s.apost("/token/description/SMS1", &[]).await;
+    assert_eq!((st, code(&b)), (400, 905), "{b}");
+
+    // Token info: free keys, and the SMS keys checked as /token/set checks them.
+    assert_eq!(
+        s.ok("/token/info/SMS1/ticket", &[("value", "INC-42")])
+            .await,
+        json!(true)
+    );
+    assert_eq!(s.token_info("SMS1").await["info"]["ticket"], "INC-42");
+    let (st, b) = s.adelete("/token/info/SMS1/ticket").await;
+    assert_eq!((st, value(&b).clone()), (200, json!(true)), "{b}");
+    assert!(s.token_info("SMS1").await["info"]["ticket"].is_null());
+    s.ok("/token/info/SMS1/phone", &[("value", "+49 151 1111 2222")])
+        .await;
+    assert_eq!(
+        s.token_info("SMS1").await["info"]["phone"],
+        "+4915111112222"
+    );
+    for (path, form, why) in [
+        (
+            "/token/info/SMS1/phone",
+            vec![("value", "no number")],
+            "phone number",
+        ),
+        (
+            "/token/info/SMS1/hashlib",
+            vec![("value", "md9")],
+            "hashlib",
+        ),
+        ("/token/info/SMS1/x", vec![], "value"),
+    ] {
+        let (st, b) = s.apost(path, &form).await;
+        assert_eq!(st, 400, "{path}: {b}");
+        assert!(error(&b).contains(why), "{path}: {b}");
+    }
+    for key in ["hashlib", "phone"] {
+        let (st, b) = s.adelete(&format!("/token/info/SMS1/{key}")).await;
+        assert_eq!(st, 400, "{key}: {b}");
+    }
+    let (st, _) = s.adelete("/token/info/NOPE/x").await;
+    assert_eq!(st, 404);
+    s.ok("/token/info/SMS1/phone", &[("value", ALICE)]).await;
+
+    // Realms: unknown ones are dropped, the owner's always stays.
+    s.ok("/realm/realm2", &[("resolvers", "local")]).await;
+    assert_eq!(
+        s.ok("/token/realm/SPARE", &[("realms", "realm2, nosuch")])
+            .await,
+        json!(true)
+    );
+    assert_eq!(s.token_info("SPARE").await["realms"], json!(["realm2"]));
+    s.ok("/token/realm/SMS1", &[("realms", "realm2")]).await;
+    assert_eq!(
+        s.token_info("SMS1").await["realms"],
+        json!(["realm1", "realm2"])
+    );
+    let (_, b) = s.aget("/token/", &[("tokenrealm", "realm2")]).await;
+    assert_eq!(value(&b)["count"], 2, "{b}");
+    s.ok("/token/realm/SMS1", &[("realms", "")]).await;
+    assert_eq!(s.token_info("SMS1").await["realms"], json!(["realm1"]));
+    let (st, b) = s.apost("/token/realm/SMS1", &[]).await;
+    assert_eq!((st, code(&b)), (400, 905), "{b}");
+
+    // Revoked for good: no more SMS, and enabling does not bring it back.
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(ALICE);
+    assert_eq!(s.ok("/token/revoke/SMS1", &[]).await, json!(1));
+    let t = s.token_info("SMS1").await;
+    assert_eq!(
+        (&t["revoked"], &t["locked"], &t["active"]),
+        (&json!(true), &json!(true), &json!(false)),
+        "{t}"
+    );
+    // privacyIDEA's answer when all of a user's tokens are revoked: error 1007.
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(code(&b), 1007, "{b}");
+    s.ok("/token/enable/SMS1", &[]).await;
+    let sent = gw.count();
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_ne!(b["result"]["authentication"], "ACCEPT", "{b}");
+    assert_eq!(gw.count(), sent, "a revoked token sent an SMS");
+    assert_eq!(s.ok("/token/revoke", &[("user", "alice")]).await, json!(1));
+}
+
+#[tokio::test]
+async fn copies_random_pins_ending_challenges_and_samlcheck() {
+    let (s, gw) = ready().await;
+    // copyuser: SPARE becomes alice's (without a PIN); copypin: with SMS1's PIN.
+    assert_eq!(
+        s.ok("/token/copyuser", &[("from", "SMS1"), ("to", "SPARE")])
+            .await,
+        json!(true)
+    );
+    assert_eq!(s.token_info("SPARE").await["username"], "alice");
+    assert_eq!(
+        s.ok("/token/copypin", &[("from", "SMS1"), ("to", "SPARE")])
+            .await,
+        json!(true)
+    );
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(
+        b["detail"]["multi_challenge"].as_array().map(Vec::len),
+        Some(2),
+        "{b}"
+    );
+    for (form, code_) in [
+        (vec![("from", "NOPE"), ("to", "SPARE")], 1016),
+        (vec![("from", "SMS1"), ("to", "NOPE")], 1017),
+        (vec![("to", "SPARE")], 905),
+    ] {
+        let (st, b) = s.apost("/token/copypin", &form).await;
+        assert_eq!((st, code(&b)), (400, code_), "{form:?}: {b}");
+    }
+    s.apost(
+        "/token/init",
+        &[("type", "sms"), ("serial", "LONE"), ("phone", BOB)],
+    )
+    .await;
+    let (st, b) = s
+        .apost("/token/copyuser", &[("from", "LONE"), ("to", "SPARE")])
+        .await;
+    assert_eq!((st, code(&b)), (400, 301), "{b}");
+    assert!(error(&b).contains("no owner"), "{b}");
+
+    // Ending a login in progress.
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", "1234"), ("serial", "SMS1")])
+        .await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(ALICE);
+    let (st, b) = s
+        .adelete(&format!("/token/challenges/transaction/{tid}"))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(value(&b)["status"], true, "{b}");
+    assert!(value(&b)["deleted"].as_u64().unwrap() >= 1, "{b}");
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
+    let (st, b) = s.adelete("/token/challenges/expired").await;
+    assert_eq!((st, value(&b)["status"].clone()), (200, json!(true)), "{b}");
+
+    // samlcheck: /validate/check's decision, and the user's attributes once accepted.
+    let (_, b) = s
+        .post("/validate/samlcheck", &[("user", "bob"), ("pass", "x")])
+        .await;
+    assert_eq!(value(&b)["auth"], false, "{b}");
+    s.ok(
+        "/token/assign",
+        &[("serial", "LONE"), ("user", "bob"), ("pin", "bp")],
+    )
+    .await;
+    let (_, b) = s
+        .post("/validate/samlcheck", &[("user", "bob"), ("pass", "bp")])
+        .await;
+    assert_eq!(value(&b), &json!({"auth": false, "attributes": {}}), "{b}");
+    assert_eq!(b["result"]["authentication"], "CHALLENGE");
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let (_, b) = s
+        .post(
+            "/validate/samlcheck",
+            &[
+                ("user", "bob"),
+                ("transaction_id", &tid),
+                ("pass", &gw.last_otp(BOB)),
+            ],
+        )
+        .await;
+    assert_eq!(value(&b)["auth"], true, "{b}");
+    let a = &value(&b)["attributes"];
+    assert_eq!(
+        (&a["username"], &a["givenname"], &a["mobile"], &a["realm"]),
+        (&json!("bob"), &json!("Bob"), &json!(BOB), &json!("realm1")),
+        "{b}"
+    );
+
+    // setrandompin needs the admin policy that says how long; the PIN comes back once.
+    let (st, b) = s.apost("/token/setrandompin/SMS1", &[]).await;
+    assert_eq!(st, 400, "{b}");
+    assert!(error(&b).contains("otp_pin_set_random"), "{b}");
+    s.ok(
+        "/policy/random",
+        &[
+            ("scope", "admin"),
+            (
+                "action",
+                "otp_pin_set_random=8, otp_pin_contents=-cs, setrandompin, tokenlist, auditlog",
+            ),
+        ],
+    )
+    .await;
+    let (st, b) = s.apost("/token/setrandompin", &[("serial", "SMS1")]).await;
+    assert_eq!((st, value(&b).clone()), (200, json!(1)), "{b}");
+    let pin = b["detail"]["pin"].as_str().unwrap().to_owned();
+    assert!(
+        pin.len() == 8 && pin.bytes().all(|c| c.is_ascii_digit()),
+        "{pin}"
+    );
+    // The random PIN is SMS1's PIN now.
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", &pin), ("serial", "SMS1")])
+        .await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    // The admin policy lists what admins may do: assigning is not among it.
+    let (st, b) = s
+        .apost("/token/assign", &[("serial", "SPARE"), ("user", "bob")])
+        .await;
+    assert_eq!((st, code(&b)), (403, 303), "{b}");
+    // The audit records that a random PIN was set, never the PIN.
+    let (_, b) = s.aget("/audit/", &[("action", "*setrandompin*")]).await;
+    let text = b.to_string();
+    assert!(text.contains("otppin (random)"), "{text}");
+    assert!(!text.contains(&pin), "{text}");
+}
