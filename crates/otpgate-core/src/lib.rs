@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod crypt;
 pub mod error;
 pub mod hotp;
 pub mod jwt;

@@ -108,6 +108,8 @@ pub struct PasswdEntry {
     pub uid: String,
     /// GECOS field.
     pub gecos: String,
+    /// The password field: a crypt(3) hash, or a shadow marker (`x`, `*`) that never matches.
+    pub password: String,
 }
 
 /// Parses privacyIDEA's passwd file format; malformed lines are skipped.
@@ -125,6 +127,7 @@ pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
                 login: login.to_owned(),
                 uid: f.get(2).map(|s| s.trim().to_owned()).unwrap_or_default(),
                 gecos: f.get(4).map(|s| (*s).to_owned()).unwrap_or_default(),
+                password: f.get(1).map(|s| s.trim().to_owned()).unwrap_or_default(),
             })
         })
         .collect()
@@ -152,7 +155,8 @@ fn passwd_user(e: &PasswdEntry, realm: &str, resolver: &str) -> User {
         },
         phone: field(3),
         description: e.gecos.clone(),
-        password_hash: None,
+        // Only crypt(3) hashes: a shadow marker or anything else never matches.
+        password_hash: Some(e.password.clone()).filter(|p| otpgate_core::crypt::is_crypt(p)),
         dn: String::new(),
         mobile_list: false,
     }
@@ -495,6 +499,14 @@ impl Services {
             return self.ldap_check_password(user, password).await;
         }
         match &user.password_hash {
+            Some(h) if user.resolver_type == "passwdresolver" => {
+                // crypt(3) from the passwd file, costly by design: off the async runtime, in
+                // the same bounded pool as PIN hashes.
+                let (password, hash) = (zeroize::Zeroizing::new(password.to_owned()), h.clone());
+                self.kdf()
+                    .run(move |_| otpgate_core::crypt::verify(&password, &hash))
+                    .await
+            }
             Some(h) => self.verify_secret(password, h).await,
             None => Ok(false),
         }

@@ -861,6 +861,93 @@ async fn otppin_userstore_and_passthrough_policies() {
 }
 
 #[tokio::test]
+async fn passwd_file_users_log_in_with_their_crypt_hashes() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    // privacyIDEA's passwd resolver checks these crypt(3) formats (hashes made by openssl
+    // passwd and Python's bcrypt); `x` is a shadow marker and never matches.
+    let file = s.passwd_file(&[
+        "six:$6$saltsalt$fbcac1xgxxXWXUlPI2nnFwBIvnok5utiid7KxpjmRb.dNAjRGuqeE.zyv.02ZBDHWnZ6NeSpyY.2BLSgzJnW0/:2001:2001:Six,,+4915100000061,,:/h:/bin/sh",
+        "five:$5$saltsalt$CDAl98lKZGrEijUnbX5jHY5dpF9Y8uVmUUWpXFfOxX6:2002:2002:Five,,+4915100000062,,:/h:/bin/sh",
+        "one:$1$saltsalt$q08MYZkx/xm/5eSCud2EP/:2003:2003:One,,+4915100000063,,:/h:/bin/sh",
+        "blow:$2b$04$yut13FIPoFiwnOrlwYDhkenNrdFKco7UHNpdhdc1vgHD22qIufx8q:2004:2004:Blow,,+4915100000064,,:/h:/bin/sh",
+        "shadow:x:2005:2005:Shadow,,+4915100000065,,:/h:/bin/sh",
+    ]);
+    s.ok(
+        "/resolver/unix",
+        &[("type", "passwdresolver"), ("fileName", &file)],
+    )
+    .await;
+    s.ok("/realm/unix", &[("resolvers", "unix")]).await;
+    s.ok(
+        "/policy/up",
+        &[
+            ("scope", "authentication"),
+            ("action", "otppin=userstore"),
+            ("realm", "unix"),
+        ],
+    )
+    .await;
+    for (i, user) in ["six", "five", "one", "blow", "shadow"].iter().enumerate() {
+        s.apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", user),
+                ("realm", "unix"),
+                ("serial", &format!("UNIX{i}")),
+                ("dynamic_phone", "1"),
+            ],
+        )
+        .await;
+    }
+    for user in ["six", "five", "one", "blow"] {
+        let (_, b) = s
+            .check(&[("user", user), ("realm", "unix"), ("pass", "Geheim 1!")])
+            .await;
+        assert_eq!(b["result"]["authentication"], "CHALLENGE", "{user}: {b}");
+        let (_, b) = s
+            .check(&[("user", user), ("realm", "unix"), ("pass", "Geheim 1")])
+            .await;
+        assert_eq!(msg(&b), "wrong otp pin", "{user}: {b}");
+    }
+    for pass in ["x", "", "Geheim 1!"] {
+        let (_, b) = s
+            .check(&[("user", "shadow"), ("realm", "unix"), ("pass", pass)])
+            .await;
+        assert_eq!(msg(&b), "wrong otp pin", "{pass:?}: {b}");
+    }
+    // A realm user signs in at /auth with the password from the file.
+    let (st, b) = s
+        .post(
+            "/auth",
+            &[
+                ("username", "six"),
+                ("realm", "unix"),
+                ("password", "Geheim 1!"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(value(&b)["role"], "user", "{b}");
+    let (st, _) = s
+        .post(
+            "/auth",
+            &[
+                ("username", "six"),
+                ("realm", "unix"),
+                ("password", "wrong"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 401);
+    // The hash never leaves the server.
+    let (_, b) = s.aget("/user/", &[("realm", "unix")]).await;
+    assert!(!b.to_string().contains("saltsalt"), "{b}");
+}
+
+#[tokio::test]
 async fn failcounter_clear_timeout_lifts_a_lockout_after_the_configured_minutes() {
     let (s, gw) = ready().await;
     s.ok("/system/setConfig", &[("failcounter_clear_timeout", "5")])
