@@ -93,7 +93,9 @@ fn md5_crypt(password: &[u8], salt: &[u8]) -> String {
     let mut push = |v: u32, n: usize| {
         let mut v = v;
         for _ in 0..n {
-            out.push(char::from(CRYPT64[(v & 0x3f) as usize]));
+            if let Some(c) = CRYPT64.get((v & 0x3f) as usize) {
+                out.push(char::from(*c));
+            }
             v >>= 6;
         }
     };
