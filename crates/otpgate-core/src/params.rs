@@ -16,6 +16,9 @@ pub enum ParamsError {
     /// A declared JSON body that does not parse.
     #[error("The request body is not valid JSON.")]
     InvalidJson,
+    /// A name or value with a NUL character (no text column of either database stores one).
+    #[error("Parameters must not contain NUL characters.")]
+    Nul,
 }
 
 /// privacyIDEA's truthiness of parameter and config values: `1`, `true`, `yes`, `on` (any
@@ -53,6 +56,21 @@ fn json_to_param(v: serde_json::Value) -> Option<String> {
 /// The parameters of a request, in order (a later pair with the same key wins): the query
 /// string, then the body. `content_type` is the `Content-Type` header (any case).
 pub fn parse(
+    query: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ParamsError> {
+    let out = parse_sources(query, content_type, body)?;
+    if out
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(ParamsError::Nul);
+    }
+    Ok(out)
+}
+
+fn parse_sources(
     query: Option<&str>,
     content_type: &str,
     body: &[u8],

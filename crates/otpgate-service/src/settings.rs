@@ -31,6 +31,9 @@ pub struct SystemConfig {
     pub split_at_sign: bool,
     /// Count a failure when no PIN matched (`IncFailCountOnFalsePin`).
     pub inc_fail_on_false_pin: bool,
+    /// `/validate/samlcheck` answers an accepted user's attributes (`ReturnSamlAttributes`,
+    /// off by default as in privacyIDEA).
+    pub return_saml_attributes: bool,
     /// Default lockout threshold.
     pub default_max_fail: i64,
     /// Default OTP length.
@@ -224,6 +227,7 @@ impl SystemConfig {
             prepend_pin: bool_or(m, "PrependPin", true),
             split_at_sign: bool_or(m, "splitAtSign", true),
             inc_fail_on_false_pin: bool_or(m, "IncFailCountOnFalsePin", true),
+            return_saml_attributes: bool_or(m, "ReturnSamlAttributes", false),
             default_max_fail: int_or(m, "DefaultMaxFailCount", 10).max(1),
             default_otp_len: if int_or(m, "DefaultOtpLen", 6) == 8 {
                 8
@@ -278,6 +282,7 @@ const BOOL_KEYS: &[&str] = &[
     "PrependPin",
     "splitAtSign",
     "IncFailCountOnFalsePin",
+    "ReturnSamlAttributes",
     "ResetFailcounterOnPIN",
     "AutoResync",
 ];

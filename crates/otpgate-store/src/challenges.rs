@@ -30,8 +30,16 @@ pub struct ChallengeRow {
     pub received_count: i64,
     /// privacyIDEA's `otp_valid` (never set for SMS).
     pub otp_valid: bool,
-    /// When its SMS last went out (ms): at creation, or when the same code was re-sent.
+    /// When its SMS last went out (ms): at creation, or when the same code was re-sent (0 for
+    /// rows a node older than migration 0009 wrote; see [`ChallengeRow::last_sent`]).
     pub sent_at: i64,
+}
+
+impl ChallengeRow {
+    /// When its SMS last went out.
+    pub fn last_sent(&self) -> i64 {
+        self.sent_at.max(self.created_at)
+    }
 }
 
 const COLS: &str = "id, transaction_id, token_id, serial, otp_counter, challenge, session, created_at, expires_at, \
@@ -99,7 +107,8 @@ impl Store {
     ) -> Result<Resent> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
-            "UPDATE challenge SET sent_at = $2 WHERE id = $1 AND expires_at > $2 AND sent_at <= $3",
+            "UPDATE challenge SET sent_at = $2 WHERE id = $1 AND expires_at > $2 AND sent_at <= $3 \
+             AND created_at <= $3",
         )
         .bind(id)
         .bind(now_ms)
@@ -117,6 +126,18 @@ impl Store {
         }
         tx.commit().await?;
         Ok(Resent::Due)
+    }
+
+    /// Undoes a re-send claimed by [`Store::challenge_resend`] at `claimed_at` whose SMS could
+    /// not go out: the challenge's last SMS is again the one at `sent_at`.
+    pub async fn challenge_unsend(&self, id: i64, claimed_at: i64, sent_at: i64) -> Result<()> {
+        sqlx::query("UPDATE challenge SET sent_at = $3 WHERE id = $1 AND sent_at = $2")
+            .bind(id)
+            .bind(claimed_at)
+            .bind(sent_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Everything that happens before an OTP SMS goes out, in one transaction: the SMS is

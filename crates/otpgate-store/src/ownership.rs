@@ -47,8 +47,8 @@ impl Store {
     }
 
     /// Assigns token `id`, which must have no owner, to `owner`: false (nothing changed) when
-    /// it has one. Resets the fail counter, sets the PIN hash when given and records
-    /// `assignment_date`.
+    /// it has one. Resets the fail counter, sets the PIN hash when given, records
+    /// `assignment_date` and ends challenges opened while the token had no owner.
     pub async fn token_assign(
         &self,
         id: i64,
@@ -78,6 +78,10 @@ impl Store {
         .bind(pin_hash)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM challenge WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, 'assignment_date', $2) \
              ON CONFLICT (token_id, key) DO UPDATE SET value = excluded.value",
@@ -92,7 +96,10 @@ impl Store {
 
     /// Takes token `id` from its owner (false: it had none) as privacyIDEA does: the owner's
     /// realm stays a token realm, the PIN becomes `empty_pin_hash`, the fail counter 0; its
-    /// open challenges end, so the former owner cannot finish a login with it.
+    /// open challenges end, so the former owner cannot finish a login with it. Unlike
+    /// privacyIDEA, the token's own `phone` goes too (it reads its next owner's number from the
+    /// user store until one is set): the former owner's phone must not receive the codes of
+    /// whoever the token goes to next.
     pub async fn token_unassign(&self, id: i64, empty_pin_hash: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -116,8 +123,31 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        if n > 0 {
+            sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = 'phone'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, 'dynamic_phone', 'True') \
+                 ON CONFLICT (token_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(n > 0)
+    }
+
+    /// Ends the open challenges of token `id` (its number changed: a code sent to the old
+    /// one must not log in).
+    pub async fn token_end_challenges(&self, id: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM challenge WHERE token_id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     /// privacyIDEA's `copyuser`: token `to` is taken from its owner (PIN `empty_pin_hash`,
@@ -133,6 +163,13 @@ impl Store {
         let Some(owner) = owner else {
             return Ok(false);
         };
+        let realms: Vec<String> = sqlx::query("SELECT realm FROM tokenrealm WHERE token_id = $1")
+            .bind(from)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, _>>()?;
         for sql in [
             "DELETE FROM tokenowner WHERE token_id = $1",
             "DELETE FROM tokenrealm WHERE token_id = $1",
@@ -146,7 +183,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO tokenowner (token_id, resolver, user_id, realm) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO tokenowner (token_id, resolver, user_id, realm) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (token_id) DO UPDATE SET resolver = excluded.resolver, \
+             user_id = excluded.user_id, realm = excluded.realm",
         )
         .bind(to)
         .bind(owner.try_get::<String, _>(0)?)
@@ -154,13 +193,15 @@ impl Store {
         .bind(owner.try_get::<String, _>(2)?)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO tokenrealm (token_id, realm) SELECT $2, realm FROM tokenrealm WHERE token_id = $1",
-        )
-        .bind(from)
-        .bind(to)
-        .execute(&mut *tx)
-        .await?;
+        for realm in &realms {
+            sqlx::query(
+                "INSERT INTO tokenrealm (token_id, realm) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(to)
+            .bind(realm)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

@@ -323,6 +323,7 @@ const RATE_LIMITED: &[&str] = &[
     "/auth",
     "/validate/check",
     "/validate/radiuscheck",
+    "/validate/samlcheck",
     "/validate/polltransaction",
     "/validate/polltransaction/{tid}",
 ];

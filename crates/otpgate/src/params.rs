@@ -57,6 +57,30 @@ impl Params {
         self.0.iter()
     }
 
+    /// A list parameter: a JSON list (`["a","b"]`, as a JSON body sends it) or a
+    /// comma-separated string; items trimmed, blanks and repeats dropped, order kept. None when
+    /// absent; `Some([])` for `[]`.
+    pub fn list(&self, k: &str) -> Option<Vec<String>> {
+        let raw = self.get(k)?.trim();
+        let items: Vec<String> = match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect(),
+            _ => raw.split(',').map(str::to_owned).collect(),
+        };
+        let mut out: Vec<String> = Vec::with_capacity(items.len());
+        for i in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+            if !out.iter().any(|o| o == i) {
+                out.push(i.to_owned());
+            }
+        }
+        Some(out)
+    }
+
     /// True if the key is present.
     pub fn contains(&self, k: &str) -> bool {
         self.0.contains_key(k)
@@ -81,5 +105,26 @@ pub fn conditions(raw: Option<&str>) -> Result<BTreeMap<String, String>, Service
         _ => Err(ServiceError::Parameter(
             "The 'conditions' parameter must be a dictionary.".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_come_as_json_or_commas_without_blanks_or_repeats() {
+        let mut p = Params::new();
+        for (raw, want) in [
+            ("A, B,,A", vec!["A", "B"]),
+            (r#"["r1", "r2", "r1", " "]"#, vec!["r1", "r2"]),
+            ("[]", vec![]),
+            ("", vec![]),
+            ("[not json", vec!["[not json"]),
+        ] {
+            p.insert("k", raw);
+            assert_eq!(p.list("k").unwrap(), want, "{raw}");
+        }
+        assert!(p.list("absent").is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! Single changes to tokens that helpdesk scripts and privacyIDEA's admin client make:
 //! revoke, description, one token info key, copy a PIN, a random PIN, and ending challenges.
 
+use super::owners::not_revoked;
 use super::{TokenAttributes, TokenTarget, count};
 use crate::call::{Outcome, Scope};
 use crate::{Result, ServiceError, Services};
@@ -66,7 +67,8 @@ impl Services {
         let token = self.token_row(serial).await?;
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
-        if description.len() > 80 {
+        not_revoked(&token)?;
+        if description.chars().count() > 80 {
             return Err(ServiceError::Parameter(
                 "The description is longer than 80 characters.".into(),
             ));
@@ -74,7 +76,7 @@ impl Services {
         self.store()
             .token_set_attributes(token.id, None, None, Some(&description))
             .await?;
-        cx.audit.action_detail = format!("description={description:?}");
+        cx.audit.action_detail = format!("description='{}'", description.replace('\'', "\\'"));
         Ok(true)
     }
 
@@ -89,10 +91,14 @@ impl Services {
         value: Option<String>,
         cx: &mut Scope,
     ) -> Result<bool> {
-        let value = value.ok_or_else(|| ServiceError::missing("value"))?;
+        // privacyIDEA's `get_required`: an empty value is a missing one.
+        let value = value
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ServiceError::missing("value"))?;
         let token = self.token_row(serial).await?;
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
+        not_revoked(&token)?;
         let key = key.trim();
         if key.is_empty() || key.len() > MAX_INFO_KEY || value.len() > MAX_INFO_VALUE {
             return Err(ServiceError::Parameter(format!(
@@ -137,9 +143,13 @@ impl Services {
         let token = self.token_row(serial).await?;
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
+        not_revoked(&token)?;
+        let sms = token.tokentype == "sms";
         let needed = match key {
             "hashlib" => true,
-            "phone" => token.tokentype == "sms" && !token.info.contains_key("dynamic_phone"),
+            // The token sends to its own number or reads the user store's: one must stay.
+            "phone" => sms && !token.info.contains_key("dynamic_phone"),
+            "dynamic_phone" => sms && !token.info.contains_key("phone"),
             _ => false,
         };
         if needed {
@@ -158,6 +168,7 @@ impl Services {
         let (src, dst) = self.copy_pair(from, to).await?;
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&dst))
             .await?;
+        not_revoked(&dst)?;
         cx.audit.serial = format!("{from},{to}");
         self.store().token_set_pin(dst.id, &src.pin_hash).await?;
         Ok(true)
@@ -177,6 +188,7 @@ impl Services {
         let token = self.token_row(&serial).await?;
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
+        not_revoked(&token)?;
         let admin = cx.admin().unwrap_or_default().to_owned();
         let policies = self.policies().await?;
         let unique = |action: &str| -> Result<Option<String>> {

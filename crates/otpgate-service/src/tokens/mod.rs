@@ -7,7 +7,7 @@ mod edits;
 mod owners;
 
 pub use edits::{ChallengesDeleted, RandomPinSet};
-pub use owners::{Assignment, Unassigned, serial_list};
+pub use owners::{Assignment, Unassigned};
 
 use crate::audit::AuditEntry;
 use crate::call::{Outcome, Scope};
@@ -900,6 +900,10 @@ impl Services {
             }
             let pairs: Vec<(&str, &str)> = set.iter().map(|(k, v)| (*k, v.as_str())).collect();
             self.store().token_write_info(t.id, &pairs, &remove).await?;
+            if phone.is_some() || a.dynamic_phone.is_some() {
+                // A code sent to the old number must not log in any more.
+                self.store().token_end_challenges(t.id).await?;
+            }
             n += usize::from(phone.is_some())
                 + usize::from(a.dynamic_phone.is_some())
                 + usize::from(identifier.is_some());

@@ -41,20 +41,6 @@ impl Outcome for Unassigned {
     }
 }
 
-/// The serials of `serial` (comma-separated) and `serials`.
-pub fn serial_list(serial: Option<&str>, serials: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = serial
-        .unwrap_or_default()
-        .split(',')
-        .chain(serials.iter().map(String::as_str))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    out.dedup();
-    out
-}
-
 impl Services {
     /// `POST /token/assign`: gives an unassigned token to a user (and sets its PIN when
     /// given); privacyIDEA's error 1103 when it belongs to someone already.
@@ -69,6 +55,7 @@ impl Services {
         cx.audit.realm = named.realm.clone().unwrap_or_default();
         let token = self.token_row(&serial).await?;
         cx.audit.token_type = token.tokentype.clone();
+        not_revoked(&token)?;
         // As privacyIDEA: a token that has an owner is refused before the user is looked up.
         if let Some(o) = &token.owner {
             let login = self
@@ -134,6 +121,9 @@ impl Services {
             if found.is_empty() {
                 return Err(not_found(&serials.join(",")));
             }
+            for t in &found {
+                not_revoked(t)?;
+            }
             self.note_tokens(&mut cx.audit, &found).await?;
             (found, failed)
         };
@@ -159,6 +149,7 @@ impl Services {
         let (src, dst) = self.copy_pair(from, to).await?;
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&src))
             .await?;
+        not_revoked(&dst)?;
         cx.audit.serial = format!("{from},{to}");
         let empty_pin = self.hash_secret("").await?;
         if !self
@@ -189,6 +180,11 @@ impl Services {
         .ok_or_else(|| {
             ServiceError::TokenAdminId(1017, "No unique token to copy to found".into())
         })?;
+        if src.id == dst.id {
+            return Err(ServiceError::Parameter(
+                "The tokens to copy from and to are the same.".into(),
+            ));
+        }
         Ok((src, dst))
     }
 
@@ -203,6 +199,7 @@ impl Services {
         let token = self.token_row(serial).await?;
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
+        not_revoked(&token)?;
         let known = self.realm_names().await?;
         let mut keep: Vec<String> = realms
             .iter()
@@ -233,6 +230,15 @@ impl Services {
     }
 }
 
+/// privacyIDEA's `check_token_locked`: a revoked token cannot be changed (1007).
+pub(super) fn not_revoked(t: &TokenRow) -> Result<()> {
+    if t.revoked {
+        Err(ServiceError::TokenLocked)
+    } else {
+        Ok(())
+    }
+}
+
 fn already_assigned(login: &str, realm: &str, resolver: &str) -> ServiceError {
     ServiceError::TokenAdminId(
         1103,
@@ -240,16 +246,4 @@ fn already_assigned(login: &str, realm: &str, resolver: &str) -> ServiceError {
             "Token already assigned to user User(login='{login}', realm='{realm}', resolver='{resolver}')"
         ),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::serial_list;
-
-    #[test]
-    fn serial_lists_come_from_commas_and_lists() {
-        assert_eq!(serial_list(Some(" A, B,,"), &[]), ["A", "B"]);
-        assert_eq!(serial_list(None, &["C".into()]), ["C"]);
-        assert!(serial_list(Some(" "), &[]).is_empty());
-    }
 }

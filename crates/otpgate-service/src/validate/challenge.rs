@@ -368,7 +368,8 @@ impl Services {
             match newest {
                 Some(c)
                     if c.session.is_empty()
-                        && (now - c.sent_at < cooldown_ms || c.expires_at - now >= cooldown_ms)
+                        && (now - c.last_sent() < cooldown_ms
+                            || c.expires_at - now >= cooldown_ms)
                         && (ctx.cfg.concurrent_challenges || c.otp_counter == t.row.count) =>
                 {
                     found.push((*t, c));
@@ -394,7 +395,7 @@ impl Services {
         let mut retry_after = 0;
         let mut notes = Vec::new();
         for (t, c) in &found {
-            let resent = if now - c.sent_at >= cooldown_ms {
+            let resent = if now - c.last_sent() >= cooldown_ms {
                 self.resend(t, c, ctx, now - cooldown_ms).await?
             } else {
                 Resend::NotDue
@@ -419,7 +420,7 @@ impl Services {
                         }
                         _ => {
                             notes.push(format!("{}: live challenge re-used", t.row.serial));
-                            (c.sent_at + cooldown_ms - now + 999) / 1000
+                            (c.last_sent() + cooldown_ms - now + 999) / 1000
                         }
                     };
                     retry_after = retry_after.max(left);
@@ -434,7 +435,7 @@ impl Services {
             let prompt = match sent {
                 Some(_) => template::render_prompt(&prompt_template, &tags),
                 None => {
-                    let ago = (now - c.sent_at).max(0) / 1000;
+                    let ago = (now - c.last_sent()).max(0) / 1000;
                     tags.insert("sent_ago", ago.to_string());
                     template::render_prompt(&reused_template, &tags)
                 }
@@ -486,6 +487,11 @@ impl Services {
             Resent::Refused(i) => return Ok(Resend::Refused(self.refusal(&keys, i)?)),
             Resent::Due => {}
         }
+        // A re-sent SMS costs a fail count as a new challenge would under this policy, so the
+        // token's maximum bounds its SMS either way.
+        if ctx.flag("increase_failcounter_on_challenge")? {
+            self.count_failure(&t.row, ctx.cfg).await?;
+        }
         let challenge = Some(c.challenge.as_str()).filter(|c| !c.is_empty());
         match self
             .send_code(t, ctx, &gateway, &phone, c.otp_counter, challenge)
@@ -499,6 +505,10 @@ impl Services {
             Err(e) => {
                 tracing::warn!(serial = %t.row.serial, reason = %e, "SMS could not be sent again");
                 self.give_back_send(&keys).await?;
+                // The next request may try again at once.
+                self.store()
+                    .challenge_unsend(c.id, now, c.last_sent())
+                    .await?;
                 Ok(Resend::Failed(e.to_string()))
             }
         }

@@ -35,17 +35,27 @@ impl Outcome for SamlChecked {
 }
 
 impl Services {
-    /// `/validate/samlcheck`: a login attempt as `/validate/check`; when it accepts a named
-    /// user, the user's attributes go with the answer.
+    /// `/validate/samlcheck`: a login attempt as `/validate/check`. With the system setting
+    /// `ReturnSamlAttributes` (off by default, as in privacyIDEA), the attributes of a named
+    /// user whom a token accepted go with the answer; never for a policy's pass-through (that
+    /// would make samlcheck a directory lookup for anyone), never on failure.
     pub async fn saml_check(&self, req: CheckRequest, cx: &mut Scope) -> Result<SamlChecked> {
         let (login, realm) = (req.user.clone(), req.realm.clone());
         let outcome = self.check(req, cx).await?;
+        let settings = self.settings().await?;
         let user = match (&outcome, login.as_deref().map(str::trim)) {
-            (CheckOutcome::Accept { .. }, Some(login)) if !login.is_empty() => {
-                let settings = self.settings().await?;
-                self.lookup_user(&settings, login, realm.as_deref())
-                    .await?
-                    .2
+            (CheckOutcome::Accept { token: Some(_), .. }, Some(login))
+                if !login.is_empty() && settings.config.return_saml_attributes =>
+            {
+                // The login is over; a user store that cannot answer now costs the
+                // attributes, not the login.
+                match self.lookup_user(&settings, login, realm.as_deref()).await {
+                    Ok((_, _, user)) => user,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "samlcheck: the user's attributes could not be read");
+                        None
+                    }
+                }
             }
             _ => None,
         };

@@ -8,9 +8,7 @@ use super::{ApiError, Pi, envelope};
 use crate::state::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use otpgate_service::tokens::{
-    Assignment, ChallengesDeleted, TokenTarget, Unassigned, serial_list,
-};
+use otpgate_service::tokens::{Assignment, ChallengesDeleted, TokenTarget, Unassigned};
 use serde_json::{Map, Value, json};
 
 /// The serial of the path, else of the `serial` parameter.
@@ -46,10 +44,12 @@ pub async fn assign(State(app): State<App>, pi: Pi) -> Result<Response, ApiError
 
 /// `POST /token/unassign` (`serial`, a comma-separated list or `serials`; else `user`).
 pub async fn unassign(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
-    let serials = serial_list(
-        pi.params.get("serial"),
-        &serial_list(pi.params.get("serials"), &[]),
-    );
+    let mut serials = pi.params.list("serial").unwrap_or_default();
+    for s in pi.params.list("serials").unwrap_or_default() {
+        if !serials.contains(&s) {
+            serials.push(s);
+        }
+    }
     let user = user_ref(&pi.params);
     let done = pi
         .run(
@@ -130,13 +130,11 @@ pub async fn realms(
     pi: Pi,
 ) -> Result<Response, ApiError> {
     let pi = pi.with_serial(&serial);
-    let realms = pi.params.get("realms").map(|r| {
-        r.split(',')
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    });
+    // privacyIDEA: `realms` is required; a blank string is missing, `[]` removes all.
+    let realms = pi
+        .params
+        .get_nonblank("realms")
+        .and_then(|_| pi.params.list("realms"));
     let done = pi
         .run(
             &app,

@@ -87,6 +87,10 @@ async fn assign_and_unassign_move_tokens_between_users_like_privacyidea() {
     assert_eq!(t["username"], "");
     // The former owner's realm stays a realm of the token, as in privacyIDEA.
     assert_eq!(t["realms"], json!(["realm1"]));
+    // The former owner's number goes (otpgate): the next owner's codes must not reach bob's
+    // phone; until a number is set the token reads its owner's from the user store.
+    assert!(t["info"]["phone"].is_null(), "{t}");
+    assert_eq!(t["info"]["dynamic_phone"], "True", "{t}");
     let (_, b) = s
         .aget(
             "/token/",
@@ -95,11 +99,19 @@ async fn assign_and_unassign_move_tokens_between_users_like_privacyidea() {
         .await;
     assert_eq!(value(&b)["count"], 1, "{b}");
 
-    // The PIN went with the owner: a new owner starts without one.
+    // The PIN went with the owner: a new owner starts without one, and the SMS goes to the
+    // new owner's mobile.
     s.ok("/token/assign", &[("serial", "SPARE"), ("user", "alice")])
         .await;
-    let (_, b) = s.check(&[("user", "alice"), ("pass", "bobpin")]).await;
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", "bobpin"), ("serial", "SPARE")])
+        .await;
     assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", ""), ("serial", "SPARE")])
+        .await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    assert_eq!(gw.last().field("phone").as_deref(), Some(ALICE));
 
     // All of a user's tokens, and lists with serials that name nothing.
     let (_, b) = s.apost("/token/unassign", &[("user", "alice")]).await;
@@ -204,8 +216,20 @@ async fn revoke_description_info_and_realms_change_one_token() {
     assert_eq!(st, 404);
     s.ok("/token/info/SMS1/phone", &[("value", ALICE)]).await;
 
-    // Realms: unknown ones are dropped, the owner's always stays.
+    // Realms: unknown ones are dropped, the owner's always stays; a JSON list as privacyIDEA's
+    // web UI sends it.
     s.ok("/realm/realm2", &[("resolvers", "local")]).await;
+    let (st, b) = s
+        .apost_json(
+            "/token/realm/SPARE",
+            &json!({"realms": ["realm2", "realm1"]}),
+        )
+        .await;
+    assert_eq!((st, value(&b).clone()), (200, json!(true)), "{b}");
+    assert_eq!(
+        s.token_info("SPARE").await["realms"],
+        json!(["realm1", "realm2"])
+    );
     assert_eq!(
         s.ok("/token/realm/SPARE", &[("realms", "realm2, nosuch")])
             .await,
@@ -219,7 +243,11 @@ async fn revoke_description_info_and_realms_change_one_token() {
     );
     let (_, b) = s.aget("/token/", &[("tokenrealm", "realm2")]).await;
     assert_eq!(value(&b)["count"], 2, "{b}");
-    s.ok("/token/realm/SMS1", &[("realms", "")]).await;
+    // `[]` removes all but the owner's; a blank `realms` is a missing one (privacyIDEA).
+    let (st, b) = s
+        .apost_json("/token/realm/SMS1", &json!({"realms": []}))
+        .await;
+    assert_eq!(st, 200, "{b}");
     assert_eq!(s.token_info("SMS1").await["realms"], json!(["realm1"]));
     let (st, b) = s.apost("/token/realm/SMS1", &[]).await;
     assert_eq!((st, code(&b)), (400, 905), "{b}");
@@ -240,6 +268,16 @@ async fn revoke_description_info_and_realms_change_one_token() {
         .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
         .await;
     assert_eq!(code(&b), 1007, "{b}");
+    // A revoked token cannot be changed (privacyIDEA's 1007).
+    for (path, form) in [
+        ("/token/description/SMS1", vec![("description", "x")]),
+        ("/token/info/SMS1/ticket", vec![("value", "x")]),
+        ("/token/realm/SMS1", vec![("realms", "realm2")]),
+        ("/token/unassign", vec![("serial", "SMS1")]),
+    ] {
+        let (st, b) = s.apost(path, &form).await;
+        assert_eq!((st, code(&b)), (400, 1007), "{path}: {b}");
+    }
     s.ok("/token/enable/SMS1", &[]).await;
     let sent = gw.count();
     let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
@@ -273,6 +311,7 @@ async fn copies_random_pins_ending_challenges_and_samlcheck() {
         (vec![("from", "NOPE"), ("to", "SPARE")], 1016),
         (vec![("from", "SMS1"), ("to", "NOPE")], 1017),
         (vec![("to", "SPARE")], 905),
+        (vec![("from", "SMS1"), ("to", "SMS1")], 905),
     ] {
         let (st, b) = s.apost("/token/copypin", &form).await;
         assert_eq!((st, code(&b)), (400, code_), "{form:?}: {b}");
@@ -331,6 +370,21 @@ async fn copies_random_pins_ending_challenges_and_samlcheck() {
                 ("transaction_id", &tid),
                 ("pass", &gw.last_otp(BOB)),
             ],
+        )
+        .await;
+    // Attributes only with ReturnSamlAttributes (off by default, as in privacyIDEA).
+    assert_eq!(value(&b), &json!({"auth": true, "attributes": {}}), "{b}");
+    s.ok("/system/setConfig", &[("ReturnSamlAttributes", "True")])
+        .await;
+    let (_, b) = s
+        .post("/validate/samlcheck", &[("user", "bob"), ("pass", "bp")])
+        .await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(BOB);
+    let (_, b) = s
+        .post(
+            "/validate/samlcheck",
+            &[("user", "bob"), ("transaction_id", &tid), ("pass", &otp)],
         )
         .await;
     assert_eq!(value(&b)["auth"], true, "{b}");
