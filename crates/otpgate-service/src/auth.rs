@@ -169,6 +169,10 @@ impl Services {
             && self.verify_secret(password, &hash).await?
         {
             cx.signed_in_admin(username);
+            // privacyIDEA's audit of an admin sign-in: the administrator column names them,
+            // `user` stays empty (no realm user), `info` says which kind.
+            cx.audit.user.clear();
+            cx.audit.info = "internal admin".into();
             return self.signed_in(username, "", Role::Admin);
         }
         let (_, realm, found) = self.lookup_user(&settings, username, realm_param).await?;

@@ -487,7 +487,9 @@ async fn login_names_with_filter_metacharacters_cannot_change_the_search() {
         "a)(objectClass=*",
     ] {
         let (st, b) = s.check(&[("user", login), ("pass", "pin")]).await;
-        assert_eq!((st, code(&b)), (400, 904), "{login:?}: {b}");
+        // A NUL never reaches the directory: every parameter with one is refused (905).
+        let want = if login.contains('\0') { 905 } else { 904 };
+        assert_eq!((st, code(&b)), (400, want), "{login:?}: {b}");
     }
     let (_, b) = s.aget("/user/", &[("username", "jo*")]).await;
     let names: Vec<&str> = value(&b)
