@@ -33,15 +33,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        for realm in realms {
-            sqlx::query(
-                "INSERT INTO tokenrealm (token_id, realm) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(realm)
-            .execute(&mut *tx)
-            .await?;
-        }
+        add_realms(&mut tx, id, realms).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -109,20 +101,7 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let n = sqlx::query("DELETE FROM tokenowner WHERE token_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query("UPDATE token SET failcount = 0, pin_hash = $2 WHERE id = $1")
-            .bind(id)
-            .bind(empty_pin_hash)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM challenge WHERE token_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let n = drop_owner(&mut tx, id, empty_pin_hash).await?;
         if n > 0 {
             sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = 'phone'")
                 .bind(id)
@@ -170,16 +149,9 @@ impl Store {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<std::result::Result<_, _>>()?;
-        for sql in [
-            "DELETE FROM tokenowner WHERE token_id = $1",
-            "DELETE FROM tokenrealm WHERE token_id = $1",
-            "DELETE FROM challenge WHERE token_id = $1",
-        ] {
-            sqlx::query(sql).bind(to).execute(&mut *tx).await?;
-        }
-        sqlx::query("UPDATE token SET failcount = 0, pin_hash = $2 WHERE id = $1")
+        drop_owner(&mut tx, to, empty_pin_hash).await?;
+        sqlx::query("DELETE FROM tokenrealm WHERE token_id = $1")
             .bind(to)
-            .bind(empty_pin_hash)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -193,15 +165,7 @@ impl Store {
         .bind(owner.try_get::<String, _>(2)?)
         .execute(&mut *tx)
         .await?;
-        for realm in &realms {
-            sqlx::query(
-                "INSERT INTO tokenrealm (token_id, realm) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(to)
-            .bind(realm)
-            .execute(&mut *tx)
-            .await?;
-        }
+        add_realms(&mut tx, to, &realms).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -224,4 +188,40 @@ impl Store {
         tx.commit().await?;
         Ok(n > 0)
     }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Token `id` loses its owner (how many owner rows went), its PIN becomes `empty_pin_hash`,
+/// its fail counter 0 and its open challenges end.
+async fn drop_owner(tx: &mut Tx, id: i64, empty_pin_hash: &str) -> Result<u64> {
+    let n = sqlx::query("DELETE FROM tokenowner WHERE token_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    sqlx::query("UPDATE token SET failcount = 0, pin_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(empty_pin_hash)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM challenge WHERE token_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(n)
+}
+
+/// Adds `realms` to the realms of token `id`.
+async fn add_realms(tx: &mut Tx, id: i64, realms: &[String]) -> Result<()> {
+    for realm in realms {
+        sqlx::query(
+            "INSERT INTO tokenrealm (token_id, realm) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(realm)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

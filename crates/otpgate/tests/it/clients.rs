@@ -69,6 +69,21 @@ async fn drive(cmd: &[String], args: &[&str]) -> Value {
     v
 }
 
+/// A driver's arguments with the admin as its service account, which names the users' realm
+/// in its `/auth` (as the Java client's service account does).
+fn service_account<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![
+        "--sa-user",
+        "admin",
+        "--sa-pass",
+        ADMIN_PW,
+        "--sa-realm",
+        "realm1",
+    ];
+    all.extend_from_slice(args);
+    all
+}
+
 /// alice (PIN 1234, SMS1) in realm1, bob without a token; the cooldown off as privacyIDEA.
 async fn ready() -> (Server, Gateway) {
     let gw = Gateway::start().await;
@@ -137,17 +152,7 @@ async fn sso_client_flows(cmd: &[String], s: &Server, gw: &Gateway, java: bool) 
     assert_eq!(v["response"]["message"], "wrong otp pin", "{v}");
     // triggerchallenge with the service account, which names the users' realm in its /auth
     // (the Java client's service-account realm): an SMS, no PIN.
-    let sa = [
-        "--sa-user",
-        "admin",
-        "--sa-pass",
-        ADMIN_PW,
-        "--sa-realm",
-        "realm1",
-    ];
-    let mut args: Vec<&str> = sa.to_vec();
-    args.extend(["triggerchallenge", base, "alice"]);
-    let v = drive(cmd, &args).await;
+    let v = drive(cmd, &service_account(&["triggerchallenge", base, "alice"])).await;
     assert_eq!(v["service_account_available"], true, "{v}");
     let r = &v["response"];
     assert_eq!(r[auth], "CHALLENGE", "{v}");
@@ -169,9 +174,7 @@ async fn sso_client_flows(cmd: &[String], s: &Server, gw: &Gateway, java: bool) 
     );
     assert_eq!(r["message"], "matching 1 tokens", "{v}");
     // The service account's JWT: an admin's.
-    let mut args: Vec<&str> = sa.to_vec();
-    args.extend(["auth", base]);
-    let v = drive(cmd, &args).await;
+    let v = drive(cmd, &service_account(&["auth", base])).await;
     assert_eq!(v["jwt"]["obtained"], true, "{v}");
     assert_eq!(v["jwt"]["claims"]["role"], "admin", "{v}");
     // The audit has every one of these calls.
@@ -197,17 +200,7 @@ async fn privacyideas_java_client_logs_in_and_reads_tokens_with_its_service_acco
     };
     let (s, gw) = ready().await;
     sso_client_flows(&cmd, &s, &gw, true).await;
-    let sa = [
-        "--sa-user",
-        "admin",
-        "--sa-pass",
-        ADMIN_PW,
-        "--sa-realm",
-        "realm1",
-    ];
-    let mut args: Vec<&str> = sa.to_vec();
-    args.extend(["gettokeninfo", &s.base, "alice"]);
-    let v = drive(&cmd, &args).await;
+    let v = drive(&cmd, &service_account(&["gettokeninfo", &s.base, "alice"])).await;
     let t = &v["tokens"][0];
     assert_eq!(
         (
