@@ -9,6 +9,9 @@ pub use otpgate_core::policy::{
 };
 use otpgate_store::PolicyRow;
 
+/// The admin rights that keep policies manageable.
+const POLICY_RIGHTS: &[&str] = &["policyread", "policywrite", "policydelete"];
+
 fn policy_not_found() -> ServiceError {
     ServiceError::NotFound("The requested policy could not be found.".into())
 }
@@ -91,6 +94,9 @@ impl Services {
     /// `DELETE /policy/<name>`: the deleted id.
     pub async fn delete_policy(&self, name: &str, cx: &mut Scope) -> Result<i64> {
         cx.audit.action_detail = format!("policy {name}");
+        let mut after = self.store().policy_list().await?;
+        after.retain(|p| p.name != name);
+        self.keep_a_policy_admin(after).await?;
         self.store()
             .policy_delete(name)
             .await?
@@ -99,6 +105,11 @@ impl Services {
 
     /// `POST /policy/enable|disable/<name>`: the policy id.
     pub async fn set_policy_active(&self, name: &str, active: bool) -> Result<i64> {
+        let mut after = self.store().policy_list().await?;
+        for p in after.iter_mut().filter(|p| p.name == name) {
+            p.active = active;
+        }
+        self.keep_a_policy_admin(after).await?;
         self.store()
             .policy_set_active(name, active)
             .await?
@@ -151,6 +162,36 @@ impl Services {
             active: input.active.unwrap_or(true),
             description: get(&input.description),
         };
+        let mut after = self.store().policy_list().await?;
+        after.retain(|p| p.name != row.name);
+        after.push(row.clone());
+        self.keep_a_policy_admin(after).await?;
         Ok(self.store().policy_upsert(&row).await?)
+    }
+
+    /// Refuses a policy change after which no local admin could read and change policies any
+    /// more (privacyIDEA's admin policies allow only what they list: one policy for a
+    /// colleague would otherwise lock out every other admin, with no way back but the
+    /// database). `otpgate policy list|disable|delete` on the command line is the way back
+    /// from a set of policies made elsewhere (an import, an older version).
+    async fn keep_a_policy_admin(&self, after: Vec<PolicyRow>) -> Result<()> {
+        let admins = self.store().admin_names().await?;
+        if admins.is_empty() {
+            return Ok(());
+        }
+        let after = Policies::new(after);
+        let keeps = |a: &String| {
+            POLICY_RIGHTS
+                .iter()
+                .all(|right| after.admin_allows(a, right))
+        };
+        if admins.iter().any(keeps) {
+            return Ok(());
+        }
+        Err(ServiceError::Parameter(format!(
+            "This change would leave no administrator who may read and change policies ({}). \
+             Give an administrator these rights in an admin policy first.",
+            POLICY_RIGHTS.join(", ")
+        )))
     }
 }

@@ -13,6 +13,17 @@ impl Store {
         Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
     }
 
+    /// The local admins' names, sorted.
+    pub async fn admin_names(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM admin ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
     /// Creates or replaces admin `name`.
     pub async fn admin_upsert(&self, name: &str, hash: &str, now_ms: i64) -> Result<()> {
         sqlx::query(

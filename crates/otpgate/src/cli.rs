@@ -52,11 +52,35 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         to: String,
     },
+    /// The way back from any set of policies (also one that locks every admin out): list
+    /// them, disable or delete one. Works on the database directly, without signing in.
+    Policy {
+        /// The policy command.
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Manage the encryption keys.
     Keys {
         /// The keys command.
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+/// Policy commands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// One line per policy: name, scope, active, priority, who and where it applies, actions.
+    List,
+    /// Disable the policy NAME.
+    Disable {
+        /// The policy's name.
+        name: String,
+    },
+    /// Delete the policy NAME.
+    Delete {
+        /// The policy's name.
+        name: String,
     },
 }
 

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use otpgate::cli::{AdminCommand, Cli, Command, KeysCommand};
+use otpgate::cli::{AdminCommand, Cli, Command, KeysCommand, PolicyCommand};
 use otpgate::config::Config;
 use otpgate::{bootstrap, serve};
 use std::io::BufRead;
@@ -138,6 +138,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{table}: {rows}");
             }
             println!("copied into {}", otpgate_store::redact_url(&to));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy { command } => {
+            let loaded = bootstrap::load(config).await?;
+            let store = loaded.services.store();
+            match command {
+                PolicyCommand::List => {
+                    for p in store.policy_list().await.context("reading the policies")? {
+                        let field = |k: &str, v: &str| {
+                            if v.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" {k}={v}")
+                            }
+                        };
+                        println!(
+                            "{}\tscope={} active={} priority={}{}{}{}{}{}{}\taction={}",
+                            p.name,
+                            p.scope,
+                            p.active,
+                            p.priority,
+                            field("adminuser", &p.adminuser),
+                            field("adminrealm", &p.adminrealm),
+                            field("realm", &p.realm),
+                            field("resolver", &p.resolver),
+                            field("user", &p.user),
+                            field("client", &p.client),
+                            p.action
+                        );
+                    }
+                }
+                PolicyCommand::Disable { name } => {
+                    if store.policy_set_active(&name, false).await?.is_none() {
+                        anyhow::bail!("there is no policy {name}");
+                    }
+                    println!("policy {name} disabled");
+                }
+                PolicyCommand::Delete { name } => {
+                    if store.policy_delete(&name).await?.is_none() {
+                        anyhow::bail!("there is no policy {name}");
+                    }
+                    println!("policy {name} deleted");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys {

@@ -399,7 +399,7 @@ async fn token_init_errors_and_reinit() {
             ("scope", "admin"),
             (
                 "action",
-                "sms_gateways=gw other, enrollSMS, tokenlist, policywrite, configwrite",
+                "sms_gateways=gw other, enrollSMS, tokenlist, configwrite, policyread, policywrite, policydelete",
             ),
         ],
     )

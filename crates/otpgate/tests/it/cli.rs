@@ -1280,3 +1280,105 @@ async fn kill_9_during_a_burst_of_logins_corrupts_nothing_and_no_counter_goes_ba
     }
     eprintln!("kill -9 after {completed} completed logins: {steps} counter steps, database intact");
 }
+
+#[tokio::test]
+async fn a_policy_set_that_locks_every_admin_out_is_refused_and_the_cli_undoes_one_made_elsewhere()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let run = serve(&data, &[]).await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let pw = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+    let c = client();
+    let jwt = admin_jwt(&c, &base, pw.trim()).await;
+    let post = |path: &str, form: Vec<(&'static str, &'static str)>| {
+        c.post(format!("{base}{path}"))
+            .header("Authorization", &jwt)
+            .form(&form)
+    };
+    // A policy meant for a colleague would leave the only admin without the policy rights:
+    // refused, with what to do instead.
+    let r = post(
+        "/policy/helpdesk",
+        vec![
+            ("scope", "admin"),
+            ("action", "tokenlist, reset"),
+            ("adminuser", "helpdesk"),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let b: serde_json::Value = r.json().await.unwrap();
+    let msg = b["result"]["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("no administrator who may read and change policies"),
+        "{msg}"
+    );
+    // With the policy rights kept for the admin, the colleague's policy is saved.
+    for (name, action, adminuser) in [
+        ("root", "policyread, policywrite, policydelete", "admin"),
+        ("helpdesk", "tokenlist, reset", "helpdesk"),
+    ] {
+        let r = post(
+            &format!("/policy/{name}"),
+            vec![
+                ("scope", "admin"),
+                ("action", action),
+                ("adminuser", adminuser),
+            ],
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+    }
+    // Taking them away again is refused too.
+    let r = post("/policy/disable/root", vec![]).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    // A set of policies made elsewhere (an import, an older version) that locks everyone out:
+    // the command line is the way back, while the server runs.
+    let store = otpgate_store::Store::connect(&format!(
+        "sqlite://{}",
+        data.join("otpgate.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    store.policy_delete("root").await.unwrap();
+    let r = c
+        .get(format!("{base}/policy/"))
+        .header("Authorization", &jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "locked out");
+    let list = run_ok(&data, &["policy", "list"]);
+    assert!(
+        list.contains("helpdesk\tscope=admin active=true priority=1 adminuser=helpdesk\taction=tokenlist, reset"),
+        "{list}"
+    );
+    assert!(run_ok(&data, &["policy", "disable", "helpdesk"]).contains("policy helpdesk disabled"));
+    assert!(run_ok(&data, &["policy", "list"]).contains("active=false"));
+    let r = c
+        .get(format!("{base}/policy/"))
+        .header("Authorization", &jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "back in");
+    assert!(run_ok(&data, &["policy", "delete", "helpdesk"]).contains("policy helpdesk deleted"));
+    let out = bin()
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "policy",
+            "delete",
+            "helpdesk",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no policy helpdesk"));
+    drop(run);
+}

@@ -570,7 +570,10 @@ async fn gateway_rights_follow_admin_policies() {
         "/policy/adm",
         &[
             ("scope", "admin"),
-            ("action", "smsgateway_read, policywrite"),
+            (
+                "action",
+                "smsgateway_read, policyread, policywrite, policydelete",
+            ),
         ],
     )
     .await;
@@ -590,7 +593,10 @@ async fn gateway_rights_follow_admin_policies() {
         "/policy/adm",
         &[
             ("scope", "admin"),
-            ("action", "smsgateway_read, smsgateway_write, policywrite"),
+            (
+                "action",
+                "smsgateway_read, smsgateway_write, policyread, policywrite, policydelete",
+            ),
         ],
     )
     .await;

@@ -405,7 +405,7 @@ async fn copies_random_pins_ending_challenges_and_samlcheck() {
             ("scope", "admin"),
             (
                 "action",
-                "otp_pin_set_random=8, otp_pin_contents=-cs, setrandompin, tokenlist, auditlog",
+                "otp_pin_set_random=8, otp_pin_contents=-cs, setrandompin, tokenlist, auditlog, policyread, policywrite, policydelete",
             ),
         ],
     )

@@ -1293,6 +1293,17 @@ async fn an_admin_sees_and_lands_on_only_the_pages_their_rights_allow() {
         .add_admin("helpdesk", "helpdesk-pw")
         .await
         .unwrap();
+    // The main admin keeps the policy rights (otpgate refuses a set of policies that would
+    // leave nobody able to change them).
+    s.ok(
+        "/policy/root",
+        &[
+            ("scope", "admin"),
+            ("action", "policyread, policywrite, policydelete"),
+            ("adminuser", "admin"),
+        ],
+    )
+    .await;
     s.ok(
         "/policy/helpdesk",
         &[
