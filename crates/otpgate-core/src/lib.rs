@@ -18,6 +18,7 @@ pub mod pin;
 pub mod policy;
 pub mod random;
 pub mod random_pin;
+pub mod reach;
 pub mod secret;
 pub mod sms_text;
 pub mod template;

@@ -172,7 +172,7 @@ pub struct PolicyContext<'a> {
     pub client: Option<IpAddr>,
 }
 
-fn field_matches(field: &str, value: Option<&str>) -> bool {
+pub(crate) fn field_matches(field: &str, value: Option<&str>) -> bool {
     let entries = list(field);
     if entries.is_empty() {
         return true;
@@ -186,7 +186,7 @@ fn field_matches(field: &str, value: Option<&str>) -> bool {
 /// A set of policies loaded for one request.
 #[derive(Debug, Clone)]
 pub struct Policies {
-    rows: Vec<Policy>,
+    pub(crate) rows: Vec<Policy>,
 }
 
 impl Policies {

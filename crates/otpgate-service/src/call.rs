@@ -12,6 +12,7 @@
 
 use crate::audit::AuditEntry;
 use crate::{Result, ServiceError, Services};
+use otpgate_core::reach::{AdminReach, Target};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -75,6 +76,8 @@ pub struct Call {
 #[derive(Debug)]
 pub struct Scope {
     admin: Option<String>,
+    /// The admin right the call was admitted with, and whom the admin may act on with it.
+    right: Option<(&'static str, AdminReach)>,
     client: Option<IpAddr>,
     end_user: Option<IpAddr>,
     /// The audit entry the work fills in (user, realm, resolver, serial, token type, info,
@@ -99,11 +102,41 @@ impl Scope {
         self.end_user
     }
 
+    /// Refuses (403, privacyIDEA's code and message) a target the calling admin's policies
+    /// for this call's right do not reach. Calls without an admin right reach everyone.
+    pub fn reach(&self, target: &Target<'_>) -> Result<()> {
+        match &self.right {
+            Some((right, reach)) if !reach.covers(target) => Err(not_allowed(right)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whom the calling admin may act on with this call's right (everyone for calls without
+    /// one).
+    pub fn admin_reach(&self) -> &AdminReach {
+        match &self.right {
+            Some((_, reach)) => reach,
+            None => &AdminReach::Everyone,
+        }
+    }
+
+    /// The call's admin right, for messages.
+    pub fn right(&self) -> &'static str {
+        self.right.as_ref().map_or("", |(r, _)| r)
+    }
+
     /// Records who the call turned out to be made by (a successful admin sign-in).
     pub fn signed_in_admin(&mut self, name: &str) {
         self.admin = Some(name.to_owned());
         self.audit.administrator = name.to_owned();
     }
+}
+
+/// privacyIDEA's refusal of an admin action (403, code 303).
+pub fn not_allowed(right: &str) -> ServiceError {
+    ServiceError::Policy(format!(
+        "Admin actions are defined, but the action {right} is not allowed!"
+    ))
 }
 
 /// privacyIDEA's `result.authentication`.
@@ -322,6 +355,7 @@ impl Services {
     {
         let mut scope = Scope {
             admin: None,
+            right: None,
             client: call.client,
             end_user: call.end_user,
             audit: AuditEntry {
@@ -409,7 +443,14 @@ impl Services {
             scope.signed_in_admin(name);
         }
         match (right, admin) {
-            (Some(r), Some(name)) => self.require_admin_right(&name, r).await,
+            (Some(r), Some(name)) => {
+                let reach = self.policies().await?.admin_reach(&name, r);
+                if !reach.anyone() {
+                    return Err(not_allowed(r));
+                }
+                scope.right = Some((r, reach));
+                Ok(())
+            }
             _ => Ok(()),
         }
     }

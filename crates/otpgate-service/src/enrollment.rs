@@ -36,7 +36,11 @@ impl Services {
             page_size: Some(100),
             ..Default::default()
         };
-        Ok(self.list_tokens(&q).await?.items)
+        // The user's own tokens: no admin reach applies.
+        Ok(self
+            .list_tokens(&q, &otpgate_core::reach::AdminReach::Everyone)
+            .await?
+            .items)
     }
 
     /// Whether the user has a token beyond unfinished enrollments (a user without one may

@@ -65,14 +65,12 @@ impl Services {
         Ok(self.settings().await?.policies.clone())
     }
 
-    /// Refuses an admin action that admin policies do not allow.
+    /// Refuses an admin action that admin policies do not allow (for anyone).
     pub async fn require_admin_right(&self, admin: &str, action: &str) -> Result<()> {
         if self.policies().await?.admin_allows(admin, action) {
             Ok(())
         } else {
-            Err(ServiceError::Policy(format!(
-                "Admin actions are defined, but the action {action} is not allowed!"
-            )))
+            Err(crate::call::not_allowed(action))
         }
     }
 

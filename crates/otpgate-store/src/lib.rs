@@ -34,7 +34,7 @@ pub use policies::PolicyRow;
 pub use reseal::{Sealed, SealedKind};
 pub use smtp::SmtpServerRow;
 pub use stats::SmsStat;
-pub use tokens::{NewToken, Reserve, TokenFilter, TokenOwner, TokenRow};
+pub use tokens::{NewToken, ReachFilter, Reserve, TokenFilter, TokenOwner, TokenRow};
 pub use users::{InternalUserRow, RealmRow, ResolverRow};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

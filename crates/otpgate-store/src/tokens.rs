@@ -119,6 +119,21 @@ pub struct TokenFilter {
     pub info: Option<(String, String)>,
     /// Description pattern.
     pub description: Option<String>,
+    /// Only tokens an admin reaches: one of these (None: all; an empty list: none).
+    pub reach: Option<Vec<ReachFilter>>,
+}
+
+/// What one admin policy reaches, for a token listing: the owner's realm (or one of the
+/// token's own realms) among `realms`, its resolver among `resolvers`, the owner among
+/// `owners` (empty lists: any; `owners` None: any).
+#[derive(Debug, Clone, Default)]
+pub struct ReachFilter {
+    /// Realms.
+    pub realms: Vec<String>,
+    /// Resolvers.
+    pub resolvers: Vec<String>,
+    /// Owners (the policy's users, resolved).
+    pub owners: Option<Vec<TokenOwner>>,
 }
 
 const TOKEN_COLS: &str = "t.id, t.serial, t.tokentype, t.description, t.key_enc, t.pin_hash, t.otplen, t.active, \
@@ -413,6 +428,55 @@ impl Store {
             wh.push(format!(
                 "EXISTS (SELECT 1 FROM tokeninfo i WHERE i.token_id = t.id AND {kc} AND {vc})"
             ));
+        }
+        if let Some(reaches) = &f.reach {
+            let mut any = Vec::with_capacity(reaches.len());
+            for r in reaches {
+                let mut all = Vec::new();
+                let one_of = |col: &str, vals: &[String], binds: &mut Vec<String>| {
+                    let marks: Vec<String> =
+                        vals.iter().map(|v| push("?", v.clone(), binds)).collect();
+                    format!("{col} IN ({})", marks.join(", "))
+                };
+                if !r.realms.is_empty() {
+                    let owner = one_of("o.realm", &r.realms, &mut binds);
+                    let own = one_of("rr.realm", &r.realms, &mut binds);
+                    all.push(format!(
+                        "({owner} OR EXISTS (SELECT 1 FROM tokenrealm rr WHERE rr.token_id = t.id AND {own}))"
+                    ));
+                }
+                if !r.resolvers.is_empty() {
+                    all.push(one_of("o.resolver", &r.resolvers, &mut binds));
+                }
+                if let Some(owners) = &r.owners {
+                    let each: Vec<String> = owners
+                        .iter()
+                        .map(|o| {
+                            format!(
+                                "({} AND {} AND {})",
+                                push("o.realm = ?", o.realm.clone(), &mut binds),
+                                push("o.resolver = ?", o.resolver.clone(), &mut binds),
+                                push("o.user_id = ?", o.user_id.clone(), &mut binds)
+                            )
+                        })
+                        .collect();
+                    all.push(if each.is_empty() {
+                        "1 = 0".into()
+                    } else {
+                        format!("({})", each.join(" OR "))
+                    });
+                }
+                any.push(if all.is_empty() {
+                    "1 = 1".to_owned()
+                } else {
+                    all.join(" AND ")
+                });
+            }
+            wh.push(if any.is_empty() {
+                "1 = 0".to_owned()
+            } else {
+                format!("({})", any.join(" OR "))
+            });
         }
         if let Some(a) = f.active {
             wh.push(format!("t.active = {}", i64::from(a)));

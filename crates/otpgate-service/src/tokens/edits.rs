@@ -49,7 +49,7 @@ impl Services {
     /// `POST /token/revoke[/<serial>]`: revokes tokens for good (revoked, locked, disabled;
     /// open challenges end): how many tokens were addressed.
     pub async fn revoke_tokens(&self, target: TokenTarget, cx: &mut Scope) -> Result<i64> {
-        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
+        let tokens = self.addressed_tokens(&target, cx).await?;
         for t in &tokens {
             self.store().token_revoke(t.id).await?;
         }
@@ -68,6 +68,7 @@ impl Services {
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
         not_revoked(&token)?;
+        self.reach_token(cx, &token, false).await?;
         if description.chars().count() > 80 {
             return Err(ServiceError::Parameter(
                 "The description is longer than 80 characters.".into(),
@@ -99,6 +100,7 @@ impl Services {
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
         not_revoked(&token)?;
+        self.reach_token(cx, &token, false).await?;
         let key = key.trim();
         if key.is_empty() || key.len() > MAX_INFO_KEY || value.len() > MAX_INFO_VALUE {
             return Err(ServiceError::Parameter(format!(
@@ -144,6 +146,7 @@ impl Services {
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
         not_revoked(&token)?;
+        self.reach_token(cx, &token, false).await?;
         let sms = token.tokentype == "sms";
         let needed = match key {
             "hashlib" => true,
@@ -169,6 +172,8 @@ impl Services {
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&dst))
             .await?;
         not_revoked(&dst)?;
+        self.reach_token(cx, &src, false).await?;
+        self.reach_token(cx, &dst, false).await?;
         cx.audit.serial = format!("{from},{to}");
         self.store().token_set_pin(dst.id, &src.pin_hash).await?;
         Ok(true)
@@ -189,6 +194,7 @@ impl Services {
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
         not_revoked(&token)?;
+        self.reach_token(cx, &token, false).await?;
         let admin = cx.admin().unwrap_or_default().to_owned();
         let policies = self.policies().await?;
         let unique = |action: &str| -> Result<Option<String>> {

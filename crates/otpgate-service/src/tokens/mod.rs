@@ -5,10 +5,12 @@
 
 mod edits;
 mod owners;
+mod reach;
 mod views;
 
 pub use edits::{ChallengesDeleted, RandomPinSet};
 pub use owners::{Assignment, Unassigned};
+pub(crate) use reach::user_target;
 pub use views::{ChallengeView, OwnerView, TokenQuery, TokenView};
 
 use crate::audit::AuditEntry;
@@ -158,11 +160,13 @@ impl Services {
     }
 
     /// The tokens a change addresses: one serial or all tokens of a user.
+    /// The calling admin must reach the token, or the user (refused as privacyIDEA refuses).
     async fn addressed_tokens(
         &self,
         target: &TokenTarget,
-        audit: &mut AuditEntry,
+        cx: &mut Scope,
     ) -> Result<Vec<TokenRow>> {
+        let audit = &mut cx.audit;
         let serial = target
             .serial
             .as_deref()
@@ -178,7 +182,10 @@ impl Services {
                 None => return Err(not_found(s)),
             },
             None => match self.named_user(target.user.as_ref()).await? {
-                Some(u) => self.store().tokens_of_user(&owner_of(&u)).await?,
+                Some(u) => {
+                    cx.reach(&reach::user_target(&u))?;
+                    self.store().tokens_of_user(&owner_of(&u)).await?
+                }
                 None => {
                     return Err(ServiceError::Parameter(
                         "Missing parameter: 'serial' or 'serials'".into(),
@@ -186,7 +193,12 @@ impl Services {
                 }
             },
         };
-        self.note_tokens(audit, &tokens).await?;
+        self.note_tokens(&mut cx.audit, &tokens).await?;
+        if serial.is_some() {
+            for t in &tokens {
+                self.reach_token(cx, t, false).await?;
+            }
+        }
         Ok(tokens)
     }
 
@@ -223,6 +235,11 @@ impl Services {
             return self
                 .finish_api_enrollment(req.serial.as_deref(), otp, &mut cx.audit)
                 .await;
+        }
+        // The admin's `enrollSMS` policies must reach the new owner (privacyIDEA lets a
+        // realm-scoped admin enroll tokens without owner).
+        if let Some(u) = self.named_user(req.user.as_ref()).await? {
+            cx.reach(&user_target(&u))?;
         }
         if !self.enrollment_is_verified(req.user.as_ref()).await? {
             let admin = cx.admin().map(str::to_owned);
@@ -507,7 +524,7 @@ impl Services {
         active: bool,
         cx: &mut Scope,
     ) -> Result<i64> {
-        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
+        let tokens = self.addressed_tokens(&target, cx).await?;
         let mut n = 0;
         for t in &tokens {
             n += i64::from(self.store().token_set_active(t.id, active).await?);
@@ -517,7 +534,7 @@ impl Services {
 
     /// `POST /token/reset[/<serial>]`: fail counters to 0.
     pub async fn reset_tokens(&self, target: TokenTarget, cx: &mut Scope) -> Result<i64> {
-        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
+        let tokens = self.addressed_tokens(&target, cx).await?;
         for t in &tokens {
             self.store().token_reset_failcount(t.id).await?;
         }
@@ -532,7 +549,7 @@ impl Services {
         pin: Option<String>,
         cx: &mut Scope,
     ) -> Result<i64> {
-        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
+        let tokens = self.addressed_tokens(&target, cx).await?;
         let Some(pin) = pin else {
             return Ok(0);
         };
@@ -550,7 +567,7 @@ impl Services {
         a: TokenAttributes,
         cx: &mut Scope,
     ) -> Result<i64> {
-        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
+        let tokens = self.addressed_tokens(&target, cx).await?;
         let (maxfail, window) = (a.max_failcount, a.count_window);
         if maxfail.is_some_and(|m| !(1..=1_000_000).contains(&m))
             || window.is_some_and(|w| !(1..=1000).contains(&w))
@@ -659,7 +676,7 @@ impl Services {
 
     /// `DELETE /token/<serial>`: how many tokens were deleted.
     pub async fn delete_tokens(&self, target: TokenTarget, cx: &mut Scope) -> Result<i64> {
-        let tokens = self.addressed_tokens(&target, &mut cx.audit).await?;
+        let tokens = self.addressed_tokens(&target, cx).await?;
         let mut n = 0;
         for t in &tokens {
             n += i64::from(self.store().token_delete(t.id).await?);

@@ -29,6 +29,8 @@ pub enum Unassigned {
         count_success: i64,
         /// Serials that named no token.
         failed: Vec<String>,
+        /// Serials of tokens the admin's policies do not reach (left alone).
+        unauthorized: Vec<String>,
     },
 }
 
@@ -65,9 +67,12 @@ impl Services {
                 .unwrap_or_else(|| o.user_id.clone());
             return Err(already_assigned(&login, &o.realm, &o.resolver));
         }
+        // The admin must reach the token (one without owner by its realms) and the user.
+        self.reach_token(cx, &token, true).await?;
         let Some(user) = self.named_user(Some(named)).await? else {
             return Err(ServiceError::missing("user"));
         };
+        cx.reach(&super::reach::user_target(&user))?;
         cx.audit.user = user.login.clone();
         cx.audit.realm = user.realm.clone();
         cx.audit.resolver = user.resolver.clone();
@@ -103,12 +108,10 @@ impl Services {
         user: Option<UserRef>,
         cx: &mut Scope,
     ) -> Result<Unassigned> {
+        let mut unauthorized = Vec::new();
         let (tokens, failed) = if serials.is_empty() {
             let target = TokenTarget { serial: None, user };
-            (
-                self.addressed_tokens(&target, &mut cx.audit).await?,
-                Vec::new(),
-            )
+            (self.addressed_tokens(&target, cx).await?, Vec::new())
         } else {
             let mut found = Vec::new();
             let mut failed = Vec::new();
@@ -124,6 +127,12 @@ impl Services {
             for t in &found {
                 not_revoked(t)?;
             }
+            let (reached, refused) = self.reached_tokens(cx, found).await?;
+            if reached.is_empty() {
+                return Err(crate::call::not_allowed(cx.right()));
+            }
+            unauthorized = refused;
+            let found = reached;
             self.note_tokens(&mut cx.audit, &found).await?;
             (found, failed)
         };
@@ -133,14 +142,17 @@ impl Services {
             self.store().token_unassign(t.id, &empty_pin).await?;
             n += 1;
         }
-        Ok(if tokens.len() == 1 && failed.is_empty() {
-            Unassigned::One(n)
-        } else {
-            Unassigned::Many {
-                count_success: n,
-                failed,
-            }
-        })
+        Ok(
+            if tokens.len() == 1 && failed.is_empty() && unauthorized.is_empty() {
+                Unassigned::One(n)
+            } else {
+                Unassigned::Many {
+                    count_success: n,
+                    failed,
+                    unauthorized,
+                }
+            },
+        )
     }
 
     /// `POST /token/copyuser` (`from`, `to`): token `to` gets the owner and realms of token
@@ -150,6 +162,8 @@ impl Services {
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&src))
             .await?;
         not_revoked(&dst)?;
+        self.reach_token(cx, &src, false).await?;
+        self.reach_token(cx, &dst, false).await?;
         cx.audit.serial = format!("{from},{to}");
         let empty_pin = self.hash_secret("").await?;
         if !self
@@ -200,6 +214,7 @@ impl Services {
         self.note_tokens(&mut cx.audit, std::slice::from_ref(&token))
             .await?;
         not_revoked(&token)?;
+        self.reach_token(cx, &token, false).await?;
         let known = self.realm_names().await?;
         let mut keep: Vec<String> = realms
             .iter()

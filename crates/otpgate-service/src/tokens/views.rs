@@ -3,6 +3,7 @@
 
 use super::{UserRef, owner_of};
 use crate::{MAX_PAGE, Page, Result, ServiceError, Services};
+use otpgate_core::reach::AdminReach;
 use otpgate_core::token::TokenState;
 use otpgate_store::{ChallengeRow, TokenFilter, TokenRow};
 use std::collections::BTreeMap;
@@ -205,8 +206,9 @@ impl Services {
         })
     }
 
-    /// `GET /token/`.
-    pub async fn list_tokens(&self, q: &TokenQuery) -> Result<Page<TokenView>> {
+    /// `GET /token/`: the tokens matching `q` that `reach` (the admin's `tokenlist` reach)
+    /// covers.
+    pub async fn list_tokens(&self, q: &TokenQuery, reach: &AdminReach) -> Result<Page<TokenView>> {
         let mut f = TokenFilter {
             serial: q.serial.clone(),
             tokentype: q.tokentype.clone(),
@@ -215,6 +217,7 @@ impl Services {
             active: q.active,
             assigned: q.assigned,
             info: q.info.clone(),
+            reach: self.reach_filter(reach).await?,
             ..Default::default()
         };
         if let Some(u) = &q.user {
@@ -258,10 +261,12 @@ impl Services {
         })
     }
 
-    /// One token as admins see it, or None.
-    pub async fn token(&self, serial: &str) -> Result<Option<TokenView>> {
+    /// One token as admins see it, or None; refused when `reach` (the admin's `tokenlist`
+    /// reach) does not cover it.
+    pub async fn token(&self, serial: &str, reach: &AdminReach) -> Result<Option<TokenView>> {
         match self.store().token_by_serial(serial).await? {
             Some(t) => {
+                self.token_in_reach(reach, "tokenlist", &t, false).await?;
                 let own = self
                     .store()
                     .token_realms(&[t.id])
@@ -275,14 +280,35 @@ impl Services {
     }
 
     /// `GET /token/challenges/[<serial>]`.
-    pub async fn list_challenges(&self, serial: Option<&str>) -> Result<Vec<ChallengeView>> {
+    /// Only challenges of tokens `reach` (the admin's `getchallenges` reach) covers.
+    pub async fn list_challenges(
+        &self,
+        serial: Option<&str>,
+        reach: &AdminReach,
+    ) -> Result<Vec<ChallengeView>> {
         let serial = serial.map(str::trim).filter(|s| !s.is_empty());
-        Ok(self
-            .store()
-            .challenges_list(serial)
-            .await?
-            .into_iter()
-            .map(ChallengeView::from)
-            .collect())
+        let rows = self.store().challenges_list(serial).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut seen: BTreeMap<String, bool> = BTreeMap::new();
+        for c in rows {
+            let reached = match seen.get(&c.serial) {
+                Some(r) => *r,
+                None => {
+                    let r = match self.store().token_by_serial(&c.serial).await? {
+                        Some(t) => self
+                            .token_in_reach(reach, "getchallenges", &t, false)
+                            .await
+                            .is_ok(),
+                        None => matches!(reach, AdminReach::Everyone),
+                    };
+                    seen.insert(c.serial.clone(), r);
+                    r
+                }
+            };
+            if reached {
+                out.push(ChallengeView::from(c));
+            }
+        }
+        Ok(out)
     }
 }

@@ -53,7 +53,6 @@ impl Services {
         used: &Mutex<Vec<String>>,
     ) -> Result<Triggered> {
         let (user_param, serial_param) = named(&req.user, &req.serial)?;
-        let audit = &mut cx.audit;
         let settings = self.settings().await?;
         let (cfg, policies) = (&settings.config, &settings.policies);
         let realm_param = req
@@ -67,8 +66,10 @@ impl Services {
                 let user = user.ok_or_else(|| {
                     ServiceError::User(format!("User <{login}@{realm}> does not exist."))
                 })?;
-                audit.user = user.login.clone();
-                audit.realm = user.realm.clone();
+                // The admin's `triggerchallenge` policies must reach the user.
+                cx.reach(&crate::tokens::user_target(&user))?;
+                cx.audit.user = user.login.clone();
+                cx.audit.realm = user.realm.clone();
                 let tokens = self.store().tokens_of_user(&owner_of(&user)).await?;
                 (Some(user), tokens)
             }
@@ -81,9 +82,13 @@ impl Services {
                     Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?,
                     None => None,
                 };
+                if let Some(t) = &t {
+                    self.reach_token(cx, t, false).await?;
+                }
                 (user, t.into_iter().collect())
             }
         };
+        let audit = &mut cx.audit;
         if let Some(s) = serial_param {
             tokens.retain(|t| t.serial == s);
         }

@@ -148,8 +148,8 @@ pub async fn init(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> 
 pub async fn list(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     let p = pi.params.clone();
     let page = pi
-        .run(&app, Some("tokenlist"), None, move |s, _| {
-            Box::pin(async move { s.list_tokens(&token_query(&p)?).await })
+        .run(&app, Some("tokenlist"), None, move |s, cx| {
+            Box::pin(async move { s.list_tokens(&token_query(&p)?, cx.admin_reach()).await })
         })
         .await?;
     Ok(pi.reply(page_json(&page, "tokens", token_json)))
@@ -295,8 +295,8 @@ async fn challenges_of(app: &App, pi: Pi) -> Result<Response, ApiError> {
         .or(pi.params.get_nonblank("serial"))
         .map(str::to_owned);
     let list = pi
-        .run(app, Some("getchallenges"), None, move |s, _| {
-            Box::pin(async move { s.list_challenges(serial.as_deref()).await })
+        .run(app, Some("getchallenges"), None, move |s, cx| {
+            Box::pin(async move { s.list_challenges(serial.as_deref(), cx.admin_reach()).await })
         })
         .await?;
     let items: Vec<Value> = list.iter().map(challenge_json).collect();

@@ -64,7 +64,10 @@ pub async fn unassign(State(app): State<App>, pi: Pi) -> Result<Response, ApiErr
         Unassigned::Many {
             count_success,
             failed,
-        } => json!({"count_success": count_success, "failed": failed, "unauthorized": []}),
+            unauthorized,
+        } => {
+            json!({"count_success": count_success, "failed": failed, "unauthorized": unauthorized})
+        }
     }))
 }
 

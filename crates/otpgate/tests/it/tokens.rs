@@ -433,3 +433,163 @@ async fn copies_random_pins_ending_challenges_and_samlcheck() {
     assert!(text.contains("otppin (random)"), "{text}");
     assert!(!text.contains(&pin), "{text}");
 }
+
+/// A request as admin `jwt`.
+async fn as_admin(
+    s: &Server,
+    jwt: &str,
+    method: reqwest::Method,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let rb = s
+        .client
+        .request(method.clone(), s.url(path))
+        .header("Authorization", jwt);
+    let rb = if method == reqwest::Method::GET {
+        rb.query(form)
+    } else {
+        rb.form(form)
+    };
+    let r = rb.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_realm_scoped_helpdesk_admin_acts_only_within_its_realm() {
+    let (s, _gw) = ready().await;
+    // A second branch: realm `branch` with dave and his token.
+    s.ok("/resolver/local2", &[("type", "internalresolver")])
+        .await;
+    s.ok("/realm/branch", &[("resolvers", "local2")]).await;
+    s.ok(
+        "/user/",
+        &[
+            ("user", "dave"),
+            ("resolver", "local2"),
+            ("mobile", "+4915100000004"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("user", "dave"),
+            ("realm", "branch"),
+            ("serial", "DSMS"),
+            ("pin", "d"),
+            ("dynamic_phone", "1"),
+        ],
+    )
+    .await;
+    s.app
+        .services
+        .add_admin("helpdesk", "helpdesk-pw")
+        .await
+        .unwrap();
+    s.ok(
+        "/policy/root",
+        &[
+            ("scope", "admin"),
+            ("adminuser", "admin"),
+            (
+                "action",
+                "policyread, policywrite, policydelete, tokenlist, auditlog",
+            ),
+        ],
+    )
+    .await;
+    s.ok(
+        "/policy/helpdesk",
+        &[
+            ("scope", "admin"),
+            ("adminuser", "helpdesk"),
+            ("realm", "realm1"),
+            (
+                "action",
+                "tokenlist, enable, disable, assign, unassign, triggerchallenge, getchallenges",
+            ),
+        ],
+    )
+    .await;
+    let (_, b) = s
+        .post(
+            "/auth",
+            &[("username", "helpdesk"), ("password", "helpdesk-pw")],
+        )
+        .await;
+    let hd = b["result"]["value"]["token"].as_str().unwrap().to_owned();
+    use reqwest::Method;
+    // The token list holds realm1's tokens only (SPARE has no owner and no realm).
+    let (_, b) = as_admin(&s, &hd, Method::GET, "/token/", &[]).await;
+    let serials: Vec<&str> = value(&b)["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["serial"].as_str().unwrap())
+        .collect();
+    assert_eq!(serials, ["SMS1"], "{b}");
+    let (_, b) = as_admin(&s, &hd, Method::GET, "/token/", &[("serial", "DSMS")]).await;
+    assert_eq!(value(&b)["count"], 0, "{b}");
+    // Changes outside the realm: privacyIDEA's 403 and message.
+    for (path, form) in [
+        ("/token/disable/DSMS", vec![]),
+        (
+            "/token/disable",
+            vec![("user", "dave"), ("realm", "branch")],
+        ),
+        (
+            "/validate/triggerchallenge",
+            vec![("user", "dave"), ("realm", "branch")],
+        ),
+        (
+            "/token/assign",
+            vec![("serial", "SPARE"), ("user", "dave"), ("realm", "branch")],
+        ),
+    ] {
+        let (st, b) = as_admin(&s, &hd, Method::POST, path, &form).await;
+        assert_eq!((st, code(&b)), (403, 303), "{path}: {b}");
+        assert!(
+            error(&b).starts_with("Admin actions are defined, but the action "),
+            "{b}"
+        );
+    }
+    assert_eq!(s.token_info("DSMS").await["active"], true);
+    // Inside the realm it works; a token without owner may be given to a realm1 user.
+    let (st, b) = as_admin(&s, &hd, Method::POST, "/token/disable/SMS1", &[]).await;
+    assert_eq!((st, value(&b).clone()), (200, json!(1)), "{b}");
+    let (st, b) = as_admin(
+        &s,
+        &hd,
+        Method::POST,
+        "/token/assign",
+        &[("serial", "SPARE"), ("user", "bob")],
+    )
+    .await;
+    assert_eq!((st, value(&b).clone()), (200, json!(true)), "{b}");
+    // A list of serials: the ones outside are left alone and named.
+    let (_, b) = as_admin(
+        &s,
+        &hd,
+        Method::POST,
+        "/token/unassign",
+        &[("serial", "SPARE,DSMS")],
+    )
+    .await;
+    assert_eq!(
+        value(&b),
+        &json!({"count_success": 1, "failed": [], "unauthorized": ["DSMS"]}),
+        "{b}"
+    );
+    assert_eq!(s.token_info("DSMS").await["username"], "dave");
+    // Now SPARE is realm1's (its former owner's realm): still the helpdesk's.
+    let (_, b) = as_admin(&s, &hd, Method::GET, "/token/", &[("serial", "SPARE")]).await;
+    assert_eq!(value(&b)["count"], 1, "{b}");
+    // A right the policy does not list is refused everywhere.
+    let (st, _) = as_admin(&s, &hd, Method::POST, "/token/reset/SMS1", &[]).await;
+    assert_eq!(st, 403);
+    // The main admin, with an unscoped policy, sees every token.
+    let (_, b) = s.aget("/token/", &[]).await;
+    assert_eq!(value(&b)["count"], 3, "{b}");
+}

@@ -35,7 +35,14 @@ pub async fn list(web: Web) -> WebResult {
     };
     let mut b = Out::new();
     view::filters(&mut b, &serial, &user);
-    match web.app.services.list_tokens(&query).await {
+    // Only the tokens the admin's `tokenlist` policies reach, as on the API.
+    let reach = web
+        .app
+        .services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "tokenlist");
+    match web.app.services.list_tokens(&query, &reach).await {
         Ok(listed) => view::list(&mut b, &s, &listed, q),
         Err(e) => {
             let errors = vec![("user".to_owned(), service_message(&e))];
@@ -51,12 +58,23 @@ pub async fn list(web: Web) -> WebResult {
 /// `GET /ui/admin/tokens/{serial}`.
 pub async fn detail(Path(serial): Path<String>, web: Web) -> WebResult {
     let s = web.admin("tokenlist").await?;
-    let t = web.app.services.token(&serial).await?.ok_or_else(|| {
-        WebError::Page(
-            StatusCode::NOT_FOUND,
-            format!("There is no token {serial}."),
-        )
-    })?;
+    let reach = web
+        .app
+        .services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "tokenlist");
+    let t = web
+        .app
+        .services
+        .token(&serial, &reach)
+        .await?
+        .ok_or_else(|| {
+            WebError::Page(
+                StatusCode::NOT_FOUND,
+                format!("There is no token {serial}."),
+            )
+        })?;
     let mut b = Out::new();
     view::detail(&mut b, &s, &t);
     Ok(page(&web, &s, &format!("Token {serial}"), &[], b))

@@ -1,0 +1,142 @@
+//! The calling admin's reach applied to tokens and users: privacyIDEA scopes admin policies by
+//! the target's realm, resolver and login, and counts a token's own realms as its realm.
+
+use crate::call::Scope;
+use crate::users::User;
+use crate::{Result, Services};
+use otpgate_core::reach::{AdminReach, Target};
+use otpgate_store::{ReachFilter, TokenRow};
+
+impl Services {
+    /// Refuses a token the calling admin's policies for this call's right do not reach.
+    /// `assigning`: a token without owner matches any user condition (privacyIDEA lets a
+    /// helpdesk admin give such tokens to its users); its realms still count.
+    pub(crate) async fn reach_token(
+        &self,
+        cx: &Scope,
+        t: &TokenRow,
+        assigning: bool,
+    ) -> Result<()> {
+        self.token_in_reach(cx.admin_reach(), cx.right(), t, assigning)
+            .await
+    }
+
+    /// [`Services::reach_token`] for a given reach and right.
+    pub(crate) async fn token_in_reach(
+        &self,
+        reach: &AdminReach,
+        right: &str,
+        t: &TokenRow,
+        assigning: bool,
+    ) -> Result<()> {
+        let AdminReach::Within(reaches) = reach else {
+            return Ok(());
+        };
+        let realms = self
+            .store()
+            .token_realms(&[t.id])
+            .await?
+            .remove(&t.id)
+            .unwrap_or_default();
+        let login = match &t.owner {
+            // The owner's login only when a policy names users.
+            Some(o) if reaches.iter().any(|r| !r.users.is_empty()) => self
+                .user_by_id(&o.resolver, &o.user_id, &o.realm)
+                .await?
+                .map(|u| u.login),
+            _ => None,
+        };
+        let target = match &t.owner {
+            Some(o) => Target {
+                realm: Some(&o.realm),
+                resolver: Some(&o.resolver),
+                user: Some(login.as_deref().unwrap_or_default()),
+                token_realms: &realms,
+            },
+            None if assigning => Target {
+                realm: None,
+                resolver: None,
+                user: None,
+                token_realms: &realms,
+            },
+            None => Target {
+                token_realms: &realms,
+                ..Target::NOBODY
+            },
+        };
+        if reach.covers(&target) {
+            Ok(())
+        } else {
+            Err(crate::call::not_allowed(right))
+        }
+    }
+
+    /// The tokens of `tokens` the calling admin reaches, and the serials of the others.
+    pub(crate) async fn reached_tokens(
+        &self,
+        cx: &Scope,
+        tokens: Vec<TokenRow>,
+    ) -> Result<(Vec<TokenRow>, Vec<String>)> {
+        let mut reached = Vec::with_capacity(tokens.len());
+        let mut refused = Vec::new();
+        for t in tokens {
+            match self.reach_token(cx, &t, false).await {
+                Ok(()) => reached.push(t),
+                Err(crate::ServiceError::Policy(_)) => refused.push(t.serial),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((reached, refused))
+    }
+
+    /// For `GET /token/`: what the calling admin reaches as a filter the store applies (None:
+    /// everyone). Policies that name users are resolved to the users' ids in every realm.
+    pub(crate) async fn reach_filter(
+        &self,
+        reach: &AdminReach,
+    ) -> Result<Option<Vec<ReachFilter>>> {
+        let AdminReach::Within(reaches) = reach else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(reaches.len());
+        for r in reaches {
+            let owners = if r.users.is_empty() {
+                None
+            } else {
+                let settings = self.settings().await?;
+                let realms: Vec<String> = if r.realms.is_empty() {
+                    settings.realms.iter().map(|x| x.name.clone()).collect()
+                } else {
+                    r.realms.clone()
+                };
+                let mut owners = Vec::new();
+                for login in &r.users {
+                    for realm in &realms {
+                        if let (_, _, Some(u)) =
+                            self.lookup_user(&settings, login, Some(realm)).await?
+                        {
+                            owners.push(super::owner_of(&u));
+                        }
+                    }
+                }
+                Some(owners)
+            };
+            out.push(ReachFilter {
+                realms: r.realms.clone(),
+                resolvers: r.resolvers.clone(),
+                owners,
+            });
+        }
+        Ok(Some(out))
+    }
+}
+
+/// A user as an admin's target.
+pub(crate) fn user_target(u: &User) -> Target<'_> {
+    Target {
+        realm: Some(&u.realm),
+        resolver: Some(&u.resolver),
+        user: Some(&u.login),
+        token_realms: &[],
+    }
+}
