@@ -101,7 +101,8 @@ pub fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// True if `ip` passes a policy's client list (`!net` excludes; empty allows everyone).
+/// True if `ip` passes a policy's client list (`!net` or `-net` excludes; empty allows
+/// everyone).
 pub fn client_matches(entries: &[String], ip: Option<IpAddr>) -> bool {
     if entries.is_empty() {
         return true;
@@ -110,7 +111,7 @@ pub fn client_matches(entries: &[String], ip: Option<IpAddr>) -> bool {
     let mut positive = false;
     let mut any_positive_rule = false;
     for e in entries {
-        let (neg, net) = match e.strip_prefix('!') {
+        let (neg, net) = match e.strip_prefix(['!', '-']) {
             Some(n) => (true, n),
             None => (false, e.as_str()),
         };
@@ -178,9 +179,53 @@ pub(crate) fn field_matches(field: &str, value: Option<&str>) -> bool {
         return true;
     }
     match value {
-        Some(v) => entries.iter().any(|e| e == v),
+        Some(v) => search_value(&entries, &[v]),
         None => false,
     }
+}
+
+/// privacyIDEA's `_search_value`: whether one of `values` (a user's realm, or a token's
+/// realms) is among a policy's `entries` — `*` matches anything, an entry matches its equal or,
+/// as a regular expression, the whole value (`user1.*`) — and none is excluded by a `!x` or
+/// `-x` entry. Only exclusions match nothing (write `*, -x` for "all but x").
+pub fn search_value(entries: &[String], values: &[&str]) -> bool {
+    let mut found = false;
+    for e in entries {
+        if let Some(excluded) = e.strip_prefix(['!', '-']) {
+            if values.contains(&excluded) {
+                return false;
+            }
+        } else if !found {
+            found = e == "*"
+                || values.contains(&e.as_str())
+                || match values {
+                    [one] => is_pattern(e) && full_match(e, one),
+                    _ => false,
+                };
+        }
+    }
+    found
+}
+
+/// Whether a policy entry is meant as a regular expression (has a metacharacter).
+pub fn is_pattern(e: &str) -> bool {
+    e.chars().any(|c| ".*+?[](){}|^$\\".contains(c))
+}
+
+/// `re` matches the whole of `value` (a policy entry that is no valid expression matches
+/// nothing; the regex crate runs in linear time, so no entry can stall a login).
+fn full_match(re: &str, value: &str) -> bool {
+    regex::Regex::new(&format!("^(?:{re})$")).is_ok_and(|r| r.is_match(value))
+}
+
+/// Whether an admin policy's action string grants `action`: listed, or `*`, and not
+/// excluded by `-action` / `!action`.
+pub(crate) fn grants(actions: &str, action: &str) -> bool {
+    let parsed = parse_actions(actions);
+    if parsed.contains_key(&format!("-{action}")) || parsed.contains_key(&format!("!{action}")) {
+        return false;
+    }
+    parsed.contains_key(action) || parsed.contains_key("*")
 }
 
 /// A set of policies loaded for one request.
@@ -279,7 +324,7 @@ impl Policies {
         admin_policies
             .iter()
             .filter(|p| field_matches(&p.adminuser, Some(admin)))
-            .any(|p| parse_actions(&p.action).contains_key(action))
+            .any(|p| grants(&p.action, action))
     }
 
     /// The values of `action` over all matching admin policies (e.g. `sms_gateways`).
@@ -298,6 +343,41 @@ impl Policies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_match_as_privacyidea_searches_them() {
+        let e = |x: &[&str]| x.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(search_value(&e(&["a", "b"]), &["b"]));
+        assert!(!search_value(&e(&["a", "b"]), &["c"]));
+        assert!(search_value(&e(&["*"]), &["c"]));
+        assert!(search_value(&e(&["*", "-c"]), &["d"]));
+        assert!(!search_value(&e(&["*", "-c"]), &["c"]));
+        assert!(!search_value(&e(&["*", "!c"]), &["c"]));
+        assert!(
+            !search_value(&e(&["-c"]), &["d"]),
+            "only exclusions match nothing"
+        );
+        assert!(search_value(&e(&["user.*"]), &["user12"]));
+        assert!(
+            !search_value(&e(&["user1"]), &["user12"]),
+            "whole values only"
+        );
+        // A token's realms: one listed is enough, one excluded refuses.
+        assert!(search_value(&e(&["a"]), &["x", "a"]));
+        assert!(!search_value(&e(&["*", "-a"]), &["x", "a"]));
+        assert!(grants("tokenlist, enable", "enable"));
+        assert!(grants("*", "configwrite"));
+        assert!(!grants("*, -delete", "delete"));
+        assert!(!grants("enable", "delete"));
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        let c = e(&["10.0.0.0/8", "-10.0.0.5"]);
+        assert!(client_matches(&c, ip("10.1.2.3")));
+        assert!(
+            !client_matches(&c, ip("10.0.0.5")),
+            "privacyIDEA's documented -exclusion"
+        );
+        assert!(!client_matches(&e(&["!10.0.0.5"]), ip("10.0.0.5")));
+    }
 
     fn pol(name: &str, action: &str, prio: i64, realm: &str) -> Policy {
         Policy {

@@ -3,7 +3,7 @@
 //! helpdesk enable the tokens of branch A's users only). A token's own realms count as its
 //! realm too (an unassigned token in branch A is branch A's).
 
-use crate::policy::{Policies, field_matches, list, parse_actions};
+use crate::policy::{Policies, field_matches, grants, list, search_value};
 
 /// Whom an admin may act on with one right.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ fn listed(entries: &[String], value: Option<&str>) -> bool {
     match value {
         _ if entries.is_empty() => true,
         None => true,
-        Some(v) => entries.iter().any(|e| e == v),
+        Some(v) => search_value(entries, &[v]),
     }
 }
 
@@ -62,8 +62,9 @@ impl Reach {
     /// Whether this reach covers `t`: its realm (or one of the token's realms), resolver and
     /// login are among the listed ones.
     pub fn covers(&self, t: &Target<'_>) -> bool {
-        let realm =
-            listed(&self.realms, t.realm) || t.token_realms.iter().any(|r| self.realms.contains(r));
+        let token_realms: Vec<&str> = t.token_realms.iter().map(String::as_str).collect();
+        let realm = listed(&self.realms, t.realm)
+            || (!token_realms.is_empty() && search_value(&self.realms, &token_realms));
         realm && listed(&self.resolvers, t.resolver) && listed(&self.users, t.user)
     }
 }
@@ -103,7 +104,7 @@ impl Policies {
         for p in admin_policies
             .into_iter()
             .filter(|p| field_matches(&p.adminuser, Some(admin)))
-            .filter(|p| parse_actions(&p.action).contains_key(action))
+            .filter(|p| grants(&p.action, action))
         {
             let r = Reach {
                 realms: list(&p.realm),

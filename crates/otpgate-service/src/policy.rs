@@ -41,6 +41,9 @@ pub struct PolicyInput {
     pub active: Option<bool>,
     /// `description`.
     pub description: Option<String>,
+    /// `conditions` (privacyIDEA's extended conditions, a JSON list): not evaluated by
+    /// otpgate, so a policy with any is refused rather than applied to everyone.
+    pub conditions: Option<String>,
 }
 
 impl PolicyInput {
@@ -137,6 +140,19 @@ impl Services {
             return Err(ServiceError::Parameter(format!(
                 "Invalid scope '{scope}' in policy '{name}'!"
             )));
+        }
+        let conditions = input
+            .conditions
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default();
+        if !matches!(conditions, "" | "[]") {
+            return Err(ServiceError::Parameter(
+                "Policy conditions are not evaluated by otpgate, so the policy would apply to \
+                 everyone it matches. Leave them out and narrow the policy by realm, resolver, \
+                 user or client instead."
+                    .into(),
+            ));
         }
         let priority = input.priority.unwrap_or(1);
         if priority < 0 {

@@ -4,6 +4,7 @@
 use crate::call::Scope;
 use crate::users::User;
 use crate::{Result, Services};
+use otpgate_core::policy::{is_pattern, search_value};
 use otpgate_core::reach::{AdminReach, Target};
 use otpgate_store::{ReachFilter, TokenRow};
 
@@ -98,20 +99,52 @@ impl Services {
         let AdminReach::Within(reaches) = reach else {
             return Ok(None);
         };
+        let settings = self.settings().await?;
+        // Wildcards, expressions and exclusions are resolved against the realms and resolvers
+        // that exist, so the store compares plain names.
+        let plain = |entries: &[String], known: Vec<String>| -> Vec<String> {
+            let literal = entries
+                .iter()
+                .all(|e| e != "*" && !e.starts_with(['!', '-']) && !is_pattern(e));
+            if entries.is_empty() || literal {
+                entries.to_vec()
+            } else {
+                let matched: Vec<String> = known
+                    .into_iter()
+                    .filter(|k| search_value(entries, &[k.as_str()]))
+                    .collect();
+                // Nothing matched: a name no realm has, so the reach stays empty.
+                if matched.is_empty() {
+                    vec![String::new()]
+                } else {
+                    matched
+                }
+            }
+        };
         let mut out = Vec::with_capacity(reaches.len());
         for r in reaches {
-            let owners = if r.users.is_empty() {
+            let realms = plain(
+                &r.realms,
+                settings.realms.iter().map(|x| x.name.clone()).collect(),
+            );
+            // Users: exact names are resolved to their ids in the realms reached (all when the
+            // policy names none); `*` means anyone; exclusions and expressions of user names
+            // cannot be resolved without reading every user store, so they reach no one here.
+            let owners = if r.users.is_empty() || r.users.iter().any(|u| u == "*") {
                 None
             } else {
-                let settings = self.settings().await?;
-                let realms: Vec<String> = if r.realms.is_empty() {
+                let in_realms: Vec<String> = if realms.is_empty() {
                     settings.realms.iter().map(|x| x.name.clone()).collect()
                 } else {
-                    r.realms.clone()
+                    realms.iter().filter(|r| !r.is_empty()).cloned().collect()
                 };
                 let mut owners = Vec::new();
-                for login in &r.users {
-                    for realm in &realms {
+                for login in r
+                    .users
+                    .iter()
+                    .filter(|u| !u.starts_with(['!', '-']) && !is_pattern(u))
+                {
+                    for realm in &in_realms {
                         if let (_, _, Some(u)) =
                             self.lookup_user(&settings, login, Some(realm)).await?
                         {
@@ -122,8 +155,8 @@ impl Services {
                 Some(owners)
             };
             out.push(ReachFilter {
-                realms: r.realms.clone(),
-                resolvers: r.resolvers.clone(),
+                realms,
+                resolvers: plain(&r.resolvers, settings.resolvers.keys().cloned().collect()),
                 owners,
             });
         }

@@ -25,6 +25,7 @@ pub fn policy_input(p: &Params) -> Result<PolicyInput, ServiceError> {
         priority: p.int("priority")?,
         active: p.get("active").map(is_true),
         description: s("description"),
+        conditions: s("conditions"),
     })
 }
 

@@ -593,3 +593,76 @@ async fn a_realm_scoped_helpdesk_admin_acts_only_within_its_realm() {
     let (_, b) = s.aget("/token/", &[]).await;
     assert_eq!(value(&b)["count"], 3, "{b}");
 }
+
+#[tokio::test]
+async fn wildcards_exclusions_and_unevaluated_conditions_in_admin_policies() {
+    let (s, gw) = ready().await;
+    let _ = gw;
+    s.ok("/realm/realm2", &[("resolvers", "local")]).await;
+    s.app
+        .services
+        .add_admin("helpdesk", "helpdesk-pw")
+        .await
+        .unwrap();
+    // privacyIDEA's superuser policy: `action=*` grants every right.
+    s.ok(
+        "/policy/root",
+        &[("scope", "admin"), ("adminuser", "admin"), ("action", "*")],
+    )
+    .await;
+    let (st, b) = s
+        .apost("/system/setConfig", &[("DefaultMaxFailCount", "9")])
+        .await;
+    assert_eq!(st, 200, "{b}");
+    // All realms but realm1, by exclusion: SMS1 (alice, realm1) is out of reach, a token put
+    // into realm2 is in.
+    s.ok(
+        "/policy/hd",
+        &[
+            ("scope", "admin"),
+            ("adminuser", "helpdesk"),
+            ("realm", "*, -realm1"),
+            ("action", "tokenlist, enable, disable"),
+        ],
+    )
+    .await;
+    s.ok("/token/realm/SPARE", &[("realms", "realm2")]).await;
+    let (_, b) = s
+        .post(
+            "/auth",
+            &[("username", "helpdesk"), ("password", "helpdesk-pw")],
+        )
+        .await;
+    let hd = b["result"]["value"]["token"].as_str().unwrap().to_owned();
+    let (_, b) = as_admin(&s, &hd, reqwest::Method::GET, "/token/", &[]).await;
+    let serials: Vec<&str> = value(&b)["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["serial"].as_str().unwrap())
+        .collect();
+    assert_eq!(serials, ["SPARE"], "{b}");
+    let (st, _) = as_admin(&s, &hd, reqwest::Method::POST, "/token/disable/SMS1", &[]).await;
+    assert_eq!(st, 403);
+    let (st, _) = as_admin(&s, &hd, reqwest::Method::POST, "/token/disable/SPARE", &[]).await;
+    assert_eq!(st, 200);
+    // Conditions are not evaluated, so a policy with any is refused instead of applying to
+    // everyone.
+    let (st, b) = s
+        .apost(
+            "/policy/pass",
+            &[
+                ("scope", "authentication"),
+                ("action", "passOnNoToken"),
+                (
+                    "conditions",
+                    r#"[["userinfo", "groups", "contains", "vip", true, "condition_is_false"]]"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905), "{b}");
+    assert!(error(&b).contains("conditions are not evaluated"), "{b}");
+    let (_, b) = s.aget("/policy/pass", &[]).await;
+    assert_eq!(value(&b), &json!([]), "nothing saved: {b}");
+}
