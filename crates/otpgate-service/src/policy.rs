@@ -9,6 +9,120 @@ pub use otpgate_core::policy::{
 };
 use otpgate_store::PolicyRow;
 
+/// How an action's value is checked.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// On or off (`name`, or `name=true|false`).
+    Flag,
+    /// Any text (an SMS text, a prompt).
+    Text,
+    /// One of these values.
+    OneOf(&'static [&'static str]),
+    /// A whole number in this range.
+    Int(i64, i64),
+}
+
+/// The authentication-scope actions otpgate evaluates.
+const AUTHENTICATION: &[(&str, Kind)] = &[
+    ("otppin", Kind::OneOf(&["tokenpin", "userstore", "none"])),
+    ("smstext", Kind::Text),
+    ("sms_challenge_text", Kind::Text),
+    ("sms_challenge_reused_text", Kind::Text),
+    ("smsautosend", Kind::Flag),
+    ("increase_failcounter_on_challenge", Kind::Flag),
+    ("passOnNoToken", Kind::Flag),
+    ("passOnNoUser", Kind::Flag),
+    ("hide_specific_error_message", Kind::Flag),
+    (
+        "preferred_client_mode",
+        Kind::OneOf(&["interactive", "poll", "u2f", "webauthn", "push", "passkey"]),
+    ),
+];
+
+/// The enrollment-scope actions otpgate evaluates.
+const ENROLLMENT: &[(&str, Kind)] = &[("verify_enrollment", Kind::Text)];
+
+/// The admin-scope actions with values otpgate evaluates (the rights are flags).
+const ADMIN_VALUES: &[(&str, Kind)] = &[
+    ("sms_gateways", Kind::Text),
+    ("otp_pin_set_random", Kind::Int(1, 64)),
+    ("otp_pin_contents", Kind::Text),
+    ("sms_otp_pin_contents", Kind::Text),
+];
+
+/// Refuses an action string with an action otpgate does not know or does not evaluate in
+/// `scope` (a typo, or a privacyIDEA feature otpgate lacks, would otherwise be saved and
+/// silently do nothing), or with a value the action cannot take. Scopes otpgate does not
+/// evaluate at all are refused too.
+fn check_actions(scope: &str, actions: &str) -> Result<()> {
+    let known: Vec<(&str, Kind)> = match scope {
+        "authentication" => AUTHENTICATION.to_vec(),
+        "enrollment" => ENROLLMENT.to_vec(),
+        "admin" => crate::auth::ADMIN_RIGHTS
+            .iter()
+            .map(|r| (*r, Kind::Flag))
+            .chain(ADMIN_VALUES.iter().copied())
+            .collect(),
+        other => {
+            return Err(ServiceError::Parameter(format!(
+                "otpgate does not evaluate {other} policies; it evaluates admin, \
+                 authentication and enrollment policies."
+            )));
+        }
+    };
+    let parsed = parse_actions(actions);
+    if parsed.is_empty() {
+        return Err(ServiceError::missing("action"));
+    }
+    for (name, value) in &parsed {
+        // Admin policies: `*` grants every right, `-right` takes one away.
+        let bare = name.trim_start_matches(['-', '!']);
+        if scope == "admin"
+            && (name == "*" || (bare != name && known.iter().any(|(k, _)| *k == bare)))
+        {
+            continue;
+        }
+        let Some((_, kind)) = known.iter().find(|(k, _)| k == name) else {
+            let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+            return Err(ServiceError::Parameter(format!(
+                "otpgate does not know or evaluate the {scope} action '{name}'. It evaluates: {}.",
+                names.join(", ")
+            )));
+        };
+        let text = match value {
+            ActionValue::Flag => None,
+            ActionValue::Value(v) => Some(otpgate_core::template::unescape_policy_text(v)),
+        };
+        let ok = match (kind, text.as_deref()) {
+            (Kind::Flag, None) => true,
+            (Kind::Flag, Some(v)) => {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "true" | "false" | "1" | "0"
+                )
+            }
+            (Kind::Text, Some(v)) => !v.trim().is_empty(),
+            (Kind::OneOf(values), Some(v)) => values.contains(&v.trim()),
+            (Kind::Int(lo, hi), Some(v)) => {
+                v.trim().parse::<i64>().is_ok_and(|n| n >= *lo && n <= *hi)
+            }
+            (_, None) => false,
+        };
+        if !ok {
+            let wanted = match kind {
+                Kind::Flag => "no value, true or false".to_owned(),
+                Kind::Text => "a text".to_owned(),
+                Kind::OneOf(values) => values.join(", "),
+                Kind::Int(lo, hi) => format!("a number from {lo} to {hi}"),
+            };
+            return Err(ServiceError::Parameter(format!(
+                "The {scope} action '{name}' takes {wanted}."
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The admin rights that keep policies manageable.
 const POLICY_RIGHTS: &[&str] = &["policyread", "policywrite", "policydelete"];
 
@@ -154,6 +268,7 @@ impl Services {
                     .into(),
             ));
         }
+        check_actions(&scope, input.action.as_deref().unwrap_or_default())?;
         let priority = input.priority.unwrap_or(1);
         if priority < 0 {
             return Err(ServiceError::Parameter(

@@ -665,4 +665,57 @@ async fn wildcards_exclusions_and_unevaluated_conditions_in_admin_policies() {
     assert!(error(&b).contains("conditions are not evaluated"), "{b}");
     let (_, b) = s.aget("/policy/pass", &[]).await;
     assert_eq!(value(&b), &json!([]), "nothing saved: {b}");
+    // Typos, values an action cannot take, features otpgate lacks and scopes it does not
+    // evaluate are refused at save, naming what is evaluated, instead of doing nothing.
+    for (scope, action, why) in [
+        (
+            "authentication",
+            "otppin=userstor",
+            "takes tokenpin, userstore, none",
+        ),
+        (
+            "authentication",
+            "passthru",
+            "does not know or evaluate the authentication action 'passthru'. It evaluates: otppin, smstext",
+        ),
+        ("authentication", "", "Missing parameter: action"),
+        ("admin", "enabel", "the admin action 'enabel'"),
+        (
+            "admin",
+            "otp_pin_set_random=99",
+            "takes a number from 1 to 64",
+        ),
+        (
+            "webui",
+            "login_mode=privacyIDEA",
+            "does not evaluate webui policies",
+        ),
+        (
+            "enrollment",
+            "max_token_per_user=1",
+            "the enrollment action 'max_token_per_user'",
+        ),
+    ] {
+        let (st, b) = s
+            .apost("/policy/typo", &[("scope", scope), ("action", action)])
+            .await;
+        assert_eq!((st, code(&b)), (400, 905), "{scope} {action}: {b}");
+        assert!(error(&b).contains(why), "{scope} {action}: {b}");
+    }
+    for (scope, action) in [
+        ("admin", "*, -delete"),
+        (
+            "authentication",
+            "otppin=userstore, smsautosend, preferred_client_mode=poll",
+        ),
+        ("enrollment", "verify_enrollment=sms"),
+    ] {
+        let (st, b) = s
+            .apost(
+                "/policy/fine",
+                &[("scope", scope), ("action", action), ("active", "false")],
+            )
+            .await;
+        assert_eq!(st, 200, "{scope} {action}: {b}");
+    }
 }
