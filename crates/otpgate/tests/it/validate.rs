@@ -1279,3 +1279,99 @@ async fn token_set_changes_the_number_the_next_sms_goes_to() {
         "{rows:?}"
     );
 }
+
+#[tokio::test]
+async fn the_less_used_policies_and_settings_answer_as_in_privacyidea() {
+    let (s, gw) = ready().await;
+
+    // IncFailCountOnFalsePin=False: a wrong PIN leaves the fail counter alone.
+    s.ok("/system/setConfig", &[("IncFailCountOnFalsePin", "False")])
+        .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    assert_eq!(msg(&b), "wrong otp pin", "{b}");
+    assert_eq!(failcount(&s, "SMS1").await, 0);
+    s.ok("/system/setConfig", &[("IncFailCountOnFalsePin", "True")])
+        .await;
+    s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    assert_eq!(failcount(&s, "SMS1").await, 1);
+    s.ok("/token/reset/SMS1", &[]).await;
+    // increase_failcounter_on_challenge: every SMS costs a fail count until it is answered.
+    s.ok(
+        "/policy/incfail",
+        &[
+            ("scope", "authentication"),
+            (
+                "action",
+                "increase_failcounter_on_challenge, preferred_client_mode=poll",
+            ),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(b["detail"]["preferred_client_mode"], "poll", "{b}");
+    assert_eq!(failcount(&s, "SMS1").await, 1);
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    assert_eq!(failcount(&s, "SMS1").await, 0, "a success resets it");
+    s.adelete("/policy/incfail").await;
+    // The {challenge} tag: the client's `challenge` parameter in the SMS text.
+    s.ok(
+        "/policy/text",
+        &[
+            ("scope", "authentication"),
+            ("action", "smstext=Code {otp} for {challenge}"),
+        ],
+    )
+    .await;
+    s.check(&[("user", "alice"), ("pass", "1234"), ("challenge", "VPN")])
+        .await;
+    let text = gw.last().field("text").unwrap();
+    assert!(
+        text.starts_with("Code ") && text.ends_with(" for VPN"),
+        "{text}"
+    );
+    s.adelete("/policy/text").await;
+    // otponly with a serial: the OTP alone answers the token's live challenge.
+    s.ok("/validate/triggerchallenge", &[("serial", "SMS1")])
+        .await;
+    let otp = gw.last_otp(PHONE);
+    let (_, b) = s
+        .check(&[("serial", "SMS1"), ("pass", &otp), ("otponly", "1")])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    // splitAtSign: `alice@realm1` names alice in realm1; with it off, a user of that name.
+    let (_, b) = s.check(&[("user", "alice@realm1"), ("pass", "1234")]).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    s.ok("/system/setConfig", &[("splitAtSign", "False")]).await;
+    let (st, b) = s.check(&[("user", "alice@realm1"), ("pass", "1234")]).await;
+    assert_eq!((st, code(&b)), (400, 904), "{b}");
+    s.ok("/system/setConfig", &[("splitAtSign", "True")]).await;
+    // otppin=none: no PIN; the empty pass sends the SMS.
+    s.ok(
+        "/policy/nopin",
+        &[("scope", "authentication"), ("action", "otppin=none")],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "")]).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+}
+
+async fn failcount(s: &Server, serial: &str) -> i64 {
+    s.token_info(serial).await["failcount"].as_i64().unwrap()
+}
