@@ -184,6 +184,13 @@ pub(crate) fn field_matches(field: &str, value: Option<&str>) -> bool {
     }
 }
 
+/// Whether admin policy `p` applies to local admin `admin`: its `adminuser` names them and it
+/// names no `adminrealm` (local admins have none; privacyIDEA matches them with the empty
+/// realm, so a policy for the admins of a realm never applies to them).
+pub(crate) fn for_local_admin(p: &Policy, admin: &str) -> bool {
+    field_matches(&p.adminuser, Some(admin)) && field_matches(&p.adminrealm, Some(""))
+}
+
 /// privacyIDEA's `_search_value`: whether one of `values` (a user's realm, or a token's
 /// realms) is among a policy's `entries` — `*` matches anything, an entry matches its equal or,
 /// as a regular expression, the whole value (`user1.*`) — and none is excluded by a `!x` or
@@ -323,7 +330,7 @@ impl Policies {
         }
         admin_policies
             .iter()
-            .filter(|p| field_matches(&p.adminuser, Some(admin)))
+            .filter(|p| for_local_admin(p, admin))
             .any(|p| grants(&p.action, action))
     }
 
@@ -331,7 +338,7 @@ impl Policies {
     pub fn admin_values(&self, admin: &str, action: &str) -> Vec<String> {
         self.rows
             .iter()
-            .filter(|p| p.active && p.scope == "admin" && field_matches(&p.adminuser, Some(admin)))
+            .filter(|p| p.active && p.scope == "admin" && for_local_admin(p, admin))
             .filter_map(|p| match parse_actions(&p.action).remove(action) {
                 Some(ActionValue::Value(v)) => Some(crate::template::unescape_policy_text(&v)),
                 _ => None,

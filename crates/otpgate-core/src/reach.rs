@@ -3,7 +3,7 @@
 //! helpdesk enable the tokens of branch A's users only). A token's own realms count as its
 //! realm too (an unassigned token in branch A is branch A's).
 
-use crate::policy::{Policies, field_matches, grants, list, search_value};
+use crate::policy::{Policies, for_local_admin, grants, list, search_value};
 
 /// Whom an admin may act on with one right.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +103,7 @@ impl Policies {
         let mut reaches = Vec::new();
         for p in admin_policies
             .into_iter()
-            .filter(|p| field_matches(&p.adminuser, Some(admin)))
+            .filter(|p| for_local_admin(p, admin))
             .filter(|p| grants(&p.action, action))
         {
             let r = Reach {
@@ -189,6 +189,13 @@ mod tests {
             token_realms: &[],
         };
         assert!(reset.covers(&unknown));
+        // A policy for the admins of a realm never applies to local admins.
+        let realm_admins = Policies::new(vec![Policy {
+            adminrealm: "admins".into(),
+            ..admin("ra", "enable", "", "", "")
+        }]);
+        assert!(!realm_admins.admin_reach("admin", "enable").anyone());
+        assert!(!realm_admins.admin_allows("admin", "enable"));
         // No admin policy at all: everyone.
         assert_eq!(
             Policies::new(vec![]).admin_reach("x", "enable"),

@@ -3,6 +3,7 @@
 //! Entries of concurrent calls are written together (group commit).
 
 use crate::{MAX_PAGE, Page, Result, Services};
+use otpgate_core::reach::AdminReach;
 pub use otpgate_store::AuditEntry;
 use otpgate_store::AuditFilter;
 pub use otpgate_store::audit::FILTER_COLUMNS;
@@ -127,11 +128,33 @@ impl Services {
     }
 
     /// `GET /audit/`: entries newest first, filtered by column (`*` wildcards) and success.
-    pub async fn list_audit(&self, q: &AuditQuery) -> Result<Page<AuditEntry>> {
+    /// `GET /audit/`: entries matching `q`; with `reach` (the admin's `auditlog` reach)
+    /// naming realms in every matching policy, only those realms' entries (privacyIDEA's
+    /// `allowed_audit_realm`).
+    pub async fn list_audit(&self, q: &AuditQuery, reach: &AdminReach) -> Result<Page<AuditEntry>> {
+        let realms = match reach {
+            AdminReach::Within(reaches) if reaches.iter().all(|r| !r.realms.is_empty()) => {
+                let settings = self.settings().await?;
+                let mut realms: Vec<String> = settings
+                    .realms
+                    .iter()
+                    .map(|x| x.name.clone())
+                    .filter(|name| {
+                        reaches.iter().any(|r| {
+                            otpgate_core::policy::search_value(&r.realms, &[name.as_str()])
+                        })
+                    })
+                    .collect();
+                realms.sort();
+                Some(realms)
+            }
+            _ => None,
+        };
         let filter = AuditFilter {
             columns: q.columns.clone(),
             success: q.success,
             since_ms: None,
+            realms,
         };
         let page = q.page.unwrap_or(1).clamp(1, MAX_PAGE);
         let page_size = q.page_size.unwrap_or(15).clamp(1, 1000);

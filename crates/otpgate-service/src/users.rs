@@ -513,11 +513,28 @@ impl Services {
     }
 
     /// `GET /user/`: users of a realm (default realm when none given).
-    pub async fn list_users(&self, q: &UserQuery) -> Result<Vec<User>> {
+    ///
+    /// `reach` is the admin's `userlist` reach: a realm (or resolver) it does not cover is
+    /// refused, as privacyIDEA refuses it.
+    pub async fn list_users(
+        &self,
+        q: &UserQuery,
+        reach: &otpgate_core::reach::AdminReach,
+    ) -> Result<Vec<User>> {
         let realm = match q.realm.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
             Some(r) => r.to_lowercase(),
             None => self.default_realm().await?.unwrap_or_default(),
         };
+        let resolver = nonblank(&q.resolver);
+        let target = otpgate_core::reach::Target {
+            realm: Some(&realm),
+            resolver: resolver.as_deref(),
+            user: None,
+            token_realms: &[],
+        };
+        if !reach.covers(&target) {
+            return Err(crate::call::not_allowed("userlist"));
+        }
         let Some(r) = self
             .store()
             .realm_list()

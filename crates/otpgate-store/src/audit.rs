@@ -49,6 +49,8 @@ pub struct AuditFilter {
     pub success: Option<bool>,
     /// Only entries at or after this time (ms).
     pub since_ms: Option<i64>,
+    /// Only entries of these realms (an admin's `auditlog` policies name them); None: all.
+    pub realms: Option<Vec<String>>,
 }
 
 /// The most audit rows written by one statement (15 values each: well within SQLite's and
@@ -142,6 +144,20 @@ impl Store {
         }
         if let Some(t) = f.since_ms {
             wh.push(format!("ts >= {t}"));
+        }
+        if let Some(realms) = &f.realms {
+            let marks: Vec<String> = realms
+                .iter()
+                .map(|r| {
+                    binds.push(r.clone());
+                    format!("${}", binds.len())
+                })
+                .collect();
+            wh.push(if marks.is_empty() {
+                "1 = 0".to_owned()
+            } else {
+                format!("realm IN ({})", marks.join(", "))
+            });
         }
         let where_sql = wh.join(" AND ");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(

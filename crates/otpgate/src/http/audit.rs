@@ -66,8 +66,8 @@ pub fn audit_json(page: &Page<AuditEntry>) -> Value {
 pub async fn audit(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
     let p = pi.params.clone();
     let page = pi
-        .run(&app, Some("auditlog"), None, move |s, _| {
-            Box::pin(async move { s.list_audit(&audit_query(&p)?).await })
+        .run(&app, Some("auditlog"), None, move |s, cx| {
+            Box::pin(async move { s.list_audit(&audit_query(&p)?, cx.admin_reach()).await })
         })
         .await?;
     Ok(pi.reply(audit_json(&page)))

@@ -52,8 +52,8 @@ pub async fn users(State(app): State<App>, pi: Pi) -> Result<Response, ApiError>
         resolver: p.get("resolver").map(str::to_owned),
     };
     let users = pi
-        .run(&app, Some("userlist"), None, move |s, _| {
-            Box::pin(async move { s.list_users(&q).await })
+        .run(&app, Some("userlist"), None, move |s, cx| {
+            Box::pin(async move { s.list_users(&q, cx.admin_reach()).await })
         })
         .await?;
     Ok(pi.reply(users.iter().map(user_json).collect()))

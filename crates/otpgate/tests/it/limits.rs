@@ -273,6 +273,8 @@ async fn after_the_cooldown_the_same_code_goes_out_again_within_the_send_limits(
         ],
     )
     .await;
+    // The steps below span 96 s of one 600-s send-limit window.
+    s.start_of_window(600);
     s.enroll("alice", "SMS1", "1234", ALICE).await;
     let first = ask(&s, "alice").await;
     let tid = first["detail"]["transaction_id"]

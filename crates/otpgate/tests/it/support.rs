@@ -232,6 +232,15 @@ impl Server {
         self.clock.advance(Duration::seconds(secs));
     }
 
+    /// Moves the clock to the first second of a fixed window of `secs` (send limits count in
+    /// windows aligned to the epoch), so a test's steps do not straddle a window boundary.
+    pub fn start_of_window(&self, secs: i64) {
+        use otpgate_core::Clock;
+        let into = self.clock.now_ms().rem_euclid(secs * 1000);
+        self.clock
+            .advance(Duration::milliseconds(secs * 1000 - into + 1000));
+    }
+
     /// A passwd file in the data dir with the given lines; returns its path.
     pub fn passwd_file(&self, lines: &[&str]) -> String {
         let p = self

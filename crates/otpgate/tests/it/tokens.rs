@@ -508,7 +508,7 @@ async fn a_realm_scoped_helpdesk_admin_acts_only_within_its_realm() {
             ("realm", "realm1"),
             (
                 "action",
-                "tokenlist, enable, disable, assign, unassign, triggerchallenge, getchallenges",
+                "tokenlist, enable, disable, assign, unassign, triggerchallenge, getchallenges, userlist, auditlog",
             ),
         ],
     )
@@ -589,6 +589,16 @@ async fn a_realm_scoped_helpdesk_admin_acts_only_within_its_realm() {
     // A right the policy does not list is refused everywhere.
     let (st, _) = as_admin(&s, &hd, Method::POST, "/token/reset/SMS1", &[]).await;
     assert_eq!(st, 403);
+    // Users and the audit log: realm1's only.
+    let (st, _) = as_admin(&s, &hd, Method::GET, "/user/", &[("realm", "branch")]).await;
+    assert_eq!(st, 403);
+    let (st, b) = as_admin(&s, &hd, Method::GET, "/user/", &[("realm", "realm1")]).await;
+    assert_eq!(st, 200, "{b}");
+    assert!(value(&b).as_array().unwrap().len() >= 3, "{b}");
+    let (_, b) = as_admin(&s, &hd, Method::GET, "/audit/", &[("page_size", "1000")]).await;
+    let rows = value(&b)["auditdata"].as_array().unwrap().clone();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["realm"] == "realm1"), "{rows:?}");
     // The main admin, with an unscoped policy, sees every token.
     let (_, b) = s.aget("/token/", &[]).await;
     assert_eq!(value(&b)["count"], 3, "{b}");
@@ -646,6 +656,42 @@ async fn wildcards_exclusions_and_unevaluated_conditions_in_admin_policies() {
     assert_eq!(st, 403);
     let (st, _) = as_admin(&s, &hd, reqwest::Method::POST, "/token/disable/SPARE", &[]).await;
     assert_eq!(st, 200);
+    // An admin no `tokenlist` policy matches gets an empty list (privacyIDEA), not a 403; a
+    // policy for the admins of a realm does not apply to local admins.
+    s.app
+        .services
+        .add_admin("auditor", "auditor-pw")
+        .await
+        .unwrap();
+    s.ok(
+        "/policy/audit",
+        &[
+            ("scope", "admin"),
+            ("adminuser", "auditor"),
+            ("action", "auditlog"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/policy/realmadmins",
+        &[
+            ("scope", "admin"),
+            ("adminrealm", "admins"),
+            ("action", "tokenlist"),
+        ],
+    )
+    .await;
+    let (_, b) = s
+        .post(
+            "/auth",
+            &[("username", "auditor"), ("password", "auditor-pw")],
+        )
+        .await;
+    let au = b["result"]["value"]["token"].as_str().unwrap().to_owned();
+    let (st, b) = as_admin(&s, &au, reqwest::Method::GET, "/token/", &[]).await;
+    assert_eq!((st, value(&b)["count"].clone()), (200, json!(0)), "{b}");
+    let (st, _) = as_admin(&s, &au, reqwest::Method::POST, "/token/disable/SPARE", &[]).await;
+    assert_eq!(st, 403);
     // Conditions are not evaluated, so a policy with any is refused instead of applying to
     // everyone.
     let (st, b) = s

@@ -42,7 +42,13 @@ pub async fn list(web: Web) -> WebResult {
     if !success.is_empty() {
         query.success = Some(crate::params::is_true(&success));
     }
-    let listed = web.app.services.list_audit(&query).await?;
+    let reach = web
+        .app
+        .services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "auditlog");
+    let listed = web.app.services.list_audit(&query, &reach).await?;
     view::table(
         &mut b,
         &listed.items,

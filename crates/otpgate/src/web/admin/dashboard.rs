@@ -29,12 +29,19 @@ pub async fn show(web: Web) -> WebResult {
     let services = &web.app.services;
     let stats = services.sms_stats_today().await?;
     let health = services.breakers().views(services.clock().now_ms());
+    let reach = services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "auditlog");
     let failures = services
-        .list_audit(&AuditQuery {
-            columns: vec![("authentication", "REJECT".into())],
-            page_size: Some(10),
-            ..Default::default()
-        })
+        .list_audit(
+            &AuditQuery {
+                columns: vec![("authentication", "REJECT".into())],
+                page_size: Some(10),
+                ..Default::default()
+            },
+            &reach,
+        )
         .await?;
     let mut b = Out::new();
     view::body(&mut b, &stats, &health, &failures.items);

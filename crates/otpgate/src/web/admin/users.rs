@@ -43,7 +43,11 @@ async fn users_page(web: &Web, s: &Session, errors: &Errors, f: &Params) -> WebR
         username: Some(username.clone()).filter(|u| !u.is_empty()),
         resolver: None,
     };
-    match services.list_users(&query).await {
+    let reach = services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "userlist");
+    match services.list_users(&query, &reach).await {
         Ok(users) => view::list(&mut b, s, &realm, &users, &internal),
         Err(e) => {
             w!(b, "<p class=\"error\">{}</p>", E(&service_message(&e)));
