@@ -20,6 +20,8 @@ enum Kind {
     OneOf(&'static [&'static str]),
     /// A whole number in this range.
     Int(i64, i64),
+    /// A flag, or one of these values.
+    FlagOr(&'static [&'static str]),
 }
 
 /// The authentication-scope actions otpgate evaluates.
@@ -32,6 +34,8 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
     ("increase_failcounter_on_challenge", Kind::Flag),
     ("passOnNoToken", Kind::Flag),
     ("passOnNoUser", Kind::Flag),
+    // Only to the user store: RADIUS passthru needs privacyIDEA's /radiusserver.
+    ("passthru", Kind::FlagOr(&["userstore"])),
     ("hide_specific_error_message", Kind::Flag),
     (
         "preferred_client_mode",
@@ -106,6 +110,11 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
             (Kind::Int(lo, hi), Some(v)) => {
                 v.trim().parse::<i64>().is_ok_and(|n| n >= *lo && n <= *hi)
             }
+            (Kind::FlagOr(_), None) => true,
+            (Kind::FlagOr(values), Some(v)) => {
+                values.contains(&v.trim())
+                    || matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1")
+            }
             (_, None) => false,
         };
         if !ok {
@@ -114,6 +123,7 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
                 Kind::Text => "a text".to_owned(),
                 Kind::OneOf(values) => values.join(", "),
                 Kind::Int(lo, hi) => format!("a number from {lo} to {hi}"),
+                Kind::FlagOr(values) => format!("no value or {}", values.join(", ")),
             };
             return Err(ServiceError::Parameter(format!(
                 "The {scope} action '{name}' takes {wanted}."

@@ -192,6 +192,17 @@ impl Services {
                     token: None,
                 });
             }
+            // `passthru` (privacyIDEA checks it after passOnNoToken): a user without a token
+            // logs in with the user store's password — a staged rollout.
+            if let (Some(user), Some((_, names))) = (ctx.user, ctx.action("passthru")?) {
+                audit.policies = names.join(",");
+                if self.check_user_password(user, pass).await? {
+                    return Ok(CheckOutcome::Accept {
+                        message: format!("against userstore due to '{}'", names.join(", ")),
+                        token: None,
+                    });
+                }
+            }
             return Ok(CheckOutcome::Reject(Rejected::because(
                 "The user has no tokens assigned",
             )));

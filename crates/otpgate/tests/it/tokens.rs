@@ -721,8 +721,13 @@ async fn wildcards_exclusions_and_unevaluated_conditions_in_admin_policies() {
         ),
         (
             "authentication",
-            "passthru",
-            "does not know or evaluate the authentication action 'passthru'. It evaluates: otppin, smstext",
+            "passthru=radius1",
+            "takes no value or userstore",
+        ),
+        (
+            "authentication",
+            "passthru_assign=6:pin",
+            "does not know or evaluate the authentication action 'passthru_assign'. It evaluates: otppin, smstext",
         ),
         ("authentication", "", "Missing parameter: action"),
         ("admin", "enabel", "the admin action 'enabel'"),

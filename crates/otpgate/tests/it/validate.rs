@@ -1375,3 +1375,28 @@ async fn the_less_used_policies_and_settings_answer_as_in_privacyidea() {
 async fn failcount(s: &Server, serial: &str) -> i64 {
     s.token_info(serial).await["failcount"].as_i64().unwrap()
 }
+
+#[tokio::test]
+async fn passthru_lets_users_without_a_token_log_in_with_their_user_store_password() {
+    let (s, _gw) = ready().await;
+    s.ok(
+        "/policy/pt",
+        &[("scope", "authentication"), ("action", "passthru")],
+    )
+    .await;
+    // bob has no token: his user-store password logs him in (a staged rollout).
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "bob-pw")]).await;
+    assert_eq!(value(&b), true, "{b}");
+    assert_eq!(msg(&b), "against userstore due to 'pt'");
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "wrong")]).await;
+    assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
+    assert_eq!(msg(&b), "The user has no tokens assigned");
+    // alice has one: her password is no second factor.
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "alice-pw")]).await;
+    assert_eq!(msg(&b), "wrong otp pin", "{b}");
+    // The audit names the policy.
+    let (_, b) = s
+        .aget("/audit/", &[("user", "bob"), ("policies", "pt")])
+        .await;
+    assert!(value(&b)["count"].as_i64().unwrap() >= 2, "{b}");
+}
