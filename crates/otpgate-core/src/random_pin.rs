@@ -51,6 +51,26 @@ pub fn charlists(policy: &str) -> Result<(String, Vec<String>), CoreError> {
     })
 }
 
+/// Checks `pin` against an `otp_pin_contents` policy as privacyIDEA does: an error naming
+/// what is wrong (`Not allowed character in PIN!`, `Missing character in PIN: …`).
+pub fn check_contents(pin: &str, policy: &str) -> Result<(), String> {
+    let (base, required) = charlists(policy.trim()).map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    if pin.chars().any(|c| !base.contains(c)) {
+        problems.push("Not allowed character in PIN!".to_owned());
+    }
+    for set in &required {
+        if !pin.chars().any(|c| set.contains(c)) {
+            problems.push(format!("Missing character in PIN: {set}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join(","))
+    }
+}
+
 /// A random PIN of `size` characters following the contents `policy` (None: letters and
 /// digits). With more required sets than `size`, the PIN has one character of each.
 pub fn random_pin(
@@ -132,6 +152,17 @@ mod tests {
                 "{p}"
             );
         }
+        // Checking PINs against the same policies.
+        assert!(check_contents("ab12", "cn").is_ok());
+        assert_eq!(
+            check_contents("abcd", "cn").unwrap_err(),
+            "Missing character in PIN: 0123456789"
+        );
+        assert_eq!(
+            check_contents("12!", "-s").unwrap_err(),
+            "Not allowed character in PIN!"
+        );
+        assert!(check_contents("121", "[12]").is_ok());
         // More required sets than characters: one of each.
         assert_eq!(random_pin(&rng, 1, Some("cns")).unwrap().len(), 3);
         assert!(random_pin(&rng, 6, Some("cx")).is_err());

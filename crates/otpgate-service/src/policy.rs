@@ -52,6 +52,10 @@ const ADMIN_VALUES: &[(&str, Kind)] = &[
     ("otp_pin_set_random", Kind::Int(1, 64)),
     ("otp_pin_contents", Kind::Text),
     ("sms_otp_pin_contents", Kind::Text),
+    ("otp_pin_minlength", Kind::Int(0, 31)),
+    ("otp_pin_maxlength", Kind::Int(0, 31)),
+    ("sms_otp_pin_minlength", Kind::Int(0, 31)),
+    ("sms_otp_pin_maxlength", Kind::Int(0, 31)),
 ];
 
 /// Refuses an action string with an action otpgate does not know or does not evaluate in

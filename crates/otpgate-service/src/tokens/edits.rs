@@ -195,20 +195,8 @@ impl Services {
             .await?;
         not_revoked(&token)?;
         self.reach_token(cx, &token, false).await?;
-        let admin = cx.admin().unwrap_or_default().to_owned();
         let policies = self.policies().await?;
-        let unique = |action: &str| -> Result<Option<String>> {
-            let mut v = policies.admin_values(&admin, action);
-            v.sort();
-            v.dedup();
-            match v.len() {
-                0 => Ok(None),
-                1 => Ok(v.pop()),
-                _ => Err(ServiceError::Policy(format!(
-                    "There are conflicting {action} definitions!"
-                ))),
-            }
-        };
+        let unique = |action: &str| admin_value(&policies, cx, action);
         let size = unique("otp_pin_set_random")?
             .ok_or_else(|| {
                 ServiceError::TokenAdmin(
@@ -233,6 +221,45 @@ impl Services {
         Ok(RandomPinSet { count: 1, pin })
     }
 
+    /// Refuses a PIN an admin sets (`/token/init`, `/token/setpin`, `/token/assign`) that the
+    /// admin policies `otp_pin_minlength`, `otp_pin_maxlength` and `otp_pin_contents` (or
+    /// their `sms_` forms) do not allow, with privacyIDEA's messages (403).
+    pub(crate) async fn check_pin_policy(&self, cx: &Scope, pin: &str) -> Result<()> {
+        if cx.admin().is_none() {
+            return Ok(());
+        }
+        let policies = self.policies().await?;
+        let value = |action: &str| -> Result<Option<String>> {
+            match admin_value(&policies, cx, &format!("sms_{action}"))? {
+                Some(v) => Ok(Some(v)),
+                None => admin_value(&policies, cx, action),
+            }
+        };
+        let len = pin.chars().count();
+        let number = |v: &str| v.trim().parse::<usize>().unwrap_or(0);
+        if let Some(min) = value("otp_pin_minlength")?
+            && len < number(&min)
+        {
+            return Err(ServiceError::Policy(format!(
+                "The minimum OTP PIN length is {}",
+                min.trim()
+            )));
+        }
+        if let Some(max) = value("otp_pin_maxlength")?
+            && len > number(&max)
+        {
+            return Err(ServiceError::Policy(format!(
+                "The maximum OTP PIN length is {}",
+                max.trim()
+            )));
+        }
+        if let Some(contents) = value("otp_pin_contents")? {
+            otpgate_core::random_pin::check_contents(pin, &contents)
+                .map_err(ServiceError::Policy)?;
+        }
+        Ok(())
+    }
+
     /// `DELETE /token/challenges/transaction/<transaction_id>`: ends a login in progress.
     pub async fn cancel_challenge(&self, tid: &str, cx: &mut Scope) -> Result<ChallengesDeleted> {
         let serials: Vec<String> = self
@@ -254,5 +281,24 @@ impl Services {
         let deleted = self.store().challenge_purge_all_expired(now).await?;
         cx.audit.info = format!("Deleted {deleted} entries from challenges");
         Ok(ChallengesDeleted { deleted })
+    }
+}
+
+/// The one value of admin-scope `action` for the calling admin (None: unset); differing
+/// values are a conflict, as in privacyIDEA.
+fn admin_value(
+    policies: &otpgate_core::policy::Policies,
+    cx: &Scope,
+    action: &str,
+) -> Result<Option<String>> {
+    let mut v = policies.admin_values(cx.admin().unwrap_or_default(), action);
+    v.sort();
+    v.dedup();
+    match v.len() {
+        0 => Ok(None),
+        1 => Ok(v.pop()),
+        _ => Err(ServiceError::Policy(format!(
+            "There are conflicting {action} definitions!"
+        ))),
     }
 }

@@ -236,6 +236,9 @@ impl Services {
                 .finish_api_enrollment(req.serial.as_deref(), otp, &mut cx.audit)
                 .await;
         }
+        if let Some(pin) = &req.pin {
+            self.check_pin_policy(cx, pin).await?;
+        }
         // The admin's `enrollSMS` policies must reach the new owner (privacyIDEA lets a
         // realm-scoped admin enroll tokens without owner).
         if let Some(u) = self.named_user(req.user.as_ref()).await? {
@@ -553,6 +556,7 @@ impl Services {
         let Some(pin) = pin else {
             return Ok(0);
         };
+        self.check_pin_policy(cx, &pin).await?;
         let hash = self.hash_secret(&pin).await?;
         for t in &tokens {
             self.store().token_set_pin(t.id, &hash).await?;

@@ -77,7 +77,10 @@ impl Services {
         cx.audit.realm = user.realm.clone();
         cx.audit.resolver = user.resolver.clone();
         let pin_hash = match &a.pin {
-            Some(pin) => Some(self.hash_secret(pin).await?),
+            Some(pin) => {
+                self.check_pin_policy(cx, pin).await?;
+                Some(self.hash_secret(pin).await?)
+            }
             None => None,
         };
         let now = self

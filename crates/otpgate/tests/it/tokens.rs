@@ -770,3 +770,67 @@ async fn wildcards_exclusions_and_unevaluated_conditions_in_admin_policies() {
         assert_eq!(st, 200, "{scope} {action}: {b}");
     }
 }
+
+#[tokio::test]
+async fn pins_an_admin_sets_follow_the_pin_policies() {
+    let (s, _gw) = ready().await;
+    s.ok(
+        "/policy/root",
+        &[
+            ("scope", "admin"),
+            ("adminuser", "admin"),
+            (
+                "action",
+                "*, otp_pin_minlength=4, otp_pin_maxlength=8, otp_pin_contents=cn",
+            ),
+        ],
+    )
+    .await;
+    for (pin, why) in [
+        ("ab1", "The minimum OTP PIN length is 4"),
+        ("abcdefgh1", "The maximum OTP PIN length is 8"),
+        ("abcd", "Missing character in PIN: 0123456789"),
+    ] {
+        let (st, b) = s.apost("/token/setpin/SMS1", &[("otppin", pin)]).await;
+        assert_eq!((st, code(&b), error(&b)), (403, 303, why), "{pin}: {b}");
+    }
+    assert_eq!(
+        s.ok("/token/setpin/SMS1", &[("otppin", "abc1")]).await,
+        json!(1)
+    );
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "abc1")]).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    // The same at enrollment and assignment; the type-specific form wins.
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("serial", "P1"),
+                ("phone", BOB),
+                ("pin", "12"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (st, error(&b)),
+        (403, "The minimum OTP PIN length is 4"),
+        "{b}"
+    );
+    s.ok(
+        "/policy/smspin",
+        &[
+            ("scope", "admin"),
+            ("adminuser", "admin"),
+            ("action", "sms_otp_pin_minlength=2"),
+        ],
+    )
+    .await;
+    let (st, b) = s
+        .apost(
+            "/token/assign",
+            &[("serial", "SPARE"), ("user", "bob"), ("pin", "b1")],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+}
