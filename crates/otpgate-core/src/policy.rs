@@ -290,6 +290,18 @@ impl Policies {
         Ok(best.map(|(_, v, n)| (v, n)))
     }
 
+    /// Every value `action` has in the `scope` policies matching `ctx`, whatever their
+    /// priority (privacyIDEA's `action_values(unique=False)`, e.g. for limits where the
+    /// largest wins).
+    pub fn values(&self, scope: &str, action: &str, ctx: &PolicyContext<'_>) -> Vec<String> {
+        self.matching(scope, ctx)
+            .filter_map(|p| match parse_actions(&p.action).remove(action) {
+                Some(ActionValue::Value(v)) => Some(v.trim().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The text value of an action, unescaped (`\,` → `,`, surrounding quotes removed).
     pub fn text(
         &self,

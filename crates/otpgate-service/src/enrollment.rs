@@ -108,6 +108,10 @@ impl Services {
                 self.store().token_delete(t.id).await?;
             }
         }
+        if replaced.is_none() {
+            // A further phone: the ENROLL-scope limits on a user's tokens apply.
+            self.check_token_limits(user, None).await?;
+        }
         let req = TokenInit {
             tokentype: Some("sms".into()),
             phone: Some(phone.to_owned()),

@@ -44,7 +44,13 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
 ];
 
 /// The enrollment-scope actions otpgate evaluates.
-const ENROLLMENT: &[(&str, Kind)] = &[("verify_enrollment", Kind::Text)];
+const ENROLLMENT: &[(&str, Kind)] = &[
+    ("verify_enrollment", Kind::Text),
+    ("max_token_per_user", Kind::Int(1, 1000)),
+    ("sms_max_token_per_user", Kind::Int(1, 1000)),
+    ("max_active_token_per_user", Kind::Int(1, 1000)),
+    ("sms_max_active_token_per_user", Kind::Int(1, 1000)),
+];
 
 /// The admin-scope actions with values otpgate evaluates (the rights are flags).
 const ADMIN_VALUES: &[(&str, Kind)] = &[

@@ -243,6 +243,7 @@ impl Services {
         // realm-scoped admin enroll tokens without owner).
         if let Some(u) = self.named_user(req.user.as_ref()).await? {
             cx.reach(&user_target(&u))?;
+            self.check_token_limits(&u, req.serial.as_deref()).await?;
         }
         if !self.enrollment_is_verified(req.user.as_ref()).await? {
             let admin = cx.admin().map(str::to_owned);

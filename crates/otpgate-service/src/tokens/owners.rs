@@ -3,6 +3,7 @@
 
 use super::{TokenTarget, UserRef, not_found, owner_of};
 use crate::call::{Outcome, Scope};
+use crate::users::User;
 use crate::{Result, ServiceError, Services};
 use chrono::SecondsFormat;
 use otpgate_store::TokenRow;
@@ -73,6 +74,7 @@ impl Services {
             return Err(ServiceError::missing("user"));
         };
         cx.reach(&super::reach::user_target(&user))?;
+        self.check_token_limits(&user, Some(&serial)).await?;
         cx.audit.user = user.login.clone();
         cx.audit.realm = user.realm.clone();
         cx.audit.resolver = user.resolver.clone();
@@ -233,6 +235,65 @@ impl Services {
         self.store().token_set_realms(token.id, &keep).await?;
         cx.audit.action_detail = format!("realms={}, ", keep.join(","));
         Ok(true)
+    }
+
+    /// The ENROLL-scope limits on a user's tokens (`max_token_per_user`,
+    /// `max_active_token_per_user` and their `sms_` forms; the largest value of the matching
+    /// policies counts), checked before token `serial` (new, or not yet the user's) becomes
+    /// theirs; privacyIDEA's messages (403).
+    pub(crate) async fn check_token_limits(&self, user: &User, serial: Option<&str>) -> Result<()> {
+        let policies = self.policies().await?;
+        let ctx = crate::policy::PolicyContext {
+            realm: Some(&user.realm),
+            resolver: Some(&user.resolver),
+            user: Some(&user.login),
+            client: None,
+        };
+        let limit = |action: &str| {
+            policies
+                .values("enrollment", action, &ctx)
+                .iter()
+                .filter_map(|v| v.parse::<usize>().ok())
+                .max()
+        };
+        let limits = [
+            (
+                "sms_max_token_per_user",
+                false,
+                "The number of tokens of type sms for this user is limited!",
+            ),
+            (
+                "max_token_per_user",
+                false,
+                "The number of tokens for this user is limited!",
+            ),
+            (
+                "sms_max_active_token_per_user",
+                true,
+                "The number of active tokens of type sms for this user is limited!",
+            ),
+            (
+                "max_active_token_per_user",
+                true,
+                "The number of active tokens for this user is limited!",
+            ),
+        ];
+        if limits.iter().all(|(action, _, _)| limit(action).is_none()) {
+            return Ok(());
+        }
+        let tokens = self.store().tokens_of_user(&owner_of(user)).await?;
+        if serial.is_some_and(|s| tokens.iter().any(|t| t.serial == s)) {
+            return Ok(());
+        }
+        for (action, active_only, message) in limits {
+            if let Some(max) = limit(action) {
+                let have = tokens.iter().filter(|t| !active_only || t.active).count();
+                if have >= max {
+                    return Err(ServiceError::Policy(message.into()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One token by serial; privacyIDEA's "No token found" when there is none.

@@ -834,3 +834,118 @@ async fn pins_an_admin_sets_follow_the_pin_policies() {
         .await;
     assert_eq!(st, 200, "{b}");
 }
+
+#[tokio::test]
+async fn enrollment_policies_limit_the_tokens_of_a_user() {
+    let (s, _gw) = ready().await;
+    s.ok(
+        "/policy/limit",
+        &[
+            ("scope", "enrollment"),
+            ("realm", "realm1"),
+            (
+                "action",
+                "max_token_per_user=2, max_active_token_per_user=1",
+            ),
+        ],
+    )
+    .await;
+    // alice has one active token: a second is one active too many.
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "alice"),
+                ("serial", "A2"),
+                ("phone", ALICE),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (st, error(&b)),
+        (403, "The number of active tokens for this user is limited!"),
+        "{b}"
+    );
+    // Re-initialising her own token is no new token.
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "alice"),
+                ("serial", "SMS1"),
+                ("phone", ALICE),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    // With her token disabled, a second fits; a third does not.
+    s.ok("/token/disable/SMS1", &[]).await;
+    s.ok("/token/assign", &[("serial", "SPARE"), ("user", "alice")])
+        .await;
+    s.ok("/token/disable/SPARE", &[]).await;
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "alice"),
+                ("serial", "A3"),
+                ("phone", ALICE),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (st, error(&b)),
+        (403, "The number of tokens for this user is limited!"),
+        "{b}"
+    );
+    // The largest limit of the matching policies counts.
+    s.ok(
+        "/policy/more",
+        &[("scope", "enrollment"), ("action", "max_token_per_user=3")],
+    )
+    .await;
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "alice"),
+                ("serial", "A3"),
+                ("phone", ALICE),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "the larger limit: {b}");
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "alice"),
+                ("serial", "A4"),
+                ("phone", ALICE),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (st, error(&b)),
+        (403, "The number of tokens for this user is limited!"),
+        "{b}"
+    );
+    // bob (no token yet) gets one.
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "bob"),
+                ("serial", "B1"),
+                ("phone", BOB),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+}
