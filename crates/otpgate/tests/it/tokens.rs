@@ -743,8 +743,8 @@ async fn wildcards_exclusions_and_unevaluated_conditions_in_admin_policies() {
         ),
         (
             "enrollment",
-            "max_token_per_user=1",
-            "the enrollment action 'max_token_per_user'",
+            "change_pin_on_first_use",
+            "the enrollment action 'change_pin_on_first_use'",
         ),
     ] {
         let (st, b) = s
