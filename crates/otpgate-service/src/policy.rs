@@ -46,6 +46,7 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
 /// The enrollment-scope actions otpgate evaluates.
 const ENROLLMENT: &[(&str, Kind)] = &[
     ("verify_enrollment", Kind::Text),
+    ("require_description", Kind::Text),
     ("max_token_per_user", Kind::Int(1, 1000)),
     ("sms_max_token_per_user", Kind::Int(1, 1000)),
     ("max_active_token_per_user", Kind::Int(1, 1000)),

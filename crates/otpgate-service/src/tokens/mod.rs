@@ -241,10 +241,13 @@ impl Services {
         }
         // The admin's `enrollSMS` policies must reach the new owner (privacyIDEA lets a
         // realm-scoped admin enroll tokens without owner).
-        if let Some(u) = self.named_user(req.user.as_ref()).await? {
-            cx.reach(&user_target(&u))?;
-            self.check_token_limits(&u, req.serial.as_deref()).await?;
+        let owner = self.named_user(req.user.as_ref()).await?;
+        if let Some(u) = &owner {
+            cx.reach(&user_target(u))?;
+            self.check_token_limits(u, req.serial.as_deref()).await?;
         }
+        self.check_description_required(&req, owner.as_ref())
+            .await?;
         if !self.enrollment_is_verified(req.user.as_ref()).await? {
             let admin = cx.admin().map(str::to_owned);
             let row = self
@@ -279,6 +282,44 @@ impl Services {
             rollout_state: "verify".into(),
             verify_prompt: Some(VERIFY_PROMPT),
         })
+    }
+
+    /// ENROLL-scope `require_description` (a list of token types): a new SMS token needs a
+    /// description, privacyIDEA's `Description required for sms token.` (403).
+    async fn check_description_required(
+        &self,
+        req: &TokenInit,
+        owner: Option<&User>,
+    ) -> Result<()> {
+        if nonblank(&req.description).is_some() {
+            return Ok(());
+        }
+        let policies = self.policies().await?;
+        let ctx = crate::policy::PolicyContext {
+            realm: owner.map(|u| u.realm.as_str()),
+            resolver: owner.map(|u| u.resolver.as_str()),
+            user: owner.map(|u| u.login.as_str()),
+            client: None,
+        };
+        let names_sms = policies
+            .values("enrollment", "require_description", &ctx)
+            .iter()
+            .any(|v| {
+                v.split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|t| t.eq_ignore_ascii_case("sms"))
+            });
+        if !names_sms {
+            return Ok(());
+        }
+        // Re-initialising an existing token needs none.
+        if let Some(serial) = nonblank(&req.serial)
+            && self.store().token_by_serial(&serial).await?.is_some()
+        {
+            return Ok(());
+        }
+        Err(ServiceError::Policy(
+            "Description required for sms token.".into(),
+        ))
     }
 
     /// Whether an ENROLL-scope `verify_enrollment` policy names SMS tokens for this user.

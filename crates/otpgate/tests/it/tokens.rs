@@ -935,17 +935,33 @@ async fn enrollment_policies_limit_the_tokens_of_a_user() {
         (403, "The number of tokens for this user is limited!"),
         "{b}"
     );
-    // bob (no token yet) gets one.
-    let (st, b) = s
-        .apost(
-            "/token/init",
-            &[
-                ("type", "sms"),
-                ("user", "bob"),
-                ("serial", "B1"),
-                ("phone", BOB),
-            ],
-        )
-        .await;
+    // bob (no token yet) gets one — with a description, once the policy asks for one.
+    s.ok(
+        "/policy/desc",
+        &[
+            ("scope", "enrollment"),
+            ("action", "require_description=sms"),
+        ],
+    )
+    .await;
+    let init = |desc: &'static str| {
+        let mut form = vec![
+            ("type", "sms"),
+            ("user", "bob"),
+            ("serial", "B1"),
+            ("phone", BOB),
+        ];
+        if !desc.is_empty() {
+            form.push(("description", desc));
+        }
+        form
+    };
+    let (st, b) = s.apost("/token/init", &init("")).await;
+    assert_eq!(
+        (st, error(&b)),
+        (403, "Description required for sms token."),
+        "{b}"
+    );
+    let (st, b) = s.apost("/token/init", &init("bob's phone")).await;
     assert_eq!(st, 200, "{b}");
 }
