@@ -30,6 +30,8 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
     ("smstext", Kind::Text),
     ("sms_challenge_text", Kind::Text),
     ("sms_challenge_reused_text", Kind::Text),
+    ("challenge_text_header", Kind::Text),
+    ("challenge_text_footer", Kind::Text),
     ("smsautosend", Kind::Flag),
     ("increase_failcounter_on_challenge", Kind::Flag),
     ("passOnNoToken", Kind::Flag),

@@ -334,6 +334,7 @@ impl Services {
             }));
         }
         out.preferred_client_mode = self.preferred_client_mode(ctx)?;
+        self.frame_message(&mut out, ctx)?;
         audit.authentication = "CHALLENGE".into();
         Ok(CheckOutcome::Challenge(out))
     }
@@ -452,6 +453,7 @@ impl Services {
             out.retry_after = Some(retry_after);
             self.limit_stats().hit("resend_cooldown");
         }
+        self.frame_message(&mut out, ctx)?;
         audit.action_detail = notes.join(", ");
         audit.info = unique_join(&out.messages);
         audit.authentication = "CHALLENGE".into();
@@ -530,6 +532,16 @@ impl Services {
         if let Err(e) = self.send_challenge(&fresh, &tid, ctx, None).await {
             tracing::warn!(serial = %t.row.serial, error = %e, "smsautosend failed");
             audit.action_detail = format!("smsautosend failed: {e}");
+        }
+        Ok(())
+    }
+
+    /// `challenge_text_header` / `challenge_text_footer`: the message of a challenge answer
+    /// framed as privacyIDEA frames it.
+    fn frame_message(&self, out: &mut Challenges, ctx: &Ctx<'_>) -> Result<()> {
+        if let Some(header) = ctx.text("challenge_text_header")? {
+            let footer = ctx.text("challenge_text_footer")?.unwrap_or_default();
+            out.frame(&header, &footer);
         }
         Ok(())
     }

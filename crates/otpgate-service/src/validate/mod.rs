@@ -120,12 +120,49 @@ pub struct Challenges {
     pub retry_after: Option<i64>,
     /// privacyIDEA's `preferred_client_mode` (a policy may change it).
     pub preferred_client_mode: String,
+    /// The message as `challenge_text_header`/`_footer` policies shape it (None: the
+    /// tokens' messages joined).
+    pub headline: Option<String>,
 }
 
 impl Challenges {
-    /// The tokens' messages as one text (each once, in order).
+    /// The tokens' messages as one text (each once, in order), or as the header and footer
+    /// policies shape it.
     pub fn message(&self) -> String {
-        unique_join(&self.messages)
+        self.headline
+            .clone()
+            .unwrap_or_else(|| unique_join(&self.messages))
+    }
+
+    /// privacyIDEA's `mangle_challenge_response`: `header`, then the messages (sorted, each
+    /// once) as `<li>` items when the header ends in `<ol>` or `<ul>`, else on one line, then
+    /// `footer`.
+    pub(crate) fn frame(&mut self, header: &str, footer: &str) {
+        let mut messages: Vec<&String> = self.messages.iter().collect();
+        messages.sort();
+        messages.dedup();
+        let mut m = header.to_owned();
+        let tail = header
+            .get(header.len().saturating_sub(4)..)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if tail == "<ol>" || tail == "<ul>" {
+            for x in messages {
+                m.push_str(&format!("<li>{x}</li>\n"));
+            }
+        } else {
+            m.push('\n');
+            m.push_str(
+                &messages
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            m.push('\n');
+        }
+        m.push_str(footer);
+        self.headline = Some(m);
     }
 }
 

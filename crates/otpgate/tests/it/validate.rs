@@ -1400,3 +1400,40 @@ async fn passthru_lets_users_without_a_token_log_in_with_their_user_store_passwo
         .await;
     assert!(value(&b)["count"].as_i64().unwrap() >= 2, "{b}");
 }
+
+#[tokio::test]
+async fn challenge_text_header_and_footer_frame_the_message() {
+    let (s, _gw) = ready().await;
+    s.ok(
+        "/policy/frame",
+        &[
+            ("scope", "authentication"),
+            (
+                "action",
+                "challenge_text_header=Choose one:<ul>, challenge_text_footer=</ul>",
+            ),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(
+        msg(&b),
+        "Choose one:<ul><li>Enter the OTP from the SMS:</li>\n</ul>",
+        "{b}"
+    );
+    // detail.messages and the challenges keep their prompts.
+    assert_eq!(
+        b["detail"]["messages"],
+        json!(["Enter the OTP from the SMS:"])
+    );
+    s.ok(
+        "/policy/frame",
+        &[
+            ("scope", "authentication"),
+            ("action", "challenge_text_header=Your code:"),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(msg(&b), "Your code:\nEnter the OTP from the SMS:\n", "{b}");
+}
