@@ -33,6 +33,7 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
     ("challenge_text_header", Kind::Text),
     ("challenge_text_footer", Kind::Text),
     ("smsautosend", Kind::Flag),
+    ("reset_all_user_tokens", Kind::Flag),
     ("increase_failcounter_on_challenge", Kind::Flag),
     ("passOnNoToken", Kind::Flag),
     ("passOnNoUser", Kind::Flag),

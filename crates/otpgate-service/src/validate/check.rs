@@ -431,6 +431,17 @@ impl Services {
         {
             self.count_verified(ctx.cfg, &phone).await?;
         }
+        // `reset_all_user_tokens`: a success with one token resets the fail counters of all
+        // the user's tokens (privacyIDEA's reset_all_user_tokens).
+        if let Some(user) = ctx.user
+            && ctx.flag("reset_all_user_tokens")?
+        {
+            for other in self.store().tokens_of_user(&owner_of(user)).await? {
+                if other.id != t.row.id && other.failcount > 0 {
+                    self.store().token_reset_failcount(other.id).await?;
+                }
+            }
+        }
         if ctx.flag("smsautosend")? {
             self.auto_send(t, ctx, audit).await?;
         }

@@ -1437,3 +1437,49 @@ async fn challenge_text_header_and_footer_frame_the_message() {
     let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
     assert_eq!(msg(&b), "Your code:\nEnter the OTP from the SMS:\n", "{b}");
 }
+
+#[tokio::test]
+async fn reset_all_user_tokens_clears_the_other_tokens_fail_counters_on_success() {
+    let (s, gw) = ready().await;
+    s.enroll("alice", "SMS2", "5678", "+4915100000009").await;
+    // SMS2 collects failures (a wrong PIN counts on both tokens).
+    for _ in 0..2 {
+        s.check(&[("user", "alice"), ("pass", "nope")]).await;
+    }
+    assert_eq!(failcount(&s, "SMS2").await, 2);
+    // Without the policy a success resets only the token that answered.
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", "1234"), ("serial", "SMS1")])
+        .await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    assert_eq!(failcount(&s, "SMS2").await, 2);
+    s.ok(
+        "/policy/reset",
+        &[
+            ("scope", "authentication"),
+            ("action", "reset_all_user_tokens"),
+        ],
+    )
+    .await;
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", "1234"), ("serial", "SMS1")])
+        .await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    assert_eq!(failcount(&s, "SMS2").await, 0);
+}
