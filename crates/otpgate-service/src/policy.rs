@@ -9,6 +9,9 @@ pub use otpgate_core::policy::{
 };
 use otpgate_store::PolicyRow;
 
+/// The scopes otpgate evaluates (policies of other scopes are refused at save).
+pub const EVALUATED_SCOPES: &[&str] = &["admin", "authentication", "enrollment"];
+
 /// How an action's value is checked.
 #[derive(Clone, Copy)]
 enum Kind {

@@ -4,7 +4,7 @@ use super::super::html::{E, Field, Out, U, w};
 use super::super::session::Session;
 use super::{opts, typed_or};
 use crate::params::Params;
-use otpgate_service::policy::{ActionValue, SCOPES, list as list_field, parse_actions};
+use otpgate_service::policy::{ActionValue, EVALUATED_SCOPES, list as list_field, parse_actions};
 use otpgate_store::PolicyRow;
 
 /// The action string of a policy as admins read it (`key=value, flag`).
@@ -119,7 +119,7 @@ pub fn form(
             &scope
         })
         .errors(errors)
-        .select(&opts(SCOPES.iter().copied()), b);
+        .select(&opts(EVALUATED_SCOPES.iter().copied()), b);
     Field::new("action", "Actions")
         .value(&value("action"))
         .hint("Comma-separated: flag or key=value, e.g. smstext='Your code {otp}', otppin=userstore. A comma inside a value is written \\,.")
