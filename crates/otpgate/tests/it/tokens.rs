@@ -851,51 +851,21 @@ async fn enrollment_policies_limit_the_tokens_of_a_user() {
     )
     .await;
     // alice has one active token: a second is one active too many.
-    let (st, b) = s
-        .apost(
-            "/token/init",
-            &[
-                ("type", "sms"),
-                ("user", "alice"),
-                ("serial", "A2"),
-                ("phone", ALICE),
-            ],
-        )
-        .await;
+    let (st, b) = init_for(&s, "alice", "A2", ALICE).await;
     assert_eq!(
         (st, error(&b)),
         (403, "The number of active tokens for this user is limited!"),
         "{b}"
     );
     // Re-initialising her own token is no new token.
-    let (st, b) = s
-        .apost(
-            "/token/init",
-            &[
-                ("type", "sms"),
-                ("user", "alice"),
-                ("serial", "SMS1"),
-                ("phone", ALICE),
-            ],
-        )
-        .await;
+    let (st, b) = init_for(&s, "alice", "SMS1", ALICE).await;
     assert_eq!(st, 200, "{b}");
     // With her token disabled, a second fits; a third does not.
     s.ok("/token/disable/SMS1", &[]).await;
     s.ok("/token/assign", &[("serial", "SPARE"), ("user", "alice")])
         .await;
     s.ok("/token/disable/SPARE", &[]).await;
-    let (st, b) = s
-        .apost(
-            "/token/init",
-            &[
-                ("type", "sms"),
-                ("user", "alice"),
-                ("serial", "A3"),
-                ("phone", ALICE),
-            ],
-        )
-        .await;
+    let (st, b) = init_for(&s, "alice", "A3", ALICE).await;
     assert_eq!(
         (st, error(&b)),
         (403, "The number of tokens for this user is limited!"),
@@ -907,29 +877,9 @@ async fn enrollment_policies_limit_the_tokens_of_a_user() {
         &[("scope", "enrollment"), ("action", "max_token_per_user=3")],
     )
     .await;
-    let (st, b) = s
-        .apost(
-            "/token/init",
-            &[
-                ("type", "sms"),
-                ("user", "alice"),
-                ("serial", "A3"),
-                ("phone", ALICE),
-            ],
-        )
-        .await;
+    let (st, b) = init_for(&s, "alice", "A3", ALICE).await;
     assert_eq!(st, 200, "the larger limit: {b}");
-    let (st, b) = s
-        .apost(
-            "/token/init",
-            &[
-                ("type", "sms"),
-                ("user", "alice"),
-                ("serial", "A4"),
-                ("phone", ALICE),
-            ],
-        )
-        .await;
+    let (st, b) = init_for(&s, "alice", "A4", ALICE).await;
     assert_eq!(
         (st, error(&b)),
         (403, "The number of tokens for this user is limited!"),
@@ -964,4 +914,18 @@ async fn enrollment_policies_limit_the_tokens_of_a_user() {
     );
     let (st, b) = s.apost("/token/init", &init("bob's phone")).await;
     assert_eq!(st, 200, "{b}");
+}
+
+/// `/token/init` of an SMS token `serial` for `user` sending to `phone`.
+async fn init_for(s: &Server, user: &str, serial: &str, phone: &str) -> (u16, serde_json::Value) {
+    s.apost(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("user", user),
+            ("serial", serial),
+            ("phone", phone),
+        ],
+    )
+    .await
 }
