@@ -187,8 +187,12 @@ pub(crate) fn field_matches(field: &str, value: Option<&str>) -> bool {
 /// Whether admin policy `p` applies to local admin `admin`: its `adminuser` names them and it
 /// names no `adminrealm` (local admins have none; privacyIDEA matches them with the empty
 /// realm, so a policy for the admins of a realm never applies to them).
+/// An admin policy restricted to `client` addresses matches no one: otpgate does not match
+/// an admin's address, and granting such a policy from everywhere would fail open.
 pub(crate) fn for_local_admin(p: &Policy, admin: &str) -> bool {
-    field_matches(&p.adminuser, Some(admin)) && field_matches(&p.adminrealm, Some(""))
+    field_matches(&p.adminuser, Some(admin))
+        && field_matches(&p.adminrealm, Some(""))
+        && list(&p.client).is_empty()
 }
 
 /// privacyIDEA's `_search_value`: whether one of `values` (a user's realm, or a token's
@@ -232,7 +236,13 @@ pub(crate) fn grants(actions: &str, action: &str) -> bool {
     if parsed.contains_key(&format!("-{action}")) || parsed.contains_key(&format!("!{action}")) {
         return false;
     }
-    parsed.contains_key(action) || parsed.contains_key("*")
+    let on = |k: &str| match parsed.get(k) {
+        Some(ActionValue::Flag) => true,
+        // `enable=false` takes the right away rather than granting it.
+        Some(ActionValue::Value(v)) => crate::params::is_true(v),
+        None => false,
+    };
+    on(action) || on("*")
 }
 
 /// A set of policies loaded for one request.
@@ -388,6 +398,11 @@ mod tests {
         assert!(grants("*", "configwrite"));
         assert!(!grants("*, -delete", "delete"));
         assert!(!grants("enable", "delete"));
+        assert!(
+            !grants("enable=false, tokenlist", "enable"),
+            "a right set to false"
+        );
+        assert!(grants("enable=True", "enable"));
         let ip = |s: &str| s.parse::<IpAddr>().ok();
         let c = e(&["10.0.0.0/8", "-10.0.0.5"]);
         assert!(client_matches(&c, ip("10.1.2.3")));

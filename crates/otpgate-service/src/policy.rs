@@ -296,6 +296,18 @@ impl Services {
             ));
         }
         check_actions(&scope, input.action.as_deref().unwrap_or_default())?;
+        if scope == "admin"
+            && input
+                .client
+                .as_deref()
+                .is_some_and(|c| !c.trim().is_empty())
+        {
+            return Err(ServiceError::Parameter(
+                "otpgate does not match the client address of admin policies; an admin policy \
+                 with a client would grant its rights from everywhere. Leave client empty."
+                    .into(),
+            ));
+        }
         let priority = input.priority.unwrap_or(1);
         if priority < 0 {
             return Err(ServiceError::Parameter(

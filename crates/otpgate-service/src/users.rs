@@ -572,19 +572,55 @@ impl Services {
                 );
             }
         }
+        // Resolver- or user-scoped `userlist` policies: only the users they reach.
+        out.retain(|u| reach.covers(&crate::tokens::user_target(u)));
         Ok(out)
     }
 
     /// `POST /user/`: a new user in an internal resolver; its id.
     pub async fn create_user(&self, input: &UserInput, cx: &mut Scope) -> Result<i64> {
         cx.audit.user = input.login.clone().unwrap_or_default();
+        self.reach_user_store(cx, input).await?;
         let (res, row) = self.user_row(input, true).await?;
         Ok(self.store().iuser_create(res, &row).await?)
+    }
+
+    /// The admin's reach over a user of a user store (create, change): some realm holding
+    /// the resolver must be reached (privacyIDEA's `resolver_realm_access`).
+    async fn reach_user_store(&self, cx: &Scope, input: &UserInput) -> Result<()> {
+        let resolver = nonblank(&input.resolver).unwrap_or_default();
+        let login = nonblank(&input.login).unwrap_or_default();
+        self.reach_resolver_user(cx, &resolver, &login).await
+    }
+
+    async fn reach_resolver_user(&self, cx: &Scope, resolver: &str, login: &str) -> Result<()> {
+        let reach = cx.admin_reach();
+        if matches!(reach, otpgate_core::reach::AdminReach::Everyone) {
+            return Ok(());
+        }
+        let realms = self.store().realm_list().await?;
+        let reached = realms
+            .iter()
+            .filter(|r| r.resolvers.iter().any(|(n, _)| n == resolver))
+            .any(|r| {
+                reach.covers(&otpgate_core::reach::Target {
+                    realm: Some(&r.name),
+                    resolver: Some(resolver),
+                    user: Some(login),
+                    token_realms: &[],
+                })
+            });
+        if reached {
+            Ok(())
+        } else {
+            Err(crate::call::not_allowed(cx.right()))
+        }
     }
 
     /// `PUT /user/`: changes a user of an internal resolver.
     pub async fn update_user(&self, input: &UserInput, cx: &mut Scope) -> Result<bool> {
         cx.audit.user = input.login.clone().unwrap_or_default();
+        self.reach_user_store(cx, input).await?;
         let (res, row) = self.user_row(input, false).await?;
         self.store().iuser_update(res, &row).await?;
         Ok(true)
@@ -660,6 +696,7 @@ impl Services {
     pub async fn delete_user(&self, resolver: &str, login: &str, cx: &mut Scope) -> Result<bool> {
         cx.audit.user = login.to_owned();
         cx.audit.resolver = resolver.to_owned();
+        self.reach_resolver_user(cx, resolver, login).await?;
         let res = self.store().resolver_get(resolver).await?.ok_or_else(|| {
             ServiceError::Parameter(format!("The resolver {resolver} does not exist."))
         })?;

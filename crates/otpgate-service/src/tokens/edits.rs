@@ -269,6 +269,13 @@ impl Services {
             .into_iter()
             .map(|c| c.serial)
             .collect();
+        // Every token of the transaction must be the admin's to end (privacyIDEA refuses the
+        // whole call otherwise).
+        for serial in &serials {
+            if let Some(t) = self.store().token_by_serial(serial).await? {
+                self.reach_token(cx, &t, false).await?;
+            }
+        }
         let deleted = self.store().challenge_delete_tid(tid).await?;
         cx.audit.serial = serials.join(",");
         cx.audit.info = format!("Cancelled {deleted} challenge(s) for transaction {tid}");

@@ -246,6 +246,13 @@ impl Services {
             cx.reach(&user_target(u))?;
             self.check_token_limits(u, req.serial.as_deref()).await?;
         }
+        // Re-initialising an existing token changes its key, number and PIN: the admin must
+        // reach the token as it is (its owner, or its realms when it has none).
+        if let Some(serial) = nonblank(&req.serial)
+            && let Some(existing) = self.store().token_by_serial(&serial).await?
+        {
+            self.reach_token(cx, &existing, owner.is_some()).await?;
+        }
         self.check_description_required(&req, owner.as_ref())
             .await?;
         if !self.enrollment_is_verified(req.user.as_ref()).await? {

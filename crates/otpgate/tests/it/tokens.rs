@@ -508,7 +508,7 @@ async fn a_realm_scoped_helpdesk_admin_acts_only_within_its_realm() {
             ("realm", "realm1"),
             (
                 "action",
-                "tokenlist, enable, disable, assign, unassign, triggerchallenge, getchallenges, userlist, auditlog",
+                "tokenlist, enable, disable, assign, unassign, triggerchallenge, getchallenges, userlist, auditlog, enrollSMS, updateuser, cancelchallenge",
             ),
         ],
     )
@@ -589,6 +589,46 @@ async fn a_realm_scoped_helpdesk_admin_acts_only_within_its_realm() {
     // A right the policy does not list is refused everywhere.
     let (st, _) = as_admin(&s, &hd, Method::POST, "/token/reset/SMS1", &[]).await;
     assert_eq!(st, 403);
+    // Re-initialising branch B's token, changing its user, ending its login: refused.
+    let (st, b) = as_admin(
+        &s,
+        &hd,
+        Method::POST,
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("serial", "DSMS"),
+            ("phone", "+4915100000099"),
+        ],
+    )
+    .await;
+    assert_eq!((st, code(&b)), (403, 303), "{b}");
+    let (st, b) = as_admin(
+        &s,
+        &hd,
+        Method::PUT,
+        "/user/",
+        &[
+            ("user", "dave"),
+            ("resolver", "local2"),
+            ("mobile", "+4915100000099"),
+        ],
+    )
+    .await;
+    assert_eq!((st, code(&b)), (403, 303), "{b}");
+    let (_, b) = s
+        .check(&[("user", "dave"), ("realm", "branch"), ("pass", "d")])
+        .await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let (st, b) = as_admin(
+        &s,
+        &hd,
+        Method::DELETE,
+        &format!("/token/challenges/transaction/{tid}"),
+        &[],
+    )
+    .await;
+    assert_eq!((st, code(&b)), (403, 303), "{b}");
     // Users and the audit log: realm1's only.
     let (st, _) = as_admin(&s, &hd, Method::GET, "/user/", &[("realm", "branch")]).await;
     assert_eq!(st, 403);
@@ -753,6 +793,21 @@ async fn wildcards_exclusions_and_unevaluated_conditions_in_admin_policies() {
         assert_eq!((st, code(&b)), (400, 905), "{scope} {action}: {b}");
         assert!(error(&b).contains(why), "{scope} {action}: {b}");
     }
+    let (st, b) = s
+        .apost(
+            "/policy/fromlan",
+            &[
+                ("scope", "admin"),
+                ("action", "tokenlist"),
+                ("client", "10.0.0.0/8"),
+            ],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905), "{b}");
+    assert!(
+        error(&b).contains("client address of admin policies"),
+        "{b}"
+    );
     for (scope, action) in [
         ("admin", "*, -delete"),
         (
