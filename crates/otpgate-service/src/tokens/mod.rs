@@ -380,6 +380,25 @@ impl Services {
         })
     }
 
+    /// privacyIDEA's `sms_gateways` admin policy: an admin may name only the gateways it
+    /// lists as a token's `sms.identifier`. At enrollment (`strict`) a gateway needs the
+    /// policy; on `/token/set` and `/token/info` it applies where such a policy exists.
+    async fn check_gateway_allowed(&self, admin: &str, id: &str, strict: bool) -> Result<()> {
+        let allowed = self.policies().await?.admin_values(admin, "sms_gateways");
+        if (!strict && allowed.is_empty())
+            || allowed
+                .iter()
+                .flat_map(|v| v.split_whitespace())
+                .any(|g| g == id)
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::Policy(
+                "The requested sms.identifier is not allowed to be enrolled.".into(),
+            ))
+        }
+    }
+
     /// Creates (or re-initialises) an SMS token with `rollout_state` (`verify` for an
     /// enrollment that is finished only when the user has entered the OTP of a first SMS);
     /// returns it as stored (a re-initialised existing token keeps its state). `admin` is
@@ -435,19 +454,8 @@ impl Services {
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
         {
-            let allowed = self
-                .policies()
-                .await?
-                .admin_values(admin.unwrap_or_default(), "sms_gateways");
-            if !allowed
-                .iter()
-                .flat_map(|v| v.split_whitespace())
-                .any(|g| g == id)
-            {
-                return Err(ServiceError::Policy(
-                    "The requested sms.identifier is not allowed to be enrolled.".into(),
-                ));
-            }
+            self.check_gateway_allowed(admin.unwrap_or_default(), id, true)
+                .await?;
             if self.store().gateway_by_name(id).await?.is_none() {
                 return Err(ServiceError::Parameter(format!(
                     "The SMS gateway {id} does not exist."
@@ -648,6 +656,10 @@ impl Services {
             ));
         }
         let identifier = nonblank(&a.sms_identifier);
+        if let (Some(id), Some(admin)) = (&identifier, cx.admin()) {
+            let admin = admin.to_owned();
+            self.check_gateway_allowed(&admin, id, false).await?;
+        }
         if let Some(id) = &identifier
             && self.store().gateway_by_name(id).await?.is_none()
         {

@@ -399,7 +399,7 @@ async fn token_init_errors_and_reinit() {
             ("scope", "admin"),
             (
                 "action",
-                "sms_gateways=gw other, enrollSMS, tokenlist, configwrite, policyread, policywrite, policydelete",
+                "sms_gateways=gw other, enrollSMS, tokenlist, set, configwrite, policyread, policywrite, policydelete",
             ),
         ],
     )
@@ -417,6 +417,15 @@ async fn token_init_errors_and_reinit() {
         )
         .await;
     assert_eq!(st, 200, "{b}");
+    assert_eq!(s.token_info("T1").await["info"]["sms.identifier"], "gw");
+    // The policy holds for /token/set too: no way around it to an unlisted gateway.
+    let (st, b) = s
+        .apost(
+            "/token/set",
+            &[("serial", "T1"), ("sms.identifier", "third")],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (403, 303), "{b}");
     assert_eq!(s.token_info("T1").await["info"]["sms.identifier"], "gw");
     // Re-init for the same user replaces phone and description; another user is refused.
     let (st, _) = s
