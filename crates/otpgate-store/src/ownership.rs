@@ -8,6 +8,18 @@ use sqlx::Row;
 use std::collections::BTreeMap;
 
 impl Store {
+    /// Whether the user `resolver`/`user_id` owns any token, in any realm (a user whose
+    /// resolver sits in several realms has their tokens under one of them).
+    pub async fn user_has_tokens_anywhere(&self, resolver: &str, user_id: &str) -> Result<bool> {
+        let row =
+            sqlx::query("SELECT 1 FROM tokenowner WHERE resolver = $1 AND user_id = $2 LIMIT 1")
+                .bind(resolver)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
     /// The realms of tokens besides their owners', by token id (sorted).
     pub async fn token_realms(&self, ids: &[i64]) -> Result<BTreeMap<i64, Vec<String>>> {
         let mut out: BTreeMap<i64, Vec<String>> = BTreeMap::new();

@@ -184,6 +184,21 @@ impl Services {
             .into_iter()
             .filter(|t| t.tokentype == "sms")
             .collect();
+        // A user with tokens under another realm (their resolver sits in several) has a second
+        // factor: no pass-through may skip it by naming the other realm.
+        let has_tokens_elsewhere = match (tokens.is_empty(), ctx.user) {
+            (true, Some(u)) => {
+                self.store()
+                    .user_has_tokens_anywhere(&u.resolver, &u.uid)
+                    .await?
+            }
+            _ => false,
+        };
+        if tokens.is_empty() && has_tokens_elsewhere {
+            return Ok(CheckOutcome::Reject(Rejected::because(
+                "The user has no tokens assigned",
+            )));
+        }
         if tokens.is_empty() {
             if let Some((_, names)) = ctx.action("passOnNoToken")? {
                 audit.policies = names.join(",");

@@ -1391,9 +1391,21 @@ async fn passthru_lets_users_without_a_token_log_in_with_their_user_store_passwo
     let (_, b) = s.check(&[("user", "bob"), ("pass", "wrong")]).await;
     assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
     assert_eq!(msg(&b), "The user has no tokens assigned");
-    // alice has one: her password is no second factor.
+    // alice has one: her password is no second factor — also not through a second realm
+    // that holds her user store while her token is under realm1.
     let (_, b) = s.check(&[("user", "alice"), ("pass", "alice-pw")]).await;
     assert_eq!(msg(&b), "wrong otp pin", "{b}");
+    s.ok("/realm/realm2", &[("resolvers", "local")]).await;
+    let (_, b) = s
+        .check(&[("user", "alice"), ("realm", "realm2"), ("pass", "alice-pw")])
+        .await;
+    assert_eq!(b["result"]["authentication"], "REJECT", "{b}");
+    assert_eq!(msg(&b), "The user has no tokens assigned");
+    // bob, without a token anywhere, still passes through in realm2.
+    let (_, b) = s
+        .check(&[("user", "bob"), ("realm", "realm2"), ("pass", "bob-pw")])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
     // The audit names the policy.
     let (_, b) = s
         .aget("/audit/", &[("user", "bob"), ("policies", "pt")])
