@@ -258,7 +258,8 @@ impl Services {
             .ok_or_else(policy_not_found)
     }
 
-    /// `POST /policy/<name>`: creates or replaces the policy; its id.
+    /// `POST /policy/<name>`: creates the policy, or changes the fields given of an existing
+    /// one (privacyIDEA keeps the others); its id.
     pub async fn set_policy(&self, name: &str, input: &PolicyInput, cx: &mut Scope) -> Result<i64> {
         cx.audit.action_detail = format!("policy {name}");
         let valid_name = !name.is_empty()
@@ -271,9 +272,18 @@ impl Services {
                 "The name of the policy may only contain the characters a-zA-Z0-9_. and -: {name:?}"
             )));
         }
+        // privacyIDEA updates only the fields a request gives: a partial update (or the
+        // console, which does not send `adminrealm`) keeps the rest of an existing policy.
+        let mut after = self.store().policy_list().await?;
+        let old = after.iter().find(|p| p.name == name).cloned();
+        let pick = |given: &Option<String>, kept: Option<&String>| {
+            given.clone().or_else(|| kept.cloned()).unwrap_or_default()
+        };
         let scope = input
             .scope
             .as_deref()
+            .map(str::to_owned)
+            .or_else(|| old.as_ref().map(|p| p.scope.clone()))
             .ok_or_else(|| ServiceError::missing("scope"))?
             .trim()
             .to_owned();
@@ -295,42 +305,40 @@ impl Services {
                     .into(),
             ));
         }
-        check_actions(&scope, input.action.as_deref().unwrap_or_default())?;
-        if scope == "admin"
-            && input
-                .client
-                .as_deref()
-                .is_some_and(|c| !c.trim().is_empty())
-        {
+        let row = PolicyRow {
+            id: 0,
+            name: name.to_owned(),
+            scope,
+            action: pick(&input.action, old.as_ref().map(|p| &p.action)),
+            realm: pick(&input.realm, old.as_ref().map(|p| &p.realm)),
+            resolver: pick(&input.resolver, old.as_ref().map(|p| &p.resolver)),
+            user: pick(&input.user, old.as_ref().map(|p| &p.user)),
+            client: pick(&input.client, old.as_ref().map(|p| &p.client)),
+            adminrealm: pick(&input.adminrealm, old.as_ref().map(|p| &p.adminrealm)),
+            adminuser: pick(&input.adminuser, old.as_ref().map(|p| &p.adminuser)),
+            priority: input
+                .priority
+                .or_else(|| old.as_ref().map(|p| p.priority))
+                .unwrap_or(1),
+            active: input
+                .active
+                .or_else(|| old.as_ref().map(|p| p.active))
+                .unwrap_or(true),
+            description: pick(&input.description, old.as_ref().map(|p| &p.description)),
+        };
+        check_actions(&row.scope, &row.action)?;
+        if row.scope == "admin" && !row.client.trim().is_empty() {
             return Err(ServiceError::Parameter(
                 "otpgate does not match the client address of admin policies; an admin policy \
                  with a client would grant its rights from everywhere. Leave client empty."
                     .into(),
             ));
         }
-        let priority = input.priority.unwrap_or(1);
-        if priority < 0 {
+        if row.priority < 0 {
             return Err(ServiceError::Parameter(
                 "priority must not be negative.".into(),
             ));
         }
-        let get = |v: &Option<String>| v.clone().unwrap_or_default();
-        let row = PolicyRow {
-            id: 0,
-            name: name.to_owned(),
-            scope,
-            action: get(&input.action),
-            realm: get(&input.realm),
-            resolver: get(&input.resolver),
-            user: get(&input.user),
-            client: get(&input.client),
-            adminrealm: get(&input.adminrealm),
-            adminuser: get(&input.adminuser),
-            priority,
-            active: input.active.unwrap_or(true),
-            description: get(&input.description),
-        };
-        let mut after = self.store().policy_list().await?;
         after.retain(|p| p.name != row.name);
         after.push(row.clone());
         self.keep_a_policy_admin(after).await?;

@@ -824,6 +824,30 @@ async fn wildcards_exclusions_and_unevaluated_conditions_in_admin_policies() {
             .await;
         assert_eq!(st, 200, "{scope} {action}: {b}");
     }
+    // A partial update changes only what it gives (privacyIDEA's set_policy).
+    s.ok(
+        "/policy/part",
+        &[
+            ("scope", "authentication"),
+            ("action", "smsautosend"),
+            ("realm", "realm1"),
+            ("priority", "3"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/policy/part",
+        &[("action", "smsautosend, reset_all_user_tokens")],
+    )
+    .await;
+    let (_, b) = s.aget("/policy/part", &[]).await;
+    let p = &value(&b)[0];
+    assert_eq!(
+        (&p["scope"], &p["realm"], &p["priority"]),
+        (&json!("authentication"), &json!(["realm1"]), &json!(3)),
+        "{b}"
+    );
+    assert_eq!(p["action"]["reset_all_user_tokens"], true, "{b}");
 }
 
 #[tokio::test]
