@@ -54,6 +54,18 @@ pub struct User {
     pub mobile_list: bool,
 }
 
+impl User {
+    /// This user as an admin's target (whom admin policies reach).
+    pub fn target(&self) -> otpgate_core::reach::Target<'_> {
+        otpgate_core::reach::Target {
+            realm: Some(&self.realm),
+            resolver: Some(&self.resolver),
+            user: Some(&self.login),
+            token_realms: &[],
+        }
+    }
+}
+
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("User")
@@ -573,7 +585,7 @@ impl Services {
             }
         }
         // Resolver- or user-scoped `userlist` policies: only the users they reach.
-        out.retain(|u| reach.covers(&crate::tokens::user_target(u)));
+        out.retain(|u| reach.covers(&u.target()));
         Ok(out)
     }
 

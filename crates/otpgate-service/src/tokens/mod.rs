@@ -10,7 +10,6 @@ mod views;
 
 pub use edits::{ChallengesDeleted, RandomPinSet};
 pub use owners::{Assignment, Unassigned};
-pub(crate) use reach::user_target;
 pub use views::{ChallengeView, OwnerView, TokenQuery, TokenView};
 
 use crate::audit::AuditEntry;
@@ -183,7 +182,7 @@ impl Services {
             },
             None => match self.named_user(target.user.as_ref()).await? {
                 Some(u) => {
-                    cx.reach(&reach::user_target(&u))?;
+                    cx.reach(&u.target())?;
                     self.store().tokens_of_user(&owner_of(&u)).await?
                 }
                 None => {
@@ -243,7 +242,7 @@ impl Services {
         // realm-scoped admin enroll tokens without owner).
         let owner = self.named_user(req.user.as_ref()).await?;
         if let Some(u) = &owner {
-            cx.reach(&user_target(u))?;
+            cx.reach(&u.target())?;
             self.check_token_limits(u, req.serial.as_deref()).await?;
         }
         // Re-initialising an existing token changes its key, number and PIN: the admin must

@@ -73,7 +73,7 @@ impl Services {
         let Some(user) = self.named_user(Some(named)).await? else {
             return Err(ServiceError::missing("user"));
         };
-        cx.reach(&super::reach::user_target(&user))?;
+        cx.reach(&user.target())?;
         self.check_token_limits(&user, Some(&serial)).await?;
         cx.audit.user = user.login.clone();
         cx.audit.realm = user.realm.clone();

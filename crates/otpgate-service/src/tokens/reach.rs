@@ -2,7 +2,6 @@
 //! the target's realm, resolver and login, and counts a token's own realms as its realm.
 
 use crate::call::Scope;
-use crate::users::User;
 use crate::{Result, Services};
 use otpgate_core::policy::{is_pattern, search_value};
 use otpgate_core::reach::{AdminReach, Target};
@@ -161,15 +160,5 @@ impl Services {
             });
         }
         Ok(Some(out))
-    }
-}
-
-/// A user as an admin's target.
-pub(crate) fn user_target(u: &User) -> Target<'_> {
-    Target {
-        realm: Some(&u.realm),
-        resolver: Some(&u.resolver),
-        user: Some(&u.login),
-        token_realms: &[],
     }
 }

@@ -67,7 +67,7 @@ impl Services {
                     ServiceError::User(format!("User <{login}@{realm}> does not exist."))
                 })?;
                 // The admin's `triggerchallenge` policies must reach the user.
-                cx.reach(&crate::tokens::user_target(&user))?;
+                cx.reach(&user.target())?;
                 cx.audit.user = user.login.clone();
                 cx.audit.realm = user.realm.clone();
                 let tokens = self.store().tokens_of_user(&owner_of(&user)).await?;
