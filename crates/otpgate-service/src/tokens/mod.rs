@@ -254,7 +254,7 @@ impl Services {
         }
         self.check_description_required(&req, owner.as_ref())
             .await?;
-        if !self.enrollment_is_verified(req.user.as_ref()).await? {
+        if !self.enrollment_is_verified(owner.as_ref()).await? {
             let admin = cx.admin().map(str::to_owned);
             let row = self
                 .init_token_in(&req, admin.as_deref(), &mut cx.audit, "enrolled")
@@ -301,12 +301,7 @@ impl Services {
             return Ok(());
         }
         let policies = self.policies().await?;
-        let ctx = crate::policy::PolicyContext {
-            realm: owner.map(|u| u.realm.as_str()),
-            resolver: owner.map(|u| u.resolver.as_str()),
-            user: owner.map(|u| u.login.as_str()),
-            client: None,
-        };
+        let ctx = enrollment_context(owner);
         let names_sms = policies
             .values("enrollment", "require_description", &ctx)
             .iter()
@@ -329,15 +324,9 @@ impl Services {
     }
 
     /// Whether an ENROLL-scope `verify_enrollment` policy names SMS tokens for this user.
-    async fn enrollment_is_verified(&self, user: Option<&UserRef>) -> Result<bool> {
+    async fn enrollment_is_verified(&self, user: Option<&User>) -> Result<bool> {
         let policies = self.policies().await?;
-        let user = self.named_user(user).await?;
-        let ctx = crate::policy::PolicyContext {
-            realm: user.as_ref().map(|u| u.realm.as_str()),
-            resolver: user.as_ref().map(|u| u.resolver.as_str()),
-            user: user.as_ref().map(|u| u.login.as_str()),
-            client: None,
-        };
+        let ctx = enrollment_context(user);
         Ok(
             match policies.action("enrollment", "verify_enrollment", &ctx)? {
                 Some((crate::policy::ActionValue::Flag, _)) => true,
@@ -764,6 +753,16 @@ fn initialized(row: &TokenRow) -> TokenInitialized {
             row.rollout_state.clone()
         },
         verify_prompt: None,
+    }
+}
+
+/// Who ENROLL-scope policies are evaluated for: the token's owner, if any.
+pub(crate) fn enrollment_context(user: Option<&User>) -> crate::policy::PolicyContext<'_> {
+    crate::policy::PolicyContext {
+        realm: user.map(|u| u.realm.as_str()),
+        resolver: user.map(|u| u.resolver.as_str()),
+        user: user.map(|u| u.login.as_str()),
+        client: None,
     }
 }
 

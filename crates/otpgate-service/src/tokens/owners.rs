@@ -244,12 +244,7 @@ impl Services {
     /// theirs; privacyIDEA's messages (403).
     pub(crate) async fn check_token_limits(&self, user: &User, serial: Option<&str>) -> Result<()> {
         let policies = self.policies().await?;
-        let ctx = crate::policy::PolicyContext {
-            realm: Some(&user.realm),
-            resolver: Some(&user.resolver),
-            user: Some(&user.login),
-            client: None,
-        };
+        let ctx = super::enrollment_context(Some(user));
         let limit = |action: &str| {
             policies
                 .values("enrollment", action, &ctx)

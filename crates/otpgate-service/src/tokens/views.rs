@@ -288,6 +288,9 @@ impl Services {
     ) -> Result<Vec<ChallengeView>> {
         let serial = serial.map(str::trim).filter(|s| !s.is_empty());
         let rows = self.store().challenges_list(serial).await?;
+        if matches!(reach, AdminReach::Everyone) {
+            return Ok(rows.into_iter().map(ChallengeView::from).collect());
+        }
         let mut out = Vec::with_capacity(rows.len());
         let mut seen: BTreeMap<String, bool> = BTreeMap::new();
         for c in rows {
@@ -299,7 +302,7 @@ impl Services {
                             .token_in_reach(reach, "getchallenges", &t, false)
                             .await
                             .is_ok(),
-                        None => matches!(reach, AdminReach::Everyone),
+                        None => false,
                     };
                     seen.insert(c.serial.clone(), r);
                     r
