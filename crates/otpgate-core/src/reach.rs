@@ -95,7 +95,7 @@ impl Policies {
         let admin_policies: Vec<_> = self
             .rows
             .iter()
-            .filter(|p| p.active && p.scope == "admin")
+            .filter(|p| self.live(p) && p.scope == "admin")
             .collect();
         if admin_policies.is_empty() {
             return AdminReach::Everyone;

@@ -16,6 +16,7 @@ use otpgate_core::reach::{AdminReach, Target};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A boxed future borrowing the services and the call's scope (what [`Services::run`]'s work
@@ -46,6 +47,55 @@ pub struct Subject {
     pub serial: String,
 }
 
+/// An HTTP request's headers and parameters, as policy conditions see them (`HTTP Request
+/// header`, `Request Data`). Secrets are left out: the `pass` and `password` parameters and
+/// the authorization headers.
+#[derive(Debug, Default)]
+pub struct RequestData {
+    headers: Vec<(String, String)>,
+    params: Vec<(String, String)>,
+}
+
+impl RequestData {
+    /// The data of a request with these headers and parameters.
+    pub fn new<'a>(
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        const SECRET_HEADERS: &[&str] = &["authorization", "pi-authorization", "cookie"];
+        const SECRET_PARAMS: &[&str] = &["pass", "password", "otpkey", "pin", "otp"];
+        Self {
+            headers: headers
+                .into_iter()
+                .filter(|(k, _)| !SECRET_HEADERS.iter().any(|s| k.eq_ignore_ascii_case(s)))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            params: params
+                .into_iter()
+                .filter(|(k, _)| !SECRET_PARAMS.contains(k))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// A header's value (names in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A parameter's value (the last one given wins).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// One request to a use case, as a front end describes it.
 #[derive(Debug)]
 pub struct Call {
@@ -68,6 +118,9 @@ pub struct Call {
     /// A fault the front end found before any work (a body it cannot read): the call is
     /// refused with it, and audited, before the caller's right is checked.
     pub refused: Option<ServiceError>,
+    /// The HTTP request's headers and parameters, for policy conditions (None for RADIUS
+    /// and the web console).
+    pub request: Option<Arc<RequestData>>,
     started_ms: i64,
     started: Instant,
 }
@@ -80,6 +133,8 @@ pub struct Scope {
     right: Option<(&'static str, AdminReach)>,
     client: Option<IpAddr>,
     end_user: Option<IpAddr>,
+    request: Option<Arc<RequestData>>,
+    serial: String,
     /// The audit entry the work fills in (user, realm, resolver, serial, token type, info,
     /// action detail, policies); action, client, administrator, times, success and
     /// authentication are the call's.
@@ -100,6 +155,17 @@ impl Scope {
     /// The end user's address only when a trusted proxy named it.
     pub fn end_user(&self) -> Option<IpAddr> {
         self.end_user
+    }
+
+    /// The HTTP request's headers and parameters (None for RADIUS and the web console).
+    pub fn request(&self) -> Option<Arc<RequestData>> {
+        self.request.clone()
+    }
+
+    /// The token serial the request names (path or parameter; "" for none): the token
+    /// policy conditions look at, as privacyIDEA's `g.serial`.
+    pub fn serial(&self) -> &str {
+        &self.serial
     }
 
     /// Refuses (403, privacyIDEA's code and message) a target the calling admin's policies
@@ -260,6 +326,7 @@ impl Call {
             user_agent: None,
             subject: Subject::default(),
             refused: None,
+            request: None,
             started_ms: services.clock().now_ms(),
             started: Instant::now(),
         }
@@ -291,6 +358,12 @@ impl Call {
             realm: realm.to_owned(),
             serial: serial.to_owned(),
         };
+        self
+    }
+
+    /// The HTTP request's headers and parameters (for policy conditions).
+    pub fn request(mut self, data: RequestData) -> Self {
+        self.request = Some(Arc::new(data));
         self
     }
 
@@ -358,6 +431,8 @@ impl Services {
             right: None,
             client: call.client,
             end_user: call.end_user,
+            request: call.request.clone(),
+            serial: call.subject.serial.clone(),
             audit: AuditEntry {
                 ts: call.started_ms,
                 action: call.action.clone(),

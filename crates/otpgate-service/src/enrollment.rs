@@ -110,7 +110,7 @@ impl Services {
         }
         if replaced.is_none() {
             // A further phone: the ENROLL-scope limits on a user's tokens apply.
-            self.check_token_limits(user, None).await?;
+            self.check_token_limits(user, None, None).await?;
         }
         let req = TokenInit {
             tokentype: Some("sms".into()),

@@ -31,6 +31,10 @@ pub enum ServiceError {
     /// Something addressed by the request does not exist (ResourceNotFoundError, 601).
     #[error("{0}")]
     NotFound(String),
+    /// A login refused by the authorization policy `authorized=deny_access` (ValidateError,
+    /// 401, answered with HTTP 400).
+    #[error("{0}")]
+    Validate(String),
     /// A policy forbids the action (PolicyError, 303).
     #[error("{0}")]
     Policy(String),
@@ -100,6 +104,7 @@ impl ServiceError {
             ServiceError::Resolver(_) => 907,
             ServiceError::NotFound(_) => 601,
             ServiceError::Policy(_) => 303,
+            ServiceError::Validate(_) => 401,
             ServiceError::Auth { code, .. } => *code,
             ServiceError::TooLarge(_) => -413,
             ServiceError::Unavailable | ServiceError::Busy => -503,

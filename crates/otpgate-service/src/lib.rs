@@ -11,6 +11,7 @@ pub mod directory;
 pub mod enrollment;
 pub mod error;
 pub mod events;
+mod facts;
 pub mod gateways;
 pub mod kdf;
 pub mod keys;

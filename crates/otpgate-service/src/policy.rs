@@ -4,6 +4,7 @@
 
 use crate::call::Scope;
 use crate::{Result, ServiceError, Services};
+use otpgate_core::policy::condition::parse_conditions;
 pub use otpgate_core::policy::{
     ActionValue, Policies, PolicyContext, SCOPES, client_matches, list, net_contains, parse_actions,
 };
@@ -182,9 +183,13 @@ pub struct PolicyInput {
     pub active: Option<bool>,
     /// `description`.
     pub description: Option<String>,
-    /// `conditions` (privacyIDEA's extended conditions, a JSON list): not evaluated by
-    /// otpgate, so a policy with any is refused rather than applied to everyone.
+    /// `conditions`: privacyIDEA's extended conditions, a JSON list of
+    /// `[section, key, comparator, value, active(, handle_missing_data)]`.
     pub conditions: Option<String>,
+    /// `time`: the days and hours the policy applies (`Mon-Fri: 9-18`).
+    pub time: Option<String>,
+    /// `check_all_resolvers`.
+    pub check_all_resolvers: Option<bool>,
 }
 
 impl PolicyInput {
@@ -204,9 +209,16 @@ impl PolicyInput {
 }
 
 impl Services {
-    /// All policies (loaded per request; they are few).
+    /// All policies, evaluated now (loaded per request; they are few).
     pub async fn policies(&self) -> Result<Policies> {
-        Ok(self.settings().await?.policies.clone())
+        Ok(self.policies_now(&self.settings().await?.policies))
+    }
+
+    /// `policies` evaluated at the clock's now; `time` ranges use the server's local wall
+    /// time, as privacyIDEA's.
+    pub fn policies_now(&self, policies: &Policies) -> Policies {
+        let now = self.clock().now();
+        policies.at(now, now.with_timezone(&chrono::Local).naive_local())
     }
 
     /// Refuses an admin action that admin policies do not allow (for anyone).
@@ -262,11 +274,16 @@ impl Services {
     /// one (privacyIDEA keeps the others); its id.
     pub async fn set_policy(&self, name: &str, input: &PolicyInput, cx: &mut Scope) -> Result<i64> {
         cx.audit.action_detail = format!("policy {name}");
+        if name.contains(char::is_whitespace) {
+            return Err(ServiceError::Parameter(
+                "Policy name must not contain white spaces!".into(),
+            ));
+        }
         let valid_name = !name.is_empty()
             && name.len() <= 64
             && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '));
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if !valid_name {
             return Err(ServiceError::Parameter(format!(
                 "The name of the policy may only contain the characters a-zA-Z0-9_. and -: {name:?}"
@@ -292,18 +309,30 @@ impl Services {
                 "Invalid scope '{scope}' in policy '{name}'!"
             )));
         }
-        let conditions = input
-            .conditions
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or_default();
-        if !matches!(conditions, "" | "[]") {
-            return Err(ServiceError::Parameter(
-                "Policy conditions are not evaluated by otpgate, so the policy would apply to \
-                 everyone it matches. Leave them out and narrow the policy by realm, resolver, \
-                 user or client instead."
-                    .into(),
-            ));
+        let conditions = match input.conditions.as_deref() {
+            Some(json) => {
+                let parsed = parse_conditions(json)
+                    .map_err(|e| ServiceError::Parameter(format!("{} ({name})", e.0)))?;
+                for c in &parsed {
+                    c.validate().map_err(|e| {
+                        ServiceError::Parameter(format!(
+                            "Invalid condition of policy '{name}': {}",
+                            e.0
+                        ))
+                    })?;
+                }
+                parsed
+            }
+            None => old
+                .as_ref()
+                .map(|p| p.conditions.clone())
+                .unwrap_or_default(),
+        };
+        let time = pick(&input.time, old.as_ref().map(|p| &p.time));
+        if !time.trim().is_empty() && otpgate_core::policy::time::validate(&time).is_err() {
+            return Err(ServiceError::Parameter(format!(
+                "Invalid time format '{time}'!"
+            )));
         }
         let row = PolicyRow {
             id: 0,
@@ -325,6 +354,12 @@ impl Services {
                 .or_else(|| old.as_ref().map(|p| p.active))
                 .unwrap_or(true),
             description: pick(&input.description, old.as_ref().map(|p| &p.description)),
+            time,
+            conditions,
+            check_all_resolvers: input
+                .check_all_resolvers
+                .or_else(|| old.as_ref().map(|p| p.check_all_resolvers))
+                .unwrap_or(false),
         };
         check_actions(&row.scope, &row.action)?;
         if row.scope == "admin" && !row.client.trim().is_empty() {
@@ -334,9 +369,17 @@ impl Services {
                     .into(),
             ));
         }
-        if row.priority < 0 {
+        if row.priority < 1 {
             return Err(ServiceError::Parameter(
-                "priority must not be negative.".into(),
+                "Priority must be at least 1".into(),
+            ));
+        }
+        if row.scope == "admin" && row.conditions.iter().any(|c| c.active) {
+            return Err(ServiceError::Parameter(
+                "otpgate does not evaluate conditions of admin policies (an admin's reach \
+                 would depend on each user's attributes). Narrow the policy by realm, \
+                 resolver or user instead."
+                    .into(),
             ));
         }
         after.retain(|p| p.name != row.name);

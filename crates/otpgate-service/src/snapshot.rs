@@ -27,6 +27,24 @@ pub struct Settings {
     pub resolvers: HashMap<String, ResolverRow>,
 }
 
+impl Settings {
+    /// The resolvers of `realm` in priority order (privacyIDEA's `get_ordered_resolvers`),
+    /// for policies with `check_all_resolvers`; empty when no policy has it.
+    pub(crate) fn realm_resolvers(&self, realm: &str) -> Vec<String> {
+        if !self.policies.check_all_resolvers() {
+            return Vec::new();
+        }
+        let mut resolvers: Vec<(String, Option<i64>)> = self
+            .realms
+            .iter()
+            .find(|r| r.name == realm)
+            .map(|r| r.resolvers.clone())
+            .unwrap_or_default();
+        resolvers.sort_by_key(|(_, prio)| prio.unwrap_or(i64::MAX));
+        resolvers.into_iter().map(|(name, _)| name).collect()
+    }
+}
+
 /// The newest copy this node read.
 #[derive(Debug, Default)]
 pub struct SettingsCache(Mutex<Option<Arc<Settings>>>);

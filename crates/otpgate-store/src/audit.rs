@@ -123,6 +123,33 @@ impl Store {
         Ok(())
     }
 
+    /// How many logins of `user` in `realm` since `since_ms` succeeded (`success`) or failed,
+    /// challenges not counted: privacyIDEA's count for the authorization policies
+    /// `auth_max_success` and `auth_max_fail`. Logins are `/validate/check` (and its radius
+    /// and saml forms), RADIUS Access-Requests and `/auth`.
+    pub async fn audit_login_count(
+        &self,
+        user: &str,
+        realm: &str,
+        success: bool,
+        since_ms: i64,
+    ) -> Result<i64> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) FROM audit WHERE user_name = $1 AND realm = $2 AND ts >= $3 \
+             AND success = $4 AND authentication <> 'CHALLENGE' \
+             AND (action LIKE '%/validate/check' OR action LIKE '%/validate/radiuscheck' \
+             OR action LIKE '%/validate/samlcheck' OR action = 'RADIUS Access-Request' \
+             OR action LIKE '%/auth')",
+        )
+        .bind(user)
+        .bind(realm)
+        .bind(since_ms)
+        .bind(i64::from(success))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(r.try_get(0)?)
+    }
+
     /// A page of entries, newest first, and the total count.
     pub async fn audit_list(
         &self,

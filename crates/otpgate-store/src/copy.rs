@@ -162,6 +162,9 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("priority", Int),
             ("active", Int),
             ("description", Text),
+            ("time_range", Text),
+            ("conditions", Text),
+            ("check_all_resolvers", Int),
         ],
     ),
     (

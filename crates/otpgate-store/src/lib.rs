@@ -151,7 +151,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 9] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 10] = [
         (
             1,
             "init",
@@ -205,6 +205,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "drop_in",
             include_str!("../migrations/sqlite/0009_drop_in.sql"),
             include_str!("../migrations/postgres/0009_drop_in.sql"),
+        ),
+        (
+            10,
+            "policy_engine",
+            include_str!("../migrations/sqlite/0010_policy_engine.sql"),
+            include_str!("../migrations/postgres/0010_policy_engine.sql"),
         ),
     ];
     all.into_iter()

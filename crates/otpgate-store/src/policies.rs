@@ -1,13 +1,15 @@
 //! Policies (privacyIDEA's `/policy`).
 
 use crate::{Result, Store, flag};
+use otpgate_core::policy::Condition;
+use otpgate_core::policy::condition::{conditions_json, parse_conditions};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// A policy as stored: core's [`otpgate_core::policy::Policy`].
 pub type PolicyRow = otpgate_core::policy::Policy;
 
-const COLS: &str = "id, name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description";
+const COLS: &str = "id, name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description, time_range, conditions, check_all_resolvers";
 
 fn row(r: &AnyRow) -> Result<PolicyRow> {
     Ok(PolicyRow {
@@ -24,6 +26,25 @@ fn row(r: &AnyRow) -> Result<PolicyRow> {
         priority: r.try_get(10)?,
         active: flag(r.try_get(11)?),
         description: r.try_get(12)?,
+        time: r.try_get(13)?,
+        conditions: stored_conditions(&r.try_get::<String, _>(14)?),
+        check_all_resolvers: flag(r.try_get(15)?),
+    })
+}
+
+/// Stored conditions. Saved ones were checked; a list that does not parse (written by hand
+/// or by an older privacyIDEA) becomes one condition no section matches, so the policy
+/// raises a policy error when evaluated instead of applying to everyone.
+fn stored_conditions(json: &str) -> Vec<Condition> {
+    parse_conditions(json).unwrap_or_else(|_| {
+        vec![Condition {
+            section: "(unreadable conditions)".into(),
+            key: "-".into(),
+            comparator: "equals".into(),
+            value: "-".into(),
+            active: true,
+            missing: "raise_error".into(),
+        }]
     })
 }
 
@@ -31,12 +52,13 @@ impl Store {
     /// Creates or replaces a policy; returns its id.
     pub async fn policy_upsert(&self, p: &PolicyRow) -> Result<i64> {
         let r = sqlx::query(
-            "INSERT INTO policy (name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+            "INSERT INTO policy (name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description, time_range, conditions, check_all_resolvers) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (name) DO UPDATE SET scope = excluded.scope, action = excluded.action, realm = excluded.realm, \
              resolver = excluded.resolver, user_name = excluded.user_name, client = excluded.client, \
              adminrealm = excluded.adminrealm, adminuser = excluded.adminuser, priority = excluded.priority, \
-             active = excluded.active, description = excluded.description RETURNING id",
+             active = excluded.active, description = excluded.description, time_range = excluded.time_range, \
+             conditions = excluded.conditions, check_all_resolvers = excluded.check_all_resolvers RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.scope)
@@ -50,6 +72,9 @@ impl Store {
         .bind(p.priority)
         .bind(i64::from(p.active))
         .bind(&p.description)
+        .bind(&p.time)
+        .bind(conditions_json(&p.conditions).to_string())
+        .bind(i64::from(p.check_all_resolvers))
         .fetch_one(&self.pool)
         .await?;
         Ok(r.try_get(0)?)

@@ -13,7 +13,8 @@ pub use owners::{Assignment, Unassigned};
 pub use views::{ChallengeView, OwnerView, TokenQuery, TokenView};
 
 use crate::audit::AuditEntry;
-use crate::call::{Outcome, Scope};
+use crate::call::{Outcome, RequestData, Scope};
+use crate::facts::RequestFacts;
 use crate::nonblank;
 use crate::users::User;
 use crate::{Result, ServiceError, Services};
@@ -241,9 +242,11 @@ impl Services {
         // The admin's `enrollSMS` policies must reach the new owner (privacyIDEA lets a
         // realm-scoped admin enroll tokens without owner).
         let owner = self.named_user(req.user.as_ref()).await?;
+        let request = cx.request();
         if let Some(u) = &owner {
             cx.reach(&u.target())?;
-            self.check_token_limits(u, req.serial.as_deref()).await?;
+            self.check_token_limits(u, req.serial.as_deref(), request.as_deref())
+                .await?;
         }
         // Re-initialising an existing token changes its key, number and PIN: the admin must
         // reach the token as it is (its owner, or its realms when it has none).
@@ -252,9 +255,12 @@ impl Services {
         {
             self.reach_token(cx, &existing, owner.is_some()).await?;
         }
-        self.check_description_required(&req, owner.as_ref())
+        self.check_description_required(&req, owner.as_ref(), request.as_deref())
             .await?;
-        if !self.enrollment_is_verified(owner.as_ref()).await? {
+        if !self
+            .enrollment_is_verified(owner.as_ref(), request.as_deref())
+            .await?
+        {
             let admin = cx.admin().map(str::to_owned);
             let row = self
                 .init_token_in(&req, admin.as_deref(), &mut cx.audit, "enrolled")
@@ -296,14 +302,15 @@ impl Services {
         &self,
         req: &TokenInit,
         owner: Option<&User>,
+        request: Option<&RequestData>,
     ) -> Result<()> {
         if nonblank(&req.description).is_some() {
             return Ok(());
         }
-        let policies = self.policies().await?;
-        let ctx = enrollment_context(owner);
-        let names_sms = policies
-            .values("enrollment", "require_description", &ctx)
+        let enroll = self.enrollment_policies(owner, request).await?;
+        let names_sms = enroll
+            .policies
+            .values("enrollment", "require_description", &enroll.ctx())?
             .iter()
             .any(|v| {
                 v.split(|c: char| !c.is_ascii_alphanumeric())
@@ -324,11 +331,17 @@ impl Services {
     }
 
     /// Whether an ENROLL-scope `verify_enrollment` policy names SMS tokens for this user.
-    async fn enrollment_is_verified(&self, user: Option<&User>) -> Result<bool> {
-        let policies = self.policies().await?;
-        let ctx = enrollment_context(user);
+    async fn enrollment_is_verified(
+        &self,
+        user: Option<&User>,
+        request: Option<&RequestData>,
+    ) -> Result<bool> {
+        let enroll = self.enrollment_policies(user, request).await?;
         Ok(
-            match policies.action("enrollment", "verify_enrollment", &ctx)? {
+            match enroll
+                .policies
+                .action("enrollment", "verify_enrollment", &enroll.ctx())?
+            {
                 Some((crate::policy::ActionValue::Flag, _)) => true,
                 Some((crate::policy::ActionValue::Value(v), _)) => v
                     .split([' ', ','])
@@ -756,13 +769,50 @@ fn initialized(row: &TokenRow) -> TokenInitialized {
     }
 }
 
-/// Who ENROLL-scope policies are evaluated for: the token's owner, if any.
-pub(crate) fn enrollment_context(user: Option<&User>) -> crate::policy::PolicyContext<'_> {
-    crate::policy::PolicyContext {
-        realm: user.map(|u| u.realm.as_str()),
-        resolver: user.map(|u| u.resolver.as_str()),
-        user: user.map(|u| u.login.as_str()),
-        client: None,
+/// ENROLL-scope policies as one enrollment sees them: evaluated now, for the token's owner
+/// (if any) and the request.
+pub(crate) struct EnrollmentPolicies<'a> {
+    pub policies: crate::policy::Policies,
+    user: Option<&'a User>,
+    realm_resolvers: Vec<String>,
+    facts: RequestFacts<'a>,
+}
+
+impl EnrollmentPolicies<'_> {
+    /// Whom the policies are evaluated for.
+    pub fn ctx(&self) -> crate::policy::PolicyContext<'_> {
+        crate::policy::PolicyContext {
+            realm: self.user.map(|u| u.realm.as_str()),
+            resolver: self.user.map(|u| u.resolver.as_str()),
+            user: self.user.map(|u| u.login.as_str()),
+            client: None,
+            realm_resolvers: &self.realm_resolvers,
+            facts: Some(&self.facts),
+            action_only: false,
+        }
+    }
+}
+
+impl Services {
+    /// The ENROLL-scope policies for an enrollment of `user`'s token in `request`.
+    pub(crate) async fn enrollment_policies<'a>(
+        &self,
+        user: Option<&'a User>,
+        request: Option<&'a RequestData>,
+    ) -> Result<EnrollmentPolicies<'a>> {
+        let settings = self.settings().await?;
+        Ok(EnrollmentPolicies {
+            policies: self.policies_now(&settings.policies),
+            user,
+            realm_resolvers: user
+                .map(|u| settings.realm_resolvers(&u.realm))
+                .unwrap_or_default(),
+            facts: RequestFacts {
+                user,
+                token: None,
+                request,
+            },
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! realms it is in (`/token/realm/<serial>`), with privacyIDEA's parameters and answers.
 
 use super::{TokenTarget, UserRef, not_found, owner_of};
-use crate::call::{Outcome, Scope};
+use crate::call::{Outcome, RequestData, Scope};
 use crate::users::User;
 use crate::{Result, ServiceError, Services};
 use chrono::SecondsFormat;
@@ -74,7 +74,9 @@ impl Services {
             return Err(ServiceError::missing("user"));
         };
         cx.reach(&user.target())?;
-        self.check_token_limits(&user, Some(&serial)).await?;
+        let request = cx.request();
+        self.check_token_limits(&user, Some(&serial), request.as_deref())
+            .await?;
         cx.audit.user = user.login.clone();
         cx.audit.realm = user.realm.clone();
         cx.audit.resolver = user.resolver.clone();
@@ -242,15 +244,21 @@ impl Services {
     /// `max_active_token_per_user` and their `sms_` forms; the largest value of the matching
     /// policies counts), checked before token `serial` (new, or not yet the user's) becomes
     /// theirs; privacyIDEA's messages (403).
-    pub(crate) async fn check_token_limits(&self, user: &User, serial: Option<&str>) -> Result<()> {
-        let policies = self.policies().await?;
-        let ctx = super::enrollment_context(Some(user));
-        let limit = |action: &str| {
-            policies
-                .values("enrollment", action, &ctx)
+    pub(crate) async fn check_token_limits(
+        &self,
+        user: &User,
+        serial: Option<&str>,
+        request: Option<&RequestData>,
+    ) -> Result<()> {
+        let enroll = self.enrollment_policies(Some(user), request).await?;
+        let ctx = enroll.ctx();
+        let limit = |action: &str| -> Result<Option<usize>> {
+            Ok(enroll
+                .policies
+                .values("enrollment", action, &ctx)?
                 .iter()
                 .filter_map(|v| v.parse::<usize>().ok())
-                .max()
+                .max())
         };
         let limits = [
             (
@@ -274,19 +282,23 @@ impl Services {
                 "The number of active tokens for this user is limited!",
             ),
         ];
-        if limits.iter().all(|(action, _, _)| limit(action).is_none()) {
+        let mut set = Vec::new();
+        for (action, active_only, message) in limits {
+            if let Some(max) = limit(action)? {
+                set.push((max, active_only, message));
+            }
+        }
+        if set.is_empty() {
             return Ok(());
         }
         let tokens = self.store().tokens_of_user(&owner_of(user)).await?;
         if serial.is_some_and(|s| tokens.iter().any(|t| t.serial == s)) {
             return Ok(());
         }
-        for (action, active_only, message) in limits {
-            if let Some(max) = limit(action) {
-                let have = tokens.iter().filter(|t| !active_only || t.active).count();
-                if have >= max {
-                    return Err(ServiceError::Policy(message.into()));
-                }
+        for (max, active_only, message) in set {
+            let have = tokens.iter().filter(|t| !active_only || t.active).count();
+            if have >= max {
+                return Err(ServiceError::Policy(message.into()));
             }
         }
         Ok(())

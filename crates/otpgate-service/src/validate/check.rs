@@ -7,6 +7,7 @@ use super::{
 };
 use crate::audit::AuditEntry;
 use crate::call::Scope;
+use crate::facts::RequestFacts;
 use crate::limits::send_number;
 use crate::policy::{ActionValue, PolicyContext};
 use crate::settings::SystemConfig;
@@ -52,11 +53,12 @@ impl Services {
             .pass
             .clone()
             .ok_or_else(|| ServiceError::missing("pass"))?;
-        let (client, end_user) = (cx.client(), cx.end_user());
+        let (client, end_user, request) = (cx.client(), cx.end_user(), cx.request());
         let audit = &mut cx.audit;
         // One read of the settings version for the whole check.
         let settings = self.settings().await?;
-        let (cfg, policies) = (&settings.config, &settings.policies);
+        let policies = &self.policies_now(&settings.policies);
+        let cfg = &settings.config;
 
         let (user, tokens) = match user_param {
             Some(login) => {
@@ -66,10 +68,15 @@ impl Services {
                 audit.user = login.clone();
                 audit.realm = realm.clone();
                 let Some(user) = found else {
+                    let facts = RequestFacts {
+                        request: request.as_deref(),
+                        ..Default::default()
+                    };
                     let ctx = PolicyContext {
                         realm: Some(&realm),
                         user: Some(&login),
                         client,
+                        facts: Some(&facts),
                         ..Default::default()
                     };
                     return self
@@ -105,6 +112,7 @@ impl Services {
                 (user, vec![t])
             }
         };
+        let named = serial_param.and_then(|s| tokens.iter().find(|t| t.serial == s).cloned());
         let ctx = Ctx {
             user: user.as_ref(),
             policies,
@@ -112,6 +120,15 @@ impl Services {
             client,
             end_user,
             used,
+            facts: RequestFacts {
+                user: user.as_ref(),
+                token: named.as_ref(),
+                request: request.as_deref(),
+            },
+            realm_resolvers: user
+                .as_ref()
+                .map(|u| settings.realm_resolvers(&u.realm))
+                .unwrap_or_default(),
         };
         // privacyIDEA's hide_specific_error_message: a rejection says only "Authentication
         // failed." (the audit keeps the reason).

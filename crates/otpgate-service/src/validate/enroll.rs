@@ -4,6 +4,7 @@
 
 use super::{Ctx, SEND_FAILED, max_wrong, note_policies};
 use crate::audit::AuditEntry;
+use crate::facts::RequestFacts;
 use crate::gateways::SmsFailure;
 use crate::limits::{LIMITED, NUMBER_REFUSED};
 use crate::users::User;
@@ -23,16 +24,25 @@ impl Services {
         audit: &mut AuditEntry,
     ) -> Result<String> {
         let settings = self.settings().await?;
+        let policies = self.policies_now(&settings.policies);
         let used = Mutex::new(Vec::new());
         let ctx = Ctx {
             user,
-            policies: &settings.policies,
+            policies: &policies,
             cfg: &settings.config,
             client,
             end_user: client,
             used: &used,
+            facts: RequestFacts {
+                user,
+                token: Some(&row),
+                request: None,
+            },
+            realm_resolvers: user
+                .map(|u| settings.realm_resolvers(&u.realm))
+                .unwrap_or_default(),
         };
-        let t = self.live(row)?;
+        let t = self.live(row.clone())?;
         let tid = self.rng().digits(20)?;
         let sent = self.send_challenge(&t, &tid, &ctx, None).await;
         note_policies(audit, &used);

@@ -25,6 +25,7 @@ pub use saml::SamlChecked;
 
 use crate::audit::AuditEntry;
 use crate::call::{Authentication, Outcome};
+use crate::facts::RequestFacts;
 use crate::policy::{ActionValue, Policies, PolicyContext};
 use crate::settings::SystemConfig;
 use crate::users::User;
@@ -401,6 +402,10 @@ struct Ctx<'a> {
     end_user: Option<IpAddr>,
     /// Names of the policies that decided something, for the audit log.
     used: &'a Mutex<Vec<String>>,
+    /// What policy conditions look at.
+    facts: RequestFacts<'a>,
+    /// The resolvers of the user's realm (for `check_all_resolvers`).
+    realm_resolvers: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -448,6 +453,9 @@ impl Ctx<'_> {
             resolver: self.user.map(|u| u.resolver.as_str()),
             user: self.user.map(|u| u.login.as_str()),
             client: self.client,
+            realm_resolvers: &self.realm_resolvers,
+            facts: Some(&self.facts),
+            action_only: false,
         }
     }
 }

@@ -6,6 +6,7 @@ use super::{
     unfit_messages, unfit_reason, unique_join,
 };
 use crate::call::{Outcome, Scope};
+use crate::facts::RequestFacts;
 use crate::tokens::owner_of;
 use crate::{Result, ServiceError, Services};
 use otpgate_store::TokenRow;
@@ -54,7 +55,9 @@ impl Services {
     ) -> Result<Triggered> {
         let (user_param, serial_param) = named(&req.user, &req.serial)?;
         let settings = self.settings().await?;
-        let (cfg, policies) = (&settings.config, &settings.policies);
+        let policies = &self.policies_now(&settings.policies);
+        let cfg = &settings.config;
+        let request = cx.request();
         let realm_param = req
             .realm
             .as_deref()
@@ -104,6 +107,7 @@ impl Services {
         for t in &mut tokens {
             self.clear_expired_lockout(t, cfg).await?;
         }
+        let named = serial_param.and_then(|s| tokens.iter().find(|t| t.serial == s).cloned());
         let (fit, locked): (Vec<TokenRow>, Vec<TokenRow>) =
             tokens.into_iter().partition(|t| unfit_reason(t).is_none());
         let ctx = Ctx {
@@ -113,6 +117,15 @@ impl Services {
             client: None,
             end_user: None,
             used,
+            facts: RequestFacts {
+                user: user.as_ref(),
+                token: named.as_ref(),
+                request: request.as_deref(),
+            },
+            realm_resolvers: user
+                .as_ref()
+                .map(|u| settings.realm_resolvers(&u.realm))
+                .unwrap_or_default(),
         };
         let live: Vec<Live> = fit
             .into_iter()

@@ -7,7 +7,7 @@ use crate::request::{CallSlot, client_ip, end_user, route_action};
 use crate::state::App;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
-use otpgate_service::call::{Call, Caller, Outcome, Scope, Work};
+use otpgate_service::call::{Call, Caller, Outcome, RequestData, Scope, Work};
 use otpgate_service::{ServiceError, Services};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -145,7 +145,13 @@ impl Pi {
         )
         .from(self.client, self.end_user)
         .user_agent(ua)
-        .subject(p("user"), p("realm"), serial);
+        .subject(p("user"), p("realm"), serial)
+        .request(RequestData::new(
+            self.headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+            self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ));
         call.event = event;
         if let Some(fault) = &self.fault {
             call = call.refuse(fault.clone());

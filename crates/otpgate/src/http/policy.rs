@@ -5,6 +5,7 @@ use crate::params::{Params, is_true};
 use crate::state::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use otpgate_core::policy::condition::conditions_json;
 use otpgate_service::ServiceError;
 use otpgate_service::policy::{ActionValue, PolicyInput, list, parse_actions};
 use otpgate_store::PolicyRow;
@@ -26,6 +27,8 @@ pub fn policy_input(p: &Params) -> Result<PolicyInput, ServiceError> {
         active: p.get("active").map(is_true),
         description: s("description"),
         conditions: s("conditions"),
+        time: s("time"),
+        check_all_resolvers: p.get("check_all_resolvers").map(is_true),
     })
 }
 
@@ -45,8 +48,9 @@ pub fn policy_json(p: &PolicyRow) -> Value {
         "name": p.name, "scope": p.scope, "action": actions, "active": p.active, "priority": p.priority,
         "realm": list(&p.realm), "resolver": list(&p.resolver), "user": list(&p.user), "client": list(&p.client),
         "adminrealm": list(&p.adminrealm), "adminuser": list(&p.adminuser),
-        "check_all_resolvers": false, "conditions": [], "description": if p.description.is_empty() { Value::Null } else { json!(p.description) },
-        "pinode": [], "time": "", "user_agents": [], "user_case_insensitive": false,
+        "check_all_resolvers": p.check_all_resolvers, "conditions": conditions_json(&p.conditions),
+        "description": if p.description.is_empty() { Value::Null } else { json!(p.description) },
+        "pinode": [], "time": p.time, "user_agents": [], "user_case_insensitive": false,
     })
 }
 

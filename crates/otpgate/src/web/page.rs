@@ -273,6 +273,7 @@ pub fn service_message(e: &ServiceError) -> String {
         | ServiceError::Resolver(m)
         | ServiceError::ConfigAdmin(m)
         | ServiceError::NotFound(m)
+        | ServiceError::Validate(m)
         | ServiceError::Policy(m) => m.clone(),
         ServiceError::Auth { message, .. } => message.clone(),
         other => other.to_string(),

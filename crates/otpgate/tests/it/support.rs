@@ -166,6 +166,20 @@ impl Server {
         self.send(self.client.post(self.url(path)).form(form)).await
     }
 
+    /// Anonymous form POST with extra headers.
+    pub async fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut rb = self.client.post(self.url(path)).form(form);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        self.send(rb).await
+    }
+
     /// Anonymous GET with a query.
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
         self.send(self.client.get(self.url(path)).query(query))

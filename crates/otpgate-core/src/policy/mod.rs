@@ -4,8 +4,15 @@
 //! decides.
 
 use crate::CoreError;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
+
+pub mod condition;
+pub mod time;
+
+pub use condition::{Condition, Fact, FactValue, Facts, Section};
 
 /// A policy as privacyIDEA defines it (list fields are comma-separated; empty means all).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,6 +43,12 @@ pub struct Policy {
     pub active: bool,
     /// Free text.
     pub description: String,
+    /// Days and hours the policy applies (`Mon-Fri: 9-18`); empty = always.
+    pub time: String,
+    /// Extended conditions; all active ones must hold.
+    pub conditions: Vec<Condition>,
+    /// Match `resolver` against every resolver of the user's realm, not only the user's.
+    pub check_all_resolvers: bool,
 }
 
 /// The scopes privacyIDEA knows.
@@ -171,6 +184,20 @@ pub struct PolicyContext<'a> {
     pub user: Option<&'a str>,
     /// The client address.
     pub client: Option<IpAddr>,
+    /// The resolvers of the user's realm in priority order (for `check_all_resolvers`).
+    pub realm_resolvers: &'a [String],
+    /// What conditions look at; None: no user, token or request data.
+    pub facts: Option<&'a dyn Facts>,
+    /// privacyIDEA's `Match.action_only`: realm, resolver and user are not matched at all
+    /// (policies naming them apply too), as for the authorization actions `serial`,
+    /// `tokeninfo` and `no_detail_on_*`.
+    pub action_only: bool,
+}
+
+impl std::fmt::Debug for dyn Facts + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Facts")
+    }
 }
 
 pub(crate) fn field_matches(field: &str, value: Option<&str>) -> bool {
@@ -182,6 +209,21 @@ pub(crate) fn field_matches(field: &str, value: Option<&str>) -> bool {
         Some(v) => search_value(&entries, &[v]),
         None => false,
     }
+}
+
+/// privacyIDEA's resolver match: the user's resolver, or with `check_all_resolvers` any
+/// resolver of the user's realm (a policy with it needs a realm and a user).
+fn resolver_matches(p: &Policy, ctx: &PolicyContext<'_>) -> bool {
+    if !p.check_all_resolvers {
+        return field_matches(&p.resolver, ctx.resolver);
+    }
+    if ctx.realm.is_none() || ctx.user.is_none() {
+        return false;
+    }
+    let entries = list(&p.resolver);
+    ctx.realm_resolvers
+        .iter()
+        .any(|r| search_value(&entries, &[r.as_str()]))
 }
 
 /// Whether admin policy `p` applies to local admin `admin`: its `adminuser` names them and it
@@ -245,31 +287,85 @@ pub(crate) fn grants(actions: &str, action: &str) -> bool {
     on(action) || on("*")
 }
 
-/// A set of policies loaded for one request.
+/// A set of policies, and the moment they are evaluated at.
 #[derive(Debug, Clone)]
 pub struct Policies {
-    pub(crate) rows: Vec<Policy>,
+    pub(crate) rows: Arc<[Policy]>,
+    /// The instant, and the server's local wall time for `time` ranges; None: policies with
+    /// a `time` match nothing (the lockout guard counts only rights that always hold).
+    at: Option<(DateTime<Utc>, NaiveDateTime)>,
 }
 
 impl Policies {
     /// Wraps loaded rows.
     pub fn new(rows: Vec<Policy>) -> Self {
-        Self { rows }
+        Self {
+            rows: rows.into(),
+            at: None,
+        }
     }
 
+    /// The same policies, evaluated at `now` (`local`: the server's wall time then, which
+    /// privacyIDEA's `time` ranges use). Cheap: the rows are shared.
+    pub fn at(&self, now: DateTime<Utc>, local: NaiveDateTime) -> Self {
+        Self {
+            rows: self.rows.clone(),
+            at: Some((now, local)),
+        }
+    }
+
+    /// Whether an active policy of `scope` sets `action` at all (before matching anyone): the
+    /// service skips the lookups an action needs while no policy has it.
+    pub fn uses(&self, scope: &str, action: &str) -> bool {
+        self.rows
+            .iter()
+            .any(|p| p.active && p.scope == scope && parse_actions(&p.action).contains_key(action))
+    }
+
+    /// Whether any policy matches with `check_all_resolvers` (then the service looks up the
+    /// resolvers of the user's realm).
+    pub fn check_all_resolvers(&self) -> bool {
+        self.rows.iter().any(|p| p.check_all_resolvers)
+    }
+
+    /// Whether `p` is active now (its `time` range, if any, holds).
+    pub(crate) fn live(&self, p: &Policy) -> bool {
+        p.active
+            && (p.time.trim().is_empty()
+                || self
+                    .at
+                    .is_some_and(|(_, local)| time::in_range(&p.time, local)))
+    }
+
+    /// The `scope` policies that apply to `ctx`: privacyIDEA's `match_policies` (realm,
+    /// resolver, user, client, time, then the conditions, which may raise a policy error).
     fn matching<'s>(
         &'s self,
-        scope: &'s str,
-        ctx: &'s PolicyContext<'_>,
-    ) -> impl Iterator<Item = &'s Policy> + 's {
-        self.rows.iter().filter(move |p| {
-            p.active
+        scope: &str,
+        ctx: &PolicyContext<'_>,
+    ) -> Result<Vec<&'s Policy>, CoreError> {
+        let mut out = Vec::new();
+        for p in self.rows.iter() {
+            let matches = self.live(p)
                 && p.scope == scope
-                && field_matches(&p.realm, ctx.realm)
-                && field_matches(&p.resolver, ctx.resolver)
-                && field_matches(&p.user, ctx.user)
-                && client_matches(&list(&p.client), ctx.client)
-        })
+                && (ctx.action_only
+                    || (field_matches(&p.realm, ctx.realm)
+                        && resolver_matches(p, ctx)
+                        && field_matches(&p.user, ctx.user)))
+                && client_matches(&list(&p.client), ctx.client);
+            if matches && self.conditions_hold(p, ctx)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    fn conditions_hold(&self, p: &Policy, ctx: &PolicyContext<'_>) -> Result<bool, CoreError> {
+        if p.conditions.is_empty() {
+            return Ok(true);
+        }
+        let now = self.at.map_or(DateTime::<Utc>::MIN_UTC, |(now, _)| now);
+        condition::all_hold(&p.name, &p.conditions, ctx.facts, now)
     }
 
     /// The value of `action` in `scope` for `ctx`, with the names of the deciding policies.
@@ -279,13 +375,19 @@ impl Policies {
         action: &str,
         ctx: &PolicyContext<'_>,
     ) -> Result<Option<(ActionValue, Vec<String>)>, CoreError> {
+        let set: Vec<(&Policy, ActionValue)> = self
+            .matching(scope, ctx)?
+            .into_iter()
+            .filter_map(|p| parse_actions(&p.action).remove(action).map(|v| (p, v)))
+            .collect();
+        let Some(top) = set.iter().map(|(p, _)| p.priority).min() else {
+            return Ok(None);
+        };
+        // Only the best priority decides; a conflict below it does not matter.
         let mut best: Option<(i64, ActionValue, Vec<String>)> = None;
-        for p in self.matching(scope, ctx) {
-            let Some(v) = parse_actions(&p.action).remove(action) else {
-                continue;
-            };
+        for (p, v) in set.into_iter().filter(|(p, _)| p.priority == top) {
             match &mut best {
-                Some((prio, val, names)) if *prio == p.priority => {
+                Some((_, val, names)) => {
                     if *val != v {
                         return Err(CoreError::PolicyConflict(format!(
                             "There are conflicting {scope} actions for action {action}!"
@@ -293,8 +395,7 @@ impl Policies {
                     }
                     names.push(p.name.clone());
                 }
-                Some((prio, _, _)) if *prio < p.priority => {}
-                _ => best = Some((p.priority, v, vec![p.name.clone()])),
+                None => best = Some((p.priority, v, vec![p.name.clone()])),
             }
         }
         Ok(best.map(|(_, v, n)| (v, n)))
@@ -303,13 +404,20 @@ impl Policies {
     /// Every value `action` has in the `scope` policies matching `ctx`, whatever their
     /// priority (privacyIDEA's `action_values(unique=False)`, e.g. for limits where the
     /// largest wins).
-    pub fn values(&self, scope: &str, action: &str, ctx: &PolicyContext<'_>) -> Vec<String> {
-        self.matching(scope, ctx)
+    pub fn values(
+        &self,
+        scope: &str,
+        action: &str,
+        ctx: &PolicyContext<'_>,
+    ) -> Result<Vec<String>, CoreError> {
+        Ok(self
+            .matching(scope, ctx)?
+            .into_iter()
             .filter_map(|p| match parse_actions(&p.action).remove(action) {
                 Some(ActionValue::Value(v)) => Some(v.trim().to_owned()),
                 _ => None,
             })
-            .collect()
+            .collect())
     }
 
     /// The text value of an action, unescaped (`\,` → `,`, surrounding quotes removed).
@@ -345,7 +453,7 @@ impl Policies {
         let admin_policies: Vec<&Policy> = self
             .rows
             .iter()
-            .filter(|p| p.active && p.scope == "admin")
+            .filter(|p| self.live(p) && p.scope == "admin")
             .collect();
         if admin_policies.is_empty() {
             return true;
@@ -360,7 +468,7 @@ impl Policies {
     pub fn admin_values(&self, admin: &str, action: &str) -> Vec<String> {
         self.rows
             .iter()
-            .filter(|p| p.active && p.scope == "admin" && for_local_admin(p, admin))
+            .filter(|p| self.live(p) && p.scope == "admin" && for_local_admin(p, admin))
             .filter_map(|p| match parse_actions(&p.action).remove(action) {
                 Some(ActionValue::Value(v)) => Some(crate::template::unescape_policy_text(&v)),
                 _ => None,
@@ -510,5 +618,122 @@ mod tests {
             Some(ip)
         ));
         assert!(!client_matches(&["10.0.0.0/8".into()], None));
+    }
+
+    use proptest::prelude::*;
+
+    fn row(i: usize, prio: i64, value: u8, realm: &str, time: &str) -> Policy {
+        Policy {
+            name: format!("p{i}"),
+            scope: "authentication".into(),
+            action: format!("smstext=v{value}"),
+            realm: realm.into(),
+            priority: prio,
+            active: true,
+            time: time.into(),
+            ..Default::default()
+        }
+    }
+
+    proptest! {
+        /// The deciding value does not depend on the order policies were stored in, is a value
+        /// of a matching policy of the best priority, and an excluded realm never decides.
+        #[test]
+        fn evaluation_is_order_free_and_the_best_priority_decides(
+            specs in proptest::collection::vec(
+                (1i64..4, 0u8..3, prop_oneof![Just(""), Just("r1"), Just("*, -r1"), Just("r2")],
+                 prop_oneof![Just(""), Just("Mon-Sun: 0-23:59"), Just("Sat: 0-1")]),
+                0..8),
+            rotate in 0usize..8,
+        ) {
+            let rows: Vec<Policy> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, (prio, v, realm, time))| row(i, *prio, *v, realm, time))
+                .collect();
+            let mut rotated = rows.clone();
+            if !rotated.is_empty() {
+                let k = rotate % rotated.len();
+                rotated.rotate_left(k);
+            }
+            // A Wednesday noon.
+            let local = chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+                .and_then(|d| d.and_hms_opt(12, 0, 0))
+                .expect("a date");
+            let now = local.and_utc();
+            let ctx = PolicyContext { realm: Some("r1"), ..Default::default() };
+            let a = Policies::new(rows.clone()).at(now, local);
+            let b = Policies::new(rotated).at(now, local);
+            let ra = a.text("authentication", "smstext", &ctx);
+            let rb = b.text("authentication", "smstext", &ctx);
+            prop_assert_eq!(ra.as_ref().ok(), rb.as_ref().ok());
+            prop_assert_eq!(ra.is_err(), rb.is_err());
+            let applies = |p: &Policy| {
+                p.realm != "*, -r1" && p.realm != "r2" && p.time != "Sat: 0-1"
+            };
+            let best = rows.iter().filter(|p| applies(p)).map(|p| p.priority).min();
+            match (ra, best) {
+                (Ok(None), None) => {}
+                (Ok(Some(v)), Some(best)) => {
+                    let wanted = ["smstext=", v.as_str()].concat();
+                    let found = rows
+                        .iter()
+                        .any(|p| applies(p) && p.priority == best && p.action == wanted);
+                    prop_assert!(found);
+                }
+                (Err(_), Some(best)) => {
+                    let values: std::collections::BTreeSet<&str> = rows
+                        .iter()
+                        .filter(|p| applies(p) && p.priority == best)
+                        .map(|p| p.action.as_str())
+                        .collect();
+                    prop_assert!(values.len() > 1, "a conflict needs two values");
+                }
+                (other, best) => prop_assert!(false, "{other:?} with best {best:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn time_and_check_all_resolvers_narrow_matching() {
+        let mut p = row(0, 1, 1, "", "Mon-Fri: 9-17");
+        p.resolver = "staff".into();
+        p.check_all_resolvers = true;
+        let ps = Policies::new(vec![p]);
+        let resolvers = vec!["local".to_owned(), "staff".to_owned()];
+        let ctx = PolicyContext {
+            realm: Some("realm1"),
+            resolver: Some("local"),
+            user: Some("bob"),
+            realm_resolvers: &resolvers,
+            ..Default::default()
+        };
+        let at = |d: u32, h: u32| {
+            let local = chrono::NaiveDate::from_ymd_opt(2026, 11, 30 + d)
+                .or_else(|| chrono::NaiveDate::from_ymd_opt(2026, 12, d))
+                .and_then(|x| x.and_hms_opt(h, 0, 0))
+                .expect("a date");
+            ps.at(local.and_utc(), local)
+        };
+        let get = |p: &Policies, ctx: &PolicyContext<'_>| {
+            p.text("authentication", "smstext", ctx).ok().flatten()
+        };
+        assert_eq!(get(&at(0, 10), &ctx).as_deref(), Some("v1"), "Monday 10:00");
+        assert_eq!(get(&at(0, 18), &ctx), None, "Monday 18:00");
+        assert_eq!(get(&at(5, 10), &ctx), None, "Saturday");
+        assert_eq!(
+            get(&ps, &ctx),
+            None,
+            "no time given: timed policies never match"
+        );
+        let no_realm = PolicyContext {
+            realm_resolvers: &[],
+            ..ctx.clone()
+        };
+        assert_eq!(
+            get(&at(0, 10), &no_realm),
+            None,
+            "staff is not in the realm"
+        );
     }
 }
