@@ -33,7 +33,7 @@ pub enum ServiceError {
     NotFound(String),
     /// A login refused by the authorization policy `authorized=deny_access` (ValidateError,
     /// 401, answered with HTTP 400).
-    #[error("{0}")]
+    #[error("ERR401: {0}")]
     Validate(String),
     /// A policy forbids the action (PolicyError, 303).
     #[error("{0}")]

@@ -11,7 +11,7 @@ pub use otpgate_core::policy::{
 use otpgate_store::PolicyRow;
 
 /// The scopes otpgate evaluates (policies of other scopes are refused at save).
-pub const EVALUATED_SCOPES: &[&str] = &["admin", "authentication", "enrollment"];
+pub const EVALUATED_SCOPES: &[&str] = &["admin", "authentication", "authorization", "enrollment"];
 
 /// How an action's value is checked.
 #[derive(Clone, Copy)]
@@ -26,6 +26,16 @@ enum Kind {
     Int(i64, i64),
     /// A flag, or one of these values.
     FlagOr(&'static [&'static str]),
+    /// `count/<span><s|m|h>` (`auth_max_fail`).
+    TimeLimit,
+    /// A span, `30s`, `15m`, `6h`, `7d`, `1y` (`last_auth`).
+    Span,
+    /// A regular expression.
+    Regex,
+    /// `key/<regexp>/` (`tokeninfo`).
+    TokenInfo,
+    /// `user|realm|pass/<search>/<replace>/` (`mangle`).
+    Mangle,
 }
 
 /// The authentication-scope actions otpgate evaluates.
@@ -44,10 +54,30 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
     // Only to the user store: RADIUS passthru needs privacyIDEA's /radiusserver.
     ("passthru", Kind::FlagOr(&["userstore"])),
     ("hide_specific_error_message", Kind::Flag),
+    ("set_realm", Kind::Text),
+    ("mangle", Kind::Mangle),
     (
         "preferred_client_mode",
         Kind::OneOf(&["interactive", "poll", "u2f", "webauthn", "push", "passkey"]),
     ),
+];
+
+/// The authorization-scope actions otpgate evaluates (at `/validate/check`, RADIUS and the
+/// web sign-in; `authorized` and `application_tokentype` also at `/validate/triggerchallenge`).
+const AUTHORIZATION: &[(&str, Kind)] = &[
+    ("authorized", Kind::OneOf(&["grant_access", "deny_access"])),
+    ("application_tokentype", Kind::Flag),
+    ("auth_max_success", Kind::TimeLimit),
+    ("auth_max_fail", Kind::TimeLimit),
+    ("last_auth", Kind::Span),
+    ("tokentype", Kind::Text),
+    ("serial", Kind::Regex),
+    ("tokeninfo", Kind::TokenInfo),
+    ("setrealm", Kind::Text),
+    ("no_detail_on_success", Kind::Flag),
+    ("no_detail_on_fail", Kind::Flag),
+    ("add_user_in_response", Kind::Flag),
+    ("add_resolver_in_response", Kind::Flag),
 ];
 
 /// The enrollment-scope actions otpgate evaluates.
@@ -80,6 +110,7 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
     let known: Vec<(&str, Kind)> = match scope {
         "authentication" => AUTHENTICATION.to_vec(),
         "enrollment" => ENROLLMENT.to_vec(),
+        "authorization" => AUTHORIZATION.to_vec(),
         "admin" => crate::auth::ADMIN_RIGHTS
             .iter()
             .map(|r| (*r, Kind::Flag))
@@ -88,7 +119,7 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
         other => {
             return Err(ServiceError::Parameter(format!(
                 "otpgate does not evaluate {other} policies; it evaluates admin, \
-                 authentication and enrollment policies."
+                 authentication, authorization and enrollment policies."
             )));
         }
     };
@@ -103,6 +134,14 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
             && (name == "*" || (bare != name && known.iter().any(|(k, _)| *k == bare)))
         {
             continue;
+        }
+        if scope == "authorization" && name == "api_key_required" {
+            return Err(ServiceError::Parameter(
+                "otpgate does not issue privacyIDEA's validate API keys (api_key_required is \
+                 deprecated in privacyIDEA 3.14); restrict who may call /validate/check by \
+                 client network or at the proxy instead."
+                    .into(),
+            ));
         }
         let Some((_, kind)) = known.iter().find(|(k, _)| k == name) else {
             let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
@@ -133,6 +172,11 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
                 values.contains(&v.trim())
                     || matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1")
             }
+            (Kind::TimeLimit, Some(v)) => crate::validate::time_limit(v).is_some(),
+            (Kind::Span, Some(v)) => crate::validate::span(v).is_some(),
+            (Kind::Regex, Some(v)) => v.split_whitespace().all(|re| regex::Regex::new(re).is_ok()),
+            (Kind::TokenInfo, Some(v)) => crate::validate::tokeninfo_rule_ok(v),
+            (Kind::Mangle, Some(v)) => crate::validate::mangle_rule_ok(v),
             (_, None) => false,
         };
         if !ok {
@@ -142,6 +186,11 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
                 Kind::OneOf(values) => values.join(", "),
                 Kind::Int(lo, hi) => format!("a number from {lo} to {hi}"),
                 Kind::FlagOr(values) => format!("no value or {}", values.join(", ")),
+                Kind::TimeLimit => "a limit like 3/5m (count/span, span in s, m or h)".to_owned(),
+                Kind::Span => "a span like 30s, 15m, 6h, 7d or 1y".to_owned(),
+                Kind::Regex => "regular expressions".to_owned(),
+                Kind::TokenInfo => "key/<regular expression>/".to_owned(),
+                Kind::Mangle => "user|realm|pass/<regular expression>/<replacement>/".to_owned(),
             };
             return Err(ServiceError::Parameter(format!(
                 "The {scope} action '{name}' takes {wanted}."

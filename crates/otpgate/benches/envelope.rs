@@ -9,12 +9,19 @@ use otpgate::http::envelope::ApiError;
 use otpgate::http::validate::check_answer;
 use otpgate_service::ServiceError;
 use otpgate_service::validate::{
-    Challenges, CheckOutcome, DEFAULT_PROMPT, SentChallenge, TokenRef,
+    Challenges, CheckOutcome, Checked, DEFAULT_PROMPT, SentChallenge, Shown, TokenRef,
 };
 use std::hint::black_box;
 
-fn challenge() -> CheckOutcome {
-    CheckOutcome::Challenge(Challenges {
+fn shown(outcome: CheckOutcome) -> Checked {
+    Checked {
+        outcome,
+        shown: Shown::default(),
+    }
+}
+
+fn challenge() -> Checked {
+    shown(CheckOutcome::Challenge(Challenges {
         transaction_id: "01234567890123456789".into(),
         sent: vec![SentChallenge {
             serial: "PISM00112233".into(),
@@ -25,7 +32,7 @@ fn challenge() -> CheckOutcome {
         messages: vec![DEFAULT_PROMPT.into()],
         preferred_client_mode: "interactive".into(),
         ..Default::default()
-    })
+    }))
 }
 
 fn benches(c: &mut Criterion) {
@@ -34,13 +41,13 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("envelope: step-2 accept", |b| {
         b.iter(|| {
-            let accept = CheckOutcome::Accept {
+            let accept = shown(CheckOutcome::Accept {
                 message: "Found matching challenge".into(),
                 token: Some(TokenRef {
                     serial: "PISM00112233".into(),
                     otplen: None,
                 }),
-            };
+            });
             check_answer(black_box(&accept), None)
         })
     });

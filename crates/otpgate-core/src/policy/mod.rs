@@ -411,10 +411,24 @@ impl Policies {
         ctx: &PolicyContext<'_>,
     ) -> Result<Vec<String>, CoreError> {
         Ok(self
+            .named_values(scope, action, ctx)?
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect())
+    }
+
+    /// [`Policies::values`] with the name of the policy each value comes from.
+    pub fn named_values(
+        &self,
+        scope: &str,
+        action: &str,
+        ctx: &PolicyContext<'_>,
+    ) -> Result<Vec<(String, String)>, CoreError> {
+        Ok(self
             .matching(scope, ctx)?
             .into_iter()
             .filter_map(|p| match parse_actions(&p.action).remove(action) {
-                Some(ActionValue::Value(v)) => Some(v.trim().to_owned()),
+                Some(ActionValue::Value(v)) => Some((v.trim().to_owned(), p.name.clone())),
                 _ => None,
             })
             .collect())

@@ -65,14 +65,22 @@ impl Services {
         Ok(())
     }
 
-    /// privacyIDEA's `count_auth`, `count_auth_success` and `last_auth` token info.
-    pub(super) async fn record_auth(&self, t: &TokenRow, success: bool) -> Result<()> {
-        let now = self
-            .clock()
-            .now()
-            .format("%Y-%m-%d %H:%M:%S%.6f%z")
-            .to_string();
-        Ok(self.store().token_count_auth(t.id, success, &now).await?)
+    /// privacyIDEA's `count_auth`, `count_auth_success` and `last_auth` token info. A token
+    /// whose last login is older than the `last_auth` policy allows keeps its old `last_auth`
+    /// (`stale`): the refused login must not make the next one pass.
+    pub(super) async fn record_auth(&self, t: &TokenRow, success: bool, stale: bool) -> Result<()> {
+        let last_auth = match t.info.get("last_auth") {
+            Some(old) if stale => old.clone(),
+            _ => self
+                .clock()
+                .now()
+                .format("%Y-%m-%d %H:%M:%S%.6f%z")
+                .to_string(),
+        };
+        Ok(self
+            .store()
+            .token_count_auth(t.id, success, &last_auth)
+            .await?)
     }
 
     /// Reserves this attempt on every token's fail counter *before* any PIN or OTP is checked,
@@ -141,7 +149,7 @@ impl Services {
                     .await?;
             }
             if otp_attempt {
-                self.record_auth(&t.row, false).await?;
+                self.record_auth(&t.row, false, false).await?;
             }
         }
         Ok(())

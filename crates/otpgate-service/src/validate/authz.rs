@@ -40,6 +40,24 @@ pub struct Checked {
     pub shown: Shown,
 }
 
+impl crate::call::Outcome for Checked {
+    fn success(&self) -> bool {
+        self.outcome.success()
+    }
+
+    fn authentication(&self) -> Option<crate::call::Authentication> {
+        Some(self.outcome.authentication())
+    }
+
+    fn message(&self) -> Option<String> {
+        crate::call::Outcome::message(&self.outcome)
+    }
+
+    fn value_is_true(&self) -> bool {
+        self.outcome.value_is_true()
+    }
+}
+
 impl Ctx<'_> {
     fn authz_ctx(&self, action_only: bool) -> PolicyContext<'_> {
         PolicyContext {
@@ -127,9 +145,11 @@ impl Ctx<'_> {
             return Ok(None);
         }
         Ok(match self.authz("last_auth")? {
-            Some(ActionValue::Value(v)) => Some(duration(&v).ok_or_else(|| {
-                ServiceError::Policy(format!("Invalid last_auth value {v:?}."))
-            })?),
+            Some(ActionValue::Value(v)) => {
+                Some(span(&v).ok_or_else(|| {
+                    ServiceError::Policy(format!("Invalid last_auth value {v:?}."))
+                })?)
+            }
             _ => None,
         })
     }
@@ -137,7 +157,11 @@ impl Ctx<'_> {
     /// `serial`, `tokentype`, `tokeninfo`: the token an answer names must be allowed, else a
     /// policy error (privacyIDEA checks the answer's `detail.serial` and `detail.type`,
     /// whatever the outcome).
-    pub(super) fn check_token_allowed(&self, outcome: &CheckOutcome, rows: &[TokenRow]) -> Result<()> {
+    pub(super) fn check_token_allowed(
+        &self,
+        outcome: &CheckOutcome,
+        rows: &[TokenRow],
+    ) -> Result<()> {
         let Some(serial) = named_serial(outcome) else {
             return Ok(());
         };
@@ -214,6 +238,16 @@ fn named_serial(o: &CheckOutcome) -> Option<&str> {
     }
 }
 
+/// Whether a `tokeninfo` value is `key/<regexp>/` with a valid expression.
+pub fn tokeninfo_rule_ok(rule: &str) -> bool {
+    tokeninfo_rule(rule).is_some_and(|(_, re)| regex::Regex::new(re).is_ok())
+}
+
+/// Whether a `mangle` value is a rule otpgate can apply.
+pub fn mangle_rule_ok(rule: &str) -> bool {
+    mangle_rule(rule).is_some()
+}
+
 /// `key/<regexp>/`.
 fn tokeninfo_rule(rule: &str) -> Option<(&str, &str)> {
     let mut parts = rule.split('/');
@@ -222,7 +256,7 @@ fn tokeninfo_rule(rule: &str) -> Option<(&str, &str)> {
 }
 
 /// privacyIDEA's `parse_timedelta`: `30s`, `15m`, `6h`, `7d`, `1y` (365 days).
-pub(crate) fn duration(s: &str) -> Option<chrono::Duration> {
+pub fn span(s: &str) -> Option<chrono::Duration> {
     let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let unit = t.chars().last()?;
     let n: i64 = t.get(..t.len() - unit.len_utf8())?.parse().ok()?;
@@ -237,7 +271,7 @@ pub(crate) fn duration(s: &str) -> Option<chrono::Duration> {
 }
 
 /// `auth_max_success` / `auth_max_fail`: `N/<count><s|m|h>`.
-pub(crate) fn time_limit(s: &str) -> Option<(i64, chrono::Duration)> {
+pub fn time_limit(s: &str) -> Option<(i64, chrono::Duration)> {
     let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let unit = t.chars().last()?.to_ascii_lowercase();
     let (count, span) = t.get(..t.len() - 1)?.split_once('/')?;
@@ -267,7 +301,11 @@ fn python_timedelta(d: chrono::Duration) -> String {
 /// Whether a token's last successful login (`last_auth` token info) is older than `limit`
 /// at `now`; one that cannot be read is too old, one never used is not (privacyIDEA's
 /// `check_last_auth_newer`).
-pub(super) fn last_auth_too_old(row: &TokenRow, limit: chrono::Duration, now: DateTime<Utc>) -> bool {
+pub(super) fn last_auth_too_old(
+    row: &TokenRow,
+    limit: chrono::Duration,
+    now: DateTime<Utc>,
+) -> bool {
     let Some(s) = row.info.get("last_auth").filter(|s| !s.is_empty()) else {
         return false;
     };
@@ -286,7 +324,7 @@ pub(super) fn last_auth_too_old(row: &TokenRow, limit: chrono::Duration, now: Da
 
 /// The answer of a login whose token was last used too long ago.
 pub(super) fn last_auth_refusal(row: &TokenRow) -> Rejected {
-    Rejected::because(&format!(
+    Rejected::because(format!(
         "The last successful authentication was {}. It is too long ago.",
         row.info.get("last_auth").map_or("", String::as_str)
     ))
@@ -372,17 +410,22 @@ impl Services {
                 u.extend(names.iter().cloned());
             }
         };
-        let facts_for = |user: Option<&User>| RequestFacts {
-            user,
-            token: None,
-            request,
-        };
+        fn facts_for<'a>(
+            user: Option<&'a User>,
+            request: Option<&'a crate::call::RequestData>,
+        ) -> RequestFacts<'a> {
+            RequestFacts {
+                user,
+                token: None,
+                request,
+            }
+        }
         let mut realm_set = false;
         if uses_set_realm {
             let (name, realm, _) = self
                 .lookup_user(settings, &login, req.realm.as_deref())
                 .await?;
-            let facts = facts_for(None);
+            let facts = facts_for(None, request);
             let given = req.realm.as_deref().filter(|r| !r.trim().is_empty());
             let ctx = PolicyContext {
                 user: Some(&name),
@@ -409,7 +452,7 @@ impl Services {
                 .lookup_user(settings, &login, req.realm.as_deref())
                 .await?;
             if let Some(user) = &found {
-                let facts = facts_for(Some(user));
+                let facts = facts_for(Some(user), request);
                 let ctx = user_context(user, client, &facts);
                 let mut realms: Vec<String> = policies
                     .named_values(AUTHZ, "setrealm", &ctx)?
@@ -438,7 +481,7 @@ impl Services {
             let (_, _, found) = self
                 .lookup_user(settings, &login, req.realm.as_deref())
                 .await?;
-            let facts = facts_for(found.as_ref());
+            let facts = facts_for(found.as_ref(), request);
             let ctx = match &found {
                 Some(user) => user_context(user, client, &facts),
                 None => PolicyContext {
@@ -485,16 +528,15 @@ impl Services {
             let Some(ActionValue::Value(v)) = ctx.authz(action)? else {
                 continue;
             };
-            let (count, span) = time_limit(&v).ok_or_else(|| {
-                ServiceError::Policy(format!("Invalid {action} value {v:?}."))
-            })?;
+            let (count, span) = time_limit(&v)
+                .ok_or_else(|| ServiceError::Policy(format!("Invalid {action} value {v:?}.")))?;
             let since = self.clock().now() - span;
             let seen = self
                 .store()
                 .audit_login_count(&user.login, &user.realm, success, since.timestamp_millis())
                 .await?;
             if seen >= count {
-                return Ok(Some(Rejected::because(&format!(
+                return Ok(Some(Rejected::because(format!(
                     "Only {count} {what} authentications per {} allowed.",
                     python_timedelta(span)
                 ))));
@@ -526,15 +568,24 @@ mod tests {
     #[test]
     fn spans_and_limits_read_as_privacyidea_reads_them() {
         assert_eq!(time_limit("3/5m"), Some((3, chrono::Duration::minutes(5))));
-        assert_eq!(time_limit(" 10 / 1h"), Some((10, chrono::Duration::hours(1))));
+        assert_eq!(
+            time_limit(" 10 / 1h"),
+            Some((10, chrono::Duration::hours(1)))
+        );
         assert_eq!(time_limit("3/5d"), None);
         assert_eq!(time_limit("x/5m"), None);
-        assert_eq!(duration("7d"), Some(chrono::Duration::days(7)));
-        assert_eq!(duration("1y"), Some(chrono::Duration::days(365)));
-        assert_eq!(duration("7w"), None);
+        assert_eq!(span("7d"), Some(chrono::Duration::days(7)));
+        assert_eq!(span("1y"), Some(chrono::Duration::days(365)));
+        assert_eq!(span("7w"), None);
         assert_eq!(python_timedelta(chrono::Duration::minutes(5)), "0:05:00");
-        assert_eq!(python_timedelta(chrono::Duration::hours(25)), "1 day, 1:00:00");
-        assert_eq!(python_timedelta(chrono::Duration::hours(48)), "2 days, 0:00:00");
+        assert_eq!(
+            python_timedelta(chrono::Duration::hours(25)),
+            "1 day, 1:00:00"
+        );
+        assert_eq!(
+            python_timedelta(chrono::Duration::hours(48)),
+            "2 days, 0:00:00"
+        );
     }
 
     #[test]
@@ -546,7 +597,10 @@ mod tests {
         assert_eq!(re.replace_all("abcd123456", repl.as_str()), "123456$");
         assert!(mangle_rule("phone/a/b/").is_none());
         assert!(mangle_rule("user/(/b/").is_none());
-        assert!(mangle_rule("user/a/b").is_none(), "the closing slash is required");
+        assert!(
+            mangle_rule("user/a/b").is_none(),
+            "the closing slash is required"
+        );
         assert_eq!(tokeninfo_rule("phone/^\\+49/"), Some(("phone", "^\\+49")));
         assert_eq!(tokeninfo_rule("phone/^\\+49"), None);
     }

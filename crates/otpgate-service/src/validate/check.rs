@@ -1,9 +1,10 @@
 //! The decision of a login attempt: who it is for, which tokens take part, and whether the
 //! pass is a PIN (a challenge goes out), an answer to a challenge, or PIN and OTP in one.
 
+use super::authz;
 use super::{
-    CheckOutcome, CheckRequest, Ctx, HIDDEN, Live, Rejected, TokenRef, max_wrong, named,
-    note_policies, others, unfit_messages, unfit_reason, unique_join,
+    CheckOutcome, CheckRequest, Checked, Ctx, HIDDEN, Live, Rejected, Shown, TokenRef, max_wrong,
+    named, note_policies, others, unfit_messages, unfit_reason, unique_join,
 };
 use crate::audit::AuditEntry;
 use crate::call::Scope;
@@ -30,6 +31,11 @@ enum Rest {
 impl Services {
     /// `/validate/check`: a login attempt (also RADIUS and the web sign-in).
     pub async fn check(&self, req: CheckRequest, cx: &mut Scope) -> Result<CheckOutcome> {
+        Ok(self.check_shown(req, cx).await?.outcome)
+    }
+
+    /// [`Services::check`], with what the answer shows (authorization policies).
+    pub async fn check_shown(&self, req: CheckRequest, cx: &mut Scope) -> Result<Checked> {
         let used = Mutex::new(Vec::new());
         let r = self.check_with(req, cx, &used).await;
         note_policies(&mut cx.audit, &used);
@@ -38,27 +44,40 @@ impl Services {
 
     async fn check_with(
         &self,
-        req: CheckRequest,
+        mut req: CheckRequest,
         cx: &mut Scope,
         used: &Mutex<Vec<String>>,
-    ) -> Result<CheckOutcome> {
-        let (user_param, serial_param) = named(&req.user, &req.serial)?;
-        if user_param.is_some_and(|u| u.contains('%')) {
-            return Err(ServiceError::Parameter("Invalid user.".into()));
+    ) -> Result<Checked> {
+        {
+            let (user_param, serial_param) = named(&req.user, &req.serial)?;
+            if user_param.is_some_and(|u| u.contains('%')) {
+                return Err(ServiceError::Parameter("Invalid user.".into()));
+            }
+            if serial_param.is_some_and(|s| s.contains('*')) {
+                return Err(ServiceError::Parameter("Invalid serial number.".into()));
+            }
         }
-        if serial_param.is_some_and(|s| s.contains('*')) {
-            return Err(ServiceError::Parameter("Invalid serial number.".into()));
+        if req.pass.is_none() {
+            return Err(ServiceError::missing("pass"));
         }
-        let pass = req
-            .pass
-            .clone()
-            .ok_or_else(|| ServiceError::missing("pass"))?;
         let (client, end_user, request) = (cx.client(), cx.end_user(), cx.request());
-        let audit = &mut cx.audit;
         // One read of the settings version for the whole check.
         let settings = self.settings().await?;
         let policies = &self.policies_now(&settings.policies);
         let cfg = &settings.config;
+        // set_realm, setrealm and mangle may rewrite user, realm and pass first.
+        self.rewrite_request(
+            &settings,
+            policies,
+            &mut req,
+            client,
+            request.as_deref(),
+            used,
+        )
+        .await?;
+        let (user_param, serial_param) = named(&req.user, &req.serial)?;
+        let pass = req.pass.clone().unwrap_or_default();
+        let audit = &mut cx.audit;
 
         let (user, tokens) = match user_param {
             Some(login) => {
@@ -79,9 +98,13 @@ impl Services {
                         facts: Some(&facts),
                         ..Default::default()
                     };
-                    return self
+                    let outcome = self
                         .unknown_user(&login, &realm, &pass, &ctx, policies, audit)
-                        .await;
+                        .await?;
+                    return Ok(Checked {
+                        outcome,
+                        shown: Shown::default(),
+                    });
                 };
                 audit.resolver = user.resolver.clone();
                 let mut tokens = self.store().tokens_of_user(&owner_of(&user)).await?;
@@ -113,7 +136,7 @@ impl Services {
             }
         };
         let named = serial_param.and_then(|s| tokens.iter().find(|t| t.serial == s).cloned());
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             user: user.as_ref(),
             policies,
             cfg,
@@ -129,22 +152,62 @@ impl Services {
                 .as_ref()
                 .map(|u| settings.realm_resolvers(&u.realm))
                 .unwrap_or_default(),
+            stale: Vec::new(),
+        };
+        // The authorization scope before any work: `authorized`, `application_tokentype`,
+        // `last_auth`, then the login limits.
+        ctx.check_authorized()?;
+        let mut tokens = tokens;
+        ctx.application_tokentype(&mut tokens, req.tokentype.as_deref())?;
+        let stale: Vec<TokenRow> = match ctx.last_auth_limit()? {
+            Some(limit) => {
+                let now = self.clock().now();
+                tokens
+                    .iter()
+                    .filter(|t| authz::last_auth_too_old(t, limit, now))
+                    .cloned()
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        ctx.stale = stale.iter().map(|t| t.serial.clone()).collect();
+        let rows = if policies.uses(authz::AUTHZ, "tokeninfo") {
+            tokens.clone()
+        } else {
+            Vec::new()
         };
         // privacyIDEA's hide_specific_error_message: a rejection says only "Authentication
         // failed." (the audit keeps the reason).
         let hide = ctx.flag("hide_specific_error_message")?;
-        let decided = self
-            .decide_for(tokens, &req, serial_param.is_some(), &pass, &ctx, audit)
-            .await;
-        match decided {
-            Ok(CheckOutcome::Reject(r)) if hide => {
+        let decided = match self.within_login_limits(&ctx).await? {
+            Some(refused) => Ok(CheckOutcome::Reject(refused)),
+            None => {
+                self.decide_for(tokens, &req, serial_param.is_some(), &pass, &ctx, audit)
+                    .await
+            }
+        };
+        // `last_auth`: the right answer of a token unused for too long is refused.
+        let decided = match decided {
+            Ok(CheckOutcome::Accept { token: Some(t), .. })
+                if let Some(row) = stale.iter().find(|r| r.serial == t.serial) =>
+            {
+                audit.success = false;
+                Ok(CheckOutcome::Reject(authz::last_auth_refusal(row)))
+            }
+            other => other,
+        };
+        let outcome = match decided? {
+            CheckOutcome::Reject(r) if hide => {
                 if audit.info.is_empty() {
                     audit.info = r.message;
                 }
-                Ok(CheckOutcome::Reject(Rejected::because(HIDDEN)))
+                CheckOutcome::Reject(Rejected::because(HIDDEN))
             }
             other => other,
-        }
+        };
+        ctx.check_token_allowed(&outcome, &rows)?;
+        let shown = ctx.shown(&outcome)?;
+        Ok(Checked { outcome, shown })
     }
 
     /// A login for a user no resolver knows: `passOnNoUser` lets it through; otherwise an
@@ -414,6 +477,7 @@ impl Services {
         t: &Live,
         c: &ChallengeRow,
         cfg: &SystemConfig,
+        stale: bool,
     ) -> Result<bool> {
         let now = self.clock().now_ms();
         let required_count = if cfg.concurrent_challenges {
@@ -431,7 +495,7 @@ impl Services {
         self.store()
             .token_auth_success(t.row.id, c.otp_counter + 1)
             .await?;
-        self.record_auth(&t.row, true).await?;
+        self.record_auth(&t.row, true, stale).await?;
         Ok(true)
     }
 
@@ -448,7 +512,8 @@ impl Services {
         ctx: &Ctx<'_>,
         audit: &mut AuditEntry,
     ) -> Result<bool> {
-        if !self.consume(t, c, ctx.cfg).await? {
+        let stale = ctx.stale.contains(&t.row.serial);
+        if !self.consume(t, c, ctx.cfg, stale).await? {
             return Ok(false);
         }
         self.release(&others(all, &[t])).await?;

@@ -41,6 +41,7 @@ impl Services {
             realm_resolvers: user
                 .map(|u| settings.realm_resolvers(&u.realm))
                 .unwrap_or_default(),
+            stale: Vec::new(),
         };
         let t = self.live(row.clone())?;
         let tid = self.rng().digits(20)?;
@@ -73,7 +74,7 @@ impl Services {
         let cfg = self.settings().await?.config.clone();
         let t = self.live(row)?;
         if let Some(c) = self.matching_live_challenge(&t, otp, &cfg).await? {
-            return self.consume(&t, &c, &cfg).await;
+            return self.consume(&t, &c, &cfg, false).await;
         }
         let now = self.clock().now_ms();
         for c in self.store().challenges_live_by_token(t.row.id, now).await? {

@@ -15,12 +15,16 @@
 //! is rendered by the HTTP edge.
 
 mod attempts;
+mod authz;
 mod challenge;
 mod check;
 mod enroll;
 mod saml;
 mod trigger;
 
+pub use authz::{
+    Checked, NOT_AUTHORIZED, Shown, mangle_rule_ok, span, time_limit, tokeninfo_rule_ok,
+};
 pub use saml::SamlChecked;
 
 use crate::audit::AuditEntry;
@@ -65,6 +69,9 @@ pub struct CheckRequest {
     pub otponly: bool,
     /// `challenge`: free text for the `{challenge}` tag.
     pub challenge: Option<String>,
+    /// `type`: the token type the caller wants (only with the authorization policy
+    /// `application_tokentype`).
+    pub tokentype: Option<String>,
 }
 
 /// `/validate/triggerchallenge`: a challenge for every fit token of a user or serial, without
@@ -81,6 +88,8 @@ pub struct TriggerRequest {
     pub challenge: Option<String>,
     /// `exception=1`: a send failure becomes an error.
     pub exception: bool,
+    /// `type` (only with the authorization policy `application_tokentype`).
+    pub tokentype: Option<String>,
 }
 
 /// The token an answer names.
@@ -406,6 +415,9 @@ struct Ctx<'a> {
     facts: RequestFacts<'a>,
     /// The resolvers of the user's realm (for `check_all_resolvers`).
     realm_resolvers: Vec<String>,
+    /// Serials of tokens whose last successful login is older than the authorization
+    /// policy `last_auth` allows: a right answer does not renew it.
+    stale: Vec<String>,
 }
 
 impl Ctx<'_> {

@@ -126,7 +126,11 @@ impl Services {
                 .as_ref()
                 .map(|u| settings.realm_resolvers(&u.realm))
                 .unwrap_or_default(),
+            stale: Vec::new(),
         };
+        ctx.check_authorized()?;
+        let mut fit = fit;
+        ctx.application_tokentype(&mut fit, req.tokentype.as_deref())?;
         let live: Vec<Live> = fit
             .into_iter()
             .map(|t| self.live(t))

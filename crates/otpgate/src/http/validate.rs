@@ -9,8 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use otpgate_service::ServiceError;
+use otpgate_service::users::User;
 use otpgate_service::validate::{
-    Challenges, CheckOutcome, CheckRequest, SEND_FAILED, SamlChecked, TriggerRequest, Triggered,
+    Challenges, CheckOutcome, CheckRequest, Checked, SEND_FAILED, SamlChecked, TriggerRequest,
+    Triggered,
 };
 use serde_json::{Map, Value, json};
 
@@ -26,6 +28,7 @@ fn check_request(p: &Params) -> CheckRequest {
         exception: p.flag("exception"),
         otponly: p.flag("otponly"),
         challenge: s("challenge"),
+        tokentype: s("type"),
     }
 }
 
@@ -38,6 +41,7 @@ fn trigger_request(p: &Params) -> TriggerRequest {
         serial: s("serial"),
         challenge: s("challenge"),
         exception: p.flag("exception"),
+        tokentype: s("type"),
     }
 }
 
@@ -169,27 +173,55 @@ fn count<T>(
     }
 }
 
-async fn run_check(app: &App, pi: &Pi) -> Result<CheckOutcome, ServiceError> {
+async fn run_check(app: &App, pi: &Pi) -> Result<Checked, ServiceError> {
     let req = check_request(&pi.params);
     let r = pi
         .run(app, None, Some("validate_check"), move |s, cx| {
-            Box::pin(s.check(req, cx))
+            Box::pin(s.check_shown(req, cx))
         })
         .await;
-    count(app, "check", &r, |o| o);
+    count(app, "check", &r, |o: &Checked| &o.outcome);
     r
 }
 
-/// `/validate/check`'s answer: `value` true when accepted, and the `detail`.
-pub fn check_answer(o: &CheckOutcome, nonce: Option<&str>) -> Response {
+/// A user's attributes as privacyIDEA shows them (`detail.user`, SAML attributes).
+fn user_info(u: &User) -> Value {
+    json!({
+        "username": u.login, "realm": u.realm, "resolver": u.resolver, "email": u.email,
+        "surname": u.surname, "givenname": u.givenname,
+        "mobile": u.mobile.first().cloned().unwrap_or_default(), "phone": u.phone,
+        "userid": u.uid, "description": u.description,
+    })
+}
+
+/// `/validate/check`'s answer: `value` true when accepted, and the `detail` as the
+/// authorization policies shape it.
+pub fn check_answer(c: &Checked, nonce: Option<&str>) -> Response {
+    let o = &c.outcome;
     let value = json!(matches!(o, CheckOutcome::Accept { .. }));
-    envelope::auth(value, o.authentication(), detail(o), nonce)
+    let mut d = detail(o);
+    if let Some(u) = &c.shown.user {
+        let mut info = user_info(u);
+        if let Some(fields) = info.as_object_mut() {
+            // privacyIDEA blanks a password the user store might hold.
+            fields.insert("password".into(), json!(""));
+        }
+        d.insert("user".into(), info);
+    }
+    if let Some((resolver, realm)) = &c.shown.resolver {
+        d.insert("user-resolver".into(), json!(resolver));
+        d.insert("user-realm".into(), json!(realm));
+    }
+    if c.shown.no_detail {
+        d.clear();
+    }
+    envelope::auth(value, o.authentication(), d, nonce)
 }
 
 /// `GET|POST /validate/check`.
 pub async fn check(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
-    let o = run_check(&app, &pi).await?;
-    Ok(check_answer(&o, pi.nonce()))
+    let c = run_check(&app, &pi).await?;
+    Ok(check_answer(&c, pi.nonce()))
 }
 
 /// `GET|POST /validate/samlcheck` (removed in privacyIDEA 3.14, still called by older
@@ -205,15 +237,7 @@ pub async fn samlcheck(State(app): State<App>, pi: Pi) -> Result<Response, ApiEr
     count(&app, "samlcheck", &r, |o: &SamlChecked| &o.outcome);
     let o = r?;
     let accepted = matches!(o.outcome, CheckOutcome::Accept { .. });
-    let attributes = match &o.user {
-        Some(u) => json!({
-            "username": u.login, "realm": u.realm, "resolver": u.resolver, "email": u.email,
-            "surname": u.surname, "givenname": u.givenname,
-            "mobile": u.mobile.first().cloned().unwrap_or_default(), "phone": u.phone,
-            "userid": u.uid, "description": u.description,
-        }),
-        None => json!({}),
-    };
+    let attributes = o.user.as_ref().map_or_else(|| json!({}), user_info);
     Ok(envelope::auth(
         json!({"auth": accepted, "attributes": attributes}),
         o.outcome.authentication(),
@@ -224,7 +248,7 @@ pub async fn samlcheck(State(app): State<App>, pi: Pi) -> Result<Response, ApiEr
 
 /// `GET|POST /validate/radiuscheck`: 204 on accept, an empty 400 otherwise.
 pub async fn radiuscheck(State(app): State<App>, pi: Pi) -> Response {
-    match run_check(&app, &pi).await {
+    match run_check(&app, &pi).await.map(|c| c.outcome) {
         Ok(CheckOutcome::Accept { .. }) => StatusCode::NO_CONTENT.into_response(),
         _ => (
             StatusCode::BAD_REQUEST,

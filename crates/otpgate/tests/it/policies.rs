@@ -3,6 +3,7 @@
 //! `check_all_resolvers`, and what a policy must be to be saved.
 
 use crate::support::{Gateway, Server, code, error, msg, value};
+use crate::tokens::login;
 use chrono::{Datelike, Duration, Local, Timelike};
 use otpgate_core::Clock;
 use serde_json::json;
@@ -341,4 +342,292 @@ async fn check_all_resolvers_matches_any_resolver_of_the_users_realm() {
     let (_, b) = s.check(&bob).await;
     assert_eq!(value(&b), true, "realm1 also has resolver staff: {b}");
     let _ = gw;
+}
+
+const ALICE: &str = "+4915100000001";
+
+async fn authz(s: &Server, name: &str, action: &str, extra: &[(&str, &str)]) {
+    let mut form = vec![("scope", "authorization"), ("action", action)];
+    form.extend_from_slice(extra);
+    s.ok(&format!("/policy/{name}"), &form).await;
+}
+
+#[tokio::test]
+async fn authorization_policies_decide_who_logs_in_with_which_token_and_what_the_answer_shows() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "S1", "1234", ALICE).await;
+    s.enroll("bob", "S2", "5678", "+4915100000002").await;
+
+    // authorized=deny_access for Bob only: refused before any SMS, privacyIDEA's answer.
+    authz(&s, "deny-bob", "authorized=deny_access", &[("user", "bob")]).await;
+    let sent = gw.count();
+    let (st, b) = s.check(&[("user", "bob"), ("pass", "5678")]).await;
+    assert_eq!((st, code(&b)), (400, 401), "{b}");
+    assert_eq!(
+        error(&b),
+        "ERR401: User is not authorized to authenticate under these conditions."
+    );
+    assert_eq!(gw.count(), sent, "no SMS for a refused user");
+    assert_eq!(
+        login(&s, &gw, "alice", "1234", ALICE).await["result"]["value"],
+        true
+    );
+    s.adelete("/policy/deny-bob").await;
+
+    // serial: matched whoever the user is (privacyIDEA's Match.action_only), also with a
+    // realm in the policy.
+    authz(&s, "only-hw", "serial=^HW", &[("realm", "elsewhere")]).await;
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!((st, code(&b)), (403, 303), "{b}");
+    assert_eq!(error(&b), "Serial is not allowed for authentication!");
+    authz(&s, "only-hw", "serial=^HW ^S", &[("realm", "elsewhere")]).await;
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(st, 200, "one of the expressions matches: {b}");
+    s.adelete("/policy/only-hw").await;
+
+    // tokentype
+    authz(&s, "types", "tokentype=hotp totp", &[]).await;
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(st, 403, "{b}");
+    assert_eq!(error(&b), "Tokentype not allowed for authentication!");
+    authz(&s, "types", "tokentype=hotp sms", &[]).await;
+    assert_eq!(
+        login(&s, &gw, "alice", "1234", ALICE).await["result"]["value"],
+        true
+    );
+    s.adelete("/policy/types").await;
+
+    // tokeninfo: the token's number must be Austrian.
+    authz(&s, "at", r"tokeninfo=phone/^\+43/", &[]).await;
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(st, 403, "{b}");
+    assert_eq!(
+        error(&b),
+        "Tokeninfo field phone with contents does not match regular expression."
+    );
+    authz(&s, "at", r"tokeninfo=phone/^\+49/", &[]).await;
+    assert_eq!(
+        login(&s, &gw, "alice", "1234", ALICE).await["result"]["value"],
+        true
+    );
+    s.adelete("/policy/at").await;
+
+    // application_tokentype: `type` is ignored without the policy, narrows the tokens with it.
+    let typed = [("user", "alice"), ("pass", "1234"), ("type", "hotp")];
+    let (_, b) = s.check(&typed).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    authz(&s, "app", "application_tokentype", &[]).await;
+    let (_, b) = s.check(&typed).await;
+    assert_eq!(msg(&b), "The user has no tokens assigned", "{b}");
+    s.adelete("/policy/app").await;
+
+    // What the answer shows.
+    authz(
+        &s,
+        "who",
+        "add_user_in_response, add_resolver_in_response",
+        &[],
+    )
+    .await;
+    let b = login(&s, &gw, "alice", "1234", ALICE).await;
+    assert_eq!(b["detail"]["user"]["username"], "alice", "{b}");
+    assert_eq!(b["detail"]["user"]["givenname"], "Alice");
+    assert_eq!(b["detail"]["user"]["password"], "");
+    assert_eq!(b["detail"]["user-resolver"], "local");
+    assert_eq!(b["detail"]["user-realm"], "realm1");
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "0000")]).await;
+    assert!(b["detail"].get("user").is_none(), "only on success: {b}");
+    s.adelete("/policy/who").await;
+    authz(&s, "quiet", "no_detail_on_fail, no_detail_on_success", &[]).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "0000")]).await;
+    assert_eq!(value(&b), false);
+    assert!(b.get("detail").is_none(), "{b}");
+    s.adelete("/policy/quiet").await;
+    authz(&s, "quiet", "no_detail_on_success", &[]).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(ALICE);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&b), true);
+    assert!(b.get("detail").is_none(), "{b}");
+}
+
+#[tokio::test]
+async fn login_limits_count_the_users_logins_in_the_audit_log() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "S1", "1234", ALICE).await;
+    authz(&s, "fails", "auth_max_fail=2/5m", &[]).await;
+    for _ in 0..2 {
+        let (_, b) = s.check(&[("user", "alice"), ("pass", "0000")]).await;
+        assert_eq!(msg(&b), "wrong otp pin", "{b}");
+    }
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(value(&b), false, "{b}");
+    assert_eq!(
+        msg(&b),
+        "Only 2 failed authentications per 0:05:00 allowed."
+    );
+    s.advance(301);
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(
+        b["result"]["authentication"], "CHALLENGE",
+        "the span passed: {b}"
+    );
+    s.adelete("/policy/fails").await;
+
+    authz(&s, "once", "auth_max_success=1/1h", &[]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(ALICE);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(
+        msg(&b),
+        "Only 1 successful authentications per 1:00:00 allowed.",
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn last_auth_refuses_a_token_unused_for_too_long_and_does_not_renew_it() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "S1", "1234", ALICE).await;
+    authz(&s, "recent", "last_auth=1h", &[]).await;
+    // Never used: allowed, and the success is recorded.
+    assert_eq!(
+        login(&s, &gw, "alice", "1234", ALICE).await["result"]["value"],
+        true
+    );
+    let last = s.token_info("S1").await["info"]["last_auth"].clone();
+    s.advance(2 * 3600);
+    for _ in 0..2 {
+        let b = login(&s, &gw, "alice", "1234", ALICE).await;
+        assert_eq!(b["result"]["value"], false, "{b}");
+        assert_eq!(
+            msg(&b),
+            format!(
+                "The last successful authentication was {}. It is too long ago.",
+                last.as_str().unwrap()
+            ),
+            "the refused login renewed nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn set_realm_setrealm_and_mangle_rewrite_the_login() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "S1", "1234", ALICE).await;
+    s.ok("/resolver/staff", &[("type", "internalresolver")])
+        .await;
+    s.ok("/realm/realm2", &[("resolvers", "staff")]).await;
+    s.ok(
+        "/user/",
+        &[
+            ("user", "dave"),
+            ("resolver", "staff"),
+            ("password", "dave-pw"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/policy/pass2",
+        &[
+            ("scope", "authentication"),
+            ("action", "passOnNoToken"),
+            ("realm", "realm2"),
+        ],
+    )
+    .await;
+    let dave = [("user", "dave"), ("pass", "x")];
+    let (st, b) = s.check(&dave).await;
+    assert_eq!(st, 400, "dave is not in the default realm: {b}");
+
+    // set_realm (authentication scope, privacyIDEA 3.14).
+    s.ok(
+        "/policy/to2",
+        &[
+            ("scope", "authentication"),
+            ("action", "set_realm=realm2"),
+            ("user", "dave"),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&dave).await;
+    assert_eq!(value(&b), true, "{b}");
+    s.adelete("/policy/to2").await;
+
+    // setrealm (authorization scope) needs the user found where the request names him: a
+    // user of both realms is moved to realm2.
+    s.ok("/realm/realm2", &[("resolvers", "staff,local")]).await;
+    authz(&s, "move", "setrealm=realm2", &[("user", "carol")]).await;
+    let (_, b) = s.check(&[("user", "carol"), ("pass", "x")]).await;
+    assert_eq!(
+        msg(&b),
+        "user has no token, accepted due to 'pass2'",
+        "carol logged in to realm2: {b}"
+    );
+    s.adelete("/policy/move").await;
+
+    // mangle: strip a mail domain from the login, and a prefix from the pass (one rule per
+    // policy, as in privacyIDEA).
+    for (name, rule) in [
+        ("strip-domain", r"mangle=user/(.*)@corp\.example$/\1/"),
+        ("strip-prefix", r"mangle=pass/^x(.*)$/\1/"),
+    ] {
+        s.ok(
+            &format!("/policy/{name}"),
+            &[("scope", "authentication"), ("action", rule)],
+        )
+        .await;
+    }
+    let (st, b) = s
+        .check(&[("user", "alice@corp.example"), ("pass", "x1234")])
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+}
+
+#[tokio::test]
+async fn authorization_actions_are_checked_when_saved() {
+    let s = Server::start().await;
+    for (action, want) in [
+        ("auth_max_fail=3/5d", "takes a limit like 3/5m"),
+        ("last_auth=7w", "takes a span like"),
+        ("serial=^(", "takes regular expressions"),
+        ("tokeninfo=phone", "takes key/<regular expression>/"),
+        ("authorized=maybe", "takes grant_access, deny_access"),
+        (
+            "api_key_required",
+            "does not issue privacyIDEA's validate API keys",
+        ),
+    ] {
+        let (st, b) = s
+            .apost(
+                "/policy/z",
+                &[("scope", "authorization"), ("action", action)],
+            )
+            .await;
+        assert_eq!(st, 400, "{action}: {b}");
+        assert!(error(&b).contains(want), "{action}: {b}");
+    }
+    let (st, b) = s
+        .apost(
+            "/policy/z",
+            &[("scope", "authentication"), ("action", "mangle=phone/a/b/")],
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
 }

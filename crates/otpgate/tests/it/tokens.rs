@@ -25,7 +25,13 @@ async fn ready() -> (Server, Gateway) {
 }
 
 /// Logs `user` in with `pin` and then the OTP; the final answer.
-async fn login(s: &Server, gw: &Gateway, user: &str, pin: &str, phone: &str) -> serde_json::Value {
+pub(crate) async fn login(
+    s: &Server,
+    gw: &Gateway,
+    user: &str,
+    pin: &str,
+    phone: &str,
+) -> serde_json::Value {
     let (_, b) = s.check(&[("user", user), ("pass", pin)]).await;
     let Some(tid) = b["detail"]["transaction_id"].as_str() else {
         return b;
