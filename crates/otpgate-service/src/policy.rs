@@ -364,8 +364,9 @@ impl Services {
                     .map_err(|e| ServiceError::Parameter(format!("{} ({name})", e.0)))?;
                 for c in &parsed {
                     c.validate().map_err(|e| {
+                        // privacyIDEA nests its ParameterError's text, code and all.
                         ServiceError::Parameter(format!(
-                            "Invalid condition of policy '{name}': {}",
+                            "Invalid condition of policy '{name}': ERR905: {}",
                             e.0
                         ))
                     })?;

@@ -123,10 +123,12 @@ impl Store {
         Ok(())
     }
 
-    /// How many logins of `user` in `realm` since `since_ms` succeeded (`success`) or failed,
-    /// challenges not counted: privacyIDEA's count for the authorization policies
-    /// `auth_max_success` and `auth_max_fail`. Logins are `/validate/check` (and its radius
-    /// and saml forms), RADIUS Access-Requests and `/auth`.
+    /// How many logins of `user` in `realm` since `since_ms` succeeded (`success`) or were
+    /// rejected: privacyIDEA's count for the authorization policies `auth_max_success` and
+    /// `auth_max_fail`. A failure is an answer `REJECT`; challenges and requests refused with
+    /// an error (a policy error, an unknown user) are none, as in privacyIDEA, whose SQL
+    /// `authentication != 'CHALLENGE'` skips its entries without an answer. Logins are
+    /// `/validate/check` (and its radius and saml forms), RADIUS Access-Requests and `/auth`.
     pub async fn audit_login_count(
         &self,
         user: &str,
@@ -134,19 +136,24 @@ impl Store {
         success: bool,
         since_ms: i64,
     ) -> Result<i64> {
-        let r = sqlx::query(
+        let outcome = if success {
+            "success = 1"
+        } else {
+            "success = 0 AND authentication = 'REJECT'"
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM audit WHERE user_name = $1 AND realm = $2 AND ts >= $3 \
-             AND success = $4 AND authentication <> 'CHALLENGE' \
+             AND {outcome} \
              AND (action LIKE '%/validate/check' OR action LIKE '%/validate/radiuscheck' \
              OR action LIKE '%/validate/samlcheck' OR action = 'RADIUS Access-Request' \
-             OR action LIKE '%/auth')",
-        )
-        .bind(user)
-        .bind(realm)
-        .bind(since_ms)
-        .bind(i64::from(success))
-        .fetch_one(&self.pool)
-        .await?;
+             OR action LIKE '%/auth')"
+        ));
+        let r = sqlx::query(sql)
+            .bind(user)
+            .bind(realm)
+            .bind(since_ms)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(r.try_get(0)?)
     }
 

@@ -18,7 +18,7 @@ const PROMPT: &str = "Enter the OTP from the SMS:";
 
 /// The command of a built client (`PHP_DRIVER`, `JAVA_DRIVER`, `PAM_DRIVER`, `PI_ADMIN`, …),
 /// or None after saying why the test is skipped.
-fn client(key: &str) -> Option<Vec<String>> {
+pub(crate) fn client(key: &str) -> Option<Vec<String>> {
     let env = match std::env::var("OTPGATE_CLIENTS_ENV") {
         Ok(p) => p,
         Err(_) => {

@@ -25,6 +25,7 @@ mod hostile;
 mod ldap;
 mod limits;
 mod load;
+mod peer;
 mod policies;
 mod radius;
 mod tokens;

@@ -192,19 +192,19 @@ async fn conditions_are_checked_when_saved() {
     for (c, want) in [
         (
             json!([["userinfo", "a", "like", "b", true]]),
-            "Invalid condition of policy 'p': Unknown comparator 'like'.",
+            "Invalid condition of policy 'p': ERR905: Unknown comparator 'like'.",
         ),
         (
             json!([["userinf", "a", "equals", "b", true]]),
-            "Invalid condition of policy 'p': Unknown section 'userinf' set in condition.",
+            "Invalid condition of policy 'p': ERR905: Unknown section 'userinf' set in condition.",
         ),
         (
             json!([["userinfo", "a", "equals", "b", true, "maybe"]]),
-            "Invalid condition of policy 'p': Unknown handle missing data value 'maybe'!",
+            "Invalid condition of policy 'p': ERR905: Unknown handle missing data value 'maybe'!",
         ),
         (
             json!([["container", "a", "equals", "b", true]]),
-            "Invalid condition of policy 'p': otpgate does not evaluate conditions on the section 'container'; it evaluates: userinfo, tokeninfo, token, HTTP Request header, Request Data.",
+            "Invalid condition of policy 'p': ERR905: otpgate does not evaluate conditions on the section 'container'; it evaluates: userinfo, tokeninfo, token, HTTP Request header, Request Data.",
         ),
         (
             json!([["userinfo", "a", "equals"]]),
