@@ -89,6 +89,46 @@ impl AdminReach {
 }
 
 impl Policies {
+    /// The values admin-scope `action` has for `admin` acting on `target`, best priority
+    /// first, with the names of their policies: privacyIDEA's
+    /// `Match.admin_or_user(…, user_obj).action_values` for admins. A policy counts when its
+    /// realm, resolver and user reach the target; `None` (no target known) counts every
+    /// policy of the admin.
+    pub fn admin_values_for(
+        &self,
+        admin: &str,
+        action: &str,
+        target: Option<&Target<'_>>,
+    ) -> Vec<(i64, String, String)> {
+        let mut out: Vec<(i64, String, String)> = self
+            .rows
+            .iter()
+            .filter(|p| self.live(p) && p.scope == "admin" && for_local_admin(p, admin))
+            .filter(|p| {
+                target.is_none_or(|t| {
+                    Reach {
+                        realms: list(&p.realm),
+                        resolvers: list(&p.resolver),
+                        users: list(&p.user),
+                    }
+                    .covers(t)
+                })
+            })
+            .filter_map(
+                |p| match crate::policy::parse_actions(&p.action).remove(action) {
+                    Some(crate::policy::ActionValue::Value(v)) => Some((
+                        p.priority,
+                        crate::template::unescape_policy_text(&v),
+                        p.name.clone(),
+                    )),
+                    _ => None,
+                },
+            )
+            .collect();
+        out.sort_by_key(|(priority, _, _)| *priority);
+        out
+    }
+
     /// Whom admin `admin` may act on with `action`: everyone while no admin policy is active;
     /// else what the matching admin policies (`adminuser`, active, listing the action) name.
     pub fn admin_reach(&self, admin: &str, action: &str) -> AdminReach {

@@ -8,7 +8,7 @@ use otpgate_core::policy::condition::parse_conditions;
 pub use otpgate_core::policy::{
     ActionValue, Policies, PolicyContext, SCOPES, client_matches, list, net_contains, parse_actions,
 };
-use otpgate_store::PolicyRow;
+use otpgate_store::{Guarded, PolicyChange, PolicyRow};
 
 /// The scopes otpgate evaluates (policies of other scopes are refused at save).
 pub const EVALUATED_SCOPES: &[&str] = &["admin", "authentication", "authorization", "enrollment"];
@@ -297,24 +297,14 @@ impl Services {
     /// `DELETE /policy/<name>`: the deleted id.
     pub async fn delete_policy(&self, name: &str, cx: &mut Scope) -> Result<i64> {
         cx.audit.action_detail = format!("policy {name}");
-        let mut after = self.store().policy_list().await?;
-        after.retain(|p| p.name != name);
-        self.keep_a_policy_admin(after).await?;
-        self.store()
-            .policy_delete(name)
+        self.change_policies(PolicyChange::Delete(name))
             .await?
             .ok_or_else(policy_not_found)
     }
 
     /// `POST /policy/enable|disable/<name>`: the policy id.
     pub async fn set_policy_active(&self, name: &str, active: bool) -> Result<i64> {
-        let mut after = self.store().policy_list().await?;
-        for p in after.iter_mut().filter(|p| p.name == name) {
-            p.active = active;
-        }
-        self.keep_a_policy_admin(after).await?;
-        self.store()
-            .policy_set_active(name, active)
+        self.change_policies(PolicyChange::SetActive(name, active))
             .await?
             .ok_or_else(policy_not_found)
     }
@@ -340,8 +330,12 @@ impl Services {
         }
         // privacyIDEA updates only the fields a request gives: a partial update (or the
         // console, which does not send `adminrealm`) keeps the rest of an existing policy.
-        let mut after = self.store().policy_list().await?;
-        let old = after.iter().find(|p| p.name == name).cloned();
+        let old = self
+            .store()
+            .policy_list()
+            .await?
+            .into_iter()
+            .find(|p| p.name == name);
         let pick = |given: &Option<String>, kept: Option<&String>| {
             given.clone().or_else(|| kept.cloned()).unwrap_or_default()
         };
@@ -432,35 +426,59 @@ impl Services {
                     .into(),
             ));
         }
-        after.retain(|p| p.name != row.name);
-        after.push(row.clone());
-        self.keep_a_policy_admin(after).await?;
-        Ok(self.store().policy_upsert(&row).await?)
+        self.change_policies(PolicyChange::Save(&row))
+            .await?
+            .ok_or_else(policy_not_found)
     }
 
-    /// Refuses a policy change after which no local admin could read and change policies any
-    /// more (privacyIDEA's admin policies allow only what they list: one policy for a
-    /// colleague would otherwise lock out every other admin, with no way back but the
-    /// database). `otpgate policy list|disable|delete` on the command line is the way back
-    /// from a set of policies made elsewhere (an import, an older version).
-    async fn keep_a_policy_admin(&self, after: Vec<PolicyRow>) -> Result<()> {
+    /// Warns (in the log, at start-up) when the stored policies already leave no admin who
+    /// may read and change them, e.g. after an import, and says how to recover.
+    pub async fn warn_if_policies_lock_out(&self) -> Result<()> {
         let admins = self.store().admin_names().await?;
-        if admins.is_empty() {
-            return Ok(());
+        let policies = self.store().policy_list().await?;
+        if !admins.is_empty() && policy_admins(&admins, &policies).is_empty() {
+            tracing::warn!(
+                "no administrator may read and change policies (admin policies grant none of \
+                 them {}); `otpgate policy list` and `otpgate policy disable NAME` recover",
+                POLICY_RIGHTS.join(", ")
+            );
         }
-        let after = Policies::new(after);
-        let keeps = |a: &String| {
+        Ok(())
+    }
+
+    /// Carries out a policy change unless no local admin could read and change policies any
+    /// more after it (privacyIDEA's admin policies allow only what they list: one policy for a
+    /// colleague would otherwise lock out every other admin, with no way back but the
+    /// database). Decided and written in one locked transaction, so two changes that are each
+    /// fine alone cannot lock everyone out together. `otpgate policy list|disable|delete` on
+    /// the command line is the way back from a set of policies made elsewhere (an import, an
+    /// older version).
+    async fn change_policies(&self, change: PolicyChange<'_>) -> Result<Option<i64>> {
+        let admins = self.store().admin_names().await?;
+        let keeps =
+            |after: &[PolicyRow]| admins.is_empty() || !policy_admins(&admins, after).is_empty();
+        match self.store().policy_change_if(change, keeps).await? {
+            Guarded::Done(id) => Ok(id),
+            Guarded::Refused => Err(ServiceError::Parameter(format!(
+                "This change would leave no administrator who may read and change policies \
+                 ({}). Give an administrator these rights in an admin policy first.",
+                POLICY_RIGHTS.join(", ")
+            ))),
+        }
+    }
+}
+
+/// The admins among `admins` who may read and change `policies` (the rights that keep them
+/// manageable; time-limited rights do not count).
+pub fn policy_admins<'a>(admins: &'a [String], policies: &[PolicyRow]) -> Vec<&'a str> {
+    let policies = Policies::new(policies.to_vec());
+    admins
+        .iter()
+        .filter(|a| {
             POLICY_RIGHTS
                 .iter()
-                .all(|right| after.admin_allows(a, right))
-        };
-        if admins.iter().any(keeps) {
-            return Ok(());
-        }
-        Err(ServiceError::Parameter(format!(
-            "This change would leave no administrator who may read and change policies ({}). \
-             Give an administrator these rights in an admin policy first.",
-            POLICY_RIGHTS.join(", ")
-        )))
-    }
+                .all(|right| policies.admin_allows(a, right))
+        })
+        .map(String::as_str)
+        .collect()
 }

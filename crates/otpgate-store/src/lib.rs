@@ -30,7 +30,7 @@ pub use copy::CopyReport;
 pub use events::{EventHandlerRow, INTERRUPTED, NewOutboxItem, OutboxRow};
 pub use gateways::{GatewayOptionRow, GatewayRow};
 pub use limits::{BlockedPrefix, WindowKey};
-pub use policies::PolicyRow;
+pub use policies::{Guarded, PolicyChange, PolicyRow};
 pub use reseal::{Sealed, SealedKind};
 pub use smtp::SmtpServerRow;
 pub use stats::SmsStat;

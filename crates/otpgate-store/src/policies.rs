@@ -48,10 +48,69 @@ fn stored_conditions(json: &str) -> Vec<Condition> {
     })
 }
 
-impl Store {
-    /// Creates or replaces a policy; returns its id.
-    pub async fn policy_upsert(&self, p: &PolicyRow) -> Result<i64> {
-        let r = sqlx::query(
+/// A change to the policies.
+#[derive(Debug, Clone, Copy)]
+pub enum PolicyChange<'a> {
+    /// Create or replace this policy.
+    Save(&'a PolicyRow),
+    /// Delete the policy of this name.
+    Delete(&'a str),
+    /// Enable or disable the policy of this name.
+    SetActive(&'a str, bool),
+}
+
+impl PolicyChange<'_> {
+    /// The policies as they would be after the change.
+    fn apply(self, mut rows: Vec<PolicyRow>) -> Vec<PolicyRow> {
+        match self {
+            PolicyChange::Save(p) => {
+                rows.retain(|r| r.name != p.name);
+                rows.push(p.clone());
+            }
+            PolicyChange::Delete(name) => rows.retain(|r| r.name != name),
+            PolicyChange::SetActive(name, active) => {
+                for r in rows.iter_mut().filter(|r| r.name == name) {
+                    r.active = active;
+                }
+            }
+        }
+        rows
+    }
+
+    /// Carries the change out; the policy's id (None: no policy of that name).
+    async fn run(self, c: &mut sqlx::AnyConnection) -> Result<Option<i64>> {
+        match self {
+            PolicyChange::Save(p) => upsert(c, p).await.map(Some),
+            PolicyChange::Delete(name) => {
+                let r = sqlx::query("DELETE FROM policy WHERE name = $1 RETURNING id")
+                    .bind(name)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+            }
+            PolicyChange::SetActive(name, active) => {
+                let r = sqlx::query("UPDATE policy SET active = $2 WHERE name = $1 RETURNING id")
+                    .bind(name)
+                    .bind(i64::from(active))
+                    .fetch_optional(&mut *c)
+                    .await?;
+                Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+            }
+        }
+    }
+}
+
+/// What a guarded policy change came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarded {
+    /// Carried out; the policy's id (None: no policy of that name).
+    Done(Option<i64>),
+    /// The guard refused the policies it would leave; nothing changed.
+    Refused,
+}
+
+async fn upsert(c: &mut sqlx::AnyConnection, p: &PolicyRow) -> Result<i64> {
+    let r = sqlx::query(
             "INSERT INTO policy (name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description, time_range, conditions, check_all_resolvers) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (name) DO UPDATE SET scope = excluded.scope, action = excluded.action, realm = excluded.realm, \
@@ -75,9 +134,48 @@ impl Store {
         .bind(&p.time)
         .bind(conditions_json(&p.conditions).to_string())
         .bind(i64::from(p.check_all_resolvers))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *c)
         .await?;
-        Ok(r.try_get(0)?)
+    Ok(r.try_get(0)?)
+}
+
+impl Store {
+    /// Creates or replaces a policy; returns its id.
+    pub async fn policy_upsert(&self, p: &PolicyRow) -> Result<i64> {
+        upsert(&mut *self.pool.acquire().await?, p).await
+    }
+
+    /// Carries out `change` only if `allowed` holds for the policies as they would be after
+    /// it. The policies are read and changed in one transaction that holds the policy
+    /// table's write lock from its first statement (PostgreSQL: `LOCK TABLE … SHARE ROW
+    /// EXCLUSIVE`; SQLite: a write first), so two changes on two nodes that are each allowed
+    /// alone cannot together leave a set `allowed` refuses.
+    pub async fn policy_change_if(
+        &self,
+        change: PolicyChange<'_>,
+        allowed: impl FnOnce(&[PolicyRow]) -> bool,
+    ) -> Result<Guarded> {
+        let mut tx = self.pool.begin().await?;
+        let lock = if self.backend == crate::Backend::Postgres {
+            "LOCK TABLE policy IN SHARE ROW EXCLUSIVE MODE"
+        } else {
+            "UPDATE policy SET name = name WHERE 1 = 0"
+        };
+        sqlx::query(lock).execute(&mut *tx).await?;
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM policy ORDER BY name"));
+        let rows = sqlx::query(sql)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(row)
+            .collect::<Result<Vec<_>>>()?;
+        if !allowed(&change.apply(rows)) {
+            tx.rollback().await?;
+            return Ok(Guarded::Refused);
+        }
+        let id = change.run(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Guarded::Done(id))
     }
 
     /// All policies by name.
@@ -89,20 +187,15 @@ impl Store {
 
     /// Deletes a policy; returns its id.
     pub async fn policy_delete(&self, name: &str) -> Result<Option<i64>> {
-        let r = sqlx::query("DELETE FROM policy WHERE name = $1 RETURNING id")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+        PolicyChange::Delete(name)
+            .run(&mut *self.pool.acquire().await?)
+            .await
     }
 
     /// Enables or disables a policy; returns its id.
     pub async fn policy_set_active(&self, name: &str, active: bool) -> Result<Option<i64>> {
-        let r = sqlx::query("UPDATE policy SET active = $2 WHERE name = $1 RETURNING id")
-            .bind(name)
-            .bind(i64::from(active))
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+        PolicyChange::SetActive(name, active)
+            .run(&mut *self.pool.acquire().await?)
+            .await
     }
 }

@@ -977,3 +977,56 @@ async fn a_verified_enrollment_finishes_once_and_replaces_the_old_token_with_its
     })
     .await;
 }
+
+#[tokio::test]
+async fn guarded_policy_changes_cannot_together_break_the_guard() {
+    for_each_store(|s| async move {
+        for round in 0..8 {
+            let names: Vec<String> = (0..4).map(|i| format!("keep{round}-{i}")).collect();
+            for n in &names {
+                let p = PolicyRow {
+                    name: n.clone(),
+                    scope: "admin".into(),
+                    action: "policyread".into(),
+                    priority: 1,
+                    active: true,
+                    ..Default::default()
+                };
+                s.policy_upsert(&p).await.unwrap();
+            }
+            // Every change alone keeps one of them; all four at once, from four tasks, may
+            // not remove the last one.
+            let mut tasks = Vec::new();
+            for (i, n) in names.iter().enumerate() {
+                let (s, n, names) = (s.clone(), n.clone(), names.clone());
+                tasks.push(tokio::spawn(async move {
+                    let keeps = |after: &[PolicyRow]| {
+                        after.iter().any(|p| p.active && names.contains(&p.name))
+                    };
+                    let change = if i % 2 == 0 {
+                        PolicyChange::Delete(&n)
+                    } else {
+                        PolicyChange::SetActive(&n, false)
+                    };
+                    s.policy_change_if(change, keeps).await.unwrap()
+                }));
+            }
+            let mut done = 0;
+            for t in tasks {
+                if matches!(t.await.unwrap(), Guarded::Done(Some(_))) {
+                    done += 1;
+                }
+            }
+            assert_eq!(done, 3, "round {round}: all but one change");
+            let left = s
+                .policy_list()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|p| p.active && names.contains(&p.name))
+                .count();
+            assert_eq!(left, 1, "round {round}");
+        }
+    })
+    .await;
+}

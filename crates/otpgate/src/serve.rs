@@ -26,6 +26,9 @@ pub async fn serve_all(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Err(e) = app.services.warn_if_policies_lock_out().await {
+        tracing::warn!(error = %e, "could not check the policies at start-up");
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

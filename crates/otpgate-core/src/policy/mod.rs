@@ -477,18 +477,6 @@ impl Policies {
             .filter(|p| for_local_admin(p, admin))
             .any(|p| grants(&p.action, action))
     }
-
-    /// The values of `action` over all matching admin policies (e.g. `sms_gateways`).
-    pub fn admin_values(&self, admin: &str, action: &str) -> Vec<String> {
-        self.rows
-            .iter()
-            .filter(|p| self.live(p) && p.scope == "admin" && for_local_admin(p, admin))
-            .filter_map(|p| match parse_actions(&p.action).remove(action) {
-                Some(ActionValue::Value(v)) => Some(crate::template::unescape_policy_text(&v)),
-                _ => None,
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -615,7 +603,10 @@ mod tests {
         let ps = Policies::new(vec![p]);
         assert!(ps.admin_allows("admin", "smsgateway_read"));
         assert!(!ps.admin_allows("admin", "smsgateway_write"));
-        assert_eq!(ps.admin_values("admin", "sms_gateways"), vec!["gw1 gw2"]);
+        assert_eq!(
+            ps.admin_values_for("admin", "sms_gateways", None),
+            vec![(1, "gw1 gw2".to_owned(), "adm".to_owned())]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::{TokenAttributes, TokenTarget, count};
 use crate::call::{Outcome, Scope};
 use crate::{Result, ServiceError, Services};
 use otpgate_core::hotp::HashLib;
+use otpgate_core::reach::Target;
 
 /// What `/token/setrandompin` did: how many PINs were set, and the PIN, which privacyIDEA
 /// hands back once in `detail.pin` (it is never audited or logged).
@@ -196,7 +197,9 @@ impl Services {
         not_revoked(&token)?;
         self.reach_token(cx, &token, false).await?;
         let policies = self.policies().await?;
-        let unique = |action: &str| admin_value(&policies, cx, action);
+        let whom = self.whom(&token, true).await?;
+        let target = whom.target(false);
+        let unique = |action: &str| admin_value(&policies, cx, action, Some(&target));
         let size = unique("otp_pin_set_random")?
             .ok_or_else(|| {
                 ServiceError::TokenAdmin(
@@ -224,15 +227,22 @@ impl Services {
     /// Refuses a PIN an admin sets (`/token/init`, `/token/setpin`, `/token/assign`) that the
     /// admin policies `otp_pin_minlength`, `otp_pin_maxlength` and `otp_pin_contents` (or
     /// their `sms_` forms) do not allow, with privacyIDEA's messages (403).
-    pub(crate) async fn check_pin_policy(&self, cx: &Scope, pin: &str) -> Result<()> {
+    /// `target`: whom the PIN is for (the token's owner, or the user it goes to; None when
+    /// unknown: every PIN policy of the admin counts, as privacyIDEA's).
+    pub(crate) async fn check_pin_policy(
+        &self,
+        cx: &Scope,
+        pin: &str,
+        target: Option<&Target<'_>>,
+    ) -> Result<()> {
         if cx.admin().is_none() {
             return Ok(());
         }
         let policies = self.policies().await?;
         let value = |action: &str| -> Result<Option<String>> {
-            match admin_value(&policies, cx, &format!("sms_{action}"))? {
+            match admin_value(&policies, cx, &format!("sms_{action}"), target)? {
                 Some(v) => Ok(Some(v)),
-                None => admin_value(&policies, cx, action),
+                None => admin_value(&policies, cx, action, target),
             }
         };
         let len = pin.chars().count();
@@ -291,21 +301,31 @@ impl Services {
     }
 }
 
-/// The one value of admin-scope `action` for the calling admin (None: unset); differing
-/// values are a conflict, as in privacyIDEA.
+/// The one value of admin-scope `action` for the calling admin acting on `target` (None:
+/// unset): the best priority decides, and different values there are a conflict, as in
+/// privacyIDEA's `action_values(unique=True)`.
 fn admin_value(
     policies: &otpgate_core::policy::Policies,
     cx: &Scope,
     action: &str,
+    target: Option<&Target<'_>>,
 ) -> Result<Option<String>> {
-    let mut v = policies.admin_values(cx.admin().unwrap_or_default(), action);
-    v.sort();
-    v.dedup();
-    match v.len() {
-        0 => Ok(None),
-        1 => Ok(v.pop()),
-        _ => Err(ServiceError::Policy(format!(
-            "There are conflicting {action} definitions!"
-        ))),
+    let all = policies.admin_values_for(cx.admin().unwrap_or_default(), action, target);
+    let Some(best) = all.first().map(|(priority, _, _)| *priority) else {
+        return Ok(None);
+    };
+    let top: Vec<&(i64, String, String)> = all.iter().filter(|(p, _, _)| *p == best).collect();
+    let mut values: Vec<&str> = top.iter().map(|(_, v, _)| v.as_str()).collect();
+    values.sort_unstable();
+    values.dedup();
+    match values.as_slice() {
+        [one] => Ok(Some((*one).to_owned())),
+        _ => {
+            let names: Vec<String> = top.iter().map(|(_, _, n)| format!("'{n}'")).collect();
+            Err(ServiceError::Policy(format!(
+                "There are policies with conflicting actions: [{}]",
+                names.join(", ")
+            )))
+        }
     }
 }

@@ -20,6 +20,7 @@ use crate::users::User;
 use crate::{Result, ServiceError, Services};
 use chrono::SecondsFormat;
 use otpgate_core::hotp::HashLib;
+use otpgate_core::reach::Target;
 use otpgate_store::{NewToken, TokenOwner, TokenRow};
 use std::collections::BTreeMap;
 
@@ -236,12 +237,13 @@ impl Services {
                 .finish_api_enrollment(req.serial.as_deref(), otp, &mut cx.audit)
                 .await;
         }
-        if let Some(pin) = &req.pin {
-            self.check_pin_policy(cx, pin).await?;
-        }
         // The admin's `enrollSMS` policies must reach the new owner (privacyIDEA lets a
         // realm-scoped admin enroll tokens without owner).
         let owner = self.named_user(req.user.as_ref()).await?;
+        if let Some(pin) = &req.pin {
+            let whom = owner.as_ref().map(User::target);
+            self.check_pin_policy(cx, pin, whom.as_ref()).await?;
+        }
         let request = cx.request();
         if let Some(u) = &owner {
             cx.reach(&u.target())?;
@@ -263,7 +265,12 @@ impl Services {
         {
             let admin = cx.admin().map(str::to_owned);
             let row = self
-                .init_token_in(&req, admin.as_deref(), &mut cx.audit, "enrolled")
+                .init_token_in(
+                    &req,
+                    admin.as_deref().map(|a| (a, owner.as_ref())),
+                    &mut cx.audit,
+                    "enrolled",
+                )
                 .await?;
             return Ok(initialized(&row));
         }
@@ -271,7 +278,12 @@ impl Services {
         // sent now; a second call with `serial` and `verify=<otp>` finishes it.
         let admin = cx.admin().map(str::to_owned);
         let row = self
-            .init_token_in(&req, admin.as_deref(), &mut cx.audit, "verify")
+            .init_token_in(
+                &req,
+                admin.as_deref().map(|a| (a, owner.as_ref())),
+                &mut cx.audit,
+                "verify",
+            )
             .await?;
         if row.rollout_state != "verify" {
             // An existing enrolled token re-initialised: nothing to verify.
@@ -384,12 +396,22 @@ impl Services {
     /// privacyIDEA's `sms_gateways` admin policy: an admin may name only the gateways it
     /// lists as a token's `sms.identifier`. At enrollment (`strict`) a gateway needs the
     /// policy; on `/token/set` and `/token/info` it applies where such a policy exists.
-    async fn check_gateway_allowed(&self, admin: &str, id: &str, strict: bool) -> Result<()> {
-        let allowed = self.policies().await?.admin_values(admin, "sms_gateways");
+    /// `target`: the token's owner or the user it is enrolled for (None: unknown).
+    async fn check_gateway_allowed(
+        &self,
+        admin: &str,
+        id: &str,
+        strict: bool,
+        target: Option<&Target<'_>>,
+    ) -> Result<()> {
+        let allowed = self
+            .policies()
+            .await?
+            .admin_values_for(admin, "sms_gateways", target);
         if (!strict && allowed.is_empty())
             || allowed
                 .iter()
-                .flat_map(|v| v.split_whitespace())
+                .flat_map(|(_, v, _)| v.split_whitespace())
                 .any(|g| g == id)
         {
             Ok(())
@@ -404,10 +426,12 @@ impl Services {
     /// enrollment that is finished only when the user has entered the OTP of a first SMS);
     /// returns it as stored (a re-initialised existing token keeps its state). `admin` is
     /// the admin's name for the `sms_gateways` admin policy (None: self-service).
+    /// `admin` (with the token's owner, whom its `sms_gateways` policies must reach), or None
+    /// for a user's own enrollment.
     pub(crate) async fn init_token_in(
         &self,
         req: &TokenInit,
-        admin: Option<&str>,
+        admin: Option<(&str, Option<&User>)>,
         audit: &mut AuditEntry,
         rollout_state: &str,
     ) -> Result<TokenRow> {
@@ -455,8 +479,11 @@ impl Services {
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
         {
-            self.check_gateway_allowed(admin.unwrap_or_default(), id, true)
-                .await?;
+            if let Some((admin, owner)) = admin {
+                let whom = owner.map(User::target);
+                self.check_gateway_allowed(admin, id, true, whom.as_ref())
+                    .await?;
+            }
             if self.store().gateway_by_name(id).await?.is_none() {
                 return Err(ServiceError::Parameter(format!(
                     "The SMS gateway {id} does not exist."
@@ -614,7 +641,12 @@ impl Services {
         let Some(pin) = pin else {
             return Ok(0);
         };
-        self.check_pin_policy(cx, &pin).await?;
+        // The PIN policies of each token's owner (privacyIDEA's, for the user or token named).
+        for t in &tokens {
+            let whom = self.whom(t, true).await?;
+            self.check_pin_policy(cx, &pin, Some(&whom.target(false)))
+                .await?;
+        }
         let hash = self.hash_secret(&pin).await?;
         for t in &tokens {
             self.store().token_set_pin(t.id, &hash).await?;
@@ -659,7 +691,11 @@ impl Services {
         let identifier = nonblank(&a.sms_identifier);
         if let (Some(id), Some(admin)) = (&identifier, cx.admin()) {
             let admin = admin.to_owned();
-            self.check_gateway_allowed(&admin, id, false).await?;
+            for t in &tokens {
+                let whom = self.whom(t, true).await?;
+                self.check_gateway_allowed(&admin, id, false, Some(&whom.target(false)))
+                    .await?;
+            }
         }
         if let Some(id) = &identifier
             && self.store().gateway_by_name(id).await?.is_none()

@@ -82,7 +82,7 @@ impl Services {
         cx.audit.resolver = user.resolver.clone();
         let pin_hash = match &a.pin {
             Some(pin) => {
-                self.check_pin_policy(cx, pin).await?;
+                self.check_pin_policy(cx, pin, Some(&user.target())).await?;
                 Some(self.hash_secret(pin).await?)
             }
             None => None,

@@ -7,7 +7,66 @@ use otpgate_core::policy::{is_pattern, search_value};
 use otpgate_core::reach::{AdminReach, Target};
 use otpgate_store::{ReachFilter, TokenRow};
 
+/// A token as an admin's target, owned: its owner's realm, resolver and login, and its own
+/// realms.
+pub(crate) struct Whom {
+    owner: Option<(String, String, String)>,
+    realms: Vec<String>,
+}
+
+impl Whom {
+    /// The target. `assigning`: a token without owner matches any user condition.
+    pub(crate) fn target(&self, assigning: bool) -> Target<'_> {
+        match &self.owner {
+            Some((realm, resolver, login)) => Target {
+                realm: Some(realm),
+                resolver: Some(resolver),
+                user: Some(login),
+                token_realms: &self.realms,
+            },
+            None if assigning => Target {
+                realm: None,
+                resolver: None,
+                user: None,
+                token_realms: &self.realms,
+            },
+            None => Target {
+                token_realms: &self.realms,
+                ..Target::NOBODY
+            },
+        }
+    }
+}
+
 impl Services {
+    /// Token `t` as an admin's target (`with_login`: look the owner's login up; "" without).
+    pub(crate) async fn whom(&self, t: &TokenRow, with_login: bool) -> Result<Whom> {
+        let realms = self
+            .store()
+            .token_realms(&[t.id])
+            .await?
+            .remove(&t.id)
+            .unwrap_or_default();
+        let owner = match &t.owner {
+            Some(o) => {
+                let login = if with_login {
+                    self.user_by_id(&o.resolver, &o.user_id, &o.realm)
+                        .await?
+                        .map(|u| u.login)
+                } else {
+                    None
+                };
+                Some((
+                    o.realm.clone(),
+                    o.resolver.clone(),
+                    login.unwrap_or_default(),
+                ))
+            }
+            None => None,
+        };
+        Ok(Whom { owner, realms })
+    }
+
     /// Refuses a token the calling admin's policies for this call's right do not reach.
     /// `assigning`: a token without owner matches any user condition (privacyIDEA lets a
     /// helpdesk admin give such tokens to its users); its realms still count.
@@ -32,38 +91,11 @@ impl Services {
         let AdminReach::Within(reaches) = reach else {
             return Ok(());
         };
-        let realms = self
-            .store()
-            .token_realms(&[t.id])
-            .await?
-            .remove(&t.id)
-            .unwrap_or_default();
-        let login = match &t.owner {
-            // The owner's login only when a policy names users.
-            Some(o) if reaches.iter().any(|r| !r.users.is_empty()) => self
-                .user_by_id(&o.resolver, &o.user_id, &o.realm)
-                .await?
-                .map(|u| u.login),
-            _ => None,
-        };
-        let target = match &t.owner {
-            Some(o) => Target {
-                realm: Some(&o.realm),
-                resolver: Some(&o.resolver),
-                user: Some(login.as_deref().unwrap_or_default()),
-                token_realms: &realms,
-            },
-            None if assigning => Target {
-                realm: None,
-                resolver: None,
-                user: None,
-                token_realms: &realms,
-            },
-            None => Target {
-                token_realms: &realms,
-                ..Target::NOBODY
-            },
-        };
+        // The owner's login only when a policy names users.
+        let whom = self
+            .whom(t, reaches.iter().any(|r| !r.users.is_empty()))
+            .await?;
+        let target = whom.target(assigning);
         if reach.covers(&target) {
             Ok(())
         } else {

@@ -1353,6 +1353,22 @@ async fn a_policy_set_that_locks_every_admin_out_is_refused_and_the_cli_undoes_o
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "locked out");
+    // A restart says so in the log, and how to recover.
+    drop(run);
+    let log_path = tmp.path().join("stderr.log");
+    let run = serve_logging_to(
+        &data,
+        &[],
+        Stdio::from(std::fs::File::create(&log_path).unwrap()),
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("no administrator may read and change policies")
+            && log.contains("otpgate policy disable NAME"),
+        "{log}"
+    );
     let list = run_ok(&data, &["policy", "list"]);
     assert!(
         list.contains("helpdesk\tscope=admin active=true priority=1 adminuser=helpdesk\taction=tokenlist, reset"),

@@ -921,6 +921,99 @@ async fn pins_an_admin_sets_follow_the_pin_policies() {
 }
 
 #[tokio::test]
+async fn pin_and_gateway_policies_follow_the_target_users_realm_and_priority() {
+    let (s, _gw) = ready().await;
+    s.ok("/resolver/staff", &[("type", "internalresolver")])
+        .await;
+    s.ok("/realm/realm2", &[("resolvers", "staff")]).await;
+    s.ok(
+        "/user/",
+        &[("user", "dave"), ("resolver", "staff"), ("mobile", BOB)],
+    )
+    .await;
+    s.ok(
+        "/token/assign",
+        &[("serial", "SPARE"), ("user", "dave@realm2")],
+    )
+    .await;
+    s.http_gateway("gw2", "http://127.0.0.1:9/", &[]).await;
+    for (name, realm, action, priority) in [
+        ("root", "", "*", "1"),
+        (
+            "pins-1",
+            "realm1",
+            "otp_pin_minlength=4, sms_gateways=gw",
+            "1",
+        ),
+        (
+            "pins-2",
+            "realm2",
+            "otp_pin_minlength=8, sms_gateways=gw2",
+            "1",
+        ),
+        // A worse priority for realm2: it does not conflict with pins-2, it loses.
+        ("pins-2-old", "realm2", "otp_pin_minlength=6", "5"),
+    ] {
+        s.ok(
+            &format!("/policy/{name}"),
+            &[
+                ("scope", "admin"),
+                ("adminuser", "admin"),
+                ("realm", realm),
+                ("action", action),
+                ("priority", priority),
+            ],
+        )
+        .await;
+    }
+    let (st, b) = s.apost("/token/setpin/SMS1", &[("otppin", "12345")]).await;
+    assert_eq!(st, 200, "alice is in realm1, 4 will do: {b}");
+    let (st, b) = s
+        .apost("/token/setpin/SPARE", &[("otppin", "1234567")])
+        .await;
+    assert_eq!(
+        (st, error(&b)),
+        (403, "The minimum OTP PIN length is 8"),
+        "dave is in realm2: {b}"
+    );
+    // Each realm's gateways.
+    let set = |serial: &'static str, gw: &'static str| {
+        let s = &s;
+        async move {
+            s.apost(&format!("/token/set/{serial}"), &[("sms.identifier", gw)])
+                .await
+                .0
+        }
+    };
+    assert_eq!(set("SMS1", "gw2").await, 403);
+    assert_eq!(set("SMS1", "gw").await, 200);
+    assert_eq!(set("SPARE", "gw").await, 403);
+    assert_eq!(set("SPARE", "gw2").await, 200);
+    // Two values at the best priority are privacyIDEA's conflict.
+    s.ok(
+        "/policy/pins-2b",
+        &[
+            ("scope", "admin"),
+            ("adminuser", "admin"),
+            ("realm", "realm2"),
+            ("action", "otp_pin_minlength=9"),
+        ],
+    )
+    .await;
+    let (st, b) = s
+        .apost("/token/setpin/SPARE", &[("otppin", "123456789")])
+        .await;
+    assert_eq!(
+        (st, error(&b)),
+        (
+            403,
+            "There are policies with conflicting actions: ['pins-2', 'pins-2b']"
+        ),
+        "{b}"
+    );
+}
+
+#[tokio::test]
 async fn enrollment_policies_limit_the_tokens_of_a_user() {
     let (s, _gw) = ready().await;
     s.ok(
