@@ -13,6 +13,7 @@ pub const JWT_VALIDITY_SECS: i64 = 3600;
 /// The admin rights otpgate knows; all are granted when no admin policy restricts them.
 pub const ADMIN_RIGHTS: &[&str] = &[
     "enrollSMS",
+    "enrollpin",
     "enable",
     "disable",
     "delete",
@@ -37,6 +38,7 @@ pub const ADMIN_RIGHTS: &[&str] = &[
     "smsgateway_write",
     "configread",
     "configwrite",
+    "configdelete",
     "policyread",
     "policywrite",
     "policydelete",

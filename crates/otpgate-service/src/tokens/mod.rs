@@ -242,6 +242,20 @@ impl Services {
         let owner = self.named_user(req.user.as_ref()).await?;
         if let Some(pin) = &req.pin {
             let whom = owner.as_ref().map(User::target);
+            // privacyIDEA's `enrollpin` right: without it, an enrollment that sets a PIN is
+            // refused (for the new owner; a token without owner needs it for anyone).
+            if let Some(admin) = cx.admin() {
+                let reach = self.policies().await?.admin_reach(admin, "enrollpin");
+                let allowed = match &whom {
+                    Some(t) => reach.covers(t),
+                    None => reach.anyone(),
+                };
+                if !allowed {
+                    return Err(ServiceError::Policy(
+                        "Setting a PIN is not allowed due to missing 'enrollpin' right.".into(),
+                    ));
+                }
+            }
             self.check_pin_policy(cx, pin, whom.as_ref()).await?;
         }
         let request = cx.request();

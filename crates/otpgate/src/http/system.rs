@@ -61,13 +61,13 @@ pub async fn get_config_key(
     Ok(pi.reply(v))
 }
 
-/// `DELETE /system/<key>`.
+/// `DELETE /system/<key>` (privacyIDEA's right `configdelete`).
 pub async fn delete_config(
     State(app): State<App>,
     Path(key): Path<String>,
     pi: Pi,
 ) -> Result<Response, ApiError> {
-    pi.answer(&app, Some("configwrite"), move |s, _| {
+    pi.answer(&app, Some("configdelete"), move |s, _| {
         Box::pin(async move { s.delete_config(&key).await })
     })
     .await

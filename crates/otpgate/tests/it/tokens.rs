@@ -1014,6 +1014,49 @@ async fn pin_and_gateway_policies_follow_the_target_users_realm_and_priority() {
 }
 
 #[tokio::test]
+async fn enrollpin_and_configdelete_are_rights_of_their_own() {
+    let (s, _gw) = ready().await;
+    s.ok(
+        "/policy/root",
+        &[
+            ("scope", "admin"),
+            ("adminuser", "admin"),
+            ("action", "*, -enrollpin, -configdelete"),
+        ],
+    )
+    .await;
+    let (st, b) = init_for(&s, "bob", "B1", BOB).await;
+    assert_eq!(st, 200, "no PIN, no right needed: {b}");
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "bob"),
+                ("serial", "B2"),
+                ("phone", BOB),
+                ("pin", "1234"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (st, code(&b), error(&b)),
+        (
+            403,
+            303,
+            "Setting a PIN is not allowed due to missing 'enrollpin' right."
+        ),
+        "{b}"
+    );
+    s.ok("/system/setConfig", &[("some.key", "1")]).await;
+    let (st, b) = s.adelete("/system/some.key").await;
+    assert_eq!(st, 403, "configwrite is not configdelete: {b}");
+    s.ok("/policy/root", &[("action", "*")]).await;
+    let (st, b) = s.adelete("/system/some.key").await;
+    assert_eq!(st, 200, "{b}");
+}
+
+#[tokio::test]
 async fn enrollment_policies_limit_the_tokens_of_a_user() {
     let (s, _gw) = ready().await;
     s.ok(
