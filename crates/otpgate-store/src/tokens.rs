@@ -134,6 +134,8 @@ pub struct ReachFilter {
     pub resolvers: Vec<String>,
     /// Owners (the policy's users, resolved).
     pub owners: Option<Vec<TokenOwner>>,
+    /// Owners the policy excludes (`-bob`, `!bob`, resolved): their tokens are not listed.
+    pub excluded: Vec<TokenOwner>,
 }
 
 const TOKEN_COLS: &str = "t.id, t.serial, t.tokentype, t.description, t.key_enc, t.pin_hash, t.otplen, t.active, \
@@ -465,6 +467,19 @@ impl Store {
                     } else {
                         format!("({})", each.join(" OR "))
                     });
+                }
+                for o in &r.excluded {
+                    // A token without owner is nobody excluded.
+                    all.push(format!(
+                        "NOT ({} AND {} AND {})",
+                        push("COALESCE(o.realm, '') = ?", o.realm.clone(), &mut binds),
+                        push(
+                            "COALESCE(o.resolver, '') = ?",
+                            o.resolver.clone(),
+                            &mut binds
+                        ),
+                        push("COALESCE(o.user_id, '') = ?", o.user_id.clone(), &mut binds)
+                    ));
                 }
                 any.push(if all.is_empty() {
                     "1 = 1".to_owned()

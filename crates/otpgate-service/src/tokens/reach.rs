@@ -121,6 +121,24 @@ impl Services {
         Ok((reached, refused))
     }
 
+    /// The owner records of the users `logins` names in `realms`.
+    async fn owners_named<'n>(
+        &self,
+        settings: &crate::snapshot::Settings,
+        logins: impl Iterator<Item = &'n str>,
+        realms: &[String],
+    ) -> Result<Vec<otpgate_store::TokenOwner>> {
+        let mut owners = Vec::new();
+        for login in logins {
+            for realm in realms {
+                if let (_, _, Some(u)) = self.lookup_user(settings, login, Some(realm)).await? {
+                    owners.push(super::owner_of(&u));
+                }
+            }
+        }
+        Ok(owners)
+    }
+
     /// For `GET /token/`: what the calling admin reaches as a filter the store applies (None:
     /// everyone). Policies that name users are resolved to the users' ids in every realm.
     pub(crate) async fn reach_filter(
@@ -159,36 +177,33 @@ impl Services {
                 settings.realms.iter().map(|x| x.name.clone()).collect(),
             );
             // Users: exact names are resolved to their ids in the realms reached (all when the
-            // policy names none); `*` means anyone; exclusions and expressions of user names
-            // cannot be resolved without reading every user store, so they reach no one here.
+            // policy names none); `*` means anyone; expressions of user names cannot be resolved
+            // without reading every user store, so they reach no one here. Excluded names
+            // (`-bob`, `!bob`) are resolved too, and their tokens left out.
+            let in_realms: Vec<String> = if realms.is_empty() {
+                settings.realms.iter().map(|x| x.name.clone()).collect()
+            } else {
+                realms.iter().filter(|r| !r.is_empty()).cloned().collect()
+            };
             let owners = if r.users.is_empty() || r.users.iter().any(|u| u == "*") {
                 None
             } else {
-                let in_realms: Vec<String> = if realms.is_empty() {
-                    settings.realms.iter().map(|x| x.name.clone()).collect()
-                } else {
-                    realms.iter().filter(|r| !r.is_empty()).cloned().collect()
-                };
-                let mut owners = Vec::new();
-                for login in r
+                let named = r
                     .users
                     .iter()
                     .filter(|u| !u.starts_with(['!', '-']) && !is_pattern(u))
-                {
-                    for realm in &in_realms {
-                        if let (_, _, Some(u)) =
-                            self.lookup_user(&settings, login, Some(realm)).await?
-                        {
-                            owners.push(super::owner_of(&u));
-                        }
-                    }
-                }
-                Some(owners)
+                    .map(String::as_str);
+                Some(self.owners_named(&settings, named, &in_realms).await?)
             };
+            let excluded_names = r.users.iter().filter_map(|u| u.strip_prefix(['!', '-']));
+            let excluded = self
+                .owners_named(&settings, excluded_names, &in_realms)
+                .await?;
             out.push(ReachFilter {
-                realms,
                 resolvers: plain(&r.resolvers, settings.resolvers.keys().cloned().collect()),
+                realms,
                 owners,
+                excluded,
             });
         }
         Ok(Some(out))

@@ -1014,6 +1014,56 @@ async fn pin_and_gateway_policies_follow_the_target_users_realm_and_priority() {
 }
 
 #[tokio::test]
+async fn a_user_excluded_by_an_admin_policy_is_left_out_of_the_token_list() {
+    let (s, _gw) = ready().await;
+    let (st, b) = init_for(&s, "bob", "B1", BOB).await;
+    assert_eq!(st, 200, "{b}");
+    s.app
+        .services
+        .add_admin("helpdesk", "helpdesk-pw")
+        .await
+        .unwrap();
+    for (name, adminuser, users) in [("root", "admin", ""), ("hd", "helpdesk", "*, -alice")] {
+        s.ok(
+            &format!("/policy/{name}"),
+            &[
+                ("scope", "admin"),
+                ("adminuser", adminuser),
+                ("user", users),
+                (
+                    "action",
+                    if name == "root" {
+                        "*"
+                    } else {
+                        "tokenlist, disable"
+                    },
+                ),
+            ],
+        )
+        .await;
+    }
+    let (_, b) = s
+        .post(
+            "/auth",
+            &[("username", "helpdesk"), ("password", "helpdesk-pw")],
+        )
+        .await;
+    let hd = b["result"]["value"]["token"].as_str().unwrap().to_owned();
+    let (st, b) = as_admin(&s, &hd, reqwest::Method::GET, "/token/", &[]).await;
+    assert_eq!(st, 200, "{b}");
+    let mut serials: Vec<&str> = value(&b)["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["serial"].as_str().unwrap())
+        .collect();
+    serials.sort_unstable();
+    assert_eq!(serials, ["B1", "SPARE"], "alice's token is not listed: {b}");
+    let (st, _) = as_admin(&s, &hd, reqwest::Method::POST, "/token/disable/SMS1", &[]).await;
+    assert_eq!(st, 403);
+}
+
+#[tokio::test]
 async fn enrollpin_and_configdelete_are_rights_of_their_own() {
     let (s, _gw) = ready().await;
     s.ok(
