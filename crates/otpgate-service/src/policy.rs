@@ -56,6 +56,8 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
     ("hide_specific_error_message", Kind::Flag),
     ("set_realm", Kind::Text),
     ("mangle", Kind::Mangle),
+    ("enroll_via_multichallenge", Kind::OneOf(&["sms", "SMS"])),
+    ("enroll_via_multichallenge_text", Kind::Text),
     (
         "preferred_client_mode",
         Kind::OneOf(&["interactive", "poll", "u2f", "webauthn", "push", "passkey"]),

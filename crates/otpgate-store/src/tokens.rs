@@ -652,6 +652,43 @@ impl Store {
         Ok(())
     }
 
+    /// The phone number step of an enrollment during a login (privacyIDEA's
+    /// `enroll_via_multichallenge`): a token waiting for its number (`clientwait`) gets it,
+    /// stops following the user store's number and goes to `verify`; its challenges end. One
+    /// transaction, and exactly once: false when the token was not waiting (any more).
+    pub async fn token_enroll_phone(&self, id: i64, phone: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE token SET rollout_state = 'verify' WHERE id = $1 AND rollout_state = 'clientwait'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = 'dynamic_phone'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, 'phone', $2) \
+             ON CONFLICT (token_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(id)
+        .bind(phone)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM challenge WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Writes token info values and removes keys, all or nothing.
     pub async fn token_write_info(
         &self,

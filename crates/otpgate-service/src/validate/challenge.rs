@@ -261,6 +261,21 @@ impl Services {
         audit: &mut AuditEntry,
     ) -> Result<CheckOutcome> {
         let tid = self.rng().digits(20)?;
+        self.create_challenges_in(&tid, tokens, ctx, challenge, exception, audit)
+            .await
+    }
+
+    /// [`Services::create_challenges`] in transaction `tid` (one that is already going on).
+    pub(super) async fn create_challenges_in(
+        &self,
+        tid: &str,
+        tokens: &[&Live],
+        ctx: &Ctx<'_>,
+        challenge: Option<&str>,
+        exception: bool,
+        audit: &mut AuditEntry,
+    ) -> Result<CheckOutcome> {
+        let tid = tid.to_owned();
         let increase = ctx.flag("increase_failcounter_on_challenge")?;
         let prompt_template = self.prompt_template(ctx)?;
         let mut out = Challenges {

@@ -1,11 +1,11 @@
 //! The decision of a login attempt: who it is for, which tokens take part, and whether the
 //! pass is a PIN (a challenge goes out), an answer to a challenge, or PIN and OTP in one.
 
-use super::authz;
 use super::{
     CheckOutcome, CheckRequest, Checked, Ctx, HIDDEN, Live, Rejected, Shown, TokenRef, max_wrong,
     named, note_policies, others, unfit_messages, unfit_reason, unique_join,
 };
+use super::{authz, multichallenge};
 use crate::audit::AuditEntry;
 use crate::call::Scope;
 use crate::facts::RequestFacts;
@@ -158,6 +158,35 @@ impl Services {
         // `last_auth`, then the login limits.
         ctx.check_authorized()?;
         let mut tokens = tokens;
+        // An enrollment during an earlier step of this login (enroll_via_multichallenge):
+        // this is its next step; one left half-way is dropped and the login starts over.
+        let mut enrolling = None;
+        if let Some(p) = multichallenge::pending(&tokens).cloned() {
+            let now = self.clock().now_ms();
+            let tid = req
+                .transaction_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty());
+            let answered = match tid {
+                Some(tid) => self
+                    .store()
+                    .challenges_by_tid(tid)
+                    .await?
+                    .iter()
+                    .any(|c| c.token_id == p.id && now < c.expires_at),
+                None => false,
+            };
+            match tid {
+                Some(tid) if answered => {
+                    enrolling = Some(self.continue_enrollment(p, tid, &pass, &ctx, audit).await);
+                }
+                _ => {
+                    self.store().token_delete(p.id).await?;
+                    tokens.retain(|t| t.id != p.id);
+                }
+            }
+        }
         ctx.application_tokentype(&mut tokens, req.tokentype.as_deref())?;
         let stale: Vec<TokenRow> = match ctx.last_auth_limit()? {
             Some(limit) => {
@@ -179,12 +208,26 @@ impl Services {
         // privacyIDEA's hide_specific_error_message: a rejection says only "Authentication
         // failed." (the audit keeps the reason).
         let hide = ctx.flag("hide_specific_error_message")?;
-        let decided = match self.within_login_limits(&ctx).await? {
-            Some(refused) => Ok(CheckOutcome::Reject(refused)),
-            None => {
+        let decided = match (self.within_login_limits(&ctx).await?, enrolling) {
+            (Some(refused), _) => Ok(CheckOutcome::Reject(refused)),
+            (None, Some(step)) => step,
+            (None, None) => {
                 self.decide_for(tokens, &req, serial_param.is_some(), &pass, &ctx, audit)
                     .await
             }
+        };
+        // A user let in without a token may enroll their first phone now.
+        let decided = match decided {
+            Ok(accepted @ CheckOutcome::Accept { token: None, .. }) => {
+                match self
+                    .start_enrollment(&ctx, request.as_deref(), audit)
+                    .await?
+                {
+                    Some(challenge) => Ok(challenge),
+                    None => Ok(accepted),
+                }
+            }
+            other => other,
         };
         // `last_auth`: the right answer of a token unused for too long is refused.
         let decided = match decided {

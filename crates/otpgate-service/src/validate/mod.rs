@@ -19,12 +19,14 @@ mod authz;
 mod challenge;
 mod check;
 mod enroll;
+mod multichallenge;
 mod saml;
 mod trigger;
 
 pub use authz::{
     Checked, NOT_AUTHORIZED, Shown, mangle_rule_ok, span, time_limit, tokeninfo_rule_ok,
 };
+pub use multichallenge::ENROLL_PROMPT;
 pub use saml::SamlChecked;
 
 use crate::audit::AuditEntry;
@@ -133,6 +135,8 @@ pub struct Challenges {
     /// The message as `challenge_text_header`/`_footer` policies shape it (None: the
     /// tokens' messages joined).
     pub headline: Option<String>,
+    /// A step of an enrollment during the login (`enroll_via_multichallenge`).
+    pub enrollment: bool,
 }
 
 impl Challenges {

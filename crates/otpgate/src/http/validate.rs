@@ -123,6 +123,11 @@ pub fn detail(o: &CheckOutcome) -> Map<String, Value> {
             );
             d.insert("transaction_id".into(), json!(c.transaction_id));
             d.insert("type".into(), json!("sms"));
+            if c.enrollment {
+                // privacyIDEA's enroll_via_multichallenge marks (never optional here).
+                d.insert("enroll_via_multichallenge".into(), json!(true));
+                d.insert("enroll_via_multichallenge_optional".into(), json!(false));
+            }
         }
         CheckOutcome::Reject(r) => {
             match &r.attempt {

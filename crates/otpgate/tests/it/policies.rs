@@ -631,3 +631,92 @@ async fn authorization_actions_are_checked_when_saved() {
         .await;
     assert_eq!(st, 400, "{b}");
 }
+
+#[tokio::test]
+async fn a_user_without_a_token_enrolls_a_phone_during_the_login() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.ok(
+        "/policy/rollout",
+        &[
+            ("scope", "authentication"),
+            (
+                "action",
+                "passthru, otppin=userstore, enroll_via_multichallenge=sms",
+            ),
+        ],
+    )
+    .await;
+    // The password lets Bob in, and the answer asks for his number instead.
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "bob-pw")]).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    assert_eq!(value(&b), false);
+    assert_eq!(msg(&b), "Please enter your new phone number!");
+    assert_eq!(b["detail"]["enroll_via_multichallenge"], true, "{b}");
+    assert_eq!(b["detail"]["enroll_via_multichallenge_optional"], false);
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let serial = b["detail"]["serial"].as_str().unwrap().to_owned();
+    assert_eq!(s.token_info(&serial).await["rollout_state"], "clientwait");
+    let sent = gw.count();
+    let answer = |pass: &'static str| {
+        let (s, tid) = (&s, tid.clone());
+        async move {
+            s.check(&[("user", "bob"), ("transaction_id", &tid), ("pass", pass)])
+                .await
+                .1
+        }
+    };
+    let b = answer("no number").await;
+    assert_eq!(msg(&b), "The phone number is not valid.", "{b}");
+    assert_eq!(gw.count(), sent, "no SMS yet");
+    // The number gets an SMS in the same transaction.
+    let b = answer("+4915100000022").await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    assert_eq!(msg(&b), "Enter the OTP from the SMS:");
+    assert_eq!(b["detail"]["transaction_id"], tid.as_str());
+    assert_eq!(s.token_info(&serial).await["rollout_state"], "verify");
+    let otp = gw.last_otp("+4915100000022");
+    let (_, b) = s
+        .check(&[("user", "bob"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    assert_eq!(b["detail"]["serial"], serial.as_str());
+    let t = s.token_info(&serial).await;
+    assert_eq!(t["rollout_state"], "enrolled", "{t}");
+    assert_eq!(t["info"]["phone"], "+4915100000022");
+    assert!(t["info"].get("enroll_via_multichallenge").is_none(), "{t}");
+    // From now on Bob logs in with his token, the password as its PIN.
+    assert_eq!(
+        login(&s, &gw, "bob", "bob-pw", "+4915100000022").await["result"]["value"],
+        true
+    );
+
+    // Carol leaves half-way; her next login starts over (one pending token, a new one),
+    // with the policy's own prompt.
+    s.ok(
+        "/policy/prompt",
+        &[
+            ("scope", "authentication"),
+            (
+                "action",
+                "enroll_via_multichallenge_text=Your mobile number\\, please",
+            ),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "carol"), ("pass", "carol-pw")]).await;
+    let first = b["detail"]["serial"].as_str().unwrap().to_owned();
+    let (_, b) = s.check(&[("user", "carol"), ("pass", "carol-pw")]).await;
+    assert_eq!(msg(&b), "Your mobile number, please", "{b}");
+    assert_ne!(b["detail"]["serial"], first.as_str());
+    let (_, b) = s.aget("/token/", &[("user", "carol")]).await;
+    assert_eq!(value(&b)["count"], 1, "the first one was dropped: {b}");
+    // A wrong password starts nothing.
+    let (_, b) = s.check(&[("user", "carol"), ("pass", "wrong")]).await;
+    assert_eq!(value(&b), false);
+    assert!(
+        b["detail"].get("enroll_via_multichallenge").is_none(),
+        "{b}"
+    );
+}
