@@ -86,6 +86,7 @@ const AUTHORIZATION: &[(&str, Kind)] = &[
 const ENROLLMENT: &[(&str, Kind)] = &[
     ("verify_enrollment", Kind::Text),
     ("require_description", Kind::Text),
+    ("otp_pin_random", Kind::Int(1, 64)),
     ("max_token_per_user", Kind::Int(1, 1000)),
     ("sms_max_token_per_user", Kind::Int(1, 1000)),
     ("max_active_token_per_user", Kind::Int(1, 1000)),

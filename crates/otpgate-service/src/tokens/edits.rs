@@ -304,7 +304,7 @@ impl Services {
 /// The one value of admin-scope `action` for the calling admin acting on `target` (None:
 /// unset): the best priority decides, and different values there are a conflict, as in
 /// privacyIDEA's `action_values(unique=True)`.
-fn admin_value(
+pub(crate) fn admin_value(
     policies: &otpgate_core::policy::Policies,
     cx: &Scope,
     action: &str,

@@ -273,6 +273,31 @@ impl Services {
         }
         self.check_description_required(&req, owner.as_ref(), request.as_deref())
             .await?;
+        // ENROLL `otp_pin_random=<length>`: the token gets a random PIN (with the characters
+        // the admin's `otp_pin_contents` allows) instead of one given; nobody is told it, as in
+        // privacyIDEA without a PIN handler: the owner logs in with the user store's password
+        // (`otppin=userstore`) or gets a PIN set later.
+        let mut req = req;
+        if let Some(size) = self
+            .random_pin_length(owner.as_ref(), request.as_deref())
+            .await?
+        {
+            let policies = self.policies().await?;
+            let whom = owner.as_ref().map(User::target);
+            let contents =
+                match edits::admin_value(&policies, cx, "sms_otp_pin_contents", whom.as_ref())? {
+                    Some(c) => Some(c),
+                    None => edits::admin_value(&policies, cx, "otp_pin_contents", whom.as_ref())?,
+                };
+            req.pin = Some(otpgate_core::random_pin::random_pin(
+                self.rng(),
+                size,
+                contents.as_deref(),
+            )?);
+            cx.audit
+                .action_detail
+                .push_str("random PIN (otp_pin_random), ");
+        }
         if !self
             .enrollment_is_verified(owner.as_ref(), request.as_deref())
             .await?
@@ -354,6 +379,23 @@ impl Services {
         Err(ServiceError::Policy(
             "Description required for sms token.".into(),
         ))
+    }
+
+    /// The ENROLL-scope `otp_pin_random` length for this owner, if a policy sets one.
+    async fn random_pin_length(
+        &self,
+        owner: Option<&User>,
+        request: Option<&RequestData>,
+    ) -> Result<Option<usize>> {
+        let enroll = self.enrollment_policies(owner, request).await?;
+        if !enroll.policies.uses("enrollment", "otp_pin_random") {
+            return Ok(None);
+        }
+        Ok(enroll
+            .policies
+            .text("enrollment", "otp_pin_random", &enroll.ctx())?
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| (1..=64).contains(n)))
     }
 
     /// Whether an ENROLL-scope `verify_enrollment` policy names SMS tokens for this user.

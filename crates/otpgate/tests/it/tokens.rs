@@ -1064,6 +1064,49 @@ async fn a_user_excluded_by_an_admin_policy_is_left_out_of_the_token_list() {
 }
 
 #[tokio::test]
+async fn otp_pin_random_gives_a_new_token_a_pin_nobody_chose() {
+    let (s, gw) = ready().await;
+    s.ok(
+        "/policy/random",
+        &[
+            ("scope", "enrollment"),
+            ("realm", "realm1"),
+            ("action", "otp_pin_random=12"),
+        ],
+    )
+    .await;
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("user", "bob"),
+                ("serial", "B1"),
+                ("phone", BOB),
+                ("pin", "1234"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert!(
+        b["detail"].get("pin").is_none(),
+        "the PIN is not shown: {b}"
+    );
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "1234")]).await;
+    assert_eq!(msg(&b), "wrong otp pin", "the given PIN was replaced: {b}");
+    // The user store's password still gets bob in.
+    s.ok(
+        "/policy/up",
+        &[("scope", "authentication"), ("action", "otppin=userstore")],
+    )
+    .await;
+    assert_eq!(
+        login(&s, &gw, "bob", "bob-pw", BOB).await["result"]["value"],
+        true
+    );
+}
+
+#[tokio::test]
 async fn enrollpin_and_configdelete_are_rights_of_their_own() {
     let (s, _gw) = ready().await;
     s.ok(
