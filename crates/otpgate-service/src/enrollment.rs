@@ -226,6 +226,7 @@ impl Services {
         let row = self.own_token(user, serial).await?;
         let hash = self.hash_secret(pin).await?;
         self.store().token_set_pin(row.id, &hash).await?;
+        self.schedule_pin_change(&row, Some(user), false).await?;
         Ok(true)
     }
 }

@@ -30,6 +30,8 @@ enum Kind {
     TimeLimit,
     /// A span, `30s`, `15m`, `6h`, `7d`, `1y` (`last_auth`).
     Span,
+    /// A number of days, `90d` (`change_pin_every`).
+    Days,
     /// A regular expression.
     Regex,
     /// `key/<regexp>/` (`tokeninfo`).
@@ -58,6 +60,7 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
     ("mangle", Kind::Mangle),
     ("enroll_via_multichallenge", Kind::OneOf(&["sms", "SMS"])),
     ("enroll_via_multichallenge_text", Kind::Text),
+    ("change_pin_via_validate", Kind::Flag),
     (
         "preferred_client_mode",
         Kind::OneOf(&["interactive", "poll", "u2f", "webauthn", "push", "passkey"]),
@@ -87,6 +90,8 @@ const ENROLLMENT: &[(&str, Kind)] = &[
     ("verify_enrollment", Kind::Text),
     ("require_description", Kind::Text),
     ("otp_pin_random", Kind::Int(1, 64)),
+    ("change_pin_on_first_use", Kind::Flag),
+    ("change_pin_every", Kind::Days),
     ("max_token_per_user", Kind::Int(1, 1000)),
     ("sms_max_token_per_user", Kind::Int(1, 1000)),
     ("max_active_token_per_user", Kind::Int(1, 1000)),
@@ -177,6 +182,11 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
             }
             (Kind::TimeLimit, Some(v)) => crate::validate::time_limit(v).is_some(),
             (Kind::Span, Some(v)) => crate::validate::span(v).is_some(),
+            (Kind::Days, Some(v)) => v
+                .trim()
+                .strip_suffix(['d', 'D'])
+                .and_then(|n| n.parse::<i64>().ok())
+                .is_some_and(|n| (0..=3650).contains(&n)),
             (Kind::Regex, Some(v)) => v.split_whitespace().all(|re| regex::Regex::new(re).is_ok()),
             (Kind::TokenInfo, Some(v)) => crate::validate::tokeninfo_rule_ok(v),
             (Kind::Mangle, Some(v)) => crate::validate::mangle_rule_ok(v),
@@ -191,6 +201,7 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
                 Kind::FlagOr(values) => format!("no value or {}", values.join(", ")),
                 Kind::TimeLimit => "a limit like 3/5m (count/span, span in s, m or h)".to_owned(),
                 Kind::Span => "a span like 30s, 15m, 6h, 7d or 1y".to_owned(),
+                Kind::Days => "a number of days like 90d".to_owned(),
                 Kind::Regex => "regular expressions".to_owned(),
                 Kind::TokenInfo => "key/<regular expression>/".to_owned(),
                 Kind::Mangle => "user|realm|pass/<regular expression>/<replacement>/".to_owned(),

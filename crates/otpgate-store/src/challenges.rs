@@ -307,6 +307,20 @@ impl Store {
         Ok(())
     }
 
+    /// Takes challenge `id` while it lives (one conditional DELETE: exactly once); false when
+    /// it expired or another request took it.
+    pub async fn challenge_take(&self, id: i64, now_ms: i64) -> Result<bool> {
+        Ok(
+            sqlx::query("DELETE FROM challenge WHERE id = $1 AND expires_at > $2")
+                .bind(id)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
     /// Deletes every challenge of a transaction (after one of them was answered).
     pub async fn challenge_delete_tid(&self, tid: &str) -> Result<u64> {
         Ok(

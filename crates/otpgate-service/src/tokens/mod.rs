@@ -311,6 +311,7 @@ impl Services {
                     "enrolled",
                 )
                 .await?;
+            self.schedule_pin_change(&row, owner.as_ref(), true).await?;
             return Ok(initialized(&row));
         }
         // ENROLL `verify_enrollment=sms`: the token waits in `verify` for the OTP of an SMS
@@ -324,6 +325,7 @@ impl Services {
                 "verify",
             )
             .await?;
+        self.schedule_pin_change(&row, owner.as_ref(), true).await?;
         if row.rollout_state != "verify" {
             // An existing enrolled token re-initialised: nothing to verify.
             return Ok(initialized(&row));
@@ -706,6 +708,11 @@ impl Services {
         let hash = self.hash_secret(&pin).await?;
         for t in &tokens {
             self.store().token_set_pin(t.id, &hash).await?;
+            let owner = match &t.owner {
+                Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?,
+                None => None,
+            };
+            self.schedule_pin_change(t, owner.as_ref(), true).await?;
         }
         Ok(count(tokens.len()))
     }

@@ -5,7 +5,7 @@ use super::{
     CheckOutcome, CheckRequest, Checked, Ctx, HIDDEN, Live, Rejected, Shown, TokenRef, max_wrong,
     named, note_policies, others, unfit_messages, unfit_reason, unique_join,
 };
-use super::{authz, multichallenge};
+use super::{authz, multichallenge, pinchange};
 use crate::audit::AuditEntry;
 use crate::call::Scope;
 use crate::facts::RequestFacts;
@@ -187,6 +187,30 @@ impl Services {
                 }
             }
         }
+        // A PIN change this login asked for (change_pin_via_validate): its next step.
+        let pin_changes = policies.uses("authentication", "change_pin_via_validate");
+        if enrolling.is_none()
+            && pin_changes
+            && let Some(tid) = req
+                .transaction_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+        {
+            let rows = self.store().challenges_by_tid(tid).await?;
+            if let Some((c, t)) = rows.iter().find_map(|c| {
+                (c.session == pinchange::SESSION)
+                    .then(|| tokens.iter().find(|t| t.id == c.token_id).map(|t| (c, t)))
+                    .flatten()
+            }) {
+                enrolling = Some(self.pin_change_step(c, t, &pass, &ctx, audit).await);
+            }
+        }
+        let pin_rows = if pin_changes {
+            tokens.clone()
+        } else {
+            Vec::new()
+        };
         ctx.application_tokentype(&mut tokens, req.tokentype.as_deref())?;
         let stale: Vec<TokenRow> = match ctx.last_auth_limit()? {
             Some(limit) => {
@@ -208,6 +232,9 @@ impl Services {
         // privacyIDEA's hide_specific_error_message: a rejection says only "Authentication
         // failed." (the audit keeps the reason).
         let hide = ctx.flag("hide_specific_error_message")?;
+        // An answer to a step of an enrollment or a PIN change finishes that; nothing more
+        // starts after it.
+        let stepped = enrolling.is_some();
         let decided = match (self.within_login_limits(&ctx).await?, enrolling) {
             (Some(refused), _) => Ok(CheckOutcome::Reject(refused)),
             (None, Some(step)) => step,
@@ -215,6 +242,29 @@ impl Services {
                 self.decide_for(tokens, &req, serial_param.is_some(), &pass, &ctx, audit)
                     .await
             }
+        };
+        // A token whose PIN must change (change_pin_via_validate) asks for a new one first.
+        let decided = match decided {
+            Ok(CheckOutcome::Accept {
+                token: Some(t),
+                message,
+            }) if !stepped => {
+                let row = pin_rows.iter().find(|r| r.serial == t.serial);
+                match row {
+                    Some(row) => match self.start_pin_change(row, &ctx, audit).await? {
+                        Some(challenge) => Ok(challenge),
+                        None => Ok(CheckOutcome::Accept {
+                            token: Some(t),
+                            message,
+                        }),
+                    },
+                    None => Ok(CheckOutcome::Accept {
+                        token: Some(t),
+                        message,
+                    }),
+                }
+            }
+            other => other,
         };
         // A user let in without a token may enroll their first phone now.
         let decided = match decided {

@@ -20,6 +20,7 @@ mod challenge;
 mod check;
 mod enroll;
 mod multichallenge;
+mod pinchange;
 mod saml;
 mod trigger;
 
@@ -27,6 +28,7 @@ pub use authz::{
     Checked, NOT_AUTHORIZED, Shown, mangle_rule_ok, span, time_limit, tokeninfo_rule_ok,
 };
 pub use multichallenge::ENROLL_PROMPT;
+pub use pinchange::{NEW_PIN, NEW_PIN_AGAIN};
 pub use saml::SamlChecked;
 
 use crate::audit::AuditEntry;

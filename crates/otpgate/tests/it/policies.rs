@@ -720,3 +720,78 @@ async fn a_user_without_a_token_enrolls_a_phone_during_the_login() {
         "{b}"
     );
 }
+
+#[tokio::test]
+async fn a_pin_set_by_an_admin_is_changed_at_the_first_login() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.ok(
+        "/policy/first-use",
+        &[
+            ("scope", "enrollment"),
+            ("action", "change_pin_on_first_use, change_pin_every=90d"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/policy/via-validate",
+        &[
+            ("scope", "authentication"),
+            ("action", "change_pin_via_validate"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "S1", "1234", ALICE).await;
+    assert!(
+        s.token_info("S1").await["info"]["next_pin_change"].is_string(),
+        "due at once"
+    );
+    // The right OTP does not log Alice in yet: she must choose a PIN, twice.
+    let b = login(&s, &gw, "alice", "1234", ALICE).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    assert_eq!(msg(&b), "Please enter a new PIN");
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let step = |pass: &'static str, tid: String| {
+        let s = &s;
+        async move {
+            s.check(&[("user", "alice"), ("transaction_id", &tid), ("pass", pass)])
+                .await
+                .1
+        }
+    };
+    let b = step("12", tid.clone()).await;
+    assert_eq!(
+        msg(&b),
+        "Please enter a new PIN",
+        "too short, asked again: {b}"
+    );
+    let b = step("9876", tid.clone()).await;
+    assert_eq!(msg(&b), "Please enter the new PIN again", "{b}");
+    let b = step("9999", tid.clone()).await;
+    assert_eq!(msg(&b), "PINs do not match", "{b}");
+    assert_eq!(value(&b), false);
+    // The mismatch ended the change; the next login starts it again.
+    let b = login(&s, &gw, "alice", "1234", ALICE).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    step("9876", tid.clone()).await;
+    let b = step("9876", tid.clone()).await;
+    assert_eq!(value(&b), true, "{b}");
+    assert_eq!(msg(&b), "PIN successfully set.");
+    // The new PIN works, and the next change is due in 90 days.
+    assert_eq!(
+        login(&s, &gw, "alice", "9876", ALICE).await["result"]["value"],
+        true
+    );
+    let next = s.token_info("S1").await["info"]["next_pin_change"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let next = chrono::DateTime::parse_from_str(&next, "%Y-%m-%dT%H:%M%z").unwrap();
+    let days = (next.with_timezone(&chrono::Utc) - s.clock.now()).num_days();
+    assert!((89..=90).contains(&days), "{next}");
+    s.advance(91 * 24 * 3600);
+    // (A new admin sign-in after the clock moved.)
+    let b = login(&s, &gw, "alice", "9876", ALICE).await;
+    assert_eq!(msg(&b), "Please enter a new PIN", "due again: {b}");
+}
