@@ -789,8 +789,8 @@ async fn wildcards_exclusions_and_what_policies_may_hold() {
         ),
         (
             "enrollment",
-            "change_pin_on_first_use",
-            "the enrollment action 'change_pin_on_first_use'",
+            "pinhandling=privacyidea.lib.pinhandling.base.PinHandler",
+            "the enrollment action 'pinhandling'",
         ),
     ] {
         let (st, b) = s
