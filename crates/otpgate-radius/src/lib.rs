@@ -9,11 +9,15 @@
 //!   shutdown signal; it drops unknown clients and bad authenticators silently, answers
 //!   retransmissions from a cache, and drains in-flight requests at shutdown.
 //!
+//! * [`client`]: one Access-Request to another server, for privacyIDEA's RADIUS
+//!   pass-through.
+//!
 //! The crate depends on no other otpgate crate: the binary plugs the validation service in
 //! through [`server::Handler`].
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod client;
 pub mod packet;
 pub mod server;
 

@@ -32,6 +32,8 @@ pub const ADMIN_RIGHTS: &[&str] = &[
     "cancelchallenge",
     "tokenlist",
     "triggerchallenge",
+    "radiusserver_read",
+    "radiusserver_write",
     "smsgateway_read",
     "smtpserver_read",
     "smtpserver_write",

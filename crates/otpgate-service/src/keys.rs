@@ -15,6 +15,8 @@ pub struct RotateReport {
     pub smtp_passwords: usize,
     /// LDAP resolvers' service passwords.
     pub resolver_passwords: usize,
+    /// RADIUS servers' shared secrets.
+    pub radius_secrets: usize,
 }
 
 impl Services {
@@ -41,6 +43,10 @@ impl Services {
                 SealedKind::ResolverSecret => {
                     report.resolver_passwords += 1;
                     crate::directory::aad(&sealed.owner)
+                }
+                SealedKind::RadiusSecret => {
+                    report.radius_secrets += 1;
+                    crate::radiusserver::aad(&sealed.owner)
                 }
                 SealedKind::KeyCheck => KEY_CHECK_AAD.to_owned(),
             };

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod notify;
 pub mod outbox;
 pub mod policy;
+pub mod radiusserver;
 pub mod realms;
 pub mod sessions;
 pub mod settings;

@@ -24,14 +24,16 @@ enum Kind {
     OneOf(&'static [&'static str]),
     /// A whole number in this range.
     Int(i64, i64),
-    /// A flag, or one of these values.
-    FlagOr(&'static [&'static str]),
+    /// A flag, or any text (`passthru`: `userstore` or a RADIUS server, checked apart).
+    FlagOrText,
     /// `count/<span><s|m|h>` (`auth_max_fail`).
     TimeLimit,
     /// A span, `30s`, `15m`, `6h`, `7d`, `1y` (`last_auth`).
     Span,
     /// A number of days, `90d` (`change_pin_every`).
     Days,
+    /// `pin:N`, `N:pin`, optionally `:window` (`passthru_assign`).
+    PassthruAssign,
     /// A regular expression.
     Regex,
     /// `key/<regexp>/` (`tokeninfo`).
@@ -53,8 +55,9 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
     ("increase_failcounter_on_challenge", Kind::Flag),
     ("passOnNoToken", Kind::Flag),
     ("passOnNoUser", Kind::Flag),
-    // Only to the user store: RADIUS passthru needs privacyIDEA's /radiusserver.
-    ("passthru", Kind::FlagOr(&["userstore"])),
+    // To the user store, or to a RADIUS server of /radiusserver (checked at save).
+    ("passthru", Kind::FlagOrText),
+    ("passthru_assign", Kind::PassthruAssign),
     ("hide_specific_error_message", Kind::Flag),
     ("set_realm", Kind::Text),
     ("mangle", Kind::Mangle),
@@ -175,13 +178,19 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
             (Kind::Int(lo, hi), Some(v)) => {
                 v.trim().parse::<i64>().is_ok_and(|n| n >= *lo && n <= *hi)
             }
-            (Kind::FlagOr(_), None) => true,
-            (Kind::FlagOr(values), Some(v)) => {
-                values.contains(&v.trim())
-                    || matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1")
-            }
+            (Kind::FlagOrText, None) => true,
+            (Kind::FlagOrText, Some(v)) => !v.trim().is_empty(),
             (Kind::TimeLimit, Some(v)) => crate::validate::time_limit(v).is_some(),
             (Kind::Span, Some(v)) => crate::validate::span(v).is_some(),
+            (Kind::PassthruAssign, Some(v)) => {
+                let parts: Vec<&str> = v.split(':').map(str::trim).collect();
+                let number = |p: Option<&&str>| p.is_some_and(|n| n.parse::<u32>().is_ok());
+                match parts.as_slice() {
+                    ["pin", n] | [n, "pin"] => number(Some(n)),
+                    ["pin", n, w] | [n, "pin", w] => number(Some(n)) && number(Some(w)),
+                    _ => false,
+                }
+            }
             (Kind::Days, Some(v)) => v
                 .trim()
                 .strip_suffix(['d', 'D'])
@@ -198,10 +207,14 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
                 Kind::Text => "a text".to_owned(),
                 Kind::OneOf(values) => values.join(", "),
                 Kind::Int(lo, hi) => format!("a number from {lo} to {hi}"),
-                Kind::FlagOr(values) => format!("no value or {}", values.join(", ")),
+                Kind::FlagOrText => "no value or a text".to_owned(),
                 Kind::TimeLimit => "a limit like 3/5m (count/span, span in s, m or h)".to_owned(),
                 Kind::Span => "a span like 30s, 15m, 6h, 7d or 1y".to_owned(),
                 Kind::Days => "a number of days like 90d".to_owned(),
+                Kind::PassthruAssign => {
+                    "the OTP length and where the PIN is, like pin:6 or 6:pin (and :window)"
+                        .to_owned()
+                }
                 Kind::Regex => "regular expressions".to_owned(),
                 Kind::TokenInfo => "key/<regular expression>/".to_owned(),
                 Kind::Mangle => "user|realm|pass/<regular expression>/<replacement>/".to_owned(),
@@ -420,6 +433,23 @@ impl Services {
                 .unwrap_or(false),
         };
         check_actions(&row.scope, &row.action)?;
+        // `passthru=<name>` goes to a RADIUS server, which must be defined.
+        if row.scope == "authentication"
+            && let Some(ActionValue::Value(v)) = parse_actions(&row.action).remove("passthru")
+        {
+            let v = otpgate_core::template::unescape_policy_text(&v);
+            let v = v.trim();
+            if !v.eq_ignore_ascii_case("userstore")
+                && !otpgate_core::params::is_true(v)
+                && !v.eq_ignore_ascii_case("false")
+                && self.store().radius_get(v).await?.is_none()
+            {
+                return Err(ServiceError::Parameter(format!(
+                    "The authentication action 'passthru' takes no value, userstore or a RADIUS \
+                     server of /radiusserver; there is no RADIUS server {v}."
+                )));
+            }
+        }
         if row.scope == "admin" && !row.client.trim().is_empty() {
             return Err(ServiceError::Parameter(
                 "otpgate does not match the client address of admin policies; an admin policy \

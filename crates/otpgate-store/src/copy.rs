@@ -185,6 +185,20 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "radiusserver",
+        &[
+            ("id", Int),
+            ("identifier", Text),
+            ("server", Text),
+            ("port", Int),
+            ("secret", Text),
+            ("description", Text),
+            ("dictionary", Text),
+            ("retries", Int),
+            ("timeout", Int),
+        ],
+    ),
+    (
         "send_window",
         &[
             ("key", Text),
@@ -284,6 +298,7 @@ const IDENTITY_TABLES: &[&str] = &[
     "smsgateway_option",
     "policy",
     "smtpserver",
+    "radiusserver",
     "eventhandler",
     "outbox",
     "audit",

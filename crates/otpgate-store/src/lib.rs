@@ -14,6 +14,7 @@ mod gateways;
 mod limits;
 mod ownership;
 mod policies;
+mod radius;
 mod reseal;
 mod sessions;
 mod smtp;
@@ -31,6 +32,7 @@ pub use events::{EventHandlerRow, INTERRUPTED, NewOutboxItem, OutboxRow};
 pub use gateways::{GatewayOptionRow, GatewayRow};
 pub use limits::{BlockedPrefix, WindowKey};
 pub use policies::{Guarded, PolicyChange, PolicyRow};
+pub use radius::RadiusServerRow;
 pub use reseal::{Sealed, SealedKind};
 pub use smtp::SmtpServerRow;
 pub use stats::SmsStat;
@@ -151,7 +153,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 10] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 11] = [
         (
             1,
             "init",
@@ -211,6 +213,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "policy_engine",
             include_str!("../migrations/sqlite/0010_policy_engine.sql"),
             include_str!("../migrations/postgres/0010_policy_engine.sql"),
+        ),
+        (
+            11,
+            "radiusserver",
+            include_str!("../migrations/sqlite/0011_radiusserver.sql"),
+            include_str!("../migrations/postgres/0011_radiusserver.sql"),
         ),
     ];
     all.into_iter()

@@ -14,6 +14,8 @@ pub enum SealedKind {
     SmtpPassword,
     /// `resolver.secret` (owner = resolver name).
     ResolverSecret,
+    /// `radiusserver.secret` (owner = identifier).
+    RadiusSecret,
     /// The key check value in `meta`.
     KeyCheck,
 }
@@ -103,6 +105,19 @@ impl Store {
                 r.try_get(2)?,
             ));
         }
+        for r in sqlx::query("SELECT id, identifier, secret FROM radiusserver WHERE secret <> ''")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            out.push(s(
+                SealedKind::RadiusSecret,
+                r.try_get(0)?,
+                r.try_get(1)?,
+                "",
+                "",
+                r.try_get(2)?,
+            ));
+        }
         if let Some(v) = self.meta_get("keycheck").await? {
             out.push(s(SealedKind::KeyCheck, 0, String::new(), "", "", v));
         }
@@ -127,6 +142,9 @@ impl Store {
                 }
                 SealedKind::ResolverSecret => {
                     "UPDATE resolver SET secret = $1 WHERE id = $2 AND secret = $3"
+                }
+                SealedKind::RadiusSecret => {
+                    "UPDATE radiusserver SET secret = $1 WHERE id = $2 AND secret = $3"
                 }
                 SealedKind::KeyCheck => {
                     "UPDATE meta SET value = $1 WHERE key = 'keycheck' AND $2 = 0 AND value = $3"

@@ -8,6 +8,7 @@ mod event;
 mod extract;
 mod openapi;
 mod policy;
+mod radiusserver;
 mod realm;
 mod resolver;
 mod smsgateway;
@@ -117,6 +118,16 @@ pub fn router(app: App) -> Router {
         .route(
             "/smsgateway/option/{gwid}/{key}",
             delete(smsgateway::delete_option),
+        )
+        .route("/radiusserver", get(radiusserver::servers))
+        .route("/radiusserver/", get(radiusserver::servers))
+        .route(
+            "/radiusserver/test_request",
+            post(radiusserver::test_request),
+        )
+        .route(
+            "/radiusserver/{identifier}",
+            post(radiusserver::save).delete(radiusserver::delete),
         )
         .route("/smtpserver", get(smtpserver::servers))
         .route("/smtpserver/", get(smtpserver::servers))

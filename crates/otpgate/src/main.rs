@@ -200,11 +200,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .context("re-encrypting the secrets (the key file already has the new key; run the command again)")?;
             println!(
-                "re-encrypted {} OTP seeds, {} gateway secrets, {} SMTP passwords and {} LDAP passwords with the new key {id}",
+                "re-encrypted {} OTP seeds, {} gateway secrets, {} SMTP passwords, {} LDAP passwords and {} RADIUS secrets with the new key {id}",
                 report.token_keys,
                 report.gateway_secrets,
                 report.smtp_passwords,
-                report.resolver_passwords
+                report.resolver_passwords,
+                report.radius_secrets
             );
             println!(
                 "copy {} to every node before starting them; the older lines can be removed once no backup made before now is needed",

@@ -342,6 +342,81 @@ impl Services {
         Err(ServiceError::User(unknown))
     }
 
+    /// privacyIDEA's `passthru_assign=<pin:>N<:window>` after a RADIUS pass-through: the pass
+    /// is a PIN and an N-digit OTP (the PIN first with `pin:N`, last with `N:pin`); the first
+    /// unassigned SMS token of the user's realm whose HOTP, within `window` (100) steps of its
+    /// counter, is that OTP goes to the user with that PIN. Its serial.
+    async fn assign_by_otp(
+        &self,
+        user: &crate::users::User,
+        pass: &str,
+        ctx: &Ctx<'_>,
+    ) -> Result<Option<String>> {
+        let Some(rule) = ctx.text("passthru_assign")? else {
+            return Ok(None);
+        };
+        let parts: Vec<&str> = rule.split(':').map(str::trim).collect();
+        let pin_first = parts.first() == Some(&"pin");
+        let (Some(len), window) = (
+            parts
+                .get(usize::from(pin_first))
+                .and_then(|n| n.parse::<usize>().ok()),
+            parts
+                .get(2)
+                .and_then(|w| w.parse::<i64>().ok())
+                .unwrap_or(100),
+        ) else {
+            tracing::warn!(rule = %rule, "invalid passthru_assign value");
+            return Ok(None);
+        };
+        let chars: Vec<char> = pass.chars().collect();
+        if parts.len() < 2 || chars.len() < len {
+            return Ok(None);
+        }
+        let (pin, otp): (String, String) = if pin_first {
+            let (p, o) = chars.split_at(chars.len() - len);
+            (p.iter().collect(), o.iter().collect())
+        } else {
+            let (o, p) = chars.split_at(len);
+            (p.iter().collect(), o.iter().collect())
+        };
+        let filter = otpgate_store::TokenFilter {
+            tokentype: Some("sms".into()),
+            realm: Some(user.realm.clone()),
+            assigned: Some(false),
+            ..Default::default()
+        };
+        let (candidates, _) = self.store().token_list(&filter, 1, 1000, "serial").await?;
+        for row in candidates {
+            if !row.state().usable() {
+                continue;
+            }
+            let t = self.live(row)?;
+            for counter in t.row.count..t.row.count + window {
+                if !hotp::otp_eq(&otp, &t.otp(counter)?) {
+                    continue;
+                }
+                let hash = self.hash_secret(&pin).await?;
+                let now = self
+                    .clock()
+                    .now()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+                if self
+                    .store()
+                    .token_assign(t.row.id, &owner_of(user), Some(&hash), &now)
+                    .await?
+                {
+                    self.store()
+                        .token_auth_success(t.row.id, counter + 1)
+                        .await?;
+                    return Ok(Some(t.row.serial.clone()));
+                }
+                break;
+            }
+        }
+        Ok(None)
+    }
+
     /// The tokens of the attempt: SMS tokens only, not revoked, with expired lockouts lifted;
     /// then the attempts reserved and the pass judged.
     async fn decide_for(
@@ -382,13 +457,38 @@ impl Services {
             }
             // `passthru` (privacyIDEA checks it after passOnNoToken): a user without a token
             // logs in with the user store's password — a staged rollout.
-            if let (Some(user), Some((_, names))) = (ctx.user, ctx.action("passthru")?) {
+            if let (Some(user), Some((value, names))) = (ctx.user, ctx.action("passthru")?) {
                 audit.policies = names.join(",");
-                if self.check_user_password(user, pass).await? {
-                    return Ok(CheckOutcome::Accept {
-                        message: format!("against userstore due to '{}'", names.join(", ")),
-                        token: None,
-                    });
+                let names = names.join(", ");
+                match value {
+                    ActionValue::Value(v)
+                        if !v.trim().eq_ignore_ascii_case("userstore")
+                            && !otpgate_core::params::is_true(&v) =>
+                    {
+                        // To a RADIUS server (privacyIDEA's /radiusserver): what it accepts
+                        // gets in, and `passthru_assign` may give the user a token.
+                        let server = v.trim();
+                        if self.radius_passthru(server, &user.login, pass).await? {
+                            let mut messages = Vec::new();
+                            if let Some(serial) = self.assign_by_otp(user, pass, ctx).await? {
+                                messages.push(format!("auto-assigned {serial}"));
+                            }
+                            messages
+                                .push(format!("against RADIUS server {server} due to '{names}'"));
+                            return Ok(CheckOutcome::Accept {
+                                message: messages.join(","),
+                                token: None,
+                            });
+                        }
+                    }
+                    _ => {
+                        if self.check_user_password(user, pass).await? {
+                            return Ok(CheckOutcome::Accept {
+                                message: format!("against userstore due to '{names}'"),
+                                token: None,
+                            });
+                        }
+                    }
                 }
             }
             return Ok(CheckOutcome::Reject(Rejected::because(

@@ -795,3 +795,218 @@ async fn a_pin_set_by_an_admin_is_changed_at_the_first_login() {
     let b = login(&s, &gw, "alice", "9876", ALICE).await;
     assert_eq!(msg(&b), "Please enter a new PIN", "due again: {b}");
 }
+
+/// A legacy RADIUS server for the pass-through tests: a real UDP socket that checks the
+/// Message-Authenticator, reveals the password with the shared secret and accepts one user
+/// and password; it counts the requests it answered.
+struct LegacyRadius {
+    port: u16,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LegacyRadius {
+    async fn start(secret: &'static [u8], user: &'static str, password: &'static str) -> Self {
+        use otpgate_radius::{auth, packet};
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                let raw = &buf[..n];
+                let Ok(req) = packet::decode(raw) else {
+                    continue;
+                };
+                if auth::verify_request(raw, &req, secret, true).is_err() {
+                    continue;
+                }
+                let hidden = req.get(packet::attr::USER_PASSWORD).unwrap_or_default();
+                let given =
+                    auth::unhide_password(hidden, secret, &req.authenticator).unwrap_or_default();
+                let ok = req.get(packet::attr::USER_NAME) == Some(user.as_bytes())
+                    && given == password.as_bytes();
+                let reply = packet::Packet {
+                    code: if ok {
+                        packet::ACCESS_ACCEPT
+                    } else {
+                        packet::ACCESS_REJECT
+                    },
+                    identifier: req.identifier,
+                    authenticator: req.authenticator,
+                    attributes: Vec::new(),
+                };
+                let bytes = auth::sign_reply(reply, &req.authenticator, secret).unwrap();
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = socket.send_to(&bytes, from).await;
+            }
+        });
+        LegacyRadius { port, seen }
+    }
+}
+
+#[tokio::test]
+async fn users_without_a_token_pass_through_to_a_legacy_radius_server() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let legacy = LegacyRadius::start(b"legacy-secret", "bob", "123456").await;
+    let port = legacy.port.to_string();
+    // A policy naming a server that is not defined is refused.
+    let (st, b) = s
+        .apost(
+            "/policy/legacy",
+            &[("scope", "authentication"), ("action", "passthru=oldotp")],
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    assert!(
+        error(&b).contains("there is no RADIUS server oldotp"),
+        "{b}"
+    );
+    s.ok(
+        "/radiusserver/oldotp",
+        &[
+            ("server", "127.0.0.1"),
+            ("port", &port),
+            ("secret", "legacy-secret"),
+            ("timeout", "2"),
+            ("retries", "1"),
+        ],
+    )
+    .await;
+    let (_, b) = s.aget("/radiusserver/", &[]).await;
+    assert_eq!(value(&b)["oldotp"]["secret"], "__CENSORED__", "{b}");
+    assert_eq!(value(&b)["oldotp"]["port"], legacy.port);
+    // The test request, with the stored secret.
+    let test = |user: &'static str, pass: &'static str| {
+        let s = &s;
+        async move {
+            s.apost(
+                "/radiusserver/test_request",
+                &[
+                    ("identifier", "oldotp"),
+                    ("username", user),
+                    ("password", pass),
+                ],
+            )
+            .await
+        }
+    };
+    assert_eq!(value(&test("bob", "123456").await.1), true);
+    assert_eq!(value(&test("bob", "000000").await.1), false);
+    s.ok(
+        "/policy/legacy",
+        &[("scope", "authentication"), ("action", "passthru=oldotp")],
+    )
+    .await;
+    // Bob has no token: what the old server accepts gets him in.
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "123456")]).await;
+    assert_eq!(value(&b), true, "{b}");
+    assert_eq!(
+        msg(&b),
+        "against RADIUS server oldotp due to 'legacy'",
+        "{b}"
+    );
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "999999")]).await;
+    assert_eq!(value(&b), false, "{b}");
+    // Alice has a token: no pass-through, her own login.
+    s.enroll("alice", "S1", "1234", ALICE).await;
+    let asked = legacy.seen.load(std::sync::atomic::Ordering::SeqCst);
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    assert_eq!(
+        legacy.seen.load(std::sync::atomic::Ordering::SeqCst),
+        asked,
+        "the old server is not asked"
+    );
+    // A kept secret goes nowhere else; a server that does not answer is a refusal, not an
+    // error.
+    let (st, b) = s
+        .apost(
+            "/radiusserver/oldotp",
+            &[
+                ("server", "127.0.0.1"),
+                ("port", "9"),
+                ("secret", "__CENSORED__"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    assert!(error(&b).contains("Give the secret again"), "{b}");
+    s.ok(
+        "/radiusserver/oldotp",
+        &[
+            ("server", "127.0.0.1"),
+            ("port", "9"),
+            ("secret", "legacy-secret"),
+            ("timeout", "1"),
+            ("retries", "0"),
+        ],
+    )
+    .await;
+    let (st, b) = s.check(&[("user", "bob"), ("pass", "123456")]).await;
+    assert_eq!((st, value(&b)), (200, &json!(false)), "{b}");
+}
+
+#[tokio::test]
+async fn passthru_assign_gives_the_user_the_token_whose_otp_they_typed() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    // An unassigned token in realm1 with a known key (RFC 4226's test key).
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("serial", "SPARE"),
+                ("phone", "+4915100000002"),
+                ("otpkey", "3132333435363738393031323334353637383930"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    s.ok("/token/realm/SPARE", &[("realms", "realm1")]).await;
+    // RFC 4226 Appendix D: counter 2 gives 359152; the PIN comes first.
+    let legacy = LegacyRadius::start(b"legacy-secret", "bob", "pw359152").await;
+    s.ok(
+        "/radiusserver/oldotp",
+        &[
+            ("server", "127.0.0.1"),
+            ("port", &legacy.port.to_string()),
+            ("secret", "legacy-secret"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/policy/legacy",
+        &[
+            ("scope", "authentication"),
+            ("action", "passthru=oldotp, passthru_assign=pin:6"),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "pw359152")]).await;
+    assert_eq!(value(&b), true, "{b}");
+    assert_eq!(
+        msg(&b),
+        "auto-assigned SPARE,against RADIUS server oldotp due to 'legacy'"
+    );
+    let t = s.token_info("SPARE").await;
+    assert_eq!(t["username"], "bob", "{t}");
+    assert_eq!(t["count"], 3, "past the OTP used: {t}");
+    // From now on Bob logs in with his token and the PIN he typed.
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "pw")]).await;
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+    let (st, b) = s
+        .apost(
+            "/policy/bad",
+            &[
+                ("scope", "authentication"),
+                ("action", "passthru_assign=six"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+}

@@ -768,12 +768,12 @@ async fn wildcards_exclusions_and_what_policies_may_hold() {
         (
             "authentication",
             "passthru=radius1",
-            "takes no value or userstore",
+            "there is no RADIUS server radius1",
         ),
         (
             "authentication",
-            "passthru_assign=6:pin",
-            "does not know or evaluate the authentication action 'passthru_assign'. It evaluates: otppin, smstext",
+            "force_challenge_response",
+            "does not know or evaluate the authentication action 'force_challenge_response'. It evaluates: otppin, smstext",
         ),
         ("authentication", "", "Missing parameter: action"),
         ("admin", "enabel", "the admin action 'enabel'"),
