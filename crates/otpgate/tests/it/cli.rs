@@ -955,12 +955,18 @@ async fn keys_rotate_reencrypts_every_secret_and_the_old_key_can_go() {
         ],
     )
     .await;
+    // And a RADIUS server's shared secret.
+    s.ok(
+        "/radiusserver/old",
+        &[("server", "127.0.0.1"), ("secret", "radius-secret-1")],
+    )
+    .await;
     s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
     s.stop().await;
     let data = s.dir.path().join("data");
     let stdout = run_ok(&data, &["keys", "rotate"]);
     assert!(
-        stdout.contains("1 OTP seeds, 1 gateway secrets, 1 SMTP passwords and 1 LDAP passwords with the new key k2"),
+        stdout.contains("1 OTP seeds, 1 gateway secrets, 1 SMTP passwords, 1 LDAP passwords and 1 RADIUS secrets with the new key k2"),
         "{stdout}"
     );
     let keys = std::fs::read_to_string(data.join("encryption.keys")).unwrap();
