@@ -5,6 +5,7 @@
 use crate::call::Scope;
 use crate::{Result, ServiceError, Services};
 use otpgate_core::policy::condition::parse_conditions;
+use otpgate_core::policy::values;
 pub use otpgate_core::policy::{
     ActionValue, Policies, PolicyContext, SCOPES, client_matches, list, net_contains, parse_actions,
 };
@@ -180,8 +181,8 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
             }
             (Kind::FlagOrText, None) => true,
             (Kind::FlagOrText, Some(v)) => !v.trim().is_empty(),
-            (Kind::TimeLimit, Some(v)) => crate::validate::time_limit(v).is_some(),
-            (Kind::Span, Some(v)) => crate::validate::span(v).is_some(),
+            (Kind::TimeLimit, Some(v)) => values::time_limit(v).is_some(),
+            (Kind::Span, Some(v)) => values::span(v).is_some(),
             (Kind::PassthruAssign, Some(v)) => {
                 let parts: Vec<&str> = v.split(':').map(str::trim).collect();
                 let number = |p: Option<&&str>| p.is_some_and(|n| n.parse::<u32>().is_ok());
@@ -197,8 +198,8 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
                 .and_then(|n| n.parse::<i64>().ok())
                 .is_some_and(|n| (0..=3650).contains(&n)),
             (Kind::Regex, Some(v)) => v.split_whitespace().all(|re| regex::Regex::new(re).is_ok()),
-            (Kind::TokenInfo, Some(v)) => crate::validate::tokeninfo_rule_ok(v),
-            (Kind::Mangle, Some(v)) => crate::validate::mangle_rule_ok(v),
+            (Kind::TokenInfo, Some(v)) => values::tokeninfo_rule_ok(v),
+            (Kind::Mangle, Some(v)) => values::mangle_rule(v).is_some(),
             (_, None) => false,
         };
         if !ok {

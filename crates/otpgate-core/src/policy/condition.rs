@@ -314,7 +314,7 @@ pub fn compare(
                 When::Aware(t) => t.with_timezone(&Utc),
                 When::Naive(t) => t.and_utc(),
             };
-            now.signed_duration_since(at) < duration(right)?
+            now.signed_duration_since(at) < super::values::span(right)?
         }
         "string_contains" => left.text()?.to_lowercase().contains(&right.to_lowercase()),
         _ => return None,
@@ -399,26 +399,6 @@ fn date(s: &str) -> Option<When> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(When::Naive)
-}
-
-/// privacyIDEA's `parse_timedelta`: `30s`, `15m`, `6h`, `7d`, `1y` (365 days), signed.
-fn duration(s: &str) -> Option<chrono::Duration> {
-    let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    let (sign, rest) = match t.strip_prefix('-') {
-        Some(r) => (-1, r),
-        None => (1, t.strip_prefix('+').unwrap_or(&t)),
-    };
-    let unit = rest.chars().last()?;
-    let n: i64 = rest[..rest.len() - unit.len_utf8()].parse().ok()?;
-    let n = sign * n;
-    Some(match unit {
-        's' => chrono::Duration::seconds(n),
-        'm' => chrono::Duration::minutes(n),
-        'h' => chrono::Duration::hours(n),
-        'd' => chrono::Duration::days(n),
-        'y' => chrono::Duration::days(365 * n),
-        _ => return None,
-    })
 }
 
 /// A policy's `conditions` as privacyIDEA's API takes them (a JSON list of 5- or 6-element

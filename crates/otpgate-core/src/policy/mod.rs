@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod condition;
 pub mod time;
+pub mod values;
 
 pub use condition::{Condition, Fact, FactValue, Facts, Section};
 

@@ -24,9 +24,7 @@ mod pinchange;
 mod saml;
 mod trigger;
 
-pub use authz::{
-    Checked, NOT_AUTHORIZED, Shown, mangle_rule_ok, span, time_limit, tokeninfo_rule_ok,
-};
+pub use authz::{Checked, NOT_AUTHORIZED, Shown};
 pub use multichallenge::ENROLL_PROMPT;
 pub use pinchange::{NEW_PIN, NEW_PIN_AGAIN};
 pub use saml::SamlChecked;
