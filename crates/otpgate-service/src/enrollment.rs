@@ -79,6 +79,10 @@ impl Services {
     ) -> Result<Enrollment> {
         cx.audit.user = user.login.clone();
         cx.audit.realm = user.realm.clone();
+        self.user_may(user, "enrollSMS").await?;
+        if let Some(p) = pin {
+            self.check_user_pin(user, p).await?;
+        }
         // Only a usable token can be replaced: a disabled, revoked or locked one stays as the
         // admin left it, and an unfinished enrollment has nothing to hand on.
         let replaced = match replaces {
@@ -158,6 +162,7 @@ impl Services {
     ) -> Result<String> {
         cx.audit.user = user.login.clone();
         cx.audit.realm = user.realm.clone();
+        self.user_may(user, "enrollSMS").await?;
         let row = self.own_token(user, serial).await?;
         if row.rollout_state != "verify" {
             return Err(ServiceError::Parameter(crate::tokens::VERIFY_FAILED.into()));
@@ -207,6 +212,20 @@ impl Services {
         Ok(true)
     }
 
+    /// Refuses a self-service `action` the user-scope policies do not grant `user`
+    /// (privacyIDEA's `check_base_action` for users: everything while there is no user
+    /// policy).
+    pub(crate) async fn user_may(&self, user: &User, action: &str) -> Result<()> {
+        let enroll = self.enrollment_policies(Some(user), None).await?;
+        if enroll.policies.user_allows(action, &enroll.ctx())? {
+            Ok(())
+        } else {
+            Err(ServiceError::Policy(format!(
+                "User actions are defined, but the action {action} is not allowed!"
+            )))
+        }
+    }
+
     /// Sets the PIN of the user's own token.
     pub async fn set_own_pin(
         &self,
@@ -223,6 +242,8 @@ impl Services {
                 "The PIN must have at least {MIN_OWN_PIN} characters."
             )));
         }
+        self.user_may(user, "setpin").await?;
+        self.check_user_pin(user, pin).await?;
         let row = self.own_token(user, serial).await?;
         let hash = self.hash_secret(pin).await?;
         self.store().token_set_pin(row.id, &hash).await?;

@@ -12,7 +12,13 @@ pub use otpgate_core::policy::{
 use otpgate_store::{Guarded, PolicyChange, PolicyRow};
 
 /// The scopes otpgate evaluates (policies of other scopes are refused at save).
-pub const EVALUATED_SCOPES: &[&str] = &["admin", "authentication", "authorization", "enrollment"];
+pub const EVALUATED_SCOPES: &[&str] = &[
+    "admin",
+    "authentication",
+    "authorization",
+    "enrollment",
+    "user",
+];
 
 /// How an action's value is checked.
 #[derive(Clone, Copy)]
@@ -89,6 +95,19 @@ const AUTHORIZATION: &[(&str, Kind)] = &[
     ("add_resolver_in_response", Kind::Flag),
 ];
 
+/// The user-scope actions otpgate evaluates: the self-service rights of the user console (a
+/// user's own phone, own PIN) and the rules for PINs users set.
+const USER: &[(&str, Kind)] = &[
+    ("enrollSMS", Kind::Flag),
+    ("setpin", Kind::Flag),
+    ("otp_pin_minlength", Kind::Int(0, 31)),
+    ("otp_pin_maxlength", Kind::Int(0, 31)),
+    ("otp_pin_contents", Kind::Text),
+    ("sms_otp_pin_minlength", Kind::Int(0, 31)),
+    ("sms_otp_pin_maxlength", Kind::Int(0, 31)),
+    ("sms_otp_pin_contents", Kind::Text),
+];
+
 /// The enrollment-scope actions otpgate evaluates.
 const ENROLLMENT: &[(&str, Kind)] = &[
     ("verify_enrollment", Kind::Text),
@@ -123,6 +142,7 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
         "authentication" => AUTHENTICATION.to_vec(),
         "enrollment" => ENROLLMENT.to_vec(),
         "authorization" => AUTHORIZATION.to_vec(),
+        "user" => USER.to_vec(),
         "admin" => crate::auth::ADMIN_RIGHTS
             .iter()
             .map(|r| (*r, Kind::Flag))
@@ -131,7 +151,7 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
         other => {
             return Err(ServiceError::Parameter(format!(
                 "otpgate does not evaluate {other} policies; it evaluates admin, \
-                 authentication, authorization and enrollment policies."
+                 authentication, authorization, enrollment and user policies."
             )));
         }
     };
@@ -142,7 +162,7 @@ fn check_actions(scope: &str, actions: &str) -> Result<()> {
     for (name, value) in &parsed {
         // Admin policies: `*` grants every right, `-right` takes one away.
         let bare = name.trim_start_matches(['-', '!']);
-        if scope == "admin"
+        if matches!(scope, "admin" | "user")
             && (name == "*" || (bare != name && known.iter().any(|(k, _)| *k == bare)))
         {
             continue;

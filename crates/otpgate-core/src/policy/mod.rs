@@ -462,6 +462,20 @@ impl Policies {
         })
     }
 
+    /// privacyIDEA's `check_base_action` for users (their own tokens, the self-service):
+    /// with no active user policy everything is allowed; otherwise a user policy matching
+    /// `ctx` (the user's realm, resolver, login, client; conditions) must grant `action`
+    /// (`*` too; `-action` takes it away).
+    pub fn user_allows(&self, action: &str, ctx: &PolicyContext<'_>) -> Result<bool, CoreError> {
+        if !self.rows.iter().any(|p| self.live(p) && p.scope == "user") {
+            return Ok(true);
+        }
+        Ok(self
+            .matching("user", ctx)?
+            .iter()
+            .any(|p| grants(&p.action, action)))
+    }
+
     /// privacyIDEA's `check_base_action` for admins: with no active admin policy everything is
     /// allowed; otherwise a matching admin policy must contain the action.
     pub fn admin_allows(&self, admin: &str, action: &str) -> bool {

@@ -4,6 +4,7 @@
 use super::owners::not_revoked;
 use super::{TokenAttributes, TokenTarget, count};
 use crate::call::{Outcome, Scope};
+use crate::users::User;
 use crate::{Result, ServiceError, Services};
 use otpgate_core::hotp::HashLib;
 use otpgate_core::reach::Target;
@@ -245,29 +246,24 @@ impl Services {
                 None => admin_value(&policies, cx, action, target),
             }
         };
-        let len = pin.chars().count();
-        let number = |v: &str| v.trim().parse::<usize>().unwrap_or(0);
-        if let Some(min) = value("otp_pin_minlength")?
-            && len < number(&min)
-        {
-            return Err(ServiceError::Policy(format!(
-                "The minimum OTP PIN length is {}",
-                min.trim()
-            )));
-        }
-        if let Some(max) = value("otp_pin_maxlength")?
-            && len > number(&max)
-        {
-            return Err(ServiceError::Policy(format!(
-                "The maximum OTP PIN length is {}",
-                max.trim()
-            )));
-        }
-        if let Some(contents) = value("otp_pin_contents")? {
-            otpgate_core::random_pin::check_contents(pin, &contents)
-                .map_err(ServiceError::Policy)?;
-        }
-        Ok(())
+        pin_rules(pin, value)
+    }
+
+    /// The user-scope PIN rules (`otp_pin_minlength`, `otp_pin_maxlength`,
+    /// `otp_pin_contents`, their `sms_` forms winning) for a PIN `user` sets themselves.
+    pub(crate) async fn check_user_pin(&self, user: &User, pin: &str) -> Result<()> {
+        let enroll = self.enrollment_policies(Some(user), None).await?;
+        let ctx = enroll.ctx();
+        let value = |action: &str| -> Result<Option<String>> {
+            match enroll
+                .policies
+                .text("user", &format!("sms_{action}"), &ctx)?
+            {
+                Some(v) => Ok(Some(v)),
+                None => Ok(enroll.policies.text("user", action, &ctx)?),
+            }
+        };
+        pin_rules(pin, value)
     }
 
     /// `DELETE /token/challenges/transaction/<transaction_id>`: ends a login in progress.
@@ -299,6 +295,33 @@ impl Services {
         cx.audit.info = format!("Deleted {deleted} entries from challenges");
         Ok(ChallengesDeleted { deleted })
     }
+}
+
+/// privacyIDEA's `check_pin`: `pin` against the minimum and maximum length and the contents
+/// the policies give (`value(action)`), with privacyIDEA's 403 messages.
+fn pin_rules(pin: &str, value: impl Fn(&str) -> Result<Option<String>>) -> Result<()> {
+    let len = pin.chars().count();
+    let number = |v: &str| v.trim().parse::<usize>().unwrap_or(0);
+    if let Some(min) = value("otp_pin_minlength")?
+        && len < number(&min)
+    {
+        return Err(ServiceError::Policy(format!(
+            "The minimum OTP PIN length is {}",
+            min.trim()
+        )));
+    }
+    if let Some(max) = value("otp_pin_maxlength")?
+        && len > number(&max)
+    {
+        return Err(ServiceError::Policy(format!(
+            "The maximum OTP PIN length is {}",
+            max.trim()
+        )));
+    }
+    if let Some(contents) = value("otp_pin_contents")? {
+        otpgate_core::random_pin::check_contents(pin, &contents).map_err(ServiceError::Policy)?;
+    }
+    Ok(())
 }
 
 /// The one value of admin-scope `action` for the calling admin acting on `target` (None:

@@ -116,6 +116,15 @@ impl Services {
                 audit.info = format!("The PIN must have at least {MIN_OWN_PIN} characters.");
                 return Ok(out);
             }
+            // The user-scope PIN rules, as privacyIDEA's check_pin: their 403, and the same
+            // question stays open for another try.
+            if let Some(user) = ctx.user
+                && let Err(e) = self.check_user_pin(user, pass).await
+            {
+                self.pin_challenge(t, &c.transaction_id, "", NEW_PIN, ctx)
+                    .await?;
+                return Err(e);
+            }
             let hash = self.hash_secret(pass).await?;
             return self
                 .pin_challenge(t, &c.transaction_id, &hash, NEW_PIN_AGAIN, ctx)

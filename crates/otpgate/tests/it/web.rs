@@ -460,6 +460,81 @@ async fn a_user_enrolls_a_phone_verified_by_sms_then_signs_in_with_pin_and_otp()
 }
 
 #[tokio::test]
+async fn user_policies_decide_what_users_do_themselves_and_which_pins_they_choose() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    // realm1's users may set PINs of 6 digits and more, and nothing else.
+    s.ok(
+        "/policy/self",
+        &[
+            ("scope", "user"),
+            ("realm", "realm1"),
+            ("action", "setpin, otp_pin_minlength=6, otp_pin_contents=n"),
+        ],
+    )
+    .await;
+    let mut b = Browser::new(&s);
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "alice-pw")])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let csrf = b.get("/ui/me/phone").await.csrf();
+    let enroll = [
+        ("csrf", csrf.as_str()),
+        ("phone", "+4915100000009"),
+        ("pin", "471147"),
+        ("pin2", "471147"),
+    ];
+    let p = b.post("/ui/me/phone", &enroll).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body
+            .contains("User actions are defined, but the action enrollSMS is not allowed!"),
+        "{}",
+        p.body
+    );
+    s.ok(
+        "/policy/self",
+        &[(
+            "action",
+            "setpin, enrollSMS, otp_pin_minlength=6, otp_pin_contents=n",
+        )],
+    )
+    .await;
+    let short = [
+        ("csrf", csrf.as_str()),
+        ("phone", "+4915100000009"),
+        ("pin", "4711"),
+        ("pin2", "4711"),
+    ];
+    let p = b.post("/ui/me/phone", &short).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body.contains("The minimum OTP PIN length is 6"),
+        "{}",
+        p.body
+    );
+    let p = b.post("/ui/me/phone", &enroll).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    // A policy type the API refuses to save names the scopes otpgate evaluates.
+    let (st, body) = s
+        .apost(
+            "/policy/ui",
+            &[("scope", "webui"), ("action", "login_mode=privacyIDEA")],
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        body["result"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("enrollment and user policies"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn admin_enrolls_tests_a_gateway_counts_sms_and_filters_the_audit() {
     let gw = Gateway::start().await;
     let s = Server::start().await;
