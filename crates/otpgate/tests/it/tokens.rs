@@ -918,6 +918,24 @@ async fn pins_an_admin_sets_follow_the_pin_policies() {
         )
         .await;
     assert_eq!(st, 200, "{b}");
+    // The sms_ forms of the maximum and the contents win over the general ones (12345 has no
+    // letter, which the general otp_pin_contents=cn would want).
+    s.ok(
+        "/policy/smspin",
+        &[("action", "sms_otp_pin_maxlength=5, sms_otp_pin_contents=n")],
+    )
+    .await;
+    for (pin, why) in [
+        ("123456", "The maximum OTP PIN length is 5"),
+        ("abcd", "Missing character in PIN: 0123456789"),
+    ] {
+        let (st, b) = s.apost("/token/setpin/SMS1", &[("otppin", pin)]).await;
+        assert_eq!((st, error(&b)), (403, why), "{pin}: {b}");
+    }
+    assert_eq!(
+        s.ok("/token/setpin/SMS1", &[("otppin", "12345")]).await,
+        json!(1)
+    );
 }
 
 #[tokio::test]
@@ -1228,6 +1246,40 @@ async fn enrollment_policies_limit_the_tokens_of_a_user() {
     );
     let (st, b) = s.apost("/token/init", &init("bob's phone")).await;
     assert_eq!(st, 200, "{b}");
+    // The sms_ forms, with their own messages.
+    s.ok(
+        "/policy/sms-limits",
+        &[
+            ("scope", "enrollment"),
+            ("user", "bob"),
+            ("action", "sms_max_active_token_per_user=1"),
+        ],
+    )
+    .await;
+    let (st, b) = init_for(&s, "bob", "B2", BOB).await;
+    assert_eq!(
+        (st, error(&b)),
+        (
+            403,
+            "The number of active tokens of type sms for this user is limited!"
+        ),
+        "{b}"
+    );
+    s.ok(
+        "/policy/sms-limits",
+        &[("action", "sms_max_token_per_user=1")],
+    )
+    .await;
+    s.ok("/token/disable/B1", &[]).await;
+    let (st, b) = init_for(&s, "bob", "B2", BOB).await;
+    assert_eq!(
+        (st, error(&b)),
+        (
+            403,
+            "The number of tokens of type sms for this user is limited!"
+        ),
+        "{b}"
+    );
 }
 
 /// `/token/init` of an SMS token `serial` for `user` sending to `phone`.
