@@ -1125,6 +1125,223 @@ async fn otp_pin_random_gives_a_new_token_a_pin_nobody_chose() {
 }
 
 #[tokio::test]
+async fn every_admin_right_guards_its_endpoints() {
+    use reqwest::Method;
+    let (s, _gw) = ready().await;
+    s.enroll("bob", "REV", "1234", BOB).await;
+    s.app
+        .services
+        .add_admin("helpdesk", "helpdesk-pw")
+        .await
+        .unwrap();
+    s.ok(
+        "/policy/root",
+        &[("scope", "admin"), ("adminuser", "admin"), ("action", "*")],
+    )
+    .await;
+    let (_, b) = s
+        .post(
+            "/auth",
+            &[("username", "helpdesk"), ("password", "helpdesk-pw")],
+        )
+        .await;
+    let hd = b["result"]["value"]["token"].as_str().unwrap().to_owned();
+    // Each right with a request that needs it (in an order that leaves what later ones use).
+    let table: Vec<(&str, Method, &str, Vec<(&str, &str)>)> = vec![
+        (
+            "enrollSMS",
+            Method::POST,
+            "/token/init",
+            vec![("type", "sms"), ("serial", "N1"), ("phone", BOB)],
+        ),
+        ("enable", Method::POST, "/token/enable/SMS1", vec![]),
+        ("disable", Method::POST, "/token/disable/N1", vec![]),
+        ("reset", Method::POST, "/token/reset/SMS1", vec![]),
+        (
+            "setpin",
+            Method::POST,
+            "/token/setpin/SMS1",
+            vec![("otppin", "1234")],
+        ),
+        (
+            "set",
+            Method::POST,
+            "/token/set/SMS1",
+            vec![("max_failcount", "9")],
+        ),
+        (
+            "setdescription",
+            Method::POST,
+            "/token/description/SMS1",
+            vec![("description", "d")],
+        ),
+        (
+            "settokeninfo",
+            Method::POST,
+            "/token/info/SMS1/note",
+            vec![("value", "v")],
+        ),
+        (
+            "tokenrealms",
+            Method::POST,
+            "/token/realm/SPARE",
+            vec![("realms", "realm1")],
+        ),
+        (
+            "copytokenpin",
+            Method::POST,
+            "/token/copypin",
+            vec![("from", "SMS1"), ("to", "REV")],
+        ),
+        (
+            "assign",
+            Method::POST,
+            "/token/assign",
+            vec![("serial", "SPARE"), ("user", "carol")],
+        ),
+        (
+            "unassign",
+            Method::POST,
+            "/token/unassign",
+            vec![("serial", "SPARE")],
+        ),
+        (
+            "copytokenuser",
+            Method::POST,
+            "/token/copyuser",
+            vec![("from", "SMS1"), ("to", "SPARE")],
+        ),
+        (
+            "setrandompin",
+            Method::POST,
+            "/token/setrandompin/SMS1",
+            vec![],
+        ),
+        (
+            "cancelchallenge",
+            Method::DELETE,
+            "/token/challenges/transaction/12345678901234567890",
+            vec![],
+        ),
+        ("getchallenges", Method::GET, "/token/challenges/", vec![]),
+        (
+            "triggerchallenge",
+            Method::POST,
+            "/validate/triggerchallenge",
+            vec![("user", "alice")],
+        ),
+        ("revoke", Method::POST, "/token/revoke/REV", vec![]),
+        ("delete", Method::DELETE, "/token/N1", vec![]),
+        (
+            "radiusserver_write",
+            Method::POST,
+            "/radiusserver/r1",
+            vec![("server", "127.0.0.1"), ("secret", "s")],
+        ),
+        ("radiusserver_read", Method::GET, "/radiusserver/", vec![]),
+        ("smsgateway_read", Method::GET, "/smsgateway/", vec![]),
+        (
+            "smsgateway_write",
+            Method::POST,
+            "/smsgateway",
+            vec![("name", "gw9"), ("module", "sink")],
+        ),
+        (
+            "smtpserver_write",
+            Method::POST,
+            "/smtpserver/m1",
+            vec![("server", "127.0.0.1")],
+        ),
+        ("smtpserver_read", Method::GET, "/smtpserver/", vec![]),
+        (
+            "configwrite",
+            Method::POST,
+            "/system/setConfig",
+            vec![("some.key", "1")],
+        ),
+        ("configread", Method::GET, "/system/", vec![]),
+        ("configdelete", Method::DELETE, "/system/some.key", vec![]),
+        (
+            "policywrite",
+            Method::POST,
+            "/policy/extra",
+            vec![("scope", "authentication"), ("action", "passOnNoUser")],
+        ),
+        ("policyread", Method::GET, "/policy/", vec![]),
+        ("policydelete", Method::DELETE, "/policy/extra", vec![]),
+        (
+            "resolverwrite",
+            Method::POST,
+            "/resolver/r2",
+            vec![("type", "internalresolver")],
+        ),
+        ("resolverread", Method::GET, "/resolver/", vec![]),
+        (
+            "realmwrite",
+            Method::POST,
+            "/realm/realm3",
+            vec![("resolvers", "r2")],
+        ),
+        ("realmread", Method::GET, "/realm/", vec![]),
+        ("realmdelete", Method::DELETE, "/realm/realm3", vec![]),
+        ("resolverdelete", Method::DELETE, "/resolver/r2", vec![]),
+        ("userlist", Method::GET, "/user/", vec![("realm", "realm1")]),
+        (
+            "adduser",
+            Method::POST,
+            "/user/",
+            vec![("user", "eve"), ("resolver", "local")],
+        ),
+        (
+            "updateuser",
+            Method::PUT,
+            "/user/",
+            vec![("user", "eve"), ("resolver", "local"), ("surname", "E")],
+        ),
+        ("deleteuser", Method::DELETE, "/user/local/eve", vec![]),
+        ("auditlog", Method::GET, "/audit/", vec![]),
+        (
+            "eventhandling_write",
+            Method::POST,
+            "/event",
+            vec![
+                ("name", "e1"),
+                ("event", "token_init"),
+                ("handlermodule", "UserNotification"),
+                ("action", "sendsms"),
+                ("option.To", "tokenowner"),
+            ],
+        ),
+        ("eventhandling_read", Method::GET, "/event/", vec![]),
+    ];
+    for (right, method, path, form) in table {
+        let without = format!("*, -{right}");
+        s.ok(
+            "/policy/hd",
+            &[
+                ("scope", "admin"),
+                ("adminuser", "helpdesk"),
+                ("action", &without),
+            ],
+        )
+        .await;
+        let (st, b) = as_admin(&s, &hd, method.clone(), path, &form).await;
+        assert_eq!(
+            (st, error(&b)),
+            (
+                403,
+                format!("Admin actions are defined, but the action {right} is not allowed!")
+                    .as_str()
+            ),
+            "{right}: {method} {path}: {b}"
+        );
+        s.ok("/policy/hd", &[("action", "*")]).await;
+        let (st, b) = as_admin(&s, &hd, method.clone(), path, &form).await;
+        assert_ne!(st, 403, "{right}: {method} {path}: {b}");
+    }
+}
+
+#[tokio::test]
 async fn enrollpin_and_configdelete_are_rights_of_their_own() {
     let (s, _gw) = ready().await;
     s.ok(
