@@ -264,6 +264,11 @@ impl Side {
     }
 }
 
+/// Borrowed form fields.
+fn fields(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// What a client reads of an answer.
 fn gist(status: u16, b: &Value) -> Value {
     let value = match &b["result"]["value"] {
@@ -732,6 +737,96 @@ async fn policies_answer_as_privacyidea_3_14_answers() {
         .await;
     p.both_delete("/policy/to2").await;
     p.both_delete("/policy/pass2").await;
+
+    // enroll_via_multichallenge=sms: Carol, let in without a token, enrolls a phone.
+    p.both_must(
+        "/policy/rollout",
+        &[
+            ("scope", "authentication"),
+            ("action", "passOnNoToken, enroll_via_multichallenge=sms"),
+            ("user", "carol"),
+        ],
+    )
+    .await;
+    let carol = [("user", "carol"), ("pass", "x")];
+    let pi1 =
+        p.pi.call(reqwest::Method::POST, "/validate/check", &carol, &[], false)
+            .await;
+    let og1 =
+        p.og.call(reqwest::Method::POST, "/validate/check", &carol, &[], false)
+            .await;
+    let tids = (
+        pi1.1["detail"]["transaction_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        og1.1["detail"]["transaction_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
+    p.compare("enroll_via_multichallenge asks for the number", pi1, og1);
+    let step = |tid: &str, pass: &str| {
+        vec![
+            ("user".to_owned(), "carol".to_owned()),
+            ("transaction_id".to_owned(), tid.to_owned()),
+            ("pass".to_owned(), pass.to_owned()),
+        ]
+    };
+    let number = "+4915100000033";
+    let (f1, f2) = (step(&tids.0, number), step(&tids.1, number));
+    let pi2 =
+        p.pi.call(
+            reqwest::Method::POST,
+            "/validate/check",
+            &fields(&f1),
+            &[],
+            false,
+        )
+        .await;
+    let pi_otp = p.gw.last_otp(number);
+    let og2 =
+        p.og.call(
+            reqwest::Method::POST,
+            "/validate/check",
+            &fields(&f2),
+            &[],
+            false,
+        )
+        .await;
+    let og_otp = p.gw.last_otp(number);
+    let tids2 = (
+        pi2.1["detail"]["transaction_id"]
+            .as_str()
+            .unwrap_or(&tids.0)
+            .to_owned(),
+        og2.1["detail"]["transaction_id"]
+            .as_str()
+            .unwrap_or(&tids.1)
+            .to_owned(),
+    );
+    p.compare("the number gets an SMS", pi2, og2);
+    let (f1, f2) = (step(&tids2.0, &pi_otp), step(&tids2.1, &og_otp));
+    let pi3 =
+        p.pi.call(
+            reqwest::Method::POST,
+            "/validate/check",
+            &fields(&f1),
+            &[],
+            false,
+        )
+        .await;
+    let og3 =
+        p.og.call(
+            reqwest::Method::POST,
+            "/validate/check",
+            &fields(&f2),
+            &[],
+            false,
+        )
+        .await;
+    p.compare("the OTP finishes the enrollment", pi3, og3);
+    p.both_delete("/policy/rollout").await;
 
     // A realm-scoped helpdesk admin.
     privacyidea.add_admin("helpdesk", "helpdesk-pw");
