@@ -978,6 +978,66 @@ async fn passwd_user_stores_smtp_servers_policies_and_event_rules_from_the_conso
         )
         .await;
     assert_eq!(p.status, 422);
+    // Days and hours, conditions and check_all_resolvers from the console; shown in the list,
+    // the form and the API.
+    let conditions =
+        r#"[["userinfo", "email", "matches", ".*@example.org", true, "condition_is_false"]]"#;
+    let p = b
+        .post(
+            "/ui/admin/policies/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "office"),
+                ("scope", "authentication"),
+                ("action", "passOnNoToken"),
+                ("resolver", "local"),
+                ("time", "Mon-Fri: 8-18"),
+                ("conditions", conditions),
+                ("check_all_resolvers", "1"),
+                ("active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location, "/ui/admin/policies/office?ok=saved",
+        "{}",
+        p.body
+    );
+    let (_, pol) = s.aget("/policy/office", &[]).await;
+    let v = &pol["result"]["value"][0];
+    assert_eq!(v["time"], "Mon-Fri: 8-18", "{pol}");
+    assert_eq!(v["check_all_resolvers"], true, "{pol}");
+    assert_eq!(v["conditions"][0][3], ".*@example.org", "{pol}");
+    let page = b.get("/ui/admin/policies/office").await;
+    assert!(
+        page.body.contains("Mon-Fri: 8-18") && page.body.contains("example.org"),
+        "{}",
+        page.body
+    );
+    let list = b.get("/ui/admin/policies").await;
+    assert!(
+        list.body.contains("at Mon-Fri: 8-18; 1 condition(s)"),
+        "{}",
+        list.body
+    );
+    // A bad condition is answered on the form.
+    let p = b
+        .post(
+            "/ui/admin/policies/office",
+            &[
+                ("csrf", &csrf),
+                ("scope", "authentication"),
+                ("action", "passOnNoToken"),
+                (
+                    "conditions",
+                    r#"[["userinfo", "email", "like", "x", true]]"#,
+                ),
+                ("active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("Unknown comparator"), "{}", p.body);
     // An event rule: an SMS to the token owner on every enrollment.
     let p = b
         .post(

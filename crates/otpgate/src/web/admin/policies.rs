@@ -96,6 +96,9 @@ impl Resource for Policies {
             adminuser: v("adminuser"),
             priority: priority.as_ref().ok().copied(),
             active: Some(f.flag("active")),
+            time: v("time"),
+            conditions: v("conditions"),
+            check_all_resolvers: Some(f.flag("check_all_resolvers")),
             ..Default::default()
         };
         let n = name.clone();

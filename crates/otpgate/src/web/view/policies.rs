@@ -4,6 +4,7 @@ use super::super::html::{E, Field, Out, U, w};
 use super::super::session::Session;
 use super::{opts, typed_or};
 use crate::params::Params;
+use otpgate_core::policy::condition::conditions_json;
 use otpgate_service::policy::{ActionValue, EVALUATED_SCOPES, list as list_field, parse_actions};
 use otpgate_store::PolicyRow;
 
@@ -21,7 +22,7 @@ pub fn action_text(p: &PolicyRow) -> String {
 
 /// The list.
 pub fn list(b: &mut Out, policies: &[PolicyRow]) {
-    b.raw("<p>Policies decide who may do what and how logins behave (scopes admin, user, authentication, enrollment, webui). <a class=\"button primary\" href=\"/ui/admin/policies/new\">New policy</a></p>");
+    b.raw("<p>Policies decide who may do what and how logins behave (scopes admin, user, authentication, authorization, enrollment). <a class=\"button primary\" href=\"/ui/admin/policies/new\">New policy</a></p>");
     if policies.is_empty() {
         b.raw("<p class=\"empty\">No policies: every admin may do everything, logins use the defaults.</p>");
         return;
@@ -29,6 +30,15 @@ pub fn list(b: &mut Out, policies: &[PolicyRow]) {
     b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Policies</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Scope</th><th scope=\"col\">Actions</th><th scope=\"col\">Applies to</th><th scope=\"col\">State</th></tr></thead><tbody>");
     for p in policies {
         let mut applies: Vec<String> = Vec::new();
+        if !p.time.trim().is_empty() {
+            applies.push(format!("at {}", p.time.trim()));
+        }
+        if p.conditions.iter().any(|c| c.active) {
+            applies.push(format!(
+                "{} condition(s)",
+                p.conditions.iter().filter(|c| c.active).count()
+            ));
+        }
         for (value, label) in [
             (&p.realm, "realm"),
             (&p.resolver, "user store"),
@@ -100,6 +110,10 @@ pub fn form(
             ("user", Some(p)) => list_field(&p.user).join(", "),
             ("client", Some(p)) => list_field(&p.client).join(", "),
             ("adminuser", Some(p)) => list_field(&p.adminuser).join(", "),
+            ("time", Some(p)) => p.time.clone(),
+            ("conditions", Some(p)) if !p.conditions.is_empty() => {
+                conditions_json(&p.conditions).to_string()
+            }
             _ => String::new(),
         };
         typed_or(f, k, &stored)
@@ -140,6 +154,26 @@ pub fn form(
             .errors(errors)
             .input(b);
     }
+    Field::new("time", "Days and hours")
+        .value(&value("time"))
+        .hint("Empty: always. E.g. Mon-Fri: 9-18, Sat: 10-12 (the server's local time).")
+        .errors(errors)
+        .input(b);
+    Field::new("conditions", "Conditions")
+        .value(&value("conditions"))
+        .hint("privacyIDEA's extended conditions as JSON, e.g. [[\"userinfo\", \"email\", \"matches\", \".*@example.com\", true, \"condition_is_false\"]]. Empty: none.")
+        .errors(errors)
+        .textarea(b);
+    let all_resolvers = match (f.get("csrf"), stored) {
+        (Some(_), _) => f.flag("check_all_resolvers"),
+        (None, Some(p)) => p.check_all_resolvers,
+        (None, None) => false,
+    };
+    w!(
+        b,
+        "<div class=\"field check\"><input type=\"checkbox\" id=\"check_all_resolvers\" name=\"check_all_resolvers\" value=\"1\"{}><label for=\"check_all_resolvers\">User stores: any of the user's realm (check_all_resolvers)</label></div>",
+        if all_resolvers { " checked" } else { "" }
+    );
     b.raw("</fieldset>");
     Field::new("priority", "Priority")
         .kind("number")
