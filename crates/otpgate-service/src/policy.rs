@@ -71,6 +71,8 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
     ("enroll_via_multichallenge", Kind::OneOf(&["sms", "SMS"])),
     ("enroll_via_multichallenge_text", Kind::Text),
     ("change_pin_via_validate", Kind::Flag),
+    ("force_challenge_response", Kind::Flag),
+    ("disabled_token_types", Kind::Text),
     (
         "preferred_client_mode",
         Kind::OneOf(&["interactive", "poll", "u2f", "webauthn", "push", "passkey"]),

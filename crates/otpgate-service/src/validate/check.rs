@@ -432,6 +432,20 @@ impl Services {
             .into_iter()
             .filter(|t| t.tokentype == "sms")
             .collect();
+        // `disabled_token_types=sms`: the user's SMS tokens take no part (they still count as
+        // tokens: no pass-through).
+        if !tokens.is_empty()
+            && ctx.policies.uses("authentication", "disabled_token_types")
+            && ctx
+                .values("disabled_token_types")?
+                .iter()
+                .flat_map(|v| v.split_whitespace())
+                .any(|t| t.eq_ignore_ascii_case("sms"))
+        {
+            return Ok(CheckOutcome::Reject(Rejected::because(
+                "No suitable token found for authentication.",
+            )));
+        }
         // A user with tokens under another realm (their resolver sits in several) has a second
         // factor: no pass-through may skip it by naming the other realm.
         let has_tokens_elsewhere = match (tokens.is_empty(), ctx.user) {
@@ -599,9 +613,15 @@ impl Services {
                 .await;
         }
 
-        // PIN + OTP in one pass.
+        // PIN + OTP in one pass (not with `force_challenge_response`: a user's pass is then a
+        // PIN or an answer, never both).
+        let forced = ctx.user.is_some()
+            && ctx
+                .policies
+                .uses("authentication", "force_challenge_response")
+            && ctx.flag("force_challenge_response")?;
         let mut wrong_otp: Vec<&Live> = Vec::new();
-        for t in usable {
+        for t in usable.iter().filter(|_| !forced) {
             let Some((pin, otp)) = split_pass(pass, t, ctx.cfg) else {
                 continue;
             };

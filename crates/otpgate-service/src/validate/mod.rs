@@ -454,6 +454,20 @@ impl Ctx<'_> {
         })
     }
 
+    /// Every value of an authentication-scope action over the matching policies (whatever
+    /// their priority), unescaped.
+    fn values(&self, action: &str) -> Result<Vec<String>> {
+        let named = self
+            .policies
+            .named_values("authentication", action, &self.pctx())?;
+        let names: Vec<String> = named.iter().map(|(_, n)| n.clone()).collect();
+        self.note(&names);
+        Ok(named
+            .into_iter()
+            .map(|(v, _)| template::unescape_policy_text(&v))
+            .collect())
+    }
+
     /// Whether a boolean authentication-scope action is set.
     fn flag(&self, action: &str) -> Result<bool> {
         Ok(match self.action(action)? {

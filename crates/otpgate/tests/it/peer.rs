@@ -738,6 +738,63 @@ async fn policies_answer_as_privacyidea_3_14_answers() {
     p.both_delete("/policy/to2").await;
     p.both_delete("/policy/pass2").await;
 
+    // disabled_token_types and force_challenge_response.
+    p.both_must(
+        "/policy/noSMS",
+        &[
+            ("scope", "authentication"),
+            ("action", "disabled_token_types=sms"),
+        ],
+    )
+    .await;
+    p.both_check(
+        "disabled_token_types=sms",
+        &[("user", "alice"), ("pass", "1234")],
+        &[],
+    )
+    .await;
+    p.both_delete("/policy/noSMS").await;
+    p.both_must(
+        "/policy/forced",
+        &[
+            ("scope", "authentication"),
+            ("action", "force_challenge_response"),
+        ],
+    )
+    .await;
+    let mut answers = Vec::new();
+    for side in [&p.pi, &p.og] {
+        let (_, b) = side
+            .call(
+                reqwest::Method::POST,
+                "/validate/check",
+                &[("user", "alice"), ("pass", "1234")],
+                &[],
+                false,
+            )
+            .await;
+        assert_eq!(
+            b["result"]["authentication"], "CHALLENGE",
+            "{}: {b}",
+            side.name
+        );
+        let otp = p.gw.last_otp(ALICE);
+        let pin_otp = format!("1234{otp}");
+        answers.push(
+            side.call(
+                reqwest::Method::POST,
+                "/validate/check",
+                &[("user", "alice"), ("pass", &pin_otp)],
+                &[],
+                false,
+            )
+            .await,
+        );
+    }
+    let (og, pi) = (answers.pop().unwrap(), answers.pop().unwrap());
+    p.compare("force_challenge_response refuses PIN+OTP in one", pi, og);
+    p.both_delete("/policy/forced").await;
+
     // enroll_via_multichallenge=sms: Carol, let in without a token, enrolls a phone.
     p.both_must(
         "/policy/rollout",

@@ -1010,3 +1010,46 @@ async fn passthru_assign_gives_the_user_the_token_whose_otp_they_typed() {
         .await;
     assert_eq!(st, 400, "{b}");
 }
+
+#[tokio::test]
+async fn disabled_token_types_and_force_challenge_response() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "S1", "1234", ALICE).await;
+    s.ok(
+        "/policy/no-sms",
+        &[
+            ("scope", "authentication"),
+            ("action", "disabled_token_types=hotp sms, passOnNoToken"),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(value(&b), false);
+    assert_eq!(
+        msg(&b),
+        "No suitable token found for authentication.",
+        "her token still counts: no pass-through: {b}"
+    );
+    s.adelete("/policy/no-sms").await;
+    s.ok(
+        "/policy/forced",
+        &[
+            ("scope", "authentication"),
+            ("action", "force_challenge_response"),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(ALICE);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("pass", &format!("1234{otp}"))])
+        .await;
+    assert_eq!(value(&b), false, "PIN+OTP in one is refused: {b}");
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&b), true, "the answer to the challenge works: {b}");
+}

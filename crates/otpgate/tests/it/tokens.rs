@@ -772,8 +772,8 @@ async fn wildcards_exclusions_and_what_policies_may_hold() {
         ),
         (
             "authentication",
-            "force_challenge_response",
-            "does not know or evaluate the authentication action 'force_challenge_response'. It evaluates: otppin, smstext",
+            "auth_cache=4h",
+            "does not know or evaluate the authentication action 'auth_cache'. It evaluates: otppin, smstext",
         ),
         ("authentication", "", "Missing parameter: action"),
         ("admin", "enabel", "the admin action 'enabel'"),
