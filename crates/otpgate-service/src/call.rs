@@ -86,6 +86,14 @@ impl RequestData {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The client application's name in the User-Agent header (privacyIDEA's user agent for
+    /// policies; "" without one).
+    pub fn user_agent(&self) -> &str {
+        self.header("user-agent")
+            .map(otpgate_core::policy::user_agent_name)
+            .unwrap_or_default()
+    }
+
     /// A parameter's value (the last one given wins).
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params

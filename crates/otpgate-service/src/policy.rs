@@ -289,6 +289,12 @@ pub struct PolicyInput {
     pub time: Option<String>,
     /// `check_all_resolvers`.
     pub check_all_resolvers: Option<bool>,
+    /// `user_agents`: client application names, comma-separated.
+    pub user_agents: Option<String>,
+    /// `user_case_insensitive`.
+    pub user_case_insensitive: Option<bool>,
+    /// `pinode`: otpgate's nodes are alike, so only empty is taken.
+    pub pinode: Option<String>,
 }
 
 impl PolicyInput {
@@ -454,7 +460,19 @@ impl Services {
                 .check_all_resolvers
                 .or_else(|| old.as_ref().map(|p| p.check_all_resolvers))
                 .unwrap_or(false),
+            user_agents: pick(&input.user_agents, old.as_ref().map(|p| &p.user_agents)),
+            user_case_insensitive: input
+                .user_case_insensitive
+                .or_else(|| old.as_ref().map(|p| p.user_case_insensitive))
+                .unwrap_or(false),
         };
+        if input.pinode.as_deref().is_some_and(|n| !list(n).is_empty()) {
+            return Err(ServiceError::Parameter(
+                "otpgate's nodes share one configuration and are alike: a policy cannot be \
+                 restricted to a pinode."
+                    .into(),
+            ));
+        }
         check_actions(&row.scope, &row.action)?;
         // `passthru=<name>` goes to a RADIUS server, which must be defined.
         if row.scope == "authentication"
@@ -472,6 +490,13 @@ impl Services {
                      server of /radiusserver; there is no RADIUS server {v}."
                 )));
             }
+        }
+        if row.scope == "admin" && !list(&row.user_agents).is_empty() {
+            return Err(ServiceError::Parameter(
+                "otpgate does not match the user agent of admin policies; an admin policy \
+                 with user_agents would grant its rights from everywhere. Leave it empty."
+                    .into(),
+            ));
         }
         if row.scope == "admin" && !row.client.trim().is_empty() {
             return Err(ServiceError::Parameter(

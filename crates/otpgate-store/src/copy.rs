@@ -165,6 +165,8 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("time_range", Text),
             ("conditions", Text),
             ("check_all_resolvers", Int),
+            ("user_agents", Text),
+            ("user_case_insensitive", Int),
         ],
     ),
     (

@@ -153,7 +153,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 11] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 12] = [
         (
             1,
             "init",
@@ -219,6 +219,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "radiusserver",
             include_str!("../migrations/sqlite/0011_radiusserver.sql"),
             include_str!("../migrations/postgres/0011_radiusserver.sql"),
+        ),
+        (
+            12,
+            "policy_match",
+            include_str!("../migrations/sqlite/0012_policy_match.sql"),
+            include_str!("../migrations/postgres/0012_policy_match.sql"),
         ),
     ];
     all.into_iter()

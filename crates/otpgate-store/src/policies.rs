@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 /// A policy as stored: core's [`otpgate_core::policy::Policy`].
 pub type PolicyRow = otpgate_core::policy::Policy;
 
-const COLS: &str = "id, name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description, time_range, conditions, check_all_resolvers";
+const COLS: &str = "id, name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description, time_range, conditions, check_all_resolvers, user_agents, user_case_insensitive";
 
 fn row(r: &AnyRow) -> Result<PolicyRow> {
     Ok(PolicyRow {
@@ -29,6 +29,8 @@ fn row(r: &AnyRow) -> Result<PolicyRow> {
         time: r.try_get(13)?,
         conditions: stored_conditions(&r.try_get::<String, _>(14)?),
         check_all_resolvers: flag(r.try_get(15)?),
+        user_agents: r.try_get(16)?,
+        user_case_insensitive: flag(r.try_get(17)?),
     })
 }
 
@@ -111,13 +113,14 @@ pub enum Guarded {
 
 async fn upsert(c: &mut sqlx::AnyConnection, p: &PolicyRow) -> Result<i64> {
     let r = sqlx::query(
-            "INSERT INTO policy (name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description, time_range, conditions, check_all_resolvers) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+            "INSERT INTO policy (name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description, time_range, conditions, check_all_resolvers, user_agents, user_case_insensitive) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (name) DO UPDATE SET scope = excluded.scope, action = excluded.action, realm = excluded.realm, \
              resolver = excluded.resolver, user_name = excluded.user_name, client = excluded.client, \
              adminrealm = excluded.adminrealm, adminuser = excluded.adminuser, priority = excluded.priority, \
              active = excluded.active, description = excluded.description, time_range = excluded.time_range, \
-             conditions = excluded.conditions, check_all_resolvers = excluded.check_all_resolvers RETURNING id",
+             conditions = excluded.conditions, check_all_resolvers = excluded.check_all_resolvers, \
+             user_agents = excluded.user_agents, user_case_insensitive = excluded.user_case_insensitive RETURNING id",
         )
         .bind(&p.name)
         .bind(&p.scope)
@@ -134,6 +137,8 @@ async fn upsert(c: &mut sqlx::AnyConnection, p: &PolicyRow) -> Result<i64> {
         .bind(&p.time)
         .bind(conditions_json(&p.conditions).to_string())
         .bind(i64::from(p.check_all_resolvers))
+        .bind(&p.user_agents)
+        .bind(i64::from(p.user_case_insensitive))
         .fetch_one(&mut *c)
         .await?;
     Ok(r.try_get(0)?)

@@ -50,6 +50,10 @@ pub struct Policy {
     pub conditions: Vec<Condition>,
     /// Match `resolver` against every resolver of the user's realm, not only the user's.
     pub check_all_resolvers: bool,
+    /// Comma-separated client application names (`privacyidea-cp`, `FreeRADIUS`); empty = all.
+    pub user_agents: String,
+    /// `user` matches in any case.
+    pub user_case_insensitive: bool,
 }
 
 /// The scopes privacyIDEA knows.
@@ -189,6 +193,9 @@ pub struct PolicyContext<'a> {
     pub realm_resolvers: &'a [String],
     /// What conditions look at; None: no user, token or request data.
     pub facts: Option<&'a dyn Facts>,
+    /// The client application's name (privacyIDEA's user agent: `privacyidea-cp` of
+    /// `privacyidea-cp/2.0 Windows/…`; "" when there is none); None: not matched.
+    pub user_agent: Option<&'a str>,
     /// privacyIDEA's `Match.action_only`: realm, resolver and user are not matched at all
     /// (policies naming them apply too), as for the authorization actions `serial`,
     /// `tokeninfo` and `no_detail_on_*`.
@@ -209,6 +216,43 @@ pub(crate) fn field_matches(field: &str, value: Option<&str>) -> bool {
     match value {
         Some(v) => search_value(&entries, &[v]),
         None => false,
+    }
+}
+
+/// The user field, in any case with `user_case_insensitive`.
+fn user_matches(p: &Policy, user: Option<&str>) -> bool {
+    if !p.user_case_insensitive {
+        return field_matches(&p.user, user);
+    }
+    field_matches(
+        &p.user.to_lowercase(),
+        user.map(str::to_lowercase).as_deref(),
+    )
+}
+
+/// privacyIDEA's user-agent match: a policy naming client applications applies only to a
+/// request from one of them (any case); a request without one matches only policies naming
+/// none.
+fn user_agent_matches(agents: &str, agent: Option<&str>) -> bool {
+    let names = list(agents);
+    match agent {
+        None => true,
+        _ if names.is_empty() => true,
+        Some(a) => !a.is_empty() && names.iter().any(|n| n.eq_ignore_ascii_case(a)),
+    }
+}
+
+/// The client application's name in a User-Agent header, as privacyIDEA reads it
+/// (`^[A-Za-z0-9_-]+` before an optional `/version`); "" when it is not of that form.
+pub fn user_agent_name(header: &str) -> &str {
+    let end = header
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(header.len());
+    let rest = header.get(end..).unwrap_or_default();
+    if rest.is_empty() || rest.starts_with('/') || rest.starts_with(char::is_whitespace) {
+        header.get(..end).unwrap_or_default()
+    } else {
+        ""
     }
 }
 
@@ -352,8 +396,9 @@ impl Policies {
                 && (ctx.action_only
                     || (field_matches(&p.realm, ctx.realm)
                         && resolver_matches(p, ctx)
-                        && field_matches(&p.user, ctx.user)))
-                && client_matches(&list(&p.client), ctx.client);
+                        && user_matches(p, ctx.user)))
+                && client_matches(&list(&p.client), ctx.client)
+                && user_agent_matches(&p.user_agents, ctx.user_agent);
             if matches && self.conditions_hold(p, ctx)? {
                 out.push(p);
             }
@@ -712,6 +757,28 @@ mod tests {
                 (other, best) => prop_assert!(false, "{other:?} with best {best:?}"),
             }
         }
+    }
+
+    #[test]
+    fn user_agents_read_as_privacyidea_reads_them() {
+        assert_eq!(
+            user_agent_name("privacyidea-cp/2.0 Windows/Laptop"),
+            "privacyidea-cp"
+        );
+        assert_eq!(user_agent_name("FreeRADIUS"), "FreeRADIUS");
+        assert_eq!(user_agent_name("Mozilla/5.0 (X11)"), "Mozilla");
+        assert_eq!(user_agent_name("(weird)"), "");
+        assert_eq!(user_agent_name("a.b/1"), "");
+        assert!(user_agent_matches(
+            "privacyidea-cp, FreeRADIUS",
+            Some("freeradius")
+        ));
+        assert!(!user_agent_matches("privacyidea-cp", Some("")));
+        assert!(
+            user_agent_matches("privacyidea-cp", None),
+            "not matched at all"
+        );
+        assert!(user_agent_matches("", Some("curl")));
     }
 
     #[test]

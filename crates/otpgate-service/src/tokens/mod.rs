@@ -887,6 +887,7 @@ impl EnrollmentPolicies<'_> {
             client: None,
             realm_resolvers: &self.realm_resolvers,
             facts: Some(&self.facts),
+            user_agent: Some(self.facts.request.map_or("", |r| r.user_agent())),
             action_only: false,
         }
     }

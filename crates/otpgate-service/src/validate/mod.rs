@@ -485,6 +485,7 @@ impl Ctx<'_> {
             client: self.client,
             realm_resolvers: &self.realm_resolvers,
             facts: Some(&self.facts),
+            user_agent: Some(self.facts.request.map_or("", |r| r.user_agent())),
             action_only: false,
         }
     }

@@ -29,6 +29,9 @@ pub fn policy_input(p: &Params) -> Result<PolicyInput, ServiceError> {
         conditions: s("conditions"),
         time: s("time"),
         check_all_resolvers: p.get("check_all_resolvers").map(is_true),
+        user_agents: p.list("user_agents").map(|l| l.join(", ")),
+        user_case_insensitive: p.get("user_case_insensitive").map(is_true),
+        pinode: p.list("pinode").map(|l| l.join(", ")),
     })
 }
 
@@ -50,7 +53,8 @@ pub fn policy_json(p: &PolicyRow) -> Value {
         "adminrealm": list(&p.adminrealm), "adminuser": list(&p.adminuser),
         "check_all_resolvers": p.check_all_resolvers, "conditions": conditions_json(&p.conditions),
         "description": if p.description.is_empty() { Value::Null } else { json!(p.description) },
-        "pinode": [], "time": p.time, "user_agents": [], "user_case_insensitive": false,
+        "pinode": [], "time": p.time, "user_agents": list(&p.user_agents),
+        "user_case_insensitive": p.user_case_insensitive,
     })
 }
 

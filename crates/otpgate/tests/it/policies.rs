@@ -1053,3 +1053,84 @@ async fn disabled_token_types_and_force_challenge_response() {
         .await;
     assert_eq!(value(&b), true, "the answer to the challenge works: {b}");
 }
+
+#[tokio::test]
+async fn policies_for_client_applications_and_user_names_in_any_case() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.ok(
+        "/policy/cp",
+        &[
+            ("scope", "authentication"),
+            ("action", "passOnNoToken"),
+            ("user_agents", "privacyidea-cp, FreeRADIUS"),
+        ],
+    )
+    .await;
+    let (_, b) = s.aget("/policy/cp", &[]).await;
+    assert_eq!(
+        value(&b)[0]["user_agents"],
+        json!(["privacyidea-cp", "FreeRADIUS"]),
+        "{b}"
+    );
+    let bob = [("user", "bob"), ("pass", "x")];
+    let (_, b) = s
+        .post_with(
+            "/validate/check",
+            &[("User-Agent", "privacyidea-cp/2.0 Windows/Laptop-1")],
+            &bob,
+        )
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    let (_, b) = s
+        .post_with("/validate/check", &[("User-Agent", "curl/8.5")], &bob)
+        .await;
+    assert_eq!(value(&b), false, "another application: {b}");
+    s.adelete("/policy/cp").await;
+    // A user named in another case matches only with user_case_insensitive.
+    s.ok(
+        "/policy/bob",
+        &[
+            ("scope", "authentication"),
+            ("action", "passOnNoToken"),
+            ("user", "BOB"),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&bob).await;
+    assert_eq!(value(&b), false, "{b}");
+    s.ok("/policy/bob", &[("user_case_insensitive", "true")])
+        .await;
+    let (_, b) = s.check(&bob).await;
+    assert_eq!(value(&b), true, "{b}");
+    // Admin policies are not matched by user agent, so one restricted to one is refused; and
+    // otpgate's nodes are alike, so a pinode too.
+    for (field, v) in [("user_agents", "privacyidea-cp"), ("pinode", "node1")] {
+        let (st, b) = s
+            .apost(
+                "/policy/adm",
+                &[
+                    (
+                        "scope",
+                        if field == "pinode" {
+                            "authentication"
+                        } else {
+                            "admin"
+                        },
+                    ),
+                    (
+                        "action",
+                        if field == "pinode" {
+                            "passOnNoToken"
+                        } else {
+                            "*"
+                        },
+                    ),
+                    (field, v),
+                ],
+            )
+            .await;
+        assert_eq!(st, 400, "{field}: {b}");
+    }
+}
