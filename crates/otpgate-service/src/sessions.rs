@@ -186,12 +186,30 @@ impl Services {
             return Ok(SignInOutcome::Refused);
         };
         if !self.user_has_tokens(&user).await? {
-            if req.password_enrollment && self.check_user_password(&user, &req.pass).await? {
-                cx.audit.info = "no token yet: signed in with the user store password".into();
-                return Ok(SignInOutcome::Password {
-                    login: user.login,
-                    realm: user.realm,
-                });
+            if req.password_enrollment {
+                // The password step counts its attempts like a PIN: at most
+                // `DefaultMaxFailCount` failures an hour (one conditional upsert, so parallel
+                // guesses get no more); a right password gives its attempt back.
+                let attempt = self.password_attempt_key(&user, &settings.config);
+                if self
+                    .store()
+                    .send_window_take(std::slice::from_ref(&attempt))
+                    .await?
+                    .is_some()
+                {
+                    cx.audit.info = "too many failed password sign-ins".into();
+                    return Ok(SignInOutcome::Refused);
+                }
+                if self.check_user_password(&user, &req.pass).await? {
+                    self.store()
+                        .send_window_give_back(std::slice::from_ref(&attempt))
+                        .await?;
+                    cx.audit.info = "no token yet: signed in with the user store password".into();
+                    return Ok(SignInOutcome::Password {
+                        login: user.login,
+                        realm: user.realm,
+                    });
+                }
             }
             if !req.password_enrollment {
                 // As much work as a password check: the time tells nothing.
@@ -209,6 +227,20 @@ impl Services {
             cx,
         )
         .await
+    }
+
+    /// The counter of a user's failed password sign-ins in this hour.
+    fn password_attempt_key(
+        &self,
+        user: &User,
+        cfg: &crate::settings::SystemConfig,
+    ) -> otpgate_store::WindowKey {
+        let now = self.clock().now_ms();
+        otpgate_store::WindowKey {
+            key: format!("password-signin:{}/{}", user.resolver, user.uid),
+            window_start: now - now.rem_euclid(3_600_000),
+            limit: cfg.default_max_fail.max(1),
+        }
     }
 
     /// The OTP step of a user's web sign-in: the answer to transaction `tid`.

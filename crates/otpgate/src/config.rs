@@ -186,7 +186,9 @@ pub struct WebConfig {
     /// terminates TLS on another host and speaks plain HTTP to otpgate over a trusted link.
     pub secure_cookies: bool,
     /// Let a user who has no token yet sign in with the user store password to enroll a
-    /// first phone (default true). Off: only admins enroll first tokens.
+    /// first phone (default false: the password alone would let whoever has it enroll their
+    /// own phone). Off: admins enroll first tokens, or a policy does it during a login
+    /// (`enroll_via_multichallenge`).
     pub password_enrollment: bool,
 }
 
@@ -197,7 +199,7 @@ impl Default for WebConfig {
             session_secs: 3600,
             session_max_secs: 43_200,
             secure_cookies: true,
-            password_enrollment: true,
+            password_enrollment: false,
         }
     }
 }

@@ -50,6 +50,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut c = Config::default();
     c.server.data_dir = dir.join("data");
     c.security.pin_hash = PinParams::minimal();
+    // Most web tests enroll a first phone with the user store password (off by default; the
+    // tests of the default turn it off again).
+    c.web.password_enrollment = true;
     // The tests send many requests from one address on a clock that does not move; the
     // per-address limit has its own tests.
     c.server.rate_limit_per_sec = 0.0;

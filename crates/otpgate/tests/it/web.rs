@@ -868,6 +868,43 @@ async fn number_changes_need_a_usable_token_and_the_replaced_token_to_survive() 
 }
 
 #[tokio::test]
+async fn the_password_fallback_is_off_by_default_and_counts_failures_when_on() {
+    assert!(
+        !otpgate::config::Config::default().web.password_enrollment,
+        "off unless an admin turns it on"
+    );
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.start_of_window(3600);
+    let mut b = Browser::new(&s);
+    // Ten wrong passwords (DefaultMaxFailCount) in an hour; then even the right one is refused.
+    for _ in 0..10 {
+        let p = b
+            .post("/ui/login", &[("user", "alice"), ("pass", "guess")])
+            .await;
+        assert_eq!(p.status, 422);
+    }
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "alice-pw")])
+        .await;
+    assert_eq!(p.status, 422, "locked for the hour");
+    // Bob's count is his own, and a right password does not count.
+    for _ in 0..12 {
+        let mut other = Browser::new(&s);
+        let p = other
+            .post("/ui/login", &[("user", "bob"), ("pass", "bob-pw")])
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+    }
+    s.advance(3600);
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "alice-pw")])
+        .await;
+    assert_eq!(p.status, 303, "the next hour: {}", p.body);
+}
+
+#[tokio::test]
 async fn the_password_fallback_can_be_switched_off() {
     let gw = Gateway::start().await;
     let s = Server::start_with(|c| c.web.password_enrollment = false).await;
