@@ -284,7 +284,7 @@ impl Store {
         max_wrong: Option<i64>,
     ) -> Result<bool> {
         let n = sqlx::query(
-            "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 AND ($5 < 0 OR received_count < $5) \
+            "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 AND ($5 < 0 OR received_count <= $5) \
              AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4))",
         )
         .bind(id)
@@ -334,6 +334,37 @@ impl Store {
 
     /// Counts a wrong answer to a challenge; with `max_wrong`, a challenge that has that many
     /// is deleted (it can no longer be answered). True when it died.
+    /// Claims one answer to challenge `id` before it is checked: its count goes up by one
+    /// while it is below `max_wrong` (one conditional UPDATE, so parallel answers get no more
+    /// checks than the limit). The new count, or None when the challenge is used up or gone.
+    pub async fn challenge_claim_answer(
+        &self,
+        id: i64,
+        max_wrong: Option<i64>,
+    ) -> Result<Option<i64>> {
+        let r = sqlx::query(
+            "UPDATE challenge SET received_count = received_count + 1 \
+             WHERE id = $1 AND ($2 < 0 OR received_count < $2) RETURNING received_count",
+        )
+        .bind(id)
+        .bind(max_wrong.unwrap_or(-1))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+    }
+
+    /// Deletes challenge `id` when its claimed answers reached `max_wrong` (the last one was
+    /// wrong); true when it went.
+    pub async fn challenge_drop_used_up(&self, id: i64, max_wrong: i64) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM challenge WHERE id = $1 AND received_count >= $2")
+            .bind(id)
+            .bind(max_wrong)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
     pub async fn challenge_inc_received(&self, id: i64, max_wrong: Option<i64>) -> Result<bool> {
         sqlx::query("UPDATE challenge SET received_count = received_count + 1 WHERE id = $1")
             .bind(id)

@@ -507,6 +507,40 @@ async fn send_windows_count_exactly_under_concurrency_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn parallel_answers_claim_no_more_checks_than_a_challenge_allows() {
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
+        let c = s.token_next_counter(tok).await.unwrap().unwrap();
+        let cid = s
+            .challenge_insert("7", tok, "PISM1", c, "", "", 0, 1000)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.challenge_claim_answer(cid, Some(3)).await.unwrap()
+            }));
+        }
+        let mut claimed = Vec::new();
+        for t in tasks {
+            if let Some(n) = t.await.unwrap() {
+                claimed.push(n);
+            }
+        }
+        claimed.sort_unstable();
+        assert_eq!(claimed, [1, 2, 3], "exactly three checks");
+        assert!(s.challenge_drop_used_up(cid, 3).await.unwrap());
+        assert_eq!(
+            s.challenge_claim_answer(cid, Some(3)).await.unwrap(),
+            None,
+            "gone"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_challenge_with_too_many_wrong_answers_dies_and_cannot_be_consumed() {
     for_each_store(|s| async move {
         let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
@@ -526,8 +560,9 @@ async fn a_challenge_with_too_many_wrong_answers_dies_and_cannot_be_consumed() {
             .await
             .unwrap();
         assert!(!s.challenge_inc_received(cid, Some(2)).await.unwrap());
-        // Counted but not yet deleted (a concurrent answer): consumption already refuses it.
-        sqlx::query("UPDATE challenge SET received_count = 2 WHERE id = $1")
+        // Counted past the limit (answers claimed by others): consumption refuses it; at the
+        // limit it is the claim of the very answer being consumed.
+        sqlx::query("UPDATE challenge SET received_count = 3 WHERE id = $1")
             .bind(cid)
             .execute(&s.pool)
             .await

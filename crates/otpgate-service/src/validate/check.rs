@@ -799,6 +799,8 @@ impl Services {
         } else {
             Rest::Nothing
         };
+        let max = max_wrong(ctx.cfg);
+        let mut died = 0;
         for c in rows {
             let Some(t) = usable.iter().find(|t| t.row.id == c.token_id) else {
                 continue;
@@ -808,9 +810,15 @@ impl Services {
             }
             let live = c.created_at <= now && now < c.expires_at;
             let current = ctx.cfg.concurrent_challenges || c.otp_counter == t.row.count;
-            if live
-                && current
-                && hotp::otp_eq(otp, &t.otp(c.otp_counter)?)
+            if !(live && current) {
+                continue;
+            }
+            // The answer is counted before it is checked: parallel answers get no more checks
+            // than the challenge allows.
+            let Some(claimed) = self.store().challenge_claim_answer(c.id, max).await? else {
+                continue;
+            };
+            if hotp::otp_eq(otp, &t.otp(c.otp_counter)?)
                 && self.accept(t, c, &all, rest, ctx, audit).await?
             {
                 audit.info = "Found matching challenge".into();
@@ -819,19 +827,16 @@ impl Services {
                     token: Some(t.token_ref(false)),
                 });
             }
+            if let Some(max) = max
+                && claimed >= max
+            {
+                died += usize::from(self.store().challenge_drop_used_up(c.id, max).await?);
+            }
         }
         self.keep(&involved, true, ctx.cfg).await?;
         self.release(&others(&all, &involved)).await?;
         for t in &involved {
             self.store().challenge_purge_expired(t.row.id, now).await?;
-        }
-        let mut died = 0;
-        for c in rows {
-            died += usize::from(
-                self.store()
-                    .challenge_inc_received(c.id, max_wrong(ctx.cfg))
-                    .await?,
-            );
         }
         if died > 0 {
             audit.action_detail = format!(

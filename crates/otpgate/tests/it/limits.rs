@@ -355,6 +355,45 @@ async fn after_the_cooldown_the_same_code_goes_out_again_within_the_send_limits(
 }
 
 #[tokio::test]
+async fn parallel_wrong_answers_get_no_more_checks_than_the_challenge_allows() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let b = ask(&s, "alice").await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp(ALICE);
+    let wrong = if otp == "000000" { "111111" } else { "000000" };
+    // Eight wrong answers at once: each is claimed before it is checked, at most three claims
+    // succeed (the store test `parallel_answers_claim_no_more_checks_than_a_challenge_allows`
+    // proves the claim), and the challenge is discarded once.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = s.url("/validate/check");
+        let form = [
+            ("user", "alice".to_owned()),
+            ("transaction_id", tid.clone()),
+            ("pass", wrong.to_owned()),
+        ];
+        let client = s.client.clone();
+        tasks.push(tokio::spawn(async move {
+            client.post(url).form(&form).send().await.unwrap().status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let (_, r) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&r), false, "the challenge is used up: {r}");
+    let (_, a) = s
+        .aget("/audit/", &[("action_detail", "challenge discarded*")])
+        .await;
+    assert_eq!(value(&a)["count"], 1, "discarded once: {a}");
+}
+
+#[tokio::test]
 async fn a_challenge_dies_after_three_wrong_answers() {
     let gw = Gateway::start().await;
     let s = Server::start().await;
