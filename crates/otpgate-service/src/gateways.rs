@@ -605,6 +605,8 @@ pub enum SmsFailure {
     Limited(crate::limits::Refusal),
     /// The toll-fraud guard refused the number.
     Blocked(crate::limits::NumberRefusal),
+    /// A parallel request opened a challenge of the token within the resend cooldown.
+    Recent,
 }
 
 impl std::fmt::Display for SmsFailure {
@@ -616,6 +618,7 @@ impl std::fmt::Display for SmsFailure {
             SmsFailure::Unfit(why) => f.write_str(why),
             SmsFailure::Limited(r) => write!(f, "refused by the {} limit", r.limit),
             SmsFailure::Blocked(r) => write!(f, "number refused: {}", r.reason),
+            SmsFailure::Recent => f.write_str("a challenge was just opened"),
         }
     }
 }

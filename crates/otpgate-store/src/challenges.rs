@@ -72,6 +72,9 @@ pub enum Opened {
     Refused(usize),
     /// The token may not send (disabled, revoked, locked out): nothing changed.
     Unfit,
+    /// Another request opened a challenge of the token within the resend cooldown (decided
+    /// under the token's row lock, so parallel PIN requests send one SMS): nothing changed.
+    Recent,
     /// Counted, the counter advanced, the challenge stored.
     Open {
         /// The new HOTP counter (the challenge's).
@@ -142,7 +145,9 @@ impl Store {
 
     /// Everything that happens before an OTP SMS goes out, in one transaction: the SMS is
     /// counted against the send limits `windows`, the token's HOTP counter advances (if the
-    /// token may send) and the challenge for the new counter is stored. All or nothing.
+    /// token may send) and the challenge for the new counter is stored. All or nothing. With
+    /// `recent_since` (the resend cooldown), a live challenge of the token sent after it —
+    /// seen under the token's row lock the counter step took — refuses the new one.
     #[allow(clippy::too_many_arguments)]
     pub async fn challenge_open(
         &self,
@@ -153,6 +158,7 @@ impl Store {
         challenge: &str,
         created_at: i64,
         expires_at: i64,
+        recent_since: Option<i64>,
     ) -> Result<Opened> {
         let mut tx = self.pool.begin().await?;
         if let Some(i) = crate::limits::take_in(&mut tx, windows).await? {
@@ -167,6 +173,21 @@ impl Store {
             tx.rollback().await?;
             return Ok(Opened::Unfit);
         };
+        if let Some(since) = recent_since {
+            let recent = sqlx::query(
+                "SELECT 1 FROM challenge WHERE token_id = $1 AND session = '' \
+                 AND sent_at > $2 AND expires_at > $3",
+            )
+            .bind(token_id)
+            .bind(since)
+            .bind(created_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if recent.is_some() {
+                tx.rollback().await?;
+                return Ok(Opened::Recent);
+            }
+        }
         let id: i64 = sqlx::query(INSERT_CHALLENGE)
             .bind(transaction_id)
             .bind(token_id)

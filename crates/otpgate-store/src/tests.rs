@@ -602,7 +602,7 @@ async fn opening_a_challenge_counts_advances_and_stores_all_or_nothing() {
             limit,
         };
         let open = s
-            .challenge_open(&[w(1)], tok, "7", "PISM1", "", 0, 1000)
+            .challenge_open(&[w(1)], tok, "7", "PISM1", "", 0, 1000, None)
             .await
             .unwrap();
         let crate::Opened::Open { counter, id } = open else {
@@ -612,7 +612,7 @@ async fn opening_a_challenge_counts_advances_and_stores_all_or_nothing() {
         assert_eq!(s.challenges_by_tid("7").await.unwrap()[0].id, id);
         // The limit refuses: no counter step, no challenge.
         assert_eq!(
-            s.challenge_open(&[w(1)], tok, "8", "PISM1", "", 0, 1000)
+            s.challenge_open(&[w(1)], tok, "8", "PISM1", "", 0, 1000, None)
                 .await
                 .unwrap(),
             crate::Opened::Refused(0)
@@ -625,7 +625,7 @@ async fn opening_a_challenge_counts_advances_and_stores_all_or_nothing() {
             .await
             .unwrap();
         assert_eq!(
-            s.challenge_open(&[w(2)], tok, "9", "PISM1", "", 0, 1000)
+            s.challenge_open(&[w(2)], tok, "9", "PISM1", "", 0, 1000, None)
                 .await
                 .unwrap(),
             crate::Opened::Unfit
@@ -646,7 +646,7 @@ async fn a_live_challenge_is_re_sent_once_per_cooldown_under_concurrency() {
             limit,
         };
         let crate::Opened::Open { id, .. } = s
-            .challenge_open(&[w(5)], tok, "7", "PISM1", "", 0, 100_000)
+            .challenge_open(&[w(5)], tok, "7", "PISM1", "", 0, 100_000, None)
             .await
             .unwrap()
         else {

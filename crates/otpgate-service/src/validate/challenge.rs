@@ -66,11 +66,12 @@ impl Services {
     ) -> std::result::Result<Sent, SmsFailure> {
         let phone = self.phone_of(t, ctx).await?;
         let keys = self.send_keys(t, ctx, &phone);
-        self.challenge_one(t, tid, ctx, challenge, phone, &keys)
+        self.challenge_one(t, tid, ctx, challenge, phone, &keys, None)
             .await
     }
 
     /// Sends one token's SMS and stores its challenge.
+    #[allow(clippy::too_many_arguments)]
     async fn challenge_one(
         &self,
         t: &Live,
@@ -79,6 +80,7 @@ impl Services {
         challenge: Option<&str>,
         phone: String,
         keys: &SendKeys,
+        recent_since: Option<i64>,
     ) -> std::result::Result<Sent, SmsFailure> {
         let svc = |e: ServiceError| SmsFailure::Service(e);
         let gateway = gateway_of(t, ctx)?;
@@ -97,12 +99,14 @@ impl Services {
                 challenge.unwrap_or_default(),
                 now,
                 expires,
+                recent_since,
             )
             .await
             .map_err(|e| svc(e.into()))?;
         let (counter, challenge_id) = match opened {
             Opened::Open { counter, id } => (counter, id),
             Opened::Unfit => return Err(SmsFailure::Unfit("Failcounter exceeded")),
+            Opened::Recent => return Err(SmsFailure::Recent),
             Opened::Refused(i) => {
                 return Err(SmsFailure::Limited(self.refusal(keys, i).map_err(svc)?));
             }
@@ -284,6 +288,11 @@ impl Services {
         };
         let mut delivered = Vec::new();
         let mut limited = Vec::new();
+        // The resend cooldown also between parallel PIN requests: a challenge another request
+        // opened meanwhile (seen under the token's row lock) is answered instead.
+        let cooldown_ms = ctx.cfg.resend_cooldown_secs * 1000;
+        let recent_since = (cooldown_ms > 0).then(|| self.clock().now_ms() - cooldown_ms);
+        let mut raced = false;
         for t in tokens {
             let sent = match self.phone_of(t, ctx).await {
                 Ok(phone) => {
@@ -291,12 +300,16 @@ impl Services {
                     if increase {
                         self.count_failure(&t.row, ctx.cfg).await?;
                     }
-                    self.challenge_one(t, &tid, ctx, challenge, phone, &keys)
+                    self.challenge_one(t, &tid, ctx, challenge, phone, &keys, recent_since)
                         .await
                 }
                 Err(e) => Err(e),
             };
             match sent {
+                Err(SmsFailure::Recent) => {
+                    raced = true;
+                    out.messages.push(LIMITED.to_owned());
+                }
                 Ok(Sent { gateway, phone }) => {
                     let expires = self.clock().now_ms() + ctx.cfg.challenge_validity_secs * 1000;
                     let prompt =
@@ -334,6 +347,18 @@ impl Services {
                     out.messages.push(SEND_FAILED.to_owned());
                     out.errors.push(format!("{}: {e}", t.row.serial));
                 }
+            }
+        }
+        if raced && out.sent.is_empty() {
+            let mut fresh = Vec::with_capacity(tokens.len());
+            for t in tokens {
+                if let Some(row) = self.store().token_by_serial(&t.row.serial).await? {
+                    fresh.push(self.live(row)?);
+                }
+            }
+            let fresh: Vec<&Live> = fresh.iter().collect();
+            if let Some(answer) = self.recent_challenge(&fresh, ctx, audit).await? {
+                return Ok(answer);
             }
         }
         if !limited.is_empty() {

@@ -69,7 +69,7 @@ impl Services {
         let expires = now + ctx.cfg.challenge_validity_secs * 1000;
         let opened = self
             .store()
-            .challenge_open(&[], row.id, &tid, &row.serial, "", now, expires)
+            .challenge_open(&[], row.id, &tid, &row.serial, "", now, expires, None)
             .await?;
         if !matches!(opened, Opened::Open { .. }) {
             self.store().token_delete(row.id).await?;

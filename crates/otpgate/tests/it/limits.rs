@@ -355,6 +355,50 @@ async fn after_the_cooldown_the_same_code_goes_out_again_within_the_send_limits(
 }
 
 #[tokio::test]
+async fn parallel_pin_requests_send_one_sms_within_the_cooldown() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    set(&s, &[("sms.resend_cooldown_secs", "30")]).await;
+    let before = gw.count();
+    let mut tasks = Vec::new();
+    // Eight at once (fewer than the fail counter's maximum: each attempt holds a place on it
+    // while it is decided).
+    for _ in 0..8 {
+        let url = s.url("/validate/check");
+        let client = s.client.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .form(&[("user", "alice"), ("pass", "1234")])
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()
+        }));
+    }
+    let mut tids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let b = t.await.unwrap();
+        assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+        tids.insert(b["detail"]["transaction_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        gw.count() - before,
+        1,
+        "one SMS for eight parallel PIN requests"
+    );
+    assert_eq!(tids.len(), 1, "one transaction: {tids:?}");
+    let tid = tids.into_iter().next().unwrap();
+    let otp = gw.last_otp(ALICE);
+    let (_, r) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(value(&r), true, "{r}");
+}
+
+#[tokio::test]
 async fn parallel_wrong_answers_get_no_more_checks_than_the_challenge_allows() {
     let gw = Gateway::start().await;
     let s = Server::start().await;
