@@ -119,6 +119,8 @@ pub struct Identity {
     pub realm: String,
     /// `admin` or `user`.
     pub role: String,
+    /// When the token was issued (Unix seconds; 0 for tokens without `iat`).
+    pub issued_at: i64,
 }
 
 fn auth_err(code: i64, message: impl Into<String>) -> ServiceError {
@@ -139,6 +141,7 @@ impl Services {
         let claims = json!({
             "username": username, "realm": realm, "nonce": nonce, "role": role, "authtype": "password",
             "exp": self.clock().now().timestamp() + JWT_VALIDITY_SECS, "rights": ADMIN_RIGHTS,
+            "iat": self.clock().now().timestamp(),
         });
         Ok(jwt::sign(&claims, self.jwt_secret())?)
     }
@@ -239,6 +242,7 @@ impl Services {
             username: s("username"),
             realm: s("realm"),
             role: s("role"),
+            issued_at: claims.get("iat").and_then(Value::as_i64).unwrap_or(0),
         })
     }
 
@@ -252,6 +256,18 @@ impl Services {
             ));
         }
         Ok(id)
+    }
+
+    /// An admin's API token is current: the admin still exists and the token was issued after
+    /// their password was last set (a changed password or a deleted admin ends the tokens).
+    pub(crate) async fn admin_token_current(&self, id: &Identity) -> Result<()> {
+        match self.store().admin_password_changed_at(&id.username).await? {
+            Some(changed) if id.issued_at >= changed => Ok(()),
+            _ => Err(auth_err(
+                4305,
+                "Authentication failure. Your token has expired.",
+            )),
+        }
     }
 
     /// Sets an admin's mail address and/or mobile number (a None keeps the stored one).

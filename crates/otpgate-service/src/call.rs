@@ -517,7 +517,9 @@ impl Services {
         let admin = match (&call.caller, right) {
             (Caller::Admin(name), _) => Some(name.clone()),
             (Caller::Bearer(token), Some(_)) => {
-                Some(self.authenticate_admin(token.as_deref())?.username)
+                let id = self.authenticate_admin(token.as_deref())?;
+                self.admin_token_current(&id).await?;
+                Some(id.username)
             }
             (Caller::Anonymous, Some(_)) => Some(self.authenticate_admin(None)?.username),
             _ => None,

@@ -24,18 +24,30 @@ impl Store {
             .collect::<std::result::Result<_, _>>()?)
     }
 
-    /// Creates or replaces admin `name`.
+    /// Creates or replaces admin `name`; the password counts as set now.
     pub async fn admin_upsert(&self, name: &str, hash: &str, now_ms: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO admin (name, password_hash, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
+            "INSERT INTO admin (name, password_hash, created_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET \
+             password_hash = excluded.password_hash, password_changed_at = excluded.password_changed_at",
         )
         .bind(name)
         .bind(hash)
         .bind(now_ms)
+        .bind(now_ms.div_euclid(1000))
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// When admin `name`'s password was last set (Unix seconds; 0 before migration 13), or
+    /// None when there is no such admin.
+    pub async fn admin_password_changed_at(&self, name: &str) -> Result<Option<i64>> {
+        let r = sqlx::query("SELECT password_changed_at FROM admin WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
     }
 
     /// Creates admin `name` only if no admin exists at all; true when it was created.

@@ -27,6 +27,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("created_at", Int),
             ("email", Text),
             ("mobile", Text),
+            ("password_changed_at", Int),
         ],
     ),
     (

@@ -153,7 +153,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 12] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 13] = [
         (
             1,
             "init",
@@ -225,6 +225,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "policy_match",
             include_str!("../migrations/sqlite/0012_policy_match.sql"),
             include_str!("../migrations/postgres/0012_policy_match.sql"),
+        ),
+        (
+            13,
+            "admin_password_changed",
+            include_str!("../migrations/sqlite/0013_admin_password_changed.sql"),
+            include_str!("../migrations/postgres/0013_admin_password_changed.sql"),
         ),
     ];
     all.into_iter()

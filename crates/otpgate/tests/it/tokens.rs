@@ -1125,6 +1125,39 @@ async fn otp_pin_random_gives_a_new_token_a_pin_nobody_chose() {
 }
 
 #[tokio::test]
+async fn a_changed_admin_password_ends_the_old_api_tokens() {
+    let (s, _gw) = ready().await;
+    s.app
+        .services
+        .add_admin("helpdesk", "old-pw")
+        .await
+        .unwrap();
+    let sign_in = |pw: &'static str| {
+        let s = &s;
+        async move {
+            let (_, b) = s
+                .post("/auth", &[("username", "helpdesk"), ("password", pw)])
+                .await;
+            b["result"]["value"]["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let old = sign_in("old-pw").await;
+    let (st, _) = as_admin(&s, &old, reqwest::Method::GET, "/token/", &[]).await;
+    assert_eq!(st, 200);
+    s.advance(1);
+    s.app
+        .services
+        .add_admin("helpdesk", "new-pw")
+        .await
+        .unwrap();
+    let (st, b) = as_admin(&s, &old, reqwest::Method::GET, "/token/", &[]).await;
+    assert_eq!((st, code(&b)), (401, 4305), "{b}");
+    let new = sign_in("new-pw").await;
+    let (st, _) = as_admin(&s, &new, reqwest::Method::GET, "/token/", &[]).await;
+    assert_eq!(st, 200, "a token issued after the change");
+}
+
+#[tokio::test]
 async fn every_admin_right_guards_its_endpoints() {
     use reqwest::Method;
     let (s, _gw) = ready().await;
