@@ -94,8 +94,14 @@ fn load_or_create(
         write_private(path, &make()?)?;
     }
     let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(file = %path.display(), "key file is readable by group or others; chmod 600 it");
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        // Whoever can read it can decrypt every secret or sign admin tokens.
+        anyhow::bail!(
+            "{} is readable by group or others (mode {mode:o}): run `chmod 600 {}` and start again",
+            path.display(),
+            path.display()
+        );
     }
     fs::read(path).with_context(|| format!("reading {}", path.display()))
 }

@@ -191,6 +191,22 @@ async fn serve_bootstraps_the_data_dir_prints_the_admin_once_and_stops_on_sigter
     // A second start keeps the admin and prints nothing.
     let run2 = serve(&data, &[]).await;
     assert_eq!(run2.first_line, "", "the password is printed only once");
+    drop(run2);
+    // A key file others can read is refused, saying how to fix it.
+    let keys = data.join("encryption.keys");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = bin()
+        .args(["--data-dir", data.to_str().unwrap(), "policy", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is readable by group or others (mode 644)") && err.contains("chmod 600"),
+        "{err}"
+    );
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    run_ok(&data, &["policy", "list"]);
 }
 
 #[tokio::test]
