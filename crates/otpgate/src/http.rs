@@ -339,21 +339,32 @@ const RATE_LIMITED: &[&str] = &[
     "/validate/polltransaction/{tid}",
 ];
 
+/// The admin API's routes, whose failed authentications (401) count against a per-address
+/// limit of their own: an address out of it gets 429 there before any work, so nobody can
+/// fill the audit log or keep the server busy with unauthenticated admin calls.
+fn admin_api(route: &str) -> bool {
+    !RATE_LIMITED.contains(&route)
+        && !route.starts_with("/ui")
+        && !matches!(route, "/" | "/healthz" | "/metrics" | "/openapi.json")
+        && !route.starts_with("/healthz")
+}
+
 /// 429 in the error envelope with `Retry-After`, before any work (and without an audit row,
 /// so a flood cannot fill the audit log).
 fn rate_limited(app: &App, req: &Request, route: Option<&str>) -> Option<Response> {
-    let route = route.filter(|r| {
-        RATE_LIMITED.contains(r)
-            || (req.method() == axum::http::Method::POST && crate::web::RATE_LIMITED.contains(r))
-    })?;
-    if !app.rate_limiter.enabled() {
+    let route = route?;
+    let anonymous = RATE_LIMITED.contains(&route)
+        || (req.method() == axum::http::Method::POST && crate::web::RATE_LIMITED.contains(&route));
+    if !app.rate_limiter.enabled() || !(anonymous || admin_api(route)) {
         return None;
     }
     let ip = crate::request::rate_key(&app.config.server.trusted_proxies, req)?;
-    let retry = app
-        .rate_limiter
-        .take(ip, app.services.clock().now_ms())
-        .err()?;
+    let now = app.services.clock().now_ms();
+    let retry = if anonymous {
+        app.rate_limiter.take(ip, now).err()?
+    } else {
+        app.auth_failures.blocked(ip, now)?
+    };
     app.metrics
         .add("otpgate_rate_limited_total", &[("route", route)], 1);
     let mut r = ApiError::status(
@@ -430,6 +441,10 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
         && route.as_deref() != Some("/ui/admin/texts/count");
     let action = crate::request::route_action(&req);
     let client = crate::request::client_ip(&req);
+    let rate_ip = route
+        .as_deref()
+        .filter(|r| admin_api(r))
+        .and_then(|_| crate::request::rate_key(&app.config.server.trusted_proxies, &req));
     let timeout = Duration::from_secs(app.config.server.request_timeout_secs);
     let response = match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(r) => r,
@@ -442,6 +457,12 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
     };
     let mut response = response;
     let status = response.status();
+    // A failed admin authentication costs the caller's address one request of its limit.
+    if status == StatusCode::UNAUTHORIZED
+        && let Some(ip) = rate_ip
+    {
+        let _ = app.auth_failures.take(ip, app.services.clock().now_ms());
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE
         && !response.headers().contains_key(header::RETRY_AFTER)
     {

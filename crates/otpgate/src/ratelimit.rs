@@ -79,6 +79,21 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `ip`'s bucket is empty at `now_ms` (the seconds until it holds one again),
+    /// without taking from it: for requests that cost only when they fail.
+    pub fn blocked(&self, ip: IpAddr, now_ms: i64) -> Option<u64> {
+        if !self.enabled() {
+            return None;
+        }
+        let buckets = self.buckets.lock().ok()?;
+        let (tokens, at) = buckets.get(&key(ip))?;
+        let tokens = (tokens + (now_ms - at).max(0) as f64 / 1000.0 * self.per_sec).min(self.burst);
+        (tokens < 1.0).then(|| {
+            self.limited.fetch_add(1, Ordering::Relaxed);
+            ((1.0 - tokens) / self.per_sec).ceil().max(1.0) as u64
+        })
+    }
+
     /// Requests refused so far.
     pub fn limited(&self) -> u64 {
         self.limited.load(Ordering::Relaxed)
@@ -108,6 +123,13 @@ mod tests {
         assert!(r.take(a, 60_000).is_ok());
         assert_eq!(r.limited(), 3);
         assert!(RateLimiter::new(0.0, 1).take(a, 0).is_ok());
+        // `blocked` looks without taking.
+        let r = RateLimiter::new(1.0, 2);
+        assert_eq!(r.blocked(a, 0), None, "an address never seen");
+        assert!(r.take(a, 0).is_ok() && r.take(a, 0).is_ok());
+        assert_eq!(r.blocked(a, 0), Some(1));
+        assert_eq!(r.blocked(a, 1000), None, "refilled");
+        assert_eq!(r.blocked(a, 1000), None, "looking took nothing");
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct App {
     pub radius_stats: Arc<otpgate_radius::server::Stats>,
     /// Per-address limits of the anonymous endpoints.
     pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Per-address limits of failed admin authentications (401) at the admin API, at the same
+    /// rate: an address that used them up gets 429 there before any work.
+    pub auth_failures: Arc<crate::ratelimit::RateLimiter>,
 }
 
 impl App {
@@ -29,6 +32,10 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             radius_stats: Arc::new(otpgate_radius::server::Stats::default()),
             rate_limiter: Arc::new(crate::ratelimit::RateLimiter::new(
+                config.server.rate_limit_per_sec,
+                config.server.rate_limit_burst,
+            )),
+            auth_failures: Arc::new(crate::ratelimit::RateLimiter::new(
                 config.server.rate_limit_per_sec,
                 config.server.rate_limit_burst,
             )),

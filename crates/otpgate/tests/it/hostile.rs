@@ -318,6 +318,46 @@ async fn anonymous_endpoints_are_rate_limited_per_address_with_429_and_retry_aft
     );
 }
 
+async fn audit_rows(s: &Server) -> i64 {
+    s.aget("/audit/", &[]).await.1["result"]["value"]["count"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failed_admin_authentications_are_limited_per_address_and_not_audited_beyond() {
+    // Behind a trusted proxy, so the attacker's address differs from the admin's.
+    let s = Server::start_with(|c| {
+        c.server.rate_limit_per_sec = 1.0;
+        c.server.rate_limit_burst = 5;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let before = audit_rows(&s).await;
+    let attack = || {
+        s.client
+            .get(s.url("/token/"))
+            .header("X-Forwarded-For", "203.0.113.9")
+            .header("Authorization", "not-a-token")
+            .send()
+    };
+    // Five failures (the burst) are answered 401 and audited; then 429, before any work.
+    for _ in 0..5 {
+        assert_eq!(attack().await.unwrap().status(), 401);
+    }
+    for _ in 0..20 {
+        let r = attack().await.unwrap();
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().contains_key("retry-after"));
+    }
+    // The admin elsewhere is not affected; the audit log holds the five failures and the first
+    // read only.
+    assert_eq!(audit_rows(&s).await, before + 6);
+    // The failures refill on the clock.
+    s.advance(1);
+    assert_eq!(attack().await.unwrap().status(), 401);
+}
+
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_forwarded_end_user_is_limited_not_the_proxy() {
     let gw = Gateway::start().await;
