@@ -411,8 +411,35 @@ async fn audit_and_limits(State(app): State<App>, req: Request, next: Next) -> R
     response
 }
 
+/// A request whose body framing two parsers could read differently (request smuggling behind
+/// a proxy): more than one `Transfer-Encoding` header, a coding list, or `Transfer-Encoding`
+/// with `Content-Length` (RFC 9112 §6.1).
+fn ambiguous_framing(req: &Request) -> bool {
+    let h = req.headers();
+    let te: Vec<&HeaderValue> = h.get_all(header::TRANSFER_ENCODING).iter().collect();
+    match te.as_slice() {
+        [] => false,
+        [one] => {
+            h.contains_key(header::CONTENT_LENGTH)
+                || !one
+                    .to_str()
+                    .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"))
+        }
+        _ => true,
+    }
+}
+
 async fn handle(app: App, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    if ambiguous_framing(&req) {
+        let mut r = ApiError::parameter(
+            "The request's framing is ambiguous (Transfer-Encoding); send one Transfer-Encoding: chunked or a Content-Length.",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    }
     let matched = req
         .extensions()
         .get::<MatchedPath>()

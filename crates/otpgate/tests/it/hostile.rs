@@ -528,6 +528,57 @@ async fn https_listener_serves_the_api_with_hsts_and_idle_handshakes_delay_no_on
 }
 
 #[tokio::test]
+async fn ambiguous_body_framing_is_refused_and_the_connection_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start().await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    for head in [
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: gzip, chunked\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+    ] {
+        let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let req = format!(
+            "POST /validate/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n{head}\r\n5\r\nuser=\r\n0\r\n\r\n"
+        );
+        sock.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sock.read_to_end(&mut buf),
+        )
+        .await
+        .expect("the server closes the connection");
+        let text = String::from_utf8_lossy(&buf);
+        assert!(
+            text.starts_with("HTTP/1.1 400") || text.is_empty(),
+            "{head}: {text}"
+        );
+        if !text.is_empty() {
+            assert!(
+                text.contains("framing is ambiguous") || text.contains("ERR905"),
+                "{text}"
+            );
+        }
+    }
+    // One chunked body alone is fine.
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    sock.write_all(
+        b"POST /validate/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nuser=\r\n0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sock.read_to_end(&mut buf),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(!text.contains("framing is ambiguous"), "{text}");
+}
+
+#[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let gw = Gateway::start().await;
