@@ -28,9 +28,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The resolvers of `realm` in priority order (privacyIDEA's `get_ordered_resolvers`),
+    /// The resolvers of `user`'s realm in priority order (privacyIDEA's `get_ordered_resolvers`),
     /// for policies with `check_all_resolvers`; empty when no policy has it.
-    pub(crate) fn realm_resolvers(&self, realm: &str) -> Vec<String> {
+    pub(crate) fn realm_resolvers(&self, user: Option<&crate::users::User>) -> Vec<String> {
+        let Some(realm) = user.map(|u| u.realm.as_str()) else {
+            return Vec::new();
+        };
         if !self.policies.check_all_resolvers() {
             return Vec::new();
         }

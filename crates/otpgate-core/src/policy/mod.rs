@@ -336,6 +336,9 @@ pub(crate) fn grants(actions: &str, action: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Policies {
     pub(crate) rows: Arc<[Policy]>,
+    /// `(scope, action)` of every action an active policy sets, read once when the rows are
+    /// loaded: the login path asks [`Policies::uses`] many times per request.
+    used: Arc<std::collections::BTreeSet<(String, String)>>,
     /// The instant, and the server's local wall time for `time` ranges; None: policies with
     /// a `time` match nothing (the lockout guard counts only rights that always hold).
     at: Option<(DateTime<Utc>, NaiveDateTime)>,
@@ -344,8 +347,18 @@ pub struct Policies {
 impl Policies {
     /// Wraps loaded rows.
     pub fn new(rows: Vec<Policy>) -> Self {
+        let used = rows
+            .iter()
+            .filter(|p| p.active)
+            .flat_map(|p| {
+                parse_actions(&p.action)
+                    .into_keys()
+                    .map(|action| (p.scope.clone(), action))
+            })
+            .collect();
         Self {
             rows: rows.into(),
+            used: Arc::new(used),
             at: None,
         }
     }
@@ -355,6 +368,7 @@ impl Policies {
     pub fn at(&self, now: DateTime<Utc>, local: NaiveDateTime) -> Self {
         Self {
             rows: self.rows.clone(),
+            used: self.used.clone(),
             at: Some((now, local)),
         }
     }
@@ -362,9 +376,7 @@ impl Policies {
     /// Whether an active policy of `scope` sets `action` at all (before matching anyone): the
     /// service skips the lookups an action needs while no policy has it.
     pub fn uses(&self, scope: &str, action: &str) -> bool {
-        self.rows
-            .iter()
-            .any(|p| p.active && p.scope == scope && parse_actions(&p.action).contains_key(action))
+        self.used.contains(&(scope.to_owned(), action.to_owned()))
     }
 
     /// Whether any policy matches with `check_all_resolvers` (then the service looks up the

@@ -904,9 +904,7 @@ impl Services {
         Ok(EnrollmentPolicies {
             policies: self.policies_now(&settings.policies),
             user,
-            realm_resolvers: user
-                .map(|u| settings.realm_resolvers(&u.realm))
-                .unwrap_or_default(),
+            realm_resolvers: settings.realm_resolvers(user),
             facts: RequestFacts {
                 user,
                 token: None,

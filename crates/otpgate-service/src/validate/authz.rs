@@ -18,6 +18,9 @@ use otpgate_core::policy::values::{
 use otpgate_store::TokenRow;
 use std::net::IpAddr;
 
+/// A user looked up for a realm parameter: the parameter, and the lookup (login, realm, user).
+type LookedUp = (Option<String>, (String, String, Option<User>));
+
 /// The authorization scope.
 pub(super) const AUTHZ: &str = "authorization";
 /// privacyIDEA's answer to `authorized=deny_access`.
@@ -310,15 +313,19 @@ impl Services {
                 request,
             }
         }
+        // One lookup, again only when a rule changed the realm.
+        let mut looked_up = (
+            req.realm.clone(),
+            self.lookup_user(settings, &login, req.realm.as_deref())
+                .await?,
+        );
         let mut realm_set = false;
         if uses_set_realm {
-            let (name, realm, _) = self
-                .lookup_user(settings, &login, req.realm.as_deref())
-                .await?;
+            let (name, realm, _) = &looked_up.1;
             let facts = facts_for(None, request);
             let given = req.realm.as_deref().filter(|r| !r.trim().is_empty());
             let ctx = PolicyContext {
-                user: Some(&name),
+                user: Some(name),
                 realm: given.or(Some(realm.as_str())),
                 client,
                 facts: Some(&facts),
@@ -338,10 +345,9 @@ impl Services {
             }
         }
         if uses_setrealm && !realm_set {
-            let (_, _, found) = self
-                .lookup_user(settings, &login, req.realm.as_deref())
+            self.refresh_lookup(settings, &login, &req.realm, &mut looked_up)
                 .await?;
-            if let Some(user) = &found {
+            if let Some(user) = &looked_up.1.2 {
                 let facts = facts_for(Some(user), request);
                 let ctx = user_context(user, client, &facts);
                 let mut realms: Vec<String> = policies
@@ -368,9 +374,9 @@ impl Services {
             }
         }
         if uses_mangle {
-            let (_, _, found) = self
-                .lookup_user(settings, &login, req.realm.as_deref())
+            self.refresh_lookup(settings, &login, &req.realm, &mut looked_up)
                 .await?;
+            let found = &looked_up.1.2;
             let facts = facts_for(found.as_ref(), request);
             let ctx = match &found {
                 Some(user) => user_context(user, client, &facts),
@@ -398,6 +404,23 @@ impl Services {
                     note(std::slice::from_ref(&name));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Looks `login` up again when `realm` is no longer the one `cached` was looked up for.
+    async fn refresh_lookup(
+        &self,
+        settings: &Settings,
+        login: &str,
+        realm: &Option<String>,
+        cached: &mut LookedUp,
+    ) -> Result<()> {
+        if cached.0 != *realm {
+            *cached = (
+                realm.clone(),
+                self.lookup_user(settings, login, realm.as_deref()).await?,
+            );
         }
         Ok(())
     }

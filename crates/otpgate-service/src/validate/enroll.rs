@@ -38,9 +38,7 @@ impl Services {
                 token: Some(&row),
                 request: None,
             },
-            realm_resolvers: user
-                .map(|u| settings.realm_resolvers(&u.realm))
-                .unwrap_or_default(),
+            realm_resolvers: settings.realm_resolvers(user),
             stale: Vec::new(),
         };
         let t = self.live(row.clone())?;

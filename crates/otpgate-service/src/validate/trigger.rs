@@ -122,10 +122,7 @@ impl Services {
                 token: named.as_ref(),
                 request: request.as_deref(),
             },
-            realm_resolvers: user
-                .as_ref()
-                .map(|u| settings.realm_resolvers(&u.realm))
-                .unwrap_or_default(),
+            realm_resolvers: settings.realm_resolvers(user.as_ref()),
             stale: Vec::new(),
         };
         ctx.check_authorized()?;
