@@ -194,6 +194,11 @@ impl Services {
         {
             return self.signed_in(&user.login, &realm, Role::User);
         }
+        // An unknown name costs an Argon2 verification like a wrong password: the time does
+        // not tell which names exist.
+        if crate::call::kdf_runs() == 0 {
+            self.equal_cost_pin_check(password).await?;
+        }
         Err(auth_err(4031, "Authentication failed."))
     }
 

@@ -8,7 +8,12 @@
 //!
 //! The call runs in its own task: when the caller goes away (a timeout, a closed connection)
 //! it still ends as a whole, and its audit row tells how. Stopping half-way would leave
-//! counted attempts unjudged or a change half made.
+//! counted attempts unjudged or a change half made. But an abandoned call sends no SMS:
+//! nobody would enter its code, and a database that comes back after an outage must not
+//! release a wave of SMS for requests long given up ([`abandoned`]).
+//!
+//! While the database is down ([`crate::dbhealth`]) every call is refused at once with 503
+//! (and audited through the spool); a call the database failed opens that breaker.
 
 use crate::audit::AuditEntry;
 use crate::{Result, ServiceError, Services};
@@ -17,7 +22,59 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
+
+/// What the task running a call knows about it beyond its scope: whether its caller has
+/// gone, on whose behalf its Argon2 work runs (the fair share of [`crate::kdf`]), and how
+/// much Argon2 work it has done (so a refusal can cost as much as a checked PIN).
+#[derive(Debug, Default)]
+pub(crate) struct Current {
+    gone: AtomicBool,
+    kdf_runs: AtomicU32,
+    share: crate::kdf::Share,
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<Current>;
+}
+
+/// Whether the caller of the call running in this task has gone (its request timed out, its
+/// connection closed, RADIUS gave up): then no SMS goes out for it. False outside calls.
+pub fn abandoned() -> bool {
+    CURRENT
+        .try_with(|c| c.gone.load(Ordering::SeqCst))
+        .unwrap_or(false)
+}
+
+/// The share the running call's Argon2 work waits in (nobody's outside calls), counting the
+/// computation.
+pub(crate) fn kdf_share() -> crate::kdf::Share {
+    CURRENT
+        .try_with(|c| {
+            c.kdf_runs.fetch_add(1, Ordering::Relaxed);
+            c.share.clone()
+        })
+        .unwrap_or_default()
+}
+
+/// How many Argon2 computations the running call has made.
+pub(crate) fn kdf_runs() -> u32 {
+    CURRENT
+        .try_with(|c| c.kdf_runs.load(Ordering::Relaxed))
+        .unwrap_or(0)
+}
+
+/// Marks the call abandoned when the caller's future is dropped before the call ended.
+struct Abandon(Arc<Current>, bool);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.gone.store(true, Ordering::SeqCst);
+        }
+    }
+}
 
 /// A boxed future borrowing the services and the call's scope (what [`Services::run`]'s work
 /// returns).
@@ -129,6 +186,9 @@ pub struct Call {
     /// The HTTP request's headers and parameters, for policy conditions (None for RADIUS
     /// and the web console).
     pub request: Option<Arc<RequestData>>,
+    /// The account the request is about when that is not `subject.user` (`/auth`'s
+    /// `username`): its share of the Argon2 work.
+    pub account: Option<String>,
     started_ms: i64,
     started: Instant,
 }
@@ -335,6 +395,7 @@ impl Call {
             subject: Subject::default(),
             refused: None,
             request: None,
+            account: None,
             started_ms: services.clock().now_ms(),
             started: Instant::now(),
         }
@@ -401,9 +462,26 @@ impl Services {
         F: for<'a> FnOnce(&'a Services, &'a mut Scope) -> Work<'a, T> + Send + 'static,
     {
         let services = self.clone();
-        tokio::spawn(async move { services.run_here(call, right, work).await })
-            .await
-            .map_err(|_| ServiceError::Internal("a call's task failed".into()))?
+        let current = Arc::new(Current {
+            share: crate::kdf::Share {
+                client: call.end_user.or(call.client),
+                account: call
+                    .account
+                    .as_deref()
+                    .unwrap_or(&call.subject.user)
+                    .trim()
+                    .to_lowercase(),
+            },
+            ..Current::default()
+        });
+        let mut caller = Abandon(current.clone(), false);
+        let r = tokio::spawn(CURRENT.scope(current, async move {
+            services.run_here(call, right, work).await
+        }))
+        .await
+        .map_err(|_| ServiceError::Internal("a call's task failed".into()));
+        caller.1 = true;
+        r?
     }
 
     /// Records a request a front end refused before it became a call (a form from another
@@ -448,7 +526,13 @@ impl Services {
                 ..Default::default()
             },
         };
-        let result = match self.admit(&call, right, &mut scope).await {
+        let admitted = if self.database_down() {
+            self.database_refused();
+            Err(ServiceError::Unavailable)
+        } else {
+            self.admit(&call, right, &mut scope).await
+        };
+        let result = match admitted {
             Ok(()) => {
                 if let Some(event) = call.event {
                     let subject = AuditEntry {
@@ -464,6 +548,9 @@ impl Services {
             }
             Err(e) => Err(e),
         };
+        if matches!(result, Err(ServiceError::Unavailable)) {
+            self.database_failed();
+        }
         let audit = &mut scope.audit;
         match &result {
             Ok(outcome) => {

@@ -484,6 +484,9 @@ impl Services {
     ) -> std::result::Result<Delivery, SmsFailure> {
         let budget = Duration::from_millis(u64::try_from(cfg.send_budget_ms).unwrap_or(4000));
         let started = tokio::time::Instant::now();
+        if crate::call::abandoned() {
+            return Err(abandoned());
+        }
         let primary = self.load_gateway(name).await?;
         let names: Vec<String> = std::iter::once(name.to_owned())
             .chain(otpgate_gateways::failover_names(&primary))
@@ -510,6 +513,9 @@ impl Services {
                     .is_none_or(|d| d.is_zero())
                 {
                     break;
+                }
+                if crate::call::abandoned() {
+                    return Err(abandoned());
                 }
                 if !forced && !breakers.allows(&gateway, self.clock().now_ms()) {
                     breakers.record(&gateway, Outcome::Skipped);
@@ -608,6 +614,14 @@ pub enum SmsFailure {
     /// A parallel request opened a challenge of the token within the resend cooldown.
     Recent,
 }
+
+/// No SMS for a call whose caller has gone ([`crate::call::abandoned`]).
+fn abandoned() -> SmsFailure {
+    SmsFailure::Send(SendError::Config(ABANDONED.into()))
+}
+
+/// The audit's reason of an SMS not sent because its caller had gone.
+pub const ABANDONED: &str = "not sent: the request was given up before its SMS went out";
 
 impl std::fmt::Display for SmsFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

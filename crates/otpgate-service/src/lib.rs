@@ -7,6 +7,7 @@ pub mod auth;
 pub mod breaker;
 pub mod cache;
 pub mod call;
+pub mod dbhealth;
 pub mod directory;
 pub mod enrollment;
 pub mod error;
@@ -119,6 +120,9 @@ pub struct Deps {
     pub data_dir: std::path::PathBuf,
     /// The directory the Script provider runs scripts from.
     pub scripts_dir: std::path::PathBuf,
+    /// The longest wait for the database (the store's connection and lock bounds): also how
+    /// long an audit entry may wait for its row before it goes to the spool.
+    pub db_timeout: std::time::Duration,
 }
 
 struct Inner {
@@ -141,6 +145,8 @@ struct Inner {
     blocks: limits::BlockCache,
     settings: snapshot::SettingsCache,
     audit: std::sync::OnceLock<audit::AuditQueue>,
+    audit_figures: Arc<audit::AuditFigures>,
+    db: Arc<dbhealth::DbHealth>,
     stat_flush: stats::StatFlush,
 }
 
@@ -157,6 +163,7 @@ impl Services {
     /// Builds the services.
     pub fn new(d: Deps) -> Self {
         let registry = Registry::new(d.data_dir.clone(), d.scripts_dir, d.clock.clone());
+        let db = dbhealth::DbHealth::new(d.store.clone(), d.db_timeout);
         Self {
             inner: Arc::new(Inner {
                 store: d.store,
@@ -178,6 +185,8 @@ impl Services {
                 blocks: limits::BlockCache::default(),
                 settings: snapshot::SettingsCache::default(),
                 audit: std::sync::OnceLock::new(),
+                audit_figures: Arc::default(),
+                db,
                 stat_flush: stats::StatFlush::default(),
             }),
         }
@@ -277,7 +286,9 @@ impl Services {
         let secret = zeroize::Zeroizing::new(secret.to_owned());
         self.inner
             .kdf
-            .run(move |memory| params.hash_in(&secret, memory))
+            .run(&call::kdf_share(), move |memory| {
+                params.hash_in(&secret, memory)
+            })
             .await?
             .map_err(|e| ServiceError::Internal(e.to_string()))
     }
@@ -303,7 +314,9 @@ impl Services {
         let hash = hash.to_owned();
         self.inner
             .kdf
-            .run(move |memory| otpgate_core::pin::verify_in(&secret, &hash, memory))
+            .run(&call::kdf_share(), move |memory| {
+                otpgate_core::pin::verify_in(&secret, &hash, memory)
+            })
             .await
     }
 
@@ -331,10 +344,5 @@ impl Services {
             .open_str(text, STATE_AAD)
             .ok()
             .map(|t| t.to_string())
-    }
-
-    /// True when the database answers.
-    pub async fn healthy(&self) -> bool {
-        self.inner.store.ping().await
     }
 }

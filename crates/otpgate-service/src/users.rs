@@ -516,7 +516,9 @@ impl Services {
                 // the same bounded pool as PIN hashes.
                 let (password, hash) = (zeroize::Zeroizing::new(password.to_owned()), h.clone());
                 self.kdf()
-                    .run(move |_| otpgate_core::crypt::verify(&password, &hash))
+                    .run(&crate::call::kdf_share(), move |_| {
+                        otpgate_core::crypt::verify(&password, &hash)
+                    })
                     .await
             }
             Some(h) => self.verify_secret(password, h).await,

@@ -3,8 +3,10 @@
 use crate::{Result, Store, flag};
 use sqlx::Row;
 
-/// One audit entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One audit entry (serializable: a node that cannot reach the database keeps its entries in
+/// a local spool until it can).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct AuditEntry {
     /// Row id (0 when inserting).
     pub id: i64,

@@ -133,6 +133,11 @@ pub struct ConnectOptions {
     /// returns) instead of `NORMAL` (WAL commits reach the disk at the next checkpoint: a
     /// power loss or kernel crash may undo the last commits, a killed process does not).
     pub sqlite_full_sync: bool,
+    /// The longest wait for the database (serving nodes): for a pooled connection, for a
+    /// lock (SQLite's busy timeout, PostgreSQL's `lock_timeout`), and five times as long for
+    /// one PostgreSQL statement (`statement_timeout`). None: sqlx's defaults (10 s for a
+    /// connection, 5 s for SQLite locks, no PostgreSQL bounds), for the one-off commands.
+    pub timeout: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
@@ -141,6 +146,7 @@ impl Default for ConnectOptions {
             max_connections: 10,
             wait: Duration::ZERO,
             sqlite_full_sync: false,
+            timeout: None,
         }
     }
 }
@@ -150,6 +156,8 @@ impl Default for ConnectOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: the connections' busy timeout.
+    lock_wait: Duration,
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
@@ -344,10 +352,28 @@ impl Store {
         } else {
             "PRAGMA synchronous = NORMAL"
         };
+        let timeout = opts.timeout;
+        let bounds: Vec<String> = match (backend, timeout) {
+            (Backend::Sqlite, Some(t)) => vec![format!("PRAGMA busy_timeout = {}", t.as_millis())],
+            (Backend::Postgres, Some(t)) => vec![
+                format!("SET lock_timeout = {}", t.as_millis()),
+                format!("SET statement_timeout = {}", t.as_millis() * 5),
+            ],
+            _ => Vec::new(),
+        };
+        let bounds = std::sync::Arc::new(bounds);
         let pool = loop {
+            let bounds = bounds.clone();
             let attempt = AnyPoolOptions::new()
                 .after_connect(move |conn, _| {
+                    let bounds = bounds.clone();
                     Box::pin(async move {
+                        for bound in bounds.iter() {
+                            // Built from integers only.
+                            sqlx::query(sqlx::AssertSqlSafe(bound.clone()))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
                         if backend == Backend::Sqlite && !memory {
                             // WAL lets readers proceed while one writer commits; it persists
                             // in the file. NORMAL is safe only in WAL: where WAL cannot be
@@ -378,7 +404,7 @@ impl Store {
                 } else {
                     opts.max_connections.max(1)
                 })
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(timeout.unwrap_or(Duration::from_secs(10)))
                 .connect(url)
                 .await;
             match attempt {
@@ -391,10 +417,25 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         };
+        // Migrations may rewrite big tables: their connection has no statement timeout (and
+        // is closed afterwards, so no other work runs without one).
+        let mut conn = pool.acquire().await?;
+        if backend == Backend::Postgres && timeout.is_some() {
+            sqlx::query("SET statement_timeout = 0")
+                .execute(&mut *conn)
+                .await?;
+        }
         Migrator::with_migrations(migrations(backend))
-            .run(&pool)
+            .run(&mut *conn)
             .await?;
-        Ok(Self { pool, backend })
+        if backend == Backend::Postgres && timeout.is_some() {
+            conn.close().await?;
+        }
+        Ok(Self {
+            pool,
+            backend,
+            lock_wait: timeout.unwrap_or(Duration::from_secs(5)),
+        })
     }
 
     /// The engine.
@@ -405,6 +446,48 @@ impl Store {
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// True when the database would take a write now: PostgreSQL answers a query; a SQLite
+    /// file's write lock is free (another process's writer holding it makes every write
+    /// wait, while reads still work). Waits for a lock at most `patience`.
+    pub async fn writable(&self, patience: Duration) -> bool {
+        let probe = async {
+            match self.backend {
+                Backend::Postgres => sqlx::query("SELECT 1").execute(&self.pool).await.is_ok(),
+                Backend::Sqlite => {
+                    let Ok(mut conn) = self.pool.acquire().await else {
+                        return false;
+                    };
+                    let short = format!("PRAGMA busy_timeout = {}", patience.as_millis());
+                    // Both built from integers only.
+                    let ok = sqlx::query(sqlx::AssertSqlSafe(short))
+                        .execute(&mut *conn)
+                        .await
+                        .is_ok()
+                        && sqlx::query("BEGIN IMMEDIATE")
+                            .execute(&mut *conn)
+                            .await
+                            .is_ok();
+                    if ok {
+                        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    }
+                    let back = format!("PRAGMA busy_timeout = {}", self.lock_wait.as_millis());
+                    if sqlx::query(sqlx::AssertSqlSafe(back))
+                        .execute(&mut *conn)
+                        .await
+                        .is_err()
+                    {
+                        // Not back to its own bound: not back into the pool either.
+                        let _ = conn.close().await;
+                    }
+                    ok
+                }
+            }
+        };
+        tokio::time::timeout(patience * 2, probe)
+            .await
+            .unwrap_or(false)
     }
 
     /// Closes all connections (used at shutdown).

@@ -770,6 +770,18 @@ impl Store {
         })
     }
 
+    /// Whether a lockout was noted on the token (`failcounter_exceeded`): its fail counter
+    /// reached the maximum with failures kept, not only with attempts still in flight.
+    pub async fn token_locked_out(&self, id: i64) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM tokeninfo WHERE token_id = $1 AND key = 'failcounter_exceeded'",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Notes when a failed attempt was kept (the verify back-off counts from it).
     pub async fn token_note_failure(&self, id: i64, now_ms: i64) -> Result<()> {
         sqlx::query("UPDATE token SET last_fail_ms = $2 WHERE id = $1")

@@ -142,10 +142,12 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
         );
     }
     let url = config.database_url();
+    let db_timeout = std::time::Duration::from_millis(config.server.database_timeout_ms);
     let opts = otpgate_store::ConnectOptions {
         max_connections: config.server.database_max_connections,
         wait: std::time::Duration::from_secs(config.server.database_wait_secs),
         sqlite_full_sync: config.server.sqlite_synchronous == "full",
+        timeout: Some(db_timeout),
     };
     let store = Store::connect_with(&url, &opts)
         .await
@@ -174,6 +176,7 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
         },
         scripts_dir: config.scripts_dir(),
         data_dir: dir,
+        db_timeout,
     });
     Ok(Loaded { services, config })
 }

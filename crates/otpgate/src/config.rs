@@ -83,6 +83,10 @@ pub struct ServerConfig {
     pub database_max_connections: u32,
     /// Seconds to keep retrying at start-up while the database is not reachable yet.
     pub database_wait_secs: u64,
+    /// The longest wait (ms) for a database connection or lock while serving; beyond it the
+    /// request is answered 503 and the node refuses calls at once until the database answers
+    /// again. One PostgreSQL statement may take five times as long.
+    pub database_timeout_ms: u64,
     /// SQLite files: `"normal"` (WAL commits reach the disk at the next checkpoint) or
     /// `"full"` (every commit is on disk before the answer).
     pub sqlite_synchronous: String,
@@ -114,6 +118,7 @@ impl Default for ServerConfig {
             database_url: String::new(),
             database_max_connections: 10,
             database_wait_secs: 30,
+            database_timeout_ms: 2000,
             sqlite_synchronous: "normal".into(),
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
@@ -349,6 +354,11 @@ impl Config {
         if !(self.web.session_secs..=604_800).contains(&self.web.session_max_secs) {
             errs.push(ConfigError::Invalid(
                 "web.session_max_secs must be at least web.session_secs and at most 604800".into(),
+            ));
+        }
+        if !(100..=60_000).contains(&self.server.database_timeout_ms) {
+            errs.push(ConfigError::Invalid(
+                "server.database_timeout_ms must be between 100 and 60000".into(),
             ));
         }
         if self.server.request_timeout_secs == 0 {

@@ -313,6 +313,7 @@ async fn metrics(State(app): State<App>) -> Response {
     let text = app.metrics.render()
         + &crate::metrics::render_radius(&app.radius_stats)
         + &crate::metrics::render_kdf(services.kdf())
+        + &crate::metrics::render_database(services.database_figures(), services.audit_counts())
         + &crate::metrics::render_breakers(&breakers)
         + &crate::metrics::render_attempts(&services.breakers().attempts())
         + &crate::metrics::render_limits(&services.limit_stats().counts())

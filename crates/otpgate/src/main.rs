@@ -119,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 wait: std::time::Duration::from_secs(loaded.config.server.database_wait_secs),
                 // A copy is checked and then used: every commit on disk.
                 sqlite_full_sync: true,
+                timeout: None,
             };
             let target = otpgate_store::Store::connect_with(&to, &opts)
                 .await

@@ -150,12 +150,35 @@ pub fn render_kdf(kdf: &otpgate_service::kdf::KdfGate) -> String {
          # HELP otpgate_kdf_waiting Argon2 computations waiting for a turn (the KDF queue depth; at most otpgate_kdf_queue_limit).\n# TYPE otpgate_kdf_waiting gauge\notpgate_kdf_waiting {}\n\
          # HELP otpgate_kdf_concurrency Argon2 computations allowed at once.\n# TYPE otpgate_kdf_concurrency gauge\notpgate_kdf_concurrency {}\n\
          # HELP otpgate_kdf_queue_limit Argon2 computations allowed to wait.\n# TYPE otpgate_kdf_queue_limit gauge\notpgate_kdf_queue_limit {}\n\
-         # HELP otpgate_kdf_shed_total Requests answered 503 because the Argon2 queue was full or the wait too long.\n# TYPE otpgate_kdf_shed_total counter\notpgate_kdf_shed_total {}\n",
+         # HELP otpgate_kdf_shed_total Requests answered 503 because the Argon2 queue was full (or their address was pushed out of it) or the wait too long.\n# TYPE otpgate_kdf_shed_total counter\notpgate_kdf_shed_total {}\n\
+         # HELP otpgate_kdf_total Argon2 (and crypt) computations run.\n# TYPE otpgate_kdf_total counter\notpgate_kdf_total {}\n",
         kdf.running(),
         kdf.waiting(),
         l.concurrency,
         l.queue,
-        kdf.shed()
+        kdf.shed(),
+        kdf.computed()
+    )
+}
+
+/// The database breaker and the audit spool in text exposition.
+pub fn render_database(
+    db: otpgate_service::dbhealth::DbFigures,
+    audit: otpgate_service::audit::AuditCounts,
+) -> String {
+    format!(
+        "# HELP otpgate_database_up 1 while this node reaches its database, 0 while it answers every call 503 at once until the database is back.\n# TYPE otpgate_database_up gauge\notpgate_database_up {}\n\
+         # HELP otpgate_database_outages_total How often the database failed to answer in time and calls were refused until it did.\n# TYPE otpgate_database_outages_total counter\notpgate_database_outages_total {}\n\
+         # HELP otpgate_database_refused_total Calls answered 503 at once while the database was down.\n# TYPE otpgate_database_refused_total counter\notpgate_database_refused_total {}\n\
+         # HELP otpgate_audit_spooled_total Audit entries kept in the local spool because the database could not take them in time.\n# TYPE otpgate_audit_spooled_total counter\notpgate_audit_spooled_total {}\n\
+         # HELP otpgate_audit_unspooled_total Spooled audit entries moved into the database.\n# TYPE otpgate_audit_unspooled_total counter\notpgate_audit_unspooled_total {}\n\
+         # HELP otpgate_audit_lost_total Audit entries neither the database nor the spool could take (each logged).\n# TYPE otpgate_audit_lost_total counter\notpgate_audit_lost_total {}\n",
+        u8::from(!db.down),
+        db.outages,
+        db.refused,
+        audit.spooled,
+        audit.unspooled,
+        audit.lost
     )
 }
 

@@ -8,6 +8,51 @@ use crate::{Result, ServiceError, Services};
 use otpgate_core::hotp::HashLib;
 use otpgate_store::{Reserve, TokenRow};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The first wait for attempts in flight to settle when a token's fail counter is full of
+/// them (doubled each time).
+const CROWD_FIRST_WAIT: Duration = Duration::from_millis(5);
+
+/// The longest wait for attempts in flight (then the token counts as locked).
+const CROWD_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Waiting for a fail counter full of attempts in flight rather than of failures.
+///
+/// Every attempt is counted before it is judged, so 20 parallel logins with the right PIN
+/// fill a counter of 10 for a moment: the other 10 would be told "Failcounter exceeded"
+/// although the token is not locked out. A lockout by failures is always noted
+/// (`failcounter_exceeded`, set by the failure that reached the maximum); a full counter
+/// without that note is waited for (5 ms, doubled, at most [`CROWD_PATIENCE`] in all) until
+/// the attempts in flight settle.
+#[derive(Debug)]
+pub(super) struct Crowd {
+    wait: Duration,
+    waited: Duration,
+}
+
+impl Default for Crowd {
+    fn default() -> Self {
+        Self {
+            wait: CROWD_FIRST_WAIT,
+            waited: Duration::ZERO,
+        }
+    }
+}
+
+impl Crowd {
+    /// Waits for `t`'s attempts in flight when that is the reason it is full; false when
+    /// it is locked out (or the patience is used up).
+    pub(super) async fn wait_for(&mut self, services: &Services, t: &TokenRow) -> Result<bool> {
+        if self.waited >= CROWD_PATIENCE || services.store().token_locked_out(t.id).await? {
+            return Ok(false);
+        }
+        tokio::time::sleep(self.wait).await;
+        self.waited += self.wait;
+        self.wait *= 2;
+        Ok(true)
+    }
+}
 
 impl Services {
     pub(super) fn live(&self, row: TokenRow) -> Result<Live> {
@@ -97,21 +142,26 @@ impl Services {
         let mut held: Option<i64> = None;
         let (backoff_ms, now) = (cfg.verify_backoff_secs * 1000, self.clock().now_ms());
         for row in tokens {
-            match self
-                .store()
-                .token_reserve_attempt(row.id, backoff_ms, now)
-                .await?
-            {
-                Reserve::Reserved(fails, max) => {
-                    let mut live = self.live(row)?;
-                    live.fails = (fails, max);
-                    live.settled = AtomicBool::new(false);
-                    out.push(live);
+            let mut crowd = Crowd::default();
+            loop {
+                match self
+                    .store()
+                    .token_reserve_attempt(row.id, backoff_ms, now)
+                    .await?
+                {
+                    Reserve::Reserved(fails, max) => {
+                        let mut live = self.live(row)?;
+                        live.fails = (fails, max);
+                        live.settled = AtomicBool::new(false);
+                        out.push(live);
+                    }
+                    Reserve::BackOff { until_ms } => {
+                        held = Some(held.map_or(until_ms, |h| h.max(until_ms)));
+                    }
+                    Reserve::Saturated if crowd.wait_for(self, &row).await? => continue,
+                    Reserve::Saturated => {}
                 }
-                Reserve::BackOff { until_ms } => {
-                    held = Some(held.map_or(until_ms, |h| h.max(until_ms)));
-                }
-                Reserve::Saturated => {}
+                break;
             }
         }
         Ok((out, held))

@@ -2,6 +2,7 @@
 //! the send limits, the SMS text and its tags, one challenge per token (counted, opened and
 //! sent), the resend cooldown that re-uses a live challenge, and `smsautosend`.
 
+use super::attempts::Crowd;
 use super::{
     Challenges, CheckOutcome, Ctx, DEFAULT_PROMPT, Live, Rejected, SEND_FAILED, SentChallenge,
     unique_join,
@@ -89,20 +90,32 @@ impl Services {
         // the challenge, and a request cut off mid-send leaves no SMS without its challenge.
         let now = self.clock().now_ms();
         let expires = now + ctx.cfg.challenge_validity_secs * 1000;
-        let opened = self
-            .store()
-            .challenge_open(
-                &keys.windows(),
-                t.row.id,
-                tid,
-                &t.row.serial,
-                challenge.unwrap_or_default(),
-                now,
-                expires,
-                recent_since,
-            )
-            .await
-            .map_err(|e| svc(e.into()))?;
+        let mut crowd = Crowd::default();
+        let opened = loop {
+            let opened = self
+                .store()
+                .challenge_open(
+                    &keys.windows(),
+                    t.row.id,
+                    tid,
+                    &t.row.serial,
+                    challenge.unwrap_or_default(),
+                    now,
+                    expires,
+                    recent_since,
+                )
+                .await
+                .map_err(|e| svc(e.into()))?;
+            // Full of parallel attempts in flight, not locked out: wait for them.
+            if opened == Opened::Unfit
+                && t.row.active
+                && !t.row.revoked
+                && crowd.wait_for(self, &t.row).await.map_err(svc)?
+            {
+                continue;
+            }
+            break opened;
+        };
         let (counter, challenge_id) = match opened {
             Opened::Open { counter, id } => (counter, id),
             Opened::Unfit => return Err(SmsFailure::Unfit("Failcounter exceeded")),
@@ -363,6 +376,9 @@ impl Services {
         }
         if !limited.is_empty() {
             delivered.push(format!("refused by send limits: {}", limited.join(", ")));
+        }
+        if !out.errors.is_empty() {
+            delivered.push(format!("not sent: {}", out.errors.join(", ")));
         }
         audit.action_detail = delivered.join(", ");
         audit.info = out.message();

@@ -3,7 +3,7 @@
 
 use super::{
     CheckOutcome, CheckRequest, Checked, Ctx, HIDDEN, Live, Rejected, Shown, TokenRef, max_wrong,
-    named, note_policies, others, unfit_messages, unfit_reason, unique_join,
+    may_take_part, named, note_policies, others, unfit_messages, unique_join,
 };
 use super::{authz, multichallenge, pinchange};
 use crate::audit::AuditEntry;
@@ -288,6 +288,11 @@ impl Services {
         };
         let outcome = match decided? {
             CheckOutcome::Reject(r) if hide => {
+                // Every refusal costs an Argon2 verification, as a wrong PIN does: no token,
+                // a locked or disabled one, an unknown user all take the same time.
+                if crate::call::kdf_runs() == 0 {
+                    self.equal_cost_pin_check(&pass).await?;
+                }
                 if audit.info.is_empty() {
                     audit.info = r.message;
                 }
@@ -520,7 +525,7 @@ impl Services {
             .collect::<Vec<_>>()
             .join(",");
         let (usable, unfit): (Vec<TokenRow>, Vec<TokenRow>) =
-            tokens.into_iter().partition(|t| unfit_reason(t).is_none());
+            tokens.into_iter().partition(may_take_part);
         if usable.is_empty() {
             return Ok(CheckOutcome::Reject(Rejected::because(unique_join(
                 &unfit_messages(&unfit),
@@ -563,6 +568,7 @@ impl Services {
         audit: &mut AuditEntry,
     ) -> Result<CheckOutcome> {
         let all: Vec<&Live> = usable.iter().collect();
+        let mut replay = false;
 
         if req.otponly && by_serial {
             return self
@@ -584,6 +590,14 @@ impl Services {
                 .collect();
             if !rows.is_empty() {
                 return self.answer_challenge(usable, &rows, pass, ctx, audit).await;
+            }
+            // The transaction is gone (answered, expired): a pass that is the OTP a token just
+            // used is a replay, not a guess. It is refused as before but not counted, so a
+            // burst of replays cannot lock the token that has just logged in with it.
+            for t in usable {
+                if t.used_otp(pass) || self.just_used(t, pass).await? {
+                    replay = true;
+                }
             }
         }
 
@@ -618,6 +632,7 @@ impl Services {
                 .uses("authentication", "force_challenge_response")
             && ctx.flag("force_challenge_response")?;
         let mut wrong_otp: Vec<&Live> = Vec::new();
+        let mut replayed: Vec<&Live> = Vec::new();
         for t in usable.iter().filter(|_| !forced) {
             let Some((pin, otp)) = split_pass(pass, t, ctx.cfg) else {
                 continue;
@@ -625,20 +640,25 @@ impl Services {
             if !self.pin_matches(&t.row, pin, ctx).await? {
                 continue;
             }
-            if let Some(c) = self.matching_live_challenge(t, otp, ctx.cfg).await?
-                && self.accept(t, &c, &all, Rest::Delete, ctx, audit).await?
-            {
-                audit.info = "matching 1 tokens".into();
-                return Ok(CheckOutcome::Accept {
-                    message: "matching 1 tokens".into(),
-                    token: Some(t.token_ref(true)),
-                });
+            if let Some(c) = self.matching_live_challenge(t, otp, ctx.cfg).await? {
+                if self.accept(t, &c, &all, Rest::Delete, ctx, audit).await? {
+                    audit.info = "matching 1 tokens".into();
+                    return Ok(CheckOutcome::Accept {
+                        message: "matching 1 tokens".into(),
+                        token: Some(t.token_ref(true)),
+                    });
+                }
+                // The right OTP, answered first by a parallel request: no guess.
+                replayed.push(t);
+            } else if replay || t.used_otp(otp) {
+                replayed.push(t);
             }
             wrong_otp.push(t);
         }
         if let Some(t) = wrong_otp.first() {
-            self.keep(&wrong_otp, true, ctx.cfg).await?;
-            self.release(&others(&all, &wrong_otp)).await?;
+            let guesses = others(&wrong_otp, &replayed);
+            self.keep(&guesses, true, ctx.cfg).await?;
+            self.release(&others(&all, &guesses)).await?;
             let otp = split_pass(pass, t, ctx.cfg).map(|(_, otp)| otp);
             let previous = t.row.count >= 1
                 && otp.is_some_and(|o| t.otp(t.row.count - 1).is_ok_and(|p| hotp::otp_eq(o, &p)));
@@ -652,12 +672,23 @@ impl Services {
                 })
             }));
         }
-        if ctx.cfg.inc_fail_on_false_pin {
+        if ctx.cfg.inc_fail_on_false_pin && !replay {
             self.keep(&all, false, ctx.cfg).await?;
         } else {
             self.release(&all).await?;
         }
         Ok(CheckOutcome::Reject(Rejected::because("wrong otp pin")))
+    }
+
+    /// Whether `pass` is the OTP of `t`'s counter as this request read it, and a parallel
+    /// request has used that counter since (the request read the token just before the
+    /// challenge was answered).
+    async fn just_used(&self, t: &Live, pass: &str) -> Result<bool> {
+        if !t.otp(t.row.count).is_ok_and(|o| hotp::otp_eq(pass, &o)) {
+            return Ok(false);
+        }
+        let now = self.store().token_by_serial(&t.row.serial).await?;
+        Ok(now.is_some_and(|n| n.id == t.row.id && n.count > t.row.count))
     }
 
     /// A live challenge of `t` whose OTP is `otp`. Without `sms.concurrent_challenges` only the
@@ -798,6 +829,7 @@ impl Services {
         };
         let max = max_wrong(ctx.cfg);
         let mut died = 0;
+        let mut raced: Vec<&Live> = Vec::new();
         for c in rows {
             let Some(t) = usable.iter().find(|t| t.row.id == c.token_id) else {
                 continue;
@@ -815,14 +847,17 @@ impl Services {
             let Some(claimed) = self.store().challenge_claim_answer(c.id, max).await? else {
                 continue;
             };
-            if hotp::otp_eq(otp, &t.otp(c.otp_counter)?)
-                && self.accept(t, c, &all, rest, ctx, audit).await?
-            {
-                audit.info = "Found matching challenge".into();
-                return Ok(CheckOutcome::Accept {
-                    message: "Found matching challenge".into(),
-                    token: Some(t.token_ref(false)),
-                });
+            if hotp::otp_eq(otp, &t.otp(c.otp_counter)?) {
+                if self.accept(t, c, &all, rest, ctx, audit).await? {
+                    audit.info = "Found matching challenge".into();
+                    return Ok(CheckOutcome::Accept {
+                        message: "Found matching challenge".into(),
+                        token: Some(t.token_ref(false)),
+                    });
+                }
+                // The right answer, given first by a parallel request (a replay): refused,
+                // but no guess, so not counted against the token.
+                raced.push(t);
             }
             if let Some(max) = max
                 && claimed >= max
@@ -830,8 +865,9 @@ impl Services {
                 died += usize::from(self.store().challenge_drop_used_up(c.id, max).await?);
             }
         }
-        self.keep(&involved, true, ctx.cfg).await?;
-        self.release(&others(&all, &involved)).await?;
+        let wrong: Vec<&Live> = others(&involved, &raced);
+        self.keep(&wrong, true, ctx.cfg).await?;
+        self.release(&others(&all, &wrong)).await?;
         for t in &involved {
             self.store().challenge_purge_expired(t.row.id, now).await?;
         }

@@ -321,6 +321,15 @@ struct Live {
 }
 
 impl Live {
+    /// Whether `pass` is the OTP this token used last (counter `count - 1`): a replay, not a
+    /// guess.
+    fn used_otp(&self, pass: &str) -> bool {
+        self.row.count >= 1
+            && self
+                .otp(self.row.count - 1)
+                .is_ok_and(|o| hotp::otp_eq(pass, &o))
+    }
+
     fn otp(&self, counter: i64) -> Result<String> {
         let c = u64::try_from(counter)
             .map_err(|_| ServiceError::Internal("negative counter".into()))?;
@@ -345,6 +354,21 @@ fn max_wrong(cfg: &SystemConfig) -> Option<i64> {
 /// Why a token cannot take part in an authentication (revoked ones are left out before).
 fn unfit_reason(t: &TokenRow) -> Option<&'static str> {
     t.state().unfit().map(otpgate_core::token::Unfit::message)
+}
+
+/// Whether `t` may take part in a login: it is fit, or its fail counter is full without a
+/// lockout noted (`failcounter_exceeded`) — full of parallel attempts in flight, which the
+/// reservation waits for ([`attempts::Crowd`]) instead of answering "Failcounter exceeded".
+fn may_take_part(t: &TokenRow) -> bool {
+    match t.state().unfit() {
+        None => true,
+        Some(otpgate_core::token::Unfit::Locked) => {
+            let mut unlocked = t.state();
+            unlocked.failcount = 0;
+            !t.info.contains_key("failcounter_exceeded") && unlocked.unfit().is_none()
+        }
+        Some(_) => false,
+    }
 }
 
 /// Why each of `tokens` cannot take part (those that can are left out).

@@ -153,6 +153,9 @@ impl Pi {
             self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         ));
         call.event = event;
+        if p("user").is_empty() && !p("username").is_empty() {
+            call.account = Some(p("username").to_owned());
+        }
         if let Some(fault) = &self.fault {
             call = call.refuse(fault.clone());
         }

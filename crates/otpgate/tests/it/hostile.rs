@@ -607,3 +607,77 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
     }
 }
+
+/// Ten addresses flood `/auth` with made-up names (each an Argon2 verification) while alice
+/// logs in from an eleventh: the Argon2 queue is shared by address in turn, and a full queue
+/// pushes out a flooder's newest waiter rather than refuse her, so her logins get their
+/// challenge (the attack that got 14 of 15 such logins refused with 503).
+#[tokio::test]
+async fn a_flood_from_ten_addresses_does_not_starve_a_user_of_argon2_turns() {
+    let gw = Gateway::start().await;
+    let s = Server::start_with(|c| {
+        c.security.pin_hash = otpgate_core::pin::PinParams {
+            memory_kib: 8 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        };
+        c.security.kdf_concurrency = 1;
+        c.security.kdf_queue = 8;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flood = Vec::new();
+    for a in 0..10 {
+        for n in 0..6 {
+            let (client, url, stop) = (s.client.clone(), s.url("/auth"), stop.clone());
+            flood.push(tokio::spawn(async move {
+                let mut i = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let name = format!("guess-{a}-{n}-{i}");
+                    let _ = client
+                        .post(&url)
+                        .header("X-Forwarded-For", format!("192.0.2.{}", a + 1))
+                        .form(&[("username", name.as_str()), ("password", "x")])
+                        .send()
+                        .await;
+                }
+            }));
+        }
+    }
+    // Let the flood fill the queue.
+    while !s.metrics().await.contains("otpgate_kdf_waiting 8") {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut challenged = 0;
+    for _ in 0..10 {
+        let r = s
+            .client
+            .post(s.url("/validate/check"))
+            .header("X-Forwarded-For", "203.0.113.50")
+            .form(&[("user", "alice"), ("pass", "1234")])
+            .send()
+            .await
+            .unwrap();
+        let b: Value = r.json().await.unwrap();
+        challenged += usize::from(b["result"]["authentication"] == "CHALLENGE");
+        if b["result"]["authentication"] != "CHALLENGE" {
+            eprintln!("alice refused: {b}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for f in flood {
+        f.await.unwrap();
+    }
+    let m = s.metrics().await;
+    let shed: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("otpgate_kdf_shed_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(shed > 0, "the flood saturated the Argon2 work: {m}");
+    assert!(challenged >= 8, "alice got {challenged} of 10 challenges");
+}

@@ -142,9 +142,12 @@ async fn pin_plus_otp_accepts_the_live_challenge_and_detects_replay() {
         .await;
     assert_eq!(msg(&b), "wrong otp value. previous otp used again");
     assert_eq!(b["detail"]["otplen"], 6);
+    // A replay of the OTP just used is refused but not counted (otpgate; privacyIDEA counts
+    // it): it is no guess, and a burst of them must not lock the token out.
+    assert_eq!(s.token_info("SMS1").await["failcount"], 0);
     let (_, b) = s.check(&[("user", "alice"), ("pass", "1234000000")]).await;
     assert_eq!(msg(&b), "wrong otp value");
-    assert_eq!(s.token_info("SMS1").await["failcount"], 2);
+    assert_eq!(s.token_info("SMS1").await["failcount"], 1);
 }
 
 #[tokio::test]
@@ -1494,4 +1497,145 @@ async fn reset_all_user_tokens_clears_the_other_tokens_fail_counters_on_success(
         .await;
     assert_eq!(value(&b), true, "{b}");
     assert_eq!(failcount(&s, "SMS2").await, 0);
+}
+
+/// 20 parallel logins with the right PIN against a fail counter of 3: the attempts in flight
+/// fill the counter for a moment, but nobody is told "Failcounter exceeded" and nothing stays
+/// counted (the attack that found 10 of 20 such logins falsely locked out).
+#[tokio::test]
+async fn parallel_right_pins_are_never_told_the_token_is_locked() {
+    let (s, _gw) = ready().await;
+    s.ok("/token/set/SMS1", &[("max_failcount", "3")]).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (client, url) = (s.client.clone(), s.url("/validate/check"));
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .form(&[("user", "alice"), ("pass", "1234")])
+                    .send()
+                    .await
+                    .unwrap();
+                r.json::<serde_json::Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut challenged = 0;
+    for t in tasks {
+        let b = t.await.unwrap();
+        let m = b["detail"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!m.contains("Failcounter exceeded"), "{b}");
+        challenged += usize::from(b["result"]["authentication"] == "CHALLENGE");
+    }
+    assert!(challenged >= 1);
+    let t = s.token_info("SMS1").await;
+    assert_eq!(t["failcount"], 0, "{t}");
+    // A real lockout still answers at once as before.
+    for _ in 0..3 {
+        s.check(&[("user", "alice"), ("pass", "9999")]).await;
+    }
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(b["result"]["value"], false, "{b}");
+    assert!(
+        b["detail"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Failcounter exceeded"),
+        "{b}"
+    );
+}
+
+/// A burst of replays of the OTP that just logged alice in (in parallel with the login and
+/// after it): one accept, and the token is not locked or even counted against — a replayed
+/// OTP is no guess. A wrong OTP still counts.
+#[tokio::test]
+async fn replays_of_a_used_otp_do_not_lock_the_token_that_just_logged_in() {
+    let (s, gw) = ready().await;
+    s.ok("/token/set/SMS1", &[("max_failcount", "5")]).await;
+    let tid = step1(&s).await;
+    let otp = gw.last_otp(PHONE);
+    let targets = (0..30)
+        .map(|_| (s.client.clone(), s.url("/validate/check")))
+        .collect();
+    assert_eq!(accepted_in_race(targets, &tid, &otp).await, 1);
+    for _ in 0..10 {
+        let (_, b) = s
+            .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+            .await;
+        assert_eq!(b["result"]["value"], false, "{b}");
+    }
+    let t = s.token_info("SMS1").await;
+    assert_eq!(t["failcount"], 0, "{t}");
+    // Not locked: the next login works, and a wrong answer is still counted.
+    let tid = step1(&s).await;
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", "000000"),
+        ])
+        .await;
+    assert_eq!(b["result"]["value"], false, "{b}");
+    assert_eq!(s.token_info("SMS1").await["failcount"], 1);
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+}
+
+/// Argon2 computations so far (`otpgate_kdf_total`).
+async fn kdf_total(s: &Server) -> u64 {
+    let m = s.metrics().await;
+    m.lines()
+        .find_map(|l| l.strip_prefix("otpgate_kdf_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no otpgate_kdf_total in {m}"))
+}
+
+/// Under `hide_specific_error_message` every "no" costs what a wrong PIN costs — one Argon2
+/// verification — whatever the reason: a wrong PIN, no token, a disabled or a locked token, an
+/// unknown user. (Timing them found 0.7 ms against 15.5 ms; counting the work proves the
+/// cause gone without a timed test.)
+#[tokio::test]
+async fn under_hide_specific_error_message_every_refusal_costs_one_argon2_verification() {
+    let (s, _gw) = ready().await;
+    s.enroll("bob", "SMS2", "5678", "+4915100000002").await;
+    s.ok("/token/disable/SMS2", &[]).await;
+    s.enroll("carol", "SMS3", "9012", "+4915100000003").await;
+    s.ok("/token/set/SMS3", &[("max_failcount", "1")]).await;
+    s.check(&[("user", "carol"), ("pass", "0000")]).await;
+    s.ok(
+        "/policy/hide",
+        &[
+            ("scope", "authentication"),
+            ("action", "hide_specific_error_message"),
+        ],
+    )
+    .await;
+    s.ok("/user/", &[("user", "dave"), ("resolver", "local")])
+        .await;
+    // The node's equal-cost hash is made once, at the first refusal that needs it.
+    s.check(&[("user", "nobody"), ("pass", "x")]).await;
+    for (user, pass, why) in [
+        ("alice", "0000", "wrong PIN"),
+        ("dave", "0000", "no token"),
+        ("bob", "5678", "disabled token, right PIN"),
+        ("carol", "9012", "locked token, right PIN"),
+        ("nobody", "0000", "unknown user"),
+    ] {
+        let before = kdf_total(&s).await;
+        let (_, b) = s.check(&[("user", user), ("pass", pass)]).await;
+        assert_eq!(
+            b["detail"]["message"], "Authentication failed.",
+            "{why}: {b}"
+        );
+        assert_eq!(kdf_total(&s).await - before, 1, "{why}");
+    }
 }
