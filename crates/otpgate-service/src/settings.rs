@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 /// The hard maximum of the challenge validity (SPEC §5).
 pub const MAX_CHALLENGE_VALIDITY_SECS: i64 = 600;
 
+/// otpgate's default `failcounter_clear_timeout` (privacyIDEA's is 0: a lockout lasts until an
+/// admin lifts it, which lets anyone who knows a user name lock that user out for good).
+pub const DEFAULT_CLEAR_MINUTES: i64 = 10;
+
 /// The longest `failcounter_clear_timeout`: one year in minutes.
 pub const MAX_CLEAR_MINUTES: i64 = 525_600;
 
@@ -42,8 +46,12 @@ pub struct SystemConfig {
     pub default_count_window: i64,
     /// Default resync window.
     pub default_sync_window: i64,
-    /// Minutes after which a lockout is lifted (`failcounter_clear_timeout`, 0 = never).
+    /// Minutes after which a lockout is lifted (`failcounter_clear_timeout`, 0 = never;
+    /// otpgate's default 10, privacyIDEA's 0).
     pub failcounter_clear_minutes: i64,
+    /// Each further lockout without a login in between waits twice as long before it is
+    /// lifted (`failcounter_clear_backoff`, otpgate, default true).
+    pub failcounter_clear_backoff: bool,
     /// The whole send, failover included, must finish within this (`sms.send_budget_ms`).
     pub send_budget_ms: i64,
     /// Consecutive failures that open a gateway's circuit breaker (`sms.breaker_threshold`,
@@ -236,8 +244,13 @@ impl SystemConfig {
             },
             default_count_window: int_or(m, "DefaultCountWindow", 10).clamp(1, 1000),
             default_sync_window: int_or(m, "DefaultSyncWindow", 1000).max(1),
-            failcounter_clear_minutes: int_or(m, "failcounter_clear_timeout", 0)
-                .clamp(0, MAX_CLEAR_MINUTES),
+            failcounter_clear_minutes: int_or(
+                m,
+                "failcounter_clear_timeout",
+                DEFAULT_CLEAR_MINUTES,
+            )
+            .clamp(0, MAX_CLEAR_MINUTES),
+            failcounter_clear_backoff: bool_or(m, "failcounter_clear_backoff", true),
             send_budget_ms: int_or(m, "sms.send_budget_ms", DEFAULT_SEND_BUDGET_MS)
                 .clamp(100, 120_000),
             breaker_threshold: int_or(m, "sms.breaker_threshold", 3).clamp(0, 1000),
@@ -279,6 +292,7 @@ impl SystemConfig {
 
 const BOOL_KEYS: &[&str] = &[
     "sms.concurrent_challenges",
+    "failcounter_clear_backoff",
     "PrependPin",
     "splitAtSign",
     "IncFailCountOnFalsePin",

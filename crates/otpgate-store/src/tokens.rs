@@ -555,17 +555,26 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = 'failcounter_exceeded'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM tokeninfo WHERE token_id = $1 AND key IN ('failcounter_exceeded', 'failcounter_clears')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Lifts a lockout if the fail counter is still `failcount` (nobody counted a failure
-    /// since it was read); true when it was lifted.
-    pub async fn token_clear_lockout(&self, id: i64, failcount: i64) -> Result<bool> {
+    /// since it was read), and records in token info `count_key` that it was the
+    /// `count`-th lifted in a row; true when it was lifted.
+    pub async fn token_clear_lockout(
+        &self,
+        id: i64,
+        failcount: i64,
+        count_key: &str,
+        count: i64,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE token SET failcount = 0 WHERE id = $1 AND failcount = $2")
             .bind(id)
@@ -578,6 +587,15 @@ impl Store {
                 "DELETE FROM tokeninfo WHERE token_id = $1 AND key = 'failcounter_exceeded'",
             )
             .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (token_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id)
+            .bind(count_key)
+            .bind(count.to_string())
             .execute(&mut *tx)
             .await?;
         }
@@ -635,6 +653,16 @@ impl Store {
         let q = sqlx::query(sql).bind(id);
         let q = if success { q.bind(last_auth) } else { q };
         q.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Removes one token info value.
+    pub async fn token_delete_info(&self, id: i64, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = $2")
+            .bind(id)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -10,6 +10,9 @@ use otpgate_store::{Reserve, TokenRow};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// Token info: how many lockouts in a row were lifted automatically (the next lasts longer).
+pub(super) const CLEARS: &str = "failcounter_clears";
+
 /// The first wait for attempts in flight to settle when a token's fail counter is full of
 /// them (doubled each time).
 const CROWD_FIRST_WAIT: Duration = Duration::from_millis(5);
@@ -82,8 +85,12 @@ impl Services {
     }
 
     /// privacyIDEA's `failcounter_clear_timeout`: a lockout older than the configured minutes
-    /// is lifted (lazily, when the token is next used). One conditional statement, so two
-    /// nodes cannot both lift it and lose a failure counted in between.
+    /// is lifted (lazily, when the token is next used). With `failcounter_clear_backoff`
+    /// (otpgate's default) the `n`-th lockout in a row — no login in between — lasts
+    /// `2^(n-1)` times as long (at most a year), so lockouts cannot be used to lock a user out
+    /// for good, nor lifted often enough to guess on: 100 failures in a row take a week at the
+    /// defaults. One conditional statement, so two nodes cannot both lift it and lose a
+    /// failure counted in between.
     pub(super) async fn clear_expired_lockout(
         &self,
         t: &mut TokenRow,
@@ -99,13 +106,37 @@ impl Services {
         else {
             return Ok(());
         };
-        let lifted_at =
-            since.checked_add_signed(chrono::Duration::minutes(cfg.failcounter_clear_minutes));
+        let cleared: i64 = t
+            .info
+            .get(CLEARS)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+            .clamp(0, 62);
+        let minutes = if cfg.failcounter_clear_backoff {
+            cfg.failcounter_clear_minutes
+                .saturating_mul(1_i64 << cleared.min(20))
+                .min(crate::settings::MAX_CLEAR_MINUTES)
+        } else {
+            cfg.failcounter_clear_minutes
+        };
+        let lifted_at = since.checked_add_signed(chrono::Duration::minutes(minutes));
         if lifted_at.is_some_and(|at| self.clock().now() >= at)
-            && self.store().token_clear_lockout(t.id, t.failcount).await?
+            && self
+                .store()
+                .token_clear_lockout(t.id, t.failcount, CLEARS, cleared + 1)
+                .await?
         {
             t.failcount = 0;
             t.info.remove("failcounter_exceeded");
+            t.info.insert(CLEARS.into(), (cleared + 1).to_string());
+        }
+        Ok(())
+    }
+
+    /// A login succeeded: lockouts start over at `failcounter_clear_timeout`.
+    pub(super) async fn forget_lockouts(&self, t: &TokenRow) -> Result<()> {
+        if t.info.contains_key(CLEARS) {
+            self.store().token_delete_info(t.id, CLEARS).await?;
         }
         Ok(())
     }

@@ -736,6 +736,7 @@ impl Services {
         self.store()
             .token_auth_success(t.row.id, c.otp_counter + 1)
             .await?;
+        self.forget_lockouts(&t.row).await?;
         self.record_auth(&t.row, true, stale).await?;
         Ok(true)
     }

@@ -1639,3 +1639,62 @@ async fn under_hide_specific_error_message_every_refusal_costs_one_argon2_verifi
         assert_eq!(kdf_total(&s).await - before, 1, "{why}");
     }
 }
+
+/// otpgate's default lockout lasts 10 minutes and doubles with each further lockout before a
+/// login: nobody who knows a user name can lock the user out for good, nor guess more than a
+/// few failures an hour. `failcounter_clear_timeout=0` is privacyIDEA's permanent lockout.
+#[tokio::test]
+async fn a_lockout_lifts_after_ten_minutes_by_default_and_doubles_each_time_in_a_row() {
+    let (s, gw) = ready().await;
+    s.ok("/token/set/SMS1", &[("max_failcount", "2")]).await;
+    let lock = || async {
+        for _ in 0..2 {
+            s.check(&[("user", "alice"), ("pass", "bad")]).await;
+        }
+        let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+        assert_eq!(msg(&b), "Failcounter exceeded");
+    };
+    let locked = || async {
+        let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+        msg(&b) == "Failcounter exceeded"
+    };
+    lock().await;
+    s.advance(8 * 60);
+    assert!(locked().await, "the first lockout lasts 10 minutes");
+    s.advance(3 * 60);
+    assert!(!locked().await, "lifted after 10 minutes");
+    lock().await;
+    s.advance(11 * 60);
+    assert!(locked().await, "the second in a row lasts 20 minutes");
+    s.advance(10 * 60);
+    assert!(!locked().await, "lifted after 20 minutes");
+    assert_eq!(
+        s.token_info("SMS1").await["info"]["failcounter_clears"],
+        "2"
+    );
+    // A login starts over: the next lockout lasts 10 minutes again.
+    let tid = step1(&s).await;
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &gw.last_otp(PHONE)),
+        ])
+        .await;
+    assert_eq!(value(&b), true, "{b}");
+    assert!(
+        s.token_info("SMS1").await["info"]
+            .get("failcounter_clears")
+            .is_none()
+    );
+    lock().await;
+    s.advance(11 * 60);
+    assert!(!locked().await);
+
+    // privacyIDEA's behaviour is one setting away.
+    s.ok("/system/setConfig", &[("failcounter_clear_timeout", "0")])
+        .await;
+    lock().await;
+    s.advance(7 * 86_400);
+    assert!(locked().await, "a permanent lockout");
+}
