@@ -1,6 +1,9 @@
 //! The HTTPS listener: rustls (ring) with the certificate chain and key of `server.tls_cert` and
 //! `server.tls_key`. Handshakes run in tasks of their own, bounded in number and time, so a
-//! client that connects and says nothing (or says it slowly) delays no one else.
+//! client that connects and says nothing (or says it slowly) delays no one else; and one
+//! address (IPv6: one /64) may have at most [`MAX_HANDSHAKES_PER_ADDRESS`] of them in
+//! progress, so a few addresses cannot hold every handshake slot (beyond it a connection is
+//! closed at once).
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -18,6 +21,48 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handshakes in progress at once; further connections wait in the kernel's backlog.
 const MAX_HANDSHAKES: usize = 256;
+
+/// Handshakes one address may have in progress; its further connections are closed at once.
+pub const MAX_HANDSHAKES_PER_ADDRESS: usize = 16;
+
+/// Handshakes in progress per address.
+#[derive(Debug, Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One handshake slot of an address, given back when dropped.
+struct AddressSlot(Arc<PerAddress>, std::net::IpAddr);
+
+impl PerAddress {
+    /// A slot for `peer`, unless its address has [`MAX_HANDSHAKES_PER_ADDRESS`] already.
+    fn take(self: &Arc<Self>, peer: SocketAddr) -> Option<AddressSlot> {
+        let key = match peer.ip() {
+            std::net::IpAddr::V6(v6) => {
+                std::net::IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())
+            }
+            v4 => v4,
+        };
+        let mut m = self.0.lock().ok()?;
+        let n = m.entry(key).or_default();
+        if *n >= MAX_HANDSHAKES_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot(self.clone(), key))
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.0.0.lock()
+            && let Some(n) = m.get_mut(&self.1)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
+    }
+}
 
 /// Reads the PEM certificate chain and private key into a server configuration (HTTP/1.1).
 pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
@@ -58,6 +103,7 @@ impl TlsListener {
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let (tx, ready) = mpsc::channel(64);
         let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let per_address = Arc::new(PerAddress::default());
         let task = tokio::spawn(async move {
             loop {
                 let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -71,9 +117,15 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let Some(address_slot) = per_address.take(peer) else {
+                    tracing::debug!(%peer, "too many TLS handshakes from one address; closed");
+                    drop(tcp);
+                    continue;
+                };
                 let (acceptor, ready_tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     let _slot = slot;
+                    let _address_slot = address_slot;
                     let _ = tcp.set_nodelay(true);
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {

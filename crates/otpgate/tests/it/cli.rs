@@ -1420,3 +1420,173 @@ async fn a_policy_set_that_locks_every_admin_out_is_refused_and_the_cli_undoes_o
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no policy helpdesk"));
     drop(run);
 }
+
+/// One step of a login against `base`: the answer, or None when the node is gone.
+async fn check_on(
+    c: &reqwest::Client,
+    base: &str,
+    form: &[(&str, &str)],
+) -> Option<serde_json::Value> {
+    let r = c
+        .post(format!("{base}/validate/check"))
+        .form(form)
+        .send()
+        .await
+        .ok()?;
+    r.json().await.ok()
+}
+
+/// Two real nodes on one PostgreSQL database, logins crossing between them (PIN on one, OTP on
+/// the other), and one node `kill -9`ed in the middle: the other goes on serving everyone, a
+/// challenge the dead node sent is answered on the survivor, and no counter went back.
+#[tokio::test]
+async fn kill_9_of_one_cluster_node_under_load_leaves_the_other_serving_everyone() {
+    use crate::support::{Gateway, Server, otp_in};
+    let Ok(admin) = std::env::var(otpgate_store::testdb::ENV) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set the PostgreSQL URL"
+        );
+        return;
+    };
+    let url = otpgate_store::testdb::fresh_postgres(&admin).await.unwrap();
+    let gw = Gateway::start().await;
+    let u = url.clone();
+    let mut s = Server::start_with(move |c| c.server.database_url = u).await;
+    s.setup(&gw.url("/sms")).await;
+    let mut users: Vec<(String, String)> = (0..9)
+        .map(|i| (format!("u{i}"), format!("+49151000002{i:02}")))
+        .collect();
+    for (i, (u, phone)) in users.iter().enumerate() {
+        s.ok(
+            "/user/",
+            &[("user", u), ("resolver", "local"), ("mobile", phone)],
+        )
+        .await;
+        s.enroll(u, &format!("K{i:02}"), "1234", phone).await;
+    }
+    // The last one logs in only once, across the kill.
+    let (zed, zed_phone) = users.pop().unwrap();
+    s.stop().await;
+    let data = s.dir.path().join("data");
+    let config = s.dir.path().join("otpgate.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\ndatabase_url = \"{url}\"\nrate_limit_per_sec = 0.0\n"),
+    )
+    .unwrap();
+    let env = [("OTPGATE_CONFIG", config.to_str().unwrap())];
+    let mut a = serve(&data, &env).await;
+    let b = serve(&data, &env).await;
+    let (base_a, base_b) = (
+        format!("http://127.0.0.1:{}", a.port),
+        format!("http://127.0.0.1:{}", b.port),
+    );
+    let c = client();
+    let jwt = admin_jwt(&c, &base_b, crate::support::ADMIN_PW).await;
+    let before = counters(&c, &base_b, &jwt).await;
+
+    let a_dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let after_kill = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = users
+        .iter()
+        .cloned()
+        .map(|(user, phone)| {
+            let (c, gw) = (c.clone(), gw.clone());
+            let (base_a, base_b) = (base_a.clone(), base_b.clone());
+            let (a_dead, after_kill, done) = (a_dead.clone(), after_kill.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut on_a = true;
+                let mut mine_after_kill = 0;
+                while mine_after_kill < 3 {
+                    on_a = !on_a;
+                    let dead = a_dead.load(std::sync::atomic::Ordering::SeqCst);
+                    let (first, second) = if on_a && !dead {
+                        (&base_a, &base_b)
+                    } else if dead {
+                        (&base_b, &base_b)
+                    } else {
+                        (&base_b, &base_a)
+                    };
+                    let Some(b) = check_on(&c, first, &[("user", &user), ("pass", "1234")]).await
+                    else {
+                        continue; // node A went away under this request
+                    };
+                    let Some(tid) = b["detail"]["transaction_id"].as_str() else {
+                        panic!("{user}: {b}");
+                    };
+                    let otp = gw.last_otp(&phone);
+                    let form = [
+                        ("user", user.as_str()),
+                        ("transaction_id", tid),
+                        ("pass", &otp),
+                    ];
+                    // Node A died under the answer (it may have accepted it before it died):
+                    // start over; the survivor's answer to A's challenges is tested below.
+                    let Some(answer) = check_on(&c, second, &form).await else {
+                        continue;
+                    };
+                    assert_eq!(answer["result"]["value"], true, "{user}: {answer}");
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if dead {
+                        mine_after_kill += 1;
+                        after_kill.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    while done.load(std::sync::atomic::Ordering::SeqCst) < 24 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A challenge node A sends just before it dies.
+    let open = check_on(&c, &base_a, &[("user", &zed), ("pass", "1234")])
+        .await
+        .unwrap();
+    let zed_tid = open["detail"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let zed_otp = otp_in(
+        &gw.received()
+            .iter()
+            .rev()
+            .find(|m| m.field("phone").as_deref() == Some(zed_phone.as_str()))
+            .unwrap()
+            .field("text")
+            .unwrap(),
+    );
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    a_dead.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(after_kill.load(std::sync::atomic::Ordering::SeqCst) >= users.len() * 3);
+    let after = counters(&c, &base_b, &jwt).await;
+    for (serial, n) in &before {
+        assert!(after[serial] >= *n, "{serial}: counter went back");
+    }
+    // Zed's challenge from the dead node is answered on the survivor.
+    let answer = check_on(
+        &c,
+        &base_b,
+        &[
+            ("user", &zed),
+            ("transaction_id", &zed_tid),
+            ("pass", &zed_otp),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["result"]["value"], true, "{answer}");
+    let r = c.get(format!("{base_b}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(b);
+    eprintln!(
+        "kill -9 of node A after {} logins; {} logins on node B afterwards",
+        done.load(std::sync::atomic::Ordering::SeqCst),
+        after_kill.load(std::sync::atomic::Ordering::SeqCst)
+    );
+}

@@ -455,9 +455,9 @@ async fn argon2_work_beyond_its_bounds_is_shed_with_503_not_queued() {
     );
 }
 
-#[tokio::test]
-async fn https_listener_serves_the_api_with_hsts_and_idle_handshakes_delay_no_one() {
-    let dir = tempfile::tempdir().unwrap();
+/// A test CA and a `localhost` certificate it signed, written to `dir`: the CA's PEM, the
+/// certificate's and the key's paths.
+fn tls_files(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -468,9 +468,16 @@ async fn https_listener_serves_the_api_with_hsts_and_idle_handshakes_delay_no_on
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (ca.pem(), cert_path, key_path)
+}
+
+#[tokio::test]
+async fn https_listener_serves_the_api_with_hsts_and_idle_handshakes_delay_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, cert_path, key_path) = tls_files(dir.path());
     let gw = Gateway::start().await;
     let (c, k) = (cert_path.clone(), key_path.clone());
     let s = Server::start_with(move |cfg| {
@@ -481,19 +488,22 @@ async fn https_listener_serves_the_api_with_hsts_and_idle_handshakes_delay_no_on
     s.setup(&gw.url("/sms")).await;
     s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
 
-    // Connections that never finish a handshake hold no one up.
+    // Connections that never finish a handshake hold no one up (from another address: one
+    // address may hold 16 handshakes at most).
     let port = s.base.rsplit(':').next().unwrap().to_owned();
     let mut idle = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..16 {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
         idle.push(
-            tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+            sock.connect(format!("127.0.0.1:{port}").parse().unwrap())
                 .await
                 .unwrap(),
         );
     }
     let client = reqwest::Client::builder()
         .no_proxy()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
         .build()
         .unwrap();
     let url = format!("https://localhost:{port}");
@@ -505,7 +515,7 @@ async fn https_listener_serves_the_api_with_hsts_and_idle_handshakes_delay_no_on
             .send(),
     )
     .await
-    .expect("answered while 20 connections idle in their handshake")
+    .expect("answered while 16 connections idle in their handshake")
     .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
@@ -680,4 +690,117 @@ async fn a_flood_from_ten_addresses_does_not_starve_a_user_of_argon2_turns() {
         .unwrap();
     assert!(shed > 0, "the flood saturated the Argon2 work: {m}");
     assert!(challenged >= 8, "alice got {challenged} of 10 challenges");
+}
+
+/// The HTTPS listener under attack: silent connections beyond what one address may hold
+/// (before, one address could take all 256 handshake slots for 10 s each), garbage instead of
+/// ClientHellos, and a user logging in from another address meanwhile. And certificate
+/// files that are not what they should be stop the start with a clear reason.
+#[tokio::test]
+async fn the_https_listener_survives_handshake_floods_and_refuses_bad_certificate_files() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, cert_path, key_path) = tls_files(dir.path());
+    let gw = Gateway::start().await;
+    let (c, k) = (cert_path.clone(), key_path.clone());
+    let s = Server::start_with(move |cfg| {
+        cfg.server.tls_cert = Some(c);
+        cfg.server.tls_key = Some(k);
+    })
+    .await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    let port: u16 = s.base.rsplit(':').next().unwrap().parse().unwrap();
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let connect_from = |last: u8| async move {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(std::net::SocketAddr::from(([127, 0, 0, last], 0)))
+            .unwrap();
+        sock.connect(target).await.unwrap()
+    };
+    // Closed by the server within a second (EOF or reset), or still open.
+    let closed = |mut c: tokio::net::TcpStream| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 512];
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(1), c.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue, // a TLS alert
+                Err(_) => return false,
+            }
+        }
+    };
+    // 40 silent connections from one address: it may hold 16 handshakes; the rest are closed
+    // at once instead of taking slots everyone needs.
+    let mut silent = Vec::new();
+    for _ in 0..40 {
+        silent.push(connect_from(2).await);
+    }
+    let checks: Vec<_> = silent
+        .into_iter()
+        .map(|c| tokio::spawn(closed(c)))
+        .collect();
+    let mut shut = 0;
+    for c in checks {
+        shut += usize::from(c.await.unwrap());
+    }
+    assert_eq!(
+        40 - shut,
+        otpgate::tls::MAX_HANDSHAKES_PER_ADDRESS,
+        "silent connections held"
+    );
+    // 100 connections that send garbage where a ClientHello belongs are closed at once too.
+    let mut junk_closed = 0;
+    for i in 0..100u32 {
+        let mut c = connect_from(4).await;
+        let junk: Vec<u8> = (0..64u32).map(|j| (i * 31 + j * 7) as u8).collect();
+        let _ = c.write_all(&junk).await;
+        junk_closed += usize::from(closed(c).await);
+    }
+    assert_eq!(junk_closed, 100);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        client
+            .post(format!("https://localhost:{port}/validate/check"))
+            .form(&[("user", "alice"), ("pass", "1234")])
+            .send(),
+    )
+    .await
+    .expect("answered while another address holds its 16 handshakes")
+    .unwrap();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["result"]["authentication"], "CHALLENGE", "{b}");
+
+    // Certificate files that cannot work: refused with the reason, no start.
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_cert, other_key) = tls_files(other.path());
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    for (cert, key, says) in [
+        (&cert_path, &other_key, "tls_key"),
+        (&other_cert, &key_path, "tls_key"),
+        (&garbage, &key_path, "tls_cert"),
+        (&empty, &key_path, "no certificate"),
+        (&cert_path, &empty, "tls_key"),
+        (&cert_path, &dir.path().join("missing.pem"), "tls_key"),
+    ] {
+        let e = otpgate::tls::server_config(cert, key).unwrap_err();
+        assert!(
+            e.contains(says),
+            "{}, {}: {e}",
+            cert.display(),
+            key.display()
+        );
+    }
 }
