@@ -93,6 +93,38 @@ impl KeyRing {
         &self.active
     }
 
+    /// Whether the ring holds the key `id`.
+    pub fn holds(&self, id: &str) -> bool {
+        self.keys.contains_key(id)
+    }
+
+    /// The ids of the ring's keys.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// This ring with the keys of `newer` added and `newer`'s active key active. A key id
+    /// both hold keeps this ring's key (values sealed with it must go on opening).
+    pub fn merged_with(&self, newer: &KeyRing) -> KeyRing {
+        let mut keys = self.keys.clone();
+        for (id, key) in &newer.keys {
+            keys.entry(id.clone()).or_insert_with(|| key.clone());
+        }
+        KeyRing {
+            keys,
+            active: newer.active.clone(),
+        }
+    }
+
+    /// The id of the key that sealed `sealed` (None if it is no sealed value).
+    pub fn key_id_of(sealed: &str) -> Option<&str> {
+        let mut parts = sealed.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("v1"), Some(id), Some(_)) => Some(id),
+            _ => None,
+        }
+    }
+
     /// Encrypts `plaintext`, bound to `aad`.
     pub fn seal(
         &self,
@@ -183,6 +215,32 @@ mod tests {
 
     fn ring() -> KeyRing {
         KeyRing::parse(&KeyRing::generate_file(&OsRandom).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_merged_ring_keeps_every_old_key_and_takes_the_new_active_one() {
+        let old = ring();
+        let sealed_old = old.seal(&OsRandom, b"x", "a").unwrap();
+        let newer = KeyRing::parse(
+            "k2:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nk3:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        )
+        .unwrap();
+        let m = old.merged_with(&newer);
+        assert_eq!(m.active_id(), "k3");
+        assert_eq!(m.ids().collect::<Vec<_>>(), vec!["k1", "k2", "k3"]);
+        assert_eq!(m.open(&sealed_old, "a").unwrap().as_slice(), b"x");
+        assert!(m.seal(&OsRandom, b"y", "a").unwrap().starts_with("v1:k3:"));
+        assert_eq!(KeyRing::key_id_of(&sealed_old), Some("k1"));
+        assert_eq!(KeyRing::key_id_of("nonsense"), None);
+        // A file that gives an old id another key does not replace the key in use.
+        let clash = KeyRing::parse("k1:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=").unwrap();
+        assert_eq!(
+            old.merged_with(&clash)
+                .open(&sealed_old, "a")
+                .unwrap()
+                .as_slice(),
+            b"x"
+        );
     }
 
     #[test]

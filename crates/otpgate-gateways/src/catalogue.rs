@@ -118,6 +118,10 @@ const HTTP_PARAMETERS: &[Parameter] = &[
         "SMS_TEXT_KEY",
         "Legacy: if set, the SMS text is also sent in a field of this name.",
     ),
+    Parameter::optional(
+        "IDEMPOTENCY_HEADER",
+        "otpgate: the header that carries each message's id, the same when a message is sent again after a timeout (default Idempotency-Key; empty: none). The id is also the tag {message_id}.",
+    ),
 ];
 
 /// The Smpp provider's own parameters.

@@ -1,7 +1,10 @@
 //! privacyIDEA's HttpSMSProvider: GET or POST (form or JSON) to an SMS gateway's HTTP API.
 //!
-//! Fields are the gateway's free options with `{otp}` (the whole SMS text) and `{phone}`
-//! replaced, plus the fixed `PARAMETER` object. Success means HTTP 200/201/202 and, when set,
+//! Fields are the gateway's free options with `{otp}` (the whole SMS text), `{phone}` and
+//! `{message_id}` replaced, plus the fixed `PARAMETER` object. Every request carries the
+//! message's id in an `Idempotency-Key` header (`IDEMPOTENCY_HEADER` names another, or none
+//! when empty): a retry of the same message (a notification sent again after a timeout) has
+//! the same id, so a gateway that honours it sends one SMS. Success means HTTP 200/201/202 and, when set,
 //! `RETURN_SUCCESS` in the reply (or, when only `RETURN_FAIL` is set, its absence).
 
 use crate::catalogue::ProviderKind;
@@ -30,7 +33,11 @@ pub(crate) struct HttpProvider {
     phone_key: Option<String>,
     text_key: Option<String>,
     headers: HeaderMap,
+    idempotency_header: Option<HeaderName>,
 }
+
+/// The header that carries a message's id unless `IDEMPOTENCY_HEADER` says otherwise.
+const DEFAULT_IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 /// An option value: JSON when the whole value parses as JSON (tags are substituted inside
 /// its strings, properly escaped), plain text otherwise.
@@ -39,17 +46,26 @@ enum Template {
     Text(String),
 }
 
-fn fill(s: &str, text: &str, phone: &str) -> String {
-    s.replace("{otp}", text).replace("{phone}", phone)
+/// The values of a message's tags.
+struct Tags<'a> {
+    text: &'a str,
+    phone: &'a str,
+    id: &'a str,
 }
 
-fn fill_json(v: &Value, text: &str, phone: &str) -> Value {
+fn fill(s: &str, t: &Tags<'_>) -> String {
+    s.replace("{otp}", t.text)
+        .replace("{phone}", t.phone)
+        .replace("{message_id}", t.id)
+}
+
+fn fill_json(v: &Value, t: &Tags<'_>) -> Value {
     match v {
-        Value::String(s) => Value::String(fill(s, text, phone)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| fill_json(x, text, phone)).collect()),
+        Value::String(s) => Value::String(fill(s, t)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill_json(x, t)).collect()),
         Value::Object(o) => Value::Object(
             o.iter()
-                .map(|(k, x)| (k.clone(), fill_json(x, text, phone)))
+                .map(|(k, x)| (k.clone(), fill_json(x, t)))
                 .collect(),
         ),
         other => other.clone(),
@@ -134,6 +150,7 @@ struct HttpOptions {
     return_fail: Option<String>,
     phone_key: Option<String>,
     text_key: Option<String>,
+    idempotency_header: Option<HeaderName>,
 }
 
 impl HttpOptions {
@@ -202,6 +219,13 @@ impl HttpOptions {
             })
             .collect();
         let nonempty = |k: &str| def.options.get(k).filter(|v| !v.is_empty()).cloned();
+        let idempotency_header = match def.options.get("IDEMPOTENCY_HEADER").map(|h| h.trim()) {
+            Some("") => None,
+            name => Some(
+                HeaderName::from_bytes(name.unwrap_or(DEFAULT_IDEMPOTENCY_HEADER).as_bytes())
+                    .map_err(|_| "IDEMPOTENCY_HEADER is not a valid header name.".to_owned())?,
+            ),
+        };
         Ok(Self {
             url,
             auth,
@@ -217,6 +241,7 @@ impl HttpOptions {
             return_fail: nonempty("RETURN_FAIL"),
             phone_key: nonempty("SMS_PHONENUMBER_KEY"),
             text_key: nonempty("SMS_TEXT_KEY"),
+            idempotency_header,
         })
     }
 }
@@ -272,10 +297,12 @@ impl HttpProvider {
             phone_key: o.phone_key,
             text_key: o.text_key,
             headers: o.headers,
+            idempotency_header: o.idempotency_header,
         })
     }
 
-    fn fields(&self, phone: &str, text: &str) -> Vec<(String, Value)> {
+    fn fields(&self, phone: &str, text: &str, id: &str) -> Vec<(String, Value)> {
+        let tags = Tags { text, phone, id };
         let mut out: Vec<(String, Value)> = Vec::new();
         if let Some(k) = &self.phone_key {
             out.push((k.clone(), Value::String(phone.to_owned())));
@@ -286,24 +313,35 @@ impl HttpProvider {
         out.extend(self.fixed.iter().cloned());
         for (k, t) in &self.templates {
             let v = match t {
-                Template::Json(j) => fill_json(j, text, phone),
-                Template::Text(s) => Value::String(fill(s, text, phone)),
+                Template::Json(j) => fill_json(j, &tags),
+                Template::Text(s) => Value::String(fill(s, &tags)),
             };
             out.push((k.clone(), v));
         }
         out
     }
 
-    pub(crate) async fn send(&self, phone: &str, text: &str) -> Result<(), SendError> {
+    pub(crate) async fn send(
+        &self,
+        phone: &str,
+        text: &str,
+        message_id: &str,
+    ) -> Result<(), SendError> {
         let url = self
             .url
             .clone()
             .ok_or_else(|| SendError::Config("No URL specified in the provider config.".into()))?;
-        let fields = self.fields(phone, text);
+        let fields = self.fields(phone, text, message_id);
         let mut req = self
             .client
             .request(self.method.clone(), url)
             .headers(self.headers.clone());
+        if let Some(h) = &self.idempotency_header
+            && !self.headers.contains_key(h)
+            && let Ok(v) = HeaderValue::from_str(message_id)
+        {
+            req = req.header(h.clone(), v);
+        }
         if let Some((u, p)) = &self.auth {
             req = req.basic_auth(u, Some(p));
         }
@@ -453,7 +491,10 @@ mod tests {
             ("PARAMETER", r#"{"from":"otpgate"}"#),
         ]))
         .unwrap();
-        let f: BTreeMap<String, Value> = p.fields("+49151", "Code: \"1\"").into_iter().collect();
+        let f: BTreeMap<String, Value> = p
+            .fields("+49151", "Code: \"1\"", "m-1")
+            .into_iter()
+            .collect();
         assert_eq!(f["text"], Value::String("Code: Code: \"1\"".into()));
         assert_eq!(f["to"], Value::String("+49151".into()));
         assert_eq!(f["list"], serde_json::json!(["+49151"]));

@@ -312,13 +312,15 @@ impl Registry {
 
     /// Sends `text` to `phone` through the gateway `def`;
     /// `keep` is a part of the text (the OTP) that providers which split long texts into
-    /// several SMS never split.
+    /// several SMS never split; `message_id` names the message, the same for every attempt
+    /// to send it (the HTTP provider's idempotency header and `{message_id}` tag).
     pub async fn send(
         &self,
         def: &GatewayDef,
         phone: &str,
         text: &str,
         keep: Option<&str>,
+        message_id: &str,
     ) -> Result<Delivery, SendError> {
         let provider = self.provider(def)?;
         let phone = in_notation(def, phone);
@@ -339,7 +341,7 @@ impl Registry {
             "submitting SMS"
         );
         let result = match provider.as_ref() {
-            Provider::Http(p) => p.send(&phone, text).await,
+            Provider::Http(p) => p.send(&phone, text, message_id).await,
             Provider::Sink(p) => p.send(self.clock.now(), &def.name, &phone, text).await,
             Provider::Script(p) => p.send(&phone, text).await,
             Provider::Sipgate(p) => p.send(&phone, text).await,

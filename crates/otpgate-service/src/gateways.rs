@@ -459,6 +459,7 @@ impl Services {
                 &number,
                 "otpgate test message: this SMS gateway works.",
                 None,
+                None,
             )
             .await
         {
@@ -472,7 +473,8 @@ impl Services {
 
     /// Sends `text` to `phone` through the gateway named `name`, or through its `FAILOVER`
     /// gateways in order when it fails or its circuit breaker is open, all within
-    /// `cfg.send_budget_ms`. Providers that split long texts never split `otp`. The delivery
+    /// `cfg.send_budget_ms`. Providers that split long texts never split `otp`. `message_id`
+    /// names the message for gateways that de-duplicate (None: a new one). The delivery
     /// names the gateway that delivered.
     pub async fn send_sms(
         &self,
@@ -481,7 +483,16 @@ impl Services {
         phone: &str,
         text: &str,
         otp: Option<&str>,
+        message_id: Option<&str>,
     ) -> std::result::Result<Delivery, SmsFailure> {
+        let fresh;
+        let message_id = match message_id {
+            Some(id) => id,
+            None => {
+                fresh = self.new_message_id().map_err(SmsFailure::Service)?;
+                fresh.as_str()
+            }
+        };
         let budget = Duration::from_millis(u64::try_from(cfg.send_budget_ms).unwrap_or(4000));
         let started = tokio::time::Instant::now();
         if crate::call::abandoned() {
@@ -535,7 +546,18 @@ impl Services {
                 };
                 tried = true;
                 match self
-                    .attempt(cfg, &def, budget, started, phone, text, otp)
+                    .attempt(
+                        cfg,
+                        &def,
+                        budget,
+                        started,
+                        &Outgoing {
+                            phone,
+                            text,
+                            otp,
+                            id: message_id,
+                        },
+                    )
                     .await
                 {
                     Ok(delivery) => {
@@ -555,23 +577,24 @@ impl Services {
     }
 
     /// One attempt at one gateway within what is left of the budget, recorded in its breaker.
-    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         cfg: &SystemConfig,
         def: &GatewayDef,
         budget: Duration,
         started: tokio::time::Instant,
-        phone: &str,
-        text: &str,
-        otp: Option<&str>,
+        m: &Outgoing<'_>,
     ) -> std::result::Result<Delivery, SendError> {
         let left = budget.saturating_sub(started.elapsed());
-        let result =
-            match tokio::time::timeout(left, self.registry().send(def, phone, text, otp)).await {
-                Ok(r) => r,
-                Err(_) => Err(SendError::Timeout(format!("{}", budget.as_secs_f64()))),
-            };
+        let result = match tokio::time::timeout(
+            left,
+            self.registry().send(def, m.phone, m.text, m.otp, m.id),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(SendError::Timeout(format!("{}", budget.as_secs_f64()))),
+        };
         let breakers = self.breakers();
         match &result {
             Ok(_) => {
@@ -613,6 +636,25 @@ pub enum SmsFailure {
     Blocked(crate::limits::NumberRefusal),
     /// A parallel request opened a challenge of the token within the resend cooldown.
     Recent,
+}
+
+impl Services {
+    /// A new message id: `otpgate-` and 16 random hex digits.
+    pub(crate) fn new_message_id(&self) -> Result<String> {
+        let bytes = self.rng().bytes(8)?;
+        Ok(format!(
+            "otpgate-{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ))
+    }
+}
+
+/// One SMS on its way: the number, the text, the OTP in it (never split), its message id.
+struct Outgoing<'a> {
+    phone: &'a str,
+    text: &'a str,
+    otp: Option<&'a str>,
+    id: &'a str,
 }
 
 /// No SMS for a call whose caller has gone ([`crate::call::abandoned`]).

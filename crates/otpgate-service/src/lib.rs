@@ -106,6 +106,9 @@ pub struct Deps {
     pub store: Store,
     /// The encryption keys for secrets at rest.
     pub keys: KeyRing,
+    /// The file they were read from: the node follows it (a rotation while it runs). None:
+    /// the keys never change.
+    pub key_file: Option<std::path::PathBuf>,
     /// The JWT signing secret.
     pub jwt_secret: Vec<u8>,
     /// The clock.
@@ -127,7 +130,7 @@ pub struct Deps {
 
 struct Inner {
     store: Store,
-    keys: KeyRing,
+    keys: keys::LiveKeys,
     jwt_secret: Vec<u8>,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn RandomSource>,
@@ -148,6 +151,8 @@ struct Inner {
     audit_figures: Arc<audit::AuditFigures>,
     db: Arc<dbhealth::DbHealth>,
     stat_flush: stats::StatFlush,
+    /// This node's name in the cluster (random, new at every start).
+    node_id: String,
 }
 
 impl std::fmt::Debug for Inner {
@@ -164,10 +169,15 @@ impl Services {
     pub fn new(d: Deps) -> Self {
         let registry = Registry::new(d.data_dir.clone(), d.scripts_dir, d.clock.clone());
         let db = dbhealth::DbHealth::new(d.store.clone(), d.db_timeout);
+        let node_id = d
+            .rng
+            .bytes(8)
+            .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+            .unwrap_or_default();
         Self {
             inner: Arc::new(Inner {
                 store: d.store,
-                keys: d.keys,
+                keys: keys::LiveKeys::new(d.keys, d.key_file),
                 jwt_secret: d.jwt_secret,
                 clock: d.clock,
                 rng: d.rng,
@@ -188,6 +198,7 @@ impl Services {
                 audit_figures: Arc::default(),
                 db,
                 stat_flush: stats::StatFlush::default(),
+                node_id,
             }),
         }
     }
@@ -221,8 +232,14 @@ impl Services {
         self.inner.rng.as_ref()
     }
 
-    pub(crate) fn keys(&self) -> &KeyRing {
+    pub(crate) fn keys(&self) -> &keys::LiveKeys {
         &self.inner.keys
+    }
+
+    /// Reads the key file again if it changed since (the server calls this every
+    /// [`keys::WATCH_EVERY`]); true when the keys changed.
+    pub fn reload_keys_if_changed(&self) -> bool {
+        self.inner.keys.reload(true)
     }
 
     pub(crate) fn settings_cache(&self) -> &snapshot::SettingsCache {

@@ -269,7 +269,8 @@ impl Services {
                     Ok(None) => {}
                     Err(e) => return Attempt::Transient(e.to_string()),
                 }
-                self.send_item_sms(cfg, &i.config, &number, &i.body).await
+                self.send_item_sms(cfg, &i.config, &number, &i.body, row.id)
+                    .await
             }
             "mail" => match self.smtp_server_def(&i.config).await {
                 Ok(Some(def)) => {
@@ -296,8 +297,15 @@ impl Services {
         gateway: &str,
         number: &str,
         body: &str,
+        item: i64,
     ) -> Attempt {
-        match self.send_sms(cfg, gateway, number, body, None).await {
+        // Every attempt at one item has the same id: a gateway that de-duplicates sends one
+        // SMS even when an attempt timed out after the gateway had taken it.
+        let id = format!("otpgate-outbox-{item}");
+        match self
+            .send_sms(cfg, gateway, number, body, None, Some(&id))
+            .await
+        {
             Ok(d) => Attempt::Sent(d.gateway),
             Err(SmsFailure::Send(SendError::Config(m))) => Attempt::Permanent(m),
             Err(e) => Attempt::Transient(e.to_string()),

@@ -28,10 +28,11 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The resolvers of `user`'s realm in priority order (privacyIDEA's `get_ordered_resolvers`),
-    /// for policies with `check_all_resolvers`; empty when no policy has it.
-    pub(crate) fn realm_resolvers(&self, user: Option<&crate::users::User>) -> Vec<String> {
-        let Some(realm) = user.map(|u| u.realm.as_str()) else {
+    /// The resolvers of `realm` (the user's) in priority order (privacyIDEA's
+    /// `get_ordered_resolvers`), for policies with `check_all_resolvers`; empty when no policy
+    /// has it.
+    pub(crate) fn realm_resolvers(&self, realm: Option<&str>) -> Vec<String> {
+        let Some(realm) = realm else {
             return Vec::new();
         };
         if !self.policies.check_all_resolvers() {

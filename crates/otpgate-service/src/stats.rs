@@ -72,3 +72,24 @@ impl Services {
         Ok(self.store().sms_stat_day(&day).await?)
     }
 }
+
+/// How often a node says it is alive (`Services::heartbeat`).
+pub const HEARTBEAT_EVERY_MS: i64 = 5_000;
+
+impl Services {
+    /// Says this node is alive and counts the live nodes of the cluster (seen within three
+    /// heartbeats; at least this one): the per-address rate limits are shared among them.
+    pub async fn heartbeat(&self) -> Result<u32> {
+        let now = self.clock().now_ms();
+        let n = self
+            .store()
+            .node_heartbeat(
+                &self.inner.node_id,
+                now,
+                now - 3 * HEARTBEAT_EVERY_MS,
+                now - 60 * HEARTBEAT_EVERY_MS,
+            )
+            .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX).max(1))
+    }
+}

@@ -161,7 +161,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 13] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 14] = [
         (
             1,
             "init",
@@ -239,6 +239,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "admin_password_changed",
             include_str!("../migrations/sqlite/0013_admin_password_changed.sql"),
             include_str!("../migrations/postgres/0013_admin_password_changed.sql"),
+        ),
+        (
+            14,
+            "node_seen",
+            include_str!("../migrations/sqlite/0014_node_seen.sql"),
+            include_str!("../migrations/postgres/0014_node_seen.sql"),
         ),
     ];
     all.into_iter()

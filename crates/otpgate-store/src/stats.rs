@@ -66,3 +66,33 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Notes that `node` is alive at `now_ms`, forgets nodes not seen since `gone_before_ms`,
+    /// and counts the nodes seen since `live_since_ms` (this one included).
+    pub async fn node_heartbeat(
+        &self,
+        node: &str,
+        now_ms: i64,
+        live_since_ms: i64,
+        gone_before_ms: i64,
+    ) -> Result<i64> {
+        sqlx::query(
+            "INSERT INTO node_seen (node, seen_ms) VALUES ($1, $2) \
+             ON CONFLICT (node) DO UPDATE SET seen_ms = excluded.seen_ms",
+        )
+        .bind(node)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM node_seen WHERE seen_ms < $1")
+            .bind(gone_before_ms)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT COUNT(*) FROM node_seen WHERE seen_ms >= $1")
+            .bind(live_since_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+}

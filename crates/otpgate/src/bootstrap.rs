@@ -165,6 +165,7 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
     let services = Services::new(Deps {
         store,
         keys,
+        key_file: Some(dir.join(KEY_FILE)),
         jwt_secret,
         clock,
         rng,

@@ -88,7 +88,8 @@ pub enum PolicyCommand {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Add a new active key to encryption.keys and re-encrypt every secret in the database
-    /// with it (one transaction). Stop the servers first, then give every node the new file.
+    /// with it (one transaction). Nodes on this data directory follow the file while they
+    /// run; nodes on other hosts need the new file before they meet a re-encrypted secret.
     Rotate,
 }
 

@@ -314,6 +314,10 @@ async fn metrics(State(app): State<App>) -> Response {
         + &crate::metrics::render_radius(&app.radius_stats)
         + &crate::metrics::render_kdf(services.kdf())
         + &crate::metrics::render_database(services.database_figures(), services.audit_counts())
+        + &format!(
+            "# HELP otpgate_rate_limit_nodes Live nodes the per-address rate limits are shared among.\n# TYPE otpgate_rate_limit_nodes gauge\notpgate_rate_limit_nodes {}\n",
+            app.rate_limiter.nodes()
+        )
         + &crate::metrics::render_breakers(&breakers)
         + &crate::metrics::render_attempts(&services.breakers().attempts())
         + &crate::metrics::render_limits(&services.limit_stats().counts())

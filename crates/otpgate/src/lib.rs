@@ -13,5 +13,6 @@ pub mod ratelimit;
 pub mod request;
 pub mod serve;
 pub mod state;
+pub mod strict;
 pub mod tls;
 pub mod web;

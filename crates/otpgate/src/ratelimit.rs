@@ -1,10 +1,14 @@
 //! Per-address rate limits of the anonymous endpoints: a token bucket per client address on
-//! the injected clock, per node. IPv6 addresses count per /64 (one subscriber's whole range).
+//! the injected clock. IPv6 addresses count per /64 (one subscriber's whole range). The
+//! configured rate is the cluster's: each node takes its share (rate and burst divided by the
+//! live nodes, [`RateLimiter::share_among`]), so spreading requests over the nodes gains an
+//! address nothing. The buckets stay in each node's memory: no database round trip per
+//! request.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The most addresses tracked; beyond, full buckets are forgotten (they hold no state).
 const MAX_TRACKED: usize = 100_000;
@@ -16,6 +20,8 @@ pub struct RateLimiter {
     burst: f64,
     buckets: Mutex<HashMap<IpAddr, (f64, i64)>>,
     limited: AtomicU64,
+    /// The live nodes the rate is shared among (at least 1).
+    nodes: AtomicU32,
 }
 
 /// The key of an address: IPv4 as is, IPv6 by its /64.
@@ -40,7 +46,25 @@ impl RateLimiter {
             burst: f64::from(burst.max(1)),
             buckets: Mutex::new(HashMap::new()),
             limited: AtomicU64::new(0),
+            nodes: AtomicU32::new(1),
         }
+    }
+
+    /// Shares the rate among `nodes` live nodes: each allows rate/nodes after a burst of
+    /// burst/nodes (at least one request).
+    pub fn share_among(&self, nodes: u32) {
+        self.nodes.store(nodes.max(1), Ordering::Relaxed);
+    }
+
+    /// The live nodes the rate is shared among.
+    pub fn nodes(&self) -> u32 {
+        self.nodes.load(Ordering::Relaxed).max(1)
+    }
+
+    /// This node's rate and burst.
+    fn share(&self) -> (f64, f64) {
+        let n = f64::from(self.nodes.load(Ordering::Relaxed).max(1));
+        (self.per_sec / n, (self.burst / n).max(1.0))
     }
 
     /// Whether any limit applies.
@@ -57,8 +81,8 @@ impl RateLimiter {
         let Ok(mut buckets) = self.buckets.lock() else {
             return Ok(());
         };
+        let (per_sec, burst) = self.share();
         if buckets.len() >= MAX_TRACKED {
-            let (per_sec, burst) = (self.per_sec, self.burst);
             buckets.retain(|_, (tokens, at)| {
                 *tokens + (now_ms - *at).max(0) as f64 / 1000.0 * per_sec < burst
             });
@@ -66,16 +90,16 @@ impl RateLimiter {
                 buckets.clear();
             }
         }
-        let (tokens, at) = buckets.entry(key(ip)).or_insert((self.burst, now_ms));
+        let (tokens, at) = buckets.entry(key(ip)).or_insert((burst, now_ms));
         let elapsed = (now_ms - *at).max(0) as f64 / 1000.0;
-        *tokens = (*tokens + elapsed * self.per_sec).min(self.burst);
+        *tokens = (*tokens + elapsed * per_sec).min(burst);
         *at = now_ms;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             Ok(())
         } else {
             self.limited.fetch_add(1, Ordering::Relaxed);
-            Err(((1.0 - *tokens) / self.per_sec).ceil().max(1.0) as u64)
+            Err(((1.0 - *tokens) / per_sec).ceil().max(1.0) as u64)
         }
     }
 
@@ -85,12 +109,13 @@ impl RateLimiter {
         if !self.enabled() {
             return None;
         }
+        let (per_sec, burst) = self.share();
         let buckets = self.buckets.lock().ok()?;
         let (tokens, at) = buckets.get(&key(ip))?;
-        let tokens = (tokens + (now_ms - at).max(0) as f64 / 1000.0 * self.per_sec).min(self.burst);
+        let tokens = (tokens + (now_ms - at).max(0) as f64 / 1000.0 * per_sec).min(burst);
         (tokens < 1.0).then(|| {
             self.limited.fetch_add(1, Ordering::Relaxed);
-            ((1.0 - tokens) / self.per_sec).ceil().max(1.0) as u64
+            ((1.0 - tokens) / per_sec).ceil().max(1.0) as u64
         })
     }
 

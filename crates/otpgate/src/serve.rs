@@ -103,6 +103,8 @@ async fn serve_http(
 ) -> std::io::Result<()> {
     let router = crate::http::router(app.clone());
     let housekeeping = tokio::spawn(housekeeping(app.services.clone()));
+    let key_watch = tokio::spawn(watch_keys(app.services.clone()));
+    let limit_share = tokio::spawn(share_limits_every(app.clone()));
     let stats = tokio::spawn(flush_stats(app.services.clone()));
     let server = &app.config.server;
     let header_timeout = Duration::from_secs(server.header_read_timeout_secs);
@@ -115,6 +117,8 @@ async fn serve_http(
         _ => serve_connections(listener, router, header_timeout, shutdown).await,
     };
     housekeeping.abort();
+    key_watch.abort();
+    limit_share.abort();
     stats.abort();
     result
 }
@@ -162,7 +166,7 @@ where
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(header_timeout)
             .serve_connection(
-                hyper_util::rt::TokioIo::new(io),
+                hyper_util::rt::TokioIo::new(crate::strict::StrictLines::new(io)),
                 hyper_util::service::TowerToHyperService::new(service),
             );
         let watched = graceful.watch(connection);
@@ -257,6 +261,38 @@ async fn housekeeping(services: Services) {
             Ok(n) => tracing::debug!(deleted = n, "old notifications purged"),
             Err(e) => tracing::warn!(error = %e, "purging old notifications failed"),
         }
+    }
+}
+
+/// Says this node is alive and shares the per-address rate limits among the live nodes of
+/// the cluster (each allows its share of the configured rate).
+pub async fn share_limits(app: &App) {
+    match app.services.heartbeat().await {
+        Ok(nodes) => {
+            app.rate_limiter.share_among(nodes);
+            app.auth_failures.share_among(nodes);
+        }
+        Err(e) => tracing::debug!(error = %e, "heartbeat failed; rate limit shares unchanged"),
+    }
+}
+
+/// [`share_limits`] every heartbeat.
+async fn share_limits_every(app: App) {
+    let every = u64::try_from(otpgate_service::stats::HEARTBEAT_EVERY_MS).unwrap_or(5000);
+    let mut tick = tokio::time::interval(Duration::from_millis(every));
+    loop {
+        tick.tick().await;
+        share_limits(&app).await;
+    }
+}
+
+/// Every ten seconds: the key file again, if it changed (a rotation while the node runs; new
+/// secrets are then sealed with the new active key).
+async fn watch_keys(services: Services) {
+    let mut tick = tokio::time::interval(otpgate_service::keys::WATCH_EVERY);
+    loop {
+        tick.tick().await;
+        services.reload_keys_if_changed();
     }
 }
 

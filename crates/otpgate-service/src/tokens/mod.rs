@@ -298,6 +298,12 @@ impl Services {
                 .action_detail
                 .push_str("random PIN (otp_pin_random), ");
         }
+        // No PIN at all: the admin's PIN policies judge the empty PIN, as privacyIDEA's do, so
+        // `otp_pin_minlength` refuses a token without a PIN.
+        if req.pin.is_none() {
+            let whom = owner.as_ref().map(User::target);
+            self.check_pin_policy(cx, "", whom.as_ref()).await?;
+        }
         if !self
             .enrollment_is_verified(owner.as_ref(), request.as_deref())
             .await?
@@ -904,7 +910,7 @@ impl Services {
         Ok(EnrollmentPolicies {
             policies: self.policies_now(&settings.policies),
             user,
-            realm_resolvers: settings.realm_resolvers(user),
+            realm_resolvers: settings.realm_resolvers(user.map(|u| u.realm.as_str())),
             facts: RequestFacts {
                 user,
                 token: None,

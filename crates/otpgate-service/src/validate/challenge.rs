@@ -168,7 +168,7 @@ impl Services {
                 "The SMS text cannot be rendered: {e}"
             )))
         })?;
-        self.send_sms(ctx.cfg, gateway, phone, &text, Some(&otp))
+        self.send_sms(ctx.cfg, gateway, phone, &text, Some(&otp), None)
             .await
     }
 

@@ -148,7 +148,7 @@ impl Services {
                 token: named.as_ref(),
                 request: request.as_deref(),
             },
-            realm_resolvers: settings.realm_resolvers(user.as_ref()),
+            realm_resolvers: settings.realm_resolvers(user.as_ref().map(|u| u.realm.as_str())),
             stale: Vec::new(),
         };
         // The authorization scope before any work: `authorized`, `application_tokentype`,

@@ -38,7 +38,7 @@ impl Services {
                 token: Some(&row),
                 request: None,
             },
-            realm_resolvers: settings.realm_resolvers(user),
+            realm_resolvers: settings.realm_resolvers(user.map(|u| u.realm.as_str())),
             stale: Vec::new(),
         };
         let t = self.live(row.clone())?;

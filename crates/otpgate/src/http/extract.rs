@@ -52,6 +52,11 @@ impl FromRequest<App> for Pi {
             .unwrap_or_default();
         let mut params = Params::new();
         let fault = match axum::body::to_bytes(body, limit).await {
+            // The connection's bytes did not make a body (a bad chunk, a bare LF ending a
+            // chunk line, a connection cut off): not the size.
+            Err(e) if from_hyper(&e) => Some(ServiceError::Parameter(
+                "The request body could not be read: it is not framed correctly.".into(),
+            )),
             Err(_) => Some(ServiceError::TooLarge(format!(
                 "The request body is larger than {limit} bytes."
             ))),
@@ -195,4 +200,16 @@ impl Pi {
         let call = self.call(&app.services, event);
         app.services.run(call, right, work).await
     }
+}
+
+/// Whether a body error came from hyper reading the connection (not from the size limit).
+fn from_hyper(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<hyper::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }

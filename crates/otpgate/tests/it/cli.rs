@@ -1154,29 +1154,69 @@ async fn counters(
         .collect()
 }
 
+/// What the burst tests start from: a stopped server's data directory holding `n` users
+/// `{prefix}{i}` with PIN 1234 and an SMS token each (serial `{serial}{i:02}`, number
+/// `{phone}{i:02}`), on `database_url` (None: SQLite), and a config file for the real binary
+/// without the per-address limit (the bursts come from one address).
+struct Burst {
+    gw: crate::support::Gateway,
+    users: Vec<(String, String)>,
+    data: std::path::PathBuf,
+    config: std::path::PathBuf,
+    _server: crate::support::Server,
+}
+
+impl Burst {
+    async fn new(n: usize, prefix: &str, serial: &str, phone: &str, url: Option<String>) -> Burst {
+        let gw = crate::support::Gateway::start().await;
+        let u = url.clone();
+        let mut s = crate::support::Server::start_with(move |c| {
+            if let Some(u) = u {
+                c.server.database_url = u;
+            }
+        })
+        .await;
+        s.setup(&gw.url("/sms")).await;
+        let users: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("{prefix}{i}"), format!("{phone}{i:02}")))
+            .collect();
+        for (i, (u, number)) in users.iter().enumerate() {
+            s.ok(
+                "/user/",
+                &[("user", u), ("resolver", "local"), ("mobile", number)],
+            )
+            .await;
+            s.enroll(u, &format!("{serial}{i:02}"), "1234", number)
+                .await;
+        }
+        s.stop().await;
+        let data = s.dir.path().join("data");
+        let config = s.dir.path().join("otpgate.toml");
+        let db = url
+            .map(|u| format!("database_url = \"{u}\"\n"))
+            .unwrap_or_default();
+        std::fs::write(&config, format!("[server]\n{db}rate_limit_per_sec = 0.0\n")).unwrap();
+        Burst {
+            gw,
+            users,
+            data,
+            config,
+            _server: s,
+        }
+    }
+
+    /// The environment that makes the binary read the config file.
+    fn env(&self) -> [(&str, &str); 1] {
+        [("OTPGATE_CONFIG", self.config.to_str().unwrap())]
+    }
+}
+
 #[tokio::test]
 async fn kill_9_during_a_burst_of_logins_corrupts_nothing_and_no_counter_goes_back() {
-    use crate::support::{ADMIN_PW, Gateway, Server, otp_in};
-    let gw = Gateway::start().await;
-    let mut s = Server::start().await;
-    s.setup(&gw.url("/sms")).await;
-    let users: Vec<(String, String)> = (0..12)
-        .map(|i| (format!("u{i}"), format!("+49151000001{i:02}")))
-        .collect();
-    for (i, (u, phone)) in users.iter().enumerate() {
-        s.ok(
-            "/user/",
-            &[("user", u), ("resolver", "local"), ("mobile", phone)],
-        )
-        .await;
-        s.enroll(u, &format!("T{i:02}"), "1234", phone).await;
-    }
-    s.stop().await;
-    let data = s.dir.path().join("data");
-    // The burst comes from one address: no per-address limit for this test.
-    let config = s.dir.path().join("otpgate.toml");
-    std::fs::write(&config, "[server]\nrate_limit_per_sec = 0.0\n").unwrap();
-    let env = [("OTPGATE_CONFIG", config.to_str().unwrap())];
+    use crate::support::{ADMIN_PW, otp_in};
+    let burst = Burst::new(12, "u", "T", "+49151000001", None).await;
+    let (gw, users, data) = (burst.gw.clone(), burst.users.clone(), burst.data.clone());
+    let env = burst.env();
     let c = client();
     let mut run = serve(&data, &env).await;
     let base = format!("http://127.0.0.1:{}", run.port);
@@ -1441,7 +1481,7 @@ async fn check_on(
 /// challenge the dead node sent is answered on the survivor, and no counter went back.
 #[tokio::test]
 async fn kill_9_of_one_cluster_node_under_load_leaves_the_other_serving_everyone() {
-    use crate::support::{Gateway, Server, otp_in};
+    use crate::support::otp_in;
     let Ok(admin) = std::env::var(otpgate_store::testdb::ENV) else {
         assert!(
             std::env::var("CI").is_err(),
@@ -1450,32 +1490,11 @@ async fn kill_9_of_one_cluster_node_under_load_leaves_the_other_serving_everyone
         return;
     };
     let url = otpgate_store::testdb::fresh_postgres(&admin).await.unwrap();
-    let gw = Gateway::start().await;
-    let u = url.clone();
-    let mut s = Server::start_with(move |c| c.server.database_url = u).await;
-    s.setup(&gw.url("/sms")).await;
-    let mut users: Vec<(String, String)> = (0..9)
-        .map(|i| (format!("u{i}"), format!("+49151000002{i:02}")))
-        .collect();
-    for (i, (u, phone)) in users.iter().enumerate() {
-        s.ok(
-            "/user/",
-            &[("user", u), ("resolver", "local"), ("mobile", phone)],
-        )
-        .await;
-        s.enroll(u, &format!("K{i:02}"), "1234", phone).await;
-    }
+    let burst = Burst::new(9, "u", "K", "+49151000002", Some(url)).await;
+    let (gw, mut users, data) = (burst.gw.clone(), burst.users.clone(), burst.data.clone());
     // The last one logs in only once, across the kill.
     let (zed, zed_phone) = users.pop().unwrap();
-    s.stop().await;
-    let data = s.dir.path().join("data");
-    let config = s.dir.path().join("otpgate.toml");
-    std::fs::write(
-        &config,
-        format!("[server]\ndatabase_url = \"{url}\"\nrate_limit_per_sec = 0.0\n"),
-    )
-    .unwrap();
-    let env = [("OTPGATE_CONFIG", config.to_str().unwrap())];
+    let env = burst.env();
     let mut a = serve(&data, &env).await;
     let b = serve(&data, &env).await;
     let (base_a, base_b) = (
@@ -1588,5 +1607,132 @@ async fn kill_9_of_one_cluster_node_under_load_leaves_the_other_serving_everyone
         "kill -9 of node A after {} logins; {} logins on node B afterwards",
         done.load(std::sync::atomic::Ordering::SeqCst),
         after_kill.load(std::sync::atomic::Ordering::SeqCst)
+    );
+}
+
+/// `otpgate keys rotate` while a node serves a burst of logins: the node follows its key file
+/// (a value sealed with a key it does not hold makes it read the file again), so no login
+/// fails during or after the rotation, no restart is needed, and secrets the node seals
+/// afterwards use the new key (before, every login after the rotation failed: the node could
+/// not open the re-encrypted seeds).
+#[tokio::test]
+async fn keys_rotate_while_logins_run_breaks_no_login() {
+    use crate::support::ADMIN_PW;
+    let burst = Burst::new(6, "r", "R", "+49151000003", None).await;
+    let (gw, users, data) = (burst.gw.clone(), burst.users.clone(), burst.data.clone());
+    let config = burst.config.clone();
+    let env = burst.env();
+    let run = serve(&data, &env).await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let c = client();
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = users
+        .iter()
+        .cloned()
+        .map(|(user, phone)| {
+            let (c, base, gw, stop, done) = (
+                c.clone(),
+                base.clone(),
+                gw.clone(),
+                stop.clone(),
+                done.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let b = check_on(&c, &base, &[("user", &user), ("pass", "1234")])
+                        .await
+                        .unwrap();
+                    let Some(tid) = b["detail"]["transaction_id"].as_str() else {
+                        panic!("{user}: {b}");
+                    };
+                    let otp = gw.last_otp(&phone);
+                    let form = [
+                        ("user", user.as_str()),
+                        ("transaction_id", tid),
+                        ("pass", &otp),
+                    ];
+                    let b = check_on(&c, &base, &form).await.unwrap();
+                    assert_eq!(b["result"]["value"], true, "{user}: {b}");
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    // Waits (bounded) until `n` logins are done; a failed login ends its task, so fewer
+    // are done in time.
+    let until = |n: usize| {
+        let done = done.clone();
+        async move {
+            for _ in 0..3000 {
+                if done.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        }
+    };
+    assert!(until(12).await, "logins before the rotation");
+    let data2 = data.clone();
+    let rotated = tokio::task::spawn_blocking(move || {
+        let out = bin()
+            .args(["--config", config.to_str().unwrap(), "--data-dir"])
+            .arg(&data2)
+            .args(["keys", "rotate"])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(rotated.0, "{}", rotated.1);
+    assert!(rotated.1.contains("with the new key k2"), "{}", rotated.1);
+    let at_rotation = done.load(std::sync::atomic::Ordering::SeqCst);
+    let went_on = until(at_rotation + 24).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(went_on, "logins after the rotation");
+    // A secret sealed now uses the new key.
+    let jwt = admin_jwt(&c, &base, ADMIN_PW).await;
+    admin_posts(
+        &c,
+        &base,
+        &jwt,
+        vec![(
+            "/token/init",
+            vec![
+                ("type", "sms".to_owned()),
+                ("user", "r0".to_owned()),
+                ("serial", "NEWKEY".to_owned()),
+                ("pin", "5678".to_owned()),
+                ("phone", "+4915100000399".to_owned()),
+            ],
+        )],
+    )
+    .await;
+    use sqlx::Connection;
+    let mut db = sqlx::SqliteConnection::connect(&format!(
+        "sqlite://{}",
+        data.join("otpgate.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let (sealed,): (String,) = sqlx::query_as("SELECT key_enc FROM token WHERE serial = 'NEWKEY'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(sealed.starts_with("v1:k2:"), "{sealed}");
+    db.close().await.unwrap();
+    eprintln!(
+        "keys rotated after {at_rotation} logins; {} logins in all, none failed",
+        done.load(std::sync::atomic::Ordering::SeqCst)
     );
 }

@@ -395,3 +395,51 @@ async fn web_sessions_and_dashboard_counts_span_the_nodes() {
         d.body
     );
 }
+
+/// The per-address rate limit is the cluster's: with two live nodes each allows half the
+/// burst, so an address spreading its requests over both gets what one node would allow it
+/// (before, each node allowed the whole burst: twice as much).
+#[tokio::test]
+async fn the_per_address_rate_limit_is_shared_by_the_live_nodes() {
+    let Some(admin) = postgres() else {
+        return;
+    };
+    let url = testdb::fresh_postgres(&admin).await.unwrap();
+    let limited = |c: &mut otpgate::config::Config| {
+        c.server.rate_limit_per_sec = 0.5;
+        c.server.rate_limit_burst = 10;
+    };
+    let u = url.clone();
+    let a = Server::start_with(move |c| {
+        c.server.database_url = u;
+        limited(c);
+    })
+    .await;
+    let (u, keys) = (url.clone(), a.dir.path().join("data"));
+    let b = Server::start_with(move |c| {
+        c.server.database_url = u;
+        c.server.data_dir = keys;
+        limited(c);
+    })
+    .await;
+    // Both say they are alive (the server does this every 5 s); a node that has not heard of
+    // the other yet counts itself alone, so the first beat is repeated.
+    for _ in 0..2 {
+        otpgate::serve::share_limits(&a.app).await;
+        otpgate::serve::share_limits(&b.app).await;
+    }
+    // The clocks stand still: no bucket refills during the test.
+    let mut allowed = 0;
+    for i in 0..20 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let (st, _) = s.check(&[("user", "nobody"), ("pass", "x")]).await;
+        allowed += usize::from(st != 429);
+    }
+    assert_eq!(allowed, 10, "the cluster allows one burst in all");
+    // A node whose peer is gone takes the whole rate again.
+    drop(b);
+    a.advance(60);
+    otpgate::serve::share_limits(&a.app).await;
+    let m = a.metrics().await;
+    assert!(m.contains("otpgate_rate_limit_nodes 1"), "{m}");
+}

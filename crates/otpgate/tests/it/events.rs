@@ -370,6 +370,83 @@ async fn down_notify(status: u16, config: &[(&str, &str)]) -> (Gateway, Gateway,
     (gw, notify, s)
 }
 
+/// A notification gateway that takes the SMS but answers only after otpgate's timeout (the
+/// duplicate the attack found): the retry carries the same `Idempotency-Key` (and
+/// `{message_id}`) as the attempt that timed out, so a gateway that honours it sends one SMS.
+/// Each login SMS has an id of its own.
+#[tokio::test]
+async fn a_notification_sent_again_after_a_timeout_carries_the_same_idempotency_key() {
+    let gw = Gateway::start().await;
+    let notify = Gateway::start().await;
+    notify.set_mode(Mode::Hang);
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.http_gateway(
+        "notify",
+        &notify.url("/notify"),
+        &[("option.TIMEOUT", "1"), ("option.ref", "{message_id}")],
+    )
+    .await;
+    s.ok(
+        "/system/setConfig",
+        &[
+            ("event.outbox_retry_secs", "30"),
+            ("sms.breaker_threshold", "0"),
+        ],
+    )
+    .await;
+    enrollment_sms_handler(&s).await;
+    s.apost(
+        "/token/init",
+        &[
+            ("type", "sms"),
+            ("user", "alice"),
+            ("serial", "SMS0001"),
+            ("phone", "+4915100000091"),
+        ],
+    )
+    .await;
+    until("the first attempt timed out", async || {
+        outbox(&s, Some("pending")).await["items"][0]["attempts"] == 1
+    })
+    .await;
+    notify.set_mode(Mode::Ok("ID 1"));
+    s.advance(31);
+    s.app.services.outbox().wake();
+    until("the retry", async || {
+        outbox(&s, Some("sent")).await["count"] == 1
+    })
+    .await;
+    let got = notify.received();
+    assert_eq!(got.len(), 2);
+    let key = |r: &Received| r.headers.get("idempotency-key").cloned().unwrap();
+    assert_eq!(key(&got[0]), key(&got[1]));
+    assert!(
+        key(&got[0]).starts_with("otpgate-outbox-"),
+        "{}",
+        key(&got[0])
+    );
+    assert_eq!(got[1].field("ref"), Some(key(&got[1])));
+
+    // Login SMS: a new id each.
+    s.enroll("bob", "SMS2", "1234", "+4915100000002").await;
+    for _ in 0..2 {
+        s.check(&[("user", "bob"), ("pass", "1234")]).await;
+    }
+    let ids: Vec<String> = gw
+        .received()
+        .iter()
+        .filter_map(|r| r.headers.get("idempotency-key").cloned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    // `IDEMPOTENCY_HEADER` empty: no such header.
+    s.http_gateway("gw", &gw.url("/sms"), &[("option.IDEMPOTENCY_HEADER", "")])
+        .await;
+    s.check(&[("user", "bob"), ("pass", "1234")]).await;
+    assert!(!gw.last().headers.contains_key("idempotency-key"));
+}
+
 #[tokio::test]
 async fn a_down_gateway_is_retried_with_back_off_on_the_injected_clock() {
     let (_gw, notify, s) = down_notify(500, &[]).await;

@@ -588,6 +588,70 @@ async fn ambiguous_body_framing_is_refused_and_the_connection_closed() {
     assert!(!text.contains("framing is ambiguous"), "{text}");
 }
 
+/// Sends `raw` on a fresh connection and reads until the server closes it (bounded).
+async fn raw_exchange(addr: &str, raw: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sock.write_all(raw).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sock.read_to_end(&mut buf),
+    )
+    .await
+    .expect("the server closes the connection");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A line ending in a bare LF — in a request line, a header, a chunk-size line, a trailer, or
+/// a pipelined second request — is refused with 400 and the connection closed (hyper accepted
+/// them: a proxy that reads such bytes differently could smuggle a request past itself).
+/// Properly framed requests, also pipelined and with LFs inside their bodies, are answered.
+#[tokio::test]
+async fn bare_lf_line_endings_are_refused_and_crlf_requests_answered() {
+    let s = Server::start().await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    for bad in [
+        "GET /healthz HTTP/1.1\nHost: x\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: x\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n\n",
+        "POST /validate/check HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nuser=\r\n0\r\n\r\n",
+    ] {
+        let text = raw_exchange(&addr, bad.as_bytes()).await;
+        assert!(text.starts_with("HTTP/1.1 400"), "{bad:?}: {text}");
+    }
+    // In a trailer: the connection is closed without an answer.
+    let text = raw_exchange(
+        &addr,
+        b"POST /validate/check HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: 1\n\r\n",
+    )
+    .await;
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 400"),
+        "{text}"
+    );
+    // A pipelined second request with a bare LF: the first is answered, the second refused.
+    let text = raw_exchange(
+        &addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("HTTP/1.1 400"), "{text}");
+    // CRLF everywhere, pipelined, a body with LFs in it and a chunked one: all answered.
+    let text = raw_exchange(
+        &addr,
+        b"POST /validate/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 17\r\n\r\nuser=a%0A&pass=\nx\
+          POST /validate/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nuser=\nb\r\n0\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    // Three answers: two in the API's envelope (whatever they say), then /healthz.
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 3, "{text}");
+    assert_eq!(text.matches("\"jsonrpc\"").count(), 2, "{text}");
+    assert!(text.trim_end().ends_with("ok"), "{text}");
+}
+
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

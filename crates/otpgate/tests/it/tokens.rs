@@ -902,6 +902,19 @@ async fn pins_an_admin_sets_follow_the_pin_policies() {
         (403, "The minimum OTP PIN length is 4"),
         "{b}"
     );
+    // No PIN at all is the empty PIN: a minimum length refuses a token without one, as in
+    // privacyIDEA (otpgate enrolled it before).
+    let (st, b) = s
+        .apost(
+            "/token/init",
+            &[("type", "sms"), ("serial", "P0"), ("phone", BOB)],
+        )
+        .await;
+    assert_eq!(
+        (st, error(&b)),
+        (403, "The minimum OTP PIN length is 4"),
+        "{b}"
+    );
     s.ok(
         "/policy/smspin",
         &[
