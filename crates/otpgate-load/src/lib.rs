@@ -635,6 +635,11 @@ async fn step2_rounds(shared: &Arc<Shared>) -> (Tally, Window) {
                 batches.push(ready);
             }
         }
+        // Not one challenge (users not set up, a wrong PIN, no SMS): there is nothing to
+        // answer, ever; stop with the errors instead of going round for good.
+        if batches.iter().all(Vec::is_empty) {
+            break;
+        }
         let timed = Instant::now() >= warm_until;
         shared.recording.store(timed, Ordering::SeqCst);
         let c0 = (cpu_seconds(own), opts.server_pid.and_then(cpu_seconds));

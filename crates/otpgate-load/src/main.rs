@@ -125,5 +125,8 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => std::fs::write(path, serde_json::to_string_pretty(j)?)?,
         None => {}
     }
+    if report.completed == 0 {
+        anyhow::bail!("no flow completed (see the errors above)");
+    }
     Ok(())
 }

@@ -135,4 +135,18 @@ async fn failures_are_counted_by_kind_with_a_sample() {
         "{}",
         r.json
     );
+    // Step-2 mode with no challenge to answer stops with its errors (it went round for good).
+    let (s, addr, inbox) = ready(2).await;
+    let mut o = options(&s, addr, Mode::Step2, 2);
+    o.pin_prefix = "wrong".into();
+    let r = tokio::time::timeout(Duration::from_secs(30), run_with(o, inbox))
+        .await
+        .expect("step-2 mode stops when no challenge succeeds")
+        .unwrap();
+    assert_eq!(r.completed, 0);
+    assert!(
+        r.json["errors"]["step1_no_challenge"]["count"].as_u64() > Some(0),
+        "{}",
+        r.json
+    );
 }
