@@ -130,6 +130,9 @@ fn auth_err(code: i64, message: impl Into<String>) -> ServiceError {
     }
 }
 
+/// The shortest admin password (NIST SP 800-63B's minimum for chosen memorized secrets).
+pub const MIN_ADMIN_PASSWORD: usize = 8;
+
 impl Services {
     fn issue_jwt(&self, username: &str, realm: &str, role: &str) -> Result<String> {
         let nonce: String = self
@@ -309,16 +312,24 @@ impl Services {
                 "An admin name must be non-empty and contain no @ or :.".into(),
             ));
         }
-        if password.is_empty() {
-            return Err(ServiceError::Parameter(
-                "The admin password must not be empty.".into(),
-            ));
+        if password.chars().count() < MIN_ADMIN_PASSWORD {
+            return Err(ServiceError::Parameter(format!(
+                "The admin password must be at least {MIN_ADMIN_PASSWORD} characters long."
+            )));
         }
         let hash = self.hash_secret(password).await?;
         self.store()
             .admin_upsert(name, &hash, self.clock().now_ms())
             .await?;
         Ok(())
+    }
+
+    /// Whether `password` is admin `name`'s password now (false for an unknown admin).
+    pub async fn admin_password_matches(&self, name: &str, password: &str) -> Result<bool> {
+        match self.store().admin_hash(name).await? {
+            Some(hash) => self.verify_secret(password, &hash).await,
+            None => Ok(false),
+        }
     }
 
     /// Creates `admin` with a random password if no admin exists; returns the password.

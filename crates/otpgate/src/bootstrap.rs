@@ -208,17 +208,43 @@ async fn check_keys(store: &Store, keys: &KeyRing, rng: &dyn RandomSource) -> an
 }
 
 /// Creates the first admin if none exists, prints the password once and writes it to
-/// `<data-dir>/initial-admin-password` (0600).
+/// `<data-dir>/initial-admin-password` (0600). A file left from an earlier start whose
+/// password no longer opens the admin (it was changed) is removed: it would only mislead.
 pub async fn initial_admin(services: &Services, dir: &Path) -> anyhow::Result<()> {
+    let file = dir.join(INITIAL_ADMIN_FILE);
     if let Some(pw) = services.create_initial_admin().await? {
-        let file = dir.join(INITIAL_ADMIN_FILE);
         let _ = fs::remove_file(&file);
         write_private(&file, format!("{pw}\n").as_bytes())?;
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "otpgate".into());
         println!("Created admin user 'admin' with password: {pw}");
         println!(
-            "(also written to {}; change it with `otpgate admin add admin --password-stdin`)",
-            file.display()
+            "(also written to {}; change it with `{exe} --data-dir {} admin add admin --password-stdin`)",
+            file.display(),
+            dir.display()
         );
+    } else if let Ok(old) = fs::read_to_string(&file)
+        && !services
+            .admin_password_matches("admin", old.trim_end_matches(['\n', '\r']))
+            .await?
+    {
+        forget_initial_password(dir);
     }
     Ok(())
+}
+
+/// Removes `<data-dir>/initial-admin-password` (the admin's password has changed).
+pub fn forget_initial_password(dir: &Path) {
+    let file = dir.join(INITIAL_ADMIN_FILE);
+    if file.exists() {
+        match fs::remove_file(&file) {
+            Ok(()) => {
+                tracing::info!(file = %file.display(), "removed the initial admin password: it is no longer the admin's")
+            }
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "could not remove the outdated initial admin password")
+            }
+        }
+    }
 }

@@ -356,6 +356,9 @@ impl Config {
                 "web.session_max_secs must be at least web.session_secs and at most 604800".into(),
             ));
         }
+        if let Err(e) = check_log_level(&self.log.level) {
+            errs.push(ConfigError::Invalid(e));
+        }
         if !(100..=60_000).contains(&self.server.database_timeout_ms) {
             errs.push(ConfigError::Invalid(
                 "server.database_timeout_ms must be between 100 and 60000".into(),
@@ -465,6 +468,27 @@ impl Config {
     }
 }
 
+/// The levels `log.level` names.
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// `log.level`: a level, or a tracing filter whose every directive names a level
+/// (`info,otpgate=debug`). A bare word that is not a level (`verbose`) would be read as a
+/// target to show everything of, and the server would log nothing else: refused.
+fn check_log_level(level: &str) -> Result<(), String> {
+    for directive in level.split(',').map(str::trim) {
+        let lvl = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, l)| l)
+            .trim();
+        if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(lvl)) {
+            return Err(format!(
+                "log.level: {directive:?} names no level; use one of error, warn, info, debug, trace (or target=level, comma-separated)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,5 +566,21 @@ mod tests {
         c.log.format = "xml".into();
         c.security.pin_hash.iterations = 0;
         assert_eq!(c.validate().len(), 3);
+    }
+
+    #[test]
+    fn log_levels_are_levels_or_filters_of_levels() {
+        for ok in [
+            "info",
+            "DEBUG",
+            "warn,otpgate=debug",
+            "otpgate_service=trace, info",
+            "off",
+        ] {
+            assert!(check_log_level(ok).is_ok(), "{ok}");
+        }
+        for bad in ["verbose", "info,chatty", "otpgate=loud", ""] {
+            assert!(check_log_level(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -12,8 +12,10 @@ fn init_tracing(c: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&c.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a terminal: a log file or journal gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if c.log.format == "json" {
         // Each line carries the request's span: its id, method and route.
@@ -98,6 +100,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .set_admin_contact(&name, email.as_deref(), mobile.as_deref())
                     .await
                     .context("saving the admin's contact data")?;
+            }
+            if name == "admin" {
+                bootstrap::forget_initial_password(&loaded.config.server.data_dir);
             }
             println!("admin {name} saved");
             Ok(ExitCode::SUCCESS)

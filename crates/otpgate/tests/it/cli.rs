@@ -118,7 +118,13 @@ async fn serve_logging_to(
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let mut first = lines.next().and_then(Result::ok).unwrap_or_default();
+        // The first admin's password comes with a second line: how to change it.
+        if first.starts_with("Created admin user")
+            && let Some(Ok(hint)) = lines.next()
+        {
+            first = format!("{first}\n{hint}");
+        }
         let _ = tx.send(first);
         for _ in lines {}
     });
@@ -188,10 +194,63 @@ async fn serve_bootstraps_the_data_dir_prints_the_admin_once_and_stops_on_sigter
     sigterm(&run.child);
     let status = run.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+    // The hint names this binary and data directory.
+    assert!(
+        pw_line.contains(&format!(
+            "{} --data-dir {} admin add admin --password-stdin",
+            env!("CARGO_BIN_EXE_otpgate"),
+            data.display()
+        )),
+        "{pw_line}"
+    );
     // A second start keeps the admin and prints nothing.
     let run2 = serve(&data, &[]).await;
     assert_eq!(run2.first_line, "", "the password is printed only once");
     drop(run2);
+    // A password shorter than 8 characters is refused.
+    let admin_add = |name: &str, pw: &str| {
+        let mut child = bin()
+            .args([
+                "--data-dir",
+                data.to_str().unwrap(),
+                "admin",
+                "add",
+                name,
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{pw}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = admin_add("admin", "short");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at least 8 characters"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(data.join("initial-admin-password").exists());
+    // A new password for the admin ends the initial one's file…
+    assert!(admin_add("admin", "a new admin password").status.success());
+    assert!(!data.join("initial-admin-password").exists());
+    // …and a stale copy is removed at the next start.
+    std::fs::write(data.join("initial-admin-password"), &pw).unwrap();
+    std::fs::set_permissions(
+        data.join("initial-admin-password"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    drop(serve(&data, &[]).await);
+    assert!(!data.join("initial-admin-password").exists());
     // A key file others can read is refused, saying how to fix it.
     let keys = data.join("encryption.keys");
     std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -282,6 +341,18 @@ fn check_config_accepts_the_example_and_reports_errors() {
     assert!(
         err.contains("version") && err.contains("log.format"),
         "{err}"
+    );
+    // A log level that is no level would silence the server: refused.
+    std::fs::write(&bad, "[log]\nlevel = \"verbose\"\n").unwrap();
+    let out = bin()
+        .args(["--config", bad.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("log.level"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let out = bin()
         .args(["--config", "/no/such/file.toml", "check-config"])

@@ -1142,7 +1142,7 @@ async fn a_changed_admin_password_ends_the_old_api_tokens() {
     let (s, _gw) = ready().await;
     s.app
         .services
-        .add_admin("helpdesk", "old-pw")
+        .add_admin("helpdesk", "old-password")
         .await
         .unwrap();
     let sign_in = |pw: &'static str| {
@@ -1154,18 +1154,18 @@ async fn a_changed_admin_password_ends_the_old_api_tokens() {
             b["result"]["value"]["token"].as_str().unwrap().to_owned()
         }
     };
-    let old = sign_in("old-pw").await;
+    let old = sign_in("old-password").await;
     let (st, _) = as_admin(&s, &old, reqwest::Method::GET, "/token/", &[]).await;
     assert_eq!(st, 200);
     s.advance(1);
     s.app
         .services
-        .add_admin("helpdesk", "new-pw")
+        .add_admin("helpdesk", "new-password")
         .await
         .unwrap();
     let (st, b) = as_admin(&s, &old, reqwest::Method::GET, "/token/", &[]).await;
     assert_eq!((st, code(&b)), (401, 4305), "{b}");
-    let new = sign_in("new-pw").await;
+    let new = sign_in("new-password").await;
     let (st, _) = as_admin(&s, &new, reqwest::Method::GET, "/token/", &[]).await;
     assert_eq!(st, 200, "a token issued after the change");
 }
