@@ -30,8 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API (default 127.0.0.1:5000).
     Serve {
-        /// Listen address.
-        #[arg(long, env = "OTPGATE_LISTEN", value_name = "ADDR")]
+        /// Listen address: IP:PORT or HOST:PORT (`localhost:5000`).
+        #[arg(long, env = "OTPGATE_LISTEN", value_name = "ADDR", value_parser = crate::config::parse_listen)]
         listen: Option<SocketAddr>,
     },
     /// Manage administrators.

@@ -73,7 +73,8 @@ impl Default for Config {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// HTTP listen address.
+    /// HTTP listen address (IP:PORT, or HOST:PORT resolved at start).
+    #[serde(deserialize_with = "listen_from_text")]
     pub listen: SocketAddr,
     /// Data directory (keys, SQLite database, sink file).
     pub data_dir: PathBuf,
@@ -468,6 +469,30 @@ impl Config {
     }
 }
 
+/// A listen address: `IP:PORT`, or `HOST:PORT` resolved now (`localhost:5000`; an IPv4
+/// address of the name is preferred).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = text.trim().parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text.trim())
+        .map_err(|e| {
+            format!("{text:?} is not an address to listen on (IP:PORT or HOST:PORT): {e}")
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?} names no address to listen on"))
+}
+
+fn listen_from_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_listen(&text).map_err(serde::de::Error::custom)
+}
+
 /// The levels `log.level` names.
 const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
@@ -582,5 +607,21 @@ mod tests {
         for bad in ["verbose", "info,chatty", "otpgate=loud", ""] {
             assert!(check_log_level(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn listen_addresses_may_name_a_host() {
+        assert_eq!(
+            parse_listen("localhost:5000").unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 5000))
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0:5000").unwrap(),
+            SocketAddr::from(([0, 0, 0, 0], 5000))
+        );
+        assert!(parse_listen("localhost").is_err());
+        assert!(parse_listen("no such host.invalid:1").is_err());
+        let c: Config = toml::from_str("[server]\nlisten = \"localhost:5001\"\n").unwrap();
+        assert_eq!(c.server.listen, SocketAddr::from(([127, 0, 0, 1], 5001)));
     }
 }

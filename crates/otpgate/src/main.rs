@@ -65,7 +65,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let app = otpgate::state::App::new(loaded.services, loaded.config);
             app.warn_about_sinks().await;
-            tracing::info!(listen = %listener.local_addr()?, "otpgate serving");
+            let local = listener.local_addr()?;
+            let scheme = if app.config.server.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let url = if local.ip().is_unspecified() || local.ip().is_loopback() {
+                format!("{scheme}://localhost:{}/", local.port())
+            } else {
+                format!("{scheme}://{local}/")
+            };
+            tracing::info!(listen = %local, "otpgate serving: open {url}");
             serve::serve_all(listener, radius, app, serve::shutdown_signal()).await?;
             tracing::info!("otpgate stopped");
             Ok(ExitCode::SUCCESS)

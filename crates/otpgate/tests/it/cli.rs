@@ -1807,3 +1807,46 @@ async fn keys_rotate_while_logins_run_breaks_no_login() {
         done.load(std::sync::atomic::Ordering::SeqCst)
     );
 }
+
+/// `serve --listen localhost:PORT` (a host name was refused), the start-up line says which URL
+/// to open, and a log that is no terminal gets no colour codes.
+#[tokio::test]
+async fn serve_listens_on_a_host_name_and_says_where_to_open_it_in_plain_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let log_path = tmp.path().join("stderr.log");
+    let port = free_port();
+    let mut child = bin()
+        .args(["serve", "--listen", &format!("localhost:{port}")])
+        .env("OTPGATE_DATA_DIR", &data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let c = client();
+    let mut up = false;
+    for _ in 0..200 {
+        if let Ok(r) = c
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            && r.status() == 200
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sigterm(&child);
+    let _ = child.wait();
+    assert!(up, "serving on localhost:{port}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains(&format!("open http://localhost:{port}/")),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log file: {log}"
+    );
+}
