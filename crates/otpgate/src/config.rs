@@ -262,9 +262,9 @@ impl RadiusClientConfig {
         let secret = match (&self.secret, &self.secret_file) {
             (Some(s), None) => s.clone(),
             (None, Some(f)) => std::fs::read_to_string(f)
-                .map_err(|source| ConfigError::Read {
+                .map_err(|reason| ConfigError::Read {
                     path: f.clone(),
-                    source,
+                    reason,
                 })?
                 .lines()
                 .next()
@@ -290,13 +290,14 @@ impl RadiusClientConfig {
 /// A configuration problem, reported all at once by `check-config`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("cannot read config file {path}: {source}")]
+    /// The file cannot be read. (The reason is in the message, not a source as well: an
+    /// error chain would print it twice.)
+    #[error("cannot read config file {path}: {reason}")]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The file is not valid TOML for this schema.
     #[error("invalid config file {path}: {message}")]
@@ -322,9 +323,9 @@ impl Config {
 
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            reason,
         })?;
         Self::parse(&text, path)
     }

@@ -359,6 +359,9 @@ fn check_config_accepts_the_example_and_reports_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    // The cause is said once.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
 
 #[tokio::test]
