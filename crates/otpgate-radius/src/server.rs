@@ -258,7 +258,16 @@ struct Shared<H> {
     stats: Arc<Stats>,
     limits: Limits,
     seen: Mutex<SeenCache>,
+    /// When each (address, reason) was last logged at warn: at most once a minute each.
+    warned: Mutex<HashMap<(IpAddr, &'static str), Instant>>,
 }
+
+/// The shortest time between two warnings of one address for one reason.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// The most (address, reason) pairs remembered for warnings (a flood of sources costs no
+/// more memory; beyond, warnings are simply not repeated until it is cleared).
+const MAX_WARNED: usize = 10_000;
 
 /// Serves RADIUS on `socket` until `shutdown` resolves, then waits for requests in progress.
 pub async fn serve<H: Handler>(
@@ -276,6 +285,7 @@ pub async fn serve<H: Handler>(
         stats,
         limits,
         seen: Mutex::new(SeenCache::new(limits.handler_timeout)),
+        warned: Mutex::new(HashMap::new()),
     });
     let mut tasks = JoinSet::new();
     let mut buf = vec![0u8; packet::MAX_PACKET_LEN];
@@ -319,6 +329,27 @@ struct Work {
 }
 
 impl<H: Handler> Shared<H> {
+    /// Whether a drop of `ip`'s datagram for `reason` is to be logged at warn now (once a
+    /// minute per address and reason: a NAS that is set up wrongly is seen in the log at the
+    /// default level, a flood does not fill it).
+    fn warn_now(&self, ip: IpAddr, reason: &'static str) -> bool {
+        let Ok(mut w) = self.warned.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if w.len() >= MAX_WARNED {
+            w.retain(|_, at| now.duration_since(*at) < WARN_EVERY);
+        }
+        match w.get(&(ip, reason)) {
+            Some(at) if now.duration_since(*at) < WARN_EVERY => false,
+            _ if w.len() >= MAX_WARNED => false,
+            _ => {
+                w.insert((ip, reason), now);
+                true
+            }
+        }
+    }
+
     /// Checks a datagram; returns the work to do, or None if it is dropped or a duplicate.
     fn admit(&self, datagram: &[u8], from: SocketAddr) -> Option<Work> {
         let Some(client) = self
@@ -328,7 +359,11 @@ impl<H: Handler> Shared<H> {
             .cloned()
         else {
             bump(&self.stats.unknown_client);
-            tracing::debug!(client = %from.ip(), "RADIUS packet from an unknown client dropped");
+            if self.warn_now(from.ip(), "unknown") {
+                tracing::warn!(client = %from.ip(), "RADIUS packet from an address that is no configured client dropped: add it to [[radius.clients]] (network) if it is a NAS of yours");
+            } else {
+                tracing::debug!(client = %from.ip(), "RADIUS packet from an unknown client dropped");
+            }
             return None;
         };
         let packet = match packet::decode(datagram) {
@@ -345,7 +380,14 @@ impl<H: Handler> Shared<H> {
             client.require_message_authenticator,
         ) {
             bump(&self.stats.bad_authenticator);
-            tracing::debug!(client = %from.ip(), error = %e, "RADIUS request dropped");
+            let missing = matches!(e, crate::RadiusError::MissingMessageAuthenticator);
+            if missing && self.warn_now(from.ip(), "missing") {
+                tracing::warn!(client = %from.ip(), "RADIUS request without a Message-Authenticator dropped: this client must send one (Blast-RADIUS, CVE-2024-3596). If the NAS cannot (e.g. Debian's libpam-radius-auth 2.0), set require_message_authenticator = false for it in [[radius.clients]]");
+            } else if !missing && self.warn_now(from.ip(), "bad") {
+                tracing::warn!(client = %from.ip(), "RADIUS request with a wrong Message-Authenticator dropped: the shared secret of this client differs from the NAS's");
+            } else {
+                tracing::debug!(client = %from.ip(), error = %e, "RADIUS request dropped");
+            }
             return None;
         }
         let key = (from, packet.identifier, packet.authenticator);

@@ -311,3 +311,65 @@ async fn the_client_realm_selects_the_users_realm() {
     assert_eq!(r.code, ACCESS_CHALLENGE, "{}", text(&r));
     assert_eq!(gw.last().field("phone").as_deref(), Some("+4917"));
 }
+
+/// A writer the test reads back: the log lines at warn and above.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Dropped RADIUS requests are said at warn — which client, why, and the setting to change —
+/// once a minute per address and reason (Debian's libpam-radius-auth sends no
+/// Message-Authenticator; its logins timed out with nothing in the log at the default level).
+#[tokio::test]
+async fn dropped_radius_requests_are_logged_at_warn_once_with_the_setting_to_change() {
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test's runtime runs on this thread: the server's tasks log here too.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (s, _gw) = ready(vec![client_config("127.0.0.1", true)]).await;
+    let nas = Nas::new(&s, SECRET).await;
+    for _ in 0..3 {
+        let unsigned = packet::encode(&nas.request("alice", "1234", None)).unwrap();
+        assert!(nas.exchange(&unsigned).await.is_none());
+    }
+    let wrong = Nas::new(&s, "not-the-secret").await;
+    for _ in 0..2 {
+        let req = wrong.request("alice", "1234", None);
+        assert!(
+            wrong
+                .exchange(&auth::sign_request(req, b"not-the-secret").unwrap())
+                .await
+                .is_none()
+        );
+    }
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        text.matches("without a Message-Authenticator dropped")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains("require_message_authenticator = false") && text.contains("127.0.0.1"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("wrong Message-Authenticator dropped").count(),
+        1,
+        "{text}"
+    );
+}
