@@ -73,9 +73,22 @@ fn user_page(
     auth_page("Sign in", errors, ok, b)
 }
 
+/// The refusal shown when the session cookie would not survive this connection.
+fn cookie_lost(web: &Web) -> Vec<(String, String)> {
+    web.cookie_would_be_lost()
+        .map(|why| vec![(String::new(), why)])
+        .unwrap_or_default()
+}
+
 /// `GET /ui/login`.
 pub async fn user_form(web: Web) -> WebResult {
-    Ok(user_page(&web, "", "", &[], flash(web.query.get("ok"))))
+    Ok(user_page(
+        &web,
+        "",
+        "",
+        &cookie_lost(&web),
+        flash(web.query.get("ok")),
+    ))
 }
 
 fn refuse(web: &Web, user: &str, realm: &str, message: &str) -> Response {
@@ -88,6 +101,11 @@ pub async fn user_login(web: Web) -> WebResult {
     let login = web.form.get("user").unwrap_or_default().trim().to_owned();
     let realm_in = web.form.get("realm").unwrap_or_default().trim().to_owned();
     let pass = web.form.get("pass").unwrap_or_default().to_owned();
+    // No SMS for a sign-in whose next step cannot find its cookie.
+    let lost = cookie_lost(&web);
+    if !lost.is_empty() {
+        return Ok(user_page(&web, &login, &realm_in, &lost, None));
+    }
     if login.is_empty() {
         return Ok(user_page(
             &web,
@@ -232,7 +250,11 @@ fn admin_page(username: &str, errors: &[(String, String)], ok: Option<&str>) -> 
 
 /// `GET /ui/admin/login`.
 pub async fn admin_form(web: Web) -> WebResult {
-    Ok(admin_page("", &[], flash(web.query.get("ok"))))
+    Ok(admin_page(
+        "",
+        &cookie_lost(&web),
+        flash(web.query.get("ok")),
+    ))
 }
 
 /// `POST /ui/admin/login`: an `auth` call, as `POST /auth`.
@@ -245,6 +267,10 @@ pub async fn admin_login(web: Web) -> WebResult {
         .trim()
         .to_owned();
     let password = web.form.get("password").unwrap_or_default().to_owned();
+    let lost = cookie_lost(&web);
+    if !lost.is_empty() {
+        return Ok(admin_page(&username, &lost, None));
+    }
     let call = web
         .call(Caller::Anonymous)
         .event("auth")

@@ -218,6 +218,44 @@ fn set_cookie(app: &App, base: &str, value: &str, max_age: i64) -> String {
 }
 
 impl Web {
+    /// Why a sign-in cannot work on this connection, if it cannot: the page came over plain
+    /// HTTP to a host other than this machine, where browsers do not keep the `Secure`
+    /// (`__Host-`) session cookie — the sign-in would silently start over.
+    pub fn cookie_would_be_lost(&self) -> Option<String> {
+        let cfg = &self.app.config;
+        if !cfg.web.secure_cookies || cfg.server.tls_cert.is_some() {
+            return None;
+        }
+        let forwarded_https = self
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+        if forwarded_https {
+            return None;
+        }
+        let host = self
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+        };
+        let local = name.eq_ignore_ascii_case("localhost")
+            || name.to_ascii_lowercase().ends_with(".localhost")
+            || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if local || name.is_empty() {
+            return None;
+        }
+        tracing::warn!(host = %host, "a sign-in page was opened over plain HTTP at a host name: browsers drop the secure session cookie there, so signing in cannot work (use HTTPS, or localhost, or web.secure_cookies = false behind a TLS proxy)");
+        Some(format!(
+            "Signing in cannot work here: this page was opened over plain HTTP at {host}, and browsers keep the secure sign-in cookie only over HTTPS or on localhost. Open it over HTTPS (server.tls_cert, or a TLS proxy in front of otpgate), or at http://localhost:{port}/ on the server itself. Behind a proxy that ends TLS and talks plain HTTP to otpgate over a trusted link, set web.secure_cookies = false.",
+            port = cfg.server.listen.port()
+        ))
+    }
+
     pub fn cookie(&self, base: &str) -> Option<String> {
         let name = cookie_name(&self.app, base);
         self.headers

@@ -1508,3 +1508,69 @@ async fn an_admin_sees_and_lands_on_only_the_pages_their_rights_allow() {
     }
     assert_eq!(b.get("/ui/admin/gateways").await.status, 403);
 }
+
+/// The console opened over plain HTTP at a host name (a workstation's `http://server:5000/`):
+/// browsers drop the secure session cookie there, so the sign-in used to start over in
+/// silence. The pages say why and how to fix it, a sign-in is refused before any work (no SMS
+/// for a user), and on localhost, over HTTPS or behind a TLS proxy nothing changes.
+#[tokio::test]
+async fn plain_http_at_a_host_name_says_why_signing_in_cannot_work() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    let mut b = Browser::new(&s);
+    let remote = || {
+        let mut h = HeaderMap::new();
+        h.insert("host", "otp.example.org:5000".parse().unwrap());
+        h
+    };
+    let page = s
+        .client
+        .get(s.url("/ui/admin/login"))
+        .header("host", "otp.example.org:5000")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Signing in cannot work here"), "{page}");
+    assert!(page.contains("http://localhost:"), "{page}");
+    let p = b
+        .post_with(
+            "/ui/admin/login",
+            &[("username", "admin"), ("password", ADMIN_PW)],
+            remote(),
+        )
+        .await;
+    assert_ne!(p.status, 303, "no redirect into a loop");
+    assert!(p.body.contains("Signing in cannot work here"), "{}", p.body);
+    let p = b
+        .post_with(
+            "/ui/login",
+            &[("user", "alice"), ("pass", "1234")],
+            remote(),
+        )
+        .await;
+    assert!(p.body.contains("Signing in cannot work here"), "{}", p.body);
+    assert_eq!(gw.count(), 0, "no SMS for a sign-in that cannot go on");
+    // Behind a TLS proxy (X-Forwarded-Proto: https) and on localhost: as ever.
+    let mut proxied = remote();
+    proxied.insert("x-forwarded-proto", "https".parse().unwrap());
+    let p = b
+        .post_with(
+            "/ui/admin/login",
+            &[("username", "admin"), ("password", ADMIN_PW)],
+            proxied,
+        )
+        .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/admin/"),
+        "{}",
+        p.body
+    );
+    let mut local = Browser::new(&s);
+    local.admin_login().await;
+}
