@@ -249,7 +249,22 @@ impl Web {
         if local || name.is_empty() {
             return None;
         }
-        tracing::warn!(host = %host, "a sign-in page was opened over plain HTTP at a host name: browsers drop the secure session cookie there, so signing in cannot work (use HTTPS, or localhost, or web.secure_cookies = false behind a TLS proxy)");
+        // Said once a minute at most: every view of a sign-in page comes here.
+        static LAST_WARNED_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        let now = self.app.services.clock().now_ms();
+        let last = LAST_WARNED_MS.load(std::sync::atomic::Ordering::Relaxed);
+        if (now - last).abs() >= 60_000
+            && LAST_WARNED_MS
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            tracing::warn!(host = %host, "a sign-in page was opened over plain HTTP at a host name: browsers drop the secure session cookie there, so signing in cannot work (use HTTPS, or localhost, or web.secure_cookies = false behind a TLS proxy)");
+        }
         Some(format!(
             "Signing in cannot work here: this page was opened over plain HTTP at {host}, and browsers keep the secure sign-in cookie only over HTTPS or on localhost. Open it over HTTPS (server.tls_cert, or a TLS proxy in front of otpgate), or at http://localhost:{port}/ on the server itself. Behind a proxy that ends TLS and talks plain HTTP to otpgate over a trusted link, set web.secure_cookies = false.",
             port = cfg.server.listen.port()
