@@ -686,6 +686,22 @@ impl Services {
                 .map(|v| v.trim().to_owned())
                 .unwrap_or_else(|| old.to_owned())
         };
+        // A mobile number enrollment would refuse is refused here already, with the reason
+        // (it is stored as given, as privacyIDEA stores it).
+        if let Some(m) = input
+            .mobile
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            let settings = self.settings().await?;
+            crate::limits::enrollment_number(&settings.config, "", m).map_err(|e| match e {
+                ServiceError::Parameter(why) => ServiceError::Parameter(format!(
+                    "The mobile number {m:?} cannot be used: {why}"
+                )),
+                other => other,
+            })?;
+        }
         let password_hash = match input.password.as_deref() {
             Some(p) if !p.is_empty() => self.hash_secret(p).await?,
             _ => base.password_hash.clone(),

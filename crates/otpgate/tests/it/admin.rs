@@ -563,11 +563,23 @@ async fn resolvers_realms_and_users() {
         &[
             ("user", "dave"),
             ("resolver", "local"),
-            ("mobile", "+4917"),
+            ("mobile", "+4915112345678"),
             ("email", "d@x"),
         ],
     )
     .await;
+    // A mobile number enrollment would refuse is refused here already, saying why.
+    let (st, b) = s
+        .apost(
+            "/user/",
+            &[("user", "erin"), ("resolver", "local"), ("mobile", "+4917")],
+        )
+        .await;
+    assert_eq!((st, code(&b)), (400, 905), "{b}");
+    assert!(
+        error(&b).contains("mobile") && error(&b).contains("+4917"),
+        "{b}"
+    );
     let (st, b) = s
         .apost("/user/", &[("user", "dave"), ("resolver", "local")])
         .await;
@@ -584,7 +596,11 @@ async fn resolvers_realms_and_users() {
         .client
         .put(s.url("/user/"))
         .header("Authorization", s.token())
-        .form(&[("user", "dave"), ("resolver", "local"), ("mobile", "+4918")])
+        .form(&[
+            ("user", "dave"),
+            ("resolver", "local"),
+            ("mobile", "+4916012345678"),
+        ])
         .send()
         .await
         .unwrap();
@@ -596,7 +612,7 @@ async fn resolvers_realms_and_users() {
             value(&b)[0]["email"].as_str(),
             value(&b)[0]["editable"].as_bool()
         ),
-        (Some("+4918"), Some("d@x"), Some(true))
+        (Some("+4916012345678"), Some("d@x"), Some(true))
     );
     assert_eq!(value(&s.adelete("/user/local/dave").await.1), &json!(true));
     assert_eq!(s.adelete("/user/local/dave").await.0, 400);

@@ -287,7 +287,7 @@ async fn the_client_realm_selects_the_users_realm() {
         &[
             ("user", "alice"),
             ("resolver", "staff"),
-            ("mobile", "+4917"),
+            ("mobile", "+4917612345678"),
         ],
     )
     .await;
@@ -309,7 +309,7 @@ async fn the_client_realm_selects_the_users_realm() {
     let nas = Nas::new(&s, SECRET).await;
     let r = nas.send(nas.request("alice", "other-pin", None)).await;
     assert_eq!(r.code, ACCESS_CHALLENGE, "{}", text(&r));
-    assert_eq!(gw.last().field("phone").as_deref(), Some("+4917"));
+    assert_eq!(gw.last().field("phone").as_deref(), Some("+4917612345678"));
 }
 
 /// A writer the test reads back: the log lines at warn and above.
