@@ -13,6 +13,10 @@ use otpgate_service::validate::{CheckOutcome, SEND_FAILED};
 
 const WRONG: &str = "The user name or PIN is wrong.";
 
+/// A sign-in of a token locked by failed attempts (it lifts itself, see
+/// `failcounter_clear_timeout`).
+const LOCKED: &str = "Too many failed attempts: signing in is blocked for now. Try again later, or ask your administrator to unlock it.";
+
 fn auth_page(title: &str, errors: &[(String, String)], flash: Option<&str>, body: Out) -> Response {
     let status = super::page::form_status(errors);
     Page {
@@ -162,6 +166,9 @@ pub async fn user_login(web: Web) -> WebResult {
                 let m = o.message();
                 let message = if m == LIMITED || m == SEND_FAILED {
                     m
+                } else if m.contains("Failcounter exceeded") {
+                    // Not "wrong PIN": the user would only try again, and again.
+                    LOCKED.to_owned()
                 } else {
                     WRONG.to_owned()
                 };

@@ -1574,3 +1574,35 @@ async fn plain_http_at_a_host_name_says_why_signing_in_cannot_work() {
     let mut local = Browser::new(&s);
     local.admin_login().await;
 }
+
+/// A user whose token is locked by failed attempts is told so at the sign-in, not "wrong PIN"
+/// (they would only try again); the audit keeps privacyIDEA's reason.
+#[tokio::test]
+async fn a_locked_user_is_told_the_sign_in_is_blocked_not_that_the_pin_is_wrong() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    s.ok("/token/set/SMS1", &[("max_failcount", "1")]).await;
+    let mut b = Browser::new(&s);
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "0000")])
+        .await;
+    assert!(
+        p.body.contains("The user name or PIN is wrong."),
+        "{}",
+        p.body
+    );
+    let p = b
+        .post("/ui/login", &[("user", "alice"), ("pass", "1234")])
+        .await;
+    assert!(p.body.contains("Too many failed attempts"), "{}", p.body);
+    assert_eq!(gw.count(), 0);
+    let (_, a) = s
+        .aget(
+            "/audit/",
+            &[("action", "*ui/login*"), ("info", "*Failcounter exceeded*")],
+        )
+        .await;
+    assert_eq!(a["result"]["value"]["count"], 1, "{a}");
+}
