@@ -521,10 +521,12 @@ async fn handle(app: App, mut req: Request, next: Next) -> Response {
     // A request refused before it became a call (a web form from another site, an expired
     // session, a field left empty) is still audited, through the service.
     if audited && !slot.handed_over() {
-        let why = if status.is_client_error() || status.is_server_error() {
-            format!("HTTP {}", status.as_u16())
-        } else {
-            String::new()
+        let why = match response.extensions().get::<crate::request::Refusal>() {
+            Some(r) => format!("HTTP {}: {}", status.as_u16(), r.0),
+            None if status.is_client_error() || status.is_server_error() => {
+                format!("HTTP {}", status.as_u16())
+            }
+            None => String::new(),
         };
         let call = Call::new(&app.services, action, Caller::Anonymous)
             .from(client, None)

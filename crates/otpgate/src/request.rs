@@ -16,6 +16,12 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Default, Debug)]
 pub struct CallSlot(Arc<Mutex<SlotState>>);
 
+/// Why a request was refused, in words, attached to its response (an API error's message, a
+/// form's errors): the audit row of a request that never became a call says it, not only the
+/// status.
+#[derive(Debug, Clone)]
+pub struct Refusal(pub String);
+
 #[derive(Default, Debug)]
 struct SlotState {
     handed_over: bool,

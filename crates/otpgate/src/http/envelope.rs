@@ -166,6 +166,9 @@ impl IntoResponse for ApiError {
             "result": {"status": false, "error": {"code": self.code, "message": self.message}},
             "version": VERSION, "id": 1, "time": now_f64(),
         });
-        json_response(self.status, &body)
+        let mut r = json_response(self.status, &body);
+        r.extensions_mut()
+            .insert(crate::request::Refusal(self.message.to_string()));
+        r
     }
 }

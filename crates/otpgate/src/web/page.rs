@@ -180,6 +180,11 @@ impl Page<'_> {
         )
             .into_response();
         page_headers(&mut r);
+        if !self.errors.is_empty() {
+            let why: Vec<&str> = self.errors.iter().map(|(_, m)| m.as_str()).collect();
+            r.extensions_mut()
+                .insert(crate::request::Refusal(why.join("; ")));
+        }
         r
     }
 }
@@ -203,6 +208,13 @@ pub fn exists_already(what: &str) -> ServiceError {
 
 /// A page that says what went wrong, with a way back.
 pub fn error_page(status: StatusCode, message: &str, back: Option<&str>) -> Response {
+    let mut r = error_page_inner(status, message, back);
+    r.extensions_mut()
+        .insert(crate::request::Refusal(message.to_owned()));
+    r
+}
+
+fn error_page_inner(status: StatusCode, message: &str, back: Option<&str>) -> Response {
     let mut body = Out::new();
     w!(body, "<p>{}</p>", E(message));
     w!(

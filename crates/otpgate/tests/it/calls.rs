@@ -114,8 +114,19 @@ async fn refused_calls_are_audited_with_their_reason_and_their_caller() {
     assert_eq!(p.status, 403, "{}", p.body);
     let rows = audit_rows(&s, "POST /ui/admin/tokens/<serial>/<action>").await;
     assert_eq!(rows[0]["success"], 0);
-    assert_eq!(rows[0]["info"], "HTTP 403");
+    // The audit says why, not only the status.
+    assert_eq!(
+        rows[0]["info"],
+        "HTTP 403: The form has expired. Go back, reload the page and try again."
+    );
     assert_eq!(rows[0]["administrator"], "admin");
+    // A form refused for its fields before any call: the fields' errors.
+    let p = Browser::new(&s)
+        .post("/ui/login", &[("user", ""), ("pass", "x")])
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    let rows = audit_rows(&s, "POST /ui/login").await;
+    assert_eq!(rows[0]["info"], "HTTP 422: Enter your user name.");
 }
 
 #[tokio::test]
