@@ -24,6 +24,7 @@ pub mod radiusserver;
 pub mod realms;
 pub mod sessions;
 pub mod settings;
+pub mod setup;
 pub mod smtpserver;
 pub mod snapshot;
 pub mod stats;

@@ -1606,3 +1606,67 @@ async fn a_locked_user_is_told_the_sign_in_is_blocked_not_that_the_pin_is_wrong(
         .await;
     assert_eq!(a["result"]["value"]["count"], 1, "{a}");
 }
+
+/// A new installation: the dashboard lists what the set-up lacks, in the order to fix it,
+/// each with its page; the enroll form warns when "the default gateway" would not send; a
+/// realm without a user store is refused; and once everything is there the list is gone.
+#[tokio::test]
+async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let dash = b.get("/ui/admin/").await;
+    assert!(dash.body.contains("To finish the set-up"), "{}", dash.body);
+    let store = dash.body.find("No user store yet").unwrap();
+    let realm = dash.body.find("No realm yet").unwrap();
+    let gateway = dash.body.find("No SMS gateway yet").unwrap();
+    assert!(store < realm && realm < gateway, "{}", dash.body);
+    assert!(dash.body.contains("href=\"/ui/admin/resolvers/new\""));
+    // A realm without a user store: refused in the console.
+    let p = b
+        .post(
+            "/ui/admin/realms",
+            &[("csrf", &csrf), ("kind", "realm"), ("realm_name", "empty")],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body.contains("Choose at least one user store"),
+        "{}",
+        p.body
+    );
+    // Stores, realm and a gateway, but no default gateway.
+    s.setup(&gw.url("/sms")).await;
+    s.ok("/system/setConfig", &[("sms.identifier", "")]).await;
+    let dash = b.get("/ui/admin/").await;
+    assert!(!dash.body.contains("No user store yet"), "{}", dash.body);
+    assert!(
+        dash.body.contains("No default SMS gateway"),
+        "{}",
+        dash.body
+    );
+    let form = b.get("/ui/admin/tokens/new").await;
+    assert!(
+        form.body.contains("No default SMS gateway"),
+        "{}",
+        form.body
+    );
+    assert!(form.body.contains("none that works"), "{}", form.body);
+    // A default that names no gateway.
+    s.ok("/system/setConfig", &[("sms.identifier", "gone")])
+        .await;
+    let dash = b.get("/ui/admin/").await;
+    assert!(
+        dash.body
+            .contains("The default SMS gateway gone does not exist"),
+        "{}",
+        dash.body
+    );
+    // Everything there: no list, the plain form.
+    s.ok("/system/setConfig", &[("sms.identifier", "gw")]).await;
+    let dash = b.get("/ui/admin/").await;
+    assert!(!dash.body.contains("To finish the set-up"), "{}", dash.body);
+    let form = b.get("/ui/admin/tokens/new").await;
+    assert!(!form.body.contains("none that works"), "{}", form.body);
+}

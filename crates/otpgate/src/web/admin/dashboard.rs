@@ -43,7 +43,9 @@ pub async fn show(web: Web) -> WebResult {
             &reach,
         )
         .await?;
+    let gaps = services.setup_gaps().await?;
     let mut b = Out::new();
+    view::setup(&mut b, &gaps);
     view::body(&mut b, &stats, &health, &failures.items);
     Ok(page(&web, &s, "Dashboard", &[], b))
 }

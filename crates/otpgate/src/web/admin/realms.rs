@@ -74,6 +74,17 @@ pub async fn save(web: Web) -> WebResult {
         .map(|r| (r.to_owned(), None))
         .collect();
     let make_default = web.form.flag("default");
+    if resolvers.is_empty() {
+        return realms_page(
+            &web,
+            &s,
+            &vec![(
+                "resolvers".into(),
+                "Choose at least one user store: a realm without one has no users.".into(),
+            )],
+        )
+        .await;
+    }
     let r = web
         .run(web.admin_call(&s), Some("realmwrite"), move |svc, cx| {
             Box::pin(async move {

@@ -122,8 +122,23 @@ async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> Web
         .into_iter()
         .map(|g| g.name)
         .collect();
+    // A missing or unknown default gateway: tokens left on "the default" could not send.
+    let default_gap = services
+        .setup_gaps()
+        .await?
+        .into_iter()
+        .find(|g| g.message.contains("default SMS gateway"))
+        .map(|g| g.message);
     let mut b = Out::new();
-    view::enroll_form(&mut b, s, &realms, &gateways, f, errors);
+    view::enroll_form(
+        &mut b,
+        s,
+        &realms,
+        &gateways,
+        default_gap.as_deref(),
+        f,
+        errors,
+    );
     Ok(page(web, s, "Enroll an SMS token", errors, b))
 }
 

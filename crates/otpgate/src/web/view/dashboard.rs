@@ -7,6 +7,24 @@ use otpgate_service::breaker::BreakerView;
 use otpgate_store::SmsStat;
 use std::collections::BTreeMap;
 
+/// What the set-up still lacks, in the order to fix it, each with the page that fixes it
+/// (nothing when nothing is missing).
+pub fn setup(b: &mut Out, gaps: &[otpgate_service::setup::SetupGap]) {
+    if gaps.is_empty() {
+        return;
+    }
+    b.raw("<section class=\"card errors\" role=\"alert\" aria-labelledby=\"setup-h\"><h2 id=\"setup-h\">To finish the set-up</h2><p>Until then a first SMS login cannot work. In this order:</p><ol>");
+    for g in gaps {
+        w!(
+            b,
+            "<li>{} <a href=\"{}\">Fix it</a></li>",
+            E(&g.message),
+            E(g.fix_at)
+        );
+    }
+    b.raw("</ol></section>");
+}
+
 /// The whole dashboard.
 pub fn body(b: &mut Out, stats: &[SmsStat], health: &[BreakerView], failures: &[AuditEntry]) {
     let mut by_gw: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();

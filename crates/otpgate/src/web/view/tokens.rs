@@ -172,15 +172,24 @@ pub fn detail(b: &mut Out, s: &Session, t: &TokenView) {
     );
 }
 
-/// The enrollment form, with the realms and gateways to choose from.
+/// The enrollment form, with the realms and gateways to choose from; `no_default` says why
+/// "the default gateway" would not send (none set, or gone).
 pub fn enroll_form(
     b: &mut Out,
     s: &Session,
     realms: &[String],
     gateways: &[String],
+    no_default: Option<&str>,
     f: &Params,
     errors: &[(String, String)],
 ) {
+    if let Some(why) = no_default {
+        w!(
+            b,
+            "<p class=\"errors\" role=\"alert\">{} Choose a gateway below, or <a href=\"/ui/admin/gateways\">set a default</a>.</p>",
+            E(why)
+        );
+    }
     b.raw("<form class=\"stack\" method=\"post\" action=\"/ui/admin/tokens/new\">");
     csrf_field(b, s);
     let g = |k: &str| f.get(k).unwrap_or_default().to_owned();
@@ -209,7 +218,12 @@ pub fn enroll_form(
         .attrs("autocomplete=\"new-password\"")
         .errors(errors)
         .input(b);
-    let mut gw_opts = vec![(String::new(), "The default gateway".to_owned())];
+    let default_label = if no_default.is_some() {
+        "The default gateway (none that works: see above)"
+    } else {
+        "The default gateway"
+    };
+    let mut gw_opts = vec![(String::new(), default_label.to_owned())];
     gw_opts.extend(super::opts(gateways.iter().cloned()));
     Field::new("sms.identifier", "SMS gateway")
         .value(&g("sms.identifier"))
