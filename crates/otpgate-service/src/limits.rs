@@ -99,6 +99,19 @@ pub fn enrollment_number(cfg: &SystemConfig, realm: &str, raw: &str) -> Result<S
     }
 }
 
+/// Whether `raw` is a phone number (with the default region), where numbers are checked
+/// (`sms.number_check` strict, the default): the reason when it is not.
+pub fn check_number_format(cfg: &SystemConfig, raw: &str) -> std::result::Result<(), String> {
+    match number::parse(raw, cfg.region_for("")) {
+        Ok(_) => Ok(()),
+        Err(number::NumberError::Region(r)) => {
+            Err(format!("the configured default region {r:?} is unknown"))
+        }
+        Err(_) if !cfg.strict_numbers => Ok(()),
+        Err(e) => Err(format!("Invalid phone number: {e}.")),
+    }
+}
+
 /// The number an SMS goes to: E.164 when it parses (national numbers with the realm's default
 /// region), the stored text unchanged when it does not (numbers enrolled before validation,
 /// or user-store values); refused by the toll-fraud rules.

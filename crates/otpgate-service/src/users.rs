@@ -686,8 +686,10 @@ impl Services {
                 .map(|v| v.trim().to_owned())
                 .unwrap_or_else(|| old.to_owned())
         };
-        // A mobile number enrollment would refuse is refused here already, with the reason
-        // (it is stored as given, as privacyIDEA stores it).
+        // A mobile number that is no phone number (where enrollment checks numbers) is
+        // refused here already, with the reason; it is stored as given, as privacyIDEA stores
+        // it. Which numbers may receive SMS (number types, countries, blocked prefixes) is
+        // decided at each send: those rules change, the user stays.
         if let Some(m) = input
             .mobile
             .as_deref()
@@ -695,12 +697,8 @@ impl Services {
             .filter(|m| !m.is_empty())
         {
             let settings = self.settings().await?;
-            crate::limits::enrollment_number(&settings.config, "", m).map_err(|e| match e {
-                ServiceError::Parameter(why) => ServiceError::Parameter(format!(
-                    "The mobile number {m:?} cannot be used: {why}"
-                )),
-                other => other,
-            })?;
+            crate::limits::check_number_format(&settings.config, m)
+                .map_err(|why| ServiceError::Parameter(format!("mobile: {why}")))?;
         }
         let password_hash = match input.password.as_deref() {
             Some(p) if !p.is_empty() => self.hash_secret(p).await?,
