@@ -11,6 +11,7 @@ pub mod crypt;
 pub mod error;
 pub mod hotp;
 pub mod jwt;
+pub mod net;
 pub mod number;
 pub mod params;
 pub mod phone;

@@ -15,6 +15,11 @@ pub trait RandomSource: Send + Sync + std::fmt::Debug {
         Ok(v)
     }
 
+    /// `n` random bytes as `2n` lower-case hex digits (ids, nonces).
+    fn hex(&self, n: usize) -> Result<String, CoreError> {
+        Ok(self.bytes(n)?.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// `n` random decimal digits, uniformly distributed (rejection sampling).
     fn digits(&self, n: usize) -> Result<String, CoreError> {
         self.pick(b"0123456789", n)

@@ -294,10 +294,7 @@ impl Services {
                 db: self.inner.db.clone(),
                 spool: spool::Spool::new(
                     &self.inner.data_dir,
-                    self.rng()
-                        .bytes(4)
-                        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
-                        .unwrap_or_default(),
+                    self.rng().hex(4).unwrap_or_default(),
                 ),
                 figures: self.inner.audit_figures.clone(),
             };

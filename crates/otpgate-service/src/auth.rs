@@ -135,12 +135,7 @@ pub const MIN_ADMIN_PASSWORD: usize = 8;
 
 impl Services {
     fn issue_jwt(&self, username: &str, realm: &str, role: &str) -> Result<String> {
-        let nonce: String = self
-            .rng()
-            .bytes(20)?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let nonce = self.rng().hex(20)?;
         let claims = json!({
             "username": username, "realm": realm, "nonce": nonce, "role": role, "authtype": "password",
             "exp": self.clock().now().timestamp() + JWT_VALIDITY_SECS, "rights": ADMIN_RIGHTS,

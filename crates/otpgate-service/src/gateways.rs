@@ -641,11 +641,7 @@ pub enum SmsFailure {
 impl Services {
     /// A new message id: `otpgate-` and 16 random hex digits.
     pub(crate) fn new_message_id(&self) -> Result<String> {
-        let bytes = self.rng().bytes(8)?;
-        Ok(format!(
-            "otpgate-{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ))
+        Ok(format!("otpgate-{}", self.rng().hex(8)?))
     }
 }
 

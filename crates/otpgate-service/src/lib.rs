@@ -170,11 +170,7 @@ impl Services {
     pub fn new(d: Deps) -> Self {
         let registry = Registry::new(d.data_dir.clone(), d.scripts_dir, d.clock.clone());
         let db = dbhealth::DbHealth::new(d.store.clone(), d.db_timeout);
-        let node_id = d
-            .rng
-            .bytes(8)
-            .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
-            .unwrap_or_default();
+        let node_id = d.rng.hex(8).unwrap_or_default();
         Self {
             inner: Arc::new(Inner {
                 store: d.store,

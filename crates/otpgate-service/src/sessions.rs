@@ -128,12 +128,7 @@ impl Services {
 
     /// 32 random hex digits (session ids, CSRF tokens).
     pub fn web_random(&self) -> Result<String> {
-        Ok(self
-            .rng()
-            .bytes(16)?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(self.rng().hex(16)?)
     }
 
     /// Signs a session out on every node until it would have expired (`expires_at` in s);

@@ -26,16 +26,7 @@ pub struct RateLimiter {
 
 /// The key of an address: IPv4 as is, IPv6 by its /64.
 fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
+    otpgate_core::net::client_key(ip)
 }
 
 impl RateLimiter {

@@ -35,12 +35,7 @@ struct AddressSlot(Arc<PerAddress>, std::net::IpAddr);
 impl PerAddress {
     /// A slot for `peer`, unless its address has [`MAX_HANDSHAKES_PER_ADDRESS`] already.
     fn take(self: &Arc<Self>, peer: SocketAddr) -> Option<AddressSlot> {
-        let key = match peer.ip() {
-            std::net::IpAddr::V6(v6) => {
-                std::net::IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())
-            }
-            v4 => v4,
-        };
+        let key = otpgate_core::net::client_key(peer.ip());
         let mut m = self.0.lock().ok()?;
         let n = m.entry(key).or_default();
         if *n >= MAX_HANDSHAKES_PER_ADDRESS {
