@@ -597,6 +597,7 @@ impl Services {
             for t in usable {
                 if t.used_otp(pass) || self.just_used(t, pass).await? {
                     replay = true;
+                    break;
                 }
             }
         }
@@ -660,8 +661,7 @@ impl Services {
             self.keep(&guesses, true, ctx.cfg).await?;
             self.release(&others(&all, &guesses)).await?;
             let otp = split_pass(pass, t, ctx.cfg).map(|(_, otp)| otp);
-            let previous = t.row.count >= 1
-                && otp.is_some_and(|o| t.otp(t.row.count - 1).is_ok_and(|p| hotp::otp_eq(o, &p)));
+            let previous = otp.is_some_and(|o| t.used_otp(o));
             audit.serial = t.row.serial.clone();
             return Ok(CheckOutcome::Reject(Rejected {
                 token: Some(t.token_ref(true)),
