@@ -15,6 +15,7 @@ pub mod net;
 pub mod number;
 pub mod params;
 pub mod phone;
+pub mod picrypt;
 pub mod pin;
 pub mod policy;
 pub mod random;

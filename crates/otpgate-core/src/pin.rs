@@ -89,6 +89,9 @@ impl PinParams {
 /// Verifies `pin` against a PHC string made by [`PinParams::hash`] (the parameters are read
 /// from the string, so changing the defaults keeps old hashes valid).
 pub fn verify(pin: &str, phc: &str) -> bool {
+    if let Some(imported) = verify_imported(pin, phc) {
+        return imported;
+    }
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -113,6 +116,9 @@ fn blocks_for<'a>(memory: &'a mut KdfMemory, params: &Params) -> Option<&'a mut 
 
 /// As [`verify`], with `memory` as Argon2's working memory (grown when a hash needs more).
 pub fn verify_in(pin: &str, phc: &str, memory: &mut KdfMemory) -> bool {
+    if let Some(imported) = verify_imported(pin, phc) {
+        return imported;
+    }
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -148,9 +154,101 @@ pub fn verify_in(pin: &str, phc: &str, memory: &mut KdfMemory) -> bool {
     hashed.is_ok() && bool::from(subtle::ConstantTimeEq::ct_eq(&*out, expected.as_bytes()))
 }
 
+/// The prefix of passlib's PBKDF2-HMAC-SHA512 hashes, privacyIDEA's second PIN and password
+/// hash scheme: `$pbkdf2-sha512$ROUNDS$SALT$CHECKSUM` (passlib's base64 with `.` for `+`).
+pub const PBKDF2_SHA512: &str = "$pbkdf2-sha512$";
+
+/// The prefix otpgate gives privacyIDEA's oldest PIN hashes when it imports them:
+/// `$pi-sha256$SEED$HASH`, SHA-256 over the PIN and the token's `pin_seed` (both hex).
+pub const PI_LEGACY_SHA256: &str = "$pi-sha256$";
+
+/// Whether `hash` is one of the formats otpgate verifies (Argon2 PHC strings and the
+/// imported privacyIDEA formats).
+pub fn is_supported_hash(hash: &str) -> bool {
+    hash.starts_with(PBKDF2_SHA512)
+        || hash.starts_with(PI_LEGACY_SHA256)
+        || (hash.starts_with("$argon2") && PasswordHash::new(hash).is_ok())
+}
+
+/// Verification of the hash formats a privacyIDEA import brings (None: not one of them).
+fn verify_imported(pin: &str, hash: &str) -> Option<bool> {
+    if let Some(rest) = hash.strip_prefix(PBKDF2_SHA512) {
+        return Some(verify_pbkdf2_sha512(pin, rest).unwrap_or(false));
+    }
+    if let Some(rest) = hash.strip_prefix(PI_LEGACY_SHA256) {
+        use sha2::Digest;
+        let (seed, expected) = rest.split_once('$')?;
+        let seed = crate::secret::decode_hex(seed.as_bytes())?;
+        let mut h = sha2::Sha256::new();
+        h.update(pin.as_bytes());
+        h.update(seed.as_slice());
+        let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        return Some(crate::secret::ct_eq(&got, &expected.to_ascii_lowercase()));
+    }
+    None
+}
+
+/// `ROUNDS$SALT$CHECKSUM` of a passlib `pbkdf2_sha512` hash; None when malformed.
+fn verify_pbkdf2_sha512(pin: &str, rest: &str) -> Option<bool> {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut parts = rest.split('$');
+    let rounds: u32 = parts.next()?.parse().ok()?;
+    let ab64 = |s: &str| {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(s.replace('.', "+"))
+            .ok()
+    };
+    let salt = ab64(parts.next()?)?;
+    let expected = ab64(parts.next()?)?;
+    if parts.next().is_some() || rounds == 0 || rounds > 10_000_000 || expected.len() != 64 {
+        return None;
+    }
+    // PBKDF2 (RFC 8018) with one block: SHA-512's output is the whole derived key.
+    let prf = Hmac::<sha2::Sha512>::new_from_slice(pin.as_bytes()).ok()?;
+    let mut mac = prf.clone();
+    mac.update(&salt);
+    mac.update(&1u32.to_be_bytes());
+    let mut u = mac.finalize().into_bytes();
+    let mut t = u;
+    for _ in 1..rounds {
+        let mut mac = prf.clone();
+        mac.update(&u);
+        u = mac.finalize().into_bytes();
+        for (a, b) in t.iter_mut().zip(u.iter()) {
+            *a ^= b;
+        }
+    }
+    Some(bool::from(subtle::ConstantTimeEq::ct_eq(
+        t.as_slice(),
+        expected.as_slice(),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privacyideas_hash_formats_verify() {
+        // Made by passlib 1.7.4 (privacyIDEA 3.14's) and by privacyIDEA's legacy `hash`.
+        let pbkdf2 = "$pbkdf2-sha512$1000$qXUuZSzlPCektDbmHCOEkA$TU2IuyZJKUW1p7ZFTl8zy/s4UH5Lodzn6Ovph.3FQCWagOgswYWpSnzgrJ9L1RjQxSP6GwZBLMzhUkvoPzyHdg";
+        let legacy =
+            "$pi-sha256$00112233$cdf311d2a150124ef8ee37f631ef64c045344632d4d3f4a0c3a5cf1dda52ae88";
+        let mut memory = KdfMemory::new();
+        for h in [pbkdf2, legacy] {
+            assert!(is_supported_hash(h));
+            assert!(
+                verify("1234", h) && verify_in("1234", h, &mut memory),
+                "{h}"
+            );
+            assert!(!verify("1235", h) && !verify_in("", h, &mut memory), "{h}");
+        }
+        assert!(!verify("1234", "$pbkdf2-sha512$0$qXUu$TU2I"));
+        assert!(!verify("1234", "$pi-sha256$0$cdf3"));
+        assert!(!is_supported_hash("cdf311d2a150124ef8ee37f631ef64c0"));
+        assert!(is_supported_hash(&PinParams::minimal().hash("x").unwrap()));
+    }
 
     #[test]
     fn verify_in_reused_memory_agrees_with_verify() {

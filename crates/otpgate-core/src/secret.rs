@@ -19,6 +19,24 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// Bytes of hex text (either case); None when it is not hex.
+pub fn decode_hex(text: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 2));
+    for pair in text.chunks_exact(2) {
+        let &[hi, lo] = <&[u8; 2]>::try_from(pair).ok()?;
+        out.push(digit(hi)? << 4 | digit(lo)?);
+    }
+    Some(out)
+}
+
 /// A set of AES-256 keys by id, one of which encrypts new values.
 #[derive(Clone)]
 pub struct KeyRing {

@@ -171,7 +171,7 @@ impl Services {
             ));
         }
         if let Some(hash) = self.store().admin_hash(username).await?
-            && self.verify_secret(password, &hash).await?
+            && self.admin_hash_matches(password, &hash).await?
         {
             cx.signed_in_admin(username);
             // privacyIDEA's audit of an admin sign-in: the administrator column names them,
@@ -322,9 +322,26 @@ impl Services {
     /// Whether `password` is admin `name`'s password now (false for an unknown admin).
     pub async fn admin_password_matches(&self, name: &str, password: &str) -> Result<bool> {
         match self.store().admin_hash(name).await? {
-            Some(hash) => self.verify_secret(password, &hash).await,
+            Some(hash) => self.admin_hash_matches(password, &hash).await,
             None => Ok(false),
         }
+    }
+
+    /// Whether `password` matches an admin's stored hash: otpgate's own, or one imported from
+    /// privacyIDEA, which hashed the password behind its `PI_PEPPER`.
+    async fn admin_hash_matches(&self, password: &str, hash: &str) -> Result<bool> {
+        let Some(peppered) = hash.strip_prefix(crate::import::PEPPER_PREFIX) else {
+            return self.verify_secret(password, hash).await;
+        };
+        let Some(sealed) = self.store().meta_get(crate::import::PEPPER_META).await? else {
+            tracing::warn!(
+                "an imported admin password needs privacyIDEA's pepper, which is missing"
+            );
+            return Ok(false);
+        };
+        let pepper = self.keys().open_str(&sealed, crate::import::PEPPER_AAD)?;
+        let joined = zeroize::Zeroizing::new(format!("{}{password}", pepper.as_str()));
+        self.verify_secret(&joined, peppered).await
     }
 
     /// Creates `admin` with a random password if no admin exists; returns the password.

@@ -458,6 +458,25 @@ impl Services {
             "event handler {}",
             input.name.as_deref().unwrap_or_default()
         );
+        let (row, warnings) = self.event_row(input).await?;
+        let saved = self.store().event_save(&row).await?;
+        self.handler_cache().clear();
+        match saved {
+            Some(id) => {
+                cx.audit.info = id.to_string();
+                Ok((id, warnings))
+            }
+            None => Err(ServiceError::NotFound(
+                "The requested event handler could not be found.".into(),
+            )),
+        }
+    }
+
+    /// `POST /event`'s handler as a row, checked, with what an admin should know about it.
+    pub(crate) async fn event_row(
+        &self,
+        input: &HandlerInput,
+    ) -> Result<(EventHandlerRow, Vec<String>)> {
         let required =
             |v: &Option<String>, name: &str| v.clone().ok_or_else(|| ServiceError::missing(name));
         let name = required(&input.name, "name")?.trim().to_owned();
@@ -608,17 +627,7 @@ impl Services {
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
             conditions: Value::Object(cond_strings).to_string(),
         };
-        let saved = self.store().event_save(&row).await?;
-        self.handler_cache().clear();
-        match saved {
-            Some(id) => {
-                cx.audit.info = id.to_string();
-                Ok((id, warnings))
-            }
-            None => Err(ServiceError::NotFound(
-                "The requested event handler could not be found.".into(),
-            )),
-        }
+        Ok((row, warnings))
     }
 
     /// `GET /event/[<id>]`: the handlers.

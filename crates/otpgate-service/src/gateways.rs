@@ -220,6 +220,24 @@ impl Services {
     /// `POST /smsgateway`: creates or replaces (keyed by name) a gateway; returns its id.
     pub async fn save_gateway(&self, input: &GatewayInput, cx: &mut Scope) -> Result<i64> {
         cx.audit.action_detail = format!("gateway {}", input.name.as_deref().unwrap_or_default());
+        let g = self.gateway_rows(input, &[], &[]).await?;
+        let id = self
+            .store()
+            .gateway_upsert(&g.name, &g.module, &g.description, &g.options)
+            .await?;
+        self.registry().forget(id);
+        Ok(id)
+    }
+
+    /// The gateway `input` defines, checked as `POST /smsgateway` checks it, its secrets
+    /// sealed; `gateways` and `smtp_servers` are about to be created alongside (an import)
+    /// and may be named by `FAILOVER` and `SMTPIDENTIFIER`.
+    pub(crate) async fn gateway_rows(
+        &self,
+        input: &GatewayInput,
+        gateways: &[String],
+        smtp_servers: &[String],
+    ) -> Result<otpgate_store::import::ImportGateway> {
         let name = nonblank(&input.name).ok_or_else(|| ServiceError::missing("name"))?;
         let module = nonblank(&input.module).ok_or_else(|| ServiceError::missing("module"))?;
         if name.len() > 255 {
@@ -312,13 +330,15 @@ impl Services {
             )));
         }
         for backup in otpgate_gateways::failover_names(&def) {
-            if self.store().gateway_by_name(&backup).await?.is_none() {
+            if !gateways.contains(&backup) && self.store().gateway_by_name(&backup).await?.is_none()
+            {
                 return Err(ServiceError::Parameter(format!(
                     "FAILOVER names the gateway {backup}, which does not exist."
                 )));
             }
         }
         if let Some(id) = otpgate_gateways::smtp_identifier(&def)
+            && !smtp_servers.iter().any(|s| s == id)
             && self.store().smtp_get(id).await?.is_none()
         {
             return Err(ServiceError::Parameter(format!(
@@ -337,13 +357,12 @@ impl Services {
                 rows.push((k.clone(), stored, otype.to_owned(), enc));
             }
         }
-        let description = input.description.as_deref().unwrap_or_default();
-        let id = self
-            .store()
-            .gateway_upsert(&name, &module, description, &rows)
-            .await?;
-        self.registry().forget(id);
-        Ok(id)
+        Ok(otpgate_store::import::ImportGateway {
+            name,
+            module,
+            description: input.description.clone().unwrap_or_default(),
+            options: rows,
+        })
     }
 
     /// `DELETE /smsgateway/<name>`: the deleted id.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 mod facts;
 pub mod gateways;
+pub mod import;
 pub mod kdf;
 pub mod keys;
 pub mod limits;

@@ -139,7 +139,7 @@ const ADMIN_VALUES: &[(&str, Kind)] = &[
 /// `scope` (a typo, or a privacyIDEA feature otpgate lacks, would otherwise be saved and
 /// silently do nothing), or with a value the action cannot take. Scopes otpgate does not
 /// evaluate at all are refused too.
-fn check_actions(scope: &str, actions: &str) -> Result<()> {
+pub(crate) fn check_actions(scope: &str, actions: &str) -> Result<()> {
     let known: Vec<(&str, Kind)> = match scope {
         "authentication" => AUTHENTICATION.to_vec(),
         "enrollment" => ENROLLMENT.to_vec(),
@@ -369,6 +369,21 @@ impl Services {
     /// one (privacyIDEA keeps the others); its id.
     pub async fn set_policy(&self, name: &str, input: &PolicyInput, cx: &mut Scope) -> Result<i64> {
         cx.audit.action_detail = format!("policy {name}");
+        let row = self.policy_row(name, input, &[]).await?;
+        self.change_policies(PolicyChange::Save(&row))
+            .await?
+            .ok_or_else(policy_not_found)
+    }
+
+    /// The policy `name` as `input` sets it (merged with the stored one), checked as
+    /// `POST /policy/<name>` checks it; `radius_known` are RADIUS servers about to be created
+    /// alongside (an import) that `passthru` may name.
+    pub(crate) async fn policy_row(
+        &self,
+        name: &str,
+        input: &PolicyInput,
+        radius_known: &[String],
+    ) -> Result<PolicyRow> {
         if name.contains(char::is_whitespace) {
             return Err(ServiceError::Parameter(
                 "Policy name must not contain white spaces!".into(),
@@ -483,6 +498,7 @@ impl Services {
             if !v.eq_ignore_ascii_case("userstore")
                 && !otpgate_core::params::is_true(v)
                 && !v.eq_ignore_ascii_case("false")
+                && !radius_known.iter().any(|r| r == v)
                 && self.store().radius_get(v).await?.is_none()
             {
                 return Err(ServiceError::Parameter(format!(
@@ -518,9 +534,7 @@ impl Services {
                     .into(),
             ));
         }
-        self.change_policies(PolicyChange::Save(&row))
-            .await?
-            .ok_or_else(policy_not_found)
+        Ok(row)
     }
 
     /// Warns (in the log, at start-up) when the stored policies already leave no admin who

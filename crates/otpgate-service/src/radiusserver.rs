@@ -76,7 +76,11 @@ fn not_found() -> ServiceError {
 
 impl Services {
     /// Builds a definition from the given fields (a kept secret from the stored one).
-    async fn radius_row(&self, identifier: &str, input: &RadiusInput) -> Result<RadiusServerRow> {
+    pub(crate) async fn radius_row(
+        &self,
+        identifier: &str,
+        input: &RadiusInput,
+    ) -> Result<RadiusServerRow> {
         let old = self.store().radius_get(identifier).await?;
         let server = input
             .server

@@ -103,7 +103,11 @@ pub(crate) fn aad(identifier: &str) -> String {
 
 impl Services {
     /// Builds a definition from the given fields (a kept password from the stored one).
-    async fn smtp_row(&self, identifier: &str, input: &SmtpInput) -> Result<SmtpServerRow> {
+    pub(crate) async fn smtp_row(
+        &self,
+        identifier: &str,
+        input: &SmtpInput,
+    ) -> Result<SmtpServerRow> {
         let old = self.store().smtp_get(identifier).await?;
         let server = input
             .server

@@ -280,6 +280,15 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("web_logout", &[("sid", Text), ("expires_at", Int)]),
     (
+        "imported",
+        &[
+            ("kind", Text),
+            ("name", Text),
+            ("source", Text),
+            ("imported_at", Int),
+        ],
+    ),
+    (
         "sms_stat",
         &[
             ("day", Text),

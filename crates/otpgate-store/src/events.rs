@@ -128,29 +128,37 @@ fn outbox_row(r: &AnyRow) -> Result<OutboxRow> {
 pub const INTERRUPTED: &str =
     "interrupted while sending (a node stopped); not resent, because it may have gone out already";
 
+/// [`Store::event_save`] on a connection (or in a transaction).
+pub(crate) async fn event_save_in(
+    c: &mut sqlx::AnyConnection,
+    h: &EventHandlerRow,
+) -> Result<Option<i64>> {
+    let sql = if h.id == 0 {
+        "INSERT INTO eventhandler (name, events, handlermodule, action, position, ordering, active, options, conditions) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
+    } else {
+        "UPDATE eventhandler SET name = $1, events = $2, handlermodule = $3, action = $4, position = $5, \
+         ordering = $6, active = $7, options = $8, conditions = $9 WHERE id = $10 RETURNING id"
+    };
+    let q = sqlx::query(sql)
+        .bind(&h.name)
+        .bind(&h.events)
+        .bind(&h.handlermodule)
+        .bind(&h.action)
+        .bind(&h.position)
+        .bind(h.ordering)
+        .bind(i64::from(h.active))
+        .bind(&h.options)
+        .bind(&h.conditions);
+    let q = if h.id == 0 { q } else { q.bind(h.id) };
+    let r = q.fetch_optional(&mut *c).await?;
+    Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+}
+
 impl Store {
     /// Creates (id 0) or replaces an event handler; returns its id, None if `id` is unknown.
     pub async fn event_save(&self, h: &EventHandlerRow) -> Result<Option<i64>> {
-        let sql = if h.id == 0 {
-            "INSERT INTO eventhandler (name, events, handlermodule, action, position, ordering, active, options, conditions) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
-        } else {
-            "UPDATE eventhandler SET name = $1, events = $2, handlermodule = $3, action = $4, position = $5, \
-             ordering = $6, active = $7, options = $8, conditions = $9 WHERE id = $10 RETURNING id"
-        };
-        let q = sqlx::query(sql)
-            .bind(&h.name)
-            .bind(&h.events)
-            .bind(&h.handlermodule)
-            .bind(&h.action)
-            .bind(&h.position)
-            .bind(h.ordering)
-            .bind(i64::from(h.active))
-            .bind(&h.options)
-            .bind(&h.conditions);
-        let q = if h.id == 0 { q } else { q.bind(h.id) };
-        let r = q.fetch_optional(&self.pool).await?;
-        Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+        event_save_in(&mut *self.pool.acquire().await?, h).await
     }
 
     /// All event handlers, in the order they run.

@@ -33,6 +33,44 @@ pub struct GatewayRow {
     pub options: Vec<GatewayOptionRow>,
 }
 
+/// [`Store::gateway_upsert`] in a transaction.
+pub(crate) async fn gateway_upsert_in(
+    c: &mut sqlx::AnyConnection,
+    name: &str,
+    module: &str,
+    description: &str,
+    options: &[(String, String, String, bool)],
+) -> Result<i64> {
+    let id: i64 = sqlx::query(
+        "INSERT INTO smsgateway (name, providermodule, description) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET providermodule = excluded.providermodule, description = excluded.description \
+         RETURNING id",
+    )
+    .bind(name)
+    .bind(module)
+    .bind(description)
+    .fetch_one(&mut *c)
+    .await?
+    .try_get(0)?;
+    sqlx::query("DELETE FROM smsgateway_option WHERE gateway_id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    for (k, v, t, enc) in options {
+        sqlx::query(
+            "INSERT INTO smsgateway_option (gateway_id, key, value, otype, encrypted) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(k)
+        .bind(v)
+        .bind(t)
+        .bind(i64::from(*enc))
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(id)
+}
+
 impl Store {
     /// Creates or replaces the gateway `name` with exactly these options (replace-all).
     /// Options are (key, value, type, encrypted). Returns the gateway id.
@@ -44,33 +82,7 @@ impl Store {
         options: &[(String, String, String, bool)],
     ) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO smsgateway (name, providermodule, description) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET providermodule = excluded.providermodule, description = excluded.description \
-             RETURNING id",
-        )
-        .bind(name)
-        .bind(module)
-        .bind(description)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        sqlx::query("DELETE FROM smsgateway_option WHERE gateway_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for (k, v, t, enc) in options {
-            sqlx::query(
-                "INSERT INTO smsgateway_option (gateway_id, key, value, otype, encrypted) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(k)
-            .bind(v)
-            .bind(t)
-            .bind(i64::from(*enc))
-            .execute(&mut *tx)
-            .await?;
-        }
+        let id = gateway_upsert_in(&mut tx, name, module, description, options).await?;
         tx.commit().await?;
         Ok(id)
     }

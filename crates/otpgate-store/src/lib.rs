@@ -11,8 +11,10 @@ mod challenges;
 mod copy;
 mod events;
 mod gateways;
+pub mod import;
 mod limits;
 mod ownership;
+pub mod pisource;
 mod policies;
 mod radius;
 mod reseal;
@@ -161,7 +163,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 14] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 15] = [
         (
             1,
             "init",
@@ -245,6 +247,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "node_seen",
             include_str!("../migrations/sqlite/0014_node_seen.sql"),
             include_str!("../migrations/postgres/0014_node_seen.sql"),
+        ),
+        (
+            15,
+            "imported",
+            include_str!("../migrations/sqlite/0015_imported.sql"),
+            include_str!("../migrations/postgres/0015_imported.sql"),
         ),
     ];
     all.into_iter()

@@ -111,7 +111,7 @@ pub enum Guarded {
     Refused,
 }
 
-async fn upsert(c: &mut sqlx::AnyConnection, p: &PolicyRow) -> Result<i64> {
+pub(crate) async fn upsert(c: &mut sqlx::AnyConnection, p: &PolicyRow) -> Result<i64> {
     let r = sqlx::query(
             "INSERT INTO policy (name, scope, action, realm, resolver, user_name, client, adminrealm, adminuser, priority, active, description, time_range, conditions, check_all_resolvers, user_agents, user_case_insensitive) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \

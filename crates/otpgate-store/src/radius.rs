@@ -44,27 +44,35 @@ fn row(r: &AnyRow) -> Result<RadiusServerRow> {
     })
 }
 
+/// [`Store::radius_upsert`] on a connection (or in a transaction).
+pub(crate) async fn radius_upsert_in(
+    c: &mut sqlx::AnyConnection,
+    s: &RadiusServerRow,
+) -> Result<i64> {
+    let r = sqlx::query(
+        "INSERT INTO radiusserver (identifier, server, port, secret, description, dictionary, retries, timeout) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (identifier) DO UPDATE SET \
+         server = excluded.server, port = excluded.port, secret = excluded.secret, \
+         description = excluded.description, dictionary = excluded.dictionary, \
+         retries = excluded.retries, timeout = excluded.timeout RETURNING id",
+    )
+    .bind(&s.identifier)
+    .bind(&s.server)
+    .bind(s.port)
+    .bind(&s.secret)
+    .bind(&s.description)
+    .bind(&s.dictionary)
+    .bind(s.retries)
+    .bind(s.timeout)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(r.try_get(0)?)
+}
+
 impl Store {
     /// Creates or replaces a RADIUS server definition; returns its id.
     pub async fn radius_upsert(&self, s: &RadiusServerRow) -> Result<i64> {
-        let r = sqlx::query(
-            "INSERT INTO radiusserver (identifier, server, port, secret, description, dictionary, retries, timeout) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (identifier) DO UPDATE SET \
-             server = excluded.server, port = excluded.port, secret = excluded.secret, \
-             description = excluded.description, dictionary = excluded.dictionary, \
-             retries = excluded.retries, timeout = excluded.timeout RETURNING id",
-        )
-        .bind(&s.identifier)
-        .bind(&s.server)
-        .bind(s.port)
-        .bind(&s.secret)
-        .bind(&s.description)
-        .bind(&s.dictionary)
-        .bind(s.retries)
-        .bind(s.timeout)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(r.try_get(0)?)
+        radius_upsert_in(&mut *self.pool.acquire().await?, s).await
     }
 
     /// All RADIUS servers by identifier.

@@ -18,6 +18,8 @@ pub enum SealedKind {
     RadiusSecret,
     /// The key check value in `meta`.
     KeyCheck,
+    /// privacyIDEA's pepper of imported admin passwords, in `meta` (`pi_pepper`).
+    PiPepper,
 }
 
 /// One sealed value and what identifies it (the parts of its associated data).
@@ -121,6 +123,9 @@ impl Store {
         if let Some(v) = self.meta_get("keycheck").await? {
             out.push(s(SealedKind::KeyCheck, 0, String::new(), "", "", v));
         }
+        if let Some(v) = self.meta_get("pi_pepper").await? {
+            out.push(s(SealedKind::PiPepper, 0, String::new(), "", "", v));
+        }
         Ok(out)
     }
 
@@ -148,6 +153,9 @@ impl Store {
                 }
                 SealedKind::KeyCheck => {
                     "UPDATE meta SET value = $1 WHERE key = 'keycheck' AND $2 = 0 AND value = $3"
+                }
+                SealedKind::PiPepper => {
+                    "UPDATE meta SET value = $1 WHERE key = 'pi_pepper' AND $2 = 0 AND value = $3"
                 }
             };
             let n = sqlx::query(sql)

@@ -52,30 +52,35 @@ fn row(r: &AnyRow) -> Result<SmtpServerRow> {
     })
 }
 
+/// [`Store::smtp_upsert`] on a connection (or in a transaction).
+pub(crate) async fn smtp_upsert_in(c: &mut sqlx::AnyConnection, s: &SmtpServerRow) -> Result<i64> {
+    let r = sqlx::query(
+        "INSERT INTO smtpserver (identifier, server, port, username, password, sender, tls, tls_verify, timeout, description, enqueue_job) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (identifier) DO UPDATE SET \
+         server = excluded.server, port = excluded.port, username = excluded.username, password = excluded.password, \
+         sender = excluded.sender, tls = excluded.tls, tls_verify = excluded.tls_verify, timeout = excluded.timeout, \
+         description = excluded.description, enqueue_job = excluded.enqueue_job RETURNING id",
+    )
+    .bind(&s.identifier)
+    .bind(&s.server)
+    .bind(s.port)
+    .bind(&s.username)
+    .bind(&s.password)
+    .bind(&s.sender)
+    .bind(i64::from(s.tls))
+    .bind(i64::from(s.tls_verify))
+    .bind(s.timeout)
+    .bind(&s.description)
+    .bind(i64::from(s.enqueue_job))
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(r.try_get(0)?)
+}
+
 impl Store {
     /// Creates or replaces an SMTP server definition; returns its id.
     pub async fn smtp_upsert(&self, s: &SmtpServerRow) -> Result<i64> {
-        let r = sqlx::query(
-            "INSERT INTO smtpserver (identifier, server, port, username, password, sender, tls, tls_verify, timeout, description, enqueue_job) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (identifier) DO UPDATE SET \
-             server = excluded.server, port = excluded.port, username = excluded.username, password = excluded.password, \
-             sender = excluded.sender, tls = excluded.tls, tls_verify = excluded.tls_verify, timeout = excluded.timeout, \
-             description = excluded.description, enqueue_job = excluded.enqueue_job RETURNING id",
-        )
-        .bind(&s.identifier)
-        .bind(&s.server)
-        .bind(s.port)
-        .bind(&s.username)
-        .bind(&s.password)
-        .bind(&s.sender)
-        .bind(i64::from(s.tls))
-        .bind(i64::from(s.tls_verify))
-        .bind(s.timeout)
-        .bind(&s.description)
-        .bind(i64::from(s.enqueue_job))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(r.try_get(0)?)
+        smtp_upsert_in(&mut *self.pool.acquire().await?, s).await
     }
 
     /// All SMTP servers by identifier.

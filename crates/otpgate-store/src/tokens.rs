@@ -192,6 +192,59 @@ pub enum Reserve {
 pub(crate) const NEXT_COUNTER: &str = "UPDATE token SET count = count + 1 WHERE id = $1 AND active = 1 AND revoked = 0 \
      AND failcount < maxfail RETURNING count";
 
+/// [`Store::token_insert`] in a transaction.
+pub(crate) async fn token_insert_in(
+    c: &mut sqlx::AnyConnection,
+    t: &NewToken,
+    now_ms: i64,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO token (serial, tokentype, description, key_enc, pin_hash, otplen, maxfail, count_window, \
+         sync_window, rollout_state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (serial) DO NOTHING RETURNING id",
+    )
+    .bind(&t.serial)
+    .bind(&t.tokentype)
+    .bind(&t.description)
+    .bind(&t.key_enc)
+    .bind(&t.pin_hash)
+    .bind(t.otplen)
+    .bind(t.maxfail)
+    .bind(t.count_window)
+    .bind(t.sync_window)
+    .bind(&t.rollout_state)
+    .bind(now_ms)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(row) = row else {
+        return Err(StoreError::Conflict(format!(
+            "A token with the serial {} already exists.",
+            t.serial
+        )));
+    };
+    let id: i64 = row.try_get(0)?;
+    for (k, v) in &t.info {
+        sqlx::query("INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *c)
+            .await?;
+    }
+    if let Some(o) = &t.owner {
+        sqlx::query(
+            "INSERT INTO tokenowner (token_id, resolver, user_id, realm) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(&o.resolver)
+        .bind(&o.user_id)
+        .bind(&o.realm)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(id)
+}
+
 impl Store {
     async fn attach_info(&self, mut tokens: Vec<TokenRow>) -> Result<Vec<TokenRow>> {
         if tokens.is_empty() {
@@ -216,48 +269,7 @@ impl Store {
     /// Inserts a token with its info and owner; a conflict if the serial exists.
     pub async fn token_insert(&self, t: &NewToken, now_ms: i64) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "INSERT INTO token (serial, tokentype, description, key_enc, pin_hash, otplen, maxfail, count_window, \
-             sync_window, rollout_state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (serial) DO NOTHING RETURNING id",
-        )
-        .bind(&t.serial)
-        .bind(&t.tokentype)
-        .bind(&t.description)
-        .bind(&t.key_enc)
-        .bind(&t.pin_hash)
-        .bind(t.otplen)
-        .bind(t.maxfail)
-        .bind(t.count_window)
-        .bind(t.sync_window)
-        .bind(&t.rollout_state)
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(StoreError::Conflict(format!(
-                "A token with the serial {} already exists.",
-                t.serial
-            )));
-        };
-        let id: i64 = row.try_get(0)?;
-        for (k, v) in &t.info {
-            sqlx::query("INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(o) = &t.owner {
-            sqlx::query("INSERT INTO tokenowner (token_id, resolver, user_id, realm) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(&o.resolver)
-                .bind(&o.user_id)
-                .bind(&o.realm)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let id = token_insert_in(&mut tx, t, now_ms).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -79,6 +79,62 @@ fn iuser_row(r: &AnyRow) -> Result<InternalUserRow> {
     })
 }
 
+/// [`Store::resolver_upsert`] on a connection (or in a transaction).
+pub(crate) async fn resolver_upsert_in(
+    c: &mut sqlx::AnyConnection,
+    name: &str,
+    rtype: &str,
+    config: &str,
+    secret: &str,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO resolver (name, rtype, config, secret) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET rtype = excluded.rtype, config = excluded.config, \
+         secret = excluded.secret RETURNING id",
+    )
+    .bind(name)
+    .bind(rtype)
+    .bind(config)
+    .bind(secret)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// [`Store::realm_set`] in a transaction.
+pub(crate) async fn realm_set_in(
+    c: &mut sqlx::AnyConnection,
+    name: &str,
+    resolvers: &[(i64, Option<i64>)],
+) -> Result<i64> {
+    let id: i64 = sqlx::query(
+        "INSERT INTO realm (name, is_default) VALUES ($1, 0) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+    )
+    .bind(name)
+    .fetch_one(&mut *c)
+    .await?
+    .try_get(0)?;
+    sqlx::query("DELETE FROM realm_resolver WHERE realm_id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    for (rid, prio) in resolvers {
+        sqlx::query(
+            "INSERT INTO realm_resolver (realm_id, resolver_id, priority) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(*rid)
+        .bind(*prio)
+        .execute(&mut *c)
+        .await?;
+    }
+    sqlx::query("UPDATE realm SET is_default = 1 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM realm WHERE is_default = 1)")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(id)
+}
+
 const IUSER_COLS: &str =
     "id, username, password_hash, givenname, surname, email, mobile, phone, description";
 
@@ -91,18 +147,14 @@ impl Store {
         config: &str,
         secret: &str,
     ) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO resolver (name, rtype, config, secret) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET rtype = excluded.rtype, config = excluded.config, \
-             secret = excluded.secret RETURNING id",
+        resolver_upsert_in(
+            &mut *self.pool.acquire().await?,
+            name,
+            rtype,
+            config,
+            secret,
         )
-        .bind(name)
-        .bind(rtype)
-        .bind(config)
-        .bind(secret)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get(0)?)
+        .await
     }
 
     /// All resolvers by name.
@@ -150,31 +202,7 @@ impl Store {
     /// The first realm ever created becomes the default realm, as in privacyIDEA.
     pub async fn realm_set(&self, name: &str, resolvers: &[(i64, Option<i64>)]) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO realm (name, is_default) VALUES ($1, 0) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
-        )
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        sqlx::query("DELETE FROM realm_resolver WHERE realm_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for (rid, prio) in resolvers {
-            sqlx::query(
-                "INSERT INTO realm_resolver (realm_id, resolver_id, priority) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(*rid)
-            .bind(*prio)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("UPDATE realm SET is_default = 1 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM realm WHERE is_default = 1)")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let id = realm_set_in(&mut tx, name, resolvers).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -1,4 +1,5 @@
 //! The command line (SPEC §4): `serve`, `admin add NAME --password-stdin`, `check-config`,
+//! `import privacyidea`,
 //! with the global `--config`, `--data-dir` and `--database-url` and their `OTPGATE_*`
 //! environment equivalents.
 
@@ -64,6 +65,45 @@ pub enum Command {
         /// The keys command.
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Move in from another server.
+    Import {
+        /// The import command.
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+/// Import commands.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a privacyIDEA installation, read from its own database and key file: SMS
+    /// tokens (seeds, PINs, counters), realms, user stores, SMS gateways, SMTP and RADIUS
+    /// servers, policies, event handlers, settings and admins, in one transaction. Prints
+    /// what it imported and everything it did not, with the reason. Running it again imports
+    /// only what is new and moves token counters forward.
+    Privacyidea {
+        /// privacyIDEA's pi.cfg: its SQLALCHEMY_DATABASE_URI, PI_ENCFILE and PI_PEPPER.
+        #[arg(long, value_name = "PI_CFG")]
+        pi_config: Option<PathBuf>,
+        /// privacyIDEA's database (its SQLALCHEMY_DATABASE_URI; sqlite, mysql or
+        /// postgresql). Overrides pi.cfg.
+        #[arg(long, value_name = "URL")]
+        pi_database_url: Option<String>,
+        /// privacyIDEA's encryption key file (PI_ENCFILE). Overrides pi.cfg.
+        #[arg(long, value_name = "FILE")]
+        pi_enckey: Option<PathBuf>,
+        /// privacyIDEA's PI_PEPPER, which admin passwords need. Overrides pi.cfg.
+        #[arg(
+            long,
+            env = "OTPGATE_PI_PEPPER",
+            value_name = "P",
+            hide_env_values = true
+        )]
+        pi_pepper: Option<String>,
+        /// Print the report and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

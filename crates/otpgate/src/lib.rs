@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod params;
 pub mod radius_glue;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use otpgate::cli::{AdminCommand, Cli, Command, KeysCommand, PolicyCommand};
+use otpgate::cli::{AdminCommand, Cli, Command, ImportCommand, KeysCommand, PolicyCommand};
 use otpgate::config::Config;
 use otpgate::{bootstrap, serve};
 use std::io::BufRead;
@@ -198,6 +198,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     println!("policy {name} deleted");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            command:
+                ImportCommand::Privacyidea {
+                    pi_config,
+                    pi_database_url,
+                    pi_enckey,
+                    pi_pepper,
+                    dry_run,
+                },
+        } => {
+            let source = otpgate::import::Source {
+                pi_config,
+                database_url: pi_database_url,
+                enckey: pi_enckey,
+                pepper: pi_pepper,
+            };
+            let pi = otpgate::import::read(&source).await?;
+            let loaded = bootstrap::load(config).await?;
+            let dir = loaded.config.server.data_dir.clone();
+            let options = otpgate_service::import::ImportOptions {
+                dry_run,
+                replaceable_admins: otpgate::import::replaceable_admins(&dir),
+            };
+            let report = loaded
+                .services
+                .import_privacyidea(&pi, &options)
+                .await
+                .context("importing (nothing was written)")?;
+            print!("{}", report.render());
+            if !dry_run && report.replaced_admins.iter().any(|a| a == "admin") {
+                bootstrap::forget_initial_password(&dir);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -930,14 +930,7 @@ pub fn owner_of(u: &User) -> TokenOwner {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect()
+    otpgate_core::secret::decode_hex(s.trim().as_bytes()).map(|k| k.to_vec())
 }
 
 #[cfg(test)]

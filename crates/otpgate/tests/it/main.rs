@@ -22,6 +22,7 @@ mod events;
 mod faults;
 mod gateways;
 mod hostile;
+mod import;
 mod ldap;
 mod limits;
 mod load;

@@ -12,16 +12,21 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// A running privacyIDEA 3.14 in a throw-away directory, stopped (by its PID) when dropped.
-struct PrivacyIdea {
-    url: String,
+pub(crate) struct PrivacyIdea {
+    pub(crate) url: String,
     venv: String,
-    config: std::path::PathBuf,
+    pub(crate) config: std::path::PathBuf,
     child: tokio::process::Child,
     _dir: tempfile::TempDir,
 }
 
 impl PrivacyIdea {
-    async fn start() -> Option<PrivacyIdea> {
+    pub(crate) async fn start() -> Option<PrivacyIdea> {
+        Self::start_on(None).await
+    }
+
+    /// privacyIDEA on the database `uri` (SQLAlchemy's form; None: SQLite in its directory).
+    pub(crate) async fn start_on(uri: Option<String>) -> Option<PrivacyIdea> {
         let venv = crate::clients::client("PI_SERVER_VENV")?.join(" ");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
@@ -33,12 +38,13 @@ impl PrivacyIdea {
         std::fs::write(
             &config,
             format!(
-                "SQLALCHEMY_DATABASE_URI = 'sqlite:///{d}/pi.sqlite'\n\
+                "SQLALCHEMY_DATABASE_URI = '{}'\n\
                  SECRET_KEY = '{}'\nPI_PEPPER = '{}'\nPI_ENCFILE = '{d}/enckey'\n\
                  PI_AUDIT_NO_SIGN = True\nPI_NO_RESPONSE_SIGN = True\n\
                  PI_LOGFILE = '{d}/privacyidea.log'\nPI_LOGLEVEL = 30\n\
                  PI_HASH_ALGO_PARAMS = {{'argon2__rounds': 1, 'argon2__memory_cost': 8, \
                  'argon2__parallelism': 1}}\nSUPERUSER_REALM = []\n",
+                uri.unwrap_or_else(|| format!("sqlite:///{d}/pi.sqlite")),
                 secret(32),
                 secret(24)
             ),
@@ -111,7 +117,7 @@ impl PrivacyIdea {
     }
 
     /// Adds a local admin (`pi-manage admin add`).
-    fn add_admin(&self, name: &str, password: &str) {
+    pub(crate) fn add_admin(&self, name: &str, password: &str) {
         let out = std::process::Command::new(format!("{}/bin/pi-manage", self.venv))
             .args(["admin", "add", name, "-p", password])
             .env("PRIVACYIDEA_CONFIGFILE", &self.config)
@@ -142,7 +148,7 @@ impl Drop for PrivacyIdea {
 }
 
 /// One server as the comparison talks to it.
-struct Side {
+pub(crate) struct Side {
     name: &'static str,
     url: String,
     http: reqwest::Client,
@@ -150,7 +156,12 @@ struct Side {
 }
 
 impl Side {
-    async fn sign_in(name: &'static str, url: String, user: &str, password: &str) -> Side {
+    pub(crate) async fn sign_in(
+        name: &'static str,
+        url: String,
+        user: &str,
+        password: &str,
+    ) -> Side {
         let http = peer_client();
         let b: Value = http
             .post(format!("{url}/auth"))
@@ -184,7 +195,7 @@ impl Side {
     }
 
     /// A request with form fields (`admin`: with the admin's token).
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -207,7 +218,7 @@ impl Side {
         self.send(rb).await
     }
 
-    async fn admin(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    pub(crate) async fn admin(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, form, &[], true)
             .await
     }
@@ -221,7 +232,7 @@ impl Side {
         self.send(rb).await
     }
 
-    async fn must(&self, path: &str, form: &[(&str, &str)]) {
+    pub(crate) async fn must(&self, path: &str, form: &[(&str, &str)]) {
         let (st, b) = self.admin(path, form).await;
         assert_eq!(st, 200, "{}: POST {path} {form:?}: {b}", self.name);
     }
@@ -232,7 +243,13 @@ impl Side {
     }
 
     /// The two-step login: the answer to the OTP (or the first answer when no challenge came).
-    async fn login(&self, gw: &Gateway, user: &str, pin: &str, phone: &str) -> (u16, Value) {
+    pub(crate) async fn login(
+        &self,
+        gw: &Gateway,
+        user: &str,
+        pin: &str,
+        phone: &str,
+    ) -> (u16, Value) {
         let (st, b) = self
             .call(
                 reqwest::Method::POST,
@@ -945,7 +962,7 @@ async fn policies_answer_as_privacyidea_3_14_answers() {
 /// servers close idle connections on their own (otpgate after its header-read timeout), and a
 /// request sent on a connection just being closed fails with an incomplete message (seen under
 /// the full suite's load).
-fn peer_client() -> reqwest::Client {
+pub(crate) fn peer_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .pool_idle_timeout(std::time::Duration::from_secs(2))

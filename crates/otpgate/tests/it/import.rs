@@ -1,0 +1,338 @@
+//! `otpgate import privacyidea` against a real privacyIDEA 3.14 (from PyPI, as the peer test
+//! runs it): privacyIDEA is set up and used through its API, then the real binary imports
+//! its database and key file, and otpgate serves the same users with the same PINs, counters
+//! carried over. Skipped, saying so, when privacyIDEA is not installed.
+
+use crate::peer::{PrivacyIdea, Side};
+use crate::support::{ADMIN_PW, Gateway, Server, otp_in};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const ALICE: &str = "+4915100000001";
+const BOB: &str = "+4915100000002";
+const CAROL: &str = "+4915100000003";
+
+/// Runs `otpgate --data-dir DATA import privacyidea ARGS`: (success, stdout, stderr).
+fn import(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_otpgate"))
+        .env_remove("OTPGATE_CONFIG")
+        .env_remove("OTPGATE_DATABASE_URL")
+        .env_remove("OTPGATE_PI_PEPPER")
+        .arg("--data-dir")
+        .arg(data)
+        .args(["import", "privacyidea"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The last OTP the gateway got for `phone`.
+fn last_otp(gw: &Gateway, phone: &str) -> String {
+    let text = gw
+        .received()
+        .iter()
+        .rev()
+        .find(|r| r.field("phone").as_deref() == Some(phone))
+        .and_then(|r| r.field("text"))
+        .unwrap_or_else(|| panic!("no SMS to {phone}"));
+    otp_in(&text)
+}
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    match list {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v[key].as_str().map(str::to_owned))
+            .collect(),
+        Value::Object(o) => o.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_privacyidea_installation_moves_in_tokens_and_all() {
+    otpgate_gateways::install_crypto_provider();
+    let gw = Gateway::start().await;
+    let Some(pi) = PrivacyIdea::start().await else {
+        return;
+    };
+    let files = tempfile::tempdir().unwrap();
+    let passwd = files.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        "alice:x:1000:1000:Alice Test,,+4915100000001,,:/h:/bin/sh\n\
+         bob:x:1001:1001:Bob Test,,+4915100000002,,:/h:/bin/sh\n\
+         carol:x:1002:1002:Carol Test,,+4915100000003,,:/h:/bin/sh\n",
+    )
+    .unwrap();
+    let passwd = passwd.display().to_string();
+
+    // privacyIDEA, set up and used through its own API.
+    let p = Side::sign_in("privacyIDEA", pi.url.clone(), "admin", "admin-pw").await;
+    p.must(
+        "/resolver/local",
+        &[("type", "passwdresolver"), ("fileName", &passwd)],
+    )
+    .await;
+    p.must("/realm/realm1", &[("resolvers", "local")]).await;
+    p.must("/defaultrealm/realm1", &[]).await;
+    let gateway_url = gw.url("/sms");
+    p.must(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            (
+                "module",
+                "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider",
+            ),
+            ("option.URL", &gateway_url),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+            ("option.PASSWORD", "gateway-secret"),
+        ],
+    )
+    .await;
+    p.must("/system/setConfig", &[("sms.identifier", "gw")])
+        .await;
+    p.must(
+        "/smtpserver/mail",
+        &[
+            ("server", "127.0.0.1"),
+            ("port", "2525"),
+            ("sender", "pi@example.com"),
+            ("username", "mailer"),
+            ("password", "smtp-secret"),
+        ],
+    )
+    .await;
+    p.must(
+        "/policy/smstext",
+        &[
+            ("scope", "authentication"),
+            ("action", "smstext=Your code {otp}, challenge_response=hotp"),
+            ("realm", "realm1"),
+        ],
+    )
+    .await;
+    p.must(
+        "/policy/ui",
+        &[("scope", "webui"), ("action", "login_mode=privacyIDEA")],
+    )
+    .await;
+    p.must(
+        "/event",
+        &[
+            ("name", "notify"),
+            ("event", "token_init"),
+            ("handlermodule", "UserNotification"),
+            ("action", "sendmail"),
+            ("position", "post"),
+            ("option.emailconfig", "mail"),
+            ("option.To", "tokenowner"),
+            ("option.body", "A token was enrolled for you"),
+        ],
+    )
+    .await;
+    let seeds = [
+        ("alice", "PISMS1", "1234", ALICE),
+        ("bob", "PISMS2", "5678", BOB),
+        ("carol", "PISMS3", "9999", CAROL),
+    ];
+    for (user, serial, pin, phone) in seeds {
+        p.must(
+            "/token/init",
+            &[
+                ("type", "sms"),
+                ("otpkey", "3132333435363738393031323334353637383930"),
+                ("user", user),
+                ("serial", serial),
+                ("pin", pin),
+                ("phone", phone),
+            ],
+        )
+        .await;
+    }
+    p.must(
+        "/token/init",
+        &[
+            ("type", "hotp"),
+            ("otpkey", "3132333435363738393031323334353637383930"),
+            ("serial", "PIHOTP"),
+        ],
+    )
+    .await;
+    // Alice logs in through privacyIDEA: her counter moves.
+    let (st, b) = p.login(&gw, "alice", "1234", ALICE).await;
+    assert!(st == 200 && b["result"]["value"] == true, "{b}");
+    let used_by_privacyidea = last_otp(&gw, ALICE);
+    p.must("/token/disable", &[("serial", "PISMS2")]).await;
+    for _ in 0..3 {
+        let (_, b) = p
+            .call(
+                reqwest::Method::POST,
+                "/validate/check",
+                &[("user", "carol"), ("pass", "0000")],
+                &[],
+                false,
+            )
+            .await;
+        assert_eq!(b["result"]["value"], false, "{b}");
+    }
+    // Its admin's password as otpgate's test server signs in with it.
+    pi.add_admin("admin", ADMIN_PW);
+    let cfg = pi.config.display().to_string();
+
+    // Refusals write nothing: a wrong key file, an unreadable source.
+    let data_dir = tempfile::tempdir().unwrap();
+    let data = data_dir.path().join("data");
+    let wrong_key = files.path().join("wrong.key");
+    std::fs::write(&wrong_key, [7u8; 96]).unwrap();
+    let pi_text = std::fs::read_to_string(&pi.config).unwrap();
+    let uri = pi_text
+        .lines()
+        .find_map(|l| l.strip_prefix("SQLALCHEMY_DATABASE_URI = '"))
+        .and_then(|l| l.strip_suffix('\''))
+        .unwrap()
+        .to_owned();
+    let (ok, out, err) = import(
+        &data,
+        &[
+            "--pi-database-url",
+            &uri,
+            "--pi-enckey",
+            &wrong_key.display().to_string(),
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(err.contains("does not open"), "{err}");
+    let (ok, _, err) = import(
+        &data,
+        &[
+            "--pi-database-url",
+            "sqlite:////nonexistent/pi.sqlite",
+            "--pi-enckey",
+            &wrong_key.display().to_string(),
+        ],
+    );
+    assert!(
+        !ok && err.contains("opening privacyIDEA's database"),
+        "{err}"
+    );
+
+    // A dry run reports and writes nothing.
+    let (ok, out, err) = import(&data, &["--pi-config", &cfg, "--dry-run"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("dry run") && out.contains("token: would import 3"),
+        "{out}"
+    );
+
+    // The import.
+    let (ok, out, err) = import(&data, &["--pi-config", &cfg]);
+    assert!(ok, "{out}{err}");
+    eprintln!("{out}");
+    for expected in [
+        "token: imported 3",
+        "realm: imported 1",
+        "resolver: imported 1",
+        "smsgateway: imported 1",
+        "smtpserver: imported 1",
+        "policy: imported 1",
+        "event: imported 1",
+        "admin: imported 1",
+        "default realm: realm1",
+        "token PIHOTP (hotp): otpgate serves SMS tokens only",
+        "policy ui (webui)",
+        "policy smstext: without the actions otpgate does not have: challenge_response",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing in:\n{out}");
+    }
+    for secret in ["gateway-secret", "smtp-secret", "1234", ADMIN_PW] {
+        assert!(!out.contains(secret) && !err.contains(secret), "{out}{err}");
+    }
+    // Twice: nothing duplicated.
+    let (ok, out, err) = import(&data, &["--pi-config", &cfg]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("token: imported 0, 3 already imported before"),
+        "{out}"
+    );
+
+    // otpgate serves them: the admin signs in with privacyIDEA's password (the server
+    // helper signs in as admin with it and asserts success).
+    let s = Server::start_with(|c| c.server.data_dir = data.clone()).await;
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(st, 200, "{b}");
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let sms = gw.last();
+    assert_eq!(sms.field("phone").as_deref(), Some(ALICE));
+    assert!(
+        sms.field("text").unwrap().starts_with("Your code "),
+        "the imported smstext policy: {sms:?}"
+    );
+    let fresh = last_otp(&gw, ALICE);
+    // The OTP privacyIDEA accepted is not accepted again; the next one is.
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &used_by_privacyidea),
+        ])
+        .await;
+    assert_eq!(b["result"]["value"], false, "{b}");
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &fresh),
+        ])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+    // Bob's token stays disabled, Carol's fail counter stays 3 of 10.
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "5678")]).await;
+    assert_eq!(b["result"]["value"], false, "{b}");
+    assert!(b["detail"]["transaction_id"].is_null(), "{b}");
+    let (_, b) = s.aget("/token/", &[("serial", "PISMS3")]).await;
+    let carol = &b["result"]["value"]["tokens"][0];
+    assert_eq!(carol["failcount"], 3, "{b}");
+    assert_eq!(carol["info"]["phone"], CAROL, "{b}");
+    let (_, b) = s.aget("/token/", &[("serial", "PISMS2")]).await;
+    assert_eq!(b["result"]["value"]["tokens"][0]["active"], false, "{b}");
+    // The definitions.
+    let (_, b) = s.aget("/smsgateway/", &[]).await;
+    assert_eq!(names(&b["result"]["value"], "name"), vec!["gw"], "{b}");
+    let (_, b) = s.aget("/policy/", &[]).await;
+    assert_eq!(names(&b["result"]["value"], "name"), vec!["smstext"], "{b}");
+    let (_, b) = s.aget("/event/", &[]).await;
+    assert_eq!(names(&b["result"]["value"], "name"), vec!["notify"], "{b}");
+    let (_, b) = s.aget("/smtpserver/", &[]).await;
+    assert!(b["result"]["value"].get("mail").is_some(), "{b}");
+    s.shutdown().await;
+
+    // A target holding a clashing name: refused, nothing written.
+    let mut other = Server::start().await;
+    other
+        .ok(
+            "/policy/smstext",
+            &[("scope", "authentication"), ("action", "passOnNoToken")],
+        )
+        .await;
+    let other_data = other.app.config.server.data_dir.clone();
+    other.stop().await;
+    let (ok, out, err) = import(&other_data, &["--pi-config", &cfg]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("policy smstext"), "{err}");
+    let again = Server::start_with(|c| c.server.data_dir = other_data.clone()).await;
+    let (_, b) = again.aget("/token/", &[]).await;
+    assert_eq!(b["result"]["value"]["count"], 0, "nothing written: {b}");
+    let (_, b) = again.aget("/realm/", &[]).await;
+    assert_eq!(b["result"]["value"], serde_json::json!({}), "{b}");
+}
