@@ -55,15 +55,9 @@ fn names(list: &Value, key: &str) -> Vec<String> {
     }
 }
 
-#[tokio::test]
-async fn a_privacyidea_installation_moves_in_tokens_and_all() {
-    otpgate_gateways::install_crypto_provider();
-    let gw = Gateway::start().await;
-    let Some(pi) = PrivacyIdea::start().await else {
-        return;
-    };
-    let files = tempfile::tempdir().unwrap();
-    let passwd = files.path().join("passwd");
+/// A passwd file with alice, bob and carol.
+fn passwd_file(dir: &Path) -> String {
+    let passwd = dir.join("passwd");
     std::fs::write(
         &passwd,
         "alice:x:1000:1000:Alice Test,,+4915100000001,,:/h:/bin/sh\n\
@@ -71,10 +65,46 @@ async fn a_privacyidea_installation_moves_in_tokens_and_all() {
          carol:x:1002:1002:Carol Test,,+4915100000003,,:/h:/bin/sh\n",
     )
     .unwrap();
-    let passwd = passwd.display().to_string();
+    passwd.display().to_string()
+}
 
+/// Alice's two-step login on otpgate: the OTP privacyIDEA accepted is refused, the next one
+/// (sent with the imported `smstext`) accepted.
+async fn alice_logs_in_with_the_next_otp(s: &Server, gw: &Gateway, used_by_privacyidea: &str) {
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(st, 200, "{b}");
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let sms = gw.last();
+    assert_eq!(sms.field("phone").as_deref(), Some(ALICE));
+    assert!(
+        sms.field("text").unwrap().starts_with("Your code "),
+        "the imported smstext policy: {sms:?}"
+    );
+    let fresh = last_otp(gw, ALICE);
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", used_by_privacyidea),
+        ])
+        .await;
+    assert_eq!(b["result"]["value"], false, "{b}");
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &fresh),
+        ])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+}
+
+/// privacyIDEA set up and used through its own API: a passwd resolver, a default realm, an
+/// HTTP gateway with a secret, an SMTP server, two policies (one otpgate cannot take), an
+/// event handler, SMS tokens for alice, bob (then disabled) and carol (then failed three
+/// times), a HOTP token, and a login of alice. Returns the OTP privacyIDEA accepted.
+async fn populate(p: &Side, gw: &Gateway, passwd: &str) -> String {
     // privacyIDEA, set up and used through its own API.
-    let p = Side::sign_in("privacyIDEA", pi.url.clone(), "admin", "admin-pw").await;
     p.must(
         "/resolver/local",
         &[("type", "passwdresolver"), ("fileName", &passwd)],
@@ -170,9 +200,9 @@ async fn a_privacyidea_installation_moves_in_tokens_and_all() {
     )
     .await;
     // Alice logs in through privacyIDEA: her counter moves.
-    let (st, b) = p.login(&gw, "alice", "1234", ALICE).await;
+    let (st, b) = p.login(gw, "alice", "1234", ALICE).await;
     assert!(st == 200 && b["result"]["value"] == true, "{b}");
-    let used_by_privacyidea = last_otp(&gw, ALICE);
+    let used_by_privacyidea = last_otp(gw, ALICE);
     p.must("/token/disable", &[("serial", "PISMS2")]).await;
     for _ in 0..3 {
         let (_, b) = p
@@ -186,6 +216,21 @@ async fn a_privacyidea_installation_moves_in_tokens_and_all() {
             .await;
         assert_eq!(b["result"]["value"], false, "{b}");
     }
+    used_by_privacyidea
+}
+
+#[tokio::test]
+async fn a_privacyidea_installation_moves_in_tokens_and_all() {
+    otpgate_gateways::install_crypto_provider();
+    let gw = Gateway::start().await;
+    let Some(pi) = PrivacyIdea::start().await else {
+        return;
+    };
+    let files = tempfile::tempdir().unwrap();
+    let passwd = passwd_file(files.path());
+
+    let p = Side::sign_in("privacyIDEA", pi.url.clone(), "admin", "admin-pw").await;
+    let used_by_privacyidea = populate(&p, &gw, &passwd).await;
     // Its admin's password as otpgate's test server signs in with it.
     pi.add_admin("admin", ADMIN_PW);
     let cfg = pi.config.display().to_string();
@@ -238,7 +283,6 @@ async fn a_privacyidea_installation_moves_in_tokens_and_all() {
     // The import.
     let (ok, out, err) = import(&data, &["--pi-config", &cfg]);
     assert!(ok, "{out}{err}");
-    eprintln!("{out}");
     for expected in [
         "token: imported 3",
         "realm: imported 1",
@@ -269,33 +313,7 @@ async fn a_privacyidea_installation_moves_in_tokens_and_all() {
     // otpgate serves them: the admin signs in with privacyIDEA's password (the server
     // helper signs in as admin with it and asserts success).
     let s = Server::start_with(|c| c.server.data_dir = data.clone()).await;
-    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
-    assert_eq!(st, 200, "{b}");
-    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
-    let sms = gw.last();
-    assert_eq!(sms.field("phone").as_deref(), Some(ALICE));
-    assert!(
-        sms.field("text").unwrap().starts_with("Your code "),
-        "the imported smstext policy: {sms:?}"
-    );
-    let fresh = last_otp(&gw, ALICE);
-    // The OTP privacyIDEA accepted is not accepted again; the next one is.
-    let (_, b) = s
-        .check(&[
-            ("user", "alice"),
-            ("transaction_id", &tid),
-            ("pass", &used_by_privacyidea),
-        ])
-        .await;
-    assert_eq!(b["result"]["value"], false, "{b}");
-    let (_, b) = s
-        .check(&[
-            ("user", "alice"),
-            ("transaction_id", &tid),
-            ("pass", &fresh),
-        ])
-        .await;
-    assert_eq!(b["result"]["value"], true, "{b}");
+    alice_logs_in_with_the_next_otp(&s, &gw, &used_by_privacyidea).await;
     // Bob's token stays disabled, Carol's fail counter stays 3 of 10.
     let (_, b) = s.check(&[("user", "bob"), ("pass", "5678")]).await;
     assert_eq!(b["result"]["value"], false, "{b}");
@@ -335,4 +353,136 @@ async fn a_privacyidea_installation_moves_in_tokens_and_all() {
     assert_eq!(b["result"]["value"]["count"], 0, "nothing written: {b}");
     let (_, b) = again.aget("/realm/", &[]).await;
     assert_eq!(b["result"]["value"], serde_json::json!({}), "{b}");
+}
+
+/// A throw-away MariaDB server of the test's own (temporary directory, own port, no
+/// grant tables), stopped by its PID when dropped. None (said) when MariaDB is not installed.
+struct MariaDb {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl MariaDb {
+    // Starting a server and waiting for it; no test depends on the time it takes.
+    #[allow(clippy::disallowed_methods)]
+    fn start(database: &str) -> Option<MariaDb> {
+        let (install, server) = ("/usr/bin/mariadb-install-db", "/usr/sbin/mariadbd");
+        if !Path::new(install).exists() || !Path::new(server).exists() {
+            eprintln!("skipped: MariaDB (mariadb-server) is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let st = Command::new(install)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args([
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--user=root",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let sock = dir.path().join("sock");
+        let child = Command::new(server)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", sock.display()))
+            .arg(format!("--port={port}"))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                "--skip-grant-tables",
+                "--skip-log-bin",
+                "--innodb-flush-log-at-trx-commit=0",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let db = MariaDb {
+            port,
+            child,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            let made = Command::new("mariadb")
+                .arg(format!("--socket={}", sock.display()))
+                .args(["-e", &format!("CREATE DATABASE {database}")])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if made {
+                return Some(db);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("MariaDB did not come up");
+    }
+}
+
+impl Drop for MariaDb {
+    // Waiting for a process to exit in clean-up; no test depends on the time it takes.
+    #[allow(clippy::disallowed_methods)]
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn a_privacyidea_on_mariadb_moves_in() {
+    otpgate_gateways::install_crypto_provider();
+    let gw = Gateway::start().await;
+    let Some(maria) = MariaDb::start("pi") else {
+        return;
+    };
+    let uri = format!(
+        "mysql+pymysql://root@127.0.0.1:{}/pi?charset=utf8mb4",
+        maria.port
+    );
+    let Some(pi) = PrivacyIdea::start_on(Some(uri)).await else {
+        return;
+    };
+    let files = tempfile::tempdir().unwrap();
+    let passwd = passwd_file(files.path());
+    let p = Side::sign_in("privacyIDEA", pi.url.clone(), "admin", "admin-pw").await;
+    let used_by_privacyidea = populate(&p, &gw, &passwd).await;
+    pi.add_admin("admin", ADMIN_PW);
+    let data_dir = tempfile::tempdir().unwrap();
+    let data = data_dir.path().join("data");
+    let (ok, out, err) = import(&data, &["--pi-config", &pi.config.display().to_string()]);
+    assert!(ok, "{out}{err}");
+    for expected in [
+        "token: imported 3",
+        "policy: imported 1",
+        "admin: imported 1",
+        "event: imported 1",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing in:\n{out}");
+    }
+    let s = Server::start_with(|c| c.server.data_dir = data.clone()).await;
+    alice_logs_in_with_the_next_otp(&s, &gw, &used_by_privacyidea).await;
+    let (_, b) = s.aget("/token/", &[("serial", "PISMS3")]).await;
+    assert_eq!(b["result"]["value"]["tokens"][0]["failcount"], 3, "{b}");
+    let (_, b) = s.aget("/token/", &[("serial", "PISMS2")]).await;
+    assert_eq!(b["result"]["value"]["tokens"][0]["active"], false, "{b}");
 }
