@@ -486,3 +486,108 @@ async fn a_privacyidea_on_mariadb_moves_in() {
     let (_, b) = s.aget("/token/", &[("serial", "PISMS2")]).await;
     assert_eq!(b["result"]["value"]["tokens"][0]["active"], false, "{b}");
 }
+
+/// The committed fixture (`tests/fixtures/privacyidea`, made by its `make` with privacyIDEA
+/// 3.14), as a privacyIDEA SQLite database in `dir` whose passwd resolver and gateway point
+/// at this test's file and gateway.
+async fn fixture_database(dir: &Path, gateway_url: &str) -> String {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/privacyidea");
+    let sql = std::fs::read_to_string(fixtures.join("pi.sql")).unwrap();
+    let path = dir.join("pi.sqlite");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    // One script: SQLite runs its statements in order.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let passwd = passwd_file(dir);
+    sqlx::query("UPDATE resolverconfig SET \"Value\" = $1 WHERE \"Key\" = 'fileName'")
+        .bind(&passwd)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE smsgatewayoption SET \"Value\" = $1 WHERE \"Key\" = 'URL'")
+        .bind(gateway_url)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    format!("sqlite:///{}", path.display())
+}
+
+#[tokio::test]
+async fn the_committed_privacyidea_fixture_moves_in() {
+    otpgate_gateways::install_crypto_provider();
+    let gw = Gateway::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let uri = fixture_database(files.path(), &gw.url("/sms")).await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/privacyidea");
+    let enckey = fixtures.join("enckey").display().to_string();
+    let data_dir = tempfile::tempdir().unwrap();
+    let data = data_dir.path().join("data");
+    let args = ["--pi-database-url", &uri, "--pi-enckey", &enckey];
+    // Without the pepper the admin is not imported, and the report says why.
+    let (ok, out, err) = import(&data, &[&args[..], &["--dry-run"]].concat());
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("admin piadmin: PI_PEPPER is needed"), "{out}");
+    let (ok, out, err) = import(
+        &data,
+        &[&args[..], &["--pi-pepper", "fixture-pepper"]].concat(),
+    );
+    assert!(ok, "{out}{err}");
+    for expected in [
+        "token: imported 3",
+        "admin: imported 1",
+        "smsgateway: imported 1",
+        "token FIXHOTP (hotp): otpgate serves SMS tokens only",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing in:\n{out}");
+    }
+    let s = Server::start_with(|c| c.server.data_dir = data.clone()).await;
+    // privacyIDEA's admin signs in with privacyIDEA's password (peppered hash).
+    let (st, b) = s
+        .post(
+            "/auth",
+            &[("username", "piadmin"), ("password", "fixture-admin-pw")],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, _) = s
+        .post(
+            "/auth",
+            &[("username", "piadmin"), ("password", "fixture-pepper")],
+        )
+        .await;
+    assert_eq!(st, 401);
+    // Alice's counter was 5 in privacyIDEA: as privacyIDEA does, the challenge steps it
+    // first, so her SMS carries HOTP(seed, 6) (RFC 4226's test vector 287922).
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let expected = otpgate_core::hotp::hotp(
+        b"12345678901234567890",
+        6,
+        6,
+        otpgate_core::hotp::HashLib::Sha1,
+    )
+    .unwrap();
+    assert_eq!(last_otp(&gw, ALICE), expected);
+    assert!(gw.last().field("text").unwrap().starts_with("Code "));
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &expected),
+        ])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+    // Carol's PIN was stored encrypted (@@): it still works; her failures stay.
+    let (_, b) = s.check(&[("user", "carol"), ("pass", "9999")]).await;
+    assert!(b["detail"]["transaction_id"].is_string(), "{b}");
+    let (_, b) = s.aget("/token/", &[("serial", "FIX3")]).await;
+    assert_eq!(b["result"]["value"]["tokens"][0]["failcount"], 3, "{b}");
+    // Bob's token stays disabled.
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "5678")]).await;
+    assert_eq!(b["result"]["value"], false, "{b}");
+}
