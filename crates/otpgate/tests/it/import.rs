@@ -107,7 +107,7 @@ async fn populate(p: &Side, gw: &Gateway, passwd: &str) -> String {
     // privacyIDEA, set up and used through its own API.
     p.must(
         "/resolver/local",
-        &[("type", "passwdresolver"), ("fileName", &passwd)],
+        &[("type", "passwdresolver"), ("fileName", passwd)],
     )
     .await;
     p.must("/realm/realm1", &[("resolvers", "local")]).await;
