@@ -28,6 +28,22 @@ fn benches(c: &mut Criterion) {
     g.bench_function("argon2id minimal (8 KiB, t=1)", |b| {
         b.iter(|| otpgate_core::pin::verify(black_box("pin1234"), black_box(&minimal_hash)))
     });
+    // An imported privacyIDEA 3.14 hash at its defaults (passlib: 64 MiB, 9 passes, 4 lanes),
+    // until the first right PIN replaces it.
+    let privacyidea_hash = PinParams {
+        memory_kib: 65_536,
+        iterations: 9,
+        parallelism: 4,
+    }
+    .hash("pin1234")
+    .unwrap();
+    g.bench_function("argon2id privacyIDEA default (64 MiB, t=9, p=4)", |b| {
+        b.iter(|| otpgate_core::pin::verify(black_box("pin1234"), black_box(&privacyidea_hash)))
+    });
+    let pbkdf2 = "$pbkdf2-sha512$25000$qXUuZSzlPCektDbmHCOEkA$TU2IuyZJKUW1p7ZFTl8zy/s4UH5Lodzn6Ovph.3FQCWagOgswYWpSnzgrJ9L1RjQxSP6GwZBLMzhUkvoPzyHdg";
+    g.bench_function("pbkdf2-sha512 imported (25000 rounds)", |b| {
+        b.iter(|| otpgate_core::pin::verify(black_box("pin1234"), black_box(pbkdf2)))
+    });
     g.finish();
 
     let form =

@@ -170,6 +170,27 @@ pub fn is_supported_hash(hash: &str) -> bool {
         || (hash.starts_with("$argon2") && PasswordHash::new(hash).is_ok())
 }
 
+/// Whether `hash`, which just verified, should be replaced by a hash made with `params`: an
+/// imported privacyIDEA format (PBKDF2, legacy SHA-256), or an Argon2 hash of another
+/// variant or other parameters (privacyIDEA's default costs 64 MiB, 9 passes, 4 lanes: about
+/// fifteen times otpgate's default).
+pub fn needs_rehash(hash: &str, params: &PinParams) -> bool {
+    if hash.starts_with(PBKDF2_SHA512) || hash.starts_with(PI_LEGACY_SHA256) {
+        return true;
+    }
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let Ok(got) = Params::try_from(&parsed) else {
+        return false;
+    };
+    parsed.algorithm != Algorithm::Argon2id.ident()
+        || parsed.version != Some(Version::V0x13.into())
+        || got.m_cost() != params.memory_kib
+        || got.t_cost() != params.iterations
+        || got.p_cost() != params.parallelism
+}
+
 /// Verification of the hash formats a privacyIDEA import brings (None: not one of them).
 fn verify_imported(pin: &str, hash: &str) -> Option<bool> {
     if let Some(rest) = hash.strip_prefix(PBKDF2_SHA512) {
@@ -248,6 +269,25 @@ mod tests {
         assert!(!verify("1234", "$pi-sha256$0$cdf3"));
         assert!(!is_supported_hash("cdf311d2a150124ef8ee37f631ef64c0"));
         assert!(is_supported_hash(&PinParams::minimal().hash("x").unwrap()));
+    }
+
+    #[test]
+    fn foreign_costs_and_formats_are_rehashed() {
+        let ours = PinParams::minimal();
+        assert!(!needs_rehash(&ours.hash("1234").unwrap(), &ours));
+        assert!(needs_rehash(
+            &ours.hash("1234").unwrap(),
+            &PinParams::default()
+        ));
+        // privacyIDEA 3.14's default (passlib argon2, 9 rounds, 64 MiB, 4 lanes).
+        let pi = "$argon2id$v=19$m=65536,t=9,p=4$rXUuJYRQKiVE6D0HgBDifA$9LPgElW1gHADf3FXcWo0i7WiQWQAfQJwTG9ysDntH3Q";
+        assert!(needs_rehash(pi, &PinParams::default()));
+        assert!(needs_rehash("$pbkdf2-sha512$1000$qXUu$TU2I", &ours));
+        assert!(needs_rehash("$pi-sha256$00$ab", &ours));
+        assert!(
+            !needs_rehash("not a hash", &ours),
+            "nothing that did not verify"
+        );
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl Services {
             ));
         }
         if let Some(hash) = self.store().admin_hash(username).await?
-            && self.admin_hash_matches(password, &hash).await?
+            && self.admin_hash_matches(username, password, &hash).await?
         {
             cx.signed_in_admin(username);
             // privacyIDEA's audit of an admin sign-in: the administrator column names them,
@@ -322,14 +322,30 @@ impl Services {
     /// Whether `password` is admin `name`'s password now (false for an unknown admin).
     pub async fn admin_password_matches(&self, name: &str, password: &str) -> Result<bool> {
         match self.store().admin_hash(name).await? {
-            Some(hash) => self.admin_hash_matches(password, &hash).await,
+            Some(hash) => self.admin_hash_matches(name, password, &hash).await,
             None => Ok(false),
         }
     }
 
     /// Whether `password` matches an admin's stored hash: otpgate's own, or one imported from
     /// privacyIDEA, which hashed the password behind its `PI_PEPPER`.
-    async fn admin_hash_matches(&self, password: &str, hash: &str) -> Result<bool> {
+    /// A hash in another form or with other costs is replaced by one with the current
+    /// parameters after it matched (so privacyIDEA's pepper is needed once per admin).
+    async fn admin_hash_matches(&self, name: &str, password: &str, hash: &str) -> Result<bool> {
+        let ok = self.admin_hash_verifies(password, hash).await?;
+        if ok
+            && (hash.starts_with(crate::import::PEPPER_PREFIX)
+                || otpgate_core::pin::needs_rehash(hash, &self.pin_params()))
+        {
+            let new = self.hash_secret(password).await?;
+            if let Err(e) = self.store().admin_replace_hash(name, hash, &new).await {
+                tracing::warn!(error = %e, "could not replace an admin password hash");
+            }
+        }
+        Ok(ok)
+    }
+
+    async fn admin_hash_verifies(&self, password: &str, hash: &str) -> Result<bool> {
         let Some(peppered) = hash.strip_prefix(crate::import::PEPPER_PREFIX) else {
             return self.verify_secret(password, hash).await;
         };

@@ -295,6 +295,11 @@ impl Services {
         &self.inner.breakers
     }
 
+    /// The parameters of new PIN and password hashes.
+    pub fn pin_params(&self) -> otpgate_core::pin::PinParams {
+        self.inner.pin_params
+    }
+
     /// Hashes a PIN or password with Argon2id off the async runtime, bounded in concurrency.
     pub async fn hash_secret(&self, secret: &str) -> Result<String> {
         let params = self.inner.pin_params;

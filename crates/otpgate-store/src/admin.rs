@@ -24,6 +24,21 @@ impl Store {
             .collect::<std::result::Result<_, _>>()?)
     }
 
+    /// Replaces admin `name`'s password hash `old` by `new` (the same password in another
+    /// form: the time it was set stays); true when it was replaced.
+    pub async fn admin_replace_hash(&self, name: &str, old: &str, new: &str) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE admin SET password_hash = $3 WHERE name = $1 AND password_hash = $2",
+        )
+        .bind(name)
+        .bind(old)
+        .bind(new)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Creates or replaces admin `name`; the password counts as set now.
     pub async fn admin_upsert(&self, name: &str, hash: &str, now_ms: i64) -> Result<()> {
         sqlx::query(

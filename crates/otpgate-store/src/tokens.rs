@@ -615,6 +615,19 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Replaces the PIN hash `old` by `new` (one conditional statement: a PIN set meanwhile
+    /// stays); true when it was replaced.
+    pub async fn token_replace_pin_hash(&self, id: i64, old: &str, new: &str) -> Result<bool> {
+        let n = sqlx::query("UPDATE token SET pin_hash = $3 WHERE id = $1 AND pin_hash = $2")
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Replaces the PIN hash.
     pub async fn token_set_pin(&self, id: i64, pin_hash: &str) -> Result<()> {
         sqlx::query("UPDATE token SET pin_hash = $2 WHERE id = $1")

@@ -273,7 +273,33 @@ impl Services {
                 None => Ok(false),
             },
             Some("none") => Ok(pin.is_empty()),
-            _ => self.verify_secret(pin, &t.pin_hash).await,
+            _ => {
+                let ok = self.verify_secret(pin, &t.pin_hash).await?;
+                if ok {
+                    self.upgrade_pin_hash(t.id, &t.pin_hash, pin).await;
+                }
+                Ok(ok)
+            }
+        }
+    }
+
+    /// After a right PIN: replaces a hash made elsewhere or with other costs (an imported
+    /// privacyIDEA hash) by one with the current parameters, only if it is still the one that
+    /// was checked. A failure is logged; the login does not depend on it.
+    async fn upgrade_pin_hash(&self, token_id: i64, old: &str, pin: &str) {
+        if !otpgate_core::pin::needs_rehash(old, &self.pin_params()) {
+            return;
+        }
+        let result = async {
+            let new = self.hash_secret(pin).await?;
+            self.store()
+                .token_replace_pin_hash(token_id, old, &new)
+                .await?;
+            Result::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not replace a PIN hash with one of the current parameters");
         }
     }
 }

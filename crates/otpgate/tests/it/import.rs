@@ -561,6 +561,17 @@ async fn the_committed_privacyidea_fixture_moves_in() {
         )
         .await;
     assert_eq!(st, 401);
+    // The first sign-in replaced the peppered hash by otpgate's own; the password stays.
+    let store = s.app.services.store();
+    let hash = store.admin_hash("piadmin").await.unwrap().unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{hash}");
+    let (st, b) = s
+        .post(
+            "/auth",
+            &[("username", "piadmin"), ("password", "fixture-admin-pw")],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
     // Alice's counter was 5 in privacyIDEA: as privacyIDEA does, the challenge steps it
     // first, so her SMS carries HOTP(seed, 6) (RFC 4226's test vector 287922).
     let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
@@ -582,7 +593,28 @@ async fn the_committed_privacyidea_fixture_moves_in() {
         ])
         .await;
     assert_eq!(b["result"]["value"], true, "{b}");
-    // Carol's PIN was stored encrypted (@@): it still works; her failures stay.
+    // Carol's PIN was stored encrypted (@@): it still works; her failures stay. The import
+    // hashed it with the command's (default) costs; her right PIN replaced that hash by one
+    // with this server's.
+    let before = store
+        .token_by_serial("FIX3")
+        .await
+        .unwrap()
+        .unwrap()
+        .pin_hash;
+    assert!(
+        before.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{before}"
+    );
+    let (_, b) = s.check(&[("user", "carol"), ("pass", "9999")]).await;
+    assert!(b["detail"]["transaction_id"].is_string(), "{b}");
+    let after = store
+        .token_by_serial("FIX3")
+        .await
+        .unwrap()
+        .unwrap()
+        .pin_hash;
+    assert!(after.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{after}");
     let (_, b) = s.check(&[("user", "carol"), ("pass", "9999")]).await;
     assert!(b["detail"]["transaction_id"].is_string(), "{b}");
     let (_, b) = s.aget("/token/", &[("serial", "FIX3")]).await;
