@@ -451,7 +451,6 @@ impl Drop for MariaDb {
 #[tokio::test]
 async fn a_privacyidea_on_mariadb_moves_in() {
     otpgate_gateways::install_crypto_provider();
-    let gw = Gateway::start().await;
     let Some(maria) = MariaDb::start("pi") else {
         return;
     };
@@ -459,6 +458,27 @@ async fn a_privacyidea_on_mariadb_moves_in() {
         "mysql+pymysql://root@127.0.0.1:{}/pi?charset=utf8mb4",
         maria.port
     );
+    moves_in_from(uri).await;
+}
+
+#[tokio::test]
+async fn a_privacyidea_on_postgresql_moves_in() {
+    otpgate_gateways::install_crypto_provider();
+    let Ok(admin_url) = std::env::var(otpgate_store::testdb::ENV) else {
+        eprintln!("skipped: {} is not set", otpgate_store::testdb::ENV);
+        return;
+    };
+    let db = otpgate_store::testdb::fresh_postgres(&admin_url)
+        .await
+        .unwrap();
+    let uri = db.replacen("postgres://", "postgresql+psycopg2://", 1);
+    moves_in_from(uri).await;
+}
+
+/// privacyIDEA on the database `uri` (SQLAlchemy's form), populated and imported through
+/// `--pi-config`; otpgate serves alice with the next OTP, carol's failures, bob disabled.
+async fn moves_in_from(uri: String) {
+    let gw = Gateway::start().await;
     let Some(pi) = PrivacyIdea::start_on(Some(uri)).await else {
         return;
     };
@@ -476,6 +496,7 @@ async fn a_privacyidea_on_mariadb_moves_in() {
         "policy: imported 1",
         "admin: imported 1",
         "event: imported 1",
+        "smtpserver: imported 1",
     ] {
         assert!(out.contains(expected), "{expected:?} missing in:\n{out}");
     }
