@@ -700,6 +700,11 @@ impl Services {
                 Fate::Advanced => c[2] += 1,
             }
         }
+        if let (Some(wanted), None) = (&b.default_realm, &outcome.default_realm) {
+            report.notes.push(format!(
+                "privacyIDEA's default realm {wanted} is not otpgate's default: otpgate already had one (change it with /defaultrealm)"
+            ));
+        }
         report.default_realm = outcome.default_realm;
         if !options.dry_run {
             self.handler_cache().clear();

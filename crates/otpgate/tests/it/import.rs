@@ -511,7 +511,7 @@ async fn moves_in_from(uri: String) {
 /// The committed fixture (`tests/fixtures/privacyidea`, made by its `make` with privacyIDEA
 /// 3.14), as a privacyIDEA SQLite database in `dir` whose passwd resolver and gateway point
 /// at this test's file and gateway.
-async fn fixture_database(dir: &Path, gateway_url: &str) -> String {
+async fn fixture_database(dir: &Path, gateway_url: &str, ldap_uri: &str) -> String {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/privacyidea");
     let sql = std::fs::read_to_string(fixtures.join("pi.sql")).unwrap();
     let path = dir.join("pi.sqlite");
@@ -529,6 +529,11 @@ async fn fixture_database(dir: &Path, gateway_url: &str) -> String {
         .execute(&pool)
         .await
         .unwrap();
+    sqlx::query("UPDATE resolverconfig SET \"Value\" = $1 WHERE \"Key\" = 'LDAPURI'")
+        .bind(ldap_uri)
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query("UPDATE smsgatewayoption SET \"Value\" = $1 WHERE \"Key\" = 'URL'")
         .bind(gateway_url)
         .execute(&pool)
@@ -543,7 +548,8 @@ async fn the_committed_privacyidea_fixture_moves_in() {
     otpgate_gateways::install_crypto_provider();
     let gw = Gateway::start().await;
     let files = tempfile::tempdir().unwrap();
-    let uri = fixture_database(files.path(), &gw.url("/sms")).await;
+    let ldap = crate::ldap::Slapd::start(false).await;
+    let uri = fixture_database(files.path(), &gw.url("/sms"), &ldap.uri()).await;
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/privacyidea");
     let enckey = fixtures.join("enckey").display().to_string();
     let data_dir = tempfile::tempdir().unwrap();
@@ -563,6 +569,10 @@ async fn the_committed_privacyidea_fixture_moves_in() {
         "admin: imported 1",
         "smsgateway: imported 1",
         "token FIXHOTP (hotp): otpgate serves SMS tokens only",
+        "resolver: imported 2",
+        "resolver sql1 (sqlresolver): otpgate has no sqlresolver",
+        "realm sqlrealm: none of its resolvers was imported",
+        "realm: imported 2",
     ] {
         assert!(out.contains(expected), "{expected:?} missing in:\n{out}");
     }
@@ -643,4 +653,15 @@ async fn the_committed_privacyidea_fixture_moves_in() {
     // Bob's token stays disabled.
     let (_, b) = s.check(&[("user", "bob"), ("pass", "5678")]).await;
     assert_eq!(b["result"]["value"], false, "{b}");
+    // The LDAP resolver binds with privacyIDEA's bind password (decrypted, sealed anew):
+    // the directory's users are listed; the password itself is shown censored.
+    let (st, b) = s.aget("/user/", &[("realm", "ldaprealm")]).await;
+    assert_eq!(st, 200, "{b}");
+    let users = names(&b["result"]["value"], "username");
+    assert!(users.contains(&"alice".to_owned()), "{b}");
+    let (_, b) = s.aget("/resolver/ldap1", &[]).await;
+    assert_eq!(
+        b["result"]["value"]["ldap1"]["data"]["BINDPW"], "__CENSORED__",
+        "{b}"
+    );
 }
