@@ -700,9 +700,9 @@ impl Services {
                 Fate::Advanced => c[2] += 1,
             }
         }
-        if let (Some(wanted), None) = (&b.default_realm, &outcome.default_realm) {
+        if let (Some(wanted), Some(kept)) = (&b.default_realm, &outcome.kept_default_realm) {
             report.notes.push(format!(
-                "privacyIDEA's default realm {wanted} is not otpgate's default: otpgate already had one (change it with /defaultrealm)"
+                "privacyIDEA's default realm is {wanted}; otpgate's stays {kept} (change it with /defaultrealm)"
             ));
         }
         report.default_realm = outcome.default_realm;

@@ -140,6 +140,8 @@ pub struct ImportOutcome {
     pub items: Vec<(&'static str, String, Fate)>,
     /// The default realm the import set, if it set one.
     pub default_realm: Option<String>,
+    /// otpgate's default realm, when it had one other than the source's (and kept it).
+    pub kept_default_realm: Option<String>,
 }
 
 /// Where each kind lives: the table and its name column.
@@ -234,10 +236,12 @@ impl Writer<'_> {
 
     async fn write(&mut self) -> Result<()> {
         let b = self.batch;
-        let had_default = sqlx::query("SELECT 1 FROM realm WHERE is_default = 1")
-            .fetch_optional(&mut *self.c)
-            .await?
-            .is_some();
+        let had_default: Option<String> =
+            sqlx::query("SELECT name FROM realm WHERE is_default = 1")
+                .fetch_optional(&mut *self.c)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
         for r in &b.resolvers {
             if let Some(f) = self.fresh("resolver", &r.name).await? {
                 resolver_upsert_in(self.c, &r.name, &r.rtype, &r.config, &r.secret).await?;
@@ -266,8 +270,13 @@ impl Writer<'_> {
                 self.done("realm", &r.name, f).await?;
             }
         }
+        if let (Some(d), Some(had)) = (&b.default_realm, &had_default)
+            && d != had
+        {
+            self.out.kept_default_realm = Some(had.clone());
+        }
         if let Some(d) = &b.default_realm
-            && !had_default
+            && had_default.is_none()
         {
             let set = sqlx::query(
                 "UPDATE realm SET is_default = CASE WHEN name = $1 THEN 1 ELSE 0 END \

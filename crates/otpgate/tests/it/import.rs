@@ -664,4 +664,22 @@ async fn the_committed_privacyidea_fixture_moves_in() {
         b["result"]["value"]["ldap1"]["data"]["BINDPW"], "__CENSORED__",
         "{b}"
     );
+
+    // Into an otpgate that has a default realm of its own: it stays, and the report says so.
+    let mut home = Server::start().await;
+    let file = home.passwd_file(&["dora:x:1:1:Dora,,+4915100000009,,:/h:/bin/sh"]);
+    home.ok(
+        "/resolver/homeres",
+        &[("type", "passwdresolver"), ("fileName", &file)],
+    )
+    .await;
+    home.ok("/realm/home", &[("resolvers", "homeres")]).await;
+    let home_data = home.app.config.server.data_dir.clone();
+    home.stop().await;
+    let (ok, out, err) = import(&home_data, &[&args[..], &["--dry-run"]].concat());
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("privacyIDEA's default realm is realm1; otpgate's stays home"),
+        "{out}"
+    );
 }
