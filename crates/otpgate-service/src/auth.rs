@@ -130,6 +130,14 @@ fn auth_err(code: i64, message: impl Into<String>) -> ServiceError {
     }
 }
 
+/// The prefix of an imported admin password hash made with privacyIDEA's `PI_PEPPER`: the
+/// pepper (sealed in `meta` under [`PEPPER_META`]) goes in front of the password.
+pub const PEPPER_PREFIX: &str = "$pi-pepper$";
+/// Where the imported pepper is kept, sealed.
+pub const PEPPER_META: &str = "pi_pepper";
+/// Associated data of the sealed pepper.
+pub const PEPPER_AAD: &str = "meta:pi_pepper";
+
 /// The shortest admin password (NIST SP 800-63B's minimum for chosen memorized secrets).
 pub const MIN_ADMIN_PASSWORD: usize = 8;
 
@@ -334,7 +342,7 @@ impl Services {
     async fn admin_hash_matches(&self, name: &str, password: &str, hash: &str) -> Result<bool> {
         let ok = self.admin_hash_verifies(password, hash).await?;
         if ok
-            && (hash.starts_with(crate::import::PEPPER_PREFIX)
+            && (hash.starts_with(PEPPER_PREFIX)
                 || otpgate_core::pin::needs_rehash(hash, &self.pin_params()))
         {
             let new = self.hash_secret(password).await?;
@@ -346,16 +354,16 @@ impl Services {
     }
 
     async fn admin_hash_verifies(&self, password: &str, hash: &str) -> Result<bool> {
-        let Some(peppered) = hash.strip_prefix(crate::import::PEPPER_PREFIX) else {
+        let Some(peppered) = hash.strip_prefix(PEPPER_PREFIX) else {
             return self.verify_secret(password, hash).await;
         };
-        let Some(sealed) = self.store().meta_get(crate::import::PEPPER_META).await? else {
+        let Some(sealed) = self.store().meta_get(PEPPER_META).await? else {
             tracing::warn!(
                 "an imported admin password needs privacyIDEA's pepper, which is missing"
             );
             return Ok(false);
         };
-        let pepper = self.keys().open_str(&sealed, crate::import::PEPPER_AAD)?;
+        let pepper = self.keys().open_str(&sealed, PEPPER_AAD)?;
         let joined = zeroize::Zeroizing::new(format!("{}{password}", pepper.as_str()));
         self.verify_secret(&joined, peppered).await
     }

@@ -219,20 +219,46 @@ async fn populate(p: &Side, gw: &Gateway, passwd: &str) -> String {
     used_by_privacyidea
 }
 
+/// A running privacyIDEA, populated (see [`populate`]), whose admin has the password
+/// otpgate's test server signs in with.
+struct Populated {
+    pi: PrivacyIdea,
+    gw: Gateway,
+    files: tempfile::TempDir,
+    used_by_privacyidea: String,
+}
+
+impl Populated {
+    /// privacyIDEA on `uri` (SQLAlchemy's form; None: SQLite); None when not installed.
+    async fn start(uri: Option<String>) -> Option<Populated> {
+        let gw = Gateway::start().await;
+        let pi = PrivacyIdea::start_on(uri).await?;
+        let files = tempfile::tempdir().unwrap();
+        let passwd = passwd_file(files.path());
+        let p = Side::sign_in("privacyIDEA", pi.url.clone(), "admin", "admin-pw").await;
+        let used_by_privacyidea = populate(&p, &gw, &passwd).await;
+        pi.add_admin("admin", ADMIN_PW);
+        Some(Populated {
+            pi,
+            gw,
+            files,
+            used_by_privacyidea,
+        })
+    }
+}
+
 #[tokio::test]
 async fn a_privacyidea_installation_moves_in_tokens_and_all() {
     otpgate_gateways::install_crypto_provider();
-    let gw = Gateway::start().await;
-    let Some(pi) = PrivacyIdea::start().await else {
+    let Some(Populated {
+        pi,
+        gw,
+        files,
+        used_by_privacyidea,
+    }) = Populated::start(None).await
+    else {
         return;
     };
-    let files = tempfile::tempdir().unwrap();
-    let passwd = passwd_file(files.path());
-
-    let p = Side::sign_in("privacyIDEA", pi.url.clone(), "admin", "admin-pw").await;
-    let used_by_privacyidea = populate(&p, &gw, &passwd).await;
-    // Its admin's password as otpgate's test server signs in with it.
-    pi.add_admin("admin", ADMIN_PW);
     let cfg = pi.config.display().to_string();
 
     // Refusals write nothing: a wrong key file, an unreadable source.
@@ -478,15 +504,15 @@ async fn a_privacyidea_on_postgresql_moves_in() {
 /// privacyIDEA on the database `uri` (SQLAlchemy's form), populated and imported through
 /// `--pi-config`; otpgate serves alice with the next OTP, carol's failures, bob disabled.
 async fn moves_in_from(uri: String) {
-    let gw = Gateway::start().await;
-    let Some(pi) = PrivacyIdea::start_on(Some(uri)).await else {
+    let Some(Populated {
+        pi,
+        gw,
+        files: _files,
+        used_by_privacyidea,
+    }) = Populated::start(Some(uri)).await
+    else {
         return;
     };
-    let files = tempfile::tempdir().unwrap();
-    let passwd = passwd_file(files.path());
-    let p = Side::sign_in("privacyIDEA", pi.url.clone(), "admin", "admin-pw").await;
-    let used_by_privacyidea = populate(&p, &gw, &passwd).await;
-    pi.add_admin("admin", ADMIN_PW);
     let data_dir = tempfile::tempdir().unwrap();
     let data = data_dir.path().join("data");
     let (ok, out, err) = import(&data, &["--pi-config", &pi.config.display().to_string()]);

@@ -21,7 +21,7 @@ pub(crate) struct PrivacyIdea {
 }
 
 impl PrivacyIdea {
-    pub(crate) async fn start() -> Option<PrivacyIdea> {
+    async fn start() -> Option<PrivacyIdea> {
         Self::start_on(None).await
     }
 

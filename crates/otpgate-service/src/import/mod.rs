@@ -4,6 +4,7 @@
 //! writes them in one transaction (`otpgate_store::import`). What otpgate cannot take is
 //! named in the report with the reason, never dropped silently.
 
+use crate::auth::{PEPPER_AAD, PEPPER_META, PEPPER_PREFIX};
 use crate::events::HandlerInput;
 use crate::gateways::GatewayInput;
 use crate::policy::{PolicyInput, check_actions};
@@ -18,77 +19,13 @@ use otpgate_store::import::{
 use otpgate_store::pisource::PiRow;
 use otpgate_store::{NewToken, TokenOwner};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use zeroize::Zeroizing;
 
-/// The prefix of an imported admin password hash made with privacyIDEA's `PI_PEPPER`: the
-/// pepper (sealed in `meta` under [`PEPPER_META`]) goes in front of the password.
-pub const PEPPER_PREFIX: &str = "$pi-pepper$";
-/// Where the imported pepper is kept, sealed.
-pub const PEPPER_META: &str = "pi_pepper";
-/// Associated data of the sealed pepper.
-pub const PEPPER_AAD: &str = "meta:pi_pepper";
+mod piconfig;
+mod report;
 
-/// The settings of privacyIDEA's `pi.cfg` the import needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PiConfig {
-    /// `SQLALCHEMY_DATABASE_URI`.
-    pub database_uri: Option<String>,
-    /// `PI_ENCFILE`.
-    pub encfile: Option<String>,
-    /// `PI_PEPPER`.
-    pub pepper: Option<String>,
-}
-
-impl PiConfig {
-    /// Reads the plain assignments (`NAME = 'text'`) of a `pi.cfg` (a Python file); a
-    /// needed setting that is not a plain string is an error naming it.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let mut c = PiConfig::default();
-        for line in text.lines() {
-            let line = line.trim();
-            let Some((name, value)) = line.split_once('=') else {
-                continue;
-            };
-            let name = name.trim();
-            let slot = match name {
-                "SQLALCHEMY_DATABASE_URI" => &mut c.database_uri,
-                "PI_ENCFILE" => &mut c.encfile,
-                "PI_PEPPER" => &mut c.pepper,
-                _ => continue,
-            };
-            *slot = Some(python_string(value.trim()).ok_or_else(|| {
-                format!(
-                    "{name} in pi.cfg is not a plain string; give the value on the command line"
-                )
-            })?);
-        }
-        Ok(c)
-    }
-}
-
-/// A Python string literal ('…', "…", r'…'), a trailing comment allowed.
-fn python_string(v: &str) -> Option<String> {
-    let (raw, v) = match v.strip_prefix(['r', 'R']) {
-        Some(rest) => (true, rest),
-        None => (false, v),
-    };
-    let quote = v.chars().next().filter(|q| *q == '\'' || *q == '"')?;
-    let body = v.get(1..)?;
-    let mut out = String::new();
-    let mut chars = body.chars();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '\\' if !raw => out.push(chars.next()?),
-            c if c == quote => {
-                let tail = chars.as_str().trim();
-                return (tail.is_empty() || tail.starts_with('#')).then_some(out);
-            }
-            c => out.push(c),
-        }
-    }
-    None
-}
+pub use piconfig::PiConfig;
+pub use report::ImportReport;
 
 /// A privacyIDEA installation as read: its tables, its keys, its pepper.
 pub struct PiInstallation {
@@ -110,73 +47,6 @@ pub struct ImportOptions {
     /// otpgate admins an imported admin of the same name replaces (the generated initial
     /// admin).
     pub replaceable_admins: Vec<String>,
-}
-
-/// What an import did (or, dry, would do).
-#[derive(Debug, Clone, Default)]
-pub struct ImportReport {
-    /// Nothing was written.
-    pub dry_run: bool,
-    /// Per kind: created, already imported (left), counters moved forward.
-    pub counts: BTreeMap<&'static str, [usize; 3]>,
-    /// Items not imported, each with the reason.
-    pub skipped: Vec<String>,
-    /// Imported items with parts otpgate leaves out or treats differently.
-    pub notes: Vec<String>,
-    /// The default realm set.
-    pub default_realm: Option<String>,
-    /// otpgate admins replaced.
-    pub replaced_admins: Vec<String>,
-}
-
-impl ImportReport {
-    /// The report as the command prints it.
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        let verb = if self.dry_run {
-            "would import"
-        } else {
-            "imported"
-        };
-        let _ = writeln!(
-            s,
-            "{} from privacyIDEA:",
-            if self.dry_run {
-                "dry run, nothing written"
-            } else {
-                "import done"
-            }
-        );
-        for (kind, [new, again, advanced]) in &self.counts {
-            let _ = write!(s, "  {kind}: {verb} {new}");
-            if *again > 0 {
-                let _ = write!(s, ", {again} already imported before (left as they are)");
-            }
-            if *advanced > 0 {
-                let _ = write!(s, ", {advanced} counters moved forward");
-            }
-            s.push('\n');
-        }
-        if let Some(d) = &self.default_realm {
-            let _ = writeln!(s, "  default realm: {d}");
-        }
-        for a in &self.replaced_admins {
-            let _ = writeln!(s, "  admin {a}: replaces otpgate's generated initial admin");
-        }
-        if !self.skipped.is_empty() {
-            let _ = writeln!(s, "not imported ({}):", self.skipped.len());
-            for x in &self.skipped {
-                let _ = writeln!(s, "  - {x}");
-            }
-        }
-        if !self.notes.is_empty() {
-            let _ = writeln!(s, "notes ({}):", self.notes.len());
-            for x in &self.notes {
-                let _ = writeln!(s, "  - {x}");
-            }
-        }
-        s
-    }
 }
 
 /// privacyIDEA's system settings otpgate honours (besides every `sms.*`).
@@ -838,25 +708,6 @@ fn split_actions(scope: &str, action: &str) -> (Vec<String>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pi_cfg_plain_strings_are_read() {
-        let c = PiConfig::parse(
-            "# comment\nimport os\nSQLALCHEMY_DATABASE_URI = 'mysql+pymysql://pi:p\\'w@db/pi'\n\
-             PI_ENCFILE = \"/etc/privacyidea/enckey\"  # the keys\nPI_PEPPER = r'pe\\pper'\n\
-             PI_LOGLEVEL = 20\n",
-        )
-        .unwrap();
-        assert_eq!(
-            c.database_uri.as_deref(),
-            Some("mysql+pymysql://pi:p'w@db/pi")
-        );
-        assert_eq!(c.encfile.as_deref(), Some("/etc/privacyidea/enckey"));
-        assert_eq!(c.pepper.as_deref(), Some("pe\\pper"));
-        let e = PiConfig::parse("PI_ENCFILE = os.path.join(BASE, 'enckey')\n").unwrap_err();
-        assert!(e.contains("PI_ENCFILE"), "{e}");
-        assert_eq!(PiConfig::parse("").unwrap(), PiConfig::default());
-    }
 
     #[test]
     fn unknown_actions_are_split_off() {
