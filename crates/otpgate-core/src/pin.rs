@@ -46,6 +46,13 @@ impl PinParams {
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
+    /// The 1-KiB blocks of working memory a hash with these parameters needs.
+    pub fn block_count(&self) -> usize {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map(|p| p.block_count())
+            .unwrap_or(0)
+    }
+
     /// Checks that Argon2 accepts these parameters.
     pub fn check(&self) -> Result<(), CoreError> {
         self.argon2().map(|_| ())
@@ -170,6 +177,18 @@ pub fn is_supported_hash(hash: &str) -> bool {
         || (hash.starts_with("$argon2") && PasswordHash::new(hash).is_ok())
 }
 
+/// Whether a hash brought from elsewhere costs no more than otpgate is willing to spend on
+/// one check (Argon2: at most 256 MiB, 32 passes, 16 lanes; PBKDF2 is bounded when parsed):
+/// a larger one would let anyone who knows the account name make a node allocate and compute
+/// that much per attempt.
+pub fn cost_is_bounded(hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return true;
+    };
+    Params::try_from(&parsed)
+        .is_ok_and(|p| p.m_cost() <= 262_144 && p.t_cost() <= 32 && p.p_cost() <= 16)
+}
+
 /// Whether `hash`, which just verified, should be replaced by a hash made with `params`: an
 /// imported privacyIDEA format (PBKDF2, legacy SHA-256), or an Argon2 hash of another
 /// variant or other parameters (privacyIDEA's default costs 64 MiB, 9 passes, 4 lanes: about
@@ -288,6 +307,11 @@ mod tests {
             !needs_rehash("not a hash", &ours),
             "nothing that did not verify"
         );
+        // privacyIDEA's default is within the bounds, 4 GiB is not.
+        assert!(cost_is_bounded(pi));
+        assert!(!cost_is_bounded(
+            "$argon2id$v=19$m=4194304,t=9,p=4$rXUuJYRQKiVE6D0HgBDifA$9LPgElW1gHADf3FXcWo0i7WiQWQAfQJwTG9ysDntH3Q"
+        ));
     }
 
     #[test]

@@ -130,13 +130,32 @@ fn auth_err(code: i64, message: impl Into<String>) -> ServiceError {
     }
 }
 
-/// The prefix of an imported admin password hash made with privacyIDEA's `PI_PEPPER`: the
-/// pepper (sealed in `meta` under [`PEPPER_META`]) goes in front of the password.
+/// The prefix of an imported admin password hash made with privacyIDEA's `PI_PEPPER`:
+/// `$pi-pepper$<source><privacyIDEA's hash>`; the pepper of that installation (sealed in
+/// `meta` under [`pepper_meta_key`]) goes in front of the password.
 pub const PEPPER_PREFIX: &str = "$pi-pepper$";
-/// Where the imported pepper is kept, sealed.
-pub const PEPPER_META: &str = "pi_pepper";
-/// Associated data of the sealed pepper.
-pub const PEPPER_AAD: &str = "meta:pi_pepper";
+
+/// Where the pepper of the installation `source` is kept, sealed.
+pub fn pepper_meta_key(source: &str) -> String {
+    format!("pi_pepper:{source}")
+}
+
+/// Associated data of the pepper sealed under `meta_key`.
+pub fn pepper_aad(meta_key: &str) -> String {
+    format!("meta:{meta_key}")
+}
+
+/// An imported admin hash: privacyIDEA's `hash` (a PHC string) of the installation `source`.
+pub fn peppered_hash(source: &str, hash: &str) -> String {
+    format!("{PEPPER_PREFIX}{source}{hash}")
+}
+
+/// The installation and privacyIDEA's hash of an imported admin hash.
+fn split_peppered(hash: &str) -> Option<(&str, &str)> {
+    let rest = hash.strip_prefix(PEPPER_PREFIX)?;
+    let at = rest.find('$')?;
+    Some((rest.get(..at)?, rest.get(at..)?))
+}
 
 /// The shortest admin password (NIST SP 800-63B's minimum for chosen memorized secrets).
 pub const MIN_ADMIN_PASSWORD: usize = 8;
@@ -354,16 +373,20 @@ impl Services {
     }
 
     async fn admin_hash_verifies(&self, password: &str, hash: &str) -> Result<bool> {
-        let Some(peppered) = hash.strip_prefix(PEPPER_PREFIX) else {
+        if !hash.starts_with(PEPPER_PREFIX) {
             return self.verify_secret(password, hash).await;
+        }
+        let Some((source, peppered)) = split_peppered(hash) else {
+            return Ok(false);
         };
-        let Some(sealed) = self.store().meta_get(PEPPER_META).await? else {
+        let key = pepper_meta_key(source);
+        let Some(sealed) = self.store().meta_get(&key).await? else {
             tracing::warn!(
                 "an imported admin password needs privacyIDEA's pepper, which is missing"
             );
             return Ok(false);
         };
-        let pepper = self.keys().open_str(&sealed, PEPPER_AAD)?;
+        let pepper = self.keys().open_str(&sealed, &pepper_aad(&key))?;
         let joined = zeroize::Zeroizing::new(format!("{}{password}", pepper.as_str()));
         self.verify_secret(&joined, peppered).await
     }

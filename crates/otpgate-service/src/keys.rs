@@ -194,7 +194,7 @@ impl Services {
                     crate::radiusserver::aad(&sealed.owner)
                 }
                 SealedKind::KeyCheck => KEY_CHECK_AAD.to_owned(),
-                SealedKind::PiPepper => crate::auth::PEPPER_AAD.to_owned(),
+                SealedKind::PiPepper => crate::auth::pepper_aad(&sealed.owner),
             };
             let plain = self.keys().open(&sealed.value, &aad).map_err(|_| {
                 ServiceError::Internal(format!(

@@ -332,10 +332,18 @@ impl Services {
     pub async fn verify_secret(&self, secret: &str, hash: &str) -> Result<bool> {
         let secret = zeroize::Zeroizing::new(secret.to_owned());
         let hash = hash.to_owned();
+        // What the current parameters need stays allocated; a larger hash (imported from
+        // privacyIDEA) does not leave its memory behind.
+        let keep = self.inner.pin_params.block_count();
         self.inner
             .kdf
             .run(&call::kdf_share(), move |memory| {
-                otpgate_core::pin::verify_in(&secret, &hash, memory)
+                let ok = otpgate_core::pin::verify_in(&secret, &hash, memory);
+                if memory.len() > keep {
+                    memory.truncate(keep);
+                    memory.shrink_to_fit();
+                }
+                ok
             })
             .await
     }

@@ -5,7 +5,8 @@
 //! its key file). An item of the same kind and name that otpgate already holds is a clash
 //! (nothing is written) unless this installation's earlier import brought it: then it is
 //! left as otpgate has it, except a token's counter, which moves forward to the source's when
-//! that is higher (an OTP privacyIDEA accepted since is not accepted again).
+//! that is higher (an OTP privacyIDEA accepted since is not accepted again), and its state
+//! only in the restrictive direction (disabled, revoked, locked, more failures).
 
 use crate::events::event_save_in;
 use crate::gateways::gateway_upsert_in;
@@ -105,7 +106,8 @@ pub struct ImportBatch {
     pub gateways: Vec<ImportGateway>,
     /// Policies.
     pub policies: Vec<PolicyRow>,
-    /// Event handlers.
+    /// Event handlers; `id` is the source's id (privacyIDEA's handler names are free text,
+    /// neither unique nor required), which identifies them on a second run.
     pub events: Vec<EventHandlerRow>,
     /// System configuration: key, value, type, description.
     pub config: Vec<(String, String, String, String)>,
@@ -127,7 +129,8 @@ pub enum Fate {
     New,
     /// Imported from this installation before; left as it is.
     Again,
-    /// Imported before; its counter moved forward.
+    /// Imported before; brought up to date (counter forward, disabled, revoked, locked or
+    /// more failures as the source has it now).
     Advanced,
     /// Replaced otpgate's generated initial admin.
     Replaced,
@@ -142,6 +145,8 @@ pub struct ImportOutcome {
     pub default_realm: Option<String>,
     /// otpgate's default realm, when it had one other than the source's (and kept it).
     pub kept_default_realm: Option<String>,
+    /// The source's default realm, when it was not imported (otpgate then has none).
+    pub missing_default_realm: Option<String>,
 }
 
 /// Where each kind lives: the table and its name column.
@@ -182,8 +187,9 @@ impl Writer<'_> {
         if before.as_deref() == Some(self.batch.source.as_str()) {
             return Ok(Some(Fate::Again));
         }
-        // Settings are not named objects: the source's value is taken.
-        if kind == "config" || kind == "meta" {
+        // Settings are not named objects: the source's value is taken. Event handlers are
+        // known by the source's id only.
+        if kind == "config" || kind == "meta" || kind == "event" {
             return Ok(Some(Fate::New));
         }
         let (table, column) = table_of(kind);
@@ -236,6 +242,13 @@ impl Writer<'_> {
 
     async fn write(&mut self) -> Result<()> {
         let b = self.batch;
+        // The first statement writes: SQLite takes its write lock now (a deferred transaction
+        // that read first would fail when a running node commits in between), PostgreSQL
+        // serialises this with every settings change (they all bump the version); running
+        // nodes reload their settings after the import either way.
+        sqlx::query("UPDATE settings_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *self.c)
+            .await?;
         let had_default: Option<String> =
             sqlx::query("SELECT name FROM realm WHERE is_default = 1")
                 .fetch_optional(&mut *self.c)
@@ -275,19 +288,24 @@ impl Writer<'_> {
         {
             self.out.kept_default_realm = Some(had.clone());
         }
-        if let Some(d) = &b.default_realm
-            && had_default.is_none()
-        {
-            let set = sqlx::query(
-                "UPDATE realm SET is_default = CASE WHEN name = $1 THEN 1 ELSE 0 END \
-                 WHERE EXISTS (SELECT 1 FROM realm WHERE name = $1)",
-            )
-            .bind(d)
-            .execute(&mut *self.c)
-            .await?
-            .rows_affected();
-            if set > 0 {
-                self.out.default_realm = Some(d.clone());
+        if had_default.is_none() {
+            // Exactly the source's default or none: the first realm written became the
+            // default on its own, which must not pick another user store for logins without
+            // a realm.
+            let wanted = b.default_realm.clone().unwrap_or_default();
+            sqlx::query("UPDATE realm SET is_default = CASE WHEN name = $1 THEN 1 ELSE 0 END")
+                .bind(&wanted)
+                .execute(&mut *self.c)
+                .await?;
+            let set = sqlx::query("SELECT 1 FROM realm WHERE name = $1 AND is_default = 1")
+                .bind(&wanted)
+                .fetch_optional(&mut *self.c)
+                .await?
+                .is_some();
+            if set {
+                self.out.default_realm = b.default_realm.clone();
+            } else {
+                self.out.missing_default_realm = b.default_realm.clone();
             }
         }
         for s in &b.smtp {
@@ -315,11 +333,12 @@ impl Writer<'_> {
             }
         }
         for e in &b.events {
-            if let Some(f) = self.fresh("event", &e.name).await? {
-                let mut e = e.clone();
-                e.id = 0;
-                event_save_in(self.c, &e).await?;
-                self.done("event", &e.name, f).await?;
+            let source_id = e.id.to_string();
+            if let Some(f) = self.fresh("event", &source_id).await? {
+                let mut row = e.clone();
+                row.id = 0;
+                event_save_in(self.c, &row).await?;
+                self.done("event", &source_id, f).await?;
             }
         }
         for (k, v, t, d) in &b.config {
@@ -374,14 +393,28 @@ impl Writer<'_> {
             match self.decide("token", serial).await? {
                 None => {}
                 Some(Fate::Again) => {
-                    // Only forward: a counter otpgate moved past the source's stays.
-                    let moved =
-                        sqlx::query("UPDATE token SET count = $1 WHERE serial = $2 AND count < $1")
-                            .bind(t.count)
-                            .bind(serial)
-                            .execute(&mut *self.c)
-                            .await?
-                            .rows_affected();
+                    // Only in the restrictive direction, in one statement: a counter otpgate
+                    // moved past the source's stays, a token disabled, revoked or locked there
+                    // since is so here too, failures only add up.
+                    let moved = sqlx::query(
+                        "UPDATE token SET \
+                           count = CASE WHEN count < $1 THEN $1 ELSE count END, \
+                           active = CASE WHEN $2 = 0 THEN 0 ELSE active END, \
+                           revoked = CASE WHEN $3 = 1 THEN 1 ELSE revoked END, \
+                           locked = CASE WHEN $4 = 1 THEN 1 ELSE locked END, \
+                           failcount = CASE WHEN failcount < $5 THEN $5 ELSE failcount END \
+                         WHERE serial = $6 AND (count < $1 OR ($2 = 0 AND active = 1) \
+                           OR ($3 = 1 AND revoked = 0) OR ($4 = 1 AND locked = 0) OR failcount < $5)",
+                    )
+                    .bind(t.count)
+                    .bind(i64::from(t.active))
+                    .bind(i64::from(t.revoked))
+                    .bind(i64::from(t.locked))
+                    .bind(t.failcount)
+                    .bind(serial)
+                    .execute(&mut *self.c)
+                    .await?
+                    .rows_affected();
                     let fate = if moved > 0 {
                         Fate::Advanced
                     } else {

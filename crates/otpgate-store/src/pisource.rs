@@ -195,6 +195,7 @@ pub fn source_url(sqlalchemy: &str) -> Result<String> {
             .split('&')
             .filter(|p| {
                 let k = p.split('=').next().unwrap_or_default();
+                let k = if k == "unix_socket" { "socket" } else { k };
                 !p.is_empty() && allowed.contains(&k)
             })
             .collect();
@@ -219,9 +220,10 @@ pub fn source_url(sqlalchemy: &str) -> Result<String> {
             "postgres://{rest}{}",
             keep(&["sslmode", "sslrootcert", "host", "port", "options"])
         )),
+        // pymysql's unix_socket is sqlx's socket.
         "mysql" | "mariadb" => Ok(format!(
             "mysql://{rest}{}",
-            keep(&["ssl-mode", "ssl-ca", "socket"])
+            keep(&["ssl-mode", "ssl-ca", "socket"]).replace("unix_socket=", "socket=")
         )),
         other => Err(StoreError::Conflict(format!(
             "unsupported privacyIDEA database {other}: SQLite, MySQL/MariaDB and PostgreSQL are read"
@@ -365,6 +367,13 @@ mod tests {
         assert_eq!(
             source_url("postgresql+psycopg2://pi:pw@db:5432/pi?sslmode=require").unwrap(),
             "postgres://pi:pw@db:5432/pi?sslmode=require"
+        );
+        assert_eq!(
+            source_url(
+                "mysql+pymysql://pi@localhost/pi?unix_socket=/run/mysqld/mysqld.sock&charset=utf8"
+            )
+            .unwrap(),
+            "mysql://pi@localhost/pi?socket=/run/mysqld/mysqld.sock"
         );
         assert!(source_url("oracle://x/y").is_err());
         assert!(source_url("sqlite://").is_err());

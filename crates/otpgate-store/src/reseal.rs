@@ -18,7 +18,8 @@ pub enum SealedKind {
     RadiusSecret,
     /// The key check value in `meta`.
     KeyCheck,
-    /// privacyIDEA's pepper of imported admin passwords, in `meta` (`pi_pepper`).
+    /// privacyIDEA's pepper of imported admin passwords, in `meta` (owner = its key,
+    /// `pi_pepper:<installation>`).
     PiPepper,
 }
 
@@ -123,8 +124,18 @@ impl Store {
         if let Some(v) = self.meta_get("keycheck").await? {
             out.push(s(SealedKind::KeyCheck, 0, String::new(), "", "", v));
         }
-        if let Some(v) = self.meta_get("pi_pepper").await? {
-            out.push(s(SealedKind::PiPepper, 0, String::new(), "", "", v));
+        for r in sqlx::query("SELECT key, value FROM meta WHERE key LIKE 'pi_pepper:%'")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            out.push(s(
+                SealedKind::PiPepper,
+                0,
+                r.try_get(0)?,
+                "",
+                "",
+                r.try_get(1)?,
+            ));
         }
         Ok(out)
     }
@@ -155,7 +166,7 @@ impl Store {
                     "UPDATE meta SET value = $1 WHERE key = 'keycheck' AND $2 = 0 AND value = $3"
                 }
                 SealedKind::PiPepper => {
-                    "UPDATE meta SET value = $1 WHERE key = 'pi_pepper' AND $2 = 0 AND value = $3"
+                    "UPDATE meta SET value = $1 WHERE key LIKE 'pi_pepper:%' AND $2 = 0 AND value = $3"
                 }
             };
             let n = sqlx::query(sql)

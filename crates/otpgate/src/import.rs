@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 /// Where the privacyIDEA installation is: `pi.cfg`, with flags on top.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Source {
     /// privacyIDEA's `pi.cfg`.
     pub pi_config: Option<PathBuf>,
@@ -22,6 +22,20 @@ pub struct Source {
     pub enckey: Option<PathBuf>,
     /// Its `PI_PEPPER`.
     pub pepper: Option<String>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("pi_config", &self.pi_config)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(otpgate_store::redact_url),
+            )
+            .field("enckey", &self.enckey)
+            .field("pepper", &self.pepper.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// Reads the installation: every table, the keys, the pepper. Nothing is written to it.
@@ -73,16 +87,32 @@ pub async fn read(source: &Source) -> anyhow::Result<PiInstallation> {
         tables,
         keys,
         source: format!("privacyidea:{fingerprint}"),
-        pepper: source.pepper.clone().or(cfg.pepper).map(Zeroizing::new),
+        // privacyIDEA itself peppers with "missing" when its pi.cfg has no PI_PEPPER.
+        pepper: source
+            .pepper
+            .clone()
+            .or(cfg.pepper)
+            .or_else(|| source.pi_config.as_ref().map(|_| "missing".to_owned()))
+            .map(Zeroizing::new),
     })
 }
 
 /// The otpgate admins an imported admin of the same name may replace: the generated
-/// initial admin while its password file is there (nobody chose that password).
-pub fn replaceable_admins(data_dir: &Path) -> Vec<String> {
-    if data_dir.join(INITIAL_ADMIN_FILE).exists() {
+/// initial admin while its password is still the generated one (nobody chose it).
+pub async fn replaceable_admins(
+    data_dir: &Path,
+    services: &otpgate_service::Services,
+) -> anyhow::Result<Vec<String>> {
+    let Ok(generated) = std::fs::read_to_string(data_dir.join(INITIAL_ADMIN_FILE)) else {
+        return Ok(Vec::new());
+    };
+    let generated = Zeroizing::new(generated);
+    let still = services
+        .admin_password_matches("admin", generated.trim_end_matches(['\n', '\r']))
+        .await?;
+    Ok(if still {
         vec!["admin".to_owned()]
     } else {
         Vec::new()
-    }
+    })
 }

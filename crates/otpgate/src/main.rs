@@ -222,7 +222,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let dir = loaded.config.server.data_dir.clone();
             let options = otpgate_service::import::ImportOptions {
                 dry_run,
-                replaceable_admins: otpgate::import::replaceable_admins(&dir),
+                replaceable_admins: otpgate::import::replaceable_admins(&dir, &loaded.services)
+                    .await?,
             };
             let report = loaded
                 .services

@@ -4,7 +4,7 @@
 //! writes them in one transaction (`otpgate_store::import`). What otpgate cannot take is
 //! named in the report with the reason, never dropped silently.
 
-use crate::auth::{PEPPER_AAD, PEPPER_META, PEPPER_PREFIX};
+use crate::auth::{pepper_aad, pepper_meta_key, peppered_hash};
 use crate::events::HandlerInput;
 use crate::gateways::GatewayInput;
 use crate::policy::{PolicyInput, check_actions};

@@ -1,7 +1,7 @@
 //! The settings of privacyIDEA's `pi.cfg` (a Python file) the import needs.
 
 /// The settings of privacyIDEA's `pi.cfg` the import needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct PiConfig {
     /// `SQLALCHEMY_DATABASE_URI`.
     pub database_uri: Option<String>,
@@ -9,6 +9,16 @@ pub struct PiConfig {
     pub encfile: Option<String>,
     /// `PI_PEPPER`.
     pub pepper: Option<String>,
+}
+
+impl std::fmt::Debug for PiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PiConfig")
+            .field("database_uri", &self.database_uri.as_ref().map(|_| "…"))
+            .field("encfile", &self.encfile)
+            .field("pepper", &self.pepper.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 impl PiConfig {
@@ -50,7 +60,14 @@ fn python_string(v: &str) -> Option<String> {
     let mut chars = body.chars();
     while let Some(ch) = chars.next() {
         match ch {
-            '\\' if !raw => out.push(chars.next()?),
+            '\\' if !raw => out.push(match chars.next()? {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                c @ ('\\' | '\'' | '"') => c,
+                // \x, \u, octal and the rest: not read, rather than read wrongly.
+                _ => return None,
+            }),
             c if c == quote => {
                 let tail = chars.as_str().trim();
                 return (tail.is_empty() || tail.starts_with('#')).then_some(out);
@@ -82,5 +99,15 @@ mod tests {
         let e = PiConfig::parse("PI_ENCFILE = os.path.join(BASE, 'enckey')\n").unwrap_err();
         assert!(e.contains("PI_ENCFILE"), "{e}");
         assert_eq!(PiConfig::parse("").unwrap(), PiConfig::default());
+        let c = PiConfig::parse("PI_PEPPER = 'a\\tb\\\\c'\n").unwrap();
+        assert_eq!(c.pepper.as_deref(), Some("a\tb\\c"));
+        assert!(
+            PiConfig::parse("PI_PEPPER = 'a\\x41'\n").is_err(),
+            "not read wrongly"
+        );
+        assert!(
+            !format!("{c:?}").contains("a\tb"),
+            "the pepper stays out of Debug"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 pub struct ImportReport {
     /// Nothing was written.
     pub dry_run: bool,
-    /// Per kind: created, already imported (left), counters moved forward.
+    /// Per kind: created, already imported (left), brought up to date (tokens).
     pub counts: BTreeMap<&'static str, [usize; 3]>,
     /// Items not imported, each with the reason.
     pub skipped: Vec<String>,
@@ -44,7 +44,10 @@ impl ImportReport {
                 let _ = write!(s, ", {again} already imported before (left as they are)");
             }
             if *advanced > 0 {
-                let _ = write!(s, ", {advanced} counters moved forward");
+                let _ = write!(
+                    s,
+                    ", {advanced} brought up to date (counter forward, disabled, revoked, locked, failures)"
+                );
             }
             s.push('\n');
         }

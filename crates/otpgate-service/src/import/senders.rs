@@ -8,15 +8,8 @@ impl Services {
     pub(super) async fn plan_servers(&self, p: &mut Plan<'_>) -> Result<()> {
         for r in p.table("smtpserver") {
             let id = get(r, "identifier");
-            let mut password = get(r, "password").to_owned();
-            if !password.is_empty() {
-                // privacyIDEA falls back to the stored text when it does not decrypt.
-                password =
-                    p.pi.keys
-                        .decrypt_value(CONFIG_SLOT, &password)
-                        .map(|p| p.to_string())
-                        .unwrap_or(password);
-            }
+            let password =
+                self.open_server_secret(p.pi, get(r, "password"), &format!("SMTP server {id}"))?;
             if flag(r, "smime") {
                 p.report.notes.push(format!(
                     "SMTP server {id}: otpgate does not sign mail with S/MIME; it sends unsigned"
@@ -41,12 +34,8 @@ impl Services {
         }
         for r in p.table("radiusserver") {
             let id = get(r, "identifier");
-            let stored = get(r, "secret");
             let secret =
-                p.pi.keys
-                    .decrypt_value(CONFIG_SLOT, stored)
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|_| stored.to_owned());
+                self.open_server_secret(p.pi, get(r, "secret"), &format!("RADIUS server {id}"))?;
             let input = RadiusInput {
                 server: opt(get(r, "server")),
                 port: Some(int(r, "port", 1812)),
@@ -85,13 +74,18 @@ impl Services {
                     v = self.open_password(p.pi, &v, &format!("SMS gateway {name}"))?;
                 }
                 let key = get(o, "Key").to_owned();
-                if get(o, "Type") == "header" {
-                    input.secret_headers.insert(key.clone(), secret);
-                    input.headers.insert(key, v);
+                // Only "secret" is taken from privacyIDEA: what it kept in plain text still
+                // gets otpgate's default protection (passwords, credentials in a URL,
+                // Authorization headers).
+                let (map, secrets) = if get(o, "Type") == "header" {
+                    (&mut input.headers, &mut input.secret_headers)
                 } else {
-                    input.secret_options.insert(key.clone(), secret);
-                    input.options.insert(key, v);
+                    (&mut input.options, &mut input.secret_options)
+                };
+                if secret {
+                    secrets.insert(key.clone(), true);
                 }
+                map.insert(key, v);
             }
             inputs.push(input);
         }
@@ -134,7 +128,9 @@ impl Services {
                 conditions: kv(ev_conditions.get(get(r, "id"))),
             };
             match self.event_row(&input).await {
-                Ok((row, warnings)) => {
+                Ok((mut row, warnings)) => {
+                    // The source's id: how the store knows this handler on a second run.
+                    row.id = int(r, "id", 0);
                     for w in warnings {
                         // The gateway or SMTP server may come with this import.
                         let known = p
@@ -152,5 +148,25 @@ impl Services {
             }
         }
         Ok(())
+    }
+
+    /// An SMTP password or RADIUS secret: privacyIDEA encrypts them (`iv:data` in hex) and
+    /// uses one that does not decrypt as it is (stored before it encrypted them). A value in
+    /// the encrypted form that this key file does not open is an error (the wrong key file),
+    /// not a password.
+    fn open_server_secret(&self, pi: &PiInstallation, stored: &str, what: &str) -> Result<String> {
+        let encrypted_form = stored.split_once(':').is_some_and(|(iv, data)| {
+            iv.len() == 32
+                && !data.is_empty()
+                && iv
+                    .bytes()
+                    .chain(data.bytes())
+                    .all(|c| c.is_ascii_hexdigit())
+        });
+        if encrypted_form {
+            self.open_password(pi, stored, what)
+        } else {
+            Ok(stored.to_owned())
+        }
     }
 }

@@ -21,7 +21,11 @@ impl Services {
             let name = get(r, "name");
             let scope = get(r, "scope");
             let (kept, dropped) = split_actions(scope, get(r, "action"));
-            if kept.is_empty() {
+            // Admin and user policies restrict by existing: one that vanished could give the
+            // admins or users it named every right. Such a policy comes over as a restriction
+            // that grants nothing.
+            let restricts = grants_nothing(scope);
+            if kept.is_empty() && restricts.is_none() {
                 p.report.skipped.push(format!(
                     "policy {name} ({scope}): {}",
                     if dropped.is_empty() {
@@ -49,9 +53,13 @@ impl Services {
                     ])
                 })
                 .collect();
-            let input = PolicyInput {
+            let mut input = PolicyInput {
                 scope: opt(scope),
-                action: Some(kept.join(", ")),
+                action: Some(if kept.is_empty() {
+                    restricts.unwrap_or_default().to_owned()
+                } else {
+                    kept.join(", ")
+                }),
                 realm: opt(get(r, "realm")),
                 resolver: opt(get(r, "resolver")),
                 user: opt(get(r, "user")),
@@ -68,18 +76,59 @@ impl Services {
                 user_case_insensitive: Some(flag(r, "user_case_insensitive")),
                 pinode: opt(get(r, "pinode")),
             };
-            match self.policy_row(name, &input, &p.radius_names).await {
-                Ok(row) => {
-                    if !dropped.is_empty() {
-                        p.report.notes.push(format!(
-                            "policy {name}: without the actions otpgate does not have: {}",
-                            dropped.join(", ")
-                        ));
+            let mut refused = None;
+            let row = match self.policy_row(name, &input, &p.radius_names).await {
+                Ok(row) => Some(row),
+                Err(e) => match restricts {
+                    Some(nothing) => {
+                        // Kept as a restriction: what otpgate cannot evaluate (client, user
+                        // agents, conditions) only widens where it grants nothing.
+                        refused = Some(e.to_string());
+                        input.action = Some(nothing.to_owned());
+                        input.client = Some(String::new());
+                        input.user_agents = Some(String::new());
+                        input.conditions = Some("[]".to_owned());
+                        match self.policy_row(name, &input, &p.radius_names).await {
+                            Ok(row) => Some(row),
+                            Err(e) => {
+                                p.report.skipped.push(format!(
+                                    "policy {name} ({scope}): {e} — CHECK the rights of the {scope}s it named: without it they may have more"
+                                ));
+                                None
+                            }
+                        }
                     }
-                    p.b.policies.push(row);
-                }
-                Err(e) => p.report.skipped.push(format!("policy {name}: {e}")),
+                    None => {
+                        let check = if scope == "authorization" {
+                            " — CHECK it: logins it refused may pass now"
+                        } else {
+                            ""
+                        };
+                        p.report
+                            .skipped
+                            .push(format!("policy {name} ({scope}): {e}{check}"));
+                        None
+                    }
+                },
+            };
+            let Some(row) = row else {
+                continue;
+            };
+            if row.action == restricts.unwrap_or_default() {
+                p.report.notes.push(format!(
+                    "policy {name} ({scope}): imported as a restriction that grants nothing ({}), so the {scope}s it names gain no rights",
+                    refused.unwrap_or_else(|| format!(
+                        "otpgate has none of its actions: {}",
+                        dropped.join(", ")
+                    ))
+                ));
+            } else if !dropped.is_empty() {
+                p.report.notes.push(format!(
+                    "policy {name}: without the actions otpgate does not have: {}",
+                    dropped.join(", ")
+                ));
             }
+            p.b.policies.push(row);
         }
         Ok(())
     }
@@ -90,10 +139,14 @@ impl Services {
         for r in p.table("config") {
             let key = get(r, "Key");
             if key.starts_with("sms.") || HONOURED_CONFIG.contains(&key) {
-                let mut value = get(r, "Value").to_owned();
-                if get(r, "Type") == "password" && !value.is_empty() {
-                    value = self.open_password(p.pi, &value, &format!("setting {key}"))?;
+                if get(r, "Type") == "password" {
+                    // otpgate keeps no secret settings: the system API would show it.
+                    p.report.skipped.push(format!(
+                        "setting {key}: a secret setting (otpgate keeps none in its settings)"
+                    ));
+                    continue;
                 }
+                let value = get(r, "Value").to_owned();
                 p.b.config.push((
                     key.to_owned(),
                     value,
@@ -125,6 +178,12 @@ impl Services {
                 ));
                 continue;
             }
+            if !otpgate_core::pin::cost_is_bounded(hash) {
+                p.report.skipped.push(format!(
+                    "admin {name}: its password hash costs more than otpgate verifies (over 256 MiB, 32 passes or 16 lanes; set a new password with `otpgate admin add`)"
+                ));
+                continue;
+            }
             if p.pi.pepper.is_none() {
                 p.report.skipped.push(format!(
                     "admin {name}: PI_PEPPER is needed to keep the password working (give --pi-pepper or --pi-config)"
@@ -134,23 +193,50 @@ impl Services {
             pepper_needed = true;
             p.b.admins.push(ImportAdmin {
                 name: name.to_owned(),
-                hash: format!("{PEPPER_PREFIX}{hash}"),
+                hash: peppered_hash(&p.pi.source, hash),
                 email: get(r, "email").to_owned(),
             });
         }
         if let (true, Some(pepper)) = (pepper_needed, &p.pi.pepper) {
-            let sealed = self.keys().seal_str(self.rng(), pepper, PEPPER_AAD)?;
-            p.b.meta.push((PEPPER_META.to_owned(), sealed));
+            let key = pepper_meta_key(&p.pi.source);
+            let sealed = self
+                .keys()
+                .seal_str(self.rng(), pepper, &pepper_aad(&key))?;
+            p.b.meta.push((key, sealed));
         }
         Ok(())
     }
 }
 
-/// The actions of `action` otpgate has for `scope`, and those it has not.
+/// An action that keeps a policy of `scope` as a restriction granting nothing (only an
+/// exclusion: it grants no right, and its existence restricts), for the scopes where a
+/// missing policy would grant everything.
+fn grants_nothing(scope: &str) -> Option<&'static str> {
+    match scope {
+        "admin" => Some("-tokenlist"),
+        "user" => Some("-enrollSMS"),
+        _ => None,
+    }
+}
+
+/// The actions of `action` otpgate has for `scope`, and those it has not. Actions are
+/// separated by commas that are not escaped (`\,` belongs to a value, as in privacyIDEA).
 fn split_actions(scope: &str, action: &str) -> (Vec<String>, Vec<String>) {
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
-    for part in action.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut escaped = false;
+    for c in action.chars() {
+        if c == ',' && !escaped {
+            parts.push(std::mem::take(&mut current));
+        } else {
+            current.push(c);
+        }
+        escaped = c == '\\' && !escaped;
+    }
+    parts.push(current);
+    for part in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
         if check_actions(scope, part).is_ok() {
             kept.push(part.to_owned());
         } else {
@@ -172,6 +258,11 @@ mod tests {
         );
         assert_eq!(kept, vec!["otppin=userstore", "smstext=Code {otp}"]);
         assert_eq!(dropped, vec!["hotp_hashlib"]);
+        let (kept, _) = split_actions(
+            "authentication",
+            "smstext=Code {otp}\\, valid 5 min, passthru",
+        );
+        assert_eq!(kept, vec!["smstext=Code {otp}\\, valid 5 min", "passthru"]);
         let (kept, dropped) = split_actions("webui", "login_mode=privacyIDEA");
         assert!(kept.is_empty());
         assert_eq!(dropped, vec!["login_mode"]);

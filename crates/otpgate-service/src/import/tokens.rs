@@ -44,6 +44,12 @@ impl Services {
             let key_enc = self
                 .keys()
                 .seal(self.rng(), &seed, &crate::tokens::key_aad(&serial))?;
+            if !otpgate_core::pin::cost_is_bounded(get(r, "pin_hash").trim()) {
+                p.report.skipped.push(format!(
+                    "token {serial}: its PIN hash costs more than otpgate verifies (over 256 MiB, 32 passes or 16 lanes)"
+                ));
+                continue;
+            }
             let pin_hash = match self.import_pin(p.pi, r, &mut empty_pin).await? {
                 Some(h) => h,
                 None => {
@@ -119,10 +125,12 @@ impl Services {
             return Ok(empty_pin.clone());
         }
         if let Some(enc) = stored.strip_prefix("@@") {
-            let pin = pi
-                .keys
-                .decrypt_value(TOKEN_SLOT, enc)
-                .map_err(|e| ServiceError::Parameter(format!("encrypted PIN: {e}")))?;
+            let pin = pi.keys.decrypt_value(TOKEN_SLOT, enc).map_err(|e| {
+                ServiceError::Parameter(format!(
+                    "token {}: its encrypted PIN: {e}",
+                    get(r, "serial")
+                ))
+            })?;
             return Ok(Some(self.hash_secret(&pin).await?));
         }
         if otpgate_core::pin::is_supported_hash(stored) {

@@ -63,9 +63,9 @@ impl Services {
                 }
             }
             if list.is_empty() {
-                p.report.skipped.push(format!(
-                    "realm {name}: none of its resolvers was imported"
-                ));
+                p.report
+                    .skipped
+                    .push(format!("realm {name}: none of its resolvers was imported"));
                 continue;
             }
             if flag(r, "default") {

@@ -219,6 +219,12 @@ async fn populate(p: &Side, gw: &Gateway, passwd: &str) -> String {
     used_by_privacyidea
 }
 
+/// Revokes `serial` in privacyIDEA through its API.
+async fn p_revoke(pi: &PrivacyIdea, serial: &str) {
+    let p = Side::sign_in("privacyIDEA", pi.url.clone(), "admin", ADMIN_PW).await;
+    p.must("/token/revoke", &[("serial", serial)]).await;
+}
+
 /// A running privacyIDEA, populated (see [`populate`]), whose admin has the password
 /// otpgate's test server signs in with.
 struct Populated {
@@ -335,6 +341,16 @@ async fn a_privacyidea_installation_moves_in_tokens_and_all() {
         out.contains("token: imported 0, 3 already imported before"),
         "{out}"
     );
+    // Carol's token revoked in privacyIDEA meanwhile: a third run carries that over.
+    p_revoke(&pi, "PISMS3").await;
+    let (ok, out, err) = import(&data, &["--pi-config", &cfg]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(
+            "token: imported 0, 2 already imported before (left as they are), 1 brought up to date"
+        ),
+        "{out}"
+    );
 
     // otpgate serves them: the admin signs in with privacyIDEA's password (the server
     // helper signs in as admin with it and asserts success).
@@ -347,6 +363,7 @@ async fn a_privacyidea_installation_moves_in_tokens_and_all() {
     let (_, b) = s.aget("/token/", &[("serial", "PISMS3")]).await;
     let carol = &b["result"]["value"]["tokens"][0];
     assert_eq!(carol["failcount"], 3, "{b}");
+    assert_eq!(carol["revoked"], true, "{b}");
     assert_eq!(carol["info"]["phone"], CAROL, "{b}");
     let (_, b) = s.aget("/token/", &[("serial", "PISMS2")]).await;
     assert_eq!(b["result"]["value"]["tokens"][0]["active"], false, "{b}");
@@ -596,6 +613,9 @@ async fn the_committed_privacyidea_fixture_moves_in() {
         "smsgateway: imported 1",
         "token FIXHOTP (hotp): otpgate serves SMS tokens only",
         "resolver: imported 2",
+        "policy: imported 3",
+        "event: imported 2",
+        "policy helpdesk (admin): imported as a restriction that grants nothing (otpgate has none of its actions: enrollHOTP, enrollTOTP)",
         "resolver sql1 (sqlresolver): otpgate has no sqlresolver",
         "realm sqlrealm: none of its resolvers was imported",
         "realm: imported 2",
@@ -641,7 +661,12 @@ async fn the_committed_privacyidea_fixture_moves_in() {
     )
     .unwrap();
     assert_eq!(last_otp(&gw, ALICE), expected);
-    assert!(gw.last().field("text").unwrap().starts_with("Code "));
+    // The escaped comma of the imported smstext stays in the text.
+    assert!(
+        gw.last().field("text").unwrap().ends_with(", valid 5 min"),
+        "{:?}",
+        gw.last()
+    );
     let (_, b) = s
         .check(&[
             ("user", "alice"),
@@ -685,6 +710,13 @@ async fn the_committed_privacyidea_fixture_moves_in() {
     assert_eq!(st, 200, "{b}");
     let users = names(&b["result"]["value"], "username");
     assert!(users.contains(&"alice".to_owned()), "{b}");
+    // Both handlers named "notify" came over (privacyIDEA's names are free text).
+    let (_, b) = s.aget("/event/", &[]).await;
+    assert_eq!(
+        names(&b["result"]["value"], "name"),
+        vec!["notify", "notify"],
+        "{b}"
+    );
     let (_, b) = s.aget("/resolver/ldap1", &[]).await;
     assert_eq!(
         b["result"]["value"]["ldap1"]["data"]["BINDPW"], "__CENSORED__",
