@@ -119,6 +119,22 @@ const HTTP_PARAMETERS: &[Parameter] = &[
         "Legacy: if set, the SMS text is also sent in a field of this name.",
     ),
     Parameter::optional(
+        "DLR_STATUS",
+        "otpgate: the parameter of a delivery receipt (a call of the tag {dlr_url}) that carries the status (default status).",
+    ),
+    Parameter::optional(
+        "DLR_DELIVERED",
+        "otpgate: the status values that mean delivered, comma-separated (default 1,delivered,DELIVRD).",
+    ),
+    Parameter::optional(
+        "DLR_FAILED",
+        "otpgate: the status values that mean not delivered, comma-separated (default 2,16,failed,undelivered,UNDELIV,REJECTD,EXPIRED); others are intermediate.",
+    ),
+    Parameter::optional(
+        "DLR_TIMEOUT",
+        "otpgate: seconds to wait for a delivered receipt before the SMS counts as not delivered (empty: no limit).",
+    ),
+    Parameter::optional(
         "IDEMPOTENCY_HEADER",
         "otpgate: the header that carries each message's id, the same when a message is sent again after a timeout (default Idempotency-Key; empty: none). The id is also the tag {message_id}.",
     ),

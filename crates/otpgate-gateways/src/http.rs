@@ -51,12 +51,27 @@ struct Tags<'a> {
     text: &'a str,
     phone: &'a str,
     id: &'a str,
+    /// Where the gateway reports the delivery (empty without `server.public_url`).
+    dlr_url: &'a str,
 }
 
 fn fill(s: &str, t: &Tags<'_>) -> String {
     s.replace("{otp}", t.text)
         .replace("{phone}", t.phone)
         .replace("{message_id}", t.id)
+        .replace("{dlr_url}", t.dlr_url)
+}
+
+/// The URL with `{dlr_url}` (as written or as the URL parser encoded it) replaced by the
+/// receipt URL, encoded as a query value.
+fn url_with_receipt(url: &Url, dlr_url: &str) -> Result<Url, SendError> {
+    let s = url.as_str();
+    if !s.contains("%7Bdlr_url%7D") && !s.contains("{dlr_url}") {
+        return Ok(url.clone());
+    }
+    let enc: String = form_urlencoded::byte_serialize(dlr_url.as_bytes()).collect();
+    Url::parse(&s.replace("%7Bdlr_url%7D", &enc).replace("{dlr_url}", &enc))
+        .map_err(|_| SendError::Config("URL with {dlr_url} is not a valid URL.".into()))
 }
 
 fn fill_json(v: &Value, t: &Tags<'_>) -> Value {
@@ -301,8 +316,13 @@ impl HttpProvider {
         })
     }
 
-    fn fields(&self, phone: &str, text: &str, id: &str) -> Vec<(String, Value)> {
-        let tags = Tags { text, phone, id };
+    fn fields(&self, phone: &str, text: &str, id: &str, dlr_url: &str) -> Vec<(String, Value)> {
+        let tags = Tags {
+            text,
+            phone,
+            id,
+            dlr_url,
+        };
         let mut out: Vec<(String, Value)> = Vec::new();
         if let Some(k) = &self.phone_key {
             out.push((k.clone(), Value::String(phone.to_owned())));
@@ -326,12 +346,14 @@ impl HttpProvider {
         phone: &str,
         text: &str,
         message_id: &str,
+        dlr_url: &str,
     ) -> Result<(), SendError> {
         let url = self
             .url
-            .clone()
+            .as_ref()
             .ok_or_else(|| SendError::Config("No URL specified in the provider config.".into()))?;
-        let fields = self.fields(phone, text, message_id);
+        let url = url_with_receipt(url, dlr_url)?;
+        let fields = self.fields(phone, text, message_id, dlr_url);
         let mut req = self
             .client
             .request(self.method.clone(), url)
@@ -489,18 +511,42 @@ mod tests {
             ("list", r#"["{phone}"]"#),
             ("n", "42"),
             ("PARAMETER", r#"{"from":"otpgate"}"#),
+            ("dlr-url", "{dlr_url}?status=%d"),
+            ("DLR_STATUS", "st"),
         ]))
         .unwrap();
         let f: BTreeMap<String, Value> = p
-            .fields("+49151", "Code: \"1\"", "m-1")
+            .fields(
+                "+49151",
+                "Code: \"1\"",
+                "m-1",
+                "https://og/smsgateway/dlr/r1",
+            )
             .into_iter()
             .collect();
+        assert_eq!(
+            f["dlr-url"],
+            Value::String("https://og/smsgateway/dlr/r1?status=%d".into())
+        );
+        assert!(!f.contains_key("DLR_STATUS"), "a parameter, not a field");
         assert_eq!(f["text"], Value::String("Code: Code: \"1\"".into()));
         assert_eq!(f["to"], Value::String("+49151".into()));
         assert_eq!(f["list"], serde_json::json!(["+49151"]));
         assert_eq!(f["n"], serde_json::json!(42));
         assert_eq!(f["from"], Value::String("otpgate".into()));
         assert!(!f.contains_key("URL"));
+    }
+
+    #[test]
+    fn the_receipt_url_goes_into_the_url_as_a_query_value() {
+        let url = Url::parse("http://kannel:13013/cgi-bin/sendsms?dlr-url={dlr_url}&to=1").unwrap();
+        let got = url_with_receipt(&url, "https://og/smsgateway/dlr/r1?status=%d").unwrap();
+        assert_eq!(
+            got.as_str(),
+            "http://kannel:13013/cgi-bin/sendsms?dlr-url=https%3A%2F%2Fog%2Fsmsgateway%2Fdlr%2Fr1%3Fstatus%3D%25d&to=1"
+        );
+        let plain = Url::parse("http://host/send").unwrap();
+        assert_eq!(url_with_receipt(&plain, "x").unwrap(), plain);
     }
 
     #[test]

@@ -313,7 +313,8 @@ impl Registry {
     /// Sends `text` to `phone` through the gateway `def`;
     /// `keep` is a part of the text (the OTP) that providers which split long texts into
     /// several SMS never split; `message_id` names the message, the same for every attempt
-    /// to send it (the HTTP provider's idempotency header and `{message_id}` tag).
+    /// to send it (the HTTP provider's idempotency header and `{message_id}` tag); `dlr_url`
+    /// is where the gateway reports the delivery (the HTTP provider's `{dlr_url}` tag).
     pub async fn send(
         &self,
         def: &GatewayDef,
@@ -321,6 +322,7 @@ impl Registry {
         text: &str,
         keep: Option<&str>,
         message_id: &str,
+        dlr_url: Option<&str>,
     ) -> Result<Delivery, SendError> {
         let provider = self.provider(def)?;
         let phone = in_notation(def, phone);
@@ -341,7 +343,10 @@ impl Registry {
             "submitting SMS"
         );
         let result = match provider.as_ref() {
-            Provider::Http(p) => p.send(&phone, text, message_id).await,
+            Provider::Http(p) => {
+                p.send(&phone, text, message_id, dlr_url.unwrap_or_default())
+                    .await
+            }
             Provider::Sink(p) => p.send(self.clock.now(), &def.name, &phone, text).await,
             Provider::Script(p) => p.send(&phone, text).await,
             Provider::Sipgate(p) => p.send(&phone, text).await,

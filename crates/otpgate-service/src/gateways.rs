@@ -478,7 +478,7 @@ impl Services {
                 &number,
                 "otpgate test message: this SMS gateway works.",
                 None,
-                None,
+                &crate::delivery::SendAbout::default(),
             )
             .await
         {
@@ -492,9 +492,9 @@ impl Services {
 
     /// Sends `text` to `phone` through the gateway named `name`, or through its `FAILOVER`
     /// gateways in order when it fails or its circuit breaker is open, all within
-    /// `cfg.send_budget_ms`. Providers that split long texts never split `otp`. `message_id`
-    /// names the message for gateways that de-duplicate (None: a new one). The delivery
-    /// names the gateway that delivered.
+    /// `cfg.send_budget_ms`. Providers that split long texts never split `otp`. `about` says
+    /// what the SMS belongs to (its record) and may name the message for gateways that
+    /// de-duplicate. The delivery names the gateway that delivered.
     pub async fn send_sms(
         &self,
         cfg: &SystemConfig,
@@ -502,10 +502,10 @@ impl Services {
         phone: &str,
         text: &str,
         otp: Option<&str>,
-        message_id: Option<&str>,
+        about: &crate::delivery::SendAbout,
     ) -> std::result::Result<Delivery, SmsFailure> {
         let fresh;
-        let message_id = match message_id {
+        let message_id = match about.message_id.as_deref() {
             Some(id) => id,
             None => {
                 fresh = self.new_message_id().map_err(SmsFailure::Service)?;
@@ -575,6 +575,7 @@ impl Services {
                             text,
                             otp,
                             id: message_id,
+                            about,
                         },
                     )
                     .await
@@ -604,16 +605,26 @@ impl Services {
         started: tokio::time::Instant,
         m: &Outgoing<'_>,
     ) -> std::result::Result<Delivery, SendError> {
+        let (reference, dlr_url) = self
+            .message_begin(&def.name, m.phone, m.text, m.id, m.about, cfg.prefix_digits)
+            .await;
         let left = budget.saturating_sub(started.elapsed());
         let result = match tokio::time::timeout(
             left,
-            self.registry().send(def, m.phone, m.text, m.otp, m.id),
+            self.registry()
+                .send(def, m.phone, m.text, m.otp, m.id, dlr_url.as_deref()),
         )
         .await
         {
             Ok(r) => r,
             Err(_) => Err(SendError::Timeout(format!("{}", budget.as_secs_f64()))),
         };
+        let refused = result.as_ref().err().map(|e| {
+            let why = e.to_string();
+            why.chars().take(200).collect::<String>()
+        });
+        self.message_answered(&def.name, reference.as_deref(), refused.as_deref())
+            .await;
         let breakers = self.breakers();
         match &result {
             Ok(_) => {
@@ -670,6 +681,7 @@ struct Outgoing<'a> {
     text: &'a str,
     otp: Option<&'a str>,
     id: &'a str,
+    about: &'a crate::delivery::SendAbout,
 }
 
 /// No SMS for a call whose caller has gone ([`crate::call::abandoned`]).

@@ -8,6 +8,7 @@ pub mod breaker;
 pub mod cache;
 pub mod call;
 pub mod dbhealth;
+pub mod delivery;
 pub mod directory;
 pub mod enrollment;
 pub mod error;
@@ -128,6 +129,9 @@ pub struct Deps {
     /// The longest wait for the database (the store's connection and lock bounds): also how
     /// long an audit entry may wait for its row before it goes to the spool.
     pub db_timeout: std::time::Duration,
+    /// The base URL other systems reach this server at (`server.public_url`): receipt URLs
+    /// are built on it. None: SMS go without one.
+    pub public_url: Option<String>,
 }
 
 struct Inner {
@@ -155,6 +159,8 @@ struct Inner {
     stat_flush: stats::StatFlush,
     /// This node's name in the cluster (random, new at every start).
     node_id: String,
+    delivery: delivery::DeliveryCounts,
+    public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -197,6 +203,8 @@ impl Services {
                 db,
                 stat_flush: stats::StatFlush::default(),
                 node_id,
+                delivery: delivery::DeliveryCounts::default(),
+                public_url: d.public_url,
             }),
         }
     }

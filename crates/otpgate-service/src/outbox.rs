@@ -303,7 +303,17 @@ impl Services {
         // SMS even when an attempt timed out after the gateway had taken it.
         let id = format!("otpgate-outbox-{item}");
         match self
-            .send_sms(cfg, gateway, number, body, None, Some(&id))
+            .send_sms(
+                cfg,
+                gateway,
+                number,
+                body,
+                None,
+                &crate::delivery::SendAbout {
+                    message_id: Some(id),
+                    ..Default::default()
+                },
+            )
             .await
         {
             Ok(d) => Attempt::Sent(d.gateway),

@@ -280,6 +280,28 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("web_logout", &[("sid", Text), ("expires_at", Int)]),
     (
+        "sms_message",
+        &[
+            ("id", Int),
+            ("reference", Text),
+            ("message_id", Text),
+            ("transaction_id", Text),
+            ("serial", Text),
+            ("user_name", Text),
+            ("realm", Text),
+            ("gateway", Text),
+            ("country", Text),
+            ("prefix", Text),
+            ("parts", Int),
+            ("state", Text),
+            ("status", Text),
+            ("sent_at", Int),
+            ("accepted_at", Int),
+            ("done_at", Int),
+            ("updated_at", Int),
+        ],
+    ),
+    (
         "imported",
         &[
             ("kind", Text),
@@ -314,6 +336,7 @@ const IDENTITY_TABLES: &[&str] = &[
     "eventhandler",
     "outbox",
     "audit",
+    "sms_message",
 ];
 
 /// Rows copied per table.

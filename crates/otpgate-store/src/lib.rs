@@ -13,6 +13,7 @@ mod events;
 mod gateways;
 pub mod import;
 mod limits;
+mod messages;
 mod ownership;
 pub mod pisource;
 mod policies;
@@ -33,6 +34,7 @@ pub use copy::CopyReport;
 pub use events::{EventHandlerRow, INTERRUPTED, NewOutboxItem, OutboxRow};
 pub use gateways::{GatewayOptionRow, GatewayRow};
 pub use limits::{BlockedPrefix, WindowKey};
+pub use messages::{MessageFilter, NewMessage, Receipt, SmsMessageRow};
 pub use policies::{Guarded, PolicyChange, PolicyRow};
 pub use radius::RadiusServerRow;
 pub use reseal::{Sealed, SealedKind};
@@ -163,7 +165,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 15] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 16] = [
         (
             1,
             "init",
@@ -253,6 +255,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "imported",
             include_str!("../migrations/sqlite/0015_imported.sql"),
             include_str!("../migrations/postgres/0015_imported.sql"),
+        ),
+        (
+            16,
+            "sms_message",
+            include_str!("../migrations/sqlite/0016_sms_message.sql"),
+            include_str!("../migrations/postgres/0016_sms_message.sql"),
         ),
     ];
     all.into_iter()

@@ -178,6 +178,7 @@ pub async fn load_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::R
         scripts_dir: config.scripts_dir(),
         data_dir: dir,
         db_timeout,
+        public_url: config.server.public_url.clone(),
     });
     Ok(Loaded { services, config })
 }

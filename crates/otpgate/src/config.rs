@@ -109,6 +109,9 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// The base URL other systems reach this server at (`https://otp.example.org`): SMS
+    /// gateways get their delivery-receipt URLs (`{dlr_url}`) on it.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -129,6 +132,7 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 10,
             tls_cert: None,
             tls_key: None,
+            public_url: None,
         }
     }
 }
@@ -338,6 +342,23 @@ impl Config {
                 "version must be 1, not {}",
                 self.version
             )));
+        }
+        if let Some(u) = &self.server.public_url {
+            let rest = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"));
+            let ok = rest.is_some_and(|r| {
+                let authority = r.split('/').next().unwrap_or_default();
+                !authority.is_empty()
+                    && !authority.contains('@')
+                    && !r.contains(['?', '#'])
+                    && !r.chars().any(char::is_whitespace)
+            });
+            if !ok {
+                errs.push(ConfigError::Invalid(format!(
+                    "server.public_url must be an http(s) URL without query or credentials, such as https://otp.example.org, not {u:?}"
+                )));
+            }
         }
         let p = self.security.pin_hash;
         if p.check().is_err() {

@@ -111,6 +111,11 @@ pub fn router(app: App) -> Router {
             get(smsgateway::gateways).post(smsgateway::save),
         )
         .route("/smsgateway/providers", get(smsgateway::providers))
+        .route("/smsgateway/messages", get(smsgateway::messages))
+        .route(
+            "/smsgateway/dlr/{reference}",
+            get(smsgateway::receipt).post(smsgateway::receipt),
+        )
         .route(
             "/smsgateway/{id}",
             get(smsgateway::gateway).delete(smsgateway::delete),
@@ -320,6 +325,7 @@ async fn metrics(State(app): State<App>) -> Response {
         )
         + &crate::metrics::render_breakers(&breakers)
         + &crate::metrics::render_attempts(&services.breakers().attempts())
+        + &crate::metrics::render_delivery(&services.delivery_counts().snapshot())
         + &crate::metrics::render_limits(&services.limit_stats().counts())
         + &crate::metrics::render_outbox(
             &services.outbox().counts(),

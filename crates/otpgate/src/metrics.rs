@@ -197,6 +197,21 @@ pub fn render_attempts(attempts: &[(String, otpgate_service::breaker::Outcome, u
     out
 }
 
+/// What became of the SMS handed to each gateway: `accepted` and `not_sent` (its answer),
+/// `delivered` and `failed` (its receipts), in text exposition.
+pub fn render_delivery(counts: &[(String, &'static str, u64)]) -> String {
+    let mut out = String::from(
+        "# HELP otpgate_sms_delivery_total SMS per gateway by what became of them: accepted or not_sent by the gateway, delivered or failed by its receipts.\n# TYPE otpgate_sms_delivery_total counter\n",
+    );
+    for (gateway, state, n) in counts {
+        out.push_str(&format!(
+            "otpgate_sms_delivery_total{{gateway=\"{}\",state=\"{state}\"}} {n}\n",
+            escape(gateway)
+        ));
+    }
+    out
+}
+
 /// SMS refused by send limits, and PIN requests answered with the live challenge during the
 /// resend cooldown, on this node.
 pub fn render_limits(hits: &[(&'static str, u64)]) -> String {

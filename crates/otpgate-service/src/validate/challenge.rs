@@ -125,7 +125,7 @@ impl Services {
             }
         };
         let sent = self
-            .send_code(t, ctx, &gateway, &phone, counter, challenge)
+            .send_code(t, ctx, &gateway, &phone, counter, challenge, tid)
             .await;
         match sent {
             Ok(delivery) => Ok(Sent {
@@ -143,7 +143,9 @@ impl Services {
         }
     }
 
-    /// Renders the SMS text with the OTP of HOTP `counter` and sends it through `gateway`.
+    /// Renders the SMS text with the OTP of HOTP `counter` and sends it through `gateway`
+    /// (recorded as the SMS of the transaction `tid`).
+    #[allow(clippy::too_many_arguments)]
     async fn send_code(
         &self,
         t: &Live,
@@ -152,6 +154,7 @@ impl Services {
         phone: &str,
         counter: i64,
         challenge: Option<&str>,
+        tid: &str,
     ) -> std::result::Result<otpgate_gateways::Delivery, SmsFailure> {
         let svc = |e: ServiceError| SmsFailure::Service(e);
         let template = ctx
@@ -168,7 +171,14 @@ impl Services {
                 "The SMS text cannot be rendered: {e}"
             )))
         })?;
-        self.send_sms(ctx.cfg, gateway, phone, &text, Some(&otp), None)
+        let about = crate::delivery::SendAbout {
+            message_id: None,
+            transaction_id: tid.to_owned(),
+            serial: t.row.serial.clone(),
+            user: ctx.user.map(|u| u.login.clone()).unwrap_or_default(),
+            realm: ctx.user.map(|u| u.realm.clone()).unwrap_or_default(),
+        };
+        self.send_sms(ctx.cfg, gateway, phone, &text, Some(&otp), &about)
             .await
     }
 
@@ -552,7 +562,15 @@ impl Services {
         }
         let challenge = Some(c.challenge.as_str()).filter(|c| !c.is_empty());
         match self
-            .send_code(t, ctx, &gateway, &phone, c.otp_counter, challenge)
+            .send_code(
+                t,
+                ctx,
+                &gateway,
+                &phone,
+                c.otp_counter,
+                challenge,
+                &c.transaction_id,
+            )
             .await
         {
             Ok(d) => Ok(Resend::Sent {

@@ -7,8 +7,9 @@ use crate::params::{Params, is_true};
 use crate::state::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use otpgate_service::ServiceError;
 use otpgate_service::gateways::{GatewayInput, GatewayView};
-use otpgate_store::BlockedPrefix;
+use otpgate_store::{BlockedPrefix, MessageFilter, SmsMessageRow};
 use serde_json::{Value, json};
 
 /// `POST /smsgateway`'s parameters: `option.K`, `header.K`, `secret.option.K`,
@@ -156,4 +157,94 @@ pub async fn unblock_prefix(
         Box::pin(async move { s.unblock_prefix(&prefix, cx).await })
     })
     .await
+}
+
+/// `GET` or `POST /smsgateway/dlr/<reference>`: a delivery receipt (the URL the `{dlr_url}`
+/// tag gave the gateway). `result.value` says whether it changed the SMS's state; an unknown
+/// reference is 404 and changes nothing.
+pub async fn receipt(
+    State(app): State<App>,
+    Path(reference): Path<String>,
+    pi: Pi,
+) -> Result<Response, ApiError> {
+    let params: std::collections::BTreeMap<String, String> = pi
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let taken = pi
+        .run(&app, None, None, move |s, cx| {
+            Box::pin(async move { s.delivery_receipt(&reference, &params, cx).await })
+        })
+        .await?;
+    Ok(pi.reply(json!(taken.changed)))
+}
+
+/// A time filter: Unix seconds or RFC 3339, as milliseconds.
+fn time_ms(p: &Params, key: &str) -> Result<Option<i64>, ServiceError> {
+    let Some(v) = p.get(key).map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(secs) = v.parse::<i64>() {
+        return Ok(Some(secs.saturating_mul(1000)));
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| Some(t.timestamp_millis()))
+        .map_err(|_| {
+            ServiceError::Parameter(format!(
+                "{key} must be Unix seconds or a time like 2026-12-05T10:00:00Z."
+            ))
+        })
+}
+
+fn message_json(m: &SmsMessageRow) -> Value {
+    let at = |ms: i64| {
+        (ms > 0)
+            .then(|| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339()))
+            .flatten()
+    };
+    json!({
+        "reference": m.reference, "message_id": m.message_id,
+        "transaction_id": m.transaction_id, "serial": m.serial, "user": m.user, "realm": m.realm,
+        "gateway": m.gateway, "country": m.country, "prefix": m.prefix, "parts": m.parts,
+        "state": m.state, "status": m.status,
+        "sent": at(m.sent_at), "accepted": at(m.accepted_at), "done": at(m.done_at),
+        "delivery_ms": (m.state == "delivered" && m.done_at >= m.sent_at).then(|| m.done_at - m.sent_at),
+    })
+}
+
+/// `GET /smsgateway/messages`: one record per SMS, newest first; filters `transaction_id`,
+/// `serial`, `user`, `gateway`, `state`, `since` and `until` (Unix seconds or RFC 3339),
+/// `page`, `pagesize` (default 15).
+pub async fn messages(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    let p = pi.params.clone();
+    let page = pi
+        .run(&app, Some("smsgateway_read"), None, move |s, _| {
+            Box::pin(async move {
+                let text = |k: &str| {
+                    p.get(k)
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned)
+                };
+                let filter = MessageFilter {
+                    transaction_id: text("transaction_id"),
+                    serial: text("serial"),
+                    user: text("user"),
+                    gateway: text("gateway"),
+                    state: text("state"),
+                    since_ms: time_ms(&p, "since")?,
+                    until_ms: time_ms(&p, "until")?,
+                };
+                let page = p.int("page")?.unwrap_or(1);
+                let size = p.int("pagesize")?.unwrap_or(15);
+                s.list_messages(&filter, page, size).await
+            })
+        })
+        .await?;
+    let mut v = super::token::page_json(&page, "messages", message_json);
+    if let Some(m) = v.as_object_mut() {
+        m.insert("current".into(), json!(page.page));
+    }
+    Ok(pi.reply(v))
 }

@@ -18,6 +18,7 @@ mod calls;
 mod cli;
 mod clients;
 mod cluster;
+mod delivery;
 mod events;
 mod faults;
 mod gateways;

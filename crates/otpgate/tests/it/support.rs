@@ -187,6 +187,11 @@ impl Server {
         self.send(rb).await
     }
 
+    /// Anonymous JSON POST.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
     /// Anonymous GET with a query.
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
         self.send(self.client.get(self.url(path)).query(query))

@@ -1,0 +1,280 @@
+//! Knowing that the SMS arrived: one record per SMS handed to a gateway, the receipt URL the
+//! HTTP provider's `{dlr_url}` tag carries (`<server.public_url>/smsgateway/dlr/<reference>`,
+//! one unguessable reference per SMS), the receipts that come back to it, and the list of
+//! records admins read (`GET /smsgateway/messages`).
+//!
+//! A receipt's status is the parameter the gateway's `DLR_STATUS` option names (default
+//! `status`); `DLR_DELIVERED` and `DLR_FAILED` list the values that mean delivered and not
+//! delivered (Kannel's `%d`: 1 delivered, 2 and 16 failed, 4 and 8 on the way); any other
+//! value is intermediate. An unknown reference has no effect.
+
+use crate::call::{Outcome, Scope};
+use crate::{Page, Result, ServiceError, Services};
+use otpgate_store::{MessageFilter, NewMessage, Receipt, SmsMessageRow};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Default of `DLR_STATUS`.
+pub const DEFAULT_STATUS_PARAM: &str = "status";
+/// Default of `DLR_DELIVERED`.
+pub const DEFAULT_DELIVERED: &str = "1,delivered,DELIVRD";
+/// Default of `DLR_FAILED`.
+pub const DEFAULT_FAILED: &str = "2,16,failed,undelivered,UNDELIV,REJECTD,EXPIRED";
+
+/// What an SMS belongs to, for its record.
+#[derive(Debug, Clone, Default)]
+pub struct SendAbout {
+    /// The message's id for gateways that de-duplicate, the same for every attempt to send
+    /// it (None: a new one).
+    pub message_id: Option<String>,
+    /// The login's transaction (challenges).
+    pub transaction_id: String,
+    /// The token.
+    pub serial: String,
+    /// The user.
+    pub user: String,
+    /// The realm.
+    pub realm: String,
+}
+
+/// Delivery states counted per gateway (`otpgate_sms_delivery_total{gateway,state}`):
+/// `accepted`, `not_sent` (the gateway's answer), `delivered`, `failed` (receipts).
+#[derive(Debug, Default)]
+pub struct DeliveryCounts {
+    counts: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+impl DeliveryCounts {
+    fn add(&self, gateway: &str, state: &'static str) {
+        if let Ok(mut m) = self.counts.lock() {
+            *m.entry((gateway.to_owned(), state)).or_default() += 1;
+        }
+    }
+
+    /// (gateway, state, count), by gateway and state.
+    pub fn snapshot(&self) -> Vec<(String, &'static str, u64)> {
+        self.counts
+            .lock()
+            .map(|m| m.iter().map(|((g, s), n)| (g.clone(), *s, *n)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// What a receipt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiptTaken {
+    /// The state it means.
+    pub receipt: Receipt,
+    /// Whether it changed the record (a repeated or late receipt does not).
+    pub changed: bool,
+}
+
+impl Outcome for ReceiptTaken {}
+
+/// `DLR_DELIVERED`/`DLR_FAILED` of a gateway: the values, compared as given.
+fn listed(options: &BTreeMap<String, String>, key: &str, default: &str, status: &str) -> bool {
+    options
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or(default)
+        .split(',')
+        .any(|v| v.trim() == status)
+}
+
+/// What `status` means for a gateway with `options`.
+pub fn classify(options: &BTreeMap<String, String>, status: &str) -> Receipt {
+    let status = status.trim();
+    if listed(options, "DLR_DELIVERED", DEFAULT_DELIVERED, status) {
+        Receipt::Delivered
+    } else if listed(options, "DLR_FAILED", DEFAULT_FAILED, status) {
+        Receipt::Failed
+    } else {
+        Receipt::Intermediate
+    }
+}
+
+impl Services {
+    /// The delivery counters of this node.
+    pub fn delivery_counts(&self) -> &DeliveryCounts {
+        &self.inner.delivery
+    }
+
+    /// Records an SMS about to go to `gateway` (its destination prefix `prefix_digits` long,
+    /// as the send limits count it) and returns its receipt reference with the
+    /// receipt URL (None without `server.public_url`). A record that cannot be written is
+    /// logged: the SMS still goes (a login matters more than its statistics).
+    pub(crate) async fn message_begin(
+        &self,
+        gateway: &str,
+        phone: &str,
+        text: &str,
+        message_id: &str,
+        about: &SendAbout,
+        prefix_digits: usize,
+    ) -> (Option<String>, Option<String>) {
+        let reference = match self.rng().hex(16) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "no receipt reference: the SMS goes without a record");
+                return (None, None);
+            }
+        };
+        let number = otpgate_core::number::parse(phone, None).ok();
+        let record = NewMessage {
+            reference: reference.clone(),
+            message_id: message_id.to_owned(),
+            transaction_id: about.transaction_id.clone(),
+            serial: about.serial.clone(),
+            user: about.user.clone(),
+            realm: about.realm.clone(),
+            gateway: gateway.to_owned(),
+            country: number.and_then(|n| n.region).unwrap_or_default(),
+            prefix: crate::limits::prefix_key(phone, prefix_digits),
+            parts: i64::try_from(otpgate_core::sms_text::segments(text).1).unwrap_or(1),
+        };
+        if let Err(e) = self
+            .store()
+            .message_insert(&record, self.clock().now_ms())
+            .await
+        {
+            tracing::warn!(gateway, error = %e, "the SMS record could not be written: its receipts will be unknown");
+            return (None, None);
+        }
+        let url = self
+            .inner
+            .public_url
+            .as_deref()
+            .map(|base| format!("{}/smsgateway/dlr/{reference}", base.trim_end_matches('/')));
+        (Some(reference), url)
+    }
+
+    /// The gateway's answer to the SMS `reference`.
+    pub(crate) async fn message_answered(
+        &self,
+        gateway: &str,
+        reference: Option<&str>,
+        refused: Option<&str>,
+    ) {
+        self.inner.delivery.add(
+            gateway,
+            if refused.is_some() {
+                "not_sent"
+            } else {
+                "accepted"
+            },
+        );
+        let Some(reference) = reference else {
+            return;
+        };
+        if let Err(e) = self
+            .store()
+            .message_answered(reference, refused, self.clock().now_ms())
+            .await
+        {
+            tracing::warn!(gateway, error = %e, "the SMS record could not be updated");
+        }
+    }
+
+    /// A delivery receipt for `reference` with its parameters (query, form or JSON, merged).
+    /// An unknown reference is `NotFound` and changes nothing.
+    pub async fn delivery_receipt(
+        &self,
+        reference: &str,
+        params: &BTreeMap<String, String>,
+        cx: &mut Scope,
+    ) -> Result<ReceiptTaken> {
+        let unknown = || ServiceError::NotFound("There is no such SMS.".into());
+        // References are 32 hex digits: anything else is not looked up.
+        if reference.len() != 32 || !reference.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Err(unknown());
+        }
+        let record = self
+            .store()
+            .message_get(reference)
+            .await?
+            .ok_or_else(unknown)?;
+        cx.audit.action_detail = format!("SMS receipt from {}", record.gateway);
+        cx.audit.serial = record.serial.clone();
+        let options: BTreeMap<String, String> = self
+            .store()
+            .gateway_by_name(&record.gateway)
+            .await?
+            .map(|g| {
+                g.options
+                    .into_iter()
+                    .filter(|o| !o.encrypted && o.otype == "option" && o.key.starts_with("DLR_"))
+                    .map(|o| (o.key, o.value))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let param = options
+            .get("DLR_STATUS")
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_STATUS_PARAM);
+        let status = params.get(param).map(|s| s.trim()).unwrap_or_default();
+        if status.is_empty() {
+            return Err(ServiceError::Parameter(format!(
+                "The receipt has no {param} parameter."
+            )));
+        }
+        // Kept short: a receipt is the gateway's text, not ours.
+        let status: String = status.chars().take(64).collect();
+        let receipt = classify(&options, &status);
+        let changed = self
+            .store()
+            .message_receipt(reference, receipt, &status, self.clock().now_ms())
+            .await?;
+        if changed {
+            match receipt {
+                Receipt::Delivered => self.inner.delivery.add(&record.gateway, "delivered"),
+                Receipt::Failed => self.inner.delivery.add(&record.gateway, "failed"),
+                Receipt::Intermediate => {}
+            }
+        }
+        cx.audit.info = format!("status {status}");
+        Ok(ReceiptTaken { receipt, changed })
+    }
+
+    /// `GET /smsgateway/messages`: SMS records, newest first.
+    pub async fn list_messages(
+        &self,
+        filter: &MessageFilter,
+        page: i64,
+        size: i64,
+    ) -> Result<Page<SmsMessageRow>> {
+        let page = page.max(1);
+        let page_size = size.clamp(1, 1000);
+        let (items, count) = self.store().message_list(filter, page, page_size).await?;
+        Ok(Page {
+            items,
+            count,
+            page,
+            page_size,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kannels_status_values_are_classified() {
+        let none = BTreeMap::new();
+        assert_eq!(classify(&none, "1"), Receipt::Delivered);
+        assert_eq!(classify(&none, "DELIVRD"), Receipt::Delivered);
+        assert_eq!(classify(&none, "16"), Receipt::Failed);
+        assert_eq!(classify(&none, " 2 "), Receipt::Failed);
+        assert_eq!(classify(&none, "8"), Receipt::Intermediate);
+        assert_eq!(classify(&none, "4"), Receipt::Intermediate);
+        let own = BTreeMap::from([
+            ("DLR_DELIVERED".to_owned(), "ok".to_owned()),
+            ("DLR_FAILED".to_owned(), "bad, lost".to_owned()),
+        ]);
+        assert_eq!(classify(&own, "ok"), Receipt::Delivered);
+        assert_eq!(classify(&own, "lost"), Receipt::Failed);
+        assert_eq!(classify(&own, "1"), Receipt::Intermediate);
+    }
+}

@@ -1,0 +1,276 @@
+//! Delivery receipts (`{dlr_url}`, `/smsgateway/dlr/<reference>`), the SMS records
+//! (`GET /smsgateway/messages`) and `otpgate_sms_delivery_total`, with a real local HTTP
+//! gateway.
+
+use crate::support::{Gateway, Mode, Server};
+use serde_json::Value;
+
+const ALICE: &str = "+4915100000001";
+
+/// A server whose public URL is `https://otp.example.org` and whose default gateway passes a
+/// Kannel-style receipt URL in the parameter `dlr`.
+async fn server_with_receipts(gw: &Gateway) -> Server {
+    let s =
+        Server::start_with(|c| c.server.public_url = Some("https://otp.example.org/".into())).await;
+    s.setup(&gw.url("/sms")).await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", "http"),
+            ("option.URL", &gw.url("/sms")),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+            ("option.dlr-mask", "31"),
+            ("option.dlr", "{dlr_url}?status=%d"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    s
+}
+
+/// The receipt path the gateway got in its last request (`/smsgateway/dlr/<reference>`).
+fn receipt_path(gw: &Gateway) -> String {
+    let dlr = gw.last().field("dlr").expect("no dlr parameter");
+    let path = dlr
+        .strip_prefix("https://otp.example.org")
+        .unwrap_or_else(|| panic!("not on the public URL: {dlr}"));
+    let path = path.strip_suffix("?status=%d").unwrap_or(path).to_owned();
+    assert!(path.starts_with("/smsgateway/dlr/"), "{path}");
+    path
+}
+
+async fn messages(s: &Server, query: &[(&str, &str)]) -> Vec<Value> {
+    let (st, b) = s.aget("/smsgateway/messages", query).await;
+    assert_eq!(st, 200, "{b}");
+    b["result"]["value"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn receipts_reach_the_record_of_the_sms_and_the_metric() {
+    let gw = Gateway::start().await;
+    let s = server_with_receipts(&gw).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let path = receipt_path(&gw);
+
+    // One record, accepted by the gateway, before any receipt.
+    let list = messages(&s, &[("transaction_id", &tid)]).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let m = &list[0];
+    assert_eq!(m["state"], "accepted", "{m}");
+    assert_eq!(m["serial"], "SMS1");
+    assert_eq!(m["user"], "alice");
+    assert_eq!(m["gateway"], "gw");
+    assert_eq!(m["country"], "DE");
+    assert_eq!(m["prefix"], "+4915100", "sms.limit.prefix_digits (7)");
+    assert_eq!(m["parts"], 1);
+    assert!(m["sent"].is_string() && m["accepted"].is_string() && m["done"].is_null());
+
+    // Kannel's order: 8 (accepted by the SMSC, intermediate), then 1 (delivered), by GET
+    // with the status in the query; a repeated receipt changes nothing.
+    let (st, b) = s.get(&path, &[("status", "8")]).await;
+    assert_eq!(
+        (st, &b["result"]["value"]),
+        (200, &Value::Bool(true)),
+        "{b}"
+    );
+    assert_eq!(
+        messages(&s, &[("transaction_id", &tid)]).await[0]["state"],
+        "accepted"
+    );
+    let (st, b) = s.get(&path, &[("status", "1")]).await;
+    assert_eq!(
+        (st, &b["result"]["value"]),
+        (200, &Value::Bool(true)),
+        "{b}"
+    );
+    let (_, b) = s.post(&path, &[("status", "1")]).await;
+    assert_eq!(b["result"]["value"], false, "a repeat: {b}");
+    // A late intermediate receipt does not undo the delivery.
+    let (_, b) = s.post(&path, &[("status", "8")]).await;
+    assert_eq!(b["result"]["value"], false, "{b}");
+    let m = messages(&s, &[("transaction_id", &tid)]).await.remove(0);
+    assert_eq!(m["state"], "delivered", "{m}");
+    assert_eq!(m["status"], "1");
+    assert!(m["done"].is_string() && m["delivery_ms"].is_number(), "{m}");
+
+    // Filters.
+    assert_eq!(messages(&s, &[("state", "delivered")]).await.len(), 1);
+    assert!(messages(&s, &[("state", "failed")]).await.is_empty());
+    assert_eq!(
+        messages(&s, &[("serial", "SMS1"), ("gateway", "gw")])
+            .await
+            .len(),
+        1
+    );
+    assert!(messages(&s, &[("user", "bob")]).await.is_empty());
+    assert!(messages(&s, &[("since", "2000000000")]).await.is_empty());
+    assert_eq!(
+        messages(&s, &[("until", "2100-01-01T00:00:00Z")])
+            .await
+            .len(),
+        1
+    );
+    let (st, b) = s
+        .aget("/smsgateway/messages", &[("since", "yesterday")])
+        .await;
+    assert_eq!(st, 400, "{b}");
+
+    // Forged or unknown references: 404, no effect.
+    for forged in [
+        "/smsgateway/dlr/00000000000000000000000000000000",
+        "/smsgateway/dlr/not-a-reference",
+        &format!("{}0", path),
+    ] {
+        let (st, b) = s.get(forged, &[("status", "16")]).await;
+        assert_eq!(st, 404, "{forged}: {b}");
+    }
+    // A receipt without its status parameter is a 400.
+    let (st, _) = s.get(&path, &[("stat", "1")]).await;
+    assert_eq!(st, 400);
+
+    let metrics = s.metrics().await;
+    assert!(
+        metrics.contains("otpgate_sms_delivery_total{gateway=\"gw\",state=\"accepted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("otpgate_sms_delivery_total{gateway=\"gw\",state=\"delivered\"} 1"),
+        "{metrics}"
+    );
+    // The login completes as ever.
+    let otp = gw.last_otp(ALICE);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+}
+
+#[tokio::test]
+async fn own_status_values_and_a_receipt_before_the_gateways_answer() {
+    let gw = Gateway::start().await;
+    let s = server_with_receipts(&gw).await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", "http"),
+            ("option.URL", &gw.url("/sms")),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+            ("option.SEND_DATA_AS_JSON", "1"),
+            ("option.callback", "{dlr_url}"),
+            ("option.DLR_STATUS", "event"),
+            ("option.DLR_DELIVERED", "handset"),
+            ("option.DLR_FAILED", "lost"),
+        ],
+    )
+    .await;
+    // JSON body: the tag inside it; a JSON receipt with the gateway's own words.
+    s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let url = gw.last().json.unwrap()["callback"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!url.contains("DLR_"), "{url}");
+    let path = url
+        .strip_prefix("https://otp.example.org")
+        .unwrap()
+        .to_owned();
+    let (st, b) = s
+        .post_json(&path, &serde_json::json!({"event": "lost", "id": "x"}))
+        .await;
+    assert_eq!(
+        (st, &b["result"]["value"]),
+        (200, &Value::Bool(true)),
+        "{b}"
+    );
+    let m = messages(&s, &[]).await.remove(0);
+    assert_eq!(
+        (m["state"].as_str(), m["status"].as_str()),
+        (Some("failed"), Some("lost"))
+    );
+    assert!(
+        !gw.last()
+            .json
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .contains_key("DLR_STATUS")
+    );
+
+    // A gateway that takes the SMS but has not answered when its receipt comes: the receipt
+    // is kept, and the late (here: missing) answer does not overwrite it.
+    gw.set_mode(Mode::Hang);
+    s.ok("/system/setConfig", &[("sms.send_budget_ms", "1500")])
+        .await;
+    let before = gw.count();
+    let waiting = {
+        let base = s.url("/validate/check");
+        let client = s.client.clone();
+        tokio::spawn(async move {
+            client
+                .post(base)
+                .form(&[("user", "alice"), ("pass", "1234")])
+                .send()
+                .await
+        })
+    };
+    for _ in 0..100 {
+        if gw.count() > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let url = gw.last().json.unwrap()["callback"]
+        .as_str()
+        .expect("the second SMS did not reach the gateway")
+        .to_owned();
+    let path = url
+        .strip_prefix("https://otp.example.org")
+        .unwrap()
+        .to_owned();
+    let (st, b) = s
+        .post_json(&path, &serde_json::json!({"event": "handset"}))
+        .await;
+    assert_eq!(
+        (st, &b["result"]["value"]),
+        (200, &Value::Bool(true)),
+        "{b}"
+    );
+    let answer = waiting.await.unwrap().unwrap();
+    assert_eq!(answer.status(), 200);
+    let latest = messages(&s, &[]).await.remove(0);
+    assert_eq!(latest["state"], "delivered", "{latest}");
+    let metrics = s.metrics().await;
+    assert!(
+        metrics.contains("otpgate_sms_delivery_total{gateway=\"gw\",state=\"not_sent\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_public_url_the_tag_is_empty_and_the_sms_still_goes() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.http_gateway("gw", &gw.url("/sms"), &[("option.dlr", "{dlr_url}")])
+        .await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert!(b["detail"]["transaction_id"].is_string(), "{b}");
+    assert_eq!(gw.last().field("dlr").as_deref(), Some(""));
+    assert_eq!(messages(&s, &[]).await[0]["state"], "accepted");
+    // The list is an admin's: anonymous callers get 401.
+    let (st, _) = s.get("/smsgateway/messages", &[]).await;
+    assert_eq!(st, 401);
+}
