@@ -166,6 +166,8 @@ pub enum SendError {
 pub struct Delivery {
     /// The gateway that delivered.
     pub gateway: String,
+    /// The SMS's receipt reference (set by the service that recorded it).
+    pub reference: Option<String>,
 }
 
 enum Provider {
@@ -362,6 +364,7 @@ impl Registry {
         }
         result.map(|()| Delivery {
             gateway: def.name.clone(),
+            reference: None,
         })
     }
 

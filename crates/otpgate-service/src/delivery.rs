@@ -7,12 +7,85 @@
 //! `status`); `DLR_DELIVERED` and `DLR_FAILED` list the values that mean delivered and not
 //! delivered (Kannel's `%d`: 1 delivered, 2 and 16 failed, 4 and 8 on the way); any other
 //! value is intermediate. An unknown reference has no effect.
+//!
+//! Receipts drive failover: after a login's SMS was accepted, the node that sent it follows
+//! its record. A failed receipt, or no delivered receipt within the gateway's `DLR_TIMEOUT`
+//! seconds, counts against that gateway's breaker and re-sends the same code through the next
+//! gateway of the primary's `FAILOVER` chain that did not carry it yet — while the challenge is
+//! live and unanswered, counted against the send limits (one claim of the challenge and the
+//! windows in one transaction, as a re-send on request is).
 
 use crate::call::{Outcome, Scope};
+use crate::gateways::Outgoing;
+use crate::limits::SendKeys;
+use crate::settings::SystemConfig;
 use crate::{Page, Result, ServiceError, Services};
-use otpgate_store::{MessageFilter, NewMessage, Receipt, SmsMessageRow};
+use otpgate_store::{MessageFilter, NewMessage, Receipt, Resent, SmsMessageRow};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// How often a followed SMS's record is read (a receipt that reaches this node wakes its
+/// follower at once; one that reaches another node is seen at the next read).
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+/// The SMS this node follows, by reference, and how to wake each when its receipt comes.
+#[derive(Debug, Default)]
+pub struct Followers {
+    waiting: Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::Notify>>>,
+}
+
+impl Followers {
+    fn enter(&self, reference: &str) -> std::sync::Arc<tokio::sync::Notify> {
+        let n = std::sync::Arc::new(tokio::sync::Notify::new());
+        if let Ok(mut m) = self.waiting.lock() {
+            m.insert(reference.to_owned(), n.clone());
+        }
+        n
+    }
+
+    fn leave(&self, reference: &str) {
+        if let Ok(mut m) = self.waiting.lock() {
+            m.remove(reference);
+        }
+    }
+
+    fn wake(&self, reference: &str) {
+        if let Ok(m) = self.waiting.lock()
+            && let Some(n) = m.get(reference)
+        {
+            n.notify_one();
+        }
+    }
+
+    /// How many SMS this node follows now.
+    pub fn len(&self) -> usize {
+        self.waiting.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether it follows none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A login's SMS, followed until it is delivered, fails over, or its challenge ends.
+pub(crate) struct Follow {
+    /// The gateway the token's SMS goes to first (its `FAILOVER` chain is the route).
+    pub primary: String,
+    /// The gateway that took it, and the SMS's receipt reference.
+    pub gateway: String,
+    pub reference: String,
+    /// The number, the text and the code in it (kept in memory only, for a re-send).
+    pub phone: String,
+    pub text: Zeroizing<String>,
+    pub otp: Zeroizing<String>,
+    /// The send limits the re-send is counted against.
+    pub keys: SendKeys,
+    pub cfg: SystemConfig,
+    pub about: SendAbout,
+}
 
 /// Default of `DLR_STATUS`.
 pub const DEFAULT_STATUS_PARAM: &str = "status";
@@ -227,6 +300,7 @@ impl Services {
             .message_receipt(reference, receipt, &status, self.clock().now_ms())
             .await?;
         if changed {
+            self.inner.followers.wake(reference);
             match receipt {
                 Receipt::Delivered => self.inner.delivery.add(&record.gateway, "delivered"),
                 Receipt::Failed => self.inner.delivery.add(&record.gateway, "failed"),
@@ -235,6 +309,160 @@ impl Services {
         }
         cx.audit.info = format!("status {status}");
         Ok(ReceiptTaken { receipt, changed })
+    }
+
+    /// Follows a login's SMS (see the module documentation) in a task of its own, when its
+    /// route has a gateway left to fail over to.
+    pub(crate) fn follow_delivery(&self, f: Follow) {
+        if self.inner.public_url.is_none() {
+            return;
+        }
+        let s = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = s.follow(f).await {
+                tracing::warn!(error = %e, "following an SMS's delivery stopped");
+            }
+        });
+    }
+
+    async fn follow(&self, f: Follow) -> Result<()> {
+        let chain = match self.load_gateway(&f.primary).await {
+            Ok(def) => otpgate_gateways::failover_names(&def),
+            Err(_) => return Ok(()),
+        };
+        if chain.is_empty() {
+            return Ok(());
+        }
+        let mut current = f.reference.clone();
+        let result = self.follow_chain(f, &chain, &mut current).await;
+        self.inner.followers.leave(&current);
+        result
+    }
+
+    async fn follow_chain(
+        &self,
+        mut f: Follow,
+        chain: &[String],
+        current: &mut String,
+    ) -> Result<()> {
+        let mut tried = vec![f.primary.clone(), f.gateway.clone()];
+        loop {
+            if !chain.iter().any(|g| !tried.contains(g)) {
+                return Ok(());
+            }
+            let Ok(carrier) = self.load_gateway(&f.gateway).await else {
+                return Ok(());
+            };
+            // Only a gateway that reports deliveries (or gives them a time) is followed.
+            let reports = carrier.options.contains_key("DLR_TIMEOUT")
+                || carrier
+                    .options
+                    .values()
+                    .chain(carrier.headers.values())
+                    .any(|v| v.contains("{dlr_url}"));
+            if !reports {
+                return Ok(());
+            }
+            self.inner.followers.leave(current);
+            *current = f.reference.clone();
+            let wake = self.inner.followers.enter(&f.reference);
+            let timeout_secs: Option<i64> = carrier
+                .options
+                .get("DLR_TIMEOUT")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|s| *s > 0);
+            let Some(challenge) = self
+                .store()
+                .challenges_by_tid(&f.about.transaction_id)
+                .await?
+                .into_iter()
+                .find(|c| c.serial == f.about.serial)
+            else {
+                return Ok(());
+            };
+            let failed = loop {
+                let Some(m) = self.store().message_get(&f.reference).await? else {
+                    return Ok(());
+                };
+                match m.state.as_str() {
+                    "delivered" => return Ok(()),
+                    "failed" => break true,
+                    _ => {}
+                }
+                // Counted from when the SMS went out; without DLR_TIMEOUT only a failed
+                // receipt fails over; never after the challenge.
+                let deadline = match timeout_secs {
+                    Some(s) => (m.sent_at + s * 1000).min(challenge.expires_at),
+                    None => challenge.expires_at,
+                };
+                if self.clock().now_ms() >= deadline {
+                    break false;
+                }
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(FOLLOW_EVERY) => {}
+                }
+            };
+            let now = self.clock().now_ms();
+            if now >= challenge.expires_at {
+                return Ok(());
+            }
+            tracing::info!(gateway = %f.gateway, failed, "no delivery: the code goes again through the next gateway");
+            self.breakers().failure(
+                &f.gateway,
+                now,
+                f.cfg.breaker_threshold,
+                f.cfg.breaker_open_secs.saturating_mul(1000),
+            );
+            // The challenge must still be live and unanswered, and the send limits must
+            // allow one more SMS: claimed together, as a re-send on request is.
+            match self
+                .store()
+                .challenge_resend(&f.keys.windows(), challenge.id, now, now)
+                .await?
+            {
+                Resent::Due => {}
+                Resent::NotDue | Resent::Refused(_) => return Ok(()),
+            }
+            let budget = Duration::from_millis(u64::try_from(f.cfg.send_budget_ms).unwrap_or(4000));
+            let started = tokio::time::Instant::now();
+            let mut sent = None;
+            for next in chain
+                .iter()
+                .filter(|g| !tried.contains(g))
+                .cloned()
+                .collect::<Vec<_>>()
+            {
+                tried.push(next.clone());
+                let Ok(def) = self.load_gateway(&next).await else {
+                    continue;
+                };
+                let id = self.new_message_id()?;
+                let out = Outgoing {
+                    phone: &f.phone,
+                    text: &f.text,
+                    otp: Some(&f.otp),
+                    id: &id,
+                    about: &f.about,
+                };
+                if let Ok(d) = self.attempt(&f.cfg, &def, budget, started, &out).await {
+                    sent = Some(d);
+                    break;
+                }
+            }
+            let Some(d) = sent else {
+                self.store()
+                    .challenge_unsend(challenge.id, now, challenge.sent_at)
+                    .await?;
+                self.give_back_send(&f.keys).await?;
+                return Ok(());
+            };
+            let Some(reference) = d.reference else {
+                return Ok(());
+            };
+            f.gateway = d.gateway;
+            f.reference = reference;
+        }
     }
 
     /// `GET /smsgateway/messages`: SMS records, newest first.

@@ -430,7 +430,10 @@ impl Services {
     }
 
     /// A stored gateway, decrypted, with its SMTP server resolved.
-    async fn load_gateway(&self, name: &str) -> std::result::Result<GatewayDef, SmsFailure> {
+    pub(crate) async fn load_gateway(
+        &self,
+        name: &str,
+    ) -> std::result::Result<GatewayDef, SmsFailure> {
         let row = match self.store().gateway_by_name(name).await {
             Ok(Some(g)) => g,
             Ok(None) => {
@@ -596,8 +599,9 @@ impl Services {
         })))
     }
 
-    /// One attempt at one gateway within what is left of the budget, recorded in its breaker.
-    async fn attempt(
+    /// One attempt at one gateway within what is left of the budget, recorded in its breaker
+    /// and as an SMS record (the delivery carries its reference).
+    pub(crate) async fn attempt(
         &self,
         cfg: &SystemConfig,
         def: &GatewayDef,
@@ -625,6 +629,7 @@ impl Services {
         });
         self.message_answered(&def.name, reference.as_deref(), refused.as_deref())
             .await;
+        let result = result.map(|d| otpgate_gateways::Delivery { reference, ..d });
         let breakers = self.breakers();
         match &result {
             Ok(_) => {
@@ -676,12 +681,12 @@ impl Services {
 }
 
 /// One SMS on its way: the number, the text, the OTP in it (never split), its message id.
-struct Outgoing<'a> {
-    phone: &'a str,
-    text: &'a str,
-    otp: Option<&'a str>,
-    id: &'a str,
-    about: &'a crate::delivery::SendAbout,
+pub(crate) struct Outgoing<'a> {
+    pub(crate) phone: &'a str,
+    pub(crate) text: &'a str,
+    pub(crate) otp: Option<&'a str>,
+    pub(crate) id: &'a str,
+    pub(crate) about: &'a crate::delivery::SendAbout,
 }
 
 /// No SMS for a call whose caller has gone ([`crate::call::abandoned`]).

@@ -160,6 +160,7 @@ struct Inner {
     /// This node's name in the cluster (random, new at every start).
     node_id: String,
     delivery: delivery::DeliveryCounts,
+    followers: delivery::Followers,
     public_url: Option<String>,
 }
 
@@ -204,6 +205,7 @@ impl Services {
                 stat_flush: stats::StatFlush::default(),
                 node_id,
                 delivery: delivery::DeliveryCounts::default(),
+                followers: delivery::Followers::default(),
                 public_url: d.public_url,
             }),
         }

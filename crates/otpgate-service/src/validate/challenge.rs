@@ -178,8 +178,23 @@ impl Services {
             user: ctx.user.map(|u| u.login.clone()).unwrap_or_default(),
             realm: ctx.user.map(|u| u.realm.clone()).unwrap_or_default(),
         };
-        self.send_sms(ctx.cfg, gateway, phone, &text, Some(&otp), &about)
-            .await
+        let delivery = self
+            .send_sms(ctx.cfg, gateway, phone, &text, Some(&otp), &about)
+            .await?;
+        if let Some(reference) = &delivery.reference {
+            self.follow_delivery(crate::delivery::Follow {
+                primary: gateway.to_owned(),
+                gateway: delivery.gateway.clone(),
+                reference: reference.clone(),
+                phone: phone.to_owned(),
+                text: zeroize::Zeroizing::new(text),
+                otp: zeroize::Zeroizing::new(otp),
+                keys: self.send_keys(t, ctx, phone),
+                cfg: ctx.cfg.clone(),
+                about,
+            });
+        }
+        Ok(delivery)
     }
 
     /// The number a token's SMS goes to as stored: its own `phone`, else its owner's first

@@ -274,3 +274,115 @@ async fn without_a_public_url_the_tag_is_empty_and_the_sms_still_goes() {
     let (st, _) = s.get("/smsgateway/messages", &[]).await;
     assert_eq!(st, 401);
 }
+
+/// Two gateways that pass receipt URLs: `gw` (with `FAILOVER=backup` and `DLR_TIMEOUT=30`)
+/// and `backup`.
+async fn server_with_a_backup(gw: &Gateway, backup: &Gateway) -> Server {
+    let s =
+        Server::start_with(|c| c.server.public_url = Some("https://otp.example.org".into())).await;
+    s.setup(&gw.url("/sms")).await;
+    for (name, g, extra) in [
+        ("backup", backup, vec![]),
+        (
+            "gw",
+            gw,
+            vec![("option.FAILOVER", "backup"), ("option.DLR_TIMEOUT", "30")],
+        ),
+    ] {
+        let url = g.url("/sms");
+        let mut form = vec![
+            ("name", name),
+            ("module", "http"),
+            ("option.URL", url.as_str()),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "ID"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+            ("option.dlr", "{dlr_url}?status=%d"),
+        ];
+        form.extend(extra);
+        s.ok("/smsgateway", &form).await;
+    }
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    s
+}
+
+/// Waits (up to 5 s) until `g` got `n` requests.
+async fn until_received(g: &Gateway, n: usize) {
+    for _ in 0..250 {
+        if g.count() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the gateway got {} requests, not {n}", g.count());
+}
+
+#[tokio::test]
+async fn a_failed_receipt_sends_the_same_code_through_the_backup() {
+    let (gw, backup) = (Gateway::start().await, Gateway::start().await);
+    let s = server_with_a_backup(&gw, &backup).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let first = gw.last_otp(ALICE);
+    assert_eq!(backup.count(), 0);
+    let (st, _) = s.get(&receipt_path(&gw), &[("status", "16")]).await;
+    assert_eq!(st, 200);
+    until_received(&backup, 1).await;
+    assert_eq!(backup.last_otp(ALICE), first, "the same code");
+    let list = messages(&s, &[("transaction_id", &tid)]).await;
+    let states: Vec<(&str, &str)> = list
+        .iter()
+        .map(|m| (m["gateway"].as_str().unwrap(), m["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![("backup", "accepted"), ("gw", "failed")],
+        "{list:?}"
+    );
+    let (_, b) = s
+        .check(&[
+            ("user", "alice"),
+            ("transaction_id", &tid),
+            ("pass", &first),
+        ])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+    // The backup's own failure after the login: the challenge is answered, nothing more goes.
+    let backup_path = receipt_path(&backup);
+    s.get(&backup_path, &[("status", "16")]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!((gw.count(), backup.count()), (1, 1));
+}
+
+#[tokio::test]
+async fn no_receipt_within_dlr_timeout_fails_over_and_a_delivered_one_does_not() {
+    let (gw, backup) = (Gateway::start().await, Gateway::start().await);
+    let s = server_with_a_backup(&gw, &backup).await;
+    // Delivered in time: no second SMS, whatever time passes then.
+    s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    s.get(&receipt_path(&gw), &[("status", "1")]).await;
+    s.advance(60);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(backup.count(), 0);
+    // No receipt at all: after DLR_TIMEOUT (30 s on the server's clock) the backup carries it.
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "1234")]).await;
+    assert!(
+        b["detail"]["transaction_id"].is_null(),
+        "bob has no token: {b}"
+    );
+    s.enroll("bob", "SMS2", "5678", "+4915100000002").await;
+    let (_, b) = s.check(&[("user", "bob"), ("pass", "5678")]).await;
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let code = gw.last_otp("+4915100000002");
+    s.advance(20);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(backup.count(), 0, "not before DLR_TIMEOUT");
+    s.advance(11);
+    until_received(&backup, 1).await;
+    assert_eq!(backup.last_otp("+4915100000002"), code);
+    let (_, b) = s
+        .check(&[("user", "bob"), ("transaction_id", &tid), ("pass", &code)])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+}
