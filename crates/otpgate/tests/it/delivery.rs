@@ -386,3 +386,202 @@ async fn no_receipt_within_dlr_timeout_fails_over_and_a_delivered_one_does_not()
         .await;
     assert_eq!(b["result"]["value"], true, "{b}");
 }
+
+/// A free port on 127.0.0.1 (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real Kannel (Debian's `kannel` and `kannel-extras`): bearerbox, its fake SMSC
+/// `fakesmsc` (holding the other end, its standard input kept open) and smsbox with a
+/// `sendsms` user, from a generated configuration; stopped by their PIDs when dropped. None
+/// (said) when Kannel is not installed.
+struct Kannel {
+    sendsms: u16,
+    children: Vec<std::process::Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Kannel {
+    // Starting servers and waiting for them; no test depends on the time it takes.
+    #[allow(clippy::disallowed_methods)]
+    fn start() -> Option<Kannel> {
+        const BEARERBOX: &str = "/usr/sbin/bearerbox";
+        const SMSBOX: &str = "/usr/sbin/smsbox";
+        const FAKESMSC: &str = "/usr/lib/kannel/test/fakesmsc";
+        if [BEARERBOX, SMSBOX, FAKESMSC]
+            .iter()
+            .any(|p| !std::path::Path::new(p).exists())
+        {
+            eprintln!("skipped: Kannel (kannel, kannel-extras) is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let (admin, boxes, smsc, sendsms) = (free_port(), free_port(), free_port(), free_port());
+        let conf = dir.path().join("kannel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "group = core\nadmin-port = {admin}\nadmin-password = admin-secret\n\
+                 smsbox-port = {boxes}\nbox-allow-ip = \"127.0.0.1\"\n\
+                 log-file = \"{d}/bearerbox.log\"\nlog-level = 1\ndlr-storage = internal\n\n\
+                 group = smsc\nsmsc = fake\nsmsc-id = fake\nhost = 127.0.0.1\nport = {smsc}\n\n\
+                 group = smsbox\nbearerbox-host = 127.0.0.1\nbearerbox-port = {boxes}\n\
+                 sendsms-port = {sendsms}\nglobal-sender = 12345\n\
+                 log-file = \"{d}/smsbox.log\"\nlog-level = 1\n\n\
+                 group = sendsms-user\nusername = otpgate\npassword = kannel-pw\n\n\
+                 group = sms-service\nkeyword = default\ntext = \"no service\"\n"
+            ),
+        )
+        .unwrap();
+        let quiet = || std::process::Stdio::null();
+        let mut children = vec![
+            std::process::Command::new(BEARERBOX)
+                .arg(&conf)
+                .stdout(quiet())
+                .stderr(quiet())
+                .spawn()
+                .unwrap(),
+        ];
+        let wait_for = |port: u16| {
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            panic!("Kannel did not open port {port}");
+        };
+        wait_for(smsc);
+        // fakesmsc in its interactive mode: it holds the SMSC side while its input is open.
+        children.push(
+            std::process::Command::new(FAKESMSC)
+                .args(["-H", "127.0.0.1", "-r", &smsc.to_string(), "-m", "0"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(quiet())
+                .stderr(quiet())
+                .spawn()
+                .unwrap(),
+        );
+        children.push(
+            std::process::Command::new(SMSBOX)
+                .arg(&conf)
+                .stdout(quiet())
+                .stderr(quiet())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for(sendsms);
+        Some(Kannel {
+            sendsms,
+            children,
+            dir,
+        })
+    }
+}
+
+impl Drop for Kannel {
+    // Waiting for processes to exit in clean-up; no test depends on the time it takes.
+    #[allow(clippy::disallowed_methods)]
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().rev() {
+            let _ = std::process::Command::new("kill")
+                .arg(c.id().to_string())
+                .status();
+            for _ in 0..50 {
+                if c.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = &self.dir;
+    }
+}
+
+/// Forwards GET requests to a base URL set once the server runs (its port is not known when
+/// its `public_url` is configured): the public URL Kannel calls back.
+async fn relay() -> (String, std::sync::Arc<std::sync::Mutex<String>>) {
+    let target = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let t = target.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let t = t.clone();
+        async move {
+            let base = t.lock().unwrap().clone();
+            let url = format!(
+                "{base}{}",
+                uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+            );
+            match reqwest::Client::new().get(url).send().await {
+                Ok(r) => axum::http::StatusCode::from_u16(r.status().as_u16()).unwrap(),
+                Err(_) => axum::http::StatusCode::BAD_GATEWAY,
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, target)
+}
+
+#[tokio::test]
+async fn a_login_through_kannel_shows_its_sms_delivered() {
+    let Some(kannel) = Kannel::start() else {
+        return;
+    };
+    let (public, target) = relay().await;
+    let s = Server::start_with(|c| c.server.public_url = Some(public.clone())).await;
+    *target.lock().unwrap() = s.url("");
+    let unused = Gateway::start().await;
+    s.setup(&unused.url("/sms")).await;
+    let sendsms = format!("http://127.0.0.1:{}/cgi-bin/sendsms", kannel.sendsms);
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "kannel"),
+            ("module", "http"),
+            ("option.URL", &sendsms),
+            ("option.HTTP_METHOD", "GET"),
+            ("option.username", "otpgate"),
+            ("option.password", "kannel-pw"),
+            ("option.to", "{phone}"),
+            ("option.text", "{otp}"),
+            ("option.dlr-mask", "31"),
+            ("option.dlr-url", "{dlr_url}?status=%d"),
+            ("option.RETURN_SUCCESS", "Accepted"),
+        ],
+    )
+    .await;
+    s.default_gateway_sending_every_time("kannel").await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no challenge through Kannel: {b}"))
+        .to_owned();
+    // Kannel reports 8 (taken by the SMSC) and then 1 (delivered) within moments.
+    let mut state = String::new();
+    for _ in 0..100 {
+        let list = messages(&s, &[("transaction_id", &tid)]).await;
+        state = list[0]["state"].as_str().unwrap_or_default().to_owned();
+        if state == "delivered" {
+            assert_eq!(list[0]["status"], "1");
+            assert_eq!(list[0]["gateway"], "kannel");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "delivered", "Kannel's receipts did not arrive");
+    let metrics = s.metrics().await;
+    assert!(
+        metrics.contains("otpgate_sms_delivery_total{gateway=\"kannel\",state=\"delivered\"} 1"),
+        "{metrics}"
+    );
+}
