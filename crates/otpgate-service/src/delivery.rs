@@ -20,7 +20,7 @@ use crate::gateways::Outgoing;
 use crate::limits::SendKeys;
 use crate::settings::SystemConfig;
 use crate::{Page, Result, ServiceError, Services};
-use otpgate_store::{MessageFilter, NewMessage, Receipt, Resent, SmsMessageRow};
+use otpgate_store::{MessageFact, MessageFilter, NewMessage, Receipt, Resent, SmsMessageRow};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -115,9 +115,50 @@ pub struct SendAbout {
 #[derive(Debug, Default)]
 pub struct DeliveryCounts {
     counts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    latency: Mutex<BTreeMap<String, Latency>>,
+}
+
+/// The upper bounds (seconds) of the send-to-delivery histogram's buckets.
+pub const LATENCY_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// One gateway's send-to-delivery times: counts per bucket of [`LATENCY_BUCKETS`] (each
+/// counts the times up to its bound), their sum and count.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Latency {
+    /// Cumulative counts per bucket.
+    pub buckets: Vec<u64>,
+    /// Sum of the times (seconds).
+    pub sum: f64,
+    /// How many.
+    pub count: u64,
 }
 
 impl DeliveryCounts {
+    fn delivered_after(&self, gateway: &str, ms: i64) {
+        let secs = (ms.max(0) as f64) / 1000.0;
+        if let Ok(mut m) = self.latency.lock() {
+            let l = m.entry(gateway.to_owned()).or_insert_with(|| Latency {
+                buckets: vec![0; LATENCY_BUCKETS.len()],
+                ..Latency::default()
+            });
+            for (b, bound) in l.buckets.iter_mut().zip(LATENCY_BUCKETS) {
+                if secs <= *bound {
+                    *b += 1;
+                }
+            }
+            l.sum += secs;
+            l.count += 1;
+        }
+    }
+
+    /// Each gateway's send-to-delivery histogram.
+    pub fn latency(&self) -> Vec<(String, Latency)> {
+        self.latency
+            .lock()
+            .map(|m| m.iter().map(|(g, l)| (g.clone(), l.clone())).collect())
+            .unwrap_or_default()
+    }
+
     fn add(&self, gateway: &str, state: &'static str) {
         if let Ok(mut m) = self.counts.lock() {
             *m.entry((gateway.to_owned(), state)).or_default() += 1;
@@ -143,6 +184,95 @@ pub struct ReceiptTaken {
 }
 
 impl Outcome for ReceiptTaken {}
+
+/// Delivery over a window for one route (a gateway, and a destination country or all).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteStats {
+    /// The gateway.
+    pub gateway: String,
+    /// The destination country (ISO 3166), empty for the gateway's total.
+    pub country: String,
+    /// SMS handed to the gateway.
+    pub sent: i64,
+    /// Refused by the gateway.
+    pub not_sent: i64,
+    /// Delivered (receipt).
+    pub delivered: i64,
+    /// Not delivered (receipt).
+    pub failed: i64,
+    /// Accepted, no final receipt (yet).
+    pub pending: i64,
+    /// Median and 95th percentile of the time from sending to the delivered receipt (ms).
+    pub median_ms: Option<i64>,
+    /// See `median_ms`.
+    pub p95_ms: Option<i64>,
+    /// Delivered ÷ (delivered + failed), percent: None without final receipts.
+    pub delivery_rate: Option<f64>,
+    /// Answered logins ÷ SMS sent, percent.
+    pub conversion: Option<f64>,
+    /// The delivery rate is below `sms.delivery_alert_percent` over at least 10 final
+    /// receipts.
+    pub flagged: bool,
+}
+
+impl Outcome for RouteStats {}
+
+/// The statistics of `facts`: per gateway first (country empty), then per gateway and
+/// country.
+pub fn route_stats(facts: &[MessageFact], alert_percent: i64) -> Vec<RouteStats> {
+    let mut groups: BTreeMap<(String, String), Vec<&MessageFact>> = BTreeMap::new();
+    for f in facts {
+        groups
+            .entry((f.gateway.clone(), String::new()))
+            .or_default()
+            .push(f);
+        groups
+            .entry((f.gateway.clone(), f.country.clone()))
+            .or_default()
+            .push(f);
+    }
+    let mut out = Vec::new();
+    for ((gateway, country), rows) in groups {
+        let count = |state: &str| -> i64 {
+            rows.iter()
+                .filter(|r| r.state == state)
+                .count()
+                .try_into()
+                .unwrap_or(i64::MAX)
+        };
+        let mut times: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.state == "delivered")
+            .map(|r| r.delivery_ms)
+            .collect();
+        times.sort_unstable();
+        let pct = |p: usize| -> Option<i64> {
+            let last = times.len().checked_sub(1)?;
+            times.get((last * p).div_ceil(100)).copied()
+        };
+        let sent = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let (delivered, failed) = (count("delivered"), count("failed"));
+        let answered = i64::try_from(rows.iter().filter(|r| r.answered).count()).unwrap_or(0);
+        let percent = |a: i64, b: i64| (b > 0).then(|| (a as f64) * 100.0 / (b as f64));
+        let delivery_rate = percent(delivered, delivered + failed);
+        out.push(RouteStats {
+            gateway,
+            country,
+            sent,
+            not_sent: count("not_sent"),
+            delivered,
+            failed,
+            pending: count("accepted") + count("sending"),
+            median_ms: pct(50),
+            p95_ms: pct(95),
+            delivery_rate,
+            conversion: percent(answered, sent),
+            flagged: delivered + failed >= 10
+                && delivery_rate.is_some_and(|r| r < alert_percent as f64),
+        });
+    }
+    out
+}
 
 /// `DLR_DELIVERED`/`DLR_FAILED` of a gateway: the values, compared as given.
 fn listed(options: &BTreeMap<String, String>, key: &str, default: &str, status: &str) -> bool {
@@ -302,7 +432,12 @@ impl Services {
         if changed {
             self.inner.followers.wake(reference);
             match receipt {
-                Receipt::Delivered => self.inner.delivery.add(&record.gateway, "delivered"),
+                Receipt::Delivered => {
+                    self.inner.delivery.add(&record.gateway, "delivered");
+                    self.inner
+                        .delivery
+                        .delivered_after(&record.gateway, self.clock().now_ms() - record.sent_at);
+                }
                 Receipt::Failed => self.inner.delivery.add(&record.gateway, "failed"),
                 Receipt::Intermediate => {}
             }
@@ -465,6 +600,33 @@ impl Services {
         }
     }
 
+    /// Notes (after the answer, off the login's path) that the SMS of transaction `tid` for
+    /// token `serial` converted: its login was answered.
+    pub(crate) fn note_conversion(&self, tid: &str, serial: &str) {
+        let (s, tid, serial) = (self.clone(), tid.to_owned(), serial.to_owned());
+        tokio::spawn(async move {
+            let now = s.clock().now_ms();
+            if let Err(e) = s.store().message_verified(&tid, &serial, now).await {
+                tracing::debug!(error = %e, "an SMS's conversion could not be noted");
+            }
+        });
+    }
+
+    /// `GET /smsgateway/stats`: delivery per gateway and destination country over
+    /// `[since_ms, until_ms)`.
+    pub async fn delivery_stats(&self, since_ms: i64, until_ms: i64) -> Result<Vec<RouteStats>> {
+        let cfg = self.system_config().await?;
+        let facts = self.store().message_facts(since_ms, until_ms).await?;
+        Ok(route_stats(&facts, cfg.delivery_alert_percent))
+    }
+
+    /// Deletes SMS records older than `sms.message_keep_days`.
+    pub async fn purge_messages(&self) -> Result<u64> {
+        let cfg = self.system_config().await?;
+        let before = self.clock().now_ms() - cfg.message_keep_days * 86_400_000;
+        Ok(self.store().message_purge(before).await?)
+    }
+
     /// `GET /smsgateway/messages`: SMS records, newest first.
     pub async fn list_messages(
         &self,
@@ -487,6 +649,52 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_statistics() {
+        let f = |gw: &str, c: &str, state: &str, ms: i64, ok: bool| MessageFact {
+            gateway: gw.to_owned(),
+            country: c.to_owned(),
+            state: state.to_owned(),
+            delivery_ms: ms,
+            answered: ok,
+        };
+        let mut facts = vec![
+            f("a", "DE", "delivered", 100, true),
+            f("a", "DE", "delivered", 300, true),
+            f("a", "GB", "delivered", 200, false),
+            f("a", "GB", "not_sent", 0, false),
+            f("a", "GB", "accepted", 0, false),
+        ];
+        for _ in 0..10 {
+            facts.push(f("b", "FR", "failed", 50, false));
+        }
+        facts.push(f("b", "FR", "delivered", 900, true));
+        let s = route_stats(&facts, 80);
+        let get = |gw: &str, c: &str| {
+            s.iter()
+                .find(|r| r.gateway == gw && r.country == c)
+                .unwrap()
+        };
+        let a = get("a", "");
+        assert_eq!(
+            (a.sent, a.delivered, a.not_sent, a.pending, a.failed),
+            (5, 3, 1, 1, 0)
+        );
+        assert_eq!((a.median_ms, a.p95_ms), (Some(200), Some(300)));
+        assert_eq!(a.delivery_rate, Some(100.0));
+        assert_eq!(a.conversion, Some(40.0));
+        assert!(!a.flagged);
+        let de = get("a", "DE");
+        assert_eq!((de.sent, de.conversion), (2, Some(100.0)));
+        let b = get("b", "FR");
+        assert!(b.flagged, "1 of 11 delivered: {b:?}");
+        assert!(!get("b", "").delivery_rate.is_some_and(|r| r > 10.0));
+        assert_eq!(
+            s.first().map(|r| (r.gateway.as_str(), r.country.as_str())),
+            Some(("a", ""))
+        );
+    }
 
     #[test]
     fn kannels_status_values_are_classified() {

@@ -70,6 +70,11 @@ pub struct SystemConfig {
     /// Days sent and dead notifications stay visible in `/event/outbox`
     /// (`event.outbox_keep_days`).
     pub outbox_keep_days: i64,
+    /// Days SMS records are kept (`sms.message_keep_days`, default 90).
+    pub message_keep_days: i64,
+    /// A route whose delivery rate falls below this percent is flagged
+    /// (`sms.delivery_alert_percent`, default 80).
+    pub delivery_alert_percent: i64,
     /// Wrong answers after which a challenge dies (`sms.challenge_max_attempts`, 0 = none).
     pub challenge_max_attempts: i64,
     /// RFC 4226 §7.3 back-off: after `n` failures a token takes the next attempt only this
@@ -260,6 +265,8 @@ impl SystemConfig {
                 .clamp(60, 30 * 86_400),
             outbox_concurrency: int_or(m, "event.outbox_concurrency", 4).clamp(1, 64),
             outbox_keep_days: int_or(m, "event.outbox_keep_days", 7).clamp(1, 365),
+            message_keep_days: int_or(m, "sms.message_keep_days", 90).clamp(1, 3650),
+            delivery_alert_percent: int_or(m, "sms.delivery_alert_percent", 80).clamp(0, 100),
             challenge_max_attempts: int_or(m, "sms.challenge_max_attempts", 3).clamp(0, 1000),
             verify_backoff_secs: int_or(m, "sms.verify_backoff_secs", 0).clamp(0, 3600),
             resend_cooldown_secs: int_or(m, "sms.resend_cooldown_secs", 30).clamp(0, 3600),
@@ -314,6 +321,8 @@ const INT_KEYS: &[&str] = &[
     "event.outbox_max_age_secs",
     "event.outbox_concurrency",
     "event.outbox_keep_days",
+    "sms.message_keep_days",
+    "sms.delivery_alert_percent",
     "sms.challenge_max_attempts",
     "sms.verify_backoff_secs",
     "sms.resend_cooldown_secs",

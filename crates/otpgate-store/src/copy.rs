@@ -298,6 +298,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("sent_at", Int),
             ("accepted_at", Int),
             ("done_at", Int),
+            ("verified_at", Int),
             ("updated_at", Int),
         ],
     ),

@@ -34,7 +34,7 @@ pub use copy::CopyReport;
 pub use events::{EventHandlerRow, INTERRUPTED, NewOutboxItem, OutboxRow};
 pub use gateways::{GatewayOptionRow, GatewayRow};
 pub use limits::{BlockedPrefix, WindowKey};
-pub use messages::{MessageFilter, NewMessage, Receipt, SmsMessageRow};
+pub use messages::{MessageFact, MessageFilter, NewMessage, Receipt, SmsMessageRow};
 pub use policies::{Guarded, PolicyChange, PolicyRow};
 pub use radius::RadiusServerRow;
 pub use reseal::{Sealed, SealedKind};

@@ -71,6 +71,21 @@ pub struct SmsMessageRow {
     pub updated_at: i64,
 }
 
+/// One SMS as delivery statistics see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFact {
+    /// The gateway.
+    pub gateway: String,
+    /// The destination country.
+    pub country: String,
+    /// The state.
+    pub state: String,
+    /// Time from sending to the final receipt (ms; 0: none).
+    pub delivery_ms: i64,
+    /// Its login was answered.
+    pub answered: bool,
+}
+
 /// What a receipt says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Receipt {
@@ -277,6 +292,45 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok((rows.iter().map(row).collect::<Result<_>>()?, count))
+    }
+
+    /// Notes that the login of transaction `tid` was answered with token `serial`'s code:
+    /// its SMS converted (the first answer counts).
+    pub async fn message_verified(&self, tid: &str, serial: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE sms_message SET verified_at = $3 \
+             WHERE transaction_id = $1 AND serial = $2 AND verified_at = 0",
+        )
+        .bind(tid)
+        .bind(serial)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The records sent in `[since_ms, until_ms)` as facts for delivery statistics.
+    pub async fn message_facts(&self, since_ms: i64, until_ms: i64) -> Result<Vec<MessageFact>> {
+        let rows = sqlx::query(
+            "SELECT gateway, country, state, \
+             CASE WHEN done_at >= sent_at THEN done_at - sent_at ELSE 0 END, verified_at \
+             FROM sms_message WHERE sent_at >= $1 AND sent_at < $2",
+        )
+        .bind(since_ms)
+        .bind(until_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MessageFact {
+                    gateway: r.try_get(0)?,
+                    country: r.try_get(1)?,
+                    state: r.try_get(2)?,
+                    delivery_ms: r.try_get(3)?,
+                    answered: r.try_get::<i64, _>(4)? > 0,
+                })
+            })
+            .collect()
     }
 
     /// Deletes records sent before `before_ms`; how many.

@@ -112,6 +112,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/smsgateway/providers", get(smsgateway::providers))
         .route("/smsgateway/messages", get(smsgateway::messages))
+        .route("/smsgateway/stats", get(smsgateway::stats))
         .route(
             "/smsgateway/dlr/{reference}",
             get(smsgateway::receipt).post(smsgateway::receipt),
@@ -326,6 +327,7 @@ async fn metrics(State(app): State<App>) -> Response {
         + &crate::metrics::render_breakers(&breakers)
         + &crate::metrics::render_attempts(&services.breakers().attempts())
         + &crate::metrics::render_delivery(&services.delivery_counts().snapshot())
+        + &crate::metrics::render_latency(&services.delivery_counts().latency())
         + &crate::metrics::render_limits(&services.limit_stats().counts())
         + &crate::metrics::render_outbox(
             &services.outbox().counts(),

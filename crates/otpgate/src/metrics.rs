@@ -212,6 +212,31 @@ pub fn render_delivery(counts: &[(String, &'static str, u64)]) -> String {
     out
 }
 
+/// Each gateway's send-to-delivery times (from the delivered receipts this node took) as a
+/// histogram in text exposition.
+pub fn render_latency(latency: &[(String, otpgate_service::delivery::Latency)]) -> String {
+    let mut out = String::from(
+        "# HELP otpgate_sms_delivery_seconds Time from handing an SMS to the gateway to its delivered receipt.\n# TYPE otpgate_sms_delivery_seconds histogram\n",
+    );
+    for (gateway, l) in latency {
+        let g = escape(gateway);
+        for (n, bound) in l
+            .buckets
+            .iter()
+            .zip(otpgate_service::delivery::LATENCY_BUCKETS)
+        {
+            out.push_str(&format!(
+                "otpgate_sms_delivery_seconds_bucket{{gateway=\"{g}\",le=\"{bound}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "otpgate_sms_delivery_seconds_bucket{{gateway=\"{g}\",le=\"+Inf\"}} {}\notpgate_sms_delivery_seconds_sum{{gateway=\"{g}\"}} {}\notpgate_sms_delivery_seconds_count{{gateway=\"{g}\"}} {}\n",
+            l.count, l.sum, l.count
+        ));
+    }
+    out
+}
+
 /// SMS refused by send limits, and PIN requests answered with the live challenge during the
 /// resend cooldown, on this node.
 pub fn render_limits(hits: &[(&'static str, u64)]) -> String {

@@ -256,6 +256,11 @@ async fn housekeeping(services: Services) {
             ),
             Err(e) => tracing::warn!(error = %e, "reaping interrupted notifications failed"),
         }
+        match services.purge_messages().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "old SMS records purged"),
+            Err(e) => tracing::warn!(error = %e, "purging old SMS records failed"),
+        }
         match services.purge_outbox().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "old notifications purged"),

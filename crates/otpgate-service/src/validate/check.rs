@@ -764,6 +764,7 @@ impl Services {
         }
         audit.success = true;
         audit.serial = t.row.serial.clone();
+        self.note_conversion(&c.transaction_id, &t.row.serial);
         if ctx.cfg.fraud_min_success_percent > 0
             && let Ok((realm, raw)) = self.raw_phone(t, ctx).await
             && let Ok(phone) = send_number(ctx.cfg, &realm, &raw)

@@ -2,6 +2,7 @@
 -- belongs to, where it went, and what became of it. `reference` is the unguessable id in its
 -- delivery-receipt URL (`{dlr_url}`). States: sending (the gateway has not answered yet),
 -- accepted, not_sent (the gateway refused it), delivered and failed (from a receipt).
+-- `verified_at`: when the login it carried was answered (conversion).
 CREATE TABLE sms_message (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,
     reference      TEXT NOT NULL UNIQUE,
@@ -19,6 +20,7 @@ CREATE TABLE sms_message (
     sent_at        BIGINT NOT NULL,
     accepted_at    BIGINT NOT NULL DEFAULT 0,
     done_at        BIGINT NOT NULL DEFAULT 0,
+    verified_at    BIGINT NOT NULL DEFAULT 0,
     updated_at     BIGINT NOT NULL
 );
 CREATE INDEX sms_message_tid ON sms_message (transaction_id);

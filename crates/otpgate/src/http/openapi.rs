@@ -379,6 +379,13 @@ const OPS: &[Op] = &[
         ],
     },
     Op {
+        methods: &["get"],
+        paths: &["/smsgateway/stats"],
+        summary: "Delivery per gateway and destination country over a window (default the last 24 hours): sent, delivered, failed, pending, median and p95 time to delivery, delivery rate, conversion, flagged routes.",
+        admin: true,
+        params: &[("since", S, false), ("until", S, false)],
+    },
+    Op {
         methods: &["get", "post"],
         paths: &["/smsgateway/dlr/{reference}"],
         summary: "A delivery receipt for one SMS (the URL of the HTTP provider's {dlr_url} tag); the status parameter is the gateway's DLR_STATUS (default status). Unknown references: 404.",

@@ -248,3 +248,43 @@ pub async fn messages(State(app): State<App>, pi: Pi) -> Result<Response, ApiErr
     }
     Ok(pi.reply(v))
 }
+
+/// `GET /smsgateway/stats`: delivery per gateway (country empty) and per gateway and
+/// destination country, for SMS sent in `[since, until)` (Unix seconds or RFC 3339; default
+/// the last 24 hours).
+pub async fn stats(State(app): State<App>, pi: Pi) -> Result<Response, ApiError> {
+    let p = pi.params.clone();
+    let (routes, since, until) = pi
+        .run(&app, Some("smsgateway_read"), None, move |s, _| {
+            Box::pin(async move {
+                let now = s.clock().now_ms();
+                // Up to and including now.
+                let until = time_ms(&p, "until")?.unwrap_or(now + 1);
+                let since = time_ms(&p, "since")?.unwrap_or(until - 86_400_000);
+                let routes = s.delivery_stats(since, until).await?;
+                Ok(Routes(routes, since, until))
+            })
+        })
+        .await
+        .map(|r| (r.0, r.1, r.2))?;
+    let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339());
+    let round = |v: Option<f64>| v.map(|x| (x * 10.0).round() / 10.0);
+    let list: Vec<Value> = routes
+        .iter()
+        .map(|r| {
+            json!({
+                "gateway": r.gateway, "country": r.country, "sent": r.sent, "not_sent": r.not_sent,
+                "delivered": r.delivered, "failed": r.failed, "pending": r.pending,
+                "median_ms": r.median_ms, "p95_ms": r.p95_ms,
+                "delivery_rate": round(r.delivery_rate), "conversion": round(r.conversion),
+                "flagged": r.flagged,
+            })
+        })
+        .collect();
+    Ok(pi.reply(json!({"routes": list, "since": at(since), "until": at(until)})))
+}
+
+/// The statistics and their window, as one call's outcome.
+struct Routes(Vec<otpgate_service::delivery::RouteStats>, i64, i64);
+
+impl otpgate_service::call::Outcome for Routes {}

@@ -145,12 +145,55 @@ async fn receipts_reach_the_record_of_the_sms_and_the_metric() {
         metrics.contains("otpgate_sms_delivery_total{gateway=\"gw\",state=\"delivered\"} 1"),
         "{metrics}"
     );
-    // The login completes as ever.
+    assert!(
+        metrics.contains("otpgate_sms_delivery_seconds_count{gateway=\"gw\"} 1"),
+        "{metrics}"
+    );
+    // The login completes as ever, and its SMS counts as converted.
     let otp = gw.last_otp(ALICE);
     let (_, b) = s
         .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
         .await;
     assert_eq!(b["result"]["value"], true, "{b}");
+    // A second login's SMS that is never answered, refused by the gateway.
+    gw.set_mode(Mode::Status(500));
+    s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let mut stats = Value::Null;
+    for _ in 0..50 {
+        let (st, b) = s.aget("/smsgateway/stats", &[]).await;
+        assert_eq!(st, 200, "{b}");
+        stats = b["result"]["value"].clone();
+        if stats["routes"][0]["conversion"] == 50.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let total = &stats["routes"][0];
+    assert_eq!(
+        (total["gateway"].as_str(), total["country"].as_str()),
+        (Some("gw"), Some("")),
+        "{stats}"
+    );
+    assert_eq!(
+        (
+            total["sent"].as_i64(),
+            total["delivered"].as_i64(),
+            total["not_sent"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{stats}"
+    );
+    assert_eq!(total["delivery_rate"], 100.0, "{stats}");
+    assert_eq!(total["conversion"], 50.0, "{stats}");
+    assert!(
+        total["median_ms"].is_number() && total["flagged"] == false,
+        "{stats}"
+    );
+    assert_eq!(stats["routes"][1]["country"], "DE", "{stats}");
+    let (_, b) = s
+        .aget("/smsgateway/stats", &[("since", "2100-01-01T00:00:00Z")])
+        .await;
+    assert_eq!(b["result"]["value"]["routes"], serde_json::json!([]), "{b}");
 }
 
 #[tokio::test]
@@ -348,6 +391,22 @@ async fn a_failed_receipt_sends_the_same_code_through_the_backup() {
         ])
         .await;
     assert_eq!(b["result"]["value"], true, "{b}");
+    // The dashboard shows both routes: the primary's failed receipt, the backup pending.
+    let mut browser = crate::web::Browser::new(&s);
+    browser.admin_login().await;
+    let d = browser.get("/ui/admin/").await;
+    assert!(d.body.contains("Delivery, last 24 hours"), "{}", d.body);
+    assert!(
+        d.body.contains("<td data-label=\"Route\">gw</td><td data-label=\"Sent\">1</td><td data-label=\"Delivered\">0</td><td data-label=\"Failed\">1</td>"),
+        "{}",
+        d.body
+    );
+    assert!(
+        d.body
+            .contains("<td data-label=\"Route\">backup</td><td data-label=\"Sent\">1</td>"),
+        "{}",
+        d.body
+    );
     // The backup's own failure after the login: the challenge is answered, nothing more goes.
     let backup_path = receipt_path(&backup);
     s.get(&backup_path, &[("status", "16")]).await;

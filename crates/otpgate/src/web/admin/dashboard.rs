@@ -44,8 +44,11 @@ pub async fn show(web: Web) -> WebResult {
         )
         .await?;
     let gaps = services.setup_gaps().await?;
+    let now = services.clock().now_ms();
+    let delivery = services.delivery_stats(now - 86_400_000, now + 1).await?;
     let mut b = Out::new();
     view::setup(&mut b, &gaps);
     view::body(&mut b, &stats, &health, &failures.items);
+    view::delivery(&mut b, &delivery);
     Ok(page(&web, &s, "Dashboard", &[], b))
 }

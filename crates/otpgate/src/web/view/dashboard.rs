@@ -114,3 +114,52 @@ pub fn body(b: &mut Out, stats: &[SmsStat], health: &[BreakerView], failures: &[
     );
     b.raw("<p><a href=\"/ui/admin/audit?authentication=REJECT\">All rejected logins</a></p></section>");
 }
+
+/// Delivery over the last 24 hours: per gateway, and the destination countries of flagged
+/// routes (delivery rate below `sms.delivery_alert_percent`).
+pub fn delivery(b: &mut Out, routes: &[otpgate_service::delivery::RouteStats]) {
+    b.raw("<section class=\"card\" aria-labelledby=\"dlr-h\"><h2 id=\"dlr-h\">Delivery, last 24 hours</h2>");
+    let shown: Vec<_> = routes
+        .iter()
+        .filter(|r| r.country.is_empty() || r.flagged)
+        .collect();
+    if shown.is_empty() {
+        b.raw("<p class=\"empty\">No SMS in the last 24 hours.</p></section>");
+        return;
+    }
+    b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>SMS by gateway (and flagged countries): delivery from receipts, conversion from answered logins</caption><thead><tr><th scope=\"col\">Route</th><th scope=\"col\">Sent</th><th scope=\"col\">Delivered</th><th scope=\"col\">Failed</th><th scope=\"col\">Not sent</th><th scope=\"col\">Pending</th><th scope=\"col\">Delivery rate</th><th scope=\"col\">Median / p95</th><th scope=\"col\">Conversion</th></tr></thead><tbody>");
+    let pct = |v: Option<f64>| v.map_or("–".to_owned(), |x| format!("{x:.0} %"));
+    let secs = |v: Option<i64>| {
+        v.map_or("–".to_owned(), |ms| {
+            format!("{:.1} s", ms as f64 / 1000.0)
+        })
+    };
+    for r in shown {
+        let route = if r.country.is_empty() {
+            r.gateway.clone()
+        } else {
+            format!("{} → {}", r.gateway, r.country)
+        };
+        w!(
+            b,
+            "<tr{}><td data-label=\"Route\">{}{}</td><td data-label=\"Sent\">{}</td><td data-label=\"Delivered\">{}</td><td data-label=\"Failed\">{}</td><td data-label=\"Not sent\">{}</td><td data-label=\"Pending\">{}</td><td data-label=\"Delivery rate\">{}</td><td data-label=\"Median / p95\">{} / {}</td><td data-label=\"Conversion\">{}</td></tr>",
+            if r.flagged { " class=\"bad\"" } else { "" },
+            E(&route),
+            if r.flagged {
+                " <strong>(delivery dropped)</strong>"
+            } else {
+                ""
+            },
+            r.sent,
+            r.delivered,
+            r.failed,
+            r.not_sent,
+            r.pending,
+            pct(r.delivery_rate),
+            secs(r.median_ms),
+            secs(r.p95_ms),
+            pct(r.conversion)
+        );
+    }
+    b.raw("</tbody></table></div><p class=\"muted\">Receipts come from gateways that report deliveries (<code>{dlr_url}</code>, see the README); the records are at <code>GET /smsgateway/messages</code>.</p></section>");
+}
