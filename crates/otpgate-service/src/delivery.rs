@@ -16,7 +16,7 @@
 //! windows in one transaction, as a re-send on request is).
 
 use crate::call::{Outcome, Scope};
-use crate::gateways::Outgoing;
+use crate::gateways::{Outgoing, SendAbout};
 use crate::limits::SendKeys;
 use crate::settings::SystemConfig;
 use crate::{Page, Result, ServiceError, Services};
@@ -93,22 +93,6 @@ pub const DEFAULT_STATUS_PARAM: &str = "status";
 pub const DEFAULT_DELIVERED: &str = "1,delivered,DELIVRD";
 /// Default of `DLR_FAILED`.
 pub const DEFAULT_FAILED: &str = "2,16,failed,undelivered,UNDELIV,REJECTD,EXPIRED";
-
-/// What an SMS belongs to, for its record.
-#[derive(Debug, Clone, Default)]
-pub struct SendAbout {
-    /// The message's id for gateways that de-duplicate, the same for every attempt to send
-    /// it (None: a new one).
-    pub message_id: Option<String>,
-    /// The login's transaction (challenges).
-    pub transaction_id: String,
-    /// The token.
-    pub serial: String,
-    /// The user.
-    pub user: String,
-    /// The realm.
-    pub realm: String,
-}
 
 /// Delivery states counted per gateway (`otpgate_sms_delivery_total{gateway,state}`):
 /// `accepted`, `not_sent` (the gateway's answer), `delivered`, `failed` (receipts).

@@ -481,7 +481,7 @@ impl Services {
                 &number,
                 "otpgate test message: this SMS gateway works.",
                 None,
-                &crate::delivery::SendAbout::default(),
+                &SendAbout::default(),
             )
             .await
         {
@@ -505,7 +505,7 @@ impl Services {
         phone: &str,
         text: &str,
         otp: Option<&str>,
-        about: &crate::delivery::SendAbout,
+        about: &SendAbout,
     ) -> std::result::Result<Delivery, SmsFailure> {
         let fresh;
         let message_id = match about.message_id.as_deref() {
@@ -681,12 +681,28 @@ impl Services {
 }
 
 /// One SMS on its way: the number, the text, the OTP in it (never split), its message id.
+/// What an SMS belongs to, for its record.
+#[derive(Debug, Clone, Default)]
+pub struct SendAbout {
+    /// The message's id for gateways that de-duplicate, the same for every attempt to send
+    /// it (None: a new one).
+    pub message_id: Option<String>,
+    /// The login's transaction (challenges).
+    pub transaction_id: String,
+    /// The token.
+    pub serial: String,
+    /// The user.
+    pub user: String,
+    /// The realm.
+    pub realm: String,
+}
+
 pub(crate) struct Outgoing<'a> {
     pub(crate) phone: &'a str,
     pub(crate) text: &'a str,
     pub(crate) otp: Option<&'a str>,
     pub(crate) id: &'a str,
-    pub(crate) about: &'a crate::delivery::SendAbout,
+    pub(crate) about: &'a SendAbout,
 }
 
 /// No SMS for a call whose caller has gone ([`crate::call::abandoned`]).

@@ -309,7 +309,7 @@ impl Services {
                 number,
                 body,
                 None,
-                &crate::delivery::SendAbout {
+                &crate::gateways::SendAbout {
                     message_id: Some(id),
                     ..Default::default()
                 },

@@ -171,7 +171,7 @@ impl Services {
                 "The SMS text cannot be rendered: {e}"
             )))
         })?;
-        let about = crate::delivery::SendAbout {
+        let about = crate::gateways::SendAbout {
             message_id: None,
             transaction_id: tid.to_owned(),
             serial: t.row.serial.clone(),

@@ -222,7 +222,15 @@ test('the admin finds the failed login in the audit log and the SMS on the dashb
   await admin.getByRole('link', { name: 'Dashboard' }).click();
   const sent = await admin.locator('.stat dt:text-is("SMS sent today") + dd').innerText();
   assert.equal(Number(sent), smsCount(sinkFile), 'every SMS in the sink file is counted');
-  await admin.getByRole('cell', { name: 'sink', exact: true }).waitFor();
+  await admin
+    .getByRole('table', { name: 'SMS attempts today by gateway' })
+    .getByRole('cell', { name: 'sink', exact: true })
+    .waitFor();
+  // The delivery table of the last 24 hours has the same gateway.
+  await admin
+    .getByRole('table', { name: /delivery from receipts/ })
+    .getByRole('cell', { name: 'sink', exact: true })
+    .waitFor();
   await checkPage(admin, 'dashboard');
   await narrow(admin, 'dashboard');
 });
