@@ -119,6 +119,10 @@ const HTTP_PARAMETERS: &[Parameter] = &[
         "Legacy: if set, the SMS text is also sent in a field of this name.",
     ),
     Parameter::optional(
+        "RETURN_QUEUED",
+        "otpgate: a text in the answer that means queued for later delivery (Kannel: Queued): the SMS counts as accepted, for gateways that send delivery receipts ({dlr_url}) so a late or missing delivery fails over (DLR_TIMEOUT).",
+    ),
+    Parameter::optional(
         "DLR_STATUS",
         "otpgate: the parameter of a delivery receipt (a call of the tag {dlr_url}) that carries the status (default status).",
     ),

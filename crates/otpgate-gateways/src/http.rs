@@ -26,6 +26,7 @@ pub(crate) struct HttpProvider {
     auth: Option<(String, String)>,
     return_success: Option<String>,
     return_fail: Option<String>,
+    return_queued: Option<String>,
     json: bool,
     timeout_label: String,
     templates: Vec<(String, Template)>,
@@ -163,6 +164,7 @@ struct HttpOptions {
     headers: HeaderMap,
     return_success: Option<String>,
     return_fail: Option<String>,
+    return_queued: Option<String>,
     phone_key: Option<String>,
     text_key: Option<String>,
     idempotency_header: Option<HeaderName>,
@@ -254,6 +256,7 @@ impl HttpOptions {
             headers,
             return_success: nonempty("RETURN_SUCCESS"),
             return_fail: nonempty("RETURN_FAIL"),
+            return_queued: nonempty("RETURN_QUEUED"),
             phone_key: nonempty("SMS_PHONENUMBER_KEY"),
             text_key: nonempty("SMS_TEXT_KEY"),
             idempotency_header,
@@ -305,6 +308,7 @@ impl HttpProvider {
             auth: o.auth,
             return_success: o.return_success,
             return_fail: o.return_fail,
+            return_queued: o.return_queued,
             json: o.json,
             timeout_label: format!("{}", o.timeout_secs),
             templates: o.templates,
@@ -388,6 +392,13 @@ impl HttpProvider {
         let body = read_capped(resp, MAX_REPLY_BYTES)
             .await
             .map_err(|e| crate::transport::classify(&e, &self.timeout_label))?;
+        // Queued for later delivery (Kannel's `3: Queued` while its SMSC link is down): taken
+        // when the definition says so; its receipt, or DLR_TIMEOUT, tells the rest.
+        if let Some(queued) = &self.return_queued
+            && body.contains(queued.as_str())
+        {
+            return Ok(());
+        }
         if let Some(ok) = &self.return_success {
             return if body.contains(ok.as_str()) {
                 Ok(())

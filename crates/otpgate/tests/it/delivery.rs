@@ -644,3 +644,56 @@ async fn a_login_through_kannel_shows_its_sms_delivered() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_queued_answer_counts_as_accepted_when_the_gateway_says_so() {
+    let gw = Gateway::start().await;
+    let s = server_with_receipts(&gw).await;
+    // Kannel's answer while its SMSC link is down.
+    gw.set_mode(Mode::Ok("3: Queued for later delivery"));
+    let define = async |queued: &str| {
+        let url = gw.url("/sms");
+        let mut form = vec![
+            ("name", "gw"),
+            ("module", "http"),
+            ("option.URL", url.as_str()),
+            ("option.HTTP_METHOD", "POST"),
+            ("option.RETURN_SUCCESS", "Accepted"),
+            ("option.text", "{otp}"),
+            ("option.phone", "{phone}"),
+            ("option.dlr", "{dlr_url}?status=%d"),
+        ];
+        if !queued.is_empty() {
+            form.push(("option.RETURN_QUEUED", queued));
+        }
+        s.ok("/smsgateway", &form).await;
+    };
+    define("").await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert!(
+        b["detail"]["transaction_id"].is_null(),
+        "a send failure: {b}"
+    );
+    assert_eq!(messages(&s, &[]).await[0]["state"], "not_sent");
+    define("Queued").await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = b["detail"]["transaction_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("queued is taken: {b}"))
+        .to_owned();
+    assert_eq!(
+        messages(&s, &[("transaction_id", &tid)]).await[0]["state"],
+        "accepted"
+    );
+    // Delivered later; the code works.
+    s.get(&receipt_path(&gw), &[("status", "1")]).await;
+    assert_eq!(
+        messages(&s, &[("transaction_id", &tid)]).await[0]["state"],
+        "delivered"
+    );
+    let otp = gw.last_otp(ALICE);
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &otp)])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+}
