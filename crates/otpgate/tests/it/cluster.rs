@@ -443,3 +443,62 @@ async fn the_per_address_rate_limit_is_shared_by_the_live_nodes() {
     let m = a.metrics().await;
     assert!(m.contains("otpgate_rate_limit_nodes 1"), "{m}");
 }
+
+#[tokio::test]
+async fn a_failed_receipt_taken_by_the_other_node_fails_over_from_the_sending_node() {
+    let Some(admin) = postgres() else { return };
+    let url = testdb::fresh_postgres(&admin).await.unwrap();
+    let (gw, backup) = (Gateway::start().await, Gateway::start().await);
+    let public = "https://otp.example.org";
+    let u = url.clone();
+    let a = Server::start_with(move |c| {
+        c.server.database_url = u;
+        c.server.public_url = Some(public.into());
+    })
+    .await;
+    let (u, keys) = (url.clone(), a.dir.path().join("data"));
+    let b = Server::start_with(move |c| {
+        c.server.database_url = u;
+        c.server.data_dir = keys;
+        c.server.public_url = Some(public.into());
+    })
+    .await;
+    a.setup(&gw.url("/sms")).await;
+    a.http_gateway(
+        "backup",
+        &backup.url("/sms"),
+        &[("option.dlr", "{dlr_url}")],
+    )
+    .await;
+    a.http_gateway(
+        "gw",
+        &gw.url("/sms"),
+        &[("option.dlr", "{dlr_url}"), ("option.FAILOVER", "backup")],
+    )
+    .await;
+    a.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    let (_, r) = a.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = r["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let code = gw.last_otp("+4915100000001");
+    // The gateway reports the failure to node B; node A, which sent the SMS, sees it in the
+    // shared record and sends the same code through the backup.
+    let dlr = gw.last().field("dlr").unwrap();
+    let path = dlr.strip_prefix(public).unwrap().to_owned();
+    let (st, r) = b.get(&path, &[("status", "16")]).await;
+    assert_eq!(
+        (st, value(&r)),
+        (200, &serde_json::Value::Bool(true)),
+        "{r}"
+    );
+    for _ in 0..150 {
+        if backup.count() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(backup.last_otp("+4915100000001"), code);
+    let (_, r) = b
+        .check(&[("user", "alice"), ("transaction_id", &tid), ("pass", &code)])
+        .await;
+    assert_eq!(value(&r), true, "{r}");
+}
