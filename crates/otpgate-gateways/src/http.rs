@@ -396,6 +396,10 @@ impl HttpProvider {
         // when the definition says so; its receipt, or DLR_TIMEOUT, tells the rest.
         if let Some(queued) = &self.return_queued
             && body.contains(queued.as_str())
+            && !self
+                .return_fail
+                .as_ref()
+                .is_some_and(|fail| body.contains(fail.as_str()))
         {
             return Ok(());
         }

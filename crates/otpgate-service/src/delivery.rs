@@ -317,7 +317,17 @@ impl Services {
             realm: about.realm.clone(),
             gateway: gateway.to_owned(),
             country: number.and_then(|n| n.region).unwrap_or_default(),
-            prefix: crate::limits::prefix_key(phone, prefix_digits),
+            // Never the whole number: at most all but its last four digits.
+            prefix: crate::limits::prefix_key(
+                phone,
+                prefix_digits.min(
+                    phone
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .count()
+                        .saturating_sub(4),
+                ),
+            ),
             parts: i64::try_from(otpgate_core::sms_text::segments(text).1).unwrap_or(1),
         };
         if let Err(e) = self
@@ -336,7 +346,8 @@ impl Services {
         (Some(reference), url)
     }
 
-    /// The gateway's answer to the SMS `reference`.
+    /// The gateway's answer to the SMS `reference` (before the login's answer: the record
+    /// says what the answer says).
     pub(crate) async fn message_answered(
         &self,
         gateway: &str,
@@ -488,8 +499,9 @@ impl Services {
             let timeout_secs: Option<i64> = carrier
                 .options
                 .get("DLR_TIMEOUT")
-                .and_then(|v| v.trim().parse().ok())
-                .filter(|s| *s > 0);
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|s| *s > 0)
+                .map(|s| s.min(86_400));
             let Some(challenge) = self
                 .store()
                 .challenges_by_tid(&f.about.transaction_id)
@@ -499,10 +511,15 @@ impl Services {
             else {
                 return Ok(());
             };
+            let mut every = FOLLOW_EVERY;
             let failed = loop {
                 let Some(m) = self.store().message_get(&f.reference).await? else {
                     return Ok(());
                 };
+                // Answered (the challenge is consumed) or gone: nothing to follow.
+                if m.verified_at > 0 {
+                    return Ok(());
+                }
                 match m.state.as_str() {
                     "delivered" => return Ok(()),
                     "failed" => break true,
@@ -511,7 +528,7 @@ impl Services {
                 // Counted from when the SMS went out; without DLR_TIMEOUT only a failed
                 // receipt fails over; never after the challenge.
                 let deadline = match timeout_secs {
-                    Some(s) => (m.sent_at + s * 1000).min(challenge.expires_at),
+                    Some(s) => m.sent_at.saturating_add(s * 1000).min(challenge.expires_at),
                     None => challenge.expires_at,
                 };
                 if self.clock().now_ms() >= deadline {
@@ -519,12 +536,26 @@ impl Services {
                 }
                 tokio::select! {
                     () = wake.notified() => {}
-                    () = tokio::time::sleep(FOLLOW_EVERY) => {}
+                    () = tokio::time::sleep(every) => {}
                 }
+                // Reads get rarer the longer an SMS pends (a local receipt still wakes at once).
+                every = (every * 2).min(FOLLOW_EVERY * 8);
             };
             let now = self.clock().now_ms();
             if now >= challenge.expires_at {
                 return Ok(());
+            }
+            let id = self.new_message_id()?;
+            // The challenge must still be live and unanswered, not re-sent meanwhile (by a PIN
+            // request or another node: its last SMS is still the one read above), and the
+            // send limits must allow one more SMS: claimed together, as a re-send on request.
+            match self
+                .store()
+                .challenge_resend(&f.keys.windows(), challenge.id, now, challenge.sent_at)
+                .await?
+            {
+                Resent::Due => {}
+                Resent::NotDue | Resent::Refused(_) => return Ok(()),
             }
             tracing::info!(gateway = %f.gateway, failed, "no delivery: the code goes again through the next gateway");
             self.breakers().failure(
@@ -533,16 +564,6 @@ impl Services {
                 f.cfg.breaker_threshold,
                 f.cfg.breaker_open_secs.saturating_mul(1000),
             );
-            // The challenge must still be live and unanswered, and the send limits must
-            // allow one more SMS: claimed together, as a re-send on request is.
-            match self
-                .store()
-                .challenge_resend(&f.keys.windows(), challenge.id, now, now)
-                .await?
-            {
-                Resent::Due => {}
-                Resent::NotDue | Resent::Refused(_) => return Ok(()),
-            }
             let budget = Duration::from_millis(u64::try_from(f.cfg.send_budget_ms).unwrap_or(4000));
             let started = tokio::time::Instant::now();
             let mut sent = None;
@@ -553,10 +574,12 @@ impl Services {
                 .collect::<Vec<_>>()
             {
                 tried.push(next.clone());
+                if !self.breakers().allows(&next, now) {
+                    continue;
+                }
                 let Ok(def) = self.load_gateway(&next).await else {
                     continue;
                 };
-                let id = self.new_message_id()?;
                 let out = Outgoing {
                     phone: &f.phone,
                     text: &f.text,
@@ -570,11 +593,14 @@ impl Services {
                 }
             }
             let Some(d) = sent else {
-                self.store()
+                // Nothing went out: the claim is undone (both, even if one fails).
+                let unsent = self
+                    .store()
                     .challenge_unsend(challenge.id, now, challenge.sent_at)
-                    .await?;
-                self.give_back_send(&f.keys).await?;
-                return Ok(());
+                    .await;
+                let given = self.give_back_send(&f.keys).await;
+                unsent?;
+                return given;
             };
             let Some(reference) = d.reference else {
                 return Ok(());
@@ -612,15 +638,31 @@ impl Services {
     }
 
     /// `GET /smsgateway/messages`: SMS records, newest first.
+    /// An admin whose policies reach only some realms or users sees only their SMS (records
+    /// without a user, such as test SMS and notifications, only with an unrestricted reach).
     pub async fn list_messages(
         &self,
         filter: &MessageFilter,
         page: i64,
         size: i64,
+        reach: &otpgate_core::reach::AdminReach,
     ) -> Result<Page<SmsMessageRow>> {
         let page = page.max(1);
         let page_size = size.clamp(1, 1000);
-        let (items, count) = self.store().message_list(filter, page, page_size).await?;
+        let (mut items, mut count) = self.store().message_list(filter, page, page_size).await?;
+        if !matches!(reach, otpgate_core::reach::AdminReach::Everyone) {
+            // Filtered after the query: a limited admin's page may hold fewer records.
+            items.retain(|m| {
+                !m.user.is_empty()
+                    && reach.covers(&otpgate_core::reach::Target {
+                        realm: Some(&m.realm),
+                        resolver: None,
+                        user: Some(&m.user),
+                        token_realms: &[],
+                    })
+            });
+            count = i64::try_from(items.len()).unwrap_or(0);
+        }
         Ok(Page {
             items,
             count,

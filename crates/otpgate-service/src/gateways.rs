@@ -609,10 +609,12 @@ impl Services {
         started: tokio::time::Instant,
         m: &Outgoing<'_>,
     ) -> std::result::Result<Delivery, SendError> {
+        // The gateway's time is what was left before the record: a slow database does not
+        // shorten it.
+        let left = budget.saturating_sub(started.elapsed());
         let (reference, dlr_url) = self
             .message_begin(&def.name, m.phone, m.text, m.id, m.about, cfg.prefix_digits)
             .await;
-        let left = budget.saturating_sub(started.elapsed());
         let result = match tokio::time::timeout(
             left,
             self.registry()

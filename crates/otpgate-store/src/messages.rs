@@ -69,6 +69,8 @@ pub struct SmsMessageRow {
     pub done_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+    /// When its login was answered (ms; 0: not).
+    pub verified_at: i64,
 }
 
 /// One SMS as delivery statistics see it.
@@ -117,7 +119,8 @@ pub struct MessageFilter {
 }
 
 const COLS: &str = "id, reference, message_id, transaction_id, serial, user_name, realm, gateway, \
-                    country, prefix, parts, state, status, sent_at, accepted_at, done_at, updated_at";
+                    country, prefix, parts, state, status, sent_at, accepted_at, done_at, updated_at, \
+                    verified_at";
 
 fn row(r: &AnyRow) -> Result<SmsMessageRow> {
     Ok(SmsMessageRow {
@@ -138,6 +141,7 @@ fn row(r: &AnyRow) -> Result<SmsMessageRow> {
         accepted_at: r.try_get(14)?,
         done_at: r.try_get(15)?,
         updated_at: r.try_get(16)?,
+        verified_at: r.try_get(17)?,
     })
 }
 
@@ -175,7 +179,8 @@ impl Store {
     ) -> Result<()> {
         let q = match refused {
             None => sqlx::query(
-                "UPDATE sms_message SET accepted_at = $2, updated_at = $2, \
+                "UPDATE sms_message SET updated_at = $2, \
+                 accepted_at = CASE WHEN accepted_at = 0 THEN $2 ELSE accepted_at END, \
                  state = CASE WHEN state = 'sending' THEN 'accepted' ELSE state END \
                  WHERE reference = $1",
             )

@@ -101,6 +101,62 @@ async fn receipts_reach_the_record_of_the_sms_and_the_metric() {
     assert_eq!(m["status"], "1");
     assert!(m["done"].is_string() && m["delivery_ms"].is_number(), "{m}");
 
+    // The reference (the key to the unauthenticated receipt URL) is not shown.
+    assert!(m.get("reference").is_none(), "{m}");
+    // An admin whose policies reach another realm only sees none of these.
+    s.ok(
+        "/policy/all",
+        &[("scope", "admin"), ("action", "*"), ("adminuser", "admin")],
+    )
+    .await;
+    s.ok(
+        "/policy/helpers",
+        &[
+            ("scope", "admin"),
+            ("action", "smsgateway_read"),
+            ("adminuser", "helper"),
+            ("realm", "elsewhere"),
+        ],
+    )
+    .await;
+    s.app
+        .services
+        .add_admin("helper", "helper-password")
+        .await
+        .unwrap();
+    let (_, auth) = s
+        .post(
+            "/auth",
+            &[("username", "helper"), ("password", "helper-password")],
+        )
+        .await;
+    let jwt = auth["result"]["value"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r: Value = s
+        .client
+        .get(s.url("/smsgateway/messages"))
+        .header("Authorization", jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["result"]["value"]["count"], 0, "{r}");
+    assert_eq!(
+        messages(&s, &[]).await.len(),
+        1,
+        "the admin reaching everyone sees it"
+    );
+    let (st, _) = s
+        .aget(
+            "/smsgateway/stats",
+            &[("since", "0"), ("until", "2100-01-01T00:00:00Z")],
+        )
+        .await;
+    assert_eq!(st, 400, "a window longer than 31 days");
     // Filters.
     assert_eq!(messages(&s, &[("state", "delivered")]).await.len(), 1);
     assert!(messages(&s, &[("state", "failed")]).await.is_empty());
