@@ -58,16 +58,6 @@ impl Followers {
             n.notify_one();
         }
     }
-
-    /// How many SMS this node follows now.
-    pub fn len(&self) -> usize {
-        self.waiting.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    /// Whether it follows none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A login's SMS, followed until it is delivered, fails over, or its challenge ends.

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_otpgate"));
     c.env_remove("OTPGATE_CONFIG")
         .env_remove("OTPGATE_DATA_DIR")

@@ -13,16 +13,10 @@ async fn server_with_receipts(gw: &Gateway) -> Server {
     let s =
         Server::start_with(|c| c.server.public_url = Some("https://otp.example.org/".into())).await;
     s.setup(&gw.url("/sms")).await;
-    s.ok(
-        "/smsgateway",
+    s.http_gateway(
+        "gw",
+        &gw.url("/sms"),
         &[
-            ("name", "gw"),
-            ("module", "http"),
-            ("option.URL", &gw.url("/sms")),
-            ("option.HTTP_METHOD", "POST"),
-            ("option.RETURN_SUCCESS", "ID"),
-            ("option.text", "{otp}"),
-            ("option.phone", "{phone}"),
             ("option.dlr-mask", "31"),
             ("option.dlr", "{dlr_url}?status=%d"),
         ],
@@ -256,16 +250,10 @@ async fn receipts_reach_the_record_of_the_sms_and_the_metric() {
 async fn own_status_values_and_a_receipt_before_the_gateways_answer() {
     let gw = Gateway::start().await;
     let s = server_with_receipts(&gw).await;
-    s.ok(
-        "/smsgateway",
+    s.http_gateway(
+        "gw",
+        &gw.url("/sms"),
         &[
-            ("name", "gw"),
-            ("module", "http"),
-            ("option.URL", &gw.url("/sms")),
-            ("option.HTTP_METHOD", "POST"),
-            ("option.RETURN_SUCCESS", "ID"),
-            ("option.text", "{otp}"),
-            ("option.phone", "{phone}"),
             ("option.SEND_DATA_AS_JSON", "1"),
             ("option.callback", "{dlr_url}"),
             ("option.DLR_STATUS", "event"),
@@ -380,28 +368,18 @@ async fn server_with_a_backup(gw: &Gateway, backup: &Gateway) -> Server {
     let s =
         Server::start_with(|c| c.server.public_url = Some("https://otp.example.org".into())).await;
     s.setup(&gw.url("/sms")).await;
-    for (name, g, extra) in [
-        ("backup", backup, vec![]),
-        (
-            "gw",
-            gw,
-            vec![("option.FAILOVER", "backup"), ("option.DLR_TIMEOUT", "30")],
-        ),
-    ] {
-        let url = g.url("/sms");
-        let mut form = vec![
-            ("name", name),
-            ("module", "http"),
-            ("option.URL", url.as_str()),
-            ("option.HTTP_METHOD", "POST"),
-            ("option.RETURN_SUCCESS", "ID"),
-            ("option.text", "{otp}"),
-            ("option.phone", "{phone}"),
-            ("option.dlr", "{dlr_url}?status=%d"),
-        ];
-        form.extend(extra);
-        s.ok("/smsgateway", &form).await;
-    }
+    let dlr = ("option.dlr", "{dlr_url}?status=%d");
+    s.http_gateway("backup", &backup.url("/sms"), &[dlr]).await;
+    s.http_gateway(
+        "gw",
+        &gw.url("/sms"),
+        &[
+            dlr,
+            ("option.FAILOVER", "backup"),
+            ("option.DLR_TIMEOUT", "30"),
+        ],
+    )
+    .await;
     s.enroll("alice", "SMS1", "1234", ALICE).await;
     s
 }

@@ -15,9 +15,7 @@ const CAROL: &str = "+4915100000003";
 
 /// Runs `otpgate --data-dir DATA import privacyidea ARGS`: (success, stdout, stderr).
 fn import(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_otpgate"))
-        .env_remove("OTPGATE_CONFIG")
-        .env_remove("OTPGATE_DATABASE_URL")
+    let out = crate::cli::bin()
         .env_remove("OTPGATE_PI_PEPPER")
         .arg("--data-dir")
         .arg(data)
