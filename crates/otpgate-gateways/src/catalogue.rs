@@ -148,8 +148,8 @@ const HTTP_PARAMETERS: &[Parameter] = &[
 const SMPP_PARAMETERS: &[Parameter] = &[
     Parameter::required("SMSC_HOST", "The SMSC's host."),
     Parameter::required("SMSC_PORT", "The SMSC's port."),
-    Parameter::optional("SYSTEM_ID", "The system_id of bind_transmitter."),
-    Parameter::optional("PASSWORD", "The password of bind_transmitter.").secret(),
+    Parameter::optional("SYSTEM_ID", "The system_id of the bind."),
+    Parameter::optional("PASSWORD", "The password of the bind.").secret(),
     Parameter::optional("S_ADDR", "The source address (sender)."),
     Parameter::optional(
         "S_ADDR_TON",
@@ -167,8 +167,45 @@ const SMPP_PARAMETERS: &[Parameter] = &[
         "D_ADDR_NPI",
         "Numbering plan of the destination (default 0).",
     ),
-    Parameter::optional("TIMEOUT", "Seconds for the whole session (default 10)."),
+    Parameter::optional(
+        "TIMEOUT",
+        "Seconds the SMSC may take to connect, bind or answer a message (default 10).",
+    ),
     Parameter::optional("REGEXP", REGEXP_DESCRIPTION),
+    Parameter::optional(
+        "BIND",
+        "otpgate: transceiver (default: one session that also takes the SMSC's delivery receipts; an SMSC that refuses it is bound as a transmitter) or transmitter (no receipts, as privacyIDEA).",
+    )
+    .values(&["transceiver", "transmitter"]),
+    Parameter::optional(
+        "SMSC_TLS",
+        "otpgate: yes to connect over TLS (default no).",
+    )
+    .values(&["yes", "no"]),
+    Parameter::optional(
+        "TLS_CA_FILE",
+        "otpgate: the CA certificates (PEM file) that sign the SMSC's TLS certificate (default: the system's).",
+    ),
+    Parameter::optional(
+        "WINDOW",
+        "otpgate: messages sent on the session before their answers came, at most (default 10).",
+    ),
+    Parameter::optional(
+        "ENQUIRE_LINK",
+        "otpgate: seconds of silence after which the session is checked with enquire_link (default 30).",
+    ),
+    Parameter::optional(
+        "DLR_DELIVERED",
+        "otpgate: the receipt states that mean delivered, comma-separated (default 1,delivered,DELIVRD).",
+    ),
+    Parameter::optional(
+        "DLR_FAILED",
+        "otpgate: the receipt states that mean not delivered (default 2,16,failed,undelivered,UNDELIV,REJECTD,EXPIRED); others are intermediate.",
+    ),
+    Parameter::optional(
+        "DLR_TIMEOUT",
+        "otpgate: seconds to wait for a delivered receipt before the SMS counts as not delivered and fails over (empty: only a failed receipt fails over).",
+    ),
 ];
 
 /// The Smtp provider's own parameters.

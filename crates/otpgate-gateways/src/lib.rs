@@ -168,7 +168,25 @@ pub struct Delivery {
     pub gateway: String,
     /// The SMS's receipt reference (set by the service that recorded it).
     pub reference: Option<String>,
+    /// The gateway's own id of the message, where its receipts name it by that (SMPP: the
+    /// message id of the part that carries the OTP).
+    pub external_id: Option<String>,
 }
+
+/// A delivery receipt a gateway reported on its own connection (SMPP `deliver_sm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayReceipt {
+    /// The gateway's name.
+    pub gateway: String,
+    /// The gateway's id of the message ([`Delivery::external_id`], as the receipt spells it).
+    pub message_id: String,
+    /// The status (SMPP: `DELIVRD`, `UNDELIV`, …).
+    pub status: String,
+}
+
+/// Receipts waiting for the service at most; an SMPP receipt beyond is refused for the
+/// moment (the SMSC delivers it again).
+const RECEIPT_QUEUE: usize = 4096;
 
 enum Provider {
     Http(Box<http::HttpProvider>),
@@ -192,6 +210,8 @@ pub struct Registry {
     scripts_dir: PathBuf,
     clock: Arc<dyn Clock>,
     modems: Arc<modem::Modems>,
+    receipts: tokio::sync::mpsc::Sender<GatewayReceipt>,
+    receipts_out: Mutex<Option<tokio::sync::mpsc::Receiver<GatewayReceipt>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -265,13 +285,21 @@ impl Registry {
     /// A registry whose sink files default to `data_dir`.
     pub fn new(data_dir: PathBuf, scripts_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
         install_crypto_provider();
+        let (receipts, out) = tokio::sync::mpsc::channel(RECEIPT_QUEUE);
         Self {
             cache: Mutex::new(HashMap::new()),
             data_dir,
             scripts_dir,
             clock,
             modems: Arc::default(),
+            receipts,
+            receipts_out: Mutex::new(Some(out)),
         }
+    }
+
+    /// The receipts gateways report on their own connections (the first caller gets them).
+    pub fn take_receipts(&self) -> Option<tokio::sync::mpsc::Receiver<GatewayReceipt>> {
+        self.receipts_out.lock().ok()?.take()
     }
 
     fn provider(&self, def: &GatewayDef) -> Result<Arc<Provider>, SendError> {
@@ -295,7 +323,10 @@ impl Registry {
                 Provider::Sipgate(Box::new(sipgate::SipgateProvider::new(def)?))
             }
             ProviderKind::Smtp => Provider::Smtp(Box::new(smtp::SmtpProvider::new(def)?)),
-            ProviderKind::Smpp => Provider::Smpp(Box::new(smpp::SmppProvider::new(def)?)),
+            ProviderKind::Smpp => Provider::Smpp(Box::new(smpp::SmppProvider::new(
+                def,
+                self.receipts.clone(),
+            )?)),
             ProviderKind::Modem => {
                 Provider::Modem(modem::ModemProvider::new(def, self.modems.clone())?)
             }
@@ -344,6 +375,7 @@ impl Registry {
             text = %redact_digits(text),
             "submitting SMS"
         );
+        let mut external_id = None;
         let result = match provider.as_ref() {
             Provider::Http(p) => {
                 p.send(&phone, text, message_id, dlr_url.unwrap_or_default())
@@ -353,7 +385,9 @@ impl Registry {
             Provider::Script(p) => p.send(&phone, text).await,
             Provider::Sipgate(p) => p.send(&phone, text).await,
             Provider::Smtp(p) => p.send(&phone, text).await,
-            Provider::Smpp(p) => p.send(&phone, text, keep).await,
+            Provider::Smpp(p) => p.send(&phone, text, keep).await.map(|id| {
+                external_id = Some(id).filter(|i| !i.is_empty());
+            }),
             Provider::Modem(p) => p.send(&phone, text, keep).await,
         };
         match &result {
@@ -365,6 +399,7 @@ impl Registry {
         result.map(|()| Delivery {
             gateway: def.name.clone(),
             reference: None,
+            external_id,
         })
     }
 

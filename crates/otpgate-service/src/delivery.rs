@@ -26,6 +26,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+/// How long a receipt named by the gateway's own id is looked for (its SMS's record may not
+/// have the id yet).
+const RECEIPT_MATCH_WAIT: Duration = Duration::from_secs(5);
+
 /// How often a followed SMS's record is read (a receipt that reaches this node wakes its
 /// follower at once; one that reaches another node is seen at the next read).
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
@@ -248,6 +252,27 @@ pub fn route_stats(facts: &[MessageFact], alert_percent: i64) -> Vec<RouteStats>
     out
 }
 
+/// Whether a gateway reports deliveries (or gives them a time), so that its SMS are followed:
+/// an SMPP gateway bound for receipts; another with `{dlr_url}` or `DLR_TIMEOUT` when this
+/// server has a `public_url` for the receipts to come to.
+fn reports_deliveries(def: &otpgate_gateways::GatewayDef, public_url: bool) -> bool {
+    if otpgate_gateways::ProviderKind::parse(&def.module)
+        == Some(otpgate_gateways::ProviderKind::Smpp)
+    {
+        return !def
+            .options
+            .get("BIND")
+            .is_some_and(|b| b.trim().eq_ignore_ascii_case("transmitter"));
+    }
+    public_url
+        && (def.options.contains_key("DLR_TIMEOUT")
+            || def
+                .options
+                .values()
+                .chain(def.headers.values())
+                .any(|v| v.contains("{dlr_url}")))
+}
+
 /// `DLR_DELIVERED`/`DLR_FAILED` of a gateway: the values, compared as given.
 fn listed(options: &BTreeMap<String, String>, key: &str, default: &str, status: &str) -> bool {
     options
@@ -343,6 +368,7 @@ impl Services {
         gateway: &str,
         reference: Option<&str>,
         refused: Option<&str>,
+        external_id: &str,
     ) {
         self.inner.delivery.add(
             gateway,
@@ -357,7 +383,7 @@ impl Services {
         };
         if let Err(e) = self
             .store()
-            .message_answered(reference, refused, self.clock().now_ms())
+            .message_answered(reference, refused, external_id, self.clock().now_ms())
             .await
         {
             tracing::warn!(gateway, error = %e, "the SMS record could not be updated");
@@ -384,18 +410,7 @@ impl Services {
             .ok_or_else(unknown)?;
         cx.audit.action_detail = format!("SMS receipt from {}", record.gateway);
         cx.audit.serial = record.serial.clone();
-        let options: BTreeMap<String, String> = self
-            .store()
-            .gateway_by_name(&record.gateway)
-            .await?
-            .map(|g| {
-                g.options
-                    .into_iter()
-                    .filter(|o| !o.encrypted && o.otype == "option" && o.key.starts_with("DLR_"))
-                    .map(|o| (o.key, o.value))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let options = self.receipt_options(&record.gateway).await?;
         let param = options
             .get("DLR_STATUS")
             .map(|s| s.trim())
@@ -407,15 +422,42 @@ impl Services {
                 "The receipt has no {param} parameter."
             )));
         }
+        cx.audit.info = format!("status {}", status.chars().take(64).collect::<String>());
+        self.take_receipt(&record, &options, status).await
+    }
+
+    /// The `DLR_*` options of gateway `name` (none when it is gone).
+    async fn receipt_options(&self, name: &str) -> Result<BTreeMap<String, String>> {
+        Ok(self
+            .store()
+            .gateway_by_name(name)
+            .await?
+            .map(|g| {
+                g.options
+                    .into_iter()
+                    .filter(|o| !o.encrypted && o.otype == "option" && o.key.starts_with("DLR_"))
+                    .map(|o| (o.key, o.value))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Applies the receipt `status` (the gateway's text) to `record`.
+    async fn take_receipt(
+        &self,
+        record: &SmsMessageRow,
+        options: &BTreeMap<String, String>,
+        status: &str,
+    ) -> Result<ReceiptTaken> {
         // Kept short: a receipt is the gateway's text, not ours.
-        let status: String = status.chars().take(64).collect();
-        let receipt = classify(&options, &status);
+        let status: String = status.trim().chars().take(64).collect();
+        let receipt = classify(options, &status);
         let changed = self
             .store()
-            .message_receipt(reference, receipt, &status, self.clock().now_ms())
+            .message_receipt(&record.reference, receipt, &status, self.clock().now_ms())
             .await?;
         if changed {
-            self.inner.followers.wake(reference);
+            self.inner.followers.wake(&record.reference);
             match receipt {
                 Receipt::Delivered => {
                     self.inner.delivery.add(&record.gateway, "delivered");
@@ -427,16 +469,63 @@ impl Services {
                 Receipt::Intermediate => {}
             }
         }
-        cx.audit.info = format!("status {status}");
         Ok(ReceiptTaken { receipt, changed })
+    }
+
+    /// Takes the receipts gateways report on their own connections (SMPP `deliver_sm`) until
+    /// the registry ends; run once per process.
+    pub async fn take_gateway_receipts(&self) {
+        let Some(mut receipts) = self.registry().take_receipts() else {
+            return;
+        };
+        while let Some(r) = receipts.recv().await {
+            let s = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = s.gateway_receipt(&r).await {
+                    tracing::warn!(gateway = %r.gateway, error = %e, "a delivery receipt could not be taken");
+                }
+            });
+        }
+    }
+
+    /// One receipt named by the gateway's own id. A receipt can overtake the record of the
+    /// gateway's answer (the SMSC sends it right after its answer): an id not found yet is
+    /// looked for again for a few seconds. SMSCs that give the id in hexadecimal in one place
+    /// and in decimal in the other are matched too, when the id as given matches nothing.
+    pub(crate) async fn gateway_receipt(
+        &self,
+        r: &otpgate_gateways::GatewayReceipt,
+    ) -> Result<Option<ReceiptTaken>> {
+        let spellings = otpgate_gateways::smpp::pdu::id_spellings(&r.message_id);
+        let mut wait = Duration::from_millis(50);
+        let deadline = tokio::time::Instant::now() + RECEIPT_MATCH_WAIT;
+        let record = loop {
+            let mut found = None;
+            for id in &spellings {
+                found = self.store().message_by_external(&r.gateway, id).await?;
+                if found.is_some() {
+                    break;
+                }
+            }
+            if let Some(m) = found {
+                break m;
+            }
+            if tokio::time::Instant::now() + wait > deadline {
+                tracing::debug!(gateway = %r.gateway, "a delivery receipt names no SMS of ours");
+                return Ok(None);
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(800));
+        };
+        let options = self.receipt_options(&record.gateway).await?;
+        self.take_receipt(&record, &options, &r.status)
+            .await
+            .map(Some)
     }
 
     /// Follows a login's SMS (see the module documentation) in a task of its own, when its
     /// route has a gateway left to fail over to.
     pub(crate) fn follow_delivery(&self, f: Follow) {
-        if self.inner.public_url.is_none() {
-            return;
-        }
         let s = self.clone();
         tokio::spawn(async move {
             if let Err(e) = s.follow(f).await {
@@ -473,14 +562,7 @@ impl Services {
             let Ok(carrier) = self.load_gateway(&f.gateway).await else {
                 return Ok(());
             };
-            // Only a gateway that reports deliveries (or gives them a time) is followed.
-            let reports = carrier.options.contains_key("DLR_TIMEOUT")
-                || carrier
-                    .options
-                    .values()
-                    .chain(carrier.headers.values())
-                    .any(|v| v.contains("{dlr_url}"));
-            if !reports {
+            if !reports_deliveries(&carrier, self.inner.public_url.is_some()) {
                 return Ok(());
             }
             self.inner.followers.leave(current);

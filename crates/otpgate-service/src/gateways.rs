@@ -629,8 +629,14 @@ impl Services {
             let why = e.to_string();
             why.chars().take(200).collect::<String>()
         });
-        self.message_answered(&def.name, reference.as_deref(), refused.as_deref())
-            .await;
+        let external_id = result.as_ref().ok().and_then(|d| d.external_id.as_deref());
+        self.message_answered(
+            &def.name,
+            reference.as_deref(),
+            refused.as_deref(),
+            external_id.unwrap_or_default(),
+        )
+        .await;
         let result = result.map(|d| otpgate_gateways::Delivery { reference, ..d });
         let breakers = self.breakers();
         match &result {

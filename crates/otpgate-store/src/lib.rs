@@ -165,7 +165,7 @@ pub struct Store {
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
-    let all: [(i64, &'static str, &'static str, &'static str); 16] = [
+    let all: [(i64, &'static str, &'static str, &'static str); 17] = [
         (
             1,
             "init",
@@ -261,6 +261,12 @@ fn migrations(backend: Backend) -> Vec<Migration> {
             "sms_message",
             include_str!("../migrations/sqlite/0016_sms_message.sql"),
             include_str!("../migrations/postgres/0016_sms_message.sql"),
+        ),
+        (
+            17,
+            "sms_external_id",
+            include_str!("../migrations/sqlite/0017_sms_external_id.sql"),
+            include_str!("../migrations/postgres/0017_sms_external_id.sql"),
         ),
     ];
     all.into_iter()

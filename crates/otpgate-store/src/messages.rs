@@ -169,23 +169,25 @@ impl Store {
         Ok(())
     }
 
-    /// The gateway's answer: accepted (`refused` None) or not (its reason). A receipt that
-    /// came first keeps its state.
+    /// The gateway's answer: accepted (`refused` None; with the gateway's own id of the SMS
+    /// when it has one) or not (its reason). A receipt that came first keeps its state.
     pub async fn message_answered(
         &self,
         reference: &str,
         refused: Option<&str>,
+        external_id: &str,
         now_ms: i64,
     ) -> Result<()> {
         let q = match refused {
             None => sqlx::query(
-                "UPDATE sms_message SET updated_at = $2, \
+                "UPDATE sms_message SET updated_at = $2, external_id = $3, \
                  accepted_at = CASE WHEN accepted_at = 0 THEN $2 ELSE accepted_at END, \
                  state = CASE WHEN state = 'sending' THEN 'accepted' ELSE state END \
                  WHERE reference = $1",
             )
             .bind(reference)
-            .bind(now_ms),
+            .bind(now_ms)
+            .bind(external_id),
             Some(why) => sqlx::query(
                 "UPDATE sms_message SET state = 'not_sent', status = $3, updated_at = $2 \
                  WHERE reference = $1 AND state = 'sending'",
@@ -205,6 +207,27 @@ impl Store {
         ));
         sqlx::query(sql)
             .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(row)
+            .transpose()
+    }
+
+    /// The record of gateway `gateway` whose own id is `external_id`, the newest if the
+    /// gateway used an id twice; None when there is none (yet).
+    pub async fn message_by_external(
+        &self,
+        gateway: &str,
+        external_id: &str,
+    ) -> Result<Option<SmsMessageRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM sms_message WHERE gateway = $1 AND external_id = $2 \
+             AND external_id <> '' ORDER BY id DESC LIMIT 1"
+        ));
+        sqlx::query(sql)
+            .bind(gateway)
+            .bind(external_id)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()

@@ -106,6 +106,10 @@ async fn serve_http(
     let key_watch = tokio::spawn(watch_keys(app.services.clone()));
     let limit_share = tokio::spawn(share_limits_every(app.clone()));
     let stats = tokio::spawn(flush_stats(app.services.clone()));
+    let receipts = {
+        let services = app.services.clone();
+        tokio::spawn(async move { services.take_gateway_receipts().await })
+    };
     let server = &app.config.server;
     let header_timeout = Duration::from_secs(server.header_read_timeout_secs);
     let result = match (&server.tls_cert, &server.tls_key) {
@@ -120,6 +124,7 @@ async fn serve_http(
     key_watch.abort();
     limit_share.abort();
     stats.abort();
+    receipts.abort();
     result
 }
 

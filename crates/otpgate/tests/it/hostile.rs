@@ -455,29 +455,10 @@ async fn argon2_work_beyond_its_bounds_is_shed_with_503_not_queued() {
     );
 }
 
-/// A test CA and a `localhost` certificate it signed, written to `dir`: the CA's PEM, the
-/// certificate's and the key's paths.
-fn tls_files(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
-    (ca.pem(), cert_path, key_path)
-}
-
 #[tokio::test]
 async fn https_listener_serves_the_api_with_hsts_and_idle_handshakes_delay_no_one() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca_pem, cert_path, key_path) = tls_files(dir.path());
+    let (ca_pem, cert_path, key_path) = crate::support::tls_files(dir.path());
     let gw = Gateway::start().await;
     let (c, k) = (cert_path.clone(), key_path.clone());
     let s = Server::start_with(move |cfg| {
@@ -764,7 +745,7 @@ async fn a_flood_from_ten_addresses_does_not_starve_a_user_of_argon2_turns() {
 async fn the_https_listener_survives_handshake_floods_and_refuses_bad_certificate_files() {
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().unwrap();
-    let (ca_pem, cert_path, key_path) = tls_files(dir.path());
+    let (ca_pem, cert_path, key_path) = crate::support::tls_files(dir.path());
     let gw = Gateway::start().await;
     let (c, k) = (cert_path.clone(), key_path.clone());
     let s = Server::start_with(move |cfg| {
@@ -842,7 +823,7 @@ async fn the_https_listener_survives_handshake_floods_and_refuses_bad_certificat
 
     // Certificate files that cannot work: refused with the reason, no start.
     let other = tempfile::tempdir().unwrap();
-    let (_, other_cert, other_key) = tls_files(other.path());
+    let (_, other_cert, other_key) = crate::support::tls_files(other.path());
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(
         &garbage,

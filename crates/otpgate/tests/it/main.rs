@@ -30,6 +30,7 @@ mod load;
 mod peer;
 mod policies;
 mod radius;
+mod smpp;
 mod tokens;
 mod validate;
 mod web;

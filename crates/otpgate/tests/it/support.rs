@@ -1052,6 +1052,25 @@ async fn smtp_session(
     }
 }
 
+/// A test CA and a `localhost` certificate it signed, written to `dir`: the CA's PEM, the
+/// certificate's and the key's paths.
+pub fn tls_files(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (ca.pem(), cert_path, key_path)
+}
+
 /// How the test SMSC behaves.
 #[derive(Clone, Debug, Default)]
 pub struct SmscOptions {
@@ -1062,13 +1081,72 @@ pub struct SmscOptions {
     pub submit_error: Option<u32>,
     /// Never answer anything.
     pub silent: bool,
+    /// After each accepted submit_sm that asks for one, send a receipt with this state.
+    pub receipt: Option<&'static str>,
+    /// Send the receipt's id and state as TLVs (receipted_message_id, message_state) and
+    /// leave its text empty.
+    pub receipt_tlv: bool,
+    /// Give ids in hexadecimal in submit_sm_resp and in decimal in receipts (a common SMSC
+    /// quirk).
+    pub decimal_receipt_ids: bool,
+    /// Close each connection after this many submit_sm.
+    pub drop_after: Option<usize>,
+    /// Refuse bind_transceiver (ESME_RINVCMDID), as a transmitter-only account.
+    pub refuse_transceiver: bool,
+    /// Speak TLS with this certificate and key (PEM files).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
-/// A local SMSC speaking SMPP 3.4, built from otpgate's PDU codec: it checks bind credentials,
-/// records every submit_sm, and answers enquire-less transmitter sessions.
+/// A local SMSC speaking SMPP 3.4, built from otpgate's PDU codec (the independent one is
+/// Net::SMPP, in `delivery.rs`): it checks bind credentials, records every bind and submit_sm,
+/// answers enquire_link, and sends delivery receipts as deliver_sm when asked to.
 pub struct Smsc {
     pub port: u16,
     submits: Arc<Mutex<Vec<otpgate_gateways::smpp::pdu::Submit>>>,
+    commands: Arc<Mutex<Vec<u32>>>,
+}
+
+trait SmscIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> SmscIo for T {}
+
+/// A deliver_sm body carrying a delivery receipt for message `id` in state `stat`.
+fn receipt_body(id: &str, stat: &str, tlv: bool) -> Vec<u8> {
+    use otpgate_gateways::smpp::pdu;
+    let mut b = Vec::new();
+    pdu::cstr(&mut b, ""); // service_type
+    b.extend([1, 1]);
+    pdu::cstr(&mut b, "4915100000001");
+    b.extend([5, 0]);
+    pdu::cstr(&mut b, "OTPGATE");
+    b.extend([0x04, 0, 0]); // esm_class: SMSC delivery receipt
+    pdu::cstr(&mut b, "");
+    pdu::cstr(&mut b, "");
+    b.extend([0, 0, 0, 0]);
+    let text = if tlv {
+        String::new()
+    } else {
+        format!(
+            "id:{id} sub:001 dlvrd:001 submit date:2612051200 done date:2612051200 stat:{stat} err:000 Text:Your code"
+        )
+    };
+    b.push(u8::try_from(text.len()).unwrap());
+    b.extend(text.as_bytes());
+    if tlv {
+        b.extend(pdu::TAG_RECEIPTED_MESSAGE_ID.to_be_bytes());
+        b.extend(u16::try_from(id.len() + 1).unwrap().to_be_bytes());
+        pdu::cstr(&mut b, id);
+        let state: u8 = match stat {
+            "DELIVRD" => 2,
+            "EXPIRED" => 3,
+            "UNDELIV" => 5,
+            "REJECTD" => 8,
+            _ => 1,
+        };
+        b.extend(pdu::TAG_MESSAGE_STATE.to_be_bytes());
+        b.extend(1u16.to_be_bytes());
+        b.push(state);
+    }
+    b
 }
 
 impl Smsc {
@@ -1077,14 +1155,36 @@ impl Smsc {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let submits = Arc::new(Mutex::new(Vec::new()));
-        let rec = submits.clone();
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let (rec, seen) = (submits.clone(), commands.clone());
+        let next_id = Arc::new(std::sync::atomic::AtomicU64::new(500));
+        let acceptor = opts.tls.as_ref().map(|(cert, key)| {
+            tokio_rustls::TlsAcceptor::from(Arc::new(
+                otpgate::tls::server_config(cert, key).unwrap(),
+            ))
+        });
         tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
+                let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
-                let (opts, rec) = (opts.clone(), rec.clone());
+                let (opts, rec, seen, next_id, acceptor) = (
+                    opts.clone(),
+                    rec.clone(),
+                    seen.clone(),
+                    next_id.clone(),
+                    acceptor.clone(),
+                );
                 tokio::spawn(async move {
+                    let mut sock: Box<dyn SmscIo> = match acceptor {
+                        None => Box::new(tcp),
+                        Some(a) => match a.accept(tcp).await {
+                            Ok(t) => Box::new(t),
+                            Err(_) => return,
+                        },
+                    };
+                    let mut taken = 0usize;
+                    let mut seq = 0x1000u32;
                     loop {
                         let mut header = [0u8; 16];
                         if sock.read_exact(&mut header).await.is_err() {
@@ -1095,11 +1195,13 @@ impl Smsc {
                         full.resize(len, 0);
                         sock.read_exact(&mut full[16..]).await.unwrap();
                         let p = pdu::decode(&full).unwrap();
+                        seen.lock().unwrap().push(p.command);
                         if opts.silent {
                             continue;
                         }
+                        let mut after = None;
                         let (command, status, body) = match p.command {
-                            pdu::BIND_TRANSMITTER => {
+                            pdu::BIND_TRANSMITTER | pdu::BIND_TRANSCEIVER => {
                                 let mut pos = 0;
                                 let id = pdu::read_cstr(&p.body, &mut pos).unwrap();
                                 let pw = pdu::read_cstr(&p.body, &mut pos).unwrap();
@@ -1108,20 +1210,44 @@ impl Smsc {
                                     Some(&0x34),
                                     "interface version 3.4"
                                 );
-                                let ok = id == opts.system_id && pw == opts.password;
+                                let status = if p.command == pdu::BIND_TRANSCEIVER
+                                    && opts.refuse_transceiver
+                                {
+                                    pdu::ESME_RINVCMDID
+                                } else if id == opts.system_id && pw == opts.password {
+                                    0
+                                } else {
+                                    0x0E
+                                };
                                 let mut b = Vec::new();
                                 pdu::cstr(&mut b, "testsmsc");
-                                (pdu::BIND_TRANSMITTER_RESP, if ok { 0 } else { 0x0E }, b)
+                                (p.command | pdu::RESPONSE_BIT, status, b)
                             }
                             pdu::SUBMIT_SM => {
-                                rec.lock().unwrap().push(
-                                    pdu::parse_submit_sm(&p.body).expect("a well-formed submit_sm"),
-                                );
+                                let sub =
+                                    pdu::parse_submit_sm(&p.body).expect("a well-formed submit_sm");
+                                let wants = sub.registered_delivery & 1 == 1;
+                                rec.lock().unwrap().push(sub);
+                                taken += 1;
+                                let n = next_id.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                                 let mut b = Vec::new();
-                                pdu::cstr(&mut b, "msg-1");
+                                pdu::cstr(&mut b, &format!("{n:x}"));
+                                if wants
+                                    && opts.submit_error.is_none()
+                                    && let Some(stat) = opts.receipt
+                                {
+                                    let id = if opts.decimal_receipt_ids {
+                                        n.to_string()
+                                    } else {
+                                        format!("{n:x}")
+                                    };
+                                    after = Some(receipt_body(&id, stat, opts.receipt_tlv));
+                                }
                                 (pdu::SUBMIT_SM_RESP, opts.submit_error.unwrap_or(0), b)
                             }
+                            pdu::ENQUIRE_LINK => (pdu::ENQUIRE_LINK_RESP, 0, vec![]),
                             pdu::UNBIND => (pdu::UNBIND_RESP, 0, vec![]),
+                            pdu::DELIVER_SM_RESP => continue,
                             _ => (pdu::GENERIC_NACK, 3, vec![]),
                         };
                         let reply = pdu::encode(&pdu::Pdu {
@@ -1133,15 +1259,48 @@ impl Smsc {
                         if sock.write_all(&reply).await.is_err() || command == pdu::UNBIND_RESP {
                             return;
                         }
+                        if let Some(body) = after {
+                            seq += 1;
+                            let dlr = pdu::encode(&pdu::Pdu {
+                                command: pdu::DELIVER_SM,
+                                status: 0,
+                                sequence: seq,
+                                body,
+                            });
+                            if sock.write_all(&dlr).await.is_err() {
+                                return;
+                            }
+                        }
+                        if opts.drop_after.is_some_and(|n| taken >= n) {
+                            return;
+                        }
                     }
                 });
             }
         });
-        Smsc { port, submits }
+        Smsc {
+            port,
+            submits,
+            commands,
+        }
     }
 
     pub fn submits(&self) -> Vec<otpgate_gateways::smpp::pdu::Submit> {
         self.submits.lock().unwrap().clone()
+    }
+
+    /// The bind commands received, in order (one per connection).
+    pub fn binds(&self) -> Vec<u32> {
+        use otpgate_gateways::smpp::pdu;
+        self.commands()
+            .into_iter()
+            .filter(|c| [pdu::BIND_TRANSCEIVER, pdu::BIND_TRANSMITTER].contains(c))
+            .collect()
+    }
+
+    /// Every command received, in order.
+    pub fn commands(&self) -> Vec<u32> {
+        self.commands.lock().unwrap().clone()
     }
 }
 

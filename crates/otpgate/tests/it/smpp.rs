@@ -1,0 +1,438 @@
+//! SMPP on one persistent session per gateway: binds, receipts (`deliver_sm`) mapped onto the
+//! SMS records, reconnects, the transmitter fallback, receipt-driven failover — against the
+//! project's SMSC (its own codec) and against an SMSC built on Net::SMPP (Debian's
+//! libnet-smpp-perl), whose codec shares nothing with otpgate's.
+
+use crate::support::{Gateway, Server, Smsc, SmscOptions};
+use otpgate_gateways::smpp::pdu;
+use serde_json::Value;
+use std::time::Duration;
+
+const ALICE: &str = "+4915100000001";
+
+/// A server whose default gateway `gw` is an SMPP gateway on `port` (with `extra` options),
+/// and alice's token.
+async fn smpp_server(port: u16, extra: &[(&str, &str)]) -> Server {
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    let port = port.to_string();
+    let mut form = vec![
+        ("name", "gw"),
+        ("module", "smpp"),
+        ("option.SMSC_HOST", "127.0.0.1"),
+        ("option.SMSC_PORT", port.as_str()),
+        ("option.SYSTEM_ID", "otpgate"),
+        ("option.PASSWORD", "smpp-pw"),
+        ("option.S_ADDR", "OTPGATE"),
+        ("option.TIMEOUT", "2"),
+    ];
+    form.extend_from_slice(extra);
+    s.ok("/smsgateway", &form).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    s
+}
+
+fn smsc_options() -> SmscOptions {
+    SmscOptions {
+        system_id: "otpgate".into(),
+        password: "smpp-pw".into(),
+        ..Default::default()
+    }
+}
+
+/// Step 1 for alice; the transaction id.
+async fn login(s: &Server) -> String {
+    let (st, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(st, 200, "{b}");
+    b["detail"]["transaction_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no challenge: {b}"))
+        .to_owned()
+}
+
+async fn answer(s: &Server, tid: &str, otp: &str) -> bool {
+    let (_, b) = s
+        .check(&[("user", "alice"), ("transaction_id", tid), ("pass", otp)])
+        .await;
+    b["result"]["value"] == true
+}
+
+/// The records of transaction `tid`, once `done` holds for them (up to 5 s).
+async fn records_when(s: &Server, tid: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut list = Vec::new();
+    for _ in 0..100 {
+        let (st, b) = s
+            .aget("/smsgateway/messages", &[("transaction_id", tid)])
+            .await;
+        assert_eq!(st, 200, "{b}");
+        list = b["result"]["value"]["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if done(&list) {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the records of {tid} did not get there: {list:?}");
+}
+
+fn states(list: &[Value]) -> Vec<(&str, &str)> {
+    list.iter()
+        .map(|m| (m["gateway"].as_str().unwrap(), m["state"].as_str().unwrap()))
+        .collect()
+}
+
+async fn delivered(s: &Server, tid: &str) -> Vec<Value> {
+    records_when(s, tid, |l| {
+        l.len() == 1 && l.iter().all(|m| m["state"] == "delivered")
+    })
+    .await
+}
+
+#[tokio::test]
+async fn one_session_carries_every_login_and_its_receipts_mark_the_sms_delivered() {
+    let smsc = Smsc::start(SmscOptions {
+        receipt: Some("DELIVRD"),
+        // Hexadecimal ids in submit_sm_resp, decimal in the receipts.
+        decimal_receipt_ids: true,
+        ..smsc_options()
+    })
+    .await;
+    let s = smpp_server(smsc.port, &[("option.ENQUIRE_LINK", "0.2")]).await;
+    for _ in 0..3 {
+        let tid = login(&s).await;
+        let sub = smsc.submits().pop().unwrap();
+        assert_eq!(sub.registered_delivery, 1, "a receipt is asked for");
+        let list = delivered(&s, &tid).await;
+        assert_eq!(list[0]["status"], "DELIVRD", "{list:?}");
+        let otp = String::from_utf8(sub.message).unwrap();
+        assert!(answer(&s, &tid, &otp).await);
+    }
+    assert_eq!(
+        smsc.binds(),
+        vec![pdu::BIND_TRANSCEIVER],
+        "one bound session for three logins"
+    );
+    // A quiet session is checked with enquire_link (every 0.2 s here) and stays the one.
+    for _ in 0..100 {
+        if smsc.commands().contains(&pdu::ENQUIRE_LINK) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(smsc.commands().contains(&pdu::ENQUIRE_LINK));
+    assert_eq!(smsc.binds().len(), 1);
+    let m = s.metrics().await;
+    assert!(
+        m.contains("otpgate_sms_delivery_total{gateway=\"gw\",state=\"delivered\"} 3"),
+        "{m}"
+    );
+    // The route's statistics count the three, delivered, converted (noted off the login's
+    // path, so looked for a moment).
+    let mut gw = Value::Null;
+    for _ in 0..100 {
+        let (st, b) = s.aget("/smsgateway/stats", &[]).await;
+        assert_eq!(st, 200, "{b}");
+        gw = b["result"]["value"]["routes"]
+            .as_array()
+            .and_then(|r| {
+                r.iter()
+                    .find(|r| r["gateway"] == "gw" && r["country"] == "")
+                    .cloned()
+            })
+            .unwrap_or_default();
+        if gw["conversion"] == 100.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (&gw["sent"], &gw["delivered"], &gw["conversion"]),
+        (&Value::from(3), &Value::from(3), &Value::from(100.0)),
+        "{gw}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_session_is_bound_again_and_tlv_receipts_count() {
+    let smsc = Smsc::start(SmscOptions {
+        receipt: Some("DELIVRD"),
+        receipt_tlv: true,
+        drop_after: Some(1),
+        ..smsc_options()
+    })
+    .await;
+    let s = smpp_server(smsc.port, &[]).await;
+    for round in 1..=2 {
+        let tid = login(&s).await;
+        delivered(&s, &tid).await;
+        let otp = String::from_utf8(smsc.submits().pop().unwrap().message).unwrap();
+        assert!(answer(&s, &tid, &otp).await, "round {round}");
+    }
+    // Bound again after each drop (the one after the second login may still be under way).
+    let binds = smsc.binds();
+    assert!(
+        (2..=3).contains(&binds.len()) && binds.iter().all(|b| *b == pdu::BIND_TRANSCEIVER),
+        "{binds:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_smsc_that_refuses_a_transceiver_is_bound_as_a_transmitter() {
+    let smsc = Smsc::start(SmscOptions {
+        refuse_transceiver: true,
+        receipt: Some("DELIVRD"),
+        ..smsc_options()
+    })
+    .await;
+    let s = smpp_server(smsc.port, &[]).await;
+    let tid = login(&s).await;
+    assert_eq!(
+        smsc.binds(),
+        vec![pdu::BIND_TRANSCEIVER, pdu::BIND_TRANSMITTER]
+    );
+    let sub = smsc.submits().pop().unwrap();
+    assert_eq!(sub.registered_delivery, 0, "no receipts on a transmitter");
+    let list = records_when(&s, &tid, |l| l.len() == 1).await;
+    assert_eq!(states(&list), vec![("gw", "accepted")]);
+    assert!(answer(&s, &tid, &String::from_utf8(sub.message).unwrap()).await);
+    // BIND=transmitter binds as privacyIDEA does, at once.
+    let plain = Smsc::start(smsc_options()).await;
+    let s = smpp_server(plain.port, &[("option.BIND", "transmitter")]).await;
+    login(&s).await;
+    assert_eq!(plain.binds(), vec![pdu::BIND_TRANSMITTER]);
+    assert_eq!(plain.submits()[0].registered_delivery, 0);
+    // Wrong credentials are not retried as a transmitter.
+    let strict = Smsc::start(SmscOptions {
+        password: "other".into(),
+        ..smsc_options()
+    })
+    .await;
+    let s = smpp_server(strict.port, &[]).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert!(
+        b["detail"]["sms_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bind refused (status 0x0000000e)"),
+        "{b}"
+    );
+    assert_eq!(strict.binds(), vec![pdu::BIND_TRANSCEIVER]);
+}
+
+#[tokio::test]
+async fn a_failed_receipt_sends_the_same_code_through_the_backup() {
+    let smsc = Smsc::start(SmscOptions {
+        receipt: Some("UNDELIV"),
+        ..smsc_options()
+    })
+    .await;
+    let backup = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&backup.url("/sms")).await;
+    s.http_gateway("backup", &backup.url("/sms"), &[]).await;
+    let port = smsc.port.to_string();
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", "smpp"),
+            ("option.SMSC_HOST", "127.0.0.1"),
+            ("option.SMSC_PORT", &port),
+            ("option.SYSTEM_ID", "otpgate"),
+            ("option.PASSWORD", "smpp-pw"),
+            ("option.FAILOVER", "backup"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let tid = login(&s).await;
+    let code = String::from_utf8(smsc.submits().pop().unwrap().message).unwrap();
+    let list = records_when(&s, &tid, |l| {
+        l.len() == 2 && l.iter().all(|m| m["state"] != "sending")
+    })
+    .await;
+    assert_eq!(
+        states(&list),
+        vec![("backup", "accepted"), ("gw", "failed")],
+        "{list:?}"
+    );
+    assert_eq!(list[1]["status"], "UNDELIV");
+    assert_eq!(backup.last_otp(ALICE), code, "the same code");
+    assert!(answer(&s, &tid, &code).await);
+}
+
+#[tokio::test]
+async fn over_tls_the_smscs_certificate_is_checked_against_the_given_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, cert, key) = crate::support::tls_files(dir.path());
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let smsc = Smsc::start(SmscOptions {
+        receipt: Some("DELIVRD"),
+        tls: Some((cert, key)),
+        ..smsc_options()
+    })
+    .await;
+    let ca = ca.to_str().unwrap().to_owned();
+    let s = smpp_server(
+        smsc.port,
+        &[
+            ("option.SMSC_HOST", "localhost"),
+            ("option.SMSC_TLS", "yes"),
+            ("option.TLS_CA_FILE", &ca),
+        ],
+    )
+    .await;
+    let tid = login(&s).await;
+    delivered(&s, &tid).await;
+    let otp = String::from_utf8(smsc.submits().pop().unwrap().message).unwrap();
+    assert!(answer(&s, &tid, &otp).await);
+    // Checked against the system's roots, the test CA's certificate is refused.
+    let port = smsc.port.to_string();
+    let (st, b) = s
+        .apost(
+            "/smsgateway",
+            &[
+                ("name", "gw"),
+                ("module", "smpp"),
+                ("option.SMSC_HOST", "localhost"),
+                ("option.SMSC_PORT", &port),
+                ("option.SMSC_TLS", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let why = b["detail"]["sms_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("certificate") || why.contains("UnknownIssuer"),
+        "{b}"
+    );
+    // A CA file without TLS, or one that is not there, is refused when saved.
+    for (opt, want) in [
+        (vec![("option.TLS_CA_FILE", ca.as_str())], "needs SMSC_TLS"),
+        (
+            vec![
+                ("option.SMSC_TLS", "yes"),
+                ("option.TLS_CA_FILE", "/nonexistent.pem"),
+            ],
+            "cannot be read",
+        ),
+        (vec![("option.WINDOW", "0")], "WINDOW"),
+        (vec![("option.BIND", "receiver")], "BIND"),
+    ] {
+        let mut form = vec![
+            ("name", "gw2"),
+            ("module", "smpp"),
+            ("option.SMSC_HOST", "localhost"),
+            ("option.SMSC_PORT", "2775"),
+        ];
+        form.extend(opt);
+        let (st, b) = s.apost("/smsgateway", &form).await;
+        assert_eq!(st, 400, "{b}");
+        assert!(
+            b["result"]["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(want),
+            "{b}"
+        );
+    }
+}
+
+/// Net::SMPP's SMSC (tests/smsc/netsmpp-smsc.pl), stopped when dropped.
+struct NetSmpp {
+    child: std::process::Child,
+    port: u16,
+    record: tempfile::NamedTempFile,
+}
+
+impl NetSmpp {
+    fn start(stat: &str) -> NetSmpp {
+        use std::io::BufRead;
+        let record = tempfile::NamedTempFile::new().unwrap();
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smsc/netsmpp-smsc.pl");
+        let mut child = std::process::Command::new("perl")
+            .arg(script)
+            .args(["otpgate", "smpp-pw", stat])
+            .arg(record.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("perl");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| {
+            panic!("Net::SMPP's SMSC did not start (apt-get install libnet-smpp-perl): {line:?}")
+        });
+        NetSmpp {
+            child,
+            port,
+            record,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.record.path())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for NetSmpp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unhex(h: &str) -> String {
+    let bytes: Vec<u8> = (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+        .collect();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn net_smpps_smsc_takes_the_session_and_its_receipts_reach_the_records() {
+    let smsc = NetSmpp::start("DELIVRD");
+    let s = smpp_server(smsc.port, &[]).await;
+    for _ in 0..2 {
+        let tid = login(&s).await;
+        let list = delivered(&s, &tid).await;
+        assert_eq!(list[0]["status"], "DELIVRD");
+        let lines = smsc.lines();
+        let submit: Vec<&str> = lines
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("submit "))
+            .unwrap()
+            .split(' ')
+            .collect();
+        assert_eq!(&submit[2..4], &["1", "+4915100000001"], "{lines:?}");
+        assert!(answer(&s, &tid, &unhex(submit[4])).await, "{lines:?}");
+    }
+    let lines = smsc.lines();
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("bind ")).count(),
+        1,
+        "one session: {lines:?}"
+    );
+    assert!(
+        lines.contains(&"bind 9".to_owned()),
+        "a transceiver: {lines:?}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| *l == "receipt_answered 0").count(),
+        2,
+        "each receipt answered: {lines:?}"
+    );
+}
