@@ -58,6 +58,9 @@ const AUTHENTICATION: &[(&str, Kind)] = &[
     ("challenge_text_header", Kind::Text),
     ("challenge_text_footer", Kind::Text),
     ("smsautosend", Kind::Flag),
+    // otpgate: the central SMTP server the code goes through by e-mail when no gateway took
+    // the SMS (to the address in the user store).
+    ("sms_email_fallback", Kind::Text),
     ("reset_all_user_tokens", Kind::Flag),
     ("increase_failcounter_on_challenge", Kind::Flag),
     ("passOnNoToken", Kind::Flag),
@@ -504,6 +507,22 @@ impl Services {
                 return Err(ServiceError::Parameter(format!(
                     "The authentication action 'passthru' takes no value, userstore or a RADIUS \
                      server of /radiusserver; there is no RADIUS server {v}."
+                )));
+            }
+        }
+        // `sms_email_fallback=<name>` mails through a central SMTP server, which must exist.
+        if row.scope == "authentication"
+            && let Some(v) = parse_actions(&row.action).remove("sms_email_fallback")
+        {
+            let name = match v {
+                ActionValue::Value(v) => otpgate_core::template::unescape_policy_text(&v),
+                ActionValue::Flag => String::new(),
+            };
+            let name = name.trim();
+            if name.is_empty() || self.store().smtp_get(name).await?.is_none() {
+                return Err(ServiceError::Parameter(format!(
+                    "The authentication action 'sms_email_fallback' names a central SMTP server \
+                     of /smtpserver; there is no SMTP server {name:?}."
                 )));
             }
         }

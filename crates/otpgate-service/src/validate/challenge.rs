@@ -30,6 +30,26 @@ fn gateway_of(t: &Live, ctx: &Ctx<'_>) -> std::result::Result<String, SmsFailure
         })
 }
 
+/// One `@` between a local part and a domain with a dot, nothing blank or unprintable (the
+/// SMTP library checks the rest).
+fn plausible_email(address: &str) -> bool {
+    matches!(address.split_once('@'), Some((local, domain))
+        if !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// An e-mail address as a prompt shows it: the first character of the local part, the
+/// domain (`a***@example.org`).
+pub(super) fn redact_email(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
 /// The prompt when a PIN request is answered with a live challenge whose SMS went out less
 /// than the resend cooldown ago (`sms_challenge_reused_text`; `{sent_ago}`: seconds).
 pub const REUSED_PROMPT: &str =
@@ -47,11 +67,17 @@ enum Resend {
     Failed(String),
 }
 
-/// Where one token's SMS went: the gateway that took it and the number.
+/// Where one token's SMS went: the gateway that took it and the number; or, when every
+/// gateway failed and `sms_email_fallback` allows it, the user's e-mail address (redacted).
 pub(super) struct Sent {
     pub(super) gateway: String,
     pub(super) phone: String,
+    pub(super) email: Option<String>,
 }
+
+/// The prompt when the code went by e-mail (`{email}`: the address, redacted).
+pub const EMAILED_PROMPT: &str =
+    "The SMS could not be sent. Enter the code sent by e-mail to {email}:";
 
 impl Services {
     /// Opens a challenge of `t` in transaction `tid` and sends its SMS: the number (refused
@@ -124,14 +150,36 @@ impl Services {
                 return Err(SmsFailure::Limited(self.refusal(keys, i).map_err(svc)?));
             }
         };
-        let sent = self
+        let sent = match self
             .send_code(t, ctx, &gateway, &phone, counter, challenge, tid)
-            .await;
-        match sent {
+            .await
+        {
             Ok(delivery) => Ok(Sent {
                 gateway: delivery.gateway,
                 phone,
+                email: None,
             }),
+            Err(SmsFailure::Send(why)) => {
+                match self
+                    .email_fallback(t, ctx, &phone, counter, challenge)
+                    .await
+                {
+                    Ok(Some((smtp, to))) => Ok(Sent {
+                        gateway: smtp,
+                        phone,
+                        email: Some(to),
+                    }),
+                    Ok(None) => Err(SmsFailure::Send(why)),
+                    Err(e) => {
+                        tracing::warn!(serial = %t.row.serial, error = %e, "the code could not go by e-mail either");
+                        Err(SmsFailure::Send(why))
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(sent) => Ok(sent),
             Err(e) => {
                 self.store()
                     .challenge_delete(challenge_id)
@@ -143,19 +191,15 @@ impl Services {
         }
     }
 
-    /// Renders the SMS text with the OTP of HOTP `counter` and sends it through `gateway`
-    /// (recorded as the SMS of the transaction `tid`).
-    #[allow(clippy::too_many_arguments)]
-    async fn send_code(
+    /// The SMS text (`smstext`) with the OTP of HOTP `counter`, and that OTP.
+    fn code_text(
         &self,
         t: &Live,
         ctx: &Ctx<'_>,
-        gateway: &str,
         phone: &str,
         counter: i64,
         challenge: Option<&str>,
-        tid: &str,
-    ) -> std::result::Result<otpgate_gateways::Delivery, SmsFailure> {
+    ) -> std::result::Result<(String, String), SmsFailure> {
         let svc = |e: ServiceError| SmsFailure::Service(e);
         let template = ctx
             .text("smstext")
@@ -171,6 +215,66 @@ impl Services {
                 "The SMS text cannot be rendered: {e}"
             )))
         })?;
+        Ok((text, otp))
+    }
+
+    /// `sms_email_fallback=<SMTP server>`: when no gateway took the SMS, the same text (the
+    /// same code) goes by e-mail through that central SMTP server to the address the token's
+    /// owner has in the user store. The server and the redacted address; None when the
+    /// policy is not set or the user has no address.
+    async fn email_fallback(
+        &self,
+        t: &Live,
+        ctx: &Ctx<'_>,
+        phone: &str,
+        counter: i64,
+        challenge: Option<&str>,
+    ) -> Result<Option<(String, String)>> {
+        let Some(smtp) = ctx
+            .text("sms_email_fallback")?
+            .filter(|s| !s.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let owner = match &t.row.owner {
+            Some(o) => self.user_by_id(&o.resolver, &o.user_id, &o.realm).await?,
+            None => ctx.user.cloned(),
+        };
+        let Some(to) = owner
+            .map(|u| u.email.trim().to_owned())
+            .filter(|e| plausible_email(e))
+        else {
+            return Ok(None);
+        };
+        let server = self.smtp_server_def(smtp.trim()).await?.ok_or_else(|| {
+            ServiceError::Parameter(format!("sms_email_fallback: no SMTP server {smtp}"))
+        })?;
+        let (text, _otp) = self
+            .code_text(t, ctx, phone, counter, challenge)
+            .map_err(|e| ServiceError::Parameter(e.to_string()))?;
+        otpgate_gateways::send_mail(&server, &to, "Your login code", &text)
+            .await
+            .map_err(|e| ServiceError::Parameter(format!("e-mail: {e}")))?;
+        Ok(Some((
+            format!("e-mail ({})", smtp.trim()),
+            redact_email(&to),
+        )))
+    }
+
+    /// Renders the SMS text with the OTP of HOTP `counter` and sends it through `gateway`
+    /// (recorded as the SMS of the transaction `tid`).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_code(
+        &self,
+        t: &Live,
+        ctx: &Ctx<'_>,
+        gateway: &str,
+        phone: &str,
+        counter: i64,
+        challenge: Option<&str>,
+        tid: &str,
+    ) -> std::result::Result<otpgate_gateways::Delivery, SmsFailure> {
+        let (text, otp) = self.code_text(t, ctx, phone, counter, challenge)?;
         let about = crate::gateways::SendAbout {
             message_id: None,
             transaction_id: tid.to_owned(),
@@ -348,12 +452,25 @@ impl Services {
                     raced = true;
                     out.messages.push(LIMITED.to_owned());
                 }
-                Ok(Sent { gateway, phone }) => {
+                Ok(Sent {
+                    gateway,
+                    phone,
+                    email,
+                }) => {
                     let expires = self.clock().now_ms() + ctx.cfg.challenge_validity_secs * 1000;
-                    let prompt =
-                        template::render_prompt(&prompt_template, &self.tags(t, ctx, &phone));
+                    let prompt = match &email {
+                        None => {
+                            template::render_prompt(&prompt_template, &self.tags(t, ctx, &phone))
+                        }
+                        Some(to) => EMAILED_PROMPT.replace("{email}", to),
+                    };
                     out.messages.push(prompt.clone());
-                    delivered.push(format!("{} via {gateway}", t.row.serial));
+                    delivered.push(match &email {
+                        None => format!("{} via {gateway}", t.row.serial),
+                        Some(_) => {
+                            format!("{} by {gateway}, no gateway took the SMS", t.row.serial)
+                        }
+                    });
                     out.sent.push(SentChallenge {
                         serial: t.row.serial.clone(),
                         prompt,

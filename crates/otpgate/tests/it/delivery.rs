@@ -731,3 +731,108 @@ async fn a_queued_answer_counts_as_accepted_when_the_gateway_says_so() {
         .await;
     assert_eq!(b["result"]["value"], true, "{b}");
 }
+
+#[tokio::test]
+async fn when_no_gateway_takes_the_sms_the_same_code_goes_by_e_mail_where_a_policy_allows() {
+    use crate::support::{SmtpOptions, SmtpPeer};
+    let gw = Gateway::start().await;
+    gw.set_mode(Mode::Status(500));
+    let smtp = SmtpPeer::start(SmtpOptions::default()).await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let port = smtp.port.to_string();
+    s.ok(
+        "/smtpserver/mailhub",
+        &[
+            ("server", "127.0.0.1"),
+            ("port", &port),
+            ("sender", "otp@example.com"),
+            ("tls", "0"),
+        ],
+    )
+    .await;
+    s.ok(
+        "/user/",
+        &[
+            ("user", "dora"),
+            ("resolver", "local"),
+            ("mobile", "+4915100000004"),
+            ("email", "dora.test@example.org"),
+            ("password", "dora-pw"),
+        ],
+    )
+    .await;
+    s.enroll("dora", "SMS4", "1234", "+4915100000004").await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    // Without the policy the login is refused as before.
+    let (_, b) = s.check(&[("user", "dora"), ("pass", "1234")]).await;
+    assert_eq!(
+        b["detail"]["message"], "The PIN was correct, but the SMS could not be sent!",
+        "{b}"
+    );
+    assert!(smtp.mails().is_empty());
+    // The policy must name a server that exists.
+    let (st, b) = s
+        .apost(
+            "/policy/fallback",
+            &[
+                ("scope", "authentication"),
+                ("action", "sms_email_fallback=nomail"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    assert!(b.to_string().contains("there is no SMTP server"), "{b}");
+    s.ok(
+        "/policy/fallback",
+        &[
+            ("scope", "authentication"),
+            (
+                "action",
+                "sms_email_fallback=mailhub, smstext=Your code: {otp}",
+            ),
+        ],
+    )
+    .await;
+    let (_, b) = s.check(&[("user", "dora"), ("pass", "1234")]).await;
+    assert_eq!(
+        b["detail"]["message"],
+        "The SMS could not be sent. Enter the code sent by e-mail to d***@example.org:",
+        "{b}"
+    );
+    let tid = b["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["dora.test@example.org".to_owned()]);
+    let code: String = mails[0]
+        .data
+        .split("Your code: ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    assert!(
+        code.chars().all(|c| c.is_ascii_digit()),
+        "{}",
+        mails[0].data
+    );
+    let (_, b) = s
+        .check(&[("user", "dora"), ("transaction_id", &tid), ("pass", &code)])
+        .await;
+    assert_eq!(b["result"]["value"], true, "{b}");
+    // The audit says where the code went.
+    let (_, b) = s.aget("/audit/", &[("serial", "SMS4")]).await;
+    assert!(
+        b.to_string()
+            .contains("SMS4 by e-mail (mailhub), no gateway took the SMS"),
+        "{b}"
+    );
+    // A user without an address in the user store gets the old answer.
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert_eq!(
+        b["detail"]["message"], "The PIN was correct, but the SMS could not be sent!",
+        "{b}"
+    );
+    assert_eq!(smtp.mails().len(), 1);
+}
