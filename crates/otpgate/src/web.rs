@@ -101,6 +101,7 @@ pub fn routes() -> Router<App> {
         )
         .route("/ui/admin/texts/count", post(admin::texts::count))
         .route("/ui/admin/audit", get(admin::audit::list))
+        .route("/ui/admin/audit/sms", get(admin::audit::sms))
         .route(
             "/ui/admin/resolvers/new",
             get(new_form::<Resolvers>).post(create::<Resolvers>),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod events;
 pub mod gateways;
+pub mod messages;
 pub mod policies;
 pub mod realms;
 pub mod resolvers;

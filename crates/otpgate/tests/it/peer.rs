@@ -54,6 +54,9 @@ impl PrivacyIdea {
             let out = std::process::Command::new(format!("{venv}/bin/pi-manage"))
                 .args(args)
                 .env("PRIVACYIDEA_CONFIGFILE", &config)
+                // privacyIDEA writes privacyidea.log into its working directory before it
+                // reads PI_LOGFILE: kept in the temporary directory.
+                .current_dir(dir.path())
                 .output()
                 .unwrap();
             assert!(
@@ -86,6 +89,7 @@ impl PrivacyIdea {
                 "privacyidea.app:create_app(config_name='production', silent=True)",
             ])
             .env("PRIVACYIDEA_CONFIGFILE", &config)
+            .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -121,6 +125,7 @@ impl PrivacyIdea {
         let out = std::process::Command::new(format!("{}/bin/pi-manage", self.venv))
             .args(["admin", "add", name, "-p", password])
             .env("PRIVACYIDEA_CONFIGFILE", &self.config)
+            .current_dir(self._dir.path())
             .output()
             .unwrap();
         assert!(out.status.success());

@@ -114,6 +114,32 @@ async fn one_session_carries_every_login_and_its_receipts_mark_the_sms_delivered
         vec![pdu::BIND_TRANSCEIVER],
         "one bound session for three logins"
     );
+    // The console shows the token's SMS with their delivery, and the audit log's SMS view.
+    let mut browser = crate::web::Browser::new(&s);
+    browser.admin_login().await;
+    let p = browser.get("/ui/admin/tokens/SMS1").await;
+    assert!(
+        p.body.contains("The last SMS of this token (3 in all)"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("<span class=\"badge ok\">delivered</span> <small>DELIVRD</small>"),
+        "{}",
+        p.body
+    );
+    let p = browser
+        .get("/ui/admin/audit/sms?serial=SMS1&state=delivered")
+        .await;
+    assert!(p.body.contains("SMS, newest first (3)"), "{}", p.body);
+    assert!(
+        p.body.contains("<td data-label=\"To\">DE +4915100…</td>"),
+        "{}",
+        p.body
+    );
+    let p = browser.get("/ui/admin/audit/sms?state=failed").await;
+    assert!(p.body.contains("No SMS."), "{}", p.body);
     // A quiet session is checked with enquire_link (every 0.2 s here) and stays the one.
     for _ in 0..100 {
         if smsc.commands().contains(&pdu::ENQUIRE_LINK) {

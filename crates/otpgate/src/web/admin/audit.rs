@@ -1,8 +1,8 @@
-//! The audit log, filtered and paged.
+//! The audit log, filtered and paged, and the SMS records beside it.
 
-use super::super::html::Out;
+use super::super::html::{Out, w};
 use super::super::request::{Web, WebResult};
-use super::super::view::{audit as view, pager};
+use super::super::view::{audit as view, messages, pager};
 use super::page;
 use otpgate_service::audit::AuditQuery;
 
@@ -20,6 +20,7 @@ pub async fn list(web: Web) -> WebResult {
         .unwrap_or(1)
         .max(1);
     let mut b = Out::new();
+    tabs(&mut b, false);
     view::filters(&mut b, g);
     let mut query = AuditQuery {
         page: Some(page_no),
@@ -56,4 +57,67 @@ pub async fn list(web: Web) -> WebResult {
     );
     pager(&mut b, "/ui/admin/audit", q, page_no, listed.count, PAGE);
     Ok(page(&web, &s, "Audit log", &[], b))
+}
+
+/// The two views of the log: entries and SMS.
+fn tabs(b: &mut Out, sms: bool) {
+    let (entries, messages) = if sms {
+        ("", " aria-current=\"page\"")
+    } else {
+        (" aria-current=\"page\"", "")
+    };
+    w!(
+        b,
+        "<nav class=\"tabs\" aria-label=\"Audit views\"><a href=\"/ui/admin/audit\"{entries}>Entries</a> <a href=\"/ui/admin/audit/sms\"{messages}>SMS and their delivery</a></nav>"
+    );
+}
+
+/// `GET /ui/admin/audit/sms?user=&serial=&transaction_id=&gateway=&state=&page=`: one record
+/// per SMS, newest first, with its delivery.
+pub async fn sms(web: Web) -> WebResult {
+    let s = web.admin("auditlog").await?;
+    let q = &web.query;
+    let g = |k: &str| q.get(k).unwrap_or_default().trim().to_owned();
+    let page_no = q
+        .get("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut b = Out::new();
+    tabs(&mut b, true);
+    messages::filters(&mut b, g);
+    let some = |k: &str| Some(g(k)).filter(|v| !v.is_empty());
+    let filter = otpgate_store::MessageFilter {
+        transaction_id: some("transaction_id"),
+        serial: some("serial"),
+        user: some("user"),
+        gateway: some("gateway"),
+        state: some("state"),
+        ..Default::default()
+    };
+    let reach = web
+        .app
+        .services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "auditlog");
+    let listed = web
+        .app
+        .services
+        .list_messages(&filter, page_no, PAGE, &reach)
+        .await?;
+    messages::table(
+        &mut b,
+        &listed.items,
+        &format!("SMS, newest first ({})", listed.count),
+    );
+    pager(
+        &mut b,
+        "/ui/admin/audit/sms",
+        q,
+        page_no,
+        listed.count,
+        PAGE,
+    );
+    Ok(page(&web, &s, "Audit log: SMS", &[], b))
 }

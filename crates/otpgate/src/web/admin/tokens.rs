@@ -55,6 +55,9 @@ pub async fn list(web: Web) -> WebResult {
     Ok(page(&web, &s, "Tokens", &[], b))
 }
 
+/// The SMS a token's page lists.
+const RECENT_SMS: i64 = 10;
+
 /// `GET /ui/admin/tokens/{serial}`.
 pub async fn detail(Path(serial): Path<String>, web: Web) -> WebResult {
     let s = web.admin("tokenlist").await?;
@@ -75,8 +78,17 @@ pub async fn detail(Path(serial): Path<String>, web: Web) -> WebResult {
                 format!("There is no token {serial}."),
             )
         })?;
+    let filter = otpgate_store::MessageFilter {
+        serial: Some(t.serial.clone()),
+        ..Default::default()
+    };
+    let sms = web
+        .app
+        .services
+        .list_messages(&filter, 1, RECENT_SMS, &reach)
+        .await?;
     let mut b = Out::new();
-    view::detail(&mut b, &s, &t);
+    view::detail(&mut b, &s, &t, &sms);
     Ok(page(&web, &s, &format!("Token {serial}"), &[], b))
 }
 

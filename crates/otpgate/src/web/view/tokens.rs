@@ -8,6 +8,7 @@ use crate::params::Params;
 use otpgate_core::token::Unfit;
 use otpgate_service::Page;
 use otpgate_service::tokens::TokenView;
+use otpgate_store::SmsMessageRow;
 
 /// The state of a token as a badge.
 pub fn state(t: &TokenView) -> &'static str {
@@ -129,7 +130,7 @@ fn buttons(b: &mut Out, s: &Session, t: &TokenView) {
 }
 
 /// A token's page: its details and buttons, and the PIN form.
-pub fn detail(b: &mut Out, s: &Session, t: &TokenView) {
+pub fn detail(b: &mut Out, s: &Session, t: &TokenView, sms: &Page<SmsMessageRow>) {
     b.raw("<section class=\"card\"><h2>Details</h2><dl class=\"props\">");
     let gateway = t
         .info
@@ -165,9 +166,15 @@ pub fn detail(b: &mut Out, s: &Session, t: &TokenView) {
         .attrs("required autocomplete=\"new-password\"")
         .input(b);
     b.raw("<div class=\"actions\"><button type=\"submit\">Set PIN</button></div></form></section>");
+    b.raw("<section class=\"card\"><h2>Its SMS</h2>");
+    super::messages::table(
+        b,
+        &sms.items,
+        &format!("The last SMS of this token ({} in all)", sms.count),
+    );
     w!(
         b,
-        "<p><a href=\"/ui/admin/audit?serial={}\">Audit entries of this token</a></p>",
+        "</section><p><a href=\"/ui/admin/audit?serial={0}\">Audit entries of this token</a> · <a href=\"/ui/admin/audit/sms?serial={0}\">All its SMS</a></p>",
         U(&t.serial)
     );
 }
