@@ -256,6 +256,10 @@ const MODEM_PARAMETERS: &[Parameter] = &[
         Parameter::optional("MODE", "auto (default: text mode for one SMS of plain ASCII, PDU mode otherwise), pdu (any text: GSM-7 or UCS-2, long texts concatenated) or text (plain ASCII up to 160 characters only, for modems without PDU mode).").values(&["auto", "text", "pdu"]),
         Parameter::optional("SMSC", "The SMS centre's number; default: the one stored on the SIM."),
         Parameter::optional("TIMEOUT", "Seconds to wait for each answer of the modem (default 10)."),
+        Parameter::optional("STATUS_REPORTS", "otpgate: yes (default) asks for a status report of each SMS where the modem offers them (AT+CNMI, +CDS); they mark its record delivered or failed and drive failover as receipts do.").values(&["yes", "no"]),
+        Parameter::optional("DLR_DELIVERED", "otpgate: the report states that mean delivered (default 1,delivered,DELIVRD)."),
+        Parameter::optional("DLR_FAILED", "otpgate: the report states that mean not delivered (default 2,16,failed,undelivered,UNDELIV,REJECTD,EXPIRED)."),
+        Parameter::optional("DLR_TIMEOUT", "otpgate: seconds to wait for a delivered report before the SMS counts as not delivered and fails over (empty: only a failed report fails over)."),
         Parameter::optional("REGEXP", REGEXP_DESCRIPTION),
 ];
 

@@ -173,14 +173,16 @@ pub struct Delivery {
     pub external_id: Option<String>,
 }
 
-/// A delivery receipt a gateway reported on its own connection (SMPP `deliver_sm`).
+/// A delivery receipt a gateway reported on its own connection (SMPP `deliver_sm`, a GSM
+/// modem's `+CDS` status report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayReceipt {
     /// The gateway's name.
     pub gateway: String,
-    /// The gateway's id of the message ([`Delivery::external_id`], as the receipt spells it).
-    pub message_id: String,
-    /// The status (SMPP: `DELIVRD`, `UNDELIV`, …).
+    /// The gateway's id of the message ([`Delivery::external_id`]): the ways it may be
+    /// spelled, the one the receipt gave first.
+    pub ids: Vec<String>,
+    /// The status (`DELIVRD`, `UNDELIV`, `ENROUTE`, …).
     pub status: String,
 }
 
@@ -327,9 +329,11 @@ impl Registry {
                 def,
                 self.receipts.clone(),
             )?)),
-            ProviderKind::Modem => {
-                Provider::Modem(modem::ModemProvider::new(def, self.modems.clone())?)
-            }
+            ProviderKind::Modem => Provider::Modem(modem::ModemProvider::new(
+                def,
+                self.modems.clone(),
+                self.receipts.clone(),
+            )?),
         });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(
@@ -388,7 +392,9 @@ impl Registry {
             Provider::Smpp(p) => p.send(&phone, text, keep).await.map(|id| {
                 external_id = Some(id).filter(|i| !i.is_empty());
             }),
-            Provider::Modem(p) => p.send(&phone, text, keep).await,
+            Provider::Modem(p) => p.send(&phone, text, keep).await.map(|id| {
+                external_id = id;
+            }),
         };
         match &result {
             Ok(()) => tracing::debug!(gateway = %def.name, "SMS accepted by the gateway"),

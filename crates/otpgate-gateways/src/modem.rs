@@ -6,7 +6,7 @@
 //! (`AT+CMGF=1`, one SMS of plain ASCII; `auto` picks text mode when it fits), keeps the port
 //! open between messages and reopens it after an error. [`pdu`] is the pure encoder.
 
-use crate::{GatewayDef, SendError};
+use crate::{GatewayDef, GatewayReceipt, SendError};
 use otpgate_core::sms_text::{self, Encoding};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -53,9 +53,11 @@ pub mod pdu {
     /// The TPDU (without the SMSC field) of one part: `septets` are GSM-7 codes (packed here,
     /// after the header with its fill bits) unless `ucs2` is set, in which case `data` is
     /// UCS-2 octets.
-    pub fn submit(destination: &str, udh: &[u8], data: &[u8], ucs2: bool) -> Vec<u8> {
-        // TP-MTI = SMS-SUBMIT, TP-UDHI when there is a header; TP-MR 0 (the modem sets it).
-        let mut out = vec![if udh.is_empty() { 0x01 } else { 0x41 }, 0x00];
+    pub fn submit(destination: &str, udh: &[u8], data: &[u8], ucs2: bool, report: bool) -> Vec<u8> {
+        // TP-MTI = SMS-SUBMIT, TP-UDHI when there is a header, TP-SRR when a status report is
+        // asked for; TP-MR 0 (the modem sets it).
+        let first = 0x01 | if udh.is_empty() { 0 } else { 0x40 } | if report { 0x20 } else { 0 };
+        let mut out = vec![first, 0x00];
         let (len, toa, bcd) = address(destination);
         out.extend([len, toa]);
         out.extend(bcd);
@@ -78,6 +80,29 @@ pub mod pdu {
             ));
         }
         out
+    }
+
+    /// The message reference and status (TP-MR, TP-ST) of an SMS-STATUS-REPORT in PDU mode
+    /// (hex, with its SMSC field; 3GPP TS 23.040 §9.2.2.3).
+    pub fn status_report(hex: &str) -> Option<(u8, u8)> {
+        let hex = hex.trim();
+        if !hex.len().is_multiple_of(2) || hex.len() > 400 {
+            return None;
+        }
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<_>>()?;
+        let mut i = usize::from(*bytes.first()?) + 1;
+        let first = *bytes.get(i)?;
+        if first & 0x03 != 0x02 {
+            return None; // not a status report
+        }
+        let mr = *bytes.get(i + 1)?;
+        let digits = usize::from(*bytes.get(i + 2)?);
+        i += 4 + digits.div_ceil(2); // first octet, MR, length, type, the address
+        i += 14; // TP-SCTS, TP-DT
+        Some((mr, *bytes.get(i)?))
     }
 
     /// Upper-case hex, as `AT+CMGS` in PDU mode takes it.
@@ -103,6 +128,8 @@ struct Settings {
     mode: Mode,
     smsc: Option<String>,
     timeout: Duration,
+    /// Ask for status reports (`+CDS`) where the modem offers them.
+    reports: bool,
 }
 
 fn option<'a>(def: &'a GatewayDef, key: &str) -> Option<&'a str> {
@@ -153,7 +180,16 @@ fn parse(def: &GatewayDef) -> Result<Settings, String> {
         return Err("SMSC must be a phone number (digits, optionally with a leading +).".into());
     }
     let secs = crate::timeout_secs(def, 10.0, 120.0)?;
+    let reports = match option(def, "STATUS_REPORTS")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("yes" | "1" | "true") => true,
+        Some("no" | "0" | "false") => false,
+        Some(_) => return Err("STATUS_REPORTS must be yes or no.".into()),
+    };
     Ok(Settings {
+        reports,
         device: device.to_owned(),
         baud,
         sim_pin,
@@ -175,7 +211,10 @@ struct Job {
     keep: Option<String>,
     /// A job still queued at this instant is not sent any more: its caller has given up.
     start_by: Instant,
-    reply: tokio::sync::oneshot::Sender<Result<(), SendError>>,
+    /// Where status reports go: the gateway's name and the registry's receipts.
+    receipts: (String, tokio::sync::mpsc::Sender<GatewayReceipt>),
+    /// The message reference of the part that carries `keep`, when a report was asked for.
+    reply: tokio::sync::oneshot::Sender<Result<Option<String>, SendError>>,
 }
 
 /// The owner threads, one per device path. Dropping it ends them.
@@ -187,22 +226,30 @@ pub(crate) struct Modems {
 pub(crate) struct ModemProvider {
     settings: Settings,
     modems: Arc<Modems>,
+    receipts: (String, tokio::sync::mpsc::Sender<GatewayReceipt>),
 }
 
 impl ModemProvider {
-    pub(crate) fn new(def: &GatewayDef, modems: Arc<Modems>) -> Result<Self, SendError> {
+    pub(crate) fn new(
+        def: &GatewayDef,
+        modems: Arc<Modems>,
+        receipts: tokio::sync::mpsc::Sender<GatewayReceipt>,
+    ) -> Result<Self, SendError> {
         Ok(Self {
             settings: parse(def).map_err(SendError::Config)?,
             modems,
+            receipts: (def.name.clone(), receipts),
         })
     }
 
+    /// Sends the text; the modem's message reference of the part that carries `keep` when a
+    /// status report comes for it.
     pub(crate) async fn send(
         &self,
         phone: &str,
         text: &str,
         keep: Option<&str>,
-    ) -> Result<(), SendError> {
+    ) -> Result<Option<String>, SendError> {
         if !phone.bytes().any(|b| b.is_ascii_digit()) {
             return Err(SendError::Config("The phone number has no digits.".into()));
         }
@@ -214,6 +261,7 @@ impl ModemProvider {
             text: text.to_owned(),
             keep: keep.map(str::to_owned),
             start_by: Instant::now() + t,
+            receipts: self.receipts.clone(),
             reply: tx,
         })?;
         // Every modem answer is bounded by the timeout, so the owner always replies; this
@@ -264,16 +312,36 @@ const QUEUE: usize = 16;
 /// How long an owner thread waits for the next message before it closes the device and ends.
 const IDLE: Duration = Duration::from_secs(300);
 
+/// How often an idle modem that gives status reports is read for them.
+const POLL: Duration = Duration::from_millis(250);
+
 /// The owner thread of one device: jobs one after the other, the port kept open between them
-/// and reopened after an error or a changed definition.
+/// and reopened after an error or a changed definition; between jobs, the status reports the
+/// modem sends (`+CDS`) are read and passed on.
 fn owner(rx: &mpsc::Receiver<Job>) {
-    let mut open: Option<(Settings, Port)> = None;
+    let mut open: Option<(Settings, At)> = None;
+    let mut sink: Option<(String, tokio::sync::mpsc::Sender<GatewayReceipt>)> = None;
     // The settings whose SIM_PIN the SIM refused: never offered again (three wrong PINs lock
     // the SIM), until the definition changes.
     let mut pin_refused: Option<Settings> = None;
+    let mut idle = Duration::ZERO;
     // An idle owner ends and closes the device (a deleted gateway does not hold it forever);
     // the next message starts a new owner.
-    while let Ok(job) = rx.recv_timeout(IDLE) {
+    loop {
+        let listening = open.as_ref().is_some_and(|(_, at)| at.reports);
+        let job = match rx.recv_timeout(if listening { POLL } else { IDLE }) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) if listening && idle < IDLE => {
+                idle += POLL;
+                if let Some((_, at)) = open.as_mut() {
+                    at.poll();
+                }
+                pass_on(&mut open, sink.as_ref());
+                continue;
+            }
+            Err(_) => return,
+        };
+        idle = Duration::ZERO;
         if job.reply.is_closed() || Instant::now() > job.start_by {
             // The caller has given up: an SMS now would arrive for a login that already failed.
             continue;
@@ -282,6 +350,7 @@ fn owner(rx: &mpsc::Receiver<Job>) {
             let _ = job.reply.send(Err(SendError::Modem(PIN_REFUSED.into())));
             continue;
         }
+        sink = Some(job.receipts.clone());
         let result = run(&mut open, &job);
         if let Err(e) = &result {
             tracing::debug!(error = %e, "modem send failed; the device is reopened next time");
@@ -291,21 +360,54 @@ fn owner(rx: &mpsc::Receiver<Job>) {
             }
         }
         let _ = job.reply.send(result);
+        pass_on(&mut open, sink.as_ref());
+    }
+}
+
+/// Passes the status reports read so far to the service (a full queue drops them: the
+/// gateway's `DLR_TIMEOUT` then decides).
+fn pass_on(
+    open: &mut Option<(Settings, At)>,
+    sink: Option<&(String, tokio::sync::mpsc::Sender<GatewayReceipt>)>,
+) {
+    let (Some((_, at)), Some((gateway, tx))) = (open.as_mut(), sink) else {
+        return;
+    };
+    for (mr, st) in at.seen.drain(..) {
+        let receipt = GatewayReceipt {
+            gateway: gateway.clone(),
+            ids: vec![mr.to_string()],
+            status: status_name(st).to_owned(),
+        };
+        if tx.try_send(receipt).is_err() {
+            tracing::warn!(gateway = %gateway, "too many delivery receipts waiting: a status report was dropped");
+        }
+    }
+}
+
+/// The receipt state of a TP-ST value (3GPP TS 23.040 §9.2.3.15): 0–2 delivered, 32–63 still
+/// trying, 64 and above given up.
+fn status_name(st: u8) -> &'static str {
+    match st {
+        0..=2 => "DELIVRD",
+        0x20..=0x3F => "ENROUTE",
+        0x40..=0x7F => "UNDELIV",
+        _ => "UNKNOWN",
     }
 }
 
 const PIN_REFUSED: &str =
     "the SIM refused SIM_PIN; it is not offered again until the gateway definition changes";
 
-fn run(open: &mut Option<(Settings, Port)>, job: &Job) -> Result<(), SendError> {
+fn run(open: &mut Option<(Settings, At)>, job: &Job) -> Result<Option<String>, SendError> {
     let s = &job.settings;
     let kept = match open.take() {
-        Some((was, port)) if was == *s => Some(port),
+        Some((was, at)) if was == *s => Some(at),
         // Closed before the device is opened again: the open is exclusive.
         _ => None,
     };
-    let port = match kept {
-        Some(port) => port,
+    let mut at = match kept {
+        Some(at) => at,
         None => {
             // Only a character device is opened (a symlink such as /dev/serial/by-id/… is
             // followed), never a file or a block device.
@@ -325,23 +427,40 @@ fn run(open: &mut Option<(Settings, Port)>, job: &Job) -> Result<(), SendError> 
             let mut at = At {
                 port,
                 timeout: s.timeout,
+                reports: false,
+                text_reports: None,
+                seen: Vec::new(),
             };
             at.start(s)?;
-            at.port
+            at
         }
     };
-    let mut at = At {
-        port,
-        timeout: s.timeout,
-    };
     let result = at.send(s, &job.phone, &job.text, job.keep.as_deref());
-    *open = Some((s.clone(), at.port));
+    *open = Some((s.clone(), at));
     result
 }
 
 /// True if text mode carries `text` faithfully: one SMS of characters that are ASCII and in the
 /// GSM basic alphabet (the same byte in the modem's default IRA and GSM character sets is not
 /// guaranteed beyond that).
+/// The fields of an AT answer, split at commas outside quotes, without the quotes.
+fn split_fields(s: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(String::new()),
+            c => {
+                if let Some(last) = out.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    out.into_iter().map(|f| f.trim().to_owned()).collect()
+}
+
 fn fits_text_mode(text: &str) -> bool {
     text.chars().count() <= 160
         && text.chars().all(|c| {
@@ -353,6 +472,12 @@ fn fits_text_mode(text: &str) -> bool {
 struct At {
     port: Port,
     timeout: Duration,
+    /// The modem passes status reports on (`AT+CNMI` with `ds=1` was accepted).
+    reports: bool,
+    /// Text mode asks for reports (`AT+CSMP` accepted); None: not tried yet.
+    text_reports: Option<bool>,
+    /// Status reports read and not yet passed on: (TP-MR, TP-ST).
+    seen: Vec<(u8, u8)>,
 }
 
 /// What ends the modem's answer.
@@ -409,7 +534,9 @@ impl At {
             }
             match until {
                 Until::Final if complete.contains(&"OK") => {
-                    return Ok(complete.into_iter().map(str::to_owned).collect());
+                    let lines: Vec<String> = complete.into_iter().map(str::to_owned).collect();
+                    self.absorb(&lines);
+                    return Ok(lines);
                 }
                 Until::Prompt if text.contains('>') => return Ok(Vec::new()),
                 _ => {}
@@ -423,9 +550,59 @@ impl At {
         }
     }
 
-    /// Forgets what the modem sent so far (a late answer must not pair with the next command).
+    /// Forgets what the modem sent so far (a late answer must not pair with the next command),
+    /// keeping the status reports in it.
     fn forget_input(&mut self) {
+        if self.reports {
+            self.poll();
+        }
         let _ = self.port.clear(serialport::ClearBuffer::Input);
+    }
+
+    /// Reads what the modem sent unasked and keeps its status reports.
+    fn poll(&mut self) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 512];
+        while self.port.bytes_to_read().is_ok_and(|n| n > 0) {
+            match self.port.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            }
+            if buf.len() > 64 * 1024 {
+                break;
+            }
+        }
+        let lines: Vec<String> = String::from_utf8_lossy(&buf)
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        self.absorb(&lines);
+    }
+
+    /// Keeps the status reports among `lines`: `+CDS: <length>` and the PDU on the next line
+    /// (PDU mode), or `+CDS: <fo>,<mr>,…,<st>` (text mode).
+    fn absorb(&mut self, lines: &[String]) {
+        let mut it = lines.iter().peekable();
+        while let Some(line) = it.next() {
+            let Some(rest) = line.strip_prefix("+CDS:") else {
+                continue;
+            };
+            let fields = split_fields(rest);
+            let report = if fields.len() == 1 {
+                it.next().and_then(|pdu| pdu::status_report(pdu))
+            } else {
+                let mr = fields.get(1).and_then(|f| f.parse::<u8>().ok());
+                let st = fields.last().and_then(|f| f.parse::<u8>().ok());
+                mr.zip(st)
+            };
+            if let Some(r) = report
+                && self.seen.len() < 1024
+            {
+                self.seen.push(r);
+            }
+        }
     }
 
     /// Ends a message the modem may still be waiting for (ESC cancels `AT+CMGS` input).
@@ -480,11 +657,14 @@ impl At {
                 "the modem is not registered in a network".into(),
             ));
         }
+        // Status reports as +CDS where the modem offers them (ds=1); a modem that refuses
+        // sends without.
+        self.reports = s.reports && self.command("AT+CNMI=2,1,0,1,0").is_ok();
         Ok(())
     }
 
     /// Sends one submitted part: the command, the prompt, the body and Ctrl-Z, the `+CMGS`.
-    fn submit(&mut self, command: &str, body: &[u8]) -> Result<(), SendError> {
+    fn submit(&mut self, command: &str, body: &[u8]) -> Result<Option<u8>, SendError> {
         self.forget_input();
         self.write(format!("{command}\r").as_bytes())?;
         let mut bytes = body.to_vec();
@@ -494,8 +674,8 @@ impl At {
             return Err(e);
         }
         let lines = self.read(Until::Final)?;
-        if lines.iter().any(|l| l.starts_with("+CMGS")) {
-            Ok(())
+        if let Some(l) = lines.iter().find(|l| l.starts_with("+CMGS")) {
+            Ok(l.trim_start_matches("+CMGS:").trim().parse::<u8>().ok())
         } else {
             Err(SendError::Modem(
                 "the modem did not confirm the message".into(),
@@ -509,7 +689,7 @@ impl At {
         phone: &str,
         text: &str,
         keep: Option<&str>,
-    ) -> Result<(), SendError> {
+    ) -> Result<Option<String>, SendError> {
         let text_mode = match s.mode {
             Mode::Text => true,
             Mode::Pdu => false,
@@ -526,11 +706,18 @@ impl At {
             if let Some(smsc) = &s.smsc {
                 self.command(&format!("AT+CSCA=\"{smsc}\""))?;
             }
+            // fo 49: SMS-SUBMIT, a relative validity period, a status report asked for.
+            if self.reports && self.text_reports.is_none() {
+                self.text_reports = Some(self.command("AT+CSMP=49,167,0,0").is_ok());
+            }
             let number: String = phone
                 .chars()
                 .filter(|c| c.is_ascii_digit() || *c == '+')
                 .collect();
-            return self.submit(&format!("AT+CMGS=\"{number}\""), text.as_bytes());
+            let mr = self.submit(&format!("AT+CMGS=\"{number}\""), text.as_bytes())?;
+            return Ok(mr
+                .filter(|_| self.text_reports == Some(true))
+                .map(|m| m.to_string()));
         }
         self.command("AT+CMGF=0")?;
         let reference = u8::try_from(
@@ -542,17 +729,30 @@ impl At {
                 % 256,
         )
         .unwrap_or(0);
+        // The report is asked for the part that carries the code (the last when none does).
+        let carrier = keep.filter(|k| !k.is_empty()).and_then(|k| {
+            sms_text::split(text, Some(k))
+                .1
+                .iter()
+                .position(|p| p.contains(k))
+        });
         let (enc, parts) = sms_text::encode_parts(text, keep, reference);
-        for part in parts {
-            let tpdu = pdu::submit(phone, &part.udh, &part.data, enc == Encoding::Ucs2);
+        let carrier = carrier.unwrap_or(parts.len().saturating_sub(1));
+        let mut id = None;
+        for (i, part) in parts.into_iter().enumerate() {
+            let report = self.reports && i == carrier;
+            let tpdu = pdu::submit(phone, &part.udh, &part.data, enc == Encoding::Ucs2, report);
             let mut whole = pdu::smsc(s.smsc.as_deref());
             whole.extend_from_slice(&tpdu);
-            self.submit(
+            let mr = self.submit(
                 &format!("AT+CMGS={}", tpdu.len()),
                 pdu::hex(&whole).as_bytes(),
             )?;
+            if report {
+                id = mr.map(|m| m.to_string());
+            }
         }
-        Ok(())
+        Ok(id)
     }
 }
 
@@ -565,7 +765,7 @@ mod tests {
         // The well-known example "hellohello" to +46708251358 (here without a validity period).
         let septets = sms_text::encode_gsm7("hellohello").unwrap();
         let mut whole = pdu::smsc(None);
-        whole.extend(pdu::submit("+46708251358", &[], &septets, false));
+        whole.extend(pdu::submit("+46708251358", &[], &septets, false, false));
         assert_eq!(
             pdu::hex(&whole),
             "0001000B916407281553F800000AE8329BFD4697D9EC37"
@@ -579,10 +779,11 @@ mod tests {
             &[5, 0, 3, 9, 2, 1],
             &sms_text::encode_ucs2("Ж"),
             true,
+            false,
         );
         assert_eq!(pdu::hex(&tpdu), "4100048110170008080500030902010416");
         // GSM-7 after a 6-octet header: one fill bit, and UDL counts the header's 7 septets.
-        let tpdu = pdu::submit("+1", &[5, 0, 3, 9, 2, 1], &[0x41], false);
+        let tpdu = pdu::submit("+1", &[5, 0, 3, 9, 2, 1], &[0x41], false, false);
         assert_eq!(pdu::hex(&tpdu), "41000191F100000805000309020182");
         assert_eq!(pdu::smsc(Some("+4917")), vec![3, 0x91, 0x94, 0x71]);
         assert_eq!(pdu::smsc(Some("")), vec![0]);
@@ -624,5 +825,24 @@ mod tests {
         ] {
             assert!(validate(&def(&bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn status_reports_and_answer_fields() {
+        // SMSC field 07 91 94 71 ..., first octet 06, MR 0x2A, RA 13 digits, SCTS, DT, ST 0.
+        let hex = "07919471000000F0062A0D91945151000000F0622150210000406221502100004000";
+        assert_eq!(pdu::status_report(hex), Some((0x2A, 0)));
+        // Not a status report (an SMS-DELIVER), odd or foreign hex: none.
+        assert_eq!(pdu::status_report("0004"), None);
+        assert_eq!(pdu::status_report("0006"), None);
+        assert_eq!(pdu::status_report("00062"), None);
+        assert_eq!(pdu::status_report("zz"), None);
+        assert_eq!(
+            split_fields(" 6,12,\"+49151,0\",145,\"26/12/05,12:00:00+04\",0"),
+            vec!["6", "12", "+49151,0", "145", "26/12/05,12:00:00+04", "0"]
+        );
+        assert_eq!(status_name(0), "DELIVRD");
+        assert_eq!(status_name(0x21), "ENROUTE");
+        assert_eq!(status_name(0x41), "UNDELIV");
     }
 }

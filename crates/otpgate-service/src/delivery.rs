@@ -253,16 +253,18 @@ pub fn route_stats(facts: &[MessageFact], alert_percent: i64) -> Vec<RouteStats>
 }
 
 /// Whether a gateway reports deliveries (or gives them a time), so that its SMS are followed:
-/// an SMPP gateway bound for receipts; another with `{dlr_url}` or `DLR_TIMEOUT` when this
+/// an SMPP gateway bound for receipts, a GSM modem asked for status reports; another with `{dlr_url}` or `DLR_TIMEOUT` when this
 /// server has a `public_url` for the receipts to come to.
 fn reports_deliveries(def: &otpgate_gateways::GatewayDef, public_url: bool) -> bool {
-    if otpgate_gateways::ProviderKind::parse(&def.module)
-        == Some(otpgate_gateways::ProviderKind::Smpp)
-    {
-        return !def
-            .options
-            .get("BIND")
-            .is_some_and(|b| b.trim().eq_ignore_ascii_case("transmitter"));
+    let says = |key: &str, value: &str| {
+        def.options
+            .get(key)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
+    };
+    match otpgate_gateways::ProviderKind::parse(&def.module) {
+        Some(otpgate_gateways::ProviderKind::Smpp) => return !says("BIND", "transmitter"),
+        Some(otpgate_gateways::ProviderKind::Modem) => return !says("STATUS_REPORTS", "no"),
+        _ => {}
     }
     public_url
         && (def.options.contains_key("DLR_TIMEOUT")
@@ -490,18 +492,18 @@ impl Services {
 
     /// One receipt named by the gateway's own id. A receipt can overtake the record of the
     /// gateway's answer (the SMSC sends it right after its answer): an id not found yet is
-    /// looked for again for a few seconds. SMSCs that give the id in hexadecimal in one place
-    /// and in decimal in the other are matched too, when the id as given matches nothing.
+    /// looked for again for a few seconds. The id's spellings are tried in order (SMSCs that
+    /// give it in hexadecimal in one place and in decimal in the other).
     pub(crate) async fn gateway_receipt(
         &self,
         r: &otpgate_gateways::GatewayReceipt,
     ) -> Result<Option<ReceiptTaken>> {
-        let spellings = otpgate_gateways::smpp::pdu::id_spellings(&r.message_id);
+        let spellings = &r.ids;
         let mut wait = Duration::from_millis(50);
         let deadline = tokio::time::Instant::now() + RECEIPT_MATCH_WAIT;
         let record = loop {
             let mut found = None;
-            for id in &spellings {
+            for id in spellings {
                 found = self.store().message_by_external(&r.gateway, id).await?;
                 if found.is_some() {
                     break;

@@ -401,7 +401,7 @@ async fn take(
             {
                 let receipt = GatewayReceipt {
                     gateway: link.gateway.clone(),
-                    message_id: r.id,
+                    ids: pdu::id_spellings(&r.id),
                     status: r.stat,
                 };
                 // A receipt that cannot be taken now is refused for the moment: the SMSC

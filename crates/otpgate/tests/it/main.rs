@@ -30,7 +30,7 @@ mod load;
 mod peer;
 mod policies;
 mod radius;
-mod smpp;
+mod receipts;
 mod tokens;
 mod validate;
 mod web;

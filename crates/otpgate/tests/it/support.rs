@@ -1315,6 +1315,28 @@ pub struct ModemOptions {
     pub refuse: bool,
     /// Record commands but never answer.
     pub silent: bool,
+    /// Offer status reports (`AT+CNMI=…,1,…` accepted) and send one with this TP-ST for each
+    /// message that asks for it (`+CDS`, as PDU or text as the mode is).
+    pub report_status: Option<u8>,
+}
+
+/// An SMS-STATUS-REPORT in PDU mode (hex, no SMSC field) for message reference `mr` to
+/// `number` (digits) with status `st`.
+fn status_report_pdu(mr: u8, number: &str, st: u8) -> String {
+    let digits: Vec<u8> = number
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|d| d - b'0')
+        .collect();
+    let mut b = vec![0x00, 0x06, mr, u8::try_from(digits.len()).unwrap(), 0x91];
+    for pair in digits.chunks(2) {
+        b.push((pair.get(1).copied().unwrap_or(0x0F) << 4) | pair[0]);
+    }
+    let stamp = [0x62, 0x21, 0x50, 0x21, 0x00, 0x00, 0x40];
+    b.extend(stamp);
+    b.extend(stamp);
+    b.push(st);
+    b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
 /// What the modem saw.
@@ -1355,6 +1377,10 @@ impl FakeModem {
             let mut pending: Vec<u8> = Vec::new();
             let mut chunk = [0u8; 512];
             let mut refs = 0u32;
+            let mut text_mode = false;
+            let mut text_reports = false;
+            let mut reports_on = false;
+            let mut last_number = String::new();
             while !halt.load(Ordering::Relaxed) {
                 match master.read(&mut chunk) {
                     Ok(n) => pending.extend_from_slice(&chunk[..n]),
@@ -1378,12 +1404,37 @@ impl FakeModem {
                             .push(String::from_utf8_lossy(&body[..body.len() - 1]).into_owned());
                         in_body = false;
                         refs += 1;
+                        let mr = u8::try_from(refs % 256).unwrap();
                         let answer = if opts.refuse {
                             "\r\n+CMS ERROR: 500\r\n".to_owned()
                         } else {
-                            format!("\r\n+CMGS: {refs}\r\n\r\nOK\r\n")
+                            format!("\r\n+CMGS: {mr}\r\n\r\nOK\r\n")
                         };
                         master.write_all(answer.as_bytes()).unwrap();
+                        // A status report when one was asked for (TP-SRR in the PDU's first
+                        // octet after its SMSC field; CSMP's fo in text mode).
+                        let body = String::from_utf8_lossy(&body[..body.len() - 1]).into_owned();
+                        let asked = if text_mode {
+                            text_reports
+                        } else {
+                            let smsc = usize::from_str_radix(&body[..2], 16).unwrap();
+                            let first =
+                                u8::from_str_radix(&body[2 + 2 * smsc..4 + 2 * smsc], 16).unwrap();
+                            first & 0x20 != 0
+                        };
+                        if let (Some(st), true, true, false) =
+                            (opts.report_status, reports_on, asked, opts.refuse)
+                        {
+                            let report = if text_mode {
+                                format!(
+                                    "\r\n+CDS: 6,{mr},\"{last_number}\",145,\"26/12/05,12:00:00+04\",\"26/12/05,12:00:04+04\",{st}\r\n"
+                                )
+                            } else {
+                                let pdu = status_report_pdu(mr, &last_number, st);
+                                format!("\r\n+CDS: {}\r\n{pdu}\r\n", pdu.len() / 2 - 1)
+                            };
+                            master.write_all(report.as_bytes()).unwrap();
+                        }
                         continue;
                     }
                     let Some(end) = pending.iter().position(|b| *b == b'\r') else {
@@ -1423,10 +1474,27 @@ impl FakeModem {
                         }
                         "AT+CREG?" if opts.unregistered => ok("+CREG: 0,2"),
                         "AT+CREG?" => ok("+CREG: 0,1"),
-                        "AT+CMGF=0" | "AT+CMGF=1" => "\r\nOK\r\n".to_owned(),
+                        "AT+CMGF=0" | "AT+CMGF=1" => {
+                            text_mode = cmd == "AT+CMGF=1";
+                            "\r\nOK\r\n".to_owned()
+                        }
+                        "AT+CNMI=2,1,0,1,0" if opts.report_status.is_some() => {
+                            reports_on = true;
+                            "\r\nOK\r\n".to_owned()
+                        }
+                        c if c.starts_with("AT+CSMP=") && opts.report_status.is_some() => {
+                            let fo: u8 = c[8..].split(',').next().unwrap().parse().unwrap();
+                            text_reports = fo & 0x20 != 0;
+                            "\r\nOK\r\n".to_owned()
+                        }
                         c if c.starts_with("AT+CSCA=") => "\r\nOK\r\n".to_owned(),
                         c if c.starts_with("AT+CMGS=") && pin_ok => {
                             in_body = true;
+                            last_number =
+                                c[8..].trim_matches('"').trim_start_matches('+').to_owned();
+                            if !text_mode {
+                                last_number = "4915100000001".into();
+                            }
                             "\r\n> ".to_owned()
                         }
                         _ => "\r\nERROR\r\n".to_owned(),

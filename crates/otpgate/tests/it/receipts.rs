@@ -1,7 +1,9 @@
-//! SMPP on one persistent session per gateway: binds, receipts (`deliver_sm`) mapped onto the
-//! SMS records, reconnects, the transmitter fallback, receipt-driven failover — against the
-//! project's SMSC (its own codec) and against an SMSC built on Net::SMPP (Debian's
-//! libnet-smpp-perl), whose codec shares nothing with otpgate's.
+//! Receipts that come back on a gateway's own connection. SMPP on one persistent session per
+//! gateway: binds, `deliver_sm` receipts mapped onto the SMS records, reconnects, the
+//! transmitter fallback, TLS, receipt-driven failover — against the project's SMSC (its own
+//! codec) and against an SMSC built on Net::SMPP (Debian's libnet-smpp-perl), whose codec
+//! shares nothing with otpgate's. GSM modems: `+CDS` status reports, in PDU and text mode, on
+//! the simulated modem.
 
 use crate::support::{Gateway, Server, Smsc, SmscOptions};
 use otpgate_gateways::smpp::pdu;
@@ -461,4 +463,113 @@ async fn net_smpps_smsc_takes_the_session_and_its_receipts_reach_the_records() {
         2,
         "each receipt answered: {lines:?}"
     );
+}
+
+/// A server whose default gateway `gw` is the simulated modem `device` (with `extra`).
+async fn modem_server(device: &str, extra: &[(&str, &str)]) -> Server {
+    let s = Server::start().await;
+    s.setup("http://127.0.0.1:9/unused").await;
+    let mut form = vec![
+        ("name", "gw"),
+        ("module", "modem"),
+        ("option.DEVICE", device),
+        ("option.TIMEOUT", "2"),
+    ];
+    form.extend_from_slice(extra);
+    s.ok("/smsgateway", &form).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    s
+}
+
+#[tokio::test]
+async fn a_gsm_modems_status_reports_mark_the_sms_delivered_in_pdu_and_text_mode() {
+    use crate::support::{FakeModem, ModemOptions};
+    let modem = FakeModem::start(ModemOptions {
+        report_status: Some(0),
+        ..Default::default()
+    });
+    let s = modem_server(&modem.device, &[("option.MODE", "pdu")]).await;
+    let tid = login(&s).await;
+    let list = delivered(&s, &tid).await;
+    assert_eq!(list[0]["status"], "DELIVRD", "{list:?}");
+    let commands = modem.log().commands;
+    assert!(
+        commands.contains(&"AT+CNMI=2,1,0,1,0".to_owned()),
+        "{commands:?}"
+    );
+    // Text mode asks with AT+CSMP (first octet 49: status report requested).
+    let texting = FakeModem::start(ModemOptions {
+        report_status: Some(0),
+        ..Default::default()
+    });
+    let s = modem_server(&texting.device, &[("option.MODE", "text")]).await;
+    let tid = login(&s).await;
+    let list = delivered(&s, &tid).await;
+    assert_eq!(list[0]["status"], "DELIVRD", "{list:?}");
+    assert!(
+        texting
+            .log()
+            .commands
+            .contains(&"AT+CSMP=49,167,0,0".to_owned())
+    );
+    // STATUS_REPORTS=no asks for none.
+    let quiet = FakeModem::start(ModemOptions {
+        report_status: Some(0),
+        ..Default::default()
+    });
+    let s = modem_server(
+        &quiet.device,
+        &[("option.MODE", "pdu"), ("option.STATUS_REPORTS", "no")],
+    )
+    .await;
+    let tid = login(&s).await;
+    let list = records_when(&s, &tid, |l| l.len() == 1 && l[0]["state"] != "sending").await;
+    assert_eq!(states(&list), vec![("gw", "accepted")]);
+    assert!(
+        !quiet
+            .log()
+            .commands
+            .iter()
+            .any(|c| c.starts_with("AT+CNMI"))
+    );
+}
+
+#[tokio::test]
+async fn a_modems_failed_status_report_sends_the_same_code_through_the_backup() {
+    use crate::support::{FakeModem, ModemOptions};
+    // TP-ST 0x41: incompatible destination, the SMSC gave up.
+    let modem = FakeModem::start(ModemOptions {
+        report_status: Some(0x41),
+        ..Default::default()
+    });
+    let backup = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&backup.url("/sms")).await;
+    s.http_gateway("backup", &backup.url("/sms"), &[]).await;
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", "modem"),
+            ("option.DEVICE", &modem.device),
+            ("option.MODE", "text"),
+            ("option.FAILOVER", "backup"),
+        ],
+    )
+    .await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let tid = login(&s).await;
+    let code = modem.log().bodies.pop().unwrap();
+    let list = records_when(&s, &tid, |l| {
+        l.len() == 2 && l.iter().all(|m| m["state"] != "sending")
+    })
+    .await;
+    assert_eq!(
+        states(&list),
+        vec![("backup", "accepted"), ("gw", "failed")],
+        "{list:?}"
+    );
+    assert_eq!(list[1]["status"], "UNDELIV");
+    assert_eq!(backup.last_otp(ALICE), code, "the same code");
+    assert!(answer(&s, &tid, &code).await);
 }
