@@ -140,6 +140,12 @@ async fn one_session_carries_every_login_and_its_receipts_mark_the_sms_delivered
         "{}",
         p.body
     );
+    let p = browser.get("/ui/admin/").await;
+    assert!(
+        p.body.contains("<td data-label=\"Route\">gw → DE</td><td data-label=\"Sent\">3</td><td data-label=\"Delivered\">3</td>"),
+        "the dashboard shows the destination country: {}",
+        p.body
+    );
     let p = browser.get("/ui/admin/audit/sms?state=failed").await;
     assert!(p.body.contains("No SMS."), "{}", p.body);
     // A quiet session is checked with enquire_link (every 0.2 s here) and stays the one.

@@ -115,19 +115,34 @@ pub fn body(b: &mut Out, stats: &[SmsStat], health: &[BreakerView], failures: &[
     b.raw("<p><a href=\"/ui/admin/audit?authentication=REJECT\">All rejected logins</a></p></section>");
 }
 
-/// Delivery over the last 24 hours: per gateway, and the destination countries of flagged
-/// routes (delivery rate below `sms.delivery_alert_percent`).
+/// The destination countries the dashboard shows per gateway (flagged ones always).
+const COUNTRIES_SHOWN: usize = 8;
+
+/// Delivery and conversion over the last 24 hours: per gateway, and per gateway and
+/// destination country (a route whose delivery rate is below `sms.delivery_alert_percent` is
+/// marked).
 pub fn delivery(b: &mut Out, routes: &[otpgate_service::delivery::RouteStats]) {
     b.raw("<section class=\"card\" aria-labelledby=\"dlr-h\"><h2 id=\"dlr-h\">Delivery, last 24 hours</h2>");
-    let shown: Vec<_> = routes
-        .iter()
-        .filter(|r| r.country.is_empty() || r.flagged)
-        .collect();
+    // Each gateway, then its destination countries: the busiest ones and every flagged one.
+    let mut shown: Vec<&otpgate_service::delivery::RouteStats> = Vec::new();
+    for total in routes.iter().filter(|r| r.country.is_empty()) {
+        shown.push(total);
+        let mut countries: Vec<_> = routes
+            .iter()
+            .filter(|r| r.gateway == total.gateway && !r.country.is_empty())
+            .collect();
+        countries.sort_by(|a, b| b.sent.cmp(&a.sent).then(a.country.cmp(&b.country)));
+        for (i, c) in countries.into_iter().enumerate() {
+            if i < COUNTRIES_SHOWN || c.flagged {
+                shown.push(c);
+            }
+        }
+    }
     if shown.is_empty() {
         b.raw("<p class=\"empty\">No SMS in the last 24 hours.</p></section>");
         return;
     }
-    b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>SMS by gateway (and flagged countries): delivery from receipts, conversion from answered logins</caption><thead><tr><th scope=\"col\">Route</th><th scope=\"col\">Sent</th><th scope=\"col\">Delivered</th><th scope=\"col\">Failed</th><th scope=\"col\">Not sent</th><th scope=\"col\">Pending</th><th scope=\"col\">Delivery rate</th><th scope=\"col\">Median / p95</th><th scope=\"col\">Conversion</th></tr></thead><tbody>");
+    b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>SMS by gateway and destination country: delivery from receipts, conversion from answered logins</caption><thead><tr><th scope=\"col\">Route</th><th scope=\"col\">Sent</th><th scope=\"col\">Delivered</th><th scope=\"col\">Failed</th><th scope=\"col\">Not sent</th><th scope=\"col\">Pending</th><th scope=\"col\">Delivery rate</th><th scope=\"col\">Median / p95</th><th scope=\"col\">Conversion</th></tr></thead><tbody>");
     let pct = |v: Option<f64>| v.map_or("–".to_owned(), |x| format!("{x:.0} %"));
     let secs = |v: Option<i64>| {
         v.map_or("–".to_owned(), |ms| {
@@ -161,5 +176,5 @@ pub fn delivery(b: &mut Out, routes: &[otpgate_service::delivery::RouteStats]) {
             pct(r.conversion)
         );
     }
-    b.raw("</tbody></table></div><p class=\"muted\">Receipts come from gateways that report deliveries (<code>{dlr_url}</code>, see the README); the records are at <code>GET /smsgateway/messages</code>.</p></section>");
+    b.raw("</tbody></table></div><p class=\"muted\">Receipts come from gateways that report deliveries (HTTP gateways with <code>{dlr_url}</code>, SMPP sessions, GSM modems with status reports; see the README). Each SMS: <a href=\"/ui/admin/audit/sms\">the audit log's SMS view</a>.</p></section>");
 }
