@@ -59,6 +59,10 @@ pub(crate) struct Session {
 /// The longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// A session that lasted this long was a working one: when it drops, the next attempt is at
+/// once.
+const STEADY: Duration = Duration::from_secs(10);
+
 impl Session {
     pub(crate) fn start(link: Link) -> Self {
         let (jobs, rx) = mpsc::channel(256);
@@ -243,12 +247,18 @@ async fn run(link: Link, mut jobs: mpsc::Receiver<Job>) {
         let why = match connect(&link).await {
             Ok(bound) => {
                 tracing::info!(gateway = %link.gateway, receipts = bound.receipts, "SMPP session bound");
+                let since = Instant::now();
                 match serve(&link, bound, &mut jobs).await {
                     Ended::Closed => return,
                     Ended::Lost(why) => {
                         tracing::warn!(gateway = %link.gateway, reason = %why, "SMPP session lost: reconnecting");
-                        // A link that was up is tried again at once.
-                        backoff = Duration::ZERO;
+                        // A link that was up a while is tried again at once; one that keeps
+                        // dropping right after its bind backs off as a failing one does.
+                        backoff = if since.elapsed() >= STEADY {
+                            Duration::ZERO
+                        } else {
+                            (backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF)
+                        };
                         SendError::Connect(why)
                     }
                 }
@@ -321,6 +331,10 @@ async fn serve(link: &Link, mut b: Bound, jobs: &mut mpsc::Receiver<Job>) -> End
                     let _ = lost(&mut pending, "the SMPP session has ended".into());
                     return Ended::Closed;
                 };
+                // Its caller gave up (its login failed over or ended): not sent late.
+                if reply.is_closed() {
+                    continue;
+                }
                 if !b.receipts {
                     submit.registered_delivery = 0;
                 }

@@ -213,6 +213,22 @@ async fn a_dropped_session_is_bound_again_and_tlv_receipts_count() {
 }
 
 #[tokio::test]
+async fn an_smsc_that_drops_every_session_after_its_bind_is_retried_with_back_off() {
+    let smsc = Smsc::start(SmscOptions {
+        drop_after: Some(0),
+        ..smsc_options()
+    })
+    .await;
+    let s = smpp_server(smsc.port, &[]).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert!(b["detail"]["transaction_id"].is_null(), "{b}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Bound and dropped, again after 1 s, then after 2 s…: not a loop.
+    let binds = smsc.binds().len();
+    assert!((2..=3).contains(&binds), "{binds} binds in 1.5 s");
+}
+
+#[tokio::test]
 async fn an_smsc_that_refuses_a_transceiver_is_bound_as_a_transmitter() {
     let smsc = Smsc::start(SmscOptions {
         refuse_transceiver: true,
