@@ -243,6 +243,7 @@ async fn connect(link: &Link) -> Result<Bound, SendError> {
 
 async fn run(link: Link, mut jobs: mpsc::Receiver<Job>) {
     let mut backoff = Duration::ZERO;
+    let mut dropped_soon = false;
     loop {
         let why = match connect(&link).await {
             Ok(bound) => {
@@ -252,9 +253,14 @@ async fn run(link: Link, mut jobs: mpsc::Receiver<Job>) {
                     Ended::Closed => return,
                     Ended::Lost(why) => {
                         tracing::warn!(gateway = %link.gateway, reason = %why, "SMPP session lost: reconnecting");
-                        // A link that was up a while is tried again at once; one that keeps
-                        // dropping right after its bind backs off as a failing one does.
+                        // A link that was up a while, or the first one to drop soon, is
+                        // tried again at once; one that keeps dropping right after its bind
+                        // backs off as a failing one does.
                         backoff = if since.elapsed() >= STEADY {
+                            dropped_soon = false;
+                            Duration::ZERO
+                        } else if !dropped_soon {
+                            dropped_soon = true;
                             Duration::ZERO
                         } else {
                             (backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF)
