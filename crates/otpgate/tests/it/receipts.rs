@@ -272,6 +272,23 @@ async fn an_smsc_that_refuses_a_transceiver_is_bound_as_a_transmitter() {
     assert_eq!(strict.binds(), vec![pdu::BIND_TRANSCEIVER]);
 }
 
+/// `gw`'s SMS of `tid` failed (`UNDELIV`), `backup` carried the same `code`, and the login
+/// completes with it.
+async fn failed_over(s: &Server, tid: &str, code: &str, backup: &Gateway) {
+    let list = records_when(s, tid, |l| {
+        l.len() == 2 && l.iter().all(|m| m["state"] != "sending")
+    })
+    .await;
+    assert_eq!(
+        states(&list),
+        vec![("backup", "accepted"), ("gw", "failed")],
+        "{list:?}"
+    );
+    assert_eq!(list[1]["status"], "UNDELIV");
+    assert_eq!(backup.last_otp(ALICE), code, "the same code");
+    assert!(answer(s, tid, code).await);
+}
+
 #[tokio::test]
 async fn a_failed_receipt_sends_the_same_code_through_the_backup() {
     let smsc = Smsc::start(SmscOptions {
@@ -300,18 +317,7 @@ async fn a_failed_receipt_sends_the_same_code_through_the_backup() {
     s.enroll("alice", "SMS1", "1234", ALICE).await;
     let tid = login(&s).await;
     let code = String::from_utf8(smsc.submits().pop().unwrap().message).unwrap();
-    let list = records_when(&s, &tid, |l| {
-        l.len() == 2 && l.iter().all(|m| m["state"] != "sending")
-    })
-    .await;
-    assert_eq!(
-        states(&list),
-        vec![("backup", "accepted"), ("gw", "failed")],
-        "{list:?}"
-    );
-    assert_eq!(list[1]["status"], "UNDELIV");
-    assert_eq!(backup.last_otp(ALICE), code, "the same code");
-    assert!(answer(&s, &tid, &code).await);
+    failed_over(&s, &tid, &code, &backup).await;
 }
 
 #[tokio::test]
@@ -583,16 +589,5 @@ async fn a_modems_failed_status_report_sends_the_same_code_through_the_backup() 
     s.enroll("alice", "SMS1", "1234", ALICE).await;
     let tid = login(&s).await;
     let code = modem.log().bodies.pop().unwrap();
-    let list = records_when(&s, &tid, |l| {
-        l.len() == 2 && l.iter().all(|m| m["state"] != "sending")
-    })
-    .await;
-    assert_eq!(
-        states(&list),
-        vec![("backup", "accepted"), ("gw", "failed")],
-        "{list:?}"
-    );
-    assert_eq!(list[1]["status"], "UNDELIV");
-    assert_eq!(backup.last_otp(ALICE), code, "the same code");
-    assert!(answer(&s, &tid, &code).await);
+    failed_over(&s, &tid, &code, &backup).await;
 }

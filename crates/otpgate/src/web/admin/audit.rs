@@ -14,11 +14,7 @@ pub async fn list(web: Web) -> WebResult {
     let s = web.admin("auditlog").await?;
     let q = &web.query;
     let g = |k: &str| q.get(k).unwrap_or_default().trim().to_owned();
-    let page_no = q
-        .get("page")
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(1)
-        .max(1);
+    let page_no = page_of(q);
     let mut b = Out::new();
     tabs(&mut b, false);
     view::filters(&mut b, g);
@@ -59,6 +55,14 @@ pub async fn list(web: Web) -> WebResult {
     Ok(page(&web, &s, "Audit log", &[], b))
 }
 
+/// The page a query asks for (1 unless it names a later one).
+fn page_of(q: &crate::params::Params) -> i64 {
+    q.get("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// The two views of the log: entries and SMS.
 fn tabs(b: &mut Out, sms: bool) {
     let (entries, messages) = if sms {
@@ -78,11 +82,7 @@ pub async fn sms(web: Web) -> WebResult {
     let s = web.admin("auditlog").await?;
     let q = &web.query;
     let g = |k: &str| q.get(k).unwrap_or_default().trim().to_owned();
-    let page_no = q
-        .get("page")
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(1)
-        .max(1);
+    let page_no = page_of(q);
     let mut b = Out::new();
     tabs(&mut b, true);
     messages::filters(&mut b, g);
