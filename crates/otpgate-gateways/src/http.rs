@@ -281,6 +281,26 @@ pub(crate) fn validate(def: &GatewayDef) -> Result<(), String> {
             "The key {k} is set both as a fixed PARAMETER and as an option. A fixed parameter and an option may not share a name."
         ));
     }
+    // A gateway that sends neither the code nor the number cannot deliver a login's SMS (and
+    // its test SMS would be "accepted" for an empty request).
+    let sends = |tag: &str| {
+        options.templates.iter().any(|(_, t)| match t {
+            Template::Text(s) => s.contains(tag),
+            Template::Json(v) => v.to_string().contains(tag),
+        })
+    };
+    if options.text_key.is_none() && !sends("{otp}") {
+        return Err(
+            "The gateway sends no SMS text: a request field needs the tag {otp} (e.g. text = {otp}), or set SMS_TEXT_KEY."
+                .into(),
+        );
+    }
+    if options.phone_key.is_none() && !sends("{phone}") {
+        return Err(
+            "The gateway sends no phone number: a request field needs the tag {phone} (e.g. to = {phone}), or set SMS_PHONENUMBER_KEY."
+                .into(),
+        );
+    }
     Ok(())
 }
 
@@ -488,8 +508,35 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// A definition with `opts` and request fields that send the text and the number.
     fn def(opts: &[(&str, &str)]) -> GatewayDef {
-        crate::test_def("http", opts)
+        let mut d = crate::test_def("http", opts);
+        for (k, v) in [("text", "{otp}"), ("to", "{phone}")] {
+            d.options
+                .entry(k.to_owned())
+                .or_insert_with(|| v.to_owned());
+        }
+        d
+    }
+
+    #[test]
+    fn a_gateway_must_send_the_text_and_the_number() {
+        let bare = |opts: &[(&str, &str)]| validate(&crate::test_def("http", opts));
+        let url = ("URL", "http://x/");
+        assert!(bare(&[url]).unwrap_err().contains("{otp}"));
+        assert!(
+            bare(&[url, ("text", "Code {otp}")])
+                .unwrap_err()
+                .contains("{phone}")
+        );
+        assert!(bare(&[url, ("text", "{otp}"), ("to", "{phone}")]).is_ok());
+        // In a JSON value, or by privacyIDEA's legacy keys.
+        assert!(bare(&[url, ("msg", r#"{"body": "{otp}", "to": ["{phone}"]}"#)]).is_ok());
+        assert!(bare(&[url, ("SMS_TEXT_KEY", "text"), ("SMS_PHONENUMBER_KEY", "to")]).is_ok());
+        // A header carries no tags.
+        let mut d = crate::test_def("http", &[url, ("to", "{phone}")]);
+        d.headers.insert("X-Text".into(), "{otp}".into());
+        assert!(validate(&d).is_err());
     }
 
     #[test]

@@ -41,7 +41,9 @@ async fn gateway_crud_like_privacyidea() {
                 ("module", HTTP),
                 ("description", "d"),
                 ("option.URL", "http://example.com/"),
+                ("option.to", "{phone}"),
                 ("option.text", "{otp}"),
+                ("option.from", "ACME"),
                 ("header.X-Api", "abc"),
             ],
         )
@@ -53,7 +55,7 @@ async fn gateway_crud_like_privacyidea() {
     assert_eq!(g["providermodule"], HTTP);
     assert_eq!(
         g["options"],
-        json!({"URL": "http://example.com/", "text": "{otp}"})
+        json!({"URL": "http://example.com/", "text": "{otp}", "to": "{phone}", "from": "ACME"})
     );
     assert_eq!(g["headers"], json!({"X-Api": "abc"}));
     assert_eq!(
@@ -67,14 +69,19 @@ async fn gateway_crud_like_privacyidea() {
             &[
                 ("name", "myGW"),
                 ("module", "http"),
-                ("option.URL", "http://example.com/")
+                ("option.URL", "http://example.com/"),
+                ("option.text", "{otp}"),
+                ("option.to", "{phone}"),
             ]
         )
         .await,
         1
     );
     let g = s.aget("/smsgateway/", &[]).await.1["result"]["value"][0].clone();
-    assert_eq!(g["options"], json!({"URL": "http://example.com/"}));
+    assert_eq!(
+        g["options"],
+        json!({"URL": "http://example.com/", "text": "{otp}", "to": "{phone}"})
+    );
     assert_eq!(g["headers"], json!({}));
     assert_eq!(g["description"], json!(null));
     // Option deletes.
@@ -84,6 +91,8 @@ async fn gateway_crud_like_privacyidea() {
             ("name", "myGW"),
             ("module", HTTP),
             ("option.URL", "http://example.com/"),
+            ("option.text", "{otp}"),
+            ("option.to", "{phone}"),
             ("option.x", "1"),
             ("header.h1", "v"),
         ],
@@ -141,6 +150,8 @@ async fn gateway_input_errors_name_the_problem() {
                 ("name", "g"),
                 ("module", HTTP),
                 ("option.URL", "http://x/"),
+                ("option.text", "{otp}"),
+                ("option.to", "{phone}"),
                 ("option.TIMEOUT", "soon"),
             ],
             "TIMEOUT",
@@ -150,6 +161,8 @@ async fn gateway_input_errors_name_the_problem() {
                 ("name", "g"),
                 ("module", HTTP),
                 ("option.URL", "http://x/"),
+                ("option.text", "{otp}"),
+                ("option.to", "{phone}"),
                 ("option.HTTP_METHOD", "PUT"),
             ],
             "HTTP_METHOD",
@@ -159,6 +172,7 @@ async fn gateway_input_errors_name_the_problem() {
                 ("name", "g"),
                 ("module", HTTP),
                 ("option.URL", "http://x/"),
+                ("option.text", "{otp}"),
                 ("option.PARAMETER", r#"{"from":"otpgate"}"#),
                 ("option.from", "{phone}"),
             ],
@@ -173,6 +187,8 @@ async fn gateway_input_errors_name_the_problem() {
                 ("name", "g"),
                 ("module", HTTP),
                 ("option.URL", "http://x/"),
+                ("option.text", "{otp}"),
+                ("option.to", "{phone}"),
                 ("option.REGEXP", "/([/x/"),
             ],
             "REGEXP",
@@ -237,6 +253,7 @@ async fn post_form_with_basic_auth_headers_and_regexp() {
         ("option.RETURN_SUCCESS", "ID"),
         ("option.REGEXP", r"/^\+49/0049/"),
         ("option.to", "{phone}"),
+        ("option.text", "{otp}"),
         ("option.body", "Code {otp}"),
         ("option.list", r#"["{phone}", "x"]"#),
         ("header.X-Api-Key", "k1"),
@@ -268,6 +285,7 @@ async fn post_form_with_basic_auth_headers_and_regexp() {
             ("option.USERNAME", "user"),
             ("option.PASSWORD", "wrong"),
             ("option.to", "{phone}"),
+            ("option.text", "{otp}"),
         ],
     )
     .await;
@@ -344,6 +362,7 @@ async fn return_success_return_fail_and_status_codes() {
         ("option.URL", &gw.url("/s")),
         ("option.RETURN_FAIL", "REJECTED"),
         ("option.to", "{phone}"),
+        ("option.text", "{otp}"),
     ])
     .await;
     gw.set_mode(Mode::Ok("status: REJECTED"));
@@ -371,6 +390,7 @@ async fn timeout_turns_a_hanging_gateway_into_a_send_failure() {
         ("option.URL", &gw.url("/s")),
         ("option.TIMEOUT", "0.3"),
         ("option.to", "{phone}"),
+        ("option.text", "{otp}"),
     ])
     .await;
     let b = login(&s).await;
@@ -389,6 +409,7 @@ async fn unreachable_gateway_is_a_send_failure() {
     let s = with_gateway(&[
         ("option.URL", "http://127.0.0.1:9/s"),
         ("option.to", "{phone}"),
+        ("option.text", "{otp}"),
     ])
     .await;
     let b = login(&s).await;
@@ -406,6 +427,7 @@ async fn https_certificate_is_verified_unless_check_ssl_is_no() {
         ("option.URL", &url),
         ("option.RETURN_SUCCESS", "ID"),
         ("option.to", "{phone}"),
+        ("option.text", "{otp}"),
     ])
     .await;
     let b = login(&s).await;
@@ -429,6 +451,7 @@ async fn https_certificate_is_verified_unless_check_ssl_is_no() {
             ("option.CHECK_SSL", "no"),
             ("option.RETURN_SUCCESS", "ID"),
             ("option.to", "{phone}"),
+            ("option.text", "{otp}"),
         ],
     )
     .await;
@@ -450,6 +473,7 @@ async fn requests_go_through_the_configured_proxy() {
             ("option.URL", "http://sms-gateway.invalid/send"),
             ("option.RETURN_SUCCESS", "ID"),
             ("option.to", "{phone}"),
+            ("option.text", "{otp}"),
             (key, &proxy_url),
         ])
         .await;
@@ -469,6 +493,7 @@ async fn requests_go_through_the_configured_proxy() {
     let s = with_gateway(&[
         ("option.URL", "http://sms-gateway.invalid/send"),
         ("option.to", "{phone}"),
+        ("option.text", "{otp}"),
         ("option.HTTPS_PROXY", &proxy_url),
     ])
     .await;
@@ -484,6 +509,7 @@ async fn secrets_are_encrypted_at_rest_censored_and_kept() {
         ("option.PASSWORD", "s3cr3t-pass"),
         ("header.Authorization", "Bearer tok-123"),
         ("option.to", "{phone}"),
+        ("option.text", "{otp}"),
     ])
     .await;
     let g = s.aget("/smsgateway/", &[]).await.1["result"]["value"][0].clone();
@@ -511,6 +537,7 @@ async fn secrets_are_encrypted_at_rest_censored_and_kept() {
             ("option.PASSWORD", "__CENSORED__"),
             ("header.Authorization", "__CENSORED__"),
             ("option.to", "{phone}"),
+            ("option.text", "{otp}"),
         ],
     )
     .await;
@@ -528,6 +555,8 @@ async fn secrets_are_encrypted_at_rest_censored_and_kept() {
             ("name", "gw"),
             ("module", HTTP),
             ("option.URL", &gw.url("/s")),
+            ("option.text", "{otp}"),
+            ("option.to", "{phone}"),
             ("option.apikey", "k"),
             ("secret.option.apikey", "1"),
         ],
@@ -617,6 +646,8 @@ async fn censored_secrets_cannot_be_declassified_and_url_credentials_are_secret(
             ("name", "gw"),
             ("module", HTTP),
             ("option.URL", "https://user:pw-123@sms.example.com/send"),
+            ("option.text", "{otp}"),
+            ("option.to", "{phone}"),
             ("option.PASSWORD", "pass-456"),
         ],
     )
@@ -630,6 +661,8 @@ async fn censored_secrets_cannot_be_declassified_and_url_credentials_are_secret(
             ("name", "gw"),
             ("module", HTTP),
             ("option.URL", "__CENSORED__"),
+            ("option.text", "{otp}"),
+            ("option.to", "{phone}"),
             ("option.PASSWORD", "__CENSORED__"),
             ("secret.option.PASSWORD", "0"),
             ("secret.option.URL", "0"),
@@ -1266,6 +1299,8 @@ async fn kept_secrets_do_not_follow_a_changed_destination() {
             ("name", "gw"),
             ("module", HTTP),
             ("option.URL", "https://sms.example.com/send"),
+            ("option.text", "{otp}"),
+            ("option.to", "{phone}"),
             ("option.USERNAME", "u"),
             ("option.PASSWORD", "pw-1"),
         ],
@@ -1278,6 +1313,8 @@ async fn kept_secrets_do_not_follow_a_changed_destination() {
                 ("name", "gw"),
                 ("module", HTTP),
                 ("option.URL", "https://evil.example.com/"),
+                ("option.text", "{otp}"),
+                ("option.to", "{phone}"),
                 ("option.USERNAME", "u"),
                 ("option.PASSWORD", "__CENSORED__"),
             ],
@@ -1292,6 +1329,8 @@ async fn kept_secrets_do_not_follow_a_changed_destination() {
             ("name", "gw"),
             ("module", HTTP),
             ("option.URL", "https://sms.example.com/send"),
+            ("option.text", "{otp}"),
+            ("option.to", "{phone}"),
             ("option.USERNAME", "u"),
             ("option.PASSWORD", "__CENSORED__"),
         ],
@@ -1303,6 +1342,8 @@ async fn kept_secrets_do_not_follow_a_changed_destination() {
             ("name", "gw"),
             ("module", HTTP),
             ("option.URL", "https://new.example.com/"),
+            ("option.text", "{otp}"),
+            ("option.to", "{phone}"),
             ("option.USERNAME", "u"),
             ("option.PASSWORD", "pw-2"),
         ],

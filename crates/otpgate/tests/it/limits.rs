@@ -752,6 +752,7 @@ async fn saving_a_gateway_whose_text_costs_extra_parts_warns() {
                 ("module", "http"),
                 ("option.URL", "http://127.0.0.1:9/"),
                 ("option.text", &long),
+                ("option.to", "{phone}"),
             ],
         )
         .await;
