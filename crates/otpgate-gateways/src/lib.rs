@@ -184,6 +184,8 @@ pub struct GatewayReceipt {
     pub ids: Vec<String>,
     /// The status (`DELIVRD`, `UNDELIV`, `ENROUTE`, …).
     pub status: String,
+    /// The destination's digits, where the receipt names them (a modem's status report).
+    pub to: Option<String>,
 }
 
 /// Receipts waiting for the service at most; an SMPP receipt beyond is refused for the
@@ -407,6 +409,36 @@ impl Registry {
             reference: None,
             external_id,
         })
+    }
+
+    /// Whether the gateway `def` reports deliveries on its own connection right now: an SMPP
+    /// session bound as a transceiver, a modem that accepted status reports. False until
+    /// its provider is in use, and for every other provider.
+    pub fn receives_receipts(&self, def: &GatewayDef) -> bool {
+        let fp = fingerprint(def);
+        let Ok(cache) = self.cache.lock() else {
+            return false;
+        };
+        match cache.get(&def.id) {
+            Some(c) if c.fingerprint == fp => match c.provider.as_ref() {
+                Provider::Smpp(p) => p.receiving(),
+                Provider::Modem(p) => p.receiving(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Drops the cached providers whose gateway is gone or changed (`live`: every current
+    /// definition), so an SMPP session or a modem of a deleted or changed gateway does not
+    /// stay bound on a node that did not make the change.
+    pub fn retain(&self, live: &[GatewayDef]) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|id, c| {
+                live.iter()
+                    .any(|d| d.id == *id && fingerprint(d) == c.fingerprint)
+            });
+        }
     }
 
     /// Drops the cached provider of a gateway (after it was changed or deleted).

@@ -10,6 +10,7 @@ use crate::{GatewayDef, GatewayReceipt, SendError};
 use otpgate_core::sms_text::{self, Encoding};
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -82,9 +83,10 @@ pub mod pdu {
         out
     }
 
-    /// The message reference and status (TP-MR, TP-ST) of an SMS-STATUS-REPORT in PDU mode
-    /// (hex, with its SMSC field; 3GPP TS 23.040 §9.2.2.3).
-    pub fn status_report(hex: &str) -> Option<(u8, u8)> {
+    /// The message reference, the recipient's digits and the status (TP-MR, TP-RA, TP-ST)
+    /// of an SMS-STATUS-REPORT in PDU mode (hex, with its SMSC field; 3GPP TS 23.040
+    /// §9.2.2.3).
+    pub fn status_report(hex: &str) -> Option<(u8, String, u8)> {
         let hex = hex.trim();
         if !hex.len().is_multiple_of(2) || hex.len() > 400 {
             return None;
@@ -100,9 +102,17 @@ pub mod pdu {
         }
         let mr = *bytes.get(i + 1)?;
         let digits = usize::from(*bytes.get(i + 2)?);
+        let bcd = bytes.get(i + 4..i + 4 + digits.div_ceil(2))?;
+        let to: String = bcd
+            .iter()
+            .flat_map(|b| [b & 0x0F, b >> 4])
+            .take(digits)
+            .filter(|d| *d < 10)
+            .map(|d| char::from(b'0' + d))
+            .collect();
         i += 4 + digits.div_ceil(2); // first octet, MR, length, type, the address
         i += 14; // TP-SCTS, TP-DT
-        Some((mr, *bytes.get(i)?))
+        Some((mr, to, *bytes.get(i)?))
     }
 
     /// Upper-case hex, as `AT+CMGS` in PDU mode takes it.
@@ -213,6 +223,8 @@ struct Job {
     start_by: Instant,
     /// Where status reports go: the gateway's name and the registry's receipts.
     receipts: (String, tokio::sync::mpsc::Sender<GatewayReceipt>),
+    /// Set to whether the modem gives status reports (after it was started).
+    receiving: Arc<AtomicBool>,
     /// The message reference of the part that carries `keep`, when a report was asked for.
     reply: tokio::sync::oneshot::Sender<Result<Option<String>, SendError>>,
 }
@@ -227,6 +239,7 @@ pub(crate) struct ModemProvider {
     settings: Settings,
     modems: Arc<Modems>,
     receipts: (String, tokio::sync::mpsc::Sender<GatewayReceipt>),
+    receiving: Arc<AtomicBool>,
 }
 
 impl ModemProvider {
@@ -239,7 +252,13 @@ impl ModemProvider {
             settings: parse(def).map_err(SendError::Config)?,
             modems,
             receipts: (def.name.clone(), receipts),
+            receiving: Arc::default(),
         })
+    }
+
+    /// Whether the modem gives status reports (known once it sent a message).
+    pub(crate) fn receiving(&self) -> bool {
+        self.receiving.load(Ordering::Relaxed)
     }
 
     /// Sends the text; the modem's message reference of the part that carries `keep` when a
@@ -262,6 +281,7 @@ impl ModemProvider {
             keep: keep.map(str::to_owned),
             start_by: Instant::now() + t,
             receipts: self.receipts.clone(),
+            receiving: self.receiving.clone(),
             reply: tx,
         })?;
         // Every modem answer is bounded by the timeout, so the owner always replies; this
@@ -359,6 +379,10 @@ fn owner(rx: &mpsc::Receiver<Job>) {
                 pin_refused = Some(job.settings.clone());
             }
         }
+        job.receiving.store(
+            open.as_ref().is_some_and(|(_, at)| at.reports),
+            Ordering::Relaxed,
+        );
         let _ = job.reply.send(result);
         pass_on(&mut open, sink.as_ref());
     }
@@ -373,11 +397,12 @@ fn pass_on(
     let (Some((_, at)), Some((gateway, tx))) = (open.as_mut(), sink) else {
         return;
     };
-    for (mr, st) in at.seen.drain(..) {
+    for (mr, to, st) in at.seen.drain(..) {
         let receipt = GatewayReceipt {
             gateway: gateway.clone(),
             ids: vec![mr.to_string()],
             status: status_name(st).to_owned(),
+            to: Some(to).filter(|t| !t.is_empty()),
         };
         if tx.try_send(receipt).is_err() {
             tracing::warn!(gateway = %gateway, "too many delivery receipts waiting: a status report was dropped");
@@ -430,6 +455,7 @@ fn run(open: &mut Option<(Settings, At)>, job: &Job) -> Result<Option<String>, S
                 reports: false,
                 text_reports: None,
                 seen: Vec::new(),
+                carry: String::new(),
             };
             at.start(s)?;
             at
@@ -443,6 +469,34 @@ fn run(open: &mut Option<(Settings, At)>, job: &Job) -> Result<Option<String>, S
 /// True if text mode carries `text` faithfully: one SMS of characters that are ASCII and in the
 /// GSM basic alphabet (the same byte in the modem's default IRA and GSM character sets is not
 /// guaranteed beyond that).
+/// The whole lines of what was `carried` from the last read and what came now, and what to
+/// carry to the next: a line not ended yet, and a `+CDS: <length>` whose PDU line has not
+/// come yet. A modem that never ends a line is not kept in memory.
+fn whole_lines(carried: &str, new: &str) -> (Vec<String>, String) {
+    let text = format!("{carried}{new}");
+    let end = text.rfind(['\r', '\n']).map_or(0, |i| i + 1);
+    let (whole, rest) = text.split_at(end);
+    let mut lines: Vec<String> = whole
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut carry = rest.to_owned();
+    if lines
+        .last()
+        .and_then(|l| l.strip_prefix("+CDS:"))
+        .is_some_and(|f| !f.contains(','))
+        && let Some(last) = lines.pop()
+    {
+        carry = format!("{last}\r\n{carry}");
+    }
+    if carry.len() > 4096 {
+        carry.clear();
+    }
+    (lines, carry)
+}
+
 /// The fields of an AT answer, split at commas outside quotes, without the quotes.
 fn split_fields(s: &str) -> Vec<String> {
     let mut out = vec![String::new()];
@@ -476,8 +530,10 @@ struct At {
     reports: bool,
     /// Text mode asks for reports (`AT+CSMP` accepted); None: not tried yet.
     text_reports: Option<bool>,
-    /// Status reports read and not yet passed on: (TP-MR, TP-ST).
-    seen: Vec<(u8, u8)>,
+    /// Status reports read and not yet passed on: (TP-MR, the recipient's digits, TP-ST).
+    seen: Vec<(u8, String, u8)>,
+    /// What `poll` read of a line that had not ended yet.
+    carry: String,
 }
 
 /// What ends the modem's answer.
@@ -530,7 +586,10 @@ impl At {
             if let Some(err) = complete.iter().find(|l| {
                 **l == "ERROR" || l.starts_with("+CMS ERROR") || l.starts_with("+CME ERROR")
             }) {
-                return Err(SendError::Modem(format!("the modem answered {err}")));
+                let err = format!("the modem answered {err}");
+                let lines: Vec<String> = complete.iter().map(|l| (*l).to_owned()).collect();
+                self.absorb(&lines);
+                return Err(SendError::Modem(err));
             }
             match until {
                 Until::Final if complete.contains(&"OK") => {
@@ -538,7 +597,11 @@ impl At {
                     self.absorb(&lines);
                     return Ok(lines);
                 }
-                Until::Prompt if text.contains('>') => return Ok(Vec::new()),
+                Until::Prompt if text.contains('>') => {
+                    let lines: Vec<String> = complete.into_iter().map(str::to_owned).collect();
+                    self.absorb(&lines);
+                    return Ok(Vec::new());
+                }
                 _ => {}
             }
             if Instant::now() >= deadline {
@@ -572,12 +635,8 @@ impl At {
                 break;
             }
         }
-        let lines: Vec<String> = String::from_utf8_lossy(&buf)
-            .split(['\r', '\n'])
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let (lines, carry) = whole_lines(&self.carry, &String::from_utf8_lossy(&buf));
+        self.carry = carry;
         self.absorb(&lines);
     }
 
@@ -593,9 +652,14 @@ impl At {
             let report = if fields.len() == 1 {
                 it.next().and_then(|pdu| pdu::status_report(pdu))
             } else {
+                // <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>
                 let mr = fields.get(1).and_then(|f| f.parse::<u8>().ok());
+                let to: String = fields
+                    .get(2)
+                    .map(|f| f.chars().filter(char::is_ascii_digit).collect())
+                    .unwrap_or_default();
                 let st = fields.last().and_then(|f| f.parse::<u8>().ok());
-                mr.zip(st)
+                mr.zip(st).map(|(mr, st)| (mr, to, st))
             };
             if let Some(r) = report
                 && self.seen.len() < 1024
@@ -675,7 +739,11 @@ impl At {
         }
         let lines = self.read(Until::Final)?;
         if let Some(l) = lines.iter().find(|l| l.starts_with("+CMGS")) {
-            Ok(l.trim_start_matches("+CMGS:").trim().parse::<u8>().ok())
+            // `+CMGS: <mr>`, or `+CMGS: <mr>,<ackpdu>`.
+            Ok(l.trim_start_matches("+CMGS:")
+                .split(',')
+                .next()
+                .and_then(|mr| mr.trim().parse::<u8>().ok()))
         } else {
             Err(SendError::Modem(
                 "the modem did not confirm the message".into(),
@@ -831,7 +899,10 @@ mod tests {
     fn status_reports_and_answer_fields() {
         // SMSC field 07 91 94 71 ..., first octet 06, MR 0x2A, RA 13 digits, SCTS, DT, ST 0.
         let hex = "07919471000000F0062A0D91945151000000F0622150210000406221502100004000";
-        assert_eq!(pdu::status_report(hex), Some((0x2A, 0)));
+        assert_eq!(
+            pdu::status_report(hex),
+            Some((0x2A, "4915150000000".to_owned(), 0))
+        );
         // Not a status report (an SMS-DELIVER), odd or foreign hex: none.
         assert_eq!(pdu::status_report("0004"), None);
         assert_eq!(pdu::status_report("0006"), None);
@@ -841,6 +912,17 @@ mod tests {
             split_fields(" 6,12,\"+49151,0\",145,\"26/12/05,12:00:00+04\",0"),
             vec!["6", "12", "+49151,0", "145", "26/12/05,12:00:00+04", "0"]
         );
+        // A text-mode report cut after its status's first digit waits for the rest (status
+        // 100 is a failure, 1 would be a delivery); a PDU-mode header waits for its PDU.
+        let (lines, carry) = whole_lines("", "\r\n+CDS: 6,12,\"+49151\",145,\"a\",\"b\",1");
+        assert!(lines.is_empty());
+        let (lines, carry) = whole_lines(&carry, "00\r\n");
+        assert_eq!(lines, vec!["+CDS: 6,12,\"+49151\",145,\"a\",\"b\",100"]);
+        assert!(carry.is_empty());
+        let (lines, carry) = whole_lines("", "+CDS: 25\r\n");
+        assert!(lines.is_empty() && carry.starts_with("+CDS: 25"));
+        let (lines, _) = whole_lines(&carry, "0006\r\n");
+        assert_eq!(lines, vec!["+CDS: 25", "0006"]);
         assert_eq!(status_name(0), "DELIVRD");
         assert_eq!(status_name(0x21), "ENROUTE");
         assert_eq!(status_name(0x41), "UNDELIV");

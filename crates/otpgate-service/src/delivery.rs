@@ -30,6 +30,13 @@ use zeroize::Zeroizing;
 /// have the id yet).
 const RECEIPT_MATCH_WAIT: Duration = Duration::from_secs(5);
 
+/// Receipts taken at the same time at most.
+const RECEIPT_WORKERS: usize = 16;
+
+/// How far back a receipt named by the gateway's own id looks for its SMS (ids are reused:
+/// a modem's message reference after 256 SMS).
+const RECEIPT_HORIZON_MS: i64 = 3 * 86_400_000;
+
 /// How often a followed SMS's record is read (a receipt that reaches this node wakes its
 /// follower at once; one that reaches another node is seen at the next read).
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
@@ -68,9 +75,10 @@ impl Followers {
 pub(crate) struct Follow {
     /// The gateway the token's SMS goes to first (its `FAILOVER` chain is the route).
     pub primary: String,
-    /// The gateway that took it, and the SMS's receipt reference.
+    /// The gateway that took it, the SMS's receipt reference, and the gateway's own id of it.
     pub gateway: String,
     pub reference: String,
+    pub external_id: Option<String>,
     /// The number, the text and the code in it (kept in memory only, for a re-send).
     pub phone: String,
     pub text: Zeroizing<String>,
@@ -252,19 +260,21 @@ pub fn route_stats(facts: &[MessageFact], alert_percent: i64) -> Vec<RouteStats>
     out
 }
 
-/// Whether a gateway reports deliveries (or gives them a time), so that its SMS are followed:
-/// an SMPP gateway bound for receipts, a GSM modem asked for status reports; another with `{dlr_url}` or `DLR_TIMEOUT` when this
-/// server has a `public_url` for the receipts to come to.
-fn reports_deliveries(def: &otpgate_gateways::GatewayDef, public_url: bool) -> bool {
-    let says = |key: &str, value: &str| {
-        def.options
-            .get(key)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
-    };
-    match otpgate_gateways::ProviderKind::parse(&def.module) {
-        Some(otpgate_gateways::ProviderKind::Smpp) => return !says("BIND", "transmitter"),
-        Some(otpgate_gateways::ProviderKind::Modem) => return !says("STATUS_REPORTS", "no"),
-        _ => {}
+/// Whether the SMS `d` that gateway `def` took will be reported on, so that it is followed:
+/// by an SMPP session bound as a transceiver or a modem that gives status reports, when the
+/// gateway gave the SMS an id its receipts name; by another gateway with `{dlr_url}` or
+/// `DLR_TIMEOUT` when this server has a `public_url` for the receipts to come to.
+fn reports_deliveries(
+    def: &otpgate_gateways::GatewayDef,
+    d: &otpgate_gateways::Delivery,
+    registry: &otpgate_gateways::Registry,
+    public_url: bool,
+) -> bool {
+    if matches!(
+        otpgate_gateways::ProviderKind::parse(&def.module),
+        Some(otpgate_gateways::ProviderKind::Smpp | otpgate_gateways::ProviderKind::Modem)
+    ) {
+        return d.external_id.is_some() && registry.receives_receipts(def);
     }
     public_url
         && (def.options.contains_key("DLR_TIMEOUT")
@@ -480,41 +490,78 @@ impl Services {
         let Some(mut receipts) = self.registry().take_receipts() else {
             return;
         };
+        // A bounded number at a time: beyond it the queue fills and the SMSC is told to
+        // send its receipts again later (a flood of foreign receipts costs no more).
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(RECEIPT_WORKERS));
         while let Some(r) = receipts.recv().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
             let s = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = s.gateway_receipt(&r).await {
                     tracing::warn!(gateway = %r.gateway, error = %e, "a delivery receipt could not be taken");
                 }
+                drop(slot);
             });
         }
     }
 
     /// One receipt named by the gateway's own id. A receipt can overtake the record of the
-    /// gateway's answer (the SMSC sends it right after its answer): an id not found yet is
-    /// looked for again for a few seconds. The id's spellings are tried in order (SMSCs that
-    /// give it in hexadecimal in one place and in decimal in the other).
+    /// gateway's answer (the SMSC sends it right after its answer): the id as the receipt
+    /// gives it is looked for again for a few seconds. Only then are its other spellings
+    /// tried (SMSCs that give the id in hexadecimal in one place and in decimal in the other),
+    /// and only against SMS still waiting for their outcome. A receipt that names the
+    /// destination (a modem's status report) matches only an SMS to that number's prefix.
     pub(crate) async fn gateway_receipt(
         &self,
         r: &otpgate_gateways::GatewayReceipt,
     ) -> Result<Option<ReceiptTaken>> {
-        let spellings = &r.ids;
+        let Some((exact, others)) = r.ids.split_first() else {
+            return Ok(None);
+        };
+        let since = self.clock().now_ms() - RECEIPT_HORIZON_MS;
+        let fits = |m: &SmsMessageRow| {
+            r.to.as_deref().is_none_or(|to| {
+                let prefix: String = m.prefix.chars().filter(char::is_ascii_digit).collect();
+                to.chars()
+                    .filter(char::is_ascii_digit)
+                    .collect::<String>()
+                    .starts_with(&prefix)
+            })
+        };
         let mut wait = Duration::from_millis(50);
         let deadline = tokio::time::Instant::now() + RECEIPT_MATCH_WAIT;
         let record = loop {
-            let mut found = None;
-            for id in spellings {
-                found = self.store().message_by_external(&r.gateway, id).await?;
-                if found.is_some() {
-                    break;
-                }
-            }
+            let found = self
+                .store()
+                .message_by_external(&r.gateway, exact, since)
+                .await?
+                .into_iter()
+                .find(|m| fits(m));
             if let Some(m) = found {
                 break m;
             }
             if tokio::time::Instant::now() + wait > deadline {
-                tracing::debug!(gateway = %r.gateway, "a delivery receipt names no SMS of ours");
-                return Ok(None);
+                let mut found = None;
+                for id in others {
+                    found = self
+                        .store()
+                        .message_by_external(&r.gateway, id, since)
+                        .await?
+                        .into_iter()
+                        .find(|m| fits(m) && matches!(m.state.as_str(), "sending" | "accepted"));
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                match found {
+                    Some(m) => break m,
+                    None => {
+                        tracing::debug!(gateway = %r.gateway, "a delivery receipt names no SMS of ours");
+                        return Ok(None);
+                    }
+                }
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_millis(800));
@@ -564,7 +611,17 @@ impl Services {
             let Ok(carrier) = self.load_gateway(&f.gateway).await else {
                 return Ok(());
             };
-            if !reports_deliveries(&carrier, self.inner.public_url.is_some()) {
+            let taken = otpgate_gateways::Delivery {
+                gateway: f.gateway.clone(),
+                reference: Some(f.reference.clone()),
+                external_id: f.external_id.clone(),
+            };
+            if !reports_deliveries(
+                &carrier,
+                &taken,
+                self.registry(),
+                self.inner.public_url.is_some(),
+            ) {
                 return Ok(());
             }
             self.inner.followers.leave(current);
@@ -681,6 +738,7 @@ impl Services {
             };
             f.gateway = d.gateway;
             f.reference = reference;
+            f.external_id = d.external_id;
         }
     }
 

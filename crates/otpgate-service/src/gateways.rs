@@ -443,14 +443,27 @@ impl Services {
             }
             Err(e) => return Err(SmsFailure::Service(e.into())),
         };
-        let mut def = self.gateway_def(&row).map_err(SmsFailure::Service)?;
+        self.sending_def(&row).await.map_err(SmsFailure::Service)
+    }
+
+    /// A stored gateway as its provider sends with it (secrets open, its SMTP server).
+    async fn sending_def(&self, row: &GatewayRow) -> Result<GatewayDef> {
+        let mut def = self.gateway_def(row)?;
         if let Some(id) = otpgate_gateways::smtp_identifier(&def).map(str::to_owned) {
-            def.smtp = self
-                .smtp_server_def(&id)
-                .await
-                .map_err(SmsFailure::Service)?;
+            def.smtp = self.smtp_server_def(&id).await?;
         }
         Ok(def)
+    }
+
+    /// Ends the providers (SMPP sessions, modems) of gateways another node deleted or changed;
+    /// run now and then.
+    pub async fn prune_gateway_providers(&self) -> Result<()> {
+        let mut live = Vec::new();
+        for row in self.store().gateway_list().await? {
+            live.push(self.sending_def(&row).await?);
+        }
+        self.registry().retain(&live);
+        Ok(())
     }
 
     /// The admin console's test SMS: a fixed text to `phone` through gateway `name` (with

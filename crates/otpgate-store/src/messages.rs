@@ -214,25 +214,27 @@ impl Store {
             .transpose()
     }
 
-    /// The record of gateway `gateway` whose own id is `external_id`, the newest if the
-    /// gateway used an id twice; None when there is none (yet).
+    /// The records of gateway `gateway` sent since `since_ms` whose own id is `external_id`,
+    /// newest first (a few: gateways reuse ids); none when there is none (yet).
     pub async fn message_by_external(
         &self,
         gateway: &str,
         external_id: &str,
-    ) -> Result<Option<SmsMessageRow>> {
+        since_ms: i64,
+    ) -> Result<Vec<SmsMessageRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM sms_message WHERE gateway = $1 AND external_id = $2 \
-             AND external_id <> '' ORDER BY id DESC LIMIT 1"
+             AND external_id <> '' AND sent_at >= $3 ORDER BY id DESC LIMIT 8"
         ));
         sqlx::query(sql)
             .bind(gateway)
             .bind(external_id)
-            .fetch_optional(&self.pool)
+            .bind(since_ms)
+            .fetch_all(&self.pool)
             .await?
-            .as_ref()
+            .iter()
             .map(row)
-            .transpose()
+            .collect()
     }
 
     /// Applies a receipt with status value `status`; true when it changed the state (a final

@@ -261,6 +261,9 @@ async fn housekeeping(services: Services) {
             ),
             Err(e) => tracing::warn!(error = %e, "reaping interrupted notifications failed"),
         }
+        if let Err(e) = services.prune_gateway_providers().await {
+            tracing::warn!(error = %e, "ending the providers of changed gateways failed");
+        }
         match services.purge_messages().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "old SMS records purged"),

@@ -258,7 +258,9 @@ impl SmppProvider {
                 destination: phone.to_owned(),
                 esm_class,
                 data_coding: coding,
-                registered_delivery: 1,
+                // The receipt is asked for the part that carries the code only (its id is
+                // the one recorded).
+                registered_delivery: u8::from(i == carrier),
                 message,
             };
             let part_id = self.session.submit(submit).await?;
@@ -267,6 +269,11 @@ impl SmppProvider {
             }
         }
         Ok(id)
+    }
+
+    /// Whether receipts come on the session now (bound as a transceiver).
+    pub(crate) fn receiving(&self) -> bool {
+        self.session.receiving()
     }
 
     /// Sends the text; the SMSC's message id of the part that carries `keep`.
@@ -428,6 +435,34 @@ mod tests {
             let _ = pdu::parse_deliver_sm(&full[..cut]);
         }
         assert!(pdu::parse_deliver_sm(&full[..full.len() - 1]).is_none());
+    }
+
+    #[test]
+    fn receipts_in_data_sm_and_in_message_payload() {
+        // data_sm: addresses, esm_class 0x04, registered_delivery, data_coding, then TLVs.
+        let mut b = Vec::new();
+        pdu::cstr(&mut b, "");
+        b.extend([1, 1]);
+        pdu::cstr(&mut b, "4915100000001");
+        b.extend([0, 0]);
+        pdu::cstr(&mut b, "OTP");
+        b.extend([0x04, 0, 0]);
+        for (tag, v) in [
+            (pdu::TAG_RECEIPTED_MESSAGE_ID, &b"9f\0"[..]),
+            (pdu::TAG_MESSAGE_STATE, &[2][..]),
+        ] {
+            b.extend(tag.to_be_bytes());
+            b.extend(u16::try_from(v.len()).unwrap().to_be_bytes());
+            b.extend(v);
+        }
+        let r = pdu::receipt(&pdu::parse_data_sm(&b).unwrap()).unwrap();
+        assert_eq!((r.id.as_str(), r.stat.as_str()), ("9f", "DELIVRD"));
+        assert!(pdu::parse_data_sm(&b[..b.len() - 1]).is_none());
+        // deliver_sm whose receipt text is in message_payload (short_message empty).
+        let text = b"id:77 sub:001 dlvrd:001 stat:EXPIRED err:000";
+        let d = deliver(0x04, "", &[(pdu::TAG_MESSAGE_PAYLOAD, text)]);
+        let r = pdu::receipt(&pdu::parse_deliver_sm(&d).unwrap()).unwrap();
+        assert_eq!((r.id.as_str(), r.stat.as_str()), ("77", "EXPIRED"));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub const GENERIC_NACK: u32 = 0x8000_0000;
 pub const DELIVER_SM: u32 = 0x0000_0005;
 /// deliver_sm_resp.
 pub const DELIVER_SM_RESP: u32 = 0x8000_0005;
+/// data_sm (from the SMSC: may carry a delivery receipt in its TLVs).
+pub const DATA_SM: u32 = 0x0000_0103;
 /// bind_transceiver.
 pub const BIND_TRANSCEIVER: u32 = 0x0000_0009;
 /// bind_transceiver_resp.
@@ -41,6 +43,8 @@ pub const ESME_RX_T_APPN: u32 = 0x0000_0064;
 pub const TAG_RECEIPTED_MESSAGE_ID: u16 = 0x001E;
 /// The TLV tag message_state.
 pub const TAG_MESSAGE_STATE: u16 = 0x0427;
+/// The TLV tag message_payload (the text instead of short_message).
+pub const TAG_MESSAGE_PAYLOAD: u16 = 0x0424;
 /// The largest PDU accepted.
 pub const MAX_PDU: usize = 64 * 1024;
 
@@ -243,18 +247,57 @@ pub fn parse_deliver_sm(body: &[u8]) -> Option<Deliver> {
     skip(&mut pos, 4)?; // registered_delivery .. sm_default_msg_id
     let len = usize::from(*body.get(pos)?);
     skip(&mut pos, 1)?;
-    let message = body.get(pos..pos + len)?.to_vec();
+    let mut message = body.get(pos..pos + len)?.to_vec();
     pos += len;
-    let mut tlvs = Vec::new();
+    let tlvs = tlvs(body, pos)?;
+    // A receipt text too long for short_message comes in message_payload.
+    if message.is_empty()
+        && let Some((_, v)) = tlvs.iter().find(|(t, _)| *t == TAG_MESSAGE_PAYLOAD)
+    {
+        message = v.clone();
+    }
+    Some(Deliver {
+        esm_class,
+        message,
+        tlvs,
+    })
+}
+
+/// The TLVs from `pos` to the end of `body`.
+fn tlvs(body: &[u8], mut pos: usize) -> Option<Vec<(u16, Vec<u8>)>> {
+    let mut out = Vec::new();
     while pos < body.len() {
         let tag = u16::from_be_bytes([*body.get(pos)?, *body.get(pos + 1)?]);
         let n = usize::from(u16::from_be_bytes([
             *body.get(pos + 2)?,
             *body.get(pos + 3)?,
         ]));
-        tlvs.push((tag, body.get(pos + 4..pos + 4 + n)?.to_vec()));
+        out.push((tag, body.get(pos + 4..pos + 4 + n)?.to_vec()));
         pos += 4 + n;
     }
+    Some(out)
+}
+
+/// Parses a data_sm body (addresses, esm_class, registered_delivery, data_coding, then
+/// TLVs; the text, if any, in message_payload).
+pub fn parse_data_sm(body: &[u8]) -> Option<Deliver> {
+    let mut pos = 0;
+    read_cstr(body, &mut pos)?; // service_type
+    pos += 2;
+    read_cstr(body, &mut pos)?; // source_addr
+    pos += 2;
+    read_cstr(body, &mut pos)?; // destination_addr
+    let esm_class = *body.get(pos)?;
+    pos += 3; // esm_class, registered_delivery, data_coding
+    if pos > body.len() {
+        return None;
+    }
+    let tlvs = tlvs(body, pos)?;
+    let message = tlvs
+        .iter()
+        .find(|(t, _)| *t == TAG_MESSAGE_PAYLOAD)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     Some(Deliver {
         esm_class,
         message,

@@ -8,6 +8,7 @@ use super::pdu::{self, Pdu};
 use crate::{GatewayReceipt, SendError};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -54,7 +55,11 @@ struct Job {
 /// The handle of a running session; dropping it ends the session.
 pub(crate) struct Session {
     jobs: mpsc::Sender<Job>,
+    receiving: Arc<AtomicBool>,
 }
+
+/// The longest a PDU may take to be written.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -66,8 +71,14 @@ const STEADY: Duration = Duration::from_secs(10);
 impl Session {
     pub(crate) fn start(link: Link) -> Self {
         let (jobs, rx) = mpsc::channel(256);
-        tokio::spawn(run(link, rx));
-        Self { jobs }
+        let receiving = Arc::new(AtomicBool::new(false));
+        tokio::spawn(run(link, rx, receiving.clone()));
+        Self { jobs, receiving }
+    }
+
+    /// Whether the session is bound so that receipts come on it (a transceiver bind).
+    pub(crate) fn receiving(&self) -> bool {
+        self.receiving.load(Ordering::Relaxed)
     }
 
     /// Submits one part; the SMSC's message id. The caller bounds the wait.
@@ -125,10 +136,12 @@ impl Bound {
             sequence,
             body,
         });
-        self.writer
-            .write_all(&bytes)
-            .await
-            .map_err(|e| format!("the SMSC connection failed: {}", e.kind()))
+        // An SMSC that does not take a PDU within WRITE_TIMEOUT (it stopped reading) fails
+        // the link, so the session's timers keep running.
+        match tokio::time::timeout(WRITE_TIMEOUT, self.writer.write_all(&bytes)).await {
+            Ok(r) => r.map_err(|e| format!("the SMSC connection failed: {}", e.kind())),
+            Err(_) => Err("the SMSC stopped reading".into()),
+        }
     }
 }
 
@@ -213,7 +226,13 @@ async fn bind(link: &Link, mode: BindMode) -> Result<Bound, SendError> {
             Ok(Some(Err(e))) => return Err(SendError::Connect(e)),
             Ok(Some(Ok(p))) => p,
         };
-        if p.sequence == seq && (p.command == response || p.command == pdu::GENERIC_NACK) {
+        if p.sequence == seq && p.command == pdu::GENERIC_NACK {
+            return Err(SendError::Smpp(format!(
+                "bind refused (generic_nack, status 0x{:08x})",
+                p.status
+            )));
+        }
+        if p.sequence == seq && p.command == response {
             if p.status != 0 {
                 return Err(SendError::Smpp(format!(
                     "bind refused (status 0x{:08x})",
@@ -225,14 +244,16 @@ async fn bind(link: &Link, mode: BindMode) -> Result<Bound, SendError> {
     }
 }
 
-/// Binds as `link.bind` says; a transceiver bind refused for another reason than the
-/// credentials is tried again as a transmitter.
+/// Binds as `link.bind` says; an SMSC that does not know the transceiver bind (it answers
+/// `ESME_RINVCMDID` or `generic_nack`) is bound as a transmitter instead. Other refusals
+/// (credentials, "already bound", a failed bind) are failures: a transmitter there would
+/// quietly go without receipts.
 async fn connect(link: &Link) -> Result<Bound, SendError> {
     match bind(link, link.bind).await {
         Err(SendError::Smpp(why))
             if link.bind == BindMode::Transceiver
-                && !why.contains(&format!("0x{:08x}", pdu::ESME_RINVPASWD))
-                && !why.contains(&format!("0x{:08x}", pdu::ESME_RINVSYSID)) =>
+                && (why.contains(&format!("0x{:08x}", pdu::ESME_RINVCMDID))
+                    || why.contains("generic_nack")) =>
         {
             tracing::info!(gateway = %link.gateway, reason = %why, "the SMSC refused a transceiver bind: bound as a transmitter, without delivery receipts");
             bind(link, BindMode::Transmitter).await
@@ -241,15 +262,39 @@ async fn connect(link: &Link) -> Result<Bound, SendError> {
     }
 }
 
-async fn run(link: Link, mut jobs: mpsc::Receiver<Job>) {
+async fn run(link: Link, mut jobs: mpsc::Receiver<Job>, receiving: Arc<AtomicBool>) {
     let mut backoff = Duration::ZERO;
     let mut dropped_soon = false;
+    // Why the link is down; None before the first attempt (whose sends wait for it).
+    let mut down: Option<SendError> = None;
     loop {
-        let why = match connect(&link).await {
+        let attempt = connect(&link);
+        tokio::pin!(attempt);
+        // While a reconnect is under way, sends fail at once with why the link went down (a
+        // login fails over instead of waiting for a dead SMSC).
+        let connected = loop {
+            tokio::select! {
+                biased;
+                r = &mut attempt => break r,
+                job = jobs.recv(), if down.is_some() => match job {
+                    None => return,
+                    Some(j) => {
+                        let why = down
+                            .clone()
+                            .unwrap_or_else(|| SendError::Smpp("the SMPP session is down".into()));
+                        let _ = j.reply.send(Err(why));
+                    }
+                },
+            }
+        };
+        let why = match connected {
             Ok(bound) => {
                 tracing::info!(gateway = %link.gateway, receipts = bound.receipts, "SMPP session bound");
+                receiving.store(bound.receipts, Ordering::Relaxed);
                 let since = Instant::now();
-                match serve(&link, bound, &mut jobs).await {
+                let ended = serve(&link, bound, &mut jobs).await;
+                receiving.store(false, Ordering::Relaxed);
+                match ended {
                     Ended::Closed => return,
                     Ended::Lost(why) => {
                         tracing::warn!(gateway = %link.gateway, reason = %why, "SMPP session lost: reconnecting");
@@ -276,9 +321,11 @@ async fn run(link: Link, mut jobs: mpsc::Receiver<Job>) {
             }
         };
         // Until the next attempt, sends fail at once (so a login fails over at once).
+        down = Some(why.clone());
         let until = Instant::now() + backoff;
         loop {
             tokio::select! {
+                biased;
                 () = tokio::time::sleep_until(until) => break,
                 job = jobs.recv() => match job {
                     None => return,
@@ -413,16 +460,19 @@ async fn take(
             b.write(pdu::ENQUIRE_LINK_RESP, 0, p.sequence, Vec::new())
                 .await
         }
-        pdu::DELIVER_SM => {
+        pdu::DELIVER_SM | pdu::DATA_SM => {
             let mut status = 0;
-            if let Some(r) = pdu::parse_deliver_sm(&p.body)
-                .as_ref()
-                .and_then(pdu::receipt)
-            {
+            let parsed = if p.command == pdu::DATA_SM {
+                pdu::parse_data_sm(&p.body)
+            } else {
+                pdu::parse_deliver_sm(&p.body)
+            };
+            if let Some(r) = parsed.as_ref().and_then(pdu::receipt) {
                 let receipt = GatewayReceipt {
                     gateway: link.gateway.clone(),
                     ids: pdu::id_spellings(&r.id),
                     status: r.stat,
+                    to: None,
                 };
                 // A receipt that cannot be taken now is refused for the moment: the SMSC
                 // delivers it again later.
@@ -433,7 +483,7 @@ async fn take(
             }
             let mut body = Vec::new();
             pdu::cstr(&mut body, "");
-            b.write(pdu::DELIVER_SM_RESP, status, p.sequence, body)
+            b.write(p.command | pdu::RESPONSE_BIT, status, p.sequence, body)
                 .await
         }
         pdu::UNBIND => {

@@ -230,6 +230,10 @@ impl Services {
         counter: i64,
         challenge: Option<&str>,
     ) -> Result<Option<(String, String)>> {
+        // A caller who has gone gets no mail (as no SMS: `ABANDONED`).
+        if crate::call::abandoned() {
+            return Ok(None);
+        }
         let Some(smtp) = ctx
             .text("sms_email_fallback")?
             .filter(|s| !s.trim().is_empty())
@@ -252,9 +256,16 @@ impl Services {
         let (text, _otp) = self
             .code_text(t, ctx, phone, counter, challenge)
             .map_err(|e| ServiceError::Parameter(e.to_string()))?;
-        otpgate_gateways::send_mail(&server, &to, "Your login code", &text)
-            .await
-            .map_err(|e| ServiceError::Parameter(format!("e-mail: {e}")))?;
+        // The mail gets the SMS's budget again, not the SMTP server's own (longer) timeout.
+        let budget =
+            std::time::Duration::from_millis(u64::try_from(ctx.cfg.send_budget_ms).unwrap_or(4000));
+        tokio::time::timeout(
+            budget,
+            otpgate_gateways::send_mail(&server, &to, "Your login code", &text),
+        )
+        .await
+        .map_err(|_| ServiceError::Parameter("e-mail: the SMTP server took too long".into()))?
+        .map_err(|e| ServiceError::Parameter(format!("e-mail: {e}")))?;
         Ok(Some((
             format!("e-mail ({})", smtp.trim()),
             redact_email(&to),
@@ -290,6 +301,7 @@ impl Services {
                 primary: gateway.to_owned(),
                 gateway: delivery.gateway.clone(),
                 reference: reference.clone(),
+                external_id: delivery.external_id.clone(),
                 phone: phone.to_owned(),
                 text: zeroize::Zeroizing::new(text),
                 otp: zeroize::Zeroizing::new(otp),

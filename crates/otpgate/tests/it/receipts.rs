@@ -232,12 +232,29 @@ async fn an_smsc_that_drops_every_session_after_its_bind_is_retried_with_back_of
 #[tokio::test]
 async fn an_smsc_that_refuses_a_transceiver_is_bound_as_a_transmitter() {
     let smsc = Smsc::start(SmscOptions {
-        refuse_transceiver: true,
+        refuse_transceiver: Some(pdu::ESME_RINVCMDID),
         receipt: Some("DELIVRD"),
         ..smsc_options()
     })
     .await;
+    let backup = Gateway::start().await;
     let s = smpp_server(smsc.port, &[]).await;
+    s.http_gateway("backup", &backup.url("/sms"), &[]).await;
+    let port = smsc.port.to_string();
+    s.ok(
+        "/smsgateway",
+        &[
+            ("name", "gw"),
+            ("module", "smpp"),
+            ("option.SMSC_HOST", "127.0.0.1"),
+            ("option.SMSC_PORT", &port),
+            ("option.SYSTEM_ID", "otpgate"),
+            ("option.PASSWORD", "smpp-pw"),
+            ("option.FAILOVER", "backup"),
+            ("option.DLR_TIMEOUT", "5"),
+        ],
+    )
+    .await;
     let tid = login(&s).await;
     assert_eq!(
         smsc.binds(),
@@ -245,8 +262,12 @@ async fn an_smsc_that_refuses_a_transceiver_is_bound_as_a_transmitter() {
     );
     let sub = smsc.submits().pop().unwrap();
     assert_eq!(sub.registered_delivery, 0, "no receipts on a transmitter");
-    let list = records_when(&s, &tid, |l| l.len() == 1).await;
+    let list = records_when(&s, &tid, |l| l.len() == 1 && l[0]["state"] != "sending").await;
     assert_eq!(states(&list), vec![("gw", "accepted")]);
+    // No receipts can come on this session: DLR_TIMEOUT does not send the code again.
+    s.advance(10);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(backup.count(), 0);
     assert!(answer(&s, &tid, &String::from_utf8(sub.message).unwrap()).await);
     // BIND=transmitter binds as privacyIDEA does, at once.
     let plain = Smsc::start(smsc_options()).await;
@@ -270,6 +291,49 @@ async fn an_smsc_that_refuses_a_transceiver_is_bound_as_a_transmitter() {
         "{b}"
     );
     assert_eq!(strict.binds(), vec![pdu::BIND_TRANSCEIVER]);
+    // Nor is "already bound" (the account's one bind is taken): a transmitter there would
+    // quietly go without receipts.
+    let taken = Smsc::start(SmscOptions {
+        refuse_transceiver: Some(0x05),
+        ..smsc_options()
+    })
+    .await;
+    let s = smpp_server(taken.port, &[]).await;
+    let (_, b) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert!(
+        b["detail"]["sms_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bind refused (status 0x00000005)"),
+        "{b}"
+    );
+    assert_eq!(taken.binds(), vec![pdu::BIND_TRANSCEIVER]);
+}
+
+#[tokio::test]
+async fn the_session_of_a_gateway_another_node_deleted_or_changed_ends() {
+    let smsc = Smsc::start(smsc_options()).await;
+    let s = smpp_server(smsc.port, &[]).await;
+    login(&s).await;
+    // Nothing changed: the session stays.
+    s.app.services.prune_gateway_providers().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!smsc.commands().contains(&pdu::UNBIND));
+    // Deleted behind this node's back (as another node of the cluster would): the next round
+    // of housekeeping ends the session with an unbind.
+    s.app.services.store().gateway_delete("gw").await.unwrap();
+    s.app.services.prune_gateway_providers().await.unwrap();
+    for _ in 0..100 {
+        if smsc.commands().contains(&pdu::UNBIND) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        smsc.commands().contains(&pdu::UNBIND),
+        "{:?}",
+        smsc.commands()
+    );
 }
 
 /// `gw`'s SMS of `tid` failed (`UNDELIV`), `backup` carried the same `code`, and the login

@@ -1091,8 +1091,9 @@ pub struct SmscOptions {
     pub decimal_receipt_ids: bool,
     /// Close each connection after this many submit_sm.
     pub drop_after: Option<usize>,
-    /// Refuse bind_transceiver (ESME_RINVCMDID), as a transmitter-only account.
-    pub refuse_transceiver: bool,
+    /// Refuse bind_transceiver with this status (ESME_RINVCMDID: a transmitter-only SMSC;
+    /// 0x05 ESME_RALYBND: "already bound").
+    pub refuse_transceiver: Option<u32>,
     /// Speak TLS with this certificate and key (PEM files).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
@@ -1211,9 +1212,9 @@ impl Smsc {
                                     "interface version 3.4"
                                 );
                                 let status = if p.command == pdu::BIND_TRANSCEIVER
-                                    && opts.refuse_transceiver
+                                    && let Some(refusal) = opts.refuse_transceiver
                                 {
-                                    pdu::ESME_RINVCMDID
+                                    refusal
                                 } else if id == opts.system_id && pw == opts.password {
                                     0
                                 } else {
