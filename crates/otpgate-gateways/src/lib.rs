@@ -8,6 +8,7 @@
 mod catalogue;
 mod http;
 mod modem;
+pub mod presets;
 mod script;
 mod sink;
 mod sipgate;

@@ -92,7 +92,7 @@ impl GatewayInput {
 }
 
 /// A gateway as admins see it: secret values as `__CENSORED__`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GatewayView {
     /// Row id.
     pub id: i64,

@@ -20,7 +20,27 @@
     var text = (submitter && submitter.getAttribute('data-confirm')) || form.getAttribute('data-confirm');
     if (text && !window.confirm(text)) {
       ev.preventDefault();
+      return;
     }
+    // 6. One submission at a time: a second click while the first is on its way (a double
+    // click on "Send test SMS" sent two SMS) is dropped; the form shows it is busy.
+    if (form.method.toLowerCase() === 'post') {
+      if (form.getAttribute('aria-busy') === 'true') {
+        ev.preventDefault();
+        return;
+      }
+      form.setAttribute('aria-busy', 'true');
+      if (submitter) submitter.classList.add('busy');
+    }
+  });
+
+  // A page restored from the back/forward cache is not busy any more.
+  window.addEventListener('pageshow', function (ev) {
+    if (!ev.persisted) return;
+    doc.querySelectorAll('form[aria-busy="true"]').forEach(function (f) {
+      f.removeAttribute('aria-busy');
+      f.querySelectorAll('.busy').forEach(function (b) { b.classList.remove('busy'); });
+    });
   });
 
   // 2. `select[data-autosubmit]` submits its form on change (the no-JS "Choose" button is `.js-hide`).

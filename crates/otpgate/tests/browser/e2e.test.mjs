@@ -113,10 +113,27 @@ test('the admin defines a sink gateway from the provider form and sends a test S
   await flash(admin, 'This gateway now sends');
   const n = smsCount(sinkFile);
   await admin.getByLabel('Phone number').fill(TEST_PHONE);
-  await admin.getByRole('button', { name: 'Send test SMS' }).click();
+  // A second click while the first is on its way sends nothing: the form is busy and turns
+  // a second submission away (checked with the first one held in the page).
+  await admin.evaluate(() => {
+    window.addEventListener('submit', (e) => e.preventDefault(), { once: true });
+  });
+  const send = admin.getByRole('button', { name: 'Send test SMS' });
+  await send.click();
+  const second = await admin.evaluate(() => {
+    const f = document.querySelector('form[aria-busy="true"]');
+    if (!f) return 'no form is busy';
+    const ev = new Event('submit', { cancelable: true, bubbles: true });
+    f.dispatchEvent(ev);
+    f.removeAttribute('aria-busy');
+    return ev.defaultPrevented ? 'turned away' : 'let through';
+  });
+  assert.equal(second, 'turned away');
+  await send.click();
   await flash(admin, 'The test SMS was accepted by the gateway.');
   const text = await readSms(sinkFile, { phone: TEST_PHONE, after: n });
   assert.match(text, /otpgate test message/);
+  assert.equal(smsCount(sinkFile), n + 1, 'one test SMS');
   await checkPage(admin, 'gateway');
 });
 

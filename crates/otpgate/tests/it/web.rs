@@ -1670,3 +1670,78 @@ async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() 
     let form = b.get("/ui/admin/tokens/new").await;
     assert!(!form.body.contains("none that works"), "{}", form.body);
 }
+
+#[tokio::test]
+async fn the_gateway_form_puts_what_is_needed_first_offers_presets_and_marks_the_field_in_error() {
+    let s = Server::start().await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let form = b.get("/ui/admin/gateways/new").await;
+    let at = |t: &str| {
+        form.body
+            .find(t)
+            .unwrap_or_else(|| panic!("{t} is missing: {}", form.body))
+    };
+    // The required URL first, then what is sent, the success rule, the rest folded.
+    assert!(at("name=\"option.URL\"") < at("Request fields"));
+    assert!(at("Request fields") < at("name=\"option.RETURN_SUCCESS\""));
+    assert!(at("name=\"option.RETURN_SUCCESS\"") < at("<summary>Advanced settings</summary>"));
+    assert!(at("<summary>Advanced settings</summary>") < at("name=\"option.TIMEOUT\""));
+    assert!(
+        !form.body.contains("name=\"option.PROXY\""),
+        "the deprecated PROXY is not offered"
+    );
+    // A preset: Kannel, pre-filled, with what to fill in.
+    let k = b
+        .get("/ui/admin/gateways/new?provider=http&preset=kannel")
+        .await;
+    for want in [
+        "value=\"http://kannel.example.net:13013/cgi-bin/sendsms\"",
+        "value=\"{dlr_url}?status=%d\"",
+        "value=\"dlr-url\"",
+        "Fill in the sendsms-user",
+    ] {
+        assert!(k.body.contains(want), "{want}: {}", k.body);
+    }
+    let http = "privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider";
+    let fields = |url: &'static str, with_fields: bool| {
+        let mut f = vec![
+            ("csrf", csrf.clone()),
+            ("name", "bad".to_owned()),
+            ("module", http.to_owned()),
+            ("option.URL", url.to_owned()),
+            ("option.HTTP_METHOD", "GET".to_owned()),
+        ];
+        if with_fields {
+            f.extend([
+                ("option_key_0", "text".to_owned()),
+                ("option_value_0", "{otp}".to_owned()),
+                ("option_key_1", "to".to_owned()),
+                ("option_value_1", "{phone}".to_owned()),
+            ]);
+        }
+        f
+    };
+    let as_refs = |f: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { f.clone() };
+    // A bad URL: the message stands at the URL field, not at the name.
+    let f = as_refs(&fields("ftp://sms.example.com/", true));
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/ui/admin/gateways/new", &f).await;
+    assert!(p.body.contains("id=\"option.URL-error\""), "{}", p.body);
+    assert!(!p.body.contains("id=\"name-error\""), "{}", p.body);
+    // Neither the code nor the number: refused, at the request fields.
+    let f = as_refs(&fields("https://sms.example.com/", false));
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/ui/admin/gateways/new", &f).await;
+    assert!(
+        p.body.contains("id=\"option_key_0-error\"") && p.body.contains("sends no SMS text"),
+        "{}",
+        p.body
+    );
+    let (_, gws) = s.aget("/smsgateway/", &[]).await;
+    assert_eq!(
+        gws["result"]["value"],
+        serde_json::json!([]),
+        "nothing saved"
+    );
+}

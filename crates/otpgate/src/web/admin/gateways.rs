@@ -70,12 +70,19 @@ impl Resource for Gateways {
         match item {
             Some(g) => view::page(&mut b, s, g, form, errors),
             None => {
+                let preset = web
+                    .query
+                    .get_nonblank("preset")
+                    .and_then(otpgate_gateways::presets::preset);
                 let module = form
                     .get_nonblank("module")
                     .or(web.query.get_nonblank("provider"))
+                    .or(preset.map(|p| p.kind.module_name()))
                     .unwrap_or(ProviderKind::Http.module_name())
                     .to_owned();
-                view::form(&mut b, s, &module, None, form, errors);
+                // A preset of another provider than the chosen one is not applied.
+                let preset = preset.filter(|p| ProviderKind::parse(&module) == Some(p.kind));
+                view::form(&mut b, s, &module, None, preset, form, errors);
             }
         }
         Ok(b)
@@ -95,10 +102,43 @@ impl Resource for Gateways {
         let name = key.map_or_else(|| Self::new_key(web), str::to_owned);
         Ok(match r {
             Ok(_) => Saved::Key(name),
-            // On the edit page the name is fixed: the message goes with the description.
-            Err(e) => Saved::refused(if key.is_some() { "description" } else { "name" }, &e),
+            // The message goes with the field it names; else with the name (on the edit page,
+            // where the name is fixed, with the description).
+            Err(e) => {
+                let fallback = if key.is_some() { "description" } else { "name" };
+                let msg = super::super::page::service_message(&e);
+                let field = field_of_error(
+                    ProviderKind::parse(web.form.get("module").unwrap_or_default()),
+                    &msg,
+                )
+                .unwrap_or_else(|| fallback.to_owned());
+                Saved::refused(&field, &e)
+            }
         })
     }
+}
+
+/// The form field a refusal of a gateway names: a provider parameter named in the message
+/// (as a whole word, the longest that fits), or the first request field when the text or the
+/// number is missing from them.
+fn field_of_error(kind: Option<ProviderKind>, message: &str) -> Option<String> {
+    if message.contains("{otp}") || message.contains("{phone}") {
+        return Some("option_key_0".into());
+    }
+    let whole_word = |name: &str| {
+        message.match_indices(name).any(|(i, _)| {
+            let before = message[..i].chars().next_back();
+            let after = message[i + name.len()..].chars().next();
+            let part = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            !part(before) && !part(after)
+        })
+    };
+    let mut names: Vec<&str> = kind?.parameters().map(|p| p.name).collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    names
+        .into_iter()
+        .find(|n| whole_word(n))
+        .map(|n| format!("option.{n}"))
 }
 
 /// The posted gateway form as the service's input: parameters typed empty keep a stored

@@ -148,7 +148,7 @@ pub fn page(b: &mut Out, s: &Session, g: &GatewayView, f: &Params, errors: &[(St
     );
     b.raw("</div></section></div>");
     b.raw("<section class=\"card\" aria-labelledby=\"e-h\"><h2 id=\"e-h\">Settings</h2>");
-    form(b, s, &g.module, Some(g), f, errors);
+    form(b, s, &g.module, Some(g), None, f, errors);
     b.raw("</section>");
 }
 
@@ -165,9 +165,20 @@ pub fn form(
     s: &Session,
     module: &str,
     existing: Option<&GatewayView>,
+    preset: Option<&otpgate_gateways::presets::Preset>,
     f: &Params,
     errors: &[(String, String)],
 ) {
+    let template = preset.map(|p| GatewayView {
+        module: p.kind.module_name().to_owned(),
+        options: p
+            .options
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..GatewayView::default()
+    });
+    let template = template.as_ref();
     let kind = ProviderKind::parse(module);
     let name = existing.map(|g| g.name.as_str()).unwrap_or_default();
     if existing.is_none() {
@@ -185,9 +196,27 @@ pub fn form(
             .value(module)
             .attrs("data-autosubmit")
             .select(&modules, b);
+        let presets: Vec<(String, String)> = std::iter::once((String::new(), "(none)".to_owned()))
+            .chain(
+                otpgate_gateways::presets::PRESETS
+                    .iter()
+                    .filter(|p| Some(p.kind) == kind)
+                    .map(|p| (p.key.to_owned(), p.label.to_owned())),
+            )
+            .collect();
+        if presets.len() > 1 {
+            Field::new("preset", "Start from")
+                .value(preset.map(|p| p.key).unwrap_or_default())
+                .hint("A gateway whose HTTP shape is known, pre-filled; fill in what is yours.")
+                .attrs("data-autosubmit")
+                .select(&presets, b);
+        }
         b.raw(
             "<div class=\"actions js-hide\"><button type=\"submit\">Choose</button></div></form>",
         );
+        if let Some(p) = preset {
+            w!(b, "<p class=\"note\">{}</p>", E(p.note));
+        }
     }
     let action = if existing.is_some() {
         format!("/ui/admin/gateways/{}", U(name))
@@ -223,75 +252,211 @@ pub fn form(
         ))
         .errors(errors)
         .input(b);
+    let values = existing.or(template);
     let mut params: Vec<_> = kind.map(|k| k.parameters().collect()).unwrap_or_default();
-    params.sort_by_key(|p| p.name);
-    b.raw("<fieldset><legend>Provider settings</legend>");
-    for p in params {
-        let field = format!("option.{}", p.name);
-        let stored = existing
-            .and_then(|g| g.options.get(p.name))
-            .map(String::as_str)
-            .unwrap_or_default();
-        let label = if p.required {
-            format!("{} (required)", p.name)
-        } else {
-            p.name.to_owned()
-        };
-        if p.secret {
-            let hint = if existing.is_some() && !stored.is_empty() {
-                format!(
-                    "{} Stored encrypted; leave empty to keep it.",
-                    p.description
-                )
-            } else {
-                p.description.to_owned()
-            };
-            Field::new(&field, &label)
-                .kind("password")
-                .hint(&hint)
-                .attrs("autocomplete=\"off\"")
-                .errors(errors)
-                .input(b);
-        } else if !p.values.is_empty() {
-            let mut o = vec![(String::new(), "(default)".to_owned())];
-            o.extend(opts(p.values.iter().copied()));
-            Field::new(&field, &label)
-                .value(&typed_or(f, &field, stored))
-                .hint(p.description)
-                .errors(errors)
-                .select(&o, b);
-        } else {
-            let attrs = if p.required { "required" } else { "" };
-            Field::new(&field, &label)
-                .value(&typed_or(f, &field, stored))
-                .hint(p.description)
-                .attrs(attrs)
-                .errors(errors)
-                .input(b);
+    // privacyIDEA's deprecated PROXY only where a gateway still has it.
+    params.retain(|p| {
+        !(kind == Some(ProviderKind::Http)
+            && p.name == "PROXY"
+            && values.is_none_or(|g| g.options.get("PROXY").is_none_or(String::is_empty)))
+    });
+    // Required first within a section, otherwise in the catalogue's order.
+    params.sort_by_key(|p| (Section::of(kind, p), !p.required));
+    for section in Section::ALL {
+        let mine: Vec<_> = params
+            .iter()
+            .filter(|p| Section::of(kind, p) == section)
+            .collect();
+        let free_rows = section == Section::Send && kind.is_some_and(ProviderKind::options_allowed);
+        if mine.is_empty() && !free_rows {
+            continue;
+        }
+        if section == Section::Advanced {
+            // Folded unless something in it needs attention.
+            let open = mine.iter().any(|p| {
+                errors
+                    .iter()
+                    .any(|(f, _)| *f == format!("option.{}", p.name))
+            });
+            w!(
+                b,
+                "<details class=\"advanced\"{}><summary>Advanced settings</summary>",
+                if open { " open" } else { "" }
+            );
+        }
+        w!(b, "<fieldset><legend>{}</legend>", E(section.legend()));
+        for p in mine {
+            parameter(b, p, existing.is_some(), values, f, errors);
+        }
+        b.raw("</fieldset>");
+        if free_rows {
+            extra_rows(
+                b,
+                values,
+                f,
+                errors,
+                Extra::Options,
+                "Request fields",
+                "Sent with every message: the text as {otp} and the number as {phone} (both are needed), e.g. text = {otp} and to = {phone}.",
+            );
+        }
+        if section == Section::SignIn && kind.is_some_and(ProviderKind::headers_allowed) {
+            extra_rows(
+                b,
+                values,
+                f,
+                errors,
+                Extra::Headers,
+                "HTTP headers",
+                "e.g. Authorization. Values that look secret are stored encrypted and never shown again.",
+            );
+        }
+        if section == Section::Advanced {
+            b.raw("</details>");
         }
     }
-    b.raw("</fieldset>");
-    if kind.is_some_and(ProviderKind::options_allowed) {
-        extra_rows(
-            b,
-            existing,
-            f,
-            Extra::Options,
-            "Request fields",
-            "Sent with every message, e.g. text = {otp} and phone = {phone}.",
-        );
-    }
-    if kind.is_some_and(ProviderKind::headers_allowed) {
-        extra_rows(
-            b,
-            existing,
-            f,
-            Extra::Headers,
-            "HTTP headers",
-            "e.g. Authorization. Values that look secret are stored encrypted and never shown again.",
-        );
-    }
     b.raw("<div class=\"actions\"><button class=\"primary\" type=\"submit\">Save gateway</button> <a class=\"button\" href=\"/ui/admin/gateways\">Cancel</a></div></form>");
+}
+
+/// The sections of a gateway's form, in order: what is needed first, the rest folded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Section {
+    Where,
+    SignIn,
+    Send,
+    Success,
+    Receipts,
+    Failover,
+    Advanced,
+}
+
+impl Section {
+    const ALL: [Section; 7] = [
+        Section::Where,
+        Section::SignIn,
+        Section::Send,
+        Section::Success,
+        Section::Receipts,
+        Section::Failover,
+        Section::Advanced,
+    ];
+
+    fn legend(self) -> &'static str {
+        match self {
+            Section::Where => "Where messages go",
+            Section::SignIn => "Sign-in at the gateway",
+            Section::Send => "What is sent",
+            Section::Success => "When a message counts as sent",
+            Section::Receipts => "Delivery receipts",
+            Section::Failover => "Failover",
+            Section::Advanced => "Advanced",
+        }
+    }
+
+    /// The section of provider parameter `p`.
+    fn of(kind: Option<ProviderKind>, p: &otpgate_gateways::Parameter) -> Section {
+        let n = p.name;
+        if n.starts_with("DLR_") || n == "STATUS_REPORTS" {
+            return Section::Receipts;
+        }
+        match n {
+            "FAILOVER" => return Section::Failover,
+            "RETURN_SUCCESS" | "RETURN_FAIL" | "RETURN_QUEUED" => return Section::Success,
+            "USERNAME" | "PASSWORD" | "SYSTEM_ID" | "SIM_PIN" => return Section::SignIn,
+            "SEND_DATA_AS_JSON"
+            | "PARAMETER"
+            | "SMS_TEXT_KEY"
+            | "SMS_PHONENUMBER_KEY"
+            | "S_ADDR"
+            | "S_ADDR_TON"
+            | "S_ADDR_NPI"
+            | "D_ADDR_TON"
+            | "D_ADDR_NPI"
+            | "MAILTO"
+            | "SUBJECT"
+            | "BODY"
+            | "MODE"
+            | "SMSC" => return Section::Send,
+            _ => {}
+        }
+        let advanced = matches!(
+            n,
+            "TIMEOUT"
+                | "REGEXP"
+                | "NUMBER_FORMAT"
+                | "CHECK_SSL"
+                | "PROXY"
+                | "HTTP_PROXY"
+                | "HTTPS_PROXY"
+                | "IDEMPOTENCY_HEADER"
+                | "BAUDRATE"
+                | "WINDOW"
+                | "ENQUIRE_LINK"
+                | "SMSC_TLS"
+                | "TLS_CA_FILE"
+                | "BIND"
+                | "SMTPIDENTIFIED"
+        ) || (kind == Some(ProviderKind::Sipgate) && n == "URL");
+        let where_http = matches!(n, "URL" | "HTTP_METHOD");
+        match kind {
+            _ if advanced => Section::Advanced,
+            Some(ProviderKind::Http) if !where_http => Section::Advanced,
+            _ => Section::Where,
+        }
+    }
+}
+
+/// One provider parameter's field; `values` gives what is stored (or a preset's value).
+fn parameter(
+    b: &mut Out,
+    p: &otpgate_gateways::Parameter,
+    stored_gateway: bool,
+    values: Option<&GatewayView>,
+    f: &Params,
+    errors: &[(String, String)],
+) {
+    let field = format!("option.{}", p.name);
+    let stored = values
+        .and_then(|g| g.options.get(p.name))
+        .map(String::as_str)
+        .unwrap_or_default();
+    let label = if p.required {
+        format!("{} (required)", p.name)
+    } else {
+        p.name.to_owned()
+    };
+    if p.secret {
+        let hint = if stored_gateway && !stored.is_empty() {
+            format!(
+                "{} Stored encrypted; leave empty to keep it.",
+                p.description
+            )
+        } else {
+            p.description.to_owned()
+        };
+        Field::new(&field, &label)
+            .kind("password")
+            .hint(&hint)
+            .attrs("autocomplete=\"off\"")
+            .errors(errors)
+            .input(b);
+    } else if !p.values.is_empty() {
+        let mut o = vec![(String::new(), "(default)".to_owned())];
+        o.extend(opts(p.values.iter().copied()));
+        Field::new(&field, &label)
+            .value(&typed_or(f, &field, stored))
+            .hint(p.description)
+            .errors(errors)
+            .select(&o, b);
+    } else {
+        let attrs = if p.required { "required" } else { "" };
+        Field::new(&field, &label)
+            .value(&typed_or(f, &field, stored))
+            .hint(p.description)
+            .attrs(attrs)
+            .errors(errors)
+            .input(b);
+    }
 }
 
 /// The free name/value pairs of a gateway.
@@ -319,6 +484,7 @@ fn extra_rows(
     b: &mut Out,
     existing: Option<&GatewayView>,
     f: &Params,
+    errors: &[(String, String)],
     extra: Extra,
     legend: &str,
     hint: &str,
@@ -382,6 +548,7 @@ fn extra_rows(
         Field::new(&kid, &format!("{what} {} name", i + 1))
             .value(k)
             .attrs("autocomplete=\"off\"")
+            .errors(errors)
             .input(b);
         let vlabel = format!("{what} {} value", i + 1);
         let vf = Field::new(&vid, &vlabel)
