@@ -34,6 +34,29 @@ async fn smpp_server(port: u16, extra: &[(&str, &str)]) -> Server {
     s
 }
 
+/// A server whose SMPP gateway `gw` on `port` (with `extra`) fails over to the HTTP gateway
+/// `backup`, and alice's token; and that backup.
+async fn smpp_with_backup(port: u16, extra: &[(&str, &str)]) -> (Server, Gateway) {
+    let backup = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&backup.url("/sms")).await;
+    s.http_gateway("backup", &backup.url("/sms"), &[]).await;
+    let port = port.to_string();
+    let mut form = vec![
+        ("name", "gw"),
+        ("module", "smpp"),
+        ("option.SMSC_HOST", "127.0.0.1"),
+        ("option.SMSC_PORT", port.as_str()),
+        ("option.SYSTEM_ID", "otpgate"),
+        ("option.PASSWORD", "smpp-pw"),
+        ("option.FAILOVER", "backup"),
+    ];
+    form.extend_from_slice(extra);
+    s.ok("/smsgateway", &form).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    (s, backup)
+}
+
 fn smsc_options() -> SmscOptions {
     SmscOptions {
         system_id: "otpgate".into(),
@@ -237,24 +260,7 @@ async fn an_smsc_that_refuses_a_transceiver_is_bound_as_a_transmitter() {
         ..smsc_options()
     })
     .await;
-    let backup = Gateway::start().await;
-    let s = smpp_server(smsc.port, &[]).await;
-    s.http_gateway("backup", &backup.url("/sms"), &[]).await;
-    let port = smsc.port.to_string();
-    s.ok(
-        "/smsgateway",
-        &[
-            ("name", "gw"),
-            ("module", "smpp"),
-            ("option.SMSC_HOST", "127.0.0.1"),
-            ("option.SMSC_PORT", &port),
-            ("option.SYSTEM_ID", "otpgate"),
-            ("option.PASSWORD", "smpp-pw"),
-            ("option.FAILOVER", "backup"),
-            ("option.DLR_TIMEOUT", "5"),
-        ],
-    )
-    .await;
+    let (s, backup) = smpp_with_backup(smsc.port, &[("option.DLR_TIMEOUT", "5")]).await;
     let tid = login(&s).await;
     assert_eq!(
         smsc.binds(),
@@ -360,25 +366,7 @@ async fn a_failed_receipt_sends_the_same_code_through_the_backup() {
         ..smsc_options()
     })
     .await;
-    let backup = Gateway::start().await;
-    let s = Server::start().await;
-    s.setup(&backup.url("/sms")).await;
-    s.http_gateway("backup", &backup.url("/sms"), &[]).await;
-    let port = smsc.port.to_string();
-    s.ok(
-        "/smsgateway",
-        &[
-            ("name", "gw"),
-            ("module", "smpp"),
-            ("option.SMSC_HOST", "127.0.0.1"),
-            ("option.SMSC_PORT", &port),
-            ("option.SYSTEM_ID", "otpgate"),
-            ("option.PASSWORD", "smpp-pw"),
-            ("option.FAILOVER", "backup"),
-        ],
-    )
-    .await;
-    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    let (s, backup) = smpp_with_backup(smsc.port, &[]).await;
     let tid = login(&s).await;
     let code = String::from_utf8(smsc.submits().pop().unwrap().message).unwrap();
     failed_over(&s, &tid, &code, &backup).await;
