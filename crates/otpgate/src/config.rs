@@ -291,6 +291,51 @@ impl RadiusClientConfig {
     }
 }
 
+/// Every key of a parsed file that does not fit the schema: each key is tried on its own
+/// (every other setting has a default), so one mistake does not hide the next. Each message
+/// names the key.
+fn schema_errors(table: &toml::Table) -> Vec<String> {
+    let one = |section: Option<&str>, key: &str, value: &toml::Value| -> Option<String> {
+        let mut t = toml::Table::new();
+        match section {
+            Some(s) => {
+                let mut inner = toml::Table::new();
+                inner.insert(key.to_owned(), value.clone());
+                t.insert(s.to_owned(), toml::Value::Table(inner));
+            }
+            None => {
+                t.insert(key.to_owned(), value.clone());
+            }
+        }
+        let name = section.map_or_else(|| key.to_owned(), |s| format!("{s}.{key}"));
+        toml::Value::Table(t)
+            .try_into::<Config>()
+            .err()
+            // The message's first line (the rest repeats where: the name says it).
+            .map(|e| {
+                let msg = e.to_string();
+                format!("{name}: {}", msg.lines().next().unwrap_or_default().trim())
+            })
+    };
+    let mut out = Vec::new();
+    for (k, v) in table {
+        match v {
+            toml::Value::Table(inner) => {
+                // A section that is not one: its own error, once.
+                if let Some(e) = one(None, k, &toml::Value::Table(toml::Table::new())) {
+                    out.push(e);
+                    continue;
+                }
+                for (k2, v2) in inner {
+                    out.extend(one(Some(k), k2, v2));
+                }
+            }
+            _ => out.extend(one(None, k, v)),
+        }
+    }
+    out
+}
+
 /// A configuration problem, reported all at once by `check-config`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -317,11 +362,22 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Parses a file's text.
+    /// Parses a file's text. A file that is TOML but does not fit the schema is reported with
+    /// every key that does not fit, not only the first.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
+        toml::from_str(text).map_err(|first| {
+            let every = text
+                .parse::<toml::Table>()
+                .ok()
+                .map(|t| schema_errors(&t))
+                .filter(|all| all.len() > 1);
+            ConfigError::Parse {
+                path: path.to_owned(),
+                message: match every {
+                    Some(all) => format!("{} problems:\n  {}", all.len(), all.join("\n  ")),
+                    None => first.to_string(),
+                },
+            }
         })
     }
 

@@ -332,6 +332,26 @@ fn check_config_accepts_the_example_and_reports_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("listn"));
+    // Every key that does not fit is named, not only the first.
+    std::fs::write(
+        &bad,
+        "[server]\nlistn = \"x\"\nrequest_timeout_secs = \"ten\"\n[web]\nsesion_secs = 5\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["--config", bad.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "3 problems",
+        "server.listn: unknown field `listn`",
+        "server.request_timeout_secs: invalid type: string \"ten\"",
+        "web.sesion_secs: unknown field `sesion_secs`",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
     std::fs::write(&bad, "version = 2\n[log]\nformat = \"xml\"\n").unwrap();
     let out = bin()
         .args(["--config", bad.to_str().unwrap(), "check-config"])
