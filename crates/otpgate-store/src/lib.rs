@@ -466,6 +466,21 @@ impl Store {
         })
     }
 
+    /// Writes a consistent copy of the SQLite database to `path` (`VACUUM INTO`: taken while
+    /// other connections read and write; the file must not exist). SQLite only.
+    pub async fn sqlite_snapshot(&self, path: &std::path::Path) -> Result<()> {
+        if self.backend() != Backend::Sqlite {
+            return Err(StoreError::Conflict(
+                "a snapshot is taken of SQLite databases only".into(),
+            ));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The engine.
     pub fn backend(&self) -> Backend {
         self.backend

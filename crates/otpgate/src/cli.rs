@@ -45,6 +45,14 @@ pub enum Command {
     CheckConfig,
     /// Create or upgrade the database schema and exit (every node also does it at start).
     Migrate,
+    /// Write a consistent snapshot of this installation (the SQLite database, taken while the
+    /// server runs, and the key files) to FILE, a tar archive readable by its owner only.
+    /// Restore: unpack it into an empty data directory. On PostgreSQL the database is
+    /// pg_dump's; FILE then holds the keys.
+    Backup {
+        /// The file to write (it must not exist).
+        file: std::path::PathBuf,
+    },
     /// Copy the whole database (e.g. the SQLite default) into an empty database at URL
     /// (e.g. PostgreSQL, for several nodes). Ids, secrets and the key check are kept, so the
     /// nodes need this data directory's key files.

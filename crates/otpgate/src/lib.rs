@@ -2,6 +2,7 @@
 //! HTTP API (privacyIDEA-compatible) and the web interface. `main.rs` is only the CLI; integration tests start the
 //! same [`state::App`] through [`serve::serve_all`] on a port-0 socket.
 
+pub mod backup;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

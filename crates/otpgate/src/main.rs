@@ -119,6 +119,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => Ok(ExitCode::SUCCESS),
+        Command::Backup { file } => {
+            let loaded = bootstrap::load(config).await?;
+            let written = otpgate::backup::write(&loaded, &file).await?;
+            for (name, bytes) in &written.files {
+                println!("{name}: {bytes} bytes");
+            }
+            if written.database_included {
+                println!("backup written to {}", file.display());
+            } else {
+                println!(
+                    "keys written to {}; the PostgreSQL database itself: pg_dump (see the README)",
+                    file.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate => {
             let loaded = bootstrap::load(config).await?;
             println!(

@@ -1180,3 +1180,39 @@ async fn auth_refusals_cost_one_argon2_verification_whether_the_name_exists_or_n
         assert_eq!(kdf_total().await - before, 1, "{name}");
     }
 }
+
+#[tokio::test]
+async fn the_alert_rules_name_only_metrics_the_server_serves() {
+    let s = Server::start().await;
+    let metrics = s.metrics().await;
+    let families: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/alerts.yml"
+    ))
+    .unwrap();
+    let mut named = std::collections::BTreeSet::new();
+    for (i, _) in rules.match_indices("otpgate_") {
+        let name: String = rules[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name)
+            .to_owned();
+        named.insert(family);
+    }
+    assert!(named.len() >= 8, "{named:?}");
+    for n in &named {
+        assert!(
+            families.contains(n.as_str()),
+            "{n} is not served: {families:?}"
+        );
+    }
+}

@@ -1876,3 +1876,78 @@ async fn serve_listens_on_a_host_name_and_says_where_to_open_it_in_plain_text() 
         "no colour codes in a log file: {log}"
     );
 }
+
+#[tokio::test]
+async fn backup_while_serving_is_a_consistent_snapshot_that_restores_into_a_working_server() {
+    use crate::support::{ADMIN_PW, Gateway, Server};
+    use std::os::unix::fs::PermissionsExt;
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    // Taken while the server runs and holds the database open.
+    let data = s.dir.path().join("data");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("otpgate.backup.tar");
+    let out = run_ok(&data, &["backup", file.to_str().unwrap()]);
+    assert!(out.contains("backup written to"), "{out}");
+    for name in ["otpgate.sqlite", "encryption.keys", "jwt.secret", "BACKUP"] {
+        assert!(out.contains(&format!("{name}: ")), "{name}: {out}");
+    }
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the backup holds the keys");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "no working files left"
+    );
+    // A second failure after the backup is not in it.
+    s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    // Never over an existing file.
+    let again = bin()
+        .args(["--data-dir", data.to_str().unwrap(), "backup"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    // Restored with the system's tar into an empty directory: a server that works.
+    let restored = tmp.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::set_permissions(&restored, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(&file)
+        .arg("-C")
+        .arg(&restored)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(
+        std::fs::read_to_string(restored.join("BACKUP"))
+            .unwrap()
+            .contains("consistent snapshot")
+    );
+    let run = serve(&restored, &[]).await;
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let c = client();
+    let jwt = admin_jwt(&c, &base, ADMIN_PW).await;
+    let tokens: serde_json::Value = c
+        .get(format!("{base}/token/"))
+        .header("Authorization", &jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens["result"]["value"]["tokens"][0]["failcount"], 1,
+        "the snapshot's state: {tokens}"
+    );
+    assert!(
+        login_via(&base, &gw).await,
+        "the restored keys open the seed"
+    );
+}
