@@ -35,22 +35,21 @@ pub async fn write(loaded: &Loaded, file: &Path) -> anyhow::Result<Written> {
     let sqlite = loaded.services.store().backend() == otpgate_store::Backend::Sqlite;
     // Working files next to the backup, removed however this ends.
     let stem = file.as_os_str().to_string_lossy().into_owned();
-    let work = Leftovers(vec![
-        format!("{stem}.snapshot-{}", std::process::id()).into(),
-        format!("{stem}.partial-{}", std::process::id()).into(),
-    ]);
+    let snapshot: std::path::PathBuf = format!("{stem}.snapshot-{}", std::process::id()).into();
+    let partial: std::path::PathBuf = format!("{stem}.partial-{}", std::process::id()).into();
+    let _work = Leftovers(vec![snapshot.clone(), partial.clone()]);
+    let now = loaded.services.clock().now();
     let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
     if sqlite {
-        let snapshot = &work.0[0];
         loaded
             .services
             .store()
-            .sqlite_snapshot(snapshot)
+            .sqlite_snapshot(&snapshot)
             .await
             .context("taking a snapshot of the SQLite database")?;
         entries.push((
             DATABASE_FILE.to_owned(),
-            fs::read(snapshot).context("reading the snapshot")?,
+            fs::read(&snapshot).context("reading the snapshot")?,
         ));
     }
     for name in [KEY_FILE, JWT_FILE] {
@@ -61,7 +60,7 @@ pub async fn write(loaded: &Loaded, file: &Path) -> anyhow::Result<Written> {
     let note = format!(
         "otpgate {} backup, made {}\ndatabase: {}\nrestore: mkdir -m 700 DATA && tar -xf FILE -C DATA && otpgate --data-dir DATA serve\n",
         env!("CARGO_PKG_VERSION"),
-        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         if sqlite {
             format!("{DATABASE_FILE} (SQLite, a consistent snapshot)")
         } else {
@@ -70,17 +69,17 @@ pub async fn write(loaded: &Loaded, file: &Path) -> anyhow::Result<Written> {
         }
     );
     entries.push(("BACKUP".to_owned(), note.into_bytes()));
-    let partial = &work.0[1];
+
     {
         let mut out = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(partial)
+            .open(&partial)
             .context("creating the backup file")?;
-        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        let mtime = u64::try_from(now.timestamp()).unwrap_or(0);
         for (name, bytes) in &entries {
-            out.write_all(&tar_header(name, bytes.len() as u64, now)?)?;
+            out.write_all(&tar_header(name, bytes.len() as u64, mtime)?)?;
             out.write_all(bytes)?;
             let pad = (512 - bytes.len() % 512) % 512;
             out.write_all(&vec![0u8; pad])?;
@@ -89,7 +88,7 @@ pub async fn write(loaded: &Loaded, file: &Path) -> anyhow::Result<Written> {
         out.sync_all().context("writing the backup file")?;
     }
     // Appears whole or not at all (a hard link fails if the file was made meanwhile).
-    fs::hard_link(partial, file).with_context(|| format!("writing {}", file.display()))?;
+    fs::hard_link(&partial, file).with_context(|| format!("writing {}", file.display()))?;
     Ok(Written {
         files: entries
             .iter()
