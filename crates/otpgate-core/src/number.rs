@@ -95,6 +95,8 @@ pub struct Number {
     pub region: Option<String>,
     /// The line's kind.
     pub kind: NumberKind,
+    /// As people write it across borders: `+49 151 12345678`.
+    pub international: String,
     national: String,
 }
 
@@ -150,6 +152,7 @@ pub fn parse(raw: &str, default_region: Option<&str>) -> Result<Number, NumberEr
         .collect();
     Ok(Number {
         e164: n.format().mode(Mode::E164).to_string(),
+        international: n.format().mode(Mode::International).to_string(),
         region: n.country().id().map(|id| id.as_ref().to_owned()),
         kind: NumberKind::of(n.number_type(&DATABASE)),
         national,
@@ -210,6 +213,7 @@ mod tests {
         ] {
             let n = parse(raw, None).unwrap();
             assert_eq!(n.e164, "+4915112345678", "{raw}");
+            assert_eq!(n.international, "+49 151 12345678", "{raw}");
             assert_eq!(n.region.as_deref(), Some("DE"));
             assert_eq!(n.kind, NumberKind::Mobile);
         }

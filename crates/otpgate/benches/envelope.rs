@@ -28,6 +28,7 @@ fn challenge() -> Checked {
             prompt: DEFAULT_PROMPT.into(),
             valid_until_ms: 1_800_000_000_000,
             gateway: Some("gw".into()),
+            to: String::new(),
         }],
         messages: vec![DEFAULT_PROMPT.into()],
         preferred_client_mode: "interactive".into(),

@@ -488,6 +488,7 @@ impl Services {
                         prompt,
                         valid_until_ms: expires,
                         gateway: Some(gateway),
+                        to: email.unwrap_or_else(|| otpgate_core::phone::redact(&phone)),
                     });
                 }
                 Err(SmsFailure::Service(ServiceError::Unavailable)) => {
@@ -657,6 +658,7 @@ impl Services {
                 prompt,
                 valid_until_ms: c.expires_at,
                 gateway: sent,
+                to: otpgate_core::phone::redact(&phone),
             });
         }
         if out.sent.iter().all(|s| s.gateway.is_none()) {

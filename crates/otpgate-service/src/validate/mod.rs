@@ -115,6 +115,9 @@ pub struct SentChallenge {
     pub valid_until_ms: i64,
     /// The gateway that took the SMS; None when a live challenge was re-used (no SMS).
     pub gateway: Option<String>,
+    /// Where the code went, as the user may be shown it: the number with all but its last
+    /// digits hidden, or the e-mail address likewise (empty when not known).
+    pub to: String,
 }
 
 /// The challenges a PIN (or a trigger) asked for: those sent, and what happened per token.
@@ -546,6 +549,7 @@ mod tests {
                 prompt: DEFAULT_PROMPT.into(),
                 valid_until_ms: 0,
                 gateway: Some("gw".into()),
+                to: String::new(),
             }],
             messages: vec![
                 DEFAULT_PROMPT.into(),

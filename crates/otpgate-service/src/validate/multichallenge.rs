@@ -88,6 +88,7 @@ impl Services {
                 prompt: prompt.clone(),
                 valid_until_ms: expires,
                 gateway: None,
+                to: String::new(),
             }],
             messages: vec![prompt],
             preferred_client_mode: "interactive".into(),

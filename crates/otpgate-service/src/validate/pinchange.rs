@@ -70,6 +70,7 @@ impl Services {
                 prompt: prompt.to_owned(),
                 valid_until_ms: expires,
                 gateway: None,
+                to: String::new(),
             }],
             messages: vec![prompt.to_owned()],
             preferred_client_mode: "interactive".into(),

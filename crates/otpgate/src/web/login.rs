@@ -1,7 +1,7 @@
 //! Signing in and out: admins with their password, users with the SMS login itself (PIN,
 //! then the OTP, through the same check as `/validate/check`).
 
-use super::html::{Field, Out};
+use super::html::{E, Field, Out, w};
 use super::page::{Nav, Page, flash, see_other, typed_otp};
 use super::request::{Web, WebResult};
 use axum::response::Response;
@@ -144,9 +144,26 @@ pub async fn user_login(web: Web) -> WebResult {
             outcome,
         } => match *outcome {
             CheckOutcome::Challenge(c) => {
+                // A number shows its last digits only; an e-mail address as it is (redacted).
+                let to: Vec<String> = c
+                    .sent
+                    .iter()
+                    .map(|s| s.to.as_str())
+                    .filter(|t| !t.is_empty())
+                    .map(|t| {
+                        if t.contains('@') {
+                            t.to_owned()
+                        } else {
+                            let last: String = t.chars().filter(char::is_ascii_digit).collect();
+                            format!("the phone number ending in {last}")
+                        }
+                    })
+                    .collect();
                 let state = LoginClaims {
                     user,
                     realm,
+                    to: to.join(" and "),
+                    until: c.sent.iter().map(|s| s.valid_until_ms).max().unwrap_or(0),
                     tid: c.transaction_id,
                 };
                 let services = &web.app.services;
@@ -178,9 +195,32 @@ pub async fn user_login(web: Web) -> WebResult {
     }
 }
 
-fn otp_page(errors: &[(String, String)]) -> Response {
+/// The code's page: where the code went and how long it is valid (`left_ms`), when known.
+fn otp_page(errors: &[(String, String)], to: &str, left_ms: Option<i64>) -> Response {
     let mut b = Out::new();
-    b.raw("<p>We have sent a code to your phone. Enter it here.</p>");
+    let whither = if to.is_empty() {
+        "your phone".to_owned()
+    } else {
+        to.to_owned()
+    };
+    match left_ms.filter(|ms| *ms > 0) {
+        Some(ms) => {
+            let minutes = (ms + 59_999) / 60_000;
+            let unit = if minutes == 1 { "minute" } else { "minutes" };
+            w!(
+                b,
+                "<p>We have sent a code to <strong>{}</strong>. Enter it here within {minutes} {unit}.</p>",
+                E(&whither)
+            );
+        }
+        None => {
+            w!(
+                b,
+                "<p>We have sent a code to <strong>{}</strong>. Enter it here.</p>",
+                E(&whither)
+            );
+        }
+    }
     b.raw("<form class=\"stack\" method=\"post\" action=\"/ui/login/otp\">");
     Field::new("otp", "Code from the SMS")
         .attrs("required autocomplete=\"one-time-code\" inputmode=\"numeric\" pattern=\"[0-9 ]*\" autofocus")
@@ -196,6 +236,11 @@ struct LoginClaims {
     user: String,
     realm: String,
     tid: String,
+    /// Where the code went (redacted) and until when it is valid (ms).
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    until: i64,
 }
 
 fn login_state(web: &Web) -> Option<LoginClaims> {
@@ -205,18 +250,27 @@ fn login_state(web: &Web) -> Option<LoginClaims> {
 
 /// `GET /ui/login/otp`.
 pub async fn otp_form(web: Web) -> WebResult {
-    if login_state(&web).is_none() {
+    let Some(state) = login_state(&web) else {
         return Ok(see_other("/ui/login"));
-    }
-    Ok(otp_page(&[]))
+    };
+    let left = (state.until > 0).then(|| state.until - web.app.services.clock().now_ms());
+    Ok(otp_page(&[], &state.to, left))
 }
 
 /// `POST /ui/login/otp`: the OTP step.
 pub async fn otp_login(web: Web) -> WebResult {
     web.same_origin()?;
-    let Some(LoginClaims { user, realm, tid }) = login_state(&web) else {
+    let Some(LoginClaims {
+        user,
+        realm,
+        tid,
+        to,
+        until,
+    }) = login_state(&web)
+    else {
         return Ok(see_other("/ui/login"));
     };
+    let left = (until > 0).then(|| until - web.app.services.clock().now_ms());
     let otp = typed_otp(web.form.get("otp").unwrap_or_default());
     let call = web
         .call(Caller::Anonymous)
@@ -231,10 +285,14 @@ pub async fn otp_login(web: Web) -> WebResult {
     if outcome.accepted_by_token() {
         return web.sign_in(&user, &realm, "user", "/ui/me");
     }
-    Ok(otp_page(&[(
-        "otp".into(),
-        "The code is wrong or has expired. Try again, or start again for a new code.".into(),
-    )]))
+    Ok(otp_page(
+        &[(
+            "otp".into(),
+            "The code is wrong or has expired. Try again, or start again for a new code.".into(),
+        )],
+        &to,
+        left,
+    ))
 }
 
 fn admin_page(username: &str, errors: &[(String, String)], ok: Option<&str>) -> Response {

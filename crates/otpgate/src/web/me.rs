@@ -46,7 +46,7 @@ pub async fn overview(web: Web) -> WebResult {
     }
     w!(
         b,
-        "<div class=\"table-wrap\"><table class=\"data\"><caption>Phones that receive your sign-in codes ({})</caption><thead><tr><th scope=\"col\">Phone</th><th scope=\"col\">Token</th><th scope=\"col\">State</th><th scope=\"col\">Actions</th></tr></thead><tbody>",
+        "<div class=\"table-wrap\"><table class=\"data\"><caption>Phones that receive your sign-in codes ({})</caption><thead><tr><th scope=\"col\">Phone</th><th scope=\"col\">State</th><th scope=\"col\">Actions</th></tr></thead><tbody>",
         ready.len()
     );
     for t in ready {
@@ -57,22 +57,28 @@ pub async fn overview(web: Web) -> WebResult {
             Some(Unfit::Locked) => "<span class=\"badge warn\">locked</span>",
             _ => "<span class=\"badge ok\">ready</span>",
         };
+        let shown = if phone.is_empty() {
+            "(the number in your user record)".to_owned()
+        } else {
+            readable(phone)
+        };
         w!(
             b,
-            "<tr><td data-label=\"Phone\">{}</td><td data-label=\"Token\"><code>{}</code></td><td data-label=\"State\">{state}</td><td data-label=\"Actions\"><a class=\"button small\" href=\"/ui/me/phone?replaces={}\">Change number</a> <a class=\"button small\" href=\"/ui/me/pin?serial={}\">Set PIN</a></td></tr>",
-            E(if phone.is_empty() {
-                "(number from your user record)"
-            } else {
-                phone
-            }),
-            E(serial),
+            "<tr><td data-label=\"Phone\">{}</td><td data-label=\"State\">{state}</td><td data-label=\"Actions\"><a class=\"button small\" href=\"/ui/me/phone?replaces={}\">Change number</a> <a class=\"button small\" href=\"/ui/me/pin?serial={}\">Set PIN</a></td></tr>",
+            E(&shown),
             U(serial),
             U(serial)
         );
     }
     b.raw("</tbody></table></div>");
+    b.raw("<p class=\"note\">Each phone has a PIN of its own: you sign in with the PIN of the phone that gets the code.</p>");
     b.raw("<p><a class=\"button\" href=\"/ui/me/phone\">Add another phone</a></p>");
     Ok(page(&web, &s, "My phones", &[], b))
+}
+
+/// A phone number as people write it (`+49 151 23456780`); as stored when it does not parse.
+fn readable(phone: &str) -> String {
+    otpgate_core::number::parse(phone, None).map_or_else(|_| phone.to_owned(), |n| n.international)
 }
 
 /// A new PIN and its repetition (`pin`, `pin2`).
@@ -90,18 +96,50 @@ fn new_pin_fields(b: &mut Out, hint: &str, errors: &[(String, String)]) {
         .input(b);
 }
 
+/// What the phone form knows of the user's phones: the number being replaced (readable), and
+/// whether the user has a phone already.
+struct PhonesNow {
+    current: Option<String>,
+    has_phones: bool,
+}
+
+impl PhonesNow {
+    async fn of(
+        web: &Web,
+        user: &User,
+        replaces: Option<&str>,
+    ) -> Result<Self, super::request::WebError> {
+        let tokens = web.app.services.own_tokens(user).await?;
+        let current = replaces
+            .and_then(|r| tokens.iter().find(|t| t.serial == r))
+            .map(|t| {
+                let p = t.info("phone");
+                if p.is_empty() {
+                    "the number in your user record".to_owned()
+                } else {
+                    readable(p)
+                }
+            });
+        Ok(Self {
+            current,
+            has_phones: tokens.iter().any(|t| t.rollout_state != "verify"),
+        })
+    }
+}
+
 fn phone_body(
     s: &Session,
     phone: &str,
     replaces: Option<&str>,
+    now: &PhonesNow,
     errors: &[(String, String)],
 ) -> Out {
     let mut b = Out::new();
     match replaces {
-        Some(r) => w!(
+        Some(_) => w!(
             b,
-            "<p>Enter the new number for token <code>{}</code>. We send a code to it; once you enter the code, the new number replaces the old one and keeps your PIN.</p>",
-            E(r)
+            "<p>Enter the new number that replaces <strong>{}</strong>. We send a code to it; once you enter the code, the new number replaces the old one and keeps its PIN.</p>",
+            E(now.current.as_deref().unwrap_or("your number"))
         ),
         None => b.raw("<p>Enter the mobile number that should receive your sign-in codes. We send a code to it to check that it is yours.</p>"),
     };
@@ -124,7 +162,11 @@ fn phone_body(
     if replaces.is_none() {
         new_pin_fields(
             &mut b,
-            "At least 4 characters. You enter it before the code when you sign in.",
+            if now.has_phones {
+                "This phone gets a PIN of its own (your other phones keep theirs): at least 4 characters, entered before the code when you sign in with it."
+            } else {
+                "At least 4 characters. You enter it before the code when you sign in."
+            },
             errors,
         );
     }
@@ -134,14 +176,15 @@ fn phone_body(
 
 /// `GET /ui/me/phone[?replaces=serial]`.
 pub async fn phone_form(web: Web) -> WebResult {
-    let (s, _) = web.user().await?;
+    let (s, user) = web.user().await?;
     let replaces = web.query.get_nonblank("replaces");
     let title = if replaces.is_some() {
         "Change your number"
     } else {
         "Add a phone"
     };
-    let b = phone_body(&s, "", replaces, &[]);
+    let now = PhonesNow::of(&web, &user, replaces).await?;
+    let b = phone_body(&s, "", replaces, &now, &[]);
     Ok(page(&web, &s, title, &[], b))
 }
 
@@ -169,13 +212,12 @@ pub async fn phone_enroll(web: Web) -> WebResult {
         // away, so no half-done enrollment is left (the SMS and its pending token are both
         // kept or both removed).
         let call = own_call(&web, &user, "").event("token_init");
-        let (ph, rp) = (phone.clone(), replaces.clone());
+        let (ph, rp, u) = (phone.clone(), replaces.clone(), user.clone());
         let r = web
             .run(call, None, move |svc, cx| {
                 Box::pin(async move {
                     let pin = rp.is_none().then_some(pin.as_str());
-                    svc.enroll_own_phone(&user, &ph, pin, rp.as_deref(), cx)
-                        .await
+                    svc.enroll_own_phone(&u, &ph, pin, rp.as_deref(), cx).await
                 })
             })
             .await;
@@ -193,7 +235,8 @@ pub async fn phone_enroll(web: Web) -> WebResult {
             }
         }
     }
-    let b = phone_body(&s, &phone, replaces.as_deref(), &errors);
+    let now = PhonesNow::of(&web, &user, replaces.as_deref()).await?;
+    let b = phone_body(&s, &phone, replaces.as_deref(), &now, &errors);
     Ok(page(&web, &s, title, &errors, b))
 }
 

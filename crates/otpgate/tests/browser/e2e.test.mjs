@@ -18,6 +18,9 @@ import {
 const { baseUrl, adminPassword, sinkFile, screenshotDir } = env();
 const PHONE1 = '+4915123456780';
 const PHONE2 = '+4915123456781';
+// As the user's pages show them.
+const SHOWN1 = '+49 1512 3456780';
+const SHOWN2 = '+49 1512 3456781';
 const TEST_PHONE = '+4915123456789';
 
 let browsers = [];
@@ -177,6 +180,8 @@ test('the user signs in with PIN and OTP, one wrong OTP first', async () => {
   const n = smsCount(sinkFile);
   await user.getByRole('button', { name: 'Continue' }).click();
   await user.getByRole('heading', { level: 1, name: 'Enter the code' }).waitFor();
+  // The page says where the code went and how long it is valid.
+  await user.getByText(/sent a code to the phone number ending in 80\. Enter it here within \d+ minutes?/).waitFor();
   const otp = otpFrom(await readSms(sinkFile, { phone: PHONE1, after: n }));
   await checkPage(user, 'user-otp');
   await user.getByLabel('Code from the SMS').fill('000000');
@@ -187,7 +192,8 @@ test('the user signs in with PIN and OTP, one wrong OTP first', async () => {
   await user.getByLabel('Code from the SMS').fill(otp);
   await user.getByRole('button', { name: 'Sign in' }).click();
   await user.getByRole('heading', { level: 1, name: 'My phones' }).waitFor();
-  await user.getByRole('cell', { name: PHONE1 }).waitFor();
+  await user.getByRole('cell', { name: SHOWN1 }).waitFor();
+  assert.equal(await user.getByText(/PISM/).count(), 0, 'no token serials for users');
   await checkPage(user, 'user-phones');
   await narrow(user, 'user-phones');
 });
@@ -203,8 +209,8 @@ test('the user changes the number, confirmed by a code to the new number, and se
   await user.getByLabel('Code from the SMS').fill(otp);
   await user.getByRole('button', { name: 'Confirm' }).click();
   await flash(user, 'Your phone is verified');
-  await user.getByRole('cell', { name: PHONE2 }).waitFor();
-  assert.equal(await user.getByRole('cell', { name: PHONE1 }).count(), 0, 'the old number is gone');
+  await user.getByRole('cell', { name: SHOWN2 }).waitFor();
+  assert.equal(await user.getByRole('cell', { name: SHOWN1 }).count(), 0, 'the old number is gone');
 
   await user.getByRole('link', { name: 'Set PIN' }).click();
   await user.getByLabel('New PIN').fill('13579');

@@ -393,8 +393,17 @@ async fn a_user_enrolls_a_phone_verified_by_sms_then_signs_in_with_pin_and_otp()
         p.body
     );
     let otp = otp_in(&gw.last().field("text").unwrap());
+    // The code's page says where it went (the number's last digits) and for how long.
+    let page = b.get("/ui/login/otp").await;
+    assert!(
+        page.body
+            .contains("the phone number ending in 09</strong>. Enter it here within"),
+        "{}",
+        page.body
+    );
     let p = b.post("/ui/login/otp", &[("otp", "111111")]).await;
     assert_eq!(p.status, 422);
+    assert!(p.body.contains("ending in 09"), "{}", p.body);
     assert!(b.get("/ui/me").await.location == "/ui/login");
     let p = b.post("/ui/login/otp", &[("otp", &otp)]).await;
     assert_eq!(
@@ -405,11 +414,22 @@ async fn a_user_enrolls_a_phone_verified_by_sms_then_signs_in_with_pin_and_otp()
     );
     let me = b.get("/ui/me").await;
     assert!(
-        me.body.contains("+4915100000009") && me.body.contains(&serial),
+        me.body.contains("+49 1510 0000009") && me.body.contains(&serial),
         "{}",
         me.body
     );
     let csrf = me.csrf();
+    // Another phone gets a PIN of its own, and the form says so.
+    let add = b.get("/ui/me/phone").await;
+    assert!(add.body.contains("gets a PIN of its own"), "{}", add.body);
+    let change = b.get(&format!("/ui/me/phone?replaces={serial}")).await;
+    assert!(
+        change
+            .body
+            .contains("replaces <strong>+49 1510 0000009</strong>"),
+        "{}",
+        change.body
+    );
 
     // Change the number: the new token replaces the old one and keeps the PIN.
     let p = b
