@@ -108,7 +108,7 @@ pub enum NumberError {
     Region(String),
     /// The text is no phone number (or national without a default region).
     #[error(
-        "{0:?} is not a phone number; give it in international notation (+49 …) or set a default region"
+        "{0:?} is not a phone number; give it in international notation (+49 …) or set a default region (console: Settings; API: sms.default_region)"
     )]
     Unparsable(String),
     /// It parses but is no assigned number of its country.

@@ -100,6 +100,10 @@ pub fn routes() -> Router<App> {
             get(admin::texts::show).post(admin::texts::save),
         )
         .route("/ui/admin/texts/count", post(admin::texts::count))
+        .route(
+            "/ui/admin/settings",
+            get(admin::settings::show).post(admin::settings::save),
+        )
         .route("/ui/admin/audit", get(admin::audit::list))
         .route("/ui/admin/audit/sms", get(admin::audit::sms))
         .route(

@@ -14,6 +14,7 @@ pub mod gateways;
 pub mod policies;
 pub mod realms;
 pub mod resolvers;
+pub mod settings;
 pub mod smtp;
 pub mod texts;
 pub mod tokens;

@@ -56,6 +56,7 @@ pub const ADMIN_MENU: &[(&str, &str, &str)] = &[
     ("/ui/admin/policies", "Policies", "policyread"),
     ("/ui/admin/events", "Events", "eventhandling_read"),
     ("/ui/admin/smtp", "SMTP", "smtpserver_read"),
+    ("/ui/admin/settings", "Settings", "configread"),
     ("/ui/admin/audit", "Audit log", "auditlog"),
 ];
 

@@ -10,6 +10,7 @@ pub mod messages;
 pub mod policies;
 pub mod realms;
 pub mod resolvers;
+pub mod settings;
 pub mod smtp;
 pub mod texts;
 pub mod tokens;

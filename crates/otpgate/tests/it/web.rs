@@ -1765,3 +1765,95 @@ async fn the_gateway_form_puts_what_is_needed_first_offers_presets_and_marks_the
         "nothing saved"
     );
 }
+
+#[tokio::test]
+async fn the_settings_page_sets_the_default_region_limits_and_validity_through_set_config() {
+    let s = Server::start().await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let page = b.get("/ui/admin/settings").await;
+    assert_eq!(page.status, 200);
+    for want in [
+        "Default region",
+        "Code valid for (seconds)",
+        "Send limits",
+        "href=\"/ui/admin/settings\"",
+    ] {
+        assert!(page.body.contains(want), "{want}: {}", page.body);
+    }
+    let p = b
+        .post(
+            "/ui/admin/settings",
+            &[
+                ("csrf", &csrf),
+                ("sms.default_region", "DE"),
+                ("sms.providerTimeout", "120"),
+                ("sms.limit.user", "3/600"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/admin/settings?ok=saved"),
+        "{}",
+        p.body
+    );
+    let (_, cfg) = s.aget("/system/", &[]).await;
+    let v = &cfg["result"]["value"];
+    assert_eq!(
+        (
+            &v["sms.default_region"],
+            &v["sms.providerTimeout"],
+            &v["sms.limit.user"]
+        ),
+        (
+            &serde_json::json!("DE"),
+            &serde_json::json!("120"),
+            &serde_json::json!("3/600")
+        ),
+        "{cfg}"
+    );
+    // A national number now parses with the region.
+    s.ok("/resolver/local", &[("type", "internalresolver")])
+        .await;
+    s.ok(
+        "/user/",
+        &[
+            ("user", "nat"),
+            ("resolver", "local"),
+            ("mobile", "0151 23456780"),
+        ],
+    )
+    .await;
+    // A bad value: refused at its field, nothing else changed.
+    let p = b
+        .post(
+            "/ui/admin/settings",
+            &[
+                ("csrf", &csrf),
+                ("sms.default_region", "Germany"),
+                ("sms.providerTimeout", "120"),
+                ("sms.limit.user", "3/600"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body.contains("id=\"sms.default_region-error\""),
+        "{}",
+        p.body
+    );
+    // Emptied: back to the default.
+    let p = b
+        .post(
+            "/ui/admin/settings",
+            &[("csrf", &csrf), ("sms.default_region", "DE")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let (_, cfg) = s.aget("/system/", &[]).await;
+    assert!(
+        cfg["result"]["value"]["sms.providerTimeout"].is_null(),
+        "{cfg}"
+    );
+}
