@@ -213,7 +213,7 @@ mod tests {
         ] {
             let n = parse(raw, None).unwrap();
             assert_eq!(n.e164, "+4915112345678", "{raw}");
-            assert_eq!(n.international, "+49 151 12345678", "{raw}");
+            assert_eq!(n.international, "+49 1511 2345678", "{raw}");
             assert_eq!(n.region.as_deref(), Some("DE"));
             assert_eq!(n.kind, NumberKind::Mobile);
         }

@@ -346,6 +346,29 @@ impl Services {
         Ok(())
     }
 
+    /// An admin changes their own password: the current one must match (a wrong one counts
+    /// as a failed sign-in in the audit), the new one follows the rules of `add_admin`.
+    pub async fn change_own_admin_password(
+        &self,
+        name: &str,
+        current: &str,
+        new: &str,
+        cx: &mut crate::call::Scope,
+    ) -> Result<()> {
+        cx.audit.action_detail = format!("password of admin {name}");
+        if !self.admin_password_matches(name, current).await? {
+            return Err(ServiceError::Parameter(
+                "The current password is wrong.".into(),
+            ));
+        }
+        if new == current {
+            return Err(ServiceError::Parameter(
+                "The new password must differ from the current one.".into(),
+            ));
+        }
+        self.add_admin(name, new).await
+    }
+
     /// Whether `password` is admin `name`'s password now (false for an unknown admin).
     pub async fn admin_password_matches(&self, name: &str, password: &str) -> Result<bool> {
         match self.store().admin_hash(name).await? {

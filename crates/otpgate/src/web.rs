@@ -70,6 +70,10 @@ pub fn routes() -> Router<App> {
             get(admin::realms::list).post(admin::realms::save),
         )
         .route(
+            "/ui/admin/users/{resolver}/{name}",
+            get(admin::users::edit_form).post(admin::users::edit),
+        )
+        .route(
             "/ui/admin/users/{resolver}/{name}/{action}",
             post(admin::users::delete),
         )
@@ -100,6 +104,10 @@ pub fn routes() -> Router<App> {
             get(admin::texts::show).post(admin::texts::save),
         )
         .route("/ui/admin/texts/count", post(admin::texts::count))
+        .route(
+            "/ui/admin/password",
+            get(admin::password::show).post(admin::password::change),
+        )
         .route(
             "/ui/admin/settings",
             get(admin::settings::show).post(admin::settings::save),

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod events;
 pub mod gateways;
+pub mod password;
 pub mod policies;
 pub mod realms;
 pub mod resolvers;

@@ -145,11 +145,19 @@ impl Page<'_> {
                 } else {
                     format!("{}@{}", s.username, s.realm)
                 };
+                // An admin changes their own password from the name.
+                let who_html = if self.nav == Nav::Admin {
+                    format!(
+                        "<a class=\"who\" href=\"/ui/admin/password\" title=\"Change your password\">{}</a>",
+                        E(&who)
+                    )
+                } else {
+                    format!("<span class=\"who\">{}</span>", E(&who))
+                };
                 w!(
                     o,
-                    "<form class=\"logout\" method=\"post\" action=\"/ui/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><span class=\"who\">{}</span> <button class=\"link\">Sign out</button></form>",
-                    E(&s.csrf),
-                    E(&who)
+                    "<form class=\"logout\" method=\"post\" action=\"/ui/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{who_html} <button class=\"link\">Sign out</button></form>",
+                    E(&s.csrf)
                 );
             }
             o.raw("</header>");
@@ -257,6 +265,7 @@ pub fn flash(key: Option<&str>) -> Option<&'static str> {
         "pin" => "The PIN was set.",
         "deleted" => "Deleted.",
         "saved" => "Saved.",
+        "password-changed" => "Your password was changed. Sign in with the new one.",
         "default" => "This gateway now sends every token's SMS that names no other.",
         "test-sent" => "The test SMS was accepted by the gateway.",
         "user" => "The user was created.",

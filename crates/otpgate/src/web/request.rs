@@ -326,6 +326,16 @@ impl Web {
     /// The admin session, checked for `right` (admin policies apply as in the API); POSTs
     /// also need a valid CSRF token.
     pub async fn admin(&self, right: &str) -> Result<Session, WebError> {
+        self.admin_with(Some(right)).await
+    }
+
+    /// The admin session, whatever the admin's rights (a page every admin has: their own
+    /// password).
+    pub async fn admin_any(&self) -> Result<Session, WebError> {
+        self.admin_with(None).await
+    }
+
+    async fn admin_with(&self, right: Option<&str>) -> Result<Session, WebError> {
         let mut s = self
             .session()
             .await?
@@ -336,10 +346,12 @@ impl Web {
         if !self.app.services.admin_exists(&s.username).await? {
             return Err(WebError::SignIn("/ui/admin/login"));
         }
-        self.app
-            .services
-            .require_admin_right(&s.username, right)
-            .await?;
+        if let Some(right) = right {
+            self.app
+                .services
+                .require_admin_right(&s.username, right)
+                .await?;
+        }
         let policies = self.app.services.policies().await?;
         s.allowed = ADMIN_MENU
             .iter()

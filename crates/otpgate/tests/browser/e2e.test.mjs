@@ -161,7 +161,8 @@ test('the admin enrolls an SMS token for the user', async () => {
   await admin.getByRole('link', { name: 'Enroll an SMS token' }).click();
   await admin.getByLabel('User', { exact: true }).fill('dana');
   await admin.getByLabel('Phone number').fill(PHONE1);
-  await admin.getByLabel('PIN').fill('2468');
+  await admin.getByLabel('PIN', { exact: true }).fill('2468');
+  await admin.getByLabel('Repeat the PIN').fill('2468');
   await admin.getByRole('button', { name: 'Enroll' }).click();
   await flash(admin, 'The token was enrolled.');
   await checkPage(admin, 'token');

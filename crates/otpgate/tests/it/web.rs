@@ -591,6 +591,7 @@ async fn admin_enrolls_tests_a_gateway_counts_sms_and_filters_the_audit() {
                 ("realm", "realm1"),
                 ("phone", "+4915100000002"),
                 ("pin", "9876"),
+                ("pin2", "9876"),
             ],
         )
         .await;
@@ -1855,5 +1856,225 @@ async fn the_settings_page_sets_the_default_region_limits_and_validity_through_s
     assert!(
         cfg["result"]["value"]["sms.providerTimeout"].is_null(),
         "{cfg}"
+    );
+}
+
+#[tokio::test]
+async fn the_enroll_form_picks_users_fills_in_their_mobile_reads_it_dynamically_and_repeats_the_pin()
+ {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    // The realm's users to pick from; a named user's mobile filled in.
+    let form = b.get("/ui/admin/tokens/new?user=alice&realm=realm1").await;
+    assert!(
+        form.body.contains("<datalist id=\"enroll-users\">")
+            && form.body.contains("<option value=\"bob\">"),
+        "{}",
+        form.body
+    );
+    assert!(
+        form.body.contains("value=\"+4915100000001\""),
+        "alice's mobile: {}",
+        form.body
+    );
+    // Two different PINs: refused at the repetition, nothing enrolled.
+    let p = b
+        .post(
+            "/ui/admin/tokens/new",
+            &[
+                ("csrf", &csrf),
+                ("user", "alice"),
+                ("realm", "realm1"),
+                ("phone", "+4915100000001"),
+                ("pin", "1234"),
+                ("pin2", "1243"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("id=\"pin2-error\""), "{}", p.body);
+    // The number read from the user store at every login.
+    let p = b
+        .post(
+            "/ui/admin/tokens/new",
+            &[
+                ("csrf", &csrf),
+                ("user", "alice"),
+                ("realm", "realm1"),
+                ("phone", "+4915100000001"),
+                ("dynamic_phone", "1"),
+                ("pin", "1234"),
+                ("pin2", "1234"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let serial = p
+        .location
+        .trim_start_matches("/ui/admin/tokens/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let t = s.token_info(&serial).await;
+    assert_eq!(t["info"]["dynamic_phone"], "True", "{t}");
+    assert!(t["info"]["phone"].is_null(), "no number of its own: {t}");
+    let (_, b2) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    assert!(b2["detail"]["transaction_id"].is_string(), "{b2}");
+    assert_eq!(gw.last().field("phone").as_deref(), Some("+4915100000001"));
+}
+
+#[tokio::test]
+async fn an_admin_changes_their_own_password_and_signs_in_with_the_new_one() {
+    let s = Server::start().await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let dash = b.get("/ui/admin/").await;
+    assert!(
+        dash.body.contains("href=\"/ui/admin/password\""),
+        "{}",
+        dash.body
+    );
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("current", current.to_owned()),
+            ("password", new.to_owned()),
+            ("password2", again.to_owned()),
+        ]
+    };
+    for (form, field, says) in [
+        (
+            change("wrong-password", "new-password-1", "new-password-1"),
+            "current",
+            "The current password is wrong.",
+        ),
+        (
+            change(ADMIN_PW, "new-password-1", "new-password-2"),
+            "password2",
+            "The two passwords differ.",
+        ),
+        (
+            change(ADMIN_PW, "short", "short"),
+            "password",
+            "at least 8 characters",
+        ),
+    ] {
+        let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let p = b.post("/ui/admin/password", &f).await;
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(
+            p.body.contains(&format!("id=\"{field}-error\"")) && p.body.contains(says),
+            "{says}: {}",
+            p.body
+        );
+    }
+    let form = change(ADMIN_PW, "new-password-1", "new-password-1");
+    let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/ui/admin/password", &f).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/admin/login?ok=password-changed"),
+        "{}",
+        p.body
+    );
+    // The old password no longer signs in, the new one does.
+    let mut fresh = Browser::new(&s);
+    let old = fresh
+        .post(
+            "/ui/admin/login",
+            &[("username", "admin"), ("password", ADMIN_PW)],
+        )
+        .await;
+    assert_ne!(old.status, 303, "{}", old.body);
+    let new = fresh
+        .post(
+            "/ui/admin/login",
+            &[("username", "admin"), ("password", "new-password-1")],
+        )
+        .await;
+    assert_eq!((new.status, new.location.as_str()), (303, "/ui/admin/"));
+}
+
+#[tokio::test]
+async fn an_admin_edits_an_internal_user_and_a_bad_mobile_is_refused_at_its_field() {
+    let gw = Gateway::start().await;
+    let s = Server::start().await;
+    s.setup(&gw.url("/sms")).await;
+    let mut b = Browser::new(&s);
+    let csrf = b.admin_login().await;
+    let list = b.get("/ui/admin/users?realm=realm1").await;
+    assert!(
+        list.body
+            .contains("href=\"/ui/admin/users/local/bob?realm=realm1\""),
+        "{}",
+        list.body
+    );
+    let page = b.get("/ui/admin/users/local/bob?realm=realm1").await;
+    assert!(
+        page.body.contains("value=\"+4915100000002\""),
+        "{}",
+        page.body
+    );
+    let p = b
+        .post(
+            "/ui/admin/users/local/bob?realm=realm1",
+            &[
+                ("csrf", &csrf),
+                ("givenname", "Robert"),
+                ("surname", "Test"),
+                ("mobile", "+4915100000022"),
+                ("email", ""),
+                ("password", "bob-new-pw"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/admin/users?realm=realm1&ok=saved"),
+        "{}",
+        p.body
+    );
+    let (_, u) = s
+        .aget("/user/", &[("realm", "realm1"), ("username", "bob")])
+        .await;
+    let u = &u["result"]["value"][0];
+    assert_eq!(
+        (&u["givenname"], &u["mobile"]),
+        (
+            &serde_json::json!("Robert"),
+            &serde_json::json!("+4915100000022")
+        ),
+        "{u}"
+    );
+    // Not a phone number: refused at the mobile field, nothing changed.
+    let p = b
+        .post(
+            "/ui/admin/users/local/bob?realm=realm1",
+            &[
+                ("csrf", &csrf),
+                ("givenname", "Bobby"),
+                ("surname", "Test"),
+                ("mobile", "call me maybe"),
+                ("email", ""),
+                ("password", ""),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("id=\"mobile-error\""), "{}", p.body);
+    let (_, u) = s
+        .aget("/user/", &[("realm", "realm1"), ("username", "bob")])
+        .await;
+    assert_eq!(u["result"]["value"][0]["givenname"], "Robert");
+    // An unknown user: 404.
+    assert_eq!(
+        b.get("/ui/admin/users/local/nobody?realm=realm1")
+            .await
+            .status,
+        404
     );
 }

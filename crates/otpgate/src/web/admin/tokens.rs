@@ -128,6 +128,37 @@ pub async fn action(Path((serial, action)): Path<(String, String)>, web: Web) ->
 async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> WebResult {
     let services = &web.app.services;
     let realms = services.realm_names().await?;
+    let realm = f
+        .get_nonblank("realm")
+        .map(str::to_owned)
+        .or_else(|| realms.first().cloned())
+        .unwrap_or_default();
+    // The realm's users to pick from, where the admin may list them (at most 500).
+    let reach = services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "userlist");
+    let query = otpgate_service::users::UserQuery {
+        realm: Some(realm.clone()),
+        ..Default::default()
+    };
+    let users: Vec<String> = services
+        .list_users(&query, &reach)
+        .await
+        .map(|u| u.into_iter().take(500).map(|u| u.login).collect())
+        .unwrap_or_default();
+    // A user named before any number was typed: their mobile from the user store.
+    let mut f = f.clone();
+    if f.get("phone").is_none()
+        && let Some(login) = f.get_nonblank("user").map(str::to_owned)
+        && let Ok(Some(u)) = services
+            .find_user(&login, f.get("realm").unwrap_or_default())
+            .await
+        && let Some(m) = u.mobile.first()
+    {
+        f.insert("phone", m);
+    }
+    let f = &f;
     let gateways: Vec<String> = services
         .list_gateways(None)
         .await?
@@ -146,6 +177,7 @@ async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> Web
         &mut b,
         s,
         &realms,
+        &users,
         &gateways,
         default_gap.as_deref(),
         f,
@@ -165,15 +197,22 @@ pub async fn enroll_form(web: Web) -> WebResult {
 pub async fn enroll(web: Web) -> WebResult {
     let s = web.admin("enrollSMS").await?;
     let f = &web.form;
+    if f.get("pin").unwrap_or_default() != f.get("pin2").unwrap_or_default() {
+        let form = web.form.clone();
+        let errors = vec![("pin2".to_owned(), "The two PINs differ.".to_owned())];
+        return enroll_page(&web, &s, &form, &errors).await;
+    }
     let trimmed = |k: &str| f.get_nonblank(k).map(|v| v.trim().to_owned());
+    let dynamic = f.get("dynamic_phone").is_some_and(crate::params::is_true);
     let req = TokenInit {
+        dynamic_phone: dynamic,
         tokentype: Some("sms".into()),
         genkey: true,
         user: trimmed("user").map(|login| UserRef {
             login,
             realm: trimmed("realm"),
         }),
-        phone: trimmed("phone"),
+        phone: trimmed("phone").filter(|_| !dynamic),
         pin: f.get("pin").filter(|p| !p.is_empty()).map(str::to_owned),
         description: trimmed("description"),
         sms_info: trimmed("sms.identifier")

@@ -118,3 +118,78 @@ pub async fn delete(
         U(realm)
     )))
 }
+
+/// The internal user `name` of `resolver`, found in `realm`.
+async fn internal_user(
+    web: &Web,
+    resolver: &str,
+    name: &str,
+    realm: &str,
+) -> Result<otpgate_service::users::User, super::super::request::WebError> {
+    web.app
+        .services
+        .find_user(name, realm)
+        .await?
+        .filter(|u| u.resolver == resolver && u.resolver_type == "internalresolver")
+        .ok_or_else(|| {
+            super::super::request::WebError::Page(
+                axum::http::StatusCode::NOT_FOUND,
+                format!("There is no user {name} in the user store {resolver}."),
+            )
+        })
+}
+
+/// `GET /ui/admin/users/{resolver}/{name}?realm=`: an internal user's page.
+pub async fn edit_form(Path((resolver, name)): Path<(String, String)>, web: Web) -> WebResult {
+    let s = web.admin("updateuser").await?;
+    let realm = web.query.get("realm").unwrap_or_default().to_owned();
+    let u = internal_user(&web, &resolver, &name, &realm).await?;
+    let mut b = Out::new();
+    view::edit_user(&mut b, &s, &u, &realm, &Params::new(), &Vec::new());
+    Ok(page(&web, &s, &format!("User {name}"), &[], b))
+}
+
+/// `POST /ui/admin/users/{resolver}/{name}?realm=`: saves the user (`PUT /user`'s call).
+pub async fn edit(Path((resolver, name)): Path<(String, String)>, web: Web) -> WebResult {
+    let s = web.admin("updateuser").await?;
+    let realm = web.query.get("realm").unwrap_or_default().to_owned();
+    let u = internal_user(&web, &resolver, &name, &realm).await?;
+    let f = &web.form;
+    let field = |k: &str| Some(f.get(k).unwrap_or_default().trim().to_owned());
+    let input = UserInput {
+        login: Some(name.clone()),
+        resolver: Some(resolver.clone()),
+        password: f.get_nonblank("password").map(str::to_owned),
+        givenname: field("givenname"),
+        surname: field("surname"),
+        email: field("email"),
+        mobile: field("mobile"),
+        phone: None,
+        description: None,
+    };
+    let r = web
+        .run(web.admin_call(&s), Some("updateuser"), move |svc, cx| {
+            Box::pin(async move { svc.update_user(&input, cx).await })
+        })
+        .await;
+    match r {
+        Ok(_) => Ok(see_other(&format!(
+            "/ui/admin/users?realm={}&ok=saved",
+            U(&realm)
+        ))),
+        Err(e) => {
+            let m = service_message(&e);
+            let at = if m.to_lowercase().contains("mobile") || m.contains("phone number") {
+                "mobile"
+            } else if m.contains("password") {
+                "password"
+            } else {
+                "email"
+            };
+            let errors = vec![(at.to_owned(), m)];
+            let mut b = Out::new();
+            view::edit_user(&mut b, &s, &u, &realm, &web.form, &errors);
+            Ok(page(&web, &s, &format!("User {name}"), &errors, b))
+        }
+    }
+}

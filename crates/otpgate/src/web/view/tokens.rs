@@ -181,10 +181,12 @@ pub fn detail(b: &mut Out, s: &Session, t: &TokenView, sms: &Page<SmsMessageRow>
 
 /// The enrollment form, with the realms and gateways to choose from; `no_default` says why
 /// "the default gateway" would not send (none set, or gone).
+#[allow(clippy::too_many_arguments)]
 pub fn enroll_form(
     b: &mut Out,
     s: &Session,
     realms: &[String],
+    users: &[String],
     gateways: &[String],
     no_default: Option<&str>,
     f: &Params,
@@ -202,10 +204,15 @@ pub fn enroll_form(
     let g = |k: &str| f.get(k).unwrap_or_default().to_owned();
     Field::new("user", "User")
         .value(&g("user"))
-        .hint("The user who receives the SMS (leave empty for an unassigned token).")
-        .attrs("autocapitalize=\"none\" spellcheck=\"false\"")
+        .hint("The user who receives the SMS (leave empty for an unassigned token). Type to pick one of the realm's users.")
+        .attrs("autocapitalize=\"none\" spellcheck=\"false\" list=\"enroll-users\"")
         .errors(errors)
         .input(b);
+    b.raw("<datalist id=\"enroll-users\">");
+    for u in users {
+        w!(b, "<option value=\"{}\">", E(u));
+    }
+    b.raw("</datalist>");
     let mut realm_opts = vec![(String::new(), "Default realm".to_owned())];
     realm_opts.extend(super::opts(realms.iter().cloned()));
     Field::new("realm", "Realm")
@@ -215,13 +222,26 @@ pub fn enroll_form(
     Field::new("phone", "Phone number")
         .kind("tel")
         .value(&g("phone"))
-        .hint("International format, e.g. +49 151 23456789.")
-        .attrs("required")
+        .hint("International format, e.g. +49 151 23456789; the user's mobile from the user store when one is known. Leave empty when the number is read from the user store.")
         .errors(errors)
         .input(b);
+    w!(
+        b,
+        "<div class=\"field check\"><input type=\"checkbox\" id=\"dynamic_phone\" name=\"dynamic_phone\" value=\"1\"{}><label for=\"dynamic_phone\">Read the number from the user store at every login (a number changed there is used at once)</label></div>",
+        if f.get("dynamic_phone").is_some_and(crate::params::is_true) {
+            " checked"
+        } else {
+            ""
+        }
+    );
     Field::new("pin", "PIN")
         .kind("password")
         .hint("The user enters it before the OTP. Leave empty for none.")
+        .attrs("autocomplete=\"new-password\"")
+        .errors(errors)
+        .input(b);
+    Field::new("pin2", "Repeat the PIN")
+        .kind("password")
         .attrs("autocomplete=\"new-password\"")
         .errors(errors)
         .input(b);

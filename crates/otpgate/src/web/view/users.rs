@@ -56,6 +56,13 @@ pub fn list(b: &mut Out, s: &Session, realm: &str, users: &[User], editable: &[S
             U(&u.login)
         );
         if editable.contains(&u.resolver) {
+            w!(
+                b,
+                "<a href=\"/ui/admin/users/{}/{}?realm={}\">Edit</a> ",
+                U(&u.resolver),
+                U(&u.login),
+                U(realm)
+            );
             post_button(
                 b,
                 &format!(
@@ -79,6 +86,62 @@ pub fn list(b: &mut Out, s: &Session, realm: &str, users: &[User], editable: &[S
 }
 
 /// The form for a new user of an internal user store (`internal`: their names).
+/// An internal user's page: their attributes and a new password (empty: unchanged).
+pub fn edit_user(
+    b: &mut Out,
+    s: &Session,
+    u: &otpgate_service::users::User,
+    realm: &str,
+    f: &Params,
+    errors: &[(String, String)],
+) {
+    w!(
+        b,
+        "<form class=\"stack\" method=\"post\" action=\"/ui/admin/users/{}/{}?realm={}\">",
+        U(&u.resolver),
+        U(&u.login),
+        U(realm)
+    );
+    csrf_field(b, s);
+    w!(
+        b,
+        "<p>User store <strong>{}</strong>, realm <strong>{}</strong>.</p>",
+        E(&u.resolver),
+        E(realm)
+    );
+    let g = |k: &str, stored: &str| f.get(k).unwrap_or(stored).to_owned();
+    Field::new("givenname", "Given name")
+        .value(&g("givenname", &u.givenname))
+        .errors(errors)
+        .input(b);
+    Field::new("surname", "Surname")
+        .value(&g("surname", &u.surname))
+        .errors(errors)
+        .input(b);
+    Field::new("mobile", "Mobile number")
+        .kind("tel")
+        .value(&g("mobile", u.mobile.first().map_or("", String::as_str)))
+        .hint("Tokens that read the number from the user store send to it from the next login.")
+        .errors(errors)
+        .input(b);
+    Field::new("email", "Email")
+        .kind("email")
+        .value(&g("email", &u.email))
+        .errors(errors)
+        .input(b);
+    Field::new("password", "New password")
+        .kind("password")
+        .hint("Leave empty to keep the password.")
+        .attrs("autocomplete=\"new-password\"")
+        .errors(errors)
+        .input(b);
+    w!(
+        b,
+        "<div class=\"actions\"><button class=\"primary\" type=\"submit\">Save user</button> <a class=\"button\" href=\"/ui/admin/users?realm={}\">Cancel</a></div></form>",
+        U(realm)
+    );
+}
+
 pub fn new_user(
     b: &mut Out,
     s: &Session,
