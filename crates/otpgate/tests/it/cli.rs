@@ -1951,3 +1951,130 @@ async fn backup_while_serving_is_a_consistent_snapshot_that_restores_into_a_work
         "the restored keys open the seed"
     );
 }
+
+#[tokio::test]
+async fn the_debian_package_installs_starts_and_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/package");
+    let built = Command::new(&script)
+        .arg(env!("CARGO_BIN_EXE_otpgate"))
+        .env("OTPGATE_PACKAGE_DIR", &out)
+        // The test's (debug) binary is big: a quick compression.
+        .env("DPKG_DEB_COMPRESSOR_TYPE", "gzip")
+        .env("DPKG_DEB_COMPRESSOR_LEVEL", "1")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let deb = String::from_utf8_lossy(&built.stdout).trim().to_owned();
+    assert!(deb.ends_with("otpgate_0.1.0_amd64.deb"), "{deb}");
+    // Installed with dpkg itself, into a root of its own (its maintainer scripts run; without
+    // systemd they only say what they would do).
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/updates")).unwrap();
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    let dpkg = |args: &[&str]| {
+        let o = Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .args([
+                "--force-script-chrootless",
+                "--force-depends",
+                "--log=/dev/null",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "dpkg {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    dpkg(&["-i", &deb]);
+    assert!(dpkg(&["-L", "otpgate"]).contains("/lib/systemd/system/otpgate.service"));
+    let unit = std::fs::read_to_string(root.join("lib/systemd/system/otpgate.service")).unwrap();
+    for hardening in [
+        "DynamicUser=yes",
+        "StateDirectory=otpgate",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=\n",
+        "ExecStart=/usr/bin/otpgate --config /etc/otpgate/otpgate.toml serve",
+    ] {
+        assert!(unit.contains(hardening), "{hardening}: {unit}");
+    }
+    // systemd reads the unit without a complaint (pointed at the installed binary).
+    let checked = tmp.path().join("otpgate.service");
+    let bin = root.join("usr/bin/otpgate");
+    std::fs::write(
+        &checked,
+        unit.replace("/usr/bin/otpgate", bin.to_str().unwrap())
+            .replace("/etc/otpgate", root.join("etc/otpgate").to_str().unwrap()),
+    )
+    .unwrap();
+    if let Ok(v) = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&checked)
+        .output()
+    {
+        assert!(
+            v.status.success() && v.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+    }
+    // The installed binary with the installed configuration (data and port of the test's own).
+    let config = root.join("etc/otpgate/otpgate.toml");
+    let check = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let port = free_port();
+    let data = tmp.path().join("data");
+    let mut child = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = client();
+    let mut healthy = false;
+    for _ in 0..200 {
+        if c.get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sigterm(&child);
+    let _ = child.wait();
+    assert!(healthy, "the installed otpgate serves");
+    assert!(data.join("initial-admin-password").exists());
+    // Removed again: the binary goes, the configuration (a conffile) stays until a purge.
+    dpkg(&["-r", "otpgate"]);
+    assert!(!bin.exists());
+    assert!(config.exists());
+    dpkg(&["-P", "otpgate"]);
+    assert!(!config.exists());
+}
