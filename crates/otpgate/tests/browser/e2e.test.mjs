@@ -266,6 +266,11 @@ test('the configuration forms are accessible too', async () => {
     ['/ui/admin/policies/new', 'policy-new'],
     ['/ui/admin/events/new', 'event-new'],
     ['/ui/admin/policies', 'policies'],
+    ['/ui/admin/gateways/new?provider=privacyidea.lib.smsprovider.HttpSMSProvider.HttpSMSProvider&preset=kannel', 'gateway-preset'],
+    ['/ui/admin/settings', 'settings'],
+    ['/ui/admin/audit/sms', 'audit-sms'],
+    ['/ui/admin/password', 'password'],
+    ['/ui/admin/tokens/new', 'token-new'],
   ]) {
     await admin.goto(url(path));
     await admin.getByRole('heading', { level: 1 }).waitFor();

@@ -945,15 +945,7 @@ async fn copy_db_moves_a_sqlite_site_to_postgresql_and_logins_continue() {
     let base = format!("http://127.0.0.1:{}", run.port);
     let c = client();
     let jwt = admin_jwt(&c, &base, ADMIN_PW).await;
-    let tokens: serde_json::Value = c
-        .get(format!("{base}/token/"))
-        .header("Authorization", &jwt)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = tokens_via(&c, &base, &jwt).await;
     assert_eq!(tokens["result"]["value"]["tokens"][0]["failcount"], 1);
     let b: serde_json::Value = c
         .post(format!("{base}/validate/check"))
@@ -993,6 +985,18 @@ async fn copy_db_moves_a_sqlite_site_to_postgresql_and_logins_continue() {
         .unwrap();
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["result"]["value"], 2, "{body}");
+}
+
+/// `GET /token/` of a running binary as the admin of `jwt`.
+async fn tokens_via(c: &reqwest::Client, base: &str, jwt: &str) -> serde_json::Value {
+    c.get(format!("{base}/token/"))
+        .header("Authorization", jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// A two-step login against a running binary; true if the OTP from the gateway was accepted.
@@ -1933,15 +1937,7 @@ async fn backup_while_serving_is_a_consistent_snapshot_that_restores_into_a_work
     let base = format!("http://127.0.0.1:{}", run.port);
     let c = client();
     let jwt = admin_jwt(&c, &base, ADMIN_PW).await;
-    let tokens: serde_json::Value = c
-        .get(format!("{base}/token/"))
-        .header("Authorization", &jwt)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = tokens_via(&c, &base, &jwt).await;
     assert_eq!(
         tokens["result"]["value"]["tokens"][0]["failcount"], 1,
         "the snapshot's state: {tokens}"
