@@ -354,7 +354,10 @@ impl Registry {
     /// `keep` is a part of the text (the OTP) that providers which split long texts into
     /// several SMS never split; `message_id` names the message, the same for every attempt
     /// to send it (the HTTP provider's idempotency header and `{message_id}` tag); `dlr_url`
-    /// is where the gateway reports the delivery (the HTTP provider's `{dlr_url}` tag).
+    /// is where the gateway reports the delivery (the HTTP provider's `{dlr_url}` tag);
+    /// `deadline` is when the caller stops waiting (providers with a queue of their own do not
+    /// start a message they could not finish by then).
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         def: &GatewayDef,
@@ -363,6 +366,7 @@ impl Registry {
         keep: Option<&str>,
         message_id: &str,
         dlr_url: Option<&str>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<Delivery, SendError> {
         let provider = self.provider(def)?;
         let phone = in_notation(def, phone);
@@ -392,7 +396,7 @@ impl Registry {
             Provider::Script(p) => p.send(&phone, text).await,
             Provider::Sipgate(p) => p.send(&phone, text).await,
             Provider::Smtp(p) => p.send(&phone, text).await,
-            Provider::Smpp(p) => p.send(&phone, text, keep).await.map(|id| {
+            Provider::Smpp(p) => p.send(&phone, text, keep, deadline).await.map(|id| {
                 external_id = Some(id).filter(|i| !i.is_empty());
             }),
             Provider::Modem(p) => p.send(&phone, text, keep).await.map(|id| {

@@ -630,8 +630,15 @@ impl Services {
             .await;
         let result = match tokio::time::timeout(
             left,
-            self.registry()
-                .send(def, m.phone, m.text, m.otp, m.id, dlr_url.as_deref()),
+            self.registry().send(
+                def,
+                m.phone,
+                m.text,
+                m.otp,
+                m.id,
+                dlr_url.as_deref(),
+                Some(tokio::time::Instant::now() + left),
+            ),
         )
         .await
         {

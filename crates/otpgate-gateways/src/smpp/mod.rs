@@ -244,6 +244,7 @@ impl SmppProvider {
         phone: &str,
         text: &str,
         keep: Option<&str>,
+        deadline: tokio::time::Instant,
     ) -> Result<String, SendError> {
         let reference = u8::try_from(phone.bytes().map(u32::from).sum::<u32>() % 256).unwrap_or(0);
         let (coding, parts, carrier) = Self::parts(text, keep, reference);
@@ -263,7 +264,7 @@ impl SmppProvider {
                 registered_delivery: u8::from(i == carrier),
                 message,
             };
-            let part_id = self.session.submit(submit).await?;
+            let part_id = self.session.submit(submit, deadline).await?;
             if i == carrier {
                 id = part_id;
             }
@@ -276,14 +277,20 @@ impl SmppProvider {
         self.session.receiving()
     }
 
-    /// Sends the text; the SMSC's message id of the part that carries `keep`.
+    /// Sends the text; the SMSC's message id of the part that carries `keep`. `deadline` is
+    /// when the caller stops waiting (its send budget), if before `TIMEOUT`: no part is
+    /// written that could not be answered by then.
     pub(crate) async fn send(
         &self,
         phone: &str,
         text: &str,
         keep: Option<&str>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<String, SendError> {
-        match tokio::time::timeout(self.timeout, self.submit_all(phone, text, keep)).await {
+        let own = tokio::time::Instant::now() + self.timeout;
+        let deadline = deadline.map_or(own, |d| d.min(own));
+        match tokio::time::timeout_at(deadline, self.submit_all(phone, text, keep, deadline)).await
+        {
             Ok(r) => r,
             Err(_) => Err(SendError::Timeout(format!(
                 "{}",

@@ -49,6 +49,9 @@ pub(crate) struct Link {
 /// A submit_sm for the session: answered with the SMSC's message id.
 struct Job {
     submit: pdu::Submit,
+    /// The caller waits until then at most: a job that cannot be answered before is not sent
+    /// (its login has failed over or ended), and its answer is awaited until then.
+    deadline: Instant,
     reply: oneshot::Sender<Result<String, SendError>>,
 }
 
@@ -57,6 +60,9 @@ pub(crate) struct Session {
     jobs: mpsc::Sender<Job>,
     receiving: Arc<AtomicBool>,
 }
+
+/// A submit is not written with less time than this left before its caller's deadline.
+const LAST_MOMENT: Duration = Duration::from_millis(50);
 
 /// The longest a PDU may take to be written.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,10 +88,18 @@ impl Session {
     }
 
     /// Submits one part; the SMSC's message id. The caller bounds the wait.
-    pub(crate) async fn submit(&self, submit: pdu::Submit) -> Result<String, SendError> {
+    pub(crate) async fn submit(
+        &self,
+        submit: pdu::Submit,
+        deadline: Instant,
+    ) -> Result<String, SendError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job { submit, reply })
+            .send(Job {
+                submit,
+                deadline,
+                reply,
+            })
             .await
             .map_err(|_| SendError::Smpp("the SMPP session has ended".into()))?;
         answer
@@ -379,13 +393,18 @@ async fn serve(link: &Link, mut b: Bound, jobs: &mut mpsc::Receiver<Job>) -> End
                 }
             }
             job = jobs.recv(), if room => {
-                let Some(Job { mut submit, reply }) = job else {
+                let Some(Job { mut submit, deadline, reply }) = job else {
                     unbind(link, &mut b).await;
                     let _ = lost(&mut pending, "the SMPP session has ended".into());
                     return Ended::Closed;
                 };
-                // Its caller gave up (its login failed over or ended): not sent late.
-                if reply.is_closed() {
+                // Its caller gave up, or will before an answer can come (its login has failed
+                // over or ended): not sent late.
+                if reply.is_closed() || Instant::now() + LAST_MOMENT >= deadline {
+                    let _ = reply.send(Err(SendError::Timeout(format!(
+                        "{}",
+                        link.timeout.as_secs_f64()
+                    ))));
                     continue;
                 }
                 if !b.receipts {
@@ -396,7 +415,7 @@ async fn serve(link: &Link, mut b: Bound, jobs: &mut mpsc::Receiver<Job>) -> End
                     let _ = reply.send(Err(SendError::Connect(e.clone())));
                     return lost(&mut pending, e);
                 }
-                pending.insert(seq, (Instant::now() + link.timeout, Waiting::Submit(reply)));
+                pending.insert(seq, (deadline, Waiting::Submit(reply)));
             }
             _ = tick.tick() => {
                 let now = Instant::now();

@@ -643,3 +643,39 @@ async fn a_modems_failed_status_report_sends_the_same_code_through_the_backup() 
     let code = modem.log().bodies.pop().unwrap();
     failed_over(&s, &tid, &code, &backup).await;
 }
+
+#[tokio::test]
+async fn a_message_waiting_for_the_window_past_its_logins_budget_is_not_sent_late() {
+    // One message on its way at a time, answered after a second; a login's send budget is
+    // 400 ms: the second login's SMS, still waiting for the window when its budget ran out,
+    // never goes to the SMSC (its login was already refused).
+    let smsc = Smsc::start(SmscOptions {
+        answer_after: Some(Duration::from_millis(1000)),
+        ..smsc_options()
+    })
+    .await;
+    let s = smpp_server(
+        smsc.port,
+        &[("option.WINDOW", "1"), ("option.TIMEOUT", "5")],
+    )
+    .await;
+    s.ok("/system/setConfig", &[("sms.send_budget_ms", "400")])
+        .await;
+    s.enroll("bob", "SMS2", "5678", "+4915100000002").await;
+    let (a, b) = tokio::join!(
+        s.check(&[("user", "alice"), ("pass", "1234")]),
+        s.check(&[("user", "bob"), ("pass", "5678")])
+    );
+    for (_, body) in [&a, &b] {
+        assert!(
+            body["detail"]["transaction_id"].is_null(),
+            "over budget: {body}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        smsc.submits().len(),
+        1,
+        "only the message already on its way reached the SMSC"
+    );
+}

@@ -1096,6 +1096,8 @@ pub struct SmscOptions {
     pub refuse_transceiver: Option<u32>,
     /// Speak TLS with this certificate and key (PEM files).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Answer each submit_sm this late.
+    pub answer_after: Option<std::time::Duration>,
 }
 
 /// A local SMSC speaking SMPP 3.4, built from otpgate's PDU codec (the independent one is
@@ -1243,6 +1245,9 @@ impl Smsc {
                                         format!("{n:x}")
                                     };
                                     after = Some(receipt_body(&id, stat, opts.receipt_tlv));
+                                }
+                                if let Some(d) = opts.answer_after {
+                                    tokio::time::sleep(d).await;
                                 }
                                 (pdu::SUBMIT_SM_RESP, opts.submit_error.unwrap_or(0), b)
                             }
