@@ -160,6 +160,17 @@ impl Services {
         Ok(self.store().admin_hash(name).await?.is_some())
     }
 
+    /// Whether an admin's web session signed in at `since` (Unix seconds) is still theirs: the
+    /// admin exists and has not set a new password since (a changed password ends every
+    /// earlier session, as it ends the API tokens).
+    pub async fn admin_session_current(&self, name: &str, since: i64) -> Result<bool> {
+        Ok(self
+            .store()
+            .admin_password_changed_at(name)
+            .await?
+            .is_some_and(|changed_ms| since >= changed_ms / 1000))
+    }
+
     /// Housekeeping: forgets signed-out sessions that have expired anyway.
     pub async fn purge_web_logouts(&self) -> Result<u64> {
         Ok(self.store().web_logout_purge(self.clock().now_ms()).await?)

@@ -33,11 +33,20 @@ pub async fn write(loaded: &Loaded, file: &Path) -> anyhow::Result<Written> {
     }
     let dir = &loaded.config.server.data_dir;
     let sqlite = loaded.services.store().backend() == otpgate_store::Backend::Sqlite;
-    // Working files next to the backup, removed however this ends.
+    // Working files in a directory next to the backup that only this user may enter (the
+    // snapshot is the whole database), removed however this ends.
     let stem = file.as_os_str().to_string_lossy().into_owned();
-    let snapshot: std::path::PathBuf = format!("{stem}.snapshot-{}", std::process::id()).into();
-    let partial: std::path::PathBuf = format!("{stem}.partial-{}", std::process::id()).into();
-    let _work = Leftovers(vec![snapshot.clone(), partial.clone()]);
+    let work_dir: std::path::PathBuf = format!("{stem}.work-{}", std::process::id()).into();
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&work_dir)
+            .with_context(|| format!("making {}", work_dir.display()))?;
+    }
+    let _work = Leftovers(work_dir.clone());
+    let snapshot = work_dir.join(DATABASE_FILE);
+    let partial = work_dir.join("backup.tar");
     let now = loaded.services.clock().now();
     let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
     if sqlite {
@@ -98,14 +107,12 @@ pub async fn write(loaded: &Loaded, file: &Path) -> anyhow::Result<Written> {
     })
 }
 
-/// Files removed when dropped.
-struct Leftovers(Vec<std::path::PathBuf>);
+/// A working directory removed when dropped.
+struct Leftovers(std::path::PathBuf);
 
 impl Drop for Leftovers {
     fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = fs::remove_file(p);
-        }
+        let _ = fs::remove_dir_all(&self.0);
     }
 }
 

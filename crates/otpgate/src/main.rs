@@ -120,6 +120,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig => Ok(ExitCode::SUCCESS),
         Command::Backup { file } => {
+            // A backup of an installation that is not there must not make one.
+            let dir = &config.server.data_dir;
+            let sqlite_missing = config.server.database_url.is_empty()
+                && !dir.join(otpgate::backup::DATABASE_FILE).exists();
+            if !dir.join(bootstrap::KEY_FILE).exists() || sqlite_missing {
+                anyhow::bail!(
+                    "{} holds no otpgate installation (no {} or no database): give --data-dir or --config",
+                    dir.display(),
+                    bootstrap::KEY_FILE
+                );
+            }
             let loaded = bootstrap::load(config).await?;
             let written = otpgate::backup::write(&loaded, &file).await?;
             for (name, bytes) in &written.files {

@@ -174,5 +174,6 @@ pub const RATE_LIMITED: &[&str] = &[
     "/ui/login",
     "/ui/login/otp",
     "/ui/admin/login",
+    "/ui/admin/password",
     "/ui/me/phone/verify",
 ];

@@ -342,8 +342,14 @@ impl Web {
             .filter(|s| s.role == "admin")
             .ok_or(WebError::SignIn("/ui/admin/login"))?;
         self.slot.admin(&s.username);
-        // A deleted admin's session ends with the admin.
-        if !self.app.services.admin_exists(&s.username).await? {
+        // A deleted admin's session ends with the admin, and a changed password ends every
+        // session signed in before it.
+        if !self
+            .app
+            .services
+            .admin_session_current(&s.username, s.since)
+            .await?
+        {
             return Err(WebError::SignIn("/ui/admin/login"));
         }
         if let Some(right) = right {

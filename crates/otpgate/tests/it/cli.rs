@@ -1908,6 +1908,16 @@ async fn backup_while_serving_is_a_consistent_snapshot_that_restores_into_a_work
     );
     // A second failure after the backup is not in it.
     s.check(&[("user", "alice"), ("pass", "wrong")]).await;
+    // Not of a directory that holds no installation (it would make one).
+    let empty = tmp.path().join("empty");
+    let none = bin()
+        .args(["--data-dir", empty.to_str().unwrap(), "backup"])
+        .arg(tmp.path().join("none.tar"))
+        .output()
+        .unwrap();
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("holds no otpgate installation"));
+    assert!(!empty.exists(), "nothing made");
     // Never over an existing file.
     let again = bin()
         .args(["--data-dir", data.to_str().unwrap(), "backup"])
@@ -1967,7 +1977,19 @@ async fn the_debian_package_installs_starts_and_serves() {
         String::from_utf8_lossy(&built.stderr)
     );
     let deb = String::from_utf8_lossy(&built.stdout).trim().to_owned();
-    assert!(deb.ends_with("otpgate_0.1.0_amd64.deb"), "{deb}");
+    assert!(
+        deb.ends_with(".deb") && deb.contains("otpgate_0.1.0_"),
+        "{deb}"
+    );
+    let info = Command::new("dpkg-deb")
+        .args(["-f", &deb, "Depends"])
+        .output()
+        .unwrap();
+    let depends = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        depends.contains("libc6 (>= 2."),
+        "the binary's glibc: {depends}"
+    );
     // Installed with dpkg itself, into a root of its own (its maintainer scripts run; without
     // systemd they only say what they would do).
     let root = tmp.path().join("root");

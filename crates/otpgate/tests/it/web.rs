@@ -1981,6 +1981,14 @@ async fn an_admin_changes_their_own_password_and_signs_in_with_the_new_one() {
         "{}",
         p.body
     );
+    // The session it was changed in has ended (as every earlier one).
+    let after = b.get("/ui/admin/").await;
+    assert_eq!(
+        (after.status, after.location.as_str()),
+        (303, "/ui/admin/login"),
+        "{}",
+        after.body
+    );
     // The old password no longer signs in, the new one does.
     let mut fresh = Browser::new(&s);
     let old = fresh

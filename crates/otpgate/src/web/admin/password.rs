@@ -64,7 +64,21 @@ pub async fn change(web: Web) -> WebResult {
         .await;
     match r {
         Ok(()) => {
-            crate::bootstrap::forget_initial_password(&web.app.config.server.data_dir);
+            // This session ends here (earlier ones end by their sign-in time).
+            // Until the latest any renewed copy of it could live, as a sign-out.
+            let until = s
+                .since
+                .saturating_add(web.app.config.web.session_max_secs)
+                .max(s.exp);
+            let sid = s.sid.clone();
+            web.run(web.admin_call(&s), None, move |svc, cx| {
+                Box::pin(async move { svc.web_logout(&sid, until, None, cx).await })
+            })
+            .await?;
+            // The generated first password is the admin `admin`'s only.
+            if s.username == "admin" {
+                crate::bootstrap::forget_initial_password(&web.app.config.server.data_dir);
+            }
             Ok(see_other("/ui/admin/login?ok=password-changed"))
         }
         Err(e) => {

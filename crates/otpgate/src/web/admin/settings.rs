@@ -53,7 +53,8 @@ pub async fn save(web: Web) -> WebResult {
     }
     for key in unset {
         let k = key.clone();
-        web.run(web.admin_call(&s), Some("configwrite"), move |svc, cx| {
+        // As DELETE /system/<key>: its own right.
+        web.run(web.admin_call(&s), Some("configdelete"), move |svc, cx| {
             Box::pin(async move {
                 cx.audit.action_detail = format!("{k} back to its default");
                 svc.delete_config(&k).await

@@ -148,12 +148,21 @@ async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> Web
         .map(|u| u.into_iter().take(500).map(|u| u.login).collect())
         .unwrap_or_default();
     // A user named before any number was typed: their mobile from the user store.
+    // Only of a user the admin may enroll for (the enrollment's own reach).
+    let enroll_reach = services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "enrollSMS");
     let mut f = f.clone();
     if f.get("phone").is_none()
         && let Some(login) = f.get_nonblank("user").map(str::to_owned)
-        && let Ok(Some(u)) = services
-            .find_user(&login, f.get("realm").unwrap_or_default())
-            .await
+        && let Ok(Some(u)) = services.find_user(&login, &realm).await
+        && enroll_reach.covers(&otpgate_core::reach::Target {
+            realm: Some(&u.realm),
+            resolver: Some(&u.resolver),
+            user: Some(&u.login),
+            token_realms: &[],
+        })
         && let Some(m) = u.mobile.first()
     {
         f.insert("phone", m);

@@ -119,18 +119,34 @@ pub async fn delete(
     )))
 }
 
-/// The internal user `name` of `resolver`, found in `realm`.
+/// The internal user `name` of `resolver`, found in `realm`, when the admin `s` may change
+/// users there (`updateuser` reaches them); "no such user" otherwise.
 async fn internal_user(
     web: &Web,
+    s: &Session,
     resolver: &str,
     name: &str,
     realm: &str,
 ) -> Result<otpgate_service::users::User, super::super::request::WebError> {
+    let reach = web
+        .app
+        .services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "updateuser");
     web.app
         .services
         .find_user(name, realm)
         .await?
         .filter(|u| u.resolver == resolver && u.resolver_type == "internalresolver")
+        .filter(|u| {
+            reach.covers(&otpgate_core::reach::Target {
+                realm: Some(&u.realm),
+                resolver: Some(&u.resolver),
+                user: Some(&u.login),
+                token_realms: &[],
+            })
+        })
         .ok_or_else(|| {
             super::super::request::WebError::Page(
                 axum::http::StatusCode::NOT_FOUND,
@@ -143,7 +159,7 @@ async fn internal_user(
 pub async fn edit_form(Path((resolver, name)): Path<(String, String)>, web: Web) -> WebResult {
     let s = web.admin("updateuser").await?;
     let realm = web.query.get("realm").unwrap_or_default().to_owned();
-    let u = internal_user(&web, &resolver, &name, &realm).await?;
+    let u = internal_user(&web, &s, &resolver, &name, &realm).await?;
     let mut b = Out::new();
     view::edit_user(&mut b, &s, &u, &realm, &Params::new(), &Vec::new());
     Ok(page(&web, &s, &format!("User {name}"), &[], b))
@@ -153,7 +169,7 @@ pub async fn edit_form(Path((resolver, name)): Path<(String, String)>, web: Web)
 pub async fn edit(Path((resolver, name)): Path<(String, String)>, web: Web) -> WebResult {
     let s = web.admin("updateuser").await?;
     let realm = web.query.get("realm").unwrap_or_default().to_owned();
-    let u = internal_user(&web, &resolver, &name, &realm).await?;
+    let u = internal_user(&web, &s, &resolver, &name, &realm).await?;
     let f = &web.form;
     let field = |k: &str| Some(f.get(k).unwrap_or_default().trim().to_owned());
     let input = UserInput {

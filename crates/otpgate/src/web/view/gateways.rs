@@ -459,6 +459,12 @@ fn parameter(
     }
 }
 
+/// A request field whose name makes it a secret where it is stored (PASSWORD, SECRET).
+fn looks_secret(extra: Extra, key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    extra == Extra::Options && (k.contains("PASSWORD") || k.contains("SECRET"))
+}
+
 /// The free name/value pairs of a gateway.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Extra {
@@ -522,8 +528,13 @@ fn extra_rows(
                 }
             }
         } else if !k.is_empty() {
-            // A refused form does not show typed header values again (they may be secrets).
-            let v = if extra == Extra::Headers { "" } else { v };
+            // A refused form does not show typed header values again (they may be secrets),
+            // nor request fields whose name says they are.
+            let v = if extra == Extra::Headers || looks_secret(extra, k) {
+                ""
+            } else {
+                v
+            };
             rows.push((k.to_owned(), v.to_owned(), false));
         }
         i += 1;
@@ -557,6 +568,10 @@ fn extra_rows(
         if *secret && i < n {
             vf.kind("password")
                 .hint("Stored encrypted; leave empty to keep it.")
+                .input(b);
+        } else if looks_secret(extra, k) {
+            vf.kind("password")
+                .hint("A secret: stored encrypted, never shown again.")
                 .input(b);
         } else {
             vf.input(b);
