@@ -149,8 +149,8 @@ pub(crate) fn aad(gateway: &str, otype: &str, key: &str) -> String {
 
 /// privacyIDEA's default: option keys containing PASSWORD or SECRET are secret; otpgate also
 /// treats an `Authorization` header and the parameters its catalogue marks secret (the SIM
-/// PIN) as secret.
-fn secret_by_default(module: &str, otype: &str, key: &str, value: &str) -> bool {
+/// PIN) as secret. The console asks it too, to hide what will be stored encrypted.
+pub fn secret_by_default(module: &str, otype: &str, key: &str, value: &str) -> bool {
     let k = key.to_ascii_uppercase();
     if otype == "option"
         && otpgate_gateways::ProviderKind::parse(module).is_some_and(|kind| kind.is_secret(key))

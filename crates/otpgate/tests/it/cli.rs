@@ -154,6 +154,22 @@ async fn serve_logging_to(
     panic!("otpgate did not become healthy");
 }
 
+/// Whether `base`'s /healthz answers 200 within 10 s.
+async fn healthy_within(base: &str) -> bool {
+    let c = client();
+    for _ in 0..200 {
+        if c.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -634,20 +650,9 @@ async fn sigterm_drains_an_in_flight_login_and_env_overrides_apply() {
         first_line: String::new(),
     };
     let base = format!("http://127.0.0.1:{port}");
-    let c = client();
-    let mut healthy = false;
-    for _ in 0..200 {
-        if c.get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let healthy = healthy_within(&base).await;
     assert!(healthy, "OTPGATE_LISTEN was honoured");
+    let c = client();
     assert!(db.exists(), "OTPGATE_DATABASE_URL was honoured");
     assert!(!data.join("otpgate.sqlite").exists());
     let pw = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
@@ -1853,20 +1858,7 @@ async fn serve_listens_on_a_host_name_and_says_where_to_open_it_in_plain_text() 
         .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
         .spawn()
         .unwrap();
-    let c = client();
-    let mut up = false;
-    for _ in 0..200 {
-        if let Ok(r) = c
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let up = healthy_within(&format!("http://127.0.0.1:{port}")).await;
     sigterm(&child);
     let _ = child.wait();
     assert!(up, "serving on localhost:{port}");
@@ -2072,19 +2064,7 @@ async fn the_debian_package_installs_starts_and_serves() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let c = client();
-    let mut healthy = false;
-    for _ in 0..200 {
-        if c.get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let healthy = healthy_within(&format!("http://127.0.0.1:{port}")).await;
     sigterm(&child);
     let _ = child.wait();
     assert!(healthy, "the installed otpgate serves");

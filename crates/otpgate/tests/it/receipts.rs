@@ -17,6 +17,16 @@ const ALICE: &str = "+4915100000001";
 async fn smpp_server(port: u16, extra: &[(&str, &str)]) -> Server {
     let s = Server::start().await;
     s.setup("http://127.0.0.1:9/unused").await;
+    let mut opts = vec![("option.S_ADDR", "OTPGATE"), ("option.TIMEOUT", "2")];
+    opts.extend_from_slice(extra);
+    save_smpp(&s, port, &opts).await;
+    s.enroll("alice", "SMS1", "1234", ALICE).await;
+    s
+}
+
+/// Saves the SMPP gateway `gw` for the test SMSC on `port` (account otpgate/smpp-pw), with
+/// `extra` options.
+async fn save_smpp(s: &Server, port: u16, extra: &[(&str, &str)]) {
     let port = port.to_string();
     let mut form = vec![
         ("name", "gw"),
@@ -25,13 +35,9 @@ async fn smpp_server(port: u16, extra: &[(&str, &str)]) -> Server {
         ("option.SMSC_PORT", port.as_str()),
         ("option.SYSTEM_ID", "otpgate"),
         ("option.PASSWORD", "smpp-pw"),
-        ("option.S_ADDR", "OTPGATE"),
-        ("option.TIMEOUT", "2"),
     ];
     form.extend_from_slice(extra);
     s.ok("/smsgateway", &form).await;
-    s.enroll("alice", "SMS1", "1234", ALICE).await;
-    s
 }
 
 /// A server whose SMPP gateway `gw` on `port` (with `extra`) fails over to the HTTP gateway
@@ -41,18 +47,9 @@ async fn smpp_with_backup(port: u16, extra: &[(&str, &str)]) -> (Server, Gateway
     let s = Server::start().await;
     s.setup(&backup.url("/sms")).await;
     s.http_gateway("backup", &backup.url("/sms"), &[]).await;
-    let port = port.to_string();
-    let mut form = vec![
-        ("name", "gw"),
-        ("module", "smpp"),
-        ("option.SMSC_HOST", "127.0.0.1"),
-        ("option.SMSC_PORT", port.as_str()),
-        ("option.SYSTEM_ID", "otpgate"),
-        ("option.PASSWORD", "smpp-pw"),
-        ("option.FAILOVER", "backup"),
-    ];
-    form.extend_from_slice(extra);
-    s.ok("/smsgateway", &form).await;
+    let mut opts = vec![("option.FAILOVER", "backup")];
+    opts.extend_from_slice(extra);
+    save_smpp(&s, port, &opts).await;
     s.enroll("alice", "SMS1", "1234", ALICE).await;
     (s, backup)
 }

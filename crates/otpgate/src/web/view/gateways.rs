@@ -459,10 +459,10 @@ fn parameter(
     }
 }
 
-/// A request field whose name makes it a secret where it is stored (PASSWORD, SECRET).
+/// A request field whose name makes it a secret where it is stored (the service's rule: a free
+/// field is no catalogue parameter, so the provider does not matter).
 fn looks_secret(extra: Extra, key: &str) -> bool {
-    let k = key.to_ascii_uppercase();
-    extra == Extra::Options && (k.contains("PASSWORD") || k.contains("SECRET"))
+    extra == Extra::Options && otpgate_service::gateways::secret_by_default("", "option", key, "")
 }
 
 /// The free name/value pairs of a gateway.
