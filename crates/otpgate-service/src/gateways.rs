@@ -429,21 +429,19 @@ impl Services {
             .collect())
     }
 
-    /// A stored gateway, decrypted, with its SMTP server resolved.
+    /// A stored gateway, decrypted, with its SMTP server resolved (from the node's copy of
+    /// the settings: no table read while the settings stay the same).
     pub(crate) async fn load_gateway(
         &self,
         name: &str,
     ) -> std::result::Result<GatewayDef, SmsFailure> {
-        let row = match self.store().gateway_by_name(name).await {
-            Ok(Some(g)) => g,
-            Ok(None) => {
-                return Err(SmsFailure::Send(SendError::Config(format!(
-                    "The SMS gateway {name} does not exist."
-                ))));
-            }
-            Err(e) => return Err(SmsFailure::Service(e.into())),
+        let settings = self.settings().await.map_err(SmsFailure::Service)?;
+        let Some(row) = settings.gateways.get(name) else {
+            return Err(SmsFailure::Send(SendError::Config(format!(
+                "The SMS gateway {name} does not exist."
+            ))));
         };
-        self.sending_def(&row).await.map_err(SmsFailure::Service)
+        self.sending_def(row).await.map_err(SmsFailure::Service)
     }
 
     /// A stored gateway as its provider sends with it (secrets open, its SMTP server).

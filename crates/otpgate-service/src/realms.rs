@@ -103,7 +103,6 @@ impl Services {
                     .filter(|f| !f.is_empty())
                     .ok_or_else(|| ServiceError::missing("fileName"))?;
                 checked_passwd_path(Path::new(file), self.data_dir())
-                    .await
                     .map_err(ServiceError::Parameter)?;
                 json!({"fileName": file})
             }

@@ -1,12 +1,12 @@
 //! One copy per node of the settings every login reads (system configuration, policies,
-//! realms, resolvers), kept as long as the database's settings version (migration 0007:
+//! realms, resolvers, SMS gateways), kept as long as the database's settings version (migration 0007:
 //! triggers move it on every change, whoever makes it) stays the same. A request reads that one
 //! number instead of five tables, and never sees settings older than the version it read.
 
 use crate::policy::Policies;
 use crate::settings::SystemConfig;
 use crate::{Result, Services};
-use otpgate_store::{RealmRow, ResolverRow};
+use otpgate_store::{GatewayRow, RealmRow, ResolverRow};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +25,8 @@ pub struct Settings {
     pub realms: Vec<RealmRow>,
     /// Every resolver by name.
     pub resolvers: HashMap<String, ResolverRow>,
+    /// Every SMS gateway by name, with its options (secrets still sealed).
+    pub gateways: HashMap<String, GatewayRow>,
 }
 
 impl Settings {
@@ -86,6 +88,13 @@ impl Services {
                 .await?
                 .into_iter()
                 .map(|r| (r.name.clone(), r))
+                .collect(),
+            gateways: self
+                .store()
+                .gateway_list()
+                .await?
+                .into_iter()
+                .map(|g| (g.name.clone(), g))
                 .collect(),
         });
         // Always the latest read: a number that went back (a restored database, a replica

@@ -103,12 +103,13 @@ impl Store {
     /// The number that changes with every change to the system configuration, policies,
     /// realms, resolvers or SMS gateways (kept by triggers, migration 0007).
     pub async fn settings_version(&self) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT version FROM settings_version WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?,
+        self.row(
+            "SELECT version FROM settings_version WHERE id = 1",
+            &[],
+            |r| r.int(0),
         )
+        .await?
+        .ok_or(crate::StoreError::NotFound("settings version"))
     }
 
     /// All system config entries as (key, value, type, description).

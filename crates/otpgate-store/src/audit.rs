@@ -1,5 +1,6 @@
 //! The audit log: one row per API call, never containing secrets.
 
+use crate::db::Arg;
 use crate::{Result, Store, flag};
 use sqlx::Row;
 
@@ -96,31 +97,34 @@ impl Store {
                 })
                 .collect();
             // The statement is built from placeholders only; every value is bound.
-            let sql = sqlx::AssertSqlSafe(format!(
+            let sql = format!(
                 "INSERT INTO audit (ts, action, success, authentication, serial, token_type, user_name, realm, resolver, \
                  administrator, action_detail, info, client, policies, duration_ms) VALUES {}",
                 rows.join(", ")
-            ));
-            let mut q = sqlx::query(sql);
-            for e in chunk {
-                q = q
-                    .bind(e.ts)
-                    .bind(&e.action)
-                    .bind(i64::from(e.success))
-                    .bind(&e.authentication)
-                    .bind(&e.serial)
-                    .bind(&e.token_type)
-                    .bind(&e.user)
-                    .bind(&e.realm)
-                    .bind(&e.resolver)
-                    .bind(&e.administrator)
-                    .bind(&e.action_detail)
-                    .bind(&e.info)
-                    .bind(&e.client)
-                    .bind(&e.policies)
-                    .bind(e.duration_ms);
-            }
-            q.execute(&self.pool).await?;
+            );
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|e| {
+                    [
+                        e.ts.into(),
+                        (&e.action).into(),
+                        e.success.into(),
+                        (&e.authentication).into(),
+                        (&e.serial).into(),
+                        (&e.token_type).into(),
+                        (&e.user).into(),
+                        (&e.realm).into(),
+                        (&e.resolver).into(),
+                        (&e.administrator).into(),
+                        (&e.action_detail).into(),
+                        (&e.info).into(),
+                        (&e.client).into(),
+                        (&e.policies).into(),
+                        e.duration_ms.into(),
+                    ]
+                })
+                .collect();
+            self.exec(&sql, &args).await?;
         }
         Ok(())
     }

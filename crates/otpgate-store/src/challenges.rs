@@ -1,9 +1,9 @@
 //! Challenges: one row per token and transaction. Consumption is a single conditional DELETE,
 //! so a transaction id and OTP are accepted at most once, cluster-wide.
 
+use crate::db::Cols;
 use crate::{Result, Store, flag};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use std::sync::LazyLock;
 
 /// A stored challenge.
 #[derive(Debug, Clone)]
@@ -45,20 +45,20 @@ impl ChallengeRow {
 const COLS: &str = "id, transaction_id, token_id, serial, otp_counter, challenge, session, created_at, expires_at, \
     received_count, otp_valid, sent_at";
 
-fn row(r: &AnyRow) -> Result<ChallengeRow> {
+fn row(r: &dyn Cols) -> Result<ChallengeRow> {
     Ok(ChallengeRow {
-        id: r.try_get(0)?,
-        transaction_id: r.try_get(1)?,
-        token_id: r.try_get(2)?,
-        serial: r.try_get(3)?,
-        otp_counter: r.try_get(4)?,
-        challenge: r.try_get(5)?,
-        session: r.try_get(6)?,
-        created_at: r.try_get(7)?,
-        expires_at: r.try_get(8)?,
-        received_count: r.try_get(9)?,
-        otp_valid: flag(r.try_get(10)?),
-        sent_at: r.try_get(11)?,
+        id: r.int(0)?,
+        transaction_id: r.text(1)?,
+        token_id: r.int(2)?,
+        serial: r.text(3)?,
+        otp_counter: r.int(4)?,
+        challenge: r.text(5)?,
+        session: r.text(6)?,
+        created_at: r.int(7)?,
+        expires_at: r.int(8)?,
+        received_count: r.int(9)?,
+        otp_valid: flag(r.int(10)?),
+        sent_at: r.int(11)?,
     })
 }
 
@@ -108,23 +108,18 @@ impl Store {
         now_ms: i64,
         not_after: i64,
     ) -> Result<Resent> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE challenge SET sent_at = $2 WHERE id = $1 AND expires_at > $2 AND sent_at <= $3 \
-             AND created_at <= $3",
-        )
-        .bind(id)
-        .bind(now_ms)
-        .bind(not_after)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut tx = self.begin().await?;
+        let n = tx
+            .exec(
+                "UPDATE challenge SET sent_at = $2 WHERE id = $1 AND expires_at > $2 AND sent_at <= $3 \
+                 AND created_at <= $3",
+                &[id.into(), now_ms.into(), not_after.into()],
+            )
+            .await?;
         if n != 1 {
-            tx.rollback().await?;
             return Ok(Resent::NotDue);
         }
         if let Some(i) = crate::limits::take_in(&mut tx, windows).await? {
-            tx.rollback().await?;
             return Ok(Resent::Refused(i));
         }
         tx.commit().await?;
@@ -134,12 +129,11 @@ impl Store {
     /// Undoes a re-send claimed by [`Store::challenge_resend`] at `claimed_at` whose SMS could
     /// not go out: the challenge's last SMS is again the one at `sent_at`.
     pub async fn challenge_unsend(&self, id: i64, claimed_at: i64, sent_at: i64) -> Result<()> {
-        sqlx::query("UPDATE challenge SET sent_at = $3 WHERE id = $1 AND sent_at = $2")
-            .bind(id)
-            .bind(claimed_at)
-            .bind(sent_at)
-            .execute(&self.pool)
-            .await?;
+        self.exec(
+            "UPDATE challenge SET sent_at = $3 WHERE id = $1 AND sent_at = $2",
+            &[id.into(), claimed_at.into(), sent_at.into()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -160,46 +154,46 @@ impl Store {
         expires_at: i64,
         recent_since: Option<i64>,
     ) -> Result<Opened> {
-        let mut tx = self.pool.begin().await?;
+        // Every early return drops `tx`: rolled back.
+        let mut tx = self.begin().await?;
         if let Some(i) = crate::limits::take_in(&mut tx, windows).await? {
-            tx.rollback().await?;
             return Ok(Opened::Refused(i));
         }
-        let counter = sqlx::query(crate::tokens::NEXT_COUNTER)
-            .bind(token_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(counter) = counter.map(|r| r.try_get::<i64, _>(0)).transpose()? else {
-            tx.rollback().await?;
+        let Some(counter) = tx
+            .row(crate::tokens::NEXT_COUNTER, &[token_id.into()], |r| {
+                r.int(0)
+            })
+            .await?
+        else {
             return Ok(Opened::Unfit);
         };
         if let Some(since) = recent_since {
-            let recent = sqlx::query(
-                "SELECT 1 FROM challenge WHERE token_id = $1 AND session = '' \
-                 AND sent_at > $2 AND expires_at > $3",
-            )
-            .bind(token_id)
-            .bind(since)
-            .bind(created_at)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let recent = tx
+                .row(
+                    "SELECT 1 FROM challenge WHERE token_id = $1 AND session = '' \
+                     AND sent_at > $2 AND expires_at > $3",
+                    &[token_id.into(), since.into(), created_at.into()],
+                    |_| Ok(()),
+                )
+                .await?;
             if recent.is_some() {
-                tx.rollback().await?;
                 return Ok(Opened::Recent);
             }
         }
-        let id: i64 = sqlx::query(INSERT_CHALLENGE)
-            .bind(transaction_id)
-            .bind(token_id)
-            .bind(serial)
-            .bind(counter)
-            .bind(challenge)
-            .bind("")
-            .bind(created_at)
-            .bind(expires_at)
-            .fetch_one(&mut *tx)
+        let args = [
+            transaction_id.into(),
+            token_id.into(),
+            serial.into(),
+            counter.into(),
+            challenge.into(),
+            "".into(),
+            created_at.into(),
+            expires_at.into(),
+        ];
+        let id = tx
+            .row(INSERT_CHALLENGE, &args, |r| r.int(0))
             .await?
-            .try_get(0)?;
+            .ok_or(crate::StoreError::NotFound("new challenge"))?;
         tx.commit().await?;
         Ok(Opened::Open { counter, id })
     }
@@ -217,18 +211,19 @@ impl Store {
         created_at: i64,
         expires_at: i64,
     ) -> Result<i64> {
-        let r = sqlx::query(INSERT_CHALLENGE)
-            .bind(transaction_id)
-            .bind(token_id)
-            .bind(serial)
-            .bind(otp_counter)
-            .bind(challenge)
-            .bind(session)
-            .bind(created_at)
-            .bind(expires_at)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(r.try_get(0)?)
+        let args = [
+            transaction_id.into(),
+            token_id.into(),
+            serial.into(),
+            otp_counter.into(),
+            challenge.into(),
+            session.into(),
+            created_at.into(),
+            expires_at.into(),
+        ];
+        self.row(INSERT_CHALLENGE, &args, |r| r.int(0))
+            .await?
+            .ok_or(crate::StoreError::NotFound("new challenge"))
     }
 
     /// The live (unexpired) challenges of a transaction.
@@ -237,24 +232,20 @@ impl Store {
         tid: &str,
         now_ms: i64,
     ) -> Result<Vec<ChallengeRow>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLS} FROM challenge WHERE transaction_id = $1 AND created_at <= $2 AND expires_at > $2 ORDER BY id"
-        ));
-        let rows = sqlx::query(sql)
-            .bind(tid)
-            .bind(now_ms)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(row).collect()
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {COLS} FROM challenge WHERE transaction_id = $1 AND created_at <= $2 AND expires_at > $2 ORDER BY id"
+            )
+        });
+        self.rows(&SQL, &[tid.into(), now_ms.into()], row).await
     }
 
     /// All challenges of a transaction, expired or not.
     pub async fn challenges_by_tid(&self, tid: &str) -> Result<Vec<ChallengeRow>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLS} FROM challenge WHERE transaction_id = $1 ORDER BY id"
-        ));
-        let rows = sqlx::query(sql).bind(tid).fetch_all(&self.pool).await?;
-        rows.iter().map(row).collect()
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {COLS} FROM challenge WHERE transaction_id = $1 ORDER BY id")
+        });
+        self.rows(&SQL, &[tid.into()], row).await
     }
 
     /// The live challenges of a token, newest first.
@@ -263,15 +254,13 @@ impl Store {
         token_id: i64,
         now_ms: i64,
     ) -> Result<Vec<ChallengeRow>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLS} FROM challenge WHERE token_id = $1 AND created_at <= $2 AND expires_at > $2 ORDER BY id DESC"
-        ));
-        let rows = sqlx::query(sql)
-            .bind(token_id)
-            .bind(now_ms)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(row).collect()
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {COLS} FROM challenge WHERE token_id = $1 AND created_at <= $2 AND expires_at > $2 ORDER BY id DESC"
+            )
+        });
+        self.rows(&SQL, &[token_id.into(), now_ms.into()], row)
+            .await
     }
 
     /// All challenges of one token, or of all tokens (admin listing), newest first.
@@ -289,7 +278,7 @@ impl Store {
                 sqlx::query(sql).fetch_all(&self.pool).await?
             }
         };
-        rows.iter().map(row).collect()
+        rows.iter().map(|r| row(r)).collect()
     }
 
     /// Consumes a challenge if it is still live, its token is active, it has fewer than
@@ -304,26 +293,26 @@ impl Store {
         required_count: Option<i64>,
         max_wrong: Option<i64>,
     ) -> Result<bool> {
-        let n = sqlx::query(
-            "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 AND ($5 < 0 OR received_count <= $5) \
-             AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4))",
-        )
-        .bind(id)
-        .bind(now_ms)
-        .bind(token_id)
-        .bind(required_count.unwrap_or(-1))
-        .bind(max_wrong.unwrap_or(-1))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let args = [
+            id.into(),
+            now_ms.into(),
+            token_id.into(),
+            required_count.unwrap_or(-1).into(),
+            max_wrong.unwrap_or(-1).into(),
+        ];
+        let n = self
+            .exec(
+                "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 AND ($5 < 0 OR received_count <= $5) \
+                 AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4))",
+                &args,
+            )
+            .await?;
         Ok(n == 1)
     }
 
     /// Deletes one challenge (its SMS could not be sent).
     pub async fn challenge_delete(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM challenge WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
+        self.exec("DELETE FROM challenge WHERE id = $1", &[id.into()])
             .await?;
         Ok(())
     }
@@ -331,26 +320,22 @@ impl Store {
     /// Takes challenge `id` while it lives (one conditional DELETE: exactly once); false when
     /// it expired or another request took it.
     pub async fn challenge_take(&self, id: i64, now_ms: i64) -> Result<bool> {
-        Ok(
-            sqlx::query("DELETE FROM challenge WHERE id = $1 AND expires_at > $2")
-                .bind(id)
-                .bind(now_ms)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                == 1,
-        )
+        let n = self
+            .exec(
+                "DELETE FROM challenge WHERE id = $1 AND expires_at > $2",
+                &[id.into(), now_ms.into()],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     /// Deletes every challenge of a transaction (after one of them was answered).
     pub async fn challenge_delete_tid(&self, tid: &str) -> Result<u64> {
-        Ok(
-            sqlx::query("DELETE FROM challenge WHERE transaction_id = $1")
-                .bind(tid)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+        self.exec(
+            "DELETE FROM challenge WHERE transaction_id = $1",
+            &[tid.into()],
         )
+        .await
     }
 
     /// Counts a wrong answer to a challenge; with `max_wrong`, a challenge that has that many
@@ -363,26 +348,24 @@ impl Store {
         id: i64,
         max_wrong: Option<i64>,
     ) -> Result<Option<i64>> {
-        let r = sqlx::query(
+        self.row(
             "UPDATE challenge SET received_count = received_count + 1 \
              WHERE id = $1 AND ($2 < 0 OR received_count < $2) RETURNING received_count",
+            &[id.into(), max_wrong.unwrap_or(-1).into()],
+            |r| r.int(0),
         )
-        .bind(id)
-        .bind(max_wrong.unwrap_or(-1))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(r.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+        .await
     }
 
     /// Deletes challenge `id` when its claimed answers reached `max_wrong` (the last one was
     /// wrong); true when it went.
     pub async fn challenge_drop_used_up(&self, id: i64, max_wrong: i64) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM challenge WHERE id = $1 AND received_count >= $2")
-            .bind(id)
-            .bind(max_wrong)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = self
+            .exec(
+                "DELETE FROM challenge WHERE id = $1 AND received_count >= $2",
+                &[id.into(), max_wrong.into()],
+            )
+            .await?;
         Ok(n == 1)
     }
 
@@ -405,14 +388,11 @@ impl Store {
 
     /// Deletes the expired challenges of a token.
     pub async fn challenge_purge_expired(&self, token_id: i64, now_ms: i64) -> Result<u64> {
-        Ok(
-            sqlx::query("DELETE FROM challenge WHERE token_id = $1 AND expires_at <= $2")
-                .bind(token_id)
-                .bind(now_ms)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+        self.exec(
+            "DELETE FROM challenge WHERE token_id = $1 AND expires_at <= $2",
+            &[token_id.into(), now_ms.into()],
         )
+        .await
     }
 
     /// Deletes all expired challenges (housekeeping).

@@ -9,6 +9,7 @@ mod admin;
 pub mod audit;
 mod challenges;
 mod copy;
+mod db;
 mod events;
 mod gateways;
 pub mod import;
@@ -54,6 +55,9 @@ pub enum StoreError {
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The store's own SQLite connection failed (see `db`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Applying the schema failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -95,6 +99,15 @@ impl StoreError {
                             )
                     })
             }
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ffi::ErrorCode::DatabaseBusy
+                        | rusqlite::ffi::ErrorCode::DatabaseLocked
+                        | rusqlite::ffi::ErrorCode::CannotOpen
+                        | rusqlite::ffi::ErrorCode::SystemIoFailure
+                )
+            ),
             _ => false,
         }
     }
@@ -160,6 +173,9 @@ impl Default for ConnectOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite files: the connection the hot path's statements run on, on the caller's
+    /// thread (see `db`).
+    direct: Option<db::Direct>,
     /// SQLite: the connections' busy timeout.
     lock_wait: Duration,
 }
@@ -458,10 +474,32 @@ impl Store {
             .await?;
         if backend == Backend::Postgres && timeout.is_some() {
             conn.close().await?;
+        } else {
+            drop(conn);
         }
+        let direct = match backend {
+            Backend::Sqlite if !memory => {
+                use std::str::FromStr;
+                let file = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+                // The journal mode the pool's connections set persists in the file.
+                let wal = sqlx::query("PRAGMA journal_mode")
+                    .fetch_one(&pool)
+                    .await
+                    .and_then(|r| sqlx::Row::try_get::<String, _>(&r, 0))
+                    .is_ok_and(|m| m.eq_ignore_ascii_case("wal"));
+                let synchronous = if opts.sqlite_full_sync || !wal {
+                    "FULL"
+                } else {
+                    "NORMAL"
+                };
+                Some(db::Direct::open(file.get_filename(), synchronous, wal)?)
+            }
+            _ => None,
+        };
         Ok(Self {
             pool,
             backend,
+            direct,
             lock_wait: timeout.unwrap_or(Duration::from_secs(5)),
         })
     }

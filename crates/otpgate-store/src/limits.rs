@@ -1,6 +1,7 @@
 //! Send limits: counters per key (user, phone number, prefix, client, global) and fixed
 //! window, shared by every node.
 
+use crate::db::Arg;
 use crate::{Result, Store};
 use sqlx::Row;
 
@@ -31,10 +32,7 @@ pub struct WindowKey {
 /// Counts one send against every key inside `tx` with one conditional upsert over all keys
 /// (a counter below its limit is incremented): None when every key was counted, else the
 /// index of the first key at its limit — the caller must then roll `tx` back.
-pub(crate) async fn take_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    keys: &[WindowKey],
-) -> Result<Option<usize>> {
+pub(crate) async fn take_in(tx: &mut crate::db::Tx, keys: &[WindowKey]) -> Result<Option<usize>> {
     if keys.is_empty() {
         return Ok(None);
     }
@@ -48,16 +46,11 @@ pub(crate) async fn take_in(
          ON CONFLICT (key, window_start) DO UPDATE SET count = send_window.count + 1, max_count = excluded.max_count \
          WHERE send_window.count < excluded.max_count RETURNING key"
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for k in keys {
-        q = q.bind(&k.key).bind(k.window_start).bind(k.limit);
-    }
-    let counted: Vec<String> = q
-        .fetch_all(&mut **tx)
-        .await?
+    let args: Vec<Arg<'_>> = keys
         .iter()
-        .map(|r| r.try_get::<String, _>(0))
-        .collect::<std::result::Result<_, _>>()?;
+        .flat_map(|k| [(&k.key).into(), k.window_start.into(), k.limit.into()])
+        .collect();
+    let counted = tx.rows(&sql, &args, |r| r.text(0)).await?;
     Ok(keys.iter().position(|k| !counted.contains(&k.key)))
 }
 
@@ -66,30 +59,25 @@ impl Store {
     /// its limit (all incremented), or the index of the first key at its limit (nothing
     /// incremented).
     pub async fn send_window_take(&self, keys: &[WindowKey]) -> Result<Option<usize>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let refused = take_in(&mut tx, keys).await?;
         if refused.is_none() {
             tx.commit().await?;
-        } else {
-            tx.rollback().await?;
         }
         Ok(refused)
     }
 
     /// Gives sends back (the SMS could not be sent, so it does not count).
     pub async fn send_window_give_back(&self, keys: &[WindowKey]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for k in keys {
-            sqlx::query(
+            tx.exec(
                 "UPDATE send_window SET count = count - 1 WHERE key = $1 AND window_start = $2 AND count > 0",
+                &[(&k.key).into(), k.window_start.into()],
             )
-            .bind(&k.key)
-            .bind(k.window_start)
-            .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// The count of a key in a window (0 when none).

@@ -148,23 +148,25 @@ fn row(r: &AnyRow) -> Result<SmsMessageRow> {
 impl Store {
     /// Records an SMS about to be handed to its gateway (state `sending`).
     pub async fn message_insert(&self, m: &NewMessage, now_ms: i64) -> Result<()> {
-        sqlx::query(
+        let args = [
+            (&m.reference).into(),
+            (&m.message_id).into(),
+            (&m.transaction_id).into(),
+            (&m.serial).into(),
+            (&m.user).into(),
+            (&m.realm).into(),
+            (&m.gateway).into(),
+            (&m.country).into(),
+            (&m.prefix).into(),
+            m.parts.into(),
+            now_ms.into(),
+        ];
+        self.exec(
             "INSERT INTO sms_message (reference, message_id, transaction_id, serial, user_name, realm, \
              gateway, country, prefix, parts, state, sent_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', $11, $11)",
+            &args,
         )
-        .bind(&m.reference)
-        .bind(&m.message_id)
-        .bind(&m.transaction_id)
-        .bind(&m.serial)
-        .bind(&m.user)
-        .bind(&m.realm)
-        .bind(&m.gateway)
-        .bind(&m.country)
-        .bind(&m.prefix)
-        .bind(m.parts)
-        .bind(now_ms)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -178,25 +180,21 @@ impl Store {
         external_id: &str,
         now_ms: i64,
     ) -> Result<()> {
-        let q = match refused {
-            None => sqlx::query(
+        let sql = match refused {
+            None => {
                 "UPDATE sms_message SET updated_at = $2, external_id = $3, \
                  accepted_at = CASE WHEN accepted_at = 0 THEN $2 ELSE accepted_at END, \
                  state = CASE WHEN state = 'sending' THEN 'accepted' ELSE state END \
-                 WHERE reference = $1",
-            )
-            .bind(reference)
-            .bind(now_ms)
-            .bind(external_id),
-            Some(why) => sqlx::query(
+                 WHERE reference = $1"
+            }
+            Some(_) => {
                 "UPDATE sms_message SET state = 'not_sent', status = $3, updated_at = $2 \
-                 WHERE reference = $1 AND state = 'sending'",
-            )
-            .bind(reference)
-            .bind(now_ms)
-            .bind(why),
+                 WHERE reference = $1 AND state = 'sending'"
+            }
         };
-        q.execute(&self.pool).await?;
+        let third = refused.unwrap_or(external_id);
+        self.exec(sql, &[reference.into(), now_ms.into(), third.into()])
+            .await?;
         Ok(())
     }
 
@@ -327,14 +325,11 @@ impl Store {
     /// Notes that the login of transaction `tid` was answered with token `serial`'s code:
     /// its SMS converted (the first answer counts).
     pub async fn message_verified(&self, tid: &str, serial: &str, now_ms: i64) -> Result<()> {
-        sqlx::query(
+        self.exec(
             "UPDATE sms_message SET verified_at = $3 \
              WHERE transaction_id = $1 AND serial = $2 AND verified_at = 0",
+            &[tid.into(), serial.into(), now_ms.into()],
         )
-        .bind(tid)
-        .bind(serial)
-        .bind(now_ms)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }

@@ -1065,3 +1065,64 @@ async fn guarded_policy_changes_cannot_together_break_the_guard() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sqlite_statements_run_on_the_direct_connection_and_take_the_pool_while_another_writer_holds_the_lock()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display());
+    let s = Store::connect(&url).await.unwrap();
+    assert!(
+        s.direct.is_some(),
+        "a SQLite file gets the direct connection"
+    );
+    let id = s.token_insert(&new_token("D1"), 0).await.unwrap();
+    // Another connection takes the write lock for 300 ms.
+    let holder = rusqlite::Connection::open(dir.path().join("d.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    holder
+        .execute("UPDATE token SET description = 'held' WHERE id = ?1", [id])
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        holder.execute_batch("COMMIT").unwrap();
+    });
+    // Reads go on meanwhile (WAL) on the direct connection, and see the last commit.
+    assert_eq!(
+        s.token_by_serial("D1").await.unwrap().unwrap().description,
+        ""
+    );
+    // A write and a transaction are refused there as busy and wait in the pool instead,
+    // then land after the holder's commit, nothing lost.
+    let started = std::time::Instant::now();
+    s.token_set_info(id, "k", "v").await.unwrap();
+    assert!(
+        s.send_window_take(&[WindowKey {
+            key: "phone:x".into(),
+            window_start: 0,
+            limit: 1
+        }])
+        .await
+        .unwrap()
+        .is_none()
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    release.await.unwrap();
+    let t = s.token_by_serial("D1").await.unwrap().unwrap();
+    assert_eq!(
+        (t.description.as_str(), t.info["k"].as_str()),
+        ("held", "v")
+    );
+    assert_eq!(s.send_window_count("phone:x", 0).await.unwrap(), 1);
+    // A transaction dropped without its commit leaves nothing behind, on either path.
+    {
+        let mut tx = s.begin().await.unwrap();
+        tx.exec("UPDATE token SET count = 99 WHERE id = $1", &[id.into()])
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.token_by_serial("D1").await.unwrap().unwrap().count, 0);
+    // The direct connection leaves checkpoints to the checkpoint thread.
+    let auto = s.row("PRAGMA wal_autocheckpoint", &[], |r| r.int(0)).await;
+    assert_eq!(auto.unwrap(), Some(0));
+}

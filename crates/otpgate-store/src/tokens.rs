@@ -1,9 +1,9 @@
 //! Tokens, their info and owners. Counter and fail-counter changes are single conditional
 //! statements.
 
+use crate::db::Cols;
 use crate::{Result, Store, StoreError, flag};
 use sqlx::Row;
-use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
 
 /// A token with its info and owner.
@@ -142,33 +142,49 @@ const TOKEN_COLS: &str = "t.id, t.serial, t.tokentype, t.description, t.key_enc,
     t.revoked, t.locked, t.failcount, t.maxfail, t.count, t.count_window, t.sync_window, t.rollout_state, \
     o.resolver, o.user_id, o.realm";
 
-fn token_row(r: &AnyRow) -> Result<TokenRow> {
-    let resolver: Option<String> = r.try_get(16)?;
+/// One token with its owner, by serial.
+static BY_SERIAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {TOKEN_COLS} FROM token t LEFT JOIN tokenowner o ON o.token_id = t.id WHERE t.serial = $1"
+    )
+});
+
+/// A user's tokens, one row per token and info key (LEFT JOIN: a token without info too).
+static OF_USER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {TOKEN_COLS}, i.key, i.value FROM token t JOIN tokenowner o ON o.token_id = t.id \
+         LEFT JOIN tokeninfo i ON i.token_id = t.id \
+         WHERE o.realm = $1 AND o.resolver = $2 AND o.user_id = $3 ORDER BY t.tokentype, t.id, i.key"
+    )
+});
+
+pub(crate) fn token_row(r: &dyn Cols) -> Result<TokenRow> {
+    let resolver = r.opt_text(16)?;
     let owner = match resolver {
         Some(resolver) => Some(TokenOwner {
             resolver,
-            user_id: r.try_get(17)?,
-            realm: r.try_get(18)?,
+            user_id: r.text(17)?,
+            realm: r.text(18)?,
         }),
         None => None,
     };
     Ok(TokenRow {
-        id: r.try_get(0)?,
-        serial: r.try_get(1)?,
-        tokentype: r.try_get(2)?,
-        description: r.try_get(3)?,
-        key_enc: r.try_get(4)?,
-        pin_hash: r.try_get(5)?,
-        otplen: r.try_get(6)?,
-        active: flag(r.try_get(7)?),
-        revoked: flag(r.try_get(8)?),
-        locked: flag(r.try_get(9)?),
-        failcount: r.try_get(10)?,
-        maxfail: r.try_get(11)?,
-        count: r.try_get(12)?,
-        count_window: r.try_get(13)?,
-        sync_window: r.try_get(14)?,
-        rollout_state: r.try_get(15)?,
+        id: r.int(0)?,
+        serial: r.text(1)?,
+        tokentype: r.text(2)?,
+        description: r.text(3)?,
+        key_enc: r.text(4)?,
+        pin_hash: r.text(5)?,
+        otplen: r.int(6)?,
+        active: flag(r.int(7)?),
+        revoked: flag(r.int(8)?),
+        locked: flag(r.int(9)?),
+        failcount: r.int(10)?,
+        maxfail: r.int(11)?,
+        count: r.int(12)?,
+        count_window: r.int(13)?,
+        sync_window: r.int(14)?,
+        rollout_state: r.text(15)?,
         info: BTreeMap::new(),
         owner,
     })
@@ -347,48 +363,43 @@ impl Store {
 
     /// One token by serial, with info and owner.
     pub async fn token_by_serial(&self, serial: &str) -> Result<Option<TokenRow>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLS} FROM token t LEFT JOIN tokenowner o ON o.token_id = t.id WHERE t.serial = $1"
-        ));
-        let row = sqlx::query(sql)
-            .bind(serial)
-            .fetch_optional(&self.pool)
-            .await?;
-        let tokens = row
-            .as_ref()
-            .map(token_row)
-            .transpose()?
-            .into_iter()
-            .collect();
-        Ok(self.attach_info(tokens).await?.pop())
+        let Some(mut t) = self.row(&BY_SERIAL, &[serial.into()], token_row).await? else {
+            return Ok(None);
+        };
+        for (k, v) in self
+            .rows(
+                "SELECT key, value FROM tokeninfo WHERE token_id = $1 ORDER BY key",
+                &[t.id.into()],
+                |r| Ok((r.text(0)?, r.text(1)?)),
+            )
+            .await?
+        {
+            t.info.insert(k, v);
+        }
+        Ok(Some(t))
     }
 
     /// All tokens of a user, ordered by serial, with their info: one statement (the login
     /// path's first read).
     pub async fn tokens_of_user(&self, owner: &TokenOwner) -> Result<Vec<TokenRow>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLS}, i.key, i.value FROM token t JOIN tokenowner o ON o.token_id = t.id \
-             LEFT JOIN tokeninfo i ON i.token_id = t.id \
-             WHERE o.realm = $1 AND o.resolver = $2 AND o.user_id = $3 ORDER BY t.tokentype, t.id, i.key"
-        ));
-        let rows = sqlx::query(sql)
-            .bind(&owner.realm)
-            .bind(&owner.resolver)
-            .bind(&owner.user_id)
-            .fetch_all(&self.pool)
-            .await?;
+        // One row per token and info key: the token's columns, then the key and value.
         let mut tokens: Vec<TokenRow> = Vec::new();
-        for r in &rows {
-            let id: i64 = r.try_get(0)?;
+        let args = [
+            (&owner.realm).into(),
+            (&owner.resolver).into(),
+            (&owner.user_id).into(),
+        ];
+        self.each(&OF_USER, &args, |r| {
+            let id = r.int(0)?;
             if tokens.last().map(|t| t.id) != Some(id) {
                 tokens.push(token_row(r)?);
             }
-            let key: Option<String> = r.try_get(19)?;
-            if let (Some(key), Some(t)) = (key, tokens.last_mut()) {
-                t.info
-                    .insert(key, r.try_get::<Option<String>, _>(20)?.unwrap_or_default());
+            if let (Some(key), Some(t)) = (r.opt_text(19)?, tokens.last_mut()) {
+                t.info.insert(key, r.opt_text(20)?.unwrap_or_default());
             }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(tokens)
     }
 
@@ -535,7 +546,10 @@ impl Store {
             q = q.bind(b.clone());
         }
         let rows = q.fetch_all(&self.pool).await?;
-        let tokens = rows.iter().map(token_row).collect::<Result<Vec<_>>>()?;
+        let tokens = rows
+            .iter()
+            .map(|r| token_row(r))
+            .collect::<Result<Vec<_>>>()?;
         Ok((self.attach_info(tokens).await?, total))
     }
 
@@ -562,19 +576,15 @@ impl Store {
 
     /// Resets the fail counter and removes the `failcounter_exceeded` info.
     pub async fn token_reset_failcount(&self, id: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE token SET failcount = 0 WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        let mut tx = self.begin().await?;
+        tx.exec("UPDATE token SET failcount = 0 WHERE id = $1", &[id.into()])
             .await?;
-        sqlx::query(
+        tx.exec(
             "DELETE FROM tokeninfo WHERE token_id = $1 AND key IN ('failcounter_exceeded', 'failcounter_clears')",
+            &[id.into()],
         )
-        .bind(id)
-        .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Lifts a lockout if the fail counter is still `failcount` (nobody counted a failure
@@ -675,32 +685,32 @@ impl Store {
              ON CONFLICT (token_id, key) \
              DO UPDATE SET value = CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT)"
         };
-        let q = sqlx::query(sql).bind(id);
-        let q = if success { q.bind(last_auth) } else { q };
-        q.execute(&self.pool).await?;
+        // PostgreSQL wants exactly the parameters the statement has.
+        if success {
+            self.exec(sql, &[id.into(), last_auth.into()]).await?;
+        } else {
+            self.exec(sql, &[id.into()]).await?;
+        }
         Ok(())
     }
 
     /// Removes one token info value.
     pub async fn token_delete_info(&self, id: i64, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM tokeninfo WHERE token_id = $1 AND key = $2")
-            .bind(id)
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
+        self.exec(
+            "DELETE FROM tokeninfo WHERE token_id = $1 AND key = $2",
+            &[id.into(), key.into()],
+        )
+        .await?;
         Ok(())
     }
 
     /// Sets one token info value.
     pub async fn token_set_info(&self, id: i64, key: &str, value: &str) -> Result<()> {
-        sqlx::query(
+        self.exec(
             "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, $2, $3) \
              ON CONFLICT (token_id, key) DO UPDATE SET value = excluded.value",
+            &[id.into(), key.into(), value.into()],
         )
-        .bind(id)
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -775,11 +785,7 @@ impl Store {
     /// Advances the HOTP counter by one for a token that may send a challenge (active, not
     /// revoked, not locked out) and returns the new counter; None when the token is unfit.
     pub async fn token_next_counter(&self, id: i64) -> Result<Option<i64>> {
-        let row = sqlx::query(NEXT_COUNTER)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+        self.row(NEXT_COUNTER, &[id.into()], |r| r.int(0)).await
     }
 
     /// Reserves one attempt like [`Store::token_inc_failcount`], and with `backoff_ms` > 0
@@ -792,28 +798,29 @@ impl Store {
         backoff_ms: i64,
         now_ms: i64,
     ) -> Result<Reserve> {
-        let row = sqlx::query(
-            "UPDATE token SET failcount = failcount + 1 WHERE id = $1 AND failcount < maxfail \
-             AND ($2 = 0 OR failcount = 0 OR last_fail_ms + $2 * (CASE WHEN failcount > 13 THEN 4096 \
-             ELSE (CAST(1 AS BIGINT) << CAST(failcount - 1 AS INTEGER)) END) <= $3) \
-             RETURNING failcount, maxfail",
-        )
-        .bind(id)
-        .bind(backoff_ms)
-        .bind(now_ms)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(r) = row {
-            return Ok(Reserve::Reserved(r.try_get(0)?, r.try_get(1)?));
-        }
-        let r = sqlx::query("SELECT failcount, maxfail, last_fail_ms FROM token WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
+        let reserved = self
+            .row(
+                "UPDATE token SET failcount = failcount + 1 WHERE id = $1 AND failcount < maxfail \
+                 AND ($2 = 0 OR failcount = 0 OR last_fail_ms + $2 * (CASE WHEN failcount > 13 THEN 4096 \
+                 ELSE (CAST(1 AS BIGINT) << CAST(failcount - 1 AS INTEGER)) END) <= $3) \
+                 RETURNING failcount, maxfail",
+                &[id.into(), backoff_ms.into(), now_ms.into()],
+                |r| Ok(Reserve::Reserved(r.int(0)?, r.int(1)?)),
+            )
             .await?;
-        let Some(r) = r else {
+        if let Some(reserved) = reserved {
+            return Ok(reserved);
+        }
+        let Some((fails, max, last)) = self
+            .row(
+                "SELECT failcount, maxfail, last_fail_ms FROM token WHERE id = $1",
+                &[id.into()],
+                |r| Ok((r.int(0)?, r.int(1)?, r.int(2)?)),
+            )
+            .await?
+        else {
             return Ok(Reserve::Saturated);
         };
-        let (fails, max, last): (i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
         if fails >= max || backoff_ms == 0 {
             return Ok(Reserve::Saturated);
         }
@@ -826,55 +833,54 @@ impl Store {
     /// Whether a lockout was noted on the token (`failcounter_exceeded`): its fail counter
     /// reached the maximum with failures kept, not only with attempts still in flight.
     pub async fn token_locked_out(&self, id: i64) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 FROM tokeninfo WHERE token_id = $1 AND key = 'failcounter_exceeded'",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+        Ok(self
+            .row(
+                "SELECT 1 FROM tokeninfo WHERE token_id = $1 AND key = 'failcounter_exceeded'",
+                &[id.into()],
+                |_| Ok(()),
+            )
+            .await?
+            .is_some())
     }
 
     /// Notes when a failed attempt was kept (the verify back-off counts from it).
     pub async fn token_note_failure(&self, id: i64, now_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE token SET last_fail_ms = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await?;
+        self.exec(
+            "UPDATE token SET last_fail_ms = $2 WHERE id = $1",
+            &[id.into(), now_ms.into()],
+        )
+        .await?;
         Ok(())
     }
 
     /// Counts one failed attempt unless the counter is already at its maximum; returns the new
     /// fail counter and the maximum, or None when it was already saturated.
     pub async fn token_inc_failcount(&self, id: i64) -> Result<Option<(i64, i64)>> {
-        let row = sqlx::query(
+        self.row(
             "UPDATE token SET failcount = failcount + 1 WHERE id = $1 AND failcount < maxfail RETURNING failcount, maxfail",
+            &[id.into()],
+            |r| Ok((r.int(0)?, r.int(1)?)),
         )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+        .await
     }
 
     /// Gives back one counted attempt (it turned out to be no failure).
     pub async fn token_release_failcount(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE token SET failcount = failcount - 1 WHERE id = $1 AND failcount > 0")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        self.exec(
+            "UPDATE token SET failcount = failcount - 1 WHERE id = $1 AND failcount > 0",
+            &[id.into()],
+        )
+        .await?;
         Ok(())
     }
 
     /// Records a successful authentication: the fail counter goes to 0 and the HOTP counter
     /// moves to at least `min_count` (never backwards).
     pub async fn token_auth_success(&self, id: i64, min_count: i64) -> Result<()> {
-        sqlx::query(
+        self.exec(
             "UPDATE token SET failcount = 0, count = CASE WHEN count < $2 THEN $2 ELSE count END WHERE id = $1",
+            &[id.into(), min_count.into()],
         )
-        .bind(id)
-        .bind(min_count)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }

@@ -98,8 +98,7 @@ impl Services {
                     .map(|f| f.trim().to_owned())
                     .filter(|f| !f.is_empty())
                     .ok_or("it has no fileName")?;
-                crate::users::checked_passwd_path(std::path::Path::new(&file), self.data_dir())
-                    .await?;
+                crate::users::checked_passwd_path(std::path::Path::new(&file), self.data_dir())?;
                 (serde_json::json!({ "fileName": file }), String::new())
             }
             "ldapresolver" => self

@@ -1,0 +1,496 @@
+//! How the store runs a statement: one SQL text and one row mapping for both engines.
+//!
+//! sqlx runs every SQLite connection on a thread of its own, and every statement is a
+//! message to that thread and back (two thread switches, more for rows). With a login step's
+//! dozen short statements those hand-offs cost more than SQLite's own work (the profile in
+//! `docs/bench/2026-12-05-direct-sqlite.md`). So on a SQLite file the statements written
+//! against this module run on the caller's own thread, on one connection of the store's
+//! ([`Direct`]): a few microseconds each, with no thread switch. PostgreSQL (and an in-memory
+//! SQLite database, which exists once per connection) runs the same SQL through the sqlx pool.
+//!
+//! The direct connection never waits for SQLite's write lock (its busy timeout is zero):
+//! when another connection holds it (an admin command, a migration, another process), the
+//! statement runs through the pool instead, whose connections wait on their own threads. A
+//! statement refused as busy has changed nothing, so taking it again elsewhere is safe.
+
+use crate::{Result, Store, StoreError};
+use rusqlite::ffi::ErrorCode;
+use sqlx::any::AnyRow;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// A bound value. Nulls carry their type: PostgreSQL types a parameter by the value bound.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    /// An integer (booleans are 0/1).
+    Int(i64),
+    /// Text.
+    Text(&'a str),
+    /// Text or NULL.
+    OptText(Option<&'a str>),
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<bool> for Arg<'_> {
+    fn from(v: bool) -> Self {
+        Arg::Int(i64::from(v))
+    }
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(v: &'a str) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(v: &'a String) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Arg::OptText(v)
+    }
+}
+
+/// The columns of one result row, by position, whichever engine produced it.
+pub(crate) trait Cols {
+    /// An integer column.
+    fn int(&self, i: usize) -> Result<i64>;
+    /// A text column.
+    fn text(&self, i: usize) -> Result<String>;
+    /// A text column that may be NULL.
+    fn opt_text(&self, i: usize) -> Result<Option<String>>;
+}
+
+impl Cols for AnyRow {
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(sqlx::Row::try_get(self, i)?)
+    }
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(sqlx::Row::try_get(self, i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(sqlx::Row::try_get(self, i)?)
+    }
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.get(i)?)
+    }
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(self.get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.get(i)?)
+    }
+}
+
+/// The store's own SQLite connection, used on the caller's thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Direct(
+    Arc<Mutex<rusqlite::Connection>>,
+    #[allow(dead_code)] Arc<Checkpoints>,
+);
+
+/// Keeps the checkpoint thread running: when the last clone of the store goes, its sender
+/// goes with it and the thread ends.
+#[derive(Debug)]
+struct Checkpoints(#[allow(dead_code)] Option<std::sync::mpsc::Sender<()>>);
+
+/// What a direct statement came to: done, or refused because another connection holds the
+/// write lock (nothing changed; take the pool).
+enum Ran<T> {
+    Done(T),
+    Busy,
+}
+
+impl Direct {
+    /// Opens the database file the pool opened (the schema is in place), with the pool's
+    /// rules: foreign keys enforced, `synchronous` as given, no waiting for locks. In WAL
+    /// mode its commits leave checkpoints to a thread of their own ([`checkpoints`]): the
+    /// commit that would cross SQLite's threshold would otherwise copy the whole log into
+    /// the database while every other request waits for the connection.
+    pub(crate) fn open(path: &Path, synchronous: &str, wal: bool) -> Result<Self> {
+        let conn = open_file(path)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", synchronous)?;
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        conn.set_prepared_statement_cache_capacity(128);
+        // Without a connection for the checkpoint thread, SQLite's own checkpoints stay on.
+        let checkpointer = if wal { open_file(path).ok() } else { None };
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
+        let mut stop = None;
+        if let Some(cp) = checkpointer {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("otpgate-checkpoint".into())
+                .spawn(move || checkpoints(&cp, &rx))
+                .map_err(|e| {
+                    StoreError::Conflict(format!("cannot start the checkpoint thread: {e}"))
+                })?;
+            stop = Some(tx);
+        }
+        Ok(Self(
+            Arc::new(Mutex::new(conn)),
+            Arc::new(Checkpoints(stop)),
+        ))
+    }
+}
+
+/// How often the checkpoint thread copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn open_file(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
+/// The checkpoint thread: every [`CHECKPOINT_EVERY`] a passive checkpoint (it copies what
+/// no reader still needs and never waits for anyone) on a connection of its own, for as
+/// long as the store exists (`stop`'s sender lives in it).
+fn checkpoints(conn: &rusqlite::Connection, stop: &std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut failing = false;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Placeholder names of the first parameters (longer lists format theirs).
+const NAMES: [&str; 16] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
+    "$16",
+];
+
+fn bind(st: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<()> {
+    for (i, a) in args.iter().enumerate() {
+        let name;
+        let name = match NAMES.get(i) {
+            Some(n) => *n,
+            None => {
+                name = format!("${}", i + 1);
+                name.as_str()
+            }
+        };
+        // `$N` is a named parameter to SQLite; one the statement does not use is skipped.
+        let Some(at) = st.parameter_index(name)? else {
+            continue;
+        };
+        match a {
+            Arg::Int(v) => st.raw_bind_parameter(at, v)?,
+            Arg::Text(v) => st.raw_bind_parameter(at, v)?,
+            Arg::OptText(v) => st.raw_bind_parameter(at, v)?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs `sql` on `conn`; `each` sees every row (at most one with `first_only`).
+fn run_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    first_only: bool,
+    each: &mut dyn FnMut(&rusqlite::Row<'_>) -> Result<()>,
+) -> Result<Ran<()>> {
+    let mut st = match conn.prepare_cached(sql) {
+        Ok(st) => st,
+        Err(e) if busy(&e) => return Ok(Ran::Busy),
+        Err(e) => return Err(e.into()),
+    };
+    bind(&mut st, args)?;
+    let mut rows = st.raw_query();
+    let mut seen = false;
+    loop {
+        match rows.next() {
+            Ok(Some(r)) => {
+                each(r)?;
+                seen = true;
+                if first_only {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            // Busy before the first row: nothing was read or written.
+            Err(e) if !seen && busy(&e) => return Ok(Ran::Busy),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Ran::Done(()))
+}
+
+/// Runs `sql` (no rows) on `conn`: the rows it changed.
+fn run_exec(conn: &rusqlite::Connection, sql: &str, args: &[Arg<'_>]) -> Result<Ran<u64>> {
+    let mut st = match conn.prepare_cached(sql) {
+        Ok(st) => st,
+        Err(e) if busy(&e) => return Ok(Ran::Busy),
+        Err(e) => return Err(e.into()),
+    };
+    bind(&mut st, args)?;
+    match st.raw_execute() {
+        Ok(n) => Ok(Ran::Done(n as u64)),
+        Err(e) if busy(&e) => Ok(Ran::Busy),
+        Err(e) => Err(e.into()),
+    }
+}
+
+type SqlxQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn sqlx_query<'q>(sql: &str, args: &'q [Arg<'q>]) -> SqlxQuery<'q> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    for a in args {
+        q = match *a {
+            Arg::Int(v) => q.bind(v),
+            Arg::Text(v) => q.bind(v),
+            Arg::OptText(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+impl Store {
+    /// Runs a statement without rows; the number of rows it changed.
+    pub(crate) async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        if let Some(d) = &self.direct
+            && let Ran::Done(n) = run_exec(&*d.0.lock().await, sql, args)?
+        {
+            return Ok(n);
+        }
+        Ok(sqlx_query(sql, args)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Runs a query; every row through `map`.
+    pub(crate) async fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn Cols) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        if let Some(d) = &self.direct {
+            let mut out = Vec::new();
+            let conn = d.0.lock().await;
+            if let Ran::Done(()) = run_rows(&conn, sql, args, false, &mut |r| {
+                out.push(map(r)?);
+                Ok(())
+            })? {
+                return Ok(out);
+            }
+        }
+        let rows = sqlx_query(sql, args).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| map(r)).collect()
+    }
+
+    /// Runs a query; `f` sees every row in order (when the direct connection is refused as
+    /// busy, before any row, the query runs again in the pool and `f` sees its rows).
+    pub(crate) async fn each(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut f: impl FnMut(&dyn Cols) -> Result<()>,
+    ) -> Result<()> {
+        if let Some(d) = &self.direct {
+            let conn = d.0.lock().await;
+            if let Ran::Done(()) = run_rows(&conn, sql, args, false, &mut |r| f(r))? {
+                return Ok(());
+            }
+        }
+        let rows = sqlx_query(sql, args).fetch_all(&self.pool).await?;
+        rows.iter().try_for_each(|r| f(r))
+    }
+
+    /// Runs a query (or a statement with `RETURNING`); its first row through `map`.
+    pub(crate) async fn row<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn Cols) -> Result<T>,
+    ) -> Result<Option<T>> {
+        if let Some(d) = &self.direct {
+            let mut out = None;
+            let conn = d.0.lock().await;
+            if let Ran::Done(()) = run_rows(&conn, sql, args, true, &mut |r| {
+                out = Some(map(r)?);
+                Ok(())
+            })? {
+                return Ok(out);
+            }
+        }
+        sqlx_query(sql, args)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| map(&r))
+            .transpose()
+    }
+
+    /// Starts a write transaction: on the direct connection (`BEGIN IMMEDIATE`, so the write
+    /// lock is held from the start and no statement inside is refused as busy), or in the
+    /// pool when another connection holds the lock. Dropped without [`Tx::commit`], it
+    /// rolls back.
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        if let Some(d) = &self.direct {
+            let conn = d.0.clone().lock_owned().await;
+            match conn.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => return Ok(Tx::Direct(Held(Some(conn)))),
+                Err(e) if busy(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Tx::Pooled(self.pool.begin().await?))
+    }
+}
+
+/// A transaction of [`Store::begin`].
+pub(crate) enum Tx {
+    /// On the direct connection (held until the end).
+    Direct(Held),
+    /// In the pool.
+    Pooled(sqlx::Transaction<'static, sqlx::Any>),
+}
+
+impl Tx {
+    fn conn(&self) -> Result<&rusqlite::Connection> {
+        match self {
+            Tx::Direct(Held(Some(c))) => Ok(c),
+            _ => Err(StoreError::Conflict("the transaction has ended".into())),
+        }
+    }
+
+    /// [`Store::exec`] inside the transaction.
+    pub(crate) async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        match self {
+            Tx::Pooled(tx) => Ok(sqlx_query(sql, args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()),
+            Tx::Direct(_) => match run_exec(self.conn()?, sql, args)? {
+                Ran::Done(n) => Ok(n),
+                Ran::Busy => Err(locked()),
+            },
+        }
+    }
+
+    /// [`Store::rows`] inside the transaction.
+    pub(crate) async fn rows<T>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn Cols) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        match self {
+            Tx::Pooled(tx) => {
+                let rows = sqlx_query(sql, args).fetch_all(&mut **tx).await?;
+                rows.iter().map(|r| map(r)).collect()
+            }
+            Tx::Direct(_) => {
+                let mut out = Vec::new();
+                match run_rows(self.conn()?, sql, args, false, &mut |r| {
+                    out.push(map(r)?);
+                    Ok(())
+                })? {
+                    Ran::Done(()) => Ok(out),
+                    Ran::Busy => Err(locked()),
+                }
+            }
+        }
+    }
+
+    /// [`Store::row`] inside the transaction.
+    pub(crate) async fn row<T>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn Cols) -> Result<T>,
+    ) -> Result<Option<T>> {
+        match self {
+            Tx::Pooled(tx) => sqlx_query(sql, args)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|r| map(&r))
+                .transpose(),
+            Tx::Direct(_) => {
+                let mut out = None;
+                match run_rows(self.conn()?, sql, args, true, &mut |r| {
+                    out = Some(map(r)?);
+                    Ok(())
+                })? {
+                    Ran::Done(()) => Ok(out),
+                    Ran::Busy => Err(locked()),
+                }
+            }
+        }
+    }
+
+    /// Commits.
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Pooled(tx) => Ok(tx.commit().await?),
+            Tx::Direct(mut held) => {
+                let Some(conn) = held.0.take() else {
+                    return Ok(());
+                };
+                if let Err(e) = conn.execute_batch("COMMIT") {
+                    // A failed COMMIT may leave the transaction open: end it.
+                    if !conn.is_autocommit() {
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                    return Err(e.into());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The direct connection inside a transaction; rolls back when dropped before the commit.
+pub(crate) struct Held(Option<OwnedMutexGuard<rusqlite::Connection>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(conn) = &self.0
+            && !conn.is_autocommit()
+        {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// SQLite refused a statement inside a transaction that holds the write lock (cannot
+/// happen while `BEGIN IMMEDIATE` holds it; reported as the database being unavailable).
+fn locked() -> StoreError {
+    StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        None,
+    ))
+}
