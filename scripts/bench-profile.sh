@@ -8,7 +8,8 @@
 # Usage: scripts/bench-profile.sh [MODE] [DURATION_SECONDS] [CONCURRENCY]
 #        (defaults step2, 15, 16; HASH=default profiles at the default PIN hash, HASH=fast
 #        (the default) at the minimal one; USERS=200; SERVER_EXTRA adds lines to [server]; PERF=0 skips perf;
-#        writes target/bench-profile/)
+#        DB_CPU=postgres also reports the CPU the processes of that name (a local database
+#        server) used per flow; writes target/bench-profile/)
 # Needs: a release build (cargo build --release --locked -p otpgate -p otpgate-load),
 #        Debian's linux-perf, ../shared/peer.
 set -euo pipefail
@@ -38,11 +39,27 @@ python3 "$PEER_SRC/setup_peer.py" --base-url "http://127.0.0.1:$PORT" --users "$
   -d "$DUR" --warmup 3 --mode "$MODE" --server-pid "$NODE" --json "$OUT/load.json" \
   > "$OUT/load.log" 2>&1 &
 LOADPID=$!; PIDS+=("$LOADPID")
+# CPU seconds of every process named $1 (utime + stime from /proc, clock ticks of 1/100 s).
+proc_cpu() {
+  awk -v name="$1" '{ sub(/^[0-9]+ \(/, ""); split($0, a, /\) /); if (a[1] == name) { split(a[2], f, " "); t += f[12] + f[13] } } END { printf "%.2f", t / 100 }' /proc/[0-9]*/stat 2>/dev/null
+}
+[ -z "${DB_CPU:-}" ] || { sleep "${PERF_DELAY:-6}"; DB0=$(proc_cpu "$DB_CPU"); T0=$(date +%s.%N); PERF_DELAY=0; }
 # Record the timed part only (after the warm-up and, in step2 mode, the untimed challenges).
 sleep "${PERF_DELAY:-6}"
 [ "${PERF:-1}" = 0 ] || perf record -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$NODE" -o "$OUT/perf.data" \
   -- sleep "$((DUR / 2))" > "$OUT/perf-record.log" 2>&1 || true
 wait "$LOADPID"
+if [ -n "${DB_CPU:-}" ]; then
+  DB1=$(proc_cpu "$DB_CPU"); T1=$(date +%s.%N)
+  python3 - "$OUT/load.json" "$DB0" "$DB1" "$T0" "$T1" <<'PYEOF' | tee "$OUT/db-cpu.txt"
+import json, sys
+d = json.load(open(sys.argv[1]))
+measured = float(sys.argv[5]) - float(sys.argv[4])  # the sampled part of the run (steady rate)
+rate = d["rate_per_s"]
+used = float(sys.argv[3]) - float(sys.argv[2])
+print(f"database CPU: {used:.2f} s in the last {measured:.0f} s, {used * 1000 / max(1, rate * measured):.2f} ms per flow")
+PYEOF
+fi
 perf report -i "$OUT/perf.data" --no-children --sort symbol --stdio -g none --percent-limit 0.7 \
   2> /dev/null | grep -v '^#' | grep -v '^$' | sed -E 's/ +- +- *$//' > "$OUT/self.txt" || true
 perf report -i "$OUT/perf.data" --children --sort symbol --stdio -g none --percent-limit 3 \

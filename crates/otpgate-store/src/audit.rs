@@ -79,15 +79,51 @@ pub const FILTER_COLUMNS: &[(&str, &str)] = &[
     ("authentication", "authentication"),
 ];
 
+/// An entry's values in the column order of the INSERTs.
+fn audit_args(e: &AuditEntry) -> [Arg<'_>; 15] {
+    [
+        e.ts.into(),
+        (&e.action).into(),
+        e.success.into(),
+        (&e.authentication).into(),
+        (&e.serial).into(),
+        (&e.token_type).into(),
+        (&e.user).into(),
+        (&e.realm).into(),
+        (&e.resolver).into(),
+        (&e.administrator).into(),
+        (&e.action_detail).into(),
+        (&e.info).into(),
+        (&e.client).into(),
+        (&e.policies).into(),
+        e.duration_ms.into(),
+    ]
+}
+
 impl Store {
     /// Appends an entry.
     pub async fn audit_insert(&self, e: &AuditEntry) -> Result<()> {
         self.audit_insert_many(std::slice::from_ref(e)).await
     }
 
-    /// Writes entries with one multi-row INSERT (one statement, one commit): the audit rows
-    /// of concurrent requests are written together. At most [`AUDIT_BATCH`] at a time.
+    /// Writes entries in one commit: the audit rows of concurrent requests are written
+    /// together. On the store's own SQLite connection as one transaction of one-row INSERTs
+    /// (one prepared statement, however many rows); elsewhere as multi-row INSERTs of at most
+    /// [`AUDIT_BATCH`] rows (one round trip each).
     pub async fn audit_insert_many(&self, entries: &[AuditEntry]) -> Result<()> {
+        if self.is_direct() {
+            let mut tx = self.begin().await?;
+            for e in entries {
+                tx.exec(
+                    "INSERT INTO audit (ts, action, success, authentication, serial, token_type, user_name, realm, \
+                     resolver, administrator, action_detail, info, client, policies, duration_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    &audit_args(e),
+                )
+                .await?;
+            }
+            return tx.commit().await;
+        }
         for chunk in entries.chunks(AUDIT_BATCH) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
@@ -102,28 +138,7 @@ impl Store {
                  administrator, action_detail, info, client, policies, duration_ms) VALUES {}",
                 rows.join(", ")
             );
-            let args: Vec<Arg<'_>> = chunk
-                .iter()
-                .flat_map(|e| {
-                    [
-                        e.ts.into(),
-                        (&e.action).into(),
-                        e.success.into(),
-                        (&e.authentication).into(),
-                        (&e.serial).into(),
-                        (&e.token_type).into(),
-                        (&e.user).into(),
-                        (&e.realm).into(),
-                        (&e.resolver).into(),
-                        (&e.administrator).into(),
-                        (&e.action_detail).into(),
-                        (&e.info).into(),
-                        (&e.client).into(),
-                        (&e.policies).into(),
-                        e.duration_ms.into(),
-                    ]
-                })
-                .collect();
+            let args: Vec<Arg<'_>> = chunk.iter().flat_map(audit_args).collect();
             self.exec(&sql, &args).await?;
         }
         Ok(())

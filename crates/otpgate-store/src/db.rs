@@ -95,17 +95,15 @@ impl Cols for rusqlite::Row<'_> {
     }
 }
 
-/// The store's own SQLite connection, used on the caller's thread.
+/// The store's own SQLite connection, used on the caller's thread; `None` once the store
+/// was closed.
 #[derive(Debug, Clone)]
-pub(crate) struct Direct(
-    Arc<Mutex<rusqlite::Connection>>,
-    #[allow(dead_code)] Arc<Checkpoints>,
-);
+pub(crate) struct Direct(Arc<Mutex<Option<rusqlite::Connection>>>, Arc<Checkpoints>);
 
-/// Keeps the checkpoint thread running: when the last clone of the store goes, its sender
-/// goes with it and the thread ends.
+/// Keeps the checkpoint thread running: when the last clone of the store goes (or the store
+/// is closed), its sender goes and the thread ends.
 #[derive(Debug)]
-struct Checkpoints(#[allow(dead_code)] Option<std::sync::mpsc::Sender<()>>);
+struct Checkpoints(std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>);
 
 /// What a direct statement came to: done, or refused because another connection holds the
 /// write lock (nothing changed; take the pool).
@@ -115,39 +113,53 @@ enum Ran<T> {
 }
 
 impl Direct {
-    /// Opens the database file the pool opened (the schema is in place), with the pool's
-    /// rules: foreign keys enforced, `synchronous` as given, no waiting for locks. In WAL
-    /// mode its commits leave checkpoints to a thread of their own ([`checkpoints`]): the
-    /// commit that would cross SQLite's threshold would otherwise copy the whole log into
-    /// the database while every other request waits for the connection.
-    pub(crate) fn open(path: &Path, synchronous: &str, wal: bool) -> Result<Self> {
+    /// Opens `path`, the main file of the database the pool opened (the schema is in place,
+    /// the journal is WAL and commits are `synchronous = NORMAL`: with a rollback journal a
+    /// commit would need every reader gone, and with `FULL` it would wait for the disk on a
+    /// runtime thread — both stay on the pool). Foreign keys enforced as in the pool, no
+    /// waiting for locks. Its commits leave checkpoints to a thread of their own
+    /// ([`checkpoints`]): the commit that would cross SQLite's threshold would otherwise copy
+    /// the whole log into the database while every other request waits for the connection.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let conn = open_file(path)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "synchronous", synchronous)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::ZERO)?;
+        // Every login's pages pass through this one connection: room for the hot part of a
+        // large installation (SQLite allocates the cache as pages come, so a small database
+        // never fills it).
+        conn.pragma_update(None, "cache_size", DIRECT_CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(128);
         // Without a connection for the checkpoint thread, SQLite's own checkpoints stay on.
-        let checkpointer = if wal { open_file(path).ok() } else { None };
-        if checkpointer.is_some() {
-            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        }
         let mut stop = None;
-        if let Some(cp) = checkpointer {
+        if let Ok(cp) = open_file(path) {
             let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::Builder::new()
+            let started = std::thread::Builder::new()
                 .name("otpgate-checkpoint".into())
-                .spawn(move || checkpoints(&cp, &rx))
-                .map_err(|e| {
-                    StoreError::Conflict(format!("cannot start the checkpoint thread: {e}"))
-                })?;
-            stop = Some(tx);
+                .spawn(move || checkpoints(&cp, &rx));
+            if started.is_ok() {
+                conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+                stop = Some(tx);
+            }
         }
         Ok(Self(
-            Arc::new(Mutex::new(conn)),
-            Arc::new(Checkpoints(stop)),
+            Arc::new(Mutex::new(Some(conn))),
+            Arc::new(Checkpoints(std::sync::Mutex::new(stop))),
         ))
     }
+
+    /// Closes the connection and ends the checkpoint thread; statements take the (closed)
+    /// pool from now on.
+    pub(crate) async fn close(&self) {
+        self.0.lock().await.take();
+        if let Ok(mut stop) = self.1.0.lock() {
+            stop.take();
+        }
+    }
 }
+
+/// The direct connection's page cache: at most 64 MiB (a negative `cache_size` is KiB).
+const DIRECT_CACHE_KIB: i64 = -65536;
 
 /// How often the checkpoint thread copies the write-ahead log into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
@@ -185,25 +197,47 @@ fn busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Placeholder names of the first parameters (longer lists format theirs).
-const NAMES: [&str; 16] = [
-    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
-    "$16",
-];
+/// Ends a transaction a failed ROLLBACK or COMMIT left open (it would hold the write lock
+/// and swallow every later statement), before the connection is used outside a [`Tx`].
+fn ready(conn: &rusqlite::Connection) -> &rusqlite::Connection {
+    if !conn.is_autocommit() {
+        tracing::warn!(
+            "the direct SQLite connection was left inside a transaction; rolling it back"
+        );
+        roll_back(conn);
+    }
+    conn
+}
 
+/// Rolls the connection's open transaction back; a failure is logged (and [`ready`] tries
+/// again before the next use).
+fn roll_back(conn: &rusqlite::Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::warn!(error = %e, "rolling back on the direct SQLite connection failed");
+    }
+}
+
+/// Binds `args` to the statement's `$N` parameters (SQLite numbers named parameters in the
+/// order they first appear): one pass over the statement's parameters.
 fn bind(st: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<()> {
-    for (i, a) in args.iter().enumerate() {
-        let name;
-        let name = match NAMES.get(i) {
-            Some(n) => *n,
-            None => {
-                name = format!("${}", i + 1);
-                name.as_str()
-            }
-        };
-        // `$N` is a named parameter to SQLite; one the statement does not use is skipped.
-        let Some(at) = st.parameter_index(name)? else {
-            continue;
+    let count = st.parameter_count();
+    // PostgreSQL refuses a value count other than the statement's: so do the SQLite tests.
+    debug_assert_eq!(
+        count,
+        args.len(),
+        "values for {sql:?}",
+        sql = st.expanded_sql()
+    );
+    for at in 1..=count {
+        let n = st
+            .parameter_name(at)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(at);
+        let Some(a) = n.checked_sub(1).and_then(|i| args.get(i)) else {
+            return Err(rusqlite::Error::InvalidParameterCount(n, args.len()));
         };
         match a {
             Arg::Int(v) => st.raw_bind_parameter(at, v)?,
@@ -214,7 +248,9 @@ fn bind(st: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<
     Ok(())
 }
 
-/// Runs `sql` on `conn`; `each` sees every row (at most one with `first_only`).
+/// Runs `sql` on `conn`; `each` sees every row (only the first with `first_only`, but the
+/// statement is always stepped to its end: a `RETURNING` statement commits only there, and
+/// a failed commit must not pass for a change made).
 fn run_rows(
     conn: &rusqlite::Connection,
     sql: &str,
@@ -233,14 +269,14 @@ fn run_rows(
     loop {
         match rows.next() {
             Ok(Some(r)) => {
-                each(r)?;
-                seen = true;
-                if first_only {
-                    break;
+                if !(first_only && seen) {
+                    each(r)?;
                 }
+                seen = true;
             }
             Ok(None) => break,
-            // Busy before the first row: nothing was read or written.
+            // Busy before the first row: nothing was read or written (a statement refused
+            // at its commit was rolled back whole).
             Err(e) if !seen && busy(&e) => return Ok(Ran::Busy),
             Err(e) => return Err(e.into()),
         }
@@ -278,10 +314,16 @@ fn sqlx_query<'q>(sql: &str, args: &'q [Arg<'q>]) -> SqlxQuery<'q> {
 }
 
 impl Store {
+    /// True when statements run on the store's own SQLite connection.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
     /// Runs a statement without rows; the number of rows it changed.
     pub(crate) async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
         if let Some(d) = &self.direct
-            && let Ran::Done(n) = run_exec(&*d.0.lock().await, sql, args)?
+            && let Some(conn) = d.0.lock().await.as_ref()
+            && let Ran::Done(n) = run_exec(ready(conn), sql, args)?
         {
             return Ok(n);
         }
@@ -300,11 +342,12 @@ impl Store {
     ) -> Result<Vec<T>> {
         if let Some(d) = &self.direct {
             let mut out = Vec::new();
-            let conn = d.0.lock().await;
-            if let Ran::Done(()) = run_rows(&conn, sql, args, false, &mut |r| {
-                out.push(map(r)?);
-                Ok(())
-            })? {
+            if let Some(conn) = d.0.lock().await.as_ref()
+                && let Ran::Done(()) = run_rows(ready(conn), sql, args, false, &mut |r| {
+                    out.push(map(r)?);
+                    Ok(())
+                })?
+            {
                 return Ok(out);
             }
         }
@@ -320,11 +363,11 @@ impl Store {
         args: &[Arg<'_>],
         mut f: impl FnMut(&dyn Cols) -> Result<()>,
     ) -> Result<()> {
-        if let Some(d) = &self.direct {
-            let conn = d.0.lock().await;
-            if let Ran::Done(()) = run_rows(&conn, sql, args, false, &mut |r| f(r))? {
-                return Ok(());
-            }
+        if let Some(d) = &self.direct
+            && let Some(conn) = d.0.lock().await.as_ref()
+            && let Ran::Done(()) = run_rows(ready(conn), sql, args, false, &mut |r| f(r))?
+        {
+            return Ok(());
         }
         let rows = sqlx_query(sql, args).fetch_all(&self.pool).await?;
         rows.iter().try_for_each(|r| f(r))
@@ -339,11 +382,12 @@ impl Store {
     ) -> Result<Option<T>> {
         if let Some(d) = &self.direct {
             let mut out = None;
-            let conn = d.0.lock().await;
-            if let Ran::Done(()) = run_rows(&conn, sql, args, true, &mut |r| {
-                out = Some(map(r)?);
-                Ok(())
-            })? {
+            if let Some(conn) = d.0.lock().await.as_ref()
+                && let Ran::Done(()) = run_rows(ready(conn), sql, args, true, &mut |r| {
+                    out = Some(map(r)?);
+                    Ok(())
+                })?
+            {
                 return Ok(out);
             }
         }
@@ -360,11 +404,13 @@ impl Store {
     /// rolls back.
     pub(crate) async fn begin(&self) -> Result<Tx> {
         if let Some(d) = &self.direct {
-            let conn = d.0.clone().lock_owned().await;
-            match conn.execute_batch("BEGIN IMMEDIATE") {
-                Ok(()) => return Ok(Tx::Direct(Held(Some(conn)))),
-                Err(e) if busy(&e) => {}
-                Err(e) => return Err(e.into()),
+            let held = d.0.clone().lock_owned().await;
+            if let Some(conn) = held.as_ref() {
+                match ready(conn).execute_batch("BEGIN IMMEDIATE") {
+                    Ok(()) => return Ok(Tx::Direct(Held(Some(held)))),
+                    Err(e) if busy(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(Tx::Pooled(self.pool.begin().await?))
@@ -382,7 +428,9 @@ pub(crate) enum Tx {
 impl Tx {
     fn conn(&self) -> Result<&rusqlite::Connection> {
         match self {
-            Tx::Direct(Held(Some(c))) => Ok(c),
+            Tx::Direct(Held(Some(c))) => c
+                .as_ref()
+                .ok_or_else(|| StoreError::Conflict("the store was closed".into())),
             _ => Err(StoreError::Conflict("the transaction has ended".into())),
         }
     }
@@ -457,14 +505,16 @@ impl Tx {
         match self {
             Tx::Pooled(tx) => Ok(tx.commit().await?),
             Tx::Direct(mut held) => {
-                let Some(conn) = held.0.take() else {
+                let Some(guard) = held.0.take() else {
                     return Ok(());
                 };
+                let Some(conn) = guard.as_ref() else {
+                    return Err(StoreError::Conflict("the store was closed".into()));
+                };
                 if let Err(e) = conn.execute_batch("COMMIT") {
-                    // A failed COMMIT may leave the transaction open: end it.
-                    if !conn.is_autocommit() {
-                        let _ = conn.execute_batch("ROLLBACK");
-                    }
+                    // A failed COMMIT may leave the transaction open: end it (a failed
+                    // ROLLBACK is ended before the connection's next use).
+                    roll_back(conn);
                     return Err(e.into());
                 }
                 Ok(())
@@ -474,14 +524,12 @@ impl Tx {
 }
 
 /// The direct connection inside a transaction; rolls back when dropped before the commit.
-pub(crate) struct Held(Option<OwnedMutexGuard<rusqlite::Connection>>);
+pub(crate) struct Held(Option<OwnedMutexGuard<Option<rusqlite::Connection>>>);
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(conn) = &self.0
-            && !conn.is_autocommit()
-        {
-            let _ = conn.execute_batch("ROLLBACK");
+        if let Some(conn) = self.0.as_ref().and_then(|g| g.as_ref()) {
+            roll_back(conn);
         }
     }
 }

@@ -99,13 +99,12 @@ impl StoreError {
                             )
                     })
             }
+            // As for the pool's SQLite connections: busy or locked.
             StoreError::Sqlite(e) => matches!(
                 e.sqlite_error_code(),
                 Some(
                     rusqlite::ffi::ErrorCode::DatabaseBusy
                         | rusqlite::ffi::ErrorCode::DatabaseLocked
-                        | rusqlite::ffi::ErrorCode::CannotOpen
-                        | rusqlite::ffi::ErrorCode::SystemIoFailure
                 )
             ),
             _ => false,
@@ -167,6 +166,9 @@ impl Default for ConnectOptions {
         }
     }
 }
+
+/// How long a pooled PostgreSQL connection may have been idle before it is tested.
+const IDLE_BEFORE_TEST: Duration = Duration::from_secs(1);
 
 /// The database handle shared by all services. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -439,9 +441,20 @@ impl Store {
                     })
                 })
                 // A PostgreSQL connection may have died while idle (a restarted server, a cut
-                // network): test it before use. A SQLite connection is a local file handle;
-                // the test would be one more round trip to its thread per statement.
-                .test_before_acquire(backend != Backend::Sqlite)
+                // network): one idle for more than a second is tested before use. One in
+                // steady use is not: the test would be one more round trip per statement
+                // (half the login's time on PostgreSQL), and a connection that breaks
+                // under a statement fails it and leaves the pool. A SQLite connection is a
+                // local file handle and never tested.
+                .test_before_acquire(false)
+                .before_acquire(move |conn, meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Postgres && meta.idle_for > IDLE_BEFORE_TEST {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 // An in-memory SQLite database exists once per connection.
                 .max_connections(if memory {
                     1
@@ -478,21 +491,11 @@ impl Store {
             drop(conn);
         }
         let direct = match backend {
-            Backend::Sqlite if !memory => {
-                use std::str::FromStr;
-                let file = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
-                // The journal mode the pool's connections set persists in the file.
-                let wal = sqlx::query("PRAGMA journal_mode")
-                    .fetch_one(&pool)
-                    .await
-                    .and_then(|r| sqlx::Row::try_get::<String, _>(&r, 0))
-                    .is_ok_and(|m| m.eq_ignore_ascii_case("wal"));
-                let synchronous = if opts.sqlite_full_sync || !wal {
-                    "FULL"
-                } else {
-                    "NORMAL"
-                };
-                Some(db::Direct::open(file.get_filename(), synchronous, wal)?)
+            Backend::Sqlite if !memory && !opts.sqlite_full_sync && plain_sqlite_url(url) => {
+                direct_path(&pool)
+                    .await?
+                    .map(|path| db::Direct::open(&path))
+                    .transpose()?
             }
             _ => None,
         };
@@ -573,8 +576,43 @@ impl Store {
 
     /// Closes all connections (used at shutdown).
     pub async fn close(&self) {
+        if let Some(d) = &self.direct {
+            d.close().await;
+        }
         self.pool.close().await;
     }
+}
+
+/// A SQLite URL without options that change how the file is opened (another VFS, read-only,
+/// immutable): the store's own connection opens the file as the pool does only then.
+fn plain_sqlite_url(url: &str) -> bool {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    !query.split('&').any(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        matches!(k, "vfs" | "immutable") || (k == "mode" && v != "rwc" && v != "rw")
+    })
+}
+
+/// The file of the pool's main database when the login path may run beside the pool on a
+/// connection of its own: the journal is WAL (persistent in the file; with a rollback
+/// journal every commit would need all readers gone). None otherwise.
+async fn direct_path(pool: &AnyPool) -> Result<Option<std::path::PathBuf>> {
+    let wal = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .and_then(|r| sqlx::Row::try_get::<String, _>(&r, 0))
+        .is_ok_and(|m| m.eq_ignore_ascii_case("wal"));
+    if !wal {
+        return Ok(None);
+    }
+    // The path as SQLite itself resolved it for the pool.
+    let file: Option<String> =
+        sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_optional(pool)
+            .await?
+            .map(|r| sqlx::Row::try_get(&r, 0))
+            .transpose()?;
+    Ok(file.filter(|f| !f.is_empty()).map(std::path::PathBuf::from))
 }
 
 /// Errors worth retrying at start-up (the server is not up yet).

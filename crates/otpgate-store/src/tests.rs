@@ -777,6 +777,9 @@ async fn sqlite_files_commit_with_the_chosen_synchronous_level() {
             ..ConnectOptions::default()
         };
         let s = Store::connect_with(&url, &opts).await.unwrap();
+        // A commit that waits for the disk stays off the runtime's threads: no direct
+        // connection with FULL.
+        assert_eq!(s.is_direct(), !full, "{name}");
         // Every connection of the pool, not only the first one.
         let mut held = Vec::new();
         for _ in 0..3 {

@@ -98,6 +98,10 @@ test('the admin creates a user store, a realm and a user', async () => {
   await flash(admin, 'The user was created.');
   await admin.getByRole('cell', { name: 'dana', exact: true }).waitFor();
   await checkPage(admin, 'users');
+  // The user's own page: every field editable, the mobile number checked like enrollment's.
+  await admin.getByRole('row').filter({ hasText: 'dana' }).getByRole('link', { name: 'Edit' }).click();
+  await admin.getByRole('heading', { level: 1 }).waitFor();
+  await checkPage(admin, 'user-edit');
 });
 
 test('the admin defines a sink gateway from the provider form and sends a test SMS', async () => {
