@@ -167,9 +167,6 @@ impl Default for ConnectOptions {
     }
 }
 
-/// How long a pooled PostgreSQL connection may have been idle before it is tested.
-const IDLE_BEFORE_TEST: Duration = Duration::from_secs(1);
-
 /// The database handle shared by all services. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -441,20 +438,11 @@ impl Store {
                     })
                 })
                 // A PostgreSQL connection may have died while idle (a restarted server, a cut
-                // network): one idle for more than a second is tested before use. One in
-                // steady use is not: the test would be one more round trip per statement
-                // (half the login's time on PostgreSQL), and a connection that breaks
-                // under a statement fails it and leaves the pool. A SQLite connection is a
-                // local file handle and never tested.
-                .test_before_acquire(false)
-                .before_acquire(move |conn, meta| {
-                    Box::pin(async move {
-                        if backend == Backend::Postgres && meta.idle_for > IDLE_BEFORE_TEST {
-                            sqlx::Connection::ping(conn).await?;
-                        }
-                        Ok(true)
-                    })
-                })
+                // network): test it before use. That test, bounded by the acquire timeout, is
+                // also what answers a partitioned database at once (a statement on a dead
+                // connection has no client-side bound). A SQLite connection is a local file
+                // handle; the test would be one more round trip to its thread per statement.
+                .test_before_acquire(backend != Backend::Sqlite)
                 // An in-memory SQLite database exists once per connection.
                 .max_connections(if memory {
                     1
