@@ -3,10 +3,12 @@
 //! sqlx runs every SQLite connection on a thread of its own, and every statement is a
 //! message to that thread and back (two thread switches, more for rows). With a login step's
 //! dozen short statements those hand-offs cost more than SQLite's own work (the profile in
-//! `docs/bench/2026-12-05-direct-sqlite.md`). So on a SQLite file the statements written
-//! against this module run on the caller's own thread, on one connection of the store's
-//! ([`Direct`]): a few microseconds each, with no thread switch. PostgreSQL (and an in-memory
-//! SQLite database, which exists once per connection) runs the same SQL through the sqlx pool.
+//! `docs/bench/2026-12-05-direct-sqlite.md`). So on a SQLite file (WAL, `synchronous =
+//! NORMAL`) the statements written against this module run on the caller's own thread, on one
+//! connection of the store's ([`Direct`]): a few microseconds each, with no thread switch.
+//! PostgreSQL (and an in-memory SQLite database, which exists once per connection, or a file
+//! whose commits wait for the disk) runs the same SQL through the sqlx pool. Never call a
+//! `Store` method while holding a [`Tx`]: both want the one connection.
 //!
 //! The direct connection never waits for SQLite's write lock (its busy timeout is zero):
 //! when another connection holds it (an admin command, a migration, another process), the
