@@ -335,69 +335,73 @@ impl Store {
             .rows_affected())
     }
 
-    /// Runs a query; every row through `map`.
-    pub(crate) async fn rows<T>(
+    /// Runs a query (or a statement with `RETURNING`); `f` sees its rows in order, only the
+    /// first with `first_only`. When the direct connection is refused as busy (before any
+    /// row) the query runs again in the pool and `f` sees those rows.
+    async fn scan(
         &self,
         sql: &str,
         args: &[Arg<'_>],
-        map: impl Fn(&dyn Cols) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        if let Some(d) = &self.direct {
-            let mut out = Vec::new();
-            if let Some(conn) = d.0.lock().await.as_ref()
-                && let Ran::Done(()) = run_rows(ready(conn), sql, args, false, &mut |r| {
-                    out.push(map(r)?);
-                    Ok(())
-                })?
-            {
-                return Ok(out);
-            }
+        first_only: bool,
+        f: &mut (dyn FnMut(&dyn Cols) -> Result<()> + Send),
+    ) -> Result<()> {
+        if let Some(d) = &self.direct
+            && let Some(conn) = d.0.lock().await.as_ref()
+            && let Ran::Done(()) = run_rows(ready(conn), sql, args, first_only, &mut |r| f(r))?
+        {
+            return Ok(());
         }
-        let rows = sqlx_query(sql, args).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| map(r)).collect()
+        let q = sqlx_query(sql, args);
+        if first_only {
+            q.fetch_optional(&self.pool)
+                .await?
+                .iter()
+                .try_for_each(|r| f(r))
+        } else {
+            q.fetch_all(&self.pool).await?.iter().try_for_each(|r| f(r))
+        }
     }
 
-    /// Runs a query; `f` sees every row in order (when the direct connection is refused as
-    /// busy, before any row, the query runs again in the pool and `f` sees its rows).
+    /// Runs a query; every row through `map`.
+    pub(crate) async fn rows<T: Send>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn Cols) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.scan(sql, args, false, &mut |r| {
+            out.push(map(r)?);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Runs a query; `f` sees every row in order.
     pub(crate) async fn each(
         &self,
         sql: &str,
         args: &[Arg<'_>],
-        mut f: impl FnMut(&dyn Cols) -> Result<()>,
+        mut f: impl FnMut(&dyn Cols) -> Result<()> + Send,
     ) -> Result<()> {
-        if let Some(d) = &self.direct
-            && let Some(conn) = d.0.lock().await.as_ref()
-            && let Ran::Done(()) = run_rows(ready(conn), sql, args, false, &mut |r| f(r))?
-        {
-            return Ok(());
-        }
-        let rows = sqlx_query(sql, args).fetch_all(&self.pool).await?;
-        rows.iter().try_for_each(|r| f(r))
+        self.scan(sql, args, false, &mut f).await
     }
 
     /// Runs a query (or a statement with `RETURNING`); its first row through `map`.
-    pub(crate) async fn row<T>(
+    pub(crate) async fn row<T: Send>(
         &self,
         sql: &str,
         args: &[Arg<'_>],
-        map: impl Fn(&dyn Cols) -> Result<T>,
+        map: impl Fn(&dyn Cols) -> Result<T> + Sync,
     ) -> Result<Option<T>> {
-        if let Some(d) = &self.direct {
-            let mut out = None;
-            if let Some(conn) = d.0.lock().await.as_ref()
-                && let Ran::Done(()) = run_rows(ready(conn), sql, args, true, &mut |r| {
-                    out = Some(map(r)?);
-                    Ok(())
-                })?
-            {
-                return Ok(out);
-            }
-        }
-        sqlx_query(sql, args)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| map(&r))
-            .transpose()
+        let mut out = None;
+        self.scan(sql, args, true, &mut |r| {
+            out = Some(map(r)?);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
     }
 
     /// Starts a write transaction: on the direct connection (`BEGIN IMMEDIATE`, so the write
@@ -451,55 +455,63 @@ impl Tx {
         }
     }
 
-    /// [`Store::rows`] inside the transaction.
-    pub(crate) async fn rows<T>(
+    /// [`Store::scan`] inside the transaction.
+    async fn scan(
         &mut self,
         sql: &str,
         args: &[Arg<'_>],
-        map: impl Fn(&dyn Cols) -> Result<T>,
-    ) -> Result<Vec<T>> {
+        first_only: bool,
+        f: &mut (dyn FnMut(&dyn Cols) -> Result<()> + Send),
+    ) -> Result<()> {
         match self {
             Tx::Pooled(tx) => {
-                let rows = sqlx_query(sql, args).fetch_all(&mut **tx).await?;
-                rows.iter().map(|r| map(r)).collect()
-            }
-            Tx::Direct(_) => {
-                let mut out = Vec::new();
-                match run_rows(self.conn()?, sql, args, false, &mut |r| {
-                    out.push(map(r)?);
-                    Ok(())
-                })? {
-                    Ran::Done(()) => Ok(out),
-                    Ran::Busy => Err(locked()),
+                let q = sqlx_query(sql, args);
+                if first_only {
+                    q.fetch_optional(&mut **tx)
+                        .await?
+                        .iter()
+                        .try_for_each(|r| f(r))
+                } else {
+                    q.fetch_all(&mut **tx).await?.iter().try_for_each(|r| f(r))
                 }
             }
+            Tx::Direct(_) => match run_rows(self.conn()?, sql, args, first_only, &mut |r| f(r))? {
+                Ran::Done(()) => Ok(()),
+                Ran::Busy => Err(locked()),
+            },
         }
     }
 
-    /// [`Store::row`] inside the transaction.
-    pub(crate) async fn row<T>(
+    /// [`Store::rows`] inside the transaction.
+    pub(crate) async fn rows<T: Send>(
         &mut self,
         sql: &str,
         args: &[Arg<'_>],
-        map: impl Fn(&dyn Cols) -> Result<T>,
+        map: impl Fn(&dyn Cols) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.scan(sql, args, false, &mut |r| {
+            out.push(map(r)?);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// [`Store::row`] inside the transaction.
+    pub(crate) async fn row<T: Send>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn Cols) -> Result<T> + Sync,
     ) -> Result<Option<T>> {
-        match self {
-            Tx::Pooled(tx) => sqlx_query(sql, args)
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(|r| map(&r))
-                .transpose(),
-            Tx::Direct(_) => {
-                let mut out = None;
-                match run_rows(self.conn()?, sql, args, true, &mut |r| {
-                    out = Some(map(r)?);
-                    Ok(())
-                })? {
-                    Ran::Done(()) => Ok(out),
-                    Ran::Busy => Err(locked()),
-                }
-            }
-        }
+        let mut out = None;
+        self.scan(sql, args, true, &mut |r| {
+            out = Some(map(r)?);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
     }
 
     /// Commits.
