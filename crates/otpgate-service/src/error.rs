@@ -9,6 +9,15 @@ pub enum ServiceError {
     /// A missing or invalid parameter (privacyIDEA ParameterError, 905).
     #[error("ERR905: {0}")]
     Parameter(String),
+    /// A parameter's value is refused (ParameterError, 905), with the parameter's name: the
+    /// API's message names it, and a form puts the message at that field.
+    #[error("ERR905: {field}: {message}")]
+    Invalid {
+        /// The parameter (the form field).
+        field: &'static str,
+        /// Why, without the parameter's name.
+        message: String,
+    },
     /// An unknown user (UserError, 904).
     #[error("ERR904: {0}")]
     User(String),
@@ -95,7 +104,7 @@ impl ServiceError {
     /// privacyIDEA's numeric error code.
     pub fn code(&self) -> i64 {
         match self {
-            ServiceError::Parameter(_) => 905,
+            ServiceError::Parameter(_) | ServiceError::Invalid { .. } => 905,
             ServiceError::User(_) => 904,
             ServiceError::TokenAdmin(_) => 301,
             ServiceError::TokenAdminId(id, _) => *id,
@@ -128,5 +137,21 @@ impl ServiceError {
     /// A missing parameter.
     pub fn missing(name: &str) -> Self {
         ServiceError::Parameter(format!("Missing parameter: {name}"))
+    }
+
+    /// A refused value of parameter `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The parameter a refusal is about, when it names one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ServiceError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
     }
 }

@@ -655,16 +655,18 @@ impl Services {
             )));
         }
         if login.len() > 255 || login.contains(['@', '%', '*', ':']) {
-            return Err(ServiceError::Parameter(
-                "The user name may not contain @ % * or :.".into(),
+            return Err(ServiceError::invalid(
+                "user",
+                "The user name may not contain @ % * or :.",
             ));
         }
         let existing = self.store().iuser_by_name(res.id, login).await?;
         let base = match (&existing, create) {
             (Some(_), true) => {
-                return Err(ServiceError::Parameter(format!(
-                    "The username {login} already exists."
-                )));
+                return Err(ServiceError::invalid(
+                    "user",
+                    format!("The username {login} already exists."),
+                ));
             }
             (None, false) => {
                 return Err(ServiceError::User(format!(
@@ -694,7 +696,7 @@ impl Services {
         {
             let settings = self.settings().await?;
             crate::limits::check_number_format(&settings.config, m)
-                .map_err(|why| ServiceError::Parameter(format!("mobile: {why}")))?;
+                .map_err(|why| ServiceError::invalid("mobile", why))?;
         }
         let password_hash = match input.password.as_deref() {
             Some(p) if !p.is_empty() => self.hash_secret(p).await?,

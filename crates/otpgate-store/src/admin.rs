@@ -3,6 +3,17 @@
 use crate::{Result, Store};
 use sqlx::Row;
 
+/// What a new installation has besides its configuration (see [`Store::setup_progress`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetupProgress {
+    /// Some internal user store has a user.
+    pub internal_users: bool,
+    /// Some SMS token exists.
+    pub sms_tokens: bool,
+    /// Some SMS token has been used in a successful login.
+    pub sms_logins: bool,
+}
+
 impl Store {
     /// The password hash of admin `name`.
     pub async fn admin_hash(&self, name: &str) -> Result<Option<String>> {
@@ -98,6 +109,29 @@ impl Store {
         self.meta_get(key)
             .await?
             .ok_or(crate::StoreError::NotFound("meta value"))
+    }
+
+    /// How far a new installation has come after its configuration: whether any internal
+    /// user, any SMS token and any successful login with an SMS token exist (three index or
+    /// first-row lookups, however large the tables are).
+    pub async fn setup_progress(&self) -> Result<SetupProgress> {
+        self.row(
+            "SELECT \
+             CASE WHEN EXISTS (SELECT 1 FROM internal_user) THEN 1 ELSE 0 END, \
+             CASE WHEN EXISTS (SELECT 1 FROM token WHERE tokentype = 'sms') THEN 1 ELSE 0 END, \
+             CASE WHEN EXISTS (SELECT 1 FROM tokeninfo i JOIN token t ON t.id = i.token_id \
+             WHERE t.tokentype = 'sms' AND i.key = 'count_auth_success') THEN 1 ELSE 0 END",
+            &[],
+            |r| {
+                Ok(SetupProgress {
+                    internal_users: r.int(0)? == 1,
+                    sms_tokens: r.int(1)? == 1,
+                    sms_logins: r.int(2)? == 1,
+                })
+            },
+        )
+        .await
+        .map(Option::unwrap_or_default)
     }
 
     /// The number that changes with every change to the system configuration, policies,

@@ -29,6 +29,7 @@ mod users;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testdb;
 
+pub use admin::SetupProgress;
 pub use audit::{AuditEntry, AuditFilter};
 pub use challenges::{ChallengeRow, Opened, Resent};
 pub use copy::CopyReport;

@@ -128,6 +128,14 @@
   scrollableTables();
   window.addEventListener('resize', scrollableTables);
 
+  // 7. A page rendered by an action that failed (a test SMS) puts the address of the page it
+  // belongs to back in the address bar: a reload shows that page, it does not post again.
+  var home = doc.querySelector('[data-page-url]');
+  if (home && window.history && typeof window.history.replaceState === 'function') {
+    var to = home.getAttribute('data-page-url') || '';
+    if (to.charAt(0) === '/' && to.charAt(1) !== '/') window.history.replaceState(null, '', to);
+  }
+
   // 4. Move focus to the error summary so screen-reader and keyboard users land on it.
   var errors = doc.querySelector('.errors');
   if (errors) {

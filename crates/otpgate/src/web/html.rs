@@ -98,6 +98,9 @@ pub struct Field<'a> {
     pub value: &'a str,
     /// Help below the label.
     pub hint: &'a str,
+    /// The name the API knows the value by (a gateway's option key), shown in small print
+    /// before the hint.
+    pub key: &'a str,
     /// Error message, if the value was refused.
     pub error: Option<&'a str>,
     /// Extra trusted attributes (`required autocomplete="username"`).
@@ -113,6 +116,7 @@ impl<'a> Field<'a> {
             kind: "text",
             value: "",
             hint: "",
+            key: "",
             error: None,
             attrs: "",
         }
@@ -136,6 +140,12 @@ impl<'a> Field<'a> {
         self
     }
 
+    /// With the API's name of the value.
+    pub fn key(mut self, k: &'a str) -> Self {
+        self.key = k;
+        self
+    }
+
     /// With extra attributes.
     pub fn attrs(mut self, a: &'static str) -> Self {
         self.attrs = a;
@@ -153,7 +163,7 @@ impl<'a> Field<'a> {
 
     fn describedby(&self) -> String {
         let mut ids = Vec::new();
-        if !self.hint.is_empty() {
+        if !self.hint.is_empty() || !self.key.is_empty() {
             ids.push(format!("{}-hint", self.name));
         }
         if self.error.is_some() {
@@ -169,13 +179,12 @@ impl<'a> Field<'a> {
             n = E(self.name),
             l = E(self.label)
         );
-        if !self.hint.is_empty() {
-            w!(
-                out,
-                "<p class=\"hint\" id=\"{}-hint\">{}</p>",
-                E(self.name),
-                E(self.hint)
-            );
+        if !self.hint.is_empty() || !self.key.is_empty() {
+            w!(out, "<p class=\"hint\" id=\"{}-hint\">", E(self.name));
+            if !self.key.is_empty() {
+                w!(out, "<code class=\"key\">{}</code> ", E(self.key));
+            }
+            w!(out, "{}</p>", E(self.hint));
         }
     }
 

@@ -297,7 +297,9 @@ pub fn service_message(e: &ServiceError) -> String {
         | ServiceError::NotFound(m)
         | ServiceError::Validate(m)
         | ServiceError::Policy(m) => m.clone(),
-        ServiceError::Auth { message, .. } => message.clone(),
+        ServiceError::Auth { message, .. } | ServiceError::Invalid { message, .. } => {
+            message.clone()
+        }
         other => other.to_string(),
     }
 }

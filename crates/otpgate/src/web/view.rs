@@ -19,6 +19,13 @@ pub mod users;
 use super::html::{E, Out, U, w};
 use crate::params::Params;
 
+/// The attributes of a field naming something admins define (the service's `valid_name`):
+/// the browser checks it, and says what fits when it does not.
+pub const NAME_ATTRS: &str = "required maxlength=\"255\" pattern=\"[A-Za-z0-9_.\\-]+\" title=\"Letters, digits, _ . and - only (no spaces).\"";
+
+/// The hint of such a field.
+pub const NAME_HINT: &str = "Letters, digits, _ . and - (no spaces).";
+
 /// Page links under a listing (the filters of `q` kept).
 pub fn pager(b: &mut Out, base: &str, q: &Params, page: i64, count: i64, size: i64) {
     let pages = ((count + size - 1) / size).max(1);

@@ -1630,7 +1630,9 @@ async fn a_locked_user_is_told_the_sign_in_is_blocked_not_that_the_pin_is_wrong(
 
 /// A new installation: the dashboard lists what the set-up lacks, in the order to fix it,
 /// each with its page; the enroll form warns when "the default gateway" would not send; a
-/// realm without a user store is refused; and once everything is there the list is gone.
+/// realm without a user store is refused; once the configuration is complete the list goes
+/// on with a user, an SMS token, a first login and the SMS text, one at a time; and while
+/// the generated first password is the admin's, the dashboard says to change it.
 #[tokio::test]
 async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() {
     let gw = Gateway::start().await;
@@ -1643,7 +1645,21 @@ async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() 
     let realm = dash.body.find("No realm yet").unwrap();
     let gateway = dash.body.find("No SMS gateway yet").unwrap();
     assert!(store < realm && realm < gateway, "{}", dash.body);
-    assert!(dash.body.contains("href=\"/ui/admin/resolvers/new\""));
+    // The user store's link opens the internal kind, the one that needs nothing else.
+    assert!(
+        dash.body
+            .contains("href=\"/ui/admin/resolvers/new?type=internalresolver\""),
+        "{}",
+        dash.body
+    );
+    let form = b.get("/ui/admin/resolvers/new").await;
+    assert!(
+        form.body
+            .contains("<option value=\"internalresolver\" selected>"),
+        "{}",
+        form.body
+    );
+    assert!(!dash.body.contains("Your password"), "{}", dash.body);
     // A realm without a user store: refused in the console.
     let p = b
         .post(
@@ -1657,6 +1673,14 @@ async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() 
         "{}",
         p.body
     );
+    // The form keeps what was typed, and says where the problem is.
+    assert!(
+        p.body.contains("id=\"realm_name\" name=\"realm_name\"")
+            && p.body.contains("value=\"empty\""),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("id=\"resolvers-error\""), "{}", p.body);
     // Stores, realm and a gateway, but no default gateway.
     s.setup(&gw.url("/sms")).await;
     s.ok("/system/setConfig", &[("sms.identifier", "")]).await;
@@ -1684,12 +1708,112 @@ async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() 
         "{}",
         dash.body
     );
-    // Everything there: no list, the plain form.
+    // The configuration complete: the plain form; a token is what is missing now (`setup`
+    // made users in its internal store), and the SMS text is recommended.
     s.ok("/system/setConfig", &[("sms.identifier", "gw")]).await;
     let dash = b.get("/ui/admin/").await;
-    assert!(!dash.body.contains("To finish the set-up"), "{}", dash.body);
+    assert!(
+        !dash.body.contains("No default SMS gateway"),
+        "{}",
+        dash.body
+    );
+    assert!(dash.body.contains("No SMS token yet"), "{}", dash.body);
+    assert!(dash.body.contains("Next steps"), "{}", dash.body);
+    assert!(
+        dash.body
+            .contains("href=\"/ui/admin/tokens/new\">Enroll a token</a>"),
+        "{}",
+        dash.body
+    );
     let form = b.get("/ui/admin/tokens/new").await;
     assert!(!form.body.contains("none that works"), "{}", form.body);
+    // An internal store without users: a user is the next step, in the realm to add it to.
+    for u in ["alice", "bob", "carol"] {
+        s.adelete(&format!("/user/local/{u}")).await;
+    }
+    let dash = b.get("/ui/admin/").await;
+    assert!(dash.body.contains("No user yet"), "{}", dash.body);
+    assert!(
+        dash.body
+            .contains("href=\"/ui/admin/users?realm=realm1\">Add a user</a>"),
+        "{}",
+        dash.body
+    );
+    assert!(!dash.body.contains("No SMS token yet"), "{}", dash.body);
+    s.ok(
+        "/user/",
+        &[
+            ("user", "alice"),
+            ("resolver", "local"),
+            ("mobile", "+4915100000001"),
+        ],
+    )
+    .await;
+    // A token: nothing blocks a login; a first login is next.
+    s.enroll("alice", "SMS1", "1234", "+4915100000001").await;
+    let dash = b.get("/ui/admin/").await;
+    assert!(!dash.body.contains("To finish the set-up"), "{}", dash.body);
+    assert!(!dash.body.contains("No user yet"), "{}", dash.body);
+    assert!(!dash.body.contains("No SMS token yet"), "{}", dash.body);
+    assert!(
+        dash.body
+            .contains("Nobody has signed in with an SMS code yet"),
+        "{}",
+        dash.body
+    );
+    let (_, v) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
+    let tid = v["detail"]["transaction_id"].as_str().unwrap().to_owned();
+    let otp = gw.last_otp("+4915100000001");
+    let (_, v) = s
+        .check(&[("user", "alice"), ("pass", &otp), ("transaction_id", &tid)])
+        .await;
+    assert_eq!(v["result"]["value"], true, "{v}");
+    // Signed in: what is left is the recommended SMS text.
+    let dash = b.get("/ui/admin/").await;
+    assert!(!dash.body.contains("Nobody has signed in"), "{}", dash.body);
+    assert!(
+        dash.body
+            .contains("href=\"/ui/admin/texts\">Write the SMS text</a>"),
+        "{}",
+        dash.body
+    );
+    let texts = b.get("/ui/admin/texts").await;
+    assert!(
+        texts.body.contains("No SMS text is set yet"),
+        "{}",
+        texts.body
+    );
+    let csrf = dash.csrf();
+    let p = b
+        .post(
+            "/ui/admin/texts",
+            &[
+                ("csrf", &csrf),
+                ("do", "save"),
+                ("smstext", "Your code is {otp}"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let dash = b.get("/ui/admin/").await;
+    assert!(!dash.body.contains("Next steps"), "{}", dash.body);
+    // The generated first password still in the data directory: change it, says the dashboard.
+    let file = s.app.config.server.data_dir.join("initial-admin-password");
+    std::fs::write(&file, "generated").unwrap();
+    let dash = b.get("/ui/admin/").await;
+    assert!(
+        dash.body
+            .contains("href=\"/ui/admin/password\">Choose your own password</a>"),
+        "{}",
+        dash.body
+    );
+    std::fs::remove_file(&file).unwrap();
+    let dash = b.get("/ui/admin/").await;
+    assert!(
+        !dash.body.contains("Choose your own password"),
+        "{}",
+        dash.body
+    );
 }
 
 #[tokio::test]
@@ -1712,6 +1836,17 @@ async fn the_gateway_form_puts_what_is_needed_first_offers_presets_and_marks_the
         !form.body.contains("name=\"option.PROXY\""),
         "the deprecated PROXY is not offered"
     );
+    // Labels in words, each with privacyIDEA's key in small print in its hint.
+    for (label, key) in [
+        ("Gateway URL (required)", "URL"),
+        ("HTTP method (required)", "HTTP_METHOD"),
+        ("Reply text that means sent", "RETURN_SUCCESS"),
+    ] {
+        let want = format!(
+            "<label for=\"option.{key}\">{label}</label><p class=\"hint\" id=\"option.{key}-hint\"><code class=\"key\">{key}</code> "
+        );
+        assert!(form.body.contains(&want), "{want}: {}", form.body);
+    }
     // A preset: Kannel, pre-filled, with what to fill in.
     let k = b
         .get("/ui/admin/gateways/new?provider=http&preset=kannel")
@@ -1764,6 +1899,50 @@ async fn the_gateway_form_puts_what_is_needed_first_offers_presets_and_marks_the
         gws["result"]["value"],
         serde_json::json!([]),
         "nothing saved"
+    );
+    // A gateway's page offers "make it the default" until it is the default (this one's port
+    // is closed: its test SMS fails at once).
+    let f = as_refs(&fields("http://127.0.0.1:9/", true));
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(b.post("/ui/admin/gateways/new", &f).await.status, 303);
+    let page = b.get("/ui/admin/gateways/bad").await;
+    assert!(
+        page.body.contains("Make it the default gateway"),
+        "{}",
+        page.body
+    );
+    let p = b
+        .post("/ui/admin/gateways/bad/default", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.status, 303);
+    let page = b.get("/ui/admin/gateways/bad").await;
+    assert!(
+        !page.body.contains("Make it the default gateway"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("Tokens without a gateway of their own send through this one."),
+        "{}",
+        page.body
+    );
+    // A failed test SMS: the reason at the number, and the page says where it belongs (the
+    // script puts that address back, so a reload does not send again).
+    let p = b
+        .post(
+            "/ui/admin/gateways/bad/test",
+            &[("csrf", &csrf), ("test_phone", "+4915100000001")],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("id=\"test_phone-error\""), "{}", p.body);
+    assert!(
+        p.body.contains(
+            "action=\"/ui/admin/gateways/bad/test\" data-page-url=\"/ui/admin/gateways/bad\""
+        ),
+        "{}",
+        p.body
     );
 }
 
@@ -2008,7 +2187,7 @@ async fn an_admin_changes_their_own_password_and_signs_in_with_the_new_one() {
 }
 
 #[tokio::test]
-async fn an_admin_edits_an_internal_user_and_a_bad_mobile_is_refused_at_its_field() {
+async fn an_admin_edits_an_internal_user_and_refusals_land_at_the_field_they_are_about() {
     let gw = Gateway::start().await;
     let s = Server::start().await;
     s.setup(&gw.url("/sms")).await;
@@ -2078,6 +2257,54 @@ async fn an_admin_edits_an_internal_user_and_a_bad_mobile_is_refused_at_its_fiel
         .aget("/user/", &[("realm", "realm1"), ("username", "bob")])
         .await;
     assert_eq!(u["result"]["value"][0]["givenname"], "Robert");
+    // A new user: each refusal at the field it is about (the service names it), the message
+    // without the parameter's name, and the API's message with it.
+    let new_user = |user: &'static str, mobile: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("realm", "realm1".to_owned()),
+            ("resolver", "local".to_owned()),
+            ("user", user.to_owned()),
+            ("mobile", mobile.to_owned()),
+            ("password", "a-password".to_owned()),
+        ]
+    };
+    let form = new_user("dora", "call me maybe");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/ui/admin/users", &form).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("id=\"mobile-error\""), "{}", p.body);
+    assert!(!p.body.contains("id=\"user-error\""), "{}", p.body);
+    assert!(!p.body.contains("mobile: "), "{}", p.body);
+    let form = new_user("bob", "+4915100000023");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/ui/admin/users", &form).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("id=\"user-error\""), "{}", p.body);
+    assert!(
+        p.body.contains("The username bob already exists."),
+        "{}",
+        p.body
+    );
+    let (st, v) = s
+        .apost(
+            "/user/",
+            &[
+                ("user", "dora"),
+                ("resolver", "local"),
+                ("mobile", "call me maybe"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["result"]["error"]["code"], 905, "{v}");
+    assert!(
+        v["result"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ERR905: mobile: "),
+        "{v}"
+    );
     // An unknown user: 404.
     assert_eq!(
         b.get("/ui/admin/users/local/nobody?realm=realm1")

@@ -47,7 +47,16 @@ pub async fn show(web: Web) -> WebResult {
     let now = services.clock().now_ms();
     let delivery = services.delivery_stats(now - 86_400_000, now + 1).await?;
     let mut b = Out::new();
-    view::setup(&mut b, &gaps);
+    // The generated first password is the admin `admin`'s, and its file goes when it changes.
+    let initial_password = s.username == "admin"
+        && web
+            .app
+            .config
+            .server
+            .data_dir
+            .join(crate::bootstrap::INITIAL_ADMIN_FILE)
+            .exists();
+    view::setup(&mut b, &gaps, initial_password);
     view::body(&mut b, &stats, &health, &failures.items);
     view::delivery(&mut b, &delivery);
     Ok(page(&web, &s, "Dashboard", &[], b))

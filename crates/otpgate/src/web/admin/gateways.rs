@@ -68,7 +68,7 @@ impl Resource for Gateways {
     ) -> Result<Out, WebError> {
         let mut b = Out::new();
         match item {
-            Some(g) => view::page(&mut b, s, g, form, errors),
+            Some(g) => view::page(&mut b, s, g, is_default(web, g).await?, form, errors),
             None => {
                 let preset = web
                     .query
@@ -116,6 +116,12 @@ impl Resource for Gateways {
             }
         })
     }
+}
+
+/// Whether `g` is the default gateway.
+async fn is_default(web: &Web, g: &GatewayView) -> Result<bool, WebError> {
+    let settings = web.app.services.settings().await?;
+    Ok(settings.config.sms_identifier.as_deref() == Some(g.name.as_str()))
 }
 
 /// The form field a refusal of a gateway names: a provider parameter named in the message
@@ -245,7 +251,8 @@ pub async fn action(Path((name, action)): Path<(String, String)>, web: Web) -> W
                         )
                     })?;
                     let mut b = Out::new();
-                    view::page(&mut b, &s, &g, &web.form, &errors);
+                    let default = is_default(&web, &g).await?;
+                    view::page(&mut b, &s, &g, default, &web.form, &errors);
                     Ok(page(&web, &s, &Gateways::title(&name, &g), &errors, b))
                 }
             }

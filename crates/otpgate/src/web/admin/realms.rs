@@ -16,12 +16,13 @@ pub async fn list(web: Web) -> WebResult {
     realms_page(&web, &s, &Vec::new()).await
 }
 
+/// The page; after a refusal with what was typed (`web.form`).
 async fn realms_page(web: &Web, s: &Session, errors: &Errors) -> WebResult {
     let services = &web.app.services;
     let realms = services.list_realms(false).await?;
     let resolvers = services.list_resolvers(None, None).await?;
     let mut b = Out::new();
-    view::body(&mut b, s, &realms, &resolvers, errors);
+    view::body(&mut b, s, &realms, &resolvers, &web.form, errors);
     Ok(page(web, s, "Realms and user stores", errors, b))
 }
 

@@ -75,7 +75,7 @@ impl Resource for Resolvers {
                     .get_nonblank("type")
                     .or(web.query.get_nonblank("type"))
                     .filter(|t| RESOLVER_TYPES.iter().any(|(k, _)| k == t))
-                    .unwrap_or("ldapresolver");
+                    .unwrap_or("internalresolver");
                 view::form(&mut b, s, rtype, None, form, errors);
             }
         }

@@ -179,7 +179,7 @@ async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> Web
         .setup_gaps()
         .await?
         .into_iter()
-        .find(|g| g.message.contains("default SMS gateway"))
+        .find(|g| g.step == otpgate_service::setup::SetupStep::DefaultGateway)
         .map(|g| g.message);
     let mut b = Out::new();
     view::enroll_form(

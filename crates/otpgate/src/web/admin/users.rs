@@ -86,15 +86,11 @@ pub async fn create(web: Web) -> WebResult {
                 U(realm)
             )))
         }
+        // At the field the refusal names (else with the user name).
         Err(e) => {
             let form = web.form.clone();
-            users_page(
-                &web,
-                &s,
-                &vec![("user".to_owned(), service_message(&e))],
-                &form,
-            )
-            .await
+            let at = e.field().unwrap_or("user");
+            users_page(&web, &s, &vec![(at.to_owned(), service_message(&e))], &form).await
         }
     }
 }
@@ -193,16 +189,10 @@ pub async fn edit(Path((resolver, name)): Path<(String, String)>, web: Web) -> W
             "/ui/admin/users?realm={}&ok=saved",
             U(&realm)
         ))),
+        // At the field the refusal names (the name is fixed here: else with the first field).
         Err(e) => {
-            let m = service_message(&e);
-            let at = if m.to_lowercase().contains("mobile") || m.contains("phone number") {
-                "mobile"
-            } else if m.contains("password") {
-                "password"
-            } else {
-                "email"
-            };
-            let errors = vec![(at.to_owned(), m)];
+            let at = e.field().filter(|f| *f != "user").unwrap_or("givenname");
+            let errors = vec![(at.to_owned(), service_message(&e))];
             let mut b = Out::new();
             view::edit_user(&mut b, &s, &u, &realm, &web.form, &errors);
             Ok(page(&web, &s, &format!("User {name}"), &errors, b))

@@ -1,28 +1,68 @@
 //! The dashboard: today's SMS by gateway and result, refusals by rule, the gateways' health
 //! on this node, and recent rejected logins.
 
-use super::super::html::{E, Out, w};
+use super::super::html::{E, Out, U, w};
 use otpgate_service::audit::AuditEntry;
 use otpgate_service::breaker::BreakerView;
+use otpgate_service::setup::{SetupGap, SetupStep};
 use otpgate_store::SmsStat;
 use std::collections::BTreeMap;
 
-/// What the set-up still lacks, in the order to fix it, each with the page that fixes it
-/// (nothing when nothing is missing).
-pub fn setup(b: &mut Out, gaps: &[otpgate_service::setup::SetupGap]) {
-    if gaps.is_empty() {
-        return;
+/// The console page that does set-up step `g`, and what its link says.
+fn fix_at(g: &SetupGap) -> (String, &'static str) {
+    let realm = g.realm.as_deref().unwrap_or_default();
+    match g.step {
+        SetupStep::UserStore => (
+            "/ui/admin/resolvers/new?type=internalresolver".into(),
+            "Add a user store",
+        ),
+        SetupStep::Realm | SetupStep::RealmWithoutStore => {
+            ("/ui/admin/realms".into(), "Open the realms")
+        }
+        SetupStep::Gateway => ("/ui/admin/gateways/new".into(), "Add a gateway"),
+        SetupStep::DefaultGateway => ("/ui/admin/gateways".into(), "Choose the default"),
+        SetupStep::User => (format!("/ui/admin/users?realm={}", U(realm)), "Add a user"),
+        SetupStep::Token => ("/ui/admin/tokens/new".into(), "Enroll a token"),
+        SetupStep::FirstLogin => ("/ui/login".into(), "Open the sign-in page"),
+        SetupStep::SmsText => ("/ui/admin/texts".into(), "Write the SMS text"),
     }
-    b.raw("<section class=\"card errors\" role=\"alert\" aria-labelledby=\"setup-h\"><h2 id=\"setup-h\">To finish the set-up</h2><p>Until then a first SMS login cannot work. In this order:</p><ol>");
-    for g in gaps {
-        w!(
-            b,
-            "<li>{} <a href=\"{}\">Fix it</a></li>",
-            E(&g.message),
-            E(g.fix_at)
-        );
+}
+
+/// What the set-up still lacks, in the order to fix it, each with the page that fixes it;
+/// once nothing blocks a login, the next step (a first login); and, while the admin `admin`
+/// still has the generated first password (`initial_password`), a prompt to change it.
+pub fn setup(b: &mut Out, gaps: &[SetupGap], initial_password: bool) {
+    let (blocking, next): (Vec<&SetupGap>, Vec<&SetupGap>) =
+        gaps.iter().partition(|g| g.step.blocks_login());
+    if !blocking.is_empty() {
+        b.raw("<section class=\"card errors\" role=\"alert\" aria-labelledby=\"setup-h\"><h2 id=\"setup-h\">To finish the set-up</h2><p>Until then a first SMS login cannot work. In this order:</p><ol>");
+        for g in blocking {
+            let (href, label) = fix_at(g);
+            w!(
+                b,
+                "<li>{} <a href=\"{}\">{label}</a></li>",
+                E(&g.message),
+                E(&href)
+            );
+        }
+        b.raw("</ol></section>");
     }
-    b.raw("</ol></section>");
+    if !next.is_empty() {
+        b.raw("<section class=\"card\" aria-labelledby=\"next-h\"><h2 id=\"next-h\">Next steps</h2><ul>");
+        for g in next {
+            let (href, label) = fix_at(g);
+            w!(
+                b,
+                "<li>{} <a href=\"{}\">{label}</a></li>",
+                E(&g.message),
+                E(&href)
+            );
+        }
+        b.raw("</ul></section>");
+    }
+    if initial_password {
+        b.raw("<section class=\"card\" aria-labelledby=\"pw-h\"><h2 id=\"pw-h\">Your password</h2><p>You signed in with the password otpgate generated at its first start (it is still in the data directory's <code>initial-admin-password</code> file). <a href=\"/ui/admin/password\">Choose your own password</a>: the file goes with the change.</p></section>");
+    }
 }
 
 /// The whole dashboard.

@@ -113,13 +113,27 @@ pub fn blocks(
     b.raw("<div class=\"actions\"><button type=\"submit\">Block</button></div></form></section>");
 }
 
-/// A stored gateway's page: the test SMS, default and delete, then its settings.
-pub fn page(b: &mut Out, s: &Session, g: &GatewayView, f: &Params, errors: &[(String, String)]) {
+/// A stored gateway's page: the test SMS, default (unless it is the default already) and
+/// delete, then its settings. After a failed test SMS the browser's address goes back to the
+/// gateway's page (`data-page-url`): a reload shows the page, it does not send again.
+pub fn page(
+    b: &mut Out,
+    s: &Session,
+    g: &GatewayView,
+    is_default: bool,
+    f: &Params,
+    errors: &[(String, String)],
+) {
     b.raw("<div class=\"grid\"><section class=\"card\" aria-labelledby=\"t-h\"><h2 id=\"t-h\">Send a test SMS</h2>");
+    let here = format!("/ui/admin/gateways/{}", U(&g.name));
     w!(
         b,
-        "<form class=\"stack\" method=\"post\" action=\"/ui/admin/gateways/{}/test\">",
-        U(&g.name)
+        "<form class=\"stack\" method=\"post\" action=\"{here}/test\"{}>",
+        if errors.iter().any(|(k, _)| k == "test_phone") {
+            format!(" data-page-url=\"{here}\"")
+        } else {
+            String::new()
+        }
     );
     csrf_field(b, s);
     Field::new("test_phone", "Phone number")
@@ -129,15 +143,20 @@ pub fn page(b: &mut Out, s: &Session, g: &GatewayView, f: &Params, errors: &[(St
         .errors(errors)
         .input(b);
     b.raw("<div class=\"actions\"><button type=\"submit\">Send test SMS</button></div></form></section>");
-    b.raw("<section class=\"card\" aria-labelledby=\"o-h\"><h2 id=\"o-h\">Use and remove</h2><div class=\"actions\">");
-    post_button(
-        b,
-        &format!("/ui/admin/gateways/{}/default", U(&g.name)),
-        &s.csrf,
-        "Make it the default gateway",
-        "",
-        None,
-    );
+    b.raw("<section class=\"card\" aria-labelledby=\"o-h\"><h2 id=\"o-h\">Use and remove</h2>");
+    if is_default {
+        b.raw("<p><span class=\"badge ok\">default</span> Tokens without a gateway of their own send through this one.</p><div class=\"actions\">");
+    } else {
+        b.raw("<div class=\"actions\">");
+        post_button(
+            b,
+            &format!("/ui/admin/gateways/{}/default", U(&g.name)),
+            &s.csrf,
+            "Make it the default gateway",
+            "",
+            None,
+        );
+    }
     post_button(
         b,
         &format!("/ui/admin/gateways/{}/delete", U(&g.name)),
@@ -420,10 +439,11 @@ fn parameter(
         .and_then(|g| g.options.get(p.name))
         .map(String::as_str)
         .unwrap_or_default();
+    let plain = label(p.name);
     let label = if p.required {
-        format!("{} (required)", p.name)
+        format!("{plain} (required)")
     } else {
-        p.name.to_owned()
+        plain.to_owned()
     };
     if p.secret {
         let hint = if stored_gateway && !stored.is_empty() {
@@ -436,6 +456,7 @@ fn parameter(
         };
         Field::new(&field, &label)
             .kind("password")
+            .key(p.name)
             .hint(&hint)
             .attrs("autocomplete=\"off\"")
             .errors(errors)
@@ -445,6 +466,7 @@ fn parameter(
         o.extend(opts(p.values.iter().copied()));
         Field::new(&field, &label)
             .value(&typed_or(f, &field, stored))
+            .key(p.name)
             .hint(p.description)
             .errors(errors)
             .select(&o, b);
@@ -452,10 +474,70 @@ fn parameter(
         let attrs = if p.required { "required" } else { "" };
         Field::new(&field, &label)
             .value(&typed_or(f, &field, stored))
+            .key(p.name)
             .hint(p.description)
             .attrs(attrs)
             .errors(errors)
             .input(b);
+    }
+}
+
+/// A provider parameter as the form names it; its key (privacyIDEA's name, which the API
+/// and imports use) is shown in small print next to it.
+fn label(key: &str) -> &str {
+    match key {
+        "URL" => "Gateway URL",
+        "HTTP_METHOD" => "HTTP method",
+        "USERNAME" => "User name",
+        "PASSWORD" => "Password",
+        "SEND_DATA_AS_JSON" => "Send the fields as JSON",
+        "PARAMETER" => "Fixed fields (JSON object)",
+        "SMS_TEXT_KEY" => "Field name of the text",
+        "SMS_PHONENUMBER_KEY" => "Field name of the number",
+        "RETURN_SUCCESS" => "Reply text that means sent",
+        "RETURN_FAIL" => "Reply text that means failed",
+        "RETURN_QUEUED" => "Reply text that means queued",
+        "DLR_STATUS" => "Receipt field with the status",
+        "DLR_DELIVERED" => "Receipt states that mean delivered",
+        "DLR_FAILED" => "Receipt states that mean failed",
+        "DLR_TIMEOUT" => "Fail over without a receipt after (seconds)",
+        "STATUS_REPORTS" => "Ask for status reports",
+        "FAILOVER" => "Backup gateways",
+        "NUMBER_FORMAT" => "Number format",
+        "REGEXP" => "Rewrite the number",
+        "TIMEOUT" => "Timeout (seconds)",
+        "CHECK_SSL" => "Check the TLS certificate",
+        "PROXY" => "Proxy (deprecated)",
+        "HTTP_PROXY" => "Proxy for http:// URLs",
+        "HTTPS_PROXY" => "Proxy for https:// URLs",
+        "IDEMPOTENCY_HEADER" => "Idempotency header",
+        "SMSC_HOST" => "SMSC host",
+        "SMSC_PORT" => "SMSC port",
+        "SMSC_TLS" => "TLS to the SMSC",
+        "TLS_CA_FILE" => "CA certificates file",
+        "SYSTEM_ID" => "System ID",
+        "BIND" => "Bind as",
+        "WINDOW" => "Messages in flight",
+        "ENQUIRE_LINK" => "Keep-alive after (seconds)",
+        "S_ADDR" => "Sender",
+        "S_ADDR_TON" => "Sender type of number",
+        "S_ADDR_NPI" => "Sender numbering plan",
+        "D_ADDR_TON" => "Recipient type of number",
+        "D_ADDR_NPI" => "Recipient numbering plan",
+        "SMTPIDENTIFIER" => "SMTP server",
+        "SMTPIDENTIFIED" => "SMTP server (old spelling)",
+        "MAILTO" => "Mail to",
+        "SUBJECT" => "Mail subject",
+        "BODY" => "Mail body",
+        "DEVICE" => "Modem device",
+        "BAUDRATE" => "Baud rate",
+        "MODE" => "Modem mode",
+        "SIM_PIN" => "SIM PIN",
+        "SMSC" => "SMS centre number",
+        "FILE" => "File",
+        "script" => "Script",
+        "background" => "Run in the background",
+        other => other,
     }
 }
 
@@ -579,4 +661,23 @@ fn extra_rows(
         b.raw("</div>");
     }
     b.raw("</fieldset>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every provider parameter has a label in words, distinct within its provider (a new
+    /// parameter without one would show its bare key).
+    #[test]
+    fn every_parameter_has_a_plain_label() {
+        for kind in ProviderKind::ALL {
+            let mut seen = std::collections::BTreeSet::new();
+            for p in kind.parameters() {
+                let l = label(p.name);
+                assert_ne!(l, p.name, "{} of {}", p.name, kind.module_name());
+                assert!(seen.insert(l), "{l} twice in {}", kind.module_name());
+            }
+        }
+    }
 }

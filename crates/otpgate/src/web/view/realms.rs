@@ -3,6 +3,8 @@
 use super::super::html::{E, Field, Out, U, post_button, w};
 use super::super::page::csrf_field;
 use super::super::session::Session;
+use super::{NAME_ATTRS, NAME_HINT};
+use crate::params::Params;
 use otpgate_service::realms::{RealmView, ResolverView};
 
 /// The whole page.
@@ -11,6 +13,7 @@ pub fn body(
     s: &Session,
     realms: &[RealmView],
     resolvers: &[ResolverView],
+    f: &Params,
     errors: &[(String, String)],
 ) {
     b.raw("<div class=\"grid\"><section class=\"card\" aria-labelledby=\"r-h\"><h2 id=\"r-h\">Realms</h2>");
@@ -82,7 +85,9 @@ pub fn body(
     csrf_field(b, s);
     b.raw("<input type=\"hidden\" name=\"kind\" value=\"resolver\">");
     Field::new("resolver_name", "Name")
-        .attrs("required pattern=\"[A-Za-z0-9_.\\-]+\"")
+        .value(f.get("resolver_name").unwrap_or_default())
+        .hint(NAME_HINT)
+        .attrs(NAME_ATTRS)
         .errors(errors)
         .input(b);
     b.raw("<div class=\"actions\"><button type=\"submit\">Create user store</button></div></form></section>");
@@ -90,17 +95,44 @@ pub fn body(
     csrf_field(b, s);
     b.raw("<input type=\"hidden\" name=\"kind\" value=\"realm\">");
     Field::new("realm_name", "Realm name")
-        .attrs("required pattern=\"[A-Za-z0-9_.\\-]+\"")
+        .value(f.get("realm_name").unwrap_or_default())
+        .hint(NAME_HINT)
+        .attrs(NAME_ATTRS)
         .errors(errors)
         .input(b);
-    b.raw("<fieldset><legend>User stores of the realm</legend>");
+    // Several checkboxes of one name: the form parser keeps them comma-joined.
+    let chosen: Vec<&str> = f
+        .get("resolvers")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let checked = |on: bool| if on { " checked" } else { "" };
+    let refused = errors.iter().find(|(k, _)| k == "resolvers");
+    w!(
+        b,
+        "<fieldset id=\"resolvers\"{}><legend>User stores of the realm</legend>",
+        if refused.is_some() {
+            " aria-describedby=\"resolvers-error\""
+        } else {
+            ""
+        }
+    );
+    if let Some((_, m)) = refused {
+        w!(b, "<p class=\"error\" id=\"resolvers-error\">{}</p>", E(m));
+    }
     for r in resolvers {
         w!(
             b,
-            "<div class=\"field check\"><input type=\"checkbox\" id=\"res-{n}\" name=\"resolvers\" value=\"{n}\"><label for=\"res-{n}\">{n}</label></div>",
-            n = E(&r.name)
+            "<div class=\"field check\"><input type=\"checkbox\" id=\"res-{n}\" name=\"resolvers\" value=\"{n}\"{c}><label for=\"res-{n}\">{n}</label></div>",
+            n = E(&r.name),
+            c = checked(chosen.contains(&r.name.as_str()))
         );
     }
-    b.raw("</fieldset><div class=\"field check\"><input type=\"checkbox\" id=\"default\" name=\"default\" value=\"1\"><label for=\"default\">Make it the default realm</label></div>");
+    w!(
+        b,
+        "</fieldset><div class=\"field check\"><input type=\"checkbox\" id=\"default\" name=\"default\" value=\"1\"{}><label for=\"default\">Make it the default realm</label></div>",
+        checked(f.flag("default"))
+    );
     b.raw("<div class=\"actions\"><button class=\"primary\" type=\"submit\">Save realm</button></div></form></section>");
 }

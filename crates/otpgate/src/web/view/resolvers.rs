@@ -169,7 +169,8 @@ pub fn form(
     if stored.is_none() {
         Field::new("name", "Name")
             .value(f.get("name").unwrap_or_default())
-            .attrs("required pattern=\"[A-Za-z0-9_.\\-]+\"")
+            .hint(super::NAME_HINT)
+            .attrs(super::NAME_ATTRS)
             .errors(errors)
             .input(b);
     }

@@ -92,7 +92,8 @@ pub fn form(
     if stored.is_none() {
         Field::new("identifier", "Name")
             .value(&value("identifier"))
-            .attrs("required")
+            .hint(super::NAME_HINT)
+            .attrs(super::NAME_ATTRS)
             .errors(errors)
             .input(b);
     }

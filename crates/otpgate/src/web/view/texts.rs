@@ -49,7 +49,9 @@ pub fn body(
     errors: &[(String, String)],
 ) {
     b.raw("<p>The SMS text is a policy action (<code>smstext</code>, scope authentication). Tags: <code>{otp}</code>, <code>{serial}</code>, <code>{user}</code>, <code>{givenname}</code>, <code>{surname}</code>, <code>{time}</code>, <code>{date}</code>, <code>{challenge}</code>; the counter assumes an 8-digit OTP and ordinary values.</p>");
-    if !with_text.is_empty() {
+    if with_text.is_empty() {
+        b.raw("<p class=\"note\">No SMS text is set yet: every SMS carries the code alone (privacyIDEA's default, <code>&lt;otp&gt;</code>). The text below is a suggestion; it applies once saved.</p>");
+    } else {
         b.raw("<div class=\"table-wrap\"><table class=\"data\"><caption>Policies that set an SMS text</caption><thead><tr><th scope=\"col\">Policy</th><th scope=\"col\">Applies to</th><th scope=\"col\">Text</th><th scope=\"col\">Size</th></tr></thead><tbody>");
         for p in with_text {
             let realms = if p.realms.is_empty() {
