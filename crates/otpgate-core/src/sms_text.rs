@@ -248,9 +248,24 @@ pub fn preview(template: &str) -> std::result::Result<String, String> {
         .map_err(|e| format!("The SMS text cannot be rendered: {e}"))
 }
 
+/// Whether an SMS text template carries the code (`{otp}`, or the legacy `<otp>`).
+pub fn has_otp(template: &str) -> bool {
+    template.contains("<otp>")
+        || crate::template::tag_names(template)
+            .iter()
+            .any(|t| t == "otp")
+}
+
+/// The warning for a template without the code: every SMS would arrive without one.
+pub const NO_OTP: &str = "The text has no {otp}: every SMS would arrive without the code.";
+
 /// What an admin should know about an SMS text template before it bites: it cannot be
-/// rendered, or, rendered with an 8-digit OTP and ordinary values, it needs several SMS.
+/// rendered, it carries no code, or, rendered with an 8-digit OTP and ordinary values, it
+/// needs several SMS.
 pub fn warnings(template: &str) -> Vec<String> {
+    if !has_otp(template) && preview(template).is_ok() {
+        return vec![NO_OTP.to_owned()];
+    }
     match preview(template) {
         Err(e) => vec![e],
         Ok(text) => {
@@ -287,6 +302,9 @@ mod tests {
         assert!(warnings(&format!("{} {{otp}}", "x".repeat(151))).is_empty());
         let w = warnings("Код {otp} {bogus}");
         assert!(w[0].contains("cannot be rendered"), "{w:?}");
+        // Without the code: said first, whatever the length.
+        assert_eq!(warnings("Your ACME sign-in code"), vec![NO_OTP.to_owned()]);
+        assert!(has_otp("Code: {otp:>8}") && has_otp("<otp>") && !has_otp("{{otp}}"));
     }
 
     #[test]

@@ -9,13 +9,13 @@ pub enum ServiceError {
     /// A missing or invalid parameter (privacyIDEA ParameterError, 905).
     #[error("ERR905: {0}")]
     Parameter(String),
-    /// A parameter's value is refused (ParameterError, 905), with the parameter's name: the
-    /// API's message names it, and a form puts the message at that field.
-    #[error("ERR905: {field}: {message}")]
+    /// A parameter is missing or its value is refused (ParameterError, 905), with the
+    /// parameter's name: a form puts the message at that field.
+    #[error("ERR905: {message}")]
     Invalid {
         /// The parameter (the form field).
-        field: &'static str,
-        /// Why, without the parameter's name.
+        field: String,
+        /// Why, as a sentence of its own.
         message: String,
     },
     /// An unknown user (UserError, 904).
@@ -136,19 +136,22 @@ impl ServiceError {
 
     /// A missing parameter.
     pub fn missing(name: &str) -> Self {
-        ServiceError::Parameter(format!("Missing parameter: {name}"))
+        ServiceError::Invalid {
+            field: name.to_owned(),
+            message: format!("Missing parameter: {name}"),
+        }
     }
 
     /// A refused value of parameter `field`.
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ServiceError::Invalid {
-            field,
+            field: field.to_owned(),
             message: message.into(),
         }
     }
 
     /// The parameter a refusal is about, when it names one.
-    pub fn field(&self) -> Option<&'static str> {
+    pub fn field(&self) -> Option<&str> {
         match self {
             ServiceError::Invalid { field, .. } => Some(field),
             _ => None,

@@ -85,16 +85,17 @@ pub fn enrollment_number(cfg: &SystemConfig, realm: &str, raw: &str) -> Result<S
         }
         Err(_) if !cfg.strict_numbers => return Ok(raw.trim().to_owned()),
         Err(e) => {
-            return Err(crate::ServiceError::Parameter(format!(
-                "Invalid phone number: {e}."
-            )));
+            return Err(crate::ServiceError::invalid(
+                "phone",
+                format!("Invalid phone number: {e}."),
+            ));
         }
     };
     match guard(cfg, realm, &n) {
-        Some(r) => Err(crate::ServiceError::Parameter(format!(
-            "The phone number is not allowed: {}.",
-            r.reason
-        ))),
+        Some(r) => Err(crate::ServiceError::invalid(
+            "phone",
+            format!("The phone number is not allowed: {}.", r.reason),
+        )),
         None => Ok(n.e164),
     }
 }

@@ -48,9 +48,8 @@ pub struct SetupGap {
 }
 
 impl Services {
-    /// What the set-up lacks, first things first (empty: nothing). The steps after the
-    /// configuration (a user, a token, a first login) are listed only once the configuration
-    /// is complete: one thing at a time.
+    /// What the set-up lacks, first things first (empty: nothing); a first login is the next
+    /// step once nothing else is missing.
     pub async fn setup_gaps(&self) -> Result<Vec<SetupGap>> {
         let settings = self.settings().await?;
         let mut gaps = Vec::new();
@@ -97,6 +96,13 @@ impl Services {
                 "No SMS gateway yet: without one no SMS goes out.".into(),
                 None,
             );
+            gap(
+                &mut gaps,
+                SetupStep::DefaultGateway,
+                "No default SMS gateway: the first gateway saved in the console becomes the default."
+                    .into(),
+                None,
+            );
         } else {
             match settings.config.sms_identifier.as_deref() {
                 None | Some("") => gap(
@@ -115,9 +121,6 @@ impl Services {
                 Some(_) => {}
             }
         }
-        if !gaps.is_empty() {
-            return Ok(gaps);
-        }
         let progress = self.store().setup_progress().await?;
         // Users of LDAP and passwd stores are there already; internal stores start empty.
         let all_internal = settings.realms.iter().all(|r| {
@@ -133,17 +136,22 @@ impl Services {
             .iter()
             .find(|r| r.is_default)
             .or(settings.realms.first());
-        if let Some(realm) = realm.filter(|_| all_internal && !progress.internal_users) {
+        if all_internal && !progress.internal_users {
+            let message = match realm {
+                Some(r) => format!(
+                    "No user yet: the user stores are internal ones, and they are empty. Add a user with a mobile number to the realm {}.",
+                    r.name
+                ),
+                None => "No user yet: add a user with a mobile number (in an internal user store, on the Users page).".to_owned(),
+            };
             gap(
                 &mut gaps,
                 SetupStep::User,
-                format!(
-                    "No user yet: the user stores are internal ones, and they are empty. Add a user with a mobile number to the realm {}.",
-                    realm.name
-                ),
-                Some(&realm.name),
+                message,
+                realm.map(|r| r.name.as_str()),
             );
-        } else if !progress.sms_tokens {
+        }
+        if !progress.sms_tokens {
             gap(
                 &mut gaps,
                 SetupStep::Token,
@@ -151,7 +159,8 @@ impl Services {
                     .into(),
                 None,
             );
-        } else if !progress.sms_logins {
+        }
+        if gaps.is_empty() && !progress.sms_logins {
             gap(
                 &mut gaps,
                 SetupStep::FirstLogin,

@@ -221,7 +221,7 @@ pub async fn initial_admin(services: &Services, dir: &Path) -> anyhow::Result<()
             .unwrap_or_else(|_| "otpgate".into());
         println!("Created admin user 'admin' with password: {pw}");
         println!(
-            "(also written to {}; change it with `{exe} --data-dir {} admin add admin --password-stdin`)",
+            "(also written to {}; change it in the web interface (your name at the top right) or with `{exe} --data-dir {} admin add admin --password-stdin`, which sets a new password for an existing admin)",
             file.display(),
             dir.display()
         );

@@ -76,7 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 format!("{scheme}://{local}/")
             };
-            tracing::info!(listen = %local, "otpgate serving: open {url}");
+            tracing::info!(listen = %local, "otpgate serving: admins open {url}ui/admin/login, users sign in at {url}");
             serve::serve_all(listener, radius, app, serve::shutdown_signal()).await?;
             tracing::info!("otpgate stopped");
             Ok(ExitCode::SUCCESS)

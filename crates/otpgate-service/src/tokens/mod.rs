@@ -522,8 +522,9 @@ impl Services {
             .as_deref()
             .is_some_and(|p| p.len() > 64 || p.chars().any(char::is_control))
         {
-            return Err(ServiceError::Parameter(
-                "The phone number is not valid.".into(),
+            return Err(ServiceError::invalid(
+                "phone",
+                "The phone number is not valid.",
             ));
         }
         let cfg = self.system_config().await?;
@@ -611,8 +612,9 @@ impl Services {
         }
         let description = req.description.as_deref().unwrap_or_default();
         if description.len() > 80 {
-            return Err(ServiceError::Parameter(
-                "The description is longer than 80 characters.".into(),
+            return Err(ServiceError::invalid(
+                "description",
+                "The description is longer than 80 characters.",
             ));
         }
         if let Some(existing) = self.store().token_by_serial(&serial).await? {
@@ -747,8 +749,9 @@ impl Services {
                 .push_str(&format!("description='{}', ", d.replace('\'', "\\'")));
         }
         if description.is_some_and(|d| d.len() > 80) {
-            return Err(ServiceError::Parameter(
-                "The description is longer than 80 characters.".into(),
+            return Err(ServiceError::invalid(
+                "description",
+                "The description is longer than 80 characters.",
             ));
         }
         let phone = nonblank(&a.phone);

@@ -62,6 +62,8 @@ pub fn page_with(
 pub enum Saved {
     /// Saved as the item with this key: to its page.
     Key(String),
+    /// Saved, and something else happened the page's message says (a `flash` key).
+    KeyWith(String, &'static str),
     /// The form again, with a note (a test that worked) or the refused fields.
     Again {
         /// A message for the top of the page.
@@ -218,6 +220,7 @@ async fn after_save<R: Resource>(
 ) -> WebResult {
     match saved {
         Saved::Key(k) => Ok(see_other(&format!("{}/{}?ok=saved", R::BASE, U(&k)))),
+        Saved::KeyWith(k, flash) => Ok(see_other(&format!("{}/{}?ok={flash}", R::BASE, U(&k)))),
         Saved::Again { note, errors } => {
             let form = web.form.clone();
             form_page::<R>(web, s, key, &form, &errors, note.as_deref()).await

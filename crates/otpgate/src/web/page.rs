@@ -270,6 +270,12 @@ pub fn flash(key: Option<&str>) -> Option<&'static str> {
         "test-sent" => "The test SMS was accepted by the gateway.",
         "user" => "The user was created.",
         "realm" => "The realm was saved.",
+        "realm-default" => {
+            "The realm was saved. As the first realm it is the default: logins that name no realm use it."
+        }
+        "saved-default" => {
+            "Saved. As the first gateway it is the default: it sends every token's SMS that names no other."
+        }
         "verified" => "Your phone is verified and ready for signing in.",
         "resent" => "A new code is on its way.",
         "signed-out" => "You have signed out.",

@@ -76,8 +76,9 @@ test('an admin signs in with the keyboard alone', async () => {
   await admin.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
   // A new installation: the dashboard lists what is missing, first a user store, whose link
   // opens the kind that needs nothing else.
-  const setup = admin.getByRole('alert').filter({ hasText: 'To finish the set-up' });
-  await setup.waitFor();
+  const setup = admin.getByRole('region', { name: 'To finish the set-up' });
+  await setup.getByText('0 of 6 steps done').waitFor();
+  await checkPage(admin, 'dashboard-setup');
   await setup.getByRole('link', { name: 'Add a user store' }).click();
   await admin.getByRole('heading', { level: 1 }).waitFor();
   assert.equal(await admin.getByLabel('Kind of user store').inputValue(), 'internalresolver');
@@ -114,8 +115,10 @@ test('the admin creates a user store, a realm and a user', async () => {
 test('the admin defines a sink gateway from the provider form and sends a test SMS', async () => {
   await admin.getByRole('link', { name: 'SMS gateways' }).click();
   await admin.getByRole('link', { name: 'New SMS gateway' }).click();
-  // Choosing the provider reloads the form with that provider's parameters.
-  await admin.getByLabel('Provider').selectOption({ label: 'Sink (file, for tests)' });
+  // The first question is what sends the SMS; the choice opens its form.
+  await admin.getByRole('heading', { name: 'What sends your SMS?' }).waitFor();
+  await checkPage(admin, 'gateway-choose');
+  await admin.getByRole('link', { name: 'Sink (file, for tests)' }).click();
   await admin.waitForURL(/provider=sink/);
   // Parameters are labelled in words, privacyIDEA's key in small print.
   await admin.getByLabel('File', { exact: true }).waitFor();
@@ -124,9 +127,8 @@ test('the admin defines a sink gateway from the provider form and sends a test S
   await admin.getByLabel('Name', { exact: true }).fill('sink');
   await admin.getByLabel('Description').fill('messages go to a file');
   await admin.getByRole('button', { name: 'Save gateway' }).click();
-  await flash(admin, 'Saved.');
-  await admin.getByRole('button', { name: 'Make it the default gateway' }).click();
-  await flash(admin, 'This gateway now sends');
+  // The first gateway is the default at once, and its page says so.
+  await flash(admin, 'As the first gateway it is the default');
   assert.equal(
     await admin.getByRole('button', { name: 'Make it the default gateway' }).count(), 0,
     'no default button on the default gateway',
@@ -174,6 +176,11 @@ test('the SMS text counter knows GSM-7 from UCS-2 while typing', async () => {
   await assert.doesNotReject(out.filter({ hasText: '2 SMS' }).waitFor({ timeout: 5000 }));
   assert.match(await out.getAttribute('class'), /many/);
   await checkPage(admin, 'sms-texts');
+  // A text without the code: said while typing, and refused.
+  await box.fill('Your otpgate sign-in code');
+  await assert.doesNotReject(out.filter({ hasText: 'has no {otp}' }).waitFor({ timeout: 5000 }));
+  await admin.getByRole('button', { name: 'Save', exact: true }).click();
+  await admin.locator('#smstext-error').filter({ hasText: 'without the code' }).waitFor();
   await box.fill('Your otpgate code is {otp}');
   await assert.doesNotReject(out.filter({ hasText: 'GSM-7 · 1 SMS' }).waitFor({ timeout: 5000 }));
   await admin.getByRole('button', { name: 'Save', exact: true }).click();
@@ -183,8 +190,8 @@ test('the SMS text counter knows GSM-7 from UCS-2 while typing', async () => {
 test('the admin enrolls an SMS token for the user', async () => {
   await admin.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tokens' }).click();
   await admin.getByRole('link', { name: 'Enroll an SMS token' }).click();
+  // The phone left empty: the user's mobile from the user store (PHONE1) is used.
   await admin.getByLabel('User', { exact: true }).fill('dana');
-  await admin.getByLabel('Phone number').fill(PHONE1);
   await admin.getByLabel('PIN', { exact: true }).fill('2468');
   await admin.getByLabel('Repeat the PIN').fill('2468');
   await admin.getByRole('button', { name: 'Enroll' }).click();
@@ -328,8 +335,8 @@ test('dark mode keeps the contrast', async () => {
 test('no page broke the CSP or logged an error', async () => {
   // A refused form comes back with 422, which Chromium logs: the user's one wrong OTP.
   const refused = (e) => /status of 422/.test(e);
-  // The admin's one: the refused test SMS.
-  for (const [page, forms] of [[admin, 1], [user, 1]]) {
+  // The admin's: the refused test SMS and the SMS text without the code.
+  for (const [page, forms] of [[admin, 2], [user, 1]]) {
     assert.deepEqual(await cspViolations(page), [], `CSP violations on ${page.url()}`);
     const errors = consoleErrors(page);
     assert.deepEqual(errors.filter((e) => !refused(e)), [], `console errors on ${page.url()}`);

@@ -1864,7 +1864,9 @@ async fn serve_listens_on_a_host_name_and_says_where_to_open_it_in_plain_text() 
     assert!(up, "serving on localhost:{port}");
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
-        log.contains(&format!("open http://localhost:{port}/")),
+        log.contains(&format!(
+            "admins open http://localhost:{port}/ui/admin/login, users sign in at http://localhost:{port}/"
+        )),
         "{log}"
     );
     assert!(

@@ -225,7 +225,7 @@ async fn admin_sessions_need_csrf_die_at_sign_out_and_are_no_api_tokens() {
     let saved = b.post("/ui/admin/gateways/new", &good).await;
     assert_eq!(
         (saved.status, saved.location.as_str()),
-        (303, "/ui/admin/gateways/web-gw?ok=saved"),
+        (303, "/ui/admin/gateways/web-gw?ok=saved-default"),
         "{}",
         saved.body
     );
@@ -706,7 +706,7 @@ async fn an_http_gateway_from_the_form_carries_free_fields_and_keeps_a_secret_he
     let s = Server::start().await;
     let mut b = Browser::new(&s);
     let csrf = b.admin_login().await;
-    let form = b.get("/ui/admin/gateways/new").await;
+    let form = b.get("/ui/admin/gateways/new?provider=http").await;
     assert!(form.body.contains("Request fields") && form.body.contains("HTTP headers"));
     let url = gw.url("/sms");
     let fields = [
@@ -1681,6 +1681,40 @@ async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() 
         p.body
     );
     assert!(p.body.contains("id=\"resolvers-error\""), "{}", p.body);
+    // The first realm becomes the default without being asked to: the message says so.
+    let p = b
+        .post(
+            "/ui/admin/realms",
+            &[
+                ("csrf", &csrf),
+                ("kind", "resolver"),
+                ("resolver_name", "local"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = b
+        .post(
+            "/ui/admin/realms",
+            &[
+                ("csrf", &csrf),
+                ("kind", "realm"),
+                ("realm_name", "realm1"),
+                ("resolvers", "local"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location, "/ui/admin/realms?ok=realm-default",
+        "{}",
+        p.body
+    );
+    let page = b.get(&p.location).await;
+    assert!(
+        page.body.contains("As the first realm it is the default"),
+        "{}",
+        page.body
+    );
     // Stores, realm and a gateway, but no default gateway.
     s.setup(&gw.url("/sms")).await;
     s.ok("/system/setConfig", &[("sms.identifier", "")]).await;
@@ -1739,7 +1773,12 @@ async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() 
         "{}",
         dash.body
     );
-    assert!(!dash.body.contains("No SMS token yet"), "{}", dash.body);
+    // The whole checklist, in order: four steps done, a user and a token to do.
+    assert!(dash.body.contains("4 of 6 steps done"), "{}", dash.body);
+    let user = dash.body.find("No user yet").unwrap();
+    let token = dash.body.find("No SMS token yet").unwrap();
+    assert!(user < token, "{}", dash.body);
+    assert_eq!(dash.body.matches("<span class=\"badge ok\">Done</span>").count(), 4);
     s.ok(
         "/user/",
         &[
@@ -1821,7 +1860,26 @@ async fn the_gateway_form_puts_what_is_needed_first_offers_presets_and_marks_the
     let s = Server::start().await;
     let mut b = Browser::new(&s);
     let csrf = b.admin_login().await;
-    let form = b.get("/ui/admin/gateways/new").await;
+    // A new gateway starts with what sends the SMS: the presets, then every provider.
+    let choose = b.get("/ui/admin/gateways/new").await;
+    assert!(
+        choose.body.contains("What sends your SMS?"),
+        "{}",
+        choose.body
+    );
+    assert!(
+        !choose.body.contains("name=\"option.URL\""),
+        "{}",
+        choose.body
+    );
+    assert!(
+        choose
+            .body
+            .contains("href=\"/ui/admin/gateways/new?provider=sink\""),
+        "{}",
+        choose.body
+    );
+    let form = b.get("/ui/admin/gateways/new?provider=http").await;
     let at = |t: &str| {
         form.body
             .find(t)
@@ -1900,21 +1958,32 @@ async fn the_gateway_form_puts_what_is_needed_first_offers_presets_and_marks_the
         serde_json::json!([]),
         "nothing saved"
     );
-    // A gateway's page offers "make it the default" until it is the default (this one's port
-    // is closed: its test SMS fails at once).
+    // The first gateway becomes the default, and its page says so instead of offering the
+    // button (this one's port is closed: its test SMS fails at once).
     let f = as_refs(&fields("http://127.0.0.1:9/", true));
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    assert_eq!(b.post("/ui/admin/gateways/new", &f).await.status, 303);
-    let page = b.get("/ui/admin/gateways/bad").await;
+    let p = b.post("/ui/admin/gateways/new", &f).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/admin/gateways/bad?ok=saved-default")
+    );
+    let (_, cfg) = s.aget("/system/", &[]).await;
+    assert_eq!(cfg["result"]["value"]["sms.identifier"], "bad", "{cfg}");
+    // A second one is not, and offers it.
+    let mut second = as_refs(&fields("http://127.0.0.1:9/", true));
+    second[1].1 = "second".to_owned();
+    let f: Vec<(&str, &str)> = second.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/ui/admin/gateways/new", &f).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/admin/gateways/second?ok=saved")
+    );
+    let page = b.get("/ui/admin/gateways/second").await;
     assert!(
         page.body.contains("Make it the default gateway"),
         "{}",
         page.body
     );
-    let p = b
-        .post("/ui/admin/gateways/bad/default", &[("csrf", &csrf)])
-        .await;
-    assert_eq!(p.status, 303);
     let page = b.get("/ui/admin/gateways/bad").await;
     assert!(
         !page.body.contains("Make it the default gateway"),
@@ -2104,6 +2173,47 @@ async fn the_enroll_form_picks_users_fills_in_their_mobile_reads_it_dynamically_
     let (_, b2) = s.check(&[("user", "alice"), ("pass", "1234")]).await;
     assert!(b2["detail"]["transaction_id"].is_string(), "{b2}");
     assert_eq!(gw.last().field("phone").as_deref(), Some("+4915100000001"));
+    // No number typed: the user's mobile from the user store, as the hint says.
+    let enroll = |user: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("user", user.to_owned()),
+            ("realm", "realm1".to_owned()),
+            ("phone", String::new()),
+            ("pin", "5678".to_owned()),
+            ("pin2", "5678".to_owned()),
+        ]
+    };
+    let mut f = enroll("bob");
+    // "Default realm" chosen: the default realm's user.
+    f[2].1 = String::new();
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/ui/admin/tokens/new", &f).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let serial = p
+        .location
+        .trim_start_matches("/ui/admin/tokens/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        s.token_info(&serial).await["info"]["phone"],
+        "+4915100000002"
+    );
+    // A user without a mobile: the form says what to do, at the number.
+    s.ok("/user/", &[("user", "nomobile"), ("resolver", "local")])
+        .await;
+    let f = enroll("nomobile");
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/ui/admin/tokens/new", &f).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("id=\"phone-error\""), "{}", p.body);
+    assert!(
+        p.body.contains("the user store has no mobile number"),
+        "{}",
+        p.body
+    );
 }
 
 #[tokio::test]
@@ -2302,7 +2412,7 @@ async fn an_admin_edits_an_internal_user_and_refusals_land_at_the_field_they_are
         v["result"]["error"]["message"]
             .as_str()
             .unwrap()
-            .starts_with("ERR905: mobile: "),
+            .starts_with("ERR905: Invalid phone number"),
         "{v}"
     );
     // An unknown user: 404.

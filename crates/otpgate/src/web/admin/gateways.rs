@@ -69,6 +69,13 @@ impl Resource for Gateways {
         let mut b = Out::new();
         match item {
             Some(g) => view::page(&mut b, s, g, is_default(web, g).await?, form, errors),
+            // A new gateway starts with the question what sends the SMS.
+            None if form.get_nonblank("module").is_none()
+                && web.query.get_nonblank("provider").is_none()
+                && web.query.get_nonblank("preset").is_none() =>
+            {
+                view::chooser(&mut b);
+            }
             None => {
                 let preset = web
                     .query
@@ -100,6 +107,27 @@ impl Resource for Gateways {
             })
             .await;
         let name = key.map_or_else(|| Self::new_key(web), str::to_owned);
+        // The first gateway of an installation becomes the default (as the first realm does):
+        // until there is one, tokens without a gateway of their own cannot send.
+        let first = key.is_none()
+            && r.is_ok()
+            && web
+                .app
+                .services
+                .settings()
+                .await?
+                .config
+                .sms_identifier
+                .as_deref()
+                .is_none_or(str::is_empty);
+        if first {
+            let gw = name.clone();
+            web.run(web.admin_call(s), Some(Self::WRITE), move |svc, cx| {
+                Box::pin(async move { svc.make_default_gateway(&gw, cx).await })
+            })
+            .await?;
+            return Ok(Saved::KeyWith(name, "saved-default"));
+        }
         Ok(match r {
             Ok(_) => Saved::Key(name),
             // The message goes with the field it names; else with the name (on the edit page,
@@ -107,11 +135,16 @@ impl Resource for Gateways {
             Err(e) => {
                 let fallback = if key.is_some() { "description" } else { "name" };
                 let msg = super::super::page::service_message(&e);
-                let field = field_of_error(
-                    ProviderKind::parse(web.form.get("module").unwrap_or_default()),
-                    &msg,
-                )
-                .unwrap_or_else(|| fallback.to_owned());
+                let field = e
+                    .field()
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        field_of_error(
+                            ProviderKind::parse(web.form.get("module").unwrap_or_default()),
+                            &msg,
+                        )
+                    })
+                    .unwrap_or_else(|| fallback.to_owned());
                 Saved::refused(&field, &e)
             }
         })

@@ -86,6 +86,7 @@ pub async fn save(web: Web) -> WebResult {
         )
         .await;
     }
+    let first = web.app.services.realm_names().await?.is_empty();
     let r = web
         .run(web.admin_call(&s), Some("realmwrite"), move |svc, cx| {
             Box::pin(async move {
@@ -98,6 +99,8 @@ pub async fn save(web: Web) -> WebResult {
         })
         .await;
     match r {
+        // The first realm is the default without asking (privacyIDEA's rule): say so.
+        Ok(()) if first && !make_default => Ok(see_other("/ui/admin/realms?ok=realm-default")),
         Ok(()) => Ok(see_other("/ui/admin/realms?ok=realm")),
         Err(e) => realms_page(&web, &s, &vec![("realm_name".into(), service_message(&e))]).await,
     }

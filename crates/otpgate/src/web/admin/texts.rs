@@ -63,6 +63,12 @@ pub async fn save(web: Web) -> WebResult {
     if let Err(e) = otpgate_core::sms_text::preview(&text) {
         return texts_page(&web, &s, Some(&text), &vec![("smstext".into(), e)]).await;
     }
+    // privacyIDEA saves such a text (its API here does too); the console does not: no login
+    // could succeed with it.
+    if !otpgate_core::sms_text::has_otp(&text) {
+        let errors = vec![("smstext".into(), otpgate_core::sms_text::NO_OTP.to_owned())];
+        return texts_page(&web, &s, Some(&text), &errors).await;
+    }
     let input = PolicyInput {
         scope: Some("authentication".into()),
         action: Some(format!("smstext='{}'", text.replace(',', "\\,"))),

@@ -10,6 +10,7 @@ use super::{Errors, no_such_action, page};
 use crate::params::Params;
 use axum::extract::Path;
 use axum::http::StatusCode;
+use otpgate_service::ServiceError;
 use otpgate_service::tokens::{TokenInit, TokenQuery, TokenTarget, UserRef};
 
 /// `GET /ui/admin/tokens?serial=&user=&page=`.
@@ -125,6 +126,39 @@ pub async fn action(Path((serial, action)): Path<(String, String)>, web: Web) ->
     }))
 }
 
+/// The mobile number the user store has for `login` in `realm` (the first one), if the admin
+/// `s` may enroll for that user (the enrollment's own reach).
+async fn known_mobile(
+    web: &Web,
+    s: &Session,
+    login: &str,
+    realm: &str,
+) -> Result<Option<String>, WebError> {
+    let services = &web.app.services;
+    let reach = services
+        .policies()
+        .await?
+        .admin_reach(&s.username, "enrollSMS");
+    // "Default realm" in the form: the realm that is the default now.
+    let realm = match realm {
+        "" => services.default_realm().await?.unwrap_or_default(),
+        r => r.to_owned(),
+    };
+    Ok(match services.find_user(login, &realm).await {
+        Ok(Some(u))
+            if reach.covers(&otpgate_core::reach::Target {
+                realm: Some(&u.realm),
+                resolver: Some(&u.resolver),
+                user: Some(&u.login),
+                token_realms: &[],
+            }) =>
+        {
+            u.mobile.first().cloned()
+        }
+        _ => None,
+    })
+}
+
 async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> WebResult {
     let services = &web.app.services;
     let realms = services.realm_names().await?;
@@ -148,24 +182,12 @@ async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> Web
         .map(|u| u.into_iter().take(500).map(|u| u.login).collect())
         .unwrap_or_default();
     // A user named before any number was typed: their mobile from the user store.
-    // Only of a user the admin may enroll for (the enrollment's own reach).
-    let enroll_reach = services
-        .policies()
-        .await?
-        .admin_reach(&s.username, "enrollSMS");
     let mut f = f.clone();
     if f.get("phone").is_none()
         && let Some(login) = f.get_nonblank("user").map(str::to_owned)
-        && let Ok(Some(u)) = services.find_user(&login, &realm).await
-        && enroll_reach.covers(&otpgate_core::reach::Target {
-            realm: Some(&u.realm),
-            resolver: Some(&u.resolver),
-            user: Some(&u.login),
-            token_realms: &[],
-        })
-        && let Some(m) = u.mobile.first()
+        && let Some(m) = known_mobile(web, s, &login, &realm).await?
     {
-        f.insert("phone", m);
+        f.insert("phone", &m);
     }
     let f = &f;
     let gateways: Vec<String> = services
@@ -213,6 +235,24 @@ pub async fn enroll(web: Web) -> WebResult {
     }
     let trimmed = |k: &str| f.get_nonblank(k).map(|v| v.trim().to_owned());
     let dynamic = f.get("dynamic_phone").is_some_and(crate::params::is_true);
+    // No number typed: the user's mobile from the user store, as the form's hint says.
+    let mut phone = trimmed("phone").filter(|_| !dynamic);
+    if phone.is_none() && !dynamic {
+        let realm = trimmed("realm").unwrap_or_default();
+        phone = match trimmed("user") {
+            Some(login) => known_mobile(&web, &s, &login, &realm).await?,
+            None => None,
+        };
+        if phone.is_none() {
+            let form = web.form.clone();
+            let errors = vec![(
+                "phone".to_owned(),
+                "Enter the phone number: the user store has no mobile number for this user."
+                    .to_owned(),
+            )];
+            return enroll_page(&web, &s, &form, &errors).await;
+        }
+    }
     let req = TokenInit {
         dynamic_phone: dynamic,
         tokentype: Some("sms".into()),
@@ -221,7 +261,7 @@ pub async fn enroll(web: Web) -> WebResult {
             login,
             realm: trimmed("realm"),
         }),
-        phone: trimmed("phone").filter(|_| !dynamic),
+        phone,
         pin: f.get("pin").filter(|p| !p.is_empty()).map(str::to_owned),
         description: trimmed("description"),
         sms_info: trimmed("sms.identifier")
@@ -245,17 +285,18 @@ pub async fn enroll(web: Web) -> WebResult {
             "/ui/admin/tokens/{}?ok=enrolled",
             U(&done.serial)
         ))),
+        // At the field the service names; other refusals concern the user (unknown, not
+        // in reach, locked) or the number.
         Err(e) => {
-            let m = service_message(&e);
-            let field = if m.contains("ser") && !m.contains("phone") {
-                "user"
-            } else if m.contains("gateway") || m.contains("sms.identifier") {
-                "sms.identifier"
-            } else {
-                "phone"
+            let field = match (e.field(), &e) {
+                (Some(f), _) => f.to_owned(),
+                (None, ServiceError::User(_)) => "user".to_owned(),
+                // A policy's refusal (a gateway or a user the admin may not enroll): at the top.
+                (None, ServiceError::Policy(_)) => String::new(),
+                _ => "phone".to_owned(),
             };
             let form = web.form.clone();
-            enroll_page(&web, &s, &form, &vec![(field.to_owned(), m)]).await
+            enroll_page(&web, &s, &form, &vec![(field, service_message(&e))]).await
         }
     }
 }

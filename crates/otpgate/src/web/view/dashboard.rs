@@ -28,22 +28,64 @@ fn fix_at(g: &SetupGap) -> (String, &'static str) {
     }
 }
 
-/// What the set-up still lacks, in the order to fix it, each with the page that fixes it;
-/// once nothing blocks a login, the next step (a first login); and, while the admin `admin`
-/// still has the generated first password (`initial_password`), a prompt to change it.
+/// The steps before a first SMS login, in order, each with what it gives when done.
+const CHECKLIST: [(&[SetupStep], &str); 6] = [
+    (&[SetupStep::UserStore], "A user store"),
+    (
+        &[SetupStep::Realm, SetupStep::RealmWithoutStore],
+        "A realm with its user store",
+    ),
+    (&[SetupStep::Gateway], "An SMS gateway"),
+    (&[SetupStep::DefaultGateway], "A default SMS gateway"),
+    (&[SetupStep::User], "A user with a mobile number"),
+    (&[SetupStep::Token], "An SMS token for a user"),
+];
+
+/// While the set-up still lacks something, the whole checklist before a first SMS login: the
+/// steps done ticked off, the others with what is missing and the page that fixes it. Once
+/// nothing blocks a login, the next steps (a first login, an SMS text); and, while the admin
+/// `admin` still has the generated first password (`initial_password`), a prompt to change it.
 pub fn setup(b: &mut Out, gaps: &[SetupGap], initial_password: bool) {
     let (blocking, next): (Vec<&SetupGap>, Vec<&SetupGap>) =
         gaps.iter().partition(|g| g.step.blocks_login());
     if !blocking.is_empty() {
-        b.raw("<section class=\"card errors\" role=\"alert\" aria-labelledby=\"setup-h\"><h2 id=\"setup-h\">To finish the set-up</h2><p>Until then a first SMS login cannot work. In this order:</p><ol>");
-        for g in blocking {
-            let (href, label) = fix_at(g);
+        let done = CHECKLIST
+            .iter()
+            .filter(|(steps, _)| !blocking.iter().any(|g| steps.contains(&g.step)))
+            .count();
+        w!(
+            b,
+            "<section class=\"card\" aria-labelledby=\"setup-h\"><h2 id=\"setup-h\">To finish the set-up</h2><p>{done} of {} steps done. Until the others are, a first SMS login cannot work.</p><ol class=\"checklist\">",
+            CHECKLIST.len()
+        );
+        for (steps, label) in CHECKLIST {
+            let open: Vec<&&SetupGap> = blocking
+                .iter()
+                .filter(|g| steps.contains(&g.step))
+                .collect();
+            if open.is_empty() {
+                w!(
+                    b,
+                    "<li class=\"done\"><span class=\"badge ok\">Done</span> {}</li>",
+                    E(label)
+                );
+                continue;
+            }
             w!(
                 b,
-                "<li>{} <a href=\"{}\">{label}</a></li>",
-                E(&g.message),
-                E(&href)
+                "<li><span class=\"badge warn\">To do</span> <strong>{}</strong>",
+                E(label)
             );
+            for g in open {
+                let (href, action) = fix_at(g);
+                w!(
+                    b,
+                    "<br>{} <a href=\"{}\">{action}</a>",
+                    E(&g.message),
+                    E(&href)
+                );
+            }
+            b.raw("</li>");
         }
         b.raw("</ol></section>");
     }
@@ -85,7 +127,7 @@ pub fn body(b: &mut Out, stats: &[SmsStat], health: &[BreakerView], failures: &[
     let refused: i64 = limits.values().sum();
     w!(
         b,
-        "<dl class=\"stats\"><div class=\"stat ok\"><dt>SMS sent today</dt><dd>{}</dd></div><div class=\"stat bad\"><dt>Failed attempts</dt><dd>{}</dd></div><div class=\"stat warn\"><dt>Delivered by a failover</dt><dd>{}</dd></div><div class=\"stat\"><dt>Refused by limits or fraud rules</dt><dd>{}</dd></div></dl>",
+        "<dl class=\"stats\"><div class=\"stat ok\"><dt>SMS sent today</dt><dd>{}</dd></div><div class=\"stat bad\"><dt>SMS the gateways failed to send</dt><dd>{}</dd></div><div class=\"stat warn\"><dt>Delivered by a failover</dt><dd>{}</dd></div><div class=\"stat\"><dt>Refused by limits or fraud rules</dt><dd>{}</dd></div></dl>",
         total("delivered"),
         total("failed"),
         total("failover"),

@@ -171,6 +171,50 @@ pub fn page(
     b.raw("</section>");
 }
 
+/// A new gateway's first question: what sends the SMS. The presets (gateways whose HTTP shape
+/// is known) first, then each provider; each choice opens its pre-filled form.
+pub fn chooser(b: &mut Out) {
+    b.raw("<section class=\"card\" aria-labelledby=\"ch-h\"><h2 id=\"ch-h\">What sends your SMS?</h2><p>Choose one: the next page asks only for what it needs.</p><h3>A known SMS gateway or service (HTTP)</h3><ul class=\"choices\">");
+    let http = ProviderKind::Http.module_name();
+    for p in otpgate_gateways::presets::PRESETS {
+        w!(
+            b,
+            "<li><a href=\"/ui/admin/gateways/new?provider={}&amp;preset={}\">{}</a></li>",
+            U(p.kind.module_name()),
+            U(p.key),
+            E(p.label)
+        );
+    }
+    b.raw("</ul><h3>Any other way</h3><ul class=\"choices\">");
+    let others: [(&str, &str); 7] = [
+        (http, "Another HTTP API (you describe the request)"),
+        (
+            ProviderKind::Smpp.module_name(),
+            "An SMSC or SMS aggregator over SMPP",
+        ),
+        (
+            ProviderKind::Smtp.module_name(),
+            "A mail-to-SMS service (SMTP)",
+        ),
+        (ProviderKind::Sipgate.module_name(), "Sipgate"),
+        (
+            ProviderKind::Modem.module_name(),
+            "A GSM modem on this machine",
+        ),
+        (ProviderKind::Script.module_name(), "A script of your own"),
+        (ProviderKind::Sink.module_name(), "Sink (file, for tests)"),
+    ];
+    for (module, label) in others {
+        w!(
+            b,
+            "<li><a href=\"/ui/admin/gateways/new?provider={}\">{}</a></li>",
+            U(module),
+            E(label)
+        );
+    }
+    b.raw("</ul></section>");
+}
+
 /// The providers, in the catalogue's order of their module names.
 fn providers() -> Vec<ProviderKind> {
     let mut kinds = ProviderKind::ALL.to_vec();
@@ -666,6 +710,24 @@ fn extra_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The new gateway's first page offers every provider and every preset.
+    #[test]
+    fn the_chooser_offers_every_provider_and_preset() {
+        let mut b = Out::new();
+        chooser(&mut b);
+        let html = b.into_string();
+        for kind in ProviderKind::ALL {
+            let link = format!(
+                "/ui/admin/gateways/new?provider={}\"",
+                U(kind.module_name())
+            );
+            assert!(html.contains(&link), "{link}: {html}");
+        }
+        for p in otpgate_gateways::presets::PRESETS {
+            assert!(html.contains(&format!("preset={}", p.key)), "{}", p.key);
+        }
+    }
 
     /// Every provider parameter has a label in words, distinct within its provider (a new
     /// parameter without one would show its bare key).

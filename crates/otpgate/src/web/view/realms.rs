@@ -74,7 +74,7 @@ pub fn body(
                 "<li><a href=\"/ui/admin/resolvers/{}\">{}</a> <span class=\"badge\">{}</span></li>",
                 U(&r.name),
                 E(&r.name),
-                E(&r.rtype)
+                E(super::resolvers::kind_label(&r.rtype))
             );
         }
         b.raw("</ul>");

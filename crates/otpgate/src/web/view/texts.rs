@@ -48,7 +48,7 @@ pub fn body(
     value: &str,
     errors: &[(String, String)],
 ) {
-    b.raw("<p>The SMS text is a policy action (<code>smstext</code>, scope authentication). Tags: <code>{otp}</code>, <code>{serial}</code>, <code>{user}</code>, <code>{givenname}</code>, <code>{surname}</code>, <code>{time}</code>, <code>{date}</code>, <code>{challenge}</code>; the counter assumes an 8-digit OTP and ordinary values.</p>");
+    b.raw("<p>The text of every SMS with a code. <code>{otp}</code> is the code and must be in it; other tags: <code>{serial}</code>, <code>{user}</code>, <code>{givenname}</code>, <code>{surname}</code>, <code>{time}</code>, <code>{date}</code>, <code>{challenge}</code>. The counter below assumes an 8-digit code and ordinary values.</p><p class=\"hint\">Stored as privacyIDEA stores it: the action <code>smstext</code> of an authentication policy.</p>");
     if with_text.is_empty() {
         b.raw("<p class=\"note\">No SMS text is set yet: every SMS carries the code alone (privacyIDEA's default, <code>&lt;otp&gt;</code>). The text below is a suggestion; it applies once saved.</p>");
     } else {

@@ -58,7 +58,7 @@ pub fn list(b: &mut Out, s: &Session, realm: &str, users: &[User], editable: &[S
         if editable.contains(&u.resolver) {
             w!(
                 b,
-                "<a href=\"/ui/admin/users/{}/{}?realm={}\">Edit</a> ",
+                "· <a href=\"/ui/admin/users/{}/{}?realm={}\">Edit</a> ",
                 U(&u.resolver),
                 U(&u.login),
                 U(realm)
@@ -192,7 +192,7 @@ pub fn new_user(
         .input(b);
     Field::new("password", "Password")
         .kind("password")
-        .hint("Lets the user sign in to enroll a first phone. Leave empty for none.")
+        .hint("The user store password: it lets the user sign in to enroll a first phone (where that is turned on). Leave empty for none. The PIN of an SMS login is another thing: it is set with the user's SMS token.")
         .attrs("autocomplete=\"new-password\"")
         .errors(errors)
         .input(b);
