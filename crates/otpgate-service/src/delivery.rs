@@ -239,6 +239,8 @@ pub fn route_stats(facts: &[MessageFact], alert_percent: i64) -> Vec<RouteStats>
         let sent = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let (delivered, failed) = (count("delivered"), count("failed"));
         let answered = i64::try_from(rows.iter().filter(|r| r.answered).count()).unwrap_or(0);
+        // Conversion is of the SMS that carried a login's code (test SMS have no login).
+        let logins = i64::try_from(rows.iter().filter(|r| r.login).count()).unwrap_or(0);
         let percent = |a: i64, b: i64| (b > 0).then(|| (a as f64) * 100.0 / (b as f64));
         let delivery_rate = percent(delivered, delivered + failed);
         out.push(RouteStats {
@@ -252,7 +254,7 @@ pub fn route_stats(facts: &[MessageFact], alert_percent: i64) -> Vec<RouteStats>
             median_ms: pct(50),
             p95_ms: pct(95),
             delivery_rate,
-            conversion: percent(answered, sent),
+            conversion: percent(answered, logins),
             flagged: delivered + failed >= 10
                 && delivery_rate.is_some_and(|r| r < alert_percent as f64),
         });
@@ -816,6 +818,7 @@ mod tests {
             state: state.to_owned(),
             delivery_ms: ms,
             answered: ok,
+            login: true,
         };
         let mut facts = vec![
             f("a", "DE", "delivered", 100, true),
@@ -828,6 +831,11 @@ mod tests {
             facts.push(f("b", "FR", "failed", 50, false));
         }
         facts.push(f("b", "FR", "delivered", 900, true));
+        // A test SMS counts as sent, not in the conversion.
+        facts.push(MessageFact {
+            login: false,
+            ..f("c", "DE", "delivered", 100, false)
+        });
         let s = route_stats(&facts, 80);
         let get = |gw: &str, c: &str| {
             s.iter()
@@ -843,6 +851,8 @@ mod tests {
         assert_eq!(a.delivery_rate, Some(100.0));
         assert_eq!(a.conversion, Some(40.0));
         assert!(!a.flagged);
+        let c = get("c", "");
+        assert_eq!((c.sent, c.conversion), (1, None));
         let de = get("a", "DE");
         assert_eq!((de.sent, de.conversion), (2, Some(100.0)));
         let b = get("b", "FR");

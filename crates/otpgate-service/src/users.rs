@@ -696,7 +696,7 @@ impl Services {
         {
             let settings = self.settings().await?;
             crate::limits::check_number_format(&settings.config, m)
-                .map_err(|why| ServiceError::invalid("mobile", why))?;
+                .map_err(|why| ServiceError::invalid("mobile", format!("mobile: {why}")))?;
         }
         let password_hash = match input.password.as_deref() {
             Some(p) if !p.is_empty() => self.hash_secret(p).await?,

@@ -86,6 +86,8 @@ pub struct MessageFact {
     pub delivery_ms: i64,
     /// Its login was answered.
     pub answered: bool,
+    /// It carried a login's code (it has a transaction; a test SMS has none).
+    pub login: bool,
 }
 
 /// What a receipt says.
@@ -338,7 +340,8 @@ impl Store {
     pub async fn message_facts(&self, since_ms: i64, until_ms: i64) -> Result<Vec<MessageFact>> {
         let rows = sqlx::query(
             "SELECT gateway, country, state, \
-             CASE WHEN done_at >= sent_at THEN done_at - sent_at ELSE 0 END, verified_at \
+             CASE WHEN done_at >= sent_at THEN done_at - sent_at ELSE 0 END, verified_at, \
+             CASE WHEN transaction_id <> '' THEN 1 ELSE 0 END \
              FROM sms_message WHERE sent_at >= $1 AND sent_at < $2",
         )
         .bind(since_ms)
@@ -353,6 +356,7 @@ impl Store {
                     state: r.try_get(2)?,
                     delivery_ms: r.try_get(3)?,
                     answered: r.try_get::<i64, _>(4)? > 0,
+                    login: r.try_get::<i64, _>(5)? == 1,
                 })
             })
             .collect()

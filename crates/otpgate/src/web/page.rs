@@ -303,9 +303,13 @@ pub fn service_message(e: &ServiceError) -> String {
         | ServiceError::NotFound(m)
         | ServiceError::Validate(m)
         | ServiceError::Policy(m) => m.clone(),
-        ServiceError::Auth { message, .. } | ServiceError::Invalid { message, .. } => {
-            message.clone()
-        }
+        ServiceError::Auth { message, .. } => message.clone(),
+        // Shown at its field: without the field's name where the API's message leads with it.
+        ServiceError::Invalid { field, message } => message
+            .strip_prefix(field.as_str())
+            .and_then(|m| m.strip_prefix(": "))
+            .unwrap_or(message)
+            .to_owned(),
         other => other.to_string(),
     }
 }

@@ -1693,6 +1693,14 @@ async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() 
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
+    // Its page has nothing to save; it says what comes next.
+    let page = b.get("/ui/admin/resolvers/local").await;
+    assert!(
+        page.body.contains("Next: put it into a realm"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("value=\"save\""), "{}", page.body);
     let p = b
         .post(
             "/ui/admin/realms",
@@ -1778,7 +1786,12 @@ async fn the_dashboard_guides_the_first_run_and_forms_warn_of_what_is_missing() 
     let user = dash.body.find("No user yet").unwrap();
     let token = dash.body.find("No SMS token yet").unwrap();
     assert!(user < token, "{}", dash.body);
-    assert_eq!(dash.body.matches("<span class=\"badge ok\">Done</span>").count(), 4);
+    assert_eq!(
+        dash.body
+            .matches("<span class=\"badge ok\">Done</span>")
+            .count(),
+        4
+    );
     s.ok(
         "/user/",
         &[
@@ -2412,7 +2425,7 @@ async fn an_admin_edits_an_internal_user_and_refusals_land_at_the_field_they_are
         v["result"]["error"]["message"]
             .as_str()
             .unwrap()
-            .starts_with("ERR905: Invalid phone number"),
+            .starts_with("ERR905: mobile: Invalid phone number"),
         "{v}"
     );
     // An unknown user: 404.

@@ -237,6 +237,11 @@ pub fn form(
                 }
             }
         }
+        _ if stored.is_some() => {
+            // Nothing to change: what comes next instead of a Save button.
+            b.raw("<p>An internal user store needs no settings. Next: put it into a realm, then create its users.</p><div class=\"actions\"><a class=\"button primary\" href=\"/ui/admin/realms\">Realms</a> <a class=\"button\" href=\"/ui/admin/users\">Users</a></div></form>");
+            return;
+        }
         _ => {
             b.raw("<p>An internal user store needs no settings; its users are created on the Users page.</p>");
         }
