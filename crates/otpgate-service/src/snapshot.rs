@@ -55,10 +55,34 @@ impl Settings {
 #[derive(Debug, Default)]
 pub struct SettingsCache(Mutex<Option<Arc<Settings>>>);
 
+tokio::task_local! {
+    /// The settings one call runs on (see [`Services::on_one_snapshot`]), with the address of
+    /// the node's cache they belong to (tests run several nodes in one process).
+    static CALL_SETTINGS: (usize, Arc<std::sync::OnceLock<Arc<Settings>>>);
+}
+
 impl Services {
     /// The current settings: one read of the settings version, and the tables only when it
-    /// moved since this node last read them.
+    /// moved since this node last read them. Inside [`Services::on_one_snapshot`], the call's
+    /// settings without a read.
     pub async fn settings(&self) -> Result<Arc<Settings>> {
+        let mine = std::ptr::from_ref(self.settings_cache()) as usize;
+        let call = CALL_SETTINGS
+            .try_with(|(node, cell)| (*node == mine).then(|| cell.clone()))
+            .ok()
+            .flatten();
+        if let Some(s) = call.as_ref().and_then(|cell| cell.get()) {
+            return Ok(s.clone());
+        }
+        let s = self.read_settings().await?;
+        if let Some(cell) = call {
+            let _ = cell.set(s.clone());
+        }
+        Ok(s)
+    }
+
+    /// [`Services::settings`] without the call's snapshot.
+    async fn read_settings(&self) -> Result<Arc<Settings>> {
         let version = self.store().settings_version().await?;
         let cache = &self.settings_cache().0;
         if let Ok(c) = cache.lock()
@@ -104,5 +128,18 @@ impl Services {
             *c = Some(loaded.clone());
         }
         Ok(loaded)
+    }
+}
+
+impl Services {
+    /// Runs `call` on one snapshot of the settings: the first [`Services::settings`] inside
+    /// it (on this task) reads them, the others return that copy instead of reading the
+    /// settings version again. A login reads it once instead of once per step of its way
+    /// (user, SMS text, gateway), and sees one state of the policies throughout.
+    pub(crate) async fn on_one_snapshot<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        let mine = std::ptr::from_ref(self.settings_cache()) as usize;
+        CALL_SETTINGS
+            .scope((mine, Arc::new(std::sync::OnceLock::new())), call)
+            .await
     }
 }

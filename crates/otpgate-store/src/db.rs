@@ -20,6 +20,7 @@ use rusqlite::ffi::ErrorCode;
 use sqlx::any::AnyRow;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// A bound value. Nulls carry their type: PostgreSQL types a parameter by the value bound.
@@ -315,7 +316,30 @@ fn sqlx_query<'q>(sql: &str, args: &'q [Arg<'q>]) -> SqlxQuery<'q> {
     q
 }
 
+/// Runs a pool statement within `deadline` (PostgreSQL with a timeout: a statement on a
+/// connection that died under it would otherwise wait for TCP to give up, minutes; the
+/// pooled connections are tested only after a second idle, see `Store::connect`). Dropped at
+/// the deadline, the statement's connection goes back to the pool only once it answers
+/// sqlx's release test.
+async fn within<T>(
+    deadline: Option<Duration>,
+    f: impl std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+) -> Result<T> {
+    match deadline {
+        None => Ok(f.await?),
+        Some(d) => Ok(tokio::time::timeout(d, f)
+            .await
+            .map_err(|_| StoreError::TimedOut(d))??),
+    }
+}
+
 impl Store {
+    /// The pool of the hot path's statements: PostgreSQL's own (see `Store::connect`), else
+    /// the store's pool.
+    fn hot_pool(&self) -> &sqlx::AnyPool {
+        self.hot.as_ref().unwrap_or(&self.pool)
+    }
+
     /// True when statements run on the store's own SQLite connection.
     pub(crate) fn is_direct(&self) -> bool {
         self.direct.is_some()
@@ -329,10 +353,12 @@ impl Store {
         {
             return Ok(n);
         }
-        Ok(sqlx_query(sql, args)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(within(
+            self.deadline,
+            sqlx_query(sql, args).execute(self.hot_pool()),
+        )
+        .await?
+        .rows_affected())
     }
 
     /// Runs a query (or a statement with `RETURNING`); `f` sees its rows in order, only the
@@ -353,12 +379,15 @@ impl Store {
         }
         let q = sqlx_query(sql, args);
         if first_only {
-            q.fetch_optional(&self.pool)
+            within(self.deadline, q.fetch_optional(self.hot_pool()))
                 .await?
                 .iter()
                 .try_for_each(|r| f(r))
         } else {
-            q.fetch_all(&self.pool).await?.iter().try_for_each(|r| f(r))
+            within(self.deadline, q.fetch_all(self.hot_pool()))
+                .await?
+                .iter()
+                .try_for_each(|r| f(r))
         }
     }
 
@@ -419,7 +448,10 @@ impl Store {
                 }
             }
         }
-        Ok(Tx::Pooled(self.pool.begin().await?))
+        Ok(Tx::Pooled(
+            within(self.deadline, self.hot_pool().begin()).await?,
+            self.deadline,
+        ))
     }
 }
 
@@ -427,8 +459,8 @@ impl Store {
 pub(crate) enum Tx {
     /// On the direct connection (held until the end).
     Direct(Held),
-    /// In the pool.
-    Pooled(sqlx::Transaction<'static, sqlx::Any>),
+    /// In the pool, with the store's statement deadline.
+    Pooled(sqlx::Transaction<'static, sqlx::Any>, Option<Duration>),
 }
 
 impl Tx {
@@ -444,10 +476,11 @@ impl Tx {
     /// [`Store::exec`] inside the transaction.
     pub(crate) async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
         match self {
-            Tx::Pooled(tx) => Ok(sqlx_query(sql, args)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()),
+            Tx::Pooled(tx, deadline) => {
+                Ok(within(*deadline, sqlx_query(sql, args).execute(&mut **tx))
+                    .await?
+                    .rows_affected())
+            }
             Tx::Direct(_) => match run_exec(self.conn()?, sql, args)? {
                 Ran::Done(n) => Ok(n),
                 Ran::Busy => Err(locked()),
@@ -464,15 +497,18 @@ impl Tx {
         f: &mut (dyn FnMut(&dyn Cols) -> Result<()> + Send),
     ) -> Result<()> {
         match self {
-            Tx::Pooled(tx) => {
+            Tx::Pooled(tx, deadline) => {
                 let q = sqlx_query(sql, args);
                 if first_only {
-                    q.fetch_optional(&mut **tx)
+                    within(*deadline, q.fetch_optional(&mut **tx))
                         .await?
                         .iter()
                         .try_for_each(|r| f(r))
                 } else {
-                    q.fetch_all(&mut **tx).await?.iter().try_for_each(|r| f(r))
+                    within(*deadline, q.fetch_all(&mut **tx))
+                        .await?
+                        .iter()
+                        .try_for_each(|r| f(r))
                 }
             }
             Tx::Direct(_) => match run_rows(self.conn()?, sql, args, first_only, &mut |r| f(r))? {
@@ -517,7 +553,7 @@ impl Tx {
     /// Commits.
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
-            Tx::Pooled(tx) => Ok(tx.commit().await?),
+            Tx::Pooled(tx, deadline) => within(deadline, tx.commit()).await,
             Tx::Direct(mut held) => {
                 let Some(guard) = held.0.take() else {
                     return Ok(());

@@ -71,6 +71,10 @@ pub enum StoreError {
     /// A uniqueness or reference rule was violated.
     #[error("{0}")]
     Conflict(String),
+    /// The database did not answer a statement within the deadline (the connection is
+    /// dropped: a reply may never come).
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(Duration),
 }
 
 impl StoreError {
@@ -79,6 +83,7 @@ impl StoreError {
         match self {
             // A connection that breaks mid-conversation (a proxy or server closing it during the
             // start-up or TLS exchange) surfaces as a protocol error.
+            StoreError::TimedOut(_) => true,
             StoreError::Database(
                 sqlx::Error::PoolTimedOut
                 | sqlx::Error::Io(_)
@@ -178,7 +183,16 @@ pub struct Store {
     direct: Option<db::Direct>,
     /// SQLite: the connections' busy timeout.
     lock_wait: Duration,
+    /// PostgreSQL with a timeout: the pool of the hot path's statements (`db`), whose
+    /// connections are tested only after a second idle.
+    hot: Option<AnyPool>,
+    /// PostgreSQL with a timeout: the deadline of each statement of the hot path (see `db`),
+    /// twice the timeout.
+    deadline: Option<Duration>,
 }
+
+/// How long a pooled PostgreSQL connection may have been idle before it is tested.
+const IDLE_BEFORE_TEST: Duration = Duration::from_secs(1);
 
 fn migrations(backend: Backend) -> Vec<Migration> {
     let all: [(i64, &'static str, &'static str, &'static str); 17] = [
@@ -406,9 +420,11 @@ impl Store {
             _ => Vec::new(),
         };
         let bounds = std::sync::Arc::new(bounds);
-        let pool = loop {
+        // The pools' options; `test_always`: a PostgreSQL connection is tested before every
+        // use, else only after a second idle.
+        let options = |test_always: bool| {
             let bounds = bounds.clone();
-            let attempt = AnyPoolOptions::new()
+            AnyPoolOptions::new()
                 .after_connect(move |conn, _| {
                     let bounds = bounds.clone();
                     Box::pin(async move {
@@ -439,11 +455,24 @@ impl Store {
                     })
                 })
                 // A PostgreSQL connection may have died while idle (a restarted server, a cut
-                // network): test it before use. That test, bounded by the acquire timeout, is
-                // also what answers a partitioned database at once (a statement on a dead
-                // connection has no client-side bound). A SQLite connection is a local file
-                // handle; the test would be one more round trip to its thread per statement.
-                .test_before_acquire(backend != Backend::Sqlite)
+                // network): tested before use, bounded by the acquire timeout, which is also
+                // what answers a partitioned database at once for a statement without a
+                // deadline of its own. The hot path's pool (`test_always` false) tests only
+                // connections idle for more than a second: its statements have a deadline
+                // (`db`), and the test would be one more round trip per statement. A SQLite
+                // connection is a local file handle and never tested.
+                .test_before_acquire(backend != Backend::Sqlite && test_always)
+                .before_acquire(move |conn, meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Postgres
+                            && !test_always
+                            && meta.idle_for > IDLE_BEFORE_TEST
+                        {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 // An in-memory SQLite database exists once per connection.
                 .max_connections(if memory {
                     1
@@ -451,8 +480,9 @@ impl Store {
                     opts.max_connections.max(1)
                 })
                 .acquire_timeout(timeout.unwrap_or(Duration::from_secs(10)))
-                .connect(url)
-                .await;
+        };
+        let pool = loop {
+            let attempt = options(true).connect(url).await;
             match attempt {
                 Ok(pool) => break pool,
                 Err(e) if tokio::time::Instant::now() + backoff < deadline && transient(&e) => {
@@ -488,11 +518,22 @@ impl Store {
             }
             _ => None,
         };
+        // PostgreSQL: the hot path's statements (`db`) have a pool of their own.
+        let hot = match backend {
+            Backend::Postgres if timeout.is_some() => Some(options(false).connect(url).await?),
+            _ => None,
+        };
         Ok(Self {
             pool,
+            hot,
             backend,
             direct,
             lock_wait: timeout.unwrap_or(Duration::from_secs(5)),
+            // Twice the lock timeout: a statement waiting for a lock ends with the server's
+            // error, its connection kept.
+            deadline: timeout
+                .filter(|_| backend == Backend::Postgres)
+                .map(|t| t * 2),
         })
     }
 
@@ -569,6 +610,9 @@ impl Store {
             d.close().await;
         }
         self.pool.close().await;
+        if let Some(hot) = &self.hot {
+            hot.close().await;
+        }
     }
 }
 

@@ -66,16 +66,21 @@ fn resolver_row(r: &AnyRow) -> Result<ResolverRow> {
 }
 
 fn iuser_row(r: &AnyRow) -> Result<InternalUserRow> {
+    iuser_cols(r)
+}
+
+/// An internal user from the columns `IUSER_COLS`, from either engine's row.
+fn iuser_cols(r: &dyn crate::db::Cols) -> Result<InternalUserRow> {
     Ok(InternalUserRow {
-        id: r.try_get(0)?,
-        username: r.try_get(1)?,
-        password_hash: r.try_get(2)?,
-        givenname: r.try_get(3)?,
-        surname: r.try_get(4)?,
-        email: r.try_get(5)?,
-        mobile: r.try_get(6)?,
-        phone: r.try_get(7)?,
-        description: r.try_get(8)?,
+        id: r.int(0)?,
+        username: r.text(1)?,
+        password_hash: r.text(2)?,
+        givenname: r.text(3)?,
+        surname: r.text(4)?,
+        email: r.text(5)?,
+        mobile: r.text(6)?,
+        phone: r.text(7)?,
+        description: r.text(8)?,
     })
 }
 
@@ -342,21 +347,17 @@ impl Store {
         rows.iter().map(iuser_row).collect()
     }
 
-    /// One internal user by login name.
+    /// One internal user by login name (on the login path: the store's hot path).
     pub async fn iuser_by_name(
         &self,
         resolver_id: i64,
         username: &str,
     ) -> Result<Option<InternalUserRow>> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {IUSER_COLS} FROM internal_user WHERE resolver_id = $1 AND username = $2"
-        ));
-        let row = sqlx::query(sql)
-            .bind(resolver_id)
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(iuser_row).transpose()
+        );
+        self.row(&sql, &[resolver_id.into(), username.into()], iuser_cols)
+            .await
     }
 
     /// One internal user by id.

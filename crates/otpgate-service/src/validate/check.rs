@@ -37,7 +37,7 @@ impl Services {
     /// [`Services::check`], with what the answer shows (authorization policies).
     pub async fn check_shown(&self, req: CheckRequest, cx: &mut Scope) -> Result<Checked> {
         let used = Mutex::new(Vec::new());
-        let r = self.check_with(req, cx, &used).await;
+        let r = self.on_one_snapshot(self.check_with(req, cx, &used)).await;
         note_policies(&mut cx.audit, &used);
         r
     }
