@@ -47,7 +47,33 @@ pub struct SetupGap {
     pub realm: Option<String>,
 }
 
+/// The default gateway's gap, if there is one: none set, or one that does not exist.
+fn default_gateway_gap(settings: &crate::snapshot::Settings) -> Option<SetupGap> {
+    let message = if settings.gateways.is_empty() {
+        "No default SMS gateway: the first gateway saved in the console becomes the default."
+            .to_owned()
+    } else {
+        match settings.config.sms_identifier.as_deref() {
+            None | Some("") => "No default SMS gateway: tokens without a gateway of their own cannot send. Make one the default (a new gateway saved in the console becomes it).".to_owned(),
+            Some(d) if !settings.gateways.contains_key(d) => format!(
+                "The default SMS gateway {d} does not exist: tokens without a gateway of their own cannot send. Make another one the default (a new gateway saved in the console becomes it)."
+            ),
+            Some(_) => return None,
+        }
+    };
+    Some(SetupGap {
+        step: SetupStep::DefaultGateway,
+        message,
+        realm: None,
+    })
+}
+
 impl Services {
+    /// Why "the default gateway" would not send, if it would not (the enroll form's warning).
+    pub async fn default_gateway_gap(&self) -> Result<Option<SetupGap>> {
+        Ok(default_gateway_gap(&*self.settings().await?))
+    }
+
     /// What the set-up lacks, first things first (empty: nothing); a first login is the next
     /// step once nothing else is missing.
     pub async fn setup_gaps(&self) -> Result<Vec<SetupGap>> {
@@ -96,32 +122,9 @@ impl Services {
                 "No SMS gateway yet: without one no SMS goes out.".into(),
                 None,
             );
-            gap(
-                &mut gaps,
-                SetupStep::DefaultGateway,
-                "No default SMS gateway: the first gateway saved in the console becomes the default."
-                    .into(),
-                None,
-            );
-        } else {
-            match settings.config.sms_identifier.as_deref() {
-                None | Some("") => gap(
-                    &mut gaps,
-                    SetupStep::DefaultGateway,
-                    "No default SMS gateway: tokens without a gateway of their own cannot send. Make one the default."
-                        .into(),
-                    None,
-                ),
-                Some(d) if !settings.gateways.contains_key(d) => gap(
-                    &mut gaps,
-                    SetupStep::DefaultGateway,
-                    format!("The default SMS gateway {d} does not exist: tokens without a gateway of their own cannot send."),
-                    None,
-                ),
-                Some(_) => {}
-            }
         }
-        let progress = self.store().setup_progress().await?;
+        gaps.extend(default_gateway_gap(&settings));
+        let progress = self.store().setup_progress(false).await?;
         // Users of LDAP and passwd stores are there already; internal stores start empty.
         let all_internal = settings.realms.iter().all(|r| {
             r.resolvers.iter().all(|(name, _)| {
@@ -160,7 +163,8 @@ impl Services {
                 None,
             );
         }
-        if gaps.is_empty() && !progress.sms_logins {
+        // Whether anyone signed in with SMS yet: asked only when nothing else is missing.
+        if gaps.is_empty() && !self.store().setup_progress(true).await?.sms_logins {
             gap(
                 &mut gaps,
                 SetupStep::FirstLogin,

@@ -112,26 +112,28 @@ impl Store {
     }
 
     /// How far a new installation has come after its configuration: whether any internal
-    /// user, any SMS token and any successful login with an SMS token exist (three index or
-    /// first-row lookups, however large the tables are).
-    pub async fn setup_progress(&self) -> Result<SetupProgress> {
-        self.row(
+    /// user and any SMS token exist (each the first row found), and, with `logins`, whether
+    /// any SMS token was used in a successful login (`count_auth_success`: a scan of the
+    /// token info until the first one — asked only once everything else is there). On the
+    /// main pool: the console's, not the login path's.
+    pub async fn setup_progress(&self, logins: bool) -> Result<SetupProgress> {
+        let sql = if logins {
             "SELECT \
              CASE WHEN EXISTS (SELECT 1 FROM internal_user) THEN 1 ELSE 0 END, \
              CASE WHEN EXISTS (SELECT 1 FROM token WHERE tokentype = 'sms') THEN 1 ELSE 0 END, \
              CASE WHEN EXISTS (SELECT 1 FROM tokeninfo i JOIN token t ON t.id = i.token_id \
-             WHERE t.tokentype = 'sms' AND i.key = 'count_auth_success') THEN 1 ELSE 0 END",
-            &[],
-            |r| {
-                Ok(SetupProgress {
-                    internal_users: r.int(0)? == 1,
-                    sms_tokens: r.int(1)? == 1,
-                    sms_logins: r.int(2)? == 1,
-                })
-            },
-        )
-        .await
-        .map(Option::unwrap_or_default)
+             WHERE t.tokentype = 'sms' AND i.key = 'count_auth_success') THEN 1 ELSE 0 END"
+        } else {
+            "SELECT \
+             CASE WHEN EXISTS (SELECT 1 FROM internal_user) THEN 1 ELSE 0 END, \
+             CASE WHEN EXISTS (SELECT 1 FROM token WHERE tokentype = 'sms') THEN 1 ELSE 0 END, 0"
+        };
+        let r = sqlx::query(sql).fetch_one(&self.pool).await?;
+        Ok(SetupProgress {
+            internal_users: r.try_get::<i64, _>(0)? == 1,
+            sms_tokens: r.try_get::<i64, _>(1)? == 1,
+            sms_logins: r.try_get::<i64, _>(2)? == 1,
+        })
     }
 
     /// The number that changes with every change to the system configuration, policies,

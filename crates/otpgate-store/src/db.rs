@@ -592,3 +592,35 @@ fn locked() -> StoreError {
         None,
     ))
 }
+
+#[cfg(test)]
+mod within_tests {
+    use super::*;
+
+    /// A statement that does not answer is given up at the deadline as the database being
+    /// unavailable; one that answers in time, or without a deadline, is waited for.
+    #[tokio::test(start_paused = true)]
+    async fn a_statement_past_its_deadline_is_given_up_as_unavailable() {
+        let d = Duration::from_secs(4);
+        let never = std::future::pending::<std::result::Result<(), sqlx::Error>>();
+        let e = within(Some(d), never).await.unwrap_err();
+        assert!(matches!(e, StoreError::TimedOut(x) if x == d), "{e:?}");
+        assert!(e.is_unavailable());
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok::<_, sqlx::Error>(7)
+        };
+        assert_eq!(within(Some(d), slow).await.unwrap(), 7);
+        let slower = async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, sqlx::Error>(8)
+        };
+        assert_eq!(within(None, slower).await.unwrap(), 8);
+        // The statement's own error stays what it is.
+        let failed = async { Err::<(), _>(sqlx::Error::RowNotFound) };
+        assert!(matches!(
+            within(Some(d), failed).await,
+            Err(StoreError::Database(sqlx::Error::RowNotFound))
+        ));
+    }
+}

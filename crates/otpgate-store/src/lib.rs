@@ -71,8 +71,8 @@ pub enum StoreError {
     /// A uniqueness or reference rule was violated.
     #[error("{0}")]
     Conflict(String),
-    /// The database did not answer a statement within the deadline (the connection is
-    /// dropped: a reply may never come).
+    /// The database did not answer a statement within the deadline (PostgreSQL's hot path;
+    /// the server's own statement timeout ends the statement there too).
     #[error("the database did not answer within {0:?}")]
     TimedOut(Duration),
 }
@@ -83,7 +83,6 @@ impl StoreError {
         match self {
             // A connection that breaks mid-conversation (a proxy or server closing it during the
             // start-up or TLS exchange) surfaces as a protocol error.
-            StoreError::TimedOut(_) => true,
             StoreError::Database(
                 sqlx::Error::PoolTimedOut
                 | sqlx::Error::Io(_)
@@ -93,7 +92,8 @@ impl StoreError {
                 | sqlx::Error::WorkerCrashed,
             ) => true,
             // PostgreSQL: connection exceptions (08…), the server shutting down (57P01–57P03),
-            // the database gone (3D000); SQLite: busy or locked beyond the busy timeout (5, 6).
+            // the database gone (3D000), a statement over its timeout (57014), no connection
+            // slot left (53300); SQLite: busy or locked beyond the busy timeout (5, 6).
             StoreError::Database(e) => {
                 e.as_database_error()
                     .and_then(|d| d.code())
@@ -101,10 +101,19 @@ impl StoreError {
                         c.starts_with("08")
                             || matches!(
                                 c.as_ref(),
-                                "57P01" | "57P02" | "57P03" | "3D000" | "5" | "6"
+                                "57P01"
+                                    | "57P02"
+                                    | "57P03"
+                                    | "3D000"
+                                    | "57014"
+                                    | "53300"
+                                    | "5"
+                                    | "6"
                             )
                     })
             }
+            // PostgreSQL's hot path gave a statement up at its deadline.
+            StoreError::TimedOut(_) => true,
             // As for the pool's SQLite connections: busy or locked.
             StoreError::Sqlite(e) => matches!(
                 e.sqlite_error_code(),
@@ -420,10 +429,24 @@ impl Store {
             _ => Vec::new(),
         };
         let bounds = std::sync::Arc::new(bounds);
+        // The hot path's PostgreSQL connections: the server gives a statement up when the
+        // node does (`db::within`, twice the timeout), so nothing the node has answered 503
+        // for goes on to change rows afterwards.
+        let hot_bounds: std::sync::Arc<Vec<String>> = std::sync::Arc::new(match timeout {
+            Some(t) => vec![
+                format!("SET lock_timeout = {}", t.as_millis()),
+                format!("SET statement_timeout = {}", t.as_millis() * 2),
+            ],
+            None => Vec::new(),
+        });
         // The pools' options; `test_always`: a PostgreSQL connection is tested before every
-        // use, else only after a second idle.
+        // use, else only after a second idle (the hot path's pool, with its own bounds).
         let options = |test_always: bool| {
-            let bounds = bounds.clone();
+            let bounds = if test_always || backend != Backend::Postgres {
+                bounds.clone()
+            } else {
+                hot_bounds.clone()
+            };
             AnyPoolOptions::new()
                 .after_connect(move |conn, _| {
                     let bounds = bounds.clone();
@@ -473,9 +496,12 @@ impl Store {
                         Ok(true)
                     })
                 })
-                // An in-memory SQLite database exists once per connection.
+                // An in-memory SQLite database exists once per connection. With PostgreSQL's
+                // hot path on a pool of its own, the main pool has half the connections.
                 .max_connections(if memory {
                     1
+                } else if backend == Backend::Postgres && timeout.is_some() && test_always {
+                    (opts.max_connections / 2).max(2)
                 } else {
                     opts.max_connections.max(1)
                 })
@@ -520,7 +546,8 @@ impl Store {
         };
         // PostgreSQL: the hot path's statements (`db`) have a pool of their own.
         let hot = match backend {
-            Backend::Postgres if timeout.is_some() => Some(options(false).connect(url).await?),
+            // Connected as statements need it (the main pool has just reached the server).
+            Backend::Postgres if timeout.is_some() => Some(options(false).connect_lazy(url)?),
             _ => None,
         };
         Ok(Self {

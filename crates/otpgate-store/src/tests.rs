@@ -1134,7 +1134,7 @@ async fn sqlite_statements_run_on_the_direct_connection_and_take_the_pool_while_
 async fn setup_progress_sees_users_sms_tokens_and_a_first_login() {
     for_each_store(|s| async move {
         let none = SetupProgress::default();
-        assert_eq!(s.setup_progress().await.unwrap(), none);
+        assert_eq!(s.setup_progress(true).await.unwrap(), none);
         let r = s
             .resolver_upsert("local", "internalresolver", "{}", "")
             .await
@@ -1149,16 +1149,18 @@ async fn setup_progress_sees_users_sms_tokens_and_a_first_login() {
         hotp.tokentype = "hotp".into();
         let h = s.token_insert(&hotp, 0).await.unwrap();
         s.token_count_auth(h, true, "now").await.unwrap();
-        let p = s.setup_progress().await.unwrap();
+        let p = s.setup_progress(true).await.unwrap();
         assert!(p.internal_users && !p.sms_tokens && !p.sms_logins, "{p:?}");
         let id = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
         // A failed attempt is no login.
         s.token_count_auth(id, false, "").await.unwrap();
-        let p = s.setup_progress().await.unwrap();
+        let p = s.setup_progress(true).await.unwrap();
         assert!(p.sms_tokens && !p.sms_logins, "{p:?}");
         s.token_count_auth(id, true, "now").await.unwrap();
-        let p = s.setup_progress().await.unwrap();
+        let p = s.setup_progress(true).await.unwrap();
         assert!(p.sms_logins, "{p:?}");
+        // Not asked: not looked for.
+        assert!(!s.setup_progress(false).await.unwrap().sms_logins);
     })
     .await;
 }

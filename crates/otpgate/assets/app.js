@@ -128,7 +128,7 @@
   scrollableTables();
   window.addEventListener('resize', scrollableTables);
 
-  // 7. A page rendered by an action that failed (a test SMS) puts the address of the page it
+  // 6b. A page rendered by an action that failed (a test SMS) puts the address of the page it
   // belongs to back in the address bar: a reload shows that page, it does not post again.
   var home = doc.querySelector('[data-page-url]');
   if (home && window.history && typeof window.history.replaceState === 'function') {

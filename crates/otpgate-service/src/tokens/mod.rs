@@ -550,9 +550,10 @@ impl Services {
                     .await?;
             }
             if self.store().gateway_by_name(id).await?.is_none() {
-                return Err(ServiceError::Parameter(format!(
-                    "The SMS gateway {id} does not exist."
-                )));
+                return Err(ServiceError::invalid(
+                    "sms.identifier",
+                    format!("The SMS gateway {id} does not exist."),
+                ));
             }
         }
         let user = self.named_user(req.user.as_ref()).await?;

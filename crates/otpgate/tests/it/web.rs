@@ -2026,6 +2026,24 @@ async fn the_gateway_form_puts_what_is_needed_first_offers_presets_and_marks_the
         "{}",
         p.body
     );
+    // The default deleted (its name stays in sms.identifier): the next new gateway takes over.
+    let mut third = as_refs(&fields("http://127.0.0.1:9/", true));
+    third[1].1 = "third".to_owned();
+    let f: Vec<(&str, &str)> = third.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    b.post("/ui/admin/gateways/new", &f).await;
+    assert_eq!(
+        b.post("/ui/admin/gateways/bad/delete", &[("csrf", &csrf)])
+            .await
+            .status,
+        303
+    );
+    let mut fourth = as_refs(&fields("http://127.0.0.1:9/", true));
+    fourth[1].1 = "fourth".to_owned();
+    let f: Vec<(&str, &str)> = fourth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/ui/admin/gateways/new", &f).await;
+    assert_eq!(p.location, "/ui/admin/gateways/fourth?ok=saved-default");
+    let (_, cfg) = s.aget("/system/", &[]).await;
+    assert_eq!(cfg["result"]["value"]["sms.identifier"], "fourth", "{cfg}");
 }
 
 #[tokio::test]
@@ -2227,6 +2245,24 @@ async fn the_enroll_form_picks_users_fills_in_their_mobile_reads_it_dynamically_
         "{}",
         p.body
     );
+    // A gateway no policy allows (privacyIDEA checks that before whether it exists): the
+    // policy's refusal at the top of the form, nothing enrolled.
+    let mut f = enroll("bob");
+    f[3].1 = "+4915100000002".to_owned();
+    let mut f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    f.push(("sms.identifier", "nosuchgateway"));
+    let p = b.post("/ui/admin/tokens/new", &f).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body
+            .contains("<li>The requested sms.identifier is not allowed to be enrolled.</li>"),
+        "{}",
+        p.body
+    );
+    let (_, toks) = s
+        .aget("/token/", &[("user", "bob"), ("realm", "realm1")])
+        .await;
+    assert_eq!(toks["result"]["value"]["count"], 1, "{toks}");
 }
 
 #[tokio::test]

@@ -107,26 +107,27 @@ impl Resource for Gateways {
             })
             .await;
         let name = key.map_or_else(|| Self::new_key(web), str::to_owned);
-        // The first gateway of an installation becomes the default (as the first realm does):
-        // until there is one, tokens without a gateway of their own cannot send.
-        let first = key.is_none()
-            && r.is_ok()
-            && web
-                .app
-                .services
-                .settings()
-                .await?
-                .config
-                .sms_identifier
-                .as_deref()
-                .is_none_or(str::is_empty);
-        if first {
+        // A new gateway becomes the default while there is none that works (none set, or a
+        // deleted one named; as the first realm does): until then, tokens without a gateway
+        // of their own cannot send.
+        let settings = web.app.services.settings().await?;
+        let no_default = settings
+            .config
+            .sms_identifier
+            .as_deref()
+            .is_none_or(|d| d.is_empty() || !settings.gateways.contains_key(d) || d == name);
+        if key.is_none() && r.is_ok() && no_default {
             let gw = name.clone();
-            web.run(web.admin_call(s), Some(Self::WRITE), move |svc, cx| {
-                Box::pin(async move { svc.make_default_gateway(&gw, cx).await })
-            })
-            .await?;
-            return Ok(Saved::KeyWith(name, "saved-default"));
+            let made = web
+                .run(web.admin_call(s), Some(Self::WRITE), move |svc, cx| {
+                    Box::pin(async move { svc.make_default_gateway(&gw, cx).await })
+                })
+                .await;
+            // Saved either way: a default that could not be set is the checklist's to say.
+            return Ok(match made {
+                Ok(_) => Saved::KeyWith(name, "saved-default"),
+                Err(_) => Saved::Key(name),
+            });
         }
         Ok(match r {
             Ok(_) => Saved::Key(name),

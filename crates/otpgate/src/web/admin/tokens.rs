@@ -155,7 +155,9 @@ async fn known_mobile(
         {
             u.mobile.first().cloned()
         }
-        _ => None,
+        Ok(_) => None,
+        // A user store that cannot answer is not "no number".
+        Err(e) => return Err(e.into()),
     })
 }
 
@@ -185,7 +187,8 @@ async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> Web
     let mut f = f.clone();
     if f.get("phone").is_none()
         && let Some(login) = f.get_nonblank("user").map(str::to_owned)
-        && let Some(m) = known_mobile(web, s, &login, &realm).await?
+        // The realm as the form will post it (blank: the default realm, as the service reads it).
+        && let Ok(Some(m)) = known_mobile(web, s, &login, f.get("realm").unwrap_or_default()).await
     {
         f.insert("phone", &m);
     }
@@ -197,12 +200,7 @@ async fn enroll_page(web: &Web, s: &Session, f: &Params, errors: &Errors) -> Web
         .map(|g| g.name)
         .collect();
     // A missing or unknown default gateway: tokens left on "the default" could not send.
-    let default_gap = services
-        .setup_gaps()
-        .await?
-        .into_iter()
-        .find(|g| g.step == otpgate_service::setup::SetupStep::DefaultGateway)
-        .map(|g| g.message);
+    let default_gap = services.default_gateway_gap().await?.map(|g| g.message);
     let mut b = Out::new();
     view::enroll_form(
         &mut b,
@@ -239,17 +237,19 @@ pub async fn enroll(web: Web) -> WebResult {
     let mut phone = trimmed("phone").filter(|_| !dynamic);
     if phone.is_none() && !dynamic {
         let realm = trimmed("realm").unwrap_or_default();
-        phone = match trimmed("user") {
-            Some(login) => known_mobile(&web, &s, &login, &realm).await?,
+        let user = trimmed("user");
+        phone = match &user {
+            Some(login) => known_mobile(&web, &s, login, &realm).await?,
             None => None,
         };
         if phone.is_none() {
-            let form = web.form.clone();
-            let errors = vec![(
-                "phone".to_owned(),
+            let why = if user.is_some() {
                 "Enter the phone number: the user store has no mobile number for this user."
-                    .to_owned(),
-            )];
+            } else {
+                "Enter the phone number."
+            };
+            let form = web.form.clone();
+            let errors = vec![("phone".to_owned(), why.to_owned())];
             return enroll_page(&web, &s, &form, &errors).await;
         }
     }
