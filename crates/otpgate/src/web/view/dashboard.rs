@@ -28,6 +28,12 @@ fn fix_at(g: &SetupGap) -> (String, &'static str) {
     }
 }
 
+/// What set-up step `g` lacks, and the link to the page that does it.
+fn gap_and_fix(b: &mut Out, g: &SetupGap) {
+    let (href, action) = fix_at(g);
+    w!(b, "{} <a href=\"{}\">{action}</a>", E(&g.message), E(&href));
+}
+
 /// The steps before a first SMS login, in order, each with what it gives when done.
 const CHECKLIST: [(&[SetupStep], &str); 6] = [
     (&[SetupStep::UserStore], "A user store"),
@@ -77,13 +83,8 @@ pub fn setup(b: &mut Out, gaps: &[SetupGap], initial_password: bool) {
                 E(label)
             );
             for g in open {
-                let (href, action) = fix_at(g);
-                w!(
-                    b,
-                    "<br>{} <a href=\"{}\">{action}</a>",
-                    E(&g.message),
-                    E(&href)
-                );
+                b.raw("<br>");
+                gap_and_fix(b, g);
             }
             b.raw("</li>");
         }
@@ -92,13 +93,9 @@ pub fn setup(b: &mut Out, gaps: &[SetupGap], initial_password: bool) {
     if !next.is_empty() {
         b.raw("<section class=\"card\" aria-labelledby=\"next-h\"><h2 id=\"next-h\">Next steps</h2><ul>");
         for g in next {
-            let (href, label) = fix_at(g);
-            w!(
-                b,
-                "<li>{} <a href=\"{}\">{label}</a></li>",
-                E(&g.message),
-                E(&href)
-            );
+            b.raw("<li>");
+            gap_and_fix(b, g);
+            b.raw("</li>");
         }
         b.raw("</ul></section>");
     }
