@@ -333,6 +333,30 @@ async fn within<T>(
     }
 }
 
+/// A query through sqlx (a pool or a transaction's connection) within `deadline`; `f` sees
+/// its rows, only the first with `first_only`.
+async fn scan_pooled<'e>(
+    on: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    deadline: Option<Duration>,
+    sql: &str,
+    args: &[Arg<'_>],
+    first_only: bool,
+    f: &mut (dyn FnMut(&dyn Cols) -> Result<()> + Send),
+) -> Result<()> {
+    let q = sqlx_query(sql, args);
+    if first_only {
+        within(deadline, q.fetch_optional(on))
+            .await?
+            .iter()
+            .try_for_each(|r| f(r))
+    } else {
+        within(deadline, q.fetch_all(on))
+            .await?
+            .iter()
+            .try_for_each(|r| f(r))
+    }
+}
+
 impl Store {
     /// The pool of the hot path's statements: PostgreSQL's own (see `Store::connect`), else
     /// the store's pool.
@@ -377,18 +401,7 @@ impl Store {
         {
             return Ok(());
         }
-        let q = sqlx_query(sql, args);
-        if first_only {
-            within(self.deadline, q.fetch_optional(self.hot_pool()))
-                .await?
-                .iter()
-                .try_for_each(|r| f(r))
-        } else {
-            within(self.deadline, q.fetch_all(self.hot_pool()))
-                .await?
-                .iter()
-                .try_for_each(|r| f(r))
-        }
+        scan_pooled(self.hot_pool(), self.deadline, sql, args, first_only, f).await
     }
 
     /// Runs a query; every row through `map`.
@@ -498,18 +511,7 @@ impl Tx {
     ) -> Result<()> {
         match self {
             Tx::Pooled(tx, deadline) => {
-                let q = sqlx_query(sql, args);
-                if first_only {
-                    within(*deadline, q.fetch_optional(&mut **tx))
-                        .await?
-                        .iter()
-                        .try_for_each(|r| f(r))
-                } else {
-                    within(*deadline, q.fetch_all(&mut **tx))
-                        .await?
-                        .iter()
-                        .try_for_each(|r| f(r))
-                }
+                scan_pooled(&mut **tx, *deadline, sql, args, first_only, f).await
             }
             Tx::Direct(_) => match run_rows(self.conn()?, sql, args, first_only, &mut |r| f(r))? {
                 Ran::Done(()) => Ok(()),
