@@ -574,27 +574,28 @@ impl Services {
             .map(Some)
     }
 
-    /// Follows a login's SMS (see the module documentation) in a task of its own, when its
-    /// route has a gateway left to fail over to.
-    pub(crate) fn follow_delivery(&self, f: Follow) {
+    /// The gateways an SMS sent through `primary` may fail over to (its `FAILOVER` chain);
+    /// None when there are none. Read on the caller's settings: inside a login, from the
+    /// login's snapshot.
+    pub(crate) async fn failover_chain(&self, primary: &str) -> Option<Vec<String>> {
+        let chain = otpgate_gateways::failover_names(&self.load_gateway(primary).await.ok()?);
+        (!chain.is_empty()).then_some(chain)
+    }
+
+    /// Follows a login's SMS (see the module documentation) along `chain` (its
+    /// [`Services::failover_chain`]) in a task of its own.
+    pub(crate) fn follow_delivery(&self, f: Follow, chain: Vec<String>) {
         let s = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = s.follow(f).await {
+            if let Err(e) = s.follow(f, &chain).await {
                 tracing::warn!(error = %e, "following an SMS's delivery stopped");
             }
         });
     }
 
-    async fn follow(&self, f: Follow) -> Result<()> {
-        let chain = match self.load_gateway(&f.primary).await {
-            Ok(def) => otpgate_gateways::failover_names(&def),
-            Err(_) => return Ok(()),
-        };
-        if chain.is_empty() {
-            return Ok(());
-        }
+    async fn follow(&self, f: Follow, chain: &[String]) -> Result<()> {
         let mut current = f.reference.clone();
-        let result = self.follow_chain(f, &chain, &mut current).await;
+        let result = self.follow_chain(f, chain, &mut current).await;
         self.inner.followers.leave(&current);
         result
     }

@@ -357,13 +357,279 @@ async fn scan_pooled<'e>(
     }
 }
 
-impl Store {
-    /// The pool of the hot path's statements: PostgreSQL's own (see `Store::connect`), else
-    /// the store's pool.
-    fn hot_pool(&self) -> &sqlx::AnyPool {
-        self.hot.as_ref().unwrap_or(&self.pool)
+/// PostgreSQL's hot path: connections the store holds itself. A sqlx pool tests every
+/// connection it takes back with one more round trip (sqlx 0.9, not configurable), on a task
+/// of its own: per statement one more round trip to the database and one more task. These
+/// go back to the idle list as soon as their statement has answered (a database error
+/// included: the server answered, the connection is in step); one given up at its deadline,
+/// or whose reading failed, is closed, and the connections idle since then are tested before
+/// their next use (what broke one, a restarted server or a cut network, broke them all). A
+/// connection idle for more than [`IDLE_BEFORE_TEST`] is tested before use too. A
+/// transaction dropped before its commit is rolled back at once, on a task of its own (its
+/// locks must not wait for the connection's next use), as sqlx does.
+#[derive(Clone)]
+pub(crate) struct Hot(Arc<HotPool>);
+
+struct HotPool {
+    /// The database URL (with its password: never printed).
+    url: String,
+    /// Statements run on every new connection (the server-side bounds), in one round trip.
+    bounds: String,
+    idle: std::sync::Mutex<Vec<Idle>>,
+    /// When a statement last failed without the server's answer: connections idle since
+    /// before then are tested before use.
+    suspect_since: std::sync::Mutex<tokio::time::Instant>,
+    /// One permit per connection in use: at most the store's connection count.
+    slots: Arc<tokio::sync::Semaphore>,
+    /// The deadline of each statement, and of taking a connection.
+    deadline: Duration,
+}
+
+/// How long a hot connection may have been idle before it is tested.
+const IDLE_BEFORE_TEST: Duration = Duration::from_secs(1);
+
+struct Idle {
+    conn: sqlx::AnyConnection,
+    since: tokio::time::Instant,
+}
+
+impl std::fmt::Debug for Hot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hot")
+            .field("deadline", &self.0.deadline)
+            .field("in_use_max", &self.0.slots.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hot {
+    /// Connections to `url` as statements need them, at most `max`; `bounds` run on each new
+    /// one; every statement, and taking a connection, within `deadline`.
+    pub(crate) fn new(url: &str, bounds: &[String], max: u32, deadline: Duration) -> Self {
+        Self(Arc::new(HotPool {
+            url: url.to_owned(),
+            bounds: bounds.join("; "),
+            idle: std::sync::Mutex::new(Vec::new()),
+            suspect_since: std::sync::Mutex::new(tokio::time::Instant::now()),
+            slots: Arc::new(tokio::sync::Semaphore::new(max.max(1) as usize)),
+            deadline,
+        }))
     }
 
+    /// A connection: an idle one (tested or rolled back when needed) or a new one, within
+    /// the deadline.
+    pub(crate) async fn acquire(&self) -> Result<HotConn> {
+        let pool = &self.0;
+        within(Some(pool.deadline), async {
+            let slot = pool
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+            loop {
+                let next = pool.idle.lock().ok().and_then(|mut idle| idle.pop());
+                let Some(mut c) = next else { break };
+                let suspect = pool.suspect_since.lock().map_or(true, |t| c.since <= *t);
+                let test = if suspect || c.since.elapsed() > IDLE_BEFORE_TEST {
+                    sqlx::Connection::ping(&mut c.conn).await
+                } else {
+                    Ok(())
+                };
+                match test {
+                    Ok(()) => return Ok(HotConn::new(c.conn, self.0.clone(), slot)),
+                    // Dead (or out of step): dropped; the next one, or a new one.
+                    Err(e) => tracing::debug!(error = %e, "a hot connection failed its test"),
+                }
+            }
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&pool.url).await?;
+            if !pool.bounds.is_empty() {
+                // Built from integers only.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(pool.bounds.clone()))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            Ok(HotConn::new(conn, self.0.clone(), slot))
+        })
+        .await
+    }
+
+    /// How many connections are idle (tests).
+    #[cfg(test)]
+    pub(crate) fn idle_count(&self) -> usize {
+        self.0
+            .idle
+            .lock()
+            .map(|idle| idle.len())
+            .unwrap_or_default()
+    }
+
+    /// Closes the idle connections; taking one fails from now on.
+    pub(crate) async fn close(&self) {
+        self.0.slots.close();
+        let idle = self
+            .0
+            .idle
+            .lock()
+            .map(|mut idle| std::mem::take(&mut *idle))
+            .unwrap_or_default();
+        for c in idle {
+            let _ = sqlx::Connection::close(c.conn).await;
+        }
+    }
+}
+
+/// Where a [`HotConn`]'s connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Between statements, outside a transaction.
+    Ready,
+    /// Between statements, inside a transaction.
+    InTx,
+    /// A statement was given up (or its reading failed): closed when dropped.
+    Unknown,
+}
+
+/// A hot connection in use; back to the idle list when dropped, unless a statement on it
+/// was left unanswered.
+pub(crate) struct HotConn {
+    conn: Option<sqlx::AnyConnection>,
+    step: Step,
+    home: Arc<HotPool>,
+    /// Its place among the connections in use (given back after it).
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl HotConn {
+    fn new(
+        conn: sqlx::AnyConnection,
+        home: Arc<HotPool>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Self {
+        Self {
+            conn: Some(conn),
+            step: Step::Ready,
+            home,
+            slot: Some(slot),
+        }
+    }
+
+    /// Runs `run` on the connection; the connection stays usable when the statement was
+    /// answered (rows, or the server's error), else it is closed when dropped.
+    async fn run<T>(
+        &mut self,
+        run: impl AsyncFnOnce(&mut sqlx::AnyConnection, Duration) -> Result<T>,
+    ) -> Result<T> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        };
+        let before = std::mem::replace(&mut self.step, Step::Unknown);
+        let out = run(conn, self.home.deadline).await;
+        if matches!(
+            &out,
+            Ok(_) | Err(StoreError::Database(sqlx::Error::Database(_)))
+        ) {
+            self.step = before;
+        } else if let Ok(mut t) = self.home.suspect_since.lock() {
+            *t = tokio::time::Instant::now();
+        }
+        out
+    }
+
+    /// [`Store::exec`] on this connection.
+    pub(crate) async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        self.run(async |c, d| {
+            Ok(within(Some(d), sqlx_query(sql, args).execute(c))
+                .await?
+                .rows_affected())
+        })
+        .await
+    }
+
+    /// [`Store::scan`] on this connection.
+    async fn scan(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        first_only: bool,
+        f: &mut (dyn FnMut(&dyn Cols) -> Result<()> + Send),
+    ) -> Result<()> {
+        self.run(async |c, d| scan_pooled(c, Some(d), sql, args, first_only, f).await)
+            .await
+    }
+
+    /// Starts a transaction.
+    async fn begin(&mut self) -> Result<()> {
+        self.run(async |c, d| {
+            within(Some(d), sqlx::raw_sql("BEGIN").execute(c)).await?;
+            Ok(())
+        })
+        .await?;
+        self.step = Step::InTx;
+        Ok(())
+    }
+
+    /// Commits the transaction (a failed commit leaves it to the rollback before the next
+    /// use).
+    async fn commit(mut self) -> Result<()> {
+        self.run(async |c, d| {
+            within(Some(d), sqlx::raw_sql("COMMIT").execute(c)).await?;
+            Ok(())
+        })
+        .await?;
+        self.step = Step::Ready;
+        Ok(())
+    }
+}
+
+impl HotPool {
+    /// Takes `conn` back as idle (unless the store was closed).
+    fn put_back(&self, conn: sqlx::AnyConnection) {
+        if self.slots.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(Idle {
+                conn,
+                since: tokio::time::Instant::now(),
+            });
+        }
+    }
+}
+
+impl Drop for HotConn {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        match self.step {
+            Step::Unknown => {}
+            Step::Ready => self.home.put_back(conn),
+            // A transaction dropped before its commit: rolled back now (it may hold row
+            // locks), its slot held until then.
+            Step::InTx => {
+                let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                    return;
+                };
+                let home = self.home.clone();
+                let slot = self.slot.take();
+                rt.spawn(async move {
+                    let rolled_back = within(
+                        Some(home.deadline),
+                        sqlx::raw_sql("ROLLBACK").execute(&mut conn),
+                    )
+                    .await;
+                    if rolled_back.is_ok() {
+                        home.put_back(conn);
+                    }
+                    drop(slot);
+                });
+            }
+        }
+    }
+}
+
+impl Store {
     /// True when statements run on the store's own SQLite connection.
     pub(crate) fn is_direct(&self) -> bool {
         self.direct.is_some()
@@ -377,12 +643,14 @@ impl Store {
         {
             return Ok(n);
         }
-        Ok(within(
-            self.deadline,
-            sqlx_query(sql, args).execute(self.hot_pool()),
+        if let Some(hot) = &self.hot {
+            return hot.acquire().await?.exec(sql, args).await;
+        }
+        Ok(
+            within(self.deadline, sqlx_query(sql, args).execute(&self.pool))
+                .await?
+                .rows_affected(),
         )
-        .await?
-        .rows_affected())
     }
 
     /// Runs a query (or a statement with `RETURNING`); `f` sees its rows in order, only the
@@ -401,7 +669,10 @@ impl Store {
         {
             return Ok(());
         }
-        scan_pooled(self.hot_pool(), self.deadline, sql, args, first_only, f).await
+        if let Some(hot) = &self.hot {
+            return hot.acquire().await?.scan(sql, args, first_only, f).await;
+        }
+        scan_pooled(&self.pool, self.deadline, sql, args, first_only, f).await
     }
 
     /// Runs a query; every row through `map`.
@@ -461,8 +732,13 @@ impl Store {
                 }
             }
         }
+        if let Some(hot) = &self.hot {
+            let mut conn = hot.acquire().await?;
+            conn.begin().await?;
+            return Ok(Tx::Hot(conn));
+        }
         Ok(Tx::Pooled(
-            within(self.deadline, self.hot_pool().begin()).await?,
+            within(self.deadline, self.pool.begin()).await?,
             self.deadline,
         ))
     }
@@ -472,6 +748,9 @@ impl Store {
 pub(crate) enum Tx {
     /// On the direct connection (held until the end).
     Direct(Held),
+    /// On a hot PostgreSQL connection (rolled back before its next use when dropped before
+    /// the commit).
+    Hot(HotConn),
     /// In the pool, with the store's statement deadline.
     Pooled(sqlx::Transaction<'static, sqlx::Any>, Option<Duration>),
 }
@@ -494,6 +773,7 @@ impl Tx {
                     .await?
                     .rows_affected())
             }
+            Tx::Hot(conn) => conn.exec(sql, args).await,
             Tx::Direct(_) => match run_exec(self.conn()?, sql, args)? {
                 Ran::Done(n) => Ok(n),
                 Ran::Busy => Err(locked()),
@@ -513,6 +793,7 @@ impl Tx {
             Tx::Pooled(tx, deadline) => {
                 scan_pooled(&mut **tx, *deadline, sql, args, first_only, f).await
             }
+            Tx::Hot(conn) => conn.scan(sql, args, first_only, f).await,
             Tx::Direct(_) => match run_rows(self.conn()?, sql, args, first_only, &mut |r| f(r))? {
                 Ran::Done(()) => Ok(()),
                 Ran::Busy => Err(locked()),
@@ -556,6 +837,7 @@ impl Tx {
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
             Tx::Pooled(tx, deadline) => within(deadline, tx.commit()).await,
+            Tx::Hot(conn) => conn.commit().await,
             Tx::Direct(mut held) => {
                 let Some(guard) = held.0.take() else {
                     return Ok(());

@@ -192,16 +192,13 @@ pub struct Store {
     direct: Option<db::Direct>,
     /// SQLite: the connections' busy timeout.
     lock_wait: Duration,
-    /// PostgreSQL with a timeout: the pool of the hot path's statements (`db`), whose
-    /// connections are tested only after a second idle.
-    hot: Option<AnyPool>,
+    /// PostgreSQL with a timeout: the connections of the hot path's statements (`db`),
+    /// tested only after a second idle.
+    hot: Option<db::Hot>,
     /// PostgreSQL with a timeout: the deadline of each statement of the hot path (see `db`),
     /// twice the timeout.
     deadline: Option<Duration>,
 }
-
-/// How long a pooled PostgreSQL connection may have been idle before it is tested.
-const IDLE_BEFORE_TEST: Duration = Duration::from_secs(1);
 
 fn migrations(backend: Backend) -> Vec<Migration> {
     let all: [(i64, &'static str, &'static str, &'static str); 17] = [
@@ -432,21 +429,15 @@ impl Store {
         // The hot path's PostgreSQL connections: the server gives a statement up when the
         // node does (`db::within`, twice the timeout), so nothing the node has answered 503
         // for goes on to change rows afterwards.
-        let hot_bounds: std::sync::Arc<Vec<String>> = std::sync::Arc::new(match timeout {
+        let hot_bounds: Vec<String> = match timeout {
             Some(t) => vec![
                 format!("SET lock_timeout = {}", t.as_millis()),
                 format!("SET statement_timeout = {}", t.as_millis() * 2),
             ],
             None => Vec::new(),
-        });
-        // The pools' options; `test_always`: a PostgreSQL connection is tested before every
-        // use, else only after a second idle (the hot path's pool, with its own bounds).
-        let options = |test_always: bool| {
-            let bounds = if test_always || backend != Backend::Postgres {
-                bounds.clone()
-            } else {
-                hot_bounds.clone()
-            };
+        };
+        let options = || {
+            let bounds = bounds.clone();
             AnyPoolOptions::new()
                 .after_connect(move |conn, _| {
                     let bounds = bounds.clone();
@@ -480,27 +471,15 @@ impl Store {
                 // A PostgreSQL connection may have died while idle (a restarted server, a cut
                 // network): tested before use, bounded by the acquire timeout, which is also
                 // what answers a partitioned database at once for a statement without a
-                // deadline of its own. The hot path's pool (`test_always` false) tests only
-                // connections idle for more than a second: its statements have a deadline
-                // (`db`), and the test would be one more round trip per statement. A SQLite
+                // deadline of its own (the hot path's connections, `db::Hot`, are tested only
+                // after a second idle: their statements have a deadline). A SQLite
                 // connection is a local file handle and never tested.
-                .test_before_acquire(backend != Backend::Sqlite && test_always)
-                .before_acquire(move |conn, meta| {
-                    Box::pin(async move {
-                        if backend == Backend::Postgres
-                            && !test_always
-                            && meta.idle_for > IDLE_BEFORE_TEST
-                        {
-                            sqlx::Connection::ping(conn).await?;
-                        }
-                        Ok(true)
-                    })
-                })
+                .test_before_acquire(backend != Backend::Sqlite)
                 // An in-memory SQLite database exists once per connection. With PostgreSQL's
-                // hot path on a pool of its own, the main pool has half the connections.
+                // hot path on connections of its own, the main pool has half the connections.
                 .max_connections(if memory {
                     1
-                } else if backend == Backend::Postgres && timeout.is_some() && test_always {
+                } else if backend == Backend::Postgres && timeout.is_some() {
                     (opts.max_connections / 2).max(2)
                 } else {
                     opts.max_connections.max(1)
@@ -508,7 +487,7 @@ impl Store {
                 .acquire_timeout(timeout.unwrap_or(Duration::from_secs(10)))
         };
         let pool = loop {
-            let attempt = options(true).connect(url).await;
+            let attempt = options().connect(url).await;
             match attempt {
                 Ok(pool) => break pool,
                 Err(e) if tokio::time::Instant::now() + backoff < deadline && transient(&e) => {
@@ -544,10 +523,13 @@ impl Store {
             }
             _ => None,
         };
-        // PostgreSQL: the hot path's statements (`db`) have a pool of their own.
-        let hot = match backend {
-            // Connected as statements need it (the main pool has just reached the server).
-            Backend::Postgres if timeout.is_some() => Some(options(false).connect_lazy(url)?),
+        // PostgreSQL: the hot path's statements (`db`) have connections of their own,
+        // connected as statements need them (the main pool has just reached the server),
+        // each statement within twice the timeout.
+        let hot = match (backend, timeout) {
+            (Backend::Postgres, Some(t)) => {
+                Some(db::Hot::new(url, &hot_bounds, opts.max_connections, t * 2))
+            }
             _ => None,
         };
         Ok(Self {

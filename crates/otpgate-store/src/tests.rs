@@ -1164,3 +1164,51 @@ async fn setup_progress_sees_users_sms_tokens_and_a_first_login() {
     })
     .await;
 }
+
+/// PostgreSQL's hot connections (`db::Hot`, with a timeout): a transaction dropped before its
+/// commit is rolled back at once, not at the connection's next use, so its row locks do not
+/// hold up another connection (the race of `cluster::send_limits_are_shared…` once ran into
+/// the lock timeout that way); its change is gone and its connection is used again.
+#[tokio::test]
+async fn a_hot_transaction_dropped_before_its_commit_gives_its_locks_back_at_once() {
+    let Ok(admin) = std::env::var(testdb::ENV) else {
+        return;
+    };
+    let url = testdb::fresh_postgres(&admin).await.unwrap();
+    let s = Store::connect_with(
+        &url,
+        &ConnectOptions {
+            timeout: Some(Duration::from_millis(300)),
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.hot.is_some(),
+        "PostgreSQL with a timeout has hot connections"
+    );
+    let bump = "UPDATE settings_version SET version = version + 1 WHERE id = 1";
+    let before = s.settings_version().await.unwrap();
+    for round in 0..3 {
+        let mut tx = s.begin().await.unwrap();
+        assert_eq!(tx.exec(bump, &[]).await.unwrap(), 1);
+        drop(tx);
+        // Another connection (the main pool's) takes the same row lock within the 300 ms
+        // lock timeout: the dropped transaction has let go of it.
+        sqlx::query(bump)
+            .execute(&s.pool)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the row is still locked: {e}"));
+    }
+    assert_eq!(
+        s.settings_version().await.unwrap(),
+        before + 3,
+        "only the main pool's changes count"
+    );
+    // The rolled-back connections went back: at most the one that ran the version reads is
+    // new.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let idle = s.hot.as_ref().map(|h| h.idle_count()).unwrap_or_default();
+    assert!((1..=2).contains(&idle), "{idle} idle hot connections");
+}

@@ -296,19 +296,24 @@ impl Services {
         let delivery = self
             .send_sms(ctx.cfg, gateway, phone, &text, Some(&otp), &about)
             .await?;
-        if let Some(reference) = &delivery.reference {
-            self.follow_delivery(crate::delivery::Follow {
-                primary: gateway.to_owned(),
-                gateway: delivery.gateway.clone(),
-                reference: reference.clone(),
-                external_id: delivery.external_id.clone(),
-                phone: phone.to_owned(),
-                text: zeroize::Zeroizing::new(text),
-                otp: zeroize::Zeroizing::new(otp),
-                keys: self.send_keys(t, ctx, phone),
-                cfg: ctx.cfg.clone(),
-                about,
-            });
+        if let Some(reference) = &delivery.reference
+            && let Some(chain) = self.failover_chain(gateway).await
+        {
+            self.follow_delivery(
+                crate::delivery::Follow {
+                    primary: gateway.to_owned(),
+                    gateway: delivery.gateway.clone(),
+                    reference: reference.clone(),
+                    external_id: delivery.external_id.clone(),
+                    phone: phone.to_owned(),
+                    text: zeroize::Zeroizing::new(text),
+                    otp: zeroize::Zeroizing::new(otp),
+                    keys: self.send_keys(t, ctx, phone),
+                    cfg: ctx.cfg.clone(),
+                    about,
+                },
+                chain,
+            );
         }
         Ok(delivery)
     }
