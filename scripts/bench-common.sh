@@ -67,3 +67,8 @@ admin_jwt() {  # port password
   curl -fs "http://127.0.0.1:$1/auth" -d username=admin --data-urlencode "password=$2" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["value"]["token"])'
 }
+
+# CPU seconds of every process named $1 (utime + stime from /proc, clock ticks of 1/100 s).
+proc_cpu() {
+  awk -v name="$1" '{ sub(/^[0-9]+ \(/, ""); split($0, a, /\) /); if (a[1] == name) { split(a[2], f, " "); t += f[12] + f[13] } } END { printf "%.2f", t / 100 }' /proc/[0-9]*/stat 2>/dev/null
+}

@@ -4,6 +4,9 @@
 # same load generator (otpgate-load, with its own receiving gateway), one server after the
 # other, twice: (a) each server at its default PIN hash, (b) both with the same minimal PIN
 # hash (Argon2id m=8 KiB, t=1, p=1), so the ratio measures the server rather than the hash.
+# Then one otpgate node at the minimal hash on PostgreSQL (a fresh database on the server that
+# BENCH_POSTGRES_URL names, by default the machine's at 127.0.0.1:5432; skipped when there is
+# none), full logins, with the database server's own CPU: its ratio to the SQLite node.
 #
 # Usage: scripts/bench-compare.sh [DURATION_SECONDS] [CONCURRENCY]   (defaults 20, 16)
 # Needs: ../shared/peer (privacyIDEA 3.14 is installed from PyPI into a throw-away venv there).
@@ -71,10 +74,40 @@ run_otpgate() {  # profile (default|fast)
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
+# One node on PostgreSQL, full logins; the database server's CPU (processes named postgres)
+# counted over the timed part of the run.
+PG_ADMIN=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+run_otpgate_pg() {
+  local dir=$OUT/otpgate-pg db=otpgate_compare_$$
+  if ! psql "$PG_ADMIN" -qc "CREATE DATABASE $db" > /dev/null 2>&1; then
+    echo "no PostgreSQL at $PG_ADMIN: the PostgreSQL run is skipped"
+    return
+  fi
+  mkdir -p "$dir"
+  node_start "$dir/otpgate.toml" "$OTP_PORT" fast \
+    "database_url = \"${PG_ADMIN%/*}/$db?sslmode=disable\""
+  local pid=$NODE
+  node_lenient "$OTP_PORT" "$dir/data"
+  $PY setup_peer.py --base-url "http://127.0.0.1:$OTP_PORT" --users "$USERS" --run-dir "$dir/setup" \
+    --admin-password "$(cat "$dir/data/initial-admin-password")" --gateway-url "http://$GW/sms/send" \
+    > "$dir/setup.log" 2>&1
+  load "otpgate-pg-fast" "http://127.0.0.1:$OTP_PORT" "$pid" txid &
+  local loader=$!
+  sleep 6  # past the warm-up
+  local db0 t0 db1 t1
+  db0=$(proc_cpu postgres); t0=$(date +%s.%N)
+  wait "$loader"
+  db1=$(proc_cpu postgres); t1=$(date +%s.%N)
+  echo "{\"db_cpu_s\": $(awk "BEGIN { print $db1 - $db0 }"), \"seconds\": $(awk "BEGIN { print $t1 - $t0 }")}" > "$OUT/otpgate-pg-db.json"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  psql "$PG_ADMIN" -qc "DROP DATABASE $db WITH (FORCE)" > /dev/null 2>&1 || true
+}
+
 for profile in default fast; do
   run_pi "$profile" 5001
   run_otpgate "$profile"
 done
+run_otpgate_pg
 
 $PY - "$OUT" "$DUR" "$C" "$USERS" <<'PYEOF' | tee "$OUT/summary.md"
 import json, sys, os
@@ -95,4 +128,13 @@ for profile, label in [("default", "each at its default PIN hash"), ("fast", "sa
         share = f'{p["cpu"].get("loadgen_share_of_machine")} / {o["cpu"].get("loadgen_share_of_machine")}'
         errs = f'{sum(v["count"] for v in p["errors"].values())} / {sum(v["count"] for v in o["errors"].values())}'
         print(f"| {label} | {mode} | {p['rate_per_s']} | {o['rate_per_s']} | {ratio:.1f}× | {s1(p)} / {s1(o)} | {cpu(p)} / {cpu(o)} | {rss(p)} / {rss(o)} | {share} | {errs} |")
+if os.path.exists(os.path.join(out, "otpgate-pg-fast-txid.json")):
+    s, g = j("otpgate-fast-txid"), j("otpgate-pg-fast-txid")
+    db = j("otpgate-pg-db")
+    db_ms = db["db_cpu_s"] * 1000 / max(1, g["rate_per_s"] * db["seconds"])
+    print("\nOne otpgate node on PostgreSQL (the machine's server, on the same two cores), same minimal PIN hash, full logins:\n")
+    print("| SQLite /s | PostgreSQL /s | PostgreSQL / SQLite | node CPU ms per flow (SQLite / PostgreSQL) | database server CPU ms per flow | errors |")
+    print("|---:|---:|---:|---|---:|---|")
+    errs = sum(v["count"] for v in g["errors"].values())
+    print(f"| {s['rate_per_s']} | {g['rate_per_s']} | {100 * g['rate_per_s'] / s['rate_per_s']:.0f} % | {s['cpu'].get('server_cpu_ms_per_flow')} / {g['cpu'].get('server_cpu_ms_per_flow')} | {db_ms:.2f} | {errs} |")
 PYEOF

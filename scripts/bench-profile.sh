@@ -39,10 +39,6 @@ python3 "$PEER_SRC/setup_peer.py" --base-url "http://127.0.0.1:$PORT" --users "$
   -d "$DUR" --warmup 3 --mode "$MODE" --server-pid "$NODE" --json "$OUT/load.json" \
   > "$OUT/load.log" 2>&1 &
 LOADPID=$!; PIDS+=("$LOADPID")
-# CPU seconds of every process named $1 (utime + stime from /proc, clock ticks of 1/100 s).
-proc_cpu() {
-  awk -v name="$1" '{ sub(/^[0-9]+ \(/, ""); split($0, a, /\) /); if (a[1] == name) { split(a[2], f, " "); t += f[12] + f[13] } } END { printf "%.2f", t / 100 }' /proc/[0-9]*/stat 2>/dev/null
-}
 [ -z "${DB_CPU:-}" ] || { sleep "${PERF_DELAY:-6}"; DB0=$(proc_cpu "$DB_CPU"); T0=$(date +%s.%N); PERF_DELAY=0; }
 # Record the timed part only (after the warm-up and, in step2 mode, the untimed challenges).
 sleep "${PERF_DELAY:-6}"
