@@ -546,7 +546,10 @@ impl HotConn {
         .await
     }
 
-    /// [`Store::scan`] on this connection.
+    /// [`Store::scan`] on this connection. The statement is always read to its end, as on
+    /// SQLite's own connection: sqlx's `Any` driver returns PostgreSQL's first row before
+    /// the statement's end and its commit, so an error after the row (a commit that failed)
+    /// would pass for a change made, and the connection would go back with it unread.
     async fn scan(
         &mut self,
         sql: &str,
@@ -554,7 +557,15 @@ impl HotConn {
         first_only: bool,
         f: &mut (dyn FnMut(&dyn Cols) -> Result<()> + Send),
     ) -> Result<()> {
-        self.run(async |c, d| scan_pooled(c, Some(d), sql, args, first_only, f).await)
+        let mut seen = false;
+        let mut each = |r: &dyn Cols| {
+            if first_only && seen {
+                return Ok(());
+            }
+            seen = true;
+            f(r)
+        };
+        self.run(async |c, d| scan_pooled(c, Some(d), sql, args, false, &mut each).await)
             .await
     }
 
