@@ -35,9 +35,11 @@ echo "installing privacyIDEA 3.14 from PyPI (once per run; log in $OUT/install.l
 PY=$OUT/peer/.venv/bin/python
 
 . "$ROOT/scripts/bench-common.sh"
+PG_DB=""
 stop_all() {
   cleanup
   for r in run/default run/fast; do PEER_RUN=$r ./stop_privacyidea.sh >/dev/null 2>&1 || true; done
+  [ -z "$PG_DB" ] || psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" > /dev/null 2>&1 || true
 }
 trap stop_all EXIT
 
@@ -80,12 +82,16 @@ PG_ADMIN=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 run_otpgate_pg() {
   local dir=$OUT/otpgate-pg db=otpgate_compare_$$
   if ! psql "$PG_ADMIN" -qc "CREATE DATABASE $db" > /dev/null 2>&1; then
-    echo "no PostgreSQL at $PG_ADMIN: the PostgreSQL run is skipped"
+    echo "no PostgreSQL reachable (BENCH_POSTGRES_URL): the PostgreSQL run is skipped"
     return
   fi
+  PG_DB=$db  # dropped on exit (stop_all)
+  # The admin URL's server and options, with the new database's name.
+  local base=${PG_ADMIN%%\?*}
+  local query=${PG_ADMIN#"$base"}
   mkdir -p "$dir"
   node_start "$dir/otpgate.toml" "$OTP_PORT" fast \
-    "database_url = \"${PG_ADMIN%/*}/$db?sslmode=disable\""
+    "database_url = \"${base%/*}/$db${query:-?sslmode=disable}\""
   local pid=$NODE
   node_lenient "$OTP_PORT" "$dir/data"
   $PY setup_peer.py --base-url "http://127.0.0.1:$OTP_PORT" --users "$USERS" --run-dir "$dir/setup" \
@@ -100,7 +106,6 @@ run_otpgate_pg() {
   db1=$(proc_cpu postgres); t1=$(date +%s.%N)
   echo "{\"db_cpu_s\": $(awk "BEGIN { print $db1 - $db0 }"), \"seconds\": $(awk "BEGIN { print $t1 - $t0 }")}" > "$OUT/otpgate-pg-db.json"
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  psql "$PG_ADMIN" -qc "DROP DATABASE $db WITH (FORCE)" > /dev/null 2>&1 || true
 }
 
 for profile in default fast; do

@@ -278,15 +278,17 @@ pub const MAX_FAILOVER: usize = 5;
 /// The `FAILOVER` gateway names of a definition, in order, without repeats or the gateway
 /// itself.
 pub fn failover_names(def: &crate::GatewayDef) -> Vec<String> {
+    failover_list(&def.name, def.options.get("FAILOVER").map(String::as_str))
+}
+
+/// [`failover_names`] of gateway `name` from its `FAILOVER` value as stored.
+pub fn failover_list(name: &str, failover: Option<&str>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for n in def
-        .options
-        .get("FAILOVER")
-        .map(String::as_str)
+    for n in failover
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
-        .filter(|n| !n.is_empty() && *n != def.name)
+        .filter(|n| !n.is_empty() && *n != name)
     {
         if !names.iter().any(|m| m == n) {
             names.push(n.to_owned());

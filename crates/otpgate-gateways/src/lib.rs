@@ -18,7 +18,9 @@ mod transport;
 
 pub use smtp::{SmtpServerDef, send_mail, smtp_identifier};
 
-pub use catalogue::{Parameter, ProviderKind, failover_names, providers_description};
+pub use catalogue::{
+    Parameter, ProviderKind, failover_list, failover_names, providers_description,
+};
 pub use modem::pdu as modem_pdu;
 pub use sink::DEFAULT_SINK_FILE;
 

@@ -575,10 +575,19 @@ impl Services {
     }
 
     /// The gateways an SMS sent through `primary` may fail over to (its `FAILOVER` chain);
-    /// None when there are none. Read on the caller's settings: inside a login, from the
-    /// login's snapshot.
+    /// None when there are none. Read on the caller's settings (inside a login, the login's
+    /// snapshot) from the stored row: nothing is decrypted unless the chain itself is sealed.
     pub(crate) async fn failover_chain(&self, primary: &str) -> Option<Vec<String>> {
-        let chain = otpgate_gateways::failover_names(&self.load_gateway(primary).await.ok()?);
+        let settings = self.settings().await.ok()?;
+        let row = settings.gateways.get(primary)?;
+        let chain = match row
+            .options
+            .iter()
+            .find(|o| o.otype != "header" && o.key == "FAILOVER")?
+        {
+            o if !o.encrypted => otpgate_gateways::failover_list(&row.name, Some(&o.value)),
+            _ => otpgate_gateways::failover_names(&self.load_gateway(primary).await.ok()?),
+        };
         (!chain.is_empty()).then_some(chain)
     }
 

@@ -525,11 +525,17 @@ impl Store {
         };
         // PostgreSQL: the hot path's statements (`db`) have connections of their own,
         // connected as statements need them (the main pool has just reached the server),
-        // each statement within twice the timeout.
+        // taken within the timeout; each statement is given up by the node a little after the
+        // server's `statement_timeout` (twice the timeout), so the server answers first and
+        // the connection stays usable.
         let hot = match (backend, timeout) {
-            (Backend::Postgres, Some(t)) => {
-                Some(db::Hot::new(url, &hot_bounds, opts.max_connections, t * 2))
-            }
+            (Backend::Postgres, Some(t)) => Some(db::Hot::new(
+                url,
+                &hot_bounds,
+                opts.max_connections,
+                t,
+                hot_deadline(t),
+            )),
             _ => None,
         };
         Ok(Self {
@@ -538,11 +544,11 @@ impl Store {
             backend,
             direct,
             lock_wait: timeout.unwrap_or(Duration::from_secs(5)),
-            // Twice the lock timeout: a statement waiting for a lock ends with the server's
-            // error, its connection kept.
+            // After the server's statement timeout (twice the lock timeout): a statement
+            // waiting for a lock ends with the server's error, its connection kept.
             deadline: timeout
                 .filter(|_| backend == Backend::Postgres)
-                .map(|t| t * 2),
+                .map(hot_deadline),
         })
     }
 
@@ -623,6 +629,12 @@ impl Store {
             hot.close().await;
         }
     }
+}
+
+/// The client-side deadline of a PostgreSQL statement on the hot path: the server's
+/// `statement_timeout` there (twice `timeout`) and a margin for its answer to arrive.
+fn hot_deadline(timeout: Duration) -> Duration {
+    timeout * 2 + (timeout / 4).max(Duration::from_millis(250))
 }
 
 /// A SQLite URL without options that change how the file is opened (another VFS, read-only,

@@ -286,6 +286,7 @@ impl Services {
         tid: &str,
     ) -> std::result::Result<otpgate_gateways::Delivery, SmsFailure> {
         let (text, otp) = self.code_text(t, ctx, phone, counter, challenge)?;
+        let (text, otp) = (zeroize::Zeroizing::new(text), zeroize::Zeroizing::new(otp));
         let about = crate::gateways::SendAbout {
             message_id: None,
             transaction_id: tid.to_owned(),
@@ -306,8 +307,8 @@ impl Services {
                     reference: reference.clone(),
                     external_id: delivery.external_id.clone(),
                     phone: phone.to_owned(),
-                    text: zeroize::Zeroizing::new(text),
-                    otp: zeroize::Zeroizing::new(otp),
+                    text,
+                    otp,
                     keys: self.send_keys(t, ctx, phone),
                     cfg: ctx.cfg.clone(),
                     about,
