@@ -1171,19 +1171,9 @@ async fn setup_progress_sees_users_sms_tokens_and_a_first_login() {
 /// the lock timeout that way); its change is gone and its connection is used again.
 #[tokio::test]
 async fn a_hot_transaction_dropped_before_its_commit_gives_its_locks_back_at_once() {
-    let Ok(admin) = std::env::var(testdb::ENV) else {
+    let Some(s) = hot_store(Duration::from_millis(300)).await else {
         return;
     };
-    let url = testdb::fresh_postgres(&admin).await.unwrap();
-    let s = Store::connect_with(
-        &url,
-        &ConnectOptions {
-            timeout: Some(Duration::from_millis(300)),
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .unwrap();
     assert!(
         s.hot.is_some(),
         "PostgreSQL with a timeout has hot connections"
@@ -1219,19 +1209,9 @@ async fn a_hot_transaction_dropped_before_its_commit_gives_its_locks_back_at_onc
 /// that leaves the connection usable.
 #[tokio::test]
 async fn hot_connections_whose_sessions_the_server_ended_cost_at_most_one_statement() {
-    let Ok(admin) = std::env::var(testdb::ENV) else {
+    let Some(s) = hot_store(Duration::from_millis(1000)).await else {
         return;
     };
-    let url = testdb::fresh_postgres(&admin).await.unwrap();
-    let s = Store::connect_with(
-        &url,
-        &ConnectOptions {
-            timeout: Some(Duration::from_millis(1000)),
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .unwrap();
     // Several hot connections, idle.
     let reads = futures_util_join(&s).await;
     assert!(reads.iter().all(Result::is_ok), "{reads:?}");
@@ -1251,6 +1231,18 @@ async fn hot_connections_whose_sessions_the_server_ended_cost_at_most_one_statem
             panic!("statement {i} after the first ({first:?}) failed too: {e}")
         });
     }
+}
+
+/// A store on a fresh PostgreSQL database with `timeout` (so with hot connections); None
+/// without the test server.
+async fn hot_store(timeout: Duration) -> Option<Store> {
+    let admin = std::env::var(testdb::ENV).ok()?;
+    let url = testdb::fresh_postgres(&admin).await.unwrap();
+    let options = ConnectOptions {
+        timeout: Some(timeout),
+        ..ConnectOptions::default()
+    };
+    Some(Store::connect_with(&url, &options).await.unwrap())
 }
 
 /// Four version reads at once, so the hot path opens several connections.
