@@ -117,17 +117,19 @@ impl Store {
     /// token info until the first one — asked only once everything else is there). On the
     /// main pool: the console's, not the login path's.
     pub async fn setup_progress(&self, logins: bool) -> Result<SetupProgress> {
-        let sql = if logins {
+        let sms_logins = if logins {
+            "CASE WHEN EXISTS (SELECT 1 FROM tokeninfo i JOIN token t ON t.id = i.token_id \
+             WHERE t.tokentype = 'sms' AND i.key = 'count_auth_success') THEN 1 ELSE 0 END"
+        } else {
+            "0"
+        };
+        // Built from the literals above only.
+        let sql = sqlx::AssertSqlSafe(format!(
             "SELECT \
              CASE WHEN EXISTS (SELECT 1 FROM internal_user) THEN 1 ELSE 0 END, \
              CASE WHEN EXISTS (SELECT 1 FROM token WHERE tokentype = 'sms') THEN 1 ELSE 0 END, \
-             CASE WHEN EXISTS (SELECT 1 FROM tokeninfo i JOIN token t ON t.id = i.token_id \
-             WHERE t.tokentype = 'sms' AND i.key = 'count_auth_success') THEN 1 ELSE 0 END"
-        } else {
-            "SELECT \
-             CASE WHEN EXISTS (SELECT 1 FROM internal_user) THEN 1 ELSE 0 END, \
-             CASE WHEN EXISTS (SELECT 1 FROM token WHERE tokentype = 'sms') THEN 1 ELSE 0 END, 0"
-        };
+             {sms_logins}"
+        ));
         let r = sqlx::query(sql).fetch_one(&self.pool).await?;
         Ok(SetupProgress {
             internal_users: r.try_get::<i64, _>(0)? == 1,

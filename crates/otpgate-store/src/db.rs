@@ -319,11 +319,10 @@ fn sqlx_query<'q>(sql: &str, args: &'q [Arg<'q>]) -> SqlxQuery<'q> {
     q
 }
 
-/// Runs a statement within `deadline` (PostgreSQL with a timeout: a statement on a
-/// connection that died under it would otherwise wait for TCP to give up, minutes; the hot
-/// path's connections are tested only after a second idle or a failure, see [`Hot`]).
-/// Dropped at the deadline, a hot connection is closed; a pooled one goes back to the pool
-/// only once it answers sqlx's release test.
+/// Runs a statement within `deadline` (PostgreSQL's hot path, [`Hot`]: a statement on a
+/// connection that died under it would otherwise wait for TCP to give up, minutes). A
+/// statement given up at the deadline leaves its connection to be drained or closed (see
+/// [`Hot`]); without a deadline (the pool) it is simply waited for.
 async fn within<T>(
     deadline: Option<Duration>,
     f: impl std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
@@ -377,11 +376,10 @@ impl Store {
         if let Some(hot) = &self.hot {
             return hot.acquire().await?.exec(sql, args).await;
         }
-        Ok(
-            within(self.deadline, sqlx_query(sql, args).execute(&self.pool))
-                .await?
-                .rows_affected(),
-        )
+        Ok(sqlx_query(sql, args)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     /// Runs a query (or a statement with `RETURNING`); `f` sees its rows in order, only the
@@ -403,7 +401,7 @@ impl Store {
         if let Some(hot) = &self.hot {
             return hot.acquire().await?.scan(sql, args, first_only, f).await;
         }
-        scan_pooled(&self.pool, self.deadline, sql, args, first_only, f).await
+        scan_pooled(&self.pool, None, sql, args, first_only, f).await
     }
 
     /// Runs a query; every row through `map`.
@@ -468,10 +466,7 @@ impl Store {
             conn.begin().await?;
             return Ok(Tx::Hot(conn));
         }
-        Ok(Tx::Pooled(
-            within(self.deadline, self.pool.begin()).await?,
-            self.deadline,
-        ))
+        Ok(Tx::Pooled(self.pool.begin().await?))
     }
 }
 
@@ -482,8 +477,8 @@ pub(crate) enum Tx {
     /// On a hot PostgreSQL connection (rolled back before its next use when dropped before
     /// the commit).
     Hot(HotConn),
-    /// In the pool, with the store's statement deadline.
-    Pooled(sqlx::Transaction<'static, sqlx::Any>, Option<Duration>),
+    /// In the pool (SQLite, or PostgreSQL without a timeout: the commands).
+    Pooled(sqlx::Transaction<'static, sqlx::Any>),
 }
 
 impl Tx {
@@ -499,11 +494,10 @@ impl Tx {
     /// [`Store::exec`] inside the transaction.
     pub(crate) async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
         match self {
-            Tx::Pooled(tx, deadline) => {
-                Ok(within(*deadline, sqlx_query(sql, args).execute(&mut **tx))
-                    .await?
-                    .rows_affected())
-            }
+            Tx::Pooled(tx) => Ok(sqlx_query(sql, args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()),
             Tx::Hot(conn) => conn.exec(sql, args).await,
             Tx::Direct(_) => match run_exec(self.conn()?, sql, args)? {
                 Ran::Done(n) => Ok(n),
@@ -521,9 +515,7 @@ impl Tx {
         f: &mut (dyn FnMut(&dyn Cols) -> Result<()> + Send),
     ) -> Result<()> {
         match self {
-            Tx::Pooled(tx, deadline) => {
-                scan_pooled(&mut **tx, *deadline, sql, args, first_only, f).await
-            }
+            Tx::Pooled(tx) => scan_pooled(&mut **tx, None, sql, args, first_only, f).await,
             Tx::Hot(conn) => conn.scan(sql, args, first_only, f).await,
             Tx::Direct(_) => match run_rows(self.conn()?, sql, args, first_only, &mut |r| f(r))? {
                 Ran::Done(()) => Ok(()),
@@ -567,7 +559,7 @@ impl Tx {
     /// Commits.
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
-            Tx::Pooled(tx, deadline) => within(deadline, tx.commit()).await,
+            Tx::Pooled(tx) => Ok(tx.commit().await?),
             Tx::Hot(conn) => conn.commit().await,
             Tx::Direct(mut held) => {
                 let Some(guard) = held.0.take() else {

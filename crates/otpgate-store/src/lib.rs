@@ -193,11 +193,8 @@ pub struct Store {
     /// SQLite: the connections' busy timeout.
     lock_wait: Duration,
     /// PostgreSQL with a timeout: the connections of the hot path's statements (`db`),
-    /// tested only after a second idle.
+    /// each statement under a deadline; the pool serves them otherwise.
     hot: Option<db::Hot>,
-    /// PostgreSQL with a timeout: the deadline of each statement of the hot path (see `db`),
-    /// twice the timeout.
-    deadline: Option<Duration>,
 }
 
 fn migrations(backend: Backend) -> Vec<Migration> {
@@ -544,11 +541,6 @@ impl Store {
             backend,
             direct,
             lock_wait: timeout.unwrap_or(Duration::from_secs(5)),
-            // After the server's statement timeout (twice the lock timeout): a statement
-            // waiting for a lock ends with the server's error, its connection kept.
-            deadline: timeout
-                .filter(|_| backend == Backend::Postgres)
-                .map(hot_deadline),
         })
     }
 
@@ -632,7 +624,8 @@ impl Store {
 }
 
 /// The client-side deadline of a PostgreSQL statement on the hot path: the server's
-/// `statement_timeout` there (twice `timeout`) and a margin for its answer to arrive.
+/// `statement_timeout` there (twice `timeout`, after the lock timeout, so a statement
+/// waiting for a lock ends with the server's error) and a margin for its answer to arrive.
 fn hot_deadline(timeout: Duration) -> Duration {
     timeout * 2 + (timeout / 4).max(Duration::from_millis(250))
 }

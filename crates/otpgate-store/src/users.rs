@@ -65,10 +65,6 @@ fn resolver_row(r: &AnyRow) -> Result<ResolverRow> {
     })
 }
 
-fn iuser_row(r: &AnyRow) -> Result<InternalUserRow> {
-    iuser_cols(r)
-}
-
 /// An internal user from the columns `IUSER_COLS`, from either engine's row.
 fn iuser_cols(r: &dyn crate::db::Cols) -> Result<InternalUserRow> {
     Ok(InternalUserRow {
@@ -344,7 +340,7 @@ impl Store {
             .bind(resolver_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(iuser_row).collect()
+        rows.iter().map(|r| iuser_cols(r)).collect()
     }
 
     /// One internal user by login name (on the login path: the store's hot path).
@@ -370,6 +366,6 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(iuser_row).transpose()
+        row.as_ref().map(|r| iuser_cols(r)).transpose()
     }
 }
