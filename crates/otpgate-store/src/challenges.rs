@@ -1,8 +1,8 @@
 //! Challenges: one row per token and transaction. Consumption is a single conditional DELETE,
 //! so a transaction id and OTP are accepted at most once, cluster-wide.
 
-use crate::db::Cols;
-use crate::{Result, Store, flag};
+use crate::db::{Arg, Cols};
+use crate::{Backend, Result, Store, flag};
 use std::sync::LazyLock;
 
 /// A stored challenge.
@@ -61,6 +61,39 @@ fn row(r: &dyn Cols) -> Result<ChallengeRow> {
         sent_at: r.int(11)?,
     })
 }
+
+/// [`Store::challenge_accept`] on PostgreSQL: the consuming DELETE of
+/// [`Store::challenge_consume`]; the token's update and the `count_auth` upsert of
+/// [`Store::token_auth_success`] and [`Store::token_count_auth`] run only when it deleted the
+/// row (PostgreSQL runs every part of the WITH once, to its end, on one snapshot, and
+/// commits them together). The number of challenges consumed.
+const ACCEPT_POSTGRES: &str = "WITH c AS (DELETE FROM challenge WHERE id = $1 AND expires_at > $2 \
+     AND ($5 < 0 OR received_count <= $5) \
+     AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4)) RETURNING 1), \
+     t AS (UPDATE token SET failcount = 0, count = CASE WHEN count < $6 THEN $6 ELSE count END \
+     WHERE id = $3 AND EXISTS (SELECT 1 FROM c)), \
+     i AS (INSERT INTO tokeninfo (token_id, key, value) \
+     SELECT $3, k, v FROM (VALUES ('count_auth', '1'), ('count_auth_success', '1'), ('last_auth', $7)) AS x (k, v) \
+     WHERE EXISTS (SELECT 1 FROM c) ON CONFLICT (token_id, key) \
+     DO UPDATE SET value = CASE WHEN excluded.key = 'last_auth' THEN excluded.value \
+     ELSE CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT) END) \
+     SELECT count(*) FROM c";
+
+/// [`Store::challenge_open`]'s insert ($1 transaction id, $2 token, $3 serial, $4 challenge,
+/// $5 now, $6 expiry, $7 the new counter), unless the token has a live challenge sent after
+/// $8 (the resend cooldown; `i64::MAX` when off).
+const INSERT_UNLESS_RECENT: &str = "INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, \
+     challenge, session, created_at, expires_at, sent_at) SELECT $1, $2, $3, $7, $4, '', $5, $6, $5 \
+     WHERE NOT EXISTS (SELECT 1 FROM challenge WHERE token_id = $2 AND session = '' AND sent_at > $8 \
+     AND expires_at > $5) RETURNING id";
+
+/// [`Store::challenge_open`] on PostgreSQL without send limits or cooldown: the counter step
+/// of [`crate::tokens::NEXT_COUNTER`] and the insert in one statement (no row when the token
+/// may not send). The new counter and the challenge's id.
+const OPEN_POSTGRES: &str = "WITH n AS (UPDATE token SET count = count + 1 WHERE id = $2 AND active = 1 \
+     AND revoked = 0 AND failcount < maxfail RETURNING count) \
+     INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, challenge, session, created_at, \
+     expires_at, sent_at) SELECT $1, $2, $3, n.count, $4, '', $5, $6, $5 FROM n RETURNING otp_counter, id";
 
 const INSERT_CHALLENGE: &str = "INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, challenge, session, \
      created_at, expires_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) RETURNING id";
@@ -154,6 +187,22 @@ impl Store {
         expires_at: i64,
         recent_since: Option<i64>,
     ) -> Result<Opened> {
+        let mut args: Vec<Arg<'_>> = vec![
+            transaction_id.into(),
+            token_id.into(),
+            serial.into(),
+            challenge.into(),
+            created_at.into(),
+            expires_at.into(),
+        ];
+        if windows.is_empty() && recent_since.is_none() && self.backend() == Backend::Postgres {
+            // Nothing to count and no other challenge to look for: the counter step and the
+            // insert are one statement, one round trip instead of four with BEGIN and COMMIT.
+            let opened = self
+                .row(OPEN_POSTGRES, &args, |r| Ok((r.int(0)?, r.int(1)?)))
+                .await?;
+            return Ok(opened.map_or(Opened::Unfit, |(counter, id)| Opened::Open { counter, id }));
+        }
         // Every early return drops `tx`: rolled back.
         let mut tx = self.begin().await?;
         if let Some(i) = crate::limits::take_in(&mut tx, windows).await? {
@@ -167,33 +216,14 @@ impl Store {
         else {
             return Ok(Opened::Unfit);
         };
-        if let Some(since) = recent_since {
-            let recent = tx
-                .row(
-                    "SELECT 1 FROM challenge WHERE token_id = $1 AND session = '' \
-                     AND sent_at > $2 AND expires_at > $3",
-                    &[token_id.into(), since.into(), created_at.into()],
-                    |_| Ok(()),
-                )
-                .await?;
-            if recent.is_some() {
-                return Ok(Opened::Recent);
-            }
-        }
-        let args = [
-            transaction_id.into(),
-            token_id.into(),
-            serial.into(),
-            counter.into(),
-            challenge.into(),
-            "".into(),
-            created_at.into(),
-            expires_at.into(),
-        ];
-        let id = tx
-            .row(INSERT_CHALLENGE, &args, |r| r.int(0))
-            .await?
-            .ok_or(crate::StoreError::NotFound("new challenge"))?;
+        args.push(counter.into());
+        // The cooldown's look for a live challenge sent since `recent_since` runs with the
+        // insert, after the counter step took the token's row lock, so it sees every
+        // challenge a parallel request committed before.
+        args.push(recent_since.unwrap_or(i64::MAX).into());
+        let Some(id) = tx.row(INSERT_UNLESS_RECENT, &args, |r| r.int(0)).await? else {
+            return Ok(Opened::Recent);
+        };
         tx.commit().await?;
         Ok(Opened::Open { counter, id })
     }
@@ -308,6 +338,49 @@ impl Store {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    /// A right answer to challenge `c` of its token: the challenge is consumed as by
+    /// [`Store::challenge_consume`] (exactly once), and only then the token's fail counter
+    /// goes to 0, its HOTP counter moves past the challenge's (never backwards) and the
+    /// login is counted in its info (`count_auth`, `count_auth_success`, `last_auth` set to
+    /// `last_auth`). On PostgreSQL one statement (a data-modifying CTE: one round trip and one
+    /// commit instead of three); SQLite has no data-modifying CTEs, and on its direct
+    /// connection the three statements cost no round trip. True when this call consumed it.
+    pub async fn challenge_accept(
+        &self,
+        c: &ChallengeRow,
+        now_ms: i64,
+        required_count: Option<i64>,
+        max_wrong: Option<i64>,
+        last_auth: &str,
+    ) -> Result<bool> {
+        if self.backend() == crate::Backend::Postgres {
+            let args = [
+                c.id.into(),
+                now_ms.into(),
+                c.token_id.into(),
+                required_count.unwrap_or(-1).into(),
+                max_wrong.unwrap_or(-1).into(),
+                (c.otp_counter + 1).into(),
+                last_auth.into(),
+            ];
+            let consumed = self
+                .row(ACCEPT_POSTGRES, &args, |r| r.int(0))
+                .await?
+                .unwrap_or(0);
+            return Ok(consumed == 1);
+        }
+        if !self
+            .challenge_consume(c.id, now_ms, c.token_id, required_count, max_wrong)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.token_auth_success(c.token_id, c.otp_counter + 1)
+            .await?;
+        self.token_count_auth(c.token_id, true, last_auth).await?;
+        Ok(true)
     }
 
     /// Deletes one challenge (its SMS could not be sent).

@@ -160,6 +160,76 @@ async fn challenge_is_consumed_exactly_once_under_concurrency() {
 }
 
 #[tokio::test]
+async fn an_accepted_challenge_is_consumed_once_and_only_then_counts_the_login() {
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PIACC1"), 0).await.unwrap();
+        s.token_inc_failcount(tok).await.unwrap();
+        s.token_inc_failcount(tok).await.unwrap();
+        let c = s.token_next_counter(tok).await.unwrap().unwrap();
+        let cid = s
+            .challenge_insert("555", tok, "PIACC1", c, "", "", 0, 1000)
+            .await
+            .unwrap();
+        let row = s.challenges_by_tid("555").await.unwrap().remove(0);
+        assert_eq!(row.id, cid);
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let (s, row) = (s.clone(), row.clone());
+            tasks.push(tokio::spawn(async move {
+                s.challenge_accept(&row, 10, Some(c), None, &format!("login {i}"))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1, "{:?}", s.backend());
+        let t = s.token_by_serial("PIACC1").await.unwrap().unwrap();
+        assert_eq!((t.count, t.failcount), (c + 1, 0));
+        let info = |t: &TokenRow, k: &str| t.info.get(k).cloned().unwrap_or_default();
+        assert_eq!(info(&t, "count_auth"), "1");
+        assert_eq!(info(&t, "count_auth_success"), "1");
+        assert!(info(&t, "last_auth").starts_with("login "));
+
+        // Refused (expired; the counter moved on; too many wrong answers): nothing changes.
+        s.token_inc_failcount(tok).await.unwrap();
+        let c2 = s.token_next_counter(tok).await.unwrap().unwrap();
+        let expired = s
+            .challenge_insert("556", tok, "PIACC1", c2, "", "", 0, 1000)
+            .await
+            .unwrap();
+        let late = s.challenges_by_tid("556").await.unwrap().remove(0);
+        assert_eq!(late.id, expired);
+        assert!(!s.challenge_accept(&late, 1000, None, None, "late").await.unwrap());
+        let newer = s
+            .challenge_insert("557", tok, "PIACC1", c2, "", "", 0, 5000)
+            .await
+            .unwrap();
+        s.token_next_counter(tok).await.unwrap().unwrap();
+        let stale = s.challenges_by_tid("557").await.unwrap().remove(0);
+        assert_eq!(stale.id, newer);
+        assert!(!s.challenge_accept(&stale, 10, Some(c2), None, "stale").await.unwrap());
+        s.challenge_claim_answer(newer, None).await.unwrap();
+        s.challenge_claim_answer(newer, None).await.unwrap();
+        assert!(!s.challenge_accept(&stale, 10, None, Some(1), "used").await.unwrap());
+        let t = s.token_by_serial("PIACC1").await.unwrap().unwrap();
+        assert_eq!((t.count, t.failcount), (c2 + 1, 1));
+        assert_eq!(info(&t, "count_auth"), "1");
+        assert!(info(&t, "last_auth").starts_with("login "));
+
+        // The counter never goes backwards: an older challenge accepted in concurrent mode.
+        assert!(s.challenge_accept(&stale, 10, None, None, "ok").await.unwrap());
+        let t = s.token_by_serial("PIACC1").await.unwrap().unwrap();
+        assert_eq!((t.count, t.failcount), (c2 + 1, 0));
+        assert_eq!(info(&t, "count_auth"), "2");
+        assert_eq!(info(&t, "last_auth"), "ok");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn challenge_consumption_respects_expiry_and_newer_challenges() {
     for_each_store(|s| async move {
         let tok = s.token_insert(&new_token("PISM1"), 0).await.unwrap();
@@ -632,6 +702,66 @@ async fn opening_a_challenge_counts_advances_and_stores_all_or_nothing() {
         );
         assert_eq!(s.send_window_count("phone:+491", 0).await.unwrap(), 1);
         assert_eq!(s.token_by_serial("PISM1").await.unwrap().unwrap().count, 1);
+        // Without send limits (on PostgreSQL one statement): unfit, then fit again.
+        assert_eq!(
+            s.challenge_open(&[], tok, "10", "PISM1", "", 0, 1000, None)
+                .await
+                .unwrap(),
+            crate::Opened::Unfit
+        );
+        assert!(s.challenges_by_tid("10").await.unwrap().is_empty());
+        s.token_set_active(tok, true).await.unwrap();
+        let open = s
+            .challenge_open(&[], tok, "11", "PISM1", "c", 5, 1000, None)
+            .await
+            .unwrap();
+        let crate::Opened::Open { counter, id } = open else {
+            panic!("{open:?}")
+        };
+        let stored = s.challenges_by_tid("11").await.unwrap();
+        assert_eq!((stored.len(), stored[0].id, counter), (1, id, 2));
+        let c = &stored[0];
+        assert_eq!(
+            (c.token_id, c.otp_counter, c.challenge.as_str(), c.created_at),
+            (tok, 2, "c", 5)
+        );
+        assert_eq!((c.expires_at, c.sent_at, c.session.as_str()), (1000, 5, ""));
+        assert_eq!(s.token_by_serial("PISM1").await.unwrap().unwrap().count, 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn parallel_openings_within_the_cooldown_open_one_challenge() {
+    for_each_store(|s| async move {
+        let tok = s.token_insert(&new_token("PICOOL"), 0).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.challenge_open(&[], tok, &format!("t{i}"), "PICOOL", "", 100, 10_000, Some(50))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut opened = Vec::new();
+        for t in tasks {
+            opened.push(t.await.unwrap());
+        }
+        let open = opened
+            .iter()
+            .filter(|o| matches!(o, crate::Opened::Open { .. }))
+            .count();
+        let recent = opened.iter().filter(|o| **o == crate::Opened::Recent).count();
+        assert_eq!((open, recent), (1, 7), "{:?}: {opened:?}", s.backend());
+        // The refused ones took no counter step.
+        assert_eq!(s.token_by_serial("PICOOL").await.unwrap().unwrap().count, 1);
+        // A challenge sent before the cooldown's start does not hold a new one back.
+        let open = s
+            .challenge_open(&[], tok, "later", "PICOOL", "", 200, 10_000, Some(100))
+            .await
+            .unwrap();
+        assert!(matches!(open, crate::Opened::Open { counter: 2, .. }), "{open:?}");
     })
     .await;
 }

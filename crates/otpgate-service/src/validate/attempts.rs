@@ -141,22 +141,25 @@ impl Services {
         Ok(())
     }
 
-    /// privacyIDEA's `count_auth`, `count_auth_success` and `last_auth` token info. A token
-    /// whose last login is older than the `last_auth` policy allows keeps its old `last_auth`
-    /// (`stale`): the refused login must not make the next one pass.
-    pub(super) async fn record_auth(&self, t: &TokenRow, success: bool, stale: bool) -> Result<()> {
-        let last_auth = match t.info.get("last_auth") {
+    /// privacyIDEA's `count_auth` token info after a failed OTP attempt (a success counts
+    /// with its challenge's consumption, [`Services::last_auth`]).
+    async fn record_failed_auth(&self, t: &TokenRow) -> Result<()> {
+        Ok(self.store().token_count_auth(t.id, false, "").await?)
+    }
+
+    /// The `last_auth` token info a successful login of `t` records (with privacyIDEA's
+    /// `count_auth` and `count_auth_success`): now, or its old value when it is `stale` — a
+    /// token whose last login is older than the `last_auth` policy allows keeps it, so the
+    /// refused login does not make the next one pass.
+    pub(super) fn last_auth(&self, t: &TokenRow, stale: bool) -> String {
+        match t.info.get("last_auth") {
             Some(old) if stale => old.clone(),
             _ => self
                 .clock()
                 .now()
                 .format("%Y-%m-%d %H:%M:%S%.6f%z")
                 .to_string(),
-        };
-        Ok(self
-            .store()
-            .token_count_auth(t.id, success, &last_auth)
-            .await?)
+        }
     }
 
     /// Reserves this attempt on every token's fail counter *before* any PIN or OTP is checked,
@@ -230,7 +233,7 @@ impl Services {
                     .await?;
             }
             if otp_attempt {
-                self.record_auth(&t.row, false, false).await?;
+                self.record_failed_auth(&t.row).await?;
             }
         }
         Ok(())

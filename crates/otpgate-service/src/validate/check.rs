@@ -711,8 +711,10 @@ impl Services {
         Ok(None)
     }
 
-    /// Consumes challenge `c` of `t` (one conditional DELETE: exactly once) and moves the
-    /// token's counter past it. False when another request consumed it first.
+    /// Consumes challenge `c` of `t` (one conditional DELETE: exactly once), then moves the
+    /// token's counter past it, clears its fail counter and counts the login
+    /// ([`otpgate_store::Store::challenge_accept`]). False when another request consumed it
+    /// first.
     pub(super) async fn consume(
         &self,
         t: &Live,
@@ -726,18 +728,15 @@ impl Services {
         } else {
             Some(c.otp_counter)
         };
+        let last_auth = self.last_auth(&t.row, stale);
         if !self
             .store()
-            .challenge_consume(c.id, now, t.row.id, required_count, max_wrong(cfg))
+            .challenge_accept(c, now, required_count, max_wrong(cfg), &last_auth)
             .await?
         {
             return Ok(false);
         }
-        self.store()
-            .token_auth_success(t.row.id, c.otp_counter + 1)
-            .await?;
         self.forget_lockouts(&t.row).await?;
-        self.record_auth(&t.row, true, stale).await?;
         Ok(true)
     }
 
