@@ -121,8 +121,8 @@ def j(name):
     with open(os.path.join(out, name + ".json")) as f:
         return json.load(f)
 print(f"otpgate vs privacyIDEA 3.14, {users} users, concurrency {c}, {dur} s per run, one machine, one after the other\n")
-print("| setting | mode | privacyIDEA /s | otpgate /s | ratio | step-1 p99 ms (pI / otpgate) | server CPU ms per flow (pI / otpgate) | server RSS MiB (pI / otpgate) | loadgen share of machine | errors |")
-print("|---|---|---:|---:|---:|---|---|---|---|---|")
+print("| setting | mode | privacyIDEA /s | otpgate /s | ratio | step-1 p99 ms (pI / otpgate) | server CPU ms per flow (pI / otpgate) | server RSS MiB (pI / otpgate) | of it anonymous MiB (pI / otpgate) | loadgen share of machine | errors |")
+print("|---|---|---:|---:|---:|---|---|---|---|---|---|")
 for profile, label in [("default", "each at its default PIN hash"), ("fast", "same minimal PIN hash")]:
     for mode in ["txid", "step2"]:
         p, o = j(f"privacyidea-{profile}-{mode}"), j(f"otpgate-{profile}-{mode}")
@@ -130,9 +130,10 @@ for profile, label in [("default", "each at its default PIN hash"), ("fast", "sa
         s1 = lambda r: r["latency_ms"]["step1"].get("p99", "-")
         cpu = lambda r: r["cpu"].get("server_cpu_ms_per_flow")
         rss = lambda r: r.get("server_rss_max_mib")
+        anon = lambda r: r.get("server_rss_anon_max_mib")
         share = f'{p["cpu"].get("loadgen_share_of_machine")} / {o["cpu"].get("loadgen_share_of_machine")}'
         errs = f'{sum(v["count"] for v in p["errors"].values())} / {sum(v["count"] for v in o["errors"].values())}'
-        print(f"| {label} | {mode} | {p['rate_per_s']} | {o['rate_per_s']} | {ratio:.1f}× | {s1(p)} / {s1(o)} | {cpu(p)} / {cpu(o)} | {rss(p)} / {rss(o)} | {share} | {errs} |")
+        print(f"| {label} | {mode} | {p['rate_per_s']} | {o['rate_per_s']} | {ratio:.1f}× | {s1(p)} / {s1(o)} | {cpu(p)} / {cpu(o)} | {rss(p)} / {rss(o)} | {anon(p)} / {anon(o)} | {share} | {errs} |")
 if os.path.exists(os.path.join(out, "otpgate-pg-fast-txid.json")):
     s, g = j("otpgate-fast-txid"), j("otpgate-pg-fast-txid")
     db = j("otpgate-pg-db")

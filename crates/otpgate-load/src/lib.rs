@@ -478,7 +478,15 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 
 /// Resident memory (MiB) of a process and its direct children.
 pub fn rss_mib(pid: u32) -> Option<f64> {
-    let rss = |p: &std::path::Path| -> Option<(u32, f64)> {
+    resident(pid).map(|r| r.total)
+}
+
+/// Resident memory (MiB) of a process and its direct children: all of it (`VmRSS`) and the
+/// anonymous part (`RssAnon`: heap, stacks, buffers). The rest are file pages (the program's
+/// code and libraries), clean and shared with the page cache: how much of a binary's code is
+/// resident depends on how the kernel maps and reads ahead around each page fault.
+pub fn resident(pid: u32) -> Option<Resident> {
+    let rss = |p: &std::path::Path| -> Option<(u32, Resident)> {
         let status = std::fs::read_to_string(p.join("status")).ok()?;
         let field = |name: &str| {
             status
@@ -486,21 +494,37 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
                 .find_map(|l| l.strip_prefix(name))
                 .and_then(|v| v.split_whitespace().next().map(str::to_owned))
         };
-        let kb: f64 = field("VmRSS:")?.parse().ok()?;
+        let mib = |name: &str| field(name)?.parse::<f64>().ok().map(|kb| kb / 1024.0);
         let ppid: u32 = field("PPid:")?.parse().ok()?;
-        Some((ppid, kb / 1024.0))
+        Some((
+            ppid,
+            Resident {
+                total: mib("VmRSS:")?,
+                anon: mib("RssAnon:")?,
+            },
+        ))
     };
-    let mut total = rss(std::path::Path::new(&format!("/proc/{pid}")))?.1;
+    let mut sum = rss(std::path::Path::new(&format!("/proc/{pid}")))?.1;
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
-            if let Some((ppid, mib)) = rss(&e.path())
+            if let Some((ppid, r)) = rss(&e.path())
                 && ppid == pid
             {
-                total += mib;
+                sum.total += r.total;
+                sum.anon += r.anon;
             }
         }
     }
-    Some(total)
+    Some(sum)
+}
+
+/// What [`resident`] reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resident {
+    /// `VmRSS`, MiB.
+    pub total: f64,
+    /// `RssAnon`, MiB.
+    pub anon: f64,
 }
 
 /// Runs the load with an SMS gateway already started (`inbox`).
@@ -522,15 +546,14 @@ pub async fn run_with(opts: Options, inbox: Arc<Inbox>) -> Result<Report> {
         stop: AtomicBool::new(false),
     });
     let own_pid = std::process::id();
-    let rss_max = Arc::new(Mutex::new(0.0f64));
+    let rss_max = Arc::new(Mutex::new(Resident::default()));
     let sampler = opts.server_pid.map(|pid| {
         let rss_max = rss_max.clone();
         tokio::spawn(async move {
             loop {
-                if let (Some(v), Ok(mut m)) = (rss_mib(pid), rss_max.lock())
-                    && v > *m
-                {
-                    *m = v;
+                if let (Some(v), Ok(mut m)) = (resident(pid), rss_max.lock()) {
+                    m.total = m.total.max(v.total);
+                    m.anon = m.anon.max(v.anon);
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
@@ -584,7 +607,8 @@ pub async fn run_with(opts: Options, inbox: Arc<Inbox>) -> Result<Report> {
             "server_cpu_ms_per_flow": server_cpu.filter(|_| t.completed > 0).map(|c| round(c * 1000.0 / t.completed as f64)),
             "loadgen_share_of_machine": load_cpu.map(|c| round(c / secs / std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64))),
         },
-        "server_rss_max_mib": opts.server_pid.and_then(|_| rss_max.lock().ok().map(|m| round(*m))),
+        "server_rss_max_mib": opts.server_pid.and_then(|_| rss_max.lock().ok().map(|m| round(m.total))),
+        "server_rss_anon_max_mib": opts.server_pid.and_then(|_| rss_max.lock().ok().map(|m| round(m.anon))),
     });
     Ok(Report {
         json,

@@ -113,7 +113,10 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("  cpu {}", j["cpu"]);
     if !j["server_rss_max_mib"].is_null() {
-        println!("  server RSS max {} MiB", j["server_rss_max_mib"]);
+        println!(
+            "  server RSS max {} MiB (anonymous max {} MiB)",
+            j["server_rss_max_mib"], j["server_rss_anon_max_mib"]
+        );
     }
     if let Some(errors) = j["errors"].as_object() {
         for (k, v) in errors {

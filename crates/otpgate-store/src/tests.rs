@@ -202,7 +202,11 @@ async fn an_accepted_challenge_is_consumed_once_and_only_then_counts_the_login()
             .unwrap();
         let late = s.challenges_by_tid("556").await.unwrap().remove(0);
         assert_eq!(late.id, expired);
-        assert!(!s.challenge_accept(&late, 1000, None, None, "late").await.unwrap());
+        assert!(
+            !s.challenge_accept(&late, 1000, None, None, "late")
+                .await
+                .unwrap()
+        );
         let newer = s
             .challenge_insert("557", tok, "PIACC1", c2, "", "", 0, 5000)
             .await
@@ -210,17 +214,29 @@ async fn an_accepted_challenge_is_consumed_once_and_only_then_counts_the_login()
         s.token_next_counter(tok).await.unwrap().unwrap();
         let stale = s.challenges_by_tid("557").await.unwrap().remove(0);
         assert_eq!(stale.id, newer);
-        assert!(!s.challenge_accept(&stale, 10, Some(c2), None, "stale").await.unwrap());
+        assert!(
+            !s.challenge_accept(&stale, 10, Some(c2), None, "stale")
+                .await
+                .unwrap()
+        );
         s.challenge_claim_answer(newer, None).await.unwrap();
         s.challenge_claim_answer(newer, None).await.unwrap();
-        assert!(!s.challenge_accept(&stale, 10, None, Some(1), "used").await.unwrap());
+        assert!(
+            !s.challenge_accept(&stale, 10, None, Some(1), "used")
+                .await
+                .unwrap()
+        );
         let t = s.token_by_serial("PIACC1").await.unwrap().unwrap();
         assert_eq!((t.count, t.failcount), (c2 + 1, 1));
         assert_eq!(info(&t, "count_auth"), "1");
         assert!(info(&t, "last_auth").starts_with("login "));
 
         // The counter never goes backwards: an older challenge accepted in concurrent mode.
-        assert!(s.challenge_accept(&stale, 10, None, None, "ok").await.unwrap());
+        assert!(
+            s.challenge_accept(&stale, 10, None, None, "ok")
+                .await
+                .unwrap()
+        );
         let t = s.token_by_serial("PIACC1").await.unwrap().unwrap();
         assert_eq!((t.count, t.failcount), (c2 + 1, 0));
         assert_eq!(info(&t, "count_auth"), "2");
@@ -722,7 +738,12 @@ async fn opening_a_challenge_counts_advances_and_stores_all_or_nothing() {
         assert_eq!((stored.len(), stored[0].id, counter), (1, id, 2));
         let c = &stored[0];
         assert_eq!(
-            (c.token_id, c.otp_counter, c.challenge.as_str(), c.created_at),
+            (
+                c.token_id,
+                c.otp_counter,
+                c.challenge.as_str(),
+                c.created_at
+            ),
             (tok, 2, "c", 5)
         );
         assert_eq!((c.expires_at, c.sent_at, c.session.as_str()), (1000, 5, ""));
@@ -739,9 +760,18 @@ async fn parallel_openings_within_the_cooldown_open_one_challenge() {
         for i in 0..8 {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
-                s.challenge_open(&[], tok, &format!("t{i}"), "PICOOL", "", 100, 10_000, Some(50))
-                    .await
-                    .unwrap()
+                s.challenge_open(
+                    &[],
+                    tok,
+                    &format!("t{i}"),
+                    "PICOOL",
+                    "",
+                    100,
+                    10_000,
+                    Some(50),
+                )
+                .await
+                .unwrap()
             }));
         }
         let mut opened = Vec::new();
@@ -752,7 +782,10 @@ async fn parallel_openings_within_the_cooldown_open_one_challenge() {
             .iter()
             .filter(|o| matches!(o, crate::Opened::Open { .. }))
             .count();
-        let recent = opened.iter().filter(|o| **o == crate::Opened::Recent).count();
+        let recent = opened
+            .iter()
+            .filter(|o| **o == crate::Opened::Recent)
+            .count();
         assert_eq!((open, recent), (1, 7), "{:?}: {opened:?}", s.backend());
         // The refused ones took no counter step.
         assert_eq!(s.token_by_serial("PICOOL").await.unwrap().unwrap().count, 1);
@@ -761,7 +794,10 @@ async fn parallel_openings_within_the_cooldown_open_one_challenge() {
             .challenge_open(&[], tok, "later", "PICOOL", "", 200, 10_000, Some(100))
             .await
             .unwrap();
-        assert!(matches!(open, crate::Opened::Open { counter: 2, .. }), "{open:?}");
+        assert!(
+            matches!(open, crate::Opened::Open { counter: 2, .. }),
+            "{open:?}"
+        );
     })
     .await;
 }
