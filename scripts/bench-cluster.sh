@@ -1,75 +1,163 @@
 #!/usr/bin/env bash
-# Side-by-side login throughput: one otpgate node on SQLite, one node on PostgreSQL, and two
-# nodes on one PostgreSQL database, driven by the peer harness's bench_flow.py (the whole
-# two-step loop including SMS pickup at a local fake gateway).
+# Does a second node on the same PostgreSQL database add throughput? Full two-step logins at the
+# minimal PIN hash, driven by otpgate-load (its own receiving SMS gateway), on one fresh
+# database of the server BENCH_POSTGRES_URL names (default: the machine's at 127.0.0.1:5432):
 #
-# Usage: scripts/bench-cluster.sh [DURATION_SECONDS]   (default 15; writes target/bench-cluster/)
-# Needs: a release build (cargo build --release --locked), ../shared/peer, python3, a local
-# PostgreSQL reachable at $TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
-# Every server uses the minimal PIN hash, so the figures compare storage set-ups, not Argon2.
+#   1. one node, no limit: the node, the database and the load generator share the machine;
+#   2. one node held to NODE_CPU cores (default 0.3) by a CPU cgroup of its own;
+#   3. two nodes, each held to NODE_CPU cores by a cgroup of its own, the requests going to them
+#      in turn (a login's two steps may reach different nodes, as behind a load balancer).
+#
+# On a machine with two cores the nodes cannot get cores of their own beside the database and
+# the load generator; the cgroups give each node a slice of its own instead, small enough that
+# the nodes (not the database) are the limit: then 3. over 2. is what a second node adds.
+# The database server's CPU (processes named postgres) is counted over each timed part.
+#
+# Usage: scripts/bench-cluster.sh [DURATION_SECONDS] [CONCURRENCY]   (defaults 20, 16)
+# Needs: a release build (cargo build --release --locked -p otpgate -p otpgate-load),
+#        ../shared/peer (setup_peer.py), psql; root for the CPU cgroups (cgroup v1 `cpu` or
+#        v2 `cpu.max`; without them rows 2 and 3 run unlimited and say so).
+# Writes target/bench-cluster/ (JSON per run, summary.md) and prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=${1:-15}
+DUR=${1:-20}
+C=${2:-16}
+USERS=${USERS:-200}
+NODE_CPU=${NODE_CPU:-0.3}
 ROOT=$(pwd)
 OUT=$ROOT/target/bench-cluster
-PG_ADMIN=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 BIN=$ROOT/target/release/otpgate
-GW_PORT=5070
+LOAD=$ROOT/target/release/otpgate-load
+GW=127.0.0.1:5073
+PG_ADMIN=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+[ -x "$BIN" ] && [ -x "$LOAD" ] || { echo "build first: cargo build --release --locked -p otpgate -p otpgate-load" >&2; exit 1; }
+
 . "$ROOT/scripts/bench-common.sh"
-bench_prepare
-
-start_node() {  # name port database-url data-dir
-  node_start "$OUT/$1.toml" "$2" fast "database_url = \"$3\"
-data_dir = \"$4\""
+rm -rf "$OUT" && mkdir -p "$OUT"
+DB=otpgate_cluster_$$
+GROUPS_MADE=()
+finish() {
+  cleanup
+  sleep 0.5
+  for g in "${GROUPS_MADE[@]}"; do rmdir "$g" 2>/dev/null || true; done
+  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" > /dev/null 2>&1 || true
 }
-setup() {  # port data-dir
-  node_lenient "$1" "$2"
-  $PY setup_peer.py --base-url "http://127.0.0.1:$1" --users 200 --run-dir "$OUT/setup-$1" \
-      --admin-password "$(cat "$2/initial-admin-password")" --gateway-url http://127.0.0.1:5070/sms/send > "$OUT/setup-$1.log"
+trap finish EXIT
+psql "$PG_ADMIN" -qc "CREATE DATABASE $DB" > /dev/null
+BASE=${PG_ADMIN%%\?*}
+QUERY=${PG_ADMIN#"$BASE"}
+DB_URL="${BASE%/*}/$DB${QUERY:-?sslmode=disable}"
+
+# `limit_cpu PID NAME`: holds PID to NODE_CPU cores with a CPU cgroup of its own; prints
+# "limited" or "unlimited".
+limit_cpu() {
+  local quota
+  quota=$(awk "BEGIN { printf \"%d\", $NODE_CPU * 100000 }")
+  local v1=/sys/fs/cgroup/cpu/otpgate-bench-$2 v2=/sys/fs/cgroup/otpgate-bench-$2
+  if [ -d /sys/fs/cgroup/cpu ] && mkdir -p "$v1" 2>/dev/null \
+      && echo 100000 > "$v1/cpu.cfs_period_us" && echo "$quota" > "$v1/cpu.cfs_quota_us" \
+      && echo "$1" > "$v1/cgroup.procs"; then
+    GROUPS_MADE+=("$v1"); echo limited
+  elif [ -f /sys/fs/cgroup/cgroup.controllers ] && mkdir -p "$v2" 2>/dev/null \
+      && echo "$quota 100000" > "$v2/cpu.max" && echo "$1" > "$v2/cgroup.procs"; then
+    GROUPS_MADE+=("$v2"); echo limited
+  else
+    echo unlimited
+  fi
 }
-bench() {  # label port pidfile concurrency offset users
-  $PY bench_flow.py --base-url "http://127.0.0.1:$2" --gateway-url http://127.0.0.1:5070 --users "$6" --user-offset "$5" \
-      --concurrency "$4" --duration "$DUR" --warmup 2 --mode txid --server-pid-file "$3" \
-      --gateway-pid-file "$OUT/gateway.pid" --json "$OUT/$1.json" > "$OUT/$1.log" 2>&1
+
+# The nodes share the database and the data directory (the key files).
+node_config() {  # name port
+  cat > "$OUT/$1.toml" <<TOML
+[server]
+listen = "127.0.0.1:$2"
+data_dir = "$OUT/data"
+database_url = "$DB_URL"
+rate_limit_per_sec = 0.0
+[security]
+pin_hash = { memory_kib = 8, iterations = 1, parallelism = 1 }
+[log]
+level = "warn"
+TOML
 }
-fresh_pg() {
-  local name="otpgate_bench_$1"
-  psql "$PG_ADMIN" -qc "drop database if exists $name with (force)" >/dev/null
-  psql "$PG_ADMIN" -qc "create database $name" >/dev/null
-  echo "${PG_ADMIN%/*}/$name"
+node_config a 5097
+node_config b 5098
+
+# `nodes NAME…`: starts the named nodes as children of one process (GROUP), so the load
+# generator's --server-pid counts their CPU together; waits for their /healthz.
+nodes() {
+  (
+    for n in "$@"; do
+      "$BIN" --config "$OUT/$n.toml" serve > "$OUT/$n.out" 2> "$OUT/$n.err" &
+      echo $! > "$OUT/$n.pid"
+    done
+    wait
+  ) &
+  GROUP=$!; PIDS+=("$GROUP")
+  for n in "$@"; do
+    local port
+    port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)"/\1/p' "$OUT/$n.toml")
+    for _ in $(seq 1 100); do
+      [ -s "$OUT/$n.pid" ] && curl -fs "http://127.0.0.1:$port/healthz" > /dev/null && break
+      sleep 0.1
+    done
+    PIDS+=("$(cat "$OUT/$n.pid")")
+  done
+}
+stop_nodes() {
+  for n in "$@"; do kill "$(cat "$OUT/$n.pid")" 2>/dev/null || true; done
+  wait "$GROUP" 2>/dev/null || true
 }
 
-# 1. one node on SQLite
-start_node sqlite 5091 "" "$OUT/data-sqlite"; setup 5091 "$OUT/data-sqlite"
-bench sqlite-1node 5091 "$OUT/sqlite.toml.pid" 8 0 200
-kill "$(cat "$OUT/sqlite.toml.pid")"
+# `run LABEL URL…`: the load against the nodes of GROUP, with the database's CPU.
+run() {
+  local label=$1; shift
+  local urls=()
+  for u in "$@"; do urls+=(--base-url "$u"); done
+  "$LOAD" "${urls[@]}" --gateway-listen "$GW" --users "$USERS" -c "$C" -d "$DUR" --warmup 3 \
+    --mode txid --server-pid "$GROUP" --json "$OUT/$label.json" > "$OUT/$label.log" 2>&1 &
+  local loader=$! db0 t0 db1 t1
+  sleep 5  # past the warm-up
+  db0=$(proc_cpu postgres); t0=$(date +%s.%N)
+  wait "$loader"
+  db1=$(proc_cpu postgres); t1=$(date +%s.%N)
+  echo "{\"db_cpu_s\": $(awk "BEGIN { print $db1 - $db0 }"), \"seconds\": $(awk "BEGIN { print $t1 - $t0 }")}" > "$OUT/$label-db.json"
+  head -n 1 "$OUT/$label.log"
+}
 
-# 2. one node on PostgreSQL
-PG=$(fresh_pg one)
-start_node pg1 5092 "$PG" "$OUT/data-pg"; setup 5092 "$OUT/data-pg"
-bench pg-1node 5092 "$OUT/pg1.toml.pid" 8 0 200
+# Set-up through node a: users, tokens, the gateway pointing at the load generator.
+nodes a
+node_lenient 5097 "$OUT/data"
+python3 "$PEER_SRC/setup_peer.py" --base-url "http://127.0.0.1:5097" --users "$USERS" \
+  --run-dir "$OUT/setup" --admin-password "$(cat "$OUT/data/initial-admin-password")" \
+  --parallel 8 --gateway-url "http://$GW/sms/send" > "$OUT/setup.log" 2>&1
 
-# 3. two nodes on that PostgreSQL database (shared key files), half of the users each
-start_node pg2 5093 "$PG" "$OUT/data-pg"
-bench pg-2nodes-a 5092 "$OUT/pg1.toml.pid" 4 0 100 &
-A=$!
-bench pg-2nodes-b 5093 "$OUT/pg2.toml.pid" 4 100 100
-wait "$A"
+run one-node http://127.0.0.1:5097
+echo "node a: $(limit_cpu "$(cat "$OUT/a.pid")" a) to $NODE_CPU cores" | tee "$OUT/limits.txt"
+run one-node-limited http://127.0.0.1:5097
+stop_nodes a
 
-$PY - "$OUT" <<'PYEOF'
-import json, sys, os
-out = sys.argv[1]
-def load(n): return json.load(open(os.path.join(out, n + ".json")))
-rows = [("1 node, SQLite", [load("sqlite-1node")]), ("1 node, PostgreSQL", [load("pg-1node")]),
-        ("2 nodes, PostgreSQL", [load("pg-2nodes-a"), load("pg-2nodes-b")])]
-print("| set-up | logins/s | failed | flow p50 / p95 ms | otpgate CPU ms per login | machine busy (2 cores) |")
-print("|---|---:|---:|---|---:|---:|")
-for label, runs in rows:
-    rate = sum(r["rate_per_s"] for r in runs)
-    failed = sum(r["failed"] for r in runs)
-    p50 = max(r["latency_ms"]["flow"]["p50"] for r in runs)
-    p95 = max(r["latency_ms"]["flow"]["p95"] for r in runs)
-    cpu = sum(r["cpu"]["server_cpu_s"] for r in runs) * 1000 / max(1, sum(r["completed"] for r in runs))
-    busy = max(r["cpu"]["system_busy_pct_all_cores"] for r in runs)
-    print(f"| {label} | {rate:.0f} | {failed} | {p50:.0f} / {p95:.0f} | {cpu:.1f} | {busy:.0f} % |")
+nodes a b
+echo "nodes a, b: $(limit_cpu "$(cat "$OUT/a.pid")" a), $(limit_cpu "$(cat "$OUT/b.pid")" b) to $NODE_CPU cores each" | tee -a "$OUT/limits.txt"
+run two-nodes-limited http://127.0.0.1:5097 http://127.0.0.1:5098
+stop_nodes a b
+
+python3 - "$OUT" "$NODE_CPU" <<'PYEOF' | tee "$OUT/summary.md"
+import json, os, sys
+out, cpu = sys.argv[1], sys.argv[2]
+def j(n): return json.load(open(os.path.join(out, n + ".json")))
+print(f"Full logins at the minimal PIN hash, one PostgreSQL database; {open(os.path.join(out, 'limits.txt')).read().strip()}\n")
+print("| set-up | logins/s | nodes' CPU ms per login | database CPU ms per login | step-1 p99 ms | errors |")
+print("|---|---:|---:|---:|---:|---|")
+rows = [("one node, no limit", "one-node"), (f"one node, {cpu} cores", "one-node-limited"),
+        (f"two nodes, {cpu} cores each", "two-nodes-limited")]
+rates = {}
+for label, name in rows:
+    r, db = j(name), j(name + "-db")
+    rates[name] = r["rate_per_s"]
+    db_ms = db["db_cpu_s"] * 1000 / max(1, r["rate_per_s"] * db["seconds"])
+    errs = sum(v["count"] for v in r["errors"].values())
+    print(f"| {label} | {r['rate_per_s']} | {r['cpu'].get('server_cpu_ms_per_flow')} | {db_ms:.2f} | {r['latency_ms']['step1'].get('p99', '-')} | {errs} |")
+if rates.get("one-node-limited"):
+    print(f"\nThe second node: {rates['two-nodes-limited'] / rates['one-node-limited']:.2f}× the limited node's logins/s.")
 PYEOF

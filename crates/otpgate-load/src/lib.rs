@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -56,8 +56,9 @@ impl Mode {
 /// A run's settings.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The server under test.
-    pub base_url: String,
+    /// The server under test: one base URL, or the nodes of a cluster (requests go to them in
+    /// turn, so a login's two steps may reach different nodes, as behind a load balancer).
+    pub base_urls: Vec<String>,
     /// Where the generator's SMS gateway listens (the server's gateway URL points here).
     pub gateway_listen: SocketAddr,
     /// Users `user_offset`…`user_offset + users - 1`.
@@ -280,6 +281,8 @@ struct Shared {
     inbox: Arc<Inbox>,
     recording: AtomicBool,
     stop: AtomicBool,
+    /// How many requests went out (the next one goes to base URL `sent % len`).
+    sent: AtomicUsize,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -297,9 +300,13 @@ impl Shared {
 
     /// One `/validate/check`; the envelope, or the error kind and a sample.
     async fn check(&self, form: &[(&str, &str)]) -> std::result::Result<Value, (String, String)> {
+        let urls = &self.opts.base_urls;
+        let base = urls
+            .get(self.sent.fetch_add(1, Ordering::Relaxed) % urls.len().max(1))
+            .ok_or_else(|| ("options".to_owned(), "no base URL".to_owned()))?;
         let r = self
             .client
-            .post(format!("{}/validate/check", self.opts.base_url))
+            .post(format!("{base}/validate/check"))
             .form(form)
             .send()
             .await
@@ -530,6 +537,7 @@ pub struct Resident {
 /// Runs the load with an SMS gateway already started (`inbox`).
 pub async fn run_with(opts: Options, inbox: Arc<Inbox>) -> Result<Report> {
     anyhow::ensure!(opts.users > 0, "--users must be at least 1");
+    anyhow::ensure!(!opts.base_urls.is_empty(), "--base-url: at least one");
     let mut opts = opts;
     opts.concurrency = opts.concurrency.clamp(1, opts.users);
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -544,6 +552,7 @@ pub async fn run_with(opts: Options, inbox: Arc<Inbox>) -> Result<Report> {
         inbox,
         recording: AtomicBool::new(false),
         stop: AtomicBool::new(false),
+        sent: AtomicUsize::new(0),
     });
     let own_pid = std::process::id();
     let rss_max = Arc::new(Mutex::new(Resident::default()));
@@ -595,6 +604,7 @@ pub async fn run_with(opts: Options, inbox: Arc<Inbox>) -> Result<Report> {
     let errors: u64 = t.errors.values().map(|(n, _)| n).sum();
     let json = json!({
         "mode": opts.mode.name(), "users": opts.users, "concurrency": opts.concurrency,
+        "nodes": opts.base_urls.len(),
         "duration_s": round(secs), "completed": t.completed,
         "rate_per_s": round(t.completed as f64 / secs),
         "latency_ms": {

@@ -13,9 +13,10 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// The server under test.
+    /// The server under test; given more than once, the nodes of a cluster, which get the
+    /// requests in turn.
     #[arg(long, default_value = "http://127.0.0.1:5000")]
-    base_url: String,
+    base_url: Vec<String>,
     /// Where this generator's SMS gateway listens; point the server's gateway URL here.
     #[arg(long, default_value = "127.0.0.1:5071")]
     gateway_listen: std::net::SocketAddr,
@@ -52,7 +53,8 @@ struct Args {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
-    /// The server's PID (CPU and RSS, with its children).
+    /// The server's PID (CPU and RSS, with its children: for several nodes, a process that
+    /// started them).
     #[arg(long)]
     server_pid: Option<u32>,
     /// A file with the server's PID.
@@ -75,7 +77,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
     let report = otpgate_load::run(Options {
-        base_url: a.base_url.trim_end_matches('/').to_owned(),
+        base_urls: a
+            .base_url
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .collect(),
         gateway_listen: a.gateway_listen,
         users: a.users,
         user_offset: a.user_offset,

@@ -57,7 +57,7 @@ async fn ready(
 
 fn options(s: &Server, addr: std::net::SocketAddr, mode: Mode, users: usize) -> Options {
     Options {
-        base_url: s.base.clone(),
+        base_urls: vec![s.base.clone()],
         gateway_listen: addr,
         users,
         user_offset: 0,
@@ -121,6 +121,28 @@ async fn every_mode_completes_flows_through_its_own_gateway_without_errors() {
         m.contains("otpgate_sms_attempts_total{gateway=\"benchgw\",result=\"delivered\"}"),
         "{m}"
     );
+}
+
+#[tokio::test]
+async fn requests_go_to_every_base_url_in_turn() {
+    let (s, addr, inbox) = ready(2).await;
+    // The second "node" is a port nobody listens on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let mut o = options(&s, addr, Mode::Txid, 2);
+    o.base_urls.push(dead);
+    o.duration = Duration::from_millis(400);
+    let received = inbox.received();
+    let r = run_with(o, inbox.clone()).await.unwrap();
+    assert_eq!(r.json["nodes"], 2, "{}", r.json);
+    let refused: u64 = ["step1_connect", "step2_connect"]
+        .iter()
+        .filter_map(|k| r.json["errors"][k]["count"].as_u64())
+        .sum();
+    assert!(refused > 0, "{}", r.json);
+    assert!(inbox.received() > received, "the live node sent SMS");
 }
 
 #[tokio::test]
