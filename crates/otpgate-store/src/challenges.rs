@@ -79,13 +79,22 @@ const ACCEPT_POSTGRES: &str = "WITH c AS (DELETE FROM challenge WHERE id = $1 AN
      ELSE CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT) END) \
      SELECT count(*) FROM c";
 
-/// [`Store::challenge_open`]'s insert ($1 transaction id, $2 token, $3 serial, $4 challenge,
-/// $5 now, $6 expiry, $7 the new counter), unless the token has a live challenge sent after
-/// $8 (the resend cooldown; `i64::MAX` when off).
-const INSERT_UNLESS_RECENT: &str = "INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, \
-     challenge, session, created_at, expires_at, sent_at) SELECT $1, $2, $3, $7, $4, '', $5, $6, $5 \
-     WHERE NOT EXISTS (SELECT 1 FROM challenge WHERE token_id = $2 AND session = '' AND sent_at > $8 \
-     AND expires_at > $5) RETURNING id";
+/// [`Store::challenge_open`]'s insert: $1 transaction id, $2 token, $3 serial, $4 challenge,
+/// $5 now, $6 expiry, $7 the new counter.
+macro_rules! open_insert {
+    () => {
+        "INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, challenge, session, \
+         created_at, expires_at, sent_at) SELECT $1, $2, $3, $7, $4, '', $5, $6, $5"
+    };
+}
+const OPEN_INSERT: &str = concat!(open_insert!(), " RETURNING id");
+
+/// [`OPEN_INSERT`] unless the token has a live challenge sent after $8 (the resend cooldown).
+const OPEN_INSERT_UNLESS_RECENT: &str = concat!(
+    open_insert!(),
+    " WHERE NOT EXISTS (SELECT 1 FROM challenge WHERE token_id = $2 AND session = '' \
+     AND sent_at > $8 AND expires_at > $5) RETURNING id"
+);
 
 /// [`Store::challenge_open`] on PostgreSQL without send limits or cooldown: the counter step
 /// of [`crate::tokens::NEXT_COUNTER`] and the insert in one statement (no row when the token
@@ -220,8 +229,14 @@ impl Store {
         // The cooldown's look for a live challenge sent since `recent_since` runs with the
         // insert, after the counter step took the token's row lock, so it sees every
         // challenge a parallel request committed before.
-        args.push(recent_since.unwrap_or(i64::MAX).into());
-        let Some(id) = tx.row(INSERT_UNLESS_RECENT, &args, |r| r.int(0)).await? else {
+        let insert = match recent_since {
+            Some(since) => {
+                args.push(since.into());
+                OPEN_INSERT_UNLESS_RECENT
+            }
+            None => OPEN_INSERT,
+        };
+        let Some(id) = tx.row(insert, &args, |r| r.int(0)).await? else {
             return Ok(Opened::Recent);
         };
         tx.commit().await?;
