@@ -104,6 +104,27 @@ const OPEN_POSTGRES: &str = "WITH n AS (UPDATE token SET count = count + 1 WHERE
      INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, challenge, session, created_at, \
      expires_at, sent_at) SELECT $1, $2, $3, n.count, $4, '', $5, $6, $5 FROM n RETURNING otp_counter, id";
 
+/// [`Store::challenge_consume`]'s conditional DELETE (arguments from [`consume_args`]).
+const CONSUME: &str = "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 \
+     AND ($5 < 0 OR received_count <= $5) \
+     AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4))";
+
+fn consume_args(
+    id: i64,
+    now_ms: i64,
+    token_id: i64,
+    required_count: Option<i64>,
+    max_wrong: Option<i64>,
+) -> [Arg<'static>; 5] {
+    [
+        id.into(),
+        now_ms.into(),
+        token_id.into(),
+        required_count.unwrap_or(-1).into(),
+        max_wrong.unwrap_or(-1).into(),
+    ]
+}
+
 const INSERT_CHALLENGE: &str = "INSERT INTO challenge (transaction_id, token_id, serial, otp_counter, challenge, session, \
      created_at, expires_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) RETURNING id";
 
@@ -338,30 +359,18 @@ impl Store {
         required_count: Option<i64>,
         max_wrong: Option<i64>,
     ) -> Result<bool> {
-        let args = [
-            id.into(),
-            now_ms.into(),
-            token_id.into(),
-            required_count.unwrap_or(-1).into(),
-            max_wrong.unwrap_or(-1).into(),
-        ];
-        let n = self
-            .exec(
-                "DELETE FROM challenge WHERE id = $1 AND expires_at > $2 AND ($5 < 0 OR received_count <= $5) \
-                 AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4))",
-                &args,
-            )
-            .await?;
-        Ok(n == 1)
+        let args = consume_args(id, now_ms, token_id, required_count, max_wrong);
+        Ok(self.exec(CONSUME, &args).await? == 1)
     }
 
     /// A right answer to challenge `c` of its token: the challenge is consumed as by
     /// [`Store::challenge_consume`] (exactly once), and only then the token's fail counter
     /// goes to 0, its HOTP counter moves past the challenge's (never backwards) and the
     /// login is counted in its info (`count_auth`, `count_auth_success`, `last_auth` set to
-    /// `last_auth`). On PostgreSQL one statement (a data-modifying CTE: one round trip and one
-    /// commit instead of three); SQLite has no data-modifying CTEs, and on its direct
-    /// connection the three statements cost no round trip. True when this call consumed it.
+    /// `last_auth`). All or nothing: on PostgreSQL one statement (a data-modifying CTE: one
+    /// round trip and one commit instead of three); SQLite has no data-modifying CTEs, so there
+    /// the three statements run in one transaction (on its direct connection no round trip,
+    /// and one commit for the writer instead of three). True when this call consumed it.
     pub async fn challenge_accept(
         &self,
         c: &ChallengeRow,
@@ -386,15 +395,24 @@ impl Store {
                 .unwrap_or(0);
             return Ok(consumed == 1);
         }
-        if !self
-            .challenge_consume(c.id, now_ms, c.token_id, required_count, max_wrong)
-            .await?
-        {
+        // Dropped before its commit (the challenge was not consumed): rolled back.
+        let mut tx = self.begin().await?;
+        let args = consume_args(c.id, now_ms, c.token_id, required_count, max_wrong);
+        if tx.exec(CONSUME, &args).await? != 1 {
             return Ok(false);
         }
-        self.token_auth_success(c.token_id, c.otp_counter + 1)
-            .await?;
-        self.token_count_auth(c.token_id, true, last_auth).await?;
+        let next = c.otp_counter + 1;
+        tx.exec(
+            crate::tokens::AUTH_SUCCESS,
+            &[c.token_id.into(), next.into()],
+        )
+        .await?;
+        tx.exec(
+            crate::tokens::COUNT_AUTH_SUCCESS,
+            &[c.token_id.into(), last_auth.into()],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(true)
     }
 

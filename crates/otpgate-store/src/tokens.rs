@@ -205,6 +205,16 @@ pub enum Reserve {
 }
 
 /// Advances the HOTP counter of token `$1` if it may send a challenge; returns the new count.
+/// [`Store::token_auth_success`]: $1 token, $2 the least counter.
+pub(crate) const AUTH_SUCCESS: &str = "UPDATE token SET failcount = 0, \
+     count = CASE WHEN count < $2 THEN $2 ELSE count END WHERE id = $1";
+
+/// [`Store::token_count_auth`] after a success: $1 token, $2 `last_auth`.
+pub(crate) const COUNT_AUTH_SUCCESS: &str = "INSERT INTO tokeninfo (token_id, key, value) \
+     VALUES ($1, 'count_auth', '1'), ($1, 'count_auth_success', '1'), ($1, 'last_auth', $2) \
+     ON CONFLICT (token_id, key) DO UPDATE SET value = CASE WHEN excluded.key = 'last_auth' \
+     THEN excluded.value ELSE CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT) END";
+
 pub(crate) const NEXT_COUNTER: &str = "UPDATE token SET count = count + 1 WHERE id = $1 AND active = 1 AND revoked = 0 \
      AND failcount < maxfail RETURNING count";
 
@@ -676,10 +686,7 @@ impl Store {
         // One statement: `count_auth` (+1), and after a success `count_auth_success` (+1) and
         // `last_auth` (set).
         let sql = if success {
-            "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, 'count_auth', '1'), \
-             ($1, 'count_auth_success', '1'), ($1, 'last_auth', $2) ON CONFLICT (token_id, key) \
-             DO UPDATE SET value = CASE WHEN excluded.key = 'last_auth' THEN excluded.value \
-             ELSE CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT) END"
+            COUNT_AUTH_SUCCESS
         } else {
             "INSERT INTO tokeninfo (token_id, key, value) VALUES ($1, 'count_auth', '1') \
              ON CONFLICT (token_id, key) \
@@ -877,11 +884,8 @@ impl Store {
     /// Records a successful authentication: the fail counter goes to 0 and the HOTP counter
     /// moves to at least `min_count` (never backwards).
     pub async fn token_auth_success(&self, id: i64, min_count: i64) -> Result<()> {
-        self.exec(
-            "UPDATE token SET failcount = 0, count = CASE WHEN count < $2 THEN $2 ELSE count END WHERE id = $1",
-            &[id.into(), min_count.into()],
-        )
-        .await?;
+        self.exec(AUTH_SUCCESS, &[id.into(), min_count.into()])
+            .await?;
         Ok(())
     }
 
