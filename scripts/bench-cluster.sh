@@ -43,27 +43,30 @@ finish() {
   psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" > /dev/null 2>&1 || true
 }
 trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 psql "$PG_ADMIN" -qc "CREATE DATABASE $DB" > /dev/null
 BASE=${PG_ADMIN%%\?*}
 QUERY=${PG_ADMIN#"$BASE"}
 DB_URL="${BASE%/*}/$DB${QUERY:-?sslmode=disable}"
 
-# `limit_cpu PID NAME`: holds PID to NODE_CPU cores with a CPU cgroup of its own; prints
-# "limited" or "unlimited".
+# `limit_cpu PID NAME`: holds PID to NODE_CPU cores with a CPU cgroup of its own; sets
+# LIMITED to "limited" or "unlimited". (Not called in a subshell: it records the groups it
+# made, which `finish` removes.)
 limit_cpu() {
   local quota
   quota=$(awk "BEGIN { printf \"%d\", $NODE_CPU * 100000 }")
   local v1=/sys/fs/cgroup/cpu/otpgate-bench-$2 v2=/sys/fs/cgroup/otpgate-bench-$2
-  if [ -d /sys/fs/cgroup/cpu ] && mkdir -p "$v1" 2>/dev/null \
-      && echo 100000 > "$v1/cpu.cfs_period_us" && echo "$quota" > "$v1/cpu.cfs_quota_us" \
-      && echo "$1" > "$v1/cgroup.procs"; then
-    GROUPS_MADE+=("$v1"); echo limited
-  elif [ -f /sys/fs/cgroup/cgroup.controllers ] && mkdir -p "$v2" 2>/dev/null \
-      && echo "$quota 100000" > "$v2/cpu.max" && echo "$1" > "$v2/cgroup.procs"; then
-    GROUPS_MADE+=("$v2"); echo limited
-  else
-    echo unlimited
+  LIMITED=unlimited
+  if [ -d /sys/fs/cgroup/cpu ] && mkdir -p "$v1" 2>/dev/null; then
+    GROUPS_MADE+=("$v1")
+    echo 100000 > "$v1/cpu.cfs_period_us" && echo "$quota" > "$v1/cpu.cfs_quota_us" \
+      && echo "$1" > "$v1/cgroup.procs" && LIMITED=limited
+  elif [ -f /sys/fs/cgroup/cgroup.controllers ] && mkdir -p "$v2" 2>/dev/null; then
+    GROUPS_MADE+=("$v2")
+    echo "$quota 100000" > "$v2/cpu.max" && echo "$1" > "$v2/cgroup.procs" && LIMITED=limited
   fi
+  return 0
 }
 
 # The nodes share the database and the data directory (the key files).
@@ -86,6 +89,7 @@ node_config b 5098
 # `nodes NAME…`: starts the named nodes as children of one process (GROUP), so the load
 # generator's --server-pid counts their CPU together; waits for their /healthz.
 nodes() {
+  for n in "$@"; do rm -f "$OUT/$n.pid"; done
   (
     for n in "$@"; do
       "$BIN" --config "$OUT/$n.toml" serve > "$OUT/$n.out" 2> "$OUT/$n.err" &
@@ -97,16 +101,29 @@ nodes() {
   for n in "$@"; do
     local port
     port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)"/\1/p' "$OUT/$n.toml")
+    local up=""
     for _ in $(seq 1 100); do
-      [ -s "$OUT/$n.pid" ] && curl -fs "http://127.0.0.1:$port/healthz" > /dev/null && break
+      [ -s "$OUT/$n.pid" ] && curl -fs "http://127.0.0.1:$port/healthz" > /dev/null && { up=1; break; }
       sleep 0.1
     done
-    PIDS+=("$(cat "$OUT/$n.pid")")
+    [ -s "$OUT/$n.pid" ] && PIDS+=("$(cat "$OUT/$n.pid")")
+    [ -n "$up" ] || { echo "node $n did not start (see $OUT/$n.err)" >&2; exit 1; }
   done
 }
+# `stop_nodes NAME…`: ends the named nodes (by PID) and their group; forgets their PIDs.
 stop_nodes() {
-  for n in "$@"; do kill "$(cat "$OUT/$n.pid")" 2>/dev/null || true; done
+  local gone=("$GROUP")
+  for n in "$@"; do
+    gone+=("$(cat "$OUT/$n.pid")")
+    kill "${gone[-1]}" 2>/dev/null || true
+  done
   wait "$GROUP" 2>/dev/null || true
+  local keep=() p g
+  for p in "${PIDS[@]}"; do
+    for g in "${gone[@]}"; do [ "$p" = "$g" ] && continue 2; done
+    keep+=("$p")
+  done
+  PIDS=("${keep[@]}")
 }
 
 # `run LABEL URL…`: the load against the nodes of GROUP, with the database's CPU.
@@ -117,6 +134,7 @@ run() {
   "$LOAD" "${urls[@]}" --gateway-listen "$GW" --users "$USERS" -c "$C" -d "$DUR" --warmup 3 \
     --mode txid --server-pid "$GROUP" --json "$OUT/$label.json" > "$OUT/$label.log" 2>&1 &
   local loader=$! db0 t0 db1 t1
+  PIDS+=("$loader")
   sleep 5  # past the warm-up
   db0=$(proc_cpu postgres); t0=$(date +%s.%N)
   wait "$loader"
@@ -133,12 +151,15 @@ python3 "$PEER_SRC/setup_peer.py" --base-url "http://127.0.0.1:5097" --users "$U
   --parallel 8 --gateway-url "http://$GW/sms/send" > "$OUT/setup.log" 2>&1
 
 run one-node http://127.0.0.1:5097
-echo "node a: $(limit_cpu "$(cat "$OUT/a.pid")" a) to $NODE_CPU cores" | tee "$OUT/limits.txt"
+limit_cpu "$(cat "$OUT/a.pid")" a
+echo "node a: $LIMITED to $NODE_CPU cores" | tee "$OUT/limits.txt"
 run one-node-limited http://127.0.0.1:5097
 stop_nodes a
 
 nodes a b
-echo "nodes a, b: $(limit_cpu "$(cat "$OUT/a.pid")" a), $(limit_cpu "$(cat "$OUT/b.pid")" b) to $NODE_CPU cores each" | tee -a "$OUT/limits.txt"
+limit_cpu "$(cat "$OUT/a.pid")" a; A_LIMITED=$LIMITED
+limit_cpu "$(cat "$OUT/b.pid")" b
+echo "nodes a, b: $A_LIMITED, $LIMITED to $NODE_CPU cores each" | tee -a "$OUT/limits.txt"
 run two-nodes-limited http://127.0.0.1:5097 http://127.0.0.1:5098
 stop_nodes a b
 

@@ -66,10 +66,14 @@ fn row(r: &dyn Cols) -> Result<ChallengeRow> {
 /// [`Store::challenge_consume`]; the token's update and the `count_auth` upsert of
 /// [`Store::token_auth_success`] and [`Store::token_count_auth`] run only when it deleted the
 /// row (PostgreSQL runs every part of the WITH once, to its end, on one snapshot, and
-/// commits them together). The number of challenges consumed.
+/// commits them together). The token's row is locked while the DELETE's condition is
+/// checked, before the challenge's row: the order of the paths that lock a token and then
+/// delete its challenges (a token deleted, re-initialised or replaced), so the two cannot
+/// deadlock. The number of challenges consumed.
 const ACCEPT_POSTGRES: &str = "WITH c AS (DELETE FROM challenge WHERE id = $1 AND expires_at > $2 \
      AND ($5 < 0 OR received_count <= $5) \
-     AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4)) RETURNING 1), \
+     AND EXISTS (SELECT 1 FROM token WHERE id = $3 AND active = 1 AND ($4 < 0 OR count = $4) \
+     FOR NO KEY UPDATE) RETURNING 1), \
      t AS (UPDATE token SET failcount = 0, count = CASE WHEN count < $6 THEN $6 ELSE count END \
      WHERE id = $3 AND EXISTS (SELECT 1 FROM c)), \
      i AS (INSERT INTO tokeninfo (token_id, key, value) \

@@ -204,7 +204,6 @@ pub enum Reserve {
     },
 }
 
-/// Advances the HOTP counter of token `$1` if it may send a challenge; returns the new count.
 /// [`Store::token_auth_success`]: $1 token, $2 the least counter.
 pub(crate) const AUTH_SUCCESS: &str = "UPDATE token SET failcount = 0, \
      count = CASE WHEN count < $2 THEN $2 ELSE count END WHERE id = $1";
@@ -215,6 +214,7 @@ pub(crate) const COUNT_AUTH_SUCCESS: &str = "INSERT INTO tokeninfo (token_id, ke
      ON CONFLICT (token_id, key) DO UPDATE SET value = CASE WHEN excluded.key = 'last_auth' \
      THEN excluded.value ELSE CAST(CAST(tokeninfo.value AS BIGINT) + 1 AS TEXT) END";
 
+/// Advances the HOTP counter of token `$1` if it may send a challenge; returns the new count.
 pub(crate) const NEXT_COUNTER: &str = "UPDATE token SET count = count + 1 WHERE id = $1 AND active = 1 AND revoked = 0 \
      AND failcount < maxfail RETURNING count";
 
