@@ -383,16 +383,11 @@ impl Store {
         max_wrong: Option<i64>,
         last_auth: &str,
     ) -> Result<bool> {
-        if self.backend() == crate::Backend::Postgres {
-            let args = [
-                c.id.into(),
-                now_ms.into(),
-                c.token_id.into(),
-                required_count.unwrap_or(-1).into(),
-                max_wrong.unwrap_or(-1).into(),
-                (c.otp_counter + 1).into(),
-                last_auth.into(),
-            ];
+        let consume = consume_args(c.id, now_ms, c.token_id, required_count, max_wrong);
+        let next = c.otp_counter + 1;
+        if self.backend() == Backend::Postgres {
+            let [id, now, token, count, wrong] = consume;
+            let args = [id, now, token, count, wrong, next.into(), last_auth.into()];
             let consumed = self
                 .row(ACCEPT_POSTGRES, &args, |r| r.int(0))
                 .await?
@@ -401,11 +396,9 @@ impl Store {
         }
         // Dropped before its commit (the challenge was not consumed): rolled back.
         let mut tx = self.begin().await?;
-        let args = consume_args(c.id, now_ms, c.token_id, required_count, max_wrong);
-        if tx.exec(CONSUME, &args).await? != 1 {
+        if tx.exec(CONSUME, &consume).await? != 1 {
             return Ok(false);
         }
-        let next = c.otp_counter + 1;
         tx.exec(
             crate::tokens::AUTH_SUCCESS,
             &[c.token_id.into(), next.into()],

@@ -283,24 +283,25 @@ impl HotConn {
 
     /// Starts a transaction.
     pub(super) async fn begin(&mut self) -> Result<()> {
-        self.run(async |c, d| {
-            within(Some(d), sqlx::raw_sql("BEGIN").execute(c)).await?;
-            Ok(())
-        })
-        .await?;
+        self.control("BEGIN").await?;
         self.in_tx = true;
         Ok(())
     }
 
     /// Commits the transaction (a failed commit leaves it to the rollback when dropped).
     pub(super) async fn commit(mut self) -> Result<()> {
-        self.run(async |c, d| {
-            within(Some(d), sqlx::raw_sql("COMMIT").execute(c)).await?;
-            Ok(())
-        })
-        .await?;
+        self.control("COMMIT").await?;
         self.in_tx = false;
         Ok(())
+    }
+
+    /// Runs a transaction-control statement (no arguments, no rows) under the deadline.
+    async fn control(&mut self, sql: &'static str) -> Result<()> {
+        self.run(async |c, d| {
+            within(Some(d), sqlx::raw_sql(sql).execute(c)).await?;
+            Ok(())
+        })
+        .await
     }
 }
 
